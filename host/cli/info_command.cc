@@ -1,0 +1,34 @@
+#include <cstdio>
+
+#include <cblas.h>
+#include <omp.h>
+
+#include "cli/commands.h"
+#include "engine/devices.h"
+#include "fedguard/engine.h"
+#include "rules/rule.h"
+
+namespace fedguard::cli {
+
+void add_info_command(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("info", "Version, backends built, devices found");
+  cmd->callback([&exit_code] {
+    std::printf("fedguard %s\n", version().c_str());
+    std::printf("backends built: ");
+    const auto built = backends_built();
+    for (std::size_t i = 0; i < built.size(); ++i) std::printf("%s%s", i ? ", " : "", built[i].c_str());
+    std::printf("\ncpu: %d threads, BLAS: %s\n", omp_get_max_threads(), openblas_get_config());
+    const auto devices = engine::cuda_devices();
+    if (devices.empty()) std::printf("cuda devices: none (%s)\n", engine::cuda_status().c_str());
+    for (const auto& dev : devices)
+      std::printf("cuda device %d: %s, %.1f GiB, compute capability %d.%d\n", dev.ordinal, dev.name.c_str(),
+                  static_cast<double>(dev.memory_bytes) / (1 << 30), dev.compute_major, dev.compute_minor);
+    std::printf("rules: ");
+    const auto names = rules::rule_names();
+    for (std::size_t i = 0; i < names.size(); ++i) std::printf("%s%s", i ? ", " : "", names[i].c_str());
+    std::printf("\n");
+    exit_code = 0;
+  });
+}
+
+}  // namespace fedguard::cli

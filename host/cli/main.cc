@@ -1,0 +1,35 @@
+// `fedguard`: the command line. Exit codes: 0 success, 1 unexpected failure, 2 invalid input
+// or configuration, 3 file errors, 4 unsupported request or device failure.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "fedguard/engine.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"fedguard: poisoning detection and robust aggregation for federated learning"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", fedguard::version());
+  int exit_code = 0;
+  fedguard::cli::add_demo_command(app, exit_code);
+  fedguard::cli::add_round_command(app, exit_code);
+  fedguard::cli::add_info_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const fedguard::Error& e) {
+    std::fprintf(stderr, "fedguard: error (%s): %s\n", fedguard::category_name(e.category()), e.what());
+    switch (e.category()) {
+      case fedguard::ErrorCategory::kInvalidInput: return 2;
+      case fedguard::ErrorCategory::kIo: return 3;
+      default: return 4;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fedguard: unexpected error: %s\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}

@@ -1,0 +1,115 @@
+#include "fedguard/config.h"
+
+#include "fedguard/error.h"
+#include "policy/policy.h"
+
+namespace fedguard {
+namespace {
+
+RuleSpec rule_from_json(const nlohmann::json& j, const std::string& where) {
+  FEDGUARD_EXPECTS(j.is_object(), where << " must be an object like {\"rule\": \"median\"}, got " << j.dump());
+  FEDGUARD_EXPECTS(j.contains("rule") && j.at("rule").is_string(), where << " needs a string \"rule\", got " << j.dump());
+  RuleSpec spec;
+  spec.rule = j.at("rule").get<std::string>();
+  for (const auto& item : j.items())
+    if (item.key() != "rule") spec.params[item.key()] = item.value();
+  return spec;
+}
+
+nlohmann::json rule_to_json(const RuleSpec& spec) {
+  nlohmann::json j = spec.params.is_object() ? spec.params : nlohmann::json::object();
+  j["rule"] = spec.rule;
+  return j;
+}
+
+std::vector<RuleSpec> rules_from_json(const nlohmann::json& j, const std::string& key) {
+  FEDGUARD_EXPECTS(j.is_array(), "config key \"" << key << "\" must be a list of rules, got " << j.dump());
+  std::vector<RuleSpec> out;
+  for (std::size_t i = 0; i < j.size(); ++i)
+    out.push_back(rule_from_json(j[i], key + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+}  // namespace
+
+EngineConfig EngineConfig::from_json(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    FEDGUARD_THROW(kInvalidInput, "config is not valid JSON: " << e.what());
+  }
+  return from_json_value(j);
+}
+
+EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
+  FEDGUARD_EXPECTS(j.is_object(), "config must be a JSON object, got " << j.dump());
+  EngineConfig c;
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();
+    const nlohmann::json& v = item.value();
+    if (key == "backend") {
+      FEDGUARD_EXPECTS(v.is_string(), "config \"backend\" must be a string");
+      const auto s = v.get<std::string>();
+      if (s == "auto") c.backend = BackendKind::kAuto;
+      else if (s == "cpu") c.backend = BackendKind::kCpu;
+      else if (s == "cuda") c.backend = BackendKind::kCuda;
+      else FEDGUARD_THROW(kInvalidInput, "config \"backend\" must be auto, cpu or cuda, got \"" << s << "\"");
+    } else if (key == "precision") {
+      FEDGUARD_EXPECTS(v.is_string(), "config \"precision\" must be a string");
+      c.precision = v.get<std::string>();
+    } else if (key == "tile_columns") {
+      FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 0,
+                       "config \"tile_columns\" must be a non-negative integer, got " << v.dump());
+      c.tile_columns = v.get<std::size_t>();
+    } else if (key == "threads") {
+      FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 0,
+                       "config \"threads\" must be a non-negative integer, got " << v.dump());
+      c.threads = v.get<int>();
+    } else if (key == "duplicate_ids") {
+      const auto s = v.is_string() ? v.get<std::string>() : std::string();
+      if (s == "reject") c.duplicate_ids = DuplicateIdPolicy::kReject;
+      else if (s == "error") c.duplicate_ids = DuplicateIdPolicy::kError;
+      else FEDGUARD_THROW(kInvalidInput, "config \"duplicate_ids\" must be \"reject\" or \"error\", got " << v.dump());
+    } else if (key == "reject_all_zero") {
+      FEDGUARD_EXPECTS(v.is_boolean(), "config \"reject_all_zero\" must be true or false");
+      c.reject_all_zero = v.get<bool>();
+    } else if (key == "filters") {
+      c.filters = rules_from_json(v, key);
+    } else if (key == "transforms") {
+      c.transforms = rules_from_json(v, key);
+    } else if (key == "aggregator") {
+      c.aggregator = rule_from_json(v, key);
+    } else {
+      FEDGUARD_THROW(kInvalidInput, "unknown config key \"" << key << "\" (known: backend, precision, tile_columns, "
+                                                          << "threads, duplicate_ids, reject_all_zero, filters, "
+                                                          << "transforms, aggregator)");
+    }
+  }
+  c.validate();
+  return c;
+}
+
+nlohmann::json EngineConfig::to_json() const {
+  nlohmann::json j;
+  j["backend"] = backend == BackendKind::kCpu ? "cpu" : backend == BackendKind::kCuda ? "cuda" : "auto";
+  j["precision"] = precision;
+  j["tile_columns"] = tile_columns;
+  j["threads"] = threads;
+  j["duplicate_ids"] = duplicate_ids == DuplicateIdPolicy::kReject ? "reject" : "error";
+  j["reject_all_zero"] = reject_all_zero;
+  j["filters"] = nlohmann::json::array();
+  for (const auto& r : filters) j["filters"].push_back(rule_to_json(r));
+  j["transforms"] = nlohmann::json::array();
+  for (const auto& r : transforms) j["transforms"].push_back(rule_to_json(r));
+  j["aggregator"] = rule_to_json(aggregator);
+  return j;
+}
+
+void EngineConfig::validate() const {
+  FEDGUARD_EXPECTS(precision == "fp32" || precision == "tf32" || precision == "bf16",
+                   "config \"precision\" must be fp32, tf32 or bf16, got \"" << precision << "\"");
+  policy::Policy check(*this);  // builds every rule, which checks names and parameters
+}
+
+}  // namespace fedguard

@@ -1,0 +1,9 @@
+// Device query for builds without CUDA (kernels/device_query.cu replaces this file otherwise).
+#include "engine/devices.h"
+
+namespace fedguard::engine {
+
+std::vector<DeviceInfo> cuda_devices() { return {}; }
+std::string cuda_status() { return "built without CUDA"; }
+
+}  // namespace fedguard::engine

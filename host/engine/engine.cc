@@ -1,0 +1,264 @@
+// The round pipeline: input checks, pass 1 (scan), the policy on the summaries, pass 2
+// (aggregate), and the result. State kept across rounds is committed only when a round
+// succeeds.
+#include "fedguard/engine.h"
+
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <unordered_map>
+
+#include "backend/backend.h"
+#include "engine/devices.h"
+#include "policy/gram_space.h"
+#include "policy/policy.h"
+
+namespace fedguard {
+namespace {
+
+class StageTimer {
+ public:
+  explicit StageTimer(std::vector<std::pair<std::string, double>>& out) : out_(out), last_(now()) {}
+  void mark(const char* stage) {
+    const auto t = now();
+    out_.emplace_back(stage, std::chrono::duration<double, std::milli>(t - last_).count());
+    last_ = t;
+  }
+
+ private:
+  static std::chrono::steady_clock::time_point now() { return std::chrono::steady_clock::now(); }
+  std::vector<std::pair<std::string, double>>& out_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+std::string count_list(const std::map<std::string, std::size_t>& counts) {
+  std::string s;
+  for (const auto& [reason, count] : counts)
+    if (count) s += (s.empty() ? "" : ", ") + reason + " " + std::to_string(count);
+  return s;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  EngineConfig config;
+  std::unique_ptr<backend::Backend> backend;
+  policy::Policy policy;
+  std::vector<float> previous_aggregate;  // centred clipping's v_0; empty before the first round
+  std::size_t rounds = 0;
+
+  explicit Impl(EngineConfig c) : config(std::move(c)), policy(config) {
+    switch (config.backend) {
+      case BackendKind::kCuda:
+        FEDGUARD_THROW(kUnsupported, "backend \"cuda\" requested, but this build has no CUDA backend ("
+                                         << engine::cuda_status() << "); use \"cpu\" or \"auto\"");
+      case BackendKind::kAuto:
+      case BackendKind::kCpu:
+        backend = backend::make_cpu_backend(config.threads);
+        break;
+    }
+  }
+
+  RoundResult run(const RoundInput& in);
+};
+
+RoundResult Engine::Impl::run(const RoundInput& in) {
+  RoundResult result;
+  StageTimer timer(result.timings_ms);
+  const UpdateView& u = in.updates;
+  const std::size_t n = u.rows(), d = u.cols();
+  FEDGUARD_EXPECTS(n > 0, "round has no updates (n = 0)");
+  FEDGUARD_EXPECTS(d > 0, "updates have zero length (d = 0)");
+  FEDGUARD_EXPECTS(in.client_ids.empty() || in.client_ids.size() == n,
+                   "got " << in.client_ids.size() << " client ids for n=" << n << " updates");
+  FEDGUARD_EXPECTS(in.num_samples.empty() || in.num_samples.size() == n,
+                   "got " << in.num_samples.size() << " num_samples for n=" << n << " updates");
+  if (u.location().kind == MemoryKind::kCuda)
+    FEDGUARD_THROW(kUnsupported, "updates are in CUDA memory but the backend is " << backend->name());
+  result.n = n;
+  result.d = d;
+
+  // Input checks: each failure rejects one client with a named reason.
+  std::map<std::string, std::size_t> rejected;
+  auto reject = [&](std::size_t i, const std::string& code, const std::string& detail) {
+    result.reasons[i] = detail.empty() ? code : code + ": " + detail;
+    ++rejected[code];
+  };
+  std::unordered_map<std::string, std::size_t> first_with_id;
+  std::vector<std::size_t> rows;
+  for (std::size_t i = 0; i < n; ++i) {
+    const ClientUpdate& c = u.client(i);
+    if (c.dtype != u.dtype()) {
+      reject(i, "wrong_dtype", std::string(dtype_name(c.dtype)) + ", the round's dtype is " + dtype_name(u.dtype()));
+      continue;
+    }
+    if (c.length != d) {
+      reject(i, "wrong_length", std::to_string(c.length) + " elements, the round's d is " + std::to_string(d));
+      continue;
+    }
+    if (c.data == nullptr) {
+      reject(i, "missing_data", "");
+      continue;
+    }
+    if (!in.num_samples.empty() && !(std::isfinite(in.num_samples[i]) && in.num_samples[i] > 0)) {
+      reject(i, "invalid_num_samples", "num_samples " + std::to_string(in.num_samples[i]) + " is not finite and > 0");
+      continue;
+    }
+    if (!in.client_ids.empty()) {
+      const auto [it, inserted] = first_with_id.emplace(in.client_ids[i], i);
+      if (!inserted) {
+        FEDGUARD_EXPECTS(config.duplicate_ids != DuplicateIdPolicy::kError,
+                         "duplicate client id '" << in.client_ids[i] << "' at indices " << it->second << " and " << i);
+        reject(i, "duplicate_id", "same id '" + in.client_ids[i] + "' as client " + std::to_string(it->second));
+        continue;
+      }
+    }
+    rows.push_back(i);
+  }
+
+  std::vector<const float*> references;
+  std::optional<std::size_t> previous_index;
+  if (policy.uses_previous_aggregate() && !previous_aggregate.empty()) {
+    FEDGUARD_EXPECTS(previous_aggregate.size() == d, "the engine holds a previous aggregate of d="
+                                                         << previous_aggregate.size() << " but this round has d=" << d
+                                                         << "; call reset_state() when the model changes");
+    previous_index = references.size();
+    references.push_back(previous_aggregate.data());
+  }
+  timer.mark("validate");
+
+  // Pass 1.
+  backend::ScanRequest scan{&u, rows, references, config.tile_columns};
+  const backend::ScanSummaries summaries = backend->scan(scan);
+  timer.mark("pass1_scan");
+
+  std::vector<std::size_t> alive;
+  std::vector<double> sample_weight(rows.size(), 1.0);
+  std::vector<double> norms(n, std::nan(""));
+  for (std::size_t p = 0; p < rows.size(); ++p) {
+    if (!summaries.finite[p]) {
+      reject(rows[p], "non_finite", "");
+      continue;
+    }
+    norms[rows[p]] = std::sqrt(summaries.norms_sq[p]);
+    if (config.reject_all_zero && summaries.norms_sq[p] == 0) {
+      reject(rows[p], "all_zero", "");
+      continue;
+    }
+    if (!in.num_samples.empty()) sample_weight[p] = in.num_samples[rows[p]];
+    alive.push_back(p);
+  }
+  FEDGUARD_EXPECTS(!alive.empty(), "no client left to aggregate: all " << n << " were rejected ("
+                                                                       << count_list(rejected) << ")");
+
+  const policy::GramSpace space(summaries);
+  policy::Decision decision = policy.decide(space, sample_weight, previous_index, alive, rejected, n);
+  timer.mark("decide");
+
+  // Pass 2.
+  result.aggregate.assign(d, 0.0f);
+  result.linear = decision.linear;
+  result.accepted.assign(n, 0);
+  result.weights.assign(n, 0.0);
+  for (std::size_t p = 0; p < rows.size(); ++p) result.accepted[rows[p]] = decision.accepted[p];
+  if (decision.linear) {
+    backend::LinearAggregateRequest req;
+    req.updates = &u;
+    req.tile_columns = config.tile_columns;
+    for (std::size_t p = 0; p < rows.size(); ++p) {
+      result.weights[rows[p]] = decision.coefficients[p];
+      if (decision.coefficients[p] == 0) continue;
+      req.rows.push_back(rows[p]);
+      req.coefficients.push_back(decision.coefficients[p]);
+    }
+    req.references = references;
+    for (std::size_t j = 0; j < references.size(); ++j)
+      req.reference_coefficients.push_back(decision.coefficients[rows.size() + j]);
+    if (previous_index) result.reference_weights["previous_aggregate"] = decision.coefficients[rows.size() + *previous_index];
+    backend->aggregate_linear(req, result.aggregate.data());
+  } else {
+    const policy::Candidates& c = decision.final_candidates;
+    backend::CoordinateAggregateRequest req;
+    req.updates = &u;
+    req.tile_columns = config.tile_columns;
+    req.statistic = decision.statistic;
+    req.param = decision.param;
+    if (c.plain()) {
+      for (std::size_t owner : c.owner) req.rows.push_back(rows[owner]);
+    } else {
+      // Only the source rows (and references) some mixed row draws on travel to pass 2.
+      const std::size_t dim = space.dim(), m = c.size();
+      std::vector<std::size_t> used;
+      for (std::size_t j = 0; j < dim; ++j) {
+        bool any = false;
+        for (std::size_t q = 0; q < m && !any; ++q) any = c.coef[q * dim + j] != 0;
+        if (any) used.push_back(j);
+      }
+      std::vector<std::size_t> row_cols, ref_cols;
+      for (std::size_t j : used) (j < rows.size() ? row_cols : ref_cols).push_back(j);
+      for (std::size_t j : row_cols) req.rows.push_back(rows[j]);
+      for (std::size_t j : ref_cols) req.references.push_back(references[j - rows.size()]);
+      req.mixed_rows = m;
+      req.mix.reserve(m * used.size());
+      for (std::size_t q = 0; q < m; ++q) {
+        for (std::size_t j : row_cols) req.mix.push_back(c.coef[q * dim + j]);
+        for (std::size_t j : ref_cols) req.mix.push_back(c.coef[q * dim + j]);
+      }
+    }
+    std::size_t kept = 0;
+    for (auto a : result.accepted) kept += a;
+    for (std::size_t i = 0; i < n; ++i)
+      if (result.accepted[i]) result.weights[i] = 1.0 / static_cast<double>(kept);
+    backend->aggregate_coordinatewise(req, result.aggregate.data());
+  }
+  timer.mark("pass2_aggregate");
+
+  result.scores["norm"] = norms;
+  for (auto& [name, values] : decision.scores) {
+    std::vector<double> full(n, std::nan(""));
+    for (std::size_t p = 0; p < rows.size(); ++p) full[rows[p]] = values[p];
+    result.scores[name] = std::move(full);
+  }
+  for (const auto& [p, text] : decision.reasons) result.reasons[rows[p]] = text;
+
+  double total = 0;
+  for (const auto& [stage, ms] : result.timings_ms) total += ms;
+  result.timings_ms.emplace_back("total", total);
+  return result;
+}
+
+Engine::Engine(EngineConfig config) {
+  config.validate();
+  impl_ = std::make_unique<Impl>(std::move(config));
+}
+Engine::~Engine() = default;
+Engine::Engine(Engine&&) noexcept = default;
+Engine& Engine::operator=(Engine&&) noexcept = default;
+
+RoundResult Engine::process_round(const RoundInput& input) {
+  RoundResult result = impl_->run(input);
+  // Commit state only now: a round that threw above changed nothing.
+  if (impl_->policy.uses_previous_aggregate()) impl_->previous_aggregate = result.aggregate;
+  ++impl_->rounds;
+  return result;
+}
+
+const EngineConfig& Engine::config() const { return impl_->config; }
+std::string Engine::backend_name() const { return impl_->backend->name(); }
+void Engine::reset_state() {
+  impl_->previous_aggregate.clear();
+  impl_->rounds = 0;
+}
+std::size_t Engine::rounds_processed() const { return impl_->rounds; }
+
+std::string version() { return FEDGUARD_VERSION; }
+
+std::vector<std::string> backends_built() {
+#ifdef FEDGUARD_HAS_CUDA
+  return {"cpu", "cuda (device query only)"};
+#else
+  return {"cpu"};
+#endif
+}
+
+}  // namespace fedguard

@@ -1,0 +1,54 @@
+#include "policy/candidates.h"
+
+#include <cblas.h>
+
+namespace fedguard::policy {
+
+std::vector<double> Candidates::raw(const GramSpace& space) const {
+  if (!plain()) return coef;
+  const std::size_t dim = space.dim();
+  std::vector<double> out(size() * dim, 0.0);
+  for (std::size_t p = 0; p < size(); ++p) out[p * dim + owner[p]] = 1.0;
+  return out;
+}
+
+std::vector<double> Candidates::centred_gram(const GramSpace& space) const {
+  return plain() ? space.centred_gram_of_rows(owner) : space.centred_gram(coef, size());
+}
+
+std::vector<double> Candidates::squared_distances(const GramSpace& space) const {
+  return policy::squared_distances(centred_gram(space), size());
+}
+
+std::vector<double> Candidates::norms_sq(const GramSpace& space) const {
+  if (!plain()) return space.norms_sq(coef, size());
+  std::vector<double> out(size());
+  for (std::size_t p = 0; p < size(); ++p) out[p] = space.row_norm_sq(owner[p]);
+  return out;
+}
+
+Candidates Candidates::subset(const std::vector<std::uint8_t>& keep) const {
+  Candidates out;
+  const std::size_t dim = plain() ? 0 : coef.size() / size();
+  for (std::size_t p = 0; p < size(); ++p) {
+    if (!keep[p]) continue;
+    out.owner.push_back(owner[p]);
+    if (!plain()) out.coef.insert(out.coef.end(), coef.begin() + p * dim, coef.begin() + (p + 1) * dim);
+  }
+  return out;
+}
+
+Candidates Candidates::mixed(const GramSpace& space, const std::vector<double>& t) const {
+  const std::vector<double> old = raw(space);
+  const std::size_t m = size(), dim = space.dim();
+  Candidates out;
+  out.owner = owner;
+  out.coef.assign(m * dim, 0.0);
+  if (m == 0) return out;
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(dim),
+              static_cast<int>(m), 1.0, t.data(), static_cast<int>(m), old.data(), static_cast<int>(dim),
+              0.0, out.coef.data(), static_cast<int>(dim));
+  return out;
+}
+
+}  // namespace fedguard::policy

@@ -1,0 +1,100 @@
+#include "policy/gram_space.h"
+
+#include <algorithm>
+
+#include <cblas.h>
+
+namespace fedguard::policy {
+
+GramSpace::GramSpace(const backend::ScanSummaries& s)
+    : k_(s.k), r_(s.r), e_(s.k + 1 + s.r), h_(e_ * e_, 0.0), row_norms_sq_(s.norms_sq) {
+  auto at = [&](std::size_t i, std::size_t j) -> double& { return h_[i * e_ + j]; };
+  for (std::size_t i = 0; i < k_; ++i) {
+    for (std::size_t j = 0; j < k_; ++j) at(i, j) = s.gram[i * k_ + j];
+    at(i, k_) = at(k_, i) = s.centre_proj[i];
+    for (std::size_t a = 0; a < r_; ++a) at(i, k_ + 1 + a) = at(k_ + 1 + a, i) = s.ref_proj[i * r_ + a];
+  }
+  at(k_, k_) = s.centre_sq;
+  for (std::size_t a = 0; a < r_; ++a) {
+    at(k_, k_ + 1 + a) = at(k_ + 1 + a, k_) = s.centre_ref[a];
+    for (std::size_t b = 0; b < r_; ++b) at(k_ + 1 + a, k_ + 1 + b) = s.ref_gram[a * r_ + b];
+  }
+}
+
+namespace {
+
+// Rows of raw coefficients -> rows over the centred basis. y = sum a_i x_i + sum b_j v_j
+// = sum a_i (x_i - c) + (sum a_i) c + sum b_j v_j; `shift` subtracts c once more.
+std::vector<double> to_centred(const std::vector<double>& raw, std::size_t m, std::size_t k,
+                               std::size_t r, double shift) {
+  const std::size_t dim = k + r, e = k + 1 + r;
+  std::vector<double> out(m * e, 0.0);
+  for (std::size_t p = 0; p < m; ++p) {
+    const double* a = raw.data() + p * dim;
+    double* o = out.data() + p * e;
+    double sum = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+      o[i] = a[i];
+      sum += a[i];
+    }
+    o[k] = sum - shift;
+    for (std::size_t j = 0; j < r; ++j) o[k + 1 + j] = a[k + j];
+  }
+  return out;
+}
+
+std::vector<double> quadratic_form(const std::vector<double>& c, std::size_t m, std::size_t e,
+                                   const std::vector<double>& h) {
+  std::vector<double> t(m * e), out(m * m);
+  const int mi = static_cast<int>(m), ei = static_cast<int>(e);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, ei, ei, 1.0, c.data(), ei, h.data(), ei,
+              0.0, t.data(), ei);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, mi, ei, 1.0, t.data(), ei, c.data(), ei,
+              0.0, out.data(), mi);
+  for (std::size_t a = 0; a < m; ++a)  // exact symmetry, whatever BLAS's summation order
+    for (std::size_t b = a + 1; b < m; ++b) out[b * m + a] = out[a * m + b];
+  return out;
+}
+
+}  // namespace
+
+std::vector<double> GramSpace::centred_gram(const std::vector<double>& raw, std::size_t m) const {
+  return quadratic_form(to_centred(raw, m, k_, r_, 1.0), m, e_, h_);
+}
+
+std::vector<double> GramSpace::centred_gram_of_rows(const std::vector<std::size_t>& idx) const {
+  const std::size_t m = idx.size();
+  std::vector<double> out(m * m);
+  for (std::size_t a = 0; a < m; ++a)
+    for (std::size_t b = 0; b < m; ++b) out[a * m + b] = h_[idx[a] * e_ + idx[b]];
+  return out;
+}
+
+std::vector<double> GramSpace::norms_sq(const std::vector<double>& raw, std::size_t m) const {
+  const std::vector<double> c = to_centred(raw, m, k_, r_, 0.0);
+  std::vector<double> out(m);
+  for (std::size_t p = 0; p < m; ++p) {
+    const double* a = c.data() + p * e_;
+    double total = 0;
+    for (std::size_t i = 0; i < e_; ++i) {
+      if (a[i] == 0) continue;
+      double row = 0;
+      for (std::size_t j = 0; j < e_; ++j) row += h_[i * e_ + j] * a[j];
+      total += a[i] * row;
+    }
+    out[p] = std::max(0.0, total);
+  }
+  return out;
+}
+
+std::vector<double> squared_distances(const std::vector<double>& gram, std::size_t m) {
+  std::vector<double> d(m * m, 0.0);
+  for (std::size_t a = 0; a < m; ++a)
+    for (std::size_t b = a + 1; b < m; ++b) {
+      const double v = std::max(0.0, gram[a * m + a] + gram[b * m + b] - 2.0 * gram[a * m + b]);
+      d[a * m + b] = d[b * m + a] = v;
+    }
+  return d;
+}
+
+}  // namespace fedguard::policy

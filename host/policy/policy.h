@@ -1,0 +1,52 @@
+// The policy: filters in order, then transforms, then one aggregator, all on the summaries.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "fedguard/config.h"
+#include "policy/candidates.h"
+#include "policy/gram_space.h"
+#include "rules/rule.h"
+
+namespace fedguard::policy {
+
+/// What the policy decided, indexed by scanned-row position.
+struct Decision {
+  std::vector<std::uint8_t> accepted;
+  bool linear = true;
+  /// Linear: raw coefficients of the aggregate over [rows, references] (length space.dim()).
+  std::vector<double> coefficients;
+  /// Coordinate-wise: the candidates the statistic runs over, and the statistic.
+  Candidates final_candidates;
+  backend::ColumnStatistic statistic = backend::ColumnStatistic::kMedian;
+  std::size_t param = 0;
+  std::map<std::string, std::vector<double>> scores;  ///< per scanned position, NaN = not scored
+  std::map<std::size_t, std::string> reasons;         ///< per scanned position
+};
+
+class Policy {
+ public:
+  explicit Policy(const EngineConfig& config);
+  bool uses_previous_aggregate() const;
+
+  /// Runs the rules over the candidates `alive` (scanned positions that passed the input
+  /// checks). rejected_before counts rejections by reason before the policy (for messages);
+  /// round_clients is the round's n.
+  Decision decide(const GramSpace& space, const std::vector<double>& sample_weight,
+                  std::optional<std::size_t> previous_aggregate, const std::vector<std::size_t>& alive,
+                  std::map<std::string, std::size_t> rejected_before, std::size_t round_clients) const;
+
+ private:
+  std::vector<std::unique_ptr<rules::Rule>> filters_;
+  std::vector<std::unique_ptr<rules::Rule>> transforms_;
+  std::unique_ptr<rules::Rule> aggregator_;
+};
+
+}  // namespace fedguard::policy

@@ -1,0 +1,98 @@
+// The interface every robust rule and detector implements. Rules read the round's summaries
+// (through GramSpace and Candidates) and never touch the updates themselves.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "fedguard/config.h"
+#include "policy/candidates.h"
+#include "policy/gram_space.h"
+
+namespace fedguard::rules {
+
+using policy::Candidates;
+using policy::GramSpace;
+
+struct RoundContext {
+  const GramSpace& space;
+  /// Sample count (FedAvg weight) of each scanned row; 1 when the round gave none.
+  const std::vector<double>& sample_weight;
+  /// Reference index of the previous round's aggregate, when the engine holds one.
+  std::optional<std::size_t> previous_aggregate;
+  /// Appended to "needs more clients" errors: "(N clients in the round, K rejected before ...)".
+  std::string losses;
+};
+
+/// What a filter (or the aggregator's selection) decided about each candidate.
+struct Verdict {
+  std::string score_name;          ///< key in RoundResult::scores
+  std::vector<double> score;       ///< per candidate
+  std::vector<std::uint8_t> keep;  ///< per candidate
+  std::vector<std::string> reason; ///< per candidate; read for those not kept
+};
+
+struct TransformResult {
+  std::vector<double> matrix;  ///< m x m, new_i = sum_j matrix[i][j] old_j
+  std::string score_name;
+  std::vector<double> score;   ///< per candidate
+};
+
+struct AggregatePlan {
+  Verdict verdict;             ///< keep = the candidates the aggregate uses
+  bool linear = true;
+  std::vector<double> weights;    ///< linear: per candidate (0 for those not kept)
+  std::vector<double> extra_raw;  ///< linear: raw coefficients added to sum_i w_i y_i (may be empty)
+  backend::ColumnStatistic statistic = backend::ColumnStatistic::kMedian;  ///< coordinate-wise
+  std::size_t param = 0;
+};
+
+class Rule {
+ public:
+  virtual ~Rule() = default;
+  virtual std::string name() const = 0;
+  virtual bool can_filter() const { return false; }
+  virtual bool can_transform() const { return false; }
+  virtual bool can_aggregate() const { return false; }
+  virtual bool uses_previous_aggregate() const { return false; }
+
+  virtual Verdict select(const RoundContext& round, const Candidates& candidates) const;
+  virtual TransformResult transform(const RoundContext& round, const Candidates& candidates) const;
+  virtual AggregatePlan aggregate(const RoundContext& round, const Candidates& candidates) const;
+};
+
+/// Builds the rule named by spec.rule with its parameters; unknown names or parameters and
+/// out-of-range values throw fedguard::Error naming them.
+std::unique_ptr<Rule> make_rule(const RuleSpec& spec);
+std::vector<std::string> rule_names();
+
+/// Reads a rule's parameters, rejecting unknown keys and out-of-range values.
+class Params {
+ public:
+  explicit Params(const RuleSpec& spec);
+  /// Non-negative integer; `fallback` when absent (nullopt: required).
+  std::size_t count(const std::string& key, std::optional<std::size_t> fallback);
+  std::optional<std::size_t> optional_count(const std::string& key);
+  /// Finite number >= min; `fallback` when absent (nullopt: required).
+  double number(const std::string& key, std::optional<double> fallback, double min);
+  std::optional<double> optional_number(const std::string& key, double min);
+  /// Throws if the spec has a key no call above asked for.
+  void finish() const;
+
+ private:
+  const RuleSpec& spec_;
+  std::vector<std::string> known_;
+};
+
+/// A verdict that keeps every candidate, with no score.
+Verdict keep_all(std::size_t m, std::string score_name);
+
+/// Sample weights of the candidates' owners, normalised to sum 1.
+std::vector<double> candidate_weights(const RoundContext& round, const Candidates& candidates);
+
+}  // namespace fedguard::rules

@@ -1,0 +1,52 @@
+// Engine configuration: the backend, the tiling, and the policy (filters, transforms, one
+// aggregator). Built in code or parsed from JSON; the full schema is in docs/config.md.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fedguard {
+
+enum class BackendKind { kAuto, kCpu, kCuda };
+
+/// What to do with a round in which two updates carry the same client id.
+enum class DuplicateIdPolicy {
+  kReject,  ///< keep the first occurrence, reject the later ones with reason `duplicate_id`
+  kError,   ///< fail the round
+};
+
+/// One rule of the policy: its name and its parameters (e.g. {"f": 4, "m": 12}).
+struct RuleSpec {
+  std::string rule;
+  nlohmann::json params = nlohmann::json::object();
+
+  RuleSpec() = default;
+  RuleSpec(std::string name, nlohmann::json parameters = nlohmann::json::object())
+      : rule(std::move(name)), params(std::move(parameters)) {}
+};
+
+struct EngineConfig {
+  BackendKind backend = BackendKind::kAuto;
+  std::string precision = "fp32";  ///< Gram precision; "fp32" is the only CPU choice
+  std::size_t tile_columns = 0;    ///< columns per tile; 0 picks from n and the cache size
+  int threads = 0;                 ///< CPU threads; 0 uses every core
+  DuplicateIdPolicy duplicate_ids = DuplicateIdPolicy::kReject;
+  bool reject_all_zero = true;     ///< reject all-zero updates (reason `all_zero`)
+
+  std::vector<RuleSpec> filters;     ///< each may reject clients, in order
+  std::vector<RuleSpec> transforms;  ///< linear maps of the accepted rows (clipping, mixing)
+  RuleSpec aggregator{"mean"};       ///< produces the aggregate
+
+  /// Parses a JSON object (text). Unknown keys, rules and parameters are errors.
+  static EngineConfig from_json(const std::string& text);
+  static EngineConfig from_json_value(const nlohmann::json& value);
+  nlohmann::json to_json() const;
+
+  /// Checks every rule name and parameter; throws fedguard::Error naming the offender.
+  void validate() const;
+};
+
+}  // namespace fedguard

@@ -1,0 +1,47 @@
+// The engine: one call per federated round.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fedguard/config.h"
+#include "fedguard/error.h"
+#include "fedguard/round.h"
+#include "fedguard/update_view.h"
+
+namespace fedguard {
+
+class Engine {
+ public:
+  /// Validates the configuration and picks the backend (auto: CUDA where a device exists).
+  explicit Engine(EngineConfig config);
+  ~Engine();
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Runs pass 1 (scan), the policy on the summaries, and pass 2 (aggregate). On error the
+  /// engine's state (e.g. centred clipping's previous aggregate) is left as it was.
+  /// @param input the round's updates, ids and sample counts (views, not copied)
+  RoundResult process_round(const RoundInput& input);
+
+  const EngineConfig& config() const;
+  /// "cpu" or "cuda".
+  std::string backend_name() const;
+  /// Forgets state kept across rounds.
+  void reset_state();
+  /// Rounds processed successfully since construction or the last reset.
+  std::size_t rounds_processed() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Version string and the backends this build has.
+std::string version();
+std::vector<std::string> backends_built();
+
+}  // namespace fedguard

@@ -1,0 +1,51 @@
+// What a round takes and what it returns.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fedguard/update_view.h"
+
+namespace fedguard {
+
+struct RoundInput {
+  UpdateView updates;
+  /// One id per row; empty means "0", "1", ... Duplicates follow EngineConfig::duplicate_ids.
+  std::vector<std::string> client_ids;
+  /// FedAvg weights (samples per client); empty means uniform. A value that is not finite
+  /// and > 0 rejects that client (reason `invalid_num_samples`).
+  std::vector<double> num_samples;
+};
+
+struct RoundResult {
+  std::size_t n = 0;
+  std::size_t d = 0;
+  /// accepted[i] != 0 when client i survived every filter and the aggregator used it.
+  std::vector<std::uint8_t> accepted;
+  /// For linear rules (linear == true) the exact coefficient of each update in the aggregate;
+  /// for coordinate-wise rules uniform over the accepted clients.
+  std::vector<double> weights;
+  bool linear = true;
+  /// Coefficients of vectors other than this round's updates (centred clipping's previous
+  /// aggregate), so that weights plus these sum to 1.
+  std::map<std::string, double> reference_weights;
+  /// Per rule, one score per client; NaN for a client the rule never saw.
+  std::map<std::string, std::vector<double>> scores;
+  /// Why each rejected client was rejected: "<reason>" or "<rule>: <detail>".
+  std::map<std::size_t, std::string> reasons;
+  /// The aggregated update, d floats.
+  std::vector<float> aggregate;
+  /// Wall time per stage in milliseconds, in execution order.
+  std::vector<std::pair<std::string, double>> timings_ms;
+
+  /// The fields above except the aggregate, as JSON (NaN scores become null).
+  nlohmann::json to_json() const;
+};
+
+}  // namespace fedguard
