@@ -1,0 +1,364 @@
+// Google Benchmark binary for the CPU backend: pass 1 (scan), pass 2 (median, trimmed mean,
+// mean), whole engine rounds, and the floors they are judged against on the same machine and
+// the same data (OpenBLAS SGEMM / SSYRK on the scan's own tiles, memcpy, a plain read).
+//
+// Counters (all rates use wall-clock time: every benchmark is ->UseRealTime()):
+//   GB/s     bytes of update data read per second: n * d * sizeof(element) / time, 1 GB = 1e9 B.
+//            For the memcpy floor this counts the bytes *copied* (read once, written once), so
+//            its GB/s is directly the rate at which a pass could stream the same matrix while
+//            also writing it somewhere; the read floor counts bytes read.
+//   GFLOP/s  "useful Gram flops" per second, one convention for every benchmark: n * n * d,
+//            i.e. one multiply and one add for each of the ~n^2/2 distinct entries of the
+//            symmetric product X X^T, summed over d. This is what SSYRK actually executes; SGEMM
+//            computes both triangles (2 n^2 d hardware flops) but is credited the same n^2 d,
+//            so equal GFLOP/s means equal time on the same shape.
+//
+// Sizes: n in {100, 1000} x d in {1e5, 1e6}, float32, plus a float16 scan. n = 1000, d = 1e6
+// (4 GB of float32) runs only with FEDGUARD_BENCH_LARGE=1 in the environment; the data of every
+// size are generated once (deterministic hash, uniform in [-1, 1)) and kept for the whole run,
+// so peak memory is the sum of the sizes used (about 0.9 GB, 4.9 GB with the large size) plus
+// the memcpy floor's destination (at most 512 MiB).
+#include <benchmark/benchmark.h>
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "backend/backend.h"
+#include "fedguard/config.h"
+#include "fedguard/dtype.h"
+#include "fedguard/engine.h"
+#include "fedguard/round.h"
+#include "fedguard/update_view.h"
+
+namespace {
+
+using fedguard::DType;
+namespace fb = fedguard::backend;
+
+constexpr std::int64_t kF32 = 0;
+constexpr std::int64_t kF16 = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Data: one n x d row-major block per (n, d, dtype), generated once, kept for the whole run.
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Uniform in [-1, 1): the top 24 bits of a hash of the element index.
+float value_at(std::uint64_t i) {
+  return static_cast<float>(splitmix64(i) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+}
+
+struct Matrix {
+  std::size_t n = 0, d = 0;
+  DType dtype = DType::kFloat32;
+  std::unique_ptr<unsigned char[]> bytes;
+  const float* f32() const { return reinterpret_cast<const float*>(bytes.get()); }
+  std::size_t size_bytes() const { return n * d * fedguard::dtype_size(dtype); }
+  fedguard::UpdateView view() const { return fedguard::UpdateView(bytes.get(), n, d, dtype); }
+};
+
+const Matrix& data(std::size_t n, std::size_t d, DType dtype) {
+  static std::map<std::tuple<std::size_t, std::size_t, int>, Matrix> cache;
+  const auto key = std::make_tuple(n, d, static_cast<int>(dtype));
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  Matrix m;
+  m.n = n;
+  m.d = d;
+  m.dtype = dtype;
+  const std::size_t count = n * d;
+  m.bytes.reset(new unsigned char[count * fedguard::dtype_size(dtype)]);  // uninitialised
+  const auto total = static_cast<std::ptrdiff_t>(count);
+  if (dtype == DType::kFloat32) {
+    auto* p = reinterpret_cast<float*>(m.bytes.get());
+#pragma omp parallel for schedule(static)
+    for (std::ptrdiff_t i = 0; i < total; ++i) p[i] = value_at(static_cast<std::uint64_t>(i));
+  } else {
+    auto* p = reinterpret_cast<std::uint16_t*>(m.bytes.get());
+#pragma omp parallel for schedule(static)
+    for (std::ptrdiff_t i = 0; i < total; ++i) {
+      const float v = value_at(static_cast<std::uint64_t>(i));
+      p[i] = dtype == DType::kFloat16 ? fedguard::float_to_half(v) : fedguard::float_to_bfloat16(v);
+    }
+  }
+  return cache.emplace(key, std::move(m)).first->second;
+}
+
+std::vector<std::size_t> all_rows(std::size_t n) {
+  std::vector<std::size_t> rows(n);
+  for (std::size_t i = 0; i < n; ++i) rows[i] = i;
+  return rows;
+}
+
+DType dtype_arg(std::int64_t code) { return code == kF16 ? DType::kFloat16 : DType::kFloat32; }
+
+// Counters. Values are per iteration; kIsIterationInvariantRate multiplies by the iteration
+// count and divides by the (real) time, giving per-second rates.
+void set_rates(benchmark::State& state, double bytes, double gram_flops) {
+  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (gram_flops > 0)
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(gram_flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["n"] = static_cast<double>(state.range(0));
+  state.counters["d"] = static_cast<double>(state.range(1));
+}
+
+double gram_flops(std::size_t n, std::size_t d) {
+  return static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(d);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 1.
+
+void BM_Pass1Scan(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto d = static_cast<std::size_t>(state.range(1));
+  const DType dtype = dtype_arg(state.range(2));
+  const Matrix& x = data(n, d, dtype);
+  const fedguard::UpdateView view = x.view();
+  auto backend = fb::make_cpu_backend(0);
+  const fb::ScanRequest request{&view, all_rows(n), {}, 0};
+  std::size_t tile = 0;
+  for (auto _ : state) {
+    fb::ScanSummaries s = backend->scan(request);
+    benchmark::DoNotOptimize(s.gram.data());
+    tile = s.tile_columns;
+  }
+  set_rates(state, static_cast<double>(x.size_bytes()), gram_flops(n, d));
+  state.counters["tile"] = static_cast<double>(tile);
+  state.SetLabel(fedguard::dtype_name(dtype));
+}
+
+// The OpenBLAS floor of pass 1's Gram: X X^T of the whole n x d float32 matrix, accumulated over
+// column tiles of exactly the width the scan uses (auto_tile_columns), read in place (lda = d).
+// Threads: as many as the CPU backend uses (every core).
+template <bool kSyrk>
+void BM_BlasFloor(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto d = static_cast<std::size_t>(state.range(1));
+  const Matrix& x = data(n, d, DType::kFloat32);
+  const std::size_t w_max = fb::auto_tile_columns(n, d);
+  std::vector<float> c(n * n);
+  openblas_set_num_threads(omp_get_num_procs());
+  const int ni = static_cast<int>(n), di = static_cast<int>(d);
+  for (auto _ : state) {
+    for (std::size_t col0 = 0; col0 < d; col0 += w_max) {
+      const int w = static_cast<int>(std::min(w_max, d - col0));
+      const float* a = x.f32() + col0;
+      const float beta = col0 == 0 ? 0.0f : 1.0f;
+      if (kSyrk) {
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, ni, w, 1.0f, a, di, beta, c.data(), ni);
+      } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ni, w, 1.0f, a, di, a, di, beta,
+                    c.data(), ni);
+      }
+    }
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, static_cast<double>(x.size_bytes()), gram_flops(n, d));
+  state.counters["tile"] = static_cast<double>(w_max);
+}
+void BM_Sgemm_Floor(benchmark::State& state) { BM_BlasFloor<false>(state); }
+void BM_Ssyrk_Floor(benchmark::State& state) { BM_BlasFloor<true>(state); }
+
+// Bandwidth floors. memcpy: the n*d*4 bytes copied, by every core, into a destination of at most
+// 512 MiB (reused cyclically: still far beyond the last-level cache, so DRAM-bound). GB/s counts
+// bytes copied. Read: a sum over the same bytes (what a pass that only reads could reach).
+void BM_Memcpy_Floor(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto d = static_cast<std::size_t>(state.range(1));
+  const Matrix& x = data(n, d, DType::kFloat32);
+  const std::size_t bytes = x.size_bytes();
+  const std::size_t dst_bytes = std::min<std::size_t>(bytes, std::size_t{512} << 20);
+  std::unique_ptr<unsigned char[]> dst(new unsigned char[dst_bytes]);
+  std::memset(dst.get(), 0, dst_bytes);
+  constexpr std::size_t kChunk = std::size_t{4} << 20;
+  const auto chunks = static_cast<std::ptrdiff_t>((bytes + kChunk - 1) / kChunk);
+  const auto* src = x.bytes.get();
+  for (auto _ : state) {
+#pragma omp parallel for schedule(static)
+    for (std::ptrdiff_t ci = 0; ci < chunks; ++ci) {
+      const std::size_t off = static_cast<std::size_t>(ci) * kChunk;
+      const std::size_t len = std::min(kChunk, bytes - off);
+      std::memcpy(dst.get() + off % dst_bytes, src + off, std::min(len, dst_bytes - off % dst_bytes));
+    }
+    benchmark::DoNotOptimize(dst.get());
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, static_cast<double>(bytes), 0);
+}
+
+void BM_Read_Floor(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto d = static_cast<std::size_t>(state.range(1));
+  const Matrix& x = data(n, d, DType::kFloat32);
+  const auto count = static_cast<std::ptrdiff_t>(n * d);
+  const float* p = x.f32();
+  for (auto _ : state) {
+    float sum = 0;
+#pragma omp parallel for simd schedule(static) reduction(+ : sum)
+    for (std::ptrdiff_t i = 0; i < count; ++i) sum += p[i];
+    benchmark::DoNotOptimize(sum);
+  }
+  set_rates(state, static_cast<double>(x.size_bytes()), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 2.
+
+void coordinatewise(benchmark::State& state, fb::ColumnStatistic statistic, std::size_t param) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto d = static_cast<std::size_t>(state.range(1));
+  const Matrix& x = data(n, d, DType::kFloat32);
+  const fedguard::UpdateView view = x.view();
+  auto backend = fb::make_cpu_backend(0);
+  fb::CoordinateAggregateRequest request;
+  request.updates = &view;
+  request.rows = all_rows(n);
+  request.statistic = statistic;
+  request.param = param;
+  std::vector<float> out(d);
+  for (auto _ : state) {
+    backend->aggregate_coordinatewise(request, out.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, static_cast<double>(x.size_bytes()), 0);
+}
+
+void BM_Median(benchmark::State& state) { coordinatewise(state, fb::ColumnStatistic::kMedian, 0); }
+
+// b = n / 10 values trimmed at each end.
+void BM_TrimmedMean(benchmark::State& state) {
+  coordinatewise(state, fb::ColumnStatistic::kTrimmedMean, static_cast<std::size_t>(state.range(0)) / 10);
+}
+
+void BM_Mean(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto d = static_cast<std::size_t>(state.range(1));
+  const Matrix& x = data(n, d, DType::kFloat32);
+  const fedguard::UpdateView view = x.view();
+  auto backend = fb::make_cpu_backend(0);
+  fb::LinearAggregateRequest request;
+  request.updates = &view;
+  request.rows = all_rows(n);
+  request.coefficients.assign(n, 1.0 / static_cast<double>(n));
+  std::vector<float> out(d);
+  for (auto _ : state) {
+    backend->aggregate_linear(request, out.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, static_cast<double>(x.size_bytes()), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole rounds through the public API: pass 1, the policy, pass 2. GB/s counts n*d*4 once
+// (both passes read the data, pass 2 only the rows it aggregates). The stage counters are the
+// engine's own timings_ms, averaged over the iterations.
+
+constexpr std::int64_t kMultiKrum = 0;
+constexpr std::int64_t kMedianPolicy = 1;
+
+void BM_Round(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto d = static_cast<std::size_t>(state.range(1));
+  const Matrix& x = data(n, d, DType::kFloat32);
+  const std::string config =
+      state.range(2) == kMultiKrum
+          ? R"({"backend":"cpu","aggregator":{"rule":"multi_krum","f":)" + std::to_string(n / 10) + "}}"
+          : std::string(R"({"backend":"cpu","aggregator":{"rule":"median"}})");
+  fedguard::Engine engine(fedguard::EngineConfig::from_json(config));
+  fedguard::RoundInput input;
+  input.updates = x.view();
+  std::map<std::string, double> stage_ms;
+  for (auto _ : state) {
+    fedguard::RoundResult r = engine.process_round(input);
+    benchmark::DoNotOptimize(r.aggregate.data());
+    for (const auto& [stage, ms] : r.timings_ms) stage_ms[stage] += ms;
+  }
+  set_rates(state, static_cast<double>(x.size_bytes()), 0);
+  const auto iters = static_cast<double>(state.iterations());
+  for (const auto& [stage, ms] : stage_ms) state.counters[stage + "_ms"] = ms / iters;
+  state.SetLabel(state.range(2) == kMultiKrum ? "multi_krum f=n/10" : "median");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration.
+
+bool large_enabled() {
+  const char* v = std::getenv("FEDGUARD_BENCH_LARGE");
+  return v != nullptr && std::string(v) == "1";
+}
+
+std::vector<std::pair<std::int64_t, std::int64_t>> sizes() {
+  std::vector<std::pair<std::int64_t, std::int64_t>> s = {
+      {100, 100000}, {100, 1000000}, {1000, 100000}};
+  if (large_enabled()) s.emplace_back(1000, 1000000);
+  return s;
+}
+
+// Small cases repeat until 0.5 s; cases of ~1 s and more run one timed iteration.
+benchmark::internal::Benchmark* common(benchmark::internal::Benchmark* b) {
+  return b->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+}
+
+void register_all() {
+  const auto sz = sizes();
+  {
+    auto* b = common(benchmark::RegisterBenchmark("BM_Pass1Scan", BM_Pass1Scan));
+    b->ArgNames({"n", "d", "f16"});
+    for (const auto& [n, d] : sz) b->Args({n, d, kF32});
+    b->Args({100, 1000000, kF16});
+  }
+  for (auto [name, fn] : {std::make_pair("BM_Sgemm_Floor", &BM_Sgemm_Floor),
+                          std::make_pair("BM_Ssyrk_Floor", &BM_Ssyrk_Floor),
+                          std::make_pair("BM_Memcpy_Floor", &BM_Memcpy_Floor),
+                          std::make_pair("BM_Read_Floor", &BM_Read_Floor),
+                          std::make_pair("BM_Median", &BM_Median),
+                          std::make_pair("BM_TrimmedMean", &BM_TrimmedMean),
+                          std::make_pair("BM_Mean", &BM_Mean)}) {
+    auto* b = common(benchmark::RegisterBenchmark(name, fn));
+    b->ArgNames({"n", "d"});
+    for (const auto& [n, d] : sz) b->Args({n, d});
+  }
+  {
+    auto* b = common(benchmark::RegisterBenchmark("BM_Round", BM_Round));
+    b->ArgNames({"n", "d", "policy"});
+    for (const auto& [n, d] : sz) {
+      b->Args({n, d, kMultiKrum});
+      b->Args({n, d, kMedianPolicy});
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("fedguard_version", fedguard::version());
+  benchmark::AddCustomContext("openblas_config", openblas_get_config());
+  benchmark::AddCustomContext("omp_num_procs", std::to_string(omp_get_num_procs()));
+  benchmark::AddCustomContext("large_size", large_enabled() ? "1000 x 1e6 included" : "1000 x 1e6 skipped");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
