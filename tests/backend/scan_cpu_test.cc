@@ -1,0 +1,164 @@
+// Pass 1 on the CPU against float64 brute force: pairwise distances and norms recovered from
+// the centred Gram summaries, sign counts, finiteness; tile-width independence; overflow-safe
+// Gram for enormous rows; precision for near-duplicate rows with a large common offset.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "backend/backend.h"
+#include "policy/gram_space.h"
+#include "support/engine_runner.h"
+#include "support/reference.h"
+
+namespace fedguard::test {
+namespace {
+
+backend::ScanSummaries scan(const std::vector<float>& data, std::size_t n, std::size_t d, std::size_t tile,
+                            std::vector<const float*> refs = {}) {
+  const UpdateView view(data.data(), n, d, DType::kFloat32);
+  backend::ScanRequest req;
+  req.updates = &view;
+  for (std::size_t i = 0; i < n; ++i) req.rows.push_back(i);
+  req.references = std::move(refs);
+  req.tile_columns = tile;
+  return backend::make_cpu_backend(2)->scan(req);
+}
+
+double dist_from(const backend::ScanSummaries& s, std::size_t a, std::size_t b) {
+  return s.gram[a * s.k + a] + s.gram[b * s.k + b] - 2 * s.gram[a * s.k + b];
+}
+
+struct ScanCase {
+  std::size_t n, d, tile;
+  double offset;
+};
+
+class ScanTest : public ::testing::TestWithParam<ScanCase> {};
+
+TEST_P(ScanTest, DistancesNormsSignsMatchBruteForce) {
+  const ScanCase c = GetParam();
+  std::mt19937_64 rng(test_seed());
+  Matrix x = random_round(RoundShape{c.n, c.d, false, false, false, c.offset}, rng);
+  x[0][0] = 0.0;  // a zero for the sign counts
+  const std::vector<float> data = to_floats(x);
+  const backend::ScanSummaries s = scan(data, c.n, c.d, c.tile);
+  double scale = 0;
+  for (std::size_t a = 0; a < c.n; ++a)
+    for (std::size_t b = 0; b < c.n; ++b) scale = std::max(scale, ref::sq_dist(x[a], x[b]));
+  for (std::size_t a = 0; a < c.n; ++a) {
+    EXPECT_NEAR(s.norms_sq[a], ref::sq_dist(x[a], ref::Vec(c.d, 0.0)), 1e-12 * s.norms_sq[a]);
+    std::int64_t pos = 0, neg = 0, zero = 0;
+    for (double v : x[a]) (v > 0 ? pos : v < 0 ? neg : zero)++;
+    EXPECT_EQ(s.positive[a], pos);
+    EXPECT_EQ(s.negative[a], neg);
+    EXPECT_EQ(s.zero[a], zero);
+    for (std::size_t b = 0; b < c.n; ++b)
+      EXPECT_NEAR(dist_from(s, a, b), ref::sq_dist(x[a], x[b]), 1e-5 * scale) << a << "," << b;
+  }
+  // ||x_i||^2 also follows from the centred summaries: G_ii + 2 m_i + c.c.
+  for (std::size_t a = 0; a < c.n; ++a)
+    EXPECT_NEAR(s.gram[a * c.n + a] + 2 * s.centre_proj[a] + s.centre_sq, s.norms_sq[a],
+                1e-5 * (s.norms_sq[a] + s.centre_sq));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ScanTest,
+                         ::testing::Values(ScanCase{5, 1, 64, 0}, ScanCase{9, 1000, 64, 0}, ScanCase{10, 1000, 100, 0},
+                                           ScanCase{33, 513, 0, 0}, ScanCase{8, 2000, 512, 1e4},
+                                           ScanCase{64, 300, 64, 0}));
+
+TEST(ScanCpu, TileWidthChangesOnlyRounding) {
+  std::mt19937_64 rng(test_seed());
+  Matrix x = random_round(RoundShape{17, 3001, false, false, false, 0}, rng);
+  const auto data = to_floats(x);
+  const auto a = scan(data, 17, 3001, 64), b = scan(data, 17, 3001, 4096);
+  for (std::size_t i = 0; i < 17; ++i)
+    for (std::size_t j = 0; j < 17; ++j)
+      EXPECT_NEAR(dist_from(a, i, j), dist_from(b, i, j), 1e-5 * (1 + dist_from(b, i, j)));
+}
+
+TEST(ScanCpu, NearDuplicatesWithLargeOffsetKeepPrecision) {
+  // Sybil-like rows: a common offset of 1e3 and differences of 1e-3. Uncentred float32 products
+  // would lose the differences entirely; the centred Gram must recover them.
+  std::mt19937_64 rng(test_seed());
+  std::normal_distribution<double> normal;
+  const std::size_t n = 12, d = 4096;
+  Matrix x(n, ref::Vec(d));
+  ref::Vec base(d);
+  for (double& v : base) v = 1000.0 + normal(rng);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < d; ++j) x[i][j] = static_cast<float>(base[j] + 1e-3 * normal(rng));
+  const auto s = scan(to_floats(x), n, d, 512);
+  for (std::size_t a = 0; a < n; ++a)
+    for (std::size_t b = a + 1; b < n; ++b) {
+      const double want = ref::sq_dist(x[a], x[b]);
+      EXPECT_NEAR(dist_from(s, a, b), want, 2e-3 * want) << a << "," << b;
+    }
+}
+
+TEST(ScanCpu, EnormousRowsNeitherOverflowNorSpoilTheOthers) {
+  std::mt19937_64 rng(test_seed());
+  const std::size_t n = 9, d = 1000;
+  Matrix x = random_round(RoundShape{n, d, false, false, false, 0}, rng);
+  for (double& v : x[4]) v = 3.0e38 * (v > 0 ? 1 : -1);  // float32 products would overflow
+  for (double& v : x[7]) v *= 1e30;
+  const auto s = scan(to_floats(x), n, d, 128);
+  for (std::size_t a = 0; a < n; ++a) {
+    EXPECT_TRUE(s.finite[a]);
+    for (std::size_t b = 0; b < n; ++b) {
+      const double want = ref::sq_dist(x[a], x[b]);
+      EXPECT_TRUE(std::isfinite(dist_from(s, a, b)));
+      EXPECT_NEAR(dist_from(s, a, b), want, 1e-5 * want + 1e-9) << a << "," << b;
+    }
+  }
+}
+
+TEST(ScanCpu, NonFiniteRowsAreFlaggedAndLeaveOthersExact) {
+  std::mt19937_64 rng(test_seed());
+  const std::size_t n = 8, d = 700;
+  Matrix x = random_round(RoundShape{n, d, false, false, false, 0}, rng);
+  auto data = to_floats(x);
+  data[2 * d + 650] = std::numeric_limits<float>::quiet_NaN();  // in the last tile
+  data[5 * d + 3] = std::numeric_limits<float>::infinity();      // in the first tile
+  data[6 * d + 100] = -std::numeric_limits<float>::infinity();
+  const auto s = scan(data, n, d, 64);
+  for (std::size_t a = 0; a < n; ++a) {
+    const bool bad = a == 2 || a == 5 || a == 6;
+    EXPECT_EQ(s.finite[a], bad ? 0 : 1) << a;
+    if (bad) continue;
+    for (std::size_t b = 0; b < n; ++b) {
+      if (b == 2 || b == 5 || b == 6) continue;
+      const double want = ref::sq_dist(x[a], x[b]);
+      EXPECT_NEAR(dist_from(s, a, b), want, 1e-5 * (1 + want));
+    }
+  }
+}
+
+TEST(ScanCpu, ReferenceProjections) {
+  std::mt19937_64 rng(test_seed());
+  const std::size_t n = 7, d = 900;
+  Matrix x = random_round(RoundShape{n, d, false, false, false, 0}, rng);
+  Matrix refs = random_round(RoundShape{2, d, false, false, false, 0}, rng);
+  const auto r0 = to_floats({refs[0]}), r1 = to_floats({refs[1]});
+  const auto s = scan(to_floats(x), n, d, 256, {r0.data(), r1.data()});
+  const policy::GramSpace space(s);
+  // Raw combinations: (x_3 - ref_1) and (2 x_0 + ref_0).
+  std::vector<double> raw(2 * space.dim(), 0.0);
+  raw[3] = 1;
+  raw[n + 1] = -1;
+  raw[space.dim() + 0] = 2;
+  raw[space.dim() + n] = 1;
+  const auto norms = space.norms_sq(raw, 2);
+  ref::Vec u(d), v(d);
+  for (std::size_t j = 0; j < d; ++j) {
+    u[j] = x[3][j] - refs[1][j];
+    v[j] = 2 * x[0][j] + refs[0][j];
+  }
+  EXPECT_NEAR(norms[0], ref::sq_dist(u, ref::Vec(d, 0.0)), 1e-5 * norms[0]);
+  EXPECT_NEAR(norms[1], ref::sq_dist(v, ref::Vec(d, 0.0)), 1e-5 * norms[1]);
+  const auto k = space.centred_gram(raw, 2);
+  EXPECT_NEAR(k[0] + k[3] - 2 * k[1], ref::sq_dist(u, v), 1e-5 * ref::sq_dist(u, v));
+}
+
+}  // namespace
+}  // namespace fedguard::test
