@@ -34,6 +34,10 @@ struct ScanCase {
   double offset;
 };
 
+void PrintTo(const ScanCase& c, std::ostream* os) {
+  *os << "n" << c.n << "_d" << c.d << "_tile" << c.tile << "_offset" << c.offset;
+}
+
 class ScanTest : public ::testing::TestWithParam<ScanCase> {};
 
 TEST_P(ScanTest, DistancesNormsSignsMatchBruteForce) {

@@ -1,0 +1,189 @@
+// The `fedguard` binary end to end: demo, round (against float64 references), info, errors.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "io/npy.h"
+#include "support/engine_runner.h"
+#include "support/reference.h"
+
+namespace fedguard::test {
+namespace {
+
+struct Output {
+  int code;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A per-test folder: ctest runs tests in parallel processes.
+std::string test_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = std::string(info->test_suite_name()) + "_" + info->name();
+  for (char& c : name)
+    if (c == '/') c = '_';
+  const std::string dir = ::testing::TempDir() + "/fedguard_cli_" + name;
+  std::system(("mkdir -p '" + dir + "'").c_str());
+  return dir;
+}
+
+Output run_cli(const std::string& args) {
+  const std::string dir = test_dir();
+  const std::string out = dir + "/cli_stdout.txt", err = dir + "/cli_stderr.txt";
+  const std::string cmd = std::string(FEDGUARD_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  const std::string path = test_dir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Cli, InfoListsBackends) {
+  const Output o = run_cli("info");
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("backends built: cpu"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("multi_krum"), std::string::npos);
+}
+
+TEST(Cli, DemoRejectsAttackersAndBeatsPlainMean) {
+  const Output o = run_cli("demo --benign 40 --attackers 8 -d 3000 --seed 7");
+  ASSERT_EQ(o.code, 0) << o.err;
+  std::istringstream lines(o.out);
+  std::string line;
+  double policy_rel = -1, mean_rel = -1;
+  while (std::getline(lines, line)) {
+    std::istringstream w(line);
+    std::string name;
+    w >> name;
+    std::size_t clients, by_policy, by_mean;
+    if (name == "sign_flip" || name == "gaussian") {
+      w >> clients >> by_policy >> by_mean;
+      EXPECT_EQ(by_policy, 0u) << line;
+      EXPECT_EQ(by_mean, clients) << line;
+    }
+    double dist, rel;
+    if (name == "policy" && (w >> dist >> rel)) policy_rel = rel;
+    if (name == "mean" && (w >> dist >> rel)) mean_rel = rel;
+  }
+  ASSERT_GT(policy_rel, 0) << o.out;
+  EXPECT_LT(policy_rel * 5, mean_rel) << o.out;
+}
+
+class CliRound : public ::testing::TestWithParam<DType> {};
+
+TEST_P(CliRound, EveryRuleMatchesTheFloat64Reference) {
+  std::mt19937_64 rng(test_seed());
+  const std::size_t n = 19, d = 777;
+  Matrix x = random_round(RoundShape{n, d, false, false, false, 0}, rng);
+  const std::vector<unsigned char> bytes = encode(x, GetParam());  // x now has the stored values
+  const std::string u = test_dir() + "/updates.npy";
+  io::write_npy(u, GetParam() == DType::kFloat32 ? io::NpyType::kFloat32 : io::NpyType::kFloat16, {n, d},
+                bytes.data());
+  std::vector<double> w(n);
+  for (std::size_t i = 0; i < n; ++i) w[i] = 1.0 + static_cast<double>(i % 4);
+  const std::string wpath = test_dir() + "/w.npy";
+  io::write_npy(wpath, io::NpyType::kFloat64, {n}, w.data());
+  std::vector<std::size_t> all(n);
+  for (std::size_t i = 0; i < n; ++i) all[i] = i;
+
+  const std::vector<std::pair<std::string, ref::Vec>> cases = {
+      {R"({"aggregator": {"rule": "mean"}})", ref::weighted_mean(x, w)},
+      {R"({"aggregator": {"rule": "median"}})", ref::median(x)},
+      {R"({"aggregator": {"rule": "trimmed_mean", "trim": 3}})", ref::trimmed_mean(x, 3)},
+      {R"({"aggregator": {"rule": "krum", "f": 4}})", x[ref::krum(x, 4)]},
+      {R"({"aggregator": {"rule": "multi_krum", "f": 4, "m": 9}})", ref::weighted_mean(ref::rows(x, ref::multi_krum(x, 4, 9)), {})},
+      {R"({"aggregator": {"rule": "bulyan", "f": 4}})", ref::bulyan(x, 4)},
+      {R"({"aggregator": {"rule": "geometric_median", "nu": 1e-12}})", ref::geometric_median(x, w, 1e-12, 5000)},
+      {R"({"aggregator": {"rule": "centered_clipping", "tau": 5}})", ref::centered_clipping(x, ref::Vec(d, 0.0), 5, 3)},
+      {R"({"transforms": [{"rule": "norm_clip", "max_norm": 25}], "aggregator": {"rule": "mean"}})",
+       ref::weighted_mean(ref::norm_clip(x, 25), w)},
+      {R"({"transforms": [{"rule": "arc", "f": 4}], "aggregator": {"rule": "median"}})", ref::median(ref::arc(x, 4))},
+      {R"({"transforms": [{"rule": "nnm", "f": 4}], "aggregator": {"rule": "trimmed_mean", "trim": 4}})",
+       ref::trimmed_mean(ref::nnm(x, 4), 4)},
+  };
+  for (const auto& [policy, want] : cases) {
+    const std::string cfg = write_file("config.json", policy);
+    const std::string agg = test_dir() + "/aggregate.npy";
+    const std::string res = test_dir() + "/result.json";
+    const Output o = run_cli("round --updates " + u + " --config " + cfg + " --num-samples " + wpath + " --out " +
+                             res + " --aggregate-out " + agg);
+    ASSERT_EQ(o.code, 0) << policy << "\n" << o.err;
+    const io::NpyFile a(agg);
+    ASSERT_EQ(a.shape(), std::vector<std::size_t>{d});
+    const auto* p = static_cast<const float*>(a.data());
+    EXPECT_LT(ref::max_rel_diff(std::vector<float>(p, p + d), want), 1e-5) << policy;
+    const auto j = nlohmann::json::parse(slurp(res));
+    EXPECT_EQ(j.at("n"), n);
+    EXPECT_EQ(j.at("d"), d);
+    EXPECT_EQ(j.at("accepted").size(), n);
+    EXPECT_EQ(j.at("weights").size(), n);
+    EXPECT_TRUE(j.contains("timings_ms") && j.at("timings_ms").contains("pass1_scan"));
+    EXPECT_TRUE(j.at("scores").contains("norm"));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(DTypes, CliRound, ::testing::Values(DType::kFloat32, DType::kFloat16),
+                         [](const auto& p) { return std::string(dtype_name(p.param)); });
+
+TEST(Cli, RoundReportsNanRowsAndIds) {
+  const std::size_t n = 6, d = 10;
+  std::vector<float> x(n * d, 1.0f);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < d; ++j) x[i * d + j] = static_cast<float>(i + j);
+  x[2 * d + 4] = std::nanf("");
+  const std::string u = test_dir() + "/nan.npy";
+  io::write_npy(u, io::NpyType::kFloat32, {n, d}, x.data());
+  const std::string ids = write_file("ids.txt", "a\nb\nc\nd\ne\nf\n");
+  const std::string cfg = write_file("median.json", R"({"aggregator": {"rule": "median"}})");
+  const Output o = run_cli("round --updates " + u + " --config " + cfg + " --ids " + ids);
+  ASSERT_EQ(o.code, 0) << o.err;
+  const auto j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j.at("reasons").at("2"), "non_finite");
+  EXPECT_FALSE(j.at("accepted")[2].get<bool>());
+  EXPECT_TRUE(j.at("scores").at("norm")[2].is_null());
+}
+
+TEST(Cli, ErrorsGoToStderrWithExitCodes) {
+  const std::string cfg = write_file("krum.json", R"({"aggregator": {"rule": "krum", "f": 3}})");
+  const std::size_t n = 6, d = 4;
+  std::vector<float> x(n * d, 0.5f);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7);
+  const std::string u = test_dir() + "/small.npy";
+  io::write_npy(u, io::NpyType::kFloat32, {n, d}, x.data());
+  Output o = run_cli("round --updates " + u + " --config " + cfg);
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.err.find("needs n > 2f+2 = 8 clients, got n=6"), std::string::npos) << o.err;
+
+  const std::string broken = write_file("broken.npy", std::string("\x93NUMPY\x01\x00\xff\x7f", 10) + "{'descr'");
+  o = run_cli("round --updates " + broken + " --config " + cfg);
+  EXPECT_EQ(o.code, 3);
+  EXPECT_NE(o.err.find("broken.npy"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("offset"), std::string::npos) << o.err;
+
+  const std::string bad_cfg = write_file("bad.json", R"({"aggregator": {"rule": "krum", "f": 3, "q": 1}})");
+  o = run_cli("round --updates " + u + " --config " + bad_cfg);
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.err.find("has no parameter 'q'"), std::string::npos) << o.err;
+
+  o = run_cli("round --config " + cfg);
+  EXPECT_NE(o.code, 0);
+  EXPECT_NE(o.err.find("--updates"), std::string::npos) << o.err;
+}
+
+}  // namespace
+}  // namespace fedguard::test

@@ -19,6 +19,8 @@ struct Case {
   std::string label;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.label; }
+
 std::vector<Case> cases() {
   std::vector<Case> out;
   auto add = [&](std::size_t n, std::size_t d, std::size_t tile, DType t, bool ties, bool near, bool dup,
@@ -114,8 +116,9 @@ TEST_P(RuleTest, MultiKrum) {
                             R"(, "m": )" + std::to_string(m) + "}}");
   const auto sel = ref::multi_krum(x_, f, m);
   EXPECT_LT(ref::max_rel_diff(r.aggregate, ref::weighted_mean(ref::rows(x_, sel), {})), kTol);
-  if (exact_selection())
+  if (exact_selection()) {
     for (std::size_t i : sel) EXPECT_EQ(r.accepted[i], 1) << "client " << i;
+  }
   std::size_t accepted = 0;
   for (auto a : r.accepted) accepted += a;
   EXPECT_EQ(accepted, m);
@@ -127,8 +130,9 @@ TEST_P(RuleTest, Bulyan) {
   const std::size_t f = (n() - 3) / 4;
   const RoundResult r = run(R"({"aggregator": {"rule": "bulyan", "f": )" + std::to_string(f) + "}}");
   EXPECT_LT(ref::max_rel_diff(r.aggregate, ref::bulyan(x_, f)), kTol);
-  if (exact_selection())
+  if (exact_selection()) {
     for (std::size_t i : ref::bulyan_selection(x_, f)) EXPECT_EQ(r.accepted[i], 1) << "client " << i;
+  }
 }
 
 TEST_P(RuleTest, GeometricMedianConverges) {
@@ -158,7 +162,7 @@ TEST_P(RuleTest, CenteredClippingKeepsStateAcrossRounds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, RuleTest, ::testing::ValuesIn(cases()),
-                         [](const auto& info) { return info.param.label; });
+                         [](const auto& p) { return p.param.label; });
 
 }  // namespace
 }  // namespace fedguard::test
