@@ -19,6 +19,9 @@ struct ScanRequest {
   /// Reference vectors of length d in host float32 (e.g. the previous aggregate).
   std::vector<const float*> references;
   std::size_t tile_columns = 0;  ///< 0: automatic
+  /// false: only the per-row summaries (norms, signs, finiteness); gram, centre and reference
+  /// products stay zero. For policies whose rules read nothing else.
+  bool gram = true;
 };
 
 /// Pass-1 summaries of the k scanned rows x_i and the r references v_j. Every tile subtracts a

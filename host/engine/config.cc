@@ -63,8 +63,8 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
                        "config \"tile_columns\" must be a non-negative integer, got " << v.dump());
       c.tile_columns = v.get<std::size_t>();
     } else if (key == "threads") {
-      FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 0,
-                       "config \"threads\" must be a non-negative integer, got " << v.dump());
+      FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 0 && v.get<std::int64_t>() <= 4096,
+                       "config \"threads\" must be an integer in [0, 4096], got " << v.dump());
       c.threads = v.get<int>();
     } else if (key == "duplicate_ids") {
       const auto s = v.is_string() ? v.get<std::string>() : std::string();

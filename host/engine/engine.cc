@@ -52,8 +52,16 @@ struct Engine::Impl {
       case BackendKind::kCuda:
         FEDGUARD_THROW(kUnsupported, "backend \"cuda\" requested, but this build has no CUDA backend ("
                                          << engine::cuda_status() << "); use \"cpu\" or \"auto\"");
-      case BackendKind::kAuto:
       case BackendKind::kCpu:
+        // tf32 / bf16 Gram products are a CUDA option; the CPU computes in fp32 only, and
+        // says so rather than silently computing something other than what was asked.
+        if (config.precision != "fp32")
+          FEDGUARD_THROW(kUnsupported, "precision \"" << config.precision
+                                                      << "\" is a CUDA backend option; the CPU backend computes in fp32");
+        backend = backend::make_cpu_backend(config.threads);
+        break;
+      case BackendKind::kAuto:
+        // Falling back to the CPU computes in fp32, at least as precise as any precision asked.
         backend = backend::make_cpu_backend(config.threads);
         break;
     }
@@ -84,9 +92,23 @@ RoundResult Engine::Impl::run(const RoundInput& in) {
     result.reasons[i] = detail.empty() ? code : code + ": " + detail;
     ++rejected[code];
   };
+  // Duplicates are decided by id order alone, before any content check: the first update under
+  // an id is that client's; later ones are rejected whatever they hold.
   std::unordered_map<std::string, std::size_t> first_with_id;
+  std::vector<std::size_t> duplicate_of(n, n);
+  for (std::size_t i = 0; i < in.client_ids.size(); ++i) {
+    const auto [it, inserted] = first_with_id.emplace(in.client_ids[i], i);
+    if (inserted) continue;
+    FEDGUARD_EXPECTS(config.duplicate_ids != DuplicateIdPolicy::kError,
+                     "duplicate client id '" << in.client_ids[i] << "' at indices " << it->second << " and " << i);
+    duplicate_of[i] = it->second;
+  }
   std::vector<std::size_t> rows;
   for (std::size_t i = 0; i < n; ++i) {
+    if (duplicate_of[i] < n) {
+      reject(i, "duplicate_id", "same id '" + in.client_ids[i] + "' as client " + std::to_string(duplicate_of[i]));
+      continue;
+    }
     const ClientUpdate& c = u.client(i);
     if (c.dtype != u.dtype()) {
       reject(i, "wrong_dtype", std::string(dtype_name(c.dtype)) + ", the round's dtype is " + dtype_name(u.dtype()));
@@ -104,15 +126,6 @@ RoundResult Engine::Impl::run(const RoundInput& in) {
       reject(i, "invalid_num_samples", "num_samples " + std::to_string(in.num_samples[i]) + " is not finite and > 0");
       continue;
     }
-    if (!in.client_ids.empty()) {
-      const auto [it, inserted] = first_with_id.emplace(in.client_ids[i], i);
-      if (!inserted) {
-        FEDGUARD_EXPECTS(config.duplicate_ids != DuplicateIdPolicy::kError,
-                         "duplicate client id '" << in.client_ids[i] << "' at indices " << it->second << " and " << i);
-        reject(i, "duplicate_id", "same id '" + in.client_ids[i] + "' as client " + std::to_string(it->second));
-        continue;
-      }
-    }
     rows.push_back(i);
   }
 
@@ -128,7 +141,7 @@ RoundResult Engine::Impl::run(const RoundInput& in) {
   timer.mark("validate");
 
   // Pass 1.
-  backend::ScanRequest scan{&u, rows, references, config.tile_columns};
+  backend::ScanRequest scan{&u, rows, references, config.tile_columns, policy.needs_gram()};
   const backend::ScanSummaries summaries = backend->scan(scan);
   timer.mark("pass1_scan");
 
@@ -174,7 +187,7 @@ RoundResult Engine::Impl::run(const RoundInput& in) {
     req.references = references;
     for (std::size_t j = 0; j < references.size(); ++j)
       req.reference_coefficients.push_back(decision.coefficients[rows.size() + j]);
-    if (previous_index) result.reference_weights["previous_aggregate"] = decision.coefficients[rows.size() + *previous_index];
+    result.reference_weights = decision.reference_weights;
     backend->aggregate_linear(req, result.aggregate.data());
   } else {
     const policy::Candidates& c = decision.final_candidates;
@@ -236,7 +249,14 @@ Engine::Engine(Engine&&) noexcept = default;
 Engine& Engine::operator=(Engine&&) noexcept = default;
 
 RoundResult Engine::process_round(const RoundInput& input) {
-  RoundResult result = impl_->run(input);
+  RoundResult result;
+  try {
+    result = impl_->run(input);
+  } catch (const std::bad_alloc&) {
+    FEDGUARD_THROW(kOutOfMemory, "out of host memory in a round of n=" << input.updates.rows() << ", d="
+                                                                       << input.updates.cols() << " (tile_columns "
+                                                                       << impl_->config.tile_columns << ")");
+  }
   // Commit state only now: a round that threw above changed nothing.
   if (impl_->policy.uses_previous_aggregate()) impl_->previous_aggregate = result.aggregate;
   ++impl_->rounds;

@@ -45,6 +45,14 @@ Candidates Candidates::mixed(const GramSpace& space, const std::vector<double>& 
   out.owner = owner;
   out.coef.assign(m * dim, 0.0);
   if (m == 0) return out;
+  bool diagonal = true;  // clipping: scale rows in O(m dim) instead of an O(m^2 dim) product
+  for (std::size_t a = 0; a < m && diagonal; ++a)
+    for (std::size_t b = 0; b < m && diagonal; ++b) diagonal = a == b || t[a * m + b] == 0;
+  if (diagonal) {
+    for (std::size_t a = 0; a < m; ++a)
+      for (std::size_t j = 0; j < dim; ++j) out.coef[a * dim + j] = t[a * m + a] * old[a * dim + j];
+    return out;
+  }
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(dim),
               static_cast<int>(m), 1.0, t.data(), static_cast<int>(m), old.data(), static_cast<int>(dim),
               0.0, out.coef.data(), static_cast<int>(dim));

@@ -59,7 +59,26 @@ std::vector<double> quadratic_form(const std::vector<double>& c, std::size_t m, 
 }  // namespace
 
 std::vector<double> GramSpace::centred_gram(const std::vector<double>& raw, std::size_t m) const {
-  return quadratic_form(to_centred(raw, m, k_, r_, 1.0), m, e_, h_);
+  const std::vector<double> c = to_centred(raw, m, k_, r_, 1.0);
+  // Clipped updates and centred clipping's iterates have two or three non-zero coefficients
+  // each: summing over the non-zeros costs O(m^2), where the dense form costs O(m e^2).
+  std::vector<std::vector<std::pair<std::size_t, double>>> nz(m);
+  std::size_t total = 0;
+  for (std::size_t p = 0; p < m; ++p) {
+    for (std::size_t i = 0; i < e_; ++i)
+      if (c[p * e_ + i] != 0) nz[p].emplace_back(i, c[p * e_ + i]);
+    total += nz[p].size();
+  }
+  if (total > 8 * m) return quadratic_form(c, m, e_, h_);
+  std::vector<double> out(m * m);
+  for (std::size_t a = 0; a < m; ++a)
+    for (std::size_t b = a; b < m; ++b) {
+      double s = 0;
+      for (const auto& [i, u] : nz[a])
+        for (const auto& [j, v] : nz[b]) s += u * v * h_[i * e_ + j];
+      out[a * m + b] = out[b * m + a] = s;
+    }
+  return out;
 }
 
 std::vector<double> GramSpace::centred_gram_of_rows(const std::vector<std::size_t>& idx) const {

@@ -52,6 +52,12 @@ bool Policy::uses_previous_aggregate() const {
   return aggregator_->uses_previous_aggregate();
 }
 
+bool Policy::needs_gram() const {
+  if (!transforms_.empty() || aggregator_->needs_gram()) return true;
+  for (const auto& r : filters_) if (r->needs_gram()) return true;
+  return false;
+}
+
 Decision Policy::decide(const GramSpace& space, const std::vector<double>& sample_weight,
                         std::optional<std::size_t> previous_aggregate, const std::vector<std::size_t>& alive,
                         std::map<std::string, std::size_t> rejected_before, std::size_t round_clients) const {
@@ -93,6 +99,7 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
     }
   }
   out.linear = plan.linear;
+  out.reference_weights = plan.reference_weights;
   if (plan.linear) {
     const std::vector<double> raw = c.raw(space);
     const std::size_t dim = space.dim();

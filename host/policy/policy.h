@@ -23,6 +23,7 @@ struct Decision {
   bool linear = true;
   /// Linear: raw coefficients of the aggregate over [rows, references] (length space.dim()).
   std::vector<double> coefficients;
+  std::map<std::string, double> reference_weights;
   /// Coordinate-wise: the candidates the statistic runs over, and the statistic.
   Candidates final_candidates;
   backend::ColumnStatistic statistic = backend::ColumnStatistic::kMedian;
@@ -35,6 +36,8 @@ class Policy {
  public:
   explicit Policy(const EngineConfig& config);
   bool uses_previous_aggregate() const;
+  /// Whether any rule needs pass 1's Gram products (transforms always do).
+  bool needs_gram() const;
 
   /// Runs the rules over the candidates `alive` (scanned positions that passed the input
   /// checks). rejected_before counts rejections by reason before the policy (for messages);

@@ -27,8 +27,7 @@ class Arc final : public Rule {
     const std::size_t n = c.size();
     FEDGUARD_EXPECTS(n > f_, "arc with f=" << f_ << " needs n > f clients, got n=" << n << " " << round.losses);
     const std::vector<double> norms_sq = c.norms_sq(round.space);
-    const auto k = static_cast<std::size_t>(
-        std::floor(2.0 * static_cast<double>(f_) / static_cast<double>(n) * static_cast<double>(n - f_)));
+    const std::size_t k = 2 * f_ * (n - f_) / n;  // integer floor: floating point can land just below
     std::vector<std::size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return norms_sq[a] > norms_sq[b]; });

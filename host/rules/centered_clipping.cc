@@ -67,6 +67,7 @@ class CenteredClipping final : public Rule {
     plan.verdict = keep_all(n, "centered_clipping");
     plan.verdict.score = dist;  // distance of each candidate to the final centre
     plan.weights.assign(gamma.begin(), gamma.begin() + static_cast<std::ptrdiff_t>(n));
+    plan.reference_weights["previous_aggregate"] = gamma[n];
     if (round.previous_aggregate && gamma[n] != 0) {
       plan.extra_raw.assign(dim, 0.0);
       plan.extra_raw[space.clients() + *round.previous_aggregate] = gamma[n];

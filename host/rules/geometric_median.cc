@@ -20,6 +20,7 @@ class GeometricMedian final : public Rule {
   explicit GeometricMedian(const RuleSpec& spec) {
     Params p(spec);
     nu_ = p.number("nu", 1e-6, 0.0);
+    FEDGUARD_EXPECTS(nu_ > 0, "rule 'geometric_median': parameter 'nu' must be > 0 (it bounds 1 / distance)");
     max_iter_ = p.count("max_iter", 1000);
     tol_ = p.number("tol", 1e-10, 0.0);
     p.finish();

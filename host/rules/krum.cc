@@ -3,11 +3,14 @@
 // Tolerant Gradient Descent", NeurIPS 2017. Parameter f (assumed Byzantine clients), needs
 // n > 2f + 2. score_i = sum of ||x_i - x_j||^2 over the n - f - 2 nearest j != i (the
 // self-distance is not counted, and distances are squared once: pitfalls of some public
-// implementations). Krum returns the update of lowest score; ties go to the lower index.
+// implementations). Krum returns the update of lowest score; ties (scores equal within 1e-6
+// relative, see krum.h) go to the lower index.
 // As a filter it keeps that one client.
 #include "rules/krum.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <numeric>
 
 #include "fedguard/error.h"
@@ -33,11 +36,34 @@ std::vector<double> krum_scores(const std::vector<double>& dist, std::size_t m,
   return scores;
 }
 
-std::vector<std::size_t> rank_ascending(const std::vector<double>& scores) {
-  std::vector<std::size_t> order(scores.size());
+bool scores_tied(double a, double b) {
+  return std::abs(a - b) <= kScoreTieTolerance * std::max(std::abs(a), std::abs(b));
+}
+
+std::vector<std::size_t> rank_ascending(const std::vector<double>& scores, std::size_t m) {
+  const std::size_t n = scores.size();
+  std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
-  return order;
+  if (m == 0 || m > n) return order;
+  // Everything clearly below the m-th score is in; the group tied with it fills the rest of
+  // the m places in index order.
+  const double boundary = scores[order[m - 1]];
+  std::vector<std::size_t> in, tied, out;
+  for (std::size_t p : order) {
+    if (scores_tied(scores[p], boundary)) tied.push_back(p);
+    else if (scores[p] < boundary) in.push_back(p);
+  }
+  std::sort(tied.begin(), tied.end());
+  const std::size_t from_tied = m - in.size();
+  in.insert(in.end(), tied.begin(), tied.begin() + static_cast<std::ptrdiff_t>(from_tied));
+  std::sort(in.begin(), in.end());
+  std::vector<std::uint8_t> chosen(n, 0);
+  for (std::size_t p : in) chosen[p] = 1;
+  out = in;
+  for (std::size_t p : order)
+    if (!chosen[p]) out.push_back(p);
+  return out;
 }
 
 namespace {
@@ -62,7 +88,7 @@ class Krum final : public Rule {
     Verdict v;
     v.score_name = "krum";
     v.score = krum_scores(c.squared_distances(round.space), n, all, f_);
-    const std::vector<std::size_t> order = rank_ascending(v.score);
+    const std::vector<std::size_t> order = rank_ascending(v.score, 1);
     v.keep.assign(n, 0);
     v.keep[order[0]] = 1;
     v.reason.assign(n, "");

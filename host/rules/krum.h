@@ -12,7 +12,18 @@ namespace fedguard::rules {
 std::vector<double> krum_scores(const std::vector<double>& dist, std::size_t m,
                                 const std::vector<std::size_t>& active, std::size_t f);
 
-/// Positions of `scores` ordered by (score, position): ties go to the lower index.
-std::vector<std::size_t> rank_ascending(const std::vector<double>& scores);
+/// Scores within this relative distance count as tied: the Gram matrix is accumulated from
+/// float32 products, so scores that are equal in exact arithmetic (common with quantised or
+/// duplicated updates) come out different in their last digits, and exact comparison would
+/// break such ties by rounding noise instead of by index.
+constexpr double kScoreTieTolerance = 1e-6;
+
+/// True when a and b are equal within kScoreTieTolerance (relative).
+bool scores_tied(double a, double b);
+
+/// Positions of `scores` ordered by (score, position), then the m lowest chosen so that
+/// scores tied (within kScoreTieTolerance) with the m-th lowest are taken in index order.
+/// Returns all positions: the first m are the selected ones, in index order.
+std::vector<std::size_t> rank_ascending(const std::vector<double>& scores, std::size_t m);
 
 }  // namespace fedguard::rules

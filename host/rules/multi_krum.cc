@@ -38,7 +38,7 @@ class MultiKrum final : public Rule {
     Verdict v;
     v.score_name = "multi_krum";
     v.score = krum_scores(c.squared_distances(round.space), n, all, f_);
-    const std::vector<std::size_t> order = rank_ascending(v.score);
+    const std::vector<std::size_t> order = rank_ascending(v.score, m);
     v.keep.assign(n, 0);
     v.reason.assign(n, "");
     for (std::size_t rank = 0; rank < n; ++rank) {

@@ -26,6 +26,7 @@ class NormBound final : public Rule {
   }
   std::string name() const override { return "norm_bound"; }
   bool can_filter() const override { return true; }
+  bool needs_gram() const override { return false; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

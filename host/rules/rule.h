@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,9 @@ struct AggregatePlan {
   bool linear = true;
   std::vector<double> weights;    ///< linear: per candidate (0 for those not kept)
   std::vector<double> extra_raw;  ///< linear: raw coefficients added to sum_i w_i y_i (may be empty)
+  /// linear: coefficients of vectors other than this round's updates, by name (reported as
+  /// RoundResult::reference_weights; e.g. centred clipping's start vector, zero at round 1).
+  std::map<std::string, double> reference_weights;
   backend::ColumnStatistic statistic = backend::ColumnStatistic::kMedian;  ///< coordinate-wise
   std::size_t param = 0;
 };
@@ -60,6 +64,9 @@ class Rule {
   virtual bool can_transform() const { return false; }
   virtual bool can_aggregate() const { return false; }
   virtual bool uses_previous_aggregate() const { return false; }
+  /// False for rules that read only per-row norms of untransformed updates (or nothing): a
+  /// policy made of such rules skips the Gram products in pass 1.
+  virtual bool needs_gram() const { return true; }
 
   virtual Verdict select(const RoundContext& round, const Candidates& candidates) const;
   virtual TransformResult transform(const RoundContext& round, const Candidates& candidates) const;

@@ -14,7 +14,8 @@ namespace fedguard {
 
 class Engine {
  public:
-  /// Validates the configuration and picks the backend (auto: CUDA where a device exists).
+  /// Validates the configuration and picks the backend (auto: CUDA where built and a device
+  /// exists; this build has the CPU backend only, so auto means CPU).
   explicit Engine(EngineConfig config);
   ~Engine();
   Engine(Engine&&) noexcept;

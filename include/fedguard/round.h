@@ -45,7 +45,8 @@ struct RoundResult {
   std::vector<std::pair<std::string, double>> timings_ms;
 
   /// The fields above except the aggregate, as JSON (NaN scores become null).
-  nlohmann::json to_json() const;
+  /// Keys keep the order above; timings_ms keeps execution order.
+  nlohmann::ordered_json to_json() const;
 };
 
 }  // namespace fedguard

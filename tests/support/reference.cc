@@ -51,9 +51,9 @@ double sq_dist(const Vec& a, const Vec& b) {
 
 double norm(const Vec& a) { return std::sqrt(sq_dist(a, Vec(a.size(), 0.0))); }
 
-Vec krum_scores(const Matrix& x, const std::vector<std::size_t>& active, std::size_t f) {
+Vec krum_scores(const Matrix& x, const std::vector<std::size_t>& active, std::size_t f, std::size_t min_nb) {
   const std::size_t n = active.size();
-  const std::size_t nb = n > f + 2 ? n - f - 2 : 0;
+  const std::size_t nb = std::min(n - 1, std::max(min_nb, n > f + 2 ? n - f - 2 : 0));
   Vec scores;
   for (std::size_t a : active) {
     Vec d;
@@ -65,6 +65,15 @@ Vec krum_scores(const Matrix& x, const std::vector<std::size_t>& active, std::si
   return scores;
 }
 
+// Scores within 1e-6 relative are tied (fedguard's documented rule, rules/krum.h); the lowest
+// index among those tied with the minimum wins.
+static std::size_t lowest_tied(const Vec& s) {
+  const double best = *std::min_element(s.begin(), s.end());
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (std::abs(s[i] - best) <= 1e-6 * std::max(std::abs(s[i]), std::abs(best))) return i;
+  return 0;
+}
+
 static std::vector<std::size_t> all_rows(const Matrix& x) {
   std::vector<std::size_t> idx(x.size());
   std::iota(idx.begin(), idx.end(), 0);
@@ -72,25 +81,31 @@ static std::vector<std::size_t> all_rows(const Matrix& x) {
 }
 
 std::size_t krum(const Matrix& x, std::size_t f) {
-  const Vec s = krum_scores(x, all_rows(x), f);
-  return static_cast<std::size_t>(std::min_element(s.begin(), s.end()) - s.begin());  // first minimum
+  return lowest_tied(krum_scores(x, all_rows(x), f));
 }
 
 std::vector<std::size_t> multi_krum(const Matrix& x, std::size_t f, std::size_t m) {
   const Vec s = krum_scores(x, all_rows(x), f);
+  // The m lowest; the group tied with the m-th lowest is taken in index order.
   std::vector<std::size_t> order = all_rows(x);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
-  order.resize(m);
-  std::sort(order.begin(), order.end());
-  return order;
+  const double t = s[order[m - 1]];
+  std::vector<std::size_t> sel, tied;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (std::abs(s[i] - t) <= 1e-6 * std::max(std::abs(s[i]), std::abs(t))) tied.push_back(i);
+    else if (s[i] < t) sel.push_back(i);
+  }
+  for (std::size_t i = 0; sel.size() < m; ++i) sel.push_back(tied[i]);
+  std::sort(sel.begin(), sel.end());
+  return sel;
 }
 
 std::vector<std::size_t> bulyan_selection(const Matrix& x, std::size_t f) {
   std::vector<std::size_t> remaining = all_rows(x), selected;
   const std::size_t theta = x.size() - 2 * f;
   while (selected.size() < theta) {
-    const Vec s = krum_scores(x, remaining, f);
-    const std::size_t best = static_cast<std::size_t>(std::min_element(s.begin(), s.end()) - s.begin());
+    const Vec s = krum_scores(x, remaining, f, 1);  // fedguard keeps >= 1 neighbour (bulyan.cc)
+    const std::size_t best = lowest_tied(s);
     selected.push_back(remaining[best]);
     remaining.erase(remaining.begin() + static_cast<std::ptrdiff_t>(best));
   }
@@ -159,7 +174,7 @@ Matrix norm_clip(const Matrix& x, double max_norm) {
 
 Matrix arc(const Matrix& x, std::size_t f) {
   const std::size_t n = x.size();
-  const auto k = static_cast<std::size_t>(std::floor(2.0 * f / n * (n - f)));
+  const std::size_t k = 2 * f * (n - f) / n;
   std::vector<std::size_t> order = all_rows(x);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return norm(x[a]) > norm(x[b]); });
   Matrix y = x;

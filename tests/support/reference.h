@@ -17,7 +17,8 @@ Vec trimmed_mean(const Matrix& x, std::size_t b);
 double sq_dist(const Vec& a, const Vec& b);
 double norm(const Vec& a);
 /// Krum score of each row over `active` (indices into x).
-Vec krum_scores(const Matrix& x, const std::vector<std::size_t>& active, std::size_t f);
+/// min_nb: Bulyan's late steps keep at least this many neighbours (fedguard: 1).
+Vec krum_scores(const Matrix& x, const std::vector<std::size_t>& active, std::size_t f, std::size_t min_nb = 0);
 std::size_t krum(const Matrix& x, std::size_t f);
 std::vector<std::size_t> multi_krum(const Matrix& x, std::size_t f, std::size_t m);  // selected, ascending
 std::vector<std::size_t> bulyan_selection(const Matrix& x, std::size_t f);

@@ -60,7 +60,7 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   const std::size_t d = view.cols();
   const std::size_t r = request.references.size();
   const std::size_t w_max =
-      request.tile_columns ? request.tile_columns : auto_tile_columns(k, d);
+      request.tile_columns ? std::min(request.tile_columns, d) : auto_tile_columns(k, d);
 
   ScanSummaries s;
   s.k = k;
@@ -128,6 +128,8 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
       s.negative[p] += neg;
       s.zero[p] += static_cast<std::int64_t>(w) - pos - neg;
     }
+
+    if (!request.gram) continue;
 
     // 2. Robust centre: the mean of the rows of ordinary magnitude in this tile.
     std::size_t finite_rows = 0;
