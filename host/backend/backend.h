@@ -30,7 +30,7 @@ struct ScanRequest {
 struct ScanSummaries {
   std::size_t k = 0;
   std::size_t r = 0;
-  std::vector<double> gram;         ///< k x k, (x_i - c) . (x_j - c)
+  std::vector<double> gram;         ///< k x k, (x_i - c) . (x_j - c); empty when not requested
   std::vector<double> centre_proj;  ///< k, c . (x_i - c)
   double centre_sq = 0;             ///< c . c
   std::vector<double> ref_proj;     ///< k x r, (x_i - c) . v_j

@@ -2,6 +2,7 @@
 // or configuration, 3 file errors, 4 unsupported request or device failure.
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include <CLI/CLI.hpp>
 
@@ -27,6 +28,9 @@ int main(int argc, char** argv) {
       case fedguard::ErrorCategory::kIo: return 3;
       default: return 4;
     }
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "fedguard: error (out of memory): allocation failed\n");
+    return 4;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fedguard: unexpected error: %s\n", e.what());
     return 1;

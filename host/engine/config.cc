@@ -107,6 +107,7 @@ nlohmann::json EngineConfig::to_json() const {
 }
 
 void EngineConfig::validate() const {
+  FEDGUARD_EXPECTS(threads >= 0 && threads <= 4096, "config \"threads\" must be in [0, 4096], got " << threads);
   FEDGUARD_EXPECTS(precision == "fp32" || precision == "tf32" || precision == "bf16",
                    "config \"precision\" must be fp32, tf32 or bf16, got \"" << precision << "\"");
   policy::Policy check(*this);  // builds every rule, which checks names and parameters

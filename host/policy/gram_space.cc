@@ -4,10 +4,14 @@
 
 #include <cblas.h>
 
+#include "fedguard/error.h"
+
 namespace fedguard::policy {
 
 GramSpace::GramSpace(const backend::ScanSummaries& s)
-    : k_(s.k), r_(s.r), e_(s.k + 1 + s.r), h_(e_ * e_, 0.0), row_norms_sq_(s.norms_sq) {
+    : k_(s.k), r_(s.r), e_(s.k + 1 + s.r), row_norms_sq_(s.norms_sq) {
+  if (s.gram.empty()) return;  // pass 1 ran without Gram products: only row norms are known
+  h_.assign(e_ * e_, 0.0);
   auto at = [&](std::size_t i, std::size_t j) -> double& { return h_[i * e_ + j]; };
   for (std::size_t i = 0; i < k_; ++i) {
     for (std::size_t j = 0; j < k_; ++j) at(i, j) = s.gram[i * k_ + j];
@@ -58,7 +62,14 @@ std::vector<double> quadratic_form(const std::vector<double>& c, std::size_t m, 
 
 }  // namespace
 
+void GramSpace::require_gram() const {
+  if (h_.empty() && k_ > 0)
+    FEDGUARD_THROW(kUnsupported, "internal: a rule asked for distances but pass 1 ran without the Gram "
+                                 "products (Rule::needs_gram() must return true for it)");
+}
+
 std::vector<double> GramSpace::centred_gram(const std::vector<double>& raw, std::size_t m) const {
+  require_gram();
   const std::vector<double> c = to_centred(raw, m, k_, r_, 1.0);
   // Clipped updates and centred clipping's iterates have two or three non-zero coefficients
   // each: summing over the non-zeros costs O(m^2), where the dense form costs O(m e^2).
@@ -82,6 +93,7 @@ std::vector<double> GramSpace::centred_gram(const std::vector<double>& raw, std:
 }
 
 std::vector<double> GramSpace::centred_gram_of_rows(const std::vector<std::size_t>& idx) const {
+  require_gram();
   const std::size_t m = idx.size();
   std::vector<double> out(m * m);
   for (std::size_t a = 0; a < m; ++a)
@@ -90,6 +102,7 @@ std::vector<double> GramSpace::centred_gram_of_rows(const std::vector<std::size_
 }
 
 std::vector<double> GramSpace::norms_sq(const std::vector<double>& raw, std::size_t m) const {
+  require_gram();
   const std::vector<double> c = to_centred(raw, m, k_, r_, 0.0);
   std::vector<double> out(m);
   for (std::size_t p = 0; p < m; ++p) {

@@ -33,6 +33,7 @@ class GramSpace {
   double row_norm_sq(std::size_t i) const { return row_norms_sq_[i]; }
 
  private:
+  void require_gram() const;
   // Extended Gram H over the centred basis [x_1 - c .. x_k - c, c, v_1 .. v_r].
   std::size_t k_, r_, e_;
   std::vector<double> h_;

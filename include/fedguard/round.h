@@ -33,7 +33,8 @@ struct RoundResult {
   std::vector<double> weights;
   bool linear = true;
   /// Coefficients of vectors other than this round's updates (centred clipping's previous
-  /// aggregate), so that weights plus these sum to 1.
+  /// aggregate, the zero vector at the first round). With no clipping transform before the
+  /// aggregator, weights plus these sum to 1; clipping scales coefficients down.
   std::map<std::string, double> reference_weights;
   /// Per rule, one score per client; NaN for a client the rule never saw.
   std::map<std::string, std::vector<double>> scores;

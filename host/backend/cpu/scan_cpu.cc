@@ -66,7 +66,7 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   s.k = k;
   s.r = r;
   s.tile_columns = w_max;
-  s.gram.assign(k * k, 0.0);
+  if (request.gram) s.gram.assign(k * k, 0.0);  // a Gram-free policy allocates nothing n x n
   s.centre_proj.assign(k, 0.0);
   s.ref_proj.assign(k * r, 0.0);
   s.centre_ref.assign(r, 0.0);
@@ -79,7 +79,7 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   if (k == 0 || d == 0) return s;
 
   std::vector<float> tile(k * w_max);
-  std::vector<float> product(k * k);
+  std::vector<float> product(request.gram ? k * k : 0);
   std::vector<float> ref_tile(r * w_max);
   std::vector<float> ref_product(k * r);
   std::vector<float> centre(w_max);
@@ -232,8 +232,9 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
     }
   }
 
-  for (std::size_t p = 0; p < k; ++p)
-    for (std::size_t q = 0; q < p; ++q) s.gram[p * k + q] = s.gram[q * k + p];
+  if (request.gram)
+    for (std::size_t p = 0; p < k; ++p)
+      for (std::size_t q = 0; q < p; ++q) s.gram[p * k + q] = s.gram[q * k + p];
   return s;
 }
 
