@@ -22,6 +22,9 @@ struct ScanRequest {
   /// false: only the per-row summaries (norms, signs, finiteness); gram, centre and reference
   /// products stay zero. For policies whose rules read nothing else.
   bool gram = true;
+  /// Column subsets (sorted, distinct column indices < d): a Gram matrix of the centred rows
+  /// restricted to each subset is accumulated too (DnC's random-coordinate variant).
+  std::vector<std::vector<std::size_t>> column_subsets;
 };
 
 /// Pass-1 summaries of the k scanned rows x_i and the r references v_j. Every tile subtracts a
@@ -39,6 +42,8 @@ struct ScanSummaries {
   std::vector<double> norms_sq;     ///< k, ||x_i||^2 summed in float64 from the raw values
   std::vector<std::int64_t> positive, negative, zero;  ///< k, sign counts
   std::vector<std::uint8_t> finite;  ///< k, 0 where the row holds a NaN or an Inf
+  /// Per requested column subset, k x k: (x_i - c) . (x_j - c) over the subset's columns.
+  std::vector<std::vector<double>> subset_grams;
   std::size_t tile_columns = 0;      ///< the tile width used
 };
 

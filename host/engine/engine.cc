@@ -130,18 +130,26 @@ RoundResult Engine::Impl::run(const RoundInput& in) {
   }
 
   std::vector<const float*> references;
-  std::optional<std::size_t> previous_index;
+  policy::Policy::References roles;
   if (policy.uses_previous_aggregate() && !previous_aggregate.empty()) {
     FEDGUARD_EXPECTS(previous_aggregate.size() == d, "the engine holds a previous aggregate of d="
                                                          << previous_aggregate.size() << " but this round has d=" << d
                                                          << "; call reset_state() when the model changes");
-    previous_index = references.size();
+    roles.previous_aggregate = references.size();
     references.push_back(previous_aggregate.data());
   }
+  if (policy.uses_server_reference()) {
+    FEDGUARD_EXPECTS(in.reference != nullptr, "rule '" << policy.server_reference_users()
+                                                       << "' needs the server's reference update (RoundInput::reference,"
+                                                       << " --reference), and this round has none");
+    roles.server_reference = references.size();
+    references.push_back(in.reference);
+  }
+  const policy::Policy::SubsetPlan subsets = policy.column_subsets(d, rounds);
   timer.mark("validate");
 
   // Pass 1.
-  backend::ScanRequest scan{&u, rows, references, config.tile_columns, policy.needs_gram()};
+  backend::ScanRequest scan{&u, rows, references, config.tile_columns, policy.needs_gram(), subsets.subsets};
   const backend::ScanSummaries summaries = backend->scan(scan);
   timer.mark("pass1_scan");
 
@@ -165,7 +173,7 @@ RoundResult Engine::Impl::run(const RoundInput& in) {
                                                                        << count_list(rejected) << ")");
 
   const policy::GramSpace space(summaries);
-  policy::Decision decision = policy.decide(space, sample_weight, previous_index, alive, rejected, n);
+  policy::Decision decision = policy.decide(space, sample_weight, roles, subsets, rounds, alive, rejected, n);
   timer.mark("decide");
 
   // Pass 2.

@@ -9,7 +9,7 @@
 namespace fedguard::policy {
 
 GramSpace::GramSpace(const backend::ScanSummaries& s)
-    : k_(s.k), r_(s.r), e_(s.k + 1 + s.r), row_norms_sq_(s.norms_sq) {
+    : k_(s.k), r_(s.r), e_(s.k + 1 + s.r), row_norms_sq_(s.norms_sq), subset_grams_(s.subset_grams) {
   if (s.gram.empty()) return;  // pass 1 ran without Gram products: only row norms are known
   h_.assign(e_ * e_, 0.0);
   auto at = [&](std::size_t i, std::size_t j) -> double& { return h_[i * e_ + j]; };
@@ -116,6 +116,32 @@ std::vector<double> GramSpace::norms_sq(const std::vector<double>& raw, std::siz
     }
     out[p] = std::max(0.0, total);
   }
+  return out;
+}
+
+std::vector<double> GramSpace::dots_with_reference(const std::vector<double>& raw, std::size_t m,
+                                                   std::size_t ref) const {
+  require_gram();
+  const std::vector<double> c = to_centred(raw, m, k_, r_, 0.0);
+  const double* h_ref = h_.data() + (k_ + 1 + ref) * e_;  // row of H for v_ref
+  std::vector<double> out(m, 0.0);
+  for (std::size_t p = 0; p < m; ++p)
+    for (std::size_t i = 0; i < e_; ++i) out[p] += c[p * e_ + i] * h_ref[i];
+  return out;
+}
+
+double GramSpace::reference_norm_sq(std::size_t ref) const {
+  require_gram();
+  const std::size_t i = k_ + 1 + ref;
+  return h_[i * e_ + i];
+}
+
+std::vector<double> GramSpace::subset_gram_of_rows(std::size_t s, const std::vector<std::size_t>& idx) const {
+  const std::vector<double>& g = subset_grams_.at(s);
+  const std::size_t m = idx.size();
+  std::vector<double> out(m * m);
+  for (std::size_t a = 0; a < m; ++a)
+    for (std::size_t b = 0; b < m; ++b) out[a * m + b] = g[idx[a] * k_ + idx[b]];
   return out;
 }
 

@@ -31,6 +31,14 @@ class GramSpace {
   std::vector<double> norms_sq(const std::vector<double>& raw, std::size_t m) const;
   /// ||x_i||^2 of scanned row i, summed in float64 from the raw values in pass 1.
   double row_norm_sq(std::size_t i) const { return row_norms_sq_[i]; }
+  /// y_p . v_ref for each of the m combinations (uncentred inner products).
+  std::vector<double> dots_with_reference(const std::vector<double>& raw, std::size_t m, std::size_t ref) const;
+  /// ||v_ref||^2.
+  double reference_norm_sq(std::size_t ref) const;
+  /// Number of column-subset Gram matrices pass 1 accumulated.
+  std::size_t subsets() const { return subset_grams_.size(); }
+  /// Subset s's centred Gram restricted to the scanned rows idx (|idx| x |idx|).
+  std::vector<double> subset_gram_of_rows(std::size_t s, const std::vector<std::size_t>& idx) const;
 
  private:
   void require_gram() const;
@@ -38,6 +46,7 @@ class GramSpace {
   std::size_t k_, r_, e_;
   std::vector<double> h_;
   std::vector<double> row_norms_sq_;
+  std::vector<std::vector<double>> subset_grams_;
 };
 
 /// Squared distances D_ab = K_aa + K_bb - 2 K_ab, clamped at zero, from a centred Gram K.

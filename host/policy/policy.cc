@@ -46,6 +46,36 @@ Policy::Policy(const EngineConfig& config) {
                    "rule '" << config.aggregator.rule << "' cannot serve as the aggregator");
 }
 
+std::vector<const rules::Rule*> Policy::all_rules() const {
+  std::vector<const rules::Rule*> out;
+  for (const auto& r : filters_) out.push_back(r.get());
+  for (const auto& r : transforms_) out.push_back(r.get());
+  out.push_back(aggregator_.get());
+  return out;
+}
+
+bool Policy::uses_server_reference() const {
+  for (const auto* r : all_rules())
+    if (r->uses_server_reference()) return true;
+  return false;
+}
+
+std::string Policy::server_reference_users() const {
+  std::string names;
+  for (const auto* r : all_rules())
+    if (r->uses_server_reference()) names += (names.empty() ? "" : ", ") + r->name();
+  return names;
+}
+
+Policy::SubsetPlan Policy::column_subsets(std::size_t d, std::uint64_t round_index) const {
+  SubsetPlan plan;
+  for (const auto* r : all_rules()) {
+    plan.offsets.push_back(plan.subsets.size());
+    for (auto& s : r->column_subsets(d, round_index)) plan.subsets.push_back(std::move(s));
+  }
+  return plan;
+}
+
 bool Policy::uses_previous_aggregate() const {
   for (const auto& r : filters_) if (r->uses_previous_aggregate()) return true;
   for (const auto& r : transforms_) if (r->uses_previous_aggregate()) return true;
@@ -58,18 +88,25 @@ bool Policy::needs_gram() const {
   return false;
 }
 
-Decision Policy::decide(const GramSpace& space, const std::vector<double>& sample_weight,
-                        std::optional<std::size_t> previous_aggregate, const std::vector<std::size_t>& alive,
+Decision Policy::decide(const GramSpace& space, const std::vector<double>& sample_weight, References references,
+                        const SubsetPlan& subsets, std::uint64_t round_index, const std::vector<std::size_t>& alive,
                         std::map<std::string, std::size_t> rejected_before, std::size_t round_clients) const {
   const std::size_t k = space.clients();
   Decision out;
   out.accepted.assign(k, 0);
   Candidates c;
   c.owner = alive;
-  rules::RoundContext round{space, sample_weight, previous_aggregate, ""};
+  rules::RoundContext round{space, sample_weight, references.previous_aggregate, references.server_reference,
+                            round_index, 0, ""};
+  std::size_t rule_index = 0;
+  auto enter = [&] {
+    round.losses = describe_losses(round_clients, rejected_before);
+    round.subset_offset = subsets.offsets.empty() ? 0 : subsets.offsets[rule_index];
+    ++rule_index;
+  };
 
   for (const auto& filter : filters_) {
-    round.losses = describe_losses(round_clients, rejected_before);
+    enter();
     const rules::Verdict v = filter->select(round, c);
     record_scores(out, v.score_name, c, v.score, k);
     std::size_t dropped = 0;
@@ -82,13 +119,13 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
     c = c.subset(v.keep);
   }
   for (const auto& transform : transforms_) {
-    round.losses = describe_losses(round_clients, rejected_before);
+    enter();
     const rules::TransformResult t = transform->transform(round, c);
     record_scores(out, t.score_name, c, t.score, k);
     c = c.mixed(space, t.matrix);
   }
 
-  round.losses = describe_losses(round_clients, rejected_before);
+  enter();
   const rules::AggregatePlan plan = aggregator_->aggregate(round, c);
   record_scores(out, plan.verdict.score_name, c, plan.verdict.score, k);
   for (std::size_t p = 0; p < c.size(); ++p) {

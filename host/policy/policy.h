@@ -36,20 +36,37 @@ class Policy {
  public:
   explicit Policy(const EngineConfig& config);
   bool uses_previous_aggregate() const;
+  bool uses_server_reference() const;
+  /// Names of the rules that need the server reference (for the error when it is missing).
+  std::string server_reference_users() const;
+
+  /// Column subsets every rule asks pass 1 for, concatenated, and where each rule's start
+  /// (rules in order: filters, transforms, aggregator).
+  struct SubsetPlan {
+    std::vector<std::vector<std::size_t>> subsets;
+    std::vector<std::size_t> offsets;
+  };
+  SubsetPlan column_subsets(std::size_t d, std::uint64_t round_index) const;
   /// Whether any rule needs pass 1's Gram products (transforms always do).
   bool needs_gram() const;
 
   /// Runs the rules over the candidates `alive` (scanned positions that passed the input
   /// checks). rejected_before counts rejections by reason before the policy (for messages);
   /// round_clients is the round's n.
-  Decision decide(const GramSpace& space, const std::vector<double>& sample_weight,
-                  std::optional<std::size_t> previous_aggregate, const std::vector<std::size_t>& alive,
+  /// References the rules may read, by role.
+  struct References {
+    std::optional<std::size_t> previous_aggregate;
+    std::optional<std::size_t> server_reference;
+  };
+  Decision decide(const GramSpace& space, const std::vector<double>& sample_weight, References references,
+                  const SubsetPlan& subsets, std::uint64_t round_index, const std::vector<std::size_t>& alive,
                   std::map<std::string, std::size_t> rejected_before, std::size_t round_clients) const;
 
  private:
   std::vector<std::unique_ptr<rules::Rule>> filters_;
   std::vector<std::unique_ptr<rules::Rule>> transforms_;
   std::unique_ptr<rules::Rule> aggregator_;
+  std::vector<const rules::Rule*> all_rules() const;
 };
 
 }  // namespace fedguard::policy

@@ -19,6 +19,9 @@ std::unique_ptr<Rule> make_norm_clip(const RuleSpec&);
 std::unique_ptr<Rule> make_arc(const RuleSpec&);
 std::unique_ptr<Rule> make_nnm(const RuleSpec&);
 std::unique_ptr<Rule> make_norm_bound(const RuleSpec&);
+std::unique_ptr<Rule> make_fltrust(const RuleSpec&);
+std::unique_ptr<Rule> make_dnc(const RuleSpec&);
+std::unique_ptr<Rule> make_pca_outlier(const RuleSpec&);
 
 namespace {
 using Factory = std::unique_ptr<Rule> (*)(const RuleSpec&);
@@ -36,6 +39,9 @@ const std::map<std::string, Factory>& registry() {
       {"arc", make_arc},
       {"nnm", make_nnm},
       {"norm_bound", make_norm_bound},
+      {"fltrust", make_fltrust},
+      {"dnc", make_dnc},
+      {"pca_outlier", make_pca_outlier},
   };
   return rules;
 }

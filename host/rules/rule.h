@@ -26,6 +26,12 @@ struct RoundContext {
   const std::vector<double>& sample_weight;
   /// Reference index of the previous round's aggregate, when the engine holds one.
   std::optional<std::size_t> previous_aggregate;
+  /// Reference index of the server's reference update (FLTrust), when the round has one.
+  std::optional<std::size_t> server_reference;
+  /// Rounds this engine completed before this one (seeds per-round randomness).
+  std::uint64_t round_index = 0;
+  /// Where this rule's column subsets (see Rule::column_subsets) start in space.subsets().
+  std::size_t subset_offset = 0;
   /// Appended to "needs more clients" errors: "(N clients in the round, K rejected before ...)".
   std::string losses;
 };
@@ -64,6 +70,12 @@ class Rule {
   virtual bool can_transform() const { return false; }
   virtual bool can_aggregate() const { return false; }
   virtual bool uses_previous_aggregate() const { return false; }
+  /// True for rules that need RoundInput::reference.
+  virtual bool uses_server_reference() const { return false; }
+  /// Column subsets whose Gram matrices this rule wants from pass 1 (sorted column indices).
+  virtual std::vector<std::vector<std::size_t>> column_subsets(std::size_t d, std::uint64_t round_index) const {
+    return {};
+  }
   /// False for rules that read only per-row norms of untransformed updates (or nothing): a
   /// policy made of such rules skips the Gram products in pass 1.
   virtual bool needs_gram() const { return true; }

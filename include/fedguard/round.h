@@ -21,6 +21,9 @@ struct RoundInput {
   /// FedAvg weights (samples per client); empty means uniform. A value that is not finite
   /// and > 0 rejects that client (reason `invalid_num_samples`).
   std::vector<double> num_samples;
+  /// The server's reference update (FLTrust's root-data update): d float32 values in host
+  /// memory, or null. Rules that need it fail the round when it is missing.
+  const float* reference = nullptr;
 };
 
 struct RoundResult {

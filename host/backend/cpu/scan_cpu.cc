@@ -67,6 +67,10 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   s.r = r;
   s.tile_columns = w_max;
   if (request.gram) s.gram.assign(k * k, 0.0);  // a Gram-free policy allocates nothing n x n
+  const std::size_t subsets = request.gram ? request.column_subsets.size() : 0;
+  s.subset_grams.assign(subsets, std::vector<double>(k * k, 0.0));
+  std::vector<std::size_t> subset_pos(subsets, 0);  // next unconsumed entry of each subset
+  std::vector<float> subset_tile;
   s.centre_proj.assign(k, 0.0);
   s.ref_proj.assign(k * r, 0.0);
   s.centre_ref.assign(r, 0.0);
@@ -202,6 +206,25 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
         s.gram[p * k + q] += static_cast<double>(product[p * k + q]) * (inv_p / scale[q]);
     }
 
+    // 4b. Column subsets: gather this tile's columns of each subset, SSYRK, unscale.
+    for (std::size_t si = 0; si < subsets; ++si) {
+      const auto& cols = request.column_subsets[si];
+      std::size_t& pos = subset_pos[si];
+      const std::size_t begin = pos;
+      while (pos < cols.size() && cols[pos] < col0 + w) ++pos;
+      const std::size_t nc = pos - begin;
+      if (nc == 0) continue;
+      subset_tile.resize(k * nc);
+      for (std::size_t p = 0; p < k; ++p)
+        for (std::size_t q = 0; q < nc; ++q) subset_tile[p * nc + q] = tile[p * w + (cols[begin + q] - col0)];
+      cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(nc), 1.0f,
+                  subset_tile.data(), static_cast<int>(nc), 0.0f, product.data(), static_cast<int>(k));
+      std::vector<double>& g = s.subset_grams[si];
+      for (std::size_t p = 0; p < k; ++p)
+        for (std::size_t q = p; q < k; ++q)
+          g[p * k + q] += static_cast<double>(product[p * k + q]) / (scale[p] * scale[q]);
+    }
+
     // 5. References: (x_i - c) . v_j, c . v_j and v_i . v_j.
     if (r > 0) {
       for (std::size_t a = 0; a < r; ++a) {
@@ -235,6 +258,9 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   if (request.gram)
     for (std::size_t p = 0; p < k; ++p)
       for (std::size_t q = 0; q < p; ++q) s.gram[p * k + q] = s.gram[q * k + p];
+  for (auto& g : s.subset_grams)
+    for (std::size_t p = 0; p < k; ++p)
+      for (std::size_t q = 0; q < p; ++q) g[p * k + q] = g[q * k + p];
   return s;
 }
 
