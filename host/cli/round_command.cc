@@ -35,13 +35,14 @@ std::vector<std::string> read_ids(const std::string& path) {
 void add_round_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("round", "Process one saved round: updates (.npy, n x d) through a policy");
   struct Options {
-    std::string updates, config, num_samples, ids, out, aggregate_out;
+    std::string updates, config, num_samples, ids, out, aggregate_out, reference;
   };
   auto opt = std::make_shared<Options>();
   cmd->add_option("--updates", opt->updates, "2-D .npy, float32 or float16, C order")->required();
   cmd->add_option("--config", opt->config, "policy JSON (docs/config.md)")->required();
   cmd->add_option("--num-samples", opt->num_samples, "1-D .npy of per-client sample counts");
   cmd->add_option("--ids", opt->ids, "text file, one client id a line");
+  cmd->add_option("--reference", opt->reference, "1-D .npy: the server's reference update (fltrust)");
   cmd->add_option("--out", opt->out, "result JSON (default: stdout)");
   cmd->add_option("--aggregate-out", opt->aggregate_out, "aggregate as a 1-D float32 .npy");
   cmd->callback([opt, &exit_code] {
@@ -57,6 +58,15 @@ void add_round_command(CLI::App& app, int& exit_code) {
       in.num_samples = w.to_doubles();
     }
     if (!opt->ids.empty()) in.client_ids = read_ids(opt->ids);
+    std::vector<float> reference;
+    if (!opt->reference.empty()) {
+      const io::NpyFile r(opt->reference);
+      FEDGUARD_EXPECTS(r.shape().size() == 1 && r.shape()[0] == in.updates.cols(),
+                       opt->reference << ": the reference must be 1-D of length d=" << in.updates.cols());
+      reference.resize(in.updates.cols());
+      convert_to_float(r.update_dtype(), r.data(), reference.data(), reference.size());
+      in.reference = reference.data();
+    }
     const RoundResult r = engine.process_round(in);
 
     const std::string text = r.to_json().dump(2) + "\n";

@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -139,6 +140,26 @@ TEST_P(CliRound, EveryRuleMatchesTheFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(DTypes, CliRound, ::testing::Values(DType::kFloat32, DType::kFloat16),
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
+
+TEST(Cli, RoundTakesTheServerReferenceForFlTrust) {
+  const std::size_t n = 5, d = 3;
+  const std::vector<float> x = {1, 0, 0, 2, 0, 0, -1, 0, 0, 0, 1, 0, 1, 1, 0};
+  const std::vector<float> g0 = {3, 0, 0};
+  const std::string u = test_dir() + "/u.npy", r = test_dir() + "/g0.npy";
+  io::write_npy(u, io::NpyType::kFloat32, {n, d}, x.data());
+  io::write_npy(r, io::NpyType::kFloat32, {d}, g0.data());
+  const std::string cfg = write_file("fltrust.json", R"({"aggregator": {"rule": "fltrust"}})");
+  Output o = run_cli("round --updates " + u + " --config " + cfg + " --reference " + r);
+  ASSERT_EQ(o.code, 0) << o.err;
+  const auto j = nlohmann::json::parse(o.out);
+  // cosines 1, 1, -1, 0, 1/sqrt(2): clients 2 and 3 carry no trust.
+  EXPECT_FALSE(j.at("accepted")[2].get<bool>());
+  EXPECT_FALSE(j.at("accepted")[3].get<bool>());
+  EXPECT_NEAR(j.at("scores").at("fltrust")[4].get<double>(), 1 / std::sqrt(2.0), 1e-6);
+  o = run_cli("round --updates " + u + " --config " + cfg);
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.err.find("needs the server's reference update"), std::string::npos) << o.err;
+}
 
 TEST(Cli, RoundReportsNanRowsAndIds) {
   const std::size_t n = 6, d = 10;
