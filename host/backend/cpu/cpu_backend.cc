@@ -10,7 +10,9 @@ namespace {
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {
-    openblas_set_num_threads(threads_);
+    // fedguard's own workers call OpenBLAS, each single-threaded (see scan_cpu.cc). This is
+    // process-wide: OpenBLAS has no per-call thread count.
+    openblas_set_num_threads(1);
   }
   std::string name() const override { return "cpu"; }
   ScanSummaries scan(const ScanRequest& request) override { return cpu::scan(request, threads_); }

@@ -13,6 +13,12 @@
 //   4. SSYRK of the scaled tile, added (unscaled) into the float64 Gram accumulator.
 // Rows with a NaN or Inf anywhere are zeroed from the tile where it is found on and flagged;
 // their (partial) summaries are meaningless and the policy never reads them.
+//
+// Threads: each worker owns whole tiles (tile i goes to worker i mod T) and its own float64
+// accumulators, summed in worker order at the end, and calls OpenBLAS single-threaded. Mixing
+// OpenMP's and OpenBLAS's thread pools on every tile made each wait on the other's spinning
+// threads (measured: 52-62% of SGEMM's rate; see bench/results). For a fixed thread count the
+// result is bit-identical run to run.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -39,10 +45,9 @@ namespace cpu {
 namespace {
 
 constexpr float kSaneFactor = 4.0f;
-
-struct RowTileStats {
-  float max_abs = 0;
-};
+// Rows whose largest |value| lies in this range need no scaling: float32 products of up to
+// 65536 terms stay far from overflow and from the subnormal range.
+constexpr float kNoScaleLow = 1e-15f, kNoScaleHigh = 1e15f;
 
 // Power of two s with max_abs * s in [0.5, 1), or 1 for a zero row.
 double unit_scale(float max_abs) {
@@ -52,6 +57,193 @@ double unit_scale(float max_abs) {
   return std::ldexp(1.0, -e);
 }
 
+// One worker's running sums.
+struct Accumulators {
+  std::vector<double> gram, centre_proj, ref_proj, centre_ref, ref_gram, norms_sq;
+  std::vector<std::int64_t> positive, negative, zero;
+  std::vector<std::uint8_t> finite;
+  std::vector<std::vector<double>> subset_grams;
+  double centre_sq = 0;
+
+  Accumulators(std::size_t k, std::size_t r, bool gram_wanted, std::size_t subsets)
+      : gram(gram_wanted ? k * k : 0, 0.0), centre_proj(k, 0.0), ref_proj(k * r, 0.0), centre_ref(r, 0.0),
+        ref_gram(r * r, 0.0), norms_sq(k, 0.0), positive(k, 0), negative(k, 0), zero(k, 0), finite(k, 1),
+        subset_grams(subsets, std::vector<double>(k * k, 0.0)) {}
+};
+
+// One worker's buffers, sized for the widest tile.
+struct Workspace {
+  std::vector<float> tile, product, ref_tile, ref_product, centre, max_abs, sorted_max, subset_tile;
+  std::vector<double> scale, ref_scale;
+  std::vector<std::uint8_t> sane;
+  std::vector<std::size_t> subset_pos;  // next unconsumed entry of each column subset
+
+  Workspace(std::size_t k, std::size_t r, std::size_t w, bool gram_wanted, std::size_t subsets)
+      : tile(k * w), product(gram_wanted ? k * k : 0), ref_tile(r * w), ref_product(k * r), centre(w),
+        max_abs(k), sorted_max(k), scale(k), ref_scale(r), sane(k), subset_pos(subsets, 0) {}
+};
+
+void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Workspace& ws, Accumulators& acc) {
+  const UpdateView& view = *request.updates;
+  const std::size_t k = request.rows.size(), r = request.references.size();
+  float* tile = ws.tile.data();
+
+  // 1. Convert and per-row statistics.
+  for (std::size_t p = 0; p < k; ++p) {
+    float* dst = tile + p * w;
+    ws.max_abs[p] = 0;
+    if (!acc.finite[p]) {
+      std::fill(dst, dst + w, 0.0f);
+      continue;
+    }
+    const float* src = row_segment(view, request.rows[p], col0, w, dst);
+    if (src != dst) std::memcpy(dst, src, w * sizeof(float));
+    double sq = 0;
+    float mx = 0;
+    std::int64_t pos = 0, neg = 0;
+    bool ok = true;
+    for (std::size_t j = 0; j < w; ++j) {
+      const float v = dst[j];
+      ok &= std::isfinite(v);
+      const float a = std::fabs(v);
+      mx = a > mx ? a : mx;
+      sq += static_cast<double>(v) * v;
+      pos += v > 0;
+      neg += v < 0;
+    }
+    if (!ok) {
+      acc.finite[p] = 0;
+      std::fill(dst, dst + w, 0.0f);
+      continue;
+    }
+    ws.max_abs[p] = mx;
+    acc.norms_sq[p] += sq;
+    acc.positive[p] += pos;
+    acc.negative[p] += neg;
+    acc.zero[p] += static_cast<std::int64_t>(w) - pos - neg;
+  }
+  if (!request.gram) return;
+
+  // 2. Robust centre: the mean of the rows of ordinary magnitude in this tile.
+  std::size_t finite_rows = 0;
+  for (std::size_t p = 0; p < k; ++p)
+    if (acc.finite[p]) ws.sorted_max[finite_rows++] = ws.max_abs[p];
+  float limit = 0;
+  if (finite_rows > 0) {
+    const std::size_t mid = (finite_rows - 1) / 2;
+    std::nth_element(ws.sorted_max.begin(), ws.sorted_max.begin() + static_cast<std::ptrdiff_t>(mid),
+                     ws.sorted_max.begin() + static_cast<std::ptrdiff_t>(finite_rows));
+    limit = ws.sorted_max[mid] * kSaneFactor;
+  }
+  std::size_t sane_rows = 0;
+  for (std::size_t p = 0; p < k; ++p) {
+    ws.sane[p] = acc.finite[p] && ws.max_abs[p] <= limit;
+    sane_rows += ws.sane[p];
+  }
+  float* centre = ws.centre.data();
+  {
+    const double inv = sane_rows ? 1.0 / static_cast<double>(sane_rows) : 0.0;
+    constexpr std::size_t kBlock = 256;
+    double block[kBlock];
+    for (std::size_t j0 = 0; j0 < w; j0 += kBlock) {
+      const std::size_t j1 = std::min(w, j0 + kBlock);
+      std::fill(block, block + (j1 - j0), 0.0);
+      for (std::size_t p = 0; p < k; ++p) {
+        if (!ws.sane[p]) continue;
+        const float* row = tile + p * w;
+        for (std::size_t j = j0; j < j1; ++j) block[j - j0] += row[j];
+      }
+      for (std::size_t j = j0; j < j1; ++j) centre[j] = static_cast<float>(block[j - j0] * inv);
+    }
+  }
+  double cc = 0;
+  for (std::size_t j = 0; j < w; ++j) cc += static_cast<double>(centre[j]) * centre[j];
+  acc.centre_sq += cc;
+
+  // 3. Centre, project on c, and scale rows whose magnitude could overflow or underflow.
+  for (std::size_t p = 0; p < k; ++p) {
+    float* row = tile + p * w;
+    ws.scale[p] = 1.0;
+    if (!acc.finite[p]) continue;
+    double proj = 0;
+    float mx = 0;
+    for (std::size_t j = 0; j < w; ++j) {
+      const float v = row[j] - centre[j];
+      row[j] = v;
+      proj += static_cast<double>(centre[j]) * v;
+      const float a = std::fabs(v);
+      mx = a > mx ? a : mx;
+    }
+    acc.centre_proj[p] += proj;
+    if (mx == 0 || (mx >= kNoScaleLow && mx <= kNoScaleHigh)) continue;
+    const double sc = unit_scale(mx);
+    ws.scale[p] = sc;
+    const auto f = static_cast<float>(sc);
+    for (std::size_t j = 0; j < w; ++j) row[j] *= f;
+  }
+
+  // 4. Gram of the tile (upper triangle), unscaled into float64.
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(w), 1.0f, tile,
+              static_cast<int>(w), 0.0f, ws.product.data(), static_cast<int>(k));
+  for (std::size_t p = 0; p < k; ++p) {
+    const double inv_p = 1.0 / ws.scale[p];
+    const float* prod = ws.product.data() + p * k;
+    double* g = acc.gram.data() + p * k;
+    for (std::size_t q = p; q < k; ++q) g[q] += static_cast<double>(prod[q]) * (inv_p / ws.scale[q]);
+  }
+
+  // 4b. Column subsets: gather this tile's columns of each subset, SSYRK, unscale.
+  for (std::size_t si = 0; si < request.column_subsets.size(); ++si) {
+    const auto& cols = request.column_subsets[si];
+    std::size_t& pos = ws.subset_pos[si];
+    while (pos < cols.size() && cols[pos] < col0) ++pos;  // tiles of other workers
+    const std::size_t begin = pos;
+    while (pos < cols.size() && cols[pos] < col0 + w) ++pos;
+    const std::size_t nc = pos - begin;
+    if (nc == 0) continue;
+    ws.subset_tile.resize(k * nc);
+    for (std::size_t p = 0; p < k; ++p)
+      for (std::size_t q = 0; q < nc; ++q) ws.subset_tile[p * nc + q] = tile[p * w + (cols[begin + q] - col0)];
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(nc), 1.0f,
+                ws.subset_tile.data(), static_cast<int>(nc), 0.0f, ws.product.data(), static_cast<int>(k));
+    std::vector<double>& g = acc.subset_grams[si];
+    for (std::size_t p = 0; p < k; ++p)
+      for (std::size_t q = p; q < k; ++q)
+        g[p * k + q] += static_cast<double>(ws.product[p * k + q]) / (ws.scale[p] * ws.scale[q]);
+  }
+
+  // 5. References: (x_i - c) . v_j, c . v_j and v_i . v_j.
+  if (r == 0) return;
+  for (std::size_t a = 0; a < r; ++a) {
+    const float* v = request.references[a] + col0;
+    float mx = 0;
+    double cv = 0;
+    for (std::size_t j = 0; j < w; ++j) {
+      mx = std::max(mx, std::fabs(v[j]));
+      cv += static_cast<double>(centre[j]) * v[j];
+    }
+    acc.centre_ref[a] += cv;
+    ws.ref_scale[a] = unit_scale(mx);
+    for (std::size_t j = 0; j < w; ++j) ws.ref_tile[a * w + j] = static_cast<float>(v[j] * ws.ref_scale[a]);
+    for (std::size_t b = 0; b < r; ++b) {
+      const float* u = request.references[b] + col0;
+      double dot = 0;
+      for (std::size_t j = 0; j < w; ++j) dot += static_cast<double>(v[j]) * u[j];
+      acc.ref_gram[a * r + b] += dot;
+    }
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(k), static_cast<int>(r), static_cast<int>(w),
+              1.0f, tile, static_cast<int>(w), ws.ref_tile.data(), static_cast<int>(w), 0.0f, ws.ref_product.data(),
+              static_cast<int>(r));
+  for (std::size_t p = 0; p < k; ++p)
+    for (std::size_t a = 0; a < r; ++a)
+      acc.ref_proj[p * r + a] += static_cast<double>(ws.ref_product[p * r + a]) / (ws.scale[p] * ws.ref_scale[a]);
+}
+
+void add_into(std::vector<double>& into, const std::vector<double>& from) {
+  for (std::size_t i = 0; i < into.size(); ++i) into[i] += from[i];
+}
+
 }  // namespace
 
 ScanSummaries scan(const ScanRequest& request, int threads) {
@@ -59,208 +251,78 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   const std::size_t k = request.rows.size();
   const std::size_t d = view.cols();
   const std::size_t r = request.references.size();
-  const std::size_t w_max =
-      request.tile_columns ? std::min(request.tile_columns, d) : auto_tile_columns(k, d);
+  const std::size_t subsets = request.gram ? request.column_subsets.size() : 0;
+  ScanRequest req = request;  // with the subsets dropped when no Gram is wanted
+  if (!request.gram) req.column_subsets.clear();
 
+  std::size_t w_max;
+  if (request.tile_columns) {
+    w_max = std::min(request.tile_columns, d);
+  } else {
+    // Enough tiles to keep every worker busy: at least four per thread where d allows.
+    const std::size_t per_worker = (d + 4 * static_cast<std::size_t>(threads) - 1) / (4 * static_cast<std::size_t>(threads));
+    w_max = std::min(auto_tile_columns(k, d), std::max<std::size_t>(64, (per_worker + 63) / 64 * 64));
+  }
+  w_max = std::max<std::size_t>(w_max, 1);
+  const std::size_t tiles = d == 0 ? 0 : (d + w_max - 1) / w_max;
+  const int workers = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads, tiles)));
+
+  std::vector<Accumulators> acc;
+  acc.reserve(workers);
+  for (int t = 0; t < workers; ++t) acc.emplace_back(k, r, request.gram, subsets);
+  if (k > 0) {
+#pragma omp parallel num_threads(workers)
+    {
+      const int t = omp_get_thread_num();
+      Workspace ws(k, r, w_max, request.gram, subsets);
+      for (std::size_t i = static_cast<std::size_t>(t); i < tiles; i += static_cast<std::size_t>(workers)) {
+        const std::size_t col0 = i * w_max;
+        scan_tile(req, col0, std::min(w_max, d - col0), ws, acc[t]);
+      }
+    }
+  }
+
+  // Sum the workers' partial results in worker order (deterministic for a fixed thread count).
   ScanSummaries s;
   s.k = k;
   s.r = r;
   s.tile_columns = w_max;
-  if (request.gram) s.gram.assign(k * k, 0.0);  // a Gram-free policy allocates nothing n x n
-  const std::size_t subsets = request.gram ? request.column_subsets.size() : 0;
-  s.subset_grams.assign(subsets, std::vector<double>(k * k, 0.0));
-  std::vector<std::size_t> subset_pos(subsets, 0);  // next unconsumed entry of each subset
-  std::vector<float> subset_tile;
-  s.centre_proj.assign(k, 0.0);
-  s.ref_proj.assign(k * r, 0.0);
-  s.centre_ref.assign(r, 0.0);
-  s.ref_gram.assign(r * r, 0.0);
-  s.norms_sq.assign(k, 0.0);
-  s.positive.assign(k, 0);
-  s.negative.assign(k, 0);
-  s.zero.assign(k, 0);
-  s.finite.assign(k, 1);
-  if (k == 0 || d == 0) return s;
-
-  std::vector<float> tile(k * w_max);
-  std::vector<float> product(request.gram ? k * k : 0);
-  std::vector<float> ref_tile(r * w_max);
-  std::vector<float> ref_product(k * r);
-  std::vector<float> centre(w_max);
-  std::vector<float> max_abs(k);
-  std::vector<double> scale(k);
-  std::vector<double> ref_scale(r);
-  std::vector<float> sorted_max(k);
-  std::vector<std::uint8_t> sane(k);
-
-  for (std::size_t col0 = 0; col0 < d; col0 += w_max) {
-    const std::size_t w = std::min(w_max, d - col0);
-
-    // 1. Convert and per-row statistics.
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (std::ptrdiff_t pi = 0; pi < static_cast<std::ptrdiff_t>(k); ++pi) {
-      const auto p = static_cast<std::size_t>(pi);
-      float* dst = tile.data() + p * w;
-      max_abs[p] = 0;
-      if (!s.finite[p]) {
-        std::fill(dst, dst + w, 0.0f);
-        continue;
-      }
-      const float* src = row_segment(view, request.rows[p], col0, w, dst);
-      if (src != dst) std::memcpy(dst, src, w * sizeof(float));
-      double sq = 0;
-      float mx = 0;
-      std::int64_t pos = 0, neg = 0;
-      bool ok = true;
-      for (std::size_t j = 0; j < w; ++j) {
-        const float v = dst[j];
-        ok &= std::isfinite(v);
-        const float a = std::fabs(v);
-        mx = a > mx ? a : mx;
-        sq += static_cast<double>(v) * v;
-        pos += v > 0;
-        neg += v < 0;
-      }
-      if (!ok) {
-        s.finite[p] = 0;
-        std::fill(dst, dst + w, 0.0f);
-        continue;
-      }
-      max_abs[p] = mx;
-      s.norms_sq[p] += sq;
-      s.positive[p] += pos;
-      s.negative[p] += neg;
-      s.zero[p] += static_cast<std::int64_t>(w) - pos - neg;
-    }
-
-    if (!request.gram) continue;
-
-    // 2. Robust centre: the mean of the rows of ordinary magnitude in this tile.
-    std::size_t finite_rows = 0;
-    for (std::size_t p = 0; p < k; ++p)
-      if (s.finite[p]) sorted_max[finite_rows++] = max_abs[p];
-    float limit = 0;
-    if (finite_rows > 0) {
-      const std::size_t mid = (finite_rows - 1) / 2;
-      std::nth_element(sorted_max.begin(), sorted_max.begin() + mid, sorted_max.begin() + finite_rows);
-      limit = sorted_max[mid] * kSaneFactor;
-    }
-    std::size_t sane_rows = 0;
+  Accumulators& total = acc[0];
+  for (int t = 1; t < workers; ++t) {
+    const Accumulators& a = acc[t];
+    add_into(total.gram, a.gram);
+    add_into(total.centre_proj, a.centre_proj);
+    add_into(total.ref_proj, a.ref_proj);
+    add_into(total.centre_ref, a.centre_ref);
+    add_into(total.ref_gram, a.ref_gram);
+    add_into(total.norms_sq, a.norms_sq);
+    for (std::size_t si = 0; si < subsets; ++si) add_into(total.subset_grams[si], a.subset_grams[si]);
+    total.centre_sq += a.centre_sq;
     for (std::size_t p = 0; p < k; ++p) {
-      sane[p] = s.finite[p] && max_abs[p] <= limit;
-      sane_rows += sane[p];
-    }
-    {
-      const double inv = sane_rows ? 1.0 / static_cast<double>(sane_rows) : 0.0;
-      constexpr std::size_t kBlock = 256;
-#pragma omp parallel for schedule(static) num_threads(threads)
-      for (std::ptrdiff_t bi = 0; bi < static_cast<std::ptrdiff_t>((w + kBlock - 1) / kBlock); ++bi) {
-        const std::size_t j0 = static_cast<std::size_t>(bi) * kBlock;
-        const std::size_t j1 = std::min(w, j0 + kBlock);
-        double acc[kBlock] = {};
-        for (std::size_t p = 0; p < k; ++p) {
-          if (!sane[p]) continue;
-          const float* row = tile.data() + p * w;
-          for (std::size_t j = j0; j < j1; ++j) acc[j - j0] += row[j];
-        }
-        for (std::size_t j = j0; j < j1; ++j) centre[j] = static_cast<float>(acc[j - j0] * inv);
-      }
-    }
-    double cc = 0;
-    for (std::size_t j = 0; j < w; ++j) cc += static_cast<double>(centre[j]) * centre[j];
-    s.centre_sq += cc;
-
-    // 3. Centre, project on c, scale to unit max.
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (std::ptrdiff_t pi = 0; pi < static_cast<std::ptrdiff_t>(k); ++pi) {
-      const auto p = static_cast<std::size_t>(pi);
-      float* row = tile.data() + p * w;
-      scale[p] = 1.0;
-      if (!s.finite[p]) continue;
-      double proj = 0;
-      float mx = 0;
-      for (std::size_t j = 0; j < w; ++j) {
-        const float v = row[j] - centre[j];
-        row[j] = v;
-        proj += static_cast<double>(centre[j]) * v;
-        const float a = std::fabs(v);
-        mx = a > mx ? a : mx;
-      }
-      s.centre_proj[p] += proj;
-      const double sc = unit_scale(mx);
-      scale[p] = sc;
-      if (sc != 1.0) {
-        const auto f = static_cast<float>(sc);
-        for (std::size_t j = 0; j < w; ++j) row[j] *= f;
-      }
-    }
-
-    // 4. Gram of the tile (upper triangle), unscaled into float64.
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(w),
-                1.0f, tile.data(), static_cast<int>(w), 0.0f, product.data(), static_cast<int>(k));
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
-    for (std::ptrdiff_t pi = 0; pi < static_cast<std::ptrdiff_t>(k); ++pi) {
-      const auto p = static_cast<std::size_t>(pi);
-      const double inv_p = 1.0 / scale[p];
-      for (std::size_t q = p; q < k; ++q)
-        s.gram[p * k + q] += static_cast<double>(product[p * k + q]) * (inv_p / scale[q]);
-    }
-
-    // 4b. Column subsets: gather this tile's columns of each subset, SSYRK, unscale.
-    for (std::size_t si = 0; si < subsets; ++si) {
-      const auto& cols = request.column_subsets[si];
-      std::size_t& pos = subset_pos[si];
-      const std::size_t begin = pos;
-      while (pos < cols.size() && cols[pos] < col0 + w) ++pos;
-      const std::size_t nc = pos - begin;
-      if (nc == 0) continue;
-      subset_tile.resize(k * nc);
-      for (std::size_t p = 0; p < k; ++p)
-        for (std::size_t q = 0; q < nc; ++q) subset_tile[p * nc + q] = tile[p * w + (cols[begin + q] - col0)];
-      cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(nc), 1.0f,
-                  subset_tile.data(), static_cast<int>(nc), 0.0f, product.data(), static_cast<int>(k));
-      std::vector<double>& g = s.subset_grams[si];
-      for (std::size_t p = 0; p < k; ++p)
-        for (std::size_t q = p; q < k; ++q)
-          g[p * k + q] += static_cast<double>(product[p * k + q]) / (scale[p] * scale[q]);
-    }
-
-    // 5. References: (x_i - c) . v_j, c . v_j and v_i . v_j.
-    if (r > 0) {
-      for (std::size_t a = 0; a < r; ++a) {
-        const float* v = request.references[a] + col0;
-        float mx = 0;
-        double cv = 0;
-        for (std::size_t j = 0; j < w; ++j) {
-          mx = std::max(mx, std::fabs(v[j]));
-          cv += static_cast<double>(centre[j]) * v[j];
-        }
-        s.centre_ref[a] += cv;
-        ref_scale[a] = unit_scale(mx);
-        for (std::size_t j = 0; j < w; ++j)
-          ref_tile[a * w + j] = static_cast<float>(v[j] * ref_scale[a]);
-        for (std::size_t b = 0; b < r; ++b) {
-          const float* u = request.references[b] + col0;
-          double dot = 0;
-          for (std::size_t j = 0; j < w; ++j) dot += static_cast<double>(v[j]) * u[j];
-          s.ref_gram[a * r + b] += dot;
-        }
-      }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(k), static_cast<int>(r),
-                  static_cast<int>(w), 1.0f, tile.data(), static_cast<int>(w), ref_tile.data(),
-                  static_cast<int>(w), 0.0f, ref_product.data(), static_cast<int>(r));
-      for (std::size_t p = 0; p < k; ++p)
-        for (std::size_t a = 0; a < r; ++a)
-          s.ref_proj[p * r + a] += static_cast<double>(ref_product[p * r + a]) / (scale[p] * ref_scale[a]);
+      total.positive[p] += a.positive[p];
+      total.negative[p] += a.negative[p];
+      total.zero[p] += a.zero[p];
+      total.finite[p] &= a.finite[p];
     }
   }
-
-  if (request.gram)
-    for (std::size_t p = 0; p < k; ++p)
-      for (std::size_t q = 0; q < p; ++q) s.gram[p * k + q] = s.gram[q * k + p];
-  for (auto& g : s.subset_grams)
+  auto mirror = [k](std::vector<double>& g) {
     for (std::size_t p = 0; p < k; ++p)
       for (std::size_t q = 0; q < p; ++q) g[p * k + q] = g[q * k + p];
+  };
+  if (request.gram) mirror(total.gram);
+  for (auto& g : total.subset_grams) mirror(g);
+  s.gram = std::move(total.gram);
+  s.centre_proj = std::move(total.centre_proj);
+  s.centre_sq = total.centre_sq;
+  s.ref_proj = std::move(total.ref_proj);
+  s.centre_ref = std::move(total.centre_ref);
+  s.ref_gram = std::move(total.ref_gram);
+  s.norms_sq = std::move(total.norms_sq);
+  s.positive = std::move(total.positive);
+  s.negative = std::move(total.negative);
+  s.zero = std::move(total.zero);
+  s.finite = std::move(total.finite);
+  s.subset_grams = std::move(total.subset_grams);
   return s;
 }
 
