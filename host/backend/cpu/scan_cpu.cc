@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <cblas.h>
@@ -98,19 +99,44 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     }
     const float* src = row_segment(view, request.rows[p], col0, w, dst);
     if (src != dst) std::memcpy(dst, src, w * sizeof(float));
+    // Eight independent lanes so the loop vectorises without reordering any one sum; the lanes
+    // are combined in a fixed order, so the result stays deterministic.
+    constexpr std::size_t kL = 8;
+    double sq_l[kL] = {};
+    float mx_l[kL] = {};
+    std::int32_t pos_l[kL] = {}, neg_l[kL] = {}, bad_l[kL] = {};
+    std::size_t j = 0;
+    for (; j + kL <= w; j += kL) {
+      for (std::size_t l = 0; l < kL; ++l) {
+        const float v = dst[j + l];
+        const float a = std::fabs(v);
+        bad_l[l] += !(a <= std::numeric_limits<float>::max());  // NaN or Inf
+        mx_l[l] = std::max(mx_l[l], a);
+        sq_l[l] += static_cast<double>(v) * v;
+        pos_l[l] += v > 0;
+        neg_l[l] += v < 0;
+      }
+    }
+    for (; j < w; ++j) {
+      const float v = dst[j];
+      const float a = std::fabs(v);
+      bad_l[0] += !(a <= std::numeric_limits<float>::max());
+      mx_l[0] = std::max(mx_l[0], a);
+      sq_l[0] += static_cast<double>(v) * v;
+      pos_l[0] += v > 0;
+      neg_l[0] += v < 0;
+    }
     double sq = 0;
     float mx = 0;
-    std::int64_t pos = 0, neg = 0;
-    bool ok = true;
-    for (std::size_t j = 0; j < w; ++j) {
-      const float v = dst[j];
-      ok &= std::isfinite(v);
-      const float a = std::fabs(v);
-      mx = a > mx ? a : mx;
-      sq += static_cast<double>(v) * v;
-      pos += v > 0;
-      neg += v < 0;
+    std::int64_t pos = 0, neg = 0, bad = 0;
+    for (std::size_t l = 0; l < kL; ++l) {
+      sq += sq_l[l];
+      mx = std::max(mx, mx_l[l]);
+      pos += pos_l[l];
+      neg += neg_l[l];
+      bad += bad_l[l];
     }
+    const bool ok = bad == 0;
     if (!ok) {
       acc.finite[p] = 0;
       std::fill(dst, dst + w, 0.0f);
