@@ -65,3 +65,33 @@ TEST(AggregateCpu, DeterministicAndChunkIndependent) {
 
 }  // namespace
 }  // namespace fedguard::test
+
+namespace fedguard::test {
+namespace {
+
+// The sorting-network path (m <= 2048) and the selection path (m > 2048), at the sizes where
+// the network's padding changes, against sorting in float64.
+TEST(AggregateCpu, NetworkAndSelectionPathsMatchSorting) {
+  std::mt19937_64 rng(test_seed());
+  for (std::size_t m : {1, 2, 3, 16, 17, 64, 65, 127, 128, 129, 2048, 2049}) {
+    const std::size_t d = m > 1000 ? 19 : 37;
+    Matrix x = random_round(RoundShape{m, d, m % 2 == 0, false, false, 0}, rng);
+    const auto data = to_floats(x);
+    const UpdateView view(data.data(), m, d, DType::kFloat32);
+    auto backend = backend::make_cpu_backend(2);
+    backend::CoordinateAggregateRequest req;
+    req.updates = &view;
+    for (std::size_t i = 0; i < m; ++i) req.rows.push_back(i);
+    std::vector<float> out(d);
+    req.statistic = backend::ColumnStatistic::kMedian;
+    backend->aggregate_coordinatewise(req, out.data());
+    EXPECT_LT(ref::max_rel_diff(out, ref::median(x)), 1e-6) << "m=" << m;
+    req.statistic = backend::ColumnStatistic::kTrimmedMean;
+    req.param = (m - 1) / 3;
+    backend->aggregate_coordinatewise(req, out.data());
+    EXPECT_LT(ref::max_rel_diff(out, ref::trimmed_mean(x, (m - 1) / 3)), 1e-6) << "m=" << m;
+  }
+}
+
+}  // namespace
+}  // namespace fedguard::test
