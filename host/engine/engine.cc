@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "backend/backend.h"
+#include "common/gaussian_noise.h"
 #include "engine/devices.h"
 #include "policy/gram_space.h"
 #include "policy/policy.h"
@@ -197,6 +198,10 @@ RoundResult Engine::Impl::run(const RoundInput& in) {
       req.reference_coefficients.push_back(decision.coefficients[rows.size() + j]);
     result.reference_weights = decision.reference_weights;
     backend->aggregate_linear(req, result.aggregate.data());
+    if (decision.noise_sigma > 0) {
+      add_gaussian_noise(result.aggregate.data(), d, decision.noise_sigma, decision.noise_seed, config.threads);
+      result.noise_sigma = decision.noise_sigma;
+    }
   } else {
     const policy::Candidates& c = decision.final_candidates;
     backend::CoordinateAggregateRequest req;

@@ -13,6 +13,7 @@ nlohmann::ordered_json RoundResult::to_json() const {
   j["weights"] = weights;
   j["linear"] = linear;
   j["reference_weights"] = reference_weights;
+  j["noise_sigma"] = noise_sigma;
   nlohmann::ordered_json scores_json = nlohmann::ordered_json::object();
   for (const auto& [name, values] : scores) {
     nlohmann::ordered_json row = nlohmann::ordered_json::array();

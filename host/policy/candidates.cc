@@ -16,6 +16,8 @@ std::vector<double> Candidates::centred_gram(const GramSpace& space) const {
   return plain() ? space.centred_gram_of_rows(owner) : space.centred_gram(coef, size());
 }
 
+std::vector<double> Candidates::inner_gram(const GramSpace& space) const { return space.inner_gram(raw(space), size()); }
+
 std::vector<double> Candidates::squared_distances(const GramSpace& space) const {
   return policy::squared_distances(centred_gram(space), size());
 }

@@ -24,6 +24,8 @@ struct Candidates {
   std::vector<double> raw(const GramSpace& space) const;
   /// Centred Gram matrix of the candidates (size() x size()).
   std::vector<double> centred_gram(const GramSpace& space) const;
+  /// Uncentred inner products y_a . y_b (size() x size()).
+  std::vector<double> inner_gram(const GramSpace& space) const;
   /// Squared distances between candidates (size() x size()).
   std::vector<double> squared_distances(const GramSpace& space) const;
   /// ||y||^2 per candidate.

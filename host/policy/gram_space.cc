@@ -69,8 +69,16 @@ void GramSpace::require_gram() const {
 }
 
 std::vector<double> GramSpace::centred_gram(const std::vector<double>& raw, std::size_t m) const {
+  return form(raw, m, 1.0);
+}
+
+std::vector<double> GramSpace::inner_gram(const std::vector<double>& raw, std::size_t m) const {
+  return form(raw, m, 0.0);
+}
+
+std::vector<double> GramSpace::form(const std::vector<double>& raw, std::size_t m, double shift) const {
   require_gram();
-  const std::vector<double> c = to_centred(raw, m, k_, r_, 1.0);
+  const std::vector<double> c = to_centred(raw, m, k_, r_, shift);
   // Clipped updates and centred clipping's iterates have two or three non-zero coefficients
   // each: summing over the non-zeros costs O(m^2), where the dense form costs O(m e^2).
   std::vector<std::vector<std::pair<std::size_t, double>>> nz(m);

@@ -27,6 +27,8 @@ class GramSpace {
   std::vector<double> centred_gram(const std::vector<double>& raw, std::size_t m) const;
   /// The same for the plain scanned rows idx (a submatrix of pass 1's Gram, no arithmetic).
   std::vector<double> centred_gram_of_rows(const std::vector<std::size_t>& idx) const;
+  /// y_a . y_b (uncentred) for the m combinations: an m x m matrix (for cosines).
+  std::vector<double> inner_gram(const std::vector<double>& raw, std::size_t m) const;
   /// ||y||^2 of each combination (uncentred), m values.
   std::vector<double> norms_sq(const std::vector<double>& raw, std::size_t m) const;
   /// ||x_i||^2 of scanned row i, summed in float64 from the raw values in pass 1.
@@ -42,6 +44,8 @@ class GramSpace {
 
  private:
   void require_gram() const;
+  // Gram matrix of the combinations minus `shift` times the centre.
+  std::vector<double> form(const std::vector<double>& raw, std::size_t m, double shift) const;
   // Extended Gram H over the centred basis [x_1 - c .. x_k - c, c, v_1 .. v_r].
   std::size_t k_, r_, e_;
   std::vector<double> h_;

@@ -137,6 +137,8 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
   }
   out.linear = plan.linear;
   out.reference_weights = plan.reference_weights;
+  out.noise_sigma = plan.noise_sigma;
+  out.noise_seed = plan.noise_seed;
   if (plan.linear) {
     const std::vector<double> raw = c.raw(space);
     const std::size_t dim = space.dim();

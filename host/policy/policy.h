@@ -24,6 +24,8 @@ struct Decision {
   /// Linear: raw coefficients of the aggregate over [rows, references] (length space.dim()).
   std::vector<double> coefficients;
   std::map<std::string, double> reference_weights;
+  double noise_sigma = 0;
+  std::uint64_t noise_seed = 0;
   /// Coordinate-wise: the candidates the statistic runs over, and the statistic.
   Candidates final_candidates;
   backend::ColumnStatistic statistic = backend::ColumnStatistic::kMedian;

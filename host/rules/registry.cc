@@ -22,6 +22,7 @@ std::unique_ptr<Rule> make_norm_bound(const RuleSpec&);
 std::unique_ptr<Rule> make_fltrust(const RuleSpec&);
 std::unique_ptr<Rule> make_dnc(const RuleSpec&);
 std::unique_ptr<Rule> make_pca_outlier(const RuleSpec&);
+std::unique_ptr<Rule> make_flame(const RuleSpec&);
 
 namespace {
 using Factory = std::unique_ptr<Rule> (*)(const RuleSpec&);
@@ -42,6 +43,7 @@ const std::map<std::string, Factory>& registry() {
       {"fltrust", make_fltrust},
       {"dnc", make_dnc},
       {"pca_outlier", make_pca_outlier},
+      {"flame", make_flame},
   };
   return rules;
 }

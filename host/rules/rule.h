@@ -58,6 +58,10 @@ struct AggregatePlan {
   /// linear: coefficients of vectors other than this round's updates, by name (reported as
   /// RoundResult::reference_weights; e.g. centred clipping's start vector, zero at round 1).
   std::map<std::string, double> reference_weights;
+  /// linear: Gaussian noise N(0, noise_sigma^2) added to every coordinate of the aggregate
+  /// (FLAME's differential-privacy step), from a generator seeded with noise_seed.
+  double noise_sigma = 0;
+  std::uint64_t noise_seed = 0;
   backend::ColumnStatistic statistic = backend::ColumnStatistic::kMedian;  ///< coordinate-wise
   std::size_t param = 0;
 };

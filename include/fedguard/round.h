@@ -39,6 +39,9 @@ struct RoundResult {
   /// aggregate, the zero vector at the first round). With no clipping transform before the
   /// aggregator, weights plus these sum to 1; clipping scales coefficients down.
   std::map<std::string, double> reference_weights;
+  /// Standard deviation of the Gaussian noise added to every coordinate of the aggregate
+  /// (FLAME), 0 when none was added.
+  double noise_sigma = 0;
   /// Per rule, one score per client; NaN for a client the rule never saw.
   std::map<std::string, std::vector<double>> scores;
   /// Why each rejected client was rejected: "<reason>" or "<rule>: <detail>".
