@@ -10,6 +10,11 @@ namespace fedguard::policy {
 
 GramSpace::GramSpace(const backend::ScanSummaries& s)
     : k_(s.k), r_(s.r), e_(s.k + 1 + s.r), row_norms_sq_(s.norms_sq), subset_grams_(s.subset_grams) {
+  for (std::size_t i = 0; i < k_; ++i) {
+    const double total = static_cast<double>(s.positive[i] + s.zero[i] + s.negative[i]);
+    const double inv = total > 0 ? 1.0 / total : 0.0;
+    sign_fractions_.push_back({s.positive[i] * inv, s.zero[i] * inv, s.negative[i] * inv});
+  }
   if (s.gram.empty()) return;  // pass 1 ran without Gram products: only row norms are known
   h_.assign(e_ * e_, 0.0);
   auto at = [&](std::size_t i, std::size_t j) -> double& { return h_[i * e_ + j]; };
@@ -137,6 +142,8 @@ std::vector<double> GramSpace::dots_with_reference(const std::vector<double>& ra
     for (std::size_t i = 0; i < e_; ++i) out[p] += c[p * e_ + i] * h_ref[i];
   return out;
 }
+
+std::array<double, 3> GramSpace::sign_fractions(std::size_t i) const { return sign_fractions_[i]; }
 
 double GramSpace::reference_norm_sq(std::size_t ref) const {
   require_gram();

@@ -6,6 +6,7 @@
 // small centred quantities, so distances between near-identical updates stay precise.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <vector>
 
@@ -37,6 +38,8 @@ class GramSpace {
   std::vector<double> dots_with_reference(const std::vector<double>& raw, std::size_t m, std::size_t ref) const;
   /// ||v_ref||^2.
   double reference_norm_sq(std::size_t ref) const;
+  /// Fractions of positive, zero and negative coordinates of scanned row i (from pass 1).
+  std::array<double, 3> sign_fractions(std::size_t i) const;
   /// Number of column-subset Gram matrices pass 1 accumulated.
   std::size_t subsets() const { return subset_grams_.size(); }
   /// Subset s's centred Gram restricted to the scanned rows idx (|idx| x |idx|).
@@ -51,6 +54,7 @@ class GramSpace {
   std::vector<double> h_;
   std::vector<double> row_norms_sq_;
   std::vector<std::vector<double>> subset_grams_;
+  std::vector<std::array<double, 3>> sign_fractions_;
 };
 
 /// Squared distances D_ab = K_aa + K_bb - 2 K_ab, clamped at zero, from a centred Gram K.

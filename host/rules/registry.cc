@@ -23,6 +23,7 @@ std::unique_ptr<Rule> make_fltrust(const RuleSpec&);
 std::unique_ptr<Rule> make_dnc(const RuleSpec&);
 std::unique_ptr<Rule> make_pca_outlier(const RuleSpec&);
 std::unique_ptr<Rule> make_flame(const RuleSpec&);
+std::unique_ptr<Rule> make_signguard(const RuleSpec&);
 
 namespace {
 using Factory = std::unique_ptr<Rule> (*)(const RuleSpec&);
@@ -44,6 +45,7 @@ const std::map<std::string, Factory>& registry() {
       {"dnc", make_dnc},
       {"pca_outlier", make_pca_outlier},
       {"flame", make_flame},
+      {"signguard", make_signguard},
   };
   return rules;
 }
