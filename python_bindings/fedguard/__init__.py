@@ -1,0 +1,44 @@
+"""fedguard: poisoning detection and robust aggregation for federated learning.
+
+The algorithms are in C++ (``fedguard._core``); this package only adapts Python inputs and
+outputs. See docs/python.md.
+
+    import fedguard
+    engine = fedguard.Engine({"aggregator": {"rule": "median"}})
+    result = engine.process_round(updates)          # numpy (n, d), torch tensor or list
+    result.accepted, result.weights, result.aggregate
+
+The Flower strategy is in ``fedguard.flower`` (imported on demand: it needs ``flwr``).
+"""
+
+from ._api import Engine, RoundResult, aggregate, describe_updates
+from ._core import (
+    DeviceError,
+    Error,
+    InvalidInputError,
+    IoError,
+    OutOfMemoryError,
+    UnsupportedError,
+    backends_built,
+    rule_names,
+    version,
+)
+
+__version__ = version()
+
+__all__ = [
+    "DeviceError",
+    "Engine",
+    "Error",
+    "InvalidInputError",
+    "IoError",
+    "OutOfMemoryError",
+    "RoundResult",
+    "UnsupportedError",
+    "__version__",
+    "aggregate",
+    "backends_built",
+    "describe_updates",
+    "rule_names",
+    "version",
+]

@@ -1,0 +1,212 @@
+"""The Python face of fedguard's engine: configuration in, results out. No algorithm here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from . import _core
+
+
+def _config_text(config: Any) -> str:
+    if config is None:
+        return "{}"
+    if isinstance(config, bytes):
+        return config.decode("utf-8")
+    if isinstance(config, str):
+        return config
+    if isinstance(config, Mapping):
+        return json.dumps(config)
+    raise TypeError(f"config must be a dict or JSON text, got {type(config).__name__}")
+
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "data_ptr")
+
+
+def _first_leaf(updates: Any) -> Any:
+    """The first array of updates (a block, a client's array, or a client's first layer)."""
+    x = updates
+    while isinstance(x, (list, tuple)) and len(x) > 0:
+        x = x[0]
+    return x
+
+
+def _output_like(updates: Any) -> Callable[[np.ndarray], Any]:
+    """Maps the float32 numpy aggregate to the kind of array the caller passed."""
+    leaf = _first_leaf(updates)
+    if _is_torch(leaf):
+        import torch  # already imported by the caller
+
+        device = leaf.device
+
+        def to_torch(aggregate: np.ndarray) -> Any:
+            t = torch.from_numpy(aggregate)  # shares the memory
+            return t if device.type == "cpu" else t.to(device)
+
+        return to_torch
+    return lambda aggregate: aggregate
+
+
+def _as_doubles(values: Any, what: str) -> Optional[list]:
+    if values is None:
+        return None
+    if _is_torch(values):
+        values = values.detach().cpu().numpy()
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim != 1:
+        raise ValueError(f"{what} must be 1-D (one value per client), got shape {a.shape}")
+    return a.tolist()
+
+
+class RoundResult:
+    """What one round returned (fields as in the C++ ``fedguard::RoundResult``).
+
+    Attributes:
+        n, d: the round's shape.
+        accepted: numpy bool (n,); True for clients that passed every check and filter.
+        weights: numpy float64 (n,); for linear rules each update's exact coefficient in the
+            aggregate, for coordinate-wise rules 1/(number accepted) over the accepted.
+        linear: False for median, trimmed_mean and bulyan aggregators.
+        reference_weights: dict; coefficients of vectors other than the updates
+            (centred clipping's previous aggregate).
+        noise_sigma: standard deviation of the Gaussian noise added to every coordinate of
+            the aggregate (FLAME), 0.0 when none was added.
+        scores: dict rule name -> numpy float64 (n,); NaN for clients a rule never saw.
+        reasons: dict client index -> reason text, for every client not accepted.
+        aggregate: the aggregated update, float32 (d,): a numpy array, or a torch tensor on
+            the input's device when the updates were torch tensors.
+        timings_ms: dict stage -> milliseconds, in execution order.
+        client_ids: the ids passed in (as strings), or None.
+    """
+
+    __slots__ = (
+        "n",
+        "d",
+        "accepted",
+        "weights",
+        "linear",
+        "reference_weights",
+        "noise_sigma",
+        "scores",
+        "reasons",
+        "aggregate",
+        "timings_ms",
+        "client_ids",
+        "_raw",
+    )
+
+    def __init__(self, raw: Any, to_output: Callable[[np.ndarray], Any], client_ids: Optional[list]):
+        self._raw = raw
+        self.n = raw.n
+        self.d = raw.d
+        self.accepted = raw.accepted
+        self.weights = raw.weights
+        self.linear = raw.linear
+        self.reference_weights = raw.reference_weights
+        self.noise_sigma = raw.noise_sigma
+        self.scores = raw.scores
+        self.reasons = raw.reasons
+        self.aggregate = to_output(raw.aggregate)
+        self.timings_ms = raw.timings_ms
+        self.client_ids = client_ids
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """The C++ ``RoundResult::to_json()`` text (everything but the aggregate)."""
+        return self._raw.to_json(-1 if indent is None else indent)
+
+    def __repr__(self) -> str:
+        rejected = self.n - int(self.accepted.sum())
+        return f"<fedguard.RoundResult n={self.n} d={self.d} accepted={self.n - rejected} rejected={rejected}>"
+
+
+class Engine:
+    """One engine per training run: it keeps state across rounds (centred clipping's previous
+    aggregate). ``config`` is a dict or JSON text in the schema of docs/config.md; None is the
+    default policy (plain mean).
+
+    Thread-safe: concurrent calls on one engine run one after the other; the GIL is released
+    while a round is computed.
+    """
+
+    def __init__(self, config: Any = None):
+        self._engine = _core.Engine(_config_text(config))
+
+    def process_round(
+        self,
+        updates: Any,
+        client_ids: Optional[Sequence[Any]] = None,
+        num_samples: Any = None,
+        reference: Any = None,
+        *,
+        expected_length: Optional[int] = None,
+    ) -> RoundResult:
+        """Runs one round.
+
+        Args:
+            updates: a 2-D array (n clients x d parameters): numpy float32/float16 (or
+                ml_dtypes bfloat16), a torch tensor (CPU or CUDA; float32, float16,
+                bfloat16) or any DLPack producer; or a list with one entry per client, each a
+                1-D array/tensor or a list of per-layer arrays (flattened in order).
+            client_ids: one id per client (converted with str()); duplicates are rejected.
+            num_samples: one positive weight per client (FedAvg weights); None is uniform.
+            reference: the server's reference update (d values, host memory) for rules that
+                use one (fltrust).
+            expected_length: for lists, the round's d; default: the length most clients have.
+
+        Returns:
+            A RoundResult. Raises fedguard.InvalidInputError (a ValueError) for bad input or
+            configuration, fedguard.UnsupportedError (a NotImplementedError) for requests this
+            build cannot serve, e.g. CUDA memory without a CUDA backend.
+        """
+        ids = None if client_ids is None else [str(c) for c in client_ids]
+        samples = _as_doubles(num_samples, "num_samples")
+        raw = self._engine.process_round(updates, ids, samples, reference, expected_length)
+        return RoundResult(raw, _output_like(updates), ids)
+
+    @property
+    def config(self) -> dict:
+        """The configuration with every default filled in (EngineConfig::to_json)."""
+        return json.loads(self._engine.config_json)
+
+    @property
+    def backend(self) -> str:
+        """"cpu" or "cuda"."""
+        return self._engine.backend
+
+    @property
+    def rounds_processed(self) -> int:
+        return self._engine.rounds_processed
+
+    def reset_state(self) -> None:
+        """Forgets state kept across rounds (call it when the model changes)."""
+        self._engine.reset_state()
+
+    def __repr__(self) -> str:
+        return f"fedguard.Engine({self._engine.config_json})"
+
+
+def aggregate(
+    updates: Any,
+    rule: str = "mean",
+    *,
+    num_samples: Any = None,
+    client_ids: Optional[Sequence[Any]] = None,
+    reference: Any = None,
+    **params: Any,
+) -> Any:
+    """One round through a single aggregation rule; returns only the aggregate (numpy, or
+    torch for torch input). ``params`` are the rule's parameters, e.g.
+    ``aggregate(x, "trimmed_mean", trim=2)`` or ``aggregate(x, "multi_krum", f=3, m=5)``."""
+    engine = Engine({"aggregator": {"rule": rule, **params}})
+    return engine.process_round(updates, client_ids, num_samples, reference).aggregate
+
+
+def describe_updates(updates: Any, expected_length: Optional[int] = None) -> dict:
+    """How fedguard sees ``updates`` without running a round: n, d, dtype, device, whether it
+    is one block (and its row stride), whether anything was copied, and each row's address,
+    length and dtype. Useful to check that an input is used in place."""
+    return _core.describe_updates(updates, expected_length)
