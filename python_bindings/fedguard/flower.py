@@ -1,0 +1,283 @@
+"""fedguard inside a Flower ServerApp: a strategy for Flower 1.42's Message API
+(``flwr.serverapp.strategy.Strategy``).
+
+    from flwr.serverapp.strategy import FedAvg
+    from fedguard.flower import FedGuard
+
+    strategy = FedGuard({"filters": [{"rule": "norm_bound", "max_ratio": 3.0}],
+                         "aggregator": {"rule": "multi_krum", "f": 2}},
+                        base=FedAvg(fraction_evaluate=0.0))
+    result = strategy.start(grid=grid, initial_arrays=arrays, num_rounds=5)
+
+The base strategy (FedAvg by default) samples and configures the clients, runs federated
+evaluation and aggregates the metrics; FedGuard replaces its array aggregation: each reply's
+arrays are flattened in the global model's key order, turned into an update (reply minus the
+global model that configure_train sent), run through fedguard's engine, and the aggregate update
+is added back to the global model. The round's metrics report who was accepted and rejected,
+why (by reason code) and every rule's scores; the full reason texts are in ``history``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from logging import INFO, WARNING
+from typing import Any, Iterable, Optional
+
+import numpy as np
+
+try:
+    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
+    from flwr.serverapp import Grid
+    from flwr.serverapp.strategy import FedAvg, Strategy
+    from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
+    from flwr.supercore import log
+except ImportError as exc:  # pragma: no cover - exercised only without flwr
+    raise ImportError(
+        "fedguard.flower needs Flower 1.42: pip install 'flwr>=1.42,<1.43' (or 'fedguard[flower]')"
+    ) from exc
+
+from ._api import Engine, RoundResult
+
+__all__ = ["FedGuard"]
+
+# (key, shape) of every array of a model, in order.
+Structure = tuple
+
+
+def _structure(record: ArrayRecord) -> Structure:
+    return tuple((key, tuple(array.shape)) for key, array in record.items())
+
+
+def _flatten_into(row: np.ndarray, record: ArrayRecord) -> None:
+    offset = 0
+    for array in record.values():
+        values = array.numpy().reshape(-1)
+        row[offset : offset + values.size] = values  # cast to float32
+        offset += values.size
+
+
+def _reason_code(text: str) -> str:
+    return text.split(":", 1)[0]
+
+
+class FedGuard(Strategy):
+    """A Flower strategy whose array aggregation is fedguard's engine.
+
+    Args:
+        config: the engine's policy (dict or JSON text, docs/config.md); ignored if ``engine``
+            is given.
+        base: the strategy that samples, configures, evaluates and aggregates metrics
+            (default ``FedAvg()``). Its own array aggregation is not used, so server-side
+            optimisers (FedAdam, FedAvgM, ...) lose their server step.
+        engine: an existing ``fedguard.Engine`` (its state across rounds is kept).
+        on_error: what to do when the engine fails a round (e.g. too few clients left for
+            Krum): "skip" logs it, records it in ``history`` and keeps the global model
+            (``aggregate_train`` returns ``(None, None)``); "raise" re-raises.
+
+    Attributes:
+        engine: the fedguard.Engine, alive across rounds (centred clipping's history).
+        base: the base strategy.
+        global_arrays: the global model that the last configure_train sent; updates are taken
+            relative to it. When it is None (aggregate_train called without configure_train),
+            the replies' arrays are aggregated as they are.
+        history: one dict per aggregate_train call: ``round``, ``clients`` (node ids, in reply
+            order), ``accepted`` and ``rejected`` (node ids), ``reasons`` (node id -> text),
+            ``scores`` (rule -> list aligned with ``clients``), ``weights``, ``timings_ms``,
+            and ``error`` (text, when the round failed).
+    """
+
+    def __init__(
+        self,
+        config: Any = None,
+        base: Optional[Strategy] = None,
+        *,
+        engine: Optional[Engine] = None,
+        on_error: str = "skip",
+    ) -> None:
+        if on_error not in ("skip", "raise"):
+            raise ValueError(f'on_error must be "skip" or "raise", got {on_error!r}')
+        self.base = base if base is not None else FedAvg()
+        self.engine = engine if engine is not None else Engine(config)
+        self.on_error = on_error
+        self.weighted_by_key = getattr(self.base, "weighted_by_key", "num-examples")
+        self.arrayrecord_key = getattr(self.base, "arrayrecord_key", "arrays")
+        self.global_arrays: Optional[ArrayRecord] = None
+        self.history: list = []
+        self._last_d: Optional[int] = None
+
+    # --- delegated to the base strategy -----------------------------------------------------
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        self.global_arrays = arrays
+        return self.base.configure_train(server_round, arrays, config, grid)
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        return self.base.configure_evaluate(server_round, arrays, config, grid)
+
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> Optional[MetricRecord]:
+        return self.base.aggregate_evaluate(server_round, replies)
+
+    def summary(self) -> None:
+        log(INFO, "\t├──> fedguard policy: %s", json.dumps(self.engine.config))
+        log(INFO, "\t├──> base strategy: %s", type(self.base).__name__)
+        self.base.summary()
+
+    # --- fedguard's aggregation -------------------------------------------------------------
+
+    def _array_record(self, message: Message) -> Optional[ArrayRecord]:
+        records = message.content.array_records
+        if self.arrayrecord_key in records:
+            return records[self.arrayrecord_key]
+        return next(iter(records.values())) if len(records) == 1 else None
+
+    def _num_samples(self, message: Message) -> Optional[float]:
+        for record in message.content.metric_records.values():
+            value = record.get(self.weighted_by_key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        return None
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[Optional[ArrayRecord], Optional[MetricRecord]]:
+        replies = list(replies)
+        valid = [m for m in replies if not m.has_error()]
+        log(INFO, "aggregate_train: received %s results and %s failures", len(valid), len(replies) - len(valid))
+        if not valid:
+            return None, None
+
+        node_ids = [int(m.metadata.src_node_id) for m in valid]
+        records = [self._array_record(m) for m in valid]
+        structures = [None if r is None else _structure(r) for r in records]
+        if self.global_arrays is not None:
+            expected = _structure(self.global_arrays)
+        else:
+            known = [s for s in structures if s is not None]
+            expected = Counter(known).most_common(1)[0][0] if known else None
+        # Replies that do not fit the model are rejected here; the rest go to the engine.
+        pre_rejected: dict = {}
+        rows = []
+        for i, structure in enumerate(structures):
+            if structure is None:
+                pre_rejected[i] = "malformed_reply: expected one ArrayRecord"
+            elif structure != expected:
+                pre_rejected[i] = "wrong_structure: the arrays' keys or shapes differ from the global model's"
+            else:
+                rows.append(i)
+
+        entry: dict = {"round": server_round, "clients": node_ids}
+        d = sum(int(np.prod(shape)) for _, shape in expected) if expected else 0
+        result: Optional[RoundResult] = None
+        if rows and d > 0:
+            updates = np.empty((len(rows), d), dtype=np.float32)
+            for j, i in enumerate(rows):
+                _flatten_into(updates[j], records[i])
+            base_vector = None
+            if self.global_arrays is not None:
+                base_vector = np.empty(d, dtype=np.float32)
+                _flatten_into(base_vector, self.global_arrays)
+                updates -= base_vector
+            samples = [self._num_samples(valid[i]) for i in rows]
+            num_samples = None if all(s is None for s in samples) else [np.nan if s is None else s for s in samples]
+            if self._last_d is not None and self._last_d != d:
+                self.engine.reset_state()  # the model changed: history no longer applies
+            self._last_d = d
+            try:
+                result = self.engine.process_round(
+                    updates, client_ids=[node_ids[i] for i in rows], num_samples=num_samples
+                )
+            except Exception as exc:  # the engine's errors say what is wrong with the round
+                if self.on_error == "raise":
+                    raise
+                entry["error"] = f"{type(exc).__name__}: {exc}"
+        else:
+            entry["error"] = "no reply fits the global model"
+
+        # Per-client report over every valid reply.
+        n = len(valid)
+        accepted = np.zeros(n, dtype=bool)
+        weights = np.zeros(n)
+        reasons = {node_ids[i]: text for i, text in pre_rejected.items()}
+        scores: dict = {}
+        if result is not None:
+            for j, i in enumerate(rows):
+                accepted[i] = bool(result.accepted[j])
+                weights[i] = result.weights[j]
+                if j in result.reasons:
+                    reasons[node_ids[i]] = result.reasons[j]
+            for rule, values in result.scores.items():
+                full = np.full(n, np.nan)
+                full[rows] = values
+                scores[rule] = full.tolist()
+        else:
+            for i in rows:
+                reasons[node_ids[i]] = "round_failed: " + entry["error"]
+        entry.update(
+            accepted=[node_ids[i] for i in range(n) if accepted[i]],
+            rejected=[node_ids[i] for i in range(n) if not accepted[i]],
+            reasons=reasons,
+            scores=scores,
+            weights=weights.tolist(),
+            timings_ms=dict(result.timings_ms) if result is not None else {},
+        )
+        self.history.append(entry)
+
+        metrics = MetricRecord()
+        if result is not None:
+            accepted_contents = [valid[i].content for i in range(n) if accepted[i]]
+            metrics = self._aggregate_metrics(accepted_contents)
+        metrics["fedguard.clients"] = node_ids
+        metrics["fedguard.accepted"] = entry["accepted"]
+        metrics["fedguard.rejected"] = entry["rejected"]
+        metrics["fedguard.num-accepted"] = len(entry["accepted"])
+        metrics["fedguard.num-rejected"] = len(entry["rejected"])
+        by_code: dict = {}
+        for node, text in reasons.items():
+            by_code.setdefault(_reason_code(text), []).append(node)
+        for code, nodes in sorted(by_code.items()):
+            metrics[f"fedguard.rejected.{code}"] = nodes
+        for rule, values in scores.items():
+            metrics[f"fedguard.score.{rule}"] = values
+        metrics["fedguard.weights"] = entry["weights"]
+
+        if result is None:
+            log(WARNING, "fedguard: round %s not aggregated (%s); the global model is kept",
+                server_round, entry["error"])
+            return None, metrics
+        log(INFO, "fedguard: accepted %s of %s clients", len(entry["accepted"]), n)
+        for node, text in reasons.items():
+            log(INFO, "\t> rejected node %s: %s", node, text)
+
+        aggregate = result.aggregate.astype(np.float64)
+        if self.global_arrays is not None:
+            aggregate += base_vector
+        return self._unflatten(aggregate, records[rows[0]]), metrics
+
+    def _aggregate_metrics(self, contents: list) -> MetricRecord:
+        if not contents:
+            return MetricRecord()
+        aggregate_fn = getattr(self.base, "train_metrics_aggr_fn", None) or aggregate_metricrecords
+        try:
+            return aggregate_fn(contents, self.weighted_by_key)
+        except Exception as exc:  # e.g. replies without the weighting key
+            log(WARNING, "fedguard: could not aggregate the clients' train metrics: %s", exc)
+            return MetricRecord()
+
+    def _unflatten(self, flat: np.ndarray, like: ArrayRecord) -> ArrayRecord:
+        """The model in ``like``'s keys, shapes and dtypes (integers rounded), from ``flat``."""
+        template = self.global_arrays if self.global_arrays is not None else like
+        out = {}
+        offset = 0
+        for key, array in template.items():
+            reference = array.numpy()
+            values = flat[offset : offset + reference.size].reshape(reference.shape)
+            offset += reference.size
+            if np.issubdtype(reference.dtype, np.integer):
+                values = np.rint(values)
+            out[key] = Array(np.array(values, dtype=reference.dtype))  # a C-contiguous copy; 0-d stays 0-d
+        return ArrayRecord(out)
