@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what fedguard needs (Debian packages, numpy for the tests' interoperability checks)
-# and builds it into build/. Safe to re-run: installs only what is missing, rebuilds
-# incrementally. Environment: BUILD_DIR (default build), FEDGUARD_CUDA (AUTO|ON|OFF).
+# Installs what fedguard needs (Debian packages; Python packages for the Python module and the
+# tests) and builds it into build/, the Python module included (build/python/fedguard).
+# Safe to re-run: installs only what is missing, rebuilds incrementally.
+# Environment: BUILD_DIR (default build), FEDGUARD_CUDA (AUTO|ON|OFF).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,12 +19,30 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+pip_install() {  # PEP 668 systems need --break-system-packages for the system python
+  python3 -m pip install -q --disable-pip-version-check "$@" 2>/dev/null ||
+    python3 -m pip install -q --disable-pip-version-check --break-system-packages "$@"
+}
 if ! python3 -c "import numpy" 2>/dev/null; then
-  python3 -m pip install -q numpy 2>/dev/null || python3 -m pip install -q --break-system-packages numpy || \
-    echo "bootstrap: numpy not installed; the numpy interoperability tests will be skipped"
+  pip_install numpy || echo "bootstrap: numpy not installed; the numpy interoperability tests will be skipped"
+fi
+# Python module and tests (docs/python.md): pybind11 and scikit-build-core build it, the rest is
+# what tests/python uses. byzfl (the reference aggregators the tests compare with) comes
+# without its dependencies, which include torch and torchvision (several GB of CUDA wheels).
+python_packages=("pybind11>=2.12" "scikit-build-core>=0.10" pytest numpy scipy ml_dtypes
+                 "flwr[simulation]>=1.42,<1.43")
+# (pip returns at once when they are already there.)
+{ pip_install "${python_packages[@]}" && pip_install --no-deps "byzfl==0.0.11"; } ||
+  echo "bootstrap: some Python packages could not be installed; the Python tests that need them will be skipped"
+python_args=(-DFEDGUARD_PYTHON=OFF)
+if python3 -c "import pybind11" 2>/dev/null; then
+  python_args=(-DFEDGUARD_PYTHON=ON -DPython_EXECUTABLE="$(python3 -c 'import sys; print(sys.executable)')")
+else
+  echo "bootstrap: pybind11 is missing: building without the Python module"
 fi
 
 build_dir="${BUILD_DIR:-build}"
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DFEDGUARD_CUDA="${FEDGUARD_CUDA:-AUTO}" >/dev/null
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DFEDGUARD_CUDA="${FEDGUARD_CUDA:-AUTO}" \
+  "${python_args[@]}" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 echo "bootstrap: built $build_dir/bin/fedguard"
