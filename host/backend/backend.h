@@ -25,7 +25,14 @@ struct ScanRequest {
   /// Column subsets (sorted, distinct column indices < d): a Gram matrix of the centred rows
   /// restricted to each subset is accumulated too (DnC's random-coordinate variant).
   std::vector<std::vector<std::size_t>> column_subsets;
+  /// Random sketch S = X R with R (d x sketch_dim) never stored: R_jq = +-1/sqrt(sketch_dim),
+  /// the sign drawn from a counter-based hash of (sketch_seed, j, q). 0: no sketch.
+  std::size_t sketch_dim = 0;
+  std::uint64_t sketch_seed = 0;
 };
+
+/// R_jq of the random sketch (exposed for tests and for other backends, which must match it).
+float sketch_entry(std::uint64_t seed, std::size_t column, std::size_t q, std::size_t sketch_dim);
 
 /// Pass-1 summaries of the k scanned rows x_i and the r references v_j. Every tile subtracts a
 /// per-column centre c (robust: see scan_cpu.cc); c is the concatenation over tiles. Distances
@@ -42,6 +49,8 @@ struct ScanSummaries {
   std::vector<double> norms_sq;     ///< k, ||x_i||^2 summed in float64 from the raw values
   std::vector<std::int64_t> positive, negative, zero;  ///< k, sign counts
   std::vector<std::uint8_t> finite;  ///< k, 0 where the row holds a NaN or an Inf
+  /// k x sketch_dim: x_i R (the random sketch of the raw rows), when requested.
+  std::vector<double> sketch;
   /// Per requested column subset, k x k: (x_i - c) . (x_j - c) over the subset's columns.
   std::vector<std::vector<double>> subset_grams;
   std::size_t tile_columns = 0;      ///< the tile width used

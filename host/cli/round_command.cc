@@ -35,7 +35,7 @@ std::vector<std::string> read_ids(const std::string& path) {
 void add_round_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("round", "Process one saved round: updates (.npy, n x d) through a policy");
   struct Options {
-    std::string updates, config, num_samples, ids, out, aggregate_out, reference;
+    std::string updates, config, num_samples, ids, out, aggregate_out, reference, state;
   };
   auto opt = std::make_shared<Options>();
   cmd->add_option("--updates", opt->updates, "2-D .npy, float32 or float16, C order")->required();
@@ -43,10 +43,13 @@ void add_round_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--num-samples", opt->num_samples, "1-D .npy of per-client sample counts");
   cmd->add_option("--ids", opt->ids, "text file, one client id a line");
   cmd->add_option("--reference", opt->reference, "1-D .npy: the server's reference update (fltrust)");
+  cmd->add_option("--state", opt->state,
+                  "state file: read if it exists, written (atomically) only after a successful round");
   cmd->add_option("--out", opt->out, "result JSON (default: stdout)");
   cmd->add_option("--aggregate-out", opt->aggregate_out, "aggregate as a 1-D float32 .npy");
   cmd->callback([opt, &exit_code] {
     Engine engine(EngineConfig::from_json(read_text(opt->config)));
+    if (!opt->state.empty() && std::ifstream(opt->state).good()) engine.load_state(opt->state);
     const io::NpyFile updates(opt->updates);
     FEDGUARD_EXPECTS(updates.shape().size() == 2, opt->updates << ": updates must be 2-D (n x d), got "
                                                                << updates.shape().size() << "-D");
@@ -68,6 +71,7 @@ void add_round_command(CLI::App& app, int& exit_code) {
       in.reference = reference.data();
     }
     const RoundResult r = engine.process_round(in);
+    if (!opt->state.empty()) engine.save_state(opt->state);
 
     const std::string text = r.to_json().dump(2) + "\n";
     if (opt->out.empty()) {

@@ -74,6 +74,14 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
     } else if (key == "reject_all_zero") {
       FEDGUARD_EXPECTS(v.is_boolean(), "config \"reject_all_zero\" must be true or false");
       c.reject_all_zero = v.get<bool>();
+    } else if (key == "sketch_dim") {
+      FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 1 && v.get<std::int64_t>() <= 65536,
+                       "config \"sketch_dim\" must be an integer in [1, 65536], got " << v.dump());
+      c.sketch_dim = v.get<std::size_t>();
+    } else if (key == "sketch_seed") {
+      FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 0,
+                       "config \"sketch_seed\" must be a non-negative integer, got " << v.dump());
+      c.sketch_seed = v.get<std::uint64_t>();
     } else if (key == "filters") {
       c.filters = rules_from_json(v, key);
     } else if (key == "transforms") {
@@ -82,7 +90,7 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
       c.aggregator = rule_from_json(v, key);
     } else {
       FEDGUARD_THROW(kInvalidInput, "unknown config key \"" << key << "\" (known: backend, precision, tile_columns, "
-                                                          << "threads, duplicate_ids, reject_all_zero, filters, "
+                                                          << "threads, duplicate_ids, reject_all_zero, sketch_dim, sketch_seed, filters, "
                                                           << "transforms, aggregator)");
     }
   }
@@ -98,6 +106,8 @@ nlohmann::json EngineConfig::to_json() const {
   j["threads"] = threads;
   j["duplicate_ids"] = duplicate_ids == DuplicateIdPolicy::kReject ? "reject" : "error";
   j["reject_all_zero"] = reject_all_zero;
+  j["sketch_dim"] = sketch_dim;
+  j["sketch_seed"] = sketch_seed;
   j["filters"] = nlohmann::json::array();
   for (const auto& r : filters) j["filters"].push_back(rule_to_json(r));
   j["transforms"] = nlohmann::json::array();
@@ -107,6 +117,7 @@ nlohmann::json EngineConfig::to_json() const {
 }
 
 void EngineConfig::validate() const {
+  FEDGUARD_EXPECTS(sketch_dim >= 1 && sketch_dim <= 65536, "config \"sketch_dim\" must be in [1, 65536], got " << sketch_dim);
   FEDGUARD_EXPECTS(threads >= 0 && threads <= 4096, "config \"threads\" must be in [0, 4096], got " << threads);
   FEDGUARD_EXPECTS(precision == "fp32" || precision == "tf32" || precision == "bf16",
                    "config \"precision\" must be fp32, tf32 or bf16, got \"" << precision << "\"");

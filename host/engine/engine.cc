@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "common/gaussian_noise.h"
 #include "engine/devices.h"
+#include "engine/state_file.h"
 #include "policy/gram_space.h"
 #include "policy/policy.h"
 
@@ -45,8 +46,12 @@ struct Engine::Impl {
   EngineConfig config;
   std::unique_ptr<backend::Backend> backend;
   policy::Policy policy;
-  std::vector<float> previous_aggregate;  // centred clipping's v_0; empty before the first round
-  std::size_t rounds = 0;
+  engine::EngineState state;  // committed only when a round succeeds
+
+  // What a successful round adds to the state.
+  struct Pending {
+    std::vector<std::pair<std::string, std::vector<double>>> sketches;  // client id, this round's sketch
+  };
 
   explicit Impl(EngineConfig c) : config(std::move(c)), policy(config) {
     switch (config.backend) {
@@ -68,10 +73,12 @@ struct Engine::Impl {
     }
   }
 
-  RoundResult run(const RoundInput& in);
+  RoundResult run(const RoundInput& in, Pending& pending);
 };
 
-RoundResult Engine::Impl::run(const RoundInput& in) {
+RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
+  const std::vector<float>& previous_aggregate = state.previous_aggregate;
+  const std::uint64_t rounds = state.rounds;
   RoundResult result;
   StageTimer timer(result.timings_ms);
   const UpdateView& u = in.updates;
@@ -150,7 +157,9 @@ RoundResult Engine::Impl::run(const RoundInput& in) {
   timer.mark("validate");
 
   // Pass 1.
-  backend::ScanRequest scan{&u, rows, references, config.tile_columns, policy.needs_gram(), subsets.subsets};
+  const std::size_t sketch_dim = policy.needs_sketch() ? config.sketch_dim : 0;
+  backend::ScanRequest scan{&u,        rows, references, config.tile_columns, policy.needs_gram(), subsets.subsets,
+                            sketch_dim, config.sketch_seed};
   const backend::ScanSummaries summaries = backend->scan(scan);
   timer.mark("pass1_scan");
 
@@ -173,6 +182,22 @@ RoundResult Engine::Impl::run(const RoundInput& in) {
   FEDGUARD_EXPECTS(!alive.empty(), "no client left to aggregate: all " << n << " were rejected ("
                                                                        << count_list(rejected) << ")");
 
+  // Clients' sketched histories including this round (history detectors), keyed by id.
+  auto id_of = [&](std::size_t i) { return in.client_ids.empty() ? std::to_string(i) : in.client_ids[i]; };
+  std::vector<double> history;
+  if (sketch_dim > 0) {
+    history.assign(summaries.sketch.begin(), summaries.sketch.end());
+    for (std::size_t p = 0; p < rows.size(); ++p) {
+      if (!summaries.finite[p]) continue;
+      const auto it = state.clients.find(id_of(rows[p]));
+      if (it != state.clients.end())
+        for (std::size_t q = 0; q < sketch_dim; ++q) history[p * sketch_dim + q] += it->second.sketch_sum[q];
+      pending.sketches.emplace_back(id_of(rows[p]), std::vector<double>(summaries.sketch.begin() + p * sketch_dim,
+                                                                        summaries.sketch.begin() + (p + 1) * sketch_dim));
+    }
+    roles.history = &history;
+    roles.sketch_dim = sketch_dim;
+  }
   const policy::GramSpace space(summaries);
   policy::Decision decision = policy.decide(space, sample_weight, roles, subsets, rounds, alive, rejected, n);
   timer.mark("decide");
@@ -263,26 +288,41 @@ Engine& Engine::operator=(Engine&&) noexcept = default;
 
 RoundResult Engine::process_round(const RoundInput& input) {
   RoundResult result;
+  Impl::Pending pending;
   try {
-    result = impl_->run(input);
+    result = impl_->run(input, pending);
   } catch (const std::bad_alloc&) {
     FEDGUARD_THROW(kOutOfMemory, "out of host memory in a round of n=" << input.updates.rows() << ", d="
                                                                        << input.updates.cols() << " (tile_columns "
                                                                        << impl_->config.tile_columns << ")");
   }
   // Commit state only now: a round that threw above changed nothing.
-  if (impl_->policy.uses_previous_aggregate()) impl_->previous_aggregate = result.aggregate;
-  ++impl_->rounds;
+  engine::EngineState& state = impl_->state;
+  if (impl_->policy.uses_previous_aggregate()) state.previous_aggregate = result.aggregate;
+  for (auto& [id, sketch] : pending.sketches) {
+    engine::ClientHistory& h = state.clients[id];
+    if (h.sketch_sum.empty()) h.sketch_sum.assign(sketch.size(), 0.0);
+    for (std::size_t q = 0; q < sketch.size(); ++q) h.sketch_sum[q] += sketch[q];
+    ++h.rounds_seen;
+    h.last_round = state.rounds;
+  }
+  ++state.rounds;
   return result;
 }
 
 const EngineConfig& Engine::config() const { return impl_->config; }
 std::string Engine::backend_name() const { return impl_->backend->name(); }
-void Engine::reset_state() {
-  impl_->previous_aggregate.clear();
-  impl_->rounds = 0;
+void Engine::reset_state() { impl_->state = engine::EngineState{}; }
+std::size_t Engine::rounds_processed() const { return impl_->state.rounds; }
+std::size_t Engine::clients_known() const { return impl_->state.clients.size(); }
+
+void Engine::save_state(const std::string& path) const {
+  engine::write_state(path, impl_->state, impl_->config.sketch_dim, impl_->config.sketch_seed);
 }
-std::size_t Engine::rounds_processed() const { return impl_->rounds; }
+
+void Engine::load_state(const std::string& path) {
+  impl_->state = engine::read_state(path, impl_->config.sketch_dim, impl_->config.sketch_seed);
+}
 
 std::string version() { return FEDGUARD_VERSION; }
 

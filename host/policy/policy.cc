@@ -60,6 +60,12 @@ bool Policy::uses_server_reference() const {
   return false;
 }
 
+bool Policy::needs_sketch() const {
+  for (const auto* r : all_rules())
+    if (r->needs_sketch()) return true;
+  return false;
+}
+
 std::string Policy::server_reference_users() const {
   std::string names;
   for (const auto* r : all_rules())
@@ -97,7 +103,7 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
   Candidates c;
   c.owner = alive;
   rules::RoundContext round{space, sample_weight, references.previous_aggregate, references.server_reference,
-                            round_index, 0, ""};
+                            round_index, 0, references.history, references.sketch_dim, ""};
   std::size_t rule_index = 0;
   auto enter = [&] {
     round.losses = describe_losses(round_clients, rejected_before);

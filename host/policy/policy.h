@@ -39,6 +39,7 @@ class Policy {
   explicit Policy(const EngineConfig& config);
   bool uses_previous_aggregate() const;
   bool uses_server_reference() const;
+  bool needs_sketch() const;
   /// Names of the rules that need the server reference (for the error when it is missing).
   std::string server_reference_users() const;
 
@@ -59,6 +60,8 @@ class Policy {
   struct References {
     std::optional<std::size_t> previous_aggregate;
     std::optional<std::size_t> server_reference;
+    const std::vector<double>* history = nullptr;  ///< see RoundContext::history
+    std::size_t sketch_dim = 0;
   };
   Decision decide(const GramSpace& space, const std::vector<double>& sample_weight, References references,
                   const SubsetPlan& subsets, std::uint64_t round_index, const std::vector<std::size_t>& alive,

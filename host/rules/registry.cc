@@ -24,6 +24,7 @@ std::unique_ptr<Rule> make_dnc(const RuleSpec&);
 std::unique_ptr<Rule> make_pca_outlier(const RuleSpec&);
 std::unique_ptr<Rule> make_flame(const RuleSpec&);
 std::unique_ptr<Rule> make_signguard(const RuleSpec&);
+std::unique_ptr<Rule> make_foolsgold(const RuleSpec&);
 
 namespace {
 using Factory = std::unique_ptr<Rule> (*)(const RuleSpec&);
@@ -46,6 +47,7 @@ const std::map<std::string, Factory>& registry() {
       {"pca_outlier", make_pca_outlier},
       {"flame", make_flame},
       {"signguard", make_signguard},
+      {"foolsgold", make_foolsgold},
   };
   return rules;
 }

@@ -32,6 +32,10 @@ struct RoundContext {
   std::uint64_t round_index = 0;
   /// Where this rule's column subsets (see Rule::column_subsets) start in space.subsets().
   std::size_t subset_offset = 0;
+  /// Per scanned row, the client's cumulative sketched update including this round
+  /// (k x sketch_dim), when a rule asked for it; empty otherwise.
+  const std::vector<double>* history = nullptr;
+  std::size_t sketch_dim = 0;
   /// Appended to "needs more clients" errors: "(N clients in the round, K rejected before ...)".
   std::string losses;
 };
@@ -74,6 +78,8 @@ class Rule {
   virtual bool can_transform() const { return false; }
   virtual bool can_aggregate() const { return false; }
   virtual bool uses_previous_aggregate() const { return false; }
+  /// True for rules that read the clients' sketched histories (RoundContext::history).
+  virtual bool needs_sketch() const { return false; }
   /// True for rules that need RoundInput::reference.
   virtual bool uses_server_reference() const { return false; }
   /// Column subsets whose Gram matrices this rule wants from pass 1 (sorted column indices).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct EngineConfig {
   int threads = 0;                 ///< CPU threads; 0 uses every core
   DuplicateIdPolicy duplicate_ids = DuplicateIdPolicy::kReject;
   bool reject_all_zero = true;     ///< reject all-zero updates (reason `all_zero`)
+  /// Random sketch kept per client id for history detectors (FoolsGold): its dimension and seed.
+  std::size_t sketch_dim = 256;
+  std::uint64_t sketch_seed = 0x5eed;
 
   std::vector<RuleSpec> filters;     ///< each may reject clients, in order
   std::vector<RuleSpec> transforms;  ///< linear maps of the accepted rows (clipping, mixing)

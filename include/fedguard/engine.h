@@ -35,6 +35,14 @@ class Engine {
   void reset_state();
   /// Rounds processed successfully since construction or the last reset.
   std::size_t rounds_processed() const;
+  /// Client ids with a history (those a history detector has seen).
+  std::size_t clients_known() const;
+  /// Writes the state kept across rounds (previous aggregate, per-client sketched histories)
+  /// to a versioned file, atomically (docs/formats.md).
+  void save_state(const std::string& path) const;
+  /// Replaces the state with a file's; throws if it is malformed or was written with another
+  /// sketch dimension or seed. The model dimension is checked at the next round.
+  void load_state(const std::string& path);
 
  private:
   struct Impl;

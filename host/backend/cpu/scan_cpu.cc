@@ -42,6 +42,16 @@ std::size_t auto_tile_columns(std::size_t n, std::size_t d) {
   return std::max<std::size_t>(64, std::min(w, d_up));
 }
 
+float sketch_entry(std::uint64_t seed, std::size_t column, std::size_t q, std::size_t sketch_dim) {
+  // splitmix64 of (seed, column, q / 64); bit q % 64 is the sign.
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<std::uint64_t>(column) * 0x100000001B3ull + q / 64 + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const float magnitude = 1.0f / std::sqrt(static_cast<float>(sketch_dim));
+  return (z >> (q % 64)) & 1u ? magnitude : -magnitude;
+}
+
 namespace cpu {
 namespace {
 
@@ -64,10 +74,11 @@ struct Accumulators {
   std::vector<std::int64_t> positive, negative, zero;
   std::vector<std::uint8_t> finite;
   std::vector<std::vector<double>> subset_grams;
+  std::vector<double> sketch;
   double centre_sq = 0;
 
-  Accumulators(std::size_t k, std::size_t r, bool gram_wanted, std::size_t subsets)
-      : gram(gram_wanted ? k * k : 0, 0.0), centre_proj(k, 0.0), ref_proj(k * r, 0.0), centre_ref(r, 0.0),
+  Accumulators(std::size_t k, std::size_t r, bool gram_wanted, std::size_t subsets, std::size_t sketch_dim)
+      : gram(gram_wanted ? k * k : 0, 0.0), sketch(k * sketch_dim, 0.0), centre_proj(k, 0.0), ref_proj(k * r, 0.0), centre_ref(r, 0.0),
         ref_gram(r * r, 0.0), norms_sq(k, 0.0), positive(k, 0), negative(k, 0), zero(k, 0), finite(k, 1),
         subset_grams(subsets, std::vector<double>(k * k, 0.0)) {}
 };
@@ -75,6 +86,7 @@ struct Accumulators {
 // One worker's buffers, sized for the widest tile.
 struct Workspace {
   std::vector<float> tile, product, ref_tile, ref_product, centre, max_abs, sorted_max, subset_tile;
+  std::vector<float> sketch_matrix, sketch_product, sketch_rows;
   std::vector<double> scale, ref_scale;
   std::vector<std::uint8_t> sane;
   std::vector<std::size_t> subset_pos;  // next unconsumed entry of each column subset
@@ -147,6 +159,26 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     acc.positive[p] += pos;
     acc.negative[p] += neg;
     acc.zero[p] += static_cast<std::int64_t>(w) - pos - neg;
+  }
+  // 1b. Random sketch of the raw rows: S += X_tile R_tile (rows scaled into float32's safe range).
+  if (request.sketch_dim > 0) {
+    const std::size_t q = request.sketch_dim;
+    ws.sketch_matrix.resize(w * q);
+    ws.sketch_product.resize(k * q);
+    ws.sketch_rows.resize(k * w);
+    for (std::size_t j = 0; j < w; ++j)
+      for (std::size_t c = 0; c < q; ++c) ws.sketch_matrix[j * q + c] = sketch_entry(request.sketch_seed, col0 + j, c, q);
+    for (std::size_t p = 0; p < k; ++p) {
+      const double sc = ws.max_abs[p] >= kNoScaleLow && ws.max_abs[p] <= kNoScaleHigh ? 1.0 : unit_scale(ws.max_abs[p]);
+      ws.scale[p] = sc;
+      const auto f = static_cast<float>(sc);
+      for (std::size_t j = 0; j < w; ++j) ws.sketch_rows[p * w + j] = tile[p * w + j] * f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(k), static_cast<int>(q), static_cast<int>(w),
+                1.0f, ws.sketch_rows.data(), static_cast<int>(w), ws.sketch_matrix.data(), static_cast<int>(q), 0.0f,
+                ws.sketch_product.data(), static_cast<int>(q));
+    for (std::size_t p = 0; p < k; ++p)
+      for (std::size_t c = 0; c < q; ++c) acc.sketch[p * q + c] += ws.sketch_product[p * q + c] / ws.scale[p];
   }
   if (!request.gram) return;
 
@@ -295,7 +327,7 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
 
   std::vector<Accumulators> acc;
   acc.reserve(workers);
-  for (int t = 0; t < workers; ++t) acc.emplace_back(k, r, request.gram, subsets);
+  for (int t = 0; t < workers; ++t) acc.emplace_back(k, r, request.gram, subsets, request.sketch_dim);
   if (k > 0) {
 #pragma omp parallel num_threads(workers)
     {
@@ -322,6 +354,7 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
     add_into(total.centre_ref, a.centre_ref);
     add_into(total.ref_gram, a.ref_gram);
     add_into(total.norms_sq, a.norms_sq);
+    add_into(total.sketch, a.sketch);
     for (std::size_t si = 0; si < subsets; ++si) add_into(total.subset_grams[si], a.subset_grams[si]);
     total.centre_sq += a.centre_sq;
     for (std::size_t p = 0; p < k; ++p) {
@@ -349,6 +382,7 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   s.zero = std::move(total.zero);
   s.finite = std::move(total.finite);
   s.subset_grams = std::move(total.subset_grams);
+  s.sketch = std::move(total.sketch);
   return s;
 }
 

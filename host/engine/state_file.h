@@ -1,0 +1,36 @@
+// The engine's state across rounds, and its versioned file format (docs/formats.md):
+//   bytes 0..7   magic "FGSTATE1"
+//   bytes 8..15  header length H (little-endian uint64)
+//   bytes 16..   H bytes of JSON: {"version": 1, "sketch_dim", "sketch_seed", "rounds",
+//                "previous_aggregate": length (0 = none), "clients": [{"id", "rounds_seen",
+//                "last_round"}, ...]}
+//   then the previous aggregate (float32) and each client's cumulative sketch (float64,
+//   sketch_dim values) in the order of "clients"; the file ends there exactly.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fedguard::engine {
+
+struct ClientHistory {
+  std::vector<double> sketch_sum;  ///< sum of the client's sketched updates
+  std::uint64_t rounds_seen = 0;
+  std::uint64_t last_round = 0;    ///< index of the last round the client took part in
+};
+
+struct EngineState {
+  std::uint64_t rounds = 0;
+  std::vector<float> previous_aggregate;
+  std::map<std::string, ClientHistory> clients;
+};
+
+/// Writes atomically (a temporary file renamed over path). Throws kIo naming the path.
+void write_state(const std::string& path, const EngineState& state, std::size_t sketch_dim, std::uint64_t sketch_seed);
+/// Reads and validates everything (magic, version, JSON, sizes, sketch settings against the
+/// expected ones); throws kIo naming the file and offset, or kInvalidInput for a mismatch.
+EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uint64_t sketch_seed);
+
+}  // namespace fedguard::engine
