@@ -193,8 +193,9 @@ def test_gil_is_released_during_a_round():
     assert inner, f"rounds too short to measure: {[b - a for a, b in windows]}"
     inside = sum(1 for t in ticks for a, b in inner if a < t < b)
     covered = sum(b - a for a, b in inner)
-    # Holding the GIL for the whole call would leave the main thread no tick inside any round.
-    assert inside > 0.25 * covered / 0.001, f"{inside} ticks of the main thread in {covered:.2f} s of rounds"
+    # Holding the GIL for the whole call would leave the main thread no tick inside any round;
+    # with the GIL released it ticks about every millisecond (fewer on a loaded machine).
+    assert inside >= max(5, 0.05 * covered / 0.001), f"{inside} ticks of the main thread in {covered:.2f} s of rounds"
 
 
 def test_concurrent_rounds_on_one_engine_match_sequential():
