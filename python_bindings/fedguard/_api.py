@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, Sequence
 
@@ -181,9 +182,25 @@ class Engine:
     def rounds_processed(self) -> int:
         return self._engine.rounds_processed
 
+    @property
+    def clients_known(self) -> int:
+        """Client ids with a history (those a history detector, e.g. foolsgold, has seen)."""
+        return self._engine.clients_known
+
     def reset_state(self) -> None:
         """Forgets state kept across rounds (call it when the model changes)."""
         self._engine.reset_state()
+
+    def save_state(self, path: Any) -> None:
+        """Writes the state kept across rounds (previous aggregate, per-client histories) to a
+        versioned file, atomically. Raises fedguard.IoError (an OSError) when it cannot."""
+        self._engine.save_state(os.fspath(path))
+
+    def load_state(self, path: Any) -> None:
+        """Replaces the state with a file's. Raises fedguard.IoError (an OSError) for a file
+        that cannot be read or is malformed, InvalidInputError (a ValueError) for one written
+        with another sketch dimension or seed."""
+        self._engine.load_state(os.fspath(path))
 
     def __repr__(self) -> str:
         return f"fedguard.Engine({self._engine.config_json})"

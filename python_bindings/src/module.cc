@@ -531,6 +531,21 @@ class PyEngine {
     std::lock_guard<std::mutex> lock(mutex_);
     engine_.reset_state();
   }
+  std::size_t clients_known() {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return engine_.clients_known();
+  }
+  void save_state(const std::string& path) {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    engine_.save_state(path);
+  }
+  void load_state(const std::string& path) {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    engine_.load_state(path);
+  }
 
  private:
   Engine engine_;
@@ -610,7 +625,10 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("config_json", &PyEngine::config_json)
       .def_property_readonly("backend", &PyEngine::backend)
       .def_property_readonly("rounds_processed", &PyEngine::rounds_processed)
-      .def("reset_state", &PyEngine::reset_state);
+      .def_property_readonly("clients_known", &PyEngine::clients_known)
+      .def("reset_state", &PyEngine::reset_state)
+      .def("save_state", &PyEngine::save_state, py::arg("path"))
+      .def("load_state", &PyEngine::load_state, py::arg("path"));
 
   m.def("describe_updates", &describe_updates, py::arg("updates"),
         py::arg("expected_length") = py::none());

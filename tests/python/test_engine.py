@@ -56,12 +56,16 @@ def test_config_forms():
         fedguard.Engine(42)
 
 
-def test_invalid_config_raises_value_error_with_the_cpp_message():
+def test_invalid_config_raises_value_error_with_the_cpp_message(cli, tmp_path):
     with pytest.raises(ValueError) as info:
         fedguard.Engine({"foo": 1})
     assert isinstance(info.value, fedguard.InvalidInputError) and isinstance(info.value, fedguard.Error)
-    assert str(info.value) == ('unknown config key "foo" (known: backend, precision, tile_columns, threads, '
-                               'duplicate_ids, reject_all_zero, filters, transforms, aggregator)')
+    assert str(info.value).startswith('unknown config key "foo" (known: backend, precision, ')
+    np.save(tmp_path / "u.npy", make_updates(n=3, d=4))
+    (tmp_path / "c.json").write_text('{"foo": 1}')
+    done = subprocess.run([cli, "round", "--updates", str(tmp_path / "u.npy"), "--config", str(tmp_path / "c.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip() == f"fedguard: error (invalid input): {info.value}"
     with pytest.raises(ValueError, match="config is not valid JSON"):
         fedguard.Engine("{")
 
@@ -137,6 +141,29 @@ def test_centered_clipping_state_survives_rounds_and_reset():
     with pytest.raises(ValueError, match="previous aggregate of d=40 but this round has d=10"):
         engine.process_round(make_updates(n=8, d=10))
     assert engine.rounds_processed == 1
+
+
+def test_state_file_round_trip_and_io_errors(tmp_path):
+    config = {"aggregator": {"rule": "centered_clipping", "tau": 1.0, "iterations": 2}}
+    rounds = [make_updates(n=8, d=40, seed=s, attackers=1) for s in range(3)]
+    first = fedguard.Engine(config)
+    for x in rounds[:2]:
+        first.process_round(x)
+    first.save_state(tmp_path / "state.fgs")
+    second = fedguard.Engine(config)
+    second.load_state(str(tmp_path / "state.fgs"))
+    assert second.rounds_processed == 2
+    np.testing.assert_array_equal(second.process_round(rounds[2]).aggregate,
+                                  first.process_round(rounds[2]).aggregate)
+    with pytest.raises(OSError) as info:
+        second.load_state(tmp_path / "missing.fgs")
+    assert isinstance(info.value, fedguard.IoError) and str(info.value).endswith("missing.fgs: cannot open")
+    (tmp_path / "junk.fgs").write_bytes(b"not a state file at all")
+    with pytest.raises(fedguard.IoError, match="offset 0: not a fedguard state file"):
+        second.load_state(tmp_path / "junk.fgs")
+    assert second.rounds_processed == 3  # a failed load changes nothing
+    with pytest.raises(ValueError, match="written with sketch_dim"):
+        fedguard.Engine({**config, "sketch_dim": 64}).load_state(tmp_path / "state.fgs")
 
 
 def test_aggregate_one_call_form():
