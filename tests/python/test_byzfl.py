@@ -40,13 +40,14 @@ def byzfl():
     if spec is None:
         pytest.skip("byzfl is not installed (scripts/bootstrap.sh: pip install --no-deps byzfl==0.0.11)")
     pytest.importorskip("scipy", reason="byzfl computes distances with scipy")
-    names = ["torch", "torch.linalg", "byzfl", "byzfl.utils", "byzfl.utils.misc", "byzfl.utils.torch_tools",
-             "byzfl.aggregators", "byzfl.aggregators.aggregators", "byzfl.aggregators.preaggregators"]
+    real_torch = importlib.util.find_spec("torch") is not None
+    names = ["byzfl", "byzfl.utils", "byzfl.utils.misc", "byzfl.utils.torch_tools", "byzfl.aggregators",
+             "byzfl.aggregators.aggregators", "byzfl.aggregators.preaggregators"]
+    if not real_torch:
+        names += ["torch", "torch.linalg"]  # the stand-in goes again; a real torch stays loaded
     saved = {name: sys.modules.get(name) for name in names}
     try:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
+        if not real_torch:
             stand_in = types.ModuleType("torch")
             stand_in.Tensor = type("Tensor", (), {})
             stand_in.linalg = types.ModuleType("torch.linalg")
