@@ -99,11 +99,7 @@ class Dnc final : public Rule {
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     AggregatePlan plan;
     plan.verdict = select(round, c);
-    std::size_t kept = 0;
-    for (auto k : plan.verdict.keep) kept += k;
-    plan.weights.assign(c.size(), 0.0);
-    for (std::size_t i = 0; i < c.size(); ++i)
-      if (plan.verdict.keep[i]) plan.weights[i] = 1.0 / static_cast<double>(kept);
+    plan.weights = uniform_over_kept(plan.verdict.keep);
     return plan;
   }
 

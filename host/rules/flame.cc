@@ -93,18 +93,11 @@ class Flame final : public Rule {
     const std::size_t n = c.size();
     AggregatePlan plan;
     plan.verdict = select(round, c);
-    const std::vector<double> norms_sq = c.norms_sq(round.space);
-    std::vector<double> e(n);
-    for (std::size_t i = 0; i < n; ++i) e[i] = std::sqrt(norms_sq[i]);
-    std::vector<double> sorted = e;
-    std::sort(sorted.begin(), sorted.end());
-    const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-    std::size_t kept = 0;
-    for (auto k : plan.verdict.keep) kept += k;
-    plan.weights.assign(n, 0.0);
+    const std::vector<double> e = candidate_norms(round, c);
+    const double median = median_of(e);
+    plan.weights = uniform_over_kept(plan.verdict.keep);
     for (std::size_t i = 0; i < n; ++i)
-      if (plan.verdict.keep[i])
-        plan.weights[i] = (e[i] > median ? median / e[i] : 1.0) / static_cast<double>(kept);
+      if (e[i] > median) plan.weights[i] *= median / e[i];
     plan.noise_sigma = lambda_ * median;
     plan.noise_seed = seed_ * 0x9E3779B97F4A7C15ull + round.round_index;
     return plan;

@@ -56,11 +56,7 @@ class MultiKrum final : public Rule {
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     AggregatePlan plan;
     plan.verdict = select(round, c);
-    std::size_t kept = 0;
-    for (auto k : plan.verdict.keep) kept += k;
-    plan.weights.assign(c.size(), 0.0);
-    for (std::size_t p = 0; p < c.size(); ++p)
-      if (plan.verdict.keep[p]) plan.weights[p] = 1.0 / static_cast<double>(kept);
+    plan.weights = uniform_over_kept(plan.verdict.keep);
     return plan;
   }
 

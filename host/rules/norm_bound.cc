@@ -31,12 +31,8 @@ class NormBound final : public Rule {
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
     FEDGUARD_EXPECTS(n >= 1, "norm_bound needs at least 1 client, got 0 " << round.losses);
-    const std::vector<double> norms_sq = c.norms_sq(round.space);
-    std::vector<double> norms(n);
-    for (std::size_t i = 0; i < n; ++i) norms[i] = std::sqrt(norms_sq[i]);
-    std::vector<double> sorted = norms;
-    std::sort(sorted.begin(), sorted.end());
-    const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    const std::vector<double> norms = candidate_norms(round, c);
+    const double median = median_of(norms);
 
     Verdict v;
     v.score_name = "norm_bound";

@@ -22,14 +22,6 @@
 namespace fedguard::rules {
 namespace {
 
-double median_of(std::vector<double> v) {
-  const std::size_t n = v.size(), h = n / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h), v.end());
-  const double upper = v[h];
-  if (n % 2) return upper;
-  return 0.5 * (upper + *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h)));
-}
-
 std::vector<double> robust_z(const std::vector<double>& x) {
   const double med = median_of(x);
   std::vector<double> dev(x.size());

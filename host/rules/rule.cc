@@ -80,6 +80,29 @@ Verdict keep_all(std::size_t m, std::string score_name) {
   return v;
 }
 
+std::vector<double> uniform_over_kept(const std::vector<std::uint8_t>& keep) {
+  std::size_t kept = 0;
+  for (auto k : keep) kept += k;
+  std::vector<double> w(keep.size(), 0.0);
+  for (std::size_t i = 0; i < keep.size(); ++i)
+    if (keep[i]) w[i] = 1.0 / static_cast<double>(kept);
+  return w;
+}
+
+double median_of(std::vector<double> v) {
+  const std::size_t n = v.size(), h = n / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h), v.end());
+  const double upper = v[h];
+  if (n % 2) return upper;
+  return 0.5 * (upper + *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h)));
+}
+
+std::vector<double> candidate_norms(const RoundContext& round, const Candidates& candidates) {
+  std::vector<double> norms = candidates.norms_sq(round.space);
+  for (double& x : norms) x = std::sqrt(x);
+  return norms;
+}
+
 std::vector<double> candidate_weights(const RoundContext& round, const Candidates& candidates) {
   std::vector<double> w(candidates.size());
   double total = 0;

@@ -121,6 +121,15 @@ class Params {
 /// A verdict that keeps every candidate, with no score.
 Verdict keep_all(std::size_t m, std::string score_name);
 
+/// 1 / (number kept) for each kept candidate, 0 for the others.
+std::vector<double> uniform_over_kept(const std::vector<std::uint8_t>& keep);
+
+/// The median (mean of the two middle values for an even count); v must not be empty.
+double median_of(std::vector<double> v);
+
+/// L2 norm of each candidate.
+std::vector<double> candidate_norms(const RoundContext& round, const Candidates& candidates);
+
 /// Sample weights of the candidates' owners, normalised to sum 1.
 std::vector<double> candidate_weights(const RoundContext& round, const Candidates& candidates);
 

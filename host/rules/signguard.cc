@@ -56,7 +56,8 @@ class SignGuard final : public Rule {
     FEDGUARD_EXPECTS(n >= 1, "signguard needs at least 1 client, got 0 " << round.losses);
     FEDGUARD_EXPECTS(c.plain(), "signguard reads the clients' own sign statistics: use it as a filter or "
                                 "before any transform");
-    const double median = median_norm(round, c);
+    const std::vector<double> norms = candidate_norms(round, c);
+    const double median = median_of(norms);
     std::vector<Feature> f(n);
     for (std::size_t i = 0; i < n; ++i) f[i] = round.space.sign_fractions(c.owner[i]);
 
@@ -111,10 +112,9 @@ class SignGuard final : public Rule {
     v.score.resize(n);
     v.keep.assign(n, 1);
     v.reason.assign(n, "");
-    const std::vector<double> norms_sq = c.norms_sq(round.space);
     for (std::size_t i = 0; i < n; ++i) {
       v.score[i] = distance(f[i], modes[major]);
-      const double norm = std::sqrt(norms_sq[i]);
+      const double norm = norms[i];
       if (norm > upper_ * median || norm < lower_ * median) {
         v.keep[i] = 0;
         v.reason[i] = "signguard: norm " + fmt(norm) + " outside [" + fmt(lower_) + ", " + fmt(upper_) +
@@ -132,29 +132,17 @@ class SignGuard final : public Rule {
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     AggregatePlan plan;
     plan.verdict = select(round, c);
-    const double median = median_norm(round, c);
-    const std::vector<double> norms_sq = c.norms_sq(round.space);
-    std::size_t kept = 0;
-    for (auto k : plan.verdict.keep) kept += k;
-    FEDGUARD_EXPECTS(kept > 0, "signguard rejected every client " << round.losses);
-    plan.weights.assign(c.size(), 0.0);
-    for (std::size_t i = 0; i < c.size(); ++i) {
-      if (!plan.verdict.keep[i]) continue;
-      const double norm = std::sqrt(norms_sq[i]);
-      plan.weights[i] = (norm > median ? median / norm : 1.0) / static_cast<double>(kept);
-    }
+    const std::vector<double> norms = candidate_norms(round, c);
+    const double median = median_of(norms);
+    FEDGUARD_EXPECTS(std::count(plan.verdict.keep.begin(), plan.verdict.keep.end(), 1) > 0,
+                     "signguard rejected every client " << round.losses);
+    plan.weights = uniform_over_kept(plan.verdict.keep);
+    for (std::size_t i = 0; i < c.size(); ++i)
+      if (norms[i] > median) plan.weights[i] *= median / norms[i];
     return plan;
   }
 
  private:
-  static double median_norm(const RoundContext& round, const Candidates& c) {
-    std::vector<double> norms = c.norms_sq(round.space);
-    for (double& x : norms) x = std::sqrt(x);
-    std::sort(norms.begin(), norms.end());
-    const std::size_t n = norms.size();
-    return n % 2 ? norms[n / 2] : 0.5 * (norms[n / 2 - 1] + norms[n / 2]);
-  }
-
   static double estimate_bandwidth(const std::vector<Feature>& f) {
     const std::size_t n = f.size();
     const std::size_t kth = std::max<std::size_t>(1, static_cast<std::size_t>(0.3 * static_cast<double>(n)));

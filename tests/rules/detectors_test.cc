@@ -170,8 +170,9 @@ TEST_P(DetectorTest, PcaOutlierMatchesSvd) {
   for (std::size_t i = 0; i < n; ++i) {
     const double want = std::max(zr[i], zm[i]);
     EXPECT_NEAR(r.scores.at("pca_outlier")[i], want, 1e-4 * (1 + std::abs(want))) << i;
-    if (std::abs(zr[i] - 2.0) > 1e-3 && std::abs(zm[i] - 2.0) > 1e-3)
+    if (std::abs(zr[i] - 2.0) > 1e-3 && std::abs(zm[i] - 2.0) > 1e-3) {
       EXPECT_EQ(r.accepted[i], (zr[i] > 2.0 || zm[i] > 2.0) ? 0 : 1) << i;
+    }
   }
 }
 
