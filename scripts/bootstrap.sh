@@ -29,8 +29,9 @@ fi
 # Python module and tests (docs/python.md): pybind11 and scikit-build-core build it, the rest is
 # what tests/python uses. byzfl (the reference aggregators the tests compare with) comes
 # without its dependencies, which include torch and torchvision (several GB of CUDA wheels).
+# hdbscan is the reference FLAME's clustering is compared with (tests/cluster).
 python_packages=("pybind11>=2.12" "scikit-build-core>=0.10" pytest numpy scipy ml_dtypes
-                 "flwr[simulation]>=1.42,<1.43")
+                 "flwr[simulation]>=1.42,<1.43" "hdbscan==0.8.44")
 # (pip returns at once when they are already there.)
 { pip_install "${python_packages[@]}" && pip_install --no-deps "byzfl==0.0.11"; } ||
   echo "bootstrap: some Python packages could not be installed; the Python tests that need them will be skipped"
