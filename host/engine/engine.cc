@@ -14,6 +14,7 @@
 #include "engine/state_file.h"
 #include "policy/gram_space.h"
 #include "policy/policy.h"
+#include "rules/rule.h"
 
 namespace fedguard {
 namespace {
@@ -325,6 +326,8 @@ void Engine::load_state(const std::string& path) {
 }
 
 std::string version() { return FEDGUARD_VERSION; }
+
+std::vector<std::string> rule_names() { return rules::rule_names(); }
 
 std::vector<std::string> backends_built() {
 #ifdef FEDGUARD_HAS_CUDA

@@ -51,6 +51,8 @@ class Engine {
 
 /// Version string and the backends this build has.
 std::string version();
+/// Names of every rule and detector a policy may use.
+std::vector<std::string> rule_names();
 std::vector<std::string> backends_built();
 
 }  // namespace fedguard

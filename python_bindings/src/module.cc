@@ -23,7 +23,6 @@
 
 #include "dlpack.h"
 #include "fedguard/fedguard.h"
-#include "rules/rule.h"
 
 namespace py = pybind11;
 
@@ -634,5 +633,5 @@ PYBIND11_MODULE(_core, m) {
         py::arg("expected_length") = py::none());
   m.def("version", &fedguard::version);
   m.def("backends_built", &fedguard::backends_built);
-  m.def("rule_names", &fedguard::rules::rule_names);
+  m.def("rule_names", &fedguard::rule_names);
 }
