@@ -46,6 +46,9 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
 fi
 log "building fedguard_bench and the CLI in $BUILD_DIR"
 cmake --build "$BUILD_DIR" --target fedguard_bench fedguard_cli -j "$(nproc)" >&2
+# The source the binaries were built from (the engine changes quickly; results name their commit).
+GIT_DESC="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+git diff --quiet HEAD -- host include kernels cmake CMakeLists.txt 2>/dev/null || GIT_DESC="$GIT_DESC + uncommitted changes"
 BENCH="$BUILD_DIR/bench/fedguard_bench"
 CLI="$BUILD_DIR/bin/fedguard"
 "$PYTHON" -c 'import numpy' 2>/dev/null || "$PYTHON" -m pip install numpy >&2
@@ -104,9 +107,9 @@ phase numpy "$PYTHON" bench/median_vs_numpy.py "${NP_ARGS[@]}" >/dev/null
 
 # --- 3. summary --------------------------------------------------------------------------------
 "$PYTHON" - "$PREFIX" "$RES/median_vs_numpy_${DATE}.json" "$STATS" "$CMD_GBENCH" "$CMD_PASSIVE" "$CMD_NUMPY" \
-  "$0" "$BUILD_DIR" "$LARGE" <<'PY'
+  "$0" "$BUILD_DIR" "$LARGE" "$GIT_DESC" <<'PY'
 import json, os, platform, re, subprocess, sys
-prefix, np_json, stats_path, cmd_gb, cmd_passive, cmd_np, script, build_dir, large = sys.argv[1:10]
+prefix, np_json, stats_path, cmd_gb, cmd_passive, cmd_np, script, build_dir, large, git_desc = sys.argv[1:11]
 
 def load(path):
     with open(path) as f:
@@ -160,6 +163,7 @@ L += [f"- machine: {cpu.get('model_name')} ({cpu.get('vendor')}, family/model/st
       f"caches {', '.join(str(c['size']//1024)+' KiB L'+str(c['level'])+('d' if c['type']=='Data' else '' if c['type']=='Unified' else 'i') + ('' if c.get('num_sharing',1)<=1 else ' shared by '+str(c['num_sharing'])) for c in ctx.get('caches', []))}, "
       f"memory {cpu.get('mem_total')}; host `{ctx.get('host_name')}`; {platform.platform()}"]
 L += [f"- date: {ctx['date']} (Google Benchmark), {npres['meta']['date_utc']} (numpy comparison)"]
+L += [f"- source: commit {git_desc} (at build time)"]
 L += [f"- {ctx.get('openblas_config')}; fedguard {ctx.get('fedguard_version')}, "
       f"build `{build_dir}` ({ctx.get('library_build_type')} libbenchmark; fedguard built with CMAKE_BUILD_TYPE=Release, -O3, no -march); "
       f"numpy {npres['meta']['numpy']}"]
