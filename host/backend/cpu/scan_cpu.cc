@@ -68,6 +68,55 @@ double unit_scale(float max_abs) {
   return std::ldexp(1.0, -e);
 }
 
+// Per-row statistics of one tile row. Eight independent lanes so the loop vectorises without
+// reordering any one sum; the lanes are combined in a fixed order (deterministic). Compiled for
+// AVX-512, AVX2 and baseline x86-64; the loader picks one.
+struct RowStats {
+  double sq;
+  float max_abs;
+  std::int64_t positive, negative, bad;
+};
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+RowStats row_stats(const float* v, std::size_t w) {
+  constexpr std::size_t kL = 8;
+  double sq_l[kL] = {};
+  float mx_l[kL] = {};
+  std::int32_t pos_l[kL] = {}, neg_l[kL] = {}, bad_l[kL] = {};
+  std::size_t j = 0;
+  for (; j + kL <= w; j += kL) {
+    for (std::size_t l = 0; l < kL; ++l) {
+      const float x = v[j + l];
+      const float a = std::fabs(x);
+      bad_l[l] += !(a <= std::numeric_limits<float>::max());  // NaN or Inf
+      mx_l[l] = std::max(mx_l[l], a);
+      sq_l[l] += static_cast<double>(x) * x;
+      pos_l[l] += x > 0;
+      neg_l[l] += x < 0;
+    }
+  }
+  for (; j < w; ++j) {
+    const float x = v[j];
+    const float a = std::fabs(x);
+    bad_l[0] += !(a <= std::numeric_limits<float>::max());
+    mx_l[0] = std::max(mx_l[0], a);
+    sq_l[0] += static_cast<double>(x) * x;
+    pos_l[0] += x > 0;
+    neg_l[0] += x < 0;
+  }
+  RowStats st{0, 0, 0, 0, 0};
+  for (std::size_t l = 0; l < kL; ++l) {
+    st.sq += sq_l[l];
+    st.max_abs = std::max(st.max_abs, mx_l[l]);
+    st.positive += pos_l[l];
+    st.negative += neg_l[l];
+    st.bad += bad_l[l];
+  }
+  return st;
+}
+
 // One worker's running sums.
 struct Accumulators {
   std::vector<double> gram, centre_proj, ref_proj, centre_ref, ref_gram, norms_sq;
@@ -78,9 +127,9 @@ struct Accumulators {
   double centre_sq = 0;
 
   Accumulators(std::size_t k, std::size_t r, bool gram_wanted, std::size_t subsets, std::size_t sketch_dim)
-      : gram(gram_wanted ? k * k : 0, 0.0), sketch(k * sketch_dim, 0.0), centre_proj(k, 0.0), ref_proj(k * r, 0.0), centre_ref(r, 0.0),
+      : gram(gram_wanted ? k * k : 0, 0.0), centre_proj(k, 0.0), ref_proj(k * r, 0.0), centre_ref(r, 0.0),
         ref_gram(r * r, 0.0), norms_sq(k, 0.0), positive(k, 0), negative(k, 0), zero(k, 0), finite(k, 1),
-        subset_grams(subsets, std::vector<double>(k * k, 0.0)) {}
+        subset_grams(subsets, std::vector<double>(k * k, 0.0)), sketch(k * sketch_dim, 0.0) {}
 };
 
 // One worker's buffers, sized for the widest tile.
@@ -111,43 +160,10 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     }
     const float* src = row_segment(view, request.rows[p], col0, w, dst);
     if (src != dst) std::memcpy(dst, src, w * sizeof(float));
-    // Eight independent lanes so the loop vectorises without reordering any one sum; the lanes
-    // are combined in a fixed order, so the result stays deterministic.
-    constexpr std::size_t kL = 8;
-    double sq_l[kL] = {};
-    float mx_l[kL] = {};
-    std::int32_t pos_l[kL] = {}, neg_l[kL] = {}, bad_l[kL] = {};
-    std::size_t j = 0;
-    for (; j + kL <= w; j += kL) {
-      for (std::size_t l = 0; l < kL; ++l) {
-        const float v = dst[j + l];
-        const float a = std::fabs(v);
-        bad_l[l] += !(a <= std::numeric_limits<float>::max());  // NaN or Inf
-        mx_l[l] = std::max(mx_l[l], a);
-        sq_l[l] += static_cast<double>(v) * v;
-        pos_l[l] += v > 0;
-        neg_l[l] += v < 0;
-      }
-    }
-    for (; j < w; ++j) {
-      const float v = dst[j];
-      const float a = std::fabs(v);
-      bad_l[0] += !(a <= std::numeric_limits<float>::max());
-      mx_l[0] = std::max(mx_l[0], a);
-      sq_l[0] += static_cast<double>(v) * v;
-      pos_l[0] += v > 0;
-      neg_l[0] += v < 0;
-    }
-    double sq = 0;
-    float mx = 0;
-    std::int64_t pos = 0, neg = 0, bad = 0;
-    for (std::size_t l = 0; l < kL; ++l) {
-      sq += sq_l[l];
-      mx = std::max(mx, mx_l[l]);
-      pos += pos_l[l];
-      neg += neg_l[l];
-      bad += bad_l[l];
-    }
+    const RowStats st = row_stats(dst, w);
+    const double sq = st.sq;
+    const float mx = st.max_abs;
+    const std::int64_t pos = st.positive, neg = st.negative, bad = st.bad;
     const bool ok = bad == 0;
     if (!ok) {
       acc.finite[p] = 0;
