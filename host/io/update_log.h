@@ -1,0 +1,129 @@
+// Update logs (docs/formats.md, "Update logs"): a directory with one file per round plus an
+// optional manifest.json. Written by servers and simulators as they run (UpdateLogWriter here,
+// python_bindings/fedguard/update_log.py in Python), read back one round at a time by
+// `fedguard scan` (host/forensics/).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fedguard/update_view.h"
+#include "io/manifest.h"
+#include "io/safetensors.h"
+
+namespace fedguard::io {
+
+/// One round as a writer hands it over. Nothing is copied.
+struct LoggedRound {
+  std::size_t round = 0;
+  std::vector<std::string> client_ids;  ///< n ids (empty: "0", "1", ...)
+  std::vector<double> num_samples;      ///< n sample counts (empty: uniform)
+  std::vector<std::string> malicious;   ///< ground truth, may be empty
+  const float* updates = nullptr;       ///< n x d row-major float32
+  std::size_t n = 0, d = 0;
+  const float* reference = nullptr;     ///< optional, d
+  nlohmann::json extra = nlohmann::json::object();  ///< more metadata, stored as strings
+  // Additions to the agreed API:
+  /// Write "malicious" even when it is empty: the round is known to be clean (ground truth
+  /// present). With false, an empty list means "unknown".
+  bool ground_truth_known = false;
+  /// Optional layer layout of each row: (name, element count) in flattening order, summing to d.
+  std::vector<std::pair<std::string, std::size_t>> layers;
+};
+
+/// One safetensors file: tensor `updates` [n, d] F32, optional `reference` [d] F32, the rest in
+/// `__metadata__` (format, round, client_ids, num_samples, malicious, layers, extra keys).
+/// Written to PATH.tmp and renamed. Throws kInvalidInput on inconsistent sizes, kIo on failure.
+void write_round_safetensors(const std::string& path, const LoggedRound& round);
+
+class UpdateLogWriter {
+ public:
+  /// Creates dir (and its parents). An existing log there (manifest.json) is appended to.
+  explicit UpdateLogWriter(std::string dir);
+  /// Writes round_%06zu.safetensors (the round number) and rewrites manifest.json atomically.
+  /// A round number already in the log is an error (kInvalidInput).
+  void append(const LoggedRound& round);
+  /// Free-form information kept in the manifest ("info"): the writer, the run's settings.
+  void set_info(const nlohmann::json& info);
+  const std::string& dir() const { return dir_; }
+  std::size_t rounds_written() const { return manifest_.rounds.size(); }
+
+ private:
+  std::string dir_;
+  Manifest manifest_;
+};
+
+/// A column range of the flattened update that belongs to one layer.
+struct LayerRange {
+  std::string name;
+  std::size_t begin = 0, end = 0;
+};
+
+/// One round read from a log. The updates are views into the mapped file where its layout
+/// allows (one `updates` tensor, or per-client tensors), else into one owned float32 copy
+/// (per-layer tensors of a client that are not contiguous in the file). Movable.
+struct RoundData {
+  std::string path;
+  std::size_t round = 0;
+  std::vector<std::string> client_ids;
+  std::vector<double> num_samples;
+  std::vector<std::string> malicious;
+  bool has_ground_truth = false;
+  UpdateView updates;
+  std::vector<float> reference;  ///< empty: none
+  std::vector<LayerRange> layers;  ///< empty: one layer ("all")
+  std::size_t update_bytes = 0;    ///< bytes of update data in the file
+  std::vector<std::string> warnings;  ///< oddities that did not stop the read
+  nlohmann::json metadata = nlohmann::json::object();  ///< the file's other metadata
+
+  /// Unmaps / frees what the views point into; the views are invalid afterwards.
+  void release();
+
+  std::shared_ptr<void> keep_alive;  ///< the mapping or buffer the views point into
+};
+
+/// One round of a log: where its file is and what the manifest says about it.
+struct LogEntry {
+  std::string path;
+  std::size_t index = 0;           ///< position in the log
+  const ManifestEntry* manifest = nullptr;  ///< null without a manifest
+};
+
+/// A log directory: the manifest (if any) and the rounds in order.
+class UpdateLog {
+ public:
+  /// Reads dir/manifest.json if present (malformed: kIo), else lists the directory.
+  explicit UpdateLog(std::string dir);
+  UpdateLog(const UpdateLog&) = delete;  // entries point into the manifest
+  UpdateLog& operator=(const UpdateLog&) = delete;
+  const std::string& dir() const { return dir_; }
+  bool has_manifest() const { return has_manifest_; }
+  const Manifest& manifest() const { return manifest_; }
+  const std::vector<LogEntry>& entries() const { return entries_; }
+  /// Reads and validates round i (kIo naming the file and offset when it is malformed).
+  RoundData read(std::size_t i) const;
+
+ private:
+  std::string dir_;
+  bool has_manifest_ = false;
+  Manifest manifest_;
+  std::vector<LogEntry> entries_;
+};
+
+/// Reads one round file (.safetensors, .npy, or .pt where built with LibTorch). entry, when
+/// given, supplies what .npy files cannot hold (ids, sample counts, ground truth) and the
+/// round number. default_round is used when neither the file nor entry has one.
+RoundData read_round_file(const std::string& path, const ManifestEntry* entry = nullptr,
+                          std::size_t default_round = 0);
+
+/// Interprets a parsed safetensors image as a round (the part of read_round_file after
+/// mapping); `base` is the image's first byte. Used by read_round_file and the fuzz target.
+RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHeader& header,
+                                 const std::string& name, const ManifestEntry* entry, std::size_t default_round);
+
+}  // namespace fedguard::io
