@@ -714,7 +714,7 @@ def main(argv=None) -> int:
         for rule in rules:
             if rule == "bulyan" and n < 7:
                 continue
-            cand = [i for i in impls if rule in i.rules]
+            cand = [i for i in impls if rule in i.rules and (i.shapes is None or (n, d) in i.shapes)]
             recs = runner.run_rule(cell, rule, cand)
             summary = ", ".join(f"{r['impl']} {fmt_ms(r.get('median_ms'))}" + ("" if r["status"] == "ok" else f" ({r['status']})")
                                 for r in recs)

@@ -120,6 +120,7 @@ class Impl:
     n_power: dict = field(default_factory=dict)
     version: str = ""
     note: str = ""
+    shapes: Optional[tuple] = None  # only these (n, d); None: every cell
 
     def prepare(self, cell: Cell, rule: str):
         return self.make(cell, rule)
@@ -172,9 +173,9 @@ def fedguard_impls(fedguard_module, want_cuda: bool) -> list:
     version = fg.version()
     last_timings: dict = {}
 
-    def cpu_maker(dtype):
+    def cpu_maker(dtype, threads=0):
         def make(cell: Cell, rule: str):
-            engine = fg.Engine({"backend": "cpu", **fedguard_policy(rule, cell.n)})
+            engine = fg.Engine({"backend": "cpu", "threads": threads, **fedguard_policy(rule, cell.n)})
             x = cell.x if dtype == "fp32" else cell.form("f16")
 
             def run():
@@ -191,6 +192,10 @@ def fedguard_impls(fedguard_module, want_cuda: bool) -> list:
         Impl("fedguard cpu", "fedguard", "cpu", ALL_RULES, cpu_maker("fp32"), version=version),
         Impl("fedguard cpu fp16", "fedguard", "cpu", ALL_RULES, cpu_maker("fp16"), dtype="fp16",
              mem_factor=0.5, version=version),
+        # One thread, at the goal's shape only: how much of the lead over the single-threaded
+        # numpy peers is parallelism.
+        Impl("fedguard cpu 1 thread", "fedguard", "cpu", ("krum", "multi_krum", "median", "trimmed_mean"),
+             cpu_maker("fp32", threads=1), version=version, shapes=((100, 1_000_000),)),
     ]
     if want_cuda:
         def cuda_maker(mode, dtype):
