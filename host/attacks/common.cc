@@ -122,7 +122,8 @@ std::size_t validate(const std::string& attack, const AttackInput& in, const Nee
   FEDGUARD_EXPECTS(in.n_benign == 0 || in.benign != nullptr,
                    "attack '" << attack << "': benign is null but n_benign=" << in.n_benign);
   FEDGUARD_EXPECTS(in.n_benign >= needs.min_benign, "attack '" << attack << "' needs at least " << needs.min_benign
-                                                               << " benign updates, got n_benign=" << in.n_benign);
+                                                               << " benign update" << (needs.min_benign == 1 ? "" : "s")
+                                                               << ", got n_benign=" << in.n_benign);
   const std::size_t n_total = in.n_total ? in.n_total : in.n_benign + in.n_malicious;
   FEDGUARD_EXPECTS(n_total >= in.n_malicious, "attack '" << attack << "': n_total=" << n_total
                                                          << " is smaller than n_malicious=" << in.n_malicious);

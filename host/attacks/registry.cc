@@ -14,14 +14,26 @@ AttackOutput ipm(Params&, const AttackInput&);
 AttackOutput sign_flip(Params&, const AttackInput&);
 AttackOutput gaussian(Params&, const AttackInput&);
 AttackOutput scaling(Params&, const AttackInput&);
+AttackOutput min_max(Params&, const AttackInput&);
+AttackOutput min_sum(Params&, const AttackInput&);
+AttackOutput fang_krum(Params&, const AttackInput&);
+AttackOutput fang_trim(Params&, const AttackInput&);
+AttackOutput mpaf(Params&, const AttackInput&);
+AttackOutput mimic(Params&, const AttackInput&);
 
 namespace {
 using AttackFn = AttackOutput (*)(Params&, const AttackInput&);
 const std::map<std::string, AttackFn>& registry() {
   static const std::map<std::string, AttackFn> attacks = {
       {"alie", alie},
+      {"fang_krum", fang_krum},
+      {"fang_trim", fang_trim},
       {"gaussian", gaussian},
       {"ipm", ipm},
+      {"mimic", mimic},
+      {"min_max", min_max},
+      {"min_sum", min_sum},
+      {"mpaf", mpaf},
       {"scaling", scaling},
       {"sign_flip", sign_flip},
   };
