@@ -11,7 +11,7 @@ outputs. See docs/python.md.
 The Flower strategy is in ``fedguard.flower`` (imported on demand: it needs ``flwr``).
 """
 
-from ._api import Engine, RoundResult, aggregate, describe_updates
+from ._api import Engine, RoundResult, aggregate, attack, attack_names, describe_updates
 from ._core import (
     DeviceError,
     Error,
@@ -37,6 +37,8 @@ __all__ = [
     "UnsupportedError",
     "__version__",
     "aggregate",
+    "attack",
+    "attack_names",
     "backends_built",
     "describe_updates",
     "rule_names",

@@ -222,6 +222,50 @@ def aggregate(
     return engine.process_round(updates, client_ids, num_samples, reference).aggregate
 
 
+def attack(
+    name: str,
+    benign: Any,
+    n_malicious: int,
+    own: Any = None,
+    global_model: Any = None,
+    seed: int = 0,
+    round: int = 0,  # noqa: A002 (the C++ field's name)
+    *,
+    n_total: Optional[int] = None,
+    **params: Any,
+) -> tuple:
+    """Crafts the malicious updates of one round with an attack of the library (docs/attacks.md;
+    names in ``attack_names()``).
+
+    Args:
+        name: the attack, e.g. "alie", "min_max", "fang_krum".
+        benign: (n_benign, d) array of the round's benign updates (converted to float32).
+        n_malicious: how many malicious updates to craft (f).
+        own: (n_malicious, d) array, each malicious client's own update (scaling, sign_flip).
+        global_model: (d,) array, the current global model (mpaf, fang_trim in model space).
+        seed, round: every random draw is a function of these (same inputs, same output).
+        n_total: clients in the round; default n_benign + n_malicious.
+        **params: the attack's parameters, e.g. ``attack("ipm", x, 3, epsilon=100)``; unknown
+            ones raise InvalidInputError.
+
+    Returns:
+        (updates, info): float32 numpy (n_malicious, d), and a dict of what the attack chose
+        (e.g. {"z": 0.25} for alie, {"gamma": ...} for min_max).
+    """
+    x = np.ascontiguousarray(np.asarray(benign, dtype=np.float32))
+    o = None if own is None else np.ascontiguousarray(np.asarray(own, dtype=np.float32))
+    g = None if global_model is None else np.ascontiguousarray(np.asarray(global_model, dtype=np.float32))
+    updates, info = _core.craft_attack(
+        name, x, int(n_malicious), o, g, int(seed), int(round), int(n_total or 0), json.dumps(params)
+    )
+    return updates, json.loads(info)
+
+
+def attack_names() -> list:
+    """The attack names ``attack`` knows, sorted."""
+    return list(_core.attack_names())
+
+
 def describe_updates(updates: Any, expected_length: Optional[int] = None) -> dict:
     """How fedguard sees ``updates`` without running a round: n, d, dtype, device, whether it
     is one block (and its row stride), whether anything was copied, and each row's address,

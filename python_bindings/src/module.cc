@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "dlpack.h"
+#include "fedguard/attacks.h"
 #include "fedguard/fedguard.h"
 
 namespace py = pybind11;
@@ -574,6 +575,56 @@ py::dict describe_updates(py::handle updates, std::optional<std::size_t> expecte
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Attacks (host/attacks/): numpy float32 in, (numpy float32 (f, d), info JSON text) out.
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+py::tuple craft_attack_py(const std::string& name, const FloatArray& benign, std::size_t n_malicious,
+                          const std::optional<FloatArray>& own, const std::optional<FloatArray>& global_model,
+                          std::uint64_t seed, std::size_t round, std::size_t n_total,
+                          const std::string& params_json) {
+  if (benign.ndim() != 2)
+    invalid("attack: benign must be 2-D (n_benign, d), got " + std::to_string(benign.ndim()) + "-D");
+  AttackInput in;
+  in.benign = benign.data();
+  in.n_benign = static_cast<std::size_t>(benign.shape(0));
+  in.d = static_cast<std::size_t>(benign.shape(1));
+  in.n_malicious = n_malicious;
+  in.n_total = n_total;
+  in.seed = seed;
+  in.round = round;
+  if (own) {
+    if (own->ndim() != 2 || static_cast<std::size_t>(own->shape(0)) != n_malicious ||
+        static_cast<std::size_t>(own->shape(1)) != in.d)
+      invalid("attack: own must have shape (n_malicious, d) = (" + std::to_string(n_malicious) + ", " +
+              std::to_string(in.d) + ")");
+    in.own = own->data();
+  }
+  if (global_model) {
+    if (static_cast<std::size_t>(global_model->size()) != in.d)
+      invalid("attack: global_model must have d=" + std::to_string(in.d) + " values, got " +
+              std::to_string(global_model->size()));
+    in.global_model = global_model->data();
+  }
+  nlohmann::json params;
+  try {
+    params = nlohmann::json::parse(params_json);
+  } catch (const nlohmann::json::parse_error& e) {
+    invalid(std::string("attack: parameters are not valid JSON: ") + e.what());
+  }
+  AttackOutput out;
+  {
+    py::gil_scoped_release release;
+    out = craft_attack(name, params, in);
+  }
+  const std::size_t f = out.n, d = out.d;
+  auto* owned = new std::vector<float>(std::move(out.updates));
+  py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<float>*>(p); });
+  py::array_t<float> updates({f, d}, {d * sizeof(float), sizeof(float)}, owned->data(), owner);
+  return py::make_tuple(updates, out.info.dump());
+}
+
 }  // namespace
 }  // namespace fedguard::python
 
@@ -634,4 +685,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("version", &fedguard::version);
   m.def("backends_built", &fedguard::backends_built);
   m.def("rule_names", &fedguard::rule_names);
+  m.def("attack_names", &fedguard::attack_names);
+  m.def("craft_attack", &craft_attack_py, py::arg("name"), py::arg("benign"), py::arg("n_malicious"),
+        py::arg("own") = py::none(), py::arg("global_model") = py::none(), py::arg("seed") = 0,
+        py::arg("round") = 0, py::arg("n_total") = 0, py::arg("params_json") = "{}");
 }
