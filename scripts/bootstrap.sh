@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake g++ make pkg-config libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev
-          libgtest-dev libbenchmark-dev python3 python3-pip python3-venv)
+          libgtest-dev libbenchmark-dev python3 python3-pip python3-venv
+          libtorch-dev zlib1g-dev dataset-fashion-mnist)  # the last three: `fedguard simulate`
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -42,8 +43,16 @@ else
   echo "bootstrap: pybind11 is missing: building without the Python module"
 fi
 
+# The simulator (docs/simulator.md) where LibTorch is installed.
+torch_args=(-DFEDGUARD_TORCH=OFF)
+if [ -f /usr/lib/x86_64-linux-gnu/cmake/Torch/TorchConfig.cmake ] || dpkg -s libtorch-dev >/dev/null 2>&1; then
+  torch_args=(-DFEDGUARD_TORCH=ON)
+else
+  echo "bootstrap: LibTorch (libtorch-dev) is missing: building without the simulator"
+fi
+
 build_dir="${BUILD_DIR:-build}"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DFEDGUARD_CUDA="${FEDGUARD_CUDA:-AUTO}" \
-  "${python_args[@]}" >/dev/null
+  "${python_args[@]}" "${torch_args[@]}" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 echo "bootstrap: built $build_dir/bin/fedguard"
