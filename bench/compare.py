@@ -462,7 +462,10 @@ def write_markdown(path, meta, records, floor_records, missing, args):
     n0, d0 = GOAL_SHAPE
     if ref == "fedguard cpu" and any(x["n"] == n0 and x["d"] == d0 for x in records):
         L += [f"## Goal: >= {GOAL_SPEEDUP:.0f}x faster than ByzFL and Flower at n={n0}, d={d0:,} (CPU)", ""]
-        L += ["| rule | fedguard ms | peer | peer ms | speedup (peer / fedguard) | goal |", "|---|---:|---|---:|---:|---|"]
+        L += ["Speedup = peer median / fedguard median (the goal's measure); `best-of` = fastest peer run / "
+              "fastest fedguard run, the least disturbed pair on a loaded machine.", ""]
+        L += ["| rule | fedguard ms | peer | peer ms | speedup (peer / fedguard) | best-of speedup | goal |",
+              "|---|---:|---|---:|---:|---:|---|"]
         for rule in GOAL_RULES:
             fg = rec_of(n0, d0, rule, "fedguard cpu")
             if not fg or not fg.get("median_ms"):
@@ -472,11 +475,12 @@ def write_markdown(path, meta, records, floor_records, missing, args):
                 if x is None:
                     continue
                 if not x.get("median_ms"):
-                    L += [f"| {rule} | {fmt_ms(fg['median_ms'])} | {m} | {x['status']}: {x['reason']} | — | — |"]
+                    L += [f"| {rule} | {fmt_ms(fg['median_ms'])} | {m} | {x['status']}: {x['reason']} | — | — | — |"]
                     continue
                 s = x["median_ms"] / fg["median_ms"]
+                best = x["min_ms"] / fg["min_ms"]
                 L += [f"| {rule} | {fmt_ms(fg['median_ms'])} | {m} | {fmt_ms(x['median_ms'])} | {s:.1f}x | "
-                      f"{'met' if s >= GOAL_SPEEDUP else 'MISSED'} |"]
+                      f"{best:.1f}x | {'met' if s >= GOAL_SPEEDUP else 'MISSED'} |"]
         L += [""]
 
     # skipped / failed
@@ -683,9 +687,9 @@ def main(argv=None) -> int:
     ap.add_argument("--scaling", action="store_true", help="fedguard alone along an n and a d sweep, with fitted cost models")
     ap.add_argument("--scaling-n", default="10,30,100,300,1000,2000,4000")
     ap.add_argument("--scaling-fixed-d", type=lambda s: int(float(s)), default=100_000)
-    ap.add_argument("--scaling-d", default="1e4,1e5,1e6,4e6,1e7,2e7")
+    ap.add_argument("--scaling-d", default="1e4,1e5,1e6,3e6,1e7,3e7")
     ap.add_argument("--scaling-fixed-n", type=lambda s: int(float(s)), default=100)
-    ap.add_argument("--max-gb", type=float, default=8.0, help="largest input (float32 GB) in --scaling")
+    ap.add_argument("--max-gb", type=float, default=12.0, help="largest input (float32 GB) in --scaling")
     args = ap.parse_args(argv)
 
     fg = import_fedguard(args.fedguard_path, allow_missing=args.allow_missing_fedguard)
