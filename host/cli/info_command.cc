@@ -4,7 +4,9 @@
 #include <omp.h>
 
 #include "cli/commands.h"
+#include "backend/cuda/plan.h"
 #include "engine/devices.h"
+#include "fedguard/error.h"
 #include "fedguard/engine.h"
 #include "rules/rule.h"
 
@@ -23,6 +25,13 @@ void add_info_command(CLI::App& app, int& exit_code) {
     for (const auto& dev : devices)
       std::printf("cuda device %d: %s, %.1f GiB, compute capability %d.%d\n", dev.ordinal, dev.name.c_str(),
                   static_cast<double>(dev.memory_bytes) / (1 << 30), dev.compute_major, dev.compute_minor);
+    try {
+      const std::size_t limit = backend::cuda_plan::memory_limit_from_env();
+      if (limit) std::printf("cuda memory limit: %zu bytes (FEDGUARD_CUDA_MEMORY_LIMIT)\n", limit);
+    } catch (const Error& e) {
+      std::printf("cuda memory limit: invalid (%s)\n", e.what());
+    }
+    std::printf("backend auto: %s\n", devices.empty() ? "cpu" : "cuda (device 0)");
     std::printf("rules: ");
     const auto names = rules::rule_names();
     for (std::size_t i = 0; i < names.size(); ++i) std::printf("%s%s", i ? ", " : "", names[i].c_str());

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
 #include "common/gaussian_noise.h"
 #include "engine/devices.h"
 #include "engine/state_file.h"
@@ -41,6 +42,12 @@ std::string count_list(const std::map<std::string, std::size_t>& counts) {
   return s;
 }
 
+backend::CudaOptions cuda_options(const EngineConfig& config) {
+  backend::CudaOptions o;
+  o.precision = backend::parse_gram_precision(config.precision);
+  return o;
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -57,8 +64,11 @@ struct Engine::Impl {
   explicit Impl(EngineConfig c) : config(std::move(c)), policy(config) {
     switch (config.backend) {
       case BackendKind::kCuda:
-        FEDGUARD_THROW(kUnsupported, "backend \"cuda\" requested, but this build has no CUDA backend ("
-                                         << engine::cuda_status() << "); use \"cpu\" or \"auto\"");
+        if (backend::cuda_device_count() == 0)
+          FEDGUARD_THROW(kUnsupported, "backend \"cuda\" requested, but no CUDA device is usable ("
+                                           << engine::cuda_status() << "); use \"cpu\" or \"auto\"");
+        backend = backend::make_cuda_backend(cuda_options(config));
+        break;
       case BackendKind::kCpu:
         // tf32 / bf16 Gram products are a CUDA option; the CPU computes in fp32 only, and
         // says so rather than silently computing something other than what was asked.
@@ -68,8 +78,12 @@ struct Engine::Impl {
         backend = backend::make_cpu_backend(config.threads);
         break;
       case BackendKind::kAuto:
-        // Falling back to the CPU computes in fp32, at least as precise as any precision asked.
-        backend = backend::make_cpu_backend(config.threads);
+        // CUDA where a device exists; falling back to the CPU computes in fp32, at least as
+        // precise as any precision asked.
+        if (backend::cuda_device_count() > 0)
+          backend = backend::make_cuda_backend(cuda_options(config));
+        else
+          backend = backend::make_cpu_backend(config.threads);
         break;
     }
   }
@@ -90,7 +104,7 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
                    "got " << in.client_ids.size() << " client ids for n=" << n << " updates");
   FEDGUARD_EXPECTS(in.num_samples.empty() || in.num_samples.size() == n,
                    "got " << in.num_samples.size() << " num_samples for n=" << n << " updates");
-  if (u.location().kind == MemoryKind::kCuda)
+  if (u.location().kind == MemoryKind::kCuda && backend->name() != "cuda")
     FEDGUARD_THROW(kUnsupported, "updates are in CUDA memory but the backend is " << backend->name());
   result.n = n;
   result.d = d;
@@ -331,7 +345,7 @@ std::vector<std::string> rule_names() { return rules::rule_names(); }
 
 std::vector<std::string> backends_built() {
 #ifdef FEDGUARD_HAS_CUDA
-  return {"cpu", "cuda (device query only)"};
+  return {"cpu", "cuda"};
 #else
   return {"cpu"};
 #endif
