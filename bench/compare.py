@@ -193,6 +193,7 @@ class Runner:
     def __init__(self, args, ref_name="fedguard cpu"):
         self.args = args
         self.ref_name = ref_name
+        self.waited_total = 0.0
         self.history: dict = {}  # (impl name, rule) -> list of (n, d, seconds)
         self.records: list = []
         self.floor_records: list = []
@@ -216,12 +217,15 @@ class Runner:
         """Waits (up to --quiet-wait s) until other processes use less than --quiet-share of the
         machine over half a second; returns the seconds waited."""
         a, t0 = self.args, time.perf_counter()
-        while time.perf_counter() - t0 < a.quiet_wait:
+        limit = min(a.quiet_wait, max(0.0, a.quiet_budget_s - self.waited_total))
+        while time.perf_counter() - t0 < limit:
             w = LoadWindow()
             time.sleep(0.5)
             if w.other_share() < a.quiet_share:
                 break
-        return time.perf_counter() - t0
+        waited = time.perf_counter() - t0
+        self.waited_total += waited
+        return waited
 
     def run_rule(self, cell, rule, impls):
         a = self.args
@@ -360,7 +364,8 @@ def write_markdown(path, meta, records, floor_records, missing, args):
           f"other processes used on average {100 * meta['other_load_mean']:.0f}% of the machine during the "
           f"measurements (largest per cell {100 * meta['other_load_max']:.0f}%; per cell in the JSON); before each "
           f"cell the run waited up to {args.quiet_wait:.0f} s for other processes to use less than "
-          f"{100 * args.quiet_share:.0f}% of the machine (waited {meta.get('quiet_wait_total_s', 0):.0f} s in all)"]
+          f"{100 * args.quiet_share:.0f}% of the machine, {args.quiet_budget_s:.0f} s at most in all (waited "
+          f"{meta.get('quiet_wait_total_s', 0):.0f} s)"]
     L += [f"- timing: wall clock; one warm-up run, then up to {args.repeats} repeats interleaved across "
           f"implementations (fewer when one run is long: about {args.cell_budget_s:.0f} s per implementation "
           f"and cell); the table gives the median and, after ±, half the min-max range in % of it. "
@@ -673,6 +678,7 @@ def main(argv=None) -> int:
     ap.add_argument("--gap-ms", type=float, default=50.0, help="pause before each timed call (thread pools wind down)")
     ap.add_argument("--quiet-wait", type=float, default=30.0,
                     help="before each cell, wait up to this many seconds for the machine to be quiet (0: never)")
+    ap.add_argument("--quiet-budget-s", type=float, default=300.0, help="at most this much waiting in the whole run")
     ap.add_argument("--quiet-share", type=float, default=0.25, help="'quiet': other processes below this share")
     ap.add_argument("--mem-margin-gb", type=float, default=2.0, help="free memory kept in reserve")
     ap.add_argument("--reference", default="auto",
