@@ -1,5 +1,7 @@
 #include "fedguard/config.h"
 
+#include <cmath>
+
 #include "fedguard/error.h"
 #include "policy/policy.h"
 
@@ -28,6 +30,61 @@ std::vector<RuleSpec> rules_from_json(const nlohmann::json& j, const std::string
   for (std::size_t i = 0; i < j.size(); ++i)
     out.push_back(rule_from_json(j[i], key + "[" + std::to_string(i) + "]"));
   return out;
+}
+
+CombineSpec combine_from_json(const nlohmann::json& v) {
+  CombineSpec c;
+  if (v.is_string()) {
+    c.mode = v.get<std::string>();
+  } else {
+    FEDGUARD_EXPECTS(v.is_object(), "config \"combine\" must be \"intersect\", \"vote\" or an object like "
+                                    "{\"mode\": \"vote\", \"min_votes\": 2}, got " << v.dump());
+    for (const auto& item : v.items()) {
+      const auto& x = item.value();
+      if (item.key() == "mode") {
+        FEDGUARD_EXPECTS(x.is_string(), "config \"combine.mode\" must be a string, got " << x.dump());
+        c.mode = x.get<std::string>();
+      } else if (item.key() == "weights") {
+        FEDGUARD_EXPECTS(x.is_array(), "config \"combine.weights\" must be a list of numbers, got " << x.dump());
+        for (const auto& w : x) {
+          FEDGUARD_EXPECTS(w.is_number(), "config \"combine.weights\" must be a list of numbers, got " << x.dump());
+          c.weights.push_back(w.get<double>());
+        }
+      } else if (item.key() == "min_votes") {
+        FEDGUARD_EXPECTS(x.is_number(), "config \"combine.min_votes\" must be a number, got " << x.dump());
+        c.min_votes = x.get<double>();
+      } else {
+        FEDGUARD_THROW(kInvalidInput, "unknown key \"" << item.key() << "\" in config \"combine\" (known: mode, weights, "
+                                                                      "min_votes)");
+      }
+    }
+  }
+  return c;
+}
+
+ReputationSpec reputation_from_json(const nlohmann::json& v) {
+  ReputationSpec r;
+  if (v.is_boolean()) {
+    r.enabled = v.get<bool>();
+    return r;
+  }
+  FEDGUARD_EXPECTS(v.is_object(), "config \"reputation\" must be true, false or an object like {\"decay\": 0.9}, got "
+                                      << v.dump());
+  r.enabled = true;
+  for (const auto& item : v.items()) {
+    const auto& x = item.value();
+    if (item.key() == "enabled") {
+      FEDGUARD_EXPECTS(x.is_boolean(), "config \"reputation.enabled\" must be true or false");
+      r.enabled = x.get<bool>();
+    } else if (item.key() == "decay" || item.key() == "initial") {
+      FEDGUARD_EXPECTS(x.is_number(), "config \"reputation." << item.key() << "\" must be a number, got " << x.dump());
+      (item.key() == "decay" ? r.decay : r.initial) = x.get<double>();
+    } else {
+      FEDGUARD_THROW(kInvalidInput, "unknown key \"" << item.key() << "\" in config \"reputation\" (known: enabled, "
+                                                                    "decay, initial)");
+    }
+  }
+  return r;
 }
 
 }  // namespace
@@ -88,10 +145,14 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
       c.transforms = rules_from_json(v, key);
     } else if (key == "aggregator") {
       c.aggregator = rule_from_json(v, key);
+    } else if (key == "combine") {
+      c.combine = combine_from_json(v);
+    } else if (key == "reputation") {
+      c.reputation = reputation_from_json(v);
     } else {
       FEDGUARD_THROW(kInvalidInput, "unknown config key \"" << key << "\" (known: backend, precision, tile_columns, "
                                                           << "threads, duplicate_ids, reject_all_zero, sketch_dim, sketch_seed, filters, "
-                                                          << "transforms, aggregator)");
+                                                          << "transforms, aggregator, combine, reputation)");
     }
   }
   c.validate();
@@ -113,6 +174,8 @@ nlohmann::json EngineConfig::to_json() const {
   j["transforms"] = nlohmann::json::array();
   for (const auto& r : transforms) j["transforms"].push_back(rule_to_json(r));
   j["aggregator"] = rule_to_json(aggregator);
+  j["combine"] = {{"mode", combine.mode}, {"weights", combine.weights}, {"min_votes", combine.min_votes}};
+  j["reputation"] = {{"enabled", reputation.enabled}, {"decay", reputation.decay}, {"initial", reputation.initial}};
   return j;
 }
 
@@ -121,6 +184,19 @@ void EngineConfig::validate() const {
   FEDGUARD_EXPECTS(threads >= 0 && threads <= 4096, "config \"threads\" must be in [0, 4096], got " << threads);
   FEDGUARD_EXPECTS(precision == "fp32" || precision == "tf32" || precision == "bf16",
                    "config \"precision\" must be fp32, tf32 or bf16, got \"" << precision << "\"");
+  FEDGUARD_EXPECTS(combine.mode == "intersect" || combine.mode == "vote",
+                   "config \"combine.mode\" must be \"intersect\" or \"vote\", got \"" << combine.mode << "\"");
+  FEDGUARD_EXPECTS(combine.weights.empty() || combine.weights.size() == filters.size(),
+                   "config \"combine.weights\" has " << combine.weights.size() << " weights for " << filters.size()
+                                                    << " filters");
+  for (double w : combine.weights)
+    FEDGUARD_EXPECTS(std::isfinite(w) && w >= 0, "config \"combine.weights\" must be finite and >= 0, got " << w);
+  FEDGUARD_EXPECTS(std::isfinite(combine.min_votes) && combine.min_votes >= 0,
+                   "config \"combine.min_votes\" must be finite and >= 0, got " << combine.min_votes);
+  FEDGUARD_EXPECTS(std::isfinite(reputation.decay) && reputation.decay >= 0 && reputation.decay < 1,
+                   "config \"reputation.decay\" must be in [0, 1), got " << reputation.decay);
+  FEDGUARD_EXPECTS(std::isfinite(reputation.initial) && reputation.initial >= 0 && reputation.initial <= 1,
+                   "config \"reputation.initial\" must be in [0, 1], got " << reputation.initial);
   policy::Policy check(*this);  // builds every rule, which checks names and parameters
 }
 

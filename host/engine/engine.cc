@@ -59,7 +59,12 @@ struct Engine::Impl {
   // What a successful round adds to the state.
   struct Pending {
     std::vector<std::pair<std::string, std::vector<double>>> sketches;  // client id, this round's sketch
+    std::vector<double> aggregate_sketch;                                // empty: none
+    std::map<std::string, std::vector<double>> suspicion;               // client id, new window
+    std::map<std::string, double> outcome;                               // client id, reputation evidence
+    std::vector<std::string> participants;  // ids of the scanned rows (when memory is kept)
   };
+  bool tracks_reputation() const { return config.reputation.enabled || policy.uses_reputation(); }
 
   explicit Impl(EngineConfig c) : config(std::move(c)), policy(config) {
     switch (config.backend) {
@@ -213,8 +218,30 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
     roles.history = &history;
     roles.sketch_dim = sketch_dim;
   }
+  // What the engine remembers of each client, for the history detectors and the reputation.
+  rules::ClientMemory memory;
+  const bool keeps_memory = policy.needs_aggregate_history() || tracks_reputation();
+  if (keeps_memory) {
+    memory.sketch_dim = sketch_dim;
+    memory.round_sketch = &summaries.sketch;
+    memory.aggregate_sketches = &state.aggregate_sketches;
+    for (std::size_t p = 0; p < rows.size(); ++p) {
+      const auto it = state.clients.find(id_of(rows[p]));
+      const engine::ClientHistory* h = it == state.clients.end() ? nullptr : &it->second;
+      const bool was_there = h && rounds > 0 && h->last_round == rounds - 1 && h->last_sketch.size() == sketch_dim &&
+                             sketch_dim > 0;
+      memory.previous_sketch.push_back(was_there ? &h->last_sketch : nullptr);
+      memory.suspicion.push_back(h ? &h->suspicion : nullptr);
+      memory.reputation.push_back(h && h->has_reputation ? h->reputation : config.reputation.initial);
+      memory.rounds_seen.push_back(h ? h->rounds_seen : 0);
+    }
+    roles.memory = &memory;
+    if (sketch_dim == 0)
+      for (std::size_t p = 0; p < rows.size(); ++p) pending.participants.push_back(id_of(rows[p]));
+  }
   const policy::GramSpace space(summaries);
   policy::Decision decision = policy.decide(space, sample_weight, roles, subsets, rounds, alive, rejected, n);
+  for (const auto& [p, window] : decision.suspicion) pending.suspicion[id_of(rows[p])] = window;
   timer.mark("decide");
 
   // Pass 2.
@@ -279,6 +306,40 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
   }
   timer.mark("pass2_aggregate");
 
+  if (policy.needs_aggregate_history()) {
+    // The sketch of what the server applies this round (FLDetector's model-change history):
+    // one more row through the same sketch as the updates, so the two are comparable exactly.
+    const UpdateView one(result.aggregate.data(), 1, d, DType::kFloat32);
+    backend::ScanRequest req{&one, {0}, {}, config.tile_columns, false, {}, sketch_dim, config.sketch_seed};
+    pending.aggregate_sketch = backend->scan(req).sketch;
+    timer.mark("aggregate_sketch");
+  }
+  if (tracks_reputation()) {
+    // Evidence for the reputation: 0 when an input check (other than a duplicate id, which
+    // would let anyone spoil another's reputation) or a detector rejected the client, 1 when
+    // every detector judged and kept it; clients not judged by all keep their reputation.
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto it = result.reasons.find(i);
+      if (it != result.reasons.end() && it->second.rfind("duplicate_id", 0) != 0)
+        pending.outcome[id_of(i)] = 0.0;
+    }
+    for (std::size_t p = 0; p < rows.size(); ++p) {
+      if (!summaries.finite[p]) continue;
+      const std::uint8_t o = decision.filter_outcome.empty() ? 2 : decision.filter_outcome[p];
+      if (o == 0) pending.outcome[id_of(rows[p])] = 0.0;
+      else if (o == 1) pending.outcome[id_of(rows[p])] = 1.0;
+    }
+    std::vector<double> reputation(n, std::nan(""));
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto it = state.clients.find(id_of(i));
+      double r = it != state.clients.end() && it->second.has_reputation ? it->second.reputation : config.reputation.initial;
+      const auto o = pending.outcome.find(id_of(i));
+      if (o != pending.outcome.end()) r = config.reputation.decay * r + (1 - config.reputation.decay) * o->second;
+      reputation[i] = r;
+    }
+    result.scores["reputation"] = std::move(reputation);
+  }
+
   result.scores["norm"] = norms;
   for (auto& [name, values] : decision.scores) {
     std::vector<double> full(n, std::nan(""));
@@ -314,12 +375,32 @@ RoundResult Engine::process_round(const RoundInput& input) {
   // Commit state only now: a round that threw above changed nothing.
   engine::EngineState& state = impl_->state;
   if (impl_->policy.uses_previous_aggregate()) state.previous_aggregate = result.aggregate;
+  const bool keep_last = impl_->policy.needs_aggregate_history();
   for (auto& [id, sketch] : pending.sketches) {
     engine::ClientHistory& h = state.clients[id];
     if (h.sketch_sum.empty()) h.sketch_sum.assign(sketch.size(), 0.0);
     for (std::size_t q = 0; q < sketch.size(); ++q) h.sketch_sum[q] += sketch[q];
+    if (keep_last) h.last_sketch = std::move(sketch);
     ++h.rounds_seen;
     h.last_round = state.rounds;
+  }
+  for (const std::string& id : pending.participants) {  // memory without sketches (reputation only)
+    engine::ClientHistory& h = state.clients[id];
+    ++h.rounds_seen;
+    h.last_round = state.rounds;
+  }
+  for (auto& [id, window] : pending.suspicion) state.clients[id].suspicion = std::move(window);
+  const ReputationSpec& rep = impl_->config.reputation;
+  for (const auto& [id, o] : pending.outcome) {
+    engine::ClientHistory& h = state.clients[id];
+    const double before = h.has_reputation ? h.reputation : rep.initial;
+    h.reputation = rep.decay * before + (1 - rep.decay) * o;
+    h.has_reputation = true;
+  }
+  if (!pending.aggregate_sketch.empty()) {
+    state.aggregate_sketches.push_back(std::move(pending.aggregate_sketch));
+    if (state.aggregate_sketches.size() > rules::kAggregateHistory)
+      state.aggregate_sketches.erase(state.aggregate_sketches.begin());
   }
   ++state.rounds;
   return result;

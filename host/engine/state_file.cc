@@ -1,5 +1,6 @@
 #include "engine/state_file.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -13,7 +14,11 @@ namespace fedguard::engine {
 namespace {
 
 constexpr char kMagic[8] = {'F', 'G', 'S', 'T', 'A', 'T', 'E', '1'};
-constexpr std::uint64_t kVersion = 1;
+constexpr std::uint64_t kVersion = 2;
+
+void write_doubles(std::ofstream& f, const std::vector<double>& v) {
+  f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(double)));
+}
 
 }  // namespace
 
@@ -24,11 +29,22 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
   header["sketch_seed"] = sketch_seed;
   header["rounds"] = state.rounds;
   header["previous_aggregate"] = state.previous_aggregate.size();
+  header["aggregate_sketches"] = state.aggregate_sketches.size();
+  for (const auto& s : state.aggregate_sketches)
+    FEDGUARD_EXPECTS(s.size() == sketch_dim, "an aggregate sketch has " << s.size() << " values, expected " << sketch_dim);
   header["clients"] = nlohmann::json::array();
   for (const auto& [id, h] : state.clients) {
-    FEDGUARD_EXPECTS(h.sketch_sum.size() == sketch_dim, "client '" << id << "' has a sketch of " << h.sketch_sum.size()
-                                                                   << " values, expected " << sketch_dim);
-    header["clients"].push_back({{"id", id}, {"rounds_seen", h.rounds_seen}, {"last_round", h.last_round}});
+    for (const auto* v : {&h.sketch_sum, &h.last_sketch})
+      FEDGUARD_EXPECTS(v->empty() || v->size() == sketch_dim,
+                       "client '" << id << "' has a sketch of " << v->size() << " values, expected " << sketch_dim);
+    nlohmann::json c = {{"id", id},
+                        {"rounds_seen", h.rounds_seen},
+                        {"last_round", h.last_round},
+                        {"sketch", !h.sketch_sum.empty()},
+                        {"last_sketch", !h.last_sketch.empty()},
+                        {"suspicion", h.suspicion}};
+    c["reputation"] = h.has_reputation ? nlohmann::json(h.reputation) : nlohmann::json(nullptr);
+    header["clients"].push_back(std::move(c));
   }
   const std::string text = header.dump();
   const std::string tmp = path + ".tmp";
@@ -41,8 +57,11 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
     f.write(text.data(), static_cast<std::streamsize>(text.size()));
     f.write(reinterpret_cast<const char*>(state.previous_aggregate.data()),
             static_cast<std::streamsize>(state.previous_aggregate.size() * sizeof(float)));
-    for (const auto& [id, h] : state.clients)
-      f.write(reinterpret_cast<const char*>(h.sketch_sum.data()), static_cast<std::streamsize>(sketch_dim * sizeof(double)));
+    for (const auto& s : state.aggregate_sketches) write_doubles(f, s);
+    for (const auto& [id, h] : state.clients) {
+      write_doubles(f, h.sketch_sum);
+      write_doubles(f, h.last_sketch);
+    }
     f.flush();
     if (!f) FEDGUARD_THROW(kIo, tmp << ": write failed");
   }
@@ -63,54 +82,98 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
     FEDGUARD_THROW(kIo, path << ": offset 0: not a fedguard state file (magic FGSTATE1 expected)");
   std::uint64_t len;
   std::memcpy(&len, bytes.data() + 8, sizeof len);
-  if (len > size - 16) FEDGUARD_THROW(kIo, path << ": offset 8: header length " << len << " runs past the end of the file (size " << size << ")");
+  if (len > size - 16)
+    FEDGUARD_THROW(kIo, path << ": offset 8: header length " << len << " runs past the end of the file (size " << size << ")");
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(bytes.substr(16, len));
   } catch (const nlohmann::json::exception& e) {
     FEDGUARD_THROW(kIo, path << ": offset 16: header is not valid JSON: " << e.what());
   }
-  auto number = [&](const char* key) -> std::uint64_t {
-    if (!h.contains(key) || !h.at(key).is_number_unsigned())
-      FEDGUARD_THROW(kIo, path << ": offset 16: header field '" << key << "' missing or not a non-negative integer");
-    return h.at(key).get<std::uint64_t>();
+  if (!h.is_object()) FEDGUARD_THROW(kIo, path << ": offset 16: header is not a JSON object");
+  auto number_in = [&](const nlohmann::json& obj, const char* key) -> std::uint64_t {
+    if (!obj.contains(key) || !obj.at(key).is_number_unsigned())
+      FEDGUARD_THROW(kIo, path << ": offset 16: field '" << key << "' missing or not a non-negative integer");
+    return obj.at(key).get<std::uint64_t>();
   };
-  if (number("version") != kVersion)
-    FEDGUARD_THROW(kIo, path << ": offset 16: state format version " << number("version") << ", this build reads "
-                             << kVersion);
-  if (number("sketch_dim") != sketch_dim || number("sketch_seed") != sketch_seed)
-    FEDGUARD_THROW(kInvalidInput, path << ": written with sketch_dim " << number("sketch_dim") << " and sketch_seed "
-                                       << number("sketch_seed") << "; this engine uses sketch_dim " << sketch_dim
+  auto flag_in = [&](const nlohmann::json& obj, const char* key) -> bool {
+    if (!obj.contains(key) || !obj.at(key).is_boolean())
+      FEDGUARD_THROW(kIo, path << ": offset 16: field '" << key << "' missing or not true/false in " << obj.dump());
+    return obj.at(key).get<bool>();
+  };
+  const std::uint64_t version = number_in(h, "version");
+  if (version != 1 && version != kVersion)
+    FEDGUARD_THROW(kIo, path << ": offset 16: state format version " << version << ", this build reads 1 and " << kVersion);
+  if (number_in(h, "sketch_dim") != sketch_dim || number_in(h, "sketch_seed") != sketch_seed)
+    FEDGUARD_THROW(kInvalidInput, path << ": written with sketch_dim " << number_in(h, "sketch_dim") << " and sketch_seed "
+                                       << number_in(h, "sketch_seed") << "; this engine uses sketch_dim " << sketch_dim
                                        << " and sketch_seed " << sketch_seed);
   EngineState state;
-  state.rounds = number("rounds");
-  const std::uint64_t agg = number("previous_aggregate");
+  state.rounds = number_in(h, "rounds");
+  const std::uint64_t agg = number_in(h, "previous_aggregate");
+  const std::uint64_t agg_sketches = version >= 2 ? number_in(h, "aggregate_sketches") : 0;
   if (!h.contains("clients") || !h.at("clients").is_array())
     FEDGUARD_THROW(kIo, path << ": offset 16: header field 'clients' missing or not a list");
   const auto& clients = h.at("clients");
+
+  // Sizes first (in 128-bit-safe steps: every count is checked against the bytes left before
+  // it is multiplied), then the copies.
   std::uint64_t offset = 16 + len;
-  const std::uint64_t need_agg = agg * sizeof(float);
-  const std::uint64_t per_client = sketch_dim * sizeof(double);
-  if (agg > (size - offset) / sizeof(float) || clients.size() > (size - offset - need_agg) / std::max<std::uint64_t>(per_client, 1) ||
-      offset + need_agg + clients.size() * per_client != size)
-    FEDGUARD_THROW(kIo, path << ": offset " << offset << ": payload of " << size - offset << " bytes, the header describes "
-                             << need_agg << " + " << clients.size() << " x " << per_client);
+  const std::uint64_t per_sketch = sketch_dim * sizeof(double);
+  auto take = [&](std::uint64_t count, std::uint64_t unit, const char* what) -> std::uint64_t {
+    const std::uint64_t left = size - offset;
+    if (unit > 0 && count > left / unit)
+      FEDGUARD_THROW(kIo, path << ": offset " << offset << ": " << what << " needs " << count << " x " << unit
+                               << " bytes, " << left << " left in the file");
+    const std::uint64_t at = offset;
+    offset += count * unit;
+    return at;
+  };
+  const std::uint64_t agg_at = take(agg, sizeof(float), "the previous aggregate");
   state.previous_aggregate.resize(agg);
-  std::memcpy(state.previous_aggregate.data(), bytes.data() + offset, need_agg);
-  offset += need_agg;
+  std::memcpy(state.previous_aggregate.data(), bytes.data() + agg_at, agg * sizeof(float));
+  for (std::uint64_t s = 0; s < agg_sketches; ++s) {
+    const std::uint64_t at = take(1, per_sketch, "an aggregate sketch");
+    std::vector<double> v(sketch_dim);
+    std::memcpy(v.data(), bytes.data() + at, per_sketch);
+    state.aggregate_sketches.push_back(std::move(v));
+  }
   for (const auto& c : clients) {
-    if (!c.is_object() || !c.contains("id") || !c.at("id").is_string() || !c.contains("rounds_seen") ||
-        !c.at("rounds_seen").is_number_unsigned() || !c.contains("last_round") || !c.at("last_round").is_number_unsigned())
+    if (!c.is_object() || !c.contains("id") || !c.at("id").is_string())
       FEDGUARD_THROW(kIo, path << ": offset 16: malformed client entry " << c.dump());
     ClientHistory ch;
-    ch.rounds_seen = c.at("rounds_seen").get<std::uint64_t>();
-    ch.last_round = c.at("last_round").get<std::uint64_t>();
-    ch.sketch_sum.resize(sketch_dim);
-    std::memcpy(ch.sketch_sum.data(), bytes.data() + offset, per_client);
-    offset += per_client;
+    ch.rounds_seen = number_in(c, "rounds_seen");
+    ch.last_round = number_in(c, "last_round");
+    const bool has_sum = version >= 2 ? flag_in(c, "sketch") : true;
+    const bool has_last = version >= 2 ? flag_in(c, "last_sketch") : false;
+    if (version >= 2) {
+      if (!c.contains("suspicion") || !c.at("suspicion").is_array())
+        FEDGUARD_THROW(kIo, path << ": offset 16: client field 'suspicion' missing or not a list in " << c.dump());
+      for (const auto& x : c.at("suspicion")) {
+        if (!x.is_number() || !std::isfinite(x.get<double>()))
+          FEDGUARD_THROW(kIo, path << ": offset 16: client 'suspicion' holds a non-number in " << c.dump());
+        ch.suspicion.push_back(x.get<double>());
+      }
+      if (!c.contains("reputation") || !(c.at("reputation").is_null() || c.at("reputation").is_number()))
+        FEDGUARD_THROW(kIo, path << ": offset 16: client field 'reputation' missing or not a number/null in " << c.dump());
+      if (c.at("reputation").is_number()) {
+        ch.reputation = c.at("reputation").get<double>();
+        ch.has_reputation = true;
+        if (!(ch.reputation >= 0 && ch.reputation <= 1))
+          FEDGUARD_THROW(kIo, path << ": offset 16: client reputation " << ch.reputation << " outside [0, 1]");
+      }
+    }
+    for (auto [want, dest] : {std::pair{has_sum, &ch.sketch_sum}, std::pair{has_last, &ch.last_sketch}}) {
+      if (!want) continue;
+      const std::uint64_t at = take(1, per_sketch, "a client sketch");
+      dest->resize(sketch_dim);
+      std::memcpy(dest->data(), bytes.data() + at, per_sketch);
+    }
     if (!state.clients.emplace(c.at("id").get<std::string>(), std::move(ch)).second)
       FEDGUARD_THROW(kIo, path << ": offset 16: client id '" << c.at("id").get<std::string>() << "' appears twice");
   }
+  if (offset != size)
+    FEDGUARD_THROW(kIo, path << ": offset " << offset << ": " << size - offset << " bytes after the data the header describes");
   return state;
 }
 

@@ -1,11 +1,15 @@
 // The engine's state across rounds, and its versioned file format (docs/formats.md):
 //   bytes 0..7   magic "FGSTATE1"
 //   bytes 8..15  header length H (little-endian uint64)
-//   bytes 16..   H bytes of JSON: {"version": 1, "sketch_dim", "sketch_seed", "rounds",
-//                "previous_aggregate": length (0 = none), "clients": [{"id", "rounds_seen",
-//                "last_round"}, ...]}
-//   then the previous aggregate (float32) and each client's cumulative sketch (float64,
-//   sketch_dim values) in the order of "clients"; the file ends there exactly.
+//   bytes 16..   H bytes of JSON: {"version": 2, "sketch_dim", "sketch_seed", "rounds",
+//                "previous_aggregate": length (0 = none), "aggregate_sketches": count,
+//                "clients": [{"id", "rounds_seen", "last_round", "sketch": bool,
+//                "last_sketch": bool, "reputation": number or null, "suspicion": [numbers]}, ...]}
+//   then the previous aggregate (float32), the aggregate sketches (float64, sketch_dim values
+//   each, oldest first), and per client in the order of "clients" its cumulative sketch and
+//   its last sketch where the flags say so (float64, sketch_dim values each); the file ends
+//   there exactly. Version 1 files (no aggregate sketches, every client with a cumulative
+//   sketch, no other per-client fields) are read too.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +20,11 @@
 namespace fedguard::engine {
 
 struct ClientHistory {
-  std::vector<double> sketch_sum;  ///< sum of the client's sketched updates
+  std::vector<double> sketch_sum;   ///< sum of the client's sketched updates (empty: none)
+  std::vector<double> last_sketch;  ///< the sketch of its last update (FLDetector; empty: none)
+  std::vector<double> suspicion;    ///< FLDetector's window of normalised errors, oldest first
+  double reputation = 0;
+  bool has_reputation = false;
   std::uint64_t rounds_seen = 0;
   std::uint64_t last_round = 0;    ///< index of the last round the client took part in
 };
@@ -24,6 +32,7 @@ struct ClientHistory {
 struct EngineState {
   std::uint64_t rounds = 0;
   std::vector<float> previous_aggregate;
+  std::vector<std::vector<double>> aggregate_sketches;  ///< oldest first
   std::map<std::string, ClientHistory> clients;
 };
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "fedguard/error.h"
+#include "rules/format.h"
 
 namespace fedguard::policy {
 namespace {
@@ -30,12 +31,18 @@ void record_scores(Decision& out, const std::string& name, const Candidates& c, 
 
 }  // namespace
 
-Policy::Policy(const EngineConfig& config) {
+Policy::Policy(const EngineConfig& config) : combine_(config.combine) {
   for (const RuleSpec& spec : config.filters) {
     auto rule = rules::make_rule(spec);
     FEDGUARD_EXPECTS(rule->can_filter(), "rule '" << spec.rule << "' cannot serve as a filter");
     filters_.push_back(std::move(rule));
   }
+  // In intersect mode a client the reputation filter drops is never judged by the filters
+  // after it, so its reputation could never recover: the reputation filter goes last.
+  for (std::size_t i = 0; i + 1 < filters_.size(); ++i)
+    FEDGUARD_EXPECTS(combine_.mode == "vote" || filters_[i]->name() != "reputation",
+                     "the 'reputation' filter must be the last filter (it is filter " << i + 1 << " of " << filters_.size()
+                                                                                     << ")");
   for (const RuleSpec& spec : config.transforms) {
     auto rule = rules::make_rule(spec);
     FEDGUARD_EXPECTS(rule->can_transform(), "rule '" << spec.rule << "' cannot serve as a transform");
@@ -63,6 +70,18 @@ bool Policy::uses_server_reference() const {
 bool Policy::needs_sketch() const {
   for (const auto* r : all_rules())
     if (r->needs_sketch()) return true;
+  return false;
+}
+
+bool Policy::needs_aggregate_history() const {
+  for (const auto* r : all_rules())
+    if (r->needs_aggregate_history()) return true;
+  return false;
+}
+
+bool Policy::uses_reputation() const {
+  for (const auto* r : all_rules())
+    if (r->uses_reputation()) return true;
   return false;
 }
 
@@ -103,27 +122,81 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
   Candidates c;
   c.owner = alive;
   rules::RoundContext round{space, sample_weight, references.previous_aggregate, references.server_reference,
-                            round_index, 0, references.history, references.sketch_dim, ""};
+                            round_index, 0, references.history, references.sketch_dim, "", references.memory};
   std::size_t rule_index = 0;
   auto enter = [&] {
     round.losses = describe_losses(round_clients, rejected_before);
     round.subset_offset = subsets.offsets.empty() ? 0 : subsets.offsets[rule_index];
     ++rule_index;
   };
+  // Per scanned position: how many filters other than `reputation` judged the client, and
+  // whether one of them rejected it.
+  std::vector<std::size_t> judged(k, 0);
+  std::vector<std::uint8_t> rejected_by_detector(k, 0);
+  std::size_t detectors = 0;
+  auto remember = [&](const rules::Verdict& v, const Candidates& cand) {
+    for (std::size_t p = 0; p < v.suspicion.size() && p < cand.size(); ++p) out.suspicion[cand.owner[p]] = v.suspicion[p];
+  };
 
-  for (const auto& filter : filters_) {
-    enter();
-    const rules::Verdict v = filter->select(round, c);
-    record_scores(out, v.score_name, c, v.score, k);
-    std::size_t dropped = 0;
-    for (std::size_t p = 0; p < c.size(); ++p) {
-      if (v.keep[p]) continue;
-      out.reasons[c.owner[p]] = v.reason[p];
-      ++dropped;
+  if (combine_.mode == "vote") {
+    // Every filter judges every candidate; the rejecting weight decides.
+    std::vector<double> weights = combine_.weights;
+    if (weights.empty()) weights.assign(filters_.size(), 1.0);
+    double total = 0;
+    for (double w : weights) total += w;
+    const double threshold = combine_.min_votes > 0 ? combine_.min_votes : std::floor(total / 2) + 1;
+    std::vector<double> against(c.size(), 0.0);
+    std::vector<std::string> why(c.size());
+    std::vector<std::string> voters(c.size());
+    for (std::size_t f = 0; f < filters_.size(); ++f) {
+      enter();
+      const rules::Verdict v = filters_[f]->select(round, c);
+      record_scores(out, v.score_name, c, v.score, k);
+      remember(v, c);
+      const bool detector = filters_[f]->name() != "reputation";
+      detectors += detector;
+      for (std::size_t p = 0; p < c.size(); ++p) {
+        judged[c.owner[p]] += detector;
+        if (v.keep[p]) continue;
+        if (detector) rejected_by_detector[c.owner[p]] = 1;
+        against[p] += weights[f];
+        why[p] += (why[p].empty() ? "" : "; ") + v.reason[p];
+      }
     }
-    rejected_before[filter->name()] += dropped;
-    c = c.subset(v.keep);
+    std::vector<std::uint8_t> keep(c.size(), 1);
+    for (std::size_t p = 0; p < c.size(); ++p) {
+      if (filters_.empty() || against[p] < threshold) continue;
+      keep[p] = 0;
+      out.reasons[c.owner[p]] = "vote " + rules::fmt(against[p]) + " of " + rules::fmt(total) + " (needs " +
+                                rules::fmt(threshold) + "): " + why[p];
+    }
+    std::size_t dropped = 0;
+    for (auto x : keep) dropped += !x;
+    if (dropped) rejected_before["vote"] += dropped;
+    c = c.subset(keep);
+  } else {
+    for (const auto& filter : filters_) {
+      enter();
+      const rules::Verdict v = filter->select(round, c);
+      record_scores(out, v.score_name, c, v.score, k);
+      remember(v, c);
+      const bool detector = filter->name() != "reputation";
+      detectors += detector;
+      std::size_t dropped = 0;
+      for (std::size_t p = 0; p < c.size(); ++p) {
+        judged[c.owner[p]] += detector;
+        if (v.keep[p]) continue;
+        if (detector) rejected_by_detector[c.owner[p]] = 1;
+        out.reasons[c.owner[p]] = v.reason[p];
+        ++dropped;
+      }
+      rejected_before[filter->name()] += dropped;
+      c = c.subset(v.keep);
+    }
   }
+  out.filter_outcome.assign(k, 2);
+  for (std::size_t p : alive)
+    out.filter_outcome[p] = rejected_by_detector[p] ? 0 : judged[p] == detectors ? 1 : 2;
   for (const auto& transform : transforms_) {
     enter();
     const rules::TransformResult t = transform->transform(round, c);

@@ -32,6 +32,11 @@ struct Decision {
   std::size_t param = 0;
   std::map<std::string, std::vector<double>> scores;  ///< per scanned position, NaN = not scored
   std::map<std::size_t, std::string> reasons;         ///< per scanned position
+  /// Per scanned position: 0 a filter other than `reputation` rejected the client, 1 every
+  /// such filter judged it and kept it, 2 not judged by all of them (feeds the reputation).
+  std::vector<std::uint8_t> filter_outcome;
+  /// Per scanned position: the client's new FLDetector window, where a rule set one.
+  std::map<std::size_t, std::vector<double>> suspicion;
 };
 
 class Policy {
@@ -40,6 +45,10 @@ class Policy {
   bool uses_previous_aggregate() const;
   bool uses_server_reference() const;
   bool needs_sketch() const;
+  /// Whether the engine must sketch each aggregate and keep clients' previous sketches.
+  bool needs_aggregate_history() const;
+  /// Whether a rule reads the reputation (the engine then tracks it).
+  bool uses_reputation() const;
   /// Names of the rules that need the server reference (for the error when it is missing).
   std::string server_reference_users() const;
 
@@ -62,6 +71,7 @@ class Policy {
     std::optional<std::size_t> server_reference;
     const std::vector<double>* history = nullptr;  ///< see RoundContext::history
     std::size_t sketch_dim = 0;
+    const rules::ClientMemory* memory = nullptr;
   };
   Decision decide(const GramSpace& space, const std::vector<double>& sample_weight, References references,
                   const SubsetPlan& subsets, std::uint64_t round_index, const std::vector<std::size_t>& alive,
@@ -71,6 +81,7 @@ class Policy {
   std::vector<std::unique_ptr<rules::Rule>> filters_;
   std::vector<std::unique_ptr<rules::Rule>> transforms_;
   std::unique_ptr<rules::Rule> aggregator_;
+  CombineSpec combine_;
   std::vector<const rules::Rule*> all_rules() const;
 };
 

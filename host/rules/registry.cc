@@ -25,6 +25,8 @@ std::unique_ptr<Rule> make_pca_outlier(const RuleSpec&);
 std::unique_ptr<Rule> make_flame(const RuleSpec&);
 std::unique_ptr<Rule> make_signguard(const RuleSpec&);
 std::unique_ptr<Rule> make_foolsgold(const RuleSpec&);
+std::unique_ptr<Rule> make_fldetector(const RuleSpec&);
+std::unique_ptr<Rule> make_reputation(const RuleSpec&);
 
 namespace {
 using Factory = std::unique_ptr<Rule> (*)(const RuleSpec&);
@@ -48,6 +50,8 @@ const std::map<std::string, Factory>& registry() {
       {"flame", make_flame},
       {"signguard", make_signguard},
       {"foolsgold", make_foolsgold},
+      {"fldetector", make_fldetector},
+      {"reputation", make_reputation},
   };
   return rules;
 }

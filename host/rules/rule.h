@@ -20,6 +20,27 @@ namespace fedguard::rules {
 using policy::Candidates;
 using policy::GramSpace;
 
+/// What the engine remembers about the clients of this round (history detectors, reputation),
+/// indexed by scanned-row position. Kept by client id across rounds (Engine::save_state).
+struct ClientMemory {
+  std::size_t sketch_dim = 0;
+  /// This round's sketch of each scanned row (k x sketch_dim); empty without a sketch.
+  const std::vector<double>* round_sketch = nullptr;
+  /// The client's sketched update of the previous round, when it took part in it; else null.
+  std::vector<const std::vector<double>*> previous_sketch;
+  /// FLDetector's window of the client's normalised prediction errors, oldest first.
+  std::vector<const std::vector<double>*> suspicion;
+  /// Reputation before this round, and rounds the client took part in before this one.
+  std::vector<double> reputation;
+  std::vector<std::uint64_t> rounds_seen;
+  /// Sketches of the aggregates of the engine's previous rounds, oldest first, consecutive
+  /// up to the last round (at most kAggregateHistory).
+  const std::vector<std::vector<double>>* aggregate_sketches = nullptr;
+};
+
+/// How many past aggregates' sketches the engine keeps (bounds FLDetector's window).
+constexpr std::size_t kAggregateHistory = 33;
+
 struct RoundContext {
   const GramSpace& space;
   /// Sample count (FedAvg weight) of each scanned row; 1 when the round gave none.
@@ -38,6 +59,8 @@ struct RoundContext {
   std::size_t sketch_dim = 0;
   /// Appended to "needs more clients" errors: "(N clients in the round, K rejected before ...)".
   std::string losses;
+  /// The clients' memory; null when no rule asked for history.
+  const ClientMemory* memory = nullptr;
 };
 
 /// What a filter (or the aggregator's selection) decided about each candidate.
@@ -46,6 +69,9 @@ struct Verdict {
   std::vector<double> score;       ///< per candidate
   std::vector<std::uint8_t> keep;  ///< per candidate
   std::vector<std::string> reason; ///< per candidate; read for those not kept
+  /// History detectors: per candidate, the client's new FLDetector window to remember (empty
+  /// outer vector: nothing to remember).
+  std::vector<std::vector<double>> suspicion;
 };
 
 struct TransformResult {
@@ -80,6 +106,11 @@ class Rule {
   virtual bool uses_previous_aggregate() const { return false; }
   /// True for rules that read the clients' sketched histories (RoundContext::history).
   virtual bool needs_sketch() const { return false; }
+  /// True for rules that read the sketches of past aggregates (ClientMemory::aggregate_sketches)
+  /// or the clients' previous sketches: the engine then sketches every aggregate it produces.
+  virtual bool needs_aggregate_history() const { return false; }
+  /// True for rules that read ClientMemory::reputation.
+  virtual bool uses_reputation() const { return false; }
   /// True for rules that need RoundInput::reference.
   virtual bool uses_server_reference() const { return false; }
   /// Column subsets whose Gram matrices this rule wants from pass 1 (sorted column indices).

@@ -29,6 +29,29 @@ struct RuleSpec {
       : rule(std::move(name)), params(std::move(parameters)) {}
 };
 
+/// How the filters' verdicts combine (docs/config.md, "combine").
+struct CombineSpec {
+  /// "intersect": filters run in order, each on the survivors of the previous ones; a client
+  /// is rejected by the first filter that rejects it. "vote": every filter judges every
+  /// client, and a client is rejected when the weight of the filters rejecting it reaches
+  /// min_votes.
+  std::string mode = "intersect";
+  /// Vote mode: per filter (in order), default 1 each.
+  std::vector<double> weights;
+  /// Vote mode: the rejecting weight that rejects; 0 means a strict majority of the total weight.
+  double min_votes = 0;
+};
+
+/// Per-client reputation kept across rounds, keyed by id (docs/detectors.md, "reputation").
+/// Each round a client takes part in, r <- decay r + (1 - decay) o, where o is 1 when no
+/// filter (other than `reputation` itself) and no input check rejected it, else 0. New clients
+/// start at `initial`. Reported as the score `reputation` (after this round's update).
+struct ReputationSpec {
+  bool enabled = false;  ///< also turned on by a `reputation` filter in the policy
+  double decay = 0.9;
+  double initial = 1.0;
+};
+
 struct EngineConfig {
   BackendKind backend = BackendKind::kAuto;
   std::string precision = "fp32";  ///< Gram precision; "fp32" is the only CPU choice
@@ -43,6 +66,8 @@ struct EngineConfig {
   std::vector<RuleSpec> filters;     ///< each may reject clients, in order
   std::vector<RuleSpec> transforms;  ///< linear maps of the accepted rows (clipping, mixing)
   RuleSpec aggregator{"mean"};       ///< produces the aggregate
+  CombineSpec combine;               ///< how the filters combine
+  ReputationSpec reputation;         ///< per-client reputation across rounds
 
   /// Parses a JSON object (text). Unknown keys, rules and parameters are errors.
   static EngineConfig from_json(const std::string& text);
