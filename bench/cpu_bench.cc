@@ -40,11 +40,13 @@
 #include <thread>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "backend/backend.h"
+#include "policy/spectral.h"
 #include "fedguard/config.h"
 #include "fedguard/dtype.h"
 #include "fedguard/engine.h"
@@ -390,6 +392,42 @@ void BM_Round(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The spectral detectors' eigen-solve on an n x n centred Gram (top-k eigenpairs): the direct
+// solver against block Krylov. The matrix: a few strong directions plus noise, like a round with
+// a coordinated attack.
+
+const std::vector<double>& spiked_gram(std::size_t m) {
+  static std::map<std::size_t, std::vector<double>> cache;
+  auto& a = cache[m];
+  if (!a.empty()) return a;
+  std::mt19937_64 rng(m);
+  std::normal_distribution<double> normal;
+  const std::size_t r = 24;  // rank of the synthetic "updates" part
+  std::vector<double> g(m * r);
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t t = 0; t < r; ++t) g[i * r + t] = normal(rng) * (t < 2 ? 8.0 : 1.0);
+  a.assign(m * m, 0.0);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(m), static_cast<int>(r),
+              1.0, g.data(), static_cast<int>(r), g.data(), static_cast<int>(r), 0.0, a.data(), static_cast<int>(m));
+  for (std::size_t i = 0; i < m; ++i) a[i * m + i] += 1.0;  // full rank
+  return a;
+}
+
+void BM_TopEigen(benchmark::State& state) {
+  const auto m = static_cast<std::size_t>(state.range(0));
+  const auto count = static_cast<std::size_t>(state.range(1));
+  const bool krylov = state.range(2) != 0;
+  const auto& a = spiked_gram(m);
+  for (auto _ : state) {
+    auto e = krylov ? fedguard::policy::top_eigenpairs_krylov(a, m, count)
+                    : fedguard::policy::top_eigenpairs_direct(a, m, count);
+    if (e.values.empty()) state.SkipWithError("Krylov did not converge");
+    benchmark::DoNotOptimize(e.values.data());
+  }
+  state.SetLabel(krylov ? "block Krylov" : "dsyevr");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration.
 
 bool large_enabled() {
@@ -432,6 +470,12 @@ void register_all() {
       b->Repetitions(5);  // floors: see above
     b->ArgNames({"n", "d"});
     for (const auto& [n, d] : sz) b->Args({n, d});
+  }
+  {
+    auto* b = common(benchmark::RegisterBenchmark("BM_TopEigen", BM_TopEigen));
+    b->ArgNames({"n", "k", "krylov"});
+    for (std::int64_t n : {1000, 4000}) b->Args({n, 2, 0});
+    for (std::int64_t n : {1000, 4000, 10000}) b->Args({n, 2, 1});
   }
   {
     auto* b = common(benchmark::RegisterBenchmark("BM_Round", BM_Round));
