@@ -58,7 +58,7 @@ Resources::Resources(int device, std::size_t memory_limit, std::size_t streams) 
 }
 
 Resources::~Resources() {
-  DeviceGuard guard(device_);
+  DeviceGuard guard(device_, /*quiet=*/true);
   synchronize_quietly();
   if (cusolver_) cusolverDnDestroy(cusolver_);
   for (auto h : cublas_) cublasDestroy(h);
@@ -157,12 +157,17 @@ void Resources::synchronize_quietly() noexcept {
     if (cudaStreamSynchronize(s) != cudaSuccess) cudaGetLastError();
 }
 
-DeviceGuard::DeviceGuard(int device) {
+DeviceGuard::DeviceGuard(int device, bool quiet) {
   if (cudaGetDevice(&previous_) != cudaSuccess) {
     cudaGetLastError();
     previous_ = device;
   }
-  if (previous_ != device) FEDGUARD_CUDA_TRY(cudaSetDevice(device));
+  if (previous_ == device) return;
+  if (quiet) {
+    if (cudaSetDevice(device) != cudaSuccess) cudaGetLastError();
+  } else {
+    FEDGUARD_CUDA_TRY(cudaSetDevice(device));
+  }
 }
 
 DeviceGuard::~DeviceGuard() {

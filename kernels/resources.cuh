@@ -127,10 +127,11 @@ class StreamsGuard {
   Resources& res_;
 };
 
-/// Makes `device` current for the scope and restores the previous one.
+/// Makes `device` current for the scope and restores the previous one. `quiet` (for
+/// destructors) never throws: a failure to switch is ignored.
 class DeviceGuard {
  public:
-  explicit DeviceGuard(int device);
+  explicit DeviceGuard(int device, bool quiet = false);
   ~DeviceGuard();
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;

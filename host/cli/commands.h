@@ -9,8 +9,8 @@ namespace fedguard::cli {
 void add_demo_command(CLI::App& app, int& exit_code);
 void add_round_command(CLI::App& app, int& exit_code);
 void add_info_command(CLI::App& app, int& exit_code);
+void add_attack_command(CLI::App& app, int& exit_code);
 void add_scan_command(CLI::App& app, int& exit_code);
 void add_simulate_command(CLI::App& app, int& exit_code);
-void add_attack_command(CLI::App& app, int& exit_code);
 
 }  // namespace fedguard::cli

@@ -73,6 +73,9 @@ void add_simulate_command(CLI::App& app, int& exit_code) {
                   : base.contains("out_dir") && base["out_dir"].is_string() ? base["out_dir"].get<std::string>()
                                                                               : "sim-matrix";
       base.erase("out_dir");
+      // The matrix gives every cell its policy and attack: the base config's are replaced.
+      base.erase("policy");
+      base.erase("attack");
       m.jobs = opt->jobs;
       m.rerun = opt->rerun;
       const auto out = sim::run_matrix(base, read_json_file<nlohmann::ordered_json>(opt->matrix), m);

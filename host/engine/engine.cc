@@ -69,6 +69,10 @@ struct Engine::Impl {
   explicit Impl(EngineConfig c) : config(std::move(c)), policy(config) {
     switch (config.backend) {
       case BackendKind::kCuda:
+#ifndef FEDGUARD_HAS_CUDA
+        FEDGUARD_THROW(kUnsupported, "backend \"cuda\" requested, but this build has no CUDA backend ("
+                                         << engine::cuda_status() << "); use \"cpu\" or \"auto\"");
+#endif
         if (backend::cuda_device_count() == 0)
           FEDGUARD_THROW(kUnsupported, "backend \"cuda\" requested, but no CUDA device is usable ("
                                            << engine::cuda_status() << "); use \"cpu\" or \"auto\"");

@@ -211,7 +211,7 @@ std::string decision_grid(const ScanSummary& s, std::size_t policy, const Client
   const std::size_t rounds = std::min(s.rounds.size(), kMaxGridRounds);
   const double cell_w = std::max(2.0, std::min(14.0, 900.0 / std::max<std::size_t>(1, rounds)));
   const double cell_h = 12, left = 150, top = 24;
-  const double w = left + cell_w * rounds + 20, h = top + cell_h * order.size() + 30;
+  const double w = std::max(760.0, left + cell_w * rounds + 20), h = top + cell_h * order.size() + 30;
   std::map<std::size_t, std::size_t> row_of;
   for (std::size_t k = 0; k < order.size(); ++k) row_of[order[k]] = k;
   std::ostringstream o;

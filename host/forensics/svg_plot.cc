@@ -211,11 +211,22 @@ std::string SvgPlot::render() const {
       << html_escape(n.text) << "</text>\n";
   }
   o << "</g>\n";
-  // Legend, top-right inside the plot.
+  // Legend, top-right inside the plot, on a translucent white box.
+  std::size_t longest = 0, entries = 0;
+  for (const Series& s : series_) {
+    if (s.label.empty()) continue;
+    longest = std::max(longest, s.label.size());
+    ++entries;
+  }
+  const double box_w = 6.2 * static_cast<double>(longest) + 24;
+  const double lx = kLeft + pw - box_w - 4;
+  if (entries > 0) {
+    o << "<rect x=\"" << num(lx - 4) << "\" y=\"" << num(kTop + 2) << "\" width=\"" << num(box_w) << "\" height=\""
+      << num(14.0 * static_cast<double>(entries) + 6) << "\" fill=\"#fff\" fill-opacity=\"0.85\" stroke=\"#ddd\"/>\n";
+  }
   double ly = kTop + 14;
   for (const Series& s : series_) {
     if (s.label.empty()) continue;
-    const double lx = kLeft + pw - 150;
     o << "<rect x=\"" << num(lx) << "\" y=\"" << num(ly - 9) << "\" width=\"10\" height=\"10\" fill=\""
       << html_escape(s.color) << "\"/><text x=\"" << num(lx + 14) << "\" y=\"" << num(ly) << "\">"
       << html_escape(s.label) << "</text>\n";

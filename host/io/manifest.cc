@@ -68,6 +68,8 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     FEDGUARD_THROW(kIo, name << ": offset " << (e.byte > 0 ? e.byte - 1 : 0) << ": not valid JSON: " << e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+    FEDGUARD_THROW(kIo, name << ": offset 0: not usable JSON: " << e.what());
   }
   auto bad = [&](const std::string& where, const std::string& what) {
     FEDGUARD_THROW(kIo, name << ": " << where << ": " << what);

@@ -170,6 +170,8 @@ SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size
   } catch (const nlohmann::json::parse_error& e) {
     const std::size_t at = e.byte > 0 ? static_cast<std::size_t>(e.byte) - 1 : 0;
     fail(name, 8 + std::min(at, text_len), "the header is not valid JSON: ", e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+    fail(name, 8, "the header is not usable JSON: ", e.what());
   }
   if (!duplicate.empty()) fail(name, 8, "duplicate key '", printable(duplicate), "' in the header");
   if (!header.is_object()) fail(name, 8, "the header must be a JSON object");

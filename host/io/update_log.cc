@@ -60,7 +60,7 @@ nlohmann::json meta_json(const std::map<std::string, std::string>& meta, const s
   if (it == meta.end()) return nullptr;
   try {
     return nlohmann::json::parse(it->second);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     fail(name, 8, "__metadata__ '", key, "' is not JSON text: ", e.what());
   }
 }

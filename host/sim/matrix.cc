@@ -264,7 +264,7 @@ std::string matrix_markdown(const nlohmann::ordered_json& m) {
   std::ostringstream o;
   o << "Cells marked † stopped early (an engine error, e.g. every update rejected); their numbers are "
        "for the model at that point. – = not applicable.\n\n";
-  o << table("Final test accuracy (%, full test set)", "final_accuracy", attacks, true);
+  o << table("Final test accuracy (%, final evaluation: the whole test set unless test_subset is set)", "final_accuracy", attacks, true);
   if (!with_asr.empty()) o << table("Backdoor attack success (%, triggered non-target test images classified as the target)",
                                     "final_attack_success", with_asr, false);
   o << table("Detection true-positive rate (%, malicious clients rejected, mean over rounds)", "mean_tpr", attacked, false);

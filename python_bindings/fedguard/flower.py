@@ -74,6 +74,11 @@ class FedGuard(Strategy):
         on_error: what to do when the engine fails a round (e.g. too few clients left for
             Krum): "skip" logs it, records it in ``history`` and keeps the global model
             (``aggregate_train`` returns ``(None, None)``); "raise" re-raises.
+        record_dir: when set, every round's updates (as handed to the engine) are written to
+            this directory as an update log (``fedguard.update_log``, docs/forensics.md) for
+            ``fedguard scan``. Opt-in; off by default.
+        record_ground_truth_key: with ``record_dir``, a metric key that simulated clients set
+            to a true value when they are malicious; such clients are recorded as ground truth.
 
     Attributes:
         engine: the fedguard.Engine, alive across rounds (centred clipping's history).
@@ -94,6 +99,8 @@ class FedGuard(Strategy):
         *,
         engine: Optional[Engine] = None,
         on_error: str = "skip",
+        record_dir: Optional[str] = None,
+        record_ground_truth_key: Optional[str] = None,
     ) -> None:
         if on_error not in ("skip", "raise"):
             raise ValueError(f'on_error must be "skip" or "raise", got {on_error!r}')
@@ -105,6 +112,13 @@ class FedGuard(Strategy):
         self.global_arrays: Optional[ArrayRecord] = None
         self.history: list = []
         self._last_d: Optional[int] = None
+        self.recorder = None
+        self.record_ground_truth_key = record_ground_truth_key
+        if record_dir is not None:
+            from .update_log import UpdateLogWriter
+
+            self.recorder = UpdateLogWriter(record_dir, info={"writer": "fedguard.flower.FedGuard",
+                                                              "policy": self.engine.config})
 
     # --- delegated to the base strategy -----------------------------------------------------
 
@@ -187,6 +201,9 @@ class FedGuard(Strategy):
             if self._last_d is not None and self._last_d != d:
                 self.engine.reset_state()  # the model changed: history no longer applies
             self._last_d = d
+            if self.recorder is not None:
+                self._record(server_round, updates, [node_ids[i] for i in rows], num_samples,
+                             [valid[i] for i in rows], expected)
             try:
                 result = self.engine.process_round(
                     updates, client_ids=[node_ids[i] for i in rows], num_samples=num_samples
@@ -257,6 +274,22 @@ class FedGuard(Strategy):
         if self.global_arrays is not None:
             aggregate += base_vector
         return self._unflatten(aggregate, records[rows[0]]), metrics
+
+    def _record(self, server_round, updates, ids, num_samples, messages, structure) -> None:
+        malicious = None
+        if self.record_ground_truth_key is not None:
+            malicious = []
+            for node, message in zip(ids, messages):
+                for record in message.content.metric_records.values():
+                    if record.get(self.record_ground_truth_key):
+                        malicious.append(str(node))
+                        break
+        samples = None
+        if num_samples is not None and all(np.isfinite(v) for v in num_samples):
+            samples = [float(v) for v in num_samples]
+        layers = [(name, int(np.prod(shape))) for name, shape in structure] if structure else None
+        self.recorder.append(server_round, updates, client_ids=[str(i) for i in ids], num_samples=samples,
+                             malicious=malicious, layers=layers)
 
     def _aggregate_metrics(self, contents: list) -> MetricRecord:
         if not contents:

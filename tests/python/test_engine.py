@@ -97,11 +97,15 @@ def test_round_errors_are_value_errors_with_the_engine_message():
 
 
 def test_out_of_memory_becomes_memory_error():
-    # In a child process limited to 1 GiB of address space, a Krum round of n = 20000 one-value
-    # updates (a zero-stride view: no memory) needs n x n doubles (3.2 GB) and cannot have them.
+    # In a child process allowed 1 GiB of address space beyond what it maps after the imports
+    # (a CUDA build maps cuBLAS and friends: over 1 GiB before any work), a Krum round of
+    # n = 20000 one-value updates (a zero-stride view: no memory) needs n x n doubles (3.2 GB)
+    # and cannot have them.
     code = """
 import resource, numpy as np, fedguard
-resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+mapped = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+limit = mapped + (1 << 30)
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 x = np.broadcast_to(np.float32(1), (20000, 1))
 try:
     fedguard.Engine({"aggregator": {"rule": "krum", "f": 1}}).process_round(x)

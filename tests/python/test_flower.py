@@ -230,3 +230,22 @@ def test_flower_simulation_with_ray(tmp_path):
         assert entry["num_rejected"] == 1 and entry["malicious_among_accepted"] == 0.0
         assert entry["rejected_reason_codes"] == ["norm_bound"]
     assert result["distance_to_truth"] < 0.2 * result["norm_of_truth"]
+
+
+def test_records_an_update_log_with_ground_truth(tmp_path):
+    from fedguard.update_log import read_manifest, read_round
+
+    replies, attackers = honest_and_attackers(n_honest=6, n_attackers=2, seed=3)
+    strategy = FedGuard({"aggregator": {"rule": "median"}}, record_dir=str(tmp_path / "log"),
+                        record_ground_truth_key="malicious")
+    for server_round in (1, 2):
+        strategy.aggregate_train(server_round, replies)
+    manifest = read_manifest(str(tmp_path / "log"))
+    assert [r["round"] for r in manifest["rounds"]] == [1, 2]
+    r = read_round(str(tmp_path / "log" / manifest["rounds"][0]["file"]))
+    expected = np.stack([flat(m.content["arrays"]) for m in replies]).astype(np.float32)
+    np.testing.assert_array_equal(r["updates"], expected)  # no global model yet: updates as sent
+    assert r["client_ids"] == [str(1000 + i) for i in range(8)]
+    assert r["num_samples"] == [10.0] * 8
+    assert sorted(r["malicious"]) == [str(a) for a in attackers]
+    assert r["layers"] == [[k, int(np.prod(s))] for k, s in SHAPES.items()]

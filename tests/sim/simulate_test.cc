@@ -41,7 +41,9 @@ std::string test_dir() {
 
 // Runs the CLI; returns the exit code, stderr+stdout into *out.
 int run(const std::string& args, std::string* out) {
-  const std::string log = ::testing::TempDir() + "/fedguard_simulate_cmd.txt";
+  // One file per test: ctest runs the tests of this binary in parallel processes.
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string log = ::testing::TempDir() + "/fedguard_simulate_" + info->name() + "_cmd.txt";
   const int status = std::system((std::string(FEDGUARD_CLI_PATH) + " " + args + " > '" + log + "' 2>&1").c_str());
   *out = slurp(log);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -185,7 +185,7 @@ class CudaBackend final : public Backend {
     res_ = std::make_unique<Resources>(options_.device, options_.memory_limit, std::max<std::size_t>(1, options_.streams));
   }
   ~CudaBackend() override {
-    cuda::DeviceGuard guard(options_.device);
+    cuda::DeviceGuard guard(options_.device, /*quiet=*/true);
     resident_.clear();
   }
 
