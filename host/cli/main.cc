@@ -8,8 +8,14 @@
 
 #include "cli/commands.h"
 #include "fedguard/engine.h"
+#ifdef FEDGUARD_HAS_TORCH
+#include "io/pt_round_torch.h"
+#endif
 
 int main(int argc, char** argv) {
+#ifdef FEDGUARD_HAS_TORCH
+  fedguard::io::register_pt_round_reader();  // `.pt` round files for `fedguard scan`
+#endif
   CLI::App app{"fedguard: poisoning detection and robust aggregation for federated learning"};
   app.require_subcommand(1);
   app.set_version_flag("--version", fedguard::version());

@@ -211,7 +211,9 @@ std::string decision_grid(const ScanSummary& s, std::size_t policy, const Client
   const std::size_t rounds = std::min(s.rounds.size(), kMaxGridRounds);
   const double cell_w = std::max(2.0, std::min(14.0, 900.0 / std::max<std::size_t>(1, rounds)));
   const double cell_h = 12, left = 150, top = 24;
-  const double w = std::max(760.0, left + cell_w * rounds + 20), h = top + cell_h * order.size() + 30;
+  // Wide enough for the title line (about 6.6 px a character at 12 px bold).
+  const double title_w = left + 6.6 * static_cast<double>(s.policies[policy].name.size() + 90);
+  const double w = std::max(title_w, left + cell_w * rounds + 20), h = top + cell_h * order.size() + 30;
   std::map<std::size_t, std::size_t> row_of;
   for (std::size_t k = 0; k < order.size(); ++k) row_of[order[k]] = k;
   std::ostringstream o;
@@ -594,7 +596,15 @@ std::string render_report(const ScanSummary& s) {
           << (higher_is_suspicious(det) ? "high = suspicious" : "low = suspicious") << "</td><td>" << r.positives << " / "
           << r.negatives << "</td></tr>";
       }
-      o << "</table></div></div>\n";
+      o << "</table>";
+      bool inverted = false;
+      for (const auto& [det, r] : table) inverted = inverted || (std::isfinite(r.auc) && r.auc < 0.5);
+      if (inverted) {
+        o << "<p class=\"note\">An AUC below 0.5: that detector scores the malicious clients as <i>less</i> "
+             "suspicious than the benign ones (an attack that hides in the centre of the benign updates, such "
+             "as ALIE, does this to distance and spectral scores).</p>";
+      }
+      o << "</div></div>\n";
     }
     o << "<h2>Per-client score timelines: " << esc(s.policies[k].name) << "</h2>\n";
     if (s.policies[k].detectors.empty()) o << "<p>No detector scores.</p>";

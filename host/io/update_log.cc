@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +21,8 @@ namespace fedguard::io {
 namespace {
 
 constexpr const char* kRoundFormat = "fedguard-round";
+// The .pt reader a LibTorch build registers (set_pt_round_reader); null: none.
+std::atomic<PtRoundReader> g_pt_round_reader{nullptr};
 // Metadata keys the writer sets itself; `extra` may not use them.
 const std::set<std::string> kReserved = {"format", "version", "round", "n", "d", "client_ids",
                                          "num_samples", "malicious", "layers"};
@@ -55,31 +58,33 @@ std::string printable(const std::string& s) {
 
 // Metadata values are strings; lists are JSON text inside them. Errors point at the header.
 nlohmann::json meta_json(const std::map<std::string, std::string>& meta, const std::string& key,
-                         const std::string& name) {
+                         const std::string& name, std::size_t at) {
   const auto it = meta.find(key);
   if (it == meta.end()) return nullptr;
   try {
     return nlohmann::json::parse(it->second);
   } catch (const nlohmann::json::exception& e) {
-    fail(name, 8, "__metadata__ '", key, "' is not JSON text: ", e.what());
+    fail(name, at, "__metadata__ '", key, "' is not JSON text: ", e.what());
   }
 }
 
-std::vector<std::string> string_list(const nlohmann::json& v, const std::string& key, const std::string& name) {
+std::vector<std::string> string_list(const nlohmann::json& v, const std::string& key, const std::string& name,
+                                     std::size_t at) {
   std::vector<std::string> out;
-  if (!v.is_array()) fail(name, 8, "__metadata__ '", key, "' must be a JSON list of strings");
+  if (!v.is_array()) fail(name, at, "__metadata__ '", key, "' must be a JSON list of strings");
   for (const auto& s : v) {
-    if (!s.is_string()) fail(name, 8, "__metadata__ '", key, "' must be a JSON list of strings");
+    if (!s.is_string()) fail(name, at, "__metadata__ '", key, "' must be a JSON list of strings");
     out.push_back(s.get<std::string>());
   }
   return out;
 }
 
-std::vector<double> number_list(const nlohmann::json& v, const std::string& key, const std::string& name) {
+std::vector<double> number_list(const nlohmann::json& v, const std::string& key, const std::string& name,
+                                std::size_t at) {
   std::vector<double> out;
-  if (!v.is_array()) fail(name, 8, "__metadata__ '", key, "' must be a JSON list of numbers");
+  if (!v.is_array()) fail(name, at, "__metadata__ '", key, "' must be a JSON list of numbers");
   for (const auto& s : v) {
-    if (!s.is_number()) fail(name, 8, "__metadata__ '", key, "' must be a JSON list of numbers");
+    if (!s.is_number()) fail(name, at, "__metadata__ '", key, "' must be a JSON list of numbers");
     out.push_back(s.get<double>());
   }
   return out;
@@ -127,13 +132,13 @@ void apply_entry(RoundData& r, const ManifestEntry* entry) {
   }
 }
 
-void check_lengths(const RoundData& r, const std::string& name) {
+void check_lengths(const RoundData& r, const std::string& name, std::size_t at) {
   const std::size_t n = r.updates.rows();
   if (!r.client_ids.empty() && r.client_ids.size() != n) {
-    fail(name, 8, r.client_ids.size(), " client ids for ", n, " updates");
+    fail(name, at, r.client_ids.size(), " client ids for ", n, " updates");
   }
   if (!r.num_samples.empty() && r.num_samples.size() != n) {
-    fail(name, 8, r.num_samples.size(), " num_samples for ", n, " updates");
+    fail(name, at, r.num_samples.size(), " num_samples for ", n, " updates");
   }
 }
 
@@ -237,6 +242,14 @@ void RoundData::release() {
 
 RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHeader& header, const std::string& name,
                                  const ManifestEntry* entry, std::size_t default_round) {
+  return round_from_tensors(base, header, name, entry, default_round, true);
+}
+
+RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader& header, const std::string& name,
+                             const ManifestEntry* entry, std::size_t default_round, bool file_offsets) {
+  // Offsets for the messages: the header's (8) and the tensors' in a safetensors file, else 0.
+  const std::size_t meta_at = file_offsets ? 8 : 0;
+  const auto tensor_at = [file_offsets](std::size_t offset) { return file_offsets ? offset : std::size_t{0}; };
   RoundData r;
   r.path = name;
   r.round = default_round;
@@ -248,14 +261,18 @@ RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHea
   if (const auto it = meta.find("round"); it != meta.end()) {
     const std::string& s = it->second;
     if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
-      fail(name, 8, "__metadata__ 'round' must be a non-negative integer, got '", printable(s), "'");
+      fail(name, meta_at, "__metadata__ 'round' must be a non-negative integer, got '", printable(s), "'");
     }
     r.round = static_cast<std::size_t>(std::stoull(s));
   }
-  if (auto v = meta_json(meta, "client_ids", name); !v.is_null()) r.client_ids = string_list(v, "client_ids", name);
-  if (auto v = meta_json(meta, "num_samples", name); !v.is_null()) r.num_samples = number_list(v, "num_samples", name);
-  if (auto v = meta_json(meta, "malicious", name); !v.is_null()) {
-    r.malicious = string_list(v, "malicious", name);
+  if (auto v = meta_json(meta, "client_ids", name, meta_at); !v.is_null()) {
+    r.client_ids = string_list(v, "client_ids", name, meta_at);
+  }
+  if (auto v = meta_json(meta, "num_samples", name, meta_at); !v.is_null()) {
+    r.num_samples = number_list(v, "num_samples", name, meta_at);
+  }
+  if (auto v = meta_json(meta, "malicious", name, meta_at); !v.is_null()) {
+    r.malicious = string_list(v, "malicious", name, meta_at);
     r.has_ground_truth = true;
   }
   for (const auto& [k, v] : meta) {
@@ -267,10 +284,12 @@ RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHea
   if (block != nullptr) {
     DType dt;
     if (!to_update_dtype(block->dtype, &dt)) {
-      fail(name, block->begin, "tensor 'updates' has dtype ", safe_dtype_name(block->dtype),
+      fail(name, tensor_at(block->begin), "tensor 'updates' has dtype ", safe_dtype_name(block->dtype),
            " (updates must be F32, F16 or BF16)");
     }
-    if (block->shape.size() != 2) fail(name, 8, "tensor 'updates' must be 2-D [n, d], got ", block->shape.size(), "-D");
+    if (block->shape.size() != 2) {
+      fail(name, meta_at, "tensor 'updates' must be 2-D [n, d], got ", block->shape.size(), "-D");
+    }
     const std::size_t n = block->shape[0];
     d = block->shape[1];
     const unsigned char* p = base + block->begin;
@@ -286,19 +305,19 @@ RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHea
     for (const TensorInfo& t : header.tensors) {
       if (t.name != "updates" && t.name != "reference") r.warnings.push_back("ignored tensor '" + printable(t.name) + "'");
     }
-    if (auto v = meta_json(meta, "layers", name); !v.is_null()) {
-      if (!v.is_array()) fail(name, 8, "__metadata__ 'layers' must be a JSON list of [name, size]");
+    if (auto v = meta_json(meta, "layers", name, meta_at); !v.is_null()) {
+      if (!v.is_array()) fail(name, meta_at, "__metadata__ 'layers' must be a JSON list of [name, size]");
       std::size_t at = 0;
       for (const auto& l : v) {
         if (!l.is_array() || l.size() != 2 || !l[0].is_string() || !l[1].is_number_unsigned()) {
-          fail(name, 8, "__metadata__ 'layers' must be a JSON list of [name, size]");
+          fail(name, meta_at, "__metadata__ 'layers' must be a JSON list of [name, size]");
         }
         const auto size = l[1].get<std::uint64_t>();
-        if (size > d - at) fail(name, 8, "__metadata__ 'layers' cover more than d=", d, " columns");
+        if (size > d - at) fail(name, meta_at, "__metadata__ 'layers' cover more than d=", d, " columns");
         r.layers.push_back({l[0].get<std::string>(), at, at + static_cast<std::size_t>(size)});
         at += static_cast<std::size_t>(size);
       }
-      if (at != d) fail(name, 8, "__metadata__ 'layers' cover ", at, " of d=", d, " columns");
+      if (at != d) fail(name, meta_at, "__metadata__ 'layers' cover ", at, " of d=", d, " columns");
     }
   } else {
     // Per-client tensors: client/<id> or client/<id>/<layer>, layers in name order.
@@ -317,10 +336,10 @@ RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHea
       const std::string rest = t.name.substr(7);
       const auto slash = rest.find('/');
       const std::string id = rest.substr(0, slash);
-      if (id.empty()) fail(name, t.begin, "tensor '", printable(t.name), "' has an empty client id");
+      if (id.empty()) fail(name, tensor_at(t.begin), "tensor '", printable(t.name), "' has an empty client id");
       DType dt;
       if (!to_update_dtype(t.dtype, &dt)) {
-        fail(name, t.begin, "tensor '", printable(t.name), "' has dtype ", safe_dtype_name(t.dtype),
+        fail(name, tensor_at(t.begin), "tensor '", printable(t.name), "' has dtype ", safe_dtype_name(t.dtype),
              " (updates must be F32, F16 or BF16)");
       }
       auto [it, fresh] = clients.try_emplace(id);
@@ -328,21 +347,22 @@ RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHea
       Client& c = it->second;
       const bool whole = slash == std::string::npos;
       if (!c.parts.empty() && (whole || c.whole)) {
-        fail(name, t.begin, "client '", printable(id), "' has both a whole tensor and per-layer tensors");
+        fail(name, tensor_at(t.begin), "client '", printable(id),
+             "' has both a whole tensor and per-layer tensors");
       }
       c.whole = whole;
       c.parts.push_back(&t);
     }
-    if (clients.empty()) fail(name, 8, "no 'updates' tensor and no 'client/<id>' tensors");
+    if (clients.empty()) fail(name, meta_at, "no 'updates' tensor and no 'client/<id>' tensors");
     std::vector<std::string> order = name_order;
     if (!r.client_ids.empty()) {
       std::set<std::string> listed(r.client_ids.begin(), r.client_ids.end());
       if (listed.size() != r.client_ids.size() || listed.size() != clients.size()) {
-        fail(name, 8, "__metadata__ 'client_ids' (", r.client_ids.size(), " ids) does not match the ", clients.size(),
-             " client tensors");
+        fail(name, meta_at, "__metadata__ 'client_ids' (", r.client_ids.size(), " ids) does not match the ",
+             clients.size(), " client tensors");
       }
       for (const std::string& id : r.client_ids) {
-        if (!clients.count(id)) fail(name, 8, "client id '", printable(id), "' has no tensor");
+        if (!clients.count(id)) fail(name, meta_at, "client id '", printable(id), "' has no tensor");
       }
       order = r.client_ids;
     }
@@ -422,15 +442,20 @@ RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHea
   if (const TensorInfo* ref = header.find("reference")) {
     DType dt;
     if (!to_update_dtype(ref->dtype, &dt) || ref->element_count() != d || ref->shape.size() != 1) {
-      fail(name, ref->begin, "tensor 'reference' must be 1-D of length d=", d, " and dtype F32, F16 or BF16");
+      fail(name, tensor_at(ref->begin), "tensor 'reference' must be 1-D of length d=", d,
+           " and dtype F32, F16 or BF16");
     }
     r.reference.resize(d);
     to_float(dt, base + ref->begin, r.reference.data(), d);
   }
-  check_lengths(r, name);
+  check_lengths(r, name, meta_at);
   default_ids(r);
   return r;
 }
+
+void set_pt_round_reader(PtRoundReader reader) { g_pt_round_reader.store(reader); }
+
+PtRoundReader pt_round_reader() { return g_pt_round_reader.load(); }
 
 RoundData read_round_file(const std::string& path, const ManifestEntry* entry, std::size_t default_round) {
   const std::string ext = ends_with_ext(path);
@@ -465,17 +490,17 @@ RoundData read_round_file(const std::string& path, const ManifestEntry* entry, s
     r.updates = UpdateView(file->data(), file->shape()[0], file->shape()[1], dt);
     r.update_bytes = file->element_count() * npy_type_size(file->type());
     r.keep_alive = file;
-    check_lengths(r, path);
+    check_lengths(r, path, 0);
     default_ids(r);
     return r;
   }
   if (ext == ".pt") {
-#ifdef FEDGUARD_HAS_TORCH
-    FEDGUARD_THROW(kUnsupported, path << ": reading LibTorch .pt update logs is not implemented yet");
-#else
+    // The core library has no LibTorch: a program built with it registers the reader
+    // (fedguard_io_torch, io/pt_round_torch.h).
+    if (const PtRoundReader reader = g_pt_round_reader.load()) return reader(path, entry, default_round);
     FEDGUARD_THROW(kUnsupported, path << ": a LibTorch .pt round, but fedguard was built without LibTorch "
-                                         "(configure with -DFEDGUARD_TORCH=ON)");
-#endif
+                                         "(configure with -DFEDGUARD_TORCH=ON; a program linking fedguard_io_torch "
+                                         "calls fedguard::io::register_pt_round_reader())");
   }
   FEDGUARD_THROW(kIo, path << ": unknown round file type '" << ext << "' (expected .safetensors, .npy or .pt)");
 }

@@ -115,15 +115,37 @@ class UpdateLog {
   std::vector<LogEntry> entries_;
 };
 
-/// Reads one round file (.safetensors, .npy, or .pt where built with LibTorch). entry, when
-/// given, supplies what .npy files cannot hold (ids, sample counts, ground truth) and the
-/// round number. default_round is used when neither the file nor entry has one.
+/// Reads one round file (.safetensors, .npy, or .pt where a .pt reader is registered, see
+/// set_pt_round_reader). entry, when given, supplies what .npy files cannot hold (ids, sample
+/// counts, ground truth) and the round number. default_round is used when neither the file nor
+/// entry has one.
 RoundData read_round_file(const std::string& path, const ManifestEntry* entry = nullptr,
                           std::size_t default_round = 0);
+
+/// Reader of `.pt` round files (torch.save). The core library holds no LibTorch code: without a
+/// registered reader read_round_file fails on .pt files with kUnsupported ("built without
+/// LibTorch"). fedguard_io_torch (built with FEDGUARD_TORCH) provides one, installed by
+/// register_pt_round_reader() (io/pt_round_torch.h); the CLI does so at startup.
+using PtRoundReader = RoundData (*)(const std::string& path, const ManifestEntry* entry,
+                                    std::size_t default_round);
+/// Installs the .pt reader (null: none). Thread-safe; meant to be called once at startup.
+void set_pt_round_reader(PtRoundReader reader);
+/// The registered .pt reader, or null.
+PtRoundReader pt_round_reader();
 
 /// Interprets a parsed safetensors image as a round (the part of read_round_file after
 /// mapping); `base` is the image's first byte. Used by read_round_file and the fuzz target.
 RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHeader& header,
                                  const std::string& name, const ManifestEntry* entry, std::size_t default_round);
+
+/// The round semantics of docs/formats.md ("Update logs") on any container of named tensors:
+/// header.tensors (sorted by name) lie at [begin, end) from `base`, header.metadata is the
+/// `__metadata__` map (string values, lists as JSON text). round_from_safetensors is this on a
+/// mapped file; the .pt reader builds such a structure from what LibTorch loaded. With
+/// file_offsets false, begin / end are not positions in the file and every error says
+/// "offset 0". The views of the result point into `base` (or into an owned copy, which
+/// keep_alive then holds): the caller keeps `base` alive as long as the result.
+RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader& header, const std::string& name,
+                             const ManifestEntry* entry, std::size_t default_round, bool file_offsets);
 
 }  // namespace fedguard::io
