@@ -14,10 +14,11 @@
 namespace fedguard::cli {
 namespace {
 
-// Reject updates more than 3x the median norm, then Multi-Krum with f = the attacker count.
+// The recommended policy (docs/evaluation.md) with f = the attacker count, as JSON text.
 std::string default_policy(std::size_t f) {
-  return R"({"backend": "auto", "filters": [{"rule": "norm_bound", "max_ratio": 3.0}],)"
-         R"( "aggregator": {"rule": "multi_krum", "f": )" + std::to_string(f) + "}}";
+  nlohmann::json j = EngineConfig::recommended(f).to_json();
+  j["backend"] = "auto";
+  return j.dump();
 }
 
 double distance(const std::vector<float>& a, const std::vector<double>& b) {
@@ -40,7 +41,7 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--attackers", opt->attackers, "attackers (half sign-flip, half Gaussian)")->capture_default_str();
   cmd->add_option("-d,--dim", opt->d, "parameters per update")->capture_default_str();
   cmd->add_option("--seed", opt->seed, "random seed")->capture_default_str();
-  cmd->add_option("--config", opt->config, "policy JSON file (default: norm_bound + multi_krum)");
+  cmd->add_option("--config", opt->config, "policy JSON file (default: the recommended policy, EngineConfig::recommended(attackers))");
   cmd->callback([opt, &exit_code] {
     const SyntheticRound s = make_synthetic_round(opt->benign, opt->attackers, opt->d, opt->seed);
     std::string policy_text = default_policy(opt->attackers);

@@ -95,8 +95,18 @@ EngineConfig EngineConfig::from_json(const std::string& text) {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     FEDGUARD_THROW(kInvalidInput, "config is not valid JSON: " << e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number beyond double range
+    FEDGUARD_THROW(kInvalidInput, "config is not usable JSON: " << e.what());
   }
   return from_json_value(j);
+}
+
+EngineConfig EngineConfig::recommended(std::size_t f) {
+  EngineConfig c;
+  c.filters.emplace_back("norm_bound", nlohmann::json{{"max_ratio", 3.0}});
+  c.transforms.emplace_back("nnm", nlohmann::json{{"f", f}});
+  c.aggregator = RuleSpec("trimmed_mean", nlohmann::json{{"trim", f}});
+  return c;
 }
 
 EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {

@@ -1,5 +1,8 @@
 #include "io/update_log.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -456,6 +459,13 @@ RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader&
 void set_pt_round_reader(PtRoundReader reader) { g_pt_round_reader.store(reader); }
 
 PtRoundReader pt_round_reader() { return g_pt_round_reader.load(); }
+
+void prefetch_file(const std::string& path) noexcept {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+  ::close(fd);
+}
 
 RoundData read_round_file(const std::string& path, const ManifestEntry* entry, std::size_t default_round) {
   const std::string ext = ends_with_ext(path);

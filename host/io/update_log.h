@@ -115,6 +115,12 @@ class UpdateLog {
   std::vector<LogEntry> entries_;
 };
 
+/// Asks the kernel to read `path` into the page cache ahead of use (posix_fadvise WILLNEED), so
+/// that reading a log's next round overlaps the processing of the current one (`fedguard scan`
+/// calls it from a helper thread). Never throws: a file that cannot be opened is reported when it
+/// is read.
+void prefetch_file(const std::string& path) noexcept;
+
 /// Reads one round file (.safetensors, .npy, or .pt where a .pt reader is registered, see
 /// set_pt_round_reader). entry, when given, supplies what .npy files cannot hold (ids, sample
 /// counts, ground truth) and the round number. default_round is used when neither the file nor

@@ -422,7 +422,16 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
       in.global_model = global.data();
       in.seed = derive_seed(cfg.seed, 7, r);
       in.round = r;
-      const AttackOutput out = craft_attack(cfg.attack.name, cfg.attack.params, in);
+      AttackOutput out;
+      try {
+        out = craft_attack(cfg.attack.name, cfg.attack.params, in);
+      } catch (const Error& e) {
+        // The attacker cannot act on this round, e.g. the model has diverged and the benign
+        // updates are no longer finite: the run ends here, like an engine error.
+        status = std::string("failed: round ") + std::to_string(r) + ": " + e.what();
+        if (cfg.progress) std::fprintf(stderr, "[simulate] %s\n", status.c_str());
+        break;
+      }
       FEDGUARD_EXPECTS(out.n == f && out.d == d && out.updates.size() == f * d,
                        "attack " << cfg.attack.name << " returned " << out.n << " x " << out.d << ", expected " << f
                                  << " x " << d);

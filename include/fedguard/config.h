@@ -69,6 +69,15 @@ struct EngineConfig {
   CombineSpec combine;               ///< how the filters combine
   ReputationSpec reputation;         ///< per-client reputation across rounds
 
+  /// The recommended policy for a federation in which up to `f` clients of a round may be
+  /// malicious (docs/evaluation.md: the best worst-case accuracy over the attack matrix):
+  /// reject updates more than 3x the median norm (norm_bound, max_ratio 3), mix each update with
+  /// its n - f nearest neighbours (nnm, f) and take the coordinate-wise trimmed mean (trim f).
+  /// Needs n > 2f clients left after the norm filter. A default-constructed EngineConfig is
+  /// plain FedAvg (aggregator `mean`), as before: robustness needs f, which only the caller
+  /// knows.
+  static EngineConfig recommended(std::size_t f);
+
   /// Parses a JSON object (text). Unknown keys, rules and parameters are errors.
   static EngineConfig from_json(const std::string& text);
   static EngineConfig from_json_value(const nlohmann::json& value);

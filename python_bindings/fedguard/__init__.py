@@ -11,6 +11,8 @@ outputs. See docs/python.md.
 The Flower strategy is in ``fedguard.flower`` (imported on demand: it needs ``flwr``).
 """
 
+import json as _json
+
 from ._api import Engine, RoundResult, aggregate, attack, attack_names, describe_updates
 from ._core import (
     DeviceError,
@@ -25,6 +27,15 @@ from ._core import (
 )
 
 __version__ = version()
+
+
+def recommended_policy(f: int) -> dict:
+    """The recommended policy for rounds with up to ``f`` malicious clients, as a config dict
+    (docs/evaluation.md): norm_bound (3x the median norm), NNM and trimmed mean with ``f``.
+    ``fedguard.Engine(fedguard.recommended_policy(f))``."""
+    from ._core import _recommended_policy_json
+
+    return _json.loads(_recommended_policy_json(int(f)))
 
 __all__ = [
     "DeviceError",
@@ -41,6 +52,7 @@ __all__ = [
     "attack_names",
     "backends_built",
     "describe_updates",
+    "recommended_policy",
     "rule_names",
     "version",
 ]

@@ -685,6 +685,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("version", &fedguard::version);
   m.def("backends_built", &fedguard::backends_built);
   m.def("rule_names", &fedguard::rule_names);
+  m.def(
+      "_recommended_policy_json",
+      [](std::size_t f) { return fedguard::EngineConfig::recommended(f).to_json().dump(); }, py::arg("f"));
   m.def("attack_names", &fedguard::attack_names);
   m.def("craft_attack", &craft_attack_py, py::arg("name"), py::arg("benign"), py::arg("n_malicious"),
         py::arg("own") = py::none(), py::arg("global_model") = py::none(), py::arg("seed") = 0,

@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
 #include "fedguard/fedguard.h"
 
 namespace fedguard {
@@ -26,7 +31,7 @@ TEST(Config, DefaultsAreFedAvgOnAutoBackend) {
   EXPECT_EQ(c.backend, BackendKind::kAuto);
   EXPECT_EQ(c.aggregator.rule, "mean");
   Engine e(c);
-  EXPECT_EQ(e.backend_name(), "cpu");  // no CUDA backend yet: auto falls back to the CPU
+  EXPECT_EQ(e.backend_name(), "cpu");  // no device on this machine: auto falls back to the CPU
 }
 
 TEST(Config, CudaBackendRequestIsAClearError) {
@@ -36,6 +41,65 @@ TEST(Config, CudaBackendRequestIsAClearError) {
   } catch (const Error& err) {
     EXPECT_EQ(err.category(), ErrorCategory::kUnsupported);
     EXPECT_NE(std::string(err.what()).find("cuda"), std::string::npos);
+  }
+}
+
+TEST(Config, NumbersBeyondDoubleRangeAreAnInputError) {
+  try {
+    EngineConfig::from_json(R"({"tile_columns": 1e400})");
+    FAIL() << "expected an error";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.category(), ErrorCategory::kInvalidInput);
+    EXPECT_NE(std::string(err.what()).find("not usable JSON"), std::string::npos) << err.what();
+  }
+}
+
+// The recommended policy of docs/evaluation.md: norm_bound (3x the median norm), NNM, trimmed
+// mean, all with the caller's f; against a brute-force float64 evaluation of the same three steps.
+TEST(Config, RecommendedPolicyIsNormBoundNnmTrimmedMean) {
+  const std::size_t f = 2, n = 9, d = 7;
+  const EngineConfig c = EngineConfig::recommended(f);
+  EXPECT_EQ(c.to_json(), EngineConfig::from_json(R"({"filters": [{"rule": "norm_bound", "max_ratio": 3.0}],
+      "transforms": [{"rule": "nnm", "f": 2}], "aggregator": {"rule": "trimmed_mean", "trim": 2}})").to_json());
+  c.validate();
+  std::vector<float> x(n * d);
+  std::uint64_t state = 12345;
+  auto uniform = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) / 9007199254740992.0;
+  };
+  for (auto& v : x) v = static_cast<float>(uniform() - 0.5);
+  for (std::size_t j = 0; j < d; ++j) x[(n - 1) * d + j] = 100.0f;  // far above 3x the median norm
+  Engine engine(c);
+  RoundInput in;
+  in.updates = UpdateView(x.data(), n, d, DType::kFloat32);
+  const RoundResult r = engine.process_round(in);
+  ASSERT_EQ(r.accepted.size(), n);
+  for (std::size_t i = 0; i + 1 < n; ++i) EXPECT_EQ(r.accepted[i], 1) << i;
+  EXPECT_EQ(r.accepted[n - 1], 0);
+  // Brute force on the m = n - 1 kept rows: y_i = mean of the m - f nearest rows of x_i (itself
+  // included, by squared distance, ties to the lower index), then per coordinate the mean of the
+  // sorted values without the f lowest and f highest.
+  const std::size_t m = n - 1;
+  std::vector<std::vector<double>> y(m, std::vector<double>(d, 0.0));
+  for (std::size_t i = 0; i < m; ++i) {
+    std::vector<std::pair<double, std::size_t>> dist;
+    for (std::size_t k = 0; k < m; ++k) {
+      double s = 0;
+      for (std::size_t j = 0; j < d; ++j) s += (double(x[i * d + j]) - x[k * d + j]) * (double(x[i * d + j]) - x[k * d + j]);
+      dist.emplace_back(s, k);
+    }
+    std::sort(dist.begin(), dist.end());
+    for (std::size_t q = 0; q < m - f; ++q)
+      for (std::size_t j = 0; j < d; ++j) y[i][j] += double(x[dist[q].second * d + j]) / double(m - f);
+  }
+  for (std::size_t j = 0; j < d; ++j) {
+    std::vector<double> col;
+    for (std::size_t i = 0; i < m; ++i) col.push_back(y[i][j]);
+    std::sort(col.begin(), col.end());
+    double s = 0;
+    for (std::size_t q = f; q < m - f; ++q) s += col[q];
+    EXPECT_NEAR(r.aggregate[j], s / double(m - 2 * f), 1e-5) << j;
   }
 }
 

@@ -254,3 +254,16 @@ def test_module_metadata():
     assert "cpu" in fedguard.backends_built()
     assert {"mean", "median", "trimmed_mean", "krum", "multi_krum", "bulyan", "geometric_median",
             "centered_clipping"} <= set(fedguard.rule_names())
+
+
+def test_recommended_policy():
+    policy = fedguard.recommended_policy(3)
+    assert policy["filters"] == [{"rule": "norm_bound", "max_ratio": 3.0}]
+    assert policy["transforms"] == [{"rule": "nnm", "f": 3}]
+    assert policy["aggregator"] == {"rule": "trimmed_mean", "trim": 3}
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(12, 50)).astype(np.float32)
+    x[-1] = 1e3  # far above 3x the median norm
+    r = fedguard.Engine(policy).process_round(x)
+    assert r.accepted.tolist() == [1] * 11 + [0]
+    assert np.all(np.isfinite(r.aggregate))

@@ -168,6 +168,26 @@ TEST_F(Simulate, MatrixModeWritesTable) {
   EXPECT_NE(md.find("sign_flip"), std::string::npos) << md;
 }
 
+// MPAF with an enormous scale wrecks plain FedAvg's model: the next round's benign updates are
+// not finite and the attack cannot be crafted. The run ends there as a failed run (exit 1), with
+// result.json written for the model at that point, not as a crash or a missing result.
+TEST_F(Simulate, DivergedModelEndsTheRunWithAStatus) {
+  const std::string dir = test_dir();
+  auto c = tiny_config(dir);
+  c["rounds"] = 4;
+  c["attack"] = {{"name", "mpaf"}, {"params", {{"lambda", 1e30}}}};
+  c["policy"] = {{"aggregator", {{"rule", "mean"}}}};
+  std::ofstream(dir + "/sim.json") << c.dump();
+  std::string out;
+  ASSERT_EQ(run("simulate --config " + dir + "/sim.json", &out), 1) << out;
+  const auto r = nlohmann::json::parse(slurp(dir + "/out/result.json"));
+  const std::string status = r["summary"]["status"].get<std::string>();
+  EXPECT_EQ(status.rfind("failed: round ", 0), 0u) << status;
+  EXPECT_NE(status.find("non-finite"), std::string::npos) << status;
+  EXPECT_LT(r["rounds"].size(), 4u);
+  EXPECT_TRUE(r["summary"]["final_accuracy"].is_number());
+}
+
 TEST(SimulateConfig, ErrorsNameTheKey) {
   const std::string dir = test_dir();
   std::ofstream(dir + "/bad.json") << R"({"clients": 20, "roundz": 3})";
