@@ -6,6 +6,9 @@
 # layer scores, and with them. Prints a markdown report on stdout.
 # Usage: bench/forensics/scan_scale.sh [LOG_DIR] [ROUNDS] [N] [D]   (defaults: /work/scanlog 66 100 1000000)
 # Needs: build/bin/fedguard and build/python (scripts/bootstrap.sh), free disk of ROUNDS*N*D*4 bytes.
+# REUSE=1 scans an existing LOG_DIR of that size instead of writing it; KEEP=1 keeps it. Before
+# each scan every round file is dropped from the page cache (dd iflag=nocache), so each scan
+# reads from the disk whatever the memory size.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 log="${1:-/work/scanlog}"
@@ -20,6 +23,9 @@ echo "- machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}'
 echo "- source: commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- host include || echo ' + uncommitted changes')"
 echo "- command: \`bench/forensics/scan_scale.sh $log $rounds $n $d\`"
 echo "- log: $rounds rounds of n = $n x d = $d float32 (safetensors), $((bytes >> 20)) MiB in all ($(awk -v b=$bytes -v m=$mem 'BEGIN {printf "%.2f", b / m}') x memory)"
+if [ "${REUSE:-0}" = 1 ] && [ -f "$log/manifest.json" ]; then
+  echo "- log: reused (written by an earlier run of this script)"
+else
 rm -rf "$log"
 t0=$(date +%s.%N)
 PYTHONPATH=build/python python3 - "$log" "$rounds" "$n" "$d" <<'PY'
@@ -41,7 +47,9 @@ for r in range(rounds):
 PY
 t1=$(date +%s.%N)
 echo "- writing the log: $(awk -v a=$t0 -v b=$t1 -v by=$bytes 'BEGIN {printf "%.1f s, %.0f MB/s", b - a, by / (b - a) / 1e6}')"
+fi
 sync
+evict() { for f in "$log"/*.safetensors; do dd if="$f" iflag=nocache count=0 status=none; done; }
 # The disk's sequential read rate on these files, bypassing the page cache.
 t0=$(date +%s.%N)
 for f in "$log"/*.safetensors; do dd if="$f" of=/dev/null bs=16M iflag=direct status=none; done
@@ -55,6 +63,7 @@ echo "|---|---:|---:|---:|---:|"
 for mode in "--no-layer-scores" ""; do
   out="$log.scan"
   rm -rf "$out"
+  evict
   t0=$(date +%s.%N)
   /usr/bin/time -f "%M" -o "$log.rss" build/bin/fedguard scan "$log" --config "$log.policy.json" --out "$out" \
     --progress none $mode > "$log.scan.txt" 2>&1
@@ -64,4 +73,5 @@ for mode in "--no-layer-scores" ""; do
     'BEGIN {s = b - a; r = by / s / 1e6; printf "| %s | %.1f | %.0f | %.0f%% | %d |\n", m, s, r, 100 * r / disk, rss}'
   grep -E "^policy|^scanned" "$log.scan.txt" | sed 's/^/    /' >&2
 done
-rm -rf "$log" "$log.scan" "$log".*
+rm -rf "$log.scan" "$log".*
+[ "${KEEP:-0}" = 1 ] || rm -rf "$log"

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -463,7 +464,15 @@ PtRoundReader pt_round_reader() { return g_pt_round_reader.load(); }
 void prefetch_file(const std::string& path) noexcept {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
-  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+    // WILLNEED alone starts a bounded readahead; populating a read-only mapping reads the whole
+    // file into the page cache (in this helper thread, without copying it anywhere).
+    const auto size = static_cast<std::size_t>(st.st_size);
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (p != MAP_FAILED) ::munmap(p, size);
+  }
   ::close(fd);
 }
 
