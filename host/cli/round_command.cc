@@ -35,7 +35,7 @@ std::vector<std::string> read_ids(const std::string& path) {
 void add_round_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("round", "Process one saved round: updates (.npy, n x d) through a policy");
   struct Options {
-    std::string updates, config, num_samples, ids, out, aggregate_out, reference, state;
+    std::string updates, config, num_samples, ids, out, aggregate_out, reference, state, backend, precision;
   };
   auto opt = std::make_shared<Options>();
   cmd->add_option("--updates", opt->updates, "2-D .npy, float32 or float16, C order")->required();
@@ -47,8 +47,19 @@ void add_round_command(CLI::App& app, int& exit_code) {
                   "state file: read if it exists, written (atomically) only after a successful round");
   cmd->add_option("--out", opt->out, "result JSON (default: stdout)");
   cmd->add_option("--aggregate-out", opt->aggregate_out, "aggregate as a 1-D float32 .npy");
+  cmd->add_option("--backend", opt->backend, "auto, cpu or cuda: overrides the config's \"backend\"")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--precision", opt->precision, "fp32, tf32 or bf16 (Gram, CUDA): overrides the config's \"precision\"")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   cmd->callback([opt, &exit_code] {
-    Engine engine(EngineConfig::from_json(read_text(opt->config)));
+    EngineConfig config = EngineConfig::from_json(read_text(opt->config));
+    if (!opt->backend.empty() || !opt->precision.empty()) {
+      nlohmann::json j = config.to_json();
+      if (!opt->backend.empty()) j["backend"] = opt->backend;
+      if (!opt->precision.empty()) j["precision"] = opt->precision;
+      config = EngineConfig::from_json_value(j);
+    }
+    Engine engine(config);
     if (!opt->state.empty() && std::ifstream(opt->state).good()) engine.load_state(opt->state);
     const io::NpyFile updates(opt->updates);
     FEDGUARD_EXPECTS(updates.shape().size() == 2, opt->updates << ": updates must be 2-D (n x d), got "

@@ -77,7 +77,9 @@ TEST(Cli, DemoRejectsNoisyAttackersAndBeatsPlainMean) {
       w >> clients >> by_policy >> by_mean;
       // The recommended policy's norm filter rejects the large-noise attackers; sign-flipped
       // updates have benign norms and are outvoted by NNM + trimmed mean instead of rejected.
-      if (name == "gaussian") EXPECT_EQ(by_policy, 0u) << line;
+      if (name == "gaussian") {
+        EXPECT_EQ(by_policy, 0u) << line;
+      }
       EXPECT_EQ(by_mean, clients) << line;
     }
     if (name == "benign") {
@@ -277,6 +279,24 @@ TEST(Cli, ErrorsGoToStderrWithExitCodes) {
   o = run_cli("round --config " + cfg);
   EXPECT_NE(o.code, 0);
   EXPECT_NE(o.err.find("--updates"), std::string::npos) << o.err;
+}
+
+// --backend and --precision override the config's keys; tf32 is a CUDA-only precision.
+TEST(Cli, RoundBackendAndPrecisionFlags) {
+  const std::string cfg = write_file("median.json", R"({"aggregator": {"rule": "median"}})");
+  const std::size_t n = 5, d = 3;
+  std::vector<float> x(n * d);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 4);
+  const std::string u = test_dir() + "/flags.npy";
+  io::write_npy(u, io::NpyType::kFloat32, {n, d}, x.data());
+  Output o = run_cli("round --updates " + u + " --config " + cfg + " --backend cpu --precision fp32");
+  ASSERT_EQ(o.code, 0) << o.err;
+  o = run_cli("round --updates " + u + " --config " + cfg + " --backend cpu --precision tf32");
+  EXPECT_EQ(o.code, 4) << o.err;
+  EXPECT_NE(o.err.find("tf32"), std::string::npos) << o.err;
+  o = run_cli("round --updates " + u + " --config " + cfg + " --backend gpu");
+  EXPECT_NE(o.code, 0);
+  EXPECT_NE(o.err.find("--backend"), std::string::npos) << o.err;
 }
 
 }  // namespace
