@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "fedguard/error.h"
+#include "io/printable.h"
 
 namespace fedguard::io {
 namespace {
@@ -37,21 +38,6 @@ bool nesting_ok(const std::string& text) {
     }
   }
   return true;
-}
-
-std::string shown(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < 60; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return s.size() > 60 ? out + "..." : out;
 }
 
 bool plain_file_name(const std::string& f) {
@@ -85,7 +71,7 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
   }
   for (const auto& [key, value] : j.items()) {
     (void)value;
-    if (key != "format" && key != "version" && key != "rounds" && key != "info") bad("top level", "unknown key '" + shown(key) + "'");
+    if (key != "format" && key != "version" && key != "rounds" && key != "info") bad("top level", "unknown key '" + printable(key) + "'");
   }
   Manifest m;
   if (j.contains("info")) {
@@ -133,12 +119,12 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
           entry.num_samples.push_back(w.get<double>());
         }
       } else if (key != "dtype" && key != "info") {
-        bad(where, "unknown key '" + shown(key) + "'");
+        bad(where, "unknown key '" + printable(key) + "'");
       }
     }
     if (entry.file.empty()) bad(where, "missing 'file'");
     if (!e.contains("round")) entry.round = i;
-    if (!files.insert(entry.file).second) bad(where, "file '" + shown(entry.file) + "' is listed twice");
+    if (!files.insert(entry.file).second) bad(where, "file '" + printable(entry.file) + "' is listed twice");
     m.rounds.push_back(std::move(entry));
   }
   return m;

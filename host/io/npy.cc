@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "fedguard/error.h"
+#include "io/printable.h"
 
 // The data are handed out as raw little-endian memory; a big-endian host would need byte swaps.
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
@@ -50,24 +51,6 @@ const TypeInfo& type_info(NpyType t) {
     if (info.type == t) return info;
   }
   FEDGUARD_THROW(kInvalidInput, "unknown NpyType " << static_cast<int>(t));
-}
-
-// Header text comes from untrusted files; keep messages printable and short.
-std::string printable(const std::string& s) {
-  constexpr std::size_t kMaxShown = 40;
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    }
-  }
-  if (s.size() > kMaxShown) out += "...";
-  return out;
 }
 
 std::string shape_string(const std::vector<std::size_t>& shape) {
@@ -166,7 +149,7 @@ class HeaderParser {
         r.shape_at = offset(pos_);
         r.shape = parse_shape();
       } else {
-        fail_at(key_at, "unknown key '", printable(key),
+        fail_at(key_at, "unknown key '", printable(key, 40),
                 "' in the header (expected 'descr', 'fortran_order' and 'shape')");
       }
       skip_space();
@@ -174,7 +157,7 @@ class HeaderParser {
         ++pos_;
         skip_space();
       } else if (peek() != '}') {
-        fail_here("expected ',' or '}' after the value of '", printable(key), "'");
+        fail_here("expected ',' or '}' after the value of '", printable(key, 40), "'");
       }
     }
     const std::size_t close_at = pos_;
@@ -351,10 +334,10 @@ NpyHeader parse_npy(const unsigned char* bytes, std::size_t size, const std::str
   }
   if (info == nullptr) {
     if (!descr.empty() && descr[0] == '>') {
-      fail(name, h.descr_at, "big-endian dtype '", printable(descr),
+      fail(name, h.descr_at, "big-endian dtype '", printable(descr, 40),
            "' is not supported (save little-endian data)");
     }
-    fail(name, h.descr_at, "unsupported dtype '", printable(descr),
+    fail(name, h.descr_at, "unsupported dtype '", printable(descr, 40),
          "' (supported: <f4, <f2, <f8, <i8, <i4, |u1, |b1)");
   }
   if (h.fortran_order) {

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "fedguard/error.h"
+#include "io/printable.h"
 #include "io/safetensors.h"
 
 namespace fedguard::io {
@@ -35,22 +36,6 @@ template <typename... Args>
   std::ostringstream what;
   (what << ... << args);
   FEDGUARD_THROW(kIo, name << ": offset 0: " << what.str());
-}
-
-// A name from the file as it appears in messages: control bytes escaped, at most 60 bytes.
-std::string shown(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < 60; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return s.size() > 60 ? out + "..." : out;
 }
 
 // The first line of LibTorch's message (its c10::Error text may carry a backtrace).
@@ -114,13 +99,13 @@ struct Named {
 };
 
 Named prepare(const std::string& file, const std::string& name, const at::Tensor& t) {
-  if (!t.defined()) fail(file, "tensor '", shown(name), "' is undefined (None)");
-  if (t.layout() != at::kStrided) fail(file, "tensor '", shown(name), "' is not a dense (strided) tensor");
-  if (t.is_quantized()) fail(file, "tensor '", shown(name), "' is quantized (", dtype_name(t.scalar_type()), ")");
+  if (!t.defined()) fail(file, "tensor '", printable(name), "' is undefined (None)");
+  if (t.layout() != at::kStrided) fail(file, "tensor '", printable(name), "' is not a dense (strided) tensor");
+  if (t.is_quantized()) fail(file, "tensor '", printable(name), "' is quantized (", dtype_name(t.scalar_type()), ")");
   Named out;
   out.name = name;
   if (!to_safe_dtype(t.scalar_type(), &out.dtype)) {
-    fail(file, "tensor '", shown(name), "' has dtype ", dtype_name(t.scalar_type()),
+    fail(file, "tensor '", printable(name), "' has dtype ", dtype_name(t.scalar_type()),
          " (updates must be float32, float16 or bfloat16)");
   }
   // pickle_load gives CPU tensors; .to() is for safety (a no-op then). resolve_conj / _neg
@@ -139,7 +124,7 @@ std::map<std::string, std::string> metadata_of(const std::string& file, const c1
     }
     const std::string key = kv.key().toStringRef();
     if (!kv.value().isString()) {
-      fail(file, "'__metadata__' value of '", shown(key), "' is of type ", kv.value().tagKind(),
+      fail(file, "'__metadata__' value of '", printable(key), "' is of type ", kv.value().tagKind(),
            ", not a string (lists are JSON text)");
     }
     meta[key] = kv.value().toStringRef();
@@ -181,7 +166,7 @@ Content content_of(const std::string& file, const c10::IValue& v) {
     } else if (kv.value().isTensor()) {
       c.tensors.push_back(prepare(file, key, kv.value().toTensor()));
     } else {
-      c.warnings.push_back("ignored entry '" + shown(key) + "' (of type " + kv.value().tagKind() + ", not a tensor)");
+      c.warnings.push_back("ignored entry '" + printable(key) + "' (of type " + kv.value().tagKind() + ", not a tensor)");
     }
   }
   std::sort(c.tensors.begin(), c.tensors.end(), [](const Named& a, const Named& b) { return a.name < b.name; });

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "fedguard/error.h"
+#include "io/printable.h"
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors.cc assumes a little-endian host");
@@ -47,24 +48,6 @@ const TypeInfo& type_info(SafeDType t) {
   for (const TypeInfo& info : kTypes)
     if (info.type == t) return info;
   FEDGUARD_THROW(kInvalidInput, "unknown SafeDType " << static_cast<int>(t));
-}
-
-// Names and values come from untrusted files; keep messages printable and short.
-std::string printable(const std::string& s) {
-  constexpr std::size_t kMaxShown = 60;
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    }
-  }
-  if (s.size() > kMaxShown) out += "...";
-  return out;
 }
 
 template <typename... Args>

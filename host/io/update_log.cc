@@ -20,6 +20,7 @@
 #include "fedguard/dtype.h"
 #include "fedguard/error.h"
 #include "io/npy.h"
+#include "io/printable.h"
 
 namespace fedguard::io {
 namespace {
@@ -43,21 +44,6 @@ template <typename... Args>
   std::ostringstream what;
   (what << ... << args);
   FEDGUARD_THROW(kIo, name << ": offset " << offset << ": " << what.str());
-}
-
-std::string printable(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < 60; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return s.size() > 60 ? out + "..." : out;
 }
 
 // Metadata values are strings; lists are JSON text inside them. Errors point at the header.
