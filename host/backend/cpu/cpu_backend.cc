@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <cstddef>
+
 #include <cblas.h>
 
 namespace fedguard::backend {
@@ -15,15 +17,28 @@ class CpuBackend final : public Backend {
     openblas_set_num_threads(1);
   }
   std::string name() const override { return "cpu"; }
-  ScanSummaries scan(const ScanRequest& request) override { return cpu::scan(request, threads_); }
+  ScanSummaries scan(const ScanRequest& request) override {
+    return cpu::scan(request, threads_for(request.rows.size(), request.updates));
+  }
   void aggregate_linear(const LinearAggregateRequest& request, float* out) override {
-    cpu::aggregate_linear(request, out, threads_);
+    cpu::aggregate_linear(request, out, threads_for(request.rows.size(), request.updates));
   }
   void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* out) override {
-    cpu::aggregate_coordinatewise(request, out, threads_);
+    cpu::aggregate_coordinatewise(request, out, threads_for(request.rows.size(), request.updates));
   }
 
  private:
+  // Below this many values a pass runs on one thread. Waking an idle worker costs more than
+  // such a pass: on the 2-core VM of bench/results/compare_cpu_2026-12-01.md a parallel region
+  // after a 50 ms pause took about 5 ms to start, while a whole Krum round of 10 x 10,000 values
+  // takes 0.4-0.8 ms on one core. The results do not depend on it beyond float64 summation order.
+  static constexpr std::size_t kSerialBelow = std::size_t{1} << 20;
+
+  int threads_for(std::size_t rows, const UpdateView* updates) const {
+    const std::size_t cols = updates != nullptr ? updates->cols() : 0;
+    return rows * cols < kSerialBelow ? 1 : threads_;
+  }
+
   int threads_;
 };
 
