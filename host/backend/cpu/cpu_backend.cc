@@ -28,11 +28,11 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // Below this many values a pass runs on one thread. Waking an idle worker costs more than
+  // Below this many values (2^18, 1 MiB of float32) a pass runs on one thread. Waking an idle worker costs more than
   // such a pass: on the 2-core VM of bench/results/compare_cpu_2026-12-01.md a parallel region
   // after a 50 ms pause took about 5 ms to start, while a whole Krum round of 10 x 10,000 values
   // takes 0.4-0.8 ms on one core. The results do not depend on it beyond float64 summation order.
-  static constexpr std::size_t kSerialBelow = std::size_t{1} << 20;
+  static constexpr std::size_t kSerialBelow = std::size_t{1} << 18;
 
   int threads_for(std::size_t rows, const UpdateView* updates) const {
     const std::size_t cols = updates != nullptr ? updates->cols() : 0;
