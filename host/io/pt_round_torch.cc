@@ -223,14 +223,9 @@ RoundData interpret(const c10::IValue& value, const std::string& name, const Man
   }
   RoundData r = round_from_tensors(base, header, name, entry, default_round, /*file_offsets=*/false);
   r.warnings.insert(r.warnings.end(), c.warnings.begin(), c.warnings.end());
-  // Views into the tensor / buffer need it alive; an owned copy (if any) already holds the data
-  // of the well-formed rows, a row with another layout may still point into the buffer.
-  if (!r.keep_alive) {
-    r.keep_alive = storage;
-  } else {
-    auto owned = r.keep_alive;
-    r.keep_alive = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(owned, storage);
-  }
+  // Views into the tensor / buffer need it alive; a row with another layout may still point into
+  // the buffer even where an owned copy holds the well-formed rows.
+  hold_also(r, storage);
   return r;
 }
 

@@ -447,6 +447,15 @@ void set_pt_round_reader(PtRoundReader reader) { g_pt_round_reader.store(reader)
 
 PtRoundReader pt_round_reader() { return g_pt_round_reader.load(); }
 
+void hold_also(RoundData& r, std::shared_ptr<void> owner) {
+  if (!r.keep_alive) {
+    r.keep_alive = std::move(owner);
+  } else {
+    r.keep_alive = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(r.keep_alive,
+                                                                                             std::move(owner));
+  }
+}
+
 void prefetch_file(const std::string& path) noexcept {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
@@ -468,13 +477,7 @@ RoundData read_round_file(const std::string& path, const ManifestEntry* entry, s
     auto file = std::make_shared<SafetensorsFile>(path);
     file->advise_sequential();
     RoundData r = round_from_safetensors(file->bytes(), file->header(), path, entry, default_round);
-    // Views into the mapping need it alive; an owned copy (if any) already holds the data.
-    if (!r.keep_alive) {
-      r.keep_alive = file;
-    } else {
-      auto owned = r.keep_alive;
-      r.keep_alive = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(owned, file);
-    }
+    hold_also(r, file);  // views into the mapping need it alive
     return r;
   }
   if (ext == ".npy") {

@@ -115,6 +115,10 @@ class UpdateLog {
   std::vector<LogEntry> entries_;
 };
 
+/// Adds `owner` to what r.keep_alive holds: r's views may point into it, and into whatever
+/// keep_alive held before (an owned copy of some rows).
+void hold_also(RoundData& r, std::shared_ptr<void> owner);
+
 /// Asks the kernel to read `path` into the page cache ahead of use (posix_fadvise WILLNEED), so
 /// that reading a log's next round overlaps the processing of the current one (`fedguard scan`
 /// calls it from a helper thread). Never throws: a file that cannot be opened is reported when it
