@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/input_files.h"
+#include "common/json_parse.h"
 #include "fedguard/attacks.h"
 #include "fedguard/error.h"
 #include "io/npy.h"
@@ -28,20 +30,11 @@ std::vector<float> read_floats(const io::NpyFile& f) {
 nlohmann::json read_params(const std::string& text_or_path) {
   std::size_t k = 0;
   while (k < text_or_path.size() && std::isspace(static_cast<unsigned char>(text_or_path[k]))) ++k;
-  std::string text = text_or_path;
-  std::string origin = "--params";
-  if (k == text_or_path.size() || text_or_path[k] != '{') {
-    std::ifstream f(text_or_path);
-    if (!f) FEDGUARD_THROW(kIo, text_or_path << ": cannot open (--params takes JSON text or a JSON file)");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    text = ss.str();
-    origin = text_or_path;
-  }
+  if (k == text_or_path.size() || text_or_path[k] != '{') return read_json_file(text_or_path);
   try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    FEDGUARD_THROW(kInvalidInput, origin << ": invalid JSON: " << e.what());
+    return parse_json(text_or_path);
+  } catch (const JsonError& e) {
+    FEDGUARD_THROW(kInvalidInput, "--params: invalid JSON: " << e.what());
   }
 }
 

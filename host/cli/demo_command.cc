@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/input_files.h"
+#include "common/regular_file.h"
 #include "cli/synthetic_round.h"
 #include "fedguard/engine.h"
 
@@ -44,15 +46,10 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--config", opt->config, "policy JSON file (default: the recommended policy, EngineConfig::recommended(attackers))");
   cmd->callback([opt, &exit_code] {
     const SyntheticRound s = make_synthetic_round(opt->benign, opt->attackers, opt->d, opt->seed);
-    std::string policy_text = default_policy(opt->attackers);
-    if (!opt->config.empty()) {
-      std::ifstream f(opt->config);
-      if (!f) FEDGUARD_THROW(kIo, "cannot read config " << opt->config);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      policy_text = ss.str();
-    }
-    Engine robust(EngineConfig::from_json(policy_text));
+    Engine robust(opt->config.empty() ? EngineConfig::from_json(default_policy(opt->attackers))
+                                      : read_config_file(opt->config));
+    const std::string policy_text =
+        opt->config.empty() ? default_policy(opt->attackers) : read_regular_file(opt->config, kMaxTextFileBytes);
     Engine plain(EngineConfig::from_json(R"({"aggregator": {"rule": "mean"}})"));
     RoundInput in;
     in.updates = UpdateView(s.updates.data(), s.n, s.d, DType::kFloat32);

@@ -4,33 +4,12 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/input_files.h"
+#include "common/regular_file.h"
 #include "fedguard/engine.h"
 #include "io/npy.h"
 
 namespace fedguard::cli {
-namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) FEDGUARD_THROW(kIo, path << ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> read_ids(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) FEDGUARD_THROW(kIo, path << ": cannot open");
-  std::vector<std::string> ids;
-  std::string line;
-  while (std::getline(f, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) ids.push_back(line);
-  }
-  return ids;
-}
-
-}  // namespace
 
 void add_round_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("round", "Process one saved round: updates (.npy, n x d) through a policy");
@@ -52,7 +31,7 @@ void add_round_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--precision", opt->precision, "fp32, tf32 or bf16 (Gram, CUDA): overrides the config's \"precision\"")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   cmd->callback([opt, &exit_code] {
-    EngineConfig config = EngineConfig::from_json(read_text(opt->config));
+    EngineConfig config = read_config_file(opt->config);
     if (!opt->backend.empty() || !opt->precision.empty()) {
       nlohmann::json j = config.to_json();
       if (!opt->backend.empty()) j["backend"] = opt->backend;
@@ -60,7 +39,9 @@ void add_round_command(CLI::App& app, int& exit_code) {
       config = EngineConfig::from_json_value(j);
     }
     Engine engine(config);
-    if (!opt->state.empty() && std::ifstream(opt->state).good()) engine.load_state(opt->state);
+    // A state path that exists but cannot be read (a FIFO, a directory, no permission) is an
+    // error from load_state, not a fresh start.
+    if (!opt->state.empty() && path_exists(opt->state)) engine.load_state(opt->state);
     const io::NpyFile updates(opt->updates);
     FEDGUARD_EXPECTS(updates.shape().size() == 2, opt->updates << ": updates must be 2-D (n x d), got "
                                                                << updates.shape().size() << "-D");
@@ -71,7 +52,7 @@ void add_round_command(CLI::App& app, int& exit_code) {
       FEDGUARD_EXPECTS(w.shape().size() == 1, opt->num_samples << ": num_samples must be 1-D");
       in.num_samples = w.to_doubles();
     }
-    if (!opt->ids.empty()) in.client_ids = read_ids(opt->ids);
+    if (!opt->ids.empty()) in.client_ids = read_ids_file(opt->ids);
     std::vector<float> reference;
     if (!opt->reference.empty()) {
       const io::NpyFile r(opt->reference);
@@ -84,7 +65,7 @@ void add_round_command(CLI::App& app, int& exit_code) {
     const RoundResult r = engine.process_round(in);
     if (!opt->state.empty()) engine.save_state(opt->state);
 
-    const std::string text = r.to_json().dump(2) + "\n";
+    const std::string text = r.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     if (opt->out.empty()) {
       std::fputs(text.c_str(), stdout);
     } else {

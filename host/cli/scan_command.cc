@@ -5,28 +5,17 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/input_files.h"
 #include "fedguard/engine.h"
 #include "forensics/scan.h"
 
 namespace fedguard::cli {
 namespace {
 
-std::string read_config(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) FEDGUARD_THROW(kIo, path << ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 forensics::PolicySpec load_policy(const std::string& path) {
   forensics::PolicySpec p;
   p.name = std::filesystem::path(path).stem().string();
-  try {
-    p.config = EngineConfig::from_json(read_config(path));
-  } catch (const Error& e) {
-    FEDGUARD_THROW(kInvalidInput, path << ": " << e.what());
-  }
+  p.config = read_config_file(path);
   return p;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "common/regular_file.h"
 #include "fedguard/error.h"
 
 #ifdef FEDGUARD_HAS_TORCH
@@ -25,12 +26,9 @@ namespace {
 #ifdef FEDGUARD_HAS_TORCH
 template <class Json>
 Json read_json_file(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) FEDGUARD_THROW(kIo, path << ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
+  const std::string text = read_regular_file(path, kMaxTextFileBytes);  // no FIFO, bounded
   try {
-    return Json::parse(ss.str());
+    return Json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     FEDGUARD_THROW(kInvalidInput, path << ": not valid JSON: " << e.what());
   }

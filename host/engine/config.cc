@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "common/json_parse.h"
 #include "fedguard/error.h"
 #include "policy/policy.h"
 
@@ -92,11 +93,9 @@ ReputationSpec reputation_from_json(const nlohmann::json& v) {
 EngineConfig EngineConfig::from_json(const std::string& text) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+    j = parse_json(text);
+  } catch (const JsonError& e) {  // syntax, nesting, duplicate keys, NUL bytes, huge numbers
     FEDGUARD_THROW(kInvalidInput, "config is not valid JSON: " << e.what());
-  } catch (const nlohmann::json::exception& e) {  // e.g. a number beyond double range
-    FEDGUARD_THROW(kInvalidInput, "config is not usable JSON: " << e.what());
   }
   return from_json_value(j);
 }
@@ -126,8 +125,9 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
       FEDGUARD_EXPECTS(v.is_string(), "config \"precision\" must be a string");
       c.precision = v.get<std::string>();
     } else if (key == "tile_columns") {
-      FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 0,
-                       "config \"tile_columns\" must be a non-negative integer, got " << v.dump());
+      // Bounded so that a tile (n x tile_columns floats) cannot ask for an absurd allocation.
+      FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 0 && v.get<std::int64_t>() <= (1 << 26),
+                       "config \"tile_columns\" must be an integer in [0, 67108864], got " << v.dump());
       c.tile_columns = v.get<std::size_t>();
     } else if (key == "threads") {
       FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 0 && v.get<std::int64_t>() <= 4096,

@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/json_parse.h"
+#include "common/regular_file.h"
 #include "fedguard/error.h"
 #include "io/printable.h"
 
@@ -18,28 +20,6 @@ constexpr const char* kFormat = "fedguard-update-log";
 constexpr int kVersion = 1;
 constexpr int kMaxDepth = 32;
 
-bool nesting_ok(const std::string& text) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxDepth) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 bool plain_file_name(const std::string& f) {
   return !f.empty() && f != "." && f != ".." && f.find('/') == std::string::npos &&
          f.find('\\') == std::string::npos && f.find('\0') == std::string::npos && f.size() <= 255;
@@ -48,14 +28,11 @@ bool plain_file_name(const std::string& f) {
 }  // namespace
 
 Manifest parse_manifest(const std::string& text, const std::string& name) {
-  if (!nesting_ok(text)) FEDGUARD_THROW(kIo, name << ": offset 0: JSON nested deeper than " << kMaxDepth);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    FEDGUARD_THROW(kIo, name << ": offset " << (e.byte > 0 ? e.byte - 1 : 0) << ": not valid JSON: " << e.what());
-  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
-    FEDGUARD_THROW(kIo, name << ": offset 0: not usable JSON: " << e.what());
+    j = parse_json(text, kMaxDepth);
+  } catch (const JsonError& e) {  // syntax, nesting, duplicate keys, NUL bytes, huge numbers
+    FEDGUARD_THROW(kIo, name << ": " << e.what());
   }
   auto bad = [&](const std::string& where, const std::string& what) {
     FEDGUARD_THROW(kIo, name << ": " << where << ": " << what);
@@ -152,11 +129,7 @@ nlohmann::ordered_json manifest_to_json(const Manifest& manifest) {
 }
 
 Manifest read_manifest(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) FEDGUARD_THROW(kIo, path << ": cannot open: " << std::strerror(errno));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_manifest(ss.str(), path);
+  return parse_manifest(read_regular_file(path, kMaxTextFileBytes), path);
 }
 
 void write_manifest(const std::string& path, const Manifest& manifest) {

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <utility>
 
+#include "common/regular_file.h"
 #include "fedguard/error.h"
 #include "io/printable.h"
 
@@ -373,35 +374,22 @@ NpyHeader parse_npy(const unsigned char* bytes, std::size_t size, const std::str
 }
 
 NpyFile::NpyFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    FEDGUARD_THROW(kIo, path << ": cannot open for reading: " << std::strerror(errno));
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    FEDGUARD_THROW(kIo, path << ": cannot stat: " << std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    FEDGUARD_THROW(kIo, path << ": not a regular file");
-  }
-  const auto file_size = static_cast<std::size_t>(st.st_size);
+  // O_NONBLOCK open and a regular-file check: a FIFO or device given as a round fails at once.
+  const RegularFile file(path);
+  const int fd = file.fd();
+  const auto file_size = static_cast<std::size_t>(file.size());
   if (file_size > 0) {
     // mmap rejects a zero length; an empty file is reported by parse_npy below instead.
     void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
       const int err = errno;
-      ::close(fd);
       FEDGUARD_THROW(kIo,
                      path << ": cannot mmap " << file_size << " bytes: " << std::strerror(err));
     }
     map_ = static_cast<const unsigned char*>(map);
     map_size_ = file_size;
   }
-  // The mapping keeps the file's pages reachable; the descriptor is no longer needed.
-  ::close(fd);
+  // The mapping keeps the file's pages reachable; the descriptor closes with `file`.
   try {
     NpyHeader header = parse_npy(map_, map_size_, path_);
     type_ = header.type;

@@ -24,6 +24,7 @@
 #include <sstream>
 #include <utility>
 
+#include "common/regular_file.h"
 #include "fedguard/error.h"
 #include "io/printable.h"
 #include "io/safetensors.h"
@@ -265,17 +266,10 @@ RoundData round_from_pt_bytes(const std::vector<char>& bytes, const std::string&
 }
 
 RoundData read_round_pt(const std::string& path, const ManifestEntry* entry, std::size_t default_round) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) FEDGUARD_THROW(kIo, path << ": cannot open for reading: " << std::strerror(errno));
-  std::vector<char> bytes;
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  in.seekg(0, std::ios::beg);
-  if (size < 0 || !in) FEDGUARD_THROW(kIo, path << ": cannot read: cannot determine the file's size");
-  bytes.resize(static_cast<std::size_t>(size));
-  if (size > 0 && !in.read(bytes.data(), size)) {
-    FEDGUARD_THROW(kIo, path << ": cannot read: " << in.gcount() << " of " << size << " bytes read");
-  }
+  // Regular files only, opened without blocking (a FIFO fails at once); size known up front.
+  const RegularFile file(path);
+  std::vector<char> bytes(static_cast<std::size_t>(file.size()));
+  file.read_at(0, bytes.data(), bytes.size());
   const c10::IValue value = load(bytes, path);
   std::vector<char>().swap(bytes);  // the file's bytes are not needed once LibTorch has loaded it
   return interpret_checked(value, path, entry, default_round);

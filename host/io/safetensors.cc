@@ -14,6 +14,8 @@
 #include <sstream>
 #include <utility>
 
+#include "common/json_parse.h"
+#include "common/regular_file.h"
 #include "fedguard/error.h"
 #include "io/printable.h"
 
@@ -57,28 +59,6 @@ template <typename... Args>
   FEDGUARD_THROW(kIo, name << ": offset " << offset << ": " << what.str());
 }
 
-// Depth of brackets outside strings; false when deeper than kMaxDepth.
-bool nesting_ok(const unsigned char* text, std::size_t size) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < size; ++i) {
-    const unsigned char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxDepth) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 bool get_size(const nlohmann::json& v, std::size_t* out) {
   if (!v.is_number_unsigned()) return false;
@@ -136,27 +116,12 @@ SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size
   const unsigned char* text = bytes + 8;
   const std::size_t text_len = static_cast<std::size_t>(header_len);
   if (text[0] != '{') fail(name, 8, "the header must be a JSON object starting with '{'");
-  if (!nesting_ok(text, text_len)) fail(name, 8, "the header's JSON is nested deeper than ", kMaxDepth);
-
-  // Duplicate top-level keys would be silently merged by the parser; count them as we go.
-  std::set<std::string> keys;
-  std::string duplicate;
-  auto on_event = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    if (event == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string()) {
-      if (!keys.insert(parsed.get<std::string>()).second && duplicate.empty()) duplicate = parsed.get<std::string>();
-    }
-    return true;
-  };
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(text, text + text_len, on_event);
-  } catch (const nlohmann::json::parse_error& e) {
-    const std::size_t at = e.byte > 0 ? static_cast<std::size_t>(e.byte) - 1 : 0;
-    fail(name, 8 + std::min(at, text_len), "the header is not valid JSON: ", e.what());
-  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
-    fail(name, 8, "the header is not usable JSON: ", e.what());
+    header = parse_json(std::string_view(reinterpret_cast<const char*>(text), text_len), kMaxDepth);
+  } catch (const JsonError& e) {  // syntax, nesting, duplicate keys, NUL bytes, huge numbers
+    fail(name, 8 + e.offset(), "the header's JSON: ", e.reason());
   }
-  if (!duplicate.empty()) fail(name, 8, "duplicate key '", printable(duplicate), "' in the header");
   if (!header.is_object()) fail(name, 8, "the header must be a JSON object");
 
   SafetensorsHeader out;
@@ -260,30 +225,19 @@ SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size
 }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) FEDGUARD_THROW(kIo, path << ": cannot open for reading: " << std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    FEDGUARD_THROW(kIo, path << ": cannot stat: " << std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    FEDGUARD_THROW(kIo, path << ": not a regular file");
-  }
-  const auto file_size = static_cast<std::size_t>(st.st_size);
+  // O_NONBLOCK open and a regular-file check: a FIFO or device given as a round fails at once.
+  const RegularFile file(path);
+  const int fd = file.fd();
+  const auto file_size = static_cast<std::size_t>(file.size());
   if (file_size > 0) {
     void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
       const int err = errno;
-      ::close(fd);
       FEDGUARD_THROW(kIo, path << ": cannot mmap " << file_size << " bytes: " << std::strerror(err));
     }
     map_ = static_cast<const unsigned char*>(map);
     map_size_ = file_size;
   }
-  ::close(fd);
   try {
     header_ = parse_safetensors(map_, map_size_, path_);
   } catch (...) {

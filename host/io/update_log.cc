@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/json_parse.h"
 #include "fedguard/dtype.h"
 #include "fedguard/error.h"
 #include "io/npy.h"
@@ -52,8 +53,8 @@ nlohmann::json meta_json(const std::map<std::string, std::string>& meta, const s
   const auto it = meta.find(key);
   if (it == meta.end()) return nullptr;
   try {
-    return nlohmann::json::parse(it->second);
-  } catch (const nlohmann::json::exception& e) {
+    return parse_json(it->second, 8);
+  } catch (const JsonError& e) {
     fail(name, at, "__metadata__ '", key, "' is not JSON text: ", e.what());
   }
 }
@@ -122,6 +123,24 @@ void apply_entry(RoundData& r, const ManifestEntry* entry) {
   }
 }
 
+// A manifest entry and the round file both naming the clients or the ground truth must agree:
+// otherwise which one the scan used would decide its rates silently.
+void check_entry_agrees(const RoundData& r, const ManifestEntry* entry, const std::string& name, std::size_t at) {
+  if (entry == nullptr) return;
+  if (!entry->client_ids.empty() && entry->client_ids != r.client_ids) {
+    fail(name, at, "round ", r.round, ": the manifest's client_ids (", entry->client_ids.size(),
+         " ids) disagree with the round file's (", r.client_ids.size(), " ids)");
+  }
+  if (entry->has_malicious && r.has_ground_truth) {
+    const std::set<std::string> a(entry->malicious.begin(), entry->malicious.end());
+    const std::set<std::string> b(r.malicious.begin(), r.malicious.end());
+    if (a != b) {
+      fail(name, at, "round ", r.round, ": the manifest's 'malicious' (", a.size(),
+           " ids) disagrees with the round file's (", b.size(), " ids)");
+    }
+  }
+}
+
 void check_lengths(const RoundData& r, const std::string& name, std::size_t at) {
   const std::size_t n = r.updates.rows();
   if (!r.client_ids.empty() && r.client_ids.size() != n) {
@@ -137,9 +156,13 @@ void default_ids(RoundData& r) {
     for (std::size_t i = 0; i < r.updates.rows(); ++i) r.client_ids.push_back(std::to_string(i));
   }
   if (r.has_ground_truth) {
+    // Ground truth naming a client the round does not have is a wrong log, not a detail: the
+    // scan's rates would count a miss that cannot happen.
     std::set<std::string> ids(r.client_ids.begin(), r.client_ids.end());
     for (const std::string& m : r.malicious) {
-      if (!ids.count(m)) r.warnings.push_back("ground-truth id '" + printable(m) + "' is not a client of the round");
+      if (!ids.count(m))
+        FEDGUARD_THROW(kIo, r.path << ": round " << r.round << ": ground-truth ('malicious') id '" << printable(m)
+                                   << "' is not a client of the round");
     }
   }
 }
@@ -438,6 +461,7 @@ RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader&
     r.reference.resize(d);
     to_float(dt, base + ref->begin, r.reference.data(), d);
   }
+  check_entry_agrees(r, entry, name, meta_at);
   check_lengths(r, name, meta_at);
   default_ids(r);
   return r;
@@ -457,10 +481,12 @@ void hold_also(RoundData& r, std::shared_ptr<void> owner) {
 }
 
 void prefetch_file(const std::string& path) noexcept {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO in place of a round must not block this helper thread (the reader
+  // reports it); only regular files are prefetched.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
     (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
     // WILLNEED alone starts a bounded readahead; populating a read-only mapping reads the whole
     // file into the page cache (in this helper thread, without copying it anywhere).

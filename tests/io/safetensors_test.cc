@@ -223,7 +223,7 @@ TEST(Safetensors, LyingHeadersAreErrors) {
       {R"({"t": [1, 2)", "", "not valid JSON"},
       {"[1]", "", "starting with '{'"},
       // Found by the fuzzer: a number too large for a double is not a parse_error in nlohmann.
-      {R"({"t":{"dtype":"F32","shape":[1e400],"data_offsets":[0,8]}})", "", "not usable JSON"},
+      {R"({"t":{"dtype":"F32","shape":[1e400],"data_offsets":[0,8]}})", "", "number overflow"},
       {"{" + std::string(100, '[') + std::string(100, ']') + "}", "", "nested deeper"},
   };
   for (const Case& c : cases) {
@@ -348,7 +348,7 @@ TEST(Manifest, RejectsMalformedManifests) {
   EXPECT_NE(error_of(head + R"([{"file":"a.npy","client_ids":[1]}]})").find("strings"), std::string::npos);
   EXPECT_NE(error_of(head + R"([{"file":"a.npy","zzz":1}]})").find("unknown key"), std::string::npos);
   EXPECT_NE(error_of(head + std::string(200, '[')).find("nested deeper"), std::string::npos);
-  EXPECT_NE(error_of(head + R"([{"file":"a.npy","num_samples":[1e400]}]})").find("m.json: offset 0"), std::string::npos);
+  EXPECT_NE(error_of(head + R"([{"file":"a.npy","num_samples":[1e400]}]})").find("number overflow"), std::string::npos);
   const Manifest m = parse_manifest(head + R"([{"file":"a.npy","malicious":[]}], "info": {"k": 1}})", "m.json");
   ASSERT_EQ(m.rounds.size(), 1u);
   EXPECT_TRUE(m.rounds[0].has_malicious);
