@@ -117,6 +117,7 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
     FEDGUARD_THROW(kUnsupported, "updates are in CUDA memory but the backend is " << backend->name());
   result.n = n;
   result.d = d;
+  engine::check_model_dim(state, d);  // histories of another model size: an error, no state change
 
   // Input checks: each failure rejects one client with a named reason.
   std::map<std::string, std::size_t> rejected;
@@ -407,6 +408,7 @@ RoundResult Engine::process_round(const RoundInput& input) {
       state.aggregate_sketches.erase(state.aggregate_sketches.begin());
   }
   ++state.rounds;
+  state.model_dim = result.d;
   return result;
 }
 

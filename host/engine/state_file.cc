@@ -5,16 +5,22 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_parse.h"
+#include "common/regular_file.h"
 #include "fedguard/error.h"
 
 namespace fedguard::engine {
 namespace {
 
 constexpr char kMagic[8] = {'F', 'G', 'S', 'T', 'A', 'T', 'E', '1'};
-constexpr std::uint64_t kVersion = 2;
+constexpr std::uint64_t kVersion = 3;
+// A header larger than this is not one fedguard wrote (a million clients need ~200 MB).
+constexpr std::uint64_t kMaxHeader = 1ull << 30;
 
 void write_doubles(std::ofstream& f, const std::vector<double>& v) {
   f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(double)));
@@ -27,6 +33,7 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
   header["version"] = kVersion;
   header["sketch_dim"] = sketch_dim;
   header["sketch_seed"] = sketch_seed;
+  header["model_dim"] = state.model_dim;
   header["rounds"] = state.rounds;
   header["previous_aggregate"] = state.previous_aggregate.size();
   header["aggregate_sketches"] = state.aggregate_sketches.size();
@@ -71,24 +78,43 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
   }
 }
 
-EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uint64_t sketch_seed) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) FEDGUARD_THROW(kIo, path << ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string bytes = ss.str();
-  const std::size_t size = bytes.size();
-  if (size < 16 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+namespace {
+
+// The 16-byte prefix: magic and header length (checked against the file's size).
+std::uint64_t header_length(const char* prefix, std::uint64_t size, const std::string& path) {
+  if (size < 16 || std::memcmp(prefix, kMagic, sizeof kMagic) != 0)
     FEDGUARD_THROW(kIo, path << ": offset 0: not a fedguard state file (magic FGSTATE1 expected)");
   std::uint64_t len;
-  std::memcpy(&len, bytes.data() + 8, sizeof len);
+  std::memcpy(&len, prefix + 8, sizeof len);
   if (len > size - 16)
     FEDGUARD_THROW(kIo, path << ": offset 8: header length " << len << " runs past the end of the file (size " << size << ")");
+  if (len > kMaxHeader)
+    FEDGUARD_THROW(kIo, path << ": offset 8: header length " << len << " exceeds the limit of " << kMaxHeader << " bytes");
+  return len;
+}
+
+}  // namespace
+
+EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uint64_t sketch_seed) {
+  // A regular file only (no FIFO, no /dev/zero), and its magic checked before the rest is read.
+  const RegularFile file(path);
+  std::string bytes(16, '\0');
+  if (file.size() >= 16) file.read_at(0, bytes.data(), 16);
+  (void)header_length(bytes.data(), file.size(), path);
+  bytes.resize(static_cast<std::size_t>(file.size()));
+  file.read_at(16, bytes.data() + 16, bytes.size() - 16);
+  return parse_state(bytes, path, sketch_dim, sketch_seed);
+}
+
+EngineState parse_state(const std::string& bytes, const std::string& path, std::size_t sketch_dim,
+                        std::uint64_t sketch_seed) {
+  const std::uint64_t size = bytes.size();
+  const std::uint64_t len = header_length(bytes.data(), size, path);
   nlohmann::json h;
   try {
-    h = nlohmann::json::parse(bytes.substr(16, len));
-  } catch (const nlohmann::json::exception& e) {
-    FEDGUARD_THROW(kIo, path << ": offset 16: header is not valid JSON: " << e.what());
+    h = parse_json(std::string_view(bytes).substr(16, len));
+  } catch (const JsonError& e) {  // syntax, nesting, duplicate keys, NUL bytes, huge numbers
+    FEDGUARD_THROW(kIo, path << ": offset " << 16 + e.offset() << ": header is not valid JSON: " << e.reason());
   }
   if (!h.is_object()) FEDGUARD_THROW(kIo, path << ": offset 16: header is not a JSON object");
   auto number_in = [&](const nlohmann::json& obj, const char* key) -> std::uint64_t {
@@ -102,8 +128,8 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
     return obj.at(key).get<bool>();
   };
   const std::uint64_t version = number_in(h, "version");
-  if (version != 1 && version != kVersion)
-    FEDGUARD_THROW(kIo, path << ": offset 16: state format version " << version << ", this build reads 1 and " << kVersion);
+  if (version < 1 || version > kVersion)
+    FEDGUARD_THROW(kIo, path << ": offset 16: state format version " << version << ", this build reads 1 to " << kVersion);
   if (number_in(h, "sketch_dim") != sketch_dim || number_in(h, "sketch_seed") != sketch_seed)
     FEDGUARD_THROW(kInvalidInput, path << ": written with sketch_dim " << number_in(h, "sketch_dim") << " and sketch_seed "
                                        << number_in(h, "sketch_seed") << "; this engine uses sketch_dim " << sketch_dim
@@ -111,6 +137,9 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
   EngineState state;
   state.rounds = number_in(h, "rounds");
   const std::uint64_t agg = number_in(h, "previous_aggregate");
+  state.model_dim = version >= 3 ? number_in(h, "model_dim") : agg;
+  if (agg != 0 && agg != state.model_dim)
+    FEDGUARD_THROW(kIo, path << ": offset 16: previous aggregate of " << agg << " values for model_dim " << state.model_dim);
   const std::uint64_t agg_sketches = version >= 2 ? number_in(h, "aggregate_sketches") : 0;
   if (!h.contains("clients") || !h.at("clients").is_array())
     FEDGUARD_THROW(kIo, path << ": offset 16: header field 'clients' missing or not a list");
@@ -129,13 +158,23 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
     offset += count * unit;
     return at;
   };
+  // A NaN or Inf loaded here would spread into every later round's scores: a file error.
+  auto check_finite = [&](const auto& v, std::uint64_t at, const char* what) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        FEDGUARD_THROW(kIo, path << ": offset " << at + i * sizeof(T) << ": " << what << " holds " << v[i]
+                                 << " (every stored value must be finite)");
+  };
   const std::uint64_t agg_at = take(agg, sizeof(float), "the previous aggregate");
   state.previous_aggregate.resize(agg);
   std::memcpy(state.previous_aggregate.data(), bytes.data() + agg_at, agg * sizeof(float));
+  check_finite(state.previous_aggregate, agg_at, "the previous aggregate");
   for (std::uint64_t s = 0; s < agg_sketches; ++s) {
     const std::uint64_t at = take(1, per_sketch, "an aggregate sketch");
     std::vector<double> v(sketch_dim);
     std::memcpy(v.data(), bytes.data() + at, per_sketch);
+    check_finite(v, at, "an aggregate sketch");
     state.aggregate_sketches.push_back(std::move(v));
   }
   for (const auto& c : clients) {
@@ -168,6 +207,7 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
       const std::uint64_t at = take(1, per_sketch, "a client sketch");
       dest->resize(sketch_dim);
       std::memcpy(dest->data(), bytes.data() + at, per_sketch);
+      check_finite(*dest, at, "a client sketch");
     }
     if (!state.clients.emplace(c.at("id").get<std::string>(), std::move(ch)).second)
       FEDGUARD_THROW(kIo, path << ": offset 16: client id '" << c.at("id").get<std::string>() << "' appears twice");
@@ -175,6 +215,16 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
   if (offset != size)
     FEDGUARD_THROW(kIo, path << ": offset " << offset << ": " << size - offset << " bytes after the data the header describes");
   return state;
+}
+
+void check_model_dim(const EngineState& state, std::size_t d) {
+  if (state.model_dim == 0 || state.model_dim == d) return;
+  // (A previous aggregate of another size has its own error, where the engine uses it.)
+  bool holds = !state.aggregate_sketches.empty();
+  for (const auto& [id, h] : state.clients) holds = holds || !h.sketch_sum.empty() || !h.last_sketch.empty();
+  FEDGUARD_EXPECTS(!holds, "the engine's state was built from rounds of model size d=" << state.model_dim
+                                                                                       << " but this round has d=" << d
+                                                                                       << "; its histories cannot be used or extended (call reset_state() or use another state file when the model changes)");
 }
 
 }  // namespace fedguard::engine

@@ -1,15 +1,17 @@
 // The engine's state across rounds, and its versioned file format (docs/formats.md):
 //   bytes 0..7   magic "FGSTATE1"
 //   bytes 8..15  header length H (little-endian uint64)
-//   bytes 16..   H bytes of JSON: {"version": 2, "sketch_dim", "sketch_seed", "rounds",
+//   bytes 16..   H bytes of JSON: {"version": 3, "sketch_dim", "sketch_seed", "model_dim", "rounds",
 //                "previous_aggregate": length (0 = none), "aggregate_sketches": count,
 //                "clients": [{"id", "rounds_seen", "last_round", "sketch": bool,
 //                "last_sketch": bool, "reputation": number or null, "suspicion": [numbers]}, ...]}
 //   then the previous aggregate (float32), the aggregate sketches (float64, sketch_dim values
 //   each, oldest first), and per client in the order of "clients" its cumulative sketch and
 //   its last sketch where the flags say so (float64, sketch_dim values each); the file ends
-//   there exactly. Version 1 files (no aggregate sketches, every client with a cumulative
-//   sketch, no other per-client fields) are read too.
+//   there exactly. "model_dim" is the d of the rounds the histories were built from (0: none
+//   yet); every stored value must be finite. Version 2 files (no "model_dim": taken from the
+//   previous aggregate where there is one, else unknown) and version 1 files (no aggregate
+//   sketches, every client with a cumulative sketch, no other per-client fields) are read too.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,9 @@ struct ClientHistory {
 
 struct EngineState {
   std::uint64_t rounds = 0;
+  /// d of the rounds this state was built from; 0 when unknown (nothing kept yet, or a
+  /// version 1-2 file without a previous aggregate).
+  std::uint64_t model_dim = 0;
   std::vector<float> previous_aggregate;
   std::vector<std::vector<double>> aggregate_sketches;  ///< oldest first
   std::map<std::string, ClientHistory> clients;
@@ -41,5 +46,14 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
 /// Reads and validates everything (magic, version, JSON, sizes, sketch settings against the
 /// expected ones); throws kIo naming the file and offset, or kInvalidInput for a mismatch.
 EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uint64_t sketch_seed);
+/// The same for a file's bytes already in memory (path names it in messages).
+EngineState parse_state(const std::string& bytes, const std::string& path, std::size_t sketch_dim,
+                        std::uint64_t sketch_seed);
+
+/// Throws kInvalidInput naming both sizes when state holds anything built from a model of
+/// another size than d (sketched histories, aggregate sketches; a previous aggregate has its
+/// own check where the engine uses it): using them would mix the histories of two models. A
+/// round that throws here changes no state.
+void check_model_dim(const EngineState& state, std::size_t d);
 
 }  // namespace fedguard::engine

@@ -330,16 +330,20 @@ ScanSummary run_scan(const ScanOptions& opt) {
       }
       s.bytes += sr.bytes;
       rd.release();
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
+      // One bad round file is that round's error, whatever failed (a fedguard::Error, or an
+      // allocation a hostile header asked for): the scan goes on with the next round.
       sr.ok = false;
-      sr.error = e.what();
+      sr.error = dynamic_cast<const Error*>(&e) ? e.what() : std::string("cannot read the round: ") + e.what();
       ++s.bad_rounds;
-      progress.message(std::string("scan: skipping ") + entries[i].path + ": " + e.what());
+      progress.message(std::string("scan: skipping ") + entries[i].path + ": " + sr.error);
     }
     for (std::size_t k = 0; k < jsonl.size(); ++k) {
       *jsonl[k] << round_line(sr, sr.ok ? &sr.policies[k] : nullptr, sr.ok && sr.policies[k].ok ? &results[k] : nullptr,
                               compare ? opt.policies[k].name : "")
-                       .dump()
+                       // Text from the log (ids, messages quoting its bytes) may not be UTF-8:
+                       // replaced, not a reason to abort the scan.
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                 << '\n';
     }
     s.rounds.push_back(std::move(sr));

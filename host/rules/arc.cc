@@ -17,7 +17,7 @@ class Arc final : public Rule {
  public:
   explicit Arc(const RuleSpec& spec) {
     Params p(spec);
-    f_ = p.count("f", std::nullopt);
+    f_ = p.count("f", std::nullopt, kMaxClientCount);
     p.finish();
   }
   std::string name() const override { return "arc"; }

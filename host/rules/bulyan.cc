@@ -99,7 +99,7 @@ class Bulyan final : public Rule {
  public:
   explicit Bulyan(const RuleSpec& spec) {
     Params p(spec);
-    f_ = p.count("f", std::nullopt);
+    f_ = p.count("f", std::nullopt, kMaxClientCount);
     p.finish();
   }
   std::string name() const override { return "bulyan"; }

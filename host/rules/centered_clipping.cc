@@ -18,7 +18,7 @@ class CenteredClipping final : public Rule {
   explicit CenteredClipping(const RuleSpec& spec) {
     Params p(spec);
     tau_ = p.number("tau", 10.0, 0.0);
-    iterations_ = p.count("iterations", 3);
+    iterations_ = p.count("iterations", 3, kMaxIterations);
     p.finish();
   }
   std::string name() const override { return "centered_clipping"; }

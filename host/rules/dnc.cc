@@ -29,11 +29,11 @@ class Dnc final : public Rule {
  public:
   explicit Dnc(const RuleSpec& spec) {
     Params p(spec);
-    f_ = p.count("f", std::nullopt);
+    f_ = p.count("f", std::nullopt, kMaxClientCount);
     c_ = p.number("c", 1.0, 0.0);
-    subset_size_ = p.count("subset_size", 0);
-    niters_ = p.count("niters", subset_size_ ? 5 : 1);
-    seed_ = p.count("seed", 0);
+    subset_size_ = p.count("subset_size", 0, kMaxClientCount);
+    niters_ = p.count("niters", subset_size_ ? 5 : 1, kMaxIterations);
+    seed_ = p.count("seed", 0, kMaxSeed);
     p.finish();
     FEDGUARD_EXPECTS(niters_ >= 1, "rule 'dnc': niters must be >= 1");
     FEDGUARD_EXPECTS(subset_size_ > 0 || niters_ == 1,

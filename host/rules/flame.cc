@@ -33,8 +33,8 @@ class Flame final : public Rule {
   explicit Flame(const RuleSpec& spec) {
     Params p(spec);
     lambda_ = p.number("lambda", 0.001, 0.0);
-    seed_ = p.count("seed", 0);
-    min_cluster_size_ = p.optional_count("min_cluster_size");
+    seed_ = p.count("seed", 0, kMaxSeed);
+    min_cluster_size_ = p.optional_count("min_cluster_size", kMaxClientCount);
     p.finish();
     FEDGUARD_EXPECTS(!min_cluster_size_ || *min_cluster_size_ >= 2, "rule 'flame': min_cluster_size must be >= 2");
   }

@@ -225,17 +225,17 @@ class FlDetector final : public Rule {
  public:
   explicit FlDetector(const RuleSpec& spec) {
     Params p(spec);
-    window_ = p.count("window", 10);
+    window_ = p.count("window", 10, kAggregateHistory - 1);
     FEDGUARD_EXPECTS(window_ >= 1 && window_ + 1 <= kAggregateHistory,
                      "fldetector: window must be in [1, " << kAggregateHistory - 1 << "], got " << window_);
-    min_pairs_ = p.count("min_pairs", window_);
+    min_pairs_ = p.count("min_pairs", window_, kAggregateHistory - 1);
     FEDGUARD_EXPECTS(min_pairs_ >= 1 && min_pairs_ <= window_,
                      "fldetector: min_pairs must be in [1, window=" << window_ << "], got " << min_pairs_);
-    max_clusters_ = p.count("max_clusters", 10);
+    max_clusters_ = p.count("max_clusters", 10, kMaxClientCount);
     FEDGUARD_EXPECTS(max_clusters_ >= 2, "fldetector: max_clusters must be >= 2, got " << max_clusters_);
-    references_ = p.count("references", 20);
+    references_ = p.count("references", 20, kMaxClientCount);
     FEDGUARD_EXPECTS(references_ >= 1, "fldetector: references must be >= 1");
-    seed_ = p.count("seed", 0);
+    seed_ = p.count("seed", 0, kMaxSeed);
     p.finish();
   }
   std::string name() const override { return "fldetector"; }

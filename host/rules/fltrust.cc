@@ -28,6 +28,10 @@ class FlTrust final : public Rule {
     FEDGUARD_EXPECTS(n >= 1, "fltrust needs at least 1 client, got 0 " << round.losses);
     const std::size_t ref = *round.server_reference;
     const double ref_norm = std::sqrt(round.space.reference_norm_sq(ref));
+    // A NaN or Inf in the reference makes its norm non-finite: say so (before this check, a NaN
+    // reference was reported as "all zeros" and an Inf one as "no client has a positive cosine").
+    FEDGUARD_EXPECTS(std::isfinite(ref_norm), "fltrust: the server's reference update holds NaN or Inf values (norm "
+                                                  << ref_norm << ")");
     FEDGUARD_EXPECTS(ref_norm > 0, "fltrust: the server's reference update is all zeros");
     const std::vector<double> dots = round.space.dots_with_reference(c.raw(round.space), n, ref);
     const std::vector<double> norms_sq = c.norms_sq(round.space);

@@ -72,7 +72,7 @@ class Krum final : public Rule {
  public:
   explicit Krum(const RuleSpec& spec) {
     Params p(spec);
-    f_ = p.count("f", std::nullopt);
+    f_ = p.count("f", std::nullopt, kMaxClientCount);
     p.finish();
   }
   std::string name() const override { return "krum"; }

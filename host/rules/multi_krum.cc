@@ -17,8 +17,8 @@ class MultiKrum final : public Rule {
  public:
   explicit MultiKrum(const RuleSpec& spec) {
     Params p(spec);
-    f_ = p.count("f", std::nullopt);
-    m_ = p.optional_count("m");
+    f_ = p.count("f", std::nullopt, kMaxClientCount);
+    m_ = p.optional_count("m", kMaxClientCount);
     p.finish();
     FEDGUARD_EXPECTS(!m_ || *m_ >= 1, "multi_krum: m must be >= 1");
   }

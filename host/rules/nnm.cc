@@ -18,7 +18,7 @@ class Nnm final : public Rule {
  public:
   explicit Nnm(const RuleSpec& spec) {
     Params p(spec);
-    f_ = p.count("f", std::nullopt);
+    f_ = p.count("f", std::nullopt, kMaxClientCount);
     p.finish();
   }
   std::string name() const override { return "nnm"; }

@@ -42,7 +42,7 @@ class PcaOutlier final : public Rule {
  public:
   explicit PcaOutlier(const RuleSpec& spec) {
     Params p(spec);
-    k_ = p.count("k", 2);
+    k_ = p.count("k", 2, kMaxClientCount);
     z_ = p.number("z", 3.5, 0.0);
     p.finish();
     FEDGUARD_EXPECTS(k_ >= 1, "rule 'pca_outlier': k must be >= 1");

@@ -24,7 +24,7 @@ class Reputation final : public Rule {
     Params p(spec);
     min_ = p.number("min", 0.5, 0.0);
     FEDGUARD_EXPECTS(min_ <= 1.0, "reputation: min must be in [0, 1], got " << min_);
-    min_rounds_ = p.count("min_rounds", 0);
+    min_rounds_ = p.count("min_rounds", 0, kMaxRounds);
     p.finish();
   }
   std::string name() const override { return "reputation"; }

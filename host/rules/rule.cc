@@ -21,22 +21,36 @@ Params::Params(const RuleSpec& spec) : spec_(spec) {
   FEDGUARD_EXPECTS(spec.params.is_object(), "parameters of rule '" << spec.rule << "' must be a JSON object");
 }
 
-std::optional<std::size_t> Params::optional_count(const std::string& key) {
+std::optional<std::size_t> Params::optional_count(const std::string& key, std::uint64_t max) {
+  static_assert(sizeof(std::size_t) == sizeof(std::uint64_t), "counts are 64-bit");
   known_.push_back(key);
   if (!spec_.params.contains(key)) return std::nullopt;
   const nlohmann::json& v = spec_.params.at(key);
-  if (v.is_number_unsigned()) return v.get<std::size_t>();
-  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<std::size_t>(v.get<std::int64_t>());
-  if (v.is_number_float()) {
+  auto out_of_range = [&]() {
+    FEDGUARD_THROW(kInvalidInput, "rule '" << spec_.rule << "': parameter '" << key << "' = " << v.dump()
+                                           << " is out of range: it must be an integer in [0, " << max << "]");
+  };
+  std::uint64_t value = 0;
+  if (v.is_number_unsigned()) {
+    value = v.get<std::uint64_t>();
+  } else if (v.is_number_integer()) {
+    if (v.get<std::int64_t>() < 0) out_of_range();
+    value = static_cast<std::uint64_t>(v.get<std::int64_t>());
+  } else if (v.is_number_float()) {
+    // Integers written as floats (3.0, 1e3); beyond 2^53 a double is not an exact integer.
     const double x = v.get<double>();
-    if (x >= 0 && x == std::floor(x) && x < 9.0e15) return static_cast<std::size_t>(x);
+    if (!(x >= 0 && x == std::floor(x) && x <= 9.0e15)) out_of_range();
+    value = static_cast<std::uint64_t>(x);
+  } else {
+    FEDGUARD_THROW(kInvalidInput, "rule '" << spec_.rule << "': parameter '" << key << "' must be an integer in [0, "
+                                           << max << "], got " << v.dump());
   }
-  FEDGUARD_THROW(kInvalidInput, "rule '" << spec_.rule << "': parameter '" << key
-                                         << "' must be a non-negative integer, got " << v.dump());
+  if (value > max) out_of_range();
+  return static_cast<std::size_t>(value);
 }
 
-std::size_t Params::count(const std::string& key, std::optional<std::size_t> fallback) {
-  const auto v = optional_count(key);
+std::size_t Params::count(const std::string& key, std::optional<std::size_t> fallback, std::uint64_t max) {
+  const auto v = optional_count(key, max);
   if (v) return *v;
   FEDGUARD_EXPECTS(fallback.has_value(), "rule '" << spec_.rule << "' needs parameter '" << key << "'");
   return *fallback;

@@ -131,13 +131,28 @@ class Rule {
 std::unique_ptr<Rule> make_rule(const RuleSpec& spec);
 std::vector<std::string> rule_names();
 
+/// Upper bounds of the integer rule parameters (docs/config.md, "Parameter ranges"). A value
+/// above its bound is a configuration error naming the parameter, the value and the range,
+/// never a wrapped integer or a loop that does not end; whether a round can satisfy a count
+/// (f < n/2, ...) is still checked per round.
+/// Counts of clients (f, trim, m, k, subset_size, min_cluster_size, references, ...): 2^20.
+constexpr std::uint64_t kMaxClientCount = std::uint64_t{1} << 20;
+/// Iteration counts (centered_clipping iterations, geometric_median max_iter, dnc niters).
+constexpr std::uint64_t kMaxIterations = 10000;
+/// Counts of rounds (reputation min_rounds): 2^32.
+constexpr std::uint64_t kMaxRounds = std::uint64_t{1} << 32;
+/// Seeds take any 64-bit value.
+constexpr std::uint64_t kMaxSeed = ~std::uint64_t{0};
+
 /// Reads a rule's parameters, rejecting unknown keys and out-of-range values.
 class Params {
  public:
   explicit Params(const RuleSpec& spec);
-  /// Non-negative integer; `fallback` when absent (nullopt: required).
-  std::size_t count(const std::string& key, std::optional<std::size_t> fallback);
-  std::optional<std::size_t> optional_count(const std::string& key);
+  /// Integer in [0, max]; `fallback` when absent (nullopt: required). A JSON integer written
+  /// as a float (3.0) is accepted; anything else, or a value above max, throws naming the
+  /// parameter, the value and the range.
+  std::size_t count(const std::string& key, std::optional<std::size_t> fallback, std::uint64_t max);
+  std::optional<std::size_t> optional_count(const std::string& key, std::uint64_t max);
   /// Finite number >= min; `fallback` when absent (nullopt: required).
   double number(const std::string& key, std::optional<double> fallback, double min);
   std::optional<double> optional_number(const std::string& key, double min);

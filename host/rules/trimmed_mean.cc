@@ -13,7 +13,7 @@ class TrimmedMean final : public Rule {
  public:
   explicit TrimmedMean(const RuleSpec& spec) {
     Params p(spec);
-    trim_ = p.count("trim", std::nullopt);
+    trim_ = p.count("trim", std::nullopt, kMaxClientCount);
     p.finish();
   }
   std::string name() const override { return "trimmed_mean"; }

@@ -12,16 +12,61 @@ import numpy as np
 from . import _core
 
 
+def _json_default(x: Any) -> Any:
+    """numpy scalars and arrays in configs and parameters (``trim=np.int64(2)``)."""
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise _core.InvalidInputError(f"config value of type {type(x).__name__} is not JSON: {x!r}")
+
+
+def _dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, default=_json_default, allow_nan=False)
+    except RecursionError:
+        # The C++ parser refuses nesting deeper than 64 levels anyway; this is the same error
+        # before Python's own recursion limit is hit.
+        raise _core.InvalidInputError(f"{what} is nested too deeply (the limit is 64 levels)") from None
+    except ValueError as exc:  # NaN / Inf, circular references
+        raise _core.InvalidInputError(f"{what} is not valid JSON: {exc}") from None
+    except TypeError as exc:  # keys that are not strings
+        raise _core.InvalidInputError(f"{what} is not valid JSON: {exc}") from None
+
+
 def _config_text(config: Any) -> str:
     if config is None:
         return "{}"
     if isinstance(config, bytes):
-        return config.decode("utf-8")
+        try:
+            return config.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _core.InvalidInputError(f"config is not UTF-8 text: {exc}") from None
     if isinstance(config, str):
         return config
     if isinstance(config, Mapping):
-        return json.dumps(config)
-    raise TypeError(f"config must be a dict or JSON text, got {type(config).__name__}")
+        return _dumps(config, "config")
+    raise _core.InvalidInputError(f"config must be a dict or JSON text, got {type(config).__name__}")
+
+
+def _count(value: Any, what: str) -> Optional[int]:
+    """None, or a non-negative int (Python or numpy integer); anything else is a ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 0:
+        raise _core.InvalidInputError(f"{what} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _path(path: Any, what: str) -> str:
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise _core.InvalidInputError(f"{what} must be a path (str or os.PathLike), got {type(path).__name__}") from None
 
 
 def _is_torch(x: Any) -> bool:
@@ -57,9 +102,12 @@ def _as_doubles(values: Any, what: str) -> Optional[list]:
         return None
     if _is_torch(values):
         values = values.detach().cpu().numpy()
-    a = np.asarray(values, dtype=np.float64)
+    try:
+        a = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise _core.InvalidInputError(f"{what} must be numbers, one per client: {exc}") from None
     if a.ndim != 1:
-        raise ValueError(f"{what} must be 1-D (one value per client), got shape {a.shape}")
+        raise _core.InvalidInputError(f"{what} must be 1-D (one value per client), got shape {a.shape}")
     return a.tolist()
 
 
@@ -163,9 +211,11 @@ class Engine:
             configuration, fedguard.UnsupportedError (a NotImplementedError) for requests this
             build cannot serve, e.g. CUDA memory without a CUDA backend.
         """
+        if client_ids is not None and (isinstance(client_ids, (str, bytes)) or not hasattr(client_ids, "__iter__")):
+            raise _core.InvalidInputError(f"client_ids must be a sequence of ids, got {type(client_ids).__name__}")
         ids = None if client_ids is None else [str(c) for c in client_ids]
         samples = _as_doubles(num_samples, "num_samples")
-        raw = self._engine.process_round(updates, ids, samples, reference, expected_length)
+        raw = self._engine.process_round(updates, ids, samples, reference, _count(expected_length, "expected_length"))
         return RoundResult(raw, _output_like(updates), ids)
 
     @property
@@ -194,13 +244,13 @@ class Engine:
     def save_state(self, path: Any) -> None:
         """Writes the state kept across rounds (previous aggregate, per-client histories) to a
         versioned file, atomically. Raises fedguard.IoError (an OSError) when it cannot."""
-        self._engine.save_state(os.fspath(path))
+        self._engine.save_state(_path(path, "path"))
 
     def load_state(self, path: Any) -> None:
         """Replaces the state with a file's. Raises fedguard.IoError (an OSError) for a file
         that cannot be read or is malformed, InvalidInputError (a ValueError) for one written
         with another sketch dimension or seed."""
-        self._engine.load_state(os.fspath(path))
+        self._engine.load_state(_path(path, "path"))
 
     def __repr__(self) -> str:
         return f"fedguard.Engine({self._engine.config_json})"
@@ -218,6 +268,8 @@ def aggregate(
     """One round through a single aggregation rule; returns only the aggregate (numpy, or
     torch for torch input). ``params`` are the rule's parameters, e.g.
     ``aggregate(x, "trimmed_mean", trim=2)`` or ``aggregate(x, "multi_krum", f=3, m=5)``."""
+    if not isinstance(rule, str):
+        raise _core.InvalidInputError(f"rule must be a rule name (str), got {type(rule).__name__}")
     engine = Engine({"aggregator": {"rule": rule, **params}})
     return engine.process_round(updates, client_ids, num_samples, reference).aggregate
 
@@ -256,7 +308,7 @@ def attack(
     o = None if own is None else np.ascontiguousarray(np.asarray(own, dtype=np.float32))
     g = None if global_model is None else np.ascontiguousarray(np.asarray(global_model, dtype=np.float32))
     updates, info = _core.craft_attack(
-        name, x, int(n_malicious), o, g, int(seed), int(round), int(n_total or 0), json.dumps(params)
+        name, x, int(n_malicious), o, g, int(seed), int(round), int(n_total or 0), _dumps(params, "attack parameters")
     )
     return updates, json.loads(info)
 

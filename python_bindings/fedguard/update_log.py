@@ -91,7 +91,11 @@ def write_round(path: str, round: int, updates: Any, client_ids: Optional[Sequen
     to be clean; ``None`` means the ground truth is unknown. Returns (n, d)."""
     x, dtype = _as_matrix(updates)
     n, d = x.shape
+    # What the scanner refuses, refused here: a log must not be written that cannot be read.
+    if isinstance(round, bool) or not isinstance(round, (int, np.integer)) or int(round) < 0:
+        raise ValueError(f"round must be a non-negative integer, got {round!r}")
     meta = {"format": ROUND_FORMAT, "version": "1", "round": str(int(round)), "n": str(n), "d": str(d)}
+    ids = [str(i) for i in range(n)]
     if client_ids is not None:
         ids = [str(c) for c in client_ids]
         if len(ids) != n:
@@ -105,6 +109,9 @@ def write_round(path: str, round: int, updates: Any, client_ids: Optional[Sequen
             raise ValueError("num_samples must be finite to be stored as JSON")
         meta["num_samples"] = json.dumps(w)
     if malicious is not None:
+        bad = [str(c) for c in malicious if str(c) not in set(ids)]
+        if bad:
+            raise ValueError(f"malicious ids {bad[:5]} are not clients of the round (client ids: {ids[:5]}...)")
         meta["malicious"] = json.dumps([str(c) for c in malicious])
     if layers:
         total = sum(int(s) for _, s in layers)

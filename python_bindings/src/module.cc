@@ -280,6 +280,12 @@ void build_block(const ArrayDesc& a, Input& in) {
   require_supported(a, "updates");
   const std::size_t n = static_cast<std::size_t>(a.shape[0]),
                     d = static_cast<std::size_t>(a.shape[1]);
+  // An empty array's strides mean nothing (numpy gives 0 for some); the engine reports n = 0
+  // or d = 0 itself.
+  if (n == 0 || d == 0) {
+    in.view = UpdateView(a.data, n, d, a.dtype, a.location, d);
+    return;
+  }
   if (d > 1 && a.strides[1] != 1)
     invalid("updates must be contiguous along the parameter axis (element stride 1), got stride " +
             std::to_string(a.strides[1]) +
@@ -372,8 +378,13 @@ void build_per_client(py::sequence clients, std::optional<std::size_t> expected_
   std::vector<ClientUpdate> rows(n);
   Location location;
   bool have_location = false;
+  std::vector<std::size_t> missing;  // None: the client sent nothing (rejected as missing_data)
   for (std::size_t i = 0; i < n; ++i) {
     py::handle item = clients[i];
+    if (item.is_none()) {
+      missing.push_back(i);
+      continue;
+    }
     if (py::isinstance<py::list>(item) || py::isinstance<py::tuple>(item)) {
       rows[i] = build_layers(item, i, location, have_location, in);
       continue;
@@ -395,10 +406,16 @@ void build_per_client(py::sequence clients, std::optional<std::size_t> expected_
   // rejected by the engine as wrong_length / wrong_dtype).
   std::vector<std::size_t> lengths;
   std::vector<int> dtypes;
-  for (const auto& r : rows)
-    lengths.push_back(r.length), dtypes.push_back(static_cast<int>(r.dtype));
-  const std::size_t d = expected_length ? *expected_length : (n ? most_common(lengths) : 0);
-  const DType dtype = n ? static_cast<DType>(most_common(dtypes)) : DType::kFloat32;
+  for (std::size_t i = 0, next_missing = 0; i < n; ++i) {
+    if (next_missing < missing.size() && missing[next_missing] == i) {
+      ++next_missing;
+      continue;
+    }
+    lengths.push_back(rows[i].length), dtypes.push_back(static_cast<int>(rows[i].dtype));
+  }
+  const std::size_t d = expected_length ? *expected_length : (lengths.empty() ? 0 : most_common(lengths));
+  const DType dtype = dtypes.empty() ? DType::kFloat32 : static_cast<DType>(most_common(dtypes));
+  for (std::size_t i : missing) rows[i] = ClientUpdate{nullptr, d, dtype};
   in.view = UpdateView::per_client(std::move(rows), d, dtype, location);
 }
 

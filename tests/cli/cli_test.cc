@@ -49,6 +49,15 @@ Output run_cli(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
 }
 
+// The same under `timeout 60`: a hang becomes exit code 124.
+Output run_cli_timeout(const std::string& args) {
+  const std::string dir = test_dir();
+  const std::string out = dir + "/cli_stdout.txt", err = dir + "/cli_stderr.txt";
+  const std::string cmd = "timeout 60 " + std::string(FEDGUARD_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
 std::string write_file(const std::string& name, const std::string& text) {
   const std::string path = test_dir() + "/" + name;
   std::ofstream(path) << text;
@@ -298,6 +307,127 @@ TEST(Cli, RoundBackendAndPrecisionFlags) {
   EXPECT_NE(o.code, 0);
   EXPECT_NE(o.err.find("--backend"), std::string::npos) << o.err;
 }
+
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input (issue 17): each case crashed, hung or was silently accepted before.
+namespace hostile {
+
+// Runs the CLI under `timeout`: a hang fails the test (exit 124) instead of blocking ctest.
+Output run_bounded(const std::string& args) { return run_cli_timeout(args); }
+
+std::string make_fifo(const std::string& name) {
+  const std::string path = test_dir() + "/" + name;
+  std::remove(path.c_str());
+  EXPECT_EQ(std::system(("mkfifo '" + path + "'").c_str()), 0);
+  return path;
+}
+
+std::string small_updates() {
+  const std::string path = test_dir() + "/u.npy";
+  std::vector<float> x(5 * 4);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7) - 3.0f;
+  io::write_npy(path, io::NpyType::kFloat32, {5, 4}, x.data());
+  return path;
+}
+
+TEST(CliHostile, DeeplyNestedConfigIsAnErrorNotASegfault) {
+  const std::string config = write_file("deep.json", std::string(100000, '[') + std::string(100000, ']'));
+  const Output o = run_bounded("round --updates " + small_updates() + " --config " + config);
+  EXPECT_EQ(o.code, 2) << o.err;
+  EXPECT_NE(o.err.find("deep.json: config is not valid JSON: offset 64: nested deeper than 64 levels"), std::string::npos)
+      << o.err;
+}
+
+TEST(CliHostile, NonRegularFilesFailAtOnceNamingTheFile) {
+  const std::string updates = small_updates();
+  const std::string config = write_file("c.json", R"({"aggregator": {"rule": "mean"}})");
+  const std::string fifo = make_fifo("fifo");
+  for (const std::string& args : {"round --updates " + fifo + " --config " + config,
+                                  "round --updates " + updates + " --config " + fifo,
+                                  "round --updates " + updates + " --config " + config + " --state " + fifo,
+                                  "round --updates " + updates + " --config " + config + " --ids " + fifo}) {
+    const Output o = run_bounded(args);
+    EXPECT_EQ(o.code, 3) << args << "\n" << o.err;
+    EXPECT_NE(o.err.find(fifo + ": not a regular file (a FIFO)"), std::string::npos) << o.err;
+  }
+  Output o = run_bounded("round --updates " + updates + " --config " + config + " --state /dev/zero");
+  EXPECT_EQ(o.code, 3) << o.err;
+  EXPECT_NE(o.err.find("/dev/zero: not a regular file (a character device)"), std::string::npos) << o.err;
+  o = run_bounded("round --updates /dev/zero --config " + config);
+  EXPECT_NE(o.err.find("/dev/zero: not a regular file"), std::string::npos) << o.err;
+  o = run_bounded("round --updates " + updates + " --config " + test_dir());
+  EXPECT_EQ(o.code, 3) << o.err;
+  EXPECT_NE(o.err.find(": not a regular file (a directory)"), std::string::npos) << o.err;
+}
+
+TEST(CliHostile, IdsFileWithInvalidUtf8IsAClearError) {
+  const std::string ids = write_file("ids.txt", "a\nb\n\xff\xfe\nd\ne\n");
+  const Output o = run_bounded("round --updates " + small_updates() + " --config " +
+                               write_file("c.json", R"({"aggregator": {"rule": "mean"}})") + " --ids " + ids);
+  EXPECT_EQ(o.code, 3) << o.err;
+  EXPECT_NE(o.err.find("ids.txt: line 3 (offset 4): client ids must be UTF-8"), std::string::npos) << o.err;
+  EXPECT_EQ(o.err.find("unexpected"), std::string::npos) << o.err;
+}
+
+// An .npy of shape (2^62, 0) holds no bytes: it used to end in "unexpected error:
+// vector::_M_default_append" while the CLI built 2^62 row pointers.
+TEST(CliHostile, ZeroWidthHugeRoundIsAnInputError) {
+  const std::string path = test_dir() + "/zero.npy";
+  io::write_npy(path, io::NpyType::kFloat32, {std::size_t{1} << 62, 0}, nullptr);
+  const Output o =
+      run_bounded("round --updates " + path + " --config " + write_file("c.json", R"({"aggregator": {"rule": "mean"}})"));
+  EXPECT_EQ(o.code, 2) << o.err;
+  EXPECT_NE(o.err.find("zero length (d = 0)"), std::string::npos) << o.err;
+}
+
+// One round of a log with an invalid-UTF-8 safetensors header: that round's error, and the
+// scan goes on (it used to abort with "unexpected error: ... invalid UTF-8 byte").
+TEST(CliHostile, ScanReportsABadRoundAndGoesOn) {
+  const std::string log = test_dir() + "/log";
+  std::system(("rm -rf '" + log + "' && mkdir -p '" + log + "'").c_str());
+  std::vector<float> x(6 * 3);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 5);
+  io::write_npy(log + "/round_000000.npy", io::NpyType::kFloat32, {6, 3}, x.data());
+  std::string header = "{\"\xff\xfe\":1}";
+  header.resize(16, ' ');
+  std::string bytes(8, '\0');
+  bytes[0] = static_cast<char>(header.size());
+  bytes += header;
+  std::ofstream(log + "/round_000001.safetensors", std::ios::binary) << bytes;
+  io::write_npy(log + "/round_000002.npy", io::NpyType::kFloat32, {6, 3}, x.data());
+  make_fifo("log/round_000003.npy");
+  const std::string out = test_dir() + "/scan_out";
+  const Output o = run_bounded("scan " + log + " --progress none --no-layer-scores --out " + out + " --config " +
+                               write_file("c.json", R"({"aggregator": {"rule": "median"}})"));
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("scanned 4 rounds (2 unreadable"), std::string::npos) << o.out << o.err;
+  const std::string lines = slurp(out + "/rounds.jsonl");
+  EXPECT_NE(lines.find("not valid JSON"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("not a regular file (a FIFO)"), std::string::npos) << lines;
+}
+
+// Ground truth naming a client the round does not have, and a manifest that disagrees with
+// the round file: that round's error.
+TEST(CliHostile, ManifestGroundTruthMustMatchTheRound) {
+  const std::string log = test_dir() + "/log";
+  std::system(("rm -rf '" + log + "' && mkdir -p '" + log + "'").c_str());
+  std::vector<float> x(4 * 3, 1.0f);
+  io::write_npy(log + "/r0.npy", io::NpyType::kFloat32, {4, 3}, x.data());
+  io::write_npy(log + "/r1.npy", io::NpyType::kFloat32, {4, 3}, x.data());
+  std::ofstream(log + "/manifest.json")
+      << R"({"format": "fedguard-update-log", "version": 1, "rounds": [)"
+      << R"({"file": "r0.npy", "client_ids": ["a", "b", "c", "d"], "malicious": ["zz"]},)"
+      << R"({"file": "r1.npy", "client_ids": ["a", "b", "c", "d"], "malicious": ["b"]}]})";
+  const std::string out = test_dir() + "/scan_out";
+  const Output o = run_bounded("scan " + log + " --progress none --no-layer-scores --out " + out + " --config " +
+                               write_file("c.json", R"({"aggregator": {"rule": "median"}})"));
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("scanned 2 rounds (1 unreadable"), std::string::npos) << o.out << o.err;
+  EXPECT_NE(slurp(out + "/rounds.jsonl").find("id 'zz' is not a client of the round"), std::string::npos);
+}
+
+}  // namespace hostile
 
 }  // namespace
 }  // namespace fedguard::test

@@ -206,7 +206,7 @@ TEST_F(BadInput, ConfigErrorsNameTheOffender) {
             std::string::npos);
   EXPECT_NE(error_of([] { make_engine(R"({"filters": [{"rule": "median"}]})"); }).find("cannot serve as a filter"),
             std::string::npos);
-  EXPECT_NE(error_of([] { make_engine(R"({"aggregator": {"rule": "krum", "f": -1}})"); }).find("non-negative integer"),
+  EXPECT_NE(error_of([] { make_engine(R"({"aggregator": {"rule": "krum", "f": -1}})"); }).find("out of range: it must be an integer in [0, 1048576]"),
             std::string::npos);
   EXPECT_NE(error_of([] { make_engine(R"({"agregator": {}})"); }).find("unknown config key \"agregator\""),
             std::string::npos);

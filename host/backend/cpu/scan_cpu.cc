@@ -60,12 +60,15 @@ constexpr float kSaneFactor = 4.0f;
 // 65536 terms stay far from overflow and from the subnormal range.
 constexpr float kNoScaleLow = 1e-15f, kNoScaleHigh = 1e15f;
 
-// Power of two s with max_abs * s in [0.5, 1), or 1 for a zero row.
+// Power of two s with max_abs * s in [0.5, 1), or 1 for a zero row. The scale is applied as a
+// float, so it stops at 2^126: a row of subnormals only (max_abs down to 2^-149) would
+// otherwise get 2^149, which is inf in float32 and turns the row into inf and NaN. At 2^126
+// such a row lands at >= 2^-23, where float32 products are still normal numbers.
 double unit_scale(float max_abs) {
   if (!(max_abs > 0)) return 1.0;
   int e;
   std::frexp(static_cast<double>(max_abs), &e);  // max_abs = m 2^e, m in [0.5, 1)
-  return std::ldexp(1.0, -e);
+  return std::ldexp(1.0, std::min(-e, 126));
 }
 
 // Per-row statistics of one tile row. Eight independent lanes so the loop vectorises without

@@ -1,0 +1,187 @@
+// Hostile input (issue 17): configs, rule parameters and state files that once crashed, hung
+// or were silently accepted. Each test failed before its fix.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <random>
+
+#include "support/engine_runner.h"
+#include "support/random_round.h"
+
+namespace fedguard::test {
+namespace {
+
+std::string error_of(const std::function<void()>& f, ErrorCategory want = ErrorCategory::kInvalidInput) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.category(), want) << e.what();
+    return e.what();
+  }
+  return "<no error>";
+}
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST(HardeningConfig, DeepNestingIsAConfigErrorNotACrash) {
+  const std::string deep = R"({"aggregator": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  const std::string m = error_of([&] { EngineConfig::from_json(deep); });
+  EXPECT_TRUE(has(m, "config is not valid JSON: offset 78: nested deeper than 64 levels")) << m;
+}
+
+TEST(HardeningConfig, DuplicateKeysAreRefusedNamingKeyAndOffset) {
+  const std::string text = R"({"aggregator": {"rule": "mean"}, "aggregator": {"rule": "median"}})";
+  const std::string m = error_of([&] { EngineConfig::from_json(text); });
+  EXPECT_TRUE(has(m, "offset 33: duplicate key \"aggregator\"")) << m;
+  const std::string filters = R"({"filters": [], "filters": [{"rule": "norm_bound"}]})";
+  EXPECT_TRUE(has(error_of([&] { EngineConfig::from_json(filters); }), "duplicate key \"filters\""));
+  const std::string inner = R"({"aggregator": {"rule": "krum", "f": 1, "f": 2}})";
+  EXPECT_TRUE(has(error_of([&] { EngineConfig::from_json(inner); }), "duplicate key \"f\""));
+}
+
+TEST(HardeningConfig, NulBytesAreRefused) {
+  const std::string raw = std::string(R"({"aggregator": {"rule": "mean"}})") + '\0';
+  EXPECT_TRUE(has(error_of([&] { EngineConfig::from_json(raw); }), "offset 32: NUL byte"));
+  const std::string escaped = R"({"aggregator": {"rule": "mean\u0000"}})";
+  EXPECT_TRUE(has(error_of([&] { EngineConfig::from_json(escaped); }), "NUL character"));
+}
+
+// Integers beyond a parameter's range: errors naming the parameter, the value and the range,
+// where they used to wrap (krum f = 2^63 ran as f = -2^63 cast back) or loop for hours.
+TEST(HardeningParams, HugeIntegersAreOutOfRangeErrors) {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {R"({"aggregator": {"rule": "bulyan", "f": 4611686018427387904}})", "'f' = 4611686018427387904", "1048576"},
+      {R"({"aggregator": {"rule": "centered_clipping", "iterations": 18446744073709551615}})",
+       "'iterations' = 18446744073709551615", "[0, 10000]"},
+      {R"({"aggregator": {"rule": "krum", "f": 9223372036854775808}})", "'f' = 9223372036854775808", "[0, 1048576]"},
+      {R"({"aggregator": {"rule": "krum", "f": 18446744073709551615}})", "'f' = 18446744073709551615", "[0, 1048576]"},
+      {R"({"aggregator": {"rule": "trimmed_mean", "trim": 9223372036854775808}})", "'trim' = 9223372036854775808",
+       "[0, 1048576]"},
+      {R"({"filters": [{"rule": "flame", "min_cluster_size": 18446744073709551615}]})",
+       "'min_cluster_size' = 18446744073709551615", "[0, 1048576]"},
+      {R"({"aggregator": {"rule": "trimmed_mean", "trim": 1e300}})", "'trim' = 1e+300", "[0, 1048576]"},
+      {R"({"aggregator": {"rule": "krum", "f": -1}})", "'f' = -1", "[0, 1048576]"},
+      {R"({"aggregator": {"rule": "geometric_median", "max_iter": 10001}})", "'max_iter' = 10001", "[0, 10000]"},
+      {R"({"filters": [{"rule": "fldetector", "window": 33}]})", "'window' = 33", "[0, 32]"},
+      {R"({"aggregator": {"rule": "trimmed_mean", "trim": 2.5}})", "'trim' = 2.5", "integer"},
+  };
+  for (const auto& [config, what, range] : cases) {
+    const std::string m = error_of([&] { EngineConfig::from_json(config); });
+    EXPECT_TRUE(has(m, what) && has(m, range) && has(m, "out of range")) << config << "\n" << m;
+  }
+  // The bounds themselves are valid configurations; the round checks f against n.
+  EXPECT_NO_THROW(EngineConfig::from_json(R"({"aggregator": {"rule": "krum", "f": 1048576}})"));
+  EXPECT_NO_THROW(EngineConfig::from_json(R"({"aggregator": {"rule": "trimmed_mean", "trim": 3.0}})"));
+  EXPECT_NO_THROW(EngineConfig::from_json(R"({"filters": [{"rule": "flame", "seed": 18446744073709551615}]})"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// State files.
+
+class HardeningState : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::mt19937_64 rng(test_seed());
+    for (std::size_t d : {d_, d_ + 1}) rounds_.push_back(to_floats(random_round(RoundShape{n_, d}, rng)));
+    path_ = testing::TempDir() + "hardening_state.fgs";
+  }
+  RoundResult run(Engine& e, std::size_t d) {
+    RoundInput in;
+    in.updates = UpdateView(rounds_[d - d_].data(), n_, d, DType::kFloat32);
+    return e.process_round(in);
+  }
+  static std::string read(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+  static void write(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  const std::size_t n_ = 12, d_ = 50;
+  std::vector<std::vector<float>> rounds_;
+  std::string path_;
+};
+
+// FoolsGold and FLDetector histories built at d must not be used (or rewritten) at d + 1.
+TEST_F(HardeningState, HistoriesOfAnotherModelSizeAreRefused) {
+  for (const char* policy : {R"({"aggregator": {"rule": "foolsgold"}})",
+                             R"({"filters": [{"rule": "fldetector", "window": 2, "min_pairs": 1}]})"}) {
+    Engine e = make_engine(policy);
+    run(e, d_);
+    run(e, d_);
+    e.save_state(path_);
+    const std::string before = read(path_);
+    const std::size_t rounds = e.rounds_processed();
+    const std::string m = error_of([&] { run(e, d_ + 1); });
+    EXPECT_TRUE(has(m, "model size d=50 but this round has d=51")) << policy << ": " << m;
+    EXPECT_EQ(e.rounds_processed(), rounds);
+    Engine loaded = make_engine(policy);
+    loaded.load_state(path_);
+    EXPECT_TRUE(has(error_of([&] { run(loaded, d_ + 1); }), "d=50 but this round has d=51"));
+    loaded.save_state(path_);
+    EXPECT_EQ(read(path_), before) << "a refused round changed the state";
+    loaded.reset_state();
+    EXPECT_NO_THROW(run(loaded, d_ + 1));
+  }
+}
+
+// A NaN in a stored sketch is a file error naming the file and the value's offset.
+TEST_F(HardeningState, NonFiniteValuesAreAFileError) {
+  Engine e = make_engine(R"({"aggregator": {"rule": "foolsgold"}})");
+  run(e, d_);
+  e.save_state(path_);
+  std::string bytes = read(path_);
+  // The last 8 bytes are the last client's last sketch value.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::memcpy(&bytes[bytes.size() - 8], &nan, 8);
+  write(path_, bytes);
+  Engine fresh = make_engine(R"({"aggregator": {"rule": "foolsgold"}})");
+  const std::string m = error_of([&] { fresh.load_state(path_); }, ErrorCategory::kIo);
+  EXPECT_TRUE(has(m, path_ + ": offset " + std::to_string(bytes.size() - 8) + ": a client sketch holds nan")) << m;
+  EXPECT_EQ(fresh.rounds_processed(), 0u);
+}
+
+TEST_F(HardeningState, NonRegularFilesAreErrorsNotHangs) {
+  Engine e = make_engine(R"({"aggregator": {"rule": "mean"}})");
+  EXPECT_TRUE(has(error_of([&] { e.load_state("/dev/zero"); }, ErrorCategory::kIo),
+                  "/dev/zero: not a regular file (a character device)"));
+  EXPECT_TRUE(has(error_of([&] { e.load_state(testing::TempDir()); }, ErrorCategory::kIo), "(a directory)"));
+  const std::string fifo = testing::TempDir() + "hardening_state_fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_TRUE(has(error_of([&] { e.load_state(fifo); }, ErrorCategory::kIo), "not a regular file (a FIFO)"));
+  std::remove(fifo.c_str());
+}
+
+// The magic is checked on the first 16 bytes; a large file of something else is not read.
+TEST_F(HardeningState, MagicIsCheckedFirst) {
+  write(path_, std::string(1 << 20, 'x'));
+  Engine e = make_engine(R"({"aggregator": {"rule": "mean"}})");
+  EXPECT_TRUE(has(error_of([&] { e.load_state(path_); }, ErrorCategory::kIo), "offset 0: not a fedguard state file"));
+}
+
+// Version 2 files (before model_dim) are still read; their previous aggregate gives the size.
+TEST_F(HardeningState, Version2FilesAreRead) {
+  const std::string header =
+      R"({"version":2,"sketch_dim":256,"sketch_seed":24301,"rounds":4,"previous_aggregate":2,"aggregate_sketches":0,"clients":[]})";
+  std::string bytes = "FGSTATE1";
+  const std::uint64_t len = header.size();
+  bytes.append(reinterpret_cast<const char*>(&len), 8);
+  bytes += header;
+  const float agg[2] = {1.5f, -2.0f};
+  bytes.append(reinterpret_cast<const char*>(agg), 8);
+  write(path_, bytes);
+  Engine e = make_engine(R"({"aggregator": {"rule": "centered_clipping"}})");
+  e.load_state(path_);
+  EXPECT_EQ(e.rounds_processed(), 4u);
+  EXPECT_TRUE(has(error_of([&] { run(e, d_); }), "d=2 but this round has d=50"));
+}
+
+}  // namespace
+}  // namespace fedguard::test
