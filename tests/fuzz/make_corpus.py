@@ -55,3 +55,64 @@ manifest = {"format": "fedguard-update-log", "version": 1, "info": {"writer": "s
                         "malicious": []}]}
 write("manifest", "manifest.json", json.dumps(manifest, indent=1).encode())
 write("manifest", "empty.json", b'{"format":"fedguard-update-log","version":1,"rounds":[]}')
+
+
+# Policy configs (config_fuzz): the documented shapes, every slot, and near-misses.
+CONFIGS = {
+    "empty.json": {},
+    "median.json": {"aggregator": {"rule": "median"}},
+    "recommended.json": {"filters": [{"rule": "norm_bound", "max_ratio": 3.0}], "transforms": [{"rule": "nnm", "f": 2}],
+                         "aggregator": {"rule": "trimmed_mean", "trim": 2}},
+    "vote.json": {"filters": [{"rule": "dnc", "f": 2}, {"rule": "flame"}, {"rule": "signguard"}],
+                  "combine": {"mode": "vote", "weights": [1, 2, 1], "min_votes": 2}, "aggregator": {"rule": "mean"}},
+    "history.json": {"filters": [{"rule": "foolsgold"}, {"rule": "fldetector", "window": 4, "min_pairs": 2}],
+                     "reputation": {"decay": 0.5}, "sketch_dim": 64, "aggregator": {"rule": "centered_clipping",
+                                                                                  "tau": 1, "iterations": 2}},
+    "gm.json": {"backend": "cpu", "precision": "fp32", "tile_columns": 64, "threads": 1, "duplicate_ids": "error",
+                "reject_all_zero": True, "aggregator": {"rule": "geometric_median", "nu": 1e-6, "max_iter": 10}},
+    "bulyan.json": {"transforms": [{"rule": "arc", "f": 1}, {"rule": "norm_clip", "max_norm": 2}],
+                    "aggregator": {"rule": "bulyan", "f": 1}},
+}
+
+
+def write_configs():
+    os.makedirs(os.path.join(here, "config"), exist_ok=True)
+    for name, c in CONFIGS.items():
+        write("config", name, json.dumps(c).encode())
+    write("config", "duplicate_key.json", b'{"aggregator": {"rule": "mean"}, "aggregator": {"rule": "median"}}')
+    write("config", "huge_count.json", b'{"aggregator": {"rule": "krum", "f": 18446744073709551615}}')
+
+
+# State files (state_fuzz): version 3 with sketch_dim 4 and seed 7 (the target's settings),
+# one with every section, one empty, and a version 2 file.
+def state_file(header, payload=b""):
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return b"FGSTATE1" + struct.pack("<Q", len(text)) + text + payload
+
+
+def write_states():
+    os.makedirs(os.path.join(here, "state"), exist_ok=True)
+    sk = lambda *v: struct.pack("<4d", *v)  # noqa: E731
+    full = {"version": 3, "sketch_dim": 4, "sketch_seed": 7, "model_dim": 3, "rounds": 5, "previous_aggregate": 3,
+            "aggregate_sketches": 1,
+            "clients": [{"id": "a", "rounds_seen": 2, "last_round": 4, "sketch": True, "last_sketch": True,
+                         "reputation": 0.5, "suspicion": [0.1, 0.2]},
+                        {"id": "b", "rounds_seen": 1, "last_round": 3, "sketch": True, "last_sketch": False,
+                         "reputation": None, "suspicion": []}]}
+    payload = struct.pack("<3f", 1.0, -2.0, 0.5) + sk(1, 2, 3, 4) + sk(0.5, 0, 0, 1) + sk(2, 2, 2, 2) + sk(-1, 0, 1, 0)
+    write("state", "full_v3.fgs", state_file(full, payload))
+    write("state", "empty_v3.fgs", state_file({"version": 3, "sketch_dim": 4, "sketch_seed": 7, "model_dim": 0,
+                                               "rounds": 0, "previous_aggregate": 0, "aggregate_sketches": 0,
+                                               "clients": []}))
+    v2 = {"version": 2, "sketch_dim": 4, "sketch_seed": 7, "rounds": 1, "previous_aggregate": 2, "aggregate_sketches": 0,
+          "clients": [{"id": "c", "rounds_seen": 1, "last_round": 0, "sketch": True, "last_sketch": False,
+                       "reputation": 1.0, "suspicion": []}]}
+    write("state", "v2.fgs", state_file(v2, struct.pack("<2f", 3.0, 4.0) + sk(1, 1, 1, 1)))
+    v1 = {"version": 1, "sketch_dim": 4, "sketch_seed": 7, "rounds": 1, "previous_aggregate": 0,
+          "clients": [{"id": "d", "rounds_seen": 1, "last_round": 0}]}
+    write("state", "v1.fgs", state_file(v1, sk(1, 0, 0, 0)))
+
+
+if __name__ == "__main__":
+    write_configs()
+    write_states()
