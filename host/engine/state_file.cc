@@ -168,7 +168,8 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
   };
   const std::uint64_t agg_at = take(agg, sizeof(float), "the previous aggregate");
   state.previous_aggregate.resize(agg);
-  std::memcpy(state.previous_aggregate.data(), bytes.data() + agg_at, agg * sizeof(float));
+  // (memcpy with a null pointer is undefined even for 0 bytes: UBSan, issue 17.)
+  if (agg > 0) std::memcpy(state.previous_aggregate.data(), bytes.data() + agg_at, agg * sizeof(float));
   check_finite(state.previous_aggregate, agg_at, "the previous aggregate");
   for (std::uint64_t s = 0; s < agg_sketches; ++s) {
     const std::uint64_t at = take(1, per_sketch, "an aggregate sketch");
