@@ -221,6 +221,9 @@ class FedGuard(Strategy):
         reasons = {node_ids[i]: text for i, (_, text) in pre_rejected.items()}
         # Reason codes as data (docs/result.md), never parsed back from the texts.
         codes = {node_ids[i]: code for i, (code, _) in pre_rejected.items()}
+        # The metrics group rejections by the code, or by the rule for a policy rule's own
+        # rejection (codes filter / not_selected): "fedguard.rejected.multi_krum", as before.
+        groups = dict(codes)
         rejections = [{"id": node_ids[i], "code": code, "stage": "flower", "rule": "", "detail": text, "values": {}}
                       for i, (code, text) in pre_rejected.items()]
         scores: dict = {}
@@ -232,6 +235,8 @@ class FedGuard(Strategy):
                 i = rows[r["client"]]
                 reasons[node_ids[i]] = result.reasons[r["client"]]
                 codes[node_ids[i]] = r["code"]
+                rule_based = r["code"] in ("filter", "not_selected") and r["rule"]
+                groups[node_ids[i]] = r["rule"] if rule_based else r["code"]
                 rejections.append(dict(r, id=node_ids[i]))
             for rule, values in result.scores.items():
                 full = np.full(n, np.nan)
@@ -240,7 +245,7 @@ class FedGuard(Strategy):
         else:
             for i in rows:
                 reasons[node_ids[i]] = "round_failed: " + entry["error"]
-                codes[node_ids[i]] = "round_failed"
+                codes[node_ids[i]] = groups[node_ids[i]] = "round_failed"
         entry.update(
             accepted=[node_ids[i] for i in range(n) if accepted[i]],
             rejected=[node_ids[i] for i in range(n) if not accepted[i]],
@@ -263,8 +268,8 @@ class FedGuard(Strategy):
         metrics["fedguard.num-accepted"] = len(entry["accepted"])
         metrics["fedguard.num-rejected"] = len(entry["rejected"])
         by_code: dict = {}
-        for node, code in codes.items():
-            by_code.setdefault(code, []).append(node)
+        for node, group in groups.items():
+            by_code.setdefault(group, []).append(node)
         for code, nodes in sorted(by_code.items()):
             metrics[f"fedguard.rejected.{code}"] = nodes
         for rule, values in scores.items():
