@@ -113,8 +113,10 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
                    "got " << in.client_ids.size() << " client ids for n=" << n << " updates");
   FEDGUARD_EXPECTS(in.num_samples.empty() || in.num_samples.size() == n,
                    "got " << in.num_samples.size() << " num_samples for n=" << n << " updates");
-  if (u.location().kind == MemoryKind::kCuda && backend->name() != "cuda")
-    FEDGUARD_THROW(kUnsupported, "updates are in CUDA memory but the backend is " << backend->name());
+  if (!backend->reads(u.location()))
+    FEDGUARD_THROW(kUnsupported, "updates are in " << (u.location().kind == MemoryKind::kCuda ? "CUDA" : "host")
+                                                   << " memory (device " << u.location().device
+                                                   << ") which the backend " << backend->name() << " does not read");
   result.n = n;
   result.d = d;
 
@@ -306,7 +308,14 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
     for (auto a : result.accepted) kept += a;
     for (std::size_t i = 0; i < n; ++i)
       if (result.accepted[i]) result.weights[i] = 1.0 / static_cast<double>(kept);
-    backend->aggregate_coordinatewise(req, result.aggregate.data());
+    // CPU fallback (issue #16): a column statistic over more rows than the backend's kernels
+    // take (CUDA's shared-memory bound, tens of thousands of rows) runs on the CPU backend when
+    // the rows are in host memory; device-resident rows get the backend's kUnsupported error.
+    if (backend::statistic_rows(req) > backend->max_statistic_rows(req.statistic) &&
+        u.location().kind == MemoryKind::kHost)
+      backend::make_cpu_backend(config.threads)->aggregate_coordinatewise(req, result.aggregate.data());
+    else
+      backend->aggregate_coordinatewise(req, result.aggregate.data());
   }
   timer.mark("pass2_aggregate");
 
