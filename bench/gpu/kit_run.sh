@@ -34,7 +34,7 @@ if [ -f "$KIT/payload.tar.xz" ] && [ ! -x "$KIT/bin/fedguard" ]; then
 fi
 
 # CUDA's libraries come from the machine: the usual toolkit folders, then PyTorch's wheels.
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64; do
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64; do
   [ -d "$d" ] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
 done
 for d in $(python3 -c 'import glob, os, site; [print(p) for s in site.getsitepackages() for p in glob.glob(os.path.join(s, "nvidia", "*", "lib"))]' 2>/dev/null); do
@@ -74,9 +74,11 @@ step() {
   local left=$((BUDGET - ($(date +%s) - START)))
   if [ "$left" -lt 10 ]; then say "$name: skipped (run budget spent)"; STATUS=1; return 1; fi
   [ "$limit" -gt "$left" ] && limit=$left
-  local t0=$(date +%s) rc
+  local t0 rc
+  t0=$(date +%s)
   echo "==== $name: $* (limit ${limit}s)" >> "$logf"
-  timeout -k 5 "$limit" "$@" >> "$logf" 2>&1
+  # Through bash -c so that exported shell functions (gtest_all) run under timeout too.
+  timeout -k 5 "$limit" bash -c '"$@"' "$name" "$@" >> "$logf" 2>&1
   rc=$?
   if [ $rc -eq 0 ]; then say "$name: ok ($(( $(date +%s) - t0 ))s)"; return 0; fi
   [ $rc -eq 124 ] && say "$name: FAILED (timed out after ${limit}s)" || say "$name: FAILED (rc $rc, $(( $(date +%s) - t0 ))s; see $(basename "$logf"))"
@@ -98,6 +100,7 @@ gtest_all() {
   [ "$listed" -gt 0 ] && [ "${ran:-0}" -eq "$listed" ] || { echo "ran ${ran:-0} of $listed listed tests"; return 1; }
   ! grep -q '^\[  SKIPPED \]' /tmp/fedguard_gtest_$$.log || { echo "tests were skipped"; return 1; }
 }
+export -f gtest_all
 
 # ---- tests ---------------------------------------------------------------------------------
 T="$OUT/tests.log"
@@ -112,7 +115,7 @@ FILTER="$(cat "$KIT/scripts/sanitizer_filter.txt")"
 SAN="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
 LAUNCHED="/tmp/fedguard_launched_$$.txt"
 if [ -x "$SAN" ]; then
-  FEDGUARD_KERNEL_LOG="$LAUNCHED" step memcheck "$S" 120 "$SAN" --tool memcheck --leak-check full --error-exitcode 1 \
+  step memcheck "$S" 120 env FEDGUARD_KERNEL_LOG="$LAUNCHED" "$SAN" --tool memcheck --leak-check full --error-exitcode 1 \
     "$BIN/fedguard_cuda_tests" --gtest_filter="$FILTER"
   step kernel_coverage "$S" 10 python3 "$KIT/scripts/check_kernel_coverage.py" --from-kit "$KIT/scripts/kernel_coverage.txt" \
     --launched "$LAUNCHED"

@@ -44,7 +44,7 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFEDGUARD_CUDA=ON -DCMAKE_CUD
 TARGETS=(fedguard_cli fedguard_cuda_tests fedguard_cuda_plan_tests fedguard_backend_ops_tests fedguard_gpu_bench)
 cmake --build "$BUILD" -j "$JOBS" --target "${TARGETS[@]}"
 
-rm -rf "$KIT"
+rm -rf "${KIT:?}"
 mkdir -p "$KIT/bin" "$KIT/lib" "$KIT/inputs" "$KIT/scripts"
 cp "$BUILD/bin/fedguard" "$KIT/bin/"
 cp "$BUILD/tests/fedguard_cuda_tests" "$BUILD/tests/fedguard_cuda_plan_tests" "$BUILD/tests/fedguard_backend_ops_tests" "$KIT/bin/"
@@ -72,7 +72,7 @@ copy_deps() {
 }
 for b in "$KIT"/bin/*; do copy_deps "$b"; done
 strip --strip-unneeded "$KIT"/lib/* 2>/dev/null || true
-for b in "$KIT"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib:/usr/local/cuda/lib64' "$b"; done
+for b in "$KIT"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib:/usr/local/cuda/lib64:/usr/local/cuda/lib' "$b"; done
 for l in "$KIT"/lib/*; do patchelf --set-rpath '$ORIGIN' "$l"; done
 
 # Comparison inputs and the CPU backend's answers (the kit's own CLI, backend cpu).
@@ -106,7 +106,7 @@ done
 # into the kit, where the RUNPATH $ORIGIN/../lib finds the libraries.
 unpacked=$(du -sb "$KIT/bin" "$KIT/lib" | awk '{s += $1} END {print s}')
 tar -C "$KIT" -cf - bin lib | xz -T2 -6 > "$KIT/payload.tar.xz"
-rm -rf "$KIT/bin" "$KIT/lib"
+rm -rf "${KIT:?}/bin" "${KIT:?}/lib"
 bytes=$(du -sb "$KIT" | cut -f1)
 echo "size: $bytes bytes ($((bytes / 1024 / 1024)) MiB; limit 60 MiB); bin/ + lib/ unpacked: $((unpacked / 1024 / 1024)) MiB" >> "$KIT/MANIFEST.txt"
 if [ "$bytes" -gt "$MAX_BYTES" ]; then log "ERROR: the kit is $bytes bytes, over 60 MiB"; status=1; fi

@@ -45,6 +45,8 @@ struct OpCase {
   bool gram;            ///< the policy reads the Gram (for the TFLOP/s of the throughput mode)
 };
 
+void PrintTo(const OpCase& c, std::ostream* os) { *os << c.name << ": " << c.policy; }
+
 // f = 4 of n = 40 clients (8 of them attackers in random_round's outlying rows).
 const std::vector<OpCase>& op_table() {
   static const std::vector<OpCase> table = {
@@ -195,7 +197,7 @@ TEST_P(CudaVsCpuOps, MatchesCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rule, CudaVsCpuOps, ::testing::ValuesIn(op_table()),
-                         [](const ::testing::TestParamInfo<OpCase>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<OpCase>& p) { return p.param.name; });
 
 // ---- throughput mode -----------------------------------------------------------------------
 

@@ -300,7 +300,7 @@ std::vector<Case> cases() {
   return out;
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaVsCpu, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) { return case_name(info.param); });
+                         [](const ::testing::TestParamInfo<Case>& p) { return case_name(p.param); });
 
 TEST(CudaBackend, NaNRowsAreFlaggedAndLeaveTheOthersAsOnTheCpu) {
   FEDGUARD_REQUIRE_GPU();
@@ -482,7 +482,9 @@ TEST(CudaBackend, NaNSumsStayNaNAsOnTheCpu) {
   EXPECT_EQ(a[6], b[6]);
   EXPECT_EQ(a[7], b[7]);
   for (std::size_t j = 0; j < d; ++j)
-    if (j < 5 || j > 7) EXPECT_EQ(a[j], b[j]);
+    if (j < 5 || j > 7) {
+      EXPECT_EQ(a[j], b[j]);
+    }
 }
 
 // A copy made by cuda_copy_to_device is read at once by the backend's non-blocking streams: a

@@ -60,7 +60,9 @@ TEST(CudaPlan, AutoTileWidthCountsTheSketch) {
         const std::size_t w = backend::auto_tile_columns(k, d, q, backend::kCudaTile);
         EXPECT_EQ(w % 256, 0u);
         EXPECT_GE(w, 256u);
-        if (w > 256) EXPECT_LE(w * (k + q), std::size_t{1} << 24) << k << " " << q << " " << d;
+        if (w > 256) {
+          EXPECT_LE(w * (k + q), std::size_t{1} << 24) << k << " " << q << " " << d;
+        }
         EXPECT_LE(w * q, std::max<std::size_t>(std::size_t{1} << 24, 256 * q)) << k << " " << q << " " << d;
         EXPECT_LE(w * q, std::size_t{1} << 28);  // the element count of the old per-launch cap
       }
