@@ -115,8 +115,7 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
                    "got " << in.num_samples.size() << " num_samples for n=" << n << " updates");
   if (!backend->reads(u.location()))
     FEDGUARD_THROW(kUnsupported, "updates are in " << (u.location().kind == MemoryKind::kCuda ? "CUDA" : "host")
-                                                   << " memory (device " << u.location().device
-                                                   << ") which the backend " << backend->name() << " does not read");
+                                                   << " memory but the backend is " << backend->name());
   result.n = n;
   result.d = d;
 

@@ -74,8 +74,10 @@ CudaBackend::~CudaBackend() {
   resident_.clear();
 }
 
+// Device memory of any ordinal: a view on another device than the backend's gets the precise
+// error of check_device() ("updates are on CUDA device 1 but the backend runs on 0").
 bool CudaBackend::reads(const Location& where) const {
-  return where.kind == MemoryKind::kHost || (where.kind == MemoryKind::kCuda && where.device == options_.device);
+  return where.kind == MemoryKind::kHost || where.kind == MemoryKind::kCuda;
 }
 
 std::size_t CudaBackend::max_statistic_rows(ColumnStatistic statistic) const {
