@@ -230,7 +230,7 @@ int perf(int argc, char** argv) {
         const double t = ms[ms.size() / 2] / 1e3;
         const double gbs = static_cast<double>(n * d * sizeof(float)) / t / 1e9;
         const double tflops = c.gram ? 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(d) / t / 1e12 : 0.0;
-        std::printf("%-20s %-6s %12.3f %10.1f %10.3f\n", c.name.c_str(), b, ms[ms.size() / 2], gbs, tflops);
+        std::printf("%-20s %-6s %12.3f %10.3f %10.4f\n", c.name.c_str(), b, ms[ms.size() / 2], gbs, tflops);
       } catch (const std::exception& ex) {
         std::printf("%-20s %-6s failed: %s\n", c.name.c_str(), b, ex.what());
       }
