@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake g++ make pkg-config libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev
+packages=(cmake g++ make pkg-config patchelf libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev
           libgtest-dev libbenchmark-dev python3 python3-pip python3-venv
           libtorch-dev zlib1g-dev dataset-fashion-mnist  # these three: `fedguard simulate`
           clang libclang-rt-dev)  # libFuzzer for the file readers' fuzz targets (tests/fuzz)

@@ -70,8 +70,9 @@ void validate_stage(const EngineView& e, RoundWork& w) {
                    "got " << in.client_ids.size() << " client ids for n=" << n << " updates");
   FEDGUARD_EXPECTS(in.num_samples.empty() || in.num_samples.size() == n,
                    "got " << in.num_samples.size() << " num_samples for n=" << n << " updates");
-  if (u.location().kind == MemoryKind::kCuda && e.backend.name() != "cuda")
-    FEDGUARD_THROW(kUnsupported, "updates are in CUDA memory but the backend is " << e.backend.name());
+  if (!e.backend.reads(u.location()))
+    FEDGUARD_THROW(kUnsupported, "updates are in " << (u.location().kind == MemoryKind::kCuda ? "CUDA" : "host")
+                                                   << " memory but the backend is " << e.backend.name());
   w.n = w.result.n = n;
   w.d = w.result.d = d;
   w.result.client_ids = in.client_ids;
@@ -273,7 +274,14 @@ void aggregate_coordinatewise(const EngineView& e, RoundWork& w) {
   for (auto a : w.result.accepted) kept += a;
   for (std::size_t i = 0; i < w.n; ++i)
     if (w.result.accepted[i]) w.result.weights[i] = 1.0 / static_cast<double>(kept);
-  e.backend.aggregate_coordinatewise(req, w.result.aggregate.data());
+  // CPU fallback (issue #16): a column statistic over more rows than the backend's kernels
+  // take (CUDA's shared-memory bound, tens of thousands of rows) runs on the CPU backend when
+  // the rows are in host memory; device-resident rows get the backend's kUnsupported error.
+  if (backend::statistic_rows(req) > e.backend.max_statistic_rows(req.statistic) &&
+      w.in.updates.location().kind == MemoryKind::kHost)
+    backend::make_cpu_backend(e.config.threads)->aggregate_coordinatewise(req, w.result.aggregate.data());
+  else
+    e.backend.aggregate_coordinatewise(req, w.result.aggregate.data());
 }
 
 }  // namespace
