@@ -3,6 +3,7 @@
 // succeeds.
 #include "fedguard/engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "common/gaussian_noise.h"
 #include "engine/devices.h"
 #include "engine/state_file.h"
+#include "engine/verify_stage.h"
 #include "policy/gram_space.h"
 #include "policy/policy.h"
 #include "rules/rule.h"
@@ -55,6 +57,7 @@ struct Engine::Impl {
   std::unique_ptr<backend::Backend> backend;
   policy::Policy policy;
   engine::EngineState state;  // committed only when a round succeeds
+  std::optional<identity::Registry> registry;  // client verification on when set
 
   // What a successful round adds to the state.
   struct Pending {
@@ -63,6 +66,7 @@ struct Engine::Impl {
     std::map<std::string, std::vector<double>> suspicion;               // client id, new window
     std::map<std::string, double> outcome;                               // client id, reputation evidence
     std::vector<std::string> participants;  // ids of the scanned rows (when memory is kept)
+    std::optional<engine::VerifyOutcome> verification;  // client verification's verdicts
   };
   bool tracks_reputation() const { return config.reputation.enabled || policy.uses_reputation(); }
 
@@ -128,7 +132,10 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
   // an id is that client's; later ones are rejected whatever they hold.
   std::unordered_map<std::string, std::size_t> first_with_id;
   std::vector<std::size_t> duplicate_of(n, n);
-  for (std::size_t i = 0; i < in.client_ids.size(); ++i) {
+  // With client verification, duplicates are decided by the verify stage instead: only a
+  // verified update claims an id for the round (a forged copy must not block the genuine one),
+  // and later verified copies are rejected `replayed`.
+  for (std::size_t i = 0; i < (registry ? 0 : in.client_ids.size()); ++i) {
     const auto [it, inserted] = first_with_id.emplace(in.client_ids[i], i);
     if (inserted) continue;
     FEDGUARD_EXPECTS(config.duplicate_ids != DuplicateIdPolicy::kError,
@@ -179,6 +186,37 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
   }
   const policy::Policy::SubsetPlan subsets = policy.column_subsets(d, rounds);
   timer.mark("validate");
+
+  // ---- Client verification (docs/verification.md): rows that fail are never scanned. ----
+  std::vector<std::uint8_t> unverified(n, 0);  // rejected by verification: no evidence about the id's owner
+  if (registry) {
+    pending.verification = engine::verify_rows(*registry, state, in, rows, config.threads);
+    const engine::VerifyOutcome& v = *pending.verification;
+    for (std::size_t k = 0; k < v.checked.size(); ++k) {
+      const identity::ClientVerdict& c = v.verdicts.clients[k];
+      if (c.verdict == identity::Verdict::kOk) continue;
+      reject(v.checked[k], identity::verdict_code(c.verdict), c.detail);
+      unverified[v.checked[k]] = 1;
+    }
+    rows = v.passed;
+    result.verification_ran = true;
+    VerificationReport& report = result.verification;
+    report.round = in.round;
+    report.nonce = identity::hex_encode(in.nonce.data(), in.nonce.size());
+    report.verified = v.passed.size();
+    report.new_clients = v.verdicts.new_clients;
+    report.burst = v.verdicts.burst;
+    std::vector<double> flag(n, std::nan(""));
+    for (std::size_t i : v.passed) {
+      flag[i] = v.probation[i];
+      report.on_probation += v.probation[i];
+    }
+    result.scores["probation"] = std::move(flag);
+    FEDGUARD_EXPECTS(!rows.empty(), "no client left to aggregate: all " << n << " were rejected ("
+                                                                        << count_list(rejected) << ")");
+    timer.mark("verify");
+  }
+  // ---- end of client verification ----
 
   // Pass 1.
   const std::size_t sketch_dim = policy.needs_sketch() ? config.sketch_dim : 0;
@@ -246,6 +284,18 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
   const policy::GramSpace space(summaries);
   policy::Decision decision = policy.decide(space, sample_weight, roles, subsets, rounds, alive, rejected, n);
   for (const auto& [p, window] : decision.suspicion) pending.suspicion[id_of(rows[p])] = window;
+  // New-client probation (docs/verification.md): cap the share of a linear aggregate held by
+  // clients on probation. Hook: a Sybil-group signal from the detection stage (near-identical
+  // updates) would mark its groups here the same way, as rows whose joint share is capped.
+  if (pending.verification && decision.linear && registry->probation.rounds > 0) {
+    std::vector<double> coefficients(decision.coefficients.begin(), decision.coefficients.begin() + rows.size());
+    std::vector<std::uint8_t> on(rows.size());
+    for (std::size_t p = 0; p < rows.size(); ++p) on[p] = pending.verification->probation[rows[p]];
+    const auto [before, after] = engine::cap_probation_share(coefficients, on, registry->probation.max_share);
+    std::copy(coefficients.begin(), coefficients.end(), decision.coefficients.begin());
+    result.verification.probation_share_before = before;
+    result.verification.probation_share_after = after;
+  }
   timer.mark("decide");
 
   // Pass 2.
@@ -320,11 +370,12 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
   }
   if (tracks_reputation()) {
     // Evidence for the reputation: 0 when an input check (other than a duplicate id, which
-    // would let anyone spoil another's reputation) or a detector rejected the client, 1 when
+    // would let anyone spoil another's reputation, nor a failed verification, for the same
+    // reason) or a detector rejected the client, 1 when
     // every detector judged and kept it; clients not judged by all keep their reputation.
     for (std::size_t i = 0; i < n; ++i) {
       const auto it = result.reasons.find(i);
-      if (it != result.reasons.end() && it->second.rfind("duplicate_id", 0) != 0)
+      if (it != result.reasons.end() && it->second.rfind("duplicate_id", 0) != 0 && !unverified[i])
         pending.outcome[id_of(i)] = 0.0;
     }
     for (std::size_t p = 0; p < rows.size(); ++p) {
@@ -406,6 +457,7 @@ RoundResult Engine::process_round(const RoundInput& input) {
     if (state.aggregate_sketches.size() > rules::kAggregateHistory)
       state.aggregate_sketches.erase(state.aggregate_sketches.begin());
   }
+  if (pending.verification) engine::commit_verification(state, input, *pending.verification);
   ++state.rounds;
   return result;
 }
@@ -415,6 +467,13 @@ std::string Engine::backend_name() const { return impl_->backend->name(); }
 void Engine::reset_state() { impl_->state = engine::EngineState{}; }
 std::size_t Engine::rounds_processed() const { return impl_->state.rounds; }
 std::size_t Engine::clients_known() const { return impl_->state.clients.size(); }
+
+void Engine::set_registry(identity::Registry registry) {
+  registry.validate("registry");
+  impl_->registry = std::move(registry);
+}
+void Engine::clear_registry() { impl_->registry.reset(); }
+const identity::Registry* Engine::registry() const { return impl_->registry ? &*impl_->registry : nullptr; }
 
 void Engine::save_state(const std::string& path) const {
   engine::write_state(path, impl_->state, impl_->config.sketch_dim, impl_->config.sketch_seed);

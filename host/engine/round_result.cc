@@ -27,6 +27,17 @@ nlohmann::ordered_json RoundResult::to_json() const {
   nlohmann::ordered_json timings = nlohmann::ordered_json::object();
   for (const auto& [stage, ms] : timings_ms) timings[stage] = ms;
   j["timings_ms"] = timings;
+  if (verification_ran) {
+    const VerificationReport& v = verification;
+    j["verification"] = {{"round", v.round},
+                         {"nonce", v.nonce},
+                         {"verified", v.verified},
+                         {"new_clients", v.new_clients},
+                         {"burst", v.burst},
+                         {"on_probation", v.on_probation},
+                         {"probation_share_before", v.probation_share_before},
+                         {"probation_share_after", v.probation_share_after}};
+  }
   return j;
 }
 

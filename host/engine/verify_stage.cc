@@ -1,0 +1,82 @@
+#include "engine/verify_stage.h"
+
+#include "fedguard/error.h"
+
+namespace fedguard::engine {
+
+VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState& state, const RoundInput& in,
+                          const std::vector<std::size_t>& rows, int threads) {
+  const UpdateView& u = in.updates;
+  const std::size_t n = u.rows();
+  FEDGUARD_EXPECTS(in.client_ids.size() == n, "client verification needs one client id per update: got "
+                                                  << in.client_ids.size() << " ids for n=" << n);
+  FEDGUARD_EXPECTS(in.signatures.empty() || in.signatures.size() == n,
+                   "got " << in.signatures.size() << " signatures for n=" << n << " updates");
+  bool zero = true;
+  for (auto b : in.nonce) zero = zero && b == 0;
+  FEDGUARD_EXPECTS(!zero, "the round's nonce is all zero: issue a fresh one per round (identity::new_nonce())");
+  FEDGUARD_EXPECTS(!(state.has_verified_round && state.verified_nonce == in.nonce),
+                   "the round's nonce is the one of the previous verified round " << state.verified_round
+                                                                                  << ": a nonce is used for one round only");
+  if (u.location().kind != MemoryKind::kHost)
+    FEDGUARD_THROW(kUnsupported, "client verification hashes the updates on the host: pass host memory");
+
+  identity::RoundContext ctx;
+  ctx.round = in.round;
+  ctx.nonce = in.nonce;
+  if (state.has_verified_round) ctx.previous = {{state.verified_round, state.verified_nonce}};
+  // Records are copied out of the state so the lookup cannot race with anything.
+  std::map<std::string, identity::ClientRecord> records;
+  for (const auto& [id, h] : state.clients)
+    if (h.verified) records[id] = {h.first_verified_round, h.last_verified_round};
+  ctx.history = [&records](const std::string& id) -> const identity::ClientRecord* {
+    const auto it = records.find(id);
+    return it == records.end() ? nullptr : &it->second;
+  };
+  std::vector<identity::Submission> subs;
+  subs.reserve(rows.size());
+  for (std::size_t i : rows)
+    subs.push_back({in.client_ids[i], u.row(i), u.cols(), dtype_name(u.dtype()),
+                    in.signatures.empty() ? std::string() : in.signatures[i]});
+
+  VerifyOutcome out;
+  out.checked = rows;
+  out.verdicts = identity::verify_round(registry, ctx, subs, threads);
+  out.probation.assign(n, 0);
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const identity::ClientVerdict& v = out.verdicts.clients[k];
+    if (v.verdict != identity::Verdict::kOk) continue;
+    out.passed.push_back(rows[k]);
+    out.probation[rows[k]] = v.probation;
+  }
+  return out;
+}
+
+std::pair<double, double> cap_probation_share(std::vector<double>& coefficients,
+                                              const std::vector<std::uint8_t>& probation, double max_share) {
+  double on = 0, off = 0;
+  for (std::size_t p = 0; p < probation.size(); ++p) (probation[p] ? on : off) += coefficients[p];
+  const double total = on + off;
+  if (!(on > 0) || !(total > 0)) return {0.0, 0.0};
+  const double before = on / total;
+  // Without an established client holding weight there is nobody to shift weight to (e.g. the
+  // first rounds of a federation): the cap cannot apply, and the report says so (after = before).
+  if (before <= max_share || !(off > 0)) return {before, before};
+  const double a = max_share * total / on, b = (1 - max_share) * total / off;
+  for (std::size_t p = 0; p < probation.size(); ++p) coefficients[p] *= probation[p] ? a : b;
+  return {before, max_share};
+}
+
+void commit_verification(EngineState& state, const RoundInput& in, const VerifyOutcome& outcome) {
+  for (std::size_t i : outcome.passed) {
+    ClientHistory& h = state.clients[in.client_ids[i]];
+    if (!h.verified) h.first_verified_round = in.round;
+    h.verified = true;
+    h.last_verified_round = in.round;
+  }
+  state.has_verified_round = true;
+  state.verified_round = in.round;
+  state.verified_nonce = in.nonce;
+}
+
+}  // namespace fedguard::engine

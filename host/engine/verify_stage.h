@@ -1,0 +1,42 @@
+// The engine's verification stage (docs/verification.md): after the input checks, before
+// pass 1. Rows that fail are rejected with their reason code and never scanned; the verdicts
+// feed replay protection and new-client probation, committed to the state only when the round
+// succeeds.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/state_file.h"
+#include "fedguard/registry.h"
+#include "fedguard/round.h"
+#include "identity/verify.h"
+
+namespace fedguard::engine {
+
+struct VerifyOutcome {
+  std::vector<std::size_t> passed;      ///< input rows that verified, in order
+  std::vector<std::uint8_t> probation;  ///< per input row: 1 when verified and on probation
+  identity::RoundVerdicts verdicts;     ///< per checked row (index into `checked`)
+  std::vector<std::size_t> checked;     ///< the rows verified (those that passed the input checks)
+};
+
+/// Round-level checks (ids given, one signature per row or none, a non-zero nonce that is not
+/// the previous verified round's, host memory), then the verdict of every row in rows.
+/// Throws kInvalidInput / kUnsupported for a round that cannot be verified at all.
+VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState& state, const RoundInput& in,
+                          const std::vector<std::size_t>& rows, int threads);
+
+/// New-client probation on a linear aggregate: when the rows on probation hold more than
+/// max_share of the client coefficients' sum and some established row holds weight, scales the
+/// probation rows down to max_share and the established rows up so the sum is unchanged.
+/// coefficients[p] belongs to probation[p]; returns the probation share before and after.
+std::pair<double, double> cap_probation_share(std::vector<double>& coefficients,
+                                              const std::vector<std::uint8_t>& probation, double max_share);
+
+/// Records a successful round's verified clients and the round's nonce in the state.
+void commit_verification(EngineState& state, const RoundInput& in, const VerifyOutcome& outcome);
+
+}  // namespace fedguard::engine
