@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -191,6 +192,50 @@ TEST_F(Verification, ReplayProtectionSurvivesTheStateFile) {
     EXPECT_EQ(r.reasons.at(1).substr(0, 8), "replayed");
     EXPECT_EQ(r.accepted[2] + r.accepted[3], 2);
   }
+  std::filesystem::remove_all(dir);
+}
+
+// The state file's verification fields (version 3) are validated like the rest: a corrupted
+// field is an error naming the file, and the engine keeps its state.
+TEST_F(Verification, StateFileRejectsMalformedVerificationFields) {
+  const auto dir = std::filesystem::temp_directory_path() / ("fg_vstate_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "s.state").string();
+  Engine e = engine();
+  e.process_round(round_of({0, 1}, 3, identity::new_nonce()));
+  e.save_state(path);
+  const std::string bytes = file_bytes(path);
+  std::uint64_t len;
+  std::memcpy(&len, bytes.data() + 8, 8);
+  const std::string header = bytes.substr(16, len), payload = bytes.substr(16 + len);
+  ASSERT_NE(header.find(R"("verified":[3,3])"), std::string::npos) << header;
+  ASSERT_NE(header.find(R"("verification":{"nonce":")"), std::string::npos) << header;
+  auto write_with = [&](const std::string& from, const std::string& to) {
+    std::string h = header;
+    h.replace(h.find(from), from.size(), to);
+    const std::uint64_t n = h.size();
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), 8);
+    f.write(reinterpret_cast<const char*>(&n), 8);
+    f << h << payload;
+  };
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {R"("verified":[3,3])", R"("verified":[4,3])"},
+           {R"("verified":[3,3])", R"("verified":[3])"},
+           {R"("verified":[3,3])", R"("verified":"yes")"},
+           {R"("verification":{"nonce":")", R"("verification":{"nonce":"zz)"},
+           {R"("verification":{"nonce":")", R"("verification":{"nonce":5,"x":")"}}) {
+    write_with(from, to);
+    try {
+      e.load_state(path);
+      ADD_FAILURE() << "accepted " << to;
+    } catch (const Error& err) {
+      EXPECT_NE(std::string(err.what()).find(path), std::string::npos) << err.what();
+    }
+  }
+  // The engine still holds round 3's record: a replay of round 3 is caught.
+  const RoundResult r = e.process_round(round_of({0, 2}, 3, identity::new_nonce()));
+  EXPECT_EQ(r.reasons.at(0).substr(0, 8), "replayed");
   std::filesystem::remove_all(dir);
 }
 
