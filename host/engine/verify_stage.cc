@@ -59,12 +59,25 @@ std::pair<double, double> cap_probation_share(std::vector<double>& coefficients,
   const double total = on + off;
   if (!(on > 0) || !(total > 0)) return {0.0, 0.0};
   const double before = on / total;
-  // Without an established client holding weight there is nobody to shift weight to (e.g. the
-  // first rounds of a federation): the cap cannot apply, and the report says so (after = before).
-  if (before <= max_share || !(off > 0)) return {before, before};
-  const double a = max_share * total / on, b = (1 - max_share) * total / off;
-  for (std::size_t p = 0; p < probation.size(); ++p) coefficients[p] *= probation[p] ? a : b;
-  return {before, max_share};
+  if (before <= max_share) return {before, before};
+  if (off > 0) {  // shift weight to the established clients; the sum is unchanged
+    const double a = max_share * total / on, b = (1 - max_share) * total / off;
+    for (std::size_t p = 0; p < probation.size(); ++p) coefficients[p] *= probation[p] ? a : b;
+    return {before, max_share};
+  }
+  bool established = false;
+  for (auto flag : probation) established = established || !flag;
+  // Established clients were there but the rule gave them nothing (Krum chose a newcomer): the
+  // newcomers' weight shrinks to max_share of what the rule gave, and the aggregate with it
+  // (like clipping: the coefficients then sum to less than before).
+  if (established) {
+    for (std::size_t p = 0; p < probation.size(); ++p)
+      if (probation[p]) coefficients[p] *= max_share;
+    return {before, max_share};
+  }
+  // Nobody established in the round (the first rounds of a federation): nothing to cap against;
+  // the report says so (after = before).
+  return {before, before};
 }
 
 void commit_verification(EngineState& state, const RoundInput& in, const VerifyOutcome& outcome) {

@@ -30,9 +30,12 @@ VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState&
                           const std::vector<std::size_t>& rows, int threads);
 
 /// New-client probation on a linear aggregate: when the rows on probation hold more than
-/// max_share of the client coefficients' sum and some established row holds weight, scales the
-/// probation rows down to max_share and the established rows up so the sum is unchanged.
-/// coefficients[p] belongs to probation[p]; returns the probation share before and after.
+/// max_share of the client coefficients' sum, (a) if established rows hold weight, scales the
+/// probation rows down to max_share of the sum and the established rows up so the sum is
+/// unchanged; (b) if established rows are present but hold no weight (a selection rule chose a
+/// newcomer), scales the probation rows by max_share (the aggregate shrinks); (c) with no
+/// established row at all, changes nothing. coefficients[p] belongs to probation[p]; returns
+/// the probation share of the sum before and after.
 std::pair<double, double> cap_probation_share(std::vector<double>& coefficients,
                                               const std::vector<std::uint8_t>& probation, double max_share);
 

@@ -12,8 +12,10 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "fedguard/fedguard.h"
+#include "engine/verify_stage.h"
 #include "fedguard/registry.h"
 
 namespace fedguard {
@@ -278,6 +280,33 @@ TEST_F(Verification, ProbationCapsTheShareOfNewClients) {
   const std::vector<double> want = {0.2, 0.2, 0.2, 0.2, 0.1, 0.1, 0.0};
   for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(r.weights[i], want[i], 1e-12) << i;
   expect_near(r.aggregate, weighted(want));
+}
+
+TEST(ProbationCap, RedistributesShrinksOrLeavesAlone) {
+  // Established rows hold weight: probation rows get max_share of the sum, the rest scale up.
+  std::vector<double> c = {0.25, 0.25, 0.25, 0.25};
+  auto [before, after] = engine::cap_probation_share(c, {1, 0, 1, 0}, 0.1);
+  EXPECT_DOUBLE_EQ(before, 0.5);
+  EXPECT_DOUBLE_EQ(after, 0.1);
+  EXPECT_NEAR(c[0], 0.05, 1e-15);
+  EXPECT_NEAR(c[1], 0.45, 1e-15);
+  EXPECT_NEAR(c[0] + c[1] + c[2] + c[3], 1.0, 1e-15);
+  // Krum chose the newcomer over established rows: its weight shrinks to max_share.
+  c = {0.0, 1.0, 0.0};
+  std::tie(before, after) = engine::cap_probation_share(c, {0, 1, 0}, 0.2);
+  EXPECT_DOUBLE_EQ(before, 1.0);
+  EXPECT_DOUBLE_EQ(c[1], 0.2);
+  EXPECT_EQ(c[0], 0.0);
+  // Everyone new (the first rounds): unchanged.
+  c = {0.5, 0.5};
+  std::tie(before, after) = engine::cap_probation_share(c, {1, 1}, 0.2);
+  EXPECT_DOUBLE_EQ(after, 1.0);
+  EXPECT_EQ(c, (std::vector<double>{0.5, 0.5}));
+  // Under the cap: unchanged.
+  c = {0.9, 0.1};
+  std::tie(before, after) = engine::cap_probation_share(c, {0, 1}, 0.2);
+  EXPECT_NEAR(before, 0.1, 1e-15);
+  EXPECT_EQ(c, (std::vector<double>{0.9, 0.1}));
 }
 
 TEST_F(Verification, ForgedSubmissionsDoNotSpoilTheVictimsReputation) {
