@@ -123,9 +123,11 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
   if (!h.contains("clients") || !h.at("clients").is_array())
     FEDGUARD_THROW(kIo, path << ": offset 16: header field 'clients' missing or not a list");
   const auto& clients = h.at("clients");
-  if (version >= 3) {
-    if (!h.contains("verification") || !(h.at("verification").is_null() || h.at("verification").is_object()))
-      FEDGUARD_THROW(kIo, path << ": offset 16: header field 'verification' missing or not an object/null");
+  // Client verification's fields are optional (absent: no verified round, no verified
+  // clients), so they do not depend on the format version other additions bump.
+  if (h.contains("verification")) {
+    if (!(h.at("verification").is_null() || h.at("verification").is_object()))
+      FEDGUARD_THROW(kIo, path << ": offset 16: header field 'verification' is not an object or null");
     if (h.at("verification").is_object()) {
       const auto& v = h.at("verification");
       state.has_verified_round = true;
@@ -187,9 +189,9 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
           FEDGUARD_THROW(kIo, path << ": offset 16: client reputation " << ch.reputation << " outside [0, 1]");
       }
     }
-    if (version >= 3) {
-      if (!c.contains("verified") || !(c.at("verified").is_null() || c.at("verified").is_array()))
-        FEDGUARD_THROW(kIo, path << ": offset 16: client field 'verified' missing or not a list/null in " << c.dump());
+    if (c.contains("verified")) {
+      if (!(c.at("verified").is_null() || c.at("verified").is_array()))
+        FEDGUARD_THROW(kIo, path << ": offset 16: client field 'verified' is not a list or null in " << c.dump());
       const auto& v = c.at("verified");
       if (v.is_array()) {
         if (v.size() != 2 || !v[0].is_number_unsigned() || !v[1].is_number_unsigned() ||

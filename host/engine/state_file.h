@@ -5,8 +5,8 @@
 //                "previous_aggregate": length (0 = none), "aggregate_sketches": count,
 //                "clients": [{"id", "rounds_seen", "last_round", "sketch": bool,
 //                "last_sketch": bool, "reputation": number or null, "suspicion": [numbers],
-//                "verified": [first round, last round] or null}, ...],
-//                "verification": {"round": r, "nonce": "64 hex digits"} or null}
+//                "verified": [first round, last round] or null (optional)}, ...],
+//                "verification": {"round": r, "nonce": "64 hex digits"} or null (optional)}
 //   then the previous aggregate (float32), the aggregate sketches (float64, sketch_dim values
 //   each, oldest first), and per client in the order of "clients" its cumulative sketch and
 //   its last sketch where the flags say so (float64, sketch_dim values each); the file ends
