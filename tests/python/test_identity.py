@@ -260,3 +260,55 @@ def test_cli_keys_and_verified_round(cli, tmp_path):
     assert r.returncode == 2 and "client 'a'" in r.stderr
     r = run(cli, "keys", "register", "--registry", reg, "--federation", FED, "--id", "e", "--public-key", "AAAA")
     assert r.returncode == 2 and "3 bytes" in r.stderr
+
+
+def test_mpaf_fake_clients_rejected_or_bounded():
+    """MPAF (Cao & Gong 2022) at the round level: fake ids without keys are all rejected
+    (unknown_client); registered-but-new fake ids (keys obtained by enrolling) pass
+    verification, are capped by max_new_per_round, and on probation hold at most max_share of
+    a mean's weight, so the aggregate moves at most max_share of the way towards their update."""
+    rng = np.random.default_rng(11)
+    d, n_benign, k = 500, 10, 6
+    global_model = rng.normal(size=d).astype(np.float32)
+    benign = (0.01 * rng.normal(size=(n_benign, d))).astype(np.float32)
+    fakes, _ = fedguard.attack("mpaf", benign, k, global_model=global_model, **{"lambda": 10.0})
+    fakes = np.asarray(fakes, dtype=np.float32)  # every fake sends the same update
+    reg = identity.Registry(FED, probation_rounds=5, probation_max_share=0.1)  # enrollment cap: below
+    keys = {f"b{i}": identity.generate_key_pair() for i in range(n_benign)}
+    for cid, (_, pk) in keys.items():
+        reg.add(cid, pk)
+    engine = fedguard.Engine({"aggregator": {"rule": "mean"}}, registry=reg)
+
+    def signed(ids, x, rnd, nonce, keyring):
+        return [identity.sign_update(keyring[c][0], FED, c, rnd, nonce, x[i]) if c in keyring else None
+                for i, c in enumerate(ids)]
+
+    for rnd in (1, 2):  # the benign clients become established (first seen in round 1)
+        nonce = identity.new_nonce()
+        engine.process_round(benign, client_ids=list(keys), round=rnd, nonce=nonce,
+                             signatures=signed(list(keys), benign, rnd, nonce, keys))
+    # Round 10, no keys: every fake is rejected, the aggregate is the benign mean exactly.
+    fake_ids = [f"fake{i}" for i in range(k)]
+    x = np.vstack([benign, fakes])
+    ids = list(keys) + fake_ids
+    nonce = identity.new_nonce()
+    forged = signed(ids, x, 10, nonce, keys)[:n_benign] + [b"\1" * 64] * k  # any signature
+    r = engine.process_round(x, client_ids=ids, signatures=forged, round=10, nonce=nonce)
+    assert all(r.reasons[n_benign + i].startswith("unknown_client") for i in range(k))
+    np.testing.assert_allclose(r.aggregate, benign.astype(np.float64).mean(axis=0), atol=1e-6)
+    # Round 11, the fakes registered (new keys): 4 admitted (max_new_per_round), 2 capped; the 4
+    # on probation hold 10% of the weight.
+    fake_keys = {c: identity.generate_key_pair() for c in fake_ids}
+    for c, (_, pk) in fake_keys.items():
+        reg.add(c, pk)
+    doc = reg.to_dict()
+    doc["max_new_per_round"] = 4
+    engine.set_registry(identity.Registry.from_json(json.dumps(doc)))
+    nonce = identity.new_nonce()
+    r = engine.process_round(x, client_ids=ids, round=11, nonce=nonce,
+                             signatures=signed(ids, x, 11, nonce, {**keys, **fake_keys}))
+    assert [r.reasons.get(n_benign + i, "ok").split(":")[0] for i in range(k)] == ["ok"] * 4 + ["enrollment_cap"] * 2
+    assert r.verification["burst"] and r.verification["on_probation"] == 4
+    assert abs(sum(r.weights[n_benign:]) - 0.1) < 1e-12
+    want = 0.9 * benign.astype(np.float64).mean(axis=0) + 0.1 * fakes[0].astype(np.float64)
+    np.testing.assert_allclose(r.aggregate, want, rtol=1e-5, atol=1e-4)
