@@ -1,8 +1,28 @@
 #include "engine/verify_stage.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "fedguard/error.h"
 
 namespace fedguard::engine {
+namespace {
+
+ReasonCode code_of(identity::Verdict v) {
+  switch (v) {
+    case identity::Verdict::kUnknownClient: return ReasonCode::kUnknownClient;
+    case identity::Verdict::kRevokedClient: return ReasonCode::kRevokedClient;
+    case identity::Verdict::kBadSignature: return ReasonCode::kBadSignature;
+    case identity::Verdict::kStaleRound: return ReasonCode::kStaleRound;
+    case identity::Verdict::kReplayed: return ReasonCode::kReplayed;
+    case identity::Verdict::kMissingSignature: return ReasonCode::kMissingSignature;
+    case identity::Verdict::kEnrollmentCap: return ReasonCode::kEnrollmentCap;
+    case identity::Verdict::kOk: break;
+  }
+  FEDGUARD_THROW(kInvalidInput, "verification: no reason code for verdict " << identity::verdict_code(v));
+}
+
+}  // namespace
 
 VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState& state, const RoundInput& in,
                           const std::vector<std::size_t>& rows, int threads) {
@@ -78,6 +98,50 @@ std::pair<double, double> cap_probation_share(std::vector<double>& coefficients,
   // Nobody established in the round (the first rounds of a federation): nothing to cap against;
   // the report says so (after = before).
   return {before, before};
+}
+
+VerifyOutcome verify_stage(const EngineView& e, const identity::Registry& registry, RoundWork& w) {
+  VerifyOutcome v = verify_rows(registry, e.state, w.in, w.rows, e.config.threads);
+  for (std::size_t k = 0; k < v.checked.size(); ++k) {
+    const identity::ClientVerdict& c = v.verdicts.clients[k];
+    if (c.verdict != identity::Verdict::kOk) w.reject(v.checked[k], code_of(c.verdict), c.detail);
+  }
+  w.rows = v.passed;
+  RoundResult& result = w.result;
+  result.verification_ran = true;
+  VerificationReport& report = result.verification;
+  report.round = w.in.round;
+  report.nonce = identity::hex_encode(w.in.nonce.data(), w.in.nonce.size());
+  report.verified = v.passed.size();
+  report.new_clients = v.verdicts.new_clients;
+  report.burst = v.verdicts.burst;
+  std::vector<double> flag(w.n, std::nan(""));
+  for (std::size_t i : v.passed) {
+    flag[i] = v.probation[i];
+    report.on_probation += v.probation[i];
+  }
+  result.scores["probation"] = std::move(flag);
+  if (w.rows.empty()) {
+    std::string counts;
+    for (const auto& [code, count] : w.rejected_counts)
+      if (count) counts += (counts.empty() ? "" : ", ") + code + " " + std::to_string(count);
+    FEDGUARD_THROW(kInvalidInput, "no client left to aggregate: all " << w.n << " were rejected (" << counts << ")");
+  }
+  return v;
+}
+
+void probation_stage(const identity::Registry& registry, const VerifyOutcome& outcome, RoundWork& w) {
+  // Hook: a Sybil-group signal from the detection stage (near-identical updates, `collusion`)
+  // could mark a group's rows here the same way, as rows whose joint share is capped.
+  if (!w.decision.linear || registry.probation.rounds == 0) return;
+  const std::size_t m = w.rows.size();
+  std::vector<double> coefficients(w.decision.coefficients.begin(), w.decision.coefficients.begin() + m);
+  std::vector<std::uint8_t> on(m);
+  for (std::size_t p = 0; p < m; ++p) on[p] = outcome.probation[w.rows[p]];
+  const auto [before, after] = cap_probation_share(coefficients, on, registry.probation.max_share);
+  std::copy(coefficients.begin(), coefficients.end(), w.decision.coefficients.begin());
+  w.result.verification.probation_share_before = before;
+  w.result.verification.probation_share_after = after;
 }
 
 void commit_verification(EngineState& state, const RoundInput& in, const VerifyOutcome& outcome) {

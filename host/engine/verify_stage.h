@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/round_work.h"
+#include "engine/stages.h"
 #include "engine/state_file.h"
 #include "fedguard/registry.h"
 #include "fedguard/round.h"
@@ -38,6 +40,15 @@ VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState&
 /// the probation share of the sum before and after.
 std::pair<double, double> cap_probation_share(std::vector<double>& coefficients,
                                               const std::vector<std::uint8_t>& probation, double max_share);
+
+/// The verify stage (after validate, before scan): verifies w.rows, rejects the rows that fail
+/// with their code (stage verify), keeps the others in w.rows, and reports in
+/// w.result.verification and scores["probation"]. Throws when no row is left.
+VerifyOutcome verify_stage(const EngineView& e, const identity::Registry& registry, RoundWork& w);
+
+/// New-client probation on the decision (after decide, before aggregate): caps the share of
+/// the clients on probation in a linear aggregate (cap_probation_share).
+void probation_stage(const identity::Registry& registry, const VerifyOutcome& outcome, RoundWork& w);
 
 /// Records a successful round's verified clients and the round's nonce in the state.
 void commit_verification(EngineState& state, const RoundInput& in, const VerifyOutcome& outcome);

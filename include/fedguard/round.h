@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fedguard/identity.h"
+#include "fedguard/rejection.h"
 #include "fedguard/update_view.h"
 
 namespace fedguard {
@@ -69,19 +70,34 @@ struct RoundResult {
   double noise_sigma = 0;
   /// Per rule, one score per client; NaN for a client the rule never saw.
   std::map<std::string, std::vector<double>> scores;
-  /// Why each rejected client was rejected: "<reason>" or "<rule>: <detail>".
+  /// The client id of each row (the round's ids, or "0", "1", ... when it gave none).
+  std::vector<std::string> client_ids;
+  /// One entry per rejected client, in row order: the reason code, the stage, the rule or
+  /// signal, the numbers (docs/result.md).
+  std::vector<Rejection> rejections;
+  /// Deprecated (kept for one release; use `rejections`): the same rejections as text,
+  /// "<reason>" or "<rule>: <detail>", by row.
   std::map<std::size_t, std::string> reasons;
   /// The aggregated update, d floats.
   std::vector<float> aggregate;
+  /// What the engine adapted or skipped in this round (a preset's f lowered for a small
+  /// round, detection skipped below its minimum size, ...), for people and logs.
+  std::vector<std::string> notes;
   /// Wall time per stage in milliseconds, in execution order.
   std::vector<std::pair<std::string, double>> timings_ms;
   /// Set when the engine holds a registry: the verification stage ran.
   bool verification_ran = false;
   VerificationReport verification;
 
-  /// The fields above except the aggregate, as JSON (NaN scores become null).
-  /// Keys keep the order above; timings_ms keeps execution order; "verification" only when
-  /// it ran.
+  /// Ids of the rejected clients, in row order.
+  std::vector<std::string> rejected_ids() const;
+  /// The rejection of a client by id, or null when it was accepted or is not in the round.
+  const Rejection* rejection_of(const std::string& id) const;
+
+  /// The fields above except the aggregate, as JSON (NaN scores become null): n, d,
+  /// accepted, weights, linear, reference_weights, noise_sigma, scores, reasons, timings_ms
+  /// (in execution order), then client_ids, rejected_ids, rejections and notes (docs/result.md),
+  /// then "verification" when it ran (docs/verification.md).
   nlohmann::ordered_json to_json() const;
 };
 

@@ -101,7 +101,13 @@ class RoundResult:
         aggregate: the aggregated update, float32 (d,): a numpy array, or a torch tensor on
             the input's device when the updates were torch tensors.
         timings_ms: dict stage -> milliseconds, in execution order.
-        client_ids: the ids passed in (as strings), or None.
+        client_ids: the round's ids as strings ("0", "1", ... when none were passed).
+        rejections: list of dicts, one per rejected client in row order: ``client`` (row),
+            ``id``, ``code`` (docs/result.md), ``stage``, ``rule``, ``detail``, ``values``.
+        rejected_ids: ids of the rejected clients, in row order.
+        rejections_by_id: dict id -> its rejection dict.
+        reasons_by_id: dict id -> reason text (the deprecated ``reasons``, keyed by id).
+        notes: what the engine adapted or skipped this round (list of str).
         verification: dict (round, nonce, verified, new_clients, burst, on_probation,
             probation_share_before, probation_share_after) when the engine holds a registry,
             else None (docs/verification.md).
@@ -120,6 +126,11 @@ class RoundResult:
         "aggregate",
         "timings_ms",
         "client_ids",
+        "rejections",
+        "rejected_ids",
+        "rejections_by_id",
+        "reasons_by_id",
+        "notes",
         "verification",
         "_raw",
     )
@@ -137,7 +148,12 @@ class RoundResult:
         self.reasons = raw.reasons
         self.aggregate = to_output(raw.aggregate)
         self.timings_ms = raw.timings_ms
-        self.client_ids = client_ids
+        self.client_ids = list(raw.client_ids) if client_ids is None else client_ids
+        self.rejections = raw.rejections
+        self.rejected_ids = raw.rejected_ids
+        self.rejections_by_id = raw.rejections_by_id
+        self.reasons_by_id = {r["id"]: raw.reasons[r["client"]] for r in self.rejections}
+        self.notes = raw.notes
         self.verification = raw.verification
 
     def to_json(self, indent: Optional[int] = None) -> str:

@@ -72,10 +72,6 @@ def _flatten_into(row: np.ndarray, record: ArrayRecord) -> None:
         offset += values.size
 
 
-def _reason_code(text: str) -> str:
-    return text.split(":", 1)[0]
-
-
 def _single_array_record(content: RecordDict, key: str = "arrays") -> Optional[ArrayRecord]:
     records = content.array_records
     if key in records:
@@ -158,6 +154,8 @@ class FedGuard(Strategy):
             the replies' arrays are aggregated as they are.
         history: one dict per aggregate_train call: ``round``, ``clients`` (node ids, in reply
             order), ``accepted`` and ``rejected`` (node ids), ``reasons`` (node id -> text),
+            ``codes`` (node id -> reason code, docs/result.md), ``rejections`` (the engine's
+            structured rejections with node ids),
             ``scores`` (rule -> list aligned with ``clients``), ``weights``, ``timings_ms``,
             and ``error`` (text, when the round failed).
     """
@@ -267,9 +265,10 @@ class FedGuard(Strategy):
         rows = []
         for i, structure in enumerate(structures):
             if structure is None:
-                pre_rejected[i] = "malformed_reply: expected one ArrayRecord"
+                pre_rejected[i] = ("malformed_reply", "malformed_reply: expected one ArrayRecord")
             elif structure != expected:
-                pre_rejected[i] = "wrong_structure: the arrays' keys or shapes differ from the global model's"
+                pre_rejected[i] = ("wrong_structure",
+                                   "wrong_structure: the arrays' keys or shapes differ from the global model's")
             else:
                 rows.append(i)
 
@@ -322,14 +321,21 @@ class FedGuard(Strategy):
         n = len(valid)
         accepted = np.zeros(n, dtype=bool)
         weights = np.zeros(n)
-        reasons = {node_ids[i]: text for i, text in pre_rejected.items()}
+        reasons = {node_ids[i]: text for i, (_, text) in pre_rejected.items()}
+        # Reason codes as data (docs/result.md), never parsed back from the texts.
+        codes = {node_ids[i]: code for i, (code, _) in pre_rejected.items()}
+        rejections = [{"id": node_ids[i], "code": code, "stage": "flower", "rule": "", "detail": text, "values": {}}
+                      for i, (code, text) in pre_rejected.items()]
         scores: dict = {}
         if result is not None:
             for j, i in enumerate(rows):
                 accepted[i] = bool(result.accepted[j])
                 weights[i] = result.weights[j]
-                if j in result.reasons:
-                    reasons[node_ids[i]] = result.reasons[j]
+            for r in result.rejections:
+                i = rows[r["client"]]
+                reasons[node_ids[i]] = result.reasons[r["client"]]
+                codes[node_ids[i]] = r["code"]
+                rejections.append(dict(r, id=node_ids[i]))
             for rule, values in result.scores.items():
                 full = np.full(n, np.nan)
                 full[rows] = values
@@ -337,10 +343,13 @@ class FedGuard(Strategy):
         else:
             for i in rows:
                 reasons[node_ids[i]] = "round_failed: " + entry["error"]
+                codes[node_ids[i]] = "round_failed"
         entry.update(
             accepted=[node_ids[i] for i in range(n) if accepted[i]],
             rejected=[node_ids[i] for i in range(n) if not accepted[i]],
             reasons=reasons,
+            codes=codes,
+            rejections=rejections,
             scores=scores,
             weights=weights.tolist(),
             timings_ms=dict(result.timings_ms) if result is not None else {},
@@ -357,8 +366,8 @@ class FedGuard(Strategy):
         metrics["fedguard.num-accepted"] = len(entry["accepted"])
         metrics["fedguard.num-rejected"] = len(entry["rejected"])
         by_code: dict = {}
-        for node, text in reasons.items():
-            by_code.setdefault(_reason_code(text), []).append(node)
+        for node, code in codes.items():
+            by_code.setdefault(code, []).append(node)
         for code, nodes in sorted(by_code.items()):
             metrics[f"fedguard.rejected.{code}"] = nodes
         for rule, values in scores.items():

@@ -450,6 +450,20 @@ py::array_t<T> to_numpy(std::vector<T>&& values) {  // no copy: the array owns t
   return py::array_t<T>({owned->size()}, {sizeof(T)}, owned->data(), owner);
 }
 
+py::dict rejection_dict(const Rejection& r) {
+  py::dict e;
+  e["client"] = r.client;
+  e["id"] = r.id;
+  e["code"] = reason_code_name(r.code);
+  e["stage"] = stage_name(r.stage);
+  e["rule"] = r.rule;
+  e["detail"] = r.detail;
+  py::dict values;
+  for (const auto& [name, v] : r.values) values[py::str(name)] = v;
+  e["values"] = values;
+  return e;
+}
+
 class PyRoundResult {
  public:
   explicit PyRoundResult(RoundResult&& r)
@@ -477,6 +491,30 @@ class PyRoundResult {
     for (const auto& [index, text] : r_.reasons) out[py::int_(index)] = py::str(text);
     return out;
   }
+  py::list client_ids() const {
+    py::list out;
+    for (const auto& id : r_.client_ids) out.append(py::str(id));
+    return out;
+  }
+  py::list rejected_ids() const {
+    py::list out;
+    for (const auto& id : r_.rejected_ids()) out.append(py::str(id));
+    return out;
+  }
+  /// One dict per rejected client, in row order: client (row), id, code, stage, rule,
+  /// detail, values (docs/result.md).
+  py::list rejections() const {
+    py::list out;
+    for (const Rejection& r : r_.rejections) out.append(rejection_dict(r));
+    return out;
+  }
+  /// Rejections keyed by client id.
+  py::dict rejections_by_id() const {
+    py::dict out;
+    for (const Rejection& r : r_.rejections) out[py::str(r.id)] = rejection_dict(r);
+    return out;
+  }
+  std::vector<std::string> notes() const { return r_.notes; }
   py::dict reference_weights() const {
     py::dict out;
     for (const auto& [name, w] : r_.reference_weights) out[py::str(name)] = w;
@@ -685,6 +723,11 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("noise_sigma", &PyRoundResult::noise_sigma)
       .def_property_readonly("scores", &PyRoundResult::scores)
       .def_property_readonly("reasons", &PyRoundResult::reasons)
+      .def_property_readonly("client_ids", &PyRoundResult::client_ids)
+      .def_property_readonly("rejected_ids", &PyRoundResult::rejected_ids)
+      .def_property_readonly("rejections", &PyRoundResult::rejections)
+      .def_property_readonly("rejections_by_id", &PyRoundResult::rejections_by_id)
+      .def_property_readonly("notes", &PyRoundResult::notes)
       .def_property_readonly("aggregate", &PyRoundResult::aggregate)
       .def_property_readonly("timings_ms", &PyRoundResult::timings_ms)
       .def_property_readonly("verification", &PyRoundResult::verification)
