@@ -1,10 +1,13 @@
 // `fedguard round`: one saved round (a 2-D .npy of updates) through a policy.
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "fedguard/engine.h"
+#include "fedguard/identity.h"
+#include "fedguard/registry.h"
 #include "io/npy.h"
 
 namespace fedguard::cli {
@@ -30,12 +33,32 @@ std::vector<std::string> read_ids(const std::string& path) {
   return ids;
 }
 
+// S.json: {"<client id>": "<base64 signature>", ...} (docs/formats.md). A malformed file is an
+// error; a malformed signature is that client's bad_signature, decided by the engine.
+std::map<std::string, std::string> read_signatures(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text(path));
+  } catch (const nlohmann::json::parse_error& e) {
+    FEDGUARD_THROW(kIo, path << ": offset " << e.byte << ": not valid JSON: " << e.what());
+  }
+  FEDGUARD_EXPECTS(j.is_object(), path << ": signatures must be a JSON object {\"<client id>\": \"<base64>\", ...}");
+  std::map<std::string, std::string> out;
+  for (const auto& [id, sig] : j.items()) {
+    FEDGUARD_EXPECTS(sig.is_string(), path << ": the signature of client '" << id << "' is not a string: " << sig.dump());
+    out[id] = sig.get<std::string>();
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_round_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("round", "Process one saved round: updates (.npy, n x d) through a policy");
   struct Options {
     std::string updates, config, num_samples, ids, out, aggregate_out, reference, state, backend, precision;
+    std::string registry, signatures, nonce;
+    std::uint64_t round = 0;
   };
   auto opt = std::make_shared<Options>();
   cmd->add_option("--updates", opt->updates, "2-D .npy, float32 or float16, C order")->required();
@@ -45,13 +68,19 @@ void add_round_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--reference", opt->reference, "1-D .npy: the server's reference update (fltrust)");
   cmd->add_option("--state", opt->state,
                   "state file: read if it exists, written (atomically) only after a successful round");
+  cmd->add_option("--registry", opt->registry,
+                  "client registry JSON: verify every update's signature first (docs/verification.md); "
+                  "needs --ids, --signatures, --round, --nonce");
+  cmd->add_option("--signatures", opt->signatures, "JSON {\"<client id>\": \"<base64 Ed25519 signature>\", ...}");
+  auto* round_opt = cmd->add_option("--round", opt->round, "the federation round number the clients signed");
+  cmd->add_option("--nonce", opt->nonce, "the round's 32-byte server nonce, 64 hex digits");
   cmd->add_option("--out", opt->out, "result JSON (default: stdout)");
   cmd->add_option("--aggregate-out", opt->aggregate_out, "aggregate as a 1-D float32 .npy");
   cmd->add_option("--backend", opt->backend, "auto, cpu or cuda: overrides the config's \"backend\"")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--precision", opt->precision, "fp32, tf32 or bf16 (Gram, CUDA): overrides the config's \"precision\"")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
-  cmd->callback([opt, &exit_code] {
+  cmd->callback([opt, round_opt, &exit_code] {
     EngineConfig config = EngineConfig::from_json(read_text(opt->config));
     if (!opt->backend.empty() || !opt->precision.empty()) {
       nlohmann::json j = config.to_json();
@@ -60,6 +89,14 @@ void add_round_command(CLI::App& app, int& exit_code) {
       config = EngineConfig::from_json_value(j);
     }
     Engine engine(config);
+    if (!opt->registry.empty()) {
+      FEDGUARD_EXPECTS(!opt->ids.empty() && !opt->signatures.empty() && *round_opt && !opt->nonce.empty(),
+                       "--registry needs --ids, --signatures, --round and --nonce");
+      engine.set_registry(identity::load_registry(opt->registry));
+    } else {
+      FEDGUARD_EXPECTS(opt->signatures.empty() && !*round_opt && opt->nonce.empty(),
+                       "--signatures, --round and --nonce are used with --registry only");
+    }
     if (!opt->state.empty() && std::ifstream(opt->state).good()) engine.load_state(opt->state);
     const io::NpyFile updates(opt->updates);
     FEDGUARD_EXPECTS(updates.shape().size() == 2, opt->updates << ": updates must be 2-D (n x d), got "
@@ -72,6 +109,19 @@ void add_round_command(CLI::App& app, int& exit_code) {
       in.num_samples = w.to_doubles();
     }
     if (!opt->ids.empty()) in.client_ids = read_ids(opt->ids);
+    if (!opt->registry.empty()) {
+      in.round = opt->round;
+      try {
+        in.nonce = identity::parse_nonce_hex(opt->nonce);
+      } catch (const Error& e) {
+        FEDGUARD_THROW(kInvalidInput, "--nonce: " << e.what());
+      }
+      const std::map<std::string, std::string> sigs = read_signatures(opt->signatures);
+      for (const std::string& id : in.client_ids) {
+        const auto it = sigs.find(id);
+        in.signatures.push_back(it == sigs.end() ? std::string() : it->second);
+      }
+    }
     std::vector<float> reference;
     if (!opt->reference.empty()) {
       const io::NpyFile r(opt->reference);

@@ -13,7 +13,7 @@ struct CodeInfo {
 };
 
 // The one table of codes (docs/result.md lists the same rows with their meaning).
-constexpr std::array<CodeInfo, 22> kCodes{{
+constexpr std::array<CodeInfo, 23> kCodes{{
     {ReasonCode::kWrongDtype, "wrong_dtype", Stage::kValidate},
     {ReasonCode::kWrongLength, "wrong_length", Stage::kValidate},
     {ReasonCode::kMissingData, "missing_data", Stage::kValidate},
@@ -25,6 +25,7 @@ constexpr std::array<CodeInfo, 22> kCodes{{
     {ReasonCode::kStaleRound, "stale_round", Stage::kVerify},
     {ReasonCode::kReplayed, "replayed", Stage::kVerify},
     {ReasonCode::kMissingSignature, "missing_signature", Stage::kVerify},
+    {ReasonCode::kEnrollmentCap, "enrollment_cap", Stage::kVerify},
     {ReasonCode::kNonFinite, "non_finite", Stage::kScan},
     {ReasonCode::kAllZero, "all_zero", Stage::kScan},
     {ReasonCode::kNormOutlier, "norm_outlier", Stage::kDetect},

@@ -5,12 +5,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "engine/devices.h"
 #include "engine/stages.h"
 #include "engine/state_file.h"
+#include "engine/verify_stage.h"
 #include "policy/policy.h"
 
 namespace fedguard {
@@ -71,17 +73,23 @@ struct Engine::Impl {
   std::unique_ptr<backend::Backend> backend;
   policy::Policy policy;
   engine::EngineState state;  // committed only when a round succeeds
+  std::optional<identity::Registry> registry;  // client verification on when set
 
   explicit Impl(EngineConfig c) : config(std::move(c)), backend(make_backend(config)), policy(config) {}
 
   bool tracks_reputation() const { return config.reputation.enabled || policy.uses_reputation(); }
-  engine::EngineView view() { return {config, *backend, policy, state, tracks_reputation()}; }
+  engine::EngineView view() { return {config, *backend, policy, state, tracks_reputation(), registry.has_value()}; }
 
-  RoundResult run(engine::RoundWork& w) {
+  // verification: client verification's verdicts, for the commit (empty without a registry).
+  RoundResult run(engine::RoundWork& w, std::optional<engine::VerifyOutcome>& verification) {
     const engine::EngineView e = view();
     StageTimer timer(w.result.timings_ms);
     engine::validate_stage(e, w);
     timer.mark("validate");
+    if (registry) {  // docs/verification.md: rows that fail are never scanned
+      verification = engine::verify_stage(e, *registry, w);
+      timer.mark("verify");
+    }
     engine::scan_stage(e, w);
     timer.mark("pass1_scan");
     engine::recall_stage(e, w);
@@ -90,6 +98,7 @@ struct Engine::Impl {
       timer.mark("detect");
     }
     engine::decide_stage(e, w);
+    if (verification) engine::probation_stage(*registry, *verification, w);
     timer.mark("decide");
     engine::aggregate_stage(e, w);
     timer.mark("pass2_aggregate");
@@ -146,8 +155,9 @@ Engine& Engine::operator=(Engine&&) noexcept = default;
 RoundResult Engine::process_round(const RoundInput& input) {
   engine::RoundWork work(input);
   RoundResult result;
+  std::optional<engine::VerifyOutcome> verification;
   try {
-    result = impl_->run(work);
+    result = impl_->run(work, verification);
   } catch (const std::bad_alloc&) {
     FEDGUARD_THROW(kOutOfMemory, "out of host memory in a round of n=" << input.updates.rows() << ", d="
                                                                        << input.updates.cols() << " (tile_columns "
@@ -156,6 +166,7 @@ RoundResult Engine::process_round(const RoundInput& input) {
   // Commit state only now: a round that threw above changed nothing.
   if (impl_->policy.uses_previous_aggregate()) work.pending.aggregate = result.aggregate;
   impl_->commit(work.pending);
+  if (verification) engine::commit_verification(impl_->state, input, *verification);
   return result;
 }
 
@@ -164,6 +175,13 @@ std::string Engine::backend_name() const { return impl_->backend->name(); }
 void Engine::reset_state() { impl_->state = engine::EngineState{}; }
 std::size_t Engine::rounds_processed() const { return impl_->state.rounds; }
 std::size_t Engine::clients_known() const { return impl_->state.clients.size(); }
+
+void Engine::set_registry(identity::Registry registry) {
+  registry.validate("registry");
+  impl_->registry = std::move(registry);
+}
+void Engine::clear_registry() { impl_->registry.reset(); }
+const identity::Registry* Engine::registry() const { return impl_->registry ? &*impl_->registry : nullptr; }
 
 void Engine::save_state(const std::string& path) const {
   engine::write_state(path, impl_->state, impl_->config.sketch_dim, impl_->config.sketch_seed);

@@ -45,6 +45,17 @@ nlohmann::ordered_json RoundResult::to_json() const {
     j["rejections"].push_back(e);
   }
   j["notes"] = notes;
+  if (verification_ran) {
+    const VerificationReport& v = verification;
+    j["verification"] = {{"round", v.round},
+                         {"nonce", v.nonce},
+                         {"verified", v.verified},
+                         {"new_clients", v.new_clients},
+                         {"burst", v.burst},
+                         {"on_probation", v.on_probation},
+                         {"probation_share_before", v.probation_share_before},
+                         {"probation_share_after", v.probation_share_after}};
+  }
   return j;
 }
 

@@ -27,10 +27,12 @@ const engine::ClientHistory* history_of(const EngineView& e, const std::string& 
 
 // Rows whose id appeared earlier in the round: duplicates are decided by id order alone,
 // before any content check (the first update under an id is that client's).
+// With client verification the verify stage decides instead: only a verified update claims an
+// id for the round (a forged copy sent first must not block the genuine one).
 std::vector<std::size_t> first_rows_of_ids(const EngineView& e, const RoundInput& in, std::size_t n) {
   std::unordered_map<std::string, std::size_t> first_with_id;
   std::vector<std::size_t> duplicate_of(n, n);
-  for (std::size_t i = 0; i < in.client_ids.size(); ++i) {
+  for (std::size_t i = 0; i < (e.verifies ? 0 : in.client_ids.size()); ++i) {
     const auto [it, inserted] = first_with_id.emplace(in.client_ids[i], i);
     if (inserted) continue;
     FEDGUARD_EXPECTS(e.config.duplicate_ids != DuplicateIdPolicy::kError,
@@ -302,14 +304,14 @@ void aggregate_stage(const EngineView& e, RoundWork& w) {
 
 namespace {
 
-// Evidence for the reputation: 0 when an input check (other than a duplicate id, which would
-// let anyone spoil another's reputation), the detection stage or a filter rejected the
-// client, 1 when every filter judged and kept it; clients not judged by all keep theirs.
+// Evidence for the reputation: 0 when an input check (other than a duplicate id or a failed
+// verification, which would let anyone spoil another's reputation by sending under its id),
+// the detection stage or a filter rejected the client, 1 when every filter judged and kept it;
+// clients not judged by all keep theirs.
 void reputation_evidence(const EngineView& e, RoundWork& w) {
   const auto& ids = w.result.client_ids;
   for (const Rejection& r : w.result.rejections) {
-    const bool evidence = r.stage == Stage::kValidate || r.stage == Stage::kVerify || r.stage == Stage::kScan ||
-                          r.stage == Stage::kDetect;
+    const bool evidence = r.stage == Stage::kValidate || r.stage == Stage::kScan || r.stage == Stage::kDetect;
     if (evidence && r.code != ReasonCode::kDuplicateId) w.pending.outcome[r.id] = 0.0;
   }
   for (std::size_t p = 0; p < w.rows.size(); ++p) {

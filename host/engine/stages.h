@@ -18,6 +18,9 @@ struct EngineView {
   const policy::Policy& policy;
   const EngineState& state;
   bool tracks_reputation = false;
+  /// Client verification runs after validate (the engine holds a registry): duplicate ids are
+  /// then decided by the verify stage (docs/verification.md), not by validate.
+  bool verifies = false;
 };
 
 /// Shapes, ids, dtypes, lengths, sample counts: fills rows with the well-formed ones.

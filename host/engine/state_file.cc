@@ -9,12 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "fedguard/error.h"
+#include "fedguard/identity.h"
 
 namespace fedguard::engine {
 namespace {
 
 constexpr char kMagic[8] = {'F', 'G', 'S', 'T', 'A', 'T', 'E', '1'};
-constexpr std::uint64_t kVersion = 2;
+constexpr std::uint64_t kVersion = 3;
 
 void write_doubles(std::ofstream& f, const std::vector<double>& v) {
   f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(double)));
@@ -44,8 +45,15 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
                         {"last_sketch", !h.last_sketch.empty()},
                         {"suspicion", h.suspicion}};
     c["reputation"] = h.has_reputation ? nlohmann::json(h.reputation) : nlohmann::json(nullptr);
+    c["verified"] = h.verified ? nlohmann::json::array({h.first_verified_round, h.last_verified_round})
+                               : nlohmann::json(nullptr);
     header["clients"].push_back(std::move(c));
   }
+  header["verification"] =
+      state.has_verified_round
+          ? nlohmann::json{{"round", state.verified_round},
+                           {"nonce", identity::hex_encode(state.verified_nonce.data(), state.verified_nonce.size())}}
+          : nlohmann::json(nullptr);
   const std::string text = header.dump();
   const std::string tmp = path + ".tmp";
   {
@@ -102,8 +110,8 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
     return obj.at(key).get<bool>();
   };
   const std::uint64_t version = number_in(h, "version");
-  if (version != 1 && version != kVersion)
-    FEDGUARD_THROW(kIo, path << ": offset 16: state format version " << version << ", this build reads 1 and " << kVersion);
+  if (version < 1 || version > kVersion)
+    FEDGUARD_THROW(kIo, path << ": offset 16: state format version " << version << ", this build reads 1 to " << kVersion);
   if (number_in(h, "sketch_dim") != sketch_dim || number_in(h, "sketch_seed") != sketch_seed)
     FEDGUARD_THROW(kInvalidInput, path << ": written with sketch_dim " << number_in(h, "sketch_dim") << " and sketch_seed "
                                        << number_in(h, "sketch_seed") << "; this engine uses sketch_dim " << sketch_dim
@@ -115,6 +123,24 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
   if (!h.contains("clients") || !h.at("clients").is_array())
     FEDGUARD_THROW(kIo, path << ": offset 16: header field 'clients' missing or not a list");
   const auto& clients = h.at("clients");
+  // Client verification's fields are optional (absent: no verified round, no verified
+  // clients), so they do not depend on the format version other additions bump.
+  if (h.contains("verification")) {
+    if (!(h.at("verification").is_null() || h.at("verification").is_object()))
+      FEDGUARD_THROW(kIo, path << ": offset 16: header field 'verification' is not an object or null");
+    if (h.at("verification").is_object()) {
+      const auto& v = h.at("verification");
+      state.has_verified_round = true;
+      state.verified_round = number_in(v, "round");
+      if (!v.contains("nonce") || !v.at("nonce").is_string())
+        FEDGUARD_THROW(kIo, path << ": offset 16: verification field 'nonce' missing or not a string");
+      try {
+        state.verified_nonce = identity::parse_nonce_hex(v.at("nonce").get<std::string>());
+      } catch (const Error& e) {
+        FEDGUARD_THROW(kIo, path << ": offset 16: verification " << e.what());
+      }
+    }
+  }
 
   // Sizes first (in 128-bit-safe steps: every count is checked against the bytes left before
   // it is multiplied), then the copies.
@@ -161,6 +187,19 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
         ch.has_reputation = true;
         if (!(ch.reputation >= 0 && ch.reputation <= 1))
           FEDGUARD_THROW(kIo, path << ": offset 16: client reputation " << ch.reputation << " outside [0, 1]");
+      }
+    }
+    if (c.contains("verified")) {
+      if (!(c.at("verified").is_null() || c.at("verified").is_array()))
+        FEDGUARD_THROW(kIo, path << ": offset 16: client field 'verified' is not a list or null in " << c.dump());
+      const auto& v = c.at("verified");
+      if (v.is_array()) {
+        if (v.size() != 2 || !v[0].is_number_unsigned() || !v[1].is_number_unsigned() ||
+            v[0].get<std::uint64_t>() > v[1].get<std::uint64_t>())
+          FEDGUARD_THROW(kIo, path << ": offset 16: client 'verified' is not [first round, last round] in " << c.dump());
+        ch.verified = true;
+        ch.first_verified_round = v[0].get<std::uint64_t>();
+        ch.last_verified_round = v[1].get<std::uint64_t>();
       }
     }
     for (auto [want, dest] : {std::pair{has_sum, &ch.sketch_sum}, std::pair{has_last, &ch.last_sketch}}) {

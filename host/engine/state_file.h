@@ -4,14 +4,17 @@
 //   bytes 16..   H bytes of JSON: {"version": 2, "sketch_dim", "sketch_seed", "rounds",
 //                "previous_aggregate": length (0 = none), "aggregate_sketches": count,
 //                "clients": [{"id", "rounds_seen", "last_round", "sketch": bool,
-//                "last_sketch": bool, "reputation": number or null, "suspicion": [numbers]}, ...]}
+//                "last_sketch": bool, "reputation": number or null, "suspicion": [numbers],
+//                "verified": [first round, last round] or null (optional)}, ...],
+//                "verification": {"round": r, "nonce": "64 hex digits"} or null (optional)}
 //   then the previous aggregate (float32), the aggregate sketches (float64, sketch_dim values
 //   each, oldest first), and per client in the order of "clients" its cumulative sketch and
 //   its last sketch where the flags say so (float64, sketch_dim values each); the file ends
 //   there exactly. Version 1 files (no aggregate sketches, every client with a cumulative
-//   sketch, no other per-client fields) are read too.
+//   sketch, no other per-client fields) and version 2 files (no verification fields) are read too.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -27,6 +30,11 @@ struct ClientHistory {
   bool has_reputation = false;
   std::uint64_t rounds_seen = 0;
   std::uint64_t last_round = 0;    ///< index of the last round the client took part in
+  // Client verification (docs/verification.md): federation round numbers of the client's first
+  // and last verified updates (replay protection, probation).
+  bool verified = false;
+  std::uint64_t first_verified_round = 0;
+  std::uint64_t last_verified_round = 0;
 };
 
 struct EngineState {
@@ -34,6 +42,10 @@ struct EngineState {
   std::vector<float> previous_aggregate;
   std::vector<std::vector<double>> aggregate_sketches;  ///< oldest first
   std::map<std::string, ClientHistory> clients;
+  // The last verified round this engine completed and its nonce (stale_round, nonce reuse).
+  bool has_verified_round = false;
+  std::uint64_t verified_round = 0;
+  std::array<std::uint8_t, 32> verified_nonce{};
 };
 
 /// Writes atomically (a temporary file renamed over path). Throws kIo naming the path.

@@ -7,6 +7,7 @@
 
 #include "fedguard/config.h"
 #include "fedguard/error.h"
+#include "fedguard/registry.h"
 #include "fedguard/round.h"
 #include "fedguard/update_view.h"
 
@@ -43,6 +44,17 @@ class Engine {
   /// Replaces the state with a file's; throws if it is malformed or was written with another
   /// sketch dimension or seed. The model dimension is checked at the next round.
   void load_state(const std::string& path);
+
+  /// Turns client verification on (docs/verification.md): from the next round, every update
+  /// must carry a valid signature (RoundInput::signatures, round, nonce) by a registered,
+  /// active client, or it is rejected with a reason code before any detection. The engine
+  /// keeps its own copy: update it with set_registry again after a change (keys register /
+  /// revoke). Throws kInvalidInput for an invalid registry.
+  void set_registry(identity::Registry registry);
+  /// Turns client verification off.
+  void clear_registry();
+  /// The registry in use, or null.
+  const identity::Registry* registry() const;
 
  private:
   struct Impl;

@@ -26,6 +26,7 @@ enum class ReasonCode {
   kStaleRound,
   kReplayed,
   kMissingSignature,
+  kEnrollmentCap,
   // scan: found while reading the bytes
   kNonFinite,
   kAllZero,

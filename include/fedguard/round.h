@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fedguard/identity.h"
 #include "fedguard/rejection.h"
 #include "fedguard/update_view.h"
 
@@ -25,6 +26,30 @@ struct RoundInput {
   /// The server's reference update (FLTrust's root-data update): d float32 values in host
   /// memory, or null. Rules that need it fail the round when it is missing.
   const float* reference = nullptr;
+
+  // Client verification (docs/verification.md): used when the engine holds a registry
+  // (Engine::set_registry), ignored otherwise.
+  /// The federation round number every client signed.
+  std::uint64_t round = 0;
+  /// The round's server nonce (identity::new_nonce()); all zero is refused.
+  identity::Nonce nonce{};
+  /// One base64 Ed25519 signature per row (docs/formats.md, "Signed updates"); an empty string,
+  /// or an empty vector for all, is a missing signature.
+  std::vector<std::string> signatures;
+};
+
+/// What the verification stage saw in a round (RoundResult::verification).
+struct VerificationReport {
+  std::uint64_t round = 0;
+  std::string nonce;             ///< hex
+  std::size_t verified = 0;      ///< submissions that passed verification
+  std::size_t new_clients = 0;   ///< of those (before the enrollment cap), first-time contributors
+  bool burst = false;            ///< new_clients > the registry's max_new_per_round
+  std::size_t on_probation = 0;  ///< accepted-for-scan clients on probation
+  /// Share of the linear aggregate's client weight held by clients on probation, before and
+  /// after the probation cap (both 0 when none took part or the aggregator is not linear).
+  double probation_share_before = 0;
+  double probation_share_after = 0;
 };
 
 struct RoundResult {
@@ -60,6 +85,9 @@ struct RoundResult {
   std::vector<std::string> notes;
   /// Wall time per stage in milliseconds, in execution order.
   std::vector<std::pair<std::string, double>> timings_ms;
+  /// Set when the engine holds a registry: the verification stage ran.
+  bool verification_ran = false;
+  VerificationReport verification;
 
   /// Ids of the rejected clients, in row order.
   std::vector<std::string> rejected_ids() const;
@@ -68,7 +96,8 @@ struct RoundResult {
 
   /// The fields above except the aggregate, as JSON (NaN scores become null): n, d,
   /// accepted, weights, linear, reference_weights, noise_sigma, scores, reasons, timings_ms
-  /// (in execution order), then client_ids, rejected_ids, rejections and notes (docs/result.md).
+  /// (in execution order), then client_ids, rejected_ids, rejections and notes (docs/result.md),
+  /// then "verification" when it ran (docs/verification.md).
   nlohmann::ordered_json to_json() const;
 };
 

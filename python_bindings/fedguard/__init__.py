@@ -8,13 +8,15 @@ outputs. See docs/python.md.
     result = engine.process_round(updates)          # numpy (n, d), torch tensor or list
     result.accepted, result.weights, result.aggregate
 
-The Flower strategy is in ``fedguard.flower`` (imported on demand: it needs ``flwr``).
+The Flower strategy is in ``fedguard.flower`` (imported on demand: it needs ``flwr``); client
+verification (keys, signing, the registry) in ``fedguard.identity``.
 """
 
 import json as _json
 import numbers
 from typing import Optional
 
+from . import identity
 from ._api import Engine, RoundResult, aggregate, attack, attack_names, describe_updates
 from ._core import (
     DeviceError,
@@ -69,6 +71,7 @@ __all__ = [
     "attack_names",
     "backends_built",
     "describe_updates",
+    "identity",
     "recommended_policy",
     "rule_names",
     "version",

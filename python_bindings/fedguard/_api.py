@@ -63,6 +63,26 @@ def _as_doubles(values: Any, what: str) -> Optional[list]:
     return a.tolist()
 
 
+def _signature_texts(signatures: Any, ids: Optional[list]) -> Optional[list]:
+    """Signatures as the engine takes them: base64 text per client, "" for none."""
+    if signatures is None:
+        return None
+    from .identity import b64encode
+
+    def text(s: Any) -> str:
+        if s is None:
+            return ""
+        if isinstance(s, str):
+            return s
+        return b64encode(bytes(s))
+
+    if isinstance(signatures, Mapping):
+        if ids is None:
+            raise ValueError("signatures given as a dict need client_ids")
+        return [text(signatures.get(i)) for i in ids]
+    return [text(s) for s in signatures]
+
+
 class RoundResult:
     """What one round returned (fields as in the C++ ``fedguard::RoundResult``).
 
@@ -88,6 +108,9 @@ class RoundResult:
         rejections_by_id: dict id -> its rejection dict.
         reasons_by_id: dict id -> reason text (the deprecated ``reasons``, keyed by id).
         notes: what the engine adapted or skipped this round (list of str).
+        verification: dict (round, nonce, verified, new_clients, burst, on_probation,
+            probation_share_before, probation_share_after) when the engine holds a registry,
+            else None (docs/verification.md).
     """
 
     __slots__ = (
@@ -108,6 +131,7 @@ class RoundResult:
         "rejections_by_id",
         "reasons_by_id",
         "notes",
+        "verification",
         "_raw",
     )
 
@@ -130,6 +154,7 @@ class RoundResult:
         self.rejections_by_id = raw.rejections_by_id
         self.reasons_by_id = {r["id"]: raw.reasons[r["client"]] for r in self.rejections}
         self.notes = raw.notes
+        self.verification = raw.verification
 
     def to_json(self, indent: Optional[int] = None) -> str:
         """The C++ ``RoundResult::to_json()`` text (everything but the aggregate)."""
@@ -149,8 +174,28 @@ class Engine:
     while a round is computed.
     """
 
-    def __init__(self, config: Any = None):
+    def __init__(self, config: Any = None, registry: Any = None):
         self._engine = _core.Engine(_config_text(config))
+        if registry is not None:
+            self.set_registry(registry)
+
+    def set_registry(self, registry: Any) -> None:
+        """Turns client verification on (docs/verification.md): a ``fedguard.identity.Registry``,
+        its JSON text, or a path to a registry file. The engine keeps a copy: call again after
+        the registry changes."""
+        from .identity import Registry
+
+        if isinstance(registry, Registry):
+            text = registry.to_json()
+        elif isinstance(registry, (str, os.PathLike)) and not str(registry).lstrip().startswith("{"):
+            text = Registry.load(str(registry)).to_json()
+        else:
+            text = str(registry)
+        self._engine.set_registry(text)
+
+    def clear_registry(self) -> None:
+        """Turns client verification off."""
+        self._engine.clear_registry()
 
     def process_round(
         self,
@@ -160,6 +205,9 @@ class Engine:
         reference: Any = None,
         *,
         expected_length: Optional[int] = None,
+        signatures: Any = None,
+        round: Optional[int] = None,
+        nonce: Any = None,
     ) -> RoundResult:
         """Runs one round.
 
@@ -173,6 +221,10 @@ class Engine:
             reference: the server's reference update (d values, host memory) for rules that
                 use one (fltrust).
             expected_length: for lists, the round's d; default: the length most clients have.
+            signatures, round, nonce: client verification, used when the engine holds a registry
+                (docs/verification.md). ``signatures``: one per client (64 raw bytes, base64
+                text, or None for none), or a dict client id -> signature; ``round``: the round
+                number the clients signed; ``nonce``: the round's 32 bytes (or 64 hex digits).
 
         Returns:
             A RoundResult. Raises fedguard.InvalidInputError (a ValueError) for bad input or
@@ -181,7 +233,16 @@ class Engine:
         """
         ids = None if client_ids is None else [str(c) for c in client_ids]
         samples = _as_doubles(num_samples, "num_samples")
-        raw = self._engine.process_round(updates, ids, samples, reference, expected_length)
+        sigs = _signature_texts(signatures, ids)
+        nonce_bytes = None
+        if nonce is not None:
+            from .identity import nonce_from_hex
+
+            nonce_bytes = nonce_from_hex(nonce) if isinstance(nonce, str) else bytes(nonce)
+        if round is not None and int(round) < 0:
+            raise ValueError(f"round must be >= 0, got {round}")
+        raw = self._engine.process_round(updates, ids, samples, reference, expected_length, sigs,
+                                         0 if round is None else int(round), nonce_bytes)
         return RoundResult(raw, _output_like(updates), ids)
 
     @property

@@ -15,6 +15,16 @@ arrays are flattened in the global model's key order, turned into an update (rep
 global model that configure_train sent), run through fedguard's engine, and the aggregate update
 is added back to the global model. The round's metrics report who was accepted and rejected,
 why (by reason code) and every rule's scores; the full reason texts are in ``history``.
+
+Client verification (docs/verification.md): with ``registry=``, FedGuard issues a fresh nonce
+in every train instruction's config (``fedguard.round``, ``fedguard.nonce``,
+``fedguard.federation``) and the engine verifies each reply's signature before detection.
+Clients add ``signing_mod(private_key, client_id)`` to their ClientApp's mods: it signs the
+update the server will compute (the reply's arrays flattened in key order as float32, minus the
+global model the instruction carried) and puts ``client-id`` and ``signature`` in the reply's
+ConfigRecord ``fedguard``::
+
+    app = ClientApp(mods=[signing_mod(private_key, "site-07")])
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 try:
-    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
+    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
     from flwr.serverapp import Grid
     from flwr.serverapp.strategy import FedAvg, Strategy
     from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
@@ -37,9 +47,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without flwr
         "fedguard.flower needs Flower 1.42: pip install 'flwr>=1.42,<1.43' (or 'fedguard[flower]')"
     ) from exc
 
+from . import identity
 from ._api import Engine, RoundResult
 
-__all__ = ["FedGuard"]
+__all__ = ["FedGuard", "signing_mod"]
+
+# Keys of the train instruction's config and of the reply's ConfigRecord (docs/verification.md).
+ROUND_KEY, NONCE_KEY, FEDERATION_KEY = "fedguard.round", "fedguard.nonce", "fedguard.federation"
+REPLY_RECORD, ID_KEY, SIGNATURE_KEY = "fedguard", "client-id", "signature"
 
 # (key, shape) of every array of a model, in order.
 Structure = tuple
@@ -55,6 +70,57 @@ def _flatten_into(row: np.ndarray, record: ArrayRecord) -> None:
         values = array.numpy().reshape(-1)
         row[offset : offset + values.size] = values  # cast to float32
         offset += values.size
+
+
+def _single_array_record(content: RecordDict, key: str = "arrays") -> Optional[ArrayRecord]:
+    records = content.array_records
+    if key in records:
+        return records[key]
+    return next(iter(records.values())) if len(records) == 1 else None
+
+
+def _update_vector(reply_arrays: ArrayRecord, global_arrays: Optional[ArrayRecord]) -> np.ndarray:
+    """The float32 update the server's engine will see: the reply's arrays flattened in key
+    order, minus the global model's (the same operations as FedGuard.aggregate_train, so the
+    bytes are identical)."""
+    d = sum(int(np.prod(a.shape)) for a in reply_arrays.values())
+    row = np.empty(d, dtype=np.float32)
+    _flatten_into(row, reply_arrays)
+    if global_arrays is not None:
+        base = np.empty(d, dtype=np.float32)
+        _flatten_into(base, global_arrays)
+        row -= base
+    return row
+
+
+def signing_mod(private_key: bytes, client_id: str):
+    """A ClientApp mod that signs train replies for a FedGuard server with a registry.
+
+    The signed update is the one the server computes (reply arrays minus the instruction's
+    global model, float32, in key order); round, nonce and federation come from the
+    instruction's config. Instructions without a nonce pass through unsigned.
+    """
+    private_key = bytes(private_key)
+    client_id = str(client_id)
+
+    def mod(msg: Message, context: Any, call_next) -> Message:
+        reply = call_next(msg, context)
+        if msg.metadata.message_type != MessageType.TRAIN or reply.has_error():
+            return reply
+        config = msg.content.config_records.get("config")
+        if config is None or NONCE_KEY not in config:
+            return reply
+        arrays = _single_array_record(reply.content)
+        if arrays is None:
+            return reply
+        update = _update_vector(arrays, _single_array_record(msg.content))
+        signature = identity.sign_update(private_key, str(config[FEDERATION_KEY]), client_id,
+                                         int(config[ROUND_KEY]), identity.nonce_from_hex(str(config[NONCE_KEY])),
+                                         update)
+        reply.content[REPLY_RECORD] = ConfigRecord({ID_KEY: client_id, SIGNATURE_KEY: identity.b64encode(signature)})
+        return reply
+
+    return mod
 
 
 class FedGuard(Strategy):
@@ -75,6 +141,10 @@ class FedGuard(Strategy):
             ``fedguard scan``. Opt-in; off by default.
         record_ground_truth_key: with ``record_dir``, a metric key that simulated clients set
             to a true value when they are malicious; such clients are recorded as ground truth.
+        registry: turns client verification on (docs/verification.md): an
+            ``identity.Registry``, its JSON text or a file path. Every train instruction then
+            carries a fresh nonce, and replies must be signed (``signing_mod``); the engine's
+            client ids are the ids the replies claim (bound to their keys by the signature).
 
     Attributes:
         engine: the fedguard.Engine, alive across rounds (centred clipping's history).
@@ -99,6 +169,7 @@ class FedGuard(Strategy):
         on_error: str = "skip",
         record_dir: Optional[str] = None,
         record_ground_truth_key: Optional[str] = None,
+        registry: Any = None,
     ) -> None:
         if on_error not in ("skip", "raise"):
             raise ValueError(f'on_error must be "skip" or "raise", got {on_error!r}')
@@ -112,6 +183,16 @@ class FedGuard(Strategy):
         self._last_d: Optional[int] = None
         self.recorder = None
         self.record_ground_truth_key = record_ground_truth_key
+        self.registry: Optional[identity.Registry] = None
+        self._nonces: dict = {}
+        if registry is not None:
+            if isinstance(registry, identity.Registry):
+                self.registry = registry
+            elif str(registry).lstrip().startswith("{"):
+                self.registry = identity.Registry.from_json(str(registry))
+            else:
+                self.registry = identity.Registry.load(str(registry))
+            self.engine.set_registry(self.registry)
         if record_dir is not None:
             from .update_log import UpdateLogWriter
 
@@ -124,6 +205,14 @@ class FedGuard(Strategy):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         self.global_arrays = arrays
+        if self.registry is not None:
+            # A fresh nonce per round, sent with the instruction; the reply must be signed for it.
+            nonce = identity.new_nonce()
+            self._nonces = {server_round: nonce}
+            config = ConfigRecord(dict(config))
+            config[ROUND_KEY] = int(server_round)
+            config[NONCE_KEY] = nonce.hex()
+            config[FEDERATION_KEY] = self.registry.federation
         return self.base.configure_train(server_round, arrays, config, grid)
 
     def configure_evaluate(
@@ -203,9 +292,23 @@ class FedGuard(Strategy):
             if self.recorder is not None:
                 self._record(server_round, updates, [node_ids[i] for i in rows], num_samples,
                              [valid[i] for i in rows], expected)
+            verification = {}
+            engine_ids = [node_ids[i] for i in rows]
+            if self.registry is not None:
+                claimed = [valid[i].content.config_records.get(REPLY_RECORD) for i in rows]
+                engine_ids = [str(c[ID_KEY]) if c is not None and ID_KEY in c else f"node-{node_ids[i]}"
+                              for c, i in zip(claimed, rows)]
+                nonce = self._nonces.get(server_round)
+                verification = dict(
+                    signatures=[str(c[SIGNATURE_KEY]) if c is not None and SIGNATURE_KEY in c else None
+                                for c in claimed],
+                    round=server_round,
+                    nonce=nonce if nonce is not None else bytes(32),  # no instruction sent: the round fails
+                )
+                entry["client_ids"] = dict(zip([node_ids[i] for i in rows], engine_ids))
             try:
                 result = self.engine.process_round(
-                    updates, client_ids=[node_ids[i] for i in rows], num_samples=num_samples
+                    updates, client_ids=engine_ids, num_samples=num_samples, **verification
                 )
             except Exception as exc:  # the engine's errors say what is wrong with the round
                 if self.on_error == "raise":

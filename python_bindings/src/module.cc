@@ -24,6 +24,8 @@
 #include "dlpack.h"
 #include "fedguard/attacks.h"
 #include "fedguard/fedguard.h"
+#include "fedguard/registry.h"
+#include "identity_bindings.h"
 
 namespace py = pybind11;
 
@@ -525,6 +527,10 @@ class PyRoundResult {
   }
   py::array aggregate() const { return aggregate_; }
   std::string to_json(int indent) const { return r_.to_json().dump(indent); }
+  py::object verification() const {  // dict, or None when the engine holds no registry
+    if (!r_.verification_ran) return py::none();
+    return py::module_::import("json").attr("loads")(r_.to_json()["verification"].dump());
+  }
 
  private:
   RoundResult r_;
@@ -539,7 +545,9 @@ class PyEngine {
   PyRoundResult process_round(py::handle updates,
                               std::optional<std::vector<std::string>> client_ids,
                               std::optional<std::vector<double>> num_samples, py::handle reference,
-                              std::optional<std::size_t> expected_length) {
+                              std::optional<std::size_t> expected_length,
+                              std::optional<std::vector<std::string>> signatures, std::uint64_t round_number,
+                              std::optional<py::bytes> nonce) {
     Input in;  // declared first: destroyed last, with the GIL held
     build_updates(updates, expected_length, in);
     build_reference(reference, in);
@@ -548,6 +556,9 @@ class PyEngine {
     if (client_ids) round.client_ids = std::move(*client_ids);
     if (num_samples) round.num_samples = std::move(*num_samples);
     round.reference = in.reference;
+    if (signatures) round.signatures = std::move(*signatures);
+    round.round = round_number;
+    if (nonce) round.nonce = identity_py::array_of<32>(*nonce, "nonce");
     RoundResult result;
     {
       py::gil_scoped_release release;
@@ -583,6 +594,17 @@ class PyEngine {
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(mutex_);
     engine_.load_state(path);
+  }
+  void set_registry(const std::string& json_text) {
+    identity::Registry r = identity::parse_registry(json_text, "registry");
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    engine_.set_registry(std::move(r));
+  }
+  void clear_registry() {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    engine_.clear_registry();
   }
 
  private:
@@ -708,13 +730,17 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("notes", &PyRoundResult::notes)
       .def_property_readonly("aggregate", &PyRoundResult::aggregate)
       .def_property_readonly("timings_ms", &PyRoundResult::timings_ms)
+      .def_property_readonly("verification", &PyRoundResult::verification)
       .def("to_json", &PyRoundResult::to_json, py::arg("indent") = -1);
 
   py::class_<PyEngine>(m, "Engine")
       .def(py::init<const std::string&>(), py::arg("config_json"))
       .def("process_round", &PyEngine::process_round, py::arg("updates"),
            py::arg("client_ids") = py::none(), py::arg("num_samples") = py::none(),
-           py::arg("reference") = py::none(), py::arg("expected_length") = py::none())
+           py::arg("reference") = py::none(), py::arg("expected_length") = py::none(),
+           py::arg("signatures") = py::none(), py::arg("round") = 0, py::arg("nonce") = py::none())
+      .def("set_registry", &PyEngine::set_registry, py::arg("registry_json"))
+      .def("clear_registry", &PyEngine::clear_registry)
       .def_property_readonly("config_json", &PyEngine::config_json)
       .def_property_readonly("backend", &PyEngine::backend)
       .def_property_readonly("rounds_processed", &PyEngine::rounds_processed)
@@ -735,4 +761,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("craft_attack", &craft_attack_py, py::arg("name"), py::arg("benign"), py::arg("n_malicious"),
         py::arg("own") = py::none(), py::arg("global_model") = py::none(), py::arg("seed") = 0,
         py::arg("round") = 0, py::arg("n_total") = 0, py::arg("params_json") = "{}");
+  identity_py::add_identity_functions(m);
 }

@@ -2,13 +2,13 @@
 # Longer fuzzing runs of the file readers: builds the libFuzzer targets with clang into
 # build-fuzz/ (or $BUILD_DIR) and runs each for SECONDS (default 600) on a scratch corpus
 # seeded from tests/fuzz/corpus/<target>/. Crashes are written to build-fuzz/crashes/.
-# Usage: tests/fuzz/run_fuzz.sh [SECONDS] [TARGET...]   (targets: safetensors npy manifest)
+# Usage: tests/fuzz/run_fuzz.sh [SECONDS] [TARGET...]   (targets: safetensors npy manifest registry)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-600}"
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(safetensors npy manifest)
+((${#targets[@]})) || targets=(safetensors npy manifest registry)
 build="${BUILD_DIR:-build-fuzz}"
 CC=clang CXX=clang++ cmake -S . -B "$build" -DFEDGUARD_FUZZ=ON -DFEDGUARD_CUDA=OFF -DFEDGUARD_PYTHON=OFF \
   -DFEDGUARD_BUILD_BENCH=OFF >/dev/null
