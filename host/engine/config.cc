@@ -159,10 +159,12 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
       c.combine = combine_from_json(v);
     } else if (key == "reputation") {
       c.reputation = reputation_from_json(v);
+    } else if (key == "monitoring") {
+      c.monitoring = MonitoringConfig::from_json(v);
     } else {
       FEDGUARD_THROW(kInvalidInput, "unknown config key \"" << key << "\" (known: backend, precision, tile_columns, "
                                                           << "threads, duplicate_ids, reject_all_zero, sketch_dim, sketch_seed, filters, "
-                                                          << "transforms, aggregator, combine, reputation)");
+                                                          << "transforms, aggregator, combine, reputation, monitoring)");
     }
   }
   c.validate();
@@ -186,6 +188,7 @@ nlohmann::json EngineConfig::to_json() const {
   j["aggregator"] = rule_to_json(aggregator);
   j["combine"] = {{"mode", combine.mode}, {"weights", combine.weights}, {"min_votes", combine.min_votes}};
   j["reputation"] = {{"enabled", reputation.enabled}, {"decay", reputation.decay}, {"initial", reputation.initial}};
+  j["monitoring"] = monitoring.to_json();
   return j;
 }
 
@@ -207,6 +210,7 @@ void EngineConfig::validate() const {
                    "config \"reputation.decay\" must be in [0, 1), got " << reputation.decay);
   FEDGUARD_EXPECTS(std::isfinite(reputation.initial) && reputation.initial >= 0 && reputation.initial <= 1,
                    "config \"reputation.initial\" must be in [0, 1], got " << reputation.initial);
+  monitoring.validate();
   policy::Policy check(*this);  // builds every rule, which checks names and parameters
 }
 

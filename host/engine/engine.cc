@@ -13,6 +13,9 @@
 #include "common/gaussian_noise.h"
 #include "engine/devices.h"
 #include "engine/state_file.h"
+#include "monitor/metrics.h"
+#include "monitor/monitor.h"
+#include "monitor/prometheus.h"
 #include "policy/gram_space.h"
 #include "policy/policy.h"
 #include "rules/rule.h"
@@ -63,6 +66,7 @@ struct Engine::Impl {
     std::map<std::string, std::vector<double>> suspicion;               // client id, new window
     std::map<std::string, double> outcome;                               // client id, reputation evidence
     std::vector<std::string> participants;  // ids of the scanned rows (when memory is kept)
+    std::optional<monitor::Observation> monitor;  // the detectors after this round (monitoring on)
   };
   bool tracks_reputation() const { return config.reputation.enabled || policy.uses_reputation(); }
 
@@ -352,6 +356,27 @@ RoundResult Engine::Impl::run(const RoundInput& in, Pending& pending) {
   }
   for (const auto& [p, text] : decision.reasons) result.reasons[rows[p]] = text;
 
+  // Record: monitoring (docs/monitoring.md). Metrics from the result's summaries and one pass
+  // over this and the previous aggregate; the detectors' new states wait in `pending`.
+  if (config.monitoring.enabled) {
+    for (const auto& [name, value] : in.server_metrics)
+      FEDGUARD_EXPECTS(monitor::valid_metric_name(name), "server metric name '" << name << "' must match [a-z][a-z0-9_]* "
+                                                                                << "(at most 64 characters)");
+    std::vector<std::uint64_t> new_clients = monitor::new_client_hashes(state.monitor, in.client_ids, n);
+    monitor::MetricContext context;
+    context.client_ids = &in.client_ids;
+    context.previous_aggregate = &state.previous_aggregate;
+    context.new_clients = new_clients.size();
+    context.server_metrics = &in.server_metrics;
+    result.metrics = monitor::round_metrics(result, context);
+    monitor::Observation observation = monitor::observe(config.monitoring, state.monitor, result.metrics, rounds);
+    observation.new_clients = std::move(new_clients);
+    result.alerts = observation.alerts;
+    result.metrics_refused = observation.refused;
+    pending.monitor = std::move(observation);
+    timer.mark("monitor");
+  }
+
   double total = 0;
   for (const auto& [stage, ms] : result.timings_ms) total += ms;
   result.timings_ms.emplace_back("total", total);
@@ -378,7 +403,8 @@ RoundResult Engine::process_round(const RoundInput& input) {
   }
   // Commit state only now: a round that threw above changed nothing.
   engine::EngineState& state = impl_->state;
-  if (impl_->policy.uses_previous_aggregate()) state.previous_aggregate = result.aggregate;
+  if (impl_->policy.uses_previous_aggregate() || pending.monitor) state.previous_aggregate = result.aggregate;
+  if (pending.monitor) monitor::commit(state.monitor, std::move(*pending.monitor));
   const bool keep_last = impl_->policy.needs_aggregate_history();
   for (auto& [id, sketch] : pending.sketches) {
     engine::ClientHistory& h = state.clients[id];
@@ -422,6 +448,18 @@ void Engine::save_state(const std::string& path) const {
 
 void Engine::load_state(const std::string& path) {
   impl_->state = engine::read_state(path, impl_->config.sketch_dim, impl_->config.sketch_seed);
+}
+
+std::map<std::string, std::uint64_t> Engine::alert_counts() const {
+  std::map<std::string, std::uint64_t> out;
+  for (const auto& [key, s] : impl_->state.monitor.detectors) out[key] = s.alarms;
+  return out;
+}
+
+std::string Engine::prometheus_text(const RoundResult& result) const {
+  const std::uint64_t rounds = impl_->state.rounds;
+  return monitor::prometheus_text(result.metrics, result.alerts, impl_->config.monitoring, impl_->state.monitor,
+                                  rounds > 0 ? rounds - 1 : 0);
 }
 
 std::string version() { return FEDGUARD_VERSION; }

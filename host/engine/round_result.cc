@@ -27,6 +27,13 @@ nlohmann::ordered_json RoundResult::to_json() const {
   nlohmann::ordered_json timings = nlohmann::ordered_json::object();
   for (const auto& [stage, ms] : timings_ms) timings[stage] = ms;
   j["timings_ms"] = timings;
+  nlohmann::ordered_json metrics_json = nlohmann::ordered_json::object();
+  for (const auto& [name, v] : metrics)
+    metrics_json[name] = std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+  j["metrics"] = metrics_json;
+  j["alerts"] = nlohmann::ordered_json::array();
+  for (const Alert& a : alerts) j["alerts"].push_back(a.to_json());
+  j["metrics_refused"] = metrics_refused;
   return j;
 }
 

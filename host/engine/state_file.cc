@@ -46,6 +46,7 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
     c["reputation"] = h.has_reputation ? nlohmann::json(h.reputation) : nlohmann::json(nullptr);
     header["clients"].push_back(std::move(c));
   }
+  header["monitor"] = state.monitor.to_json();  // the monitor's section, written and read whole
   const std::string text = header.dump();
   const std::string tmp = path + ".tmp";
   {
@@ -115,6 +116,7 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
   if (!h.contains("clients") || !h.at("clients").is_array())
     FEDGUARD_THROW(kIo, path << ": offset 16: header field 'clients' missing or not a list");
   const auto& clients = h.at("clients");
+  if (h.contains("monitor")) state.monitor = monitor::MonitorState::from_json(h.at("monitor"), path + ": offset 16");
 
   // Sizes first (in 128-bit-safe steps: every count is checked against the bytes left before
   // it is multiplied), then the copies.

@@ -9,13 +9,18 @@
 //   each, oldest first), and per client in the order of "clients" its cumulative sketch and
 //   its last sketch where the flags say so (float64, sketch_dim values each); the file ends
 //   there exactly. Version 1 files (no aggregate sketches, every client with a cumulative
-//   sketch, no other per-client fields) are read too.
+//   sketch, no other per-client fields) are read too. An optional header key "monitor" holds
+//   the monitor's state (monitor::MonitorState::to_json: detectors' float64 states, exact
+//   through JSON's shortest round-trip numbers, and the hashes of the client ids seen);
+//   absent: a fresh monitor.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "monitor/monitor.h"
 
 namespace fedguard::engine {
 
@@ -34,6 +39,7 @@ struct EngineState {
   std::vector<float> previous_aggregate;
   std::vector<std::vector<double>> aggregate_sketches;  ///< oldest first
   std::map<std::string, ClientHistory> clients;
+  monitor::MonitorState monitor;  ///< the header's optional "monitor" section (docs/monitoring.md)
 };
 
 /// Writes atomically (a temporary file renamed over path). Throws kIo naming the path.

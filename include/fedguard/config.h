@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fedguard/monitoring.h"
+
 namespace fedguard {
 
 enum class BackendKind { kAuto, kCpu, kCuda };
@@ -68,6 +70,7 @@ struct EngineConfig {
   RuleSpec aggregator{"mean"};       ///< produces the aggregate
   CombineSpec combine;               ///< how the filters combine
   ReputationSpec reputation;         ///< per-client reputation across rounds
+  MonitoringConfig monitoring;       ///< per-round metrics and change-point detectors (on by default)
 
   /// The recommended policy for a federation in which up to `f` clients of a round may be
   /// malicious (docs/evaluation.md: the best worst-case accuracy over the attack matrix):
