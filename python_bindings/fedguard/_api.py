@@ -81,6 +81,11 @@ class RoundResult:
         aggregate: the aggregated update, float32 (d,): a numpy array, or a torch tensor on
             the input's device when the updates were torch tensors.
         timings_ms: dict stage -> milliseconds, in execution order.
+        metrics: dict name -> float, the round's monitoring metrics (docs/monitoring.md);
+            NaN for a metric that was not finite (refused); empty with monitoring off.
+        alerts: list of dicts (metric, round, method, direction, statistic, threshold, value,
+            baseline_mean, baseline_scale), the change-point alerts of this round; [] if none.
+        metrics_refused: names of the metrics that were not finite and were not fed.
         client_ids: the ids passed in (as strings), or None.
     """
 
@@ -96,6 +101,9 @@ class RoundResult:
         "reasons",
         "aggregate",
         "timings_ms",
+        "metrics",
+        "alerts",
+        "metrics_refused",
         "client_ids",
         "_raw",
     )
@@ -113,6 +121,9 @@ class RoundResult:
         self.reasons = raw.reasons
         self.aggregate = to_output(raw.aggregate)
         self.timings_ms = raw.timings_ms
+        self.metrics = raw.metrics
+        self.alerts = raw.alerts
+        self.metrics_refused = raw.metrics_refused
         self.client_ids = client_ids
 
     def to_json(self, indent: Optional[int] = None) -> str:
@@ -144,6 +155,7 @@ class Engine:
         reference: Any = None,
         *,
         expected_length: Optional[int] = None,
+        server_metrics: Optional[dict] = None,
     ) -> RoundResult:
         """Runs one round.
 
@@ -157,6 +169,9 @@ class Engine:
             reference: the server's reference update (d values, host memory) for rules that
                 use one (fltrust).
             expected_length: for lists, the round's d; default: the length most clients have.
+            server_metrics: metrics the server measured itself, e.g. {"loss": 0.31,
+                "accuracy": 0.87} (names [a-z][a-z0-9_]*): reported as "server_<name>" in
+                result.metrics and watched by the detectors of that name (docs/monitoring.md).
 
         Returns:
             A RoundResult. Raises fedguard.InvalidInputError (a ValueError) for bad input or
@@ -165,7 +180,8 @@ class Engine:
         """
         ids = None if client_ids is None else [str(c) for c in client_ids]
         samples = _as_doubles(num_samples, "num_samples")
-        raw = self._engine.process_round(updates, ids, samples, reference, expected_length)
+        server = None if server_metrics is None else {str(k): float(v) for k, v in server_metrics.items()}
+        raw = self._engine.process_round(updates, ids, samples, reference, expected_length, server)
         return RoundResult(raw, _output_like(updates), ids)
 
     @property
@@ -201,6 +217,16 @@ class Engine:
         that cannot be read or is malformed, InvalidInputError (a ValueError) for one written
         with another sketch dimension or seed."""
         self._engine.load_state(os.fspath(path))
+
+    def alert_counts(self) -> dict:
+        """Alerts each change-point detector has raised since the state began, by
+        "metric/method" (docs/monitoring.md)."""
+        return dict(self._engine.alert_counts())
+
+    def prometheus_text(self, result: RoundResult) -> str:
+        """The Prometheus text exposition of a round's metrics and the alert counts (what
+        ``fedguard round --metrics-prom`` writes)."""
+        return self._engine.prometheus_text(result._raw)
 
     def __repr__(self) -> str:
         return f"fedguard.Engine({self._engine.config_json})"

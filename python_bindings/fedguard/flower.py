@@ -79,6 +79,13 @@ class FedGuard(Strategy):
             ``fedguard scan``. Opt-in; off by default.
         record_ground_truth_key: with ``record_dir``, a metric key that simulated clients set
             to a true value when they are malicious; such clients are recorded as ground truth.
+        monitoring_port: when set, a Prometheus endpoint (``fedguard.monitoring.serve``,
+            needs ``prometheus_client``) serves the last round's metrics on
+            ``monitoring_address:monitoring_port`` (0: a free port, see ``self.monitoring.port``).
+            Opt-in; off by default. The round's monitoring metrics and alerts are in the
+            returned metrics (``fedguard.metric.<name>``, ``fedguard.num-alerts``,
+            ``fedguard.alert.<metric>.<method>`` = the statistic) and the log
+            either way.
 
     Attributes:
         engine: the fedguard.Engine, alive across rounds (centred clipping's history).
@@ -89,7 +96,7 @@ class FedGuard(Strategy):
         history: one dict per aggregate_train call: ``round``, ``clients`` (node ids, in reply
             order), ``accepted`` and ``rejected`` (node ids), ``reasons`` (node id -> text),
             ``scores`` (rule -> list aligned with ``clients``), ``weights``, ``timings_ms``,
-            and ``error`` (text, when the round failed).
+            ``metrics`` and ``alerts`` (monitoring, docs/monitoring.md), and ``error`` (text, when the round failed).
     """
 
     def __init__(
@@ -101,6 +108,8 @@ class FedGuard(Strategy):
         on_error: str = "skip",
         record_dir: Optional[str] = None,
         record_ground_truth_key: Optional[str] = None,
+        monitoring_port: Optional[int] = None,
+        monitoring_address: str = "127.0.0.1",
     ) -> None:
         if on_error not in ("skip", "raise"):
             raise ValueError(f'on_error must be "skip" or "raise", got {on_error!r}')
@@ -114,6 +123,11 @@ class FedGuard(Strategy):
         self._last_d: Optional[int] = None
         self.recorder = None
         self.record_ground_truth_key = record_ground_truth_key
+        self.monitoring = None
+        if monitoring_port is not None:
+            from .monitoring import serve
+
+            self.monitoring = serve(monitoring_port, monitoring_address)
         if record_dir is not None:
             from .update_log import UpdateLogWriter
 
@@ -241,6 +255,8 @@ class FedGuard(Strategy):
             scores=scores,
             weights=weights.tolist(),
             timings_ms=dict(result.timings_ms) if result is not None else {},
+            metrics=dict(result.metrics) if result is not None else {},
+            alerts=list(result.alerts) if result is not None else [],
         )
         self.history.append(entry)
 
@@ -261,6 +277,17 @@ class FedGuard(Strategy):
         for rule, values in scores.items():
             metrics[f"fedguard.score.{rule}"] = values
         metrics["fedguard.weights"] = entry["weights"]
+        if result is not None:
+            for name, value in result.metrics.items():
+                if np.isfinite(value):
+                    metrics[f"fedguard.metric.{name}"] = float(value)
+            metrics["fedguard.num-alerts"] = len(result.alerts)
+            for a in result.alerts:  # MetricRecord holds numbers only: the alert is in the key
+                metrics[f"fedguard.alert.{a['metric']}.{a['method']}"] = float(a["statistic"])
+                log(WARNING, "fedguard: round %s: alert %s %s %s (statistic %.4g > %.4g, value %.6g)", server_round,
+                    a["metric"], a["method"], a["direction"], a["statistic"], a["threshold"], a["value"])
+            if self.monitoring is not None:
+                self.monitoring.update(result, self.engine)
 
         if result is None:
             log(WARNING, "fedguard: round %s not aggregated (%s); the global model is kept",

@@ -486,6 +486,30 @@ class PyRoundResult {
     return out;
   }
   py::array aggregate() const { return aggregate_; }
+  py::dict metrics() const {  // NaN for a refused (non-finite) metric
+    py::dict out;
+    for (const auto& [name, v] : r_.metrics) out[py::str(name)] = v;
+    return out;
+  }
+  py::list alerts() const {
+    py::list out;
+    for (const Alert& a : r_.alerts) {
+      py::dict d;
+      d["metric"] = a.metric;
+      d["round"] = a.round;
+      d["method"] = a.method;
+      d["direction"] = a.direction;
+      d["statistic"] = a.statistic;
+      d["threshold"] = a.threshold;
+      d["value"] = a.value;
+      d["baseline_mean"] = a.baseline_mean;
+      d["baseline_scale"] = a.baseline_scale;
+      out.append(std::move(d));
+    }
+    return out;
+  }
+  std::vector<std::string> metrics_refused() const { return r_.metrics_refused; }
+  const RoundResult& raw() const { return r_; }
   std::string to_json(int indent) const { return r_.to_json().dump(indent); }
 
  private:
@@ -501,7 +525,8 @@ class PyEngine {
   PyRoundResult process_round(py::handle updates,
                               std::optional<std::vector<std::string>> client_ids,
                               std::optional<std::vector<double>> num_samples, py::handle reference,
-                              std::optional<std::size_t> expected_length) {
+                              std::optional<std::size_t> expected_length,
+                              std::optional<std::map<std::string, double>> server_metrics) {
     Input in;  // declared first: destroyed last, with the GIL held
     build_updates(updates, expected_length, in);
     build_reference(reference, in);
@@ -510,6 +535,7 @@ class PyEngine {
     if (client_ids) round.client_ids = std::move(*client_ids);
     if (num_samples) round.num_samples = std::move(*num_samples);
     round.reference = in.reference;
+    if (server_metrics) round.server_metrics = std::move(*server_metrics);
     RoundResult result;
     {
       py::gil_scoped_release release;
@@ -545,6 +571,14 @@ class PyEngine {
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(mutex_);
     engine_.load_state(path);
+  }
+  std::map<std::string, std::uint64_t> alert_counts() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return engine_.alert_counts();
+  }
+  std::string prometheus_text(const PyRoundResult& result) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return engine_.prometheus_text(result.raw());
   }
 
  private:
@@ -665,20 +699,26 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("reasons", &PyRoundResult::reasons)
       .def_property_readonly("aggregate", &PyRoundResult::aggregate)
       .def_property_readonly("timings_ms", &PyRoundResult::timings_ms)
+      .def_property_readonly("metrics", &PyRoundResult::metrics)
+      .def_property_readonly("alerts", &PyRoundResult::alerts)
+      .def_property_readonly("metrics_refused", &PyRoundResult::metrics_refused)
       .def("to_json", &PyRoundResult::to_json, py::arg("indent") = -1);
 
   py::class_<PyEngine>(m, "Engine")
       .def(py::init<const std::string&>(), py::arg("config_json"))
       .def("process_round", &PyEngine::process_round, py::arg("updates"),
            py::arg("client_ids") = py::none(), py::arg("num_samples") = py::none(),
-           py::arg("reference") = py::none(), py::arg("expected_length") = py::none())
+           py::arg("reference") = py::none(), py::arg("expected_length") = py::none(),
+           py::arg("server_metrics") = py::none())
       .def_property_readonly("config_json", &PyEngine::config_json)
       .def_property_readonly("backend", &PyEngine::backend)
       .def_property_readonly("rounds_processed", &PyEngine::rounds_processed)
       .def_property_readonly("clients_known", &PyEngine::clients_known)
       .def("reset_state", &PyEngine::reset_state)
       .def("save_state", &PyEngine::save_state, py::arg("path"))
-      .def("load_state", &PyEngine::load_state, py::arg("path"));
+      .def("load_state", &PyEngine::load_state, py::arg("path"))
+      .def("alert_counts", &PyEngine::alert_counts)
+      .def("prometheus_text", &PyEngine::prometheus_text, py::arg("result"));
 
   m.def("describe_updates", &describe_updates, py::arg("updates"),
         py::arg("expected_length") = py::none());
