@@ -25,20 +25,23 @@ def main():
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((a.n, a.d), dtype=np.float32) * 0.01 + 0.001).astype(np.float32)
     policy = fedguard.recommended_policy(max(1, a.n // 10)) if a.policy == "recommended" else {}
-    results = {}
-    for monitoring in (True, False):
-        engine = fedguard.Engine({**policy, "monitoring": monitoring})
-        wall, stage, total = [], [], []
-        for t in range(a.rounds + 1):
+    # The two engines take turns, round by round and in alternating order, so that load from
+    # elsewhere on the machine falls on both alike.
+    engines = {m: fedguard.Engine({**policy, "monitoring": m}) for m in (True, False)}
+    samples = {m: ([], [], []) for m in (True, False)}
+    for t in range(a.rounds + 1):
+        for monitoring in ((True, False) if t % 2 == 0 else (False, True)):
+            engine = engines[monitoring]
             start = time.perf_counter()
             r = engine.process_round(x)
             elapsed = time.perf_counter() - start
             if t == 0:
                 continue
+            wall, stage, total = samples[monitoring]
             wall.append(elapsed * 1e3)
             stage.append(r.timings_ms.get("monitor", 0.0))
             total.append(r.timings_ms["total"])
-        results[monitoring] = (statistics.median(wall), statistics.median(stage), statistics.median(total))
+    results = {m: tuple(statistics.median(v) for v in samples[m]) for m in (True, False)}
     on, off = results[True], results[False]
     print(f"n={a.n} d={a.d} policy={a.policy} rounds={a.rounds} (medians)")
     print(f"monitoring on : wall {on[0]:.1f} ms, engine total {on[2]:.1f} ms, monitor stage {on[1]:.3f} ms "
