@@ -51,7 +51,10 @@ bool valid_metric_name(const std::string& name) {
   return true;
 }
 
-std::string reason_code(const std::string& reason) { return reason.substr(0, reason.find(':')); }
+// Up to the first ':' or space: "norm_bound: norm 2.7 above ..." and "vote 2 of 3 (needs 2): ..."
+// give "norm_bound" and "vote", never a name with numbers in it (a metric per distinct text
+// would make the Prometheus series unbounded).
+std::string reason_code(const std::string& reason) { return reason.substr(0, reason.find_first_of(": ")); }
 
 std::map<std::string, double> round_metrics(const RoundResult& r, const MetricContext& ctx) {
   std::map<std::string, double> m;

@@ -31,7 +31,8 @@ std::map<std::string, double> round_metrics(const RoundResult& result, const Met
 /// true when `name` may name a server metric: [a-z][a-z0-9_]{0,63}.
 bool valid_metric_name(const std::string& name);
 
-/// The reason code of a rejection text ("<code>" or "<code>: <detail>").
+/// The reason code of a rejection text ("<code>", "<code>: <detail>" or "vote W of T ...": up to
+/// the first ':' or space).
 std::string reason_code(const std::string& reason);
 
 }  // namespace fedguard::monitor

@@ -116,6 +116,12 @@ TEST(Monitor, MetricsMatchBruteForce) {
   EXPECT_TRUE(r1.metrics_refused.empty());
 }
 
+TEST(Monitor, ReasonCodesAreTheFirstWord) {
+  EXPECT_EQ(monitor::reason_code("non_finite"), "non_finite");
+  EXPECT_EQ(monitor::reason_code("norm_bound: norm 2.773 above 1.3 x median norm 1.635"), "norm_bound");
+  EXPECT_EQ(monitor::reason_code("vote 2 of 3 (needs 2): krum: not selected; dnc: outlier"), "vote");
+}
+
 TEST(Monitor, QuantileIsNumpysLinearInterpolation) {
   EXPECT_EQ(monitor::quantile({3, 1, 2, 4}, 0.5), 2.5);
   EXPECT_DOUBLE_EQ(monitor::quantile({1, 2, 3, 4, 5}, 0.1), 1.4);
