@@ -74,7 +74,11 @@ std::vector<DetectorSpec> MonitoringConfig::default_detectors() {
   rejected.min_scale = 0.05;
   d.push_back(rejected);
   // Successive aggregates turning away from each other (a redirection of the model).
-  d.push_back(make("aggregate_cosine", "ewma", "down"));
+  // Successive cosines share an aggregate (positively correlated): a wider limit than the
+  // method's default (tests/monitor/scenarios_test.cc: benign drift, docs/monitoring.md).
+  DetectorSpec cosine = make("aggregate_cosine", "ewma", "down");
+  cosine.params["L"] = 4.5;
+  d.push_back(cosine);
   // The server's own validation, where it supplies it (--server-metric loss=..., accuracy=...).
   d.push_back(make("server_loss", "page_hinkley", "up"));
   d.push_back(make("server_accuracy", "page_hinkley", "down"));

@@ -51,9 +51,10 @@ struct TestStep {
 /// alarm the test restarts (the baseline is kept). Returns the alert when the test fires.
 std::optional<Alert> feed(const DetectorSpec& spec, DetectorState& state, double x, std::uint64_t round);
 
-/// The baseline of `values` (not empty): mean and standard deviation (n - 1) of the values
-/// within 3.5 x 1.4826 x MAD of the median, the scale floored at `min_scale` (0: 1e-9 x
-/// max(1, |median|)).
+/// The baseline of `values` (not empty, in round order): mean and standard deviation (n - 1)
+/// of the values within 3.5 x 1.4826 x MAD of the median, the standard deviation times
+/// sqrt((1 + r) / (1 - r)) with r the lag-1 autocorrelation (clamped to [0, 0.8]), the scale
+/// floored at `min_scale` (0: 1e-9 x max(1, |median|)).
 void robust_baseline(std::vector<double> values, double min_scale, double& mean, double& scale);
 
 // The tests, on standardised values z (state.n already counts z).

@@ -15,7 +15,8 @@ namespace fedguard {
 
 /// One change-point detector on one metric. Parameters are in units of the metric's own scale,
 /// estimated robustly during the warm-up from the first `warmup` values: the mean and standard
-/// deviation of those within 3.5 x 1.4826 x MAD of their median.
+/// deviation of those within 3.5 x 1.4826 x MAD of their median, the latter made a long-run
+/// scale with their lag-1 autocorrelation (monitor/baseline.cc).
 struct DetectorSpec {
   std::string metric;  ///< a key of RoundResult::metrics, e.g. "aggregate_norm"
   /// "cusum" (two-sided tabular CUSUM: k, h), "page_hinkley" (delta, lambda, alpha,
@@ -27,7 +28,7 @@ struct DetectorSpec {
   std::string direction = "both";
   /// Values used to estimate the baseline before the detector runs (>= 2 unless a fixed
   /// baseline is given; 0 with a fixed baseline).
-  std::size_t warmup = 20;
+  std::size_t warmup = 30;
   /// Fixed baseline (no warm-up): the metric's in-control mean and scale.
   bool fixed_baseline = false;
   double baseline_mean = 0, baseline_scale = 1;

@@ -201,8 +201,17 @@ TEST(Detectors, WarmupEstimatesARobustBaselineAndTestsNothing) {
   for (double v : kept) sum += v;
   const double mean = sum / 8;
   for (double v : kept) ss += (v - mean) * (v - mean);
+  // Lag-1 autocorrelation of the values in order, the wild one clipped to the cut.
+  const double cut = 3.5 * 1.4826 * dev[4];
+  double num = 0, den = 0;
+  for (std::size_t t = 0; t < values.size(); ++t) {
+    const double x = std::min(values[t], median + cut) - mean;
+    den += x * x;
+    if (t + 1 < values.size()) num += x * (std::min(values[t + 1], median + cut) - mean);
+  }
+  const double r = std::max(0.0, std::min(0.8, num / den));
   EXPECT_DOUBLE_EQ(st.mean, mean);
-  EXPECT_DOUBLE_EQ(st.scale, std::sqrt(ss / 7));
+  EXPECT_DOUBLE_EQ(st.scale, std::sqrt(ss / 7) * std::sqrt((1 + r) / (1 - r)));
   EXPECT_LT(st.scale, 1.0);  // the wild value did not inflate it
   EXPECT_EQ(st.n, 0u);
   EXPECT_TRUE(st.warmup.empty());
@@ -215,9 +224,11 @@ TEST(Detectors, WarmupEstimatesARobustBaselineAndTestsNothing) {
 
 TEST(Detectors, EvenWarmupMedianAndScaleFloor) {
   double mean = 0, scale = 0;
-  robust_baseline({4, 1, 3, 2}, 0, mean, scale);  // median 2.5, MAD 1: all kept
+  robust_baseline({4, 1, 3, 2}, 0, mean, scale);  // median 2.5, MAD 1: all kept; lag-1 r < 0: 0
   EXPECT_EQ(mean, 2.5);
   EXPECT_DOUBLE_EQ(scale, std::sqrt(5.0 / 3.0));
+  robust_baseline({1, 2, 3, 4}, 0, mean, scale);  // a trend: r = (-1.5*-0.5 + -0.5*0.5 + 0.5*1.5) / 5 = 0.25
+  EXPECT_DOUBLE_EQ(scale, std::sqrt(5.0 / 3.0) * std::sqrt(1.25 / 0.75));
   robust_baseline({0, 0, 0, 0}, 0.05, mean, scale);  // a constant metric: the floor
   EXPECT_EQ(mean, 0);
   EXPECT_EQ(scale, 0.05);
