@@ -14,6 +14,7 @@ DetectorSpec make(std::string metric, std::string method, std::string direction)
   s.method = std::move(method);
   s.direction = std::move(direction);
   for (const auto& [name, value] : monitor::method_parameters(s.method)) s.params[name] = value;
+  s.warmup = 30;  // the JSON default and the defaults' (a bare C++ DetectorSpec has 20)
   return s;
 }
 

@@ -28,7 +28,7 @@ struct DetectorSpec {
   std::string direction = "both";
   /// Values used to estimate the baseline before the detector runs (>= 2 unless a fixed
   /// baseline is given; 0 with a fixed baseline).
-  std::size_t warmup = 30;
+  std::size_t warmup = 20;
   /// Fixed baseline (no warm-up): the metric's in-control mean and scale.
   bool fixed_baseline = false;
   double baseline_mean = 0, baseline_scale = 1;
