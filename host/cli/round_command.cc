@@ -1,5 +1,6 @@
 // `fedguard round`: one saved round (a 2-D .npy of updates) through a policy.
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -9,6 +10,8 @@
 #include "fedguard/identity.h"
 #include "fedguard/registry.h"
 #include "io/npy.h"
+#include "monitor/monitor.h"
+#include "monitor/prometheus.h"
 
 namespace fedguard::cli {
 namespace {
@@ -59,6 +62,8 @@ void add_round_command(CLI::App& app, int& exit_code) {
     std::string updates, config, num_samples, ids, out, aggregate_out, reference, state, backend, precision;
     std::string registry, signatures, nonce;
     std::uint64_t round = 0;
+    std::string metrics_out, metrics_prom;
+    std::vector<std::string> server_metrics;
   };
   auto opt = std::make_shared<Options>();
   cmd->add_option("--updates", opt->updates, "2-D .npy, float32 or float16, C order")->required();
@@ -80,6 +85,12 @@ void add_round_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--precision", opt->precision, "fp32, tf32 or bf16 (Gram, CUDA): overrides the config's \"precision\"")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+  cmd->add_option("--metrics-out", opt->metrics_out,
+                  "append the round's metrics and alerts as one JSON line (docs/monitoring.md)");
+  cmd->add_option("--metrics-prom", opt->metrics_prom,
+                  "write the Prometheus text exposition of the round's metrics (atomically; for a textfile collector)");
+  cmd->add_option("--server-metric", opt->server_metrics,
+                  "NAME=VALUE measured by the server (e.g. loss=0.31, accuracy=0.87); repeatable");
   cmd->callback([opt, round_opt, &exit_code] {
     EngineConfig config = EngineConfig::from_json(read_text(opt->config));
     if (!opt->backend.empty() || !opt->precision.empty()) {
@@ -131,8 +142,28 @@ void add_round_command(CLI::App& app, int& exit_code) {
       convert_to_float(r.update_dtype(), r.data(), reference.data(), reference.size());
       in.reference = reference.data();
     }
+    for (const std::string& kv : opt->server_metrics) {
+      const auto eq = kv.find('=');
+      FEDGUARD_EXPECTS(eq != std::string::npos && eq > 0, "--server-metric wants NAME=VALUE, got '" << kv << "'");
+      const std::string value = kv.substr(eq + 1);
+      char* end = nullptr;
+      const double v = std::strtod(value.c_str(), &end);
+      FEDGUARD_EXPECTS(!value.empty() && end == value.c_str() + value.size(),
+                       "--server-metric " << kv << ": '" << value << "' is not a number");
+      in.server_metrics[kv.substr(0, eq)] = v;  // NaN / inf parse, and are refused by the monitor
+    }
     const RoundResult r = engine.process_round(in);
     if (!opt->state.empty()) engine.save_state(opt->state);
+    for (const Alert& a : r.alerts) std::fprintf(stderr, "fedguard: %s\n", monitor::describe(a).c_str());
+    if (!opt->metrics_out.empty()) {
+      nlohmann::ordered_json line;
+      line["round"] = engine.rounds_processed() - 1;
+      const nlohmann::ordered_json full = r.to_json();
+      for (const char* key : {"metrics", "alerts", "metrics_refused"}) line[key] = full[key];
+      std::ofstream f(opt->metrics_out, std::ios::app);
+      if (!(f << line.dump() << "\n")) FEDGUARD_THROW(kIo, opt->metrics_out << ": cannot append");
+    }
+    if (!opt->metrics_prom.empty()) monitor::write_text_atomically(opt->metrics_prom, engine.prometheus_text(r));
 
     const std::string text = r.to_json().dump(2) + "\n";
     if (opt->out.empty()) {

@@ -263,11 +263,13 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
       c.detection = detection_from_json(v);
       if (!c.preset.name.empty())
         FEDGUARD_EXPECTS(c.detection.enabled, "config: the preset needs the detection stage (\"detection\" enabled)");
+    } else if (key == "monitoring") {
+      c.monitoring = MonitoringConfig::from_json(v);
     } else {
       FEDGUARD_THROW(kInvalidInput, "unknown config key \"" << key << "\" (known: backend, precision, tile_columns, "
                                                           << "threads, duplicate_ids, reject_all_zero, sketch_dim, sketch_seed, filters, "
                                                           << "transforms, aggregator, combine, reputation, detection, "
-                                                          << "preset, f, f_fraction)");
+                                                          << "monitoring, preset, f, f_fraction)");
     }
   }
   c.validate();
@@ -291,6 +293,7 @@ nlohmann::json EngineConfig::to_json() const {
   j["aggregator"] = rule_to_json(aggregator);
   j["combine"] = {{"mode", combine.mode}, {"weights", combine.weights}, {"min_votes", combine.min_votes}};
   j["reputation"] = {{"enabled", reputation.enabled}, {"decay", reputation.decay}, {"initial", reputation.initial}};
+  j["monitoring"] = monitoring.to_json();
   j["detection"] = detection_to_json(detection);
   if (!preset.name.empty()) {  // the preset itself, so that the JSON reads back the same
     nlohmann::json p;
@@ -333,6 +336,7 @@ void EngineConfig::validate() const {
                    "config \"detection.collusion_max_distance\" must be in [0, 2], got " << dt.collusion_max_distance);
   FEDGUARD_EXPECTS(std::isfinite(dt.max_reject_fraction) && dt.max_reject_fraction >= 0 && dt.max_reject_fraction <= 0.5,
                    "config \"detection.max_reject_fraction\" must be in [0, 0.5], got " << dt.max_reject_fraction);
+  monitoring.validate();
   policy::Policy check(*this);  // builds every rule, which checks names and parameters
 }
 

@@ -12,6 +12,8 @@
 #include "engine/devices.h"
 #include "engine/stages.h"
 #include "engine/state_file.h"
+#include "monitor/monitor.h"
+#include "monitor/prometheus.h"
 #include "engine/verify_stage.h"
 #include "policy/policy.h"
 
@@ -104,6 +106,10 @@ struct Engine::Impl {
     timer.mark("pass2_aggregate");
     engine::record_stage(e, w);
     if (policy.needs_aggregate_history()) timer.mark("aggregate_sketch");
+    if (config.monitoring.enabled) {
+      engine::record_monitoring(e, w);
+      timer.mark("monitor");
+    }
     double total = 0;
     for (const auto& [stage, ms] : w.result.timings_ms) total += ms;
     w.result.timings_ms.emplace_back("total", total);
@@ -114,7 +120,8 @@ struct Engine::Impl {
 };
 
 void Engine::Impl::commit(engine::Pending& pending) {
-  if (policy.uses_previous_aggregate()) state.previous_aggregate = std::move(pending.aggregate);
+  if (policy.uses_previous_aggregate() || pending.monitor) state.previous_aggregate = std::move(pending.aggregate);
+  if (pending.monitor) monitor::commit(state.monitor, std::move(*pending.monitor));
   const bool keep_last = policy.needs_aggregate_history();
   for (auto& [id, sketch] : pending.sketches) {
     engine::ClientHistory& h = state.clients[id];
@@ -164,7 +171,7 @@ RoundResult Engine::process_round(const RoundInput& input) {
                                                                        << impl_->config.tile_columns << ")");
   }
   // Commit state only now: a round that threw above changed nothing.
-  if (impl_->policy.uses_previous_aggregate()) work.pending.aggregate = result.aggregate;
+  if (impl_->policy.uses_previous_aggregate() || work.pending.monitor) work.pending.aggregate = result.aggregate;
   impl_->commit(work.pending);
   if (verification) engine::commit_verification(impl_->state, input, *verification);
   return result;
@@ -189,6 +196,18 @@ void Engine::save_state(const std::string& path) const {
 
 void Engine::load_state(const std::string& path) {
   impl_->state = engine::read_state(path, impl_->config.sketch_dim, impl_->config.sketch_seed);
+}
+
+std::map<std::string, std::uint64_t> Engine::alert_counts() const {
+  std::map<std::string, std::uint64_t> out;
+  for (const auto& [key, s] : impl_->state.monitor.detectors) out[key] = s.alarms;
+  return out;
+}
+
+std::string Engine::prometheus_text(const RoundResult& result) const {
+  const std::uint64_t rounds = impl_->state.rounds;
+  return monitor::prometheus_text(result.metrics, result.alerts, impl_->config.monitoring, impl_->state.monitor,
+                                  rounds > 0 ? rounds - 1 : 0);
 }
 
 std::string version() { return FEDGUARD_VERSION; }

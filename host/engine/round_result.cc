@@ -56,6 +56,13 @@ nlohmann::ordered_json RoundResult::to_json() const {
                          {"probation_share_before", v.probation_share_before},
                          {"probation_share_after", v.probation_share_after}};
   }
+  nlohmann::ordered_json metrics_json = nlohmann::ordered_json::object();
+  for (const auto& [name, v] : metrics)
+    metrics_json[name] = std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+  j["metrics"] = metrics_json;
+  j["alerts"] = nlohmann::ordered_json::array();
+  for (const Alert& a : alerts) j["alerts"].push_back(a.to_json());
+  j["metrics_refused"] = metrics_refused;
   return j;
 }
 

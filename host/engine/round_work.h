@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "backend/backend.h"
 #include "fedguard/rejection.h"
 #include "fedguard/round.h"
+#include "monitor/monitor.h"
 #include "policy/policy.h"
 #include "rules/rule.h"
 
@@ -27,6 +29,7 @@ struct Pending {
   std::map<std::string, double> outcome;                               ///< client id, reputation evidence
   std::vector<std::string> participants;  ///< ids of the scanned rows (memory without sketches)
   std::vector<float> aggregate;           ///< the round's aggregate (the next previous aggregate)
+  std::optional<monitor::Observation> monitor;  ///< the detectors after this round (monitoring on)
 };
 
 struct RoundWork {

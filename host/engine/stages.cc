@@ -8,6 +8,7 @@
 #include "common/gaussian_noise.h"
 #include "detection/detector.h"
 #include "fedguard/error.h"
+#include "monitor/metrics.h"
 #include "policy/gram_space.h"
 
 namespace fedguard::engine {
@@ -357,6 +358,32 @@ void record_stage(const EngineView& e, RoundWork& w) {
   std::sort(result.rejections.begin(), result.rejections.end(),
             [](const Rejection& a, const Rejection& b) { return a.client < b.client; });
   for (const Rejection& r : result.rejections) result.reasons[r.client] = r.legacy_text();
+}
+
+void record_monitoring(const EngineView& e, RoundWork& w) {
+  RoundResult& result = w.result;
+  for (const auto& [name, value] : w.in.server_metrics)
+    FEDGUARD_EXPECTS(monitor::valid_metric_name(name),
+                     "server metric name '" << name << "' must match [a-z][a-z0-9_]* (at most 64 characters)");
+  std::vector<std::uint64_t> new_clients = monitor::new_client_hashes(e.state.monitor, result.client_ids, w.n);
+  std::map<std::string, double> rejected_by;  // by reason code, and by rule where one decided
+  for (const Rejection& r : result.rejections) {
+    rejected_by[reason_code_name(r.code)] += 1;
+    if (!r.rule.empty()) rejected_by["rule_" + r.rule] += 1;
+  }
+  monitor::MetricContext context;
+  context.client_ids = &result.client_ids;
+  context.previous_aggregate = &e.state.previous_aggregate;
+  context.new_clients = new_clients.size();
+  context.server_metrics = &w.in.server_metrics;
+  context.rejected_by = &rejected_by;
+  result.metrics = monitor::round_metrics(result, context);
+  monitor::Observation observation = monitor::observe(e.config.monitoring, e.state.monitor, result.metrics,
+                                                      e.state.rounds);
+  observation.new_clients = std::move(new_clients);
+  result.alerts = observation.alerts;
+  result.metrics_refused = observation.refused;
+  w.pending.monitor = std::move(observation);
 }
 
 }  // namespace fedguard::engine

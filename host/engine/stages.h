@@ -23,6 +23,11 @@ struct EngineView {
   bool verifies = false;
 };
 
+/// The record stage's monitoring step (docs/monitoring.md), after record_stage, with monitoring
+/// on: the round's metrics from the result and one pass over this and the previous aggregate,
+/// the detectors fed; their new states wait in w.pending.monitor for the commit.
+void record_monitoring(const EngineView& e, RoundWork& w);
+
 /// Shapes, ids, dtypes, lengths, sample counts: fills rows with the well-formed ones.
 void validate_stage(const EngineView& e, RoundWork& w);
 /// Pass 1 over rows: summaries, then non-finite and all-zero rows rejected; fills alive.

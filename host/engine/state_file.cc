@@ -54,6 +54,7 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
           ? nlohmann::json{{"round", state.verified_round},
                            {"nonce", identity::hex_encode(state.verified_nonce.data(), state.verified_nonce.size())}}
           : nlohmann::json(nullptr);
+  header["monitor"] = state.monitor.to_json();  // the monitor's section, written and read whole
   const std::string text = header.dump();
   const std::string tmp = path + ".tmp";
   {
@@ -141,6 +142,7 @@ EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uin
       }
     }
   }
+  if (h.contains("monitor")) state.monitor = monitor::MonitorState::from_json(h.at("monitor"), path + ": offset 16");
 
   // Sizes first (in 128-bit-safe steps: every count is checked against the bytes left before
   // it is multiplied), then the copies.

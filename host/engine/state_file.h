@@ -12,6 +12,10 @@
 //   its last sketch where the flags say so (float64, sketch_dim values each); the file ends
 //   there exactly. Version 1 files (no aggregate sketches, every client with a cumulative
 //   sketch, no other per-client fields) and version 2 files (no verification fields) are read too.
+//   sketch, no other per-client fields) are read too. An optional header key "monitor" holds
+//   the monitor's state (monitor::MonitorState::to_json: detectors' float64 states, exact
+//   through JSON's shortest round-trip numbers, and the hashes of the client ids seen);
+//   absent: a fresh monitor.
 #pragma once
 
 #include <array>
@@ -19,6 +23,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "monitor/monitor.h"
 
 namespace fedguard::engine {
 
@@ -46,6 +52,7 @@ struct EngineState {
   bool has_verified_round = false;
   std::uint64_t verified_round = 0;
   std::array<std::uint8_t, 32> verified_nonce{};
+  monitor::MonitorState monitor;  ///< the header's optional "monitor" section (docs/monitoring.md)
 };
 
 /// Writes atomically (a temporary file renamed over path). Throws kIo naming the path.

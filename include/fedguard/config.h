@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fedguard/monitoring.h"
+
 namespace fedguard {
 
 enum class BackendKind { kAuto, kCpu, kCuda };
@@ -108,6 +110,7 @@ struct EngineConfig {
   ReputationSpec reputation;         ///< per-client reputation across rounds
   DetectionSpec detection;           ///< the calibrated detection stage (off unless asked)
   PresetSpec preset;                 ///< set by {"preset": ...}; fills the three above
+  MonitoringConfig monitoring;       ///< per-round metrics and change-point detectors (on by default)
 
   /// The preset's policy for a round with n clients of which `left` remain after detection:
   /// filters, transforms and aggregator with the round's f, and a note when f was lowered.

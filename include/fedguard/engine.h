@@ -1,6 +1,8 @@
 // The engine: one call per federated round.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +46,11 @@ class Engine {
   /// Replaces the state with a file's; throws if it is malformed or was written with another
   /// sketch dimension or seed. The model dimension is checked at the next round.
   void load_state(const std::string& path);
+  /// Alerts each change-point detector has raised since the state began, by "metric/method".
+  std::map<std::string, std::uint64_t> alert_counts() const;
+  /// The Prometheus text exposition (format 0.0.4) of a round's metrics and the detectors'
+  /// alert counts, for a textfile collector (docs/monitoring.md, "Exposition").
+  std::string prometheus_text(const RoundResult& result) const;
 
   /// Turns client verification on (docs/verification.md): from the next round, every update
   /// must carry a valid signature (RoundInput::signatures, round, nonce) by a registered,

@@ -12,6 +12,7 @@
 
 #include "fedguard/identity.h"
 #include "fedguard/rejection.h"
+#include "fedguard/monitoring.h"
 #include "fedguard/update_view.h"
 
 namespace fedguard {
@@ -26,6 +27,11 @@ struct RoundInput {
   /// The server's reference update (FLTrust's root-data update): d float32 values in host
   /// memory, or null. Rules that need it fail the round when it is missing.
   const float* reference = nullptr;
+  /// Metrics the server measured itself (validation loss / accuracy on its own data), by name
+  /// ([a-z][a-z0-9_]*, at most 64 characters): reported as "server_<name>" in
+  /// RoundResult::metrics and fed to the detectors of that name. A value that is not finite is
+  /// refused (RoundResult::metrics_refused), not fed.
+  std::map<std::string, double> server_metrics;
 
   // Client verification (docs/verification.md): used when the engine holds a registry
   // (Engine::set_registry), ignored otherwise.
@@ -89,6 +95,15 @@ struct RoundResult {
   bool verification_ran = false;
   VerificationReport verification;
 
+  /// Monitoring (docs/monitoring.md; empty when EngineConfig::monitoring is off): the round's
+  /// metrics by name, the change-point alerts raised in this round (empty when none), and the
+  /// metrics that were not finite and so not fed to any detector.
+  std::map<std::string, double> metrics;
+  std::vector<Alert> alerts;
+  std::vector<std::string> metrics_refused;
+
+  /// The fields above except the aggregate, as JSON (NaN scores and metrics become null).
+  /// Keys keep the order above; timings_ms keeps execution order.
   /// Ids of the rejected clients, in row order.
   std::vector<std::string> rejected_ids() const;
   /// The rejection of a client by id, or null when it was accepted or is not in the round.

@@ -101,6 +101,11 @@ class RoundResult:
         aggregate: the aggregated update, float32 (d,): a numpy array, or a torch tensor on
             the input's device when the updates were torch tensors.
         timings_ms: dict stage -> milliseconds, in execution order.
+        metrics: dict name -> float, the round's monitoring metrics (docs/monitoring.md);
+            NaN for a metric that was not finite (refused); empty with monitoring off.
+        alerts: list of dicts (metric, round, method, direction, statistic, threshold, value,
+            baseline_mean, baseline_scale), the change-point alerts of this round; [] if none.
+        metrics_refused: names of the metrics that were not finite and were not fed.
         client_ids: the round's ids as strings ("0", "1", ... when none were passed).
         rejections: list of dicts, one per rejected client in row order: ``client`` (row),
             ``id``, ``code`` (docs/result.md), ``stage``, ``rule``, ``detail``, ``values``.
@@ -125,6 +130,9 @@ class RoundResult:
         "reasons",
         "aggregate",
         "timings_ms",
+        "metrics",
+        "alerts",
+        "metrics_refused",
         "client_ids",
         "rejections",
         "rejected_ids",
@@ -148,6 +156,9 @@ class RoundResult:
         self.reasons = raw.reasons
         self.aggregate = to_output(raw.aggregate)
         self.timings_ms = raw.timings_ms
+        self.metrics = raw.metrics
+        self.alerts = raw.alerts
+        self.metrics_refused = raw.metrics_refused
         self.client_ids = list(raw.client_ids) if client_ids is None else client_ids
         self.rejections = raw.rejections
         self.rejected_ids = raw.rejected_ids
@@ -208,6 +219,7 @@ class Engine:
         signatures: Any = None,
         round: Optional[int] = None,
         nonce: Any = None,
+        server_metrics: Optional[dict] = None,
     ) -> RoundResult:
         """Runs one round.
 
@@ -225,6 +237,9 @@ class Engine:
                 (docs/verification.md). ``signatures``: one per client (64 raw bytes, base64
                 text, or None for none), or a dict client id -> signature; ``round``: the round
                 number the clients signed; ``nonce``: the round's 32 bytes (or 64 hex digits).
+            server_metrics: metrics the server measured itself, e.g. {"loss": 0.31,
+                "accuracy": 0.87} (names [a-z][a-z0-9_]*): reported as "server_<name>" in
+                result.metrics and watched by the detectors of that name (docs/monitoring.md).
 
         Returns:
             A RoundResult. Raises fedguard.InvalidInputError (a ValueError) for bad input or
@@ -234,6 +249,7 @@ class Engine:
         ids = None if client_ids is None else [str(c) for c in client_ids]
         samples = _as_doubles(num_samples, "num_samples")
         sigs = _signature_texts(signatures, ids)
+        server = None if server_metrics is None else {str(k): float(v) for k, v in server_metrics.items()}
         nonce_bytes = None
         if nonce is not None:
             from .identity import nonce_from_hex
@@ -242,7 +258,7 @@ class Engine:
         if round is not None and int(round) < 0:
             raise ValueError(f"round must be >= 0, got {round}")
         raw = self._engine.process_round(updates, ids, samples, reference, expected_length, sigs,
-                                         0 if round is None else int(round), nonce_bytes)
+                                         0 if round is None else int(round), nonce_bytes, server)
         return RoundResult(raw, _output_like(updates), ids)
 
     @property
@@ -278,6 +294,16 @@ class Engine:
         that cannot be read or is malformed, InvalidInputError (a ValueError) for one written
         with another sketch dimension or seed."""
         self._engine.load_state(os.fspath(path))
+
+    def alert_counts(self) -> dict:
+        """Alerts each change-point detector has raised since the state began, by
+        "metric/method" (docs/monitoring.md)."""
+        return dict(self._engine.alert_counts())
+
+    def prometheus_text(self, result: RoundResult) -> str:
+        """The Prometheus text exposition of a round's metrics and the alert counts (what
+        ``fedguard round --metrics-prom`` writes)."""
+        return self._engine.prometheus_text(result._raw)
 
     def __repr__(self) -> str:
         return f"fedguard.Engine({self._engine.config_json})"

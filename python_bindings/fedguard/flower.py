@@ -145,6 +145,13 @@ class FedGuard(Strategy):
             ``identity.Registry``, its JSON text or a file path. Every train instruction then
             carries a fresh nonce, and replies must be signed (``signing_mod``); the engine's
             client ids are the ids the replies claim (bound to their keys by the signature).
+        monitoring_port: when set, a Prometheus endpoint (``fedguard.monitoring.serve``,
+            needs ``prometheus_client``) serves the last round's metrics on
+            ``monitoring_address:monitoring_port`` (0: a free port, see ``self.monitoring.port``).
+            Opt-in; off by default. The round's monitoring metrics and alerts are in the
+            returned metrics (``fedguard.metric.<name>``, ``fedguard.num-alerts``,
+            ``fedguard.alert.<metric>.<method>`` = the statistic) and the log
+            either way.
 
     Attributes:
         engine: the fedguard.Engine, alive across rounds (centred clipping's history).
@@ -157,7 +164,7 @@ class FedGuard(Strategy):
             ``codes`` (node id -> reason code, docs/result.md), ``rejections`` (the engine's
             structured rejections with node ids),
             ``scores`` (rule -> list aligned with ``clients``), ``weights``, ``timings_ms``,
-            and ``error`` (text, when the round failed).
+            ``metrics`` and ``alerts`` (monitoring, docs/monitoring.md), and ``error`` (text, when the round failed).
     """
 
     def __init__(
@@ -170,6 +177,8 @@ class FedGuard(Strategy):
         record_dir: Optional[str] = None,
         record_ground_truth_key: Optional[str] = None,
         registry: Any = None,
+        monitoring_port: Optional[int] = None,
+        monitoring_address: str = "127.0.0.1",
     ) -> None:
         if on_error not in ("skip", "raise"):
             raise ValueError(f'on_error must be "skip" or "raise", got {on_error!r}')
@@ -193,6 +202,11 @@ class FedGuard(Strategy):
             else:
                 self.registry = identity.Registry.load(str(registry))
             self.engine.set_registry(self.registry)
+        self.monitoring = None
+        if monitoring_port is not None:
+            from .monitoring import serve
+
+            self.monitoring = serve(monitoring_port, monitoring_address)
         if record_dir is not None:
             from .update_log import UpdateLogWriter
 
@@ -358,6 +372,8 @@ class FedGuard(Strategy):
             scores=scores,
             weights=weights.tolist(),
             timings_ms=dict(result.timings_ms) if result is not None else {},
+            metrics=dict(result.metrics) if result is not None else {},
+            alerts=list(result.alerts) if result is not None else [],
         )
         self.history.append(entry)
 
@@ -378,6 +394,17 @@ class FedGuard(Strategy):
         for rule, values in scores.items():
             metrics[f"fedguard.score.{rule}"] = values
         metrics["fedguard.weights"] = entry["weights"]
+        if result is not None:
+            for name, value in result.metrics.items():
+                if np.isfinite(value):
+                    metrics[f"fedguard.metric.{name}"] = float(value)
+            metrics["fedguard.num-alerts"] = len(result.alerts)
+            for a in result.alerts:  # MetricRecord holds numbers only: the alert is in the key
+                metrics[f"fedguard.alert.{a['metric']}.{a['method']}"] = float(a["statistic"])
+                log(WARNING, "fedguard: round %s: alert %s %s %s (statistic %.4g > %.4g, value %.6g)", server_round,
+                    a["metric"], a["method"], a["direction"], a["statistic"], a["threshold"], a["value"])
+            if self.monitoring is not None:
+                self.monitoring.update(result, self.engine)
 
         if result is None:
             log(WARNING, "fedguard: round %s not aggregated (%s); the global model is kept",

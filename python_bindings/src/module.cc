@@ -526,6 +526,30 @@ class PyRoundResult {
     return out;
   }
   py::array aggregate() const { return aggregate_; }
+  py::dict metrics() const {  // NaN for a refused (non-finite) metric
+    py::dict out;
+    for (const auto& [name, v] : r_.metrics) out[py::str(name)] = v;
+    return out;
+  }
+  py::list alerts() const {
+    py::list out;
+    for (const Alert& a : r_.alerts) {
+      py::dict d;
+      d["metric"] = a.metric;
+      d["round"] = a.round;
+      d["method"] = a.method;
+      d["direction"] = a.direction;
+      d["statistic"] = a.statistic;
+      d["threshold"] = a.threshold;
+      d["value"] = a.value;
+      d["baseline_mean"] = a.baseline_mean;
+      d["baseline_scale"] = a.baseline_scale;
+      out.append(std::move(d));
+    }
+    return out;
+  }
+  std::vector<std::string> metrics_refused() const { return r_.metrics_refused; }
+  const RoundResult& raw() const { return r_; }
   std::string to_json(int indent) const { return r_.to_json().dump(indent); }
   py::object verification() const {  // dict, or None when the engine holds no registry
     if (!r_.verification_ran) return py::none();
@@ -547,7 +571,8 @@ class PyEngine {
                               std::optional<std::vector<double>> num_samples, py::handle reference,
                               std::optional<std::size_t> expected_length,
                               std::optional<std::vector<std::string>> signatures, std::uint64_t round_number,
-                              std::optional<py::bytes> nonce) {
+                              std::optional<py::bytes> nonce,
+                              std::optional<std::map<std::string, double>> server_metrics) {
     Input in;  // declared first: destroyed last, with the GIL held
     build_updates(updates, expected_length, in);
     build_reference(reference, in);
@@ -559,6 +584,7 @@ class PyEngine {
     if (signatures) round.signatures = std::move(*signatures);
     round.round = round_number;
     if (nonce) round.nonce = identity_py::array_of<32>(*nonce, "nonce");
+    if (server_metrics) round.server_metrics = std::move(*server_metrics);
     RoundResult result;
     {
       py::gil_scoped_release release;
@@ -605,6 +631,14 @@ class PyEngine {
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(mutex_);
     engine_.clear_registry();
+  }
+  std::map<std::string, std::uint64_t> alert_counts() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return engine_.alert_counts();
+  }
+  std::string prometheus_text(const PyRoundResult& result) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return engine_.prometheus_text(result.raw());
   }
 
  private:
@@ -731,6 +765,9 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("aggregate", &PyRoundResult::aggregate)
       .def_property_readonly("timings_ms", &PyRoundResult::timings_ms)
       .def_property_readonly("verification", &PyRoundResult::verification)
+      .def_property_readonly("metrics", &PyRoundResult::metrics)
+      .def_property_readonly("alerts", &PyRoundResult::alerts)
+      .def_property_readonly("metrics_refused", &PyRoundResult::metrics_refused)
       .def("to_json", &PyRoundResult::to_json, py::arg("indent") = -1);
 
   py::class_<PyEngine>(m, "Engine")
@@ -738,7 +775,8 @@ PYBIND11_MODULE(_core, m) {
       .def("process_round", &PyEngine::process_round, py::arg("updates"),
            py::arg("client_ids") = py::none(), py::arg("num_samples") = py::none(),
            py::arg("reference") = py::none(), py::arg("expected_length") = py::none(),
-           py::arg("signatures") = py::none(), py::arg("round") = 0, py::arg("nonce") = py::none())
+           py::arg("signatures") = py::none(), py::arg("round") = 0, py::arg("nonce") = py::none(),
+           py::arg("server_metrics") = py::none())
       .def("set_registry", &PyEngine::set_registry, py::arg("registry_json"))
       .def("clear_registry", &PyEngine::clear_registry)
       .def_property_readonly("config_json", &PyEngine::config_json)
@@ -747,7 +785,9 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("clients_known", &PyEngine::clients_known)
       .def("reset_state", &PyEngine::reset_state)
       .def("save_state", &PyEngine::save_state, py::arg("path"))
-      .def("load_state", &PyEngine::load_state, py::arg("path"));
+      .def("load_state", &PyEngine::load_state, py::arg("path"))
+      .def("alert_counts", &PyEngine::alert_counts)
+      .def("prometheus_text", &PyEngine::prometheus_text, py::arg("result"));
 
   m.def("describe_updates", &describe_updates, py::arg("updates"),
         py::arg("expected_length") = py::none());

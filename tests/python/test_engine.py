@@ -29,7 +29,7 @@ def test_result_fields_and_types():
     assert set(r.scores) == {"norm", "norm_bound"}
     for values in r.scores.values():
         assert values.dtype == np.float64 and values.shape == (12,)
-    assert list(r.timings_ms) == ["validate", "pass1_scan", "decide", "pass2_aggregate", "total"]
+    assert list(r.timings_ms) == ["validate", "pass1_scan", "decide", "pass2_aggregate", "monitor", "total"]
     assert r.reference_weights == {}
     assert r.client_ids == [f"c{i}" for i in range(12)]
     # median over the accepted rows: the mean of the two middle values in float64

@@ -312,3 +312,31 @@ def test_signed_replies_verified_by_the_strategy(tmp_path):
     final = flat(result.arrays)
     goal = np.concatenate([target["w"].ravel(), target["b"].ravel()])
     np.testing.assert_allclose(final, goal * (1 - 0.5 ** 3), rtol=1e-5, atol=1e-6)
+def test_monitoring_alerts_in_the_metrics_and_the_endpoint():
+    pytest.importorskip("prometheus_client", reason="prometheus_client is not installed (bootstrap installs it)")
+    import urllib.request
+
+    config = {"aggregator": {"rule": "mean"},
+              "monitoring": {"detectors": [{"metric": "norm_q50", "method": "cusum", "direction": "up",
+                                            "warmup": 6}]}}
+    strategy = FedGuard(config, monitoring_port=0, monitoring_address="127.0.0.1")
+    try:
+        rng = np.random.default_rng(3)
+        for server_round in range(1, 10):
+            scale = 1.0 if server_round < 8 else 6.0  # every client's update grows at round 8
+            center = model(rng, scale=scale)
+            replies = [reply(2000 + i, {k: (v + 0.05 * scale * rng.normal(size=v.shape)).astype(v.dtype)
+                                        if v.dtype.kind == "f" else v for k, v in center.items()})
+                       for i in range(6)]
+            _, metrics = strategy.aggregate_train(server_round, replies)
+            assert metrics["fedguard.metric.clients"] == 6.0
+            if server_round < 8:
+                assert metrics["fedguard.num-alerts"] == 0
+        alerted = [e["round"] for e in strategy.history if e["alerts"]]
+        assert alerted and alerted[0] == 8
+        assert strategy.history[7]["alerts"][0]["metric"] == "norm_q50"
+        with urllib.request.urlopen(f"http://127.0.0.1:{strategy.monitoring.port}/metrics", timeout=5) as f:
+            text = f.read().decode()
+        assert "fedguard_norm_q50 " in text and 'fedguard_alerts_total{method="cusum",metric="norm_q50"}' in text
+    finally:
+        strategy.monitoring.close()
