@@ -1,6 +1,9 @@
 # Third-party libraries, all from Debian packages (see .ci/run):
 #   libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev libgtest-dev libbenchmark-dev
+#   libssl-dev
 find_package(OpenMP REQUIRED COMPONENTS CXX)
+# libcrypto (Debian libssl-dev): Ed25519, SHA-256 and the CSPRNG of client verification.
+find_package(OpenSSL 3.0 REQUIRED COMPONENTS Crypto)
 find_package(nlohmann_json 3.9 REQUIRED)
 find_package(CLI11 QUIET CONFIG)
 if(NOT CLI11_FOUND)

@@ -5,16 +5,14 @@
 #include "kernels/device_common.cuh"
 #include "kernels/kernels.cuh"
 
-namespace fedguard::cuda {
+namespace fedguard::kernels {
 namespace {
 
 using namespace detail;
 
 constexpr unsigned kThreads = 256;
 
-__device__ __forceinline__ float saturate(double v) {
-  return static_cast<float>(fmin(fmax(v, -static_cast<double>(FLT_MAX)), static_cast<double>(FLT_MAX)));
-}
+// saturate(): kernels/scan_math.h (NaN kept, as on the CPU).
 
 // One thread per column; rows in order; __dmul_rn / __dadd_rn keep nvcc from fusing into FMA,
 // so every column is the CPU backend's float64 sum bit for bit.
@@ -73,4 +71,4 @@ FEDGUARD_INSTANTIATE(__half)
 FEDGUARD_INSTANTIATE(__nv_bfloat16)
 #undef FEDGUARD_INSTANTIATE
 
-}  // namespace fedguard::cuda
+}  // namespace fedguard::kernels

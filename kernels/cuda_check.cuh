@@ -7,9 +7,16 @@
 #include <cuda_runtime.h>
 #include <cusolverDn.h>
 
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+#include <string>
+
 #include "fedguard/error.h"
 
-namespace fedguard::cuda::detail {
+namespace fedguard::kernels::detail {
 
 inline const char* cublas_status_name(cublasStatus_t s) {
   switch (s) {
@@ -40,7 +47,60 @@ inline const char* cusolver_status_name(cusolverStatus_t s) {
   }
 }
 
-}  // namespace fedguard::cuda::detail
+/// Which kernels this process launched, for the GPU kit's coverage check
+/// (bench/gpu/check_kernel_coverage.py): with FEDGUARD_KERNEL_LOG=FILE, every name passed to
+/// FEDGUARD_CUDA_CHECK_LAUNCH is collected and written to FILE, one a line, at exit. Without the
+/// variable a launch costs one relaxed atomic load. (Inline: one instance per process.)
+class LaunchLog {
+ public:
+  static LaunchLog& instance() {
+    static LaunchLog log;
+    return log;
+  }
+  void add(const char* name) noexcept {
+    if (!enabled_.load(std::memory_order_relaxed)) return;
+    try {
+      std::lock_guard<std::mutex> lock(mutex_);
+      names_.insert(name);
+    } catch (...) {  // a name lost, never a launch
+    }
+  }
+  ~LaunchLog() {
+    if (!enabled_.load(std::memory_order_relaxed)) return;
+    if (std::FILE* f = std::fopen(path_.c_str(), "w")) {
+      for (const std::string& n : names_) std::fprintf(f, "%s\n", n.c_str());
+      std::fclose(f);
+    }
+  }
+
+ private:
+  LaunchLog() {
+    const char* p = std::getenv("FEDGUARD_KERNEL_LOG");
+    if (p != nullptr && *p != '\0') {
+      path_ = p;
+      enabled_.store(true, std::memory_order_relaxed);
+    }
+  }
+  std::atomic<bool> enabled_{false};
+  std::string path_;
+  std::mutex mutex_;
+  std::set<std::string> names_;
+};
+
+/// For calls whose failure cannot be thrown (destructors, noexcept release, best-effort trims):
+/// says what failed on stderr and clears the error, so that the next launch check does not
+/// blame an unrelated kernel for it.
+inline void report_and_clear(cudaError_t err, const char* call, const char* file, int line) noexcept {
+  if (err == cudaSuccess) return;
+  std::fprintf(stderr, "fedguard: CUDA error %s (%s) in %s at %s:%d (not thrown: cleanup path)\n",
+               cudaGetErrorName(err), cudaGetErrorString(err), call, file, line);
+  cudaGetLastError();
+}
+
+}  // namespace fedguard::kernels::detail
+
+/// A call on a path that must not throw: its error is reported on stderr and cleared.
+#define FEDGUARD_CUDA_REPORT(call) ::fedguard::kernels::detail::report_and_clear((call), #call, __FILE__, __LINE__)
 
 #define FEDGUARD_CUDA_TRY(call)                                                                     \
   do {                                                                                              \
@@ -61,7 +121,7 @@ inline const char* cusolver_status_name(cusolverStatus_t s) {
     if (fedguard_st_ != CUBLAS_STATUS_SUCCESS) {                                                    \
       if (fedguard_st_ == CUBLAS_STATUS_ALLOC_FAILED)                                               \
         FEDGUARD_THROW(kOutOfMemory, "cuBLAS out of memory in " #call " at " << __FILE__ << ":" << __LINE__); \
-      FEDGUARD_THROW(kDeviceFailure, "cuBLAS error " << ::fedguard::cuda::detail::cublas_status_name(fedguard_st_) \
+      FEDGUARD_THROW(kDeviceFailure, "cuBLAS error " << ::fedguard::kernels::detail::cublas_status_name(fedguard_st_) \
                                                      << " in " #call " at " << __FILE__ << ":" << __LINE__); \
     }                                                                                               \
   } while (0)
@@ -73,7 +133,7 @@ inline const char* cusolver_status_name(cusolverStatus_t s) {
       if (fedguard_st_ == CUSOLVER_STATUS_ALLOC_FAILED)                                             \
         FEDGUARD_THROW(kOutOfMemory, "cuSOLVER out of memory in " #call " at " << __FILE__ << ":" << __LINE__); \
       FEDGUARD_THROW(kDeviceFailure, "cuSOLVER error "                                             \
-                                         << ::fedguard::cuda::detail::cusolver_status_name(fedguard_st_) \
+                                         << ::fedguard::kernels::detail::cusolver_status_name(fedguard_st_) \
                                          << " in " #call " at " << __FILE__ << ":" << __LINE__);   \
     }                                                                                               \
   } while (0)
@@ -81,6 +141,7 @@ inline const char* cusolver_status_name(cusolverStatus_t s) {
 // After every kernel launch: a bad configuration shows up here, not at the next sync.
 #define FEDGUARD_CUDA_CHECK_LAUNCH(name)                                                            \
   do {                                                                                              \
+    ::fedguard::kernels::detail::LaunchLog::instance().add(name);                                   \
     const cudaError_t fedguard_err_ = cudaGetLastError();                                           \
     if (fedguard_err_ != cudaSuccess)                                                               \
       FEDGUARD_THROW(kDeviceFailure, "launch of kernel " << (name) << " failed: "                   \

@@ -1,5 +1,5 @@
 // Device helpers shared by the kernels: input conversion, order-preserving float keys,
-// deterministic reductions, the power-of-two row scale and the sketch's random signs.
+// deterministic reductions.
 // Every reduction here combines partial results in a fixed order (fixed block size, fixed
 // shuffle tree), so the same input gives bit-identical output.
 #pragma once
@@ -10,7 +10,9 @@
 #include <cfloat>
 #include <cstdint>
 
-namespace fedguard::cuda::detail {
+#include "kernels/scan_math.h"
+
+namespace fedguard::kernels::detail {
 
 constexpr int kWarp = 32;
 constexpr int kBlock = 256;  // the block size of every per-row kernel (the reduction tree depends on it)
@@ -30,27 +32,15 @@ __device__ __forceinline__ float key_float(std::uint32_t k) {
   return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
 }
 
-/// Power of two s with max_abs * s in [0.5, 1), or 1 for zero (as the CPU backend's unit_scale).
-__device__ __forceinline__ double unit_scale(float max_abs) {
-  if (!(max_abs > 0)) return 1.0;
-  int e = 0;
-  frexp(static_cast<double>(max_abs), &e);
-  return ldexp(1.0, -e);
-}
-
-// Rows whose largest |value| lies here need no scaling (as the CPU backend).
-constexpr float kNoScaleLow = 1e-15f, kNoScaleHigh = 1e15f;
-
-/// The sketch's R_jq, bit for bit the CPU backend's sketch_entry().
-__device__ __forceinline__ float sketch_entry(std::uint64_t seed, std::uint64_t column, std::uint64_t q,
-                                              std::uint64_t sketch_dim) {
-  std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (column * 0x100000001B3ull + q / 64 + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  const float magnitude = 1.0f / sqrtf(static_cast<float>(sketch_dim));
-  return (z >> (q % 64)) & 1u ? magnitude : -magnitude;
-}
+// The row scale, the sketch's signs and saturation are kernels/scan_math.h's (shared with the
+// CPU backend).
+using ::fedguard::kernels::apply_scale;
+using ::fedguard::kernels::kNoScaleHigh;
+using ::fedguard::kernels::kNoScaleLow;
+using ::fedguard::kernels::row_scale;
+using ::fedguard::kernels::saturate;
+using ::fedguard::kernels::sketch_entry;
+using ::fedguard::kernels::unit_scale;
 
 struct SumOp {
   template <class V>
@@ -131,4 +121,4 @@ __device__ std::uint32_t warp_select(KeyAt key_at, int m, int rank, int* hist) {
   return prefix;
 }
 
-}  // namespace fedguard::cuda::detail
+}  // namespace fedguard::kernels::detail

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace fedguard::cuda {
+namespace fedguard::kernels {
 
 // ---- pass 1 (scan_kernels.cu) ------------------------------------------------------------
 
@@ -43,12 +43,25 @@ void launch_load_row_stats(const T* const* rows, std::size_t col0, std::size_t w
 void launch_robust_limit(const float* max_abs, const std::uint8_t* finite, std::size_t k, std::uint8_t* sane,
                          int* sane_count, cudaStream_t stream);
 
-/// centre[j] = mean over sane rows of tile[p * w + j] (float64 sum in row order).
-void launch_centre_columns(const float* tile, const std::uint8_t* sane, const int* sane_count, std::size_t k,
-                           std::size_t w, float* centre, cudaStream_t stream);
+/// Reductions over a tile's w columns run in reduction_blocks(w) blocks per vector (about one per
+/// kReductionColumnsPerBlock columns, at most kMaxReductionBlocks), whose partial sums are added
+/// in block order: deterministic for a given w, and enough blocks to fill the device.
+constexpr std::size_t kReductionColumnsPerBlock = 4096;
+constexpr std::size_t kMaxReductionBlocks = 256;
+std::size_t reduction_blocks(std::size_t w);
+/// Row chunks of the centre's sum (kernels/scan_math.h's kCentreRowChunk): ceil(k / chunk), >= 1.
+std::size_t centre_chunks(std::size_t k);
 
-/// acc[0] += sum_j a[j] * b[j] (float64, fixed order). One block.
-void launch_dot_accumulate(const float* a, const float* b, std::size_t w, double* acc, cudaStream_t stream);
+/// centre[j] = mean over sane rows of tile[p * w + j], summed in float64 in the CPU backend's
+/// order (kCentreRowChunk); `partials` holds centre_chunks(k) x w doubles of scratch.
+void launch_centre_columns(const float* tile, const std::uint8_t* sane, const int* sane_count, std::size_t k,
+                           std::size_t w, double* partials, float* centre, cudaStream_t stream);
+
+/// acc[i * y_rows + j] += x_i . y_j over w columns (float64, fixed order) for x_rows rows of x
+/// (stride ldx) and y_rows rows of y (stride ldy); `partials` holds x_rows * y_rows *
+/// reduction_blocks(w) doubles of scratch.
+void launch_dots(const float* x, std::size_t ldx, std::size_t x_rows, const float* y, std::size_t ldy,
+                 std::size_t y_rows, std::size_t w, double* partials, double* acc, cudaStream_t stream);
 
 /// Per row: subtract the centre, add c . (x - c) to centre_proj, scale the row by a power of two
 /// when its largest |value| is outside [1e-15, 1e15] (scale[p], 1 otherwise).
@@ -73,11 +86,13 @@ void launch_sketch_rows(const float* tile, const float* max_abs, std::size_t k, 
 void launch_accumulate_scaled_rows(const float* prod, const double* scale, std::size_t k, std::size_t q, double* acc,
                                    cudaStream_t stream);
 
-/// References (r rows of w floats, row stride ld): centre_ref[a] += c . v_a, ref_scale[a] =
-/// unit scale of max |v_a|, scaled[a * w + j] = float(v_a[j] * ref_scale[a]); ref_gram[a, b] += v_a . v_b.
+/// References (r rows of w floats, row stride ld): centre_ref[a] += c . v_a, ref_gram[a, b] +=
+/// v_a . v_b (float64), ref_scale[a] = unit scale of max |v_a|, scaled[a * w + j] = v_a[j] *
+/// ref_scale[a]. Scratch: dot_scratch r * r * reduction_blocks(w) doubles (at least
+/// reduction_blocks(w)), max_scratch r * reduction_blocks(w) floats.
 void launch_reference_stats(const float* refs, std::size_t ld, std::size_t r, std::size_t w, const float* centre,
                             double* centre_ref, double* ref_scale, float* scaled, double* ref_gram,
-                            cudaStream_t stream);
+                            double* dot_scratch, float* max_scratch, cudaStream_t stream);
 /// ref_proj[p * r + a] += prod[a + p * r] / (scale[p] * ref_scale[a]).
 void launch_accumulate_ref_proj(const float* prod, const double* scale, const double* ref_scale, std::size_t k,
                                 std::size_t r, double* ref_proj, cudaStream_t stream);
@@ -109,4 +124,4 @@ template <class T>
 void launch_column_statistic(const T* const* rows, std::size_t col0, std::size_t w, std::size_t m,
                              Statistic statistic, std::size_t param, float* out, int device, cudaStream_t stream);
 
-}  // namespace fedguard::cuda
+}  // namespace fedguard::kernels

@@ -2,8 +2,9 @@
 // over m rows, for m from 1 to the shared-memory bound (about 56,000 rows on an H100 for the
 // median and the trimmed mean, 32,768 for Bulyan's mean).
 //
-// One block takes C adjacent columns (C = 32, 16, .. 1, the most whose m values fit in the
-// shared-memory target). Each value is read once from device memory: the block loads its C
+// One block takes C adjacent columns, C in 1 .. 32 chosen to keep the most columns resident per
+// SM (stat_shape), with one warp per column up to 8 warps (no idle warps: at m = 10,000 a block
+// holds 1-5 columns, and the SM holds as many such blocks as its shared memory allows). Each value is read once from device memory: the block loads its C
 // columns of every row (C contiguous values per row, coalesced) into shared memory as
 // order-preserving uint32 keys, one column per stride-(m|1) run so the transposing writes
 // are free of bank conflicts. Then each warp owns whole columns:
@@ -18,24 +19,22 @@
 // Everything is deterministic: counts are order-free and every sum has a fixed order.
 #include <algorithm>
 #include <mutex>
+#include <vector>
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/device_common.cuh"
 #include "kernels/kernels.cuh"
 
-namespace fedguard::cuda {
+namespace fedguard::kernels {
 namespace {
 
 using namespace detail;
 
-constexpr int kStatThreads = 256;
+constexpr int kStatThreads = 256;  // at most: one warp per column, up to 8 per block
 constexpr int kStatWarps = kStatThreads / kWarp;
-constexpr std::size_t kHistBytes = kStatWarps * 256 * sizeof(int);
-constexpr std::size_t kTargetSmem = 112 * 1024;  // two blocks per SM on an H100 (228 KiB)
-
-__device__ __forceinline__ float saturate(double v) {
-  return static_cast<float>(fmin(fmax(v, -static_cast<double>(FLT_MAX)), static_cast<double>(FLT_MAX)));
-}
+constexpr int kMaxColumns = 32;
+constexpr std::size_t kWarpHistBytes = 256 * sizeof(int);
+std::size_t hist_bytes(int warps) { return static_cast<std::size_t>(warps) * kWarpHistBytes; }
 
 __device__ double median_of(const std::uint32_t* col, int m, int* hist) {
   const int lane = threadIdx.x % kWarp;
@@ -130,13 +129,14 @@ __global__ void __launch_bounds__(kStatThreads) column_statistic_kernel(const T*
                                                                         int padded, Statistic statistic, int param,
                                                                         float* out) {
   extern __shared__ __align__(16) unsigned char smem[];
+  const int warps = blockDim.x / kWarp;  // min(columns, kStatWarps): no warp without a column
   int* hist_all = reinterpret_cast<int*>(smem);
-  std::uint32_t* keys = reinterpret_cast<std::uint32_t*>(smem + kHistBytes);
+  std::uint32_t* keys = reinterpret_cast<std::uint32_t*>(smem + warps * kWarpHistBytes);
   const int cb = blockIdx.x * columns;
   const int here = min(columns, w - cb);
   // Load: consecutive threads take consecutive columns of one row (coalesced reads).
   const int total = padded * columns;
-  for (int idx = threadIdx.x; idx < total; idx += kStatThreads) {
+  for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
     const int i = idx / columns, c = idx % columns;
     std::uint32_t key = 0xffffffffu;  // padding sorts last
     if (i < m && c < here) key = float_key(to_float(rows[i][col0 + cb + c]));
@@ -145,7 +145,7 @@ __global__ void __launch_bounds__(kStatThreads) column_statistic_kernel(const T*
   __syncthreads();
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   int* hist = hist_all + warp * 256;
-  for (int c = warp; c < here; c += kStatWarps) {
+  for (int c = warp; c < here; c += warps) {
     std::uint32_t* col = keys + c * stride;
     double v = 0;
     if (statistic == Statistic::kMedian) {
@@ -168,30 +168,60 @@ int padded_rows(Statistic s, std::size_t m) {
   return p;
 }
 
-std::size_t optin_smem(int device) {
+std::size_t device_attribute(cudaDeviceAttr attr, int device) {
   int v = 0;
-  FEDGUARD_CUDA_TRY(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  FEDGUARD_CUDA_TRY(cudaDeviceGetAttribute(&v, attr, device));
   return static_cast<std::size_t>(v);
 }
+std::size_t optin_smem(int device) { return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, device); }
 
+// Raises the kernel's dynamic shared memory limit on `device` to `bytes`. A per-(function,
+// device) attribute: remembered per instantiation and device once it succeeded, retried after a
+// failure (a failure is never cached).
 template <class T>
-void allow_smem(std::size_t bytes) {
-  // Raised once per instantiation to the device's opt-in maximum (a per-function attribute).
-  static std::once_flag once;
-  static cudaError_t status = cudaSuccess;
-  std::call_once(once, [bytes] {
-    status = cudaFuncSetAttribute(column_statistic_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(bytes));
-  });
-  FEDGUARD_CUDA_TRY(status);
+void allow_smem(int device, std::size_t bytes) {
+  static std::mutex mutex;
+  static std::vector<std::size_t> raised;  // per device ordinal: the limit set, 0 = not yet
+  std::lock_guard<std::mutex> lock(mutex);
+  if (raised.size() <= static_cast<std::size_t>(device)) raised.resize(static_cast<std::size_t>(device) + 1, 0);
+  if (raised[static_cast<std::size_t>(device)] >= bytes) return;
+  FEDGUARD_CUDA_TRY(cudaFuncSetAttribute(column_statistic_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(bytes)));
+  raised[static_cast<std::size_t>(device)] = bytes;
+}
+
+// Columns per block: the count (1 .. 32) that keeps the most columns resident per SM (each
+// column is one warp's work), the larger count on a tie. A block of c columns has min(c, 8)
+// warps and needs hist_bytes(warps) + c * stride * 4 bytes; an SM holds
+// floor(smem_per_sm / (that + 1 KiB reserved)) such blocks, at most 2048 / threads of them.
+struct StatShape {
+  int columns = 1, warps = 1;
+  std::size_t smem = 0;
+};
+StatShape stat_shape(int stride, std::size_t cap_per_block, std::size_t smem_per_sm) {
+  StatShape best;
+  std::size_t best_resident = 0;
+  for (int c = 1; c <= kMaxColumns; ++c) {
+    const int warps = std::min(c, kStatWarps);
+    const std::size_t bytes = hist_bytes(warps) + static_cast<std::size_t>(c) * stride * sizeof(std::uint32_t);
+    if (bytes > cap_per_block) break;
+    const std::size_t by_smem = smem_per_sm / (bytes + 1024);
+    const std::size_t by_threads = 2048 / (static_cast<std::size_t>(warps) * kWarp);
+    const std::size_t resident = std::min(by_smem, by_threads) * static_cast<std::size_t>(c);
+    if (resident >= best_resident) {
+      best_resident = resident;
+      best = StatShape{c, warps, bytes};
+    }
+  }
+  return best;
 }
 
 }  // namespace
 
 std::size_t column_statistic_max_rows(Statistic statistic, int device) {
   const std::size_t cap = optin_smem(device);
-  if (cap <= kHistBytes + 8) return 0;
-  const std::size_t words = (cap - kHistBytes) / sizeof(std::uint32_t);  // stride <= words
+  if (cap <= hist_bytes(1) + 8) return 0;
+  const std::size_t words = (cap - hist_bytes(1)) / sizeof(std::uint32_t);  // one column, one warp: stride <= words
   if (statistic != Statistic::kBulyanMean) return words - 1;
   std::size_t p = 1;
   while (2 * p + 1 <= words) p <<= 1;
@@ -211,15 +241,14 @@ void launch_column_statistic(const T* const* rows, std::size_t col0, std::size_t
   const int padded = padded_rows(statistic, m);
   const int stride = padded | 1;  // odd: the transposing writes hit 32 distinct banks
   const std::size_t cap = optin_smem(device);
-  int columns = 32;
-  auto bytes_for = [&](int c) { return kHistBytes + static_cast<std::size_t>(c) * stride * sizeof(std::uint32_t); };
-  while (columns > 1 && bytes_for(columns) > kTargetSmem) columns /= 2;
-  const std::size_t smem = bytes_for(columns);
-  if (smem > cap) FEDGUARD_THROW(kUnsupported, "column statistic over " << m << " rows needs " << smem << " bytes of shared memory");
-  allow_smem<T>(cap);
-  const auto blocks = static_cast<unsigned>((w + columns - 1) / columns);
-  column_statistic_kernel<T><<<blocks, kStatThreads, smem, stream>>>(
-      rows, col0, static_cast<int>(w), static_cast<int>(m), columns, stride, padded, statistic,
+  const StatShape shape = stat_shape(stride, cap, device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+  if (shape.smem == 0 || shape.smem > cap)
+    FEDGUARD_THROW(kUnsupported, "column statistic over " << m << " rows needs more than " << cap
+                                                          << " bytes of shared memory");
+  allow_smem<T>(device, cap);
+  const auto blocks = static_cast<unsigned>((w + shape.columns - 1) / shape.columns);
+  column_statistic_kernel<T><<<blocks, shape.warps * kWarp, shape.smem, stream>>>(
+      rows, col0, static_cast<int>(w), static_cast<int>(m), shape.columns, stride, padded, statistic,
       static_cast<int>(param), out);
   FEDGUARD_CUDA_CHECK_LAUNCH("column_statistic");
 }
@@ -231,4 +260,4 @@ template void launch_column_statistic<__half>(const __half* const*, std::size_t,
 template void launch_column_statistic<__nv_bfloat16>(const __nv_bfloat16* const*, std::size_t, std::size_t,
                                                      std::size_t, Statistic, std::size_t, float*, int, cudaStream_t);
 
-}  // namespace fedguard::cuda
+}  // namespace fedguard::kernels

@@ -1,22 +1,31 @@
 // Pass-1 tile kernels: the device side of host/backend/cpu/scan_cpu.cc, step for step (robust
 // per-tile centre, power-of-two row scaling, float64 accumulation, sign counts, finiteness,
 // sketch, column subsets, references). The Gram products themselves are cuBLAS calls made by
-// the driver (host/backend/cuda/cuda_backend.cu).
+// the driver (host/backend/cuda/scan_cuda.cu).
 #include <algorithm>
+#include <climits>
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/device_common.cuh"
 #include "kernels/kernels.cuh"
 
-namespace fedguard::cuda {
+namespace fedguard::kernels {
 namespace {
 
 using namespace detail;
 
+// Launch shapes. Element kernels are grid-stride loops over at most 2^20 blocks, so no launch
+// has an element cap; reductions over a tile's columns use reduction_blocks(w) blocks per vector,
+// a function of w alone, so their partial sums (added in block order) are deterministic.
+constexpr unsigned kThreads = 256;
 unsigned grid_for(std::size_t count, unsigned block) {
   const std::size_t g = (count + block - 1) / block;
   return static_cast<unsigned>(std::min<std::size_t>(std::max<std::size_t>(g, 1), 1u << 20));
 }
+__device__ __forceinline__ std::size_t global_index() {
+  return blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+}
+__device__ __forceinline__ std::size_t grid_stride() { return static_cast<std::size_t>(gridDim.x) * blockDim.x; }
 
 template <class T>
 __global__ void __launch_bounds__(kBlock) load_row_stats_kernel(const T* const* rows, std::size_t col0, std::size_t w,
@@ -93,25 +102,82 @@ __global__ void robust_limit_kernel(const float* max_abs, const std::uint8_t* fi
   if (lane == 0) *sane_count = count;
 }
 
-__global__ void centre_columns_kernel(const float* tile, const std::uint8_t* sane, const int* sane_count,
-                                      std::size_t k, std::size_t w, float* centre) {
-  const std::size_t j = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+// The centre in kCentreRowChunk order (kernels/scan_math.h, as the CPU): grid (column blocks,
+// row chunks); thread (j, chunk) sums its chunk's sane rows of column j in row order, then
+// centre_columns_finish adds the chunk sums of each column in chunk order. At n = 10,000 and a
+// 1,536-column tile that is 6 x 313 blocks, where one thread per column walking every row gave 6.
+__global__ void centre_columns_kernel(const float* tile, const std::uint8_t* sane, std::size_t k, std::size_t w,
+                                      double* partials) {
+  const std::size_t j = global_index();
   if (j >= w) return;
+  const std::size_t p0 = blockIdx.y * kCentreRowChunk, p1 = min(k, p0 + kCentreRowChunk);
   double sum = 0;
-  for (std::size_t p = 0; p < k; ++p)
+  for (std::size_t p = p0; p < p1; ++p)
     if (sane[p]) sum += tile[p * w + j];
-  const int n = *sane_count;
-  const double inv = n ? 1.0 / static_cast<double>(n) : 0.0;
-  centre[j] = static_cast<float>(sum * inv);
+  partials[blockIdx.y * w + j] = sum;
 }
 
-__global__ void __launch_bounds__(kBlock) dot_accumulate_kernel(const float* a, const float* b, std::size_t w,
-                                                                double* acc) {
+__global__ void centre_columns_finish_kernel(const double* partials, std::size_t chunks, const int* sane_count,
+                                             std::size_t w, float* centre) {
+  const int n = *sane_count;
+  const double inv = n ? 1.0 / static_cast<double>(n) : 0.0;
+  for (std::size_t j = global_index(); j < w; j += grid_stride()) {
+    double sum = 0;
+    for (std::size_t c = 0; c < chunks; ++c) sum += partials[c * w + j];
+    centre[j] = static_cast<float>(sum * inv);
+  }
+}
+
+// Dot products of rows of x with rows of y over w columns: pair t = (i, jy) = (t / y_rows,
+// t % y_rows) gets blocks [0, gridDim.x) (blockIdx.y = t), each a fixed column set; the block
+// sums go to partials[t * gridDim.x + b] and dots_finish adds them in block order.
+__global__ void __launch_bounds__(kBlock) dot_partials_kernel(const float* x, std::size_t ldx, const float* y,
+                                                              std::size_t ldy, std::size_t y_rows, std::size_t w,
+                                                              double* partials) {
   __shared__ double s_d[kBlock / kWarp];
+  const std::size_t t = blockIdx.y, i = t / y_rows, jy = t % y_rows;
+  const float* a = x + i * ldx;
+  const float* b = y + jy * ldy;
   double s = 0;
-  for (std::size_t j = threadIdx.x; j < w; j += kBlock) s += static_cast<double>(a[j]) * static_cast<double>(b[j]);
+  for (std::size_t j = global_index(); j < w; j += grid_stride()) s += static_cast<double>(a[j]) * static_cast<double>(b[j]);
   s = block_reduce(s, SumOp{}, s_d);
-  if (threadIdx.x == 0) *acc += s;
+  if (threadIdx.x == 0) partials[t * gridDim.x + blockIdx.x] = s;
+}
+
+__global__ void dots_finish_kernel(const double* partials, std::size_t pairs, std::size_t blocks, double* acc) {
+  for (std::size_t t = global_index(); t < pairs; t += grid_stride()) {
+    double s = 0;
+    for (std::size_t b = 0; b < blocks; ++b) s += partials[t * blocks + b];
+    acc[t] += s;
+  }
+}
+
+// Largest |value| of each of `rows` rows (stride ld) over w columns, in blocks as dot_partials.
+__global__ void __launch_bounds__(kBlock) max_abs_partials_kernel(const float* x, std::size_t ld, std::size_t w,
+                                                                  float* partials) {
+  __shared__ float s_f[kBlock / kWarp];
+  const float* a = x + blockIdx.y * ld;
+  float m = 0;
+  for (std::size_t j = global_index(); j < w; j += grid_stride()) m = fmaxf(m, fabsf(a[j]));
+  m = block_reduce(m, MaxOp{}, s_f);
+  if (threadIdx.x == 0) partials[blockIdx.y * gridDim.x + blockIdx.x] = m;
+}
+
+__global__ void unit_scales_kernel(const float* partials, std::size_t rows, std::size_t blocks, double* scale) {
+  for (std::size_t a = global_index(); a < rows; a += grid_stride()) {
+    float m = 0;
+    for (std::size_t b = 0; b < blocks; ++b) m = fmaxf(m, partials[a * blocks + b]);
+    scale[a] = unit_scale(m);
+  }
+}
+
+// out[a * w + j] = v_a[j] * scale[a] (rows of stride ld in, stride w out).
+__global__ void scale_rows_kernel(const float* x, std::size_t ld, std::size_t rows, std::size_t w,
+                                  const double* scale, float* out) {
+  for (std::size_t idx = global_index(); idx < rows * w; idx += grid_stride()) {
+    const std::size_t a = idx / w, j = idx % w;
+    out[idx] = apply_scale(x[a * ld + j], scale[a]);
+  }
 }
 
 __global__ void __launch_bounds__(kBlock) centre_rows_kernel(float* tile, const float* centre,
@@ -136,115 +202,79 @@ __global__ void __launch_bounds__(kBlock) centre_rows_kernel(float* tile, const 
   }
   proj = block_reduce(proj, SumOp{}, s_d);
   mx = block_reduce(mx, MaxOp{}, s_f);
-  const bool keep = mx == 0.0f || (mx >= kNoScaleLow && mx <= kNoScaleHigh);
-  const double sc = keep ? 1.0 : unit_scale(mx);
+  const double sc = row_scale(mx);
   if (threadIdx.x == 0) {
     centre_proj[p] += proj;
     scale[p] = sc;
   }
-  if (keep) return;
-  const float f = static_cast<float>(sc);
-  for (std::size_t j = threadIdx.x; j < w; j += kBlock) row[j] *= f;
+  if (sc == 1.0) return;
+  // In float64: a subnormal-only row's scale (up to 2^149) is inf as a float32.
+  for (std::size_t j = threadIdx.x; j < w; j += kBlock) row[j] = apply_scale(row[j], sc);
 }
 
 __global__ void accumulate_gram_kernel(const float* prod, std::size_t ldp, const double* scale, std::size_t k,
                                        double* acc) {
-  const std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (idx >= k * k) return;
-  const std::size_t p = idx / k, q = idx % k;  // acc is row-major; q fastest
-  if (q < p) return;
-  acc[idx] += static_cast<double>(prod[p + q * ldp]) / (scale[p] * scale[q]);
+  for (std::size_t idx = global_index(); idx < k * k; idx += grid_stride()) {
+    const std::size_t p = idx / k, q = idx % k;  // acc is row-major; q fastest
+    if (q < p) continue;
+    acc[idx] += static_cast<double>(prod[p + q * ldp]) / (scale[p] * scale[q]);
+  }
 }
 
 __global__ void gather_columns_kernel(const float* tile, std::size_t k, std::size_t w, std::size_t col0,
                                       const std::uint64_t* cols, std::size_t nc, float* out) {
-  const std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (idx >= k * nc) return;
-  const std::size_t p = idx / nc, c = idx % nc;
-  out[idx] = tile[p * w + (cols[c] - col0)];
+  for (std::size_t idx = global_index(); idx < k * nc; idx += grid_stride()) {
+    const std::size_t p = idx / nc, c = idx % nc;
+    out[idx] = tile[p * w + (cols[c] - col0)];
+  }
 }
 
 __global__ void sketch_matrix_kernel(std::uint64_t seed, std::size_t col0, std::size_t w, std::size_t q, float* r) {
-  const std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (idx >= w * q) return;
-  r[idx] = sketch_entry(seed, col0 + idx / q, idx % q, q);
+  for (std::size_t idx = global_index(); idx < w * q; idx += grid_stride())
+    r[idx] = sketch_entry(seed, col0 + idx / q, idx % q, q);
 }
 
 __global__ void sketch_rows_kernel(const float* tile, const float* max_abs, std::size_t k, std::size_t w, float* out,
                                    double* scale) {
-  const std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (idx >= k * w) return;
-  const std::size_t p = idx / w;
-  const float mx = max_abs[p];
-  const double sc = mx >= kNoScaleLow && mx <= kNoScaleHigh ? 1.0 : unit_scale(mx);
-  out[idx] = tile[idx] * static_cast<float>(sc);
-  if (idx % w == 0) scale[p] = sc;
+  for (std::size_t idx = global_index(); idx < k * w; idx += grid_stride()) {
+    const std::size_t p = idx / w;
+    const double sc = row_scale(max_abs[p]);
+    out[idx] = apply_scale(tile[idx], sc);
+    if (idx % w == 0) scale[p] = sc;
+  }
 }
 
 __global__ void accumulate_scaled_rows_kernel(const float* prod, const double* scale, std::size_t k, std::size_t q,
                                               double* acc) {
-  const std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (idx >= k * q) return;
-  acc[idx] += static_cast<double>(prod[idx]) / scale[idx / q];
-}
-
-__global__ void __launch_bounds__(kBlock) reference_stats_kernel(const float* refs, std::size_t ld, std::size_t w,
-                                                                 const float* centre, double* centre_ref,
-                                                                 double* ref_scale, float* scaled) {
-  __shared__ double s_d[kBlock / kWarp];
-  __shared__ float s_f[kBlock / kWarp];
-  const std::size_t a = blockIdx.x;
-  const float* v = refs + a * ld;
-  double cv = 0;
-  float mx = 0;
-  for (std::size_t j = threadIdx.x; j < w; j += kBlock) {
-    mx = fmaxf(mx, fabsf(v[j]));
-    cv += static_cast<double>(centre[j]) * static_cast<double>(v[j]);
-  }
-  cv = block_reduce(cv, SumOp{}, s_d);
-  mx = block_reduce(mx, MaxOp{}, s_f);
-  const double sc = unit_scale(mx);
-  if (threadIdx.x == 0) {
-    centre_ref[a] += cv;
-    ref_scale[a] = sc;
-  }
-  for (std::size_t j = threadIdx.x; j < w; j += kBlock) scaled[a * w + j] = static_cast<float>(v[j] * sc);
-}
-
-__global__ void __launch_bounds__(kBlock) reference_gram_kernel(const float* refs, std::size_t ld, std::size_t r,
-                                                                std::size_t w, double* ref_gram) {
-  __shared__ double s_d[kBlock / kWarp];
-  const std::size_t a = blockIdx.x / r, b = blockIdx.x % r;
-  const float* u = refs + a * ld;
-  const float* v = refs + b * ld;
-  double s = 0;
-  for (std::size_t j = threadIdx.x; j < w; j += kBlock) s += static_cast<double>(u[j]) * static_cast<double>(v[j]);
-  s = block_reduce(s, SumOp{}, s_d);
-  if (threadIdx.x == 0) ref_gram[a * r + b] += s;
+  for (std::size_t idx = global_index(); idx < k * q; idx += grid_stride())
+    acc[idx] += static_cast<double>(prod[idx]) / scale[idx / q];
 }
 
 __global__ void accumulate_ref_proj_kernel(const float* prod, const double* scale, const double* ref_scale,
                                            std::size_t k, std::size_t r, double* ref_proj) {
-  const std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (idx >= k * r) return;
-  const std::size_t p = idx / r, a = idx % r;
-  ref_proj[idx] += static_cast<double>(prod[a + p * r]) / (scale[p] * ref_scale[a]);
+  for (std::size_t idx = global_index(); idx < k * r; idx += grid_stride()) {
+    const std::size_t p = idx / r, a = idx % r;
+    ref_proj[idx] += static_cast<double>(prod[a + p * r]) / (scale[p] * ref_scale[a]);
+  }
 }
 
 __global__ void to_bf16_kernel(const float* in, std::size_t count, __nv_bfloat16* out) {
-  const std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (idx < count) out[idx] = __float2bfloat16_rn(in[idx]);
+  for (std::size_t idx = global_index(); idx < count; idx += grid_stride()) out[idx] = __float2bfloat16_rn(in[idx]);
 }
 
-// Grid-stride loops are not used: each element kernel gets ceil(count / 256) blocks, which
-// caps count at 2^28 elements per launch; the driver's tiles stay far below that.
-constexpr unsigned kThreads = 256;
-void check_elements(std::size_t count, const char* what) {
-  if (count > (std::size_t{1} << 20) * kThreads)
-    FEDGUARD_THROW(kDeviceFailure, "kernel " << what << " asked for " << count << " elements in one launch");
+unsigned grid_y(std::size_t v, const char* what) {
+  FEDGUARD_EXPECTS(v >= 1 && v <= 65535, what << ": " << v << " rows of blocks (grid y limit 65535)");
+  return static_cast<unsigned>(v);
 }
 
 }  // namespace
+
+std::size_t reduction_blocks(std::size_t w) {
+  return std::min<std::size_t>(std::max<std::size_t>((w + kReductionColumnsPerBlock - 1) / kReductionColumnsPerBlock, 1),
+                               kMaxReductionBlocks);
+}
+
+std::size_t centre_chunks(std::size_t k) { return std::max<std::size_t>((k + kCentreRowChunk - 1) / kCentreRowChunk, 1); }
 
 template <class T>
 void launch_load_row_stats(const T* const* rows, std::size_t col0, std::size_t w, std::size_t k, float* tile,
@@ -262,20 +292,42 @@ template void launch_load_row_stats<__nv_bfloat16>(const __nv_bfloat16* const*, 
 
 void launch_robust_limit(const float* max_abs, const std::uint8_t* finite, std::size_t k, std::uint8_t* sane,
                          int* sane_count, cudaStream_t stream) {
+  FEDGUARD_EXPECTS(k <= static_cast<std::size_t>(INT_MAX), "robust_limit over " << k << " rows");
   robust_limit_kernel<<<1, kWarp, 0, stream>>>(max_abs, finite, static_cast<int>(k), sane, sane_count);
   FEDGUARD_CUDA_CHECK_LAUNCH("robust_limit");
 }
 
 void launch_centre_columns(const float* tile, const std::uint8_t* sane, const int* sane_count, std::size_t k,
-                           std::size_t w, float* centre, cudaStream_t stream) {
-  check_elements(w, "centre_columns");
-  centre_columns_kernel<<<grid_for(w, kThreads), kThreads, 0, stream>>>(tile, sane, sane_count, k, w, centre);
-  FEDGUARD_CUDA_CHECK_LAUNCH("centre_columns");
+                           std::size_t w, double* partials, float* centre, cudaStream_t stream) {
+  if (w == 0) return;
+  const std::size_t chunks = centre_chunks(k);
+  const dim3 grid(grid_for(w, kThreads), grid_y(chunks, "centre_columns"));
+  FEDGUARD_EXPECTS(w <= std::size_t{grid.x} * kThreads, "centre_columns over " << w << " columns");
+  if (k > 0) {
+    centre_columns_kernel<<<grid, kThreads, 0, stream>>>(tile, sane, k, w, partials);
+    FEDGUARD_CUDA_CHECK_LAUNCH("centre_columns");
+  } else {
+    FEDGUARD_CUDA_TRY(cudaMemsetAsync(partials, 0, w * sizeof(double), stream));
+  }
+  centre_columns_finish_kernel<<<grid_for(w, kThreads), kThreads, 0, stream>>>(partials, k > 0 ? chunks : 1, sane_count,
+                                                                              w, centre);
+  FEDGUARD_CUDA_CHECK_LAUNCH("centre_columns_finish");
 }
 
-void launch_dot_accumulate(const float* a, const float* b, std::size_t w, double* acc, cudaStream_t stream) {
-  dot_accumulate_kernel<<<1, kBlock, 0, stream>>>(a, b, w, acc);
-  FEDGUARD_CUDA_CHECK_LAUNCH("dot_accumulate");
+void launch_dots(const float* x, std::size_t ldx, std::size_t x_rows, const float* y, std::size_t ldy,
+                 std::size_t y_rows, std::size_t w, double* partials, double* acc, cudaStream_t stream) {
+  const std::size_t pairs = x_rows * y_rows;
+  if (pairs == 0) return;
+  const std::size_t blocks = reduction_blocks(w);
+  if (w > 0) {
+    dot_partials_kernel<<<dim3(static_cast<unsigned>(blocks), grid_y(pairs, "dot_partials")), kBlock, 0, stream>>>(
+        x, ldx, y, ldy, y_rows, w, partials);
+    FEDGUARD_CUDA_CHECK_LAUNCH("dot_partials");
+  } else {
+    FEDGUARD_CUDA_TRY(cudaMemsetAsync(partials, 0, pairs * blocks * sizeof(double), stream));
+  }
+  dots_finish_kernel<<<grid_for(pairs, kThreads), kThreads, 0, stream>>>(partials, pairs, blocks, acc);
+  FEDGUARD_CUDA_CHECK_LAUNCH("dots_finish");
 }
 
 void launch_centre_rows(float* tile, const float* centre, const std::uint8_t* finite, std::size_t k, std::size_t w,
@@ -287,7 +339,7 @@ void launch_centre_rows(float* tile, const float* centre, const std::uint8_t* fi
 
 void launch_accumulate_gram(const float* prod, std::size_t ldp, const double* scale, std::size_t k, double* acc,
                             cudaStream_t stream) {
-  check_elements(k * k, "accumulate_gram");
+  if (k == 0) return;
   accumulate_gram_kernel<<<grid_for(k * k, kThreads), kThreads, 0, stream>>>(prod, ldp, scale, k, acc);
   FEDGUARD_CUDA_CHECK_LAUNCH("accumulate_gram");
 }
@@ -295,41 +347,51 @@ void launch_accumulate_gram(const float* prod, std::size_t ldp, const double* sc
 void launch_gather_columns(const float* tile, std::size_t k, std::size_t w, std::size_t col0,
                            const std::uint64_t* cols, std::size_t nc, float* out, cudaStream_t stream) {
   if (k * nc == 0) return;
-  check_elements(k * nc, "gather_columns");
   gather_columns_kernel<<<grid_for(k * nc, kThreads), kThreads, 0, stream>>>(tile, k, w, col0, cols, nc, out);
   FEDGUARD_CUDA_CHECK_LAUNCH("gather_columns");
 }
 
 void launch_sketch_matrix(std::uint64_t seed, std::size_t col0, std::size_t w, std::size_t q, float* r,
                           cudaStream_t stream) {
-  check_elements(w * q, "sketch_matrix");
+  if (w * q == 0) return;
   sketch_matrix_kernel<<<grid_for(w * q, kThreads), kThreads, 0, stream>>>(seed, col0, w, q, r);
   FEDGUARD_CUDA_CHECK_LAUNCH("sketch_matrix");
 }
 
 void launch_sketch_rows(const float* tile, const float* max_abs, std::size_t k, std::size_t w, float* out,
                         double* scale, cudaStream_t stream) {
-  check_elements(k * w, "sketch_rows");
+  if (k * w == 0) return;
   sketch_rows_kernel<<<grid_for(k * w, kThreads), kThreads, 0, stream>>>(tile, max_abs, k, w, out, scale);
   FEDGUARD_CUDA_CHECK_LAUNCH("sketch_rows");
 }
 
 void launch_accumulate_scaled_rows(const float* prod, const double* scale, std::size_t k, std::size_t q, double* acc,
                                    cudaStream_t stream) {
-  check_elements(k * q, "accumulate_scaled_rows");
+  if (k * q == 0) return;
   accumulate_scaled_rows_kernel<<<grid_for(k * q, kThreads), kThreads, 0, stream>>>(prod, scale, k, q, acc);
   FEDGUARD_CUDA_CHECK_LAUNCH("accumulate_scaled_rows");
 }
 
 void launch_reference_stats(const float* refs, std::size_t ld, std::size_t r, std::size_t w, const float* centre,
                             double* centre_ref, double* ref_scale, float* scaled, double* ref_gram,
-                            cudaStream_t stream) {
+                            double* dot_scratch, float* max_scratch, cudaStream_t stream) {
   if (r == 0) return;
-  reference_stats_kernel<<<static_cast<unsigned>(r), kBlock, 0, stream>>>(refs, ld, w, centre, centre_ref, ref_scale,
-                                                                          scaled);
-  FEDGUARD_CUDA_CHECK_LAUNCH("reference_stats");
-  reference_gram_kernel<<<static_cast<unsigned>(r * r), kBlock, 0, stream>>>(refs, ld, r, w, ref_gram);
-  FEDGUARD_CUDA_CHECK_LAUNCH("reference_gram");
+  // c . v_a and v_a . v_b (float64), then the unit scale of each reference and its scaled copy.
+  launch_dots(refs, ld, r, centre, 0, 1, w, dot_scratch, centre_ref, stream);
+  launch_dots(refs, ld, r, refs, ld, r, w, dot_scratch, ref_gram, stream);
+  const std::size_t blocks = reduction_blocks(w);
+  if (w > 0) {
+    max_abs_partials_kernel<<<dim3(static_cast<unsigned>(blocks), grid_y(r, "max_abs_partials")), kBlock, 0, stream>>>(
+        refs, ld, w, max_scratch);
+    FEDGUARD_CUDA_CHECK_LAUNCH("max_abs_partials");
+  } else {
+    FEDGUARD_CUDA_TRY(cudaMemsetAsync(max_scratch, 0, r * blocks * sizeof(float), stream));
+  }
+  unit_scales_kernel<<<grid_for(r, kThreads), kThreads, 0, stream>>>(max_scratch, r, blocks, ref_scale);
+  FEDGUARD_CUDA_CHECK_LAUNCH("unit_scales");
+  if (w == 0) return;
+  scale_rows_kernel<<<grid_for(r * w, kThreads), kThreads, 0, stream>>>(refs, ld, r, w, ref_scale, scaled);
+  FEDGUARD_CUDA_CHECK_LAUNCH("scale_rows");
 }
 
 void launch_accumulate_ref_proj(const float* prod, const double* scale, const double* ref_scale, std::size_t k,
@@ -341,9 +403,9 @@ void launch_accumulate_ref_proj(const float* prod, const double* scale, const do
 }
 
 void launch_to_bf16(const float* in, std::size_t count, void* out, cudaStream_t stream) {
-  check_elements(count, "to_bf16");
+  if (count == 0) return;
   to_bf16_kernel<<<grid_for(count, kThreads), kThreads, 0, stream>>>(in, count, static_cast<__nv_bfloat16*>(out));
   FEDGUARD_CUDA_CHECK_LAUNCH("to_bf16");
 }
 
-}  // namespace fedguard::cuda
+}  // namespace fedguard::kernels

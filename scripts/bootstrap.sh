@@ -6,10 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake g++ make pkg-config libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev
-          libgtest-dev libbenchmark-dev python3 python3-pip python3-venv
+packages=(cmake g++ make pkg-config patchelf libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev
+          libgtest-dev libbenchmark-dev libssl-dev python3 python3-pip python3-venv
           libtorch-dev zlib1g-dev dataset-fashion-mnist  # these three: `fedguard simulate`
-          clang libclang-rt-dev)  # libFuzzer for the file readers' fuzz targets (tests/fuzz)
+          clang libclang-rt-dev  # libFuzzer for the file readers' fuzz targets (tests/fuzz)
+          prometheus)  # the monitoring test's real Prometheus server and promtool (docs/monitoring.md)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -33,7 +34,9 @@ fi
 # without its dependencies, which include torch and torchvision (several GB of CUDA wheels).
 # hdbscan is the reference FLAME's clustering is compared with (tests/cluster).
 python_packages=("pybind11>=2.12" "scikit-build-core>=0.10" pytest numpy scipy ml_dtypes
-                 "flwr[simulation]>=1.42,<1.43" "hdbscan==0.8.44")
+                 "flwr[simulation]>=1.42,<1.43" "hdbscan==0.8.44"
+                 pynacl cryptography  # these two: independent Ed25519 for tests/python/test_identity.py
+                 "river>=0.26,<0.27" "prometheus_client>=0.17")  # monitoring: Page-Hinkley oracle, pull endpoint
 # (pip returns at once when they are already there.)
 { pip_install "${python_packages[@]}" && pip_install --no-deps "byzfl==0.0.11"; } ||
   echo "bootstrap: some Python packages could not be installed; the Python tests that need them will be skipped"

@@ -86,23 +86,67 @@ struct CoordinateAggregateRequest {
   std::size_t tile_columns = 0;
 };
 
+/// A backend's two passes. The public calls validate the request once, here for every backend
+/// (validate() below), then run the backend's implementation (the protected run_* functions).
+/// Capability queries say what a backend can do, so that callers never test its name or type.
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
-  virtual ScanSummaries scan(const ScanRequest& request) = 0;
+
+  /// Whether this backend reads updates that live at `where` (the CPU: host memory; CUDA: host
+  /// memory and its own device).
+  virtual bool reads(const Location& where) const { return where.kind == MemoryKind::kHost; }
+  /// The most rows a column statistic may run over (the CUDA kernels' shared-memory bound);
+  /// beyond it the caller picks another backend. SIZE_MAX: no bound.
+  virtual std::size_t max_statistic_rows(ColumnStatistic statistic) const;
+  /// Placement and tile width of the last pass ("copied, 4096 columns"), for tests and logs;
+  /// empty where a backend has no such choice.
+  virtual std::string last_plan() const { return {}; }
+
+  ScanSummaries scan(const ScanRequest& request);
   /// out (d floats) = sum_i coefficients_i x_rows[i] + sum_j reference_coefficients_j v_j.
-  virtual void aggregate_linear(const LinearAggregateRequest& request, float* out) = 0;
+  void aggregate_linear(const LinearAggregateRequest& request, float* out);
   /// out (d floats) = the column statistic of each column.
-  virtual void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* out) = 0;
+  void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* out);
+
+ protected:
+  virtual ScanSummaries run_scan(const ScanRequest& request) = 0;
+  virtual void run_aggregate_linear(const LinearAggregateRequest& request, float* out) = 0;
+  virtual void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* out) = 0;
 };
+
+/// Request checks common to every backend (kInvalidInput naming the field and the numbers):
+/// updates present, rows in range, references present, coefficient counts, column subsets
+/// sorted, distinct and < d, a statistic's parameter within the rows it runs over.
+void validate(const ScanRequest& request);
+void validate(const LinearAggregateRequest& request);
+void validate(const CoordinateAggregateRequest& request);
+
+/// Rows a column statistic runs over: the mixed rows when there is a mixing matrix, else the rows.
+std::size_t statistic_rows(const CoordinateAggregateRequest& request);
 
 /// The CPU backend: OpenBLAS for the tile products, OpenMP threads elsewhere.
 /// @param threads 0 uses every core
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
-/// Tile width for n rows when the caller leaves it automatic: a tile of about 2 MiB of
-/// float32, a multiple of 64 columns, between 64 and 65536, at most d (rounded up to 64).
-std::size_t auto_tile_columns(std::size_t n, std::size_t d);
+/// How big a backend's automatic pass-1 tile is: about `floats` float32 values of tile and sketch
+/// matrix, a multiple of `quantum` columns, at most `max_columns`.
+struct TileTarget {
+  std::size_t floats = std::size_t{1} << 19;  ///< the CPU's 2 MiB (cache-sized)
+  std::size_t quantum = 64;
+  std::size_t max_columns = 65536;
+};
+constexpr TileTarget kCpuTile{std::size_t{1} << 19, 64, 65536};
+/// The GPU's 64 MiB (wide tiles keep every SM busy and the GEMMs large).
+constexpr TileTarget kCudaTile{std::size_t{1} << 24, 256, std::size_t{1} << 31};
+
+/// Tile width for n rows when the caller leaves it automatic, for every backend: target.floats /
+/// (n + sketch_dim) columns (a column costs n tile values and sketch_dim values of the sketch
+/// matrix R), a multiple of target.quantum, at least target.quantum, at most target.max_columns,
+/// at most 2^31 / n (BLAS dimension products stay within int), at most d rounded up to the
+/// quantum. With a sketch, w * sketch_dim <= target.floats.
+std::size_t auto_tile_columns(std::size_t n, std::size_t d, std::size_t sketch_dim = 0,
+                              const TileTarget& target = kCpuTile);
 
 }  // namespace fedguard::backend

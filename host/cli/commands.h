@@ -12,5 +12,7 @@ void add_info_command(CLI::App& app, int& exit_code);
 void add_attack_command(CLI::App& app, int& exit_code);
 void add_scan_command(CLI::App& app, int& exit_code);
 void add_simulate_command(CLI::App& app, int& exit_code);
+void add_keys_command(CLI::App& app, int& exit_code);
+void add_monitor_command(CLI::App& app, int& exit_code);
 
 }  // namespace fedguard::cli

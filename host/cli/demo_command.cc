@@ -16,11 +16,9 @@
 namespace fedguard::cli {
 namespace {
 
-// The recommended policy (docs/evaluation.md) with f = the attacker count, as JSON text.
+// The recommended preset (docs/detection.md) with f = the attacker count, as JSON text.
 std::string default_policy(std::size_t f) {
-  nlohmann::json j = EngineConfig::recommended(f).to_json();
-  j["backend"] = "auto";
-  return j.dump();
+  return nlohmann::json{{"preset", "recommended"}, {"f", f}}.dump();
 }
 
 double distance(const std::vector<float>& a, const std::vector<double>& b) {
@@ -43,7 +41,7 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--attackers", opt->attackers, "attackers (half sign-flip, half Gaussian)")->capture_default_str();
   cmd->add_option("-d,--dim", opt->d, "parameters per update")->capture_default_str();
   cmd->add_option("--seed", opt->seed, "random seed")->capture_default_str();
-  cmd->add_option("--config", opt->config, "policy JSON file (default: the recommended policy, EngineConfig::recommended(attackers))");
+  cmd->add_option("--config", opt->config, "policy JSON file (default: {\"preset\": \"recommended\", \"f\": <attackers>})");
   cmd->callback([opt, &exit_code] {
     const SyntheticRound s = make_synthetic_round(opt->benign, opt->attackers, opt->d, opt->seed);
     Engine robust(opt->config.empty() ? EngineConfig::from_json(default_policy(opt->attackers))
@@ -81,8 +79,8 @@ void add_demo_command(CLI::App& app, int& exit_code) {
     for (const auto& [stage, ms] : r.timings_ms) std::printf(" %s %.1f", stage.c_str(), ms);
     std::printf("\n");
     std::map<std::string, std::size_t> reasons;
-    for (const auto& [i, text] : r.reasons) ++reasons[text.substr(0, text.find(':'))];
-    std::printf("rejections by reason:");
+    for (const Rejection& rejection : r.rejections) ++reasons[reason_code_name(rejection.code)];
+    std::printf("rejections by reason code (docs/result.md):");
     for (const auto& [code, count] : reasons) std::printf(" %s %zu", code.c_str(), count);
     std::printf("\n");
     exit_code = 0;

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   fedguard::cli::add_attack_command(app, exit_code);
   fedguard::cli::add_scan_command(app, exit_code);
   fedguard::cli::add_simulate_command(app, exit_code);
+  fedguard::cli::add_keys_command(app, exit_code);
+  fedguard::cli::add_monitor_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,8 @@
 #include "fedguard/config.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "common/json_parse.h"
 #include "fedguard/error.h"
@@ -88,6 +90,57 @@ ReputationSpec reputation_from_json(const nlohmann::json& v) {
   return r;
 }
 
+DetectionSpec detection_from_json(const nlohmann::json& v) {
+  DetectionSpec spec;
+  if (v.is_boolean()) {
+    spec.enabled = v.get<bool>();
+    return spec;
+  }
+  FEDGUARD_EXPECTS(v.is_object(), "config \"detection\" must be true, false or an object like {\"sign\": 0.001}, got "
+                                      << v.dump());
+  spec.enabled = true;
+  const std::map<std::string, double*> numbers{{"norm", &spec.norm},
+                                               {"direction", &spec.direction},
+                                               {"sign", &spec.sign},
+                                               {"spectral", &spec.spectral},
+                                               {"collusion", &spec.collusion},
+                                               {"max_norm_ratio", &spec.max_norm_ratio},
+                                               {"collusion_max_distance", &spec.collusion_max_distance},
+                                               {"max_reject_fraction", &spec.max_reject_fraction}};
+  for (const auto& item : v.items()) {
+    if (item.key() == "enabled") {
+      FEDGUARD_EXPECTS(item.value().is_boolean(), "config \"detection.enabled\" must be true or false");
+      spec.enabled = item.value().get<bool>();
+      continue;
+    }
+    const auto it = numbers.find(item.key());
+    FEDGUARD_EXPECTS(it != numbers.end(), "unknown key \"" << item.key() << "\" in config \"detection\" (known: enabled, "
+                                                            << "norm, direction, sign, spectral, collusion, max_norm_ratio, "
+                                                            << "collusion_max_distance, max_reject_fraction)");
+    FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key() << "\" must be a number, got "
+                                                                     << item.value().dump());
+    *it->second = item.value().get<double>();
+  }
+  return spec;
+}
+
+nlohmann::json detection_to_json(const DetectionSpec& s) {
+  return {{"enabled", s.enabled},     {"norm", s.norm},
+          {"direction", s.direction}, {"sign", s.sign},
+          {"spectral", s.spectral},   {"collusion", s.collusion},
+          {"max_norm_ratio", s.max_norm_ratio}, {"collusion_max_distance", s.collusion_max_distance},
+          {"max_reject_fraction", s.max_reject_fraction}};
+}
+
+// The preset's three parts for a given f (also the nominal policy the engine inspects before
+// the first round).
+void apply_recommended(EngineConfig& c, std::size_t f) {
+  c.detection.enabled = true;
+  c.filters.clear();
+  c.transforms.assign(1, RuleSpec("nnm", nlohmann::json{{"f", f}}));
+  c.aggregator = RuleSpec("trimmed_mean", nlohmann::json{{"trim", f}});
+}
+
 }  // namespace
 
 EngineConfig EngineConfig::from_json(const std::string& text) {
@@ -100,18 +153,65 @@ EngineConfig EngineConfig::from_json(const std::string& text) {
   return from_json_value(j);
 }
 
-EngineConfig EngineConfig::recommended(std::size_t f) {
+EngineConfig EngineConfig::recommended(std::optional<std::size_t> f) {
   EngineConfig c;
-  c.filters.emplace_back("norm_bound", nlohmann::json{{"max_ratio", 3.0}});
-  c.transforms.emplace_back("nnm", nlohmann::json{{"f", f}});
-  c.aggregator = RuleSpec("trimmed_mean", nlohmann::json{{"trim", f}});
+  c.preset.name = "recommended";
+  c.preset.f = f;
+  apply_recommended(c, f.value_or(1));
+  return c;
+}
+
+EngineConfig EngineConfig::recommended_fraction(double f_fraction) {
+  FEDGUARD_EXPECTS(std::isfinite(f_fraction) && f_fraction >= 0 && f_fraction < 0.5,
+                   "preset \"f_fraction\" must be in [0, 0.5), got " << f_fraction);
+  EngineConfig c = recommended(std::nullopt);
+  c.preset.f_fraction = f_fraction;
+  return c;
+}
+
+EngineConfig EngineConfig::for_round(std::size_t n, std::size_t left, std::string* note) const {
+  if (preset.name.empty()) return *this;
+  const std::size_t wanted =
+      preset.f ? *preset.f : static_cast<std::size_t>(std::floor(preset.f_fraction * static_cast<double>(n)));
+  // Trimmed mean with trim f needs more than 2f clients; NNM needs more than f.
+  const std::size_t most = left == 0 ? 0 : (left - 1) / 2;
+  const std::size_t f = std::min(wanted, most);
+  if (note && f < wanted)
+    *note = "preset recommended: f lowered from " + std::to_string(wanted) + " to " + std::to_string(f) + " (" +
+            std::to_string(left) + " clients left after detection; trimmed_mean needs more than 2f)";
+  EngineConfig c = *this;
+  apply_recommended(c, f);
   return c;
 }
 
 EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
   FEDGUARD_EXPECTS(j.is_object(), "config must be a JSON object, got " << j.dump());
   EngineConfig c;
+  if (j.contains("preset")) {
+    const nlohmann::json& p = j.at("preset");
+    FEDGUARD_EXPECTS(p.is_string() && p.get<std::string>() == "recommended",
+                     "config \"preset\" must be \"recommended\", got " << p.dump());
+    for (const char* key : {"filters", "transforms", "aggregator", "combine"})
+      FEDGUARD_EXPECTS(!j.contains(key), "config \"" << key << "\" cannot be combined with \"preset\" (the preset sets it)");
+    FEDGUARD_EXPECTS(!(j.contains("f") && j.contains("f_fraction")), "config: give \"f\" or \"f_fraction\", not both");
+    if (j.contains("f")) {
+      const nlohmann::json& f = j.at("f");
+      FEDGUARD_EXPECTS(f.is_number_unsigned() && f.get<std::uint64_t>() <= 1000000,
+                       "config \"f\" must be an integer in [0, 1000000], got " << f.dump());
+      c = recommended(f.get<std::size_t>());
+    } else if (j.contains("f_fraction")) {
+      FEDGUARD_EXPECTS(j.at("f_fraction").is_number(), "config \"f_fraction\" must be a number, got "
+                                                          << j.at("f_fraction").dump());
+      c = recommended_fraction(j.at("f_fraction").get<double>());
+    } else {
+      c = recommended(std::nullopt);
+    }
+  } else {
+    for (const char* key : {"f", "f_fraction"})
+      FEDGUARD_EXPECTS(!j.contains(key), "config \"" << key << "\" belongs to a preset: add \"preset\": \"recommended\"");
+  }
   for (const auto& item : j.items()) {
+    if (item.key() == "preset" || item.key() == "f" || item.key() == "f_fraction") continue;
     const std::string& key = item.key();
     const nlohmann::json& v = item.value();
     if (key == "backend") {
@@ -159,10 +259,17 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
       c.combine = combine_from_json(v);
     } else if (key == "reputation") {
       c.reputation = reputation_from_json(v);
+    } else if (key == "detection") {
+      c.detection = detection_from_json(v);
+      if (!c.preset.name.empty())
+        FEDGUARD_EXPECTS(c.detection.enabled, "config: the preset needs the detection stage (\"detection\" enabled)");
+    } else if (key == "monitoring") {
+      c.monitoring = MonitoringConfig::from_json(v);
     } else {
       FEDGUARD_THROW(kInvalidInput, "unknown config key \"" << key << "\" (known: backend, precision, tile_columns, "
                                                           << "threads, duplicate_ids, reject_all_zero, sketch_dim, sketch_seed, filters, "
-                                                          << "transforms, aggregator, combine, reputation)");
+                                                          << "transforms, aggregator, combine, reputation, detection, "
+                                                          << "monitoring, preset, f, f_fraction)");
     }
   }
   c.validate();
@@ -186,6 +293,17 @@ nlohmann::json EngineConfig::to_json() const {
   j["aggregator"] = rule_to_json(aggregator);
   j["combine"] = {{"mode", combine.mode}, {"weights", combine.weights}, {"min_votes", combine.min_votes}};
   j["reputation"] = {{"enabled", reputation.enabled}, {"decay", reputation.decay}, {"initial", reputation.initial}};
+  j["monitoring"] = monitoring.to_json();
+  j["detection"] = detection_to_json(detection);
+  if (!preset.name.empty()) {  // the preset itself, so that the JSON reads back the same
+    nlohmann::json p;
+    for (const auto& [key, value] : j.items())
+      if (key != "filters" && key != "transforms" && key != "aggregator" && key != "combine") p[key] = value;
+    p["preset"] = preset.name;
+    if (preset.f) p["f"] = *preset.f;
+    else p["f_fraction"] = preset.f_fraction;
+    return p;
+  }
   return j;
 }
 
@@ -207,6 +325,18 @@ void EngineConfig::validate() const {
                    "config \"reputation.decay\" must be in [0, 1), got " << reputation.decay);
   FEDGUARD_EXPECTS(std::isfinite(reputation.initial) && reputation.initial >= 0 && reputation.initial <= 1,
                    "config \"reputation.initial\" must be in [0, 1], got " << reputation.initial);
+  const DetectionSpec& dt = detection;
+  for (double budget : {dt.norm, dt.direction, dt.sign, dt.spectral, dt.collusion})
+    FEDGUARD_EXPECTS(std::isfinite(budget) && budget >= 0 && budget < 0.5,
+                     "config \"detection\": every signal's false-alarm budget must be in [0, 0.5), got " << budget);
+  FEDGUARD_EXPECTS(std::isfinite(dt.max_norm_ratio) && (dt.max_norm_ratio == 0 || dt.max_norm_ratio > 1),
+                   "config \"detection.max_norm_ratio\" must be 0 (off) or > 1, got " << dt.max_norm_ratio);
+  FEDGUARD_EXPECTS(std::isfinite(dt.collusion_max_distance) && dt.collusion_max_distance >= 0 &&
+                       dt.collusion_max_distance <= 2,
+                   "config \"detection.collusion_max_distance\" must be in [0, 2], got " << dt.collusion_max_distance);
+  FEDGUARD_EXPECTS(std::isfinite(dt.max_reject_fraction) && dt.max_reject_fraction >= 0 && dt.max_reject_fraction <= 0.5,
+                   "config \"detection.max_reject_fraction\" must be in [0, 0.5], got " << dt.max_reject_fraction);
+  monitoring.validate();
   policy::Policy check(*this);  // builds every rule, which checks names and parameters
 }
 

@@ -13,6 +13,7 @@
 #include "common/json_parse.h"
 #include "common/regular_file.h"
 #include "fedguard/error.h"
+#include "fedguard/identity.h"
 
 namespace fedguard::engine {
 namespace {
@@ -51,8 +52,16 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
                         {"last_sketch", !h.last_sketch.empty()},
                         {"suspicion", h.suspicion}};
     c["reputation"] = h.has_reputation ? nlohmann::json(h.reputation) : nlohmann::json(nullptr);
+    c["verified"] = h.verified ? nlohmann::json::array({h.first_verified_round, h.last_verified_round})
+                               : nlohmann::json(nullptr);
     header["clients"].push_back(std::move(c));
   }
+  header["verification"] =
+      state.has_verified_round
+          ? nlohmann::json{{"round", state.verified_round},
+                           {"nonce", identity::hex_encode(state.verified_nonce.data(), state.verified_nonce.size())}}
+          : nlohmann::json(nullptr);
+  header["monitor"] = state.monitor.to_json();  // the monitor's section, written and read whole
   const std::string text = header.dump();
   const std::string tmp = path + ".tmp";
   {
@@ -144,6 +153,25 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
   if (!h.contains("clients") || !h.at("clients").is_array())
     FEDGUARD_THROW(kIo, path << ": offset 16: header field 'clients' missing or not a list");
   const auto& clients = h.at("clients");
+  // Client verification's fields are optional (absent: no verified round, no verified
+  // clients), so they do not depend on the format version other additions bump.
+  if (h.contains("verification")) {
+    if (!(h.at("verification").is_null() || h.at("verification").is_object()))
+      FEDGUARD_THROW(kIo, path << ": offset 16: header field 'verification' is not an object or null");
+    if (h.at("verification").is_object()) {
+      const auto& v = h.at("verification");
+      state.has_verified_round = true;
+      state.verified_round = number_in(v, "round");
+      if (!v.contains("nonce") || !v.at("nonce").is_string())
+        FEDGUARD_THROW(kIo, path << ": offset 16: verification field 'nonce' missing or not a string");
+      try {
+        state.verified_nonce = identity::parse_nonce_hex(v.at("nonce").get<std::string>());
+      } catch (const Error& e) {
+        FEDGUARD_THROW(kIo, path << ": offset 16: verification " << e.what());
+      }
+    }
+  }
+  if (h.contains("monitor")) state.monitor = monitor::MonitorState::from_json(h.at("monitor"), path + ": offset 16");
 
   // Sizes first (in 128-bit-safe steps: every count is checked against the bytes left before
   // it is multiplied), then the copies.
@@ -201,6 +229,19 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
         ch.has_reputation = true;
         if (!(ch.reputation >= 0 && ch.reputation <= 1))
           FEDGUARD_THROW(kIo, path << ": offset 16: client reputation " << ch.reputation << " outside [0, 1]");
+      }
+    }
+    if (c.contains("verified")) {
+      if (!(c.at("verified").is_null() || c.at("verified").is_array()))
+        FEDGUARD_THROW(kIo, path << ": offset 16: client field 'verified' is not a list or null in " << c.dump());
+      const auto& v = c.at("verified");
+      if (v.is_array()) {
+        if (v.size() != 2 || !v[0].is_number_unsigned() || !v[1].is_number_unsigned() ||
+            v[0].get<std::uint64_t>() > v[1].get<std::uint64_t>())
+          FEDGUARD_THROW(kIo, path << ": offset 16: client 'verified' is not [first round, last round] in " << c.dump());
+        ch.verified = true;
+        ch.first_verified_round = v[0].get<std::uint64_t>();
+        ch.last_verified_round = v[1].get<std::uint64_t>();
       }
     }
     for (auto [want, dest] : {std::pair{has_sum, &ch.sketch_sum}, std::pair{has_last, &ch.last_sketch}}) {

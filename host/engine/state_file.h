@@ -4,7 +4,9 @@
 //   bytes 16..   H bytes of JSON: {"version": 3, "sketch_dim", "sketch_seed", "model_dim", "rounds",
 //                "previous_aggregate": length (0 = none), "aggregate_sketches": count,
 //                "clients": [{"id", "rounds_seen", "last_round", "sketch": bool,
-//                "last_sketch": bool, "reputation": number or null, "suspicion": [numbers]}, ...]}
+//                "last_sketch": bool, "reputation": number or null, "suspicion": [numbers],
+//                "verified": [first round, last round] or null (optional)}, ...],
+//                "verification": {"round": r, "nonce": "64 hex digits"} or null (optional)}
 //   then the previous aggregate (float32), the aggregate sketches (float64, sketch_dim values
 //   each, oldest first), and per client in the order of "clients" its cumulative sketch and
 //   its last sketch where the flags say so (float64, sketch_dim values each); the file ends
@@ -12,12 +14,19 @@
 //   yet); every stored value must be finite. Version 2 files (no "model_dim": taken from the
 //   previous aggregate where there is one, else unknown) and version 1 files (no aggregate
 //   sketches, every client with a cumulative sketch, no other per-client fields) are read too.
+//   Client verification's fields ("verified" per client, "verification") are optional whatever
+//   the version. An optional header key "monitor" holds the monitor's state
+//   (monitor::MonitorState::to_json: detectors' float64 states, exact through JSON's shortest
+//   round-trip numbers, and the hashes of the client ids seen); absent: a fresh monitor.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "monitor/monitor.h"
 
 namespace fedguard::engine {
 
@@ -29,6 +38,11 @@ struct ClientHistory {
   bool has_reputation = false;
   std::uint64_t rounds_seen = 0;
   std::uint64_t last_round = 0;    ///< index of the last round the client took part in
+  // Client verification (docs/verification.md): federation round numbers of the client's first
+  // and last verified updates (replay protection, probation).
+  bool verified = false;
+  std::uint64_t first_verified_round = 0;
+  std::uint64_t last_verified_round = 0;
 };
 
 struct EngineState {
@@ -39,6 +53,11 @@ struct EngineState {
   std::vector<float> previous_aggregate;
   std::vector<std::vector<double>> aggregate_sketches;  ///< oldest first
   std::map<std::string, ClientHistory> clients;
+  // The last verified round this engine completed and its nonce (stale_round, nonce reuse).
+  bool has_verified_round = false;
+  std::uint64_t verified_round = 0;
+  std::array<std::uint8_t, 32> verified_nonce{};
+  monitor::MonitorState monitor;  ///< the header's optional "monitor" section (docs/monitoring.md)
 };
 
 /// Writes atomically (a temporary file renamed over path). Throws kIo naming the path.

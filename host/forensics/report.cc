@@ -124,6 +124,69 @@ std::string acceptance_plot(const ScanSummary& s, std::size_t policy) {
   return plot.render();
 }
 
+// Monitoring (docs/monitoring.md): the timeline of each metric a detector of the policy watches,
+// the rounds with an alert on it marked, and the list of alerts.
+std::string monitoring_section(const ScanSummary& s, std::size_t policy) {
+  std::vector<std::string> watched;
+  const nlohmann::json& config = s.policies[policy].config;
+  if (config.contains("monitoring") && config["monitoring"].value("enabled", false))
+    for (const auto& d : config["monitoring"].value("detectors", nlohmann::json::array()))
+      if (d.contains("metric") && std::find(watched.begin(), watched.end(), d["metric"]) == watched.end())
+        watched.push_back(d["metric"].get<std::string>());
+  std::ostringstream o;
+  std::vector<const Alert*> alerts;
+  for (const ScannedRound& r : s.rounds)
+    if (r.ok && r.policies[policy].ok)
+      for (const Alert& a : r.policies[policy].alerts) alerts.push_back(&a);
+  o << "<h2>Monitoring: " << html_escape(s.policies[policy].name) << "</h2>\n<p>" << alerts.size()
+    << " change-point alert(s). Alert rounds are the engine's (rounds it processed, from 0); the x axis is "
+       "the log's round number.</p>\n";
+  for (const std::string& metric : watched) {
+    Series line;
+    line.label = metric;
+    Series marks{Series::Kind::kPoints};
+    marks.label = "alert";
+    marks.marker = "cross";
+    marks.color = "#d62728";
+    marks.width = 5;
+    bool any = false;
+    for (const ScannedRound& r : s.rounds) {
+      const PolicyRound* p = r.ok && r.policies[policy].ok ? &r.policies[policy] : nullptr;
+      const auto it = p ? p->metrics.find(metric) : std::map<std::string, double>::const_iterator{};
+      const bool has = p && it != p->metrics.end() && std::isfinite(it->second);
+      line.x.push_back(static_cast<double>(r.round));
+      line.y.push_back(has ? it->second : std::nan(""));
+      any = any || has;
+      if (!has) continue;
+      for (const Alert& a : p->alerts)
+        if (a.metric == metric) {
+          marks.x.push_back(static_cast<double>(r.round));
+          marks.y.push_back(it->second);
+          marks.tooltip = "alert";
+        }
+    }
+    if (!any) continue;
+    SvgPlot plot(1100, 240);
+    plot.title("Metric timeline: " + metric + " (" + s.policies[policy].name + ")");
+    plot.x_label("round");
+    plot.y_label(metric);
+    plot.add(line);
+    if (!marks.x.empty()) plot.add(marks);
+    o << plot.render();
+  }
+  if (!alerts.empty()) {
+    o << "<table><tr><th>round</th><th>metric</th><th>method</th><th>direction</th><th>statistic</th>"
+         "<th>threshold</th><th>value</th><th>baseline</th></tr>";
+    for (const Alert* a : alerts)
+      o << "<tr><td>" << a->round << "</td><td>" << html_escape(a->metric) << "</td><td>" << a->method << "</td><td>"
+        << a->direction << "</td><td>" << fmt(a->statistic) << "</td><td>" << fmt(a->threshold) << "</td><td>"
+        << fmt(a->value) << "</td><td>" << fmt(a->baseline_mean) << " &plusmn; " << fmt(a->baseline_scale)
+        << "</td></tr>";
+    o << "</table>\n";
+  }
+  return o.str();
+}
+
 std::string timeline_plot(const ScanSummary& s, std::size_t policy, const std::string& det, const ClientIndex& ci) {
   SvgPlot plot(1100, 300);
   plot.title("Score timeline: " + det + " (" + s.policies[policy].name + ")" +
@@ -585,6 +648,7 @@ std::string render_report(const ScanSummary& s) {
   for (std::size_t k = 0; k < s.policies.size(); ++k) {
     o << "<h2>Acceptance per round: " << esc(s.policies[k].name) << "</h2>\n" << acceptance_plot(s, k);
     o << decision_grid(s, k, ci);
+    o << monitoring_section(s, k);
     if (s.has_ground_truth) {
       std::vector<std::pair<std::string, Roc>> table;
       const std::string roc = roc_plot(s, k, &table);

@@ -314,6 +314,8 @@ ScanSummary run_scan(const ScanOptions& opt) {
           pr.accepted = results[k].accepted;
           pr.scores = results[k].scores;
           pr.reasons = results[k].reasons;
+          pr.metrics = results[k].metrics;
+          pr.alerts = results[k].alerts;
           for (const auto& [det, v] : pr.scores) detectors[k].insert(det);
         } catch (const Error& e) {
           pr.error = e.what();

@@ -42,6 +42,8 @@ struct PolicyRound {
   std::map<std::string, std::vector<double>> scores;
   std::map<std::size_t, std::string> reasons;
   double ms = 0;
+  std::map<std::string, double> metrics;  ///< monitoring (docs/monitoring.md)
+  std::vector<Alert> alerts;
 };
 
 /// One round of the log as scanned.

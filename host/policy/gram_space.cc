@@ -114,6 +114,17 @@ std::vector<double> GramSpace::centred_gram_of_rows(const std::vector<std::size_
   return out;
 }
 
+std::vector<double> GramSpace::inner_gram_of_rows(const std::vector<std::size_t>& idx) const {
+  require_gram();
+  const std::size_t m = idx.size();
+  const double cc = h_[k_ * e_ + k_];
+  std::vector<double> out(m * m);
+  for (std::size_t a = 0; a < m; ++a)
+    for (std::size_t b = 0; b < m; ++b)  // x_a . x_b = (x_a - c).(x_b - c) + c.(x_a - c) + c.(x_b - c) + c.c
+      out[a * m + b] = h_[idx[a] * e_ + idx[b]] + h_[idx[a] * e_ + k_] + h_[idx[b] * e_ + k_] + cc;
+  return out;
+}
+
 std::vector<double> GramSpace::norms_sq(const std::vector<double>& raw, std::size_t m) const {
   require_gram();
   const std::vector<double> c = to_centred(raw, m, k_, r_, 0.0);

@@ -29,6 +29,13 @@ void record_scores(Decision& out, const std::string& name, const Candidates& c, 
   for (std::size_t p = 0; p < c.size(); ++p) row[c.owner[p]] = score[p];
 }
 
+Decision::RuleRejection rule_rejection(ReasonCode code, const std::string& rule, const rules::Verdict& v,
+                                        std::size_t p) {
+  Decision::RuleRejection r{code, rule, v.reason[p], {}};
+  if (!v.score_name.empty() && p < v.score.size() && std::isfinite(v.score[p])) r.values[v.score_name] = v.score[p];
+  return r;
+}
+
 }  // namespace
 
 Policy::Policy(const EngineConfig& config) : combine_(config.combine) {
@@ -167,8 +174,10 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
     for (std::size_t p = 0; p < c.size(); ++p) {
       if (filters_.empty() || against[p] < threshold) continue;
       keep[p] = 0;
-      out.reasons[c.owner[p]] = "vote " + rules::fmt(against[p]) + " of " + rules::fmt(total) + " (needs " +
-                                rules::fmt(threshold) + "): " + why[p];
+      out.rejections[c.owner[p]] = {ReasonCode::kVote, "",
+                                    "vote " + rules::fmt(against[p]) + " of " + rules::fmt(total) + " (needs " +
+                                        rules::fmt(threshold) + "): " + why[p],
+                                    {{"against", against[p]}, {"threshold", threshold}, {"total", total}}};
     }
     std::size_t dropped = 0;
     for (auto x : keep) dropped += !x;
@@ -187,7 +196,7 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
         judged[c.owner[p]] += detector;
         if (v.keep[p]) continue;
         if (detector) rejected_by_detector[c.owner[p]] = 1;
-        out.reasons[c.owner[p]] = v.reason[p];
+        out.rejections[c.owner[p]] = rule_rejection(ReasonCode::kFilter, filter->name(), v, p);
         ++dropped;
       }
       rejected_before[filter->name()] += dropped;
@@ -211,7 +220,7 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
     if (plan.verdict.keep[p]) {
       out.accepted[c.owner[p]] = 1;
     } else {
-      out.reasons[c.owner[p]] = plan.verdict.reason[p];
+      out.rejections[c.owner[p]] = rule_rejection(ReasonCode::kNotSelected, aggregator_->name(), plan.verdict, p);
     }
   }
   out.linear = plan.linear;

@@ -11,6 +11,7 @@
 
 #include "backend/backend.h"
 #include "fedguard/config.h"
+#include "fedguard/rejection.h"
 #include "policy/candidates.h"
 #include "policy/gram_space.h"
 #include "rules/rule.h"
@@ -31,7 +32,15 @@ struct Decision {
   backend::ColumnStatistic statistic = backend::ColumnStatistic::kMedian;
   std::size_t param = 0;
   std::map<std::string, std::vector<double>> scores;  ///< per scanned position, NaN = not scored
-  std::map<std::size_t, std::string> reasons;         ///< per scanned position
+  /// Why a rule rejected a client: the code (filter, vote, not_selected), the rule, its text
+  /// and its score.
+  struct RuleRejection {
+    ReasonCode code = ReasonCode::kFilter;
+    std::string rule;
+    std::string detail;
+    std::map<std::string, double> values;
+  };
+  std::map<std::size_t, RuleRejection> rejections;  ///< per scanned position
   /// Per scanned position: 0 a filter other than `reputation` rejected the client, 1 every
   /// such filter judged it and kept it, 2 not judged by all of them (feeds the reputation).
   std::vector<std::uint8_t> filter_outcome;

@@ -4,10 +4,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "fedguard/monitoring.h"
 
 namespace fedguard {
 
@@ -52,6 +55,43 @@ struct ReputationSpec {
   double initial = 1.0;
 };
 
+/// The calibrated detection stage (docs/detection.md): independent signals computed from pass
+/// 1's summaries, each turned into a robust z against the round's own clients and cut at the
+/// z that its per-client false-alarm budget allows at this round's size. A client is rejected
+/// when any signal fires; its rejection carries every signal's z and cut-off.
+struct DetectionSpec {
+  bool enabled = false;
+  /// Per-client false-alarm budget of each signal (probability that a benign client's z passes
+  /// the cut-off); 0 turns the signal off. The union of five signals stays under their sum.
+  double norm = 0.002;
+  double direction = 0.002;
+  double sign = 0.002;
+  /// Off by default: benign label-skewed clusters lie apart along the top direction exactly
+  /// as a colluding group does (docs/detection.md); for federations of IID clients.
+  double spectral = 0;
+  double collusion = 0.002;
+  /// The norm signal also fires above this multiple of the median norm, whatever the z
+  /// (an absolute cap: the previous default's norm_bound); 0: no cap.
+  double max_norm_ratio = 3.0;
+  /// Collusion needs the nearest neighbour closer than this normalised distance
+  /// ||x_i - x_j|| / sqrt((||x_i||^2 + ||x_j||^2) / 2) (0.25: cosine about 0.97 at equal
+  /// norms), besides its z: near-duplicates, not merely similar clients.
+  double collusion_max_distance = 0.25;
+  /// At most this fraction of the round's clients is rejected by detection (the most extreme
+  /// first); the rest is left to the robust aggregator.
+  double max_reject_fraction = 0.5;
+};
+
+/// A named policy that needs no tuning (docs/config.md, "preset"). "recommended": the detection
+/// stage, then NNM and the coordinate-wise trimmed mean with f; f is the given `f` or
+/// floor(f_fraction n) of the round's n, lowered where the clients left after detection are too
+/// few (the result says so in `notes`).
+struct PresetSpec {
+  std::string name;                  ///< empty: no preset
+  std::optional<std::size_t> f;      ///< malicious clients assumed per round
+  double f_fraction = 0.2;           ///< used when f is not given
+};
+
 struct EngineConfig {
   BackendKind backend = BackendKind::kAuto;
   std::string precision = "fp32";  ///< Gram precision; "fp32" is the only CPU choice
@@ -68,15 +108,23 @@ struct EngineConfig {
   RuleSpec aggregator{"mean"};       ///< produces the aggregate
   CombineSpec combine;               ///< how the filters combine
   ReputationSpec reputation;         ///< per-client reputation across rounds
+  DetectionSpec detection;           ///< the calibrated detection stage (off unless asked)
+  PresetSpec preset;                 ///< set by {"preset": ...}; fills the three above
+  MonitoringConfig monitoring;       ///< per-round metrics and change-point detectors (on by default)
 
-  /// The recommended policy for a federation in which up to `f` clients of a round may be
-  /// malicious (docs/evaluation.md: the best worst-case accuracy over the attack matrix):
-  /// reject updates more than 3x the median norm (norm_bound, max_ratio 3), mix each update with
-  /// its n - f nearest neighbours (nnm, f) and take the coordinate-wise trimmed mean (trim f).
-  /// Needs n > 2f clients left after the norm filter. A default-constructed EngineConfig is
-  /// plain FedAvg (aggregator `mean`), as before: robustness needs f, which only the caller
-  /// knows.
-  static EngineConfig recommended(std::size_t f);
+  /// The preset's policy for a round with n clients of which `left` remain after detection:
+  /// filters, transforms and aggregator with the round's f, and a note when f was lowered.
+  EngineConfig for_round(std::size_t n, std::size_t left, std::string* note) const;
+
+  /// The preset "recommended" (docs/detection.md, docs/evaluation.md) for a federation in
+  /// which up to `f` clients of a round may be malicious: the calibrated detection stage (which
+  /// also rejects updates above 3x the median norm), then each update mixed with its n - f
+  /// nearest neighbours (nnm, f) and the coordinate-wise trimmed mean (trim f); f is lowered in
+  /// rounds too small for it (see PresetSpec). nullopt: f = floor(0.2 n) per round. A
+  /// default-constructed EngineConfig is plain FedAvg (aggregator `mean`).
+  static EngineConfig recommended(std::optional<std::size_t> f = std::nullopt);
+  /// The same with f = floor(f_fraction n) per round.
+  static EngineConfig recommended_fraction(double f_fraction);
 
   /// Parses a JSON object (text). Unknown keys, rules and parameters are errors.
   static EngineConfig from_json(const std::string& text);

@@ -1,12 +1,15 @@
 // The engine: one call per federated round.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "fedguard/config.h"
 #include "fedguard/error.h"
+#include "fedguard/registry.h"
 #include "fedguard/round.h"
 #include "fedguard/update_view.h"
 
@@ -43,6 +46,22 @@ class Engine {
   /// Replaces the state with a file's; throws if it is malformed or was written with another
   /// sketch dimension or seed. The model dimension is checked at the next round.
   void load_state(const std::string& path);
+  /// Alerts each change-point detector has raised since the state began, by "metric/method".
+  std::map<std::string, std::uint64_t> alert_counts() const;
+  /// The Prometheus text exposition (format 0.0.4) of a round's metrics and the detectors'
+  /// alert counts, for a textfile collector (docs/monitoring.md, "Exposition").
+  std::string prometheus_text(const RoundResult& result) const;
+
+  /// Turns client verification on (docs/verification.md): from the next round, every update
+  /// must carry a valid signature (RoundInput::signatures, round, nonce) by a registered,
+  /// active client, or it is rejected with a reason code before any detection. The engine
+  /// keeps its own copy: update it with set_registry again after a change (keys register /
+  /// revoke). Throws kInvalidInput for an invalid registry.
+  void set_registry(identity::Registry registry);
+  /// Turns client verification off.
+  void clear_registry();
+  /// The registry in use, or null.
+  const identity::Registry* registry() const;
 
  private:
   struct Impl;

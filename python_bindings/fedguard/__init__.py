@@ -8,11 +8,15 @@ outputs. See docs/python.md.
     result = engine.process_round(updates)          # numpy (n, d), torch tensor or list
     result.accepted, result.weights, result.aggregate
 
-The Flower strategy is in ``fedguard.flower`` (imported on demand: it needs ``flwr``).
+The Flower strategy is in ``fedguard.flower`` (imported on demand: it needs ``flwr``); client
+verification (keys, signing, the registry) in ``fedguard.identity``.
 """
 
 import json as _json
+import numbers
+from typing import Optional
 
+from . import identity
 from ._api import Engine, RoundResult, aggregate, attack, attack_names, describe_updates
 from ._core import (
     DeviceError,
@@ -29,13 +33,28 @@ from ._core import (
 __version__ = version()
 
 
-def recommended_policy(f: int) -> dict:
-    """The recommended policy for rounds with up to ``f`` malicious clients, as a config dict
-    (docs/evaluation.md): norm_bound (3x the median norm), NNM and trimmed mean with ``f``.
-    ``fedguard.Engine(fedguard.recommended_policy(f))``."""
-    from ._core import _recommended_policy_json
+def recommended_policy(f: Optional[int] = None, *, f_fraction: Optional[float] = None) -> dict:
+    """The preset that needs no tuning (docs/detection.md): the calibrated detection stage,
+    then NNM and the trimmed mean with ``f``, as a config dict for ``fedguard.Engine``.
 
-    return _json.loads(_recommended_policy_json(int(f)))
+    Args:
+        f: malicious clients assumed per round; lowered where a round is too small for it
+            (the result's ``notes`` say so).
+        f_fraction: instead of f, the fraction of each round's clients (default 0.2).
+    """
+    if f is not None and f_fraction is not None:
+        raise ValueError("give f or f_fraction, not both")
+    policy: dict = {"preset": "recommended"}
+    if f is not None:
+        if isinstance(f, bool) or not isinstance(f, numbers.Integral) or f < 0:
+            raise ValueError(f"f must be a non-negative integer, got {f!r}")
+        policy["f"] = int(f)
+    if f_fraction is not None:
+        if not isinstance(f_fraction, numbers.Real) or not 0 <= float(f_fraction) < 0.5:
+            raise ValueError(f"f_fraction must be in [0, 0.5), got {f_fraction!r}")
+        policy["f_fraction"] = float(f_fraction)
+    return policy
+
 
 __all__ = [
     "DeviceError",
@@ -52,6 +71,7 @@ __all__ = [
     "attack_names",
     "backends_built",
     "describe_updates",
+    "identity",
     "recommended_policy",
     "rule_names",
     "version",

@@ -111,6 +111,26 @@ def _as_doubles(values: Any, what: str) -> Optional[list]:
     return a.tolist()
 
 
+def _signature_texts(signatures: Any, ids: Optional[list]) -> Optional[list]:
+    """Signatures as the engine takes them: base64 text per client, "" for none."""
+    if signatures is None:
+        return None
+    from .identity import b64encode
+
+    def text(s: Any) -> str:
+        if s is None:
+            return ""
+        if isinstance(s, str):
+            return s
+        return b64encode(bytes(s))
+
+    if isinstance(signatures, Mapping):
+        if ids is None:
+            raise ValueError("signatures given as a dict need client_ids")
+        return [text(signatures.get(i)) for i in ids]
+    return [text(s) for s in signatures]
+
+
 class RoundResult:
     """What one round returned (fields as in the C++ ``fedguard::RoundResult``).
 
@@ -129,7 +149,21 @@ class RoundResult:
         aggregate: the aggregated update, float32 (d,): a numpy array, or a torch tensor on
             the input's device when the updates were torch tensors.
         timings_ms: dict stage -> milliseconds, in execution order.
-        client_ids: the ids passed in (as strings), or None.
+        metrics: dict name -> float, the round's monitoring metrics (docs/monitoring.md);
+            NaN for a metric that was not finite (refused); empty with monitoring off.
+        alerts: list of dicts (metric, round, method, direction, statistic, threshold, value,
+            baseline_mean, baseline_scale), the change-point alerts of this round; [] if none.
+        metrics_refused: names of the metrics that were not finite and were not fed.
+        client_ids: the round's ids as strings ("0", "1", ... when none were passed).
+        rejections: list of dicts, one per rejected client in row order: ``client`` (row),
+            ``id``, ``code`` (docs/result.md), ``stage``, ``rule``, ``detail``, ``values``.
+        rejected_ids: ids of the rejected clients, in row order.
+        rejections_by_id: dict id -> its rejection dict.
+        reasons_by_id: dict id -> reason text (the deprecated ``reasons``, keyed by id).
+        notes: what the engine adapted or skipped this round (list of str).
+        verification: dict (round, nonce, verified, new_clients, burst, on_probation,
+            probation_share_before, probation_share_after) when the engine holds a registry,
+            else None (docs/verification.md).
     """
 
     __slots__ = (
@@ -144,7 +178,16 @@ class RoundResult:
         "reasons",
         "aggregate",
         "timings_ms",
+        "metrics",
+        "alerts",
+        "metrics_refused",
         "client_ids",
+        "rejections",
+        "rejected_ids",
+        "rejections_by_id",
+        "reasons_by_id",
+        "notes",
+        "verification",
         "_raw",
     )
 
@@ -161,7 +204,16 @@ class RoundResult:
         self.reasons = raw.reasons
         self.aggregate = to_output(raw.aggregate)
         self.timings_ms = raw.timings_ms
-        self.client_ids = client_ids
+        self.metrics = raw.metrics
+        self.alerts = raw.alerts
+        self.metrics_refused = raw.metrics_refused
+        self.client_ids = list(raw.client_ids) if client_ids is None else client_ids
+        self.rejections = raw.rejections
+        self.rejected_ids = raw.rejected_ids
+        self.rejections_by_id = raw.rejections_by_id
+        self.reasons_by_id = {r["id"]: raw.reasons[r["client"]] for r in self.rejections}
+        self.notes = raw.notes
+        self.verification = raw.verification
 
     def to_json(self, indent: Optional[int] = None) -> str:
         """The C++ ``RoundResult::to_json()`` text (everything but the aggregate)."""
@@ -181,8 +233,28 @@ class Engine:
     while a round is computed.
     """
 
-    def __init__(self, config: Any = None):
+    def __init__(self, config: Any = None, registry: Any = None):
         self._engine = _core.Engine(_config_text(config))
+        if registry is not None:
+            self.set_registry(registry)
+
+    def set_registry(self, registry: Any) -> None:
+        """Turns client verification on (docs/verification.md): a ``fedguard.identity.Registry``,
+        its JSON text, or a path to a registry file. The engine keeps a copy: call again after
+        the registry changes."""
+        from .identity import Registry
+
+        if isinstance(registry, Registry):
+            text = registry.to_json()
+        elif isinstance(registry, (str, os.PathLike)) and not str(registry).lstrip().startswith("{"):
+            text = Registry.load(str(registry)).to_json()
+        else:
+            text = str(registry)
+        self._engine.set_registry(text)
+
+    def clear_registry(self) -> None:
+        """Turns client verification off."""
+        self._engine.clear_registry()
 
     def process_round(
         self,
@@ -192,6 +264,10 @@ class Engine:
         reference: Any = None,
         *,
         expected_length: Optional[int] = None,
+        signatures: Any = None,
+        round: Optional[int] = None,
+        nonce: Any = None,
+        server_metrics: Optional[dict] = None,
     ) -> RoundResult:
         """Runs one round.
 
@@ -205,6 +281,13 @@ class Engine:
             reference: the server's reference update (d values, host memory) for rules that
                 use one (fltrust).
             expected_length: for lists, the round's d; default: the length most clients have.
+            signatures, round, nonce: client verification, used when the engine holds a registry
+                (docs/verification.md). ``signatures``: one per client (64 raw bytes, base64
+                text, or None for none), or a dict client id -> signature; ``round``: the round
+                number the clients signed; ``nonce``: the round's 32 bytes (or 64 hex digits).
+            server_metrics: metrics the server measured itself, e.g. {"loss": 0.31,
+                "accuracy": 0.87} (names [a-z][a-z0-9_]*): reported as "server_<name>" in
+                result.metrics and watched by the detectors of that name (docs/monitoring.md).
 
         Returns:
             A RoundResult. Raises fedguard.InvalidInputError (a ValueError) for bad input or
@@ -215,7 +298,17 @@ class Engine:
             raise _core.InvalidInputError(f"client_ids must be a sequence of ids, got {type(client_ids).__name__}")
         ids = None if client_ids is None else [str(c) for c in client_ids]
         samples = _as_doubles(num_samples, "num_samples")
-        raw = self._engine.process_round(updates, ids, samples, reference, _count(expected_length, "expected_length"))
+        sigs = _signature_texts(signatures, ids)
+        server = None if server_metrics is None else {str(k): float(v) for k, v in server_metrics.items()}
+        nonce_bytes = None
+        if nonce is not None:
+            from .identity import nonce_from_hex
+
+            nonce_bytes = nonce_from_hex(nonce) if isinstance(nonce, str) else bytes(nonce)
+        if round is not None and int(round) < 0:
+            raise ValueError(f"round must be >= 0, got {round}")
+        raw = self._engine.process_round(updates, ids, samples, reference, _count(expected_length, "expected_length"), sigs,
+                                         0 if round is None else int(round), nonce_bytes, server)
         return RoundResult(raw, _output_like(updates), ids)
 
     @property
@@ -251,6 +344,16 @@ class Engine:
         that cannot be read or is malformed, InvalidInputError (a ValueError) for one written
         with another sketch dimension or seed."""
         self._engine.load_state(_path(path, "path"))
+
+    def alert_counts(self) -> dict:
+        """Alerts each change-point detector has raised since the state began, by
+        "metric/method" (docs/monitoring.md)."""
+        return dict(self._engine.alert_counts())
+
+    def prometheus_text(self, result: RoundResult) -> str:
+        """The Prometheus text exposition of a round's metrics and the alert counts (what
+        ``fedguard round --metrics-prom`` writes)."""
+        return self._engine.prometheus_text(result._raw)
 
     def __repr__(self) -> str:
         return f"fedguard.Engine({self._engine.config_json})"

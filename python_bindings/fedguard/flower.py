@@ -15,6 +15,16 @@ arrays are flattened in the global model's key order, turned into an update (rep
 global model that configure_train sent), run through fedguard's engine, and the aggregate update
 is added back to the global model. The round's metrics report who was accepted and rejected,
 why (by reason code) and every rule's scores; the full reason texts are in ``history``.
+
+Client verification (docs/verification.md): with ``registry=``, FedGuard issues a fresh nonce
+in every train instruction's config (``fedguard.round``, ``fedguard.nonce``,
+``fedguard.federation``) and the engine verifies each reply's signature before detection.
+Clients add ``signing_mod(private_key, client_id)`` to their ClientApp's mods: it signs the
+update the server will compute (the reply's arrays flattened in key order as float32, minus the
+global model the instruction carried) and puts ``client-id`` and ``signature`` in the reply's
+ConfigRecord ``fedguard``::
+
+    app = ClientApp(mods=[signing_mod(private_key, "site-07")])
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 try:
-    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
+    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
     from flwr.serverapp import Grid
     from flwr.serverapp.strategy import FedAvg, Strategy
     from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
@@ -37,9 +47,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without flwr
         "fedguard.flower needs Flower 1.42: pip install 'flwr>=1.42,<1.43' (or 'fedguard[flower]')"
     ) from exc
 
+from . import identity
 from ._api import Engine, RoundResult
 
-__all__ = ["FedGuard"]
+__all__ = ["FedGuard", "signing_mod"]
+
+# Keys of the train instruction's config and of the reply's ConfigRecord (docs/verification.md).
+ROUND_KEY, NONCE_KEY, FEDERATION_KEY = "fedguard.round", "fedguard.nonce", "fedguard.federation"
+REPLY_RECORD, ID_KEY, SIGNATURE_KEY = "fedguard", "client-id", "signature"
 
 # (key, shape) of every array of a model, in order.
 Structure = tuple
@@ -57,8 +72,55 @@ def _flatten_into(row: np.ndarray, record: ArrayRecord) -> None:
         offset += values.size
 
 
-def _reason_code(text: str) -> str:
-    return text.split(":", 1)[0]
+def _single_array_record(content: RecordDict, key: str = "arrays") -> Optional[ArrayRecord]:
+    records = content.array_records
+    if key in records:
+        return records[key]
+    return next(iter(records.values())) if len(records) == 1 else None
+
+
+def _update_vector(reply_arrays: ArrayRecord, global_arrays: Optional[ArrayRecord]) -> np.ndarray:
+    """The float32 update the server's engine will see: the reply's arrays flattened in key
+    order, minus the global model's (the same operations as FedGuard.aggregate_train, so the
+    bytes are identical)."""
+    d = sum(int(np.prod(a.shape)) for a in reply_arrays.values())
+    row = np.empty(d, dtype=np.float32)
+    _flatten_into(row, reply_arrays)
+    if global_arrays is not None:
+        base = np.empty(d, dtype=np.float32)
+        _flatten_into(base, global_arrays)
+        row -= base
+    return row
+
+
+def signing_mod(private_key: bytes, client_id: str):
+    """A ClientApp mod that signs train replies for a FedGuard server with a registry.
+
+    The signed update is the one the server computes (reply arrays minus the instruction's
+    global model, float32, in key order); round, nonce and federation come from the
+    instruction's config. Instructions without a nonce pass through unsigned.
+    """
+    private_key = bytes(private_key)
+    client_id = str(client_id)
+
+    def mod(msg: Message, context: Any, call_next) -> Message:
+        reply = call_next(msg, context)
+        if msg.metadata.message_type != MessageType.TRAIN or reply.has_error():
+            return reply
+        config = msg.content.config_records.get("config")
+        if config is None or NONCE_KEY not in config:
+            return reply
+        arrays = _single_array_record(reply.content)
+        if arrays is None:
+            return reply
+        update = _update_vector(arrays, _single_array_record(msg.content))
+        signature = identity.sign_update(private_key, str(config[FEDERATION_KEY]), client_id,
+                                         int(config[ROUND_KEY]), identity.nonce_from_hex(str(config[NONCE_KEY])),
+                                         update)
+        reply.content[REPLY_RECORD] = ConfigRecord({ID_KEY: client_id, SIGNATURE_KEY: identity.b64encode(signature)})
+        return reply
+
+    return mod
 
 
 class FedGuard(Strategy):
@@ -79,6 +141,17 @@ class FedGuard(Strategy):
             ``fedguard scan``. Opt-in; off by default.
         record_ground_truth_key: with ``record_dir``, a metric key that simulated clients set
             to a true value when they are malicious; such clients are recorded as ground truth.
+        registry: turns client verification on (docs/verification.md): an
+            ``identity.Registry``, its JSON text or a file path. Every train instruction then
+            carries a fresh nonce, and replies must be signed (``signing_mod``); the engine's
+            client ids are the ids the replies claim (bound to their keys by the signature).
+        monitoring_port: when set, a Prometheus endpoint (``fedguard.monitoring.serve``,
+            needs ``prometheus_client``) serves the last round's metrics on
+            ``monitoring_address:monitoring_port`` (0: a free port, see ``self.monitoring.port``).
+            Opt-in; off by default. The round's monitoring metrics and alerts are in the
+            returned metrics (``fedguard.metric.<name>``, ``fedguard.num-alerts``,
+            ``fedguard.alert.<metric>.<method>`` = the statistic) and the log
+            either way.
 
     Attributes:
         engine: the fedguard.Engine, alive across rounds (centred clipping's history).
@@ -88,8 +161,10 @@ class FedGuard(Strategy):
             the replies' arrays are aggregated as they are.
         history: one dict per aggregate_train call: ``round``, ``clients`` (node ids, in reply
             order), ``accepted`` and ``rejected`` (node ids), ``reasons`` (node id -> text),
+            ``codes`` (node id -> reason code, docs/result.md), ``rejections`` (the engine's
+            structured rejections with node ids),
             ``scores`` (rule -> list aligned with ``clients``), ``weights``, ``timings_ms``,
-            and ``error`` (text, when the round failed).
+            ``metrics`` and ``alerts`` (monitoring, docs/monitoring.md), and ``error`` (text, when the round failed).
     """
 
     def __init__(
@@ -101,6 +176,9 @@ class FedGuard(Strategy):
         on_error: str = "skip",
         record_dir: Optional[str] = None,
         record_ground_truth_key: Optional[str] = None,
+        registry: Any = None,
+        monitoring_port: Optional[int] = None,
+        monitoring_address: str = "127.0.0.1",
     ) -> None:
         if on_error not in ("skip", "raise"):
             raise ValueError(f'on_error must be "skip" or "raise", got {on_error!r}')
@@ -114,6 +192,21 @@ class FedGuard(Strategy):
         self._last_d: Optional[int] = None
         self.recorder = None
         self.record_ground_truth_key = record_ground_truth_key
+        self.registry: Optional[identity.Registry] = None
+        self._nonces: dict = {}
+        if registry is not None:
+            if isinstance(registry, identity.Registry):
+                self.registry = registry
+            elif str(registry).lstrip().startswith("{"):
+                self.registry = identity.Registry.from_json(str(registry))
+            else:
+                self.registry = identity.Registry.load(str(registry))
+            self.engine.set_registry(self.registry)
+        self.monitoring = None
+        if monitoring_port is not None:
+            from .monitoring import serve
+
+            self.monitoring = serve(monitoring_port, monitoring_address)
         if record_dir is not None:
             from .update_log import UpdateLogWriter
 
@@ -126,6 +219,14 @@ class FedGuard(Strategy):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         self.global_arrays = arrays
+        if self.registry is not None:
+            # A fresh nonce per round, sent with the instruction; the reply must be signed for it.
+            nonce = identity.new_nonce()
+            self._nonces = {server_round: nonce}
+            config = ConfigRecord(dict(config))
+            config[ROUND_KEY] = int(server_round)
+            config[NONCE_KEY] = nonce.hex()
+            config[FEDERATION_KEY] = self.registry.federation
         return self.base.configure_train(server_round, arrays, config, grid)
 
     def configure_evaluate(
@@ -178,9 +279,10 @@ class FedGuard(Strategy):
         rows = []
         for i, structure in enumerate(structures):
             if structure is None:
-                pre_rejected[i] = "malformed_reply: expected one ArrayRecord"
+                pre_rejected[i] = ("malformed_reply", "malformed_reply: expected one ArrayRecord")
             elif structure != expected:
-                pre_rejected[i] = "wrong_structure: the arrays' keys or shapes differ from the global model's"
+                pre_rejected[i] = ("wrong_structure",
+                                   "wrong_structure: the arrays' keys or shapes differ from the global model's")
             else:
                 rows.append(i)
 
@@ -204,9 +306,23 @@ class FedGuard(Strategy):
             if self.recorder is not None:
                 self._record(server_round, updates, [node_ids[i] for i in rows], num_samples,
                              [valid[i] for i in rows], expected)
+            verification = {}
+            engine_ids = [node_ids[i] for i in rows]
+            if self.registry is not None:
+                claimed = [valid[i].content.config_records.get(REPLY_RECORD) for i in rows]
+                engine_ids = [str(c[ID_KEY]) if c is not None and ID_KEY in c else f"node-{node_ids[i]}"
+                              for c, i in zip(claimed, rows)]
+                nonce = self._nonces.get(server_round)
+                verification = dict(
+                    signatures=[str(c[SIGNATURE_KEY]) if c is not None and SIGNATURE_KEY in c else None
+                                for c in claimed],
+                    round=server_round,
+                    nonce=nonce if nonce is not None else bytes(32),  # no instruction sent: the round fails
+                )
+                entry["client_ids"] = dict(zip([node_ids[i] for i in rows], engine_ids))
             try:
                 result = self.engine.process_round(
-                    updates, client_ids=[node_ids[i] for i in rows], num_samples=num_samples
+                    updates, client_ids=engine_ids, num_samples=num_samples, **verification
                 )
             except Exception as exc:  # the engine's errors say what is wrong with the round
                 if self.on_error == "raise":
@@ -219,14 +335,26 @@ class FedGuard(Strategy):
         n = len(valid)
         accepted = np.zeros(n, dtype=bool)
         weights = np.zeros(n)
-        reasons = {node_ids[i]: text for i, text in pre_rejected.items()}
+        reasons = {node_ids[i]: text for i, (_, text) in pre_rejected.items()}
+        # Reason codes as data (docs/result.md), never parsed back from the texts.
+        codes = {node_ids[i]: code for i, (code, _) in pre_rejected.items()}
+        # The metrics group rejections by the code, or by the rule for a policy rule's own
+        # rejection (codes filter / not_selected): "fedguard.rejected.multi_krum", as before.
+        groups = dict(codes)
+        rejections = [{"id": node_ids[i], "code": code, "stage": "flower", "rule": "", "detail": text, "values": {}}
+                      for i, (code, text) in pre_rejected.items()]
         scores: dict = {}
         if result is not None:
             for j, i in enumerate(rows):
                 accepted[i] = bool(result.accepted[j])
                 weights[i] = result.weights[j]
-                if j in result.reasons:
-                    reasons[node_ids[i]] = result.reasons[j]
+            for r in result.rejections:
+                i = rows[r["client"]]
+                reasons[node_ids[i]] = result.reasons[r["client"]]
+                codes[node_ids[i]] = r["code"]
+                rule_based = r["code"] in ("filter", "not_selected") and r["rule"]
+                groups[node_ids[i]] = r["rule"] if rule_based else r["code"]
+                rejections.append(dict(r, id=node_ids[i]))
             for rule, values in result.scores.items():
                 full = np.full(n, np.nan)
                 full[rows] = values
@@ -234,13 +362,18 @@ class FedGuard(Strategy):
         else:
             for i in rows:
                 reasons[node_ids[i]] = "round_failed: " + entry["error"]
+                codes[node_ids[i]] = groups[node_ids[i]] = "round_failed"
         entry.update(
             accepted=[node_ids[i] for i in range(n) if accepted[i]],
             rejected=[node_ids[i] for i in range(n) if not accepted[i]],
             reasons=reasons,
+            codes=codes,
+            rejections=rejections,
             scores=scores,
             weights=weights.tolist(),
             timings_ms=dict(result.timings_ms) if result is not None else {},
+            metrics=dict(result.metrics) if result is not None else {},
+            alerts=list(result.alerts) if result is not None else [],
         )
         self.history.append(entry)
 
@@ -254,13 +387,24 @@ class FedGuard(Strategy):
         metrics["fedguard.num-accepted"] = len(entry["accepted"])
         metrics["fedguard.num-rejected"] = len(entry["rejected"])
         by_code: dict = {}
-        for node, text in reasons.items():
-            by_code.setdefault(_reason_code(text), []).append(node)
+        for node, group in groups.items():
+            by_code.setdefault(group, []).append(node)
         for code, nodes in sorted(by_code.items()):
             metrics[f"fedguard.rejected.{code}"] = nodes
         for rule, values in scores.items():
             metrics[f"fedguard.score.{rule}"] = values
         metrics["fedguard.weights"] = entry["weights"]
+        if result is not None:
+            for name, value in result.metrics.items():
+                if np.isfinite(value):
+                    metrics[f"fedguard.metric.{name}"] = float(value)
+            metrics["fedguard.num-alerts"] = len(result.alerts)
+            for a in result.alerts:  # MetricRecord holds numbers only: the alert is in the key
+                metrics[f"fedguard.alert.{a['metric']}.{a['method']}"] = float(a["statistic"])
+                log(WARNING, "fedguard: round %s: alert %s %s %s (statistic %.4g > %.4g, value %.6g)", server_round,
+                    a["metric"], a["method"], a["direction"], a["statistic"], a["threshold"], a["value"])
+            if self.monitoring is not None:
+                self.monitoring.update(result, self.engine)
 
         if result is None:
             log(WARNING, "fedguard: round %s not aggregated (%s); the global model is kept",

@@ -24,6 +24,8 @@
 #include "dlpack.h"
 #include "fedguard/attacks.h"
 #include "fedguard/fedguard.h"
+#include "fedguard/registry.h"
+#include "identity_bindings.h"
 
 namespace py = pybind11;
 
@@ -465,6 +467,20 @@ py::array_t<T> to_numpy(std::vector<T>&& values) {  // no copy: the array owns t
   return py::array_t<T>({owned->size()}, {sizeof(T)}, owned->data(), owner);
 }
 
+py::dict rejection_dict(const Rejection& r) {
+  py::dict e;
+  e["client"] = r.client;
+  e["id"] = r.id;
+  e["code"] = reason_code_name(r.code);
+  e["stage"] = stage_name(r.stage);
+  e["rule"] = r.rule;
+  e["detail"] = r.detail;
+  py::dict values;
+  for (const auto& [name, v] : r.values) values[py::str(name)] = v;
+  e["values"] = values;
+  return e;
+}
+
 class PyRoundResult {
  public:
   explicit PyRoundResult(RoundResult&& r)
@@ -492,6 +508,30 @@ class PyRoundResult {
     for (const auto& [index, text] : r_.reasons) out[py::int_(index)] = py::str(text);
     return out;
   }
+  py::list client_ids() const {
+    py::list out;
+    for (const auto& id : r_.client_ids) out.append(py::str(id));
+    return out;
+  }
+  py::list rejected_ids() const {
+    py::list out;
+    for (const auto& id : r_.rejected_ids()) out.append(py::str(id));
+    return out;
+  }
+  /// One dict per rejected client, in row order: client (row), id, code, stage, rule,
+  /// detail, values (docs/result.md).
+  py::list rejections() const {
+    py::list out;
+    for (const Rejection& r : r_.rejections) out.append(rejection_dict(r));
+    return out;
+  }
+  /// Rejections keyed by client id.
+  py::dict rejections_by_id() const {
+    py::dict out;
+    for (const Rejection& r : r_.rejections) out[py::str(r.id)] = rejection_dict(r);
+    return out;
+  }
+  std::vector<std::string> notes() const { return r_.notes; }
   py::dict reference_weights() const {
     py::dict out;
     for (const auto& [name, w] : r_.reference_weights) out[py::str(name)] = w;
@@ -503,7 +543,35 @@ class PyRoundResult {
     return out;
   }
   py::array aggregate() const { return aggregate_; }
+  py::dict metrics() const {  // NaN for a refused (non-finite) metric
+    py::dict out;
+    for (const auto& [name, v] : r_.metrics) out[py::str(name)] = v;
+    return out;
+  }
+  py::list alerts() const {
+    py::list out;
+    for (const Alert& a : r_.alerts) {
+      py::dict d;
+      d["metric"] = a.metric;
+      d["round"] = a.round;
+      d["method"] = a.method;
+      d["direction"] = a.direction;
+      d["statistic"] = a.statistic;
+      d["threshold"] = a.threshold;
+      d["value"] = a.value;
+      d["baseline_mean"] = a.baseline_mean;
+      d["baseline_scale"] = a.baseline_scale;
+      out.append(std::move(d));
+    }
+    return out;
+  }
+  std::vector<std::string> metrics_refused() const { return r_.metrics_refused; }
+  const RoundResult& raw() const { return r_; }
   std::string to_json(int indent) const { return r_.to_json().dump(indent); }
+  py::object verification() const {  // dict, or None when the engine holds no registry
+    if (!r_.verification_ran) return py::none();
+    return py::module_::import("json").attr("loads")(r_.to_json()["verification"].dump());
+  }
 
  private:
   RoundResult r_;
@@ -518,7 +586,10 @@ class PyEngine {
   PyRoundResult process_round(py::handle updates,
                               std::optional<std::vector<std::string>> client_ids,
                               std::optional<std::vector<double>> num_samples, py::handle reference,
-                              std::optional<std::size_t> expected_length) {
+                              std::optional<std::size_t> expected_length,
+                              std::optional<std::vector<std::string>> signatures, std::uint64_t round_number,
+                              std::optional<py::bytes> nonce,
+                              std::optional<std::map<std::string, double>> server_metrics) {
     Input in;  // declared first: destroyed last, with the GIL held
     build_updates(updates, expected_length, in);
     build_reference(reference, in);
@@ -527,6 +598,10 @@ class PyEngine {
     if (client_ids) round.client_ids = std::move(*client_ids);
     if (num_samples) round.num_samples = std::move(*num_samples);
     round.reference = in.reference;
+    if (signatures) round.signatures = std::move(*signatures);
+    round.round = round_number;
+    if (nonce) round.nonce = identity_py::array_of<32>(*nonce, "nonce");
+    if (server_metrics) round.server_metrics = std::move(*server_metrics);
     RoundResult result;
     {
       py::gil_scoped_release release;
@@ -562,6 +637,25 @@ class PyEngine {
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(mutex_);
     engine_.load_state(path);
+  }
+  void set_registry(const std::string& json_text) {
+    identity::Registry r = identity::parse_registry(json_text, "registry");
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    engine_.set_registry(std::move(r));
+  }
+  void clear_registry() {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    engine_.clear_registry();
+  }
+  std::map<std::string, std::uint64_t> alert_counts() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return engine_.alert_counts();
+  }
+  std::string prometheus_text(const PyRoundResult& result) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return engine_.prometheus_text(result.raw());
   }
 
  private:
@@ -680,22 +774,37 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("noise_sigma", &PyRoundResult::noise_sigma)
       .def_property_readonly("scores", &PyRoundResult::scores)
       .def_property_readonly("reasons", &PyRoundResult::reasons)
+      .def_property_readonly("client_ids", &PyRoundResult::client_ids)
+      .def_property_readonly("rejected_ids", &PyRoundResult::rejected_ids)
+      .def_property_readonly("rejections", &PyRoundResult::rejections)
+      .def_property_readonly("rejections_by_id", &PyRoundResult::rejections_by_id)
+      .def_property_readonly("notes", &PyRoundResult::notes)
       .def_property_readonly("aggregate", &PyRoundResult::aggregate)
       .def_property_readonly("timings_ms", &PyRoundResult::timings_ms)
+      .def_property_readonly("verification", &PyRoundResult::verification)
+      .def_property_readonly("metrics", &PyRoundResult::metrics)
+      .def_property_readonly("alerts", &PyRoundResult::alerts)
+      .def_property_readonly("metrics_refused", &PyRoundResult::metrics_refused)
       .def("to_json", &PyRoundResult::to_json, py::arg("indent") = -1);
 
   py::class_<PyEngine>(m, "Engine")
       .def(py::init<const std::string&>(), py::arg("config_json"))
       .def("process_round", &PyEngine::process_round, py::arg("updates"),
            py::arg("client_ids") = py::none(), py::arg("num_samples") = py::none(),
-           py::arg("reference") = py::none(), py::arg("expected_length") = py::none())
+           py::arg("reference") = py::none(), py::arg("expected_length") = py::none(),
+           py::arg("signatures") = py::none(), py::arg("round") = 0, py::arg("nonce") = py::none(),
+           py::arg("server_metrics") = py::none())
+      .def("set_registry", &PyEngine::set_registry, py::arg("registry_json"))
+      .def("clear_registry", &PyEngine::clear_registry)
       .def_property_readonly("config_json", &PyEngine::config_json)
       .def_property_readonly("backend", &PyEngine::backend)
       .def_property_readonly("rounds_processed", &PyEngine::rounds_processed)
       .def_property_readonly("clients_known", &PyEngine::clients_known)
       .def("reset_state", &PyEngine::reset_state)
       .def("save_state", &PyEngine::save_state, py::arg("path"))
-      .def("load_state", &PyEngine::load_state, py::arg("path"));
+      .def("load_state", &PyEngine::load_state, py::arg("path"))
+      .def("alert_counts", &PyEngine::alert_counts)
+      .def("prometheus_text", &PyEngine::prometheus_text, py::arg("result"));
 
   m.def("describe_updates", &describe_updates, py::arg("updates"),
         py::arg("expected_length") = py::none());
@@ -709,4 +818,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("craft_attack", &craft_attack_py, py::arg("name"), py::arg("benign"), py::arg("n_malicious"),
         py::arg("own") = py::none(), py::arg("global_model") = py::none(), py::arg("seed") = 0,
         py::arg("round") = 0, py::arg("n_total") = 0, py::arg("params_json") = "{}");
+  identity_py::add_identity_functions(m);
 }

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "backend/backend.h"
+#include "kernels/scan_math.h"
 #include "policy/gram_space.h"
 #include "support/engine_runner.h"
 #include "support/reference.h"
@@ -162,6 +163,71 @@ TEST(ScanCpu, ReferenceProjections) {
   EXPECT_NEAR(norms[1], ref::sq_dist(v, ref::Vec(d, 0.0)), 1e-5 * norms[1]);
   const auto k = space.centred_gram(raw, 2);
   EXPECT_NEAR(k[0] + k[3] - 2 * k[1], ref::sq_dist(u, v), 1e-5 * ref::sq_dist(u, v));
+}
+
+
+// Issue #16: a row whose values are all subnormal got a power-of-two scale near 2^140, which as
+// a float32 is inf: the scaled row became inf / NaN and so did its Gram entries and its sketch.
+// The scale is now applied in float64 (kernels/scan_math.h, shared with the CUDA kernels).
+TEST(ScanCpu, SubnormalOnlyRowsScaleWithoutOverflow) {
+  const std::size_t n = 5, d = 300, q = 8;
+  std::vector<float> data(n * d);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < d; ++j)  // every row subnormal-only: the centre and x - c are too
+      data[i * d + j] = static_cast<float>(1e-40 * (1.0 + 0.37 * static_cast<double>((i * 7 + j * 3) % 11)) *
+                                           ((i + j) % 3 == 0 ? -1.0 : 1.0));
+  ASSERT_LT(std::fabs(data[d + 1]), std::numeric_limits<float>::min());
+  ASSERT_GT(std::fabs(data[d + 1]), 0.0f);
+  const UpdateView view(data.data(), n, d, DType::kFloat32);
+  backend::ScanRequest req;
+  req.updates = &view;
+  for (std::size_t i = 0; i < n; ++i) req.rows.push_back(i);
+  req.tile_columns = 128;
+  req.sketch_dim = q;
+  req.sketch_seed = 3;
+  const backend::ScanSummaries s = backend::make_cpu_backend(1)->scan(req);
+  for (std::size_t a = 0; a < n; ++a) {
+    EXPECT_EQ(s.finite[a], 1);
+    for (std::size_t b = 0; b < n; ++b) {
+      ASSERT_TRUE(std::isfinite(s.gram[a * n + b])) << a << "," << b;
+      // Distances against float64 brute force (the centre cancels).
+      double ref = 0;
+      for (std::size_t j = 0; j < d; ++j) {
+        const double v = static_cast<double>(data[a * d + j]) - data[b * d + j];
+        ref += v * v;
+      }
+      EXPECT_NEAR(dist_from(s, a, b), ref, 1e-5 * ref + 1e-300) << a << "," << b;
+    }
+    for (std::size_t c = 0; c < q; ++c) {
+      double ref = 0, bound = 0;
+      for (std::size_t j = 0; j < d; ++j) {
+        ref += static_cast<double>(data[a * d + j]) * backend::sketch_entry(3, j, c, q);
+        bound += std::fabs(static_cast<double>(data[a * d + j]) * backend::sketch_entry(3, j, c, q));
+      }
+      ASSERT_TRUE(std::isfinite(s.sketch[a * q + c]));
+      EXPECT_NEAR(s.sketch[a * q + c], ref, 1e-6 * bound) << a << "," << c;
+    }
+  }
+}
+
+// The float64 -> float32 saturation keeps NaN (the CUDA kernels' fmin/fmax turned it into
+// -FLT_MAX) and clamps only what is beyond float32's range; one function for both backends.
+TEST(ScanMath, SaturateKeepsNaNAndClampsInfinities) {
+  EXPECT_TRUE(std::isnan(kernels::saturate(std::numeric_limits<double>::quiet_NaN())));
+  EXPECT_EQ(kernels::saturate(1e300), std::numeric_limits<float>::max());
+  EXPECT_EQ(kernels::saturate(-std::numeric_limits<double>::infinity()), -std::numeric_limits<float>::max());
+  EXPECT_EQ(kernels::saturate(0.5), 0.5f);
+  EXPECT_TRUE(std::signbit(kernels::saturate(-0.0)));
+  // The row scale of a subnormal maximum is beyond float32, and applying it stays finite.
+  const float tiny = 1e-44f;
+  const double sc = kernels::row_scale(tiny);
+  EXPECT_FALSE(std::isfinite(static_cast<float>(sc)));
+  EXPECT_GE(kernels::apply_scale(tiny, sc), 0.5f);
+  EXPECT_LT(kernels::apply_scale(tiny, sc), 1.0f);
+  EXPECT_EQ(kernels::apply_scale(-tiny, sc), -kernels::apply_scale(tiny, sc));
+  EXPECT_EQ(kernels::row_scale(0.0f), 1.0);
+  EXPECT_EQ(kernels::row_scale(1.0f), 1.0);
+  EXPECT_EQ(kernels::row_scale(3e20f), kernels::unit_scale(3e20f));
 }
 
 }  // namespace

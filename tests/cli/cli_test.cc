@@ -84,16 +84,14 @@ TEST(Cli, DemoRejectsNoisyAttackersAndBeatsPlainMean) {
     std::size_t clients, by_policy, by_mean;
     if (name == "sign_flip" || name == "gaussian") {
       w >> clients >> by_policy >> by_mean;
-      // The recommended policy's norm filter rejects the large-noise attackers; sign-flipped
-      // updates have benign norms and are outvoted by NNM + trimmed mean instead of rejected.
-      if (name == "gaussian") {
-        EXPECT_EQ(by_policy, 0u) << line;
-      }
+      // The recommended preset's detection stage rejects both groups (norm and direction).
+      EXPECT_EQ(by_policy, 0u) << line;
       EXPECT_EQ(by_mean, clients) << line;
     }
     if (name == "benign") {
       w >> clients >> by_policy >> by_mean;
-      EXPECT_EQ(by_policy, clients) << line;  // no benign client is more than 3x the median norm
+      // The detection budgets allow under 1% false alarms per benign client: at most one of 40.
+      EXPECT_GE(by_policy + 1, clients) << line;
     }
     double dist, rel;
     if (name == "policy" && (w >> dist >> rel)) policy_rel = rel;

@@ -54,13 +54,17 @@ TEST(Config, NumbersBeyondDoubleRangeAreAnInputError) {
   }
 }
 
-// The recommended policy of docs/evaluation.md: norm_bound (3x the median norm), NNM, trimmed
-// mean, all with the caller's f; against a brute-force float64 evaluation of the same three steps.
-TEST(Config, RecommendedPolicyIsNormBoundNnmTrimmedMean) {
+// The recommended preset (docs/detection.md): the detection stage (whose norm signal rejects
+// updates above 3x the median norm), NNM, trimmed mean, with the caller's f; against a
+// brute-force float64 evaluation of the same steps.
+TEST(Config, RecommendedPolicyIsDetectionNnmTrimmedMean) {
   const std::size_t f = 2, n = 9, d = 7;
   const EngineConfig c = EngineConfig::recommended(f);
-  EXPECT_EQ(c.to_json(), EngineConfig::from_json(R"({"filters": [{"rule": "norm_bound", "max_ratio": 3.0}],
-      "transforms": [{"rule": "nnm", "f": 2}], "aggregator": {"rule": "trimmed_mean", "trim": 2}})").to_json());
+  EXPECT_EQ(c.to_json(), EngineConfig::from_json(R"({"preset": "recommended", "f": 2})").to_json());
+  EXPECT_TRUE(c.detection.enabled);
+  ASSERT_EQ(c.transforms.size(), 1u);
+  EXPECT_EQ(c.transforms[0].rule, "nnm");
+  EXPECT_EQ(c.aggregator.rule, "trimmed_mean");
   c.validate();
   std::vector<float> x(n * d);
   std::uint64_t state = 12345;

@@ -248,3 +248,43 @@ TEST(ScanCli, ScansWithProgressLinesAndStrictExitCode) {
 
 }  // namespace
 }  // namespace fedguard::forensics
+
+namespace fedguard::forensics {
+namespace {
+
+TEST(Scan, ReportHasMetricTimelinesWithAlertMarkers) {
+  const std::string log = temp_dir("log_mon"), out = temp_dir("out_mon");
+  test::SyntheticLogSpec spec;
+  spec.rounds = 14;
+  spec.attack_from = 9;  // quiet for 9 rounds, then three clients scale a layer by 8
+  test::write_synthetic_log(log, spec);
+  ScanOptions opt;
+  opt.log_dir = log;
+  opt.out_dir = out;
+  PolicySpec p;
+  p.name = "mean_monitored";
+  p.config = EngineConfig::from_json(R"({"aggregator": {"rule": "mean"}, "monitoring": {"detectors": [
+      {"metric": "norm_max", "method": "cusum", "direction": "up", "warmup": 6}]}})");
+  opt.policies = {p};
+  opt.progress = ProgressMode::kNone;
+  const ScanSummary s = run_scan(opt);
+  std::vector<std::uint64_t> alert_rounds;
+  for (const ScannedRound& r : s.rounds)
+    for (const Alert& a : r.policies[0].alerts) alert_rounds.push_back(a.round);
+  ASSERT_FALSE(alert_rounds.empty());
+  EXPECT_EQ(alert_rounds.front(), 9u);
+  const std::string html = slurp(out + "/report.html");
+  EXPECT_NE(html.find("Monitoring: mean_monitored"), std::string::npos);
+  EXPECT_NE(html.find("Metric timeline: norm_max"), std::string::npos);
+  EXPECT_NE(html.find("<td>norm_max</td><td>cusum</td><td>up</td>"), std::string::npos);
+  std::istringstream lines(slurp(out + "/rounds.jsonl"));
+  std::string line;
+  for (int i = 0; i <= 9; ++i) std::getline(lines, line);
+  const auto j = nlohmann::json::parse(line);
+  ASSERT_EQ(j["alerts"].size(), 1u);
+  EXPECT_EQ(j["alerts"][0]["metric"], "norm_max");
+  EXPECT_TRUE(j["metrics"].contains("aggregate_norm"));
+}
+
+}  // namespace
+}  // namespace fedguard::forensics

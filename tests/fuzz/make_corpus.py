@@ -116,3 +116,13 @@ def write_states():
 if __name__ == "__main__":
     write_configs()
     write_states()
+# The client registry (docs/formats.md): two fixed public keys (base64 of 32 bytes; any 32 bytes
+# parse: the registry does not check that a key is a curve point).
+registry = {"version": 1, "federation": "seed-fed", "max_clients": 4, "max_new_per_round": 2,
+            "probation": {"rounds": 3, "max_share": 0.25},
+            "clients": [{"id": "a", "public_key": "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", "status": "active",
+                         "enrolled_round": 0},
+                        {"id": "b", "public_key": "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=", "status": "pending",
+                         "enrolled_round": 5}]}
+write("registry", "registry.json", json.dumps(registry, indent=1).encode())
+write("registry", "minimal.json", b'{"version":1,"federation":"f","clients":[]}')

@@ -2,7 +2,7 @@
 # Longer fuzzing runs of the file readers: builds the libFuzzer targets with clang into
 # build-fuzz/ (or $BUILD_DIR) and runs each for SECONDS (default 600) on a scratch corpus
 # seeded from tests/fuzz/corpus/<target>/. Crashes are written to build-fuzz/crashes/.
-# Usage: tests/fuzz/run_fuzz.sh [SECONDS] [TARGET...]   (targets: safetensors npy manifest state config)
+# Usage: tests/fuzz/run_fuzz.sh [SECONDS] [TARGET...]   (targets: safetensors npy manifest state registry config)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-600}"
@@ -10,7 +10,7 @@ shift || true
 targets=("$@")
 # config (config_fuzz) links the whole core library built with clang; it is not in the default
 # list until a build of it has been verified (run it by name: run_fuzz.sh 600 config).
-((${#targets[@]})) || targets=(safetensors npy manifest state)
+((${#targets[@]})) || targets=(safetensors npy manifest state registry)
 build="${BUILD_DIR:-build-fuzz}"
 CC=clang CXX=clang++ cmake -S . -B "$build" -DFEDGUARD_FUZZ=ON -DFEDGUARD_CUDA=OFF -DFEDGUARD_PYTHON=OFF \
   -DFEDGUARD_BUILD_BENCH=OFF >/dev/null

@@ -106,6 +106,8 @@ def test_python_equals_cli(cli, tmp_path, name, dtype):
     from_python = json.loads(r.to_json())
     from_cli.pop("timings_ms")
     from_python.pop("timings_ms")
+    for j in (from_cli, from_python):  # the monitoring metrics' stage timings vary too
+        j["metrics"] = {k: v for k, v in j["metrics"].items() if not k.startswith("stage_")}
     assert from_python == from_cli
     np.testing.assert_array_equal(r.aggregate, np.load(tmp_path / "agg.npy"))
     # the numpy fields say what the JSON says

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REPO
 
-PAGES = [REPO / "docs" / "python.md", REPO / "README.md"]
+PAGES = [REPO / "docs" / "python.md", REPO / "README.md", REPO / "docs" / "verification.md"]
 BLOCKS = [(page, i, code) for page in PAGES
           for i, code in enumerate(re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S))]
 

@@ -29,7 +29,7 @@ def test_result_fields_and_types():
     assert set(r.scores) == {"norm", "norm_bound"}
     for values in r.scores.values():
         assert values.dtype == np.float64 and values.shape == (12,)
-    assert list(r.timings_ms) == ["validate", "pass1_scan", "decide", "pass2_aggregate", "total"]
+    assert list(r.timings_ms) == ["validate", "pass1_scan", "decide", "pass2_aggregate", "monitor", "total"]
     assert r.reference_weights == {}
     assert r.client_ids == [f"c{i}" for i in range(12)]
     # median over the accepted rows: the mean of the two middle values in float64
@@ -259,12 +259,22 @@ def test_module_metadata():
 
 def test_recommended_policy():
     policy = fedguard.recommended_policy(3)
-    assert policy["filters"] == [{"rule": "norm_bound", "max_ratio": 3.0}]
-    assert policy["transforms"] == [{"rule": "nnm", "f": 3}]
-    assert policy["aggregator"] == {"rule": "trimmed_mean", "trim": 3}
+    assert policy == {"preset": "recommended", "f": 3}
+    assert fedguard.recommended_policy(f_fraction=0.1) == {"preset": "recommended", "f_fraction": 0.1}
+    for bad in (-1, 1.5, "3", True):
+        with pytest.raises(ValueError):
+            fedguard.recommended_policy(bad)
+    with pytest.raises(ValueError):
+        fedguard.recommended_policy(f_fraction=0.6)
     rng = np.random.default_rng(7)
     x = rng.normal(size=(12, 50)).astype(np.float32)
     x[-1] = 1e3  # far above 3x the median norm
-    r = fedguard.Engine(policy).process_round(x)
+    r = fedguard.Engine(policy).process_round(x, client_ids=[f"c{i}" for i in range(12)])
     assert r.accepted.tolist() == [1] * 11 + [0]
     assert np.all(np.isfinite(r.aggregate))
+    assert r.rejected_ids == ["c11"]
+    assert r.rejections_by_id["c11"]["code"] == "norm_outlier"
+    assert r.rejections_by_id["c11"]["stage"] == "detect"
+    assert r.rejections_by_id["c11"]["values"]["norm_z"] > r.rejections_by_id["c11"]["values"]["norm_cut"]
+    assert "c11" in r.reasons_by_id
+    assert '"rejected_ids":["c11"]' in r.to_json()

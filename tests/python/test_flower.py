@@ -249,3 +249,94 @@ def test_records_an_update_log_with_ground_truth(tmp_path):
     assert r["num_samples"] == [10.0] * 8
     assert sorted(r["malicious"]) == [str(a) for a in attackers]
     assert r["layers"] == [[k, int(np.prod(s))] for k, s in SHAPES.items()]
+
+
+class SignedGrid(LocalGrid):
+    """LocalGrid whose nodes run a ClientApp mod chain: fedguard.flower.signing_mod where the
+    node has a key, and an optional tamper step after signing (a man in the middle)."""
+
+    def __init__(self, train_fns, mods, tamper=()):
+        super().__init__(train_fns)
+        self.mods, self.tamper = mods, set(tamper)
+
+    def send_and_receive(self, messages, *, timeout=None):
+        out = []
+        for m in messages:
+            if m.metadata.message_type != MessageType.TRAIN:
+                continue
+            node = m.metadata.dst_node_id
+
+            def call_next(msg, context, node=node):
+                arrays, metrics = self.train_fns[node](msg.content["arrays"], int(msg.content["config"]["server-round"]))
+                return Message(RecordDict({"arrays": to_record(arrays), "metrics": MetricRecord(metrics)}), reply_to=msg)
+
+            r = self.mods[node](m, None, call_next) if node in self.mods else call_next(m, None)
+            if node in self.tamper:
+                arrays = {k: a.numpy().copy() for k, a in r.content["arrays"].items()}
+                arrays["w"].flat[3] = np.nextafter(arrays["w"].flat[3], np.float32(1e9))
+                r.content["arrays"] = to_record(arrays)
+            out.append(r)
+        return out
+
+
+def test_signed_replies_verified_by_the_strategy(tmp_path):
+    from fedguard import identity
+    from fedguard.flower import signing_mod
+
+    rng = np.random.default_rng(2)
+    target = {"w": rng.normal(size=(3, 4)).astype(np.float32), "b": rng.normal(size=4).astype(np.float32)}
+
+    def honest(record, server_round):
+        current = {k: a.numpy() for k, a in record.items()}
+        return {k: (v + 0.5 * (target[k] - v)).astype(np.float32) for k, v in current.items()}, {"num-examples": 5}
+
+    nodes = {10 + i: honest for i in range(6)}
+    registry = identity.Registry("flower-test")
+    mods = {}
+    for node in list(nodes)[:5]:  # node 15 has no key: it sends unsigned replies
+        sk, pk = identity.generate_key_pair()
+        registry.add(f"site-{node}", pk)
+        mods[node] = signing_mod(sk, f"site-{node}")
+    registry.save(str(tmp_path / "R.json"))
+    strategy = FedGuard({"aggregator": {"rule": "mean"}}, registry=str(tmp_path / "R.json"),
+                        base=FedAvg(fraction_evaluate=0.0, min_available_nodes=6, min_train_nodes=6))
+    initial = to_record({"w": np.zeros((3, 4), np.float32), "b": np.zeros(4, np.float32)})
+    result = strategy.start(grid=SignedGrid(nodes, mods, tamper={14}), initial_arrays=initial, num_rounds=3)
+    for server_round in (1, 2, 3):
+        metrics = result.train_metrics_clientapp[server_round]
+        assert sorted(metrics["fedguard.accepted"]) == [10, 11, 12, 13]
+        assert metrics["fedguard.rejected.bad_signature"] == [14]
+        assert metrics["fedguard.rejected.unknown_client"] == [15]
+        assert strategy.history[server_round - 1]["client_ids"][10] == "site-10"
+    assert len({n.hex() for n in strategy._nonces.values()}) == 1  # one live nonce, the last round's
+    final = flat(result.arrays)
+    goal = np.concatenate([target["w"].ravel(), target["b"].ravel()])
+    np.testing.assert_allclose(final, goal * (1 - 0.5 ** 3), rtol=1e-5, atol=1e-6)
+def test_monitoring_alerts_in_the_metrics_and_the_endpoint():
+    pytest.importorskip("prometheus_client", reason="prometheus_client is not installed (bootstrap installs it)")
+    import urllib.request
+
+    config = {"aggregator": {"rule": "mean"},
+              "monitoring": {"detectors": [{"metric": "norm_q50", "method": "cusum", "direction": "up",
+                                            "warmup": 6}]}}
+    strategy = FedGuard(config, monitoring_port=0, monitoring_address="127.0.0.1")
+    try:
+        rng = np.random.default_rng(3)
+        for server_round in range(1, 10):
+            scale = 1.0 if server_round < 8 else 6.0  # every client's update grows at round 8
+            center = model(rng, scale=scale)
+            replies = [reply(2000 + i, {k: (v + 0.05 * scale * rng.normal(size=v.shape)).astype(v.dtype)
+                                        if v.dtype.kind == "f" else v for k, v in center.items()})
+                       for i in range(6)]
+            _, metrics = strategy.aggregate_train(server_round, replies)
+            assert metrics["fedguard.metric.clients"] == 6.0
+            if server_round < 8:
+                assert metrics["fedguard.num-alerts"] == 0
+        alerted = [e["round"] for e in strategy.history if e["alerts"]]
+        assert alerted and alerted[0] == 8
+        assert strategy.history[7]["alerts"][0]["metric"] == "norm_q50"
+        with urllib.request.urlopen(f"http://127.0.0.1:{strategy.monitoring.port}/metrics", timeout=5) as f:
+            text = f.read().decode()
+        assert "fedguard_norm_q50 " in text and 'fedguard_alerts_total{method="cusum",metric="norm_q50"}' in text
+    finally:
+        strategy.monitoring.close()

@@ -17,6 +17,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/tile_loader.h"
+#include "kernels/scan_math.h"
 #include "fedguard/error.h"
 
 namespace fedguard::backend::cpu {
@@ -144,9 +145,8 @@ double sorted_statistic(const float* v, std::size_t stride, std::size_t m, Colum
   return 0;
 }
 
-float saturate(double v) {
-  return static_cast<float>(std::clamp(v, -static_cast<double>(FLT_MAX), static_cast<double>(FLT_MAX)));
-}
+// +-FLT_MAX beyond float32's range, NaN kept: kernels/scan_math.h, shared with the CUDA kernels.
+using kernels::saturate;
 
 }  // namespace
 
@@ -157,14 +157,7 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
   const std::size_t r = request.references.size();
   const bool mixed = !request.mix.empty();
   const std::size_t m = mixed ? request.mixed_rows : k;
-  FEDGUARD_EXPECTS(m > 0, "coordinate-wise aggregation over zero rows");
-  FEDGUARD_EXPECTS(!mixed || request.mix.size() == m * (k + r),
-                   "mixing matrix has " << request.mix.size() << " entries, expected " << m * (k + r));
-  if (request.statistic == ColumnStatistic::kTrimmedMean)
-    FEDGUARD_EXPECTS(2 * request.param < m, "trimmed mean of " << m << " values with trim " << request.param);
-  if (request.statistic == ColumnStatistic::kBulyanMean)
-    FEDGUARD_EXPECTS(request.param >= 1 && request.param <= m,
-                     "Bulyan mean of " << request.param << " of " << m << " values");
+  // The request was validated by Backend::aggregate_coordinatewise (host/backend/backend.cc).
 
   // Columns per chunk: each row contributes one contiguous run of `chunk` values.
   std::size_t chunk = mixed ? 256 : std::clamp<std::size_t>((std::size_t{1} << 18) / std::max<std::size_t>(m, 1), 64, 1024);

@@ -9,13 +9,13 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/tile_loader.h"
+#include "kernels/scan_math.h"
 
 namespace fedguard::backend::cpu {
 
 namespace {
-float to_float_saturated(double v) {
-  return static_cast<float>(std::clamp(v, -static_cast<double>(FLT_MAX), static_cast<double>(FLT_MAX)));
-}
+// +-FLT_MAX beyond float32's range, NaN kept: kernels/scan_math.h, shared with the CUDA kernels.
+float to_float_saturated(double v) { return kernels::saturate(v); }
 }  // namespace
 
 void aggregate_linear(const LinearAggregateRequest& request, float* out, int threads) {

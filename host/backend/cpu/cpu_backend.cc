@@ -17,13 +17,15 @@ class CpuBackend final : public Backend {
     openblas_set_num_threads(1);
   }
   std::string name() const override { return "cpu"; }
-  ScanSummaries scan(const ScanRequest& request) override {
+
+ protected:
+  ScanSummaries run_scan(const ScanRequest& request) override {
     return cpu::scan(request, threads_for(request.rows.size(), request.updates));
   }
-  void aggregate_linear(const LinearAggregateRequest& request, float* out) override {
+  void run_aggregate_linear(const LinearAggregateRequest& request, float* out) override {
     cpu::aggregate_linear(request, out, threads_for(request.rows.size(), request.updates));
   }
-  void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* out) override {
+  void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* out) override {
     cpu::aggregate_coordinatewise(request, out, threads_for(request.rows.size(), request.updates));
   }
 

@@ -31,45 +31,24 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/tile_loader.h"
 #include "fedguard/error.h"
+#include "kernels/scan_math.h"
 
 namespace fedguard::backend {
 
-std::size_t auto_tile_columns(std::size_t n, std::size_t d) {
-  const std::size_t target_floats = std::size_t{1} << 19;  // 2 MiB of float32 per tile
-  std::size_t w = target_floats / std::max<std::size_t>(n, 1);
-  w = std::clamp<std::size_t>(w / 64 * 64, 64, 65536);
-  const std::size_t d_up = (d + 63) / 64 * 64;
-  return std::max<std::size_t>(64, std::min(w, d_up));
-}
-
 float sketch_entry(std::uint64_t seed, std::size_t column, std::size_t q, std::size_t sketch_dim) {
-  // splitmix64 of (seed, column, q / 64); bit q % 64 is the sign.
-  std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<std::uint64_t>(column) * 0x100000001B3ull + q / 64 + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  const float magnitude = 1.0f / std::sqrt(static_cast<float>(sketch_dim));
-  return (z >> (q % 64)) & 1u ? magnitude : -magnitude;
+  return kernels::sketch_entry(seed, column, q, sketch_dim);
 }
 
 namespace cpu {
 namespace {
 
 constexpr float kSaneFactor = 4.0f;
-// Rows whose largest |value| lies in this range need no scaling: float32 products of up to
-// 65536 terms stay far from overflow and from the subnormal range.
-constexpr float kNoScaleLow = 1e-15f, kNoScaleHigh = 1e15f;
-
-// Power of two s with max_abs * s in [0.5, 1), or 1 for a zero row. The scale is applied as a
-// float, so it stops at 2^126: a row of subnormals only (max_abs down to 2^-149) would
-// otherwise get 2^149, which is inf in float32 and turns the row into inf and NaN. At 2^126
-// such a row lands at >= 2^-23, where float32 products are still normal numbers.
-double unit_scale(float max_abs) {
-  if (!(max_abs > 0)) return 1.0;
-  int e;
-  std::frexp(static_cast<double>(max_abs), &e);  // max_abs = m 2^e, m in [0.5, 1)
-  return std::ldexp(1.0, std::min(-e, 126));
-}
+// The row scale, its range and how it is applied are kernels/scan_math.h's, shared with the
+// CUDA kernels: a subnormal-only row's scale (up to 2^149) is applied in float64, since as a
+// float32 it would be inf.
+using kernels::apply_scale;
+using kernels::row_scale;
+using kernels::unit_scale;
 
 // Per-row statistics of one tile row. Eight independent lanes so the loop vectorises without
 // reordering any one sum; the lanes are combined in a fixed order (deterministic). Compiled for
@@ -188,10 +167,9 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     for (std::size_t j = 0; j < w; ++j)
       for (std::size_t c = 0; c < q; ++c) ws.sketch_matrix[j * q + c] = sketch_entry(request.sketch_seed, col0 + j, c, q);
     for (std::size_t p = 0; p < k; ++p) {
-      const double sc = ws.max_abs[p] >= kNoScaleLow && ws.max_abs[p] <= kNoScaleHigh ? 1.0 : unit_scale(ws.max_abs[p]);
+      const double sc = row_scale(ws.max_abs[p]);
       ws.scale[p] = sc;
-      const auto f = static_cast<float>(sc);
-      for (std::size_t j = 0; j < w; ++j) ws.sketch_rows[p * w + j] = tile[p * w + j] * f;
+      for (std::size_t j = 0; j < w; ++j) ws.sketch_rows[p * w + j] = apply_scale(tile[p * w + j], sc);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(k), static_cast<int>(q), static_cast<int>(w),
                 1.0f, ws.sketch_rows.data(), static_cast<int>(w), ws.sketch_matrix.data(), static_cast<int>(q), 0.0f,
@@ -220,15 +198,21 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   float* centre = ws.centre.data();
   {
     const double inv = sane_rows ? 1.0 / static_cast<double>(sane_rows) : 0.0;
-    constexpr std::size_t kBlock = 256;
-    double block[kBlock];
+    // Summation order: kernels::kCentreRowChunk (chunks of rows, then the chunk sums in order),
+    // shared with the CUDA kernels so that both backends' centres are equal bit for bit.
+    constexpr std::size_t kBlock = 256, kChunk = kernels::kCentreRowChunk;
+    double block[kBlock], part[kBlock];
     for (std::size_t j0 = 0; j0 < w; j0 += kBlock) {
       const std::size_t j1 = std::min(w, j0 + kBlock);
       std::fill(block, block + (j1 - j0), 0.0);
-      for (std::size_t p = 0; p < k; ++p) {
-        if (!ws.sane[p]) continue;
-        const float* row = tile + p * w;
-        for (std::size_t j = j0; j < j1; ++j) block[j - j0] += row[j];
+      for (std::size_t p0 = 0; p0 < k; p0 += kChunk) {
+        std::fill(part, part + (j1 - j0), 0.0);
+        for (std::size_t p = p0; p < std::min(k, p0 + kChunk); ++p) {
+          if (!ws.sane[p]) continue;
+          const float* row = tile + p * w;
+          for (std::size_t j = j0; j < j1; ++j) part[j - j0] += row[j];
+        }
+        for (std::size_t j = 0; j < j1 - j0; ++j) block[j] += part[j];
       }
       for (std::size_t j = j0; j < j1; ++j) centre[j] = static_cast<float>(block[j - j0] * inv);
     }
@@ -252,11 +236,10 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       mx = a > mx ? a : mx;
     }
     acc.centre_proj[p] += proj;
-    if (mx == 0 || (mx >= kNoScaleLow && mx <= kNoScaleHigh)) continue;
-    const double sc = unit_scale(mx);
+    const double sc = row_scale(mx);
+    if (sc == 1.0) continue;
     ws.scale[p] = sc;
-    const auto f = static_cast<float>(sc);
-    for (std::size_t j = 0; j < w; ++j) row[j] *= f;
+    for (std::size_t j = 0; j < w; ++j) row[j] = apply_scale(row[j], sc);
   }
 
   // 4. Gram of the tile (upper triangle), unscaled into float64.
@@ -338,7 +321,7 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   } else {
     // Enough tiles to keep every worker busy: at least four per thread where d allows.
     const std::size_t per_worker = (d + 4 * static_cast<std::size_t>(threads) - 1) / (4 * static_cast<std::size_t>(threads));
-    w_max = std::min(auto_tile_columns(k, d), std::max<std::size_t>(64, (per_worker + 63) / 64 * 64));
+    w_max = std::min(auto_tile_columns(k, d, request.sketch_dim, kCpuTile), std::max<std::size_t>(64, (per_worker + 63) / 64 * 64));
   }
   w_max = std::max<std::size_t>(w_max, 1);
   const std::size_t tiles = d == 0 ? 0 : (d + w_max - 1) / w_max;

@@ -43,7 +43,7 @@ int cuda_device_count();
 std::shared_ptr<void> cuda_copy_to_device(const void* host, std::size_t bytes, int device);
 
 /// Placement and tile width the last pass of a CUDA backend used ("copied, 4096 columns"):
-/// for tests and logs. Empty for other backends.
+/// for tests and logs; backend.last_plan(), empty for other backends.
 std::string cuda_last_plan(const Backend& backend);
 
 }  // namespace fedguard::backend

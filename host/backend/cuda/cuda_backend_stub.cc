@@ -15,6 +15,4 @@ std::shared_ptr<void> cuda_copy_to_device(const void*, std::size_t, int) {
   FEDGUARD_THROW(kUnsupported, "cannot copy to a CUDA device: fedguard was built without CUDA");
 }
 
-std::string cuda_last_plan(const Backend&) { return {}; }
-
 }  // namespace fedguard::backend

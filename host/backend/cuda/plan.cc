@@ -9,8 +9,15 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "fedguard/error.h"
+#include "kernels/scan_math.h"
 
 namespace fedguard::backend::cuda_plan {
+
+namespace {
+// kernels/kernels.cuh's kMaxReductionBlocks (an upper bound of reduction_blocks(w); that header
+// is CUDA's, and this file is plain host code).
+constexpr std::size_t kReductionScratchBlocks = 256;
+}  // namespace
 
 const char* placement_name(Placement p) {
   switch (p) {
@@ -37,6 +44,11 @@ std::size_t scan_stream_bytes(const ScanShape& s, std::size_t w, bool streamed) 
   b += k * r * (sizeof(float) + sizeof(double)) + r * r * sizeof(double) + r * 2 * sizeof(double);
   b += k * 128 + 4096;                                        // per-row vectors and counts, row tables
   b += s.subset_columns * sizeof(std::uint64_t);              // subset indices (shared; counted per stream)
+  if (s.gram) {
+    b += (k + kernels::kCentreRowChunk - 1) / kernels::kCentreRowChunk * w * sizeof(double);  // centre's row-chunk sums
+    b += std::max<std::size_t>(1, r * r) * kReductionScratchBlocks * sizeof(double);        // dot products' block sums
+  }
+  b += r * kReductionScratchBlocks * sizeof(float);           // references' block maxima
   return b;
 }
 
@@ -46,17 +58,6 @@ std::size_t aggregate_stream_bytes(const AggregateShape& s, std::size_t w, bool 
   b += w * sizeof(float);  // the output tile
   b += (s.k + s.r + s.m) * 32 + 4096;  // row tables, coefficients
   return b;
-}
-
-std::size_t auto_tile_columns_gpu(std::size_t k, std::size_t d) {
-  constexpr std::size_t kTargetFloats = std::size_t{1} << 24;  // 64 MiB of float32
-  constexpr std::size_t kQuantum = 256;
-  const std::size_t rows = std::max<std::size_t>(k, 1);
-  std::size_t w = kTargetFloats / rows;
-  w = std::min(w, (std::size_t{1} << 31) / rows);
-  w = std::max(kQuantum, w / kQuantum * kQuantum);
-  const std::size_t d_up = (std::max<std::size_t>(d, 1) + kQuantum - 1) / kQuantum * kQuantum;
-  return std::min(w, d_up);
 }
 
 Plan plan_pass(std::size_t input_bytes, bool input_on_device, std::size_t budget, std::size_t requested_w,
@@ -165,6 +166,8 @@ std::size_t memory_limit_from_env() {
 }  // namespace fedguard::backend::cuda_plan
 
 namespace fedguard::backend {
+
+std::string cuda_last_plan(const Backend& backend) { return backend.last_plan(); }
 
 GramPrecision parse_gram_precision(const std::string& name) {
   if (name == "fp32") return GramPrecision::kFp32;

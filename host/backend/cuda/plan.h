@@ -52,10 +52,8 @@ std::size_t aggregate_stream_bytes(const AggregateShape& s, std::size_t w, bool 
 /// dtype when streamed, plus r float32 reference rows).
 std::size_t staging_bytes(std::size_t k, std::size_t elem_size, std::size_t r, std::size_t w, bool streamed);
 
-/// The GPU's automatic tile width: about 64 MiB of float32 per tile (wide tiles keep every SM
-/// busy and the GEMMs large), a multiple of 256 columns, at least 256, at most d rounded up to
-/// 256, and at most 2^31 / max(k, 1) so that every cuBLAS dimension product fits an int.
-std::size_t auto_tile_columns_gpu(std::size_t k, std::size_t d);
+// The automatic tile width is backend::auto_tile_columns(k, d, sketch_dim, kCudaTile)
+// (host/backend/backend.h), written once for both backends.
 
 struct Plan {
   Placement placement = Placement::kStreamed;

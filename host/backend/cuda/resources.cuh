@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <vector>
 
-namespace fedguard::cuda {
+namespace fedguard::backend::cuda {
 
 class Resources;
 
@@ -78,12 +78,18 @@ class Resources {
   /// device has no room or the cap would be exceeded.
   DeviceBuffer allocate(std::size_t bytes);
   /// Bytes a plan may still allocate: the cap minus what is held, and at most the device's
-  /// free memory minus a safety margin for cuBLAS workspaces and the context.
+  /// free memory plus what the pool caches (freed but not yet trimmed: the previous round's
+  /// resident copy, a failed attempt's buffers) minus a safety margin for cuBLAS workspaces and
+  /// the context.
   std::size_t budget() const;
+  /// Bytes the pool holds freed but not handed back to the device.
+  std::size_t pool_cached() const;
   std::size_t memory_limit() const { return limit_; }
   std::size_t in_use() const { return in_use_; }
-  /// Returns the pool's cached free memory to the device (at the end of each public operation).
-  void trim();
+  /// Returns the pool's cached free memory to the device (at the end of each public operation,
+  /// and after the previous round's copy is released). Never throws: failures are reported on
+  /// stderr and cleared.
+  void trim() noexcept;
 
   /// Pinned host buffer `slot` of at least `bytes` (grown on demand, kept for later rounds).
   unsigned char* pinned(std::size_t slot, std::size_t bytes);
@@ -128,7 +134,8 @@ class StreamsGuard {
 };
 
 /// Makes `device` current for the scope and restores the previous one. `quiet` (for
-/// destructors) never throws: a failure to switch is ignored.
+/// destructors) never throws: a failure to switch is reported on stderr and cleared, as is a
+/// failure to switch back.
 class DeviceGuard {
  public:
   explicit DeviceGuard(int device, bool quiet = false);
@@ -149,4 +156,4 @@ class NvtxRange {
   NvtxRange& operator=(const NvtxRange&) = delete;
 };
 
-}  // namespace fedguard::cuda
+}  // namespace fedguard::backend::cuda

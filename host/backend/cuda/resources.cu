@@ -1,5 +1,5 @@
 // Per-device resources (see resources.cuh).
-#include "kernels/resources.cuh"
+#include "backend/cuda/resources.cuh"
 
 #include <nvtx3/nvToolsExt.h>
 
@@ -9,7 +9,7 @@
 
 #include "kernels/cuda_check.cuh"
 
-namespace fedguard::cuda {
+namespace fedguard::backend::cuda {
 
 namespace {
 constexpr std::size_t kMarginBytes = std::size_t{256} << 20;  // context, cuBLAS workspaces, fragmentation
@@ -63,11 +63,11 @@ Resources::~Resources() {
   if (cusolver_) cusolverDnDestroy(cusolver_);
   for (auto h : cublas_) cublasDestroy(h);
   for (auto e : events_)
-    if (e) cudaEventDestroy(e);
+    if (e) FEDGUARD_CUDA_REPORT(cudaEventDestroy(e));
   for (auto& p : pinned_)
-    if (p.ptr) cudaFreeHost(p.ptr);
-  for (auto s : streams_) cudaStreamDestroy(s);
-  if (pool_) cudaMemPoolDestroy(pool_);
+    if (p.ptr) FEDGUARD_CUDA_REPORT(cudaFreeHost(p.ptr));
+  for (auto s : streams_) FEDGUARD_CUDA_REPORT(cudaStreamDestroy(s));
+  if (pool_) FEDGUARD_CUDA_REPORT(cudaMemPoolDestroy(pool_));
 }
 
 cusolverDnHandle_t Resources::cusolver() {
@@ -99,8 +99,20 @@ DeviceBuffer Resources::allocate(std::size_t bytes) {
 }
 
 void Resources::release(void* ptr, std::size_t bytes) noexcept {
-  cudaFreeAsync(ptr, streams_[0]);
+  FEDGUARD_CUDA_REPORT(cudaFreeAsync(ptr, streams_[0]));
   in_use_ -= std::min(in_use_, bytes);
+}
+
+std::size_t Resources::pool_cached() const {
+  // Freed into the pool (release threshold UINT64_MAX: kept until trim()) but not yet handed back:
+  // cudaMemGetInfo counts it as used, yet the next allocation gets it at once.
+  std::uint64_t reserved = 0, used = 0;
+  if (cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &reserved) != cudaSuccess ||
+      cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemCurrent, &used) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return reserved > used ? static_cast<std::size_t>(reserved - used) : 0;
 }
 
 std::size_t Resources::budget() const {
@@ -109,14 +121,17 @@ std::size_t Resources::budget() const {
     cudaGetLastError();
     free_bytes = 0;
   }
+  free_bytes += pool_cached();
   std::size_t b = free_bytes > kMarginBytes ? free_bytes - kMarginBytes : 0;
   if (limit_ != 0) b = std::min(b, limit_ > in_use_ ? limit_ - in_use_ : 0);
   return b;
 }
 
-void Resources::trim() {
-  cudaStreamSynchronize(streams_[0]);
-  cudaMemPoolTrimTo(pool_, 0);
+void Resources::trim() noexcept {
+  // Best effort (a failure here loses no result): reported and cleared, never left pending for
+  // the next launch check to blame on its kernel.
+  FEDGUARD_CUDA_REPORT(cudaStreamSynchronize(streams_[0]));
+  FEDGUARD_CUDA_REPORT(cudaMemPoolTrimTo(pool_, 0));
 }
 
 unsigned char* Resources::pinned(std::size_t slot, std::size_t bytes) {
@@ -153,8 +168,7 @@ void Resources::synchronize() {
 }
 
 void Resources::synchronize_quietly() noexcept {
-  for (auto s : streams_)
-    if (cudaStreamSynchronize(s) != cudaSuccess) cudaGetLastError();
+  for (auto s : streams_) FEDGUARD_CUDA_REPORT(cudaStreamSynchronize(s));
 }
 
 DeviceGuard::DeviceGuard(int device, bool quiet) {
@@ -164,7 +178,7 @@ DeviceGuard::DeviceGuard(int device, bool quiet) {
   }
   if (previous_ == device) return;
   if (quiet) {
-    if (cudaSetDevice(device) != cudaSuccess) cudaGetLastError();
+    FEDGUARD_CUDA_REPORT(cudaSetDevice(device));
   } else {
     FEDGUARD_CUDA_TRY(cudaSetDevice(device));
   }
@@ -172,10 +186,14 @@ DeviceGuard::DeviceGuard(int device, bool quiet) {
 
 DeviceGuard::~DeviceGuard() {
   int now = previous_;
-  if (cudaGetDevice(&now) == cudaSuccess && now != previous_) cudaSetDevice(previous_);
+  if (cudaGetDevice(&now) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  if (now != previous_) FEDGUARD_CUDA_REPORT(cudaSetDevice(previous_));
 }
 
 NvtxRange::NvtxRange(const char* name) { nvtxRangePushA(name); }
 NvtxRange::~NvtxRange() { nvtxRangePop(); }
 
-}  // namespace fedguard::cuda
+}  // namespace fedguard::backend::cuda

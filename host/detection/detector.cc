@@ -1,0 +1,198 @@
+#include "detection/detector.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "detection/robust.h"
+#include "detection/signals.h"
+#include "rules/format.h"
+
+namespace fedguard::detection {
+namespace {
+
+using rules::fmt;
+
+struct Scored {
+  Scored(SignalValues v, ReasonCode c, double b) : values(std::move(v)), code(c), budget(b) {}
+  SignalValues values;
+  ReasonCode code;
+  double budget;
+  double cut = 0;
+  std::vector<std::size_t> members;  ///< the clients it was computed over (indices of detect's rows)
+  /// Per client: how far past its cut the signal is (z / cut in the suspicious tail); > 1 fires.
+  std::vector<double> excess;
+};
+
+double tail_ratio(double z, Tail tail, double cut) {
+  const double oriented = tail == Tail::kUpper ? z : tail == Tail::kLower ? -z : std::fabs(z);
+  return oriented / cut;
+}
+
+void cut_signal(Scored& s, std::size_t m) {
+  const bool two = s.values.tail == Tail::kBoth;
+  double alpha = s.budget;
+  // Several comparisons behind one z: each is cut so that the client's budget holds for all
+  // together (Sidak: 1 - (1 - alpha)^(1/c)).
+  if (s.values.comparisons > 1) alpha = -std::expm1(std::log1p(-alpha) / static_cast<double>(s.values.comparisons));
+  s.cut = calibrated_cut(alpha, s.values.calibration_n ? s.values.calibration_n : m, two);
+  s.excess.resize(m);
+  for (std::size_t a = 0; a < m; ++a) s.excess[a] = tail_ratio(s.values.z[a], s.values.tail, s.cut);
+}
+
+// Sizes of the groups that near-duplicate pairs (rho below the bound, both flagged) connect.
+std::vector<std::size_t> group_sizes(const std::vector<double>& rho, const std::vector<std::uint8_t>& flagged,
+                                     double bound, std::size_t m) {
+  std::vector<std::size_t> parent(m);
+  std::iota(parent.begin(), parent.end(), 0);
+  auto find = [&](std::size_t a) {
+    while (parent[a] != a) a = parent[a] = parent[parent[a]];
+    return a;
+  };
+  for (std::size_t a = 0; a < m; ++a)
+    for (std::size_t b = a + 1; b < m; ++b)
+      if (flagged[a] && flagged[b] && rho[a * m + b] < bound) parent[find(a)] = find(b);
+  std::vector<std::size_t> count(m, 0), size(m, 0);
+  for (std::size_t a = 0; a < m; ++a) ++count[find(a)];
+  for (std::size_t a = 0; a < m; ++a) size[a] = count[find(a)];
+  return size;
+}
+
+// The code a rejection carries when several signals fired: the most specific first (a
+// scaled update is a norm outlier before it is anything else; the spectral score catches
+// whatever stands out and comes last).
+int rank(ReasonCode code) {
+  switch (code) {
+    case ReasonCode::kNormOutlier: return 0;
+    case ReasonCode::kCollusion: return 1;
+    case ReasonCode::kDirectionOutlier: return 2;
+    case ReasonCode::kSignOutlier: return 3;
+    case ReasonCode::kSpectralOutlier: return 4;
+    default: return 5;
+  }
+}
+
+// The rejection of client a: the most specific signal that fired gives the code; every signal
+// that saw the client gives its value, z and cut.
+Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, std::size_t a, double norm_ratio,
+                std::size_t group) {
+  Finding f;
+  f.index = a;
+  int best = 100;
+  for (const Scored& s : signals) {
+    const auto it = std::find(s.members.begin(), s.members.end(), a);
+    if (it == s.members.end()) continue;
+    const auto q = static_cast<std::size_t>(it - s.members.begin());
+    f.values[s.values.name] = s.values.value[q];
+    f.values[s.values.name + "_z"] = s.values.z[q];
+    f.values[s.values.name + "_cut"] = s.cut;
+    if (s.excess[q] <= 1) continue;
+    if (rank(s.code) < best) {
+      best = rank(s.code);
+      f.code = s.code;
+    }
+    f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " + fmt(s.values.z[q]) + " beyond " +
+                (s.values.tail == Tail::kLower ? "-" : s.values.tail == Tail::kBoth ? "+-" : "") + fmt(s.cut);
+    if (s.code == ReasonCode::kNormOutlier) {
+      f.values["norm_ratio"] = norm_ratio;
+      f.detail += " (" + fmt(norm_ratio) + "x the median norm" +
+                  (spec.max_norm_ratio > 0 && norm_ratio > spec.max_norm_ratio ? ", above the cap " + fmt(spec.max_norm_ratio) : "") +
+                  ")";
+    }
+    if (s.code == ReasonCode::kCollusion) {
+      f.values["collusion_group"] = static_cast<double>(group);
+      f.detail += " (nearest neighbour at normalised distance " + fmt(s.values.value[q]) + ", group of " +
+                  std::to_string(group) + ")";
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+DetectionOutcome detect(const DetectionSpec& spec, const policy::GramSpace& space, const std::vector<std::size_t>& rows,
+                        std::size_t d) {
+  DetectionOutcome out;
+  const std::size_t m = rows.size();
+  if (m < kMinClients) {
+    out.notes.push_back("detection skipped: " + std::to_string(m) + " clients, the calibration needs at least " +
+                        std::to_string(kMinClients));
+    return out;
+  }
+  // Stage A: the signals of a client alone or of a pair (norm, collusion), over everyone.
+  // Stage B: the signals measured against the federation's centre and main direction
+  // (direction, sign, spectral), over the clients stage A kept: a group of fakes would
+  // otherwise set the direction its victims are then measured along.
+  const SignalInput all(space, rows, d);
+  std::vector<Scored> signals;
+  if (spec.norm > 0) signals.emplace_back(norm_signal(all), ReasonCode::kNormOutlier, spec.norm);
+  std::vector<double> rho;
+  if (spec.collusion > 0) {
+    signals.emplace_back(collusion_signal(all), ReasonCode::kCollusion, spec.collusion);
+    rho = normalised_distances(all);
+  }
+  std::vector<double> worst(m, 0.0);
+  std::vector<std::uint8_t> collusion_flag(m, 0);
+  const double median_norm = median(all.norms);
+  for (Scored& s : signals) {
+    s.members.resize(m);
+    std::iota(s.members.begin(), s.members.end(), 0);
+    cut_signal(s, m);
+    for (std::size_t a = 0; a < m; ++a) {
+      if (s.code == ReasonCode::kNormOutlier && spec.max_norm_ratio > 0 && median_norm > 0)
+        s.excess[a] = std::max(s.excess[a], all.norms[a] / (spec.max_norm_ratio * median_norm));
+      if (s.code == ReasonCode::kCollusion) {
+        // Near-duplicates only: a z far in the tail is not enough if the pair is merely similar.
+        if (!(s.values.value[a] < spec.collusion_max_distance)) s.excess[a] = std::min(s.excess[a], 1.0);
+        collusion_flag[a] = s.excess[a] > 1;
+      }
+      worst[a] = std::max(worst[a], s.excess[a]);
+    }
+  }
+  std::vector<std::size_t> kept;
+  for (std::size_t a = 0; a < m; ++a)
+    if (worst[a] <= 1) kept.push_back(a);
+  const std::size_t stage_b = signals.size();
+  if (kept.size() >= kMinClients && (spec.direction > 0 || spec.sign > 0 || spec.spectral > 0)) {
+    std::vector<std::size_t> kept_rows;
+    for (std::size_t a : kept) kept_rows.push_back(rows[a]);
+    const SignalInput rest(space, kept_rows, d);
+    std::vector<std::size_t> core;
+    SignalValues direction = direction_signal(rest, &core);
+    if (spec.direction > 0) signals.emplace_back(std::move(direction), ReasonCode::kDirectionOutlier, spec.direction);
+    if (spec.sign > 0) signals.emplace_back(sign_signal(rest), ReasonCode::kSignOutlier, spec.sign);
+    if (spec.spectral > 0) signals.emplace_back(spectral_signal(rest, core), ReasonCode::kSpectralOutlier, spec.spectral);
+    for (std::size_t i = stage_b; i < signals.size(); ++i) {
+      signals[i].members = kept;
+      cut_signal(signals[i], kept.size());
+      for (std::size_t q = 0; q < kept.size(); ++q) worst[kept[q]] = std::max(worst[kept[q]], signals[i].excess[q]);
+    }
+  } else if (kept.size() < kMinClients) {
+    out.notes.push_back("detection: direction, sign and spectral signals skipped: " + std::to_string(kept.size()) +
+                        " clients left after the norm and collusion signals");
+  }
+  for (const Scored& s : signals) {
+    std::vector<double> z(m, std::nan(""));
+    for (std::size_t q = 0; q < s.members.size(); ++q) z[s.members[q]] = s.values.z[q];
+    out.scores["detect_" + s.values.name] = std::move(z);
+  }
+  const std::vector<std::size_t> groups =
+      rho.empty() ? std::vector<std::size_t>(m, 1) : group_sizes(rho, collusion_flag, spec.collusion_max_distance, m);
+
+  std::vector<std::size_t> fired;
+  for (std::size_t a = 0; a < m; ++a)
+    if (worst[a] > 1) fired.push_back(a);
+  std::stable_sort(fired.begin(), fired.end(), [&](std::size_t x, std::size_t y) { return worst[x] > worst[y]; });
+  const auto cap = static_cast<std::size_t>(std::floor(spec.max_reject_fraction * static_cast<double>(m - 1)));
+  if (fired.size() > cap) {
+    out.notes.push_back("detection: " + std::to_string(fired.size()) + " of " + std::to_string(m) +
+                        " clients fired a signal; only the " + std::to_string(cap) +
+                        " most extreme were rejected (max_reject_fraction " + fmt(spec.max_reject_fraction) + ")");
+    fired.resize(cap);
+  }
+  std::sort(fired.begin(), fired.end());
+  for (std::size_t a : fired) out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, groups[a]));
+  return out;
+}
+
+}  // namespace fedguard::detection

@@ -1,0 +1,82 @@
+#include "detection/robust.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace fedguard::detection {
+
+double median(std::vector<double> v) {
+  const std::size_t m = v.size(), mid = m / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+  const double upper = v[mid];
+  if (m % 2) return upper;
+  const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
+  return 0.5 * (lower + upper);
+}
+
+Location robust_location(const std::vector<double>& v, double floor) {
+  Location at;
+  at.centre = median(v);
+  std::vector<double> dev(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) dev[i] = std::fabs(v[i] - at.centre);
+  const double n = static_cast<double>(v.size());
+  const double small_sample = n > 1 ? n / (n - 0.8) : 1.0;  // Croux & Rousseeuw (1992)
+  at.scale = std::max(1.482602218505602 * median(std::move(dev)) * small_sample, floor);
+  return at;
+}
+
+double robust_z(double v, const Location& at) {
+  const double diff = v - at.centre;
+  if (at.scale > 0) return diff / at.scale;
+  if (diff == 0) return 0;
+  return diff > 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+}
+
+double normal_quantile(double p) {
+  // Acklam's algorithm: rational approximations in the centre and the tails.
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                             1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                             6.680131188771972e+01,  -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                             -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+  static const double e[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                             3.754408661907416e+00};
+  const double low = 0.02425;
+  double x;
+  if (p < low) {
+    const double q = std::sqrt(-2 * std::log(p));
+    x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+        ((((e[0] * q + e[1]) * q + e[2]) * q + e[3]) * q + 1);
+  } else if (p <= 1 - low) {
+    const double q = p - 0.5, r = q * q;
+    x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+        (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+  } else {
+    const double q = std::sqrt(-2 * std::log(1 - p));
+    x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+        ((((e[0] * q + e[1]) * q + e[2]) * q + e[3]) * q + 1);
+  }
+  // One Halley step against the exact CDF.
+  const double err = 0.5 * std::erfc(-x / std::sqrt(2.0)) - p;
+  const double u = err * std::sqrt(2 * M_PI) * std::exp(x * x / 2);
+  return x - u / (1 + x * u / 2);
+}
+
+double t_quantile(double p, double nu) {
+  const double z = normal_quantile(p);
+  const double z2 = z * z, z3 = z2 * z, z5 = z3 * z2, z7 = z5 * z2, z9 = z7 * z2;
+  const double g1 = (z3 + z) / 4;
+  const double g2 = (5 * z5 + 16 * z3 + 3 * z) / 96;
+  const double g3 = (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / 384;
+  const double g4 = (79 * z9 + 776 * z7 + 1482 * z5 - 1920 * z3 - 945 * z) / 92160;
+  return z + g1 / nu + g2 / (nu * nu) + g3 / (nu * nu * nu) + g4 / (nu * nu * nu * nu);
+}
+
+double calibrated_cut(double alpha, std::size_t n, bool two_sided) {
+  const double nu = std::max(3.0, 0.55 * (static_cast<double>(n) - 1));
+  return t_quantile(1 - (two_sided ? alpha / 2 : alpha), nu);
+}
+
+}  // namespace fedguard::detection

@@ -1,0 +1,80 @@
+// The detection stage's signals, each a per-client statistic computed from pass 1's summaries
+// (no pass over the updates), and its robust z against the round's own clients
+// (docs/detection.md has the definitions; tests/detection checks each against a float64
+// brute force in d-space).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "policy/gram_space.h"
+
+namespace fedguard::detection {
+
+/// Which tail of a signal's z is suspicious.
+enum class Tail { kUpper, kLower, kBoth };
+
+struct SignalValues {
+  std::string name;            ///< "norm", "direction", "sign", "spectral", "collusion"
+  Tail tail = Tail::kBoth;
+  std::vector<double> value;   ///< the raw statistic per client
+  std::vector<double> z;       ///< robust z per client
+  /// Number of independent comparisons behind each client's z (collusion: its m - 1 pairs),
+  /// for the calibration of the cut-off; 1 elsewhere.
+  std::size_t comparisons = 1;
+  /// The number of values each z was estimated from, when not all the clients (0: all).
+  std::size_t calibration_n = 0;
+};
+
+/// The clients the signals are computed over: scanned positions, at least 2.
+struct SignalInput {
+  const policy::GramSpace& space;
+  std::vector<std::size_t> rows;  ///< scanned positions
+  /// The pass-1 matrices of these rows: centred Gram (x_a - c).(x_b - c) and inner x_a . x_b.
+  std::vector<double> centred;
+  std::vector<double> inner;
+  std::vector<double> norms;      ///< ||x_a||
+  std::size_t d = 0;
+
+  SignalInput(const policy::GramSpace& s, std::vector<std::size_t> idx, std::size_t model_size);
+};
+
+/// The smallest scale of the log-norm's z (a relative spread of 5%).
+constexpr double kNormScaleFloor = 0.05;
+
+/// The smallest scale of the direction signal's cosine.
+constexpr double kDirectionScaleFloor = 0.05;
+/// The smallest scale of the sign balance (1% of the coordinates).
+constexpr double kSignBalanceScaleFloor = 0.01;
+
+/// log ||x_i||, two-sided; its scale is at least kNormScaleFloor.
+SignalValues norm_signal(const SignalInput& in);
+
+/// Cosine between x_i and the robust centre: the mean of the "core" (the half of the clients
+/// whose median cosine to the others is largest), leaving x_i out of it when it is in the
+/// core. Lower tail (pointing away from the federation); scale at least kDirectionScaleFloor.
+/// Also returns the core.
+SignalValues direction_signal(const SignalInput& in, std::vector<std::size_t>* core = nullptr);
+
+/// SignGuard's sign statistics: the net sign balance (positive - negative) / d (scale at least
+/// kSignBalanceScaleFloor) and the zero fraction (scale at least 1/sqrt(d), the binomial
+/// spread of a fraction over d coordinates); the statistic is the one of larger |z|. Two-sided.
+SignalValues sign_signal(const SignalInput& in);
+
+/// DnC's spectral score, exact and cross-fitted: the signed projection of x_i - z (z the core's
+/// mean) on the top principal direction of the other half of the clients (even positions on
+/// the odd ones' direction and vice versa), z'd within its half. Two-sided.
+SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_t>& core);
+
+/// Collusion: normalised distances rho_ij = ||x_i - x_j|| / sqrt((||x_i||^2 + ||x_j||^2) / 2);
+/// t_ij = rho_ij^(2/3) = s_i + s_j + e_ij with client effects s (row medians minus half their median);
+/// each client's statistic is its smallest residual e_ij, z'd against all pairs' residuals.
+/// Lower tail, m - 1 comparisons. `value` is rho to that partner; nearest (optional) receives
+/// the partner (index into rows).
+SignalValues collusion_signal(const SignalInput& in, std::vector<std::size_t>* nearest = nullptr);
+
+/// Normalised pairwise distance matrix rho (m x m, zero diagonal).
+std::vector<double> normalised_distances(const SignalInput& in);
+
+}  // namespace fedguard::detection

@@ -1,0 +1,65 @@
+// What one round carries from stage to stage (host/engine/stages.cc): the input, the
+// rejections so far, the rows each stage passes on, the summaries and the decision. Stages
+// read and extend it in order: validate -> verify -> scan -> detect -> decide -> aggregate ->
+// record. Nothing in it outlives the round except `pending`, which the engine commits to its
+// state only after every stage succeeded.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backend/backend.h"
+#include "fedguard/rejection.h"
+#include "fedguard/round.h"
+#include "monitor/monitor.h"
+#include "policy/policy.h"
+#include "rules/rule.h"
+
+namespace fedguard::engine {
+
+/// What a successful round adds to the engine state.
+struct Pending {
+  std::vector<std::pair<std::string, std::vector<double>>> sketches;  ///< client id, this round's sketch
+  std::vector<double> aggregate_sketch;                                ///< empty: none
+  std::map<std::string, std::vector<double>> suspicion;               ///< client id, new window
+  std::map<std::string, double> outcome;                               ///< client id, reputation evidence
+  std::vector<std::string> participants;  ///< ids of the scanned rows (memory without sketches)
+  std::vector<float> aggregate;           ///< the round's aggregate (the next previous aggregate)
+  std::size_t model_dim = 0;              ///< the round's d (the state's model size)
+  std::optional<monitor::Observation> monitor;  ///< the detectors after this round (monitoring on)
+};
+
+struct RoundWork {
+  explicit RoundWork(const RoundInput& input) : in(input) {}
+  const RoundInput& in;
+  std::size_t n = 0, d = 0;
+  RoundResult result;
+  /// Rejections so far by code (or rule) name, for "needs more clients" messages.
+  std::map<std::string, std::size_t> rejected_counts;
+
+  /// validate/verify: the rows to scan, in row order. Summaries are indexed by position in it.
+  std::vector<std::size_t> rows;
+  /// scan: reference vectors (previous aggregate, server reference) and their roles.
+  std::vector<const float*> references;
+  policy::Policy::References roles;
+  policy::Policy::SubsetPlan subsets;
+  backend::ScanSummaries summaries;
+  /// scan: positions (into rows) of the clients still in the round, ascending; the detect
+  /// stage removes those it rejects.
+  std::vector<std::size_t> alive;
+  std::vector<double> sample_weight;  ///< per position
+  std::vector<double> history;        ///< per position x sketch_dim, see RoundContext::history
+  rules::ClientMemory memory;
+  policy::Decision decision;
+  Pending pending;
+
+  /// Rejects row `row` (a row index, not a position).
+  void reject(std::size_t row, ReasonCode code, std::string detail, std::string rule = {},
+              std::map<std::string, double> values = {});
+};
+
+}  // namespace fedguard::engine

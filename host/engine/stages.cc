@@ -1,0 +1,391 @@
+#include "engine/stages.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <unordered_map>
+
+#include "common/gaussian_noise.h"
+#include "detection/detector.h"
+#include "fedguard/error.h"
+#include "monitor/metrics.h"
+#include "policy/gram_space.h"
+
+namespace fedguard::engine {
+namespace {
+
+std::string count_list(const std::map<std::string, std::size_t>& counts) {
+  std::string s;
+  for (const auto& [reason, count] : counts)
+    if (count) s += (s.empty() ? "" : ", ") + reason + " " + std::to_string(count);
+  return s;
+}
+
+const engine::ClientHistory* history_of(const EngineView& e, const std::string& id) {
+  const auto it = e.state.clients.find(id);
+  return it == e.state.clients.end() ? nullptr : &it->second;
+}
+
+// Rows whose id appeared earlier in the round: duplicates are decided by id order alone,
+// before any content check (the first update under an id is that client's).
+// With client verification the verify stage decides instead: only a verified update claims an
+// id for the round (a forged copy sent first must not block the genuine one).
+std::vector<std::size_t> first_rows_of_ids(const EngineView& e, const RoundInput& in, std::size_t n) {
+  std::unordered_map<std::string, std::size_t> first_with_id;
+  std::vector<std::size_t> duplicate_of(n, n);
+  for (std::size_t i = 0; i < (e.verifies ? 0 : in.client_ids.size()); ++i) {
+    const auto [it, inserted] = first_with_id.emplace(in.client_ids[i], i);
+    if (inserted) continue;
+    FEDGUARD_EXPECTS(e.config.duplicate_ids != DuplicateIdPolicy::kError,
+                     "duplicate client id '" << in.client_ids[i] << "' at indices " << it->second << " and " << i);
+    duplicate_of[i] = it->second;
+  }
+  return duplicate_of;
+}
+
+}  // namespace
+
+void RoundWork::reject(std::size_t row, ReasonCode code, std::string detail, std::string rule,
+                       std::map<std::string, double> values) {
+  Rejection r;
+  r.client = row;
+  r.id = row < result.client_ids.size() ? result.client_ids[row] : std::to_string(row);
+  r.code = code;
+  r.stage = reason_code_stage(code);
+  r.rule = std::move(rule);
+  r.detail = std::move(detail);
+  r.values = std::move(values);
+  ++rejected_counts[r.rule.empty() || code == ReasonCode::kVote ? reason_code_name(code) : r.rule];
+  result.rejections.push_back(std::move(r));
+}
+
+double updated_reputation(double before, double outcome, const ReputationSpec& spec) {
+  return spec.decay * before + (1 - spec.decay) * outcome;
+}
+
+void validate_stage(const EngineView& e, RoundWork& w) {
+  const RoundInput& in = w.in;
+  const UpdateView& u = in.updates;
+  const std::size_t n = u.rows(), d = u.cols();
+  FEDGUARD_EXPECTS(n > 0, "round has no updates (n = 0)");
+  FEDGUARD_EXPECTS(d > 0, "updates have zero length (d = 0)");
+  FEDGUARD_EXPECTS(in.client_ids.empty() || in.client_ids.size() == n,
+                   "got " << in.client_ids.size() << " client ids for n=" << n << " updates");
+  FEDGUARD_EXPECTS(in.num_samples.empty() || in.num_samples.size() == n,
+                   "got " << in.num_samples.size() << " num_samples for n=" << n << " updates");
+  if (!e.backend.reads(u.location()))
+    FEDGUARD_THROW(kUnsupported, "updates are in " << (u.location().kind == MemoryKind::kCuda ? "CUDA" : "host")
+                                                   << " memory but the backend is " << e.backend.name());
+  w.n = w.result.n = n;
+  w.d = w.result.d = d;
+  check_model_dim(e.state, d);  // histories of another model size: an error, no state change
+  w.pending.model_dim = d;
+  w.result.client_ids = in.client_ids;
+  if (w.result.client_ids.empty())
+    for (std::size_t i = 0; i < n; ++i) w.result.client_ids.push_back(std::to_string(i));
+
+  const std::vector<std::size_t> duplicate_of = first_rows_of_ids(e, in, n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (duplicate_of[i] < n) {
+      w.reject(i, ReasonCode::kDuplicateId,
+               "same id '" + in.client_ids[i] + "' as client " + std::to_string(duplicate_of[i]));
+      continue;
+    }
+    const ClientUpdate& c = u.client(i);
+    if (c.dtype != u.dtype()) {
+      w.reject(i, ReasonCode::kWrongDtype,
+               std::string(dtype_name(c.dtype)) + ", the round's dtype is " + dtype_name(u.dtype()));
+    } else if (c.length != d) {
+      w.reject(i, ReasonCode::kWrongLength,
+               std::to_string(c.length) + " elements, the round's d is " + std::to_string(d));
+    } else if (c.data == nullptr) {
+      w.reject(i, ReasonCode::kMissingData, "");
+    } else if (!in.num_samples.empty() && !(std::isfinite(in.num_samples[i]) && in.num_samples[i] > 0)) {
+      w.reject(i, ReasonCode::kInvalidNumSamples,
+               "num_samples " + std::to_string(in.num_samples[i]) + " is not finite and > 0",
+               {}, {{"num_samples", in.num_samples[i]}});
+    } else {
+      w.rows.push_back(i);
+    }
+  }
+}
+
+void scan_stage(const EngineView& e, RoundWork& w) {
+  const std::vector<float>& previous_aggregate = e.state.previous_aggregate;
+  if (e.policy.uses_previous_aggregate() && !previous_aggregate.empty()) {
+    FEDGUARD_EXPECTS(previous_aggregate.size() == w.d,
+                     "the engine holds a previous aggregate of d=" << previous_aggregate.size() << " but this round has d="
+                                                                    << w.d << "; call reset_state() when the model changes");
+    w.roles.previous_aggregate = w.references.size();
+    w.references.push_back(previous_aggregate.data());
+  }
+  if (e.policy.uses_server_reference()) {
+    FEDGUARD_EXPECTS(w.in.reference != nullptr, "rule '" << e.policy.server_reference_users()
+                                                         << "' needs the server's reference update (RoundInput::reference,"
+                                                         << " --reference), and this round has none");
+    w.roles.server_reference = w.references.size();
+    w.references.push_back(w.in.reference);
+  }
+  w.subsets = e.policy.column_subsets(w.d, e.state.rounds);
+  const std::size_t sketch_dim = e.policy.needs_sketch() ? e.config.sketch_dim : 0;
+  const bool gram = e.policy.needs_gram() || e.config.detection.enabled;
+  backend::ScanRequest scan{&w.in.updates, w.rows, w.references, e.config.tile_columns, gram,
+                            w.subsets.subsets, sketch_dim, e.config.sketch_seed};
+  w.summaries = e.backend.scan(scan);
+
+  w.sample_weight.assign(w.rows.size(), 1.0);
+  for (std::size_t p = 0; p < w.rows.size(); ++p) {
+    if (!w.summaries.finite[p]) {
+      w.reject(w.rows[p], ReasonCode::kNonFinite, "");
+      continue;
+    }
+    if (e.config.reject_all_zero && w.summaries.norms_sq[p] == 0) {
+      w.reject(w.rows[p], ReasonCode::kAllZero, "");
+      continue;
+    }
+    if (!w.in.num_samples.empty()) w.sample_weight[p] = w.in.num_samples[w.rows[p]];
+    w.alive.push_back(p);
+  }
+  FEDGUARD_EXPECTS(!w.alive.empty(), "no client left to aggregate: all " << w.n << " were rejected ("
+                                                                         << count_list(w.rejected_counts) << ")");
+}
+
+void recall_stage(const EngineView& e, RoundWork& w) {
+  const std::size_t sketch_dim = e.policy.needs_sketch() ? e.config.sketch_dim : 0;
+  const auto& ids = w.result.client_ids;
+  if (sketch_dim > 0) {  // cumulative sketched histories including this round, by id
+    w.history.assign(w.summaries.sketch.begin(), w.summaries.sketch.end());
+    for (std::size_t p = 0; p < w.rows.size(); ++p) {
+      if (!w.summaries.finite[p]) continue;
+      if (const ClientHistory* h = history_of(e, ids[w.rows[p]]))
+        for (std::size_t q = 0; q < sketch_dim; ++q) w.history[p * sketch_dim + q] += h->sketch_sum[q];
+      const auto first = w.summaries.sketch.begin() + static_cast<std::ptrdiff_t>(p * sketch_dim);
+      w.pending.sketches.emplace_back(ids[w.rows[p]], std::vector<double>(first, first + sketch_dim));
+    }
+    w.roles.history = &w.history;
+    w.roles.sketch_dim = sketch_dim;
+  }
+  if (!e.policy.needs_aggregate_history() && !e.tracks_reputation) return;
+  const std::uint64_t rounds = e.state.rounds;
+  rules::ClientMemory& memory = w.memory;
+  memory.sketch_dim = sketch_dim;
+  memory.round_sketch = &w.summaries.sketch;
+  memory.aggregate_sketches = &e.state.aggregate_sketches;
+  for (std::size_t p = 0; p < w.rows.size(); ++p) {
+    const ClientHistory* h = history_of(e, ids[w.rows[p]]);
+    const bool was_there =
+        h && rounds > 0 && h->last_round == rounds - 1 && h->last_sketch.size() == sketch_dim && sketch_dim > 0;
+    memory.previous_sketch.push_back(was_there ? &h->last_sketch : nullptr);
+    memory.suspicion.push_back(h ? &h->suspicion : nullptr);
+    memory.reputation.push_back(h && h->has_reputation ? h->reputation : e.config.reputation.initial);
+    memory.rounds_seen.push_back(h ? h->rounds_seen : 0);
+  }
+  w.roles.memory = &memory;
+  if (sketch_dim == 0)
+    for (std::size_t p = 0; p < w.rows.size(); ++p) w.pending.participants.push_back(ids[w.rows[p]]);
+}
+
+void detect_stage(const EngineView& e, RoundWork& w) {
+  const policy::GramSpace space(w.summaries);
+  detection::DetectionOutcome found = detection::detect(e.config.detection, space, w.alive, w.d);
+  std::vector<std::uint8_t> rejected(w.alive.size(), 0);
+  for (detection::Finding& f : found.findings) {
+    rejected[f.index] = 1;
+    w.reject(w.rows[w.alive[f.index]], f.code, std::move(f.detail), "detection", std::move(f.values));
+  }
+  for (auto& [name, z] : found.scores) {
+    std::vector<double> by_position(w.rows.size(), std::nan(""));
+    for (std::size_t a = 0; a < w.alive.size(); ++a) by_position[w.alive[a]] = z[a];
+    w.decision.scores[name] = std::move(by_position);
+  }
+  for (auto& note : found.notes) w.result.notes.push_back(std::move(note));
+  std::vector<std::size_t> kept;
+  for (std::size_t a = 0; a < w.alive.size(); ++a)
+    if (!rejected[a]) kept.push_back(w.alive[a]);
+  w.alive = std::move(kept);
+}
+
+void decide_stage(const EngineView& e, RoundWork& w) {
+  const policy::GramSpace space(w.summaries);
+  std::map<std::string, std::vector<double>> detection_scores = std::move(w.decision.scores);
+  if (e.config.preset.name.empty()) {
+    w.decision = e.policy.decide(space, w.sample_weight, w.roles, w.subsets, e.state.rounds, w.alive,
+                                 w.rejected_counts, w.n);
+  } else {
+    std::string note;
+    const policy::Policy round_policy(e.config.for_round(w.n, w.alive.size(), &note));
+    if (!note.empty()) w.result.notes.push_back(note);
+    w.decision = round_policy.decide(space, w.sample_weight, w.roles, w.subsets, e.state.rounds, w.alive,
+                                     w.rejected_counts, w.n);
+  }
+  for (auto& [name, values] : detection_scores) w.decision.scores[name] = std::move(values);
+  for (const auto& [p, window] : w.decision.suspicion) w.pending.suspicion[w.result.client_ids[w.rows[p]]] = window;
+  for (const auto& [p, r] : w.decision.rejections) w.reject(w.rows[p], r.code, r.detail, r.rule, r.values);
+}
+
+namespace {
+
+void aggregate_linear(const EngineView& e, RoundWork& w) {
+  const policy::Decision& decision = w.decision;
+  RoundResult& result = w.result;
+  backend::LinearAggregateRequest req;
+  req.updates = &w.in.updates;
+  req.tile_columns = e.config.tile_columns;
+  for (std::size_t p = 0; p < w.rows.size(); ++p) {
+    result.weights[w.rows[p]] = decision.coefficients[p];
+    if (decision.coefficients[p] == 0) continue;
+    req.rows.push_back(w.rows[p]);
+    req.coefficients.push_back(decision.coefficients[p]);
+  }
+  req.references = w.references;
+  for (std::size_t j = 0; j < w.references.size(); ++j)
+    req.reference_coefficients.push_back(decision.coefficients[w.rows.size() + j]);
+  result.reference_weights = decision.reference_weights;
+  e.backend.aggregate_linear(req, result.aggregate.data());
+  if (decision.noise_sigma > 0) {
+    add_gaussian_noise(result.aggregate.data(), w.d, decision.noise_sigma, decision.noise_seed, e.config.threads);
+    result.noise_sigma = decision.noise_sigma;
+  }
+}
+
+void aggregate_coordinatewise(const EngineView& e, RoundWork& w) {
+  const policy::Candidates& c = w.decision.final_candidates;
+  backend::CoordinateAggregateRequest req;
+  req.updates = &w.in.updates;
+  req.tile_columns = e.config.tile_columns;
+  req.statistic = w.decision.statistic;
+  req.param = w.decision.param;
+  if (c.plain()) {
+    for (std::size_t owner : c.owner) req.rows.push_back(w.rows[owner]);
+  } else {
+    // Only the source rows (and references) some mixed row draws on travel to pass 2.
+    const std::size_t dim = w.rows.size() + w.references.size(), m = c.size();
+    std::vector<std::size_t> row_cols, ref_cols;
+    for (std::size_t j = 0; j < dim; ++j) {
+      bool any = false;
+      for (std::size_t q = 0; q < m && !any; ++q) any = c.coef[q * dim + j] != 0;
+      if (any) (j < w.rows.size() ? row_cols : ref_cols).push_back(j);
+    }
+    for (std::size_t j : row_cols) req.rows.push_back(w.rows[j]);
+    for (std::size_t j : ref_cols) req.references.push_back(w.references[j - w.rows.size()]);
+    req.mixed_rows = m;
+    req.mix.reserve(m * (row_cols.size() + ref_cols.size()));
+    for (std::size_t q = 0; q < m; ++q) {
+      for (std::size_t j : row_cols) req.mix.push_back(c.coef[q * dim + j]);
+      for (std::size_t j : ref_cols) req.mix.push_back(c.coef[q * dim + j]);
+    }
+  }
+  std::size_t kept = 0;
+  for (auto a : w.result.accepted) kept += a;
+  for (std::size_t i = 0; i < w.n; ++i)
+    if (w.result.accepted[i]) w.result.weights[i] = 1.0 / static_cast<double>(kept);
+  // CPU fallback (issue #16): a column statistic over more rows than the backend's kernels
+  // take (CUDA's shared-memory bound, tens of thousands of rows) runs on the CPU backend when
+  // the rows are in host memory; device-resident rows get the backend's kUnsupported error.
+  if (backend::statistic_rows(req) > e.backend.max_statistic_rows(req.statistic) &&
+      w.in.updates.location().kind == MemoryKind::kHost)
+    backend::make_cpu_backend(e.config.threads)->aggregate_coordinatewise(req, w.result.aggregate.data());
+  else
+    e.backend.aggregate_coordinatewise(req, w.result.aggregate.data());
+}
+
+}  // namespace
+
+void aggregate_stage(const EngineView& e, RoundWork& w) {
+  RoundResult& result = w.result;
+  result.aggregate.assign(w.d, 0.0f);
+  result.linear = w.decision.linear;
+  result.accepted.assign(w.n, 0);
+  result.weights.assign(w.n, 0.0);
+  for (std::size_t p = 0; p < w.rows.size(); ++p) result.accepted[w.rows[p]] = w.decision.accepted[p];
+  if (w.decision.linear) {
+    aggregate_linear(e, w);
+  } else {
+    aggregate_coordinatewise(e, w);
+  }
+}
+
+namespace {
+
+// Evidence for the reputation: 0 when an input check (other than a duplicate id or a failed
+// verification, which would let anyone spoil another's reputation by sending under its id),
+// the detection stage or a filter rejected the client, 1 when every filter judged and kept it;
+// clients not judged by all keep theirs.
+void reputation_evidence(const EngineView& e, RoundWork& w) {
+  const auto& ids = w.result.client_ids;
+  for (const Rejection& r : w.result.rejections) {
+    const bool evidence = r.stage == Stage::kValidate || r.stage == Stage::kScan || r.stage == Stage::kDetect;
+    if (evidence && r.code != ReasonCode::kDuplicateId) w.pending.outcome[r.id] = 0.0;
+  }
+  for (std::size_t p = 0; p < w.rows.size(); ++p) {
+    if (!w.summaries.finite[p]) continue;
+    const std::uint8_t o = w.decision.filter_outcome.empty() ? 2 : w.decision.filter_outcome[p];
+    if (o == 0) w.pending.outcome[ids[w.rows[p]]] = 0.0;
+    else if (o == 1 && !w.pending.outcome.count(ids[w.rows[p]])) w.pending.outcome[ids[w.rows[p]]] = 1.0;
+  }
+  std::vector<double> reputation(w.n, std::nan(""));
+  for (std::size_t i = 0; i < w.n; ++i) {
+    const ClientHistory* h = history_of(e, ids[i]);
+    double r = h && h->has_reputation ? h->reputation : e.config.reputation.initial;
+    const auto o = w.pending.outcome.find(ids[i]);
+    if (o != w.pending.outcome.end()) r = updated_reputation(r, o->second, e.config.reputation);
+    reputation[i] = r;
+  }
+  w.result.scores["reputation"] = std::move(reputation);
+}
+
+}  // namespace
+
+void record_stage(const EngineView& e, RoundWork& w) {
+  RoundResult& result = w.result;
+  if (e.policy.needs_aggregate_history()) {
+    // The sketch of what the server applies this round (FLDetector's model-change history):
+    // one more row through the same sketch as the updates, so the two are comparable exactly.
+    const UpdateView one(result.aggregate.data(), 1, w.d, DType::kFloat32);
+    const std::size_t sketch_dim = e.policy.needs_sketch() ? e.config.sketch_dim : 0;
+    backend::ScanRequest req{&one, {0}, {}, e.config.tile_columns, false, {}, sketch_dim, e.config.sketch_seed};
+    w.pending.aggregate_sketch = e.backend.scan(req).sketch;
+  }
+  if (e.tracks_reputation) reputation_evidence(e, w);
+
+  std::vector<double> norms(w.n, std::nan(""));
+  for (std::size_t p = 0; p < w.rows.size(); ++p)
+    if (w.summaries.finite[p]) norms[w.rows[p]] = std::sqrt(w.summaries.norms_sq[p]);
+  result.scores["norm"] = std::move(norms);
+  for (auto& [name, values] : w.decision.scores) {
+    std::vector<double> full(w.n, std::nan(""));
+    for (std::size_t p = 0; p < w.rows.size(); ++p) full[w.rows[p]] = values[p];
+    result.scores[name] = std::move(full);
+  }
+  std::sort(result.rejections.begin(), result.rejections.end(),
+            [](const Rejection& a, const Rejection& b) { return a.client < b.client; });
+  for (const Rejection& r : result.rejections) result.reasons[r.client] = r.legacy_text();
+}
+
+void record_monitoring(const EngineView& e, RoundWork& w) {
+  RoundResult& result = w.result;
+  for (const auto& [name, value] : w.in.server_metrics)
+    FEDGUARD_EXPECTS(monitor::valid_metric_name(name),
+                     "server metric name '" << name << "' must match [a-z][a-z0-9_]* (at most 64 characters)");
+  std::vector<std::uint64_t> new_clients = monitor::new_client_hashes(e.state.monitor, result.client_ids, w.n);
+  std::map<std::string, double> rejected_by;  // by reason code, and by rule where one decided
+  for (const Rejection& r : result.rejections) {
+    rejected_by[reason_code_name(r.code)] += 1;
+    if (!r.rule.empty()) rejected_by["rule_" + r.rule] += 1;
+  }
+  monitor::MetricContext context;
+  context.client_ids = &result.client_ids;
+  context.previous_aggregate = &e.state.previous_aggregate;
+  context.new_clients = new_clients.size();
+  context.server_metrics = &w.in.server_metrics;
+  context.rejected_by = &rejected_by;
+  result.metrics = monitor::round_metrics(result, context);
+  monitor::Observation observation = monitor::observe(e.config.monitoring, e.state.monitor, result.metrics,
+                                                      e.state.rounds);
+  observation.new_clients = std::move(new_clients);
+  result.alerts = observation.alerts;
+  result.metrics_refused = observation.refused;
+  w.pending.monitor = std::move(observation);
+}
+
+}  // namespace fedguard::engine

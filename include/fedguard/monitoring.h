@@ -1,0 +1,77 @@
+// Continuous monitoring (docs/monitoring.md): per-round metrics, change-point detectors on them
+// and the alerts they raise. The detectors live in host/monitor/; these are the types a caller
+// configures and reads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fedguard {
+
+/// One change-point detector on one metric. Parameters are in units of the metric's own scale,
+/// estimated robustly during the warm-up from the first `warmup` values: the mean and standard
+/// deviation of those within 3.5 x 1.4826 x MAD of their median, the latter made a long-run
+/// scale with their lag-1 autocorrelation (monitor/baseline.cc).
+struct DetectorSpec {
+  std::string metric;  ///< a key of RoundResult::metrics, e.g. "aggregate_norm"
+  /// "cusum" (two-sided tabular CUSUM: k, h), "page_hinkley" (delta, lambda, alpha,
+  /// min_instances) or "ewma" (lambda, L).
+  std::string method;
+  /// The method's parameters; parse / defaults fill in every one the method has.
+  std::map<std::string, double> params;
+  /// "up", "down" or "both": which direction of change raises an alert.
+  std::string direction = "both";
+  /// Values used to estimate the baseline before the detector runs (>= 2 unless a fixed
+  /// baseline is given; 0 with a fixed baseline).
+  std::size_t warmup = 20;
+  /// Fixed baseline (no warm-up): the metric's in-control mean and scale.
+  bool fixed_baseline = false;
+  double baseline_mean = 0, baseline_scale = 1;
+  /// Smallest scale the warm-up may estimate (a metric constant during warm-up, e.g. a count
+  /// of rejections that was always 0, would otherwise have scale 0). 0: 1e-9 x max(1, |median|).
+  double min_scale = 0;
+
+  /// "metric/method": the detector's key in the state and in alerts' ids.
+  std::string key() const { return metric + "/" + method; }
+};
+
+struct MonitoringConfig {
+  /// Monitoring on: metrics computed, detectors run, state kept (previous aggregate too).
+  bool enabled = true;
+  /// The detectors; MonitoringConfig{} holds default_detectors().
+  std::vector<DetectorSpec> detectors;
+
+  MonitoringConfig();
+  /// The defaults (docs/monitoring.md, "Defaults"): aggregate norm and median client norm
+  /// (CUSUM, up), rejected fraction (CUSUM, up), cosine of successive aggregates (EWMA, down),
+  /// and where the server supplies them, server_loss (Page-Hinkley, up) and server_accuracy
+  /// (Page-Hinkley, down).
+  static std::vector<DetectorSpec> default_detectors();
+  /// true / false, or {"enabled": bool, "detectors": [{"metric", "method", "direction",
+  /// "warmup", "baseline": {"mean", "scale"}, "min_scale", <parameters>}, ...]}.
+  static MonitoringConfig from_json(const nlohmann::json& value);
+  nlohmann::json to_json() const;
+  /// Throws fedguard::Error (invalid input) naming the detector and the parameter.
+  void validate() const;
+};
+
+/// A detector's statistic crossed its threshold in this round.
+struct Alert {
+  std::string metric;
+  std::uint64_t round = 0;  ///< the round index, as counted by the engine state (0-based)
+  std::string method;
+  std::string direction;  ///< "up" or "down": which side crossed
+  double statistic = 0;
+  double threshold = 0;
+  double value = 0;  ///< the metric's value this round
+  double baseline_mean = 0, baseline_scale = 1;
+
+  nlohmann::ordered_json to_json() const;
+};
+
+}  // namespace fedguard

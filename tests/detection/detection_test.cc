@@ -1,0 +1,466 @@
+// The detection stage: every signal against a plain float64 brute force in d-space (written
+// here from docs/detection.md, no engine code), the calibration of each signal's cut-off on
+// attack-free rounds at n = 10 .. 1000, collusion on identical, near-identical and benign
+// non-IID groups, and the engine's use of it (rejections with codes and values, the preset).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "backend/backend.h"
+#include "detection/detector.h"
+#include "detection/robust.h"
+#include "detection/signals.h"
+#include "fedguard/fedguard.h"
+#include "policy/gram_space.h"
+#include "support/random_round.h"
+
+namespace fedguard::test {
+namespace {
+
+using Rows = std::vector<std::vector<double>>;
+
+backend::ScanSummaries scan(const std::vector<float>& data, std::size_t n, std::size_t d) {
+  const UpdateView view(data.data(), n, d, DType::kFloat32);
+  backend::ScanRequest req;
+  req.updates = &view;
+  for (std::size_t i = 0; i < n; ++i) req.rows.push_back(i);
+  return backend::make_cpu_backend(2)->scan(req);
+}
+
+std::vector<float> floats(const Rows& x) {
+  std::vector<float> out;
+  for (const auto& r : x)
+    for (double v : r) out.push_back(static_cast<float>(v));
+  return out;
+}
+
+Rows as_float32(Rows x) {
+  for (auto& r : x)
+    for (double& v : r) v = static_cast<float>(v);
+  return x;
+}
+
+// Benign rounds: a common direction plus client noise of heterogeneous scale (non-IID-like).
+Rows benign_round(std::size_t n, std::size_t d, std::mt19937_64& rng, double spread = 1.0) {
+  std::normal_distribution<double> g(0.0, 1.0);
+  std::vector<double> mu(d);
+  for (double& v : mu) v = 0.5 * g(rng);
+  Rows x(n, std::vector<double>(d));
+  for (auto& r : x) {
+    const double scale = std::exp(0.2 * g(rng)) * spread;
+    for (std::size_t j = 0; j < d; ++j) r[j] = mu[j] + scale * g(rng);
+  }
+  return as_float32(std::move(x));
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t j = 0; j < a.size(); ++j) s += a[j] * b[j];
+  return s;
+}
+
+double bf_median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size();
+  return m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+}
+
+double bf_z(const std::vector<double>& v, std::size_t i, double floor = 0) {
+  const double med = bf_median(v);
+  std::vector<double> dev;
+  for (double x : v) dev.push_back(std::fabs(x - med));
+  const double n = static_cast<double>(v.size());
+  const double scale = std::max(1.482602218505602 * bf_median(dev) * n / (n - 0.8), floor);
+  return (v[i] - med) / scale;
+}
+
+struct ScannedRound {
+  std::vector<float> data;
+  backend::ScanSummaries summaries;
+  std::unique_ptr<policy::GramSpace> space;
+  std::vector<std::size_t> rows;
+  explicit ScannedRound(const Rows& x) : data(floats(x)), summaries(scan(data, x.size(), x[0].size())) {
+    space = std::make_unique<policy::GramSpace>(summaries);
+    rows.resize(x.size());
+    std::iota(rows.begin(), rows.end(), 0);
+  }
+};
+
+TEST(DetectionRobust, QuantilesMatchPublishedTables) {
+  EXPECT_NEAR(detection::normal_quantile(0.975), 1.959963984540054, 1e-12);
+  EXPECT_NEAR(detection::normal_quantile(0.001), -3.090232306167814, 1e-12);
+  EXPECT_NEAR(detection::normal_quantile(0.5), 0.0, 1e-15);
+  // Student t (standard tables): t_{0.975, 10} = 2.228, t_{0.995, 30} = 2.750, t_{0.999, 5} = 5.893.
+  EXPECT_NEAR(detection::t_quantile(0.975, 10), 2.2281, 2e-3);
+  EXPECT_NEAR(detection::t_quantile(0.995, 30), 2.7500, 2e-3);
+  EXPECT_NEAR(detection::t_quantile(0.999, 5), 5.8934, 0.03);
+}
+
+TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  for (std::size_t n : {9u, 16u, 31u}) {
+    const std::size_t d = 301;
+    Rows x = benign_round(n, d, rng);
+    for (std::size_t j = 0; j < d; ++j) x[2][j] = -x[2][j];             // a sign-flipped client
+    for (std::size_t j = 0; j < d; j += 3) x[4][j] = 0;                 // zeros
+    x[5] = x[6];                                                         // a duplicate pair
+    x = as_float32(std::move(x));
+    ScannedRound s(x);
+    const detection::SignalInput in(*s.space, s.rows, d);
+    std::vector<double> norms(n);
+    for (std::size_t i = 0; i < n; ++i) norms[i] = std::sqrt(dot(x[i], x[i]));
+
+    // Norm: log ||x_i||.
+    const auto norm = detection::norm_signal(in);
+    std::vector<double> logn(n);
+    for (std::size_t i = 0; i < n; ++i) logn[i] = std::log(norms[i]);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(norm.z[i], bf_z(logn, i, 0.05), 1e-6) << "seed " << seed << " n " << n;
+
+    // Direction: cosine to the mean of the core (the half with the largest median cosine to
+    // the others), leaving the client itself out.
+    std::vector<std::size_t> core;
+    const auto dir = detection::direction_signal(in, &core);
+    std::vector<double> typical(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<double> c;
+      for (std::size_t j = 0; j < n; ++j)
+        if (j != i) c.push_back(dot(x[i], x[j]) / (norms[i] * norms[j]));
+      typical[i] = bf_median(c);
+    }
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return typical[a] > typical[b]; });
+    std::vector<std::size_t> bf_core(order.begin(), order.begin() + (n + 1) / 2);
+    std::sort(bf_core.begin(), bf_core.end());
+    ASSERT_EQ(core, bf_core) << "seed " << seed;
+    std::vector<double> cosv(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<double> centre(d, 0.0);
+      for (std::size_t q : bf_core)
+        if (q != i)
+          for (std::size_t j = 0; j < d; ++j) centre[j] += x[q][j];
+      cosv[i] = dot(x[i], centre) / (norms[i] * std::sqrt(dot(centre, centre)));
+      EXPECT_NEAR(dir.value[i], cosv[i], 1e-6) << "seed " << seed;
+    }
+    for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(dir.z[i], bf_z(cosv, i, 0.05), 1e-4) << "seed " << seed;
+
+    // Sign: net balance, and zero fraction with scale floor 1/sqrt(d); the larger |z|.
+    const auto sign = detection::sign_signal(in);
+    std::vector<double> bal(n), zer(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      double p = 0, z = 0, q = 0;
+      for (double v : x[i]) (v > 0 ? p : v < 0 ? q : z) += 1;
+      bal[i] = (p - q) / d;
+      zer[i] = z / d;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const double zb = bf_z(bal, i, 0.01), zz = bf_z(zer, i, 1 / std::sqrt(double(d)));
+      EXPECT_NEAR(sign.z[i], std::fabs(zz) > std::fabs(zb) ? zz : zb, 1e-9) << "seed " << seed;
+    }
+
+    // Spectral, cross-fitted: each half (even / odd positions) projected on the top principal
+    // direction (power iteration in d-space) of the other half, both re-centred on the core
+    // mean; sign-free comparison, per half.
+    const auto spec = detection::spectral_signal(in, core);
+    std::vector<double> zc(d, 0.0);
+    for (std::size_t q : core)
+      for (std::size_t j = 0; j < d; ++j) zc[j] += x[q][j] / double(core.size());
+    Rows y(n, std::vector<double>(d));
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < d; ++j) y[i][j] = x[i][j] - zc[j];
+    for (std::size_t half = 0; half < 2; ++half) {
+      std::vector<double> u(d, 1.0);
+      for (int it = 0; it < 20000; ++it) {  // u <- Y_other^T Y_other u
+        std::vector<double> next(d, 0.0);
+        for (std::size_t i = 1 - half; i < n; i += 2) {
+          const double t = dot(y[i], u);
+          for (std::size_t j = 0; j < d; ++j) next[j] += y[i][j] * t;
+        }
+        const double len = std::sqrt(dot(next, next));
+        for (std::size_t j = 0; j < d; ++j) u[j] = next[j] / len;
+      }
+      std::size_t largest = half;  // the eigenvector's sign is arbitrary: fix it on the largest projection
+      for (std::size_t i = half; i < n; i += 2)
+        if (std::fabs(dot(y[i], u)) > std::fabs(dot(y[largest], u))) largest = i;
+      const double sign_fix = (dot(y[largest], u) > 0) == (spec.value[largest] > 0) ? 1 : -1;
+      for (std::size_t i = half; i < n; i += 2) {
+        const double p = dot(y[i], u);
+        EXPECT_NEAR(spec.value[i], sign_fix * p, 1e-3 * (1 + std::fabs(p))) << "seed " << seed << " i " << i;
+      }
+    }
+
+    // Collusion: residuals of rho^(2/3) after removing client effects (row medians minus half
+    // their median); per client the smallest residual, z'd against all pairs' residuals.
+    const auto col = detection::collusion_signal(in);
+    Rows lr(n, std::vector<double>(n, 0.0));
+    Rows rh(n, std::vector<double>(n, 0.0));
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < n; ++j) {
+        if (i == j) continue;
+        double d2 = 0;
+        for (std::size_t k = 0; k < d; ++k) d2 += (x[i][k] - x[j][k]) * (x[i][k] - x[j][k]);
+        rh[i][j] = std::sqrt(d2) / std::sqrt(0.5 * (norms[i] * norms[i] + norms[j] * norms[j]));
+        lr[i][j] = std::cbrt(rh[i][j] * rh[i][j]);
+      }
+    std::vector<double> rm(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<double> r;
+      for (std::size_t j = 0; j < n; ++j)
+        if (j != i) r.push_back(lr[i][j]);
+      rm[i] = bf_median(r);
+    }
+    const double overall = bf_median(rm);
+    std::vector<double> res;
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = i + 1; j < n; ++j) res.push_back(lr[i][j] - (rm[i] - overall / 2) - (rm[j] - overall / 2));
+    const double med = bf_median(res);
+    std::vector<double> dev;
+    for (double v : res) dev.push_back(std::fabs(v - med));
+    const double scale = 1.482602218505602 * bf_median(dev) * double(res.size()) / (double(res.size()) - 0.8);
+    EXPECT_EQ(col.value[5], 0.0);
+    EXPECT_EQ(col.value[6], 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+      double best = 1e300, best_rho = 0;
+      for (std::size_t j = 0; j < n; ++j) {
+        if (j == i) continue;
+        const double e = lr[i][j] - (rm[i] - overall / 2) - (rm[j] - overall / 2);
+        if (e < best) best = e, best_rho = rh[i][j];
+      }
+      EXPECT_NEAR(col.value[i], best_rho, 1e-4) << "seed " << seed << " i " << i;
+      EXPECT_NEAR(col.z[i], (best - med) / scale, 1e-3 * (1 + std::fabs(col.z[i]))) << "seed " << seed << " i " << i;
+    }
+  }
+}
+
+// On attack-free rounds, the fraction of clients on which each signal passes its cut-off is
+// its budget, within a stated tolerance, whatever n. Budgets are raised to 0.02 here so that
+// the expected counts are large enough to measure in a test's time; tolerance: a factor 2
+// either way (Poisson noise on 100+ expected alarms is ~10%; the rest is the approximation of
+// the statistics' null by a normal bulk, stated in docs/detection.md).
+TEST(DetectionCalibration, FalseAlarmRateMatchesBudgetAtEveryN) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  const double budget = 0.02;
+  for (std::size_t n : {10u, 50u, 200u, 1000u}) {
+    const std::size_t rounds = std::max<std::size_t>(3, 8000 / n);
+    std::map<std::string, std::size_t> alarms;
+    std::size_t trials = 0;
+    for (std::size_t r = 0; r < rounds; ++r) {
+      const Rows x = benign_round(n, 128, rng);
+      ScannedRound s(x);
+      const detection::SignalInput in(*s.space, s.rows, 128);
+      std::vector<std::size_t> core;
+      std::vector<detection::SignalValues> all;
+      all.push_back(detection::norm_signal(in));
+      all.push_back(detection::direction_signal(in, &core));
+      all.push_back(detection::sign_signal(in));
+      all.push_back(detection::spectral_signal(in, core));
+      all.push_back(detection::collusion_signal(in));
+      for (const auto& sig : all) {
+        double alpha = budget;
+        if (sig.comparisons > 1) alpha = 1 - std::pow(1 - budget, 1.0 / double(sig.comparisons));
+        const double cut = detection::calibrated_cut(alpha, sig.calibration_n ? sig.calibration_n : n,
+                                                     sig.tail == detection::Tail::kBoth);
+        for (std::size_t i = 0; i < sig.z.size(); ++i) {
+          const double z = sig.z[i];
+          const double o = sig.tail == detection::Tail::kUpper ? z : sig.tail == detection::Tail::kLower ? -z : std::fabs(z);
+          alarms[sig.name] += o > cut && (sig.name != "collusion" || sig.value[i] < 0.25);
+        }
+      }
+      trials += n;
+    }
+    for (const auto& [name, count] : alarms) {
+      const double rate = double(count) / double(trials);
+      RecordProperty("far_" + name + "_n" + std::to_string(n), std::to_string(rate));
+      EXPECT_LT(rate, 2 * budget) << name << " n=" << n << " seed " << seed;
+      // Collusion's z is a minimum over m - 1 dependent pairs: conservative by design.
+      // Collusion's decision needs a near-duplicate (rho < 0.25) besides its z: its z alone
+      // has heavier tails than the Sidak split assumes at large n (docs/detection.md), the
+      // decision is never taken on independent benign clients. Sign's zero fraction is
+      // constant on dense data (one of its two Sidak-split features never fires): both are
+      // conservative by design.
+      const double lower = name == "collusion" ? 0.0 : name == "sign" ? budget / 4 : budget / 2;
+      if (lower > 0) {
+        EXPECT_GT(rate, lower) << name << " n=" << n << " seed " << seed;
+      }
+    }
+  }
+}
+
+// Collusion: identical and near-identical submissions (noise at 1-5% of the norm) from
+// different ids are rejected as a group; benign non-IID groups (clients sharing a cluster
+// centre but with their own noise) never are.
+TEST(DetectionCollusion, IdenticalAndNearIdenticalGroupsAreFlaggedBenignGroupsAreNot) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const std::size_t d = 2000, benign = 40, colluders = 10;
+  for (double noise : {0.0, 0.01, 0.05}) {
+    // Benign non-IID: 5 clusters (label-skewed groups: a shared descent direction plus a
+    // cluster part of the same size), each client its cluster's centre plus noise.
+    Rows x;
+    std::vector<double> shared(d);
+    for (double& v : shared) v = g(rng);
+    Rows centres(5, std::vector<double>(d));
+    for (auto& c : centres)
+      for (std::size_t j = 0; j < d; ++j) c[j] = shared[j] + g(rng);
+    for (std::size_t i = 0; i < benign; ++i) {
+      std::vector<double> r(d);
+      for (std::size_t j = 0; j < d; ++j) r[j] = centres[i % 5][j] + 0.8 * g(rng);
+      x.push_back(r);
+    }
+    std::vector<double> attack(d);
+    for (std::size_t j = 0; j < d; ++j) attack[j] = shared[j] + 1.07 * g(rng);  // benign norm and direction
+    const double attack_norm = std::sqrt(dot(attack, attack));
+    for (std::size_t a = 0; a < colluders; ++a) {
+      std::vector<double> r = attack;
+      for (double& v : r) v += noise * attack_norm / std::sqrt(double(d)) * g(rng);
+      x.push_back(r);
+    }
+    x = as_float32(std::move(x));
+    ScannedRound s(x);
+    DetectionSpec spec;
+    spec.enabled = true;
+    const detection::DetectionOutcome out = detection::detect(spec, *s.space, s.rows, d);
+    std::vector<std::uint8_t> flagged(x.size(), 0);
+    std::size_t benign_flagged = 0;
+    for (const auto& f : out.findings) {
+      flagged[f.index] = 1;
+      if (f.index < benign) {  // a false alarm of another signal is possible; never collusion
+        EXPECT_NE(f.code, ReasonCode::kCollusion) << "noise " << noise << " seed " << seed << ": " << f.detail;
+        ++benign_flagged;
+      }
+      if (f.index >= benign) {
+        EXPECT_EQ(f.code, ReasonCode::kCollusion) << "noise " << noise << " seed " << seed << ": " << f.detail;
+        EXPECT_EQ(f.values.at("collusion_group"), double(colluders)) << f.detail;
+      }
+    }
+    // The five signals' budgets sum to under 1% per client; a round of 40 benign clients may
+    // see one or two false alarms (from direction or sign), not more.
+    EXPECT_LE(benign_flagged, 3u) << "noise " << noise << " seed " << seed;
+    for (std::size_t i = benign; i < x.size(); ++i) EXPECT_TRUE(flagged[i]) << "colluder " << i << " noise " << noise;
+  }
+}
+
+// Through the engine: the preset rejects scaled, sign-flipped and duplicated attackers with
+// their codes and ids, keeps the benign clients, and its aggregate is the brute-force NNM +
+// trimmed mean of the clients it kept.
+TEST(DetectionEngine, PresetRejectsAttackersByIdAndAggregatesTheRestRobustly) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  const std::size_t n = 30, d = 500, f = 6;
+  Rows x = benign_round(n, d, rng);
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < n; ++i) ids.push_back("client-" + std::to_string(i));
+  for (std::size_t j = 0; j < d; ++j) {
+    x[0][j] *= 20;          // scaled
+    x[1][j] = -x[1][j];     // sign flip
+    x[2][j] = -x[2][j];
+    x[3][j] = x[4][j] = x[5][j] = -x[10][j];  // three identical fakes
+  }
+  x = as_float32(std::move(x));
+  const std::vector<float> data = floats(x);
+  Engine engine(EngineConfig::from_json(R"({"preset": "recommended", "f": 6})"));
+  RoundInput in;
+  in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
+  in.client_ids = ids;
+  const RoundResult r = engine.process_round(in);
+  ASSERT_EQ(r.client_ids, ids);
+  std::map<std::string, std::string> code_of;
+  for (const Rejection& rej : r.rejections) {
+    code_of[rej.id] = reason_code_name(rej.code);
+    EXPECT_EQ(rej.stage, Stage::kDetect) << rej.id << ": " << rej.detail;
+    // The signal that fired carries its z, cut-off and raw value.
+    std::string signal = reason_code_name(rej.code);
+    signal = signal.substr(0, signal.find("_outlier"));
+    ASSERT_TRUE(rej.values.count(signal + "_z") && rej.values.count(signal + "_cut")) << rej.id << " " << signal;
+    const double z = rej.values.at(signal + "_z"), cut = rej.values.at(signal + "_cut");
+    EXPECT_TRUE(std::fabs(z) > cut || signal == "norm") << rej.id << ": " << rej.detail;
+  }
+  EXPECT_EQ(code_of["client-0"], "norm_outlier");
+  EXPECT_EQ(code_of["client-1"], "direction_outlier");
+  EXPECT_EQ(code_of["client-2"], "direction_outlier");
+  for (const char* id : {"client-3", "client-4", "client-5"}) EXPECT_EQ(code_of[id], "collusion") << id;
+  for (std::size_t i = 6; i < n; ++i)
+    EXPECT_EQ(r.accepted[i], 1) << i << " seed " << seed << ": "
+                                << (r.reasons.count(i) ? r.reasons.at(i) : std::string());
+  ASSERT_EQ(r.rejected_ids().size(), 6u) << "seed " << seed;
+  ASSERT_NE(r.rejection_of("client-4"), nullptr);
+  // NNM (f) + trimmed mean (f) of the kept rows in float64.
+  Rows kept(x.begin() + 6, x.end());
+  const std::size_t m = kept.size();
+  Rows y(m, std::vector<double>(d, 0.0));
+  for (std::size_t i = 0; i < m; ++i) {
+    std::vector<std::pair<double, std::size_t>> dist;
+    for (std::size_t k = 0; k < m; ++k) {
+      double s2 = 0;
+      for (std::size_t j = 0; j < d; ++j) s2 += (kept[i][j] - kept[k][j]) * (kept[i][j] - kept[k][j]);
+      dist.emplace_back(s2, k);
+    }
+    std::sort(dist.begin(), dist.end());
+    for (std::size_t q = 0; q < m - f; ++q)
+      for (std::size_t j = 0; j < d; ++j) y[i][j] += kept[dist[q].second][j] / double(m - f);
+  }
+  for (std::size_t j = 0; j < d; ++j) {
+    std::vector<double> col;
+    for (std::size_t i = 0; i < m; ++i) col.push_back(y[i][j]);
+    std::sort(col.begin(), col.end());
+    double s2 = 0;
+    for (std::size_t q = f; q < m - f; ++q) s2 += col[q];
+    EXPECT_NEAR(r.aggregate[j], s2 / double(m - 2 * f), 1e-4 * (1 + std::fabs(s2 / double(m - 2 * f)))) << j;
+  }
+  const auto json = r.to_json();
+  EXPECT_EQ(json.at("rejections").size(), 6u);
+  EXPECT_EQ(json.at("rejections")[0].at("id"), "client-0");
+  EXPECT_EQ(json.at("rejections")[0].at("code"), "norm_outlier");
+  EXPECT_EQ(json.at("rejections")[0].at("stage"), "detect");
+}
+
+// A round too small for the preset's f lowers f and says so instead of failing.
+TEST(DetectionEngine, PresetDegradesForSmallRoundsAndSaysSo) {
+  std::mt19937_64 rng(test_seed());
+  const Rows x = benign_round(9, 64, rng);
+  const std::vector<float> data = floats(x);
+  Engine engine(EngineConfig::recommended(std::size_t{6}));
+  RoundInput in;
+  in.updates = UpdateView(data.data(), 9, 64, DType::kFloat32);
+  const RoundResult r = engine.process_round(in);
+  bool said = false;
+  for (const auto& note : r.notes) said |= note.find("f lowered from 6") != std::string::npos;
+  EXPECT_TRUE(said);
+  for (float v : r.aggregate) EXPECT_TRUE(std::isfinite(v));
+  // Below the calibration's minimum, detection does not run, and says so.
+  Engine small(EngineConfig::recommended(std::size_t{1}));
+  in.updates = UpdateView(data.data(), 5, 64, DType::kFloat32);
+  const RoundResult s = small.process_round(in);
+  bool skipped = false;
+  for (const auto& note : s.notes) skipped |= note.find("detection skipped") != std::string::npos;
+  EXPECT_TRUE(skipped);
+}
+
+TEST(DetectionEngine, PresetJsonRoundTripsAndRejectsMixedKeys) {
+  const EngineConfig c = EngineConfig::from_json(R"({"preset": "recommended", "f_fraction": 0.1})");
+  EXPECT_EQ(EngineConfig::from_json(c.to_json().dump()).to_json(), c.to_json());
+  EXPECT_THROW(EngineConfig::from_json(R"({"preset": "recommended", "aggregator": {"rule": "mean"}})"), Error);
+  EXPECT_THROW(EngineConfig::from_json(R"({"preset": "recommended", "f": 2, "f_fraction": 0.1})"), Error);
+  EXPECT_THROW(EngineConfig::from_json(R"({"preset": "best"})"), Error);
+  EXPECT_THROW(EngineConfig::from_json(R"({"f": 3})"), Error);
+  EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"norm": 0.7}})"), Error);
+  EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"unknown": 1}})"), Error);
+}
+
+TEST(Rejections, EveryCodeHasANameAndAStage) {
+  for (int c = 0; c <= static_cast<int>(ReasonCode::kNotSelected); ++c) {
+    const auto code = static_cast<ReasonCode>(c);
+    const std::string name = reason_code_name(code);
+    ASSERT_FALSE(name.empty());
+    ASSERT_EQ(reason_code_from_name(name), code) << name;
+  }
+}
+
+}  // namespace
+}  // namespace fedguard::test
