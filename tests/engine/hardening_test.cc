@@ -89,7 +89,9 @@ class HardeningState : public ::testing::Test {
   void SetUp() override {
     std::mt19937_64 rng(test_seed());
     for (std::size_t d : {d_, d_ + 1}) rounds_.push_back(to_floats(random_round(RoundShape{n_, d}, rng)));
-    path_ = testing::TempDir() + "hardening_state.fgs";
+    // One file per test: ctest runs the tests of this suite in parallel processes.
+    path_ = testing::TempDir() + "hardening_state_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".fgs";
   }
   RoundResult run(Engine& e, std::size_t d) {
     RoundInput in;
