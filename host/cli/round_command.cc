@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/input_files.h"
+#include "common/json_parse.h"
 #include "common/regular_file.h"
 #include "fedguard/engine.h"
 #include "fedguard/identity.h"
@@ -21,7 +22,12 @@ namespace {
 // S.json: {"<client id>": "<base64 signature>", ...} (docs/formats.md). A malformed file is an
 // error; a malformed signature is that client's bad_signature, decided by the engine.
 std::map<std::string, std::string> read_signatures(const std::string& path) {
-  const nlohmann::json j = read_json_file(path);
+  nlohmann::json j;
+  try {  // a malformed file is a file error (exit 3) naming the offset
+    j = parse_json(read_regular_file(path, kMaxTextFileBytes));
+  } catch (const JsonError& e) {
+    FEDGUARD_THROW(kIo, path << ": offset " << e.offset() << ": not valid JSON: " << e.reason());
+  }
   FEDGUARD_EXPECTS(j.is_object(), path << ": signatures must be a JSON object {\"<client id>\": \"<base64>\", ...}");
   std::map<std::string, std::string> out;
   for (const auto& [id, sig] : j.items()) {
