@@ -181,14 +181,18 @@ TEST(PtRound, DictWithUpdatesMetadataAndReference) {
   const std::vector<float> want = floats_of(updates);
   for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(row_of(r, i), slice(want, i * 3, i * 3 + 3));
 
-  // A manifest entry supplies what the file lacks; the file's metadata wins.
+  // A manifest entry supplies what the file lacks; a manifest that disagrees with the file's
+  // own client ids is an error naming the file and round (issue #17: it used to be ignored).
   ManifestEntry entry;
   entry.round = 5;
   entry.client_ids = {"p", "q", "r", "s"};
   entry.has_malicious = true;
-  const RoundData m = read_round_pt(save("dict.pt", dict), &entry, 0);
-  EXPECT_EQ(m.round, 12u);
-  EXPECT_EQ(m.client_ids, (std::vector<std::string>{"a", "b", "c", "d"}));
+  try {
+    read_round_pt(save("dict.pt", dict), &entry, 0);
+    ADD_FAILURE() << "a manifest disagreeing with the file's client ids was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("disagree with the round file's"), std::string::npos) << e.what();
+  }
   auto bare = new_dict();
   bare.insert("updates", updates);
   bare.insert("step", int64_t{3});  // not a tensor: ignored with a warning
