@@ -123,6 +123,8 @@ Registry parse_registry(const std::string& json_text, const std::string& source)
     j = nlohmann::json::parse(json_text);
   } catch (const nlohmann::json::parse_error& e) {
     FEDGUARD_THROW(kIo, source << ": offset " << e.byte << ": not valid JSON: " << e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number beyond double range (found by registry_fuzz)
+    FEDGUARD_THROW(kIo, source << ": not usable JSON: " << e.what());
   }
   FEDGUARD_EXPECTS(j.is_object(), source << ": a registry is a JSON object");
   only_keys(j, {"version", "federation", "max_clients", "max_new_per_round", "probation", "clients"}, source);
