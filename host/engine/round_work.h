@@ -16,6 +16,7 @@
 #include "fedguard/rejection.h"
 #include "fedguard/round.h"
 #include "monitor/monitor.h"
+#include "policy/gram_space.h"
 #include "policy/policy.h"
 #include "rules/rule.h"
 
@@ -56,6 +57,13 @@ struct RoundWork {
   rules::ClientMemory memory;
   policy::Decision decision;
   Pending pending;
+
+  /// The geometry of pass 1's summaries, built once for the detect and decide stages.
+  const policy::GramSpace& space() {
+    if (!space_) space_.emplace(summaries);
+    return *space_;
+  }
+  std::optional<policy::GramSpace> space_;
 
   /// Rejects row `row` (a row index, not a position).
   void reject(std::size_t row, ReasonCode code, std::string detail, std::string rule = {},

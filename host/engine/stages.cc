@@ -186,7 +186,7 @@ void recall_stage(const EngineView& e, RoundWork& w) {
 }
 
 void detect_stage(const EngineView& e, RoundWork& w) {
-  const policy::GramSpace space(w.summaries);
+  const policy::GramSpace& space = w.space();
   detection::DetectionOutcome found = detection::detect(e.config.detection, space, w.alive, w.d);
   std::vector<std::uint8_t> rejected(w.alive.size(), 0);
   for (detection::Finding& f : found.findings) {
@@ -206,7 +206,7 @@ void detect_stage(const EngineView& e, RoundWork& w) {
 }
 
 void decide_stage(const EngineView& e, RoundWork& w) {
-  const policy::GramSpace space(w.summaries);
+  const policy::GramSpace& space = w.space();
   std::map<std::string, std::vector<double>> detection_scores = std::move(w.decision.scores);
   if (e.config.preset.name.empty()) {
     w.decision = e.policy.decide(space, w.sample_weight, w.roles, w.subsets, e.state.rounds, w.alive,
