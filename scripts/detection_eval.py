@@ -108,7 +108,12 @@ def main():
     ap.add_argument("--rounds", default="1,10,30", help="rounds at which the attacks are judged")
     ap.add_argument("--policy", default='{"preset": "recommended"}')
     ap.add_argument("--out")
+    ap.add_argument("--history", type=int, default=0,
+                    help="instead: R consecutive rounds, one engine per attack keeping state (client ids), "
+                         "the attackers the same clients every round (the history signal)")
     a = ap.parse_args()
+    if a.history:
+        return run_history(a)
     x, y = load()
     judge = [int(r) for r in a.rounds.split(",")]
     policy = json.loads(a.policy)
@@ -168,6 +173,74 @@ def main():
         out["attacks"][name] = {"tpr": float(np.mean(tprs)), "tpr_min": float(np.min(tprs)),
                                 "fpr": float(np.mean(fprs)), "fpr_max": float(np.max(fprs)), "codes": codes}
         print(f"{name:<10} {np.mean(tprs):6.2f} {np.min(tprs):8.2f} {np.mean(fprs):6.3f} {np.max(fprs):8.3f}  {codes}")
+    print(f"({time.time() - t0:.0f} s)")
+    if a.out:
+        with open(a.out, "w") as fh:
+            json.dump(out, fh, indent=1)
+
+
+def run_history(a):
+    """R consecutive rounds per seed; for each attack one fedguard.Engine keeps its state across
+    them, with client ids, so the detection stage's history signal sees each client's
+    cumulative update. TPR / FPR per round; the first round judges like the single-round mode."""
+    x, y = load()
+    policy = json.loads(a.policy)
+    if policy.get("preset") and "f" not in policy and "f_fraction" not in policy:
+        policy["f"] = a.f
+    ids = [f"c{i}" for i in range(a.n)]
+    per_round = {}  # attack -> round -> list of (tpr, fpr, codes)
+    t0 = time.time()
+    for seed in range(a.seeds):
+        rng = np.random.default_rng(seed)
+        parts = dirichlet_split(y, a.n, a.alpha, rng)
+        w = np.zeros(7850, np.float32)
+        engines = {}
+        for r in range(a.history):
+            updates = np.stack([local_update(w, x[p], y[p], rng) for p in parts])
+            benign = updates[a.f:]
+            crafted = {"none": updates[:a.f]}
+            for name, (lib, params) in list(ATTACKS.items()) + [(k, (None, None)) for k in ADAPTIVE]:
+                try:
+                    if params is None:
+                        base, noise, match = ADAPTIVE[name]
+                        if base not in crafted:
+                            continue
+                        crafted[name] = adapt(crafted[base], benign, noise, match, rng)
+                    else:
+                        crafted[name], _ = fedguard.attack(lib, benign, a.f, own=updates[:a.f], global_model=w,
+                                                           seed=seed, round=r, n_total=a.n, **params)
+                except Exception as exc:
+                    print(f"# {name}: {exc}", file=sys.stderr)
+            for name, mal in crafted.items():
+                eng = engines.setdefault(name, fedguard.Engine(policy))
+                res = eng.process_round(np.vstack([mal, benign]), client_ids=ids)
+                acc = res.accepted
+                codes = {}
+                for rej in res.rejections:  # the attackers' codes, and the honest clients' as "honest:<code>"
+                    key = rej["code"] if rej["client"] < a.f else "honest:" + rej["code"]
+                    codes[key] = codes.get(key, 0) + 1
+                tpr = 1 - acc[:a.f].mean() if name != "none" else float("nan")
+                per_round.setdefault(name, {}).setdefault(r, []).append((tpr, 1 - acc[a.f:].mean(), codes))
+            w = w + updates.mean(axis=0)
+    out = {"setting": vars(a), "policy": policy, "attacks": {}}
+    print(f"n={a.n} f={a.f} alpha={a.alpha} seeds={a.seeds} rounds={a.history} policy={json.dumps(policy)}")
+    print(f"{'attack':<20} {'TPR r0':>7} {'TPR r>=4':>9} {'FPR':>6} {'FPR max':>8}  codes of the rejected clients")
+    for name, rounds in per_round.items():
+        first = [v[0] for v in rounds[0]]
+        late = [v[0] for r, vals in rounds.items() if r >= 4 for v in vals]
+        fprs = [v[1] for vals in rounds.values() for v in vals]
+        codes = {}
+        for vals in rounds.values():
+            for v in vals:
+                for k, c in v[2].items():
+                    codes[k] = codes.get(k, 0) + c
+        row = {"tpr_round0": float(np.mean(first)), "tpr_from_round4": float(np.mean(late)) if late else None,
+               "fpr": float(np.mean(fprs)), "fpr_max": float(np.max(fprs)), "codes": codes,
+               "tpr_by_round": [float(np.mean([v[0] for v in rounds[r]])) for r in sorted(rounds)],
+               "fpr_by_round": [float(np.mean([v[1] for v in rounds[r]])) for r in sorted(rounds)]}
+        out["attacks"][name] = row
+        print(f"{name:<20} {row['tpr_round0']:7.2f} {row['tpr_from_round4'] or 0:9.2f} {row['fpr']:6.3f} "
+              f"{row['fpr_max']:8.3f}  {codes}")
     print(f"({time.time() - t0:.0f} s)")
     if a.out:
         with open(a.out, "w") as fh:

@@ -6,6 +6,7 @@
 
 #include "detection/robust.h"
 #include "detection/signals.h"
+#include "fedguard/error.h"
 #include "rules/format.h"
 
 namespace fedguard::detection {
@@ -65,17 +66,18 @@ int rank(ReasonCode code) {
   switch (code) {
     case ReasonCode::kNormOutlier: return 0;
     case ReasonCode::kCollusion: return 1;
-    case ReasonCode::kDirectionOutlier: return 2;
-    case ReasonCode::kSignOutlier: return 3;
-    case ReasonCode::kSpectralOutlier: return 4;
-    default: return 5;
+    case ReasonCode::kHistoryOutlier: return 2;
+    case ReasonCode::kDirectionOutlier: return 3;
+    case ReasonCode::kSignOutlier: return 4;
+    case ReasonCode::kSpectralOutlier: return 5;
+    default: return 6;
   }
 }
 
 // The rejection of client a: the most specific signal that fired gives the code; every signal
 // that saw the client gives its value, z and cut.
 Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, std::size_t a, double norm_ratio,
-                std::size_t group) {
+                std::size_t group, std::uint64_t history_rounds) {
   Finding f;
   f.index = a;
   int best = 100;
@@ -104,6 +106,11 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       f.detail += " (nearest neighbour at normalised distance " + fmt(s.values.value[q]) + ", group of " +
                   std::to_string(group) + ")";
     }
+    if (s.code == ReasonCode::kHistoryOutlier) {
+      f.values["history_rounds"] = static_cast<double>(history_rounds);
+      f.detail += " (cumulative update over " + std::to_string(history_rounds) +
+                  " rounds at normalised distance " + fmt(s.values.value[q]) + " from another client's)";
+    }
   }
   return f;
 }
@@ -111,7 +118,7 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
 }  // namespace
 
 DetectionOutcome detect(const DetectionSpec& spec, const policy::GramSpace& space, const std::vector<std::size_t>& rows,
-                        std::size_t d) {
+                        std::size_t d, const HistoryInput& history) {
   DetectionOutcome out;
   const std::size_t m = rows.size();
   if (m < kMinClients) {
@@ -131,14 +138,40 @@ DetectionOutcome detect(const DetectionSpec& spec, const policy::GramSpace& spac
     signals.emplace_back(collusion_signal(all), ReasonCode::kCollusion, spec.collusion);
     rho = normalised_distances(all);
   }
+  for (Scored& s : signals) {
+    s.members.resize(m);
+    std::iota(s.members.begin(), s.members.end(), 0);
+  }
+  // History: the clients whose cumulative sketch covers at least two rounds (a first round is
+  // the collusion signal's); needs as many such clients as any signal's calibration.
+  if (spec.history > 0 && history.sketches && history.k > 0) {
+    FEDGUARD_EXPECTS(history.sketches->size() == m * history.k && history.rounds.size() == m,
+                     "detection history: " << history.sketches->size() << " sketch values and " << history.rounds.size()
+                                           << " round counts for " << m << " clients of sketch size " << history.k);
+    std::vector<std::size_t> seasoned;
+    for (std::size_t a = 0; a < m; ++a)
+      if (history.rounds[a] >= kHistoryMinRounds) seasoned.push_back(a);
+    if (seasoned.size() >= kMinClients) {
+      std::vector<double> h(seasoned.size() * history.k);
+      for (std::size_t q = 0; q < seasoned.size(); ++q)
+        std::copy_n(history.sketches->begin() + static_cast<std::ptrdiff_t>(seasoned[q] * history.k), history.k,
+                    h.begin() + static_cast<std::ptrdiff_t>(q * history.k));
+      signals.emplace_back(history_signal(h, history.k), ReasonCode::kHistoryOutlier, spec.history);
+      signals.back().members = std::move(seasoned);
+    }
+  }
   std::vector<double> worst(m, 0.0);
   std::vector<std::uint8_t> collusion_flag(m, 0);
   const double median_norm = median(all.norms);
   for (Scored& s : signals) {
-    s.members.resize(m);
-    std::iota(s.members.begin(), s.members.end(), 0);
-    cut_signal(s, m);
-    for (std::size_t a = 0; a < m; ++a) {
+    cut_signal(s, s.members.size());
+    for (std::size_t q = 0; q < s.members.size(); ++q) {
+      const std::size_t a = s.members[q];
+      if (s.code == ReasonCode::kHistoryOutlier) {  // near-duplicate histories only, as for collusion
+        if (!(s.values.value[q] < spec.collusion_max_distance)) s.excess[q] = std::min(s.excess[q], 1.0);
+        worst[a] = std::max(worst[a], s.excess[q]);
+        continue;
+      }
       if (s.code == ReasonCode::kNormOutlier && spec.max_norm_ratio > 0 && median_norm > 0)
         s.excess[a] = std::max(s.excess[a], all.norms[a] / (spec.max_norm_ratio * median_norm));
       if (s.code == ReasonCode::kCollusion) {
@@ -160,7 +193,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const policy::GramSpace& spac
     std::vector<std::size_t> core;
     SignalValues direction = direction_signal(rest, &core);
     if (spec.direction > 0) signals.emplace_back(std::move(direction), ReasonCode::kDirectionOutlier, spec.direction);
-    if (spec.sign > 0) signals.emplace_back(sign_signal(rest), ReasonCode::kSignOutlier, spec.sign);
+    if (spec.sign > 0) signals.emplace_back(sign_signal(rest, spec.sign_zero_fraction), ReasonCode::kSignOutlier, spec.sign);
     if (spec.spectral > 0) signals.emplace_back(spectral_signal(rest, core), ReasonCode::kSpectralOutlier, spec.spectral);
     for (std::size_t i = stage_b; i < signals.size(); ++i) {
       signals[i].members = kept;
@@ -191,7 +224,9 @@ DetectionOutcome detect(const DetectionSpec& spec, const policy::GramSpace& spac
     fired.resize(cap);
   }
   std::sort(fired.begin(), fired.end());
-  for (std::size_t a : fired) out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, groups[a]));
+  for (std::size_t a : fired)
+    out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, groups[a],
+                                   history.rounds.empty() ? 0 : history.rounds[a]));
   return out;
 }
 

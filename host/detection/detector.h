@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,7 +17,8 @@ namespace fedguard::detection {
 
 struct Finding {
   std::size_t index = 0;  ///< into the clients given to detect()
-  ReasonCode code = ReasonCode::kNormOutlier;  ///< the most specific signal that fired (norm, collusion, direction, sign, spectral)
+  /// The most specific signal that fired (norm, collusion, history, direction, sign, spectral).
+  ReasonCode code = ReasonCode::kNormOutlier;
   std::string detail;
   /// For every signal: "<signal>_z", "<signal>_cut" and "<signal>" (the raw statistic); for
   /// collusion also "collusion_group" (size of the near-duplicate group).
@@ -30,9 +32,21 @@ struct DetectionOutcome {
   std::vector<std::string> notes;  ///< e.g. why detection did not run
 };
 
+/// The clients' cumulative sketched histories, for the history signal.
+struct HistoryInput {
+  /// Per client given to detect(), in order, k values: the sum of its sketches over every
+  /// round it took part in, this one included. Null: no history (the signal does not run).
+  const std::vector<double>* sketches = nullptr;
+  std::size_t k = 0;
+  std::vector<std::uint64_t> rounds;  ///< per client: the rounds its history covers, this one included
+};
+
+/// A client's history counts once it covers this many rounds (one round is the collusion signal).
+constexpr std::uint64_t kHistoryMinRounds = 2;
+
 /// Runs detection over the scanned positions `rows` (pass 1 with Gram products).
 /// @param d the model size (the sign signal's scale floor)
 DetectionOutcome detect(const DetectionSpec& spec, const policy::GramSpace& space, const std::vector<std::size_t>& rows,
-                        std::size_t d);
+                        std::size_t d, const HistoryInput& history = {});
 
 }  // namespace fedguard::detection

@@ -9,6 +9,8 @@
 // attackers cannot drag the centre they are measured from.
 #include "detection/signals.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -88,7 +90,7 @@ SignalValues direction_signal(const SignalInput& in, std::vector<std::size_t>* c
   return s;
 }
 
-SignalValues sign_signal(const SignalInput& in) {
+SignalValues sign_signal(const SignalInput& in, bool zero_fraction) {
   const std::size_t m = in.rows.size();
   std::vector<double> balance(m), zeros(m);
   for (std::size_t a = 0; a < m; ++a) {
@@ -102,6 +104,11 @@ SignalValues sign_signal(const SignalInput& in) {
   const double floor = 1.0 / std::sqrt(static_cast<double>(std::max<std::size_t>(in.d, 1)));
   const std::vector<double> zb = z_scores(balance, kSignBalanceScaleFloor), zz = z_scores(zeros, floor);
   SignalValues s{"sign", Tail::kBoth, std::vector<double>(m), std::vector<double>(m), 1};
+  if (!zero_fraction) {
+    s.value = balance;
+    s.z = zb;
+    return s;
+  }
   for (std::size_t a = 0; a < m; ++a) {
     const bool zero_wins = std::fabs(zz[a]) > std::fabs(zb[a]);
     s.z[a] = zero_wins ? zz[a] : zb[a];
@@ -179,21 +186,28 @@ SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_
   return s;
 }
 
-std::vector<double> normalised_distances(const SignalInput& in) {
-  const std::size_t m = in.rows.size();
+std::vector<double> normalised_distances(const SignalInput& in) { return normalised_distances(in.centred, in.norms); }
+
+std::vector<double> normalised_distances(const std::vector<double>& gram, const std::vector<double>& norms) {
+  const std::size_t m = norms.size();
   std::vector<double> rho(m * m, 0.0);
   for (std::size_t a = 0; a < m; ++a)
     for (std::size_t b = a + 1; b < m; ++b) {
-      const double d2 = std::max(0.0, in.centred[a * m + a] + in.centred[b * m + b] - 2 * in.centred[a * m + b]);
-      const double scale = std::sqrt(0.5 * (in.norms[a] * in.norms[a] + in.norms[b] * in.norms[b]));
+      const double d2 = std::max(0.0, gram[a * m + a] + gram[b * m + b] - 2 * gram[a * m + b]);
+      const double scale = std::sqrt(0.5 * (norms[a] * norms[a] + norms[b] * norms[b]));
       rho[a * m + b] = rho[b * m + a] = scale > 0 ? std::sqrt(d2) / scale : 0.0;
     }
   return rho;
 }
 
 SignalValues collusion_signal(const SignalInput& in, std::vector<std::size_t>* nearest) {
-  const std::size_t m = in.rows.size();
-  const std::vector<double> rho = normalised_distances(in);
+  return collusion_of("collusion", in.centred, in.norms, nearest);
+}
+
+SignalValues collusion_of(const std::string& name, const std::vector<double>& gram, const std::vector<double>& norms,
+                          std::vector<std::size_t>* nearest) {
+  const std::size_t m = norms.size();
+  const std::vector<double> rho = normalised_distances(gram, norms);
   // rho^(2/3): a squared distance in high dimension is close to a scaled chi-square, and its
   // cube root is close to normal in both tails (Wilson & Hilferty 1931), where a logarithm
   // would leave a heavy lower tail: the tail this signal cuts.
@@ -220,7 +234,7 @@ SignalValues collusion_signal(const SignalInput& in, std::vector<std::size_t>* n
   for (std::size_t a = 0; a < m; ++a)
     for (std::size_t b = a + 1; b < m; ++b) residuals.push_back(lg[a * m + b] - effect[a] - effect[b]);
   const Location at = robust_location(residuals);
-  SignalValues s{"collusion", Tail::kLower, std::vector<double>(m), std::vector<double>(m), m - 1};
+  SignalValues s{name, Tail::kLower, std::vector<double>(m), std::vector<double>(m), m - 1};
   if (nearest) nearest->assign(m, 0);
   for (std::size_t a = 0; a < m; ++a) {
     std::size_t best = a == 0 ? 1 : 0;  // the smallest residual, and its pair's rho
@@ -231,6 +245,18 @@ SignalValues collusion_signal(const SignalInput& in, std::vector<std::size_t>* n
     if (nearest) (*nearest)[a] = best;
   }
   return s;
+}
+
+SignalValues history_signal(const std::vector<double>& history, std::size_t k) {
+  const std::size_t m = k ? history.size() / k : 0;
+  std::vector<double> gram(m * m, 0.0), norms(m);
+  if (m > 0)  // upper triangle, mirrored below
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k), 1.0, history.data(),
+                static_cast<int>(k), 0.0, gram.data(), static_cast<int>(m));
+  for (std::size_t a = 0; a < m; ++a)
+    for (std::size_t b = a + 1; b < m; ++b) gram[b * m + a] = gram[a * m + b];
+  for (std::size_t a = 0; a < m; ++a) norms[a] = std::sqrt(gram[a * m + a]);
+  return collusion_of("history", gram, norms);
 }
 
 }  // namespace fedguard::detection

@@ -58,9 +58,10 @@ SignalValues norm_signal(const SignalInput& in);
 SignalValues direction_signal(const SignalInput& in, std::vector<std::size_t>* core = nullptr);
 
 /// SignGuard's sign statistics: the net sign balance (positive - negative) / d (scale at least
-/// kSignBalanceScaleFloor) and the zero fraction (scale at least 1/sqrt(d), the binomial
-/// spread of a fraction over d coordinates); the statistic is the one of larger |z|. Two-sided.
-SignalValues sign_signal(const SignalInput& in);
+/// kSignBalanceScaleFloor) and, when `zero_fraction`, the zero fraction (scale at least
+/// 1/sqrt(d), the binomial spread of a fraction over d coordinates); the statistic is then the
+/// one of larger |z|, with two comparisons. Two-sided.
+SignalValues sign_signal(const SignalInput& in, bool zero_fraction);
 
 /// DnC's spectral score, exact and cross-fitted: the signed projection of x_i - z (z the core's
 /// mean) on the top principal direction of the other half of the clients (even positions on
@@ -76,5 +77,20 @@ SignalValues collusion_signal(const SignalInput& in, std::vector<std::size_t>* n
 
 /// Normalised pairwise distance matrix rho (m x m, zero diagonal).
 std::vector<double> normalised_distances(const SignalInput& in);
+/// The same from any Gram matrix of m vectors (m x m inner products, row-major; centring does
+/// not change distances) and their norms (the scale of rho).
+std::vector<double> normalised_distances(const std::vector<double>& gram, const std::vector<double>& norms);
+
+/// The collusion statistic of collusion_signal over any m vectors given by their Gram matrix
+/// and norms; `name` names the signal.
+SignalValues collusion_of(const std::string& name, const std::vector<double>& gram, const std::vector<double>& norms,
+                          std::vector<std::size_t>* nearest = nullptr);
+
+/// History: collusion_of over the clients' cumulative sketched histories H_i (FoolsGold's H:
+/// the sum of the sketches of every round the client took part in, this one included), m x k
+/// row-major. Noise a Sybil adds to each round's copy grows in H as sqrt(rounds) while the
+/// shared attack grows as rounds, so copies made unlike each other round by round converge
+/// in H; benign clients keep their own data's difference however many rounds pass.
+SignalValues history_signal(const std::vector<double>& history, std::size_t k);
 
 }  // namespace fedguard::detection

@@ -104,18 +104,24 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
                                                {"sign", &spec.sign},
                                                {"spectral", &spec.spectral},
                                                {"collusion", &spec.collusion},
+                                               {"history", &spec.history},
                                                {"max_norm_ratio", &spec.max_norm_ratio},
                                                {"collusion_max_distance", &spec.collusion_max_distance},
                                                {"max_reject_fraction", &spec.max_reject_fraction}};
+  const std::map<std::string, bool*> switches{{"enabled", &spec.enabled},
+                                              {"sign_zero_fraction", &spec.sign_zero_fraction}};
   for (const auto& item : v.items()) {
-    if (item.key() == "enabled") {
-      FEDGUARD_EXPECTS(item.value().is_boolean(), "config \"detection.enabled\" must be true or false");
-      spec.enabled = item.value().get<bool>();
+    const auto sw = switches.find(item.key());
+    if (sw != switches.end()) {
+      FEDGUARD_EXPECTS(item.value().is_boolean(),
+                       "config \"detection." << item.key() << "\" must be true or false, got " << item.value().dump());
+      *sw->second = item.value().get<bool>();
       continue;
     }
     const auto it = numbers.find(item.key());
     FEDGUARD_EXPECTS(it != numbers.end(), "unknown key \"" << item.key() << "\" in config \"detection\" (known: enabled, "
-                                                            << "norm, direction, sign, spectral, collusion, max_norm_ratio, "
+                                                            << "norm, direction, sign, sign_zero_fraction, spectral, "
+                                                            << "collusion, history, max_norm_ratio, "
                                                             << "collusion_max_distance, max_reject_fraction)");
     FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key() << "\" must be a number, got "
                                                                      << item.value().dump());
@@ -127,9 +133,9 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
 nlohmann::json detection_to_json(const DetectionSpec& s) {
   return {{"enabled", s.enabled},     {"norm", s.norm},
           {"direction", s.direction}, {"sign", s.sign},
-          {"spectral", s.spectral},   {"collusion", s.collusion},
+          {"spectral", s.spectral},   {"collusion", s.collusion}, {"history", s.history},
           {"max_norm_ratio", s.max_norm_ratio}, {"collusion_max_distance", s.collusion_max_distance},
-          {"max_reject_fraction", s.max_reject_fraction}};
+          {"max_reject_fraction", s.max_reject_fraction}, {"sign_zero_fraction", s.sign_zero_fraction}};
 }
 
 // The preset's three parts for a given f (also the nominal policy the engine inspects before
@@ -326,7 +332,7 @@ void EngineConfig::validate() const {
   FEDGUARD_EXPECTS(std::isfinite(reputation.initial) && reputation.initial >= 0 && reputation.initial <= 1,
                    "config \"reputation.initial\" must be in [0, 1], got " << reputation.initial);
   const DetectionSpec& dt = detection;
-  for (double budget : {dt.norm, dt.direction, dt.sign, dt.spectral, dt.collusion})
+  for (double budget : {dt.norm, dt.direction, dt.sign, dt.spectral, dt.collusion, dt.history})
     FEDGUARD_EXPECTS(std::isfinite(budget) && budget >= 0 && budget < 0.5,
                      "config \"detection\": every signal's false-alarm budget must be in [0, 0.5), got " << budget);
   FEDGUARD_EXPECTS(std::isfinite(dt.max_norm_ratio) && (dt.max_norm_ratio == 0 || dt.max_norm_ratio > 1),

@@ -54,6 +54,7 @@ struct RoundWork {
   std::vector<std::size_t> alive;
   std::vector<double> sample_weight;  ///< per position
   std::vector<double> history;        ///< per position x sketch_dim, see RoundContext::history
+  std::vector<double> detect_history; ///< the detection stage's copy of history, per alive client
   rules::ClientMemory memory;
   policy::Decision decision;
   Pending pending;

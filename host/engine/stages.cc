@@ -21,6 +21,13 @@ std::string count_list(const std::map<std::string, std::size_t>& counts) {
   return s;
 }
 
+// The per-client sketch is kept when a rule reads it or the detection stage's history signal
+// is on.
+std::size_t sketch_dim_of(const EngineView& e) {
+  const bool history = e.config.detection.enabled && e.config.detection.history > 0;
+  return e.policy.needs_sketch() || history ? e.config.sketch_dim : 0;
+}
+
 const engine::ClientHistory* history_of(const EngineView& e, const std::string& id) {
   const auto it = e.state.clients.find(id);
   return it == e.state.clients.end() ? nullptr : &it->second;
@@ -127,7 +134,7 @@ void scan_stage(const EngineView& e, RoundWork& w) {
     w.references.push_back(w.in.reference);
   }
   w.subsets = e.policy.column_subsets(w.d, e.state.rounds);
-  const std::size_t sketch_dim = e.policy.needs_sketch() ? e.config.sketch_dim : 0;
+  const std::size_t sketch_dim = sketch_dim_of(e);
   const bool gram = e.policy.needs_gram() || e.config.detection.enabled;
   backend::ScanRequest scan{&w.in.updates, w.rows, w.references, e.config.tile_columns, gram,
                             w.subsets.subsets, sketch_dim, e.config.sketch_seed};
@@ -151,7 +158,7 @@ void scan_stage(const EngineView& e, RoundWork& w) {
 }
 
 void recall_stage(const EngineView& e, RoundWork& w) {
-  const std::size_t sketch_dim = e.policy.needs_sketch() ? e.config.sketch_dim : 0;
+  const std::size_t sketch_dim = sketch_dim_of(e);
   const auto& ids = w.result.client_ids;
   if (sketch_dim > 0) {  // cumulative sketched histories including this round, by id
     w.history.assign(w.summaries.sketch.begin(), w.summaries.sketch.end());
@@ -187,7 +194,19 @@ void recall_stage(const EngineView& e, RoundWork& w) {
 
 void detect_stage(const EngineView& e, RoundWork& w) {
   const policy::GramSpace& space = w.space();
-  detection::DetectionOutcome found = detection::detect(e.config.detection, space, w.alive, w.d);
+  detection::HistoryInput history;
+  if (!w.history.empty()) {  // the cumulative sketches of the alive positions, and the rounds they cover
+    history.k = w.roles.sketch_dim;
+    w.detect_history.resize(w.alive.size() * history.k);
+    for (std::size_t a = 0; a < w.alive.size(); ++a) {
+      std::copy_n(w.history.begin() + static_cast<std::ptrdiff_t>(w.alive[a] * history.k), history.k,
+                  w.detect_history.begin() + static_cast<std::ptrdiff_t>(a * history.k));
+      const ClientHistory* h = history_of(e, w.result.client_ids[w.rows[w.alive[a]]]);
+      history.rounds.push_back((h && !h->sketch_sum.empty() ? h->rounds_seen : 0) + 1);
+    }
+    history.sketches = &w.detect_history;
+  }
+  detection::DetectionOutcome found = detection::detect(e.config.detection, space, w.alive, w.d, history);
   std::vector<std::uint8_t> rejected(w.alive.size(), 0);
   for (detection::Finding& f : found.findings) {
     rejected[f.index] = 1;

@@ -70,6 +70,15 @@ struct DetectionSpec {
   /// as a colluding group does (docs/detection.md); for federations of IID clients.
   double spectral = 0;
   double collusion = 0.002;
+  /// Collusion over the clients' cumulative sketched histories (FoolsGold's H), for clients
+  /// seen in at least two rounds of this engine's state: Sybils that add fresh noise to each
+  /// round's copy converge there. Needs the per-client sketch (EngineConfig::sketch_dim).
+  double history = 0.002;
+  /// The sign signal's second feature, the zero fraction (SignGuard's): off by default. In a
+  /// non-IID federation it says which inputs a client's data activates (pixels, embedding
+  /// rows), not whether it attacks: at Dirichlet 0.1 it made 5% of the benign clients outliers
+  /// while no attack of the evaluation moved it (docs/detection.md).
+  bool sign_zero_fraction = false;
   /// The norm signal also fires above this multiple of the median norm, whatever the z
   /// (an absolute cap: the previous default's norm_bound); 0: no cap.
   double max_norm_ratio = 3.0;

@@ -77,6 +77,54 @@ double bf_z(const std::vector<double>& v, std::size_t i, double floor = 0) {
   return (v[i] - med) / scale;
 }
 
+// Collusion in float64 from the vectors themselves (docs/detection.md): rho_ij, t = rho^(2/3),
+// client effects (row medians minus half their median) removed, per client the smallest
+// residual and its pair's rho, z'd against all pairs' residuals.
+struct BruteCollusion {
+  std::vector<double> rho, z;
+};
+BruteCollusion brute_collusion(const Rows& x) {
+  const std::size_t n = x.size(), d = x[0].size();
+  std::vector<double> norms(n);
+  for (std::size_t i = 0; i < n; ++i) norms[i] = std::sqrt(dot(x[i], x[i]));
+  Rows lr(n, std::vector<double>(n, 0.0));
+  Rows rh(n, std::vector<double>(n, 0.0));
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < n; ++j) {
+      if (i == j) continue;
+      double d2 = 0;
+      for (std::size_t k = 0; k < d; ++k) d2 += (x[i][k] - x[j][k]) * (x[i][k] - x[j][k]);
+      rh[i][j] = std::sqrt(d2) / std::sqrt(0.5 * (norms[i] * norms[i] + norms[j] * norms[j]));
+      lr[i][j] = std::cbrt(rh[i][j] * rh[i][j]);
+    }
+  std::vector<double> rm(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::vector<double> r;
+    for (std::size_t j = 0; j < n; ++j)
+      if (j != i) r.push_back(lr[i][j]);
+    rm[i] = bf_median(r);
+  }
+  const double overall = bf_median(rm);
+  std::vector<double> res;
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j) res.push_back(lr[i][j] - (rm[i] - overall / 2) - (rm[j] - overall / 2));
+  const double med = bf_median(res);
+  std::vector<double> dev;
+  for (double v : res) dev.push_back(std::fabs(v - med));
+  const double scale = 1.482602218505602 * bf_median(dev) * double(res.size()) / (double(res.size()) - 0.8);
+  BruteCollusion out{std::vector<double>(n), std::vector<double>(n)};
+  for (std::size_t i = 0; i < n; ++i) {
+    double best = 1e300;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (j == i) continue;
+      const double e = lr[i][j] - (rm[i] - overall / 2) - (rm[j] - overall / 2);
+      if (e < best) best = e, out.rho[i] = rh[i][j];
+    }
+    out.z[i] = (best - med) / scale;
+  }
+  return out;
+}
+
 struct ScannedRound {
   std::vector<float> data;
   backend::ScanSummaries summaries;
@@ -149,7 +197,9 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
     for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(dir.z[i], bf_z(cosv, i, 0.05), 1e-4) << "seed " << seed;
 
     // Sign: net balance, and zero fraction with scale floor 1/sqrt(d); the larger |z|.
-    const auto sign = detection::sign_signal(in);
+    const auto sign = detection::sign_signal(in, true);
+    const auto balance_only = detection::sign_signal(in, false);
+    EXPECT_EQ(balance_only.comparisons, 1u);
     std::vector<double> bal(n), zer(n);
     for (std::size_t i = 0; i < n; ++i) {
       double p = 0, z = 0, q = 0;
@@ -160,6 +210,8 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
     for (std::size_t i = 0; i < n; ++i) {
       const double zb = bf_z(bal, i, 0.01), zz = bf_z(zer, i, 1 / std::sqrt(double(d)));
       EXPECT_NEAR(sign.z[i], std::fabs(zz) > std::fabs(zb) ? zz : zb, 1e-9) << "seed " << seed;
+      EXPECT_NEAR(balance_only.z[i], zb, 1e-9) << "seed " << seed;
+      EXPECT_NEAR(balance_only.value[i], bal[i], 1e-12) << "seed " << seed;
     }
 
     // Spectral, cross-fitted: each half (even / odd positions) projected on the top principal
@@ -196,42 +248,12 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
     // Collusion: residuals of rho^(2/3) after removing client effects (row medians minus half
     // their median); per client the smallest residual, z'd against all pairs' residuals.
     const auto col = detection::collusion_signal(in);
-    Rows lr(n, std::vector<double>(n, 0.0));
-    Rows rh(n, std::vector<double>(n, 0.0));
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < n; ++j) {
-        if (i == j) continue;
-        double d2 = 0;
-        for (std::size_t k = 0; k < d; ++k) d2 += (x[i][k] - x[j][k]) * (x[i][k] - x[j][k]);
-        rh[i][j] = std::sqrt(d2) / std::sqrt(0.5 * (norms[i] * norms[i] + norms[j] * norms[j]));
-        lr[i][j] = std::cbrt(rh[i][j] * rh[i][j]);
-      }
-    std::vector<double> rm(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      std::vector<double> r;
-      for (std::size_t j = 0; j < n; ++j)
-        if (j != i) r.push_back(lr[i][j]);
-      rm[i] = bf_median(r);
-    }
-    const double overall = bf_median(rm);
-    std::vector<double> res;
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = i + 1; j < n; ++j) res.push_back(lr[i][j] - (rm[i] - overall / 2) - (rm[j] - overall / 2));
-    const double med = bf_median(res);
-    std::vector<double> dev;
-    for (double v : res) dev.push_back(std::fabs(v - med));
-    const double scale = 1.482602218505602 * bf_median(dev) * double(res.size()) / (double(res.size()) - 0.8);
+    const BruteCollusion bf = brute_collusion(x);
     EXPECT_EQ(col.value[5], 0.0);
     EXPECT_EQ(col.value[6], 0.0);
     for (std::size_t i = 0; i < n; ++i) {
-      double best = 1e300, best_rho = 0;
-      for (std::size_t j = 0; j < n; ++j) {
-        if (j == i) continue;
-        const double e = lr[i][j] - (rm[i] - overall / 2) - (rm[j] - overall / 2);
-        if (e < best) best = e, best_rho = rh[i][j];
-      }
-      EXPECT_NEAR(col.value[i], best_rho, 1e-4) << "seed " << seed << " i " << i;
-      EXPECT_NEAR(col.z[i], (best - med) / scale, 1e-3 * (1 + std::fabs(col.z[i]))) << "seed " << seed << " i " << i;
+      EXPECT_NEAR(col.value[i], bf.rho[i], 1e-4) << "seed " << seed << " i " << i;
+      EXPECT_NEAR(col.z[i], bf.z[i], 1e-3 * (1 + std::fabs(col.z[i]))) << "seed " << seed << " i " << i;
     }
   }
 }
@@ -257,7 +279,7 @@ TEST(DetectionCalibration, FalseAlarmRateMatchesBudgetAtEveryN) {
       std::vector<detection::SignalValues> all;
       all.push_back(detection::norm_signal(in));
       all.push_back(detection::direction_signal(in, &core));
-      all.push_back(detection::sign_signal(in));
+      all.push_back(detection::sign_signal(in, true));
       all.push_back(detection::spectral_signal(in, core));
       all.push_back(detection::collusion_signal(in));
       for (const auto& sig : all) {
@@ -423,6 +445,94 @@ TEST(DetectionEngine, PresetRejectsAttackersByIdAndAggregatesTheRestRobustly) {
   EXPECT_EQ(json.at("rejections")[0].at("id"), "client-0");
   EXPECT_EQ(json.at("rejections")[0].at("code"), "norm_outlier");
   EXPECT_EQ(json.at("rejections")[0].at("stage"), "detect");
+}
+
+// The history signal is the collusion statistic over cumulative sketches: the same brute force
+// on the sketch vectors themselves.
+TEST(DetectionSignals, HistoryMatchesTheFloat64BruteForce) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const std::size_t m = 23, k = 64;
+  Rows h(m, std::vector<double>(k));
+  for (auto& r : h)
+    for (double& v : r) v = g(rng) * 3 + 1;
+  h[7] = h[3];  // one duplicate pair
+  std::vector<double> flat;
+  for (const auto& r : h) flat.insert(flat.end(), r.begin(), r.end());
+  const auto sig = detection::history_signal(flat, k);
+  ASSERT_EQ(sig.name, "history");
+  EXPECT_EQ(sig.tail, detection::Tail::kLower);
+  EXPECT_EQ(sig.comparisons, m - 1);
+  const BruteCollusion bf = brute_collusion(h);
+  for (std::size_t i = 0; i < m; ++i) {
+    EXPECT_NEAR(sig.value[i], bf.rho[i], 1e-9 * (1 + bf.rho[i])) << "seed " << seed << " i " << i;
+    EXPECT_NEAR(sig.z[i], bf.z[i], 1e-7 * (1 + std::fabs(bf.z[i]))) << "seed " << seed << " i " << i;
+  }
+}
+
+// Sybils that add fresh noise to every round's copy (30% of its norm: rho ~0.4 between two
+// copies, beyond the per-round collusion signal's near-duplicate bound) converge in their
+// cumulative histories and are rejected as history_outlier after a few rounds; benign clients,
+// each with its own persistent data offset, never are. Through the engine, with client ids and
+// state kept across rounds.
+TEST(DetectionHistory, NoisySybilsConvergeInHistoryBenignClientsDoNot) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const std::size_t benign = 36, sybils = 8, n = benign + sybils, d = 1500, rounds = 12;
+  // Benign client i: a shared descent direction, a persistent client offset (its data) and
+  // fresh per-round noise (its SGD); clusters of similar clients (label skew) share part of
+  // the offset.
+  Rows cluster(4, std::vector<double>(d)), offset(benign, std::vector<double>(d));
+  for (auto& c : cluster)
+    for (double& v : c) v = g(rng);
+  for (std::size_t i = 0; i < benign; ++i)
+    for (std::size_t j = 0; j < d; ++j) offset[i][j] = cluster[i % 4][j] + 0.6 * g(rng);
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < n; ++i) ids.push_back("client-" + std::to_string(i));
+  Engine engine(EngineConfig::from_json(R"({"preset": "recommended", "f": 8})"));
+  std::size_t first_caught = rounds, benign_history = 0, collusion_on_sybils = 0;
+  for (std::size_t r = 0; r < rounds; ++r) {
+    std::vector<double> shared(d), attack(d);
+    for (double& v : shared) v = g(rng);
+    Rows x(n, std::vector<double>(d));
+    for (std::size_t i = 0; i < benign; ++i)
+      for (std::size_t j = 0; j < d; ++j) x[i][j] = shared[j] + offset[i][j] + 0.8 * g(rng);
+    // The attack: benign-looking (a benign client's distribution), shared by the Sybils.
+    for (std::size_t j = 0; j < d; ++j) attack[j] = shared[j] + cluster[0][j] + 0.7 * g(rng);
+    const double attack_norm = std::sqrt(dot(attack, attack));
+    for (std::size_t i = benign; i < n; ++i)
+      for (std::size_t j = 0; j < d; ++j) x[i][j] = attack[j] + 0.3 * attack_norm / std::sqrt(double(d)) * g(rng);
+    x = as_float32(std::move(x));
+    const std::vector<float> data = floats(x);
+    RoundInput in;
+    in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
+    in.client_ids = ids;
+    const RoundResult res = engine.process_round(in);
+    std::size_t caught = 0;
+    for (const Rejection& rej : res.rejections) {
+      if (rej.client < benign) {
+        benign_history += rej.code == ReasonCode::kHistoryOutlier;
+        EXPECT_NE(rej.code, ReasonCode::kHistoryOutlier) << "round " << r << " seed " << seed << ": " << rej.detail;
+      } else {
+        caught += rej.code == ReasonCode::kHistoryOutlier;
+        collusion_on_sybils += rej.code == ReasonCode::kCollusion;
+        if (rej.code == ReasonCode::kHistoryOutlier) {
+          EXPECT_EQ(rej.values.at("history_rounds"), double(r + 1)) << rej.detail;
+          EXPECT_LT(rej.values.at("history"), 0.25) << rej.detail;
+        }
+      }
+    }
+    if (r == 0) {  // one round: no history yet
+      EXPECT_EQ(res.scores.count("detect_history"), 0u);
+    }
+    if (caught == sybils && first_caught == rounds) first_caught = r;
+  }
+  EXPECT_EQ(collusion_on_sybils, 0u) << "the per-round copies must be beyond the collusion signal's bound";
+  EXPECT_EQ(benign_history, 0u);
+  // rho between two Sybils' histories after R rounds ~ 0.42 / sqrt(R): below 0.25 from R = 3.
+  EXPECT_LE(first_caught, 6u) << "seed " << seed;
 }
 
 // A round too small for the preset's f lowers f and says so instead of failing.
