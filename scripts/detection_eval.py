@@ -99,6 +99,41 @@ def adapt(mal, benign, noise, match_norm, rng):
     return out.astype(np.float32)
 
 
+# How each signal's z is oriented so that larger means more suspicious (docs/detection.md).
+ORIENT = {"detect_norm": abs, "detect_direction": lambda z: -z, "detect_sign": abs, "detect_spectral": abs,
+          "detect_collusion": lambda z: -z, "detect_history": lambda z: -z}
+
+
+def auc(attack_scores, honest_scores):
+    """Probability that a random attacker scores above a random honest client (ties count half):
+    the area under the ROC curve of one signal, threshold-free."""
+    a = np.asarray(attack_scores, float)
+    h = np.asarray(honest_scores, float)
+    if not len(a) or not len(h):
+        return None
+    greater = (a[:, None] > h[None, :]).sum() + 0.5 * (a[:, None] == h[None, :]).sum()
+    return float(greater / (len(a) * len(h)))
+
+
+SINGLE_ROUND_SIGNALS = ["norm", "direction", "sign", "spectral", "collusion"]
+
+
+def signal_scores(u, f, policy):
+    """Per signal: (attackers' oriented z, honest clients' oriented z), each signal computed
+    alone over every client (the others' budgets 0), so that its ROC does not depend on which
+    clients an earlier signal removed."""
+    out = {}
+    for sig in SINGLE_ROUND_SIGNALS:
+        only = {k: (0.002 if k == sig else 0.0) for k in SINGLE_ROUND_SIGNALS + ["history"]}
+        res = fedguard.Engine({**policy, "detection": only}).process_round(u)
+        name = "detect_" + sig
+        if name not in res.scores:
+            continue
+        z = ORIENT[name](np.asarray(res.scores[name], float))
+        out[name] = (z[:f][np.isfinite(z[:f])], z[f:][np.isfinite(z[f:])])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50)
@@ -111,15 +146,21 @@ def main():
     ap.add_argument("--history", type=int, default=0,
                     help="instead: R consecutive rounds, one engine per attack keeping state (client ids), "
                          "the attackers the same clients every round (the history signal)")
+    ap.add_argument("--accuracy", type=int, default=0,
+                    help="instead: R rounds of training per attack, the model driven by the policy's aggregate, "
+                         "against the benign-only oracle (FedAvg over the honest clients); final test accuracy")
     a = ap.parse_args()
     if a.history:
         return run_history(a)
+    if a.accuracy:
+        return run_accuracy(a)
     x, y = load()
     judge = [int(r) for r in a.rounds.split(",")]
     policy = json.loads(a.policy)
     if policy.get("preset") and "f" not in policy and "f_fraction" not in policy:
         policy["f"] = a.f
     rows = {}
+    roc = {}  # attack -> signal -> (attackers' scores, honest scores), pooled over seeds and rounds
     fpr_clean = []
     t0 = time.time()
     for seed in range(a.seeds):
@@ -157,6 +198,10 @@ def main():
                         if rej["client"] < a.f:
                             codes[rej["code"]] = codes.get(rej["code"], 0) + 1
                     rows.setdefault(name, []).append((tpr, fpr, codes))
+                    for sig, (za, zh) in signal_scores(u, a.f, policy).items():
+                        pooled = roc.setdefault(name, {}).setdefault(sig, ([], []))
+                        pooled[0].extend(za)
+                        pooled[1].extend(zh)
             w = w + updates.mean(axis=0)  # the honest federation keeps training
     out = {"setting": vars(a), "policy": policy, "clean_fpr": float(np.mean(fpr_clean)),
            "clean_fpr_max": float(np.max(fpr_clean)), "attacks": {}}
@@ -171,8 +216,15 @@ def main():
             for k, c in v[2].items():
                 codes[k] = codes.get(k, 0) + c
         out["attacks"][name] = {"tpr": float(np.mean(tprs)), "tpr_min": float(np.min(tprs)),
-                                "fpr": float(np.mean(fprs)), "fpr_max": float(np.max(fprs)), "codes": codes}
+                                "fpr": float(np.mean(fprs)), "fpr_max": float(np.max(fprs)), "codes": codes,
+                                "auc": {sig.removeprefix("detect_"): auc(*v) for sig, v in roc.get(name, {}).items()}}
         print(f"{name:<10} {np.mean(tprs):6.2f} {np.min(tprs):8.2f} {np.mean(fprs):6.3f} {np.max(fprs):8.3f}  {codes}")
+    sigs = SINGLE_ROUND_SIGNALS
+    print("AUC per signal (attackers vs honest clients, z oriented to the signal's tail; - : not computed)")
+    print(f"{'attack':<20} " + " ".join(f"{s:>9}" for s in sigs))
+    for name, row in out["attacks"].items():
+        cells = [row["auc"].get(s) for s in sigs]
+        print(f"{name:<20} " + " ".join(f"{c:9.3f}" if c is not None else f"{'-':>9}" for c in cells))
     print(f"({time.time() - t0:.0f} s)")
     if a.out:
         with open(a.out, "w") as fh:
@@ -241,6 +293,88 @@ def run_history(a):
         out["attacks"][name] = row
         print(f"{name:<20} {row['tpr_round0']:7.2f} {row['tpr_from_round4'] or 0:9.2f} {row['fpr']:6.3f} "
               f"{row['fpr_max']:8.3f}  {codes}")
+    print(f"({time.time() - t0:.0f} s)")
+    if a.out:
+        with open(a.out, "w") as fh:
+            json.dump(out, fh, indent=1)
+
+
+def load_test():
+    def images(path):
+        with gzip.open(path) as f:
+            return np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784).astype(np.float32) / 255.0
+
+    def labels(path):
+        with gzip.open(path) as f:
+            return np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+
+    return images(f"{DATA}/t10k-images-idx3-ubyte.gz"), labels(f"{DATA}/t10k-labels-idx1-ubyte.gz")
+
+
+def accuracy(w, x, y):
+    W = w.reshape(785, 10)
+    return float(((np.hstack([x, np.ones((len(y), 1), np.float32)]) @ W).argmax(axis=1) == y).mean())
+
+
+def run_accuracy(a):
+    """One training run per attack: every round all n clients train from that run's model, the
+    first f send the attack, the policy's engine (state kept, client ids) aggregates, and the
+    model moves by the aggregate. The benign-only oracle is FedAvg over the honest clients of
+    its own run. Final accuracy on the 10,000 test images."""
+    x, y = load()
+    xt, yt = load_test()
+    policy = json.loads(a.policy)
+    if policy.get("preset") and "f" not in policy and "f_fraction" not in policy:
+        policy["f"] = a.f
+    ids = [f"c{i}" for i in range(a.n)]
+    runs = ["oracle", "none"] + list(ATTACKS) + list(ADAPTIVE)
+    final = {name: [] for name in runs}
+    detect = {name: [] for name in runs}
+    t0 = time.time()
+    for seed in range(a.seeds):
+        parts = dirichlet_split(y, a.n, a.alpha, np.random.default_rng(seed))
+        for name in runs:
+            rng = np.random.default_rng(1000 + seed)  # the same client randomness in every run
+            w = np.zeros(7850, np.float32)
+            eng = fedguard.Engine(policy)
+            tprs = []
+            for r in range(a.accuracy):
+                updates = np.stack([local_update(w, x[p], y[p], rng) for p in parts])
+                benign = updates[a.f:]
+                if name == "oracle":
+                    w = w + benign.mean(axis=0)
+                    continue
+                mal = updates[:a.f]
+                try:
+                    if name in ATTACKS:
+                        lib, params = ATTACKS[name]
+                        mal, _ = fedguard.attack(lib, benign, a.f, own=updates[:a.f], global_model=w, seed=seed,
+                                                 round=r, n_total=a.n, **params)
+                    elif name in ADAPTIVE:
+                        base, noise, match = ADAPTIVE[name]
+                        lib, params = ATTACKS[base]
+                        crafted, _ = fedguard.attack(lib, benign, a.f, own=updates[:a.f], global_model=w, seed=seed,
+                                                     round=r, n_total=a.n, **params)
+                        mal = adapt(crafted, benign, noise, match, rng)
+                except Exception as exc:
+                    print(f"# {name}: {exc}", file=sys.stderr)
+                res = eng.process_round(np.vstack([mal, benign]), client_ids=ids)
+                tprs.append(1 - res.accepted[:a.f].mean())
+                w = w + np.asarray(res.aggregate, np.float32)
+            final[name].append(accuracy(w, xt, yt))
+            detect[name].append(float(np.mean(tprs)) if tprs else None)
+            print(f"# seed {seed} {name}: accuracy {final[name][-1]:.4f} ({time.time() - t0:.0f} s)", file=sys.stderr)
+    out = {"setting": vars(a), "policy": policy, "runs": {}}
+    oracle = float(np.mean(final["oracle"]))
+    print(f"n={a.n} f={a.f} alpha={a.alpha} seeds={a.seeds} rounds={a.accuracy} policy={json.dumps(policy)}")
+    print(f"{'run':<20} {'accuracy':>9} {'- oracle':>9} {'worst seed - oracle':>20} {'TPR':>6}")
+    for name in runs:
+        acc = float(np.mean(final[name]))
+        worst = float(min(f - o for f, o in zip(final[name], final["oracle"])))
+        tpr = None if name in ("oracle", "none") else float(np.mean(detect[name]))
+        out["runs"][name] = {"accuracy": acc, "accuracy_by_seed": final[name], "minus_oracle": acc - oracle,
+                             "worst_seed_minus_oracle": worst, "tpr": tpr}
+        print(f"{name:<20} {acc:9.4f} {acc - oracle:+9.4f} {worst:+20.4f} {tpr if tpr is not None else float('nan'):6.2f}")
     print(f"({time.time() - t0:.0f} s)")
     if a.out:
         with open(a.out, "w") as fh:

@@ -175,16 +175,23 @@ EngineConfig EngineConfig::recommended_fraction(double f_fraction) {
   return c;
 }
 
-EngineConfig EngineConfig::for_round(std::size_t n, std::size_t left, std::string* note) const {
+EngineConfig EngineConfig::for_round(std::size_t n, std::size_t left, std::string* note, std::size_t detected) const {
   if (preset.name.empty()) return *this;
   const std::size_t wanted =
       preset.f ? *preset.f : static_cast<std::size_t>(std::floor(preset.f_fraction * static_cast<double>(n)));
+  // The attackers detection removed need no trimming: every client the trimmed mean drops is
+  // information lost, and with label-skewed clients a bias (measured: docs/evaluation.md).
+  const std::size_t undetected = detected >= wanted ? std::min<std::size_t>(wanted, 1) : wanted - detected;
   // Trimmed mean with trim f needs more than 2f clients; NNM needs more than f.
   const std::size_t most = left == 0 ? 0 : (left - 1) / 2;
-  const std::size_t f = std::min(wanted, most);
-  if (note && f < wanted)
-    *note = "preset recommended: f lowered from " + std::to_string(wanted) + " to " + std::to_string(f) + " (" +
-            std::to_string(left) + " clients left after detection; trimmed_mean needs more than 2f)";
+  const std::size_t f = std::min(undetected, most);
+  if (note && f < wanted) {
+    *note = "preset recommended: f lowered from " + std::to_string(wanted) + " to " + std::to_string(f) + " (";
+    if (undetected < wanted)
+      *note += "detection rejected " + std::to_string(detected) + (f < undetected ? "; " : ")");
+    if (f < undetected)
+      *note += std::to_string(left) + " clients left after detection; trimmed_mean needs more than 2f)";
+  }
   EngineConfig c = *this;
   apply_recommended(c, f);
   return c;

@@ -55,6 +55,7 @@ struct RoundWork {
   std::vector<double> sample_weight;  ///< per position
   std::vector<double> history;        ///< per position x sketch_dim, see RoundContext::history
   std::vector<double> detect_history; ///< the detection stage's copy of history, per alive client
+  std::size_t detected = 0;           ///< clients the detection stage rejected
   rules::ClientMemory memory;
   policy::Decision decision;
   Pending pending;

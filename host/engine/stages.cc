@@ -208,6 +208,7 @@ void detect_stage(const EngineView& e, RoundWork& w) {
   }
   detection::DetectionOutcome found = detection::detect(e.config.detection, space, w.alive, w.d, history);
   std::vector<std::uint8_t> rejected(w.alive.size(), 0);
+  w.detected = found.findings.size();
   for (detection::Finding& f : found.findings) {
     rejected[f.index] = 1;
     w.reject(w.rows[w.alive[f.index]], f.code, std::move(f.detail), "detection", std::move(f.values));
@@ -232,7 +233,7 @@ void decide_stage(const EngineView& e, RoundWork& w) {
                                  w.rejected_counts, w.n);
   } else {
     std::string note;
-    const policy::Policy round_policy(e.config.for_round(w.n, w.alive.size(), &note));
+    const policy::Policy round_policy(e.config.for_round(w.n, w.alive.size(), &note, w.detected));
     if (!note.empty()) w.result.notes.push_back(note);
     w.decision = round_policy.decide(space, w.sample_weight, w.roles, w.subsets, e.state.rounds, w.alive,
                                      w.rejected_counts, w.n);

@@ -121,9 +121,12 @@ struct EngineConfig {
   PresetSpec preset;                 ///< set by {"preset": ...}; fills the three above
   MonitoringConfig monitoring;       ///< per-round metrics and change-point detectors (on by default)
 
-  /// The preset's policy for a round with n clients of which `left` remain after detection:
-  /// filters, transforms and aggregator with the round's f, and a note when f was lowered.
-  EngineConfig for_round(std::size_t n, std::size_t left, std::string* note) const;
+  /// The preset's policy for a round with n clients of which `left` remain after detection,
+  /// which rejected `detected` of them: filters, transforms and aggregator with the round's f,
+  /// and a note when f was lowered. The f attackers the aggregator must withstand are those
+  /// detection let through: f - detected, but at least one (a margin for a false alarm among
+  /// the detected, whose place an evader could hold) when f >= 1.
+  EngineConfig for_round(std::size_t n, std::size_t left, std::string* note, std::size_t detected = 0) const;
 
   /// The preset "recommended" (docs/detection.md, docs/evaluation.md) for a federation in
   /// which up to `f` clients of a round may be malicious: the calibrated detection stage (which

@@ -375,7 +375,7 @@ TEST(DetectionCollusion, IdenticalAndNearIdenticalGroupsAreFlaggedBenignGroupsAr
 TEST(DetectionEngine, PresetRejectsAttackersByIdAndAggregatesTheRestRobustly) {
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
-  const std::size_t n = 30, d = 500, f = 6;
+  const std::size_t n = 30, d = 500;
   Rows x = benign_round(n, d, rng);
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < n; ++i) ids.push_back("client-" + std::to_string(i));
@@ -415,11 +415,16 @@ TEST(DetectionEngine, PresetRejectsAttackersByIdAndAggregatesTheRestRobustly) {
   EXPECT_LE(benign_rejected, 2u) << "seed " << seed;
   ASSERT_EQ(r.rejected_ids().size(), 6u + benign_rejected) << "seed " << seed;
   ASSERT_NE(r.rejection_of("client-4"), nullptr);
-  // NNM (f) + trimmed mean (f) of the kept rows in float64.
+  // NNM + trimmed mean of the kept rows in float64, with the round's f: the preset's 6 less
+  // the clients detection rejected, at least 1 (EngineConfig::for_round).
   Rows kept;
   for (std::size_t i = 6; i < n; ++i)
     if (r.accepted[i]) kept.push_back(x[i]);
   const std::size_t m = kept.size();
+  const std::size_t detected = r.rejections.size(), f = detected >= 6 ? 1 : 6 - detected;
+  bool noted = false;
+  for (const auto& note : r.notes) noted |= note.find("detection rejected " + std::to_string(detected)) != std::string::npos;
+  EXPECT_TRUE(noted);
   Rows y(m, std::vector<double>(d, 0.0));
   for (std::size_t i = 0; i < m; ++i) {
     std::vector<std::pair<double, std::size_t>> dist;
