@@ -32,6 +32,8 @@ VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState&
                                                   << in.client_ids.size() << " ids for n=" << n);
   FEDGUARD_EXPECTS(in.signatures.empty() || in.signatures.size() == n,
                    "got " << in.signatures.size() << " signatures for n=" << n << " updates");
+  FEDGUARD_EXPECTS(in.update_digests.empty() || in.update_digests.size() == n,
+                   "got " << in.update_digests.size() << " update digests for n=" << n << " updates");
   bool zero = true;
   for (auto b : in.nonce) zero = zero && b == 0;
   FEDGUARD_EXPECTS(!zero, "the round's nonce is all zero: issue a fresh one per round (identity::new_nonce())");
@@ -57,7 +59,8 @@ VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState&
   subs.reserve(rows.size());
   for (std::size_t i : rows)
     subs.push_back({in.client_ids[i], u.row(i), u.cols(), dtype_name(u.dtype()),
-                    in.signatures.empty() ? std::string() : in.signatures[i]});
+                    in.signatures.empty() ? std::string() : in.signatures[i],
+                    in.update_digests.empty() ? nullptr : &in.update_digests[i]});
 
   VerifyOutcome out;
   out.checked = rows;

@@ -83,7 +83,7 @@ RoundVerdicts verify_round(const Registry& registry, const RoundContext& context
     const Submission& s = submissions[i];
     try {
       const std::size_t elem = s.dtype == "float32" ? 4 : 2;
-      const Digest h = sha256(s.data, static_cast<std::size_t>(s.d) * elem);
+      const Digest h = s.digest ? *s.digest : sha256(s.data, static_cast<std::size_t>(s.d) * elem);
       const std::string msg =
           update_message(registry.federation, s.client_id, context.round, context.nonce, s.dtype, s.d, h);
       valid[k] = verify(entry[i]->public_key, msg, signature[i].data(), signature[i].size());

@@ -35,6 +35,9 @@ struct Submission {
   std::uint64_t d = 0;         ///< element count
   std::string dtype;           ///< "float32", "float16" or "bfloat16"
   std::string signature;       ///< base64 of the 64-byte signature; empty: missing
+  /// SHA-256 of the bytes at data, computed by the server as they arrived (RoundInput::
+  /// update_digests); null: verify_round hashes them.
+  const Digest* digest = nullptr;
 };
 
 /// What the engine remembers of a client's verified contributions (its state file).

@@ -42,6 +42,12 @@ struct RoundInput {
   /// One base64 Ed25519 signature per row (docs/formats.md, "Signed updates"); an empty string,
   /// or an empty vector for all, is a missing signature.
   std::vector<std::string> signatures;
+  /// Optional: SHA-256 of each row's bytes as sent, computed by the server while the bytes
+  /// arrived (identity::sha256), so that hashing overlaps the transport instead of lengthening
+  /// the round (docs/verification.md, "Hashing on arrival"); empty: the verify stage hashes.
+  /// The engine trusts these: compute them from the very bytes passed in `updates`, never take
+  /// them from a client.
+  std::vector<identity::Digest> update_digests;
 };
 
 /// What the verification stage saw in a round (RoundResult::verification).

@@ -268,6 +268,7 @@ class Engine:
         round: Optional[int] = None,
         nonce: Any = None,
         server_metrics: Optional[dict] = None,
+        update_digests: Any = None,
     ) -> RoundResult:
         """Runs one round.
 
@@ -288,6 +289,11 @@ class Engine:
             server_metrics: metrics the server measured itself, e.g. {"loss": 0.31,
                 "accuracy": 0.87} (names [a-z][a-z0-9_]*): reported as "server_<name>" in
                 result.metrics and watched by the detectors of that name (docs/monitoring.md).
+            update_digests: with verification, one 32-byte SHA-256 per client of its update's
+                bytes, computed by the server as each update arrived
+                (``fedguard.identity.update_digest``): the round then does not hash. Trusted:
+                compute them from the very arrays passed in ``updates``, never take them from a
+                client.
 
         Returns:
             A RoundResult. Raises fedguard.InvalidInputError (a ValueError) for bad input or
@@ -307,8 +313,9 @@ class Engine:
             nonce_bytes = nonce_from_hex(nonce) if isinstance(nonce, str) else bytes(nonce)
         if round is not None and int(round) < 0:
             raise ValueError(f"round must be >= 0, got {round}")
+        digests = None if update_digests is None else [bytes(x) for x in update_digests]
         raw = self._engine.process_round(updates, ids, samples, reference, _count(expected_length, "expected_length"), sigs,
-                                         0 if round is None else int(round), nonce_bytes, server)
+                                         0 if round is None else int(round), nonce_bytes, server, digests)
         return RoundResult(raw, _output_like(updates), ids)
 
     @property

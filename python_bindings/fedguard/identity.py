@@ -110,6 +110,14 @@ def update_message(federation: str, client: str, round: int, nonce: bytes, updat
                                     _core._id_sha256(data))
 
 
+def update_digest(update: Any) -> bytes:
+    """SHA-256 of an update's bytes as sent: what a server computes while an update arrives, to
+    pass as ``Engine.process_round(..., update_digests=...)`` so that the round does not hash
+    (docs/verification.md, "Hashing on arrival"). The GIL is released while hashing."""
+    data, _, _ = update_bytes(update)
+    return _core._id_sha256(data)
+
+
 def sign_update(private_key: bytes, federation: str, client: str, round: int, nonce: bytes,
                 update: Any) -> bytes:
     """The 64-byte Ed25519 signature of ``update_message(...)``: what a client sends with its

@@ -45,7 +45,12 @@ void add_identity_functions(py::module_& m) {
       "_id_sha256",
       [](const py::buffer& data) {
         const py::buffer_info info = data.request();
-        return to_bytes(id::sha256(info.ptr, static_cast<std::size_t>(info.size * info.itemsize)));
+        id::Digest digest;
+        {
+          py::gil_scoped_release release;  // a server hashes updates as they arrive, on its receive threads
+          digest = id::sha256(info.ptr, static_cast<std::size_t>(info.size * info.itemsize));
+        }
+        return to_bytes(digest);
       },
       py::arg("data"));
   m.def(

@@ -589,7 +589,8 @@ class PyEngine {
                               std::optional<std::size_t> expected_length,
                               std::optional<std::vector<std::string>> signatures, std::uint64_t round_number,
                               std::optional<py::bytes> nonce,
-                              std::optional<std::map<std::string, double>> server_metrics) {
+                              std::optional<std::map<std::string, double>> server_metrics,
+                              std::optional<std::vector<py::bytes>> update_digests) {
     Input in;  // declared first: destroyed last, with the GIL held
     build_updates(updates, expected_length, in);
     build_reference(reference, in);
@@ -602,6 +603,8 @@ class PyEngine {
     round.round = round_number;
     if (nonce) round.nonce = identity_py::array_of<32>(*nonce, "nonce");
     if (server_metrics) round.server_metrics = std::move(*server_metrics);
+    if (update_digests)
+      for (const py::bytes& b : *update_digests) round.update_digests.push_back(identity_py::array_of<32>(b, "update digest"));
     RoundResult result;
     {
       py::gil_scoped_release release;
@@ -793,7 +796,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("client_ids") = py::none(), py::arg("num_samples") = py::none(),
            py::arg("reference") = py::none(), py::arg("expected_length") = py::none(),
            py::arg("signatures") = py::none(), py::arg("round") = 0, py::arg("nonce") = py::none(),
-           py::arg("server_metrics") = py::none())
+           py::arg("server_metrics") = py::none(), py::arg("update_digests") = py::none())
       .def("set_registry", &PyEngine::set_registry, py::arg("registry_json"))
       .def("clear_registry", &PyEngine::clear_registry)
       .def_property_readonly("config_json", &PyEngine::config_json)

@@ -104,6 +104,37 @@ TEST_F(Verification, HonestRoundMatchesTheUnverifiedRound) {
   EXPECT_FALSE(plain.process_round(no_sig).to_json().contains("verification"));
 }
 
+// Digests computed on arrival (RoundInput::update_digests) replace the stage's hashing: with
+// the right digests the round is the same as without; a digest that is not the update's
+// makes that client's signature fail (the engine verifies what it was told arrived); a count
+// that is not n fails the round and changes nothing.
+TEST_F(Verification, DigestsComputedOnArrivalReplaceTheStagesHashing) {
+  const identity::Nonce nonce = identity::new_nonce();
+  RoundInput in = round_of({0, 1, 2, 3, 4, 5, 6, 7}, 1, nonce);
+  Engine hashed = engine();
+  const RoundResult want = hashed.process_round(in);
+  for (std::size_t i = 0; i < kN; ++i) in.update_digests.push_back(identity::sha256(data.data() + i * kD, kD * 4));
+  Engine given = engine();
+  const RoundResult got = given.process_round(in);
+  EXPECT_EQ(got.aggregate, want.aggregate);
+  EXPECT_EQ(got.verification.verified, kN);
+
+  RoundInput wrong = round_of({0, 1, 2, 3, 4, 5, 6, 7}, 1, nonce);
+  wrong.update_digests = in.update_digests;
+  wrong.update_digests[2][0] ^= 1;
+  Engine e = engine();
+  const RoundResult r = e.process_round(wrong);
+  ASSERT_NE(r.rejection_of(ids[2]), nullptr);
+  EXPECT_EQ(r.rejection_of(ids[2])->code, ReasonCode::kBadSignature);
+  EXPECT_EQ(r.rejected_ids().size(), 1u);
+
+  RoundInput short_list = round_of({0, 1, 2, 3, 4, 5, 6, 7}, 1, identity::new_nonce());
+  short_list.update_digests.assign(in.update_digests.begin(), in.update_digests.begin() + 3);
+  Engine f = engine();
+  EXPECT_THROW(f.process_round(short_list), Error);
+  EXPECT_EQ(f.rounds_processed(), 0u);
+}
+
 TEST_F(Verification, EveryReasonRejectsThatClientAndTheRestAggregate) {
   Engine e = engine();
   const identity::Nonce n1 = identity::new_nonce(), n2 = identity::new_nonce();

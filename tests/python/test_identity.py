@@ -125,6 +125,33 @@ def test_every_rejection_reason(federation):
     assert r.reasons[0].startswith("replayed") and r.accepted[1]
 
 
+def test_digests_computed_on_arrival(federation):
+    """update_digest is hashlib's SHA-256 of the bytes as sent; passed as update_digests the
+    round verifies without hashing and aggregates the same; a wrong digest is that client's
+    bad_signature; a wrong count fails the round and changes nothing."""
+    reg, keys, x = federation
+    ids = list(keys)
+    assert identity.update_digest(x[3]) == hashlib.sha256(x[3].tobytes()).digest()
+    nonce = identity.new_nonce()
+    sigs = [identity.sign_update(keys[c][0], FED, c, 1, nonce, x[i]) for i, c in enumerate(ids)]
+    digests = [identity.update_digest(x[i]) for i in range(len(ids))]
+    plain = fedguard.Engine({"aggregator": {"rule": "mean"}}, registry=reg)
+    want = plain.process_round(x, client_ids=ids, signatures=sigs, round=1, nonce=nonce)
+    given = fedguard.Engine({"aggregator": {"rule": "mean"}}, registry=reg)
+    got = given.process_round(x, client_ids=ids, signatures=sigs, round=1, nonce=nonce, update_digests=digests)
+    np.testing.assert_array_equal(got.aggregate, want.aggregate)
+    assert got.verification["verified"] == len(ids)
+    wrong = list(digests)
+    wrong[4] = hashlib.sha256(b"something else").digest()
+    other = fedguard.Engine({"aggregator": {"rule": "mean"}}, registry=reg)
+    r = other.process_round(x, client_ids=ids, signatures=sigs, round=1, nonce=nonce, update_digests=wrong)
+    assert r.rejected_ids == [ids[4]] and r.rejections_by_id[ids[4]]["code"] == "bad_signature"
+    short = fedguard.Engine({"aggregator": {"rule": "mean"}}, registry=reg)
+    with pytest.raises(ValueError, match="update digests"):
+        short.process_round(x, client_ids=ids, signatures=sigs, round=1, nonce=nonce, update_digests=digests[:3])
+    assert short.rounds_processed == 0
+
+
 def test_one_bit_flipped_anywhere(federation):
     reg, keys, x = federation
     engine = fedguard.Engine({"aggregator": {"rule": "mean"}}, registry=reg)
