@@ -46,14 +46,11 @@ std::string group_meaning(const std::string& group, std::size_t clients, std::si
   const std::string verdict = accepted == 0         ? "all rejected"
                               : accepted == clients ? "all accepted"
                                                     : std::to_string(clients - accepted) + " rejected";
-  if (group == "benign")
-    return "honest updates (a common direction plus noise): " + verdict +
-           " (the detection budgets allow rare false alarms)";
-  if (group == "gaussian")
-    return "large random noise (10x the benign noise): " + verdict + " (norm far above the median)";
+  if (group == "benign") return "honest updates (a common direction plus noise): " + verdict;
+  if (group == "gaussian") return "large random noise: " + verdict + " (norm far above the median)";
   if (group == "sign_flip")
-    return "the benign direction negated and scaled by 4: " + verdict +
-           "; an accepted one still moves the aggregate little, NNM and the trimmed mean bound it";
+    return "the benign direction negated, x4: " + verdict +
+           (accepted == 0 ? " (direction and sign signals)" : " (NNM and the trimmed mean bound their pull)");
   return verdict;
 }
 

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 def binary() -> Optional[str]:
     """The command line of this installation: the package's own ``_bin/fedguard`` (wheel,
     ``pip install .``), else ``$FEDGUARD_CLI`` (a CMake build tree: build/bin/fedguard)."""
-    own = Path(__file__).resolve().parent / "_bin" / "fedguard"
+    own = Path(__file__).parent / "_bin" / "fedguard"
     for candidate in (str(own), os.environ.get("FEDGUARD_CLI")):
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
