@@ -5,11 +5,23 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
+
+
+# What the public signatures take (docs/python.md#inputs). Tensors and DLPack producers are
+# not numpy types, hence the `Any` in Updates.
+Config = Union[None, str, bytes, Mapping[str, Any]]
+"""A policy: a dict in the schema of docs/config.md, its JSON text, or None (plain mean)."""
+Updates = Union[npt.NDArray[Any], Sequence[Any], Any]
+"""One round's updates: an (n, d) array or tensor, or a sequence with one entry per client
+(an array, a list of per-layer arrays, or a Mapping such as a state_dict)."""
+Weights = Optional[npt.ArrayLike]
+"""One number per client (FedAvg's sample counts), or None."""
 
 
 def _json_default(x: Any) -> Any:
@@ -221,6 +233,30 @@ class RoundResult:
         "_json",
     )
 
+    n: int
+    d: int
+    accepted: npt.NDArray[np.bool_]
+    weights: npt.NDArray[np.float64]
+    linear: bool
+    reference_weights: Dict[str, float]
+    noise_sigma: float
+    scores: Dict[str, npt.NDArray[np.float64]]
+    reasons: Dict[int, str]
+    aggregate: Any  # numpy float32 (d,), or a torch tensor for torch input
+    timings_ms: Dict[str, float]
+    metrics: Dict[str, float]
+    alerts: List[Dict[str, Any]]
+    metrics_refused: List[str]
+    client_ids: List[str]
+    rejections: List[Dict[str, Any]]
+    rejected_ids: List[str]
+    rejections_by_id: Dict[str, Dict[str, Any]]
+    reasons_by_id: Dict[str, str]
+    notes: List[str]
+    verification: Optional[Dict[str, Any]]
+    accepted_ids: List[str]
+    scores_by_id: Dict[str, Dict[str, float]]
+
     def __init__(self, raw: Any, to_output: Callable[[np.ndarray], Any], client_ids: Optional[list]):
         self._raw = raw
         self.n = raw.n
@@ -250,7 +286,7 @@ class RoundResult:
         }
         self._json = None
 
-    def by_id(self, client_id: Any) -> dict:
+    def by_id(self, client_id: Any) -> Dict[str, Any]:
         """One client's outcome by its id (``str(client_id)``): ``row``, ``accepted``,
         ``weight``, ``scores`` (rule -> float, NaN where a rule never saw it) and ``rejection``
         (its rejection dict, None when accepted). Raises KeyError for an id not in the round."""
@@ -274,7 +310,7 @@ class RoundResult:
             return self._json if indent is None else json.dumps(json.loads(self._json), indent=indent)
         return self._raw.to_json(-1 if indent is None else indent)
 
-    def to_dict(self, aggregate: bool = False) -> dict:
+    def to_dict(self, aggregate: bool = False) -> Dict[str, Any]:
         """The result as plain Python values (the fields of ``to_json``: lists, dicts, floats;
         NaN scores become None); with ``aggregate=True`` also the aggregate as a list of floats."""
         out = json.loads(self.to_json())
@@ -317,7 +353,7 @@ class Engine:
     while a round is computed.
     """
 
-    def __init__(self, config: Any = None, registry: Any = None):
+    def __init__(self, config: Config = None, registry: Any = None) -> None:
         self._engine = _core.Engine(_config_text(config))
         self._registry_text: Optional[str] = None
         if registry is not None:
@@ -371,16 +407,16 @@ class Engine:
 
     def process_round(
         self,
-        updates: Any,
+        updates: Updates,
         client_ids: Optional[Sequence[Any]] = None,
-        num_samples: Any = None,
-        reference: Any = None,
+        num_samples: Weights = None,
+        reference: Optional[npt.ArrayLike] = None,
         *,
         expected_length: Optional[int] = None,
-        signatures: Any = None,
+        signatures: Union[None, Sequence[Union[bytes, str, None]], Mapping[str, Union[bytes, str, None]]] = None,
         round: Optional[int] = None,
-        nonce: Any = None,
-        server_metrics: Optional[dict] = None,
+        nonce: Union[None, bytes, str] = None,
+        server_metrics: Optional[Mapping[str, float]] = None,
     ) -> RoundResult:
         """Runs one round.
 
@@ -479,12 +515,12 @@ class Engine:
 
 
 def aggregate(
-    updates: Any,
+    updates: Updates,
     rule: str = "mean",
     *,
-    num_samples: Any = None,
+    num_samples: Weights = None,
     client_ids: Optional[Sequence[Any]] = None,
-    reference: Any = None,
+    reference: Optional[npt.ArrayLike] = None,
     **params: Any,
 ) -> Any:
     """One round through a single aggregation rule; returns only the aggregate (numpy, or
@@ -498,16 +534,16 @@ def aggregate(
 
 def attack(
     name: str,
-    benign: Any,
+    benign: npt.ArrayLike,
     n_malicious: int,
-    own: Any = None,
-    global_model: Any = None,
+    own: Optional[npt.ArrayLike] = None,
+    global_model: Optional[npt.ArrayLike] = None,
     seed: int = 0,
     round: int = 0,  # noqa: A002 (the C++ field's name)
     *,
     n_total: Optional[int] = None,
     **params: Any,
-) -> tuple:
+) -> Tuple[npt.NDArray[np.float32], Dict[str, Any]]:
     """Crafts the malicious updates of one round with an attack of the library (docs/attacks.md;
     names in ``attack_names()``).
 
@@ -542,12 +578,12 @@ def attack(
     return updates, json.loads(info)
 
 
-def attack_names() -> list:
+def attack_names() -> List[str]:
     """The attack names ``attack`` knows, sorted."""
     return list(_core.attack_names())
 
 
-def describe_updates(updates: Any, expected_length: Optional[int] = None) -> dict:
+def describe_updates(updates: Updates, expected_length: Optional[int] = None) -> Dict[str, Any]:
     """How fedguard sees ``updates`` without running a round: n, d, dtype, device, whether it
     is one block (and its row stride), whether anything was copied, and each row's address,
     length and dtype. Useful to check that an input is used in place."""

@@ -29,7 +29,6 @@ ConfigRecord ``fedguard``::
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from logging import INFO, WARNING
 from typing import Any, Iterable, Optional
@@ -122,6 +121,21 @@ def signing_mod(private_key: bytes, client_id: str):
         return reply
 
     return mod
+
+
+def _policy_summary(config: dict) -> str:
+    """The policy in one short line: detection, filters, transforms and the aggregator by rule."""
+    if "preset" in config:  # resolved per round (f from the round's size)
+        return f"preset {config['preset']}" + (f", f={config['f']}" if "f" in config else "")
+    parts = []
+    if config.get("detection", {}).get("enabled"):
+        parts.append("detection")
+    for key in ("filters", "transforms"):
+        rules = [str(r.get("rule")) for r in config.get(key, [])]
+        if rules:
+            parts.append(f"{key} " + ", ".join(rules))
+    parts.append("aggregator " + str(config.get("aggregator", {}).get("rule")))
+    return "; ".join(parts)
 
 
 class FedGuard(Strategy):
@@ -252,7 +266,7 @@ class FedGuard(Strategy):
         return self.base.aggregate_evaluate(server_round, replies)
 
     def summary(self) -> None:
-        log(INFO, "\t├──> fedguard policy: %s", json.dumps(self.engine.config))
+        log(INFO, "\t├──> fedguard policy: %s (in full: strategy.engine.config)", _policy_summary(self.engine.config))
         log(INFO, "\t├──> base strategy: %s", type(self.base).__name__)
         self.base.summary()
 

@@ -18,7 +18,7 @@ from flwr.serverapp import Grid  # noqa: E402
 from flwr.serverapp.strategy import FedAvg, MultiKrum  # noqa: E402
 from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
 
-from fedguard.flower import FedGuard  # noqa: E402
+from fedguard.flower import FedGuard, _policy_summary  # noqa: E402
 
 
 
@@ -133,6 +133,15 @@ def test_per_client_scores_only_when_asked_history_always():
     assert metrics["fedguard.rejected"] == attackers
     entry = strategy.history[-1]
     assert len(entry["scores"]["multi_krum"]) == 10 and len(entry["weights"]) == 10
+
+
+def test_summary_names_the_policy_in_one_short_line():
+    strategy = FedGuard({"filters": [{"rule": "norm_bound", "max_ratio": 3.0}], "aggregator": {"rule": "median"}})
+    assert _policy_summary(strategy.engine.config) == "filters norm_bound; aggregator median"
+    preset = FedGuard({"preset": "recommended", "f": 2})
+    assert _policy_summary(preset.engine.config) == "preset recommended, f=2"
+    detect = FedGuard({"detection": True, "transforms": [{"rule": "norm_clip", "max_norm": 1.0}]})
+    assert _policy_summary(detect.engine.config) == "detection; transforms norm_clip; aggregator mean"
 
 
 def test_clients_labelled_by_a_reported_metric():
