@@ -22,8 +22,11 @@ cd "$(dirname "$0")/.."
 cuda="${FEDGUARD_CUDA:-OFF}"
 wheel_dir="${WHEEL_DIR:-dist}"
 work="${WORK_DIR:-build-wheel}"
-variant=cpu
-[ "$cuda" = "OFF" ] || variant=cuda
+case "$cuda" in
+  OFF) variant=cpu ;;
+  ON) variant=cuda ;;
+  *) echo "build_wheel: FEDGUARD_CUDA must be OFF (default) or ON, got '$cuda'" >&2; exit 2 ;;
+esac
 mkdir -p "$work" "$wheel_dir"
 
 tools="$work/tools"

@@ -95,7 +95,8 @@ void add_demo_command(CLI::App& app, int& exit_code) {
     std::printf("%-12s %8s %18s %16s\n", "group", "clients", "accepted (policy)", "accepted (mean)");
     for (const auto& [name, g] : groups) std::printf("%-12s %8zu %18zu %16zu\n", name.c_str(), g[0], g[1], g[2]);
     std::printf("\n");
-    for (const auto& [name, g] : groups) std::printf("%-12s %s\n", name.c_str(), group_meaning(name, g[0], g[1]).c_str());
+    for (const auto& [name, g] : groups)
+      std::printf("%-12s %s\n", (name + ":").c_str(), group_meaning(name, g[0], g[1]).c_str());
 
     double benign_norm = 0;
     for (double x : s.benign_mean) benign_norm += x * x;

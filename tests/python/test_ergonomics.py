@@ -198,7 +198,7 @@ def test_demo_explains_each_group_and_keeps_the_policy_line_short(cli):
     assert len(policy) < 120 and '"preset":"recommended"' in policy
     for group, words in (("benign", "honest updates"), ("gaussian", "large random noise"),
                          ("sign_flip", "negated")):
-        explained = [line for line in lines if line.startswith(group) and words in line]
+        explained = [line for line in lines if line.startswith(group + ":") and words in line]
         assert len(explained) == 1, (group, out)
 
 
