@@ -10,7 +10,8 @@
 #   FEDGUARD_CUDA  OFF (default): CPU-only. ON: the CUDA code too; the CUDA runtime libraries
 #                  (libcudart, libcublas, libcusolver and what they load) are NOT vendored
 #                  (hundreds of MB, and NVIDIA's licence): such a wheel imports only where CUDA 12's
-#                  runtime libraries are on the loader path (docs/python.md#the-wheel).
+#                  runtime libraries are on the loader path (docs/python.md#the-wheel). Its file
+#                  name is the CPU wheel's (same tags): give it its own WHEEL_DIR.
 #   WHEEL_DIR      where the repaired wheel goes (default dist)
 #   WORK_DIR       build tree, raw wheel and the tools' venv (default build-wheel)
 #   VERBOSE=1      CMake's and the compiler's output (pip -v)
