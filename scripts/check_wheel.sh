@@ -21,8 +21,8 @@ python3 -m venv --system-site-packages "$venv"
 start=$(date +%s.%N)
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-index "$wheel"
 end=$(date +%s.%N)
-printf 'check_wheel: installed %s in %.1f s (pip --no-index, load %s)\n' "$(basename "$wheel")" \
-  "$(echo "$end - $start" | bc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'check_wheel: installed %s in %s s (pip --no-index, load %s)\n' "$(basename "$wheel")" \
+  "$(python3 -c "print(f'{$end - $start:.1f}')")" "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 pkg=$("$venv/bin/python" -c 'import fedguard, os; print(os.path.dirname(fedguard.__file__))')
 site=$(realpath "$(dirname "$pkg")")
