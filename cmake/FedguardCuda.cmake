@@ -1,6 +1,14 @@
 # FEDGUARD_CUDA: AUTO turns CUDA on where nvcc is found; ON requires it; OFF never looks.
+# `pip install .` (SKBUILD) with AUTO also needs an NVIDIA driver: a user's machine with the
+# toolkit but no GPU gets the CPU-only build in a fraction of the time (docs/python.md).
 set(FEDGUARD_HAS_CUDA OFF)
-if(NOT FEDGUARD_CUDA STREQUAL "OFF")
+set(fedguard_cuda_mode "${FEDGUARD_CUDA}")
+if(SKBUILD AND fedguard_cuda_mode STREQUAL "AUTO" AND NOT EXISTS /proc/driver/nvidia/version)
+  message(STATUS "fedguard: no NVIDIA driver (/proc/driver/nvidia/version): CPU-only build "
+                 "(-C cmake.define.FEDGUARD_CUDA=ON builds the CUDA code anyway)")
+  set(fedguard_cuda_mode OFF)
+endif()
+if(NOT fedguard_cuda_mode STREQUAL "OFF")
   include(CheckLanguage)
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)

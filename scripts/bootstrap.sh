@@ -3,14 +3,24 @@
 # tests) and builds it into build/, the Python module included (build/python/fedguard).
 # Safe to re-run: installs only what is missing, rebuilds incrementally.
 # Environment: BUILD_DIR (default build), FEDGUARD_CUDA (AUTO|ON|OFF).
+#
+# `scripts/bootstrap.sh --python`: the light path for Python users (docs/python.md): only the
+# Debian packages `pip install .` compiles against, then `pip install -v .` into the active
+# Python (a virtual environment is best): no tests, benchmarks, simulator or test packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+python_only=0
+[ "${1:-}" != "--python" ] || python_only=1
 packages=(cmake g++ make pkg-config patchelf libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev
           libgtest-dev libbenchmark-dev libssl-dev python3 python3-pip python3-venv
           libtorch-dev zlib1g-dev dataset-fashion-mnist  # these three: `fedguard simulate`
           clang libclang-rt-dev  # libFuzzer for the file readers' fuzz targets (tests/fuzz)
           prometheus)  # the monitoring test's real Prometheus server and promtool (docs/monitoring.md)
+if ((python_only)); then  # what `pip install .` compiles against (CMake's FedguardDependencies)
+  packages=(cmake g++ make libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev libssl-dev
+            python3 python3-pip python3-venv)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -26,6 +36,17 @@ pip_install() {  # PEP 668 systems need --break-system-packages for the system p
   python3 -m pip install -q --disable-pip-version-check "$@" 2>/dev/null ||
     python3 -m pip install -q --disable-pip-version-check --break-system-packages "$@"
 }
+if ((python_only)); then
+  # Build isolation fetches scikit-build-core and pybind11; CMake's output shows the progress.
+  if python3 -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then
+    python3 -m pip install -v --disable-pip-version-check .
+  else
+    python3 -m pip install -v --disable-pip-version-check . ||
+      python3 -m pip install -v --disable-pip-version-check --break-system-packages .
+  fi
+  echo "bootstrap: installed the fedguard package and command line into $(python3 -c 'import sys; print(sys.prefix)')"
+  exit 0
+fi
 if ! python3 -c "import numpy" 2>/dev/null; then
   pip_install numpy || echo "bootstrap: numpy not installed; the numpy interoperability tests will be skipped"
 fi

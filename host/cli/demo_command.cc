@@ -27,6 +27,33 @@ double distance(const std::vector<float>& a, const std::vector<double>& b) {
   return std::sqrt(s);
 }
 
+// The policy in one short line: the preset as given, or the file and its aggregator (the
+// filled-in config runs to several hundred characters; `engine.config` / docs/config.md).
+std::string short_policy(const std::string& config_path, const std::string& policy_text) {
+  if (config_path.empty())
+    return policy_text + " (calibrated detection, then NNM + trimmed mean; docs/detection.md)";
+  std::string line = config_path;
+  const auto j = nlohmann::json::parse(policy_text, nullptr, false);
+  if (j.is_object() && j.contains("aggregator") && j["aggregator"].is_object() && j["aggregator"].contains("rule"))
+    line += " (aggregator " + j["aggregator"]["rule"].dump() + ")";
+  else if (j.is_object() && j.contains("preset"))
+    line += " (preset " + j["preset"].dump() + ")";
+  return line;
+}
+
+// One line per group of the table: what the group sends and why the policy treats it so.
+std::string group_meaning(const std::string& group, std::size_t clients, std::size_t accepted) {
+  const std::string verdict = accepted == 0         ? "all rejected"
+                              : accepted == clients ? "all accepted"
+                                                    : std::to_string(clients - accepted) + " rejected";
+  if (group == "benign") return "honest updates (a common direction plus noise): " + verdict;
+  if (group == "gaussian") return "large random noise: " + verdict + " (norm far above the median)";
+  if (group == "sign_flip")
+    return "the benign direction negated, x4: " + verdict +
+           (accepted == 0 ? " (direction and sign signals)" : " (NNM and the trimmed mean bound their pull)");
+  return verdict;
+}
+
 }  // namespace
 
 void add_demo_command(CLI::App& app, int& exit_code) {
@@ -57,7 +84,7 @@ void add_demo_command(CLI::App& app, int& exit_code) {
     std::printf("fedguard demo: %zu clients (%zu benign, %zu attackers), d = %zu, seed %llu, backend %s\n",
                 s.n, opt->benign, opt->attackers, s.d, static_cast<unsigned long long>(opt->seed),
                 robust.backend_name().c_str());
-    std::printf("policy: %s\n\n", policy_text.c_str());
+    std::printf("policy: %s\n\n", short_policy(opt->config, policy_text).c_str());
     std::map<std::string, std::array<std::size_t, 3>> groups;  // clients, accepted by policy, by mean
     for (std::size_t i = 0; i < s.n; ++i) {
       auto& g = groups[s.group[i]];
@@ -67,6 +94,9 @@ void add_demo_command(CLI::App& app, int& exit_code) {
     }
     std::printf("%-12s %8s %18s %16s\n", "group", "clients", "accepted (policy)", "accepted (mean)");
     for (const auto& [name, g] : groups) std::printf("%-12s %8zu %18zu %16zu\n", name.c_str(), g[0], g[1], g[2]);
+    std::printf("\n");
+    for (const auto& [name, g] : groups)
+      std::printf("%-12s %s\n", (name + ":").c_str(), group_meaning(name, g[0], g[1]).c_str());
 
     double benign_norm = 0;
     for (double x : s.benign_mean) benign_norm += x * x;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -30,8 +31,22 @@ int main(int argc, char** argv) {
   fedguard::cli::add_monitor_command(app, exit_code);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // A usage error (no command, unknown flag, missing value) is invalid input: exit 2, as the
+    // README documents, with the usage line (CLI11's own codes, e.g. 106, mean nothing to users).
+    std::fprintf(stderr, "fedguard: %s\n", e.what());
+    std::string commands;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+      commands += (commands.empty() ? "" : "|") + sub->get_name();
+    std::fprintf(stderr, "usage: fedguard <%s> [options]; fedguard <command> --help for its options\n",
+                 commands.c_str());
+    return 2;
   } catch (const fedguard::Error& e) {
     std::fprintf(stderr, "fedguard: error (%s): %s\n", fedguard::category_name(e.category()), e.what());
     switch (e.category()) {

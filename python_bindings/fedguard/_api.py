@@ -5,11 +5,23 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
+
+
+# What the public signatures take (docs/python.md#inputs). Tensors and DLPack producers are
+# not numpy types, hence the `Any` in Updates.
+Config = Union[None, str, bytes, Mapping[str, Any]]
+"""A policy: a dict in the schema of docs/config.md, its JSON text, or None (plain mean)."""
+Updates = Union[npt.NDArray[Any], Sequence[Any], Any]
+"""One round's updates: an (n, d) array or tensor, or a sequence with one entry per client
+(an array, a list of per-layer arrays, or a Mapping such as a state_dict)."""
+Weights = Optional[npt.ArrayLike]
+"""One number per client (FedAvg's sample counts), or None."""
 
 
 def _json_default(x: Any) -> Any:
@@ -79,6 +91,33 @@ def _first_leaf(updates: Any) -> Any:
     while isinstance(x, (list, tuple)) and len(x) > 0:
         x = x[0]
     return x
+
+
+def _layer_of_mapping(value: Any) -> Any:
+    """One entry of a state_dict-like Mapping as a layer fedguard reads: float32, float16 and
+    bfloat16 as they are; anything else (integer buffers such as BatchNorm's
+    num_batches_tracked, float64) cast to float32."""
+    if _is_torch(value):
+        import torch
+
+        value = value.detach()
+        return value if value.dtype in (torch.float32, torch.float16, torch.bfloat16) else value.float()
+    a = np.asarray(value)
+    return a if a.dtype in (np.float32, np.float16) or a.dtype.name == "bfloat16" else a.astype(np.float32)
+
+
+def _clients_from_mappings(updates: Any) -> Any:
+    """A list whose entries are Mappings (a model's ``state_dict()``, a dict of arrays): each is
+    one client's update, its values flattened and concatenated in the Mapping's order (a
+    state_dict's order: the model's registration order)."""
+    if isinstance(updates, Mapping):
+        raise _core.InvalidInputError(
+            "updates is a Mapping: a Mapping (e.g. a state_dict) is one client's update; pass a list "
+            "with one per client, e.g. [model.state_dict() for model in models]"
+        )
+    if isinstance(updates, (list, tuple)) and any(isinstance(u, Mapping) for u in updates):
+        return [[_layer_of_mapping(v) for v in u.values()] if isinstance(u, Mapping) else u for u in updates]
+    return updates
 
 
 def _output_like(updates: Any) -> Callable[[np.ndarray], Any]:
@@ -188,8 +227,35 @@ class RoundResult:
         "reasons_by_id",
         "notes",
         "verification",
+        "accepted_ids",
+        "scores_by_id",
         "_raw",
+        "_json",
     )
+
+    n: int
+    d: int
+    accepted: npt.NDArray[np.bool_]
+    weights: npt.NDArray[np.float64]
+    linear: bool
+    reference_weights: Dict[str, float]
+    noise_sigma: float
+    scores: Dict[str, npt.NDArray[np.float64]]
+    reasons: Dict[int, str]
+    aggregate: Any  # numpy float32 (d,), or a torch tensor for torch input
+    timings_ms: Dict[str, float]
+    metrics: Dict[str, float]
+    alerts: List[Dict[str, Any]]
+    metrics_refused: List[str]
+    client_ids: List[str]
+    rejections: List[Dict[str, Any]]
+    rejected_ids: List[str]
+    rejections_by_id: Dict[str, Dict[str, Any]]
+    reasons_by_id: Dict[str, str]
+    notes: List[str]
+    verification: Optional[Dict[str, Any]]
+    accepted_ids: List[str]
+    scores_by_id: Dict[str, Dict[str, float]]
 
     def __init__(self, raw: Any, to_output: Callable[[np.ndarray], Any], client_ids: Optional[list]):
         self._raw = raw
@@ -214,10 +280,64 @@ class RoundResult:
         self.reasons_by_id = {r["id"]: raw.reasons[r["client"]] for r in self.rejections}
         self.notes = raw.notes
         self.verification = raw.verification
+        self.accepted_ids = [c for c, a in zip(self.client_ids, self.accepted) if a]
+        self.scores_by_id = {
+            c: {rule: float(values[i]) for rule, values in self.scores.items()} for i, c in enumerate(self.client_ids)
+        }
+        self._json = None
+
+    def by_id(self, client_id: Any) -> Dict[str, Any]:
+        """One client's outcome by its id (``str(client_id)``): ``row``, ``accepted``,
+        ``weight``, ``scores`` (rule -> float, NaN where a rule never saw it) and ``rejection``
+        (its rejection dict, None when accepted). Raises KeyError for an id not in the round."""
+        key = str(client_id)
+        try:
+            row = self.client_ids.index(key)
+        except ValueError:
+            raise KeyError(f"client id {key!r} is not in this round ({self.n} clients)") from None
+        return {
+            "row": row,
+            "accepted": bool(self.accepted[row]),
+            "weight": float(self.weights[row]),
+            "scores": dict(self.scores_by_id[key]),
+            "rejection": self.rejections_by_id.get(key),
+        }
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        """The C++ ``RoundResult::to_json()`` text (everything but the aggregate)."""
+        """The C++ ``RoundResult::to_json()`` text (everything but the aggregate; with
+        ``client_ids``, ``rejected_ids`` and ``rejections``)."""
+        if self._raw is None:  # unpickled: the text kept at pickling
+            return self._json if indent is None else json.dumps(json.loads(self._json), indent=indent)
         return self._raw.to_json(-1 if indent is None else indent)
+
+    def to_dict(self, aggregate: bool = False) -> Dict[str, Any]:
+        """The result as plain Python values (the fields of ``to_json``: lists, dicts, floats;
+        NaN scores become None); with ``aggregate=True`` also the aggregate as a list of floats."""
+        out = json.loads(self.to_json())
+        if aggregate:
+            agg = self.aggregate
+            if _is_torch(agg):
+                agg = agg.detach().cpu().numpy()
+            out["aggregate"] = np.asarray(agg, dtype=np.float64).tolist()
+        return out
+
+    # Pickling and copy.deepcopy (Ray, multiprocessing, saving results): every field as numpy /
+    # Python values, plus the JSON text; the C++ object itself is not kept, so
+    # Engine.prometheus_text needs the original result.
+    def __getstate__(self) -> dict:
+        state = {name: getattr(self, name) for name in self.__slots__ if not name.startswith("_")}
+        state["accepted"] = np.array(self.accepted)  # own copies, not views of the C++ buffers
+        state["weights"] = np.array(self.weights)
+        state["scores"] = {k: np.array(v) for k, v in self.scores.items()}
+        if not _is_torch(self.aggregate):
+            state["aggregate"] = np.array(self.aggregate)
+        state["_json"] = self.to_json()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._raw = None
 
     def __repr__(self) -> str:
         rejected = self.n - int(self.accepted.sum())
@@ -233,10 +353,37 @@ class Engine:
     while a round is computed.
     """
 
-    def __init__(self, config: Any = None, registry: Any = None):
+    def __init__(self, config: Config = None, registry: Any = None) -> None:
         self._engine = _core.Engine(_config_text(config))
+        self._registry_text: Optional[str] = None
         if registry is not None:
             self.set_registry(registry)
+
+    # Pickling and copy.deepcopy: an engine is its configuration, its registry (if any) and the
+    # state kept across rounds, carried as the bytes of its versioned state file
+    # (save_state / load_state). The copy continues exactly where the original is.
+    def __getstate__(self) -> dict:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="fedguard-pickle-") as tmp:
+            path = os.path.join(tmp, "state.bin")
+            self._engine.save_state(path)
+            with open(path, "rb") as f:
+                state = f.read()
+        return {"config": self._engine.config_json, "registry": self._registry_text, "state": state}
+
+    def __setstate__(self, state: dict) -> None:
+        import tempfile
+
+        self._engine = _core.Engine(state["config"])
+        self._registry_text = None
+        if state.get("registry") is not None:
+            self.set_registry(state["registry"])
+        with tempfile.TemporaryDirectory(prefix="fedguard-pickle-") as tmp:
+            path = os.path.join(tmp, "state.bin")
+            with open(path, "wb") as f:
+                f.write(state["state"])
+            self._engine.load_state(path)
 
     def set_registry(self, registry: Any) -> None:
         """Turns client verification on (docs/verification.md): a ``fedguard.identity.Registry``,
@@ -251,24 +398,26 @@ class Engine:
         else:
             text = str(registry)
         self._engine.set_registry(text)
+        self._registry_text = text
 
     def clear_registry(self) -> None:
         """Turns client verification off."""
         self._engine.clear_registry()
+        self._registry_text = None
 
     def process_round(
         self,
-        updates: Any,
+        updates: Updates,
         client_ids: Optional[Sequence[Any]] = None,
-        num_samples: Any = None,
-        reference: Any = None,
+        num_samples: Weights = None,
+        reference: Optional[npt.ArrayLike] = None,
         *,
         expected_length: Optional[int] = None,
-        signatures: Any = None,
+        signatures: Union[None, Sequence[Union[bytes, str, None]], Mapping[str, Union[bytes, str, None]]] = None,
         round: Optional[int] = None,
-        nonce: Any = None,
-        server_metrics: Optional[dict] = None,
-        update_digests: Any = None,
+        nonce: Union[None, bytes, str] = None,
+        server_metrics: Optional[Mapping[str, float]] = None,
+        update_digests: Optional[Sequence[bytes]] = None,
     ) -> RoundResult:
         """Runs one round.
 
@@ -311,11 +460,18 @@ class Engine:
             from .identity import nonce_from_hex
 
             nonce_bytes = nonce_from_hex(nonce) if isinstance(nonce, str) else bytes(nonce)
-        if round is not None and int(round) < 0:
-            raise ValueError(f"round must be >= 0, got {round}")
+        round_number = _count(round, "round")
+        updates = _clients_from_mappings(updates)
         digests = None if update_digests is None else [bytes(x) for x in update_digests]
-        raw = self._engine.process_round(updates, ids, samples, reference, _count(expected_length, "expected_length"), sigs,
-                                         0 if round is None else int(round), nonce_bytes, server, digests)
+        try:
+            raw = self._engine.process_round(updates, ids, samples, reference, _count(expected_length, "expected_length"),
+                                             sigs, 0 if round_number is None else round_number, nonce_bytes, server,
+                                             digests)
+        except _core.InvalidInputError as exc:
+            hint = "e.g. x.astype(numpy.float32)"
+            if _is_torch(_first_leaf(updates)) and hint in str(exc):  # the hint in torch's words
+                raise _core.InvalidInputError(str(exc).replace(hint, "e.g. x.float() (torch.float32)")) from None
+            raise
         return RoundResult(raw, _output_like(updates), ids)
 
     @property
@@ -367,12 +523,12 @@ class Engine:
 
 
 def aggregate(
-    updates: Any,
+    updates: Updates,
     rule: str = "mean",
     *,
-    num_samples: Any = None,
+    num_samples: Weights = None,
     client_ids: Optional[Sequence[Any]] = None,
-    reference: Any = None,
+    reference: Optional[npt.ArrayLike] = None,
     **params: Any,
 ) -> Any:
     """One round through a single aggregation rule; returns only the aggregate (numpy, or
@@ -386,16 +542,16 @@ def aggregate(
 
 def attack(
     name: str,
-    benign: Any,
+    benign: npt.ArrayLike,
     n_malicious: int,
-    own: Any = None,
-    global_model: Any = None,
+    own: Optional[npt.ArrayLike] = None,
+    global_model: Optional[npt.ArrayLike] = None,
     seed: int = 0,
     round: int = 0,  # noqa: A002 (the C++ field's name)
     *,
     n_total: Optional[int] = None,
     **params: Any,
-) -> tuple:
+) -> Tuple[npt.NDArray[np.float32], Dict[str, Any]]:
     """Crafts the malicious updates of one round with an attack of the library (docs/attacks.md;
     names in ``attack_names()``).
 
@@ -414,22 +570,29 @@ def attack(
         (updates, info): float32 numpy (n_malicious, d), and a dict of what the attack chose
         (e.g. {"z": 0.25} for alie, {"gamma": ...} for min_max).
     """
+    if not isinstance(name, str):
+        raise _core.InvalidInputError(f"name must be an attack name (str, see attack_names()), got {type(name).__name__}")
+    n_malicious = _count(n_malicious, "n_malicious")
+    if n_malicious is None:
+        raise _core.InvalidInputError("n_malicious must be a non-negative integer, got None")
+    seed, round = _count(seed, "seed"), _count(round, "round")
+    n_total = _count(n_total, "n_total")
     x = np.ascontiguousarray(np.asarray(benign, dtype=np.float32))
     o = None if own is None else np.ascontiguousarray(np.asarray(own, dtype=np.float32))
     g = None if global_model is None else np.ascontiguousarray(np.asarray(global_model, dtype=np.float32))
     updates, info = _core.craft_attack(
-        name, x, int(n_malicious), o, g, int(seed), int(round), int(n_total or 0), _dumps(params, "attack parameters")
+        name, x, n_malicious, o, g, seed or 0, round or 0, n_total or 0, _dumps(params, "attack parameters")
     )
     return updates, json.loads(info)
 
 
-def attack_names() -> list:
+def attack_names() -> List[str]:
     """The attack names ``attack`` knows, sorted."""
     return list(_core.attack_names())
 
 
-def describe_updates(updates: Any, expected_length: Optional[int] = None) -> dict:
+def describe_updates(updates: Updates, expected_length: Optional[int] = None) -> Dict[str, Any]:
     """How fedguard sees ``updates`` without running a round: n, d, dtype, device, whether it
     is one block (and its row stride), whether anything was copied, and each row's address,
     length and dtype. Useful to check that an input is used in place."""
-    return _core.describe_updates(updates, expected_length)
+    return _core.describe_updates(_clients_from_mappings(updates), expected_length)

@@ -29,7 +29,6 @@ ConfigRecord ``fedguard``::
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from logging import INFO, WARNING
 from typing import Any, Iterable, Optional
@@ -44,7 +43,8 @@ try:
     from flwr.supercore import log
 except ImportError as exc:  # pragma: no cover - exercised only without flwr
     raise ImportError(
-        "fedguard.flower needs Flower 1.42: pip install 'flwr>=1.42,<1.43' (or 'fedguard[flower]')"
+        "fedguard.flower needs Flower 1.42: pip install 'flwr>=1.42,<1.43' "
+        "(or, in a fedguard checkout, pip install '.[flower]')"
     ) from exc
 
 from . import identity
@@ -123,6 +123,21 @@ def signing_mod(private_key: bytes, client_id: str):
     return mod
 
 
+def _policy_summary(config: dict) -> str:
+    """The policy in one short line: detection, filters, transforms and the aggregator by rule."""
+    if "preset" in config:  # resolved per round (f from the round's size)
+        return f"preset {config['preset']}" + (f", f={config['f']}" if "f" in config else "")
+    parts = []
+    if config.get("detection", {}).get("enabled"):
+        parts.append("detection")
+    for key in ("filters", "transforms"):
+        rules = [str(r.get("rule")) for r in config.get(key, [])]
+        if rules:
+            parts.append(f"{key} " + ", ".join(rules))
+    parts.append("aggregator " + str(config.get("aggregator", {}).get("rule")))
+    return "; ".join(parts)
+
+
 class FedGuard(Strategy):
     """A Flower strategy whose array aggregation is fedguard's engine.
 
@@ -152,6 +167,13 @@ class FedGuard(Strategy):
             returned metrics (``fedguard.metric.<name>``, ``fedguard.num-alerts``,
             ``fedguard.alert.<metric>.<method>`` = the statistic) and the log
             either way.
+        client_id_key: a key of the replies' MetricRecord (e.g. "partition-id") whose value
+            labels each client instead of its Flower node id: in the engine's client ids, the
+            metrics' id lists, ``history`` and the log. A reply without it keeps its node id
+            (a warning is logged). Not used with ``registry`` (the signed ids label clients).
+        report_scores: also put the per-client lists ``fedguard.score.<rule>`` and
+            ``fedguard.weights`` in the round's metrics (Flower logs the metrics: at 100+
+            clients these lists flood the log). Off by default; ``history`` has them always.
 
     Attributes:
         engine: the fedguard.Engine, alive across rounds (centred clipping's history).
@@ -179,9 +201,15 @@ class FedGuard(Strategy):
         registry: Any = None,
         monitoring_port: Optional[int] = None,
         monitoring_address: str = "127.0.0.1",
+        client_id_key: Optional[str] = None,
+        report_scores: bool = False,
     ) -> None:
         if on_error not in ("skip", "raise"):
             raise ValueError(f'on_error must be "skip" or "raise", got {on_error!r}')
+        if client_id_key is not None and (not isinstance(client_id_key, str) or not client_id_key):
+            raise ValueError(f"client_id_key must be a metric key (a non-empty str), got {client_id_key!r}")
+        self.client_id_key = client_id_key
+        self.report_scores = bool(report_scores)
         self.base = base if base is not None else FedAvg()
         self.engine = engine if engine is not None else Engine(config)
         self.on_error = on_error
@@ -238,7 +266,7 @@ class FedGuard(Strategy):
         return self.base.aggregate_evaluate(server_round, replies)
 
     def summary(self) -> None:
-        log(INFO, "\t├──> fedguard policy: %s", json.dumps(self.engine.config))
+        log(INFO, "\t├──> fedguard policy: %s (in full: strategy.engine.config)", _policy_summary(self.engine.config))
         log(INFO, "\t├──> base strategy: %s", type(self.base).__name__)
         self.base.summary()
 
@@ -249,6 +277,18 @@ class FedGuard(Strategy):
         if self.arrayrecord_key in records:
             return records[self.arrayrecord_key]
         return next(iter(records.values())) if len(records) == 1 else None
+
+    def _label(self, message: Message) -> Any:
+        """The client's label: its ``client_id_key`` metric (an int where integral) or its node id."""
+        node = int(message.metadata.src_node_id)
+        if self.client_id_key is None or self.registry is not None:
+            return node
+        for record in message.content.metric_records.values():
+            value = record.get(self.client_id_key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return int(value) if float(value).is_integer() else float(value)
+        log(WARNING, "fedguard: node %s reported no metric %r: labelled by its node id", node, self.client_id_key)
+        return node
 
     def _num_samples(self, message: Message) -> Optional[float]:
         for record in message.content.metric_records.values():
@@ -266,7 +306,7 @@ class FedGuard(Strategy):
         if not valid:
             return None, None
 
-        node_ids = [int(m.metadata.src_node_id) for m in valid]
+        node_ids = [self._label(m) for m in valid]
         records = [self._array_record(m) for m in valid]
         structures = [None if r is None else _structure(r) for r in records]
         if self.global_arrays is not None:
@@ -287,6 +327,8 @@ class FedGuard(Strategy):
                 rows.append(i)
 
         entry: dict = {"round": server_round, "clients": node_ids}
+        if self.client_id_key is not None:
+            entry["node_ids"] = [int(m.metadata.src_node_id) for m in valid]
         d = sum(int(np.prod(shape)) for _, shape in expected) if expected else 0
         result: Optional[RoundResult] = None
         if rows and d > 0:
@@ -391,9 +433,10 @@ class FedGuard(Strategy):
             by_code.setdefault(group, []).append(node)
         for code, nodes in sorted(by_code.items()):
             metrics[f"fedguard.rejected.{code}"] = nodes
-        for rule, values in scores.items():
-            metrics[f"fedguard.score.{rule}"] = values
-        metrics["fedguard.weights"] = entry["weights"]
+        if self.report_scores:
+            for rule, values in scores.items():
+                metrics[f"fedguard.score.{rule}"] = values
+            metrics["fedguard.weights"] = entry["weights"]
         if result is not None:
             for name, value in result.metrics.items():
                 if np.isfinite(value):

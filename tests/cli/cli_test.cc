@@ -284,8 +284,19 @@ TEST(Cli, ErrorsGoToStderrWithExitCodes) {
   EXPECT_NE(o.err.find("has no parameter 'q'"), std::string::npos) << o.err;
 
   o = run_cli("round --config " + cfg);
-  EXPECT_NE(o.code, 0);
+  EXPECT_EQ(o.code, 2);  // a usage error is invalid input (README), not CLI11's own code
   EXPECT_NE(o.err.find("--updates"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("usage: fedguard <"), std::string::npos) << o.err;
+}
+
+// No command, an unknown one, a malformed value: exit 2 with the usage line naming the commands.
+TEST(Cli, UsageErrorsExitTwoWithTheUsageLine) {
+  for (const std::string args : {"", "frobnicate", "demo --benign many"}) {
+    const Output o = run_cli(args);
+    EXPECT_EQ(o.code, 2) << args << ": " << o.err;
+    EXPECT_NE(o.err.find("usage: fedguard <demo|round|info|"), std::string::npos) << o.err;
+  }
+  EXPECT_EQ(run_cli("--help").code, 0);
 }
 
 // --backend and --precision override the config's keys; tf32 is a CUDA-only precision.

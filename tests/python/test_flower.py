@@ -18,7 +18,7 @@ from flwr.serverapp import Grid  # noqa: E402
 from flwr.serverapp.strategy import FedAvg, MultiKrum  # noqa: E402
 from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
 
-from fedguard.flower import FedGuard  # noqa: E402
+from fedguard.flower import FedGuard, _policy_summary  # noqa: E402
 
 
 
@@ -76,7 +76,7 @@ def honest_and_attackers(n_honest=8, n_attackers=2, seed=0):
 
 def test_rejects_attackers_and_reports_them_in_the_metrics():
     replies, attackers = honest_and_attackers()
-    strategy = FedGuard({"aggregator": {"rule": "multi_krum", "f": 2}})
+    strategy = FedGuard({"aggregator": {"rule": "multi_krum", "f": 2}}, report_scores=True)
     arrays, metrics = strategy.aggregate_train(1, replies)
     assert isinstance(arrays, ArrayRecord) and isinstance(metrics, MetricRecord)
     assert list(arrays.keys()) == list(SHAPES)
@@ -115,13 +115,53 @@ def test_malformed_replies_and_failures():
     replies.append(reply(2000, odd))
     instruction = Message(RecordDict({"config": ConfigRecord()}), dst_node_id=3000, message_type=MessageType.TRAIN)
     replies.append(Message(Error(code=1, reason="client crashed"), reply_to=instruction))
-    strategy = FedGuard({"filters": [{"rule": "norm_bound", "max_ratio": 3.0}], "aggregator": {"rule": "median"}})
+    strategy = FedGuard({"filters": [{"rule": "norm_bound", "max_ratio": 3.0}], "aggregator": {"rule": "median"}},
+                        report_scores=True)
     arrays, metrics = strategy.aggregate_train(2, replies)
     assert arrays is not None
     assert 3000 not in metrics["fedguard.clients"]  # failures are not clients of the round
     assert metrics["fedguard.rejected.wrong_structure"] == [2000]
     assert metrics["fedguard.rejected.norm_bound"] == attackers
     assert np.isnan(metrics["fedguard.score.norm_bound"][-1])  # never reached the engine
+
+
+def test_per_client_scores_only_when_asked_history_always():
+    replies, attackers = honest_and_attackers()
+    strategy = FedGuard({"aggregator": {"rule": "multi_krum", "f": 2}})
+    _, metrics = strategy.aggregate_train(1, replies)
+    assert not [k for k in metrics if k.startswith("fedguard.score.")] and "fedguard.weights" not in metrics
+    assert metrics["fedguard.rejected"] == attackers
+    entry = strategy.history[-1]
+    assert len(entry["scores"]["multi_krum"]) == 10 and len(entry["weights"]) == 10
+
+
+def test_summary_names_the_policy_in_one_short_line():
+    strategy = FedGuard({"filters": [{"rule": "norm_bound", "max_ratio": 3.0}], "aggregator": {"rule": "median"}})
+    assert _policy_summary(strategy.engine.config) == "filters norm_bound; aggregator median"
+    preset = FedGuard({"preset": "recommended", "f": 2})
+    assert _policy_summary(preset.engine.config) == "preset recommended, f=2"
+    detect = FedGuard({"detection": True, "transforms": [{"rule": "norm_clip", "max_norm": 1.0}]})
+    assert _policy_summary(detect.engine.config) == "detection; transforms norm_clip; aggregator mean"
+
+
+def test_clients_labelled_by_a_reported_metric():
+    replies, attackers = honest_and_attackers()
+    # each client reports its partition id; the attackers are partitions 8 and 9
+    for i, m in enumerate(replies):
+        m.content["metrics"]["partition-id"] = i
+    strategy = FedGuard({"aggregator": {"rule": "multi_krum", "f": 2}}, client_id_key="partition-id")
+    _, metrics = strategy.aggregate_train(1, replies)
+    assert metrics["fedguard.clients"] == list(range(10))
+    assert metrics["fedguard.rejected"] == [8, 9] and metrics["fedguard.rejected.multi_krum"] == [8, 9]
+    entry = strategy.history[-1]
+    assert sorted(entry["reasons"]) == [8, 9] and entry["node_ids"][8] == attackers[0]
+    assert [r["id"] for r in entry["rejections"]] == [8, 9]
+    # a reply without the metric keeps its node id
+    del replies[0].content["metrics"]["partition-id"]
+    _, metrics = strategy.aggregate_train(2, replies)
+    assert metrics["fedguard.clients"][0] == 1000 and metrics["fedguard.clients"][1:] == list(range(1, 10))
+    with pytest.raises(ValueError, match="client_id_key"):
+        FedGuard(client_id_key="")
 
 
 def test_engine_errors_skip_the_round_or_raise():

@@ -1,4 +1,7 @@
 // Lists CUDA devices for `fedguard info` and for backend: auto.
+#include <fstream>
+#include <string>
+
 #include <cuda_runtime.h>
 
 #include "engine/devices.h"
@@ -23,11 +26,14 @@ std::vector<DeviceInfo> cuda_devices() {
 std::string cuda_status() {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    return std::string("no CUDA device: ") + cudaGetErrorString(err);
-  }
-  return count == 0 ? "no CUDA device" : std::to_string(count) + " CUDA device(s)";
+  if (err != cudaSuccess) cudaGetLastError();
+  // No GPU, or no driver at all (the runtime then reports an "insufficient" driver): the normal
+  // state of a CPU-only machine, not a fault. A driver that is present but too old is one.
+  const bool driver_present = std::ifstream("/proc/driver/nvidia/version").good();
+  if (err == cudaErrorNoDevice || (err == cudaErrorInsufficientDriver && !driver_present) || (err == cudaSuccess && count == 0))
+    return "no CUDA device (CPU-only machine)";
+  if (err != cudaSuccess) return std::string("no usable CUDA device: ") + cudaGetErrorString(err);
+  return std::to_string(count) + " CUDA device(s)";
 }
 
 }  // namespace fedguard::engine
