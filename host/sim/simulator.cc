@@ -251,8 +251,6 @@ SimConfig SimConfig::from_json(const nlohmann::json& j) {
     FEDGUARD_EXPECTS(fraction < 0, "simulator config: give \"malicious\" or \"malicious_fraction\", not both");
     c.malicious = malicious;
   }
-  FEDGUARD_EXPECTS(c.malicious < c.clients, "simulator config: " << c.malicious << " malicious of " << c.clients
-                                                                  << " clients leaves no benign client");
   k.number("alpha", c.alpha, 0, true);
   k.count("min_client_samples", c.min_client_samples, 1);
   k.count("train_subset", c.train_subset);
@@ -299,8 +297,11 @@ SimConfig SimConfig::from_json(const nlohmann::json& j) {
   FEDGUARD_EXPECTS(c.attack.ramp_rounds == 0 || !is_data_attack(c.attack.name),
                    "simulator config: \"attack\".\"ramp_rounds\" needs a model-poisoning attack (it interpolates "
                    "between the honest and the crafted update), not \"" << c.attack.name << "\"");
+  // With fake clients, the attackers are the fake ids: no real client is malicious unless asked.
+  if (c.fake_clients.enabled() && !j.contains("malicious") && !j.contains("malicious_fraction")) c.malicious = 0;
+  FEDGUARD_EXPECTS(c.malicious < c.clients, "simulator config: " << c.malicious << " malicious of " << c.clients
+                                                                  << " clients leaves no benign client");
   if (c.fake_clients.enabled()) {
-    if (!j.contains("malicious") && !j.contains("malicious_fraction")) c.malicious = 0;
     FEDGUARD_EXPECTS(c.verification.enabled, "simulator config: \"fake_clients\" needs \"verification\" (a "
                                              "registry and signed updates: what fake ids are up against)");
     FEDGUARD_EXPECTS(!is_data_attack(c.attack.name), "simulator config: \"fake_clients\" send a crafted attack "
