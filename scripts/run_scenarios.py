@@ -4,7 +4,7 @@ one process at a time, for several seeds, and prints the tables of docs/evaluati
 clients) and docs/monitoring.md (detection delays, false alarms).
 
   scripts/run_scenarios.py build/bin/fedguard OUT_DIR [--seeds 1 2 3] [--only monitor|mpaf]
-                           [--table-only]
+                           [--names NAME ...] [--server-metrics] [--table-only]
 
 Each run's config is examples/sim/<name>.json with the seed and out_dir replaced; a run whose
 result.json exists is not run again.
@@ -16,13 +16,14 @@ import subprocess
 import sys
 import time
 
-MONITOR = ["monitor_clean", "monitor_drift_resplit", "monitor_drift_labels", "monitor_sleeper", "monitor_ramp"]
+MONITOR = ["monitor_clean", "monitor_drift_resplit", "monitor_drift_labels", "monitor_sleeper", "monitor_ramp",
+           "monitor_sleeper_mean", "monitor_ramp_mean"]
 MPAF = ["mpaf_baseline", "mpaf_fake_none", "mpaf_fake_enrolled", "mpaf_fake_enrolled_mean"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run(binary, name, seed, out_root, table_only):
-    out = os.path.join(out_root, f"{name}_s{seed}")
+def run(binary, name, seed, out_root, table_only, server_metrics=False):
+    out = os.path.join(out_root, f"{name}{'_srv' if server_metrics else ''}_s{seed}")
     result = os.path.join(out, "result.json")
     if not os.path.exists(result):
         if table_only:
@@ -30,6 +31,8 @@ def run(binary, name, seed, out_root, table_only):
         with open(os.path.join(HERE, "..", "examples", "sim", name + ".json")) as f:
             cfg = json.load(f)
         cfg["seed"] = seed
+        if server_metrics:
+            cfg["server_metrics"] = True
         cfg["out_dir"] = out
         os.makedirs(out, exist_ok=True)
         path = os.path.join(out, "config.json")
@@ -80,6 +83,9 @@ def main():
     ap.add_argument("--only", choices=["monitor", "mpaf"])
     ap.add_argument("--names", nargs="+", help="run only these scenarios")
     ap.add_argument("--table-only", action="store_true", help="print the tables of the runs done")
+    ap.add_argument("--server-metrics", action="store_true",
+                    help="the server feeds its validation loss and accuracy (\"server_metrics\": true); "
+                         "runs go to <name>_srv_s<seed>")
     a = ap.parse_args()
     groups = [("mpaf", MPAF, mpaf_table), ("monitor", MONITOR, monitor_table)]
     for group, names, table in groups:
@@ -90,7 +96,7 @@ def main():
             if a.names and name not in a.names:
                 continue
             for seed in a.seeds:
-                r = run(a.binary, name, seed, a.out_dir, a.table_only)
+                r = run(a.binary, name, seed, a.out_dir, a.table_only, a.server_metrics)
                 if r is not None:
                     results.append((name, seed, r))
         if results:

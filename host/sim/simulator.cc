@@ -278,6 +278,7 @@ SimConfig SimConfig::from_json(const nlohmann::json& j) {
   k.string("out_dir", c.out_dir);
   k.string("log_dir", c.log_dir);
   k.boolean("progress", c.progress);
+  k.boolean("server_metrics", c.server_metrics);
   if (const auto* v = k.find("drift")) c.drift = parse_drift(*v);
   if (const auto* v = k.find("verification")) c.verification = parse_verification(*v);
   if (const auto* v = k.find("fake_clients")) c.fake_clients = parse_fake_clients(*v);
@@ -353,6 +354,7 @@ nlohmann::ordered_json SimConfig::to_json() const {
   j["out_dir"] = out_dir;
   j["log_dir"] = log_dir;
   j["progress"] = progress;
+  j["server_metrics"] = server_metrics;
   j["drift"] = {{"kind", drift.kind}, {"period", drift.period}, {"min_weight", drift.min_weight}};
   j["verification"] = {{"enabled", verification.enabled},
                        {"federation", verification.federation},
@@ -502,6 +504,10 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
   std::map<std::string, std::size_t> bad_rejections_total;
   std::size_t bad_submissions = 0, bad_rejected = 0, alerts_total = 0;
   std::map<std::string, std::vector<std::uint64_t>> alert_rounds;  // by "metric/method"
+  // The server's validation of the current global model (server_metrics): the previous round's
+  // evaluation, which is of the model this round starts from.
+  Evaluation server_eval;
+  if (cfg.server_metrics) server_eval = trainer.evaluate(global.data(), data.test, eval_ids, nullptr, 0);
   for (std::size_t r = 0; r < cfg.rounds; ++r) {
     const bool attack_now = attacked && r >= cfg.attack.start_round;
     const bool fakes_now = cfg.fake_clients.enabled() && r >= cfg.fake_clients.join_round;
@@ -611,6 +617,11 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
     in.client_ids = row_ids;
     in.num_samples = row_samples;
     in.reference = want_reference ? reference.data() : nullptr;
+    if (cfg.server_metrics && server_eval.total > 0) {
+      const double total = static_cast<double>(server_eval.total);
+      in.server_metrics["accuracy"] = static_cast<double>(server_eval.correct) / total;
+      in.server_metrics["loss"] = server_eval.loss_sum / total;
+    }
     if (federation) {
       // Every client signs what it sends (fakes with their own keys); the registry gains the
       // enrolled fakes at their join round.
@@ -678,6 +689,7 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
     const Evaluation ev = trainer.evaluate(global.data(), data.test, eval_ids, backdoor ? &poison.trigger : nullptr,
                                            poison.target);
     const double eval_s = seconds_since(t_eval);
+    server_eval = ev;
     const double acc = ev.total ? static_cast<double>(ev.correct) / static_cast<double>(ev.total) : NAN;
     const double asr =
         ev.backdoor_total ? static_cast<double>(ev.backdoor_hits) / static_cast<double>(ev.backdoor_total) : NAN;

@@ -55,6 +55,10 @@ struct SimConfig {
   std::string out_dir = "sim-out";
   std::string log_dir;             ///< empty: no update log
   bool progress = true;            ///< one line per round on stderr
+  /// The server validates the current global model on the eval_subset images before each round
+  /// and passes the loss and accuracy as RoundInput::server_metrics (monitoring's server_loss /
+  /// server_accuracy detectors).
+  bool server_metrics = false;
   DriftSpec drift;                 ///< a drifting benign population (sim/scenarios.h)
   VerificationSpec verification;   ///< a registry, every update signed (docs/verification.md)
   FakeClientSpec fake_clients;     ///< MPAF's fake ids joining mid-run (needs verification)
