@@ -238,14 +238,22 @@ TEST_F(Simulate, FakeClientsSignedThroughTheRegistry) {
             none["summary"]["malicious_rejections"]);
 }
 
-// A ramped crafted attack and a drifting benign population run; the ramp's strength is recorded.
+// A ramped crafted attack and a drifting benign population run; the ramp's strength is recorded;
+// the server's own validation metrics reach the monitoring metrics.
 TEST_F(Simulate, RampAndDrift) {
   const std::string dir = test_dir();
   auto c = tiny_config(dir);
   c["rounds"] = 3;
   c["attack"] = {{"name", "sign_flip"}, {"start_round", 1}, {"ramp_rounds", 4}};
   c["drift"] = {{"kind", "resplit"}, {"period", 2}};
+  c["server_metrics"] = true;
   const auto r = run_in_process(c);
+  // The server's validation of the model each round starts from: the previous round's accuracy.
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(r["rounds"][i]["metrics"]["server_accuracy"], r["rounds"][i - 1]["test_accuracy"]);
+    EXPECT_GT(r["rounds"][i]["metrics"]["server_loss"].get<double>(), 0.0);
+  }
+  EXPECT_LT(r["rounds"][0]["metrics"]["server_accuracy"].get<double>(), 0.5);  // the initial model
   EXPECT_EQ(r["summary"]["status"], "ok");
   EXPECT_FALSE(r["rounds"][0].contains("attack_info"));
   EXPECT_DOUBLE_EQ(r["rounds"][1]["attack_info"]["ramp_strength"].get<double>(), 0.25);
