@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "fedguard/engine.h"
 #include "io/update_log.h"
 #include "sim/random.h"
+#include "sim/scenarios.h"
 
 namespace fedguard::sim {
 namespace {
@@ -112,8 +114,55 @@ AttackSpec parse_attack(const nlohmann::json& j) {
   k.count("trigger_size", a.trigger.size, 1);
   k.count("trigger_margin", a.trigger.margin);
   k.count("start_round", a.start_round);
+  k.count("ramp_rounds", a.ramp_rounds);
   k.finish();
   return a;
+}
+
+DriftSpec parse_drift(const nlohmann::json& j) {
+  DriftSpec d;
+  Keys k(j, "simulator config \"drift\"");
+  k.string("kind", d.kind, {"none", "resplit", "label_prior"});
+  k.count("period", d.period, 1);
+  k.number("min_weight", d.min_weight, 0, true);
+  FEDGUARD_EXPECTS(d.min_weight <= 1, "simulator config \"drift\".\"min_weight\" must be <= 1, got " << d.min_weight);
+  k.finish();
+  return d;
+}
+
+VerificationSpec parse_verification(const nlohmann::json& j) {
+  VerificationSpec v;
+  if (j.is_boolean()) {
+    v.enabled = j.get<bool>();
+    return v;
+  }
+  v.enabled = true;
+  Keys k(j, "simulator config \"verification\"");
+  k.boolean("enabled", v.enabled);
+  k.string("federation", v.federation);
+  FEDGUARD_EXPECTS(!v.federation.empty(), "simulator config \"verification\".\"federation\" must not be empty");
+  k.count("max_new_per_round", v.max_new_per_round);
+  if (const auto* p = k.find("probation")) {
+    Keys pk(*p, "simulator config \"verification\".\"probation\"");
+    pk.count("rounds", v.probation.rounds);
+    pk.number("max_share", v.probation.max_share, 0, true);
+    FEDGUARD_EXPECTS(v.probation.max_share <= 1,
+                     "simulator config \"verification\".\"probation\".\"max_share\" must be <= 1, got "
+                         << v.probation.max_share);
+    pk.finish();
+  }
+  k.finish();
+  return v;
+}
+
+FakeClientSpec parse_fake_clients(const nlohmann::json& j) {
+  FakeClientSpec f;
+  Keys k(j, "simulator config \"fake_clients\"");
+  k.count("count", f.count);
+  k.count("join_round", f.join_round);
+  k.string("keys", f.keys, {"none", "enrolled"});
+  k.finish();
+  return f;
 }
 
 // The data poisoning a malicious client applies to its own training.
@@ -202,8 +251,6 @@ SimConfig SimConfig::from_json(const nlohmann::json& j) {
     FEDGUARD_EXPECTS(fraction < 0, "simulator config: give \"malicious\" or \"malicious_fraction\", not both");
     c.malicious = malicious;
   }
-  FEDGUARD_EXPECTS(c.malicious < c.clients, "simulator config: " << c.malicious << " malicious of " << c.clients
-                                                                  << " clients leaves no benign client");
   k.number("alpha", c.alpha, 0, true);
   k.count("min_client_samples", c.min_client_samples, 1);
   k.count("train_subset", c.train_subset);
@@ -231,6 +278,10 @@ SimConfig SimConfig::from_json(const nlohmann::json& j) {
   k.string("out_dir", c.out_dir);
   k.string("log_dir", c.log_dir);
   k.boolean("progress", c.progress);
+  k.boolean("server_metrics", c.server_metrics);
+  if (const auto* v = k.find("drift")) c.drift = parse_drift(*v);
+  if (const auto* v = k.find("verification")) c.verification = parse_verification(*v);
+  if (const auto* v = k.find("fake_clients")) c.fake_clients = parse_fake_clients(*v);
   k.finish();
   // The policy and the attack's name are checked now, before any data is read.
   (void)EngineConfig::from_json_value(c.policy);
@@ -242,8 +293,26 @@ SimConfig SimConfig::from_json(const nlohmann::json& j) {
       FEDGUARD_THROW(kInvalidInput, "simulator config: unknown attack \"" << c.attack.name << "\" (known: " << list << ")");
     }
   }
-  FEDGUARD_EXPECTS(c.attack.name == "none" || c.malicious > 0,
-                   "simulator config: attack \"" << c.attack.name << "\" needs \"malicious\" > 0");
+  FEDGUARD_EXPECTS(c.attack.name == "none" || c.malicious > 0 || c.fake_clients.enabled(),
+                   "simulator config: attack \"" << c.attack.name << "\" needs \"malicious\" > 0 or \"fake_clients\"");
+  FEDGUARD_EXPECTS(c.attack.ramp_rounds == 0 || !is_data_attack(c.attack.name),
+                   "simulator config: \"attack\".\"ramp_rounds\" needs a model-poisoning attack (it interpolates "
+                   "between the honest and the crafted update), not \"" << c.attack.name << "\"");
+  // With fake clients, the attackers are the fake ids: no real client is malicious unless asked.
+  if (c.fake_clients.enabled() && !j.contains("malicious") && !j.contains("malicious_fraction")) c.malicious = 0;
+  FEDGUARD_EXPECTS(c.malicious < c.clients, "simulator config: " << c.malicious << " malicious of " << c.clients
+                                                                  << " clients leaves no benign client");
+  if (c.fake_clients.enabled()) {
+    FEDGUARD_EXPECTS(c.verification.enabled, "simulator config: \"fake_clients\" needs \"verification\" (a "
+                                             "registry and signed updates: what fake ids are up against)");
+    FEDGUARD_EXPECTS(!is_data_attack(c.attack.name), "simulator config: \"fake_clients\" send a crafted attack "
+                                                     "(e.g. \"mpaf\"); \"" << c.attack.name << "\" is not one");
+    FEDGUARD_EXPECTS(c.malicious == 0, "simulator config: with \"fake_clients\" the attackers are the fake ids; "
+                                       "set \"malicious\": 0 (got " << c.malicious << ")");
+    FEDGUARD_EXPECTS(c.fake_clients.join_round < c.rounds, "simulator config: \"fake_clients\".\"join_round\" "
+                                                           << c.fake_clients.join_round << " is not below \"rounds\" "
+                                                           << c.rounds);
+  }
   return c;
 }
 
@@ -279,11 +348,21 @@ nlohmann::ordered_json SimConfig::to_json() const {
   a["trigger_size"] = attack.trigger.size;
   a["trigger_margin"] = attack.trigger.margin;
   a["start_round"] = attack.start_round;
+  a["ramp_rounds"] = attack.ramp_rounds;
   j["attack"] = a;
   j["policy"] = policy;
   j["out_dir"] = out_dir;
   j["log_dir"] = log_dir;
   j["progress"] = progress;
+  j["server_metrics"] = server_metrics;
+  j["drift"] = {{"kind", drift.kind}, {"period", drift.period}, {"min_weight", drift.min_weight}};
+  j["verification"] = {{"enabled", verification.enabled},
+                       {"federation", verification.federation},
+                       {"max_new_per_round", verification.max_new_per_round},
+                       {"probation", {{"rounds", verification.probation.rounds},
+                                      {"max_share", verification.probation.max_share}}}};
+  j["fake_clients"] = {{"count", fake_clients.count}, {"join_round", fake_clients.join_round},
+                       {"keys", fake_clients.keys}};
   return j;
 }
 
@@ -379,45 +458,122 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
 
   std::ostringstream csv;
   csv << "round,test_accuracy,attack_success,tpr,fpr,flagged,accepted,engine_ms,pass1_scan_ms,decide_ms,"
-         "pass2_aggregate_ms,train_s,attack_ms,eval_s\n";
+         "pass2_aggregate_ms,train_s,attack_ms,eval_s,alerts\n";
   nlohmann::ordered_json rounds = nlohmann::json::array();
   std::string status = "ok";
   double tpr_sum = 0, fpr_sum = 0, engine_ms_sum = 0;
   std::size_t tpr_rounds = 0, fpr_rounds = 0;
 
-  std::vector<float> updates(n * d), reference(want_reference ? d : 0);
+  // ---- scenarios (sim/scenarios.h): fake clients, signed updates, drift
+  const std::size_t k_fake = cfg.fake_clients.count;
+  std::unique_ptr<SignedFederation> federation;
+  if (cfg.verification.enabled) {
+    federation = std::make_unique<SignedFederation>(cfg.verification, client_ids, cfg.fake_clients);
+    engine.set_registry(federation->registry());
+  }
+  // Where the monitored change happens (null: none): the attack's start, or the fakes' join.
+  const long long change_round = cfg.fake_clients.enabled()
+                                     ? static_cast<long long>(std::max(cfg.fake_clients.join_round, cfg.attack.start_round))
+                                     : (attacked ? static_cast<long long>(cfg.attack.start_round) : -1);
+  // resplit drift: split k and k + 1, each client's samples in a seeded random order.
+  std::map<std::size_t, std::vector<std::vector<std::uint32_t>>> splits;
+  auto shuffled_split = [&](std::size_t k) -> const std::vector<std::vector<std::uint32_t>>& {
+    auto it = splits.find(k);
+    if (it != splits.end()) return it->second;
+    auto s = k == 0 ? parts
+                    : dirichlet_split(data.train.labels, pool, cfg.clients, classes, cfg.alpha,
+                                      cfg.min_client_samples, derive_seed(cfg.seed, 3, k));
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      Rng rng(derive_seed(derive_seed(cfg.seed, 8, k), i));
+      rng.shuffle(s[i]);
+    }
+    while (!splits.empty() && splits.begin()->first + 1 < k) splits.erase(splits.begin());
+    return splits.emplace(k, std::move(s)).first->second;
+  };
+  std::vector<double> keep_u;
+  if (cfg.drift.kind == "label_prior") {
+    keep_u.resize(data.train.n);
+    Rng rng(derive_seed(cfg.seed, 9));
+    for (auto& u : keep_u) u = rng.uniform();
+  }
+  std::vector<std::vector<std::uint32_t>> round_parts = parts;
+
+  const std::size_t rows_max = n + k_fake;
+  std::vector<float> updates(rows_max * d), reference(want_reference ? d : 0);
   std::vector<float> benign_rows, own_rows;
+  std::map<std::string, std::size_t> bad_rejections_total;
+  std::size_t bad_submissions = 0, bad_rejected = 0, alerts_total = 0;
+  std::map<std::string, std::vector<std::uint64_t>> alert_rounds;  // by "metric/method"
+  // The server's validation of the current global model (server_metrics): the previous round's
+  // evaluation, which is of the model this round starts from.
+  Evaluation server_eval;
+  if (cfg.server_metrics) server_eval = trainer.evaluate(global.data(), data.test, eval_ids, nullptr, 0);
   for (std::size_t r = 0; r < cfg.rounds; ++r) {
     const bool attack_now = attacked && r >= cfg.attack.start_round;
+    const bool fakes_now = cfg.fake_clients.enabled() && r >= cfg.fake_clients.join_round;
+    const std::size_t rows = n + (fakes_now ? k_fake : 0);
+    // Rows that attack in this round: real malicious clients once the attack runs, fakes once joined.
+    std::vector<std::uint8_t> row_bad(rows, 0);
+    for (std::size_t i = 0; i < n; ++i) row_bad[i] = is_malicious[i] && attack_now;
+    for (std::size_t i = n; i < rows; ++i) row_bad[i] = attack_now;
+    std::vector<std::string> row_ids = client_ids;
+    std::vector<double> row_samples = num_samples;
+    // ---- the clients' data in this round (drift)
+    if (cfg.drift.kind == "resplit") {
+      const DriftPosition pos = drift_position(r, cfg.drift.period);
+      const auto& from = shuffled_split(pos.split);
+      const auto& to = shuffled_split(pos.split + 1);
+      for (std::size_t i = 0; i < n; ++i) round_parts[i] = drift_mix(from[i], to[i], pos.t);
+    } else if (cfg.drift.kind == "label_prior") {
+      for (std::size_t i = 0; i < n; ++i)
+        round_parts[i] = label_prior_subset(parts[i], data.train.labels, keep_u, classes, r, cfg.drift.period,
+                                            cfg.drift.min_weight);
+    }
+    if (cfg.drift.enabled())
+      for (std::size_t i = 0; i < n; ++i) row_samples[i] = static_cast<double>(round_parts[i].size());
     // ---- local training (malicious clients train too: their own, possibly poisoned, update)
     const auto t_train = Clock::now();
     const DataPoison clean;
     for (std::size_t i = 0; i < n; ++i)
-      trainer.train(global.data(), data.train, parts[i], cfg.local, is_malicious[i] && attack_now ? poison : clean,
+      trainer.train(global.data(), data.train, round_parts[i], cfg.local, is_malicious[i] && attack_now ? poison : clean,
                     derive_seed(cfg.seed, 100 + r, i), updates.data() + i * d);
     if (want_reference)
       trainer.train(global.data(), data.train, root, cfg.local, clean, derive_seed(cfg.seed, 100 + r, n),
                     reference.data());
     const double train_s = seconds_since(t_train);
+    if (fakes_now) {
+      // Fakes have no data: their "own" update is zero (MPAF does not use it), and they send
+      // nothing but the attack.
+      std::fill(updates.begin() + static_cast<std::ptrdiff_t>(n * d), updates.begin() + static_cast<std::ptrdiff_t>(rows * d), 0.0f);
+      for (const auto& id : federation->fake_ids()) {
+        row_ids.push_back(id);
+        row_samples.push_back(1.0);  // overwritten below: the fakes claim the median client's size
+      }
+      std::vector<double> sorted(num_samples);
+      std::sort(sorted.begin(), sorted.end());
+      for (std::size_t i = n; i < rows; ++i) row_samples[i] = sorted[sorted.size() / 2];
+    }
+    const std::size_t f_now = static_cast<std::size_t>(std::count(row_bad.begin(), row_bad.end(), 1));
 
     // ---- model poisoning
     double attack_ms = 0;
+    const double strength = ramp_strength(r, cfg.attack.start_round, cfg.attack.ramp_rounds);
     nlohmann::json attack_info = nullptr;
-    if (crafted && attack_now) {
+    if (crafted && attack_now && f_now > 0) {
       const auto t_attack = Clock::now();
       benign_rows.clear();
       own_rows.clear();
-      for (std::size_t i = 0; i < n; ++i) {
-        auto& dst = is_malicious[i] ? own_rows : benign_rows;
+      for (std::size_t i = 0; i < rows; ++i) {
+        auto& dst = row_bad[i] ? own_rows : benign_rows;
         dst.insert(dst.end(), updates.begin() + static_cast<std::ptrdiff_t>(i * d),
                    updates.begin() + static_cast<std::ptrdiff_t>((i + 1) * d));
       }
       AttackInput in;
       in.benign = benign_rows.data();
-      in.n_benign = n - f;
+      in.n_benign = rows - f_now;
       in.d = d;
-      in.n_malicious = f;
-      in.n_total = n;
+      in.n_malicious = f_now;
+      in.n_total = rows;
       in.own = own_rows.data();
       in.global_model = global.data();
       in.seed = derive_seed(cfg.seed, 7, r);
@@ -432,34 +588,58 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
         if (cfg.progress) std::fprintf(stderr, "[simulate] %s\n", status.c_str());
         break;
       }
-      FEDGUARD_EXPECTS(out.n == f && out.d == d && out.updates.size() == f * d,
-                       "attack " << cfg.attack.name << " returned " << out.n << " x " << out.d << ", expected " << f
+      FEDGUARD_EXPECTS(out.n == f_now && out.d == d && out.updates.size() == f_now * d,
+                       "attack " << cfg.attack.name << " returned " << out.n << " x " << out.d << ", expected " << f_now
                                  << " x " << d);
+      // Ramp: own + s (crafted - own), s = 1 without a ramp (then exactly the crafted update).
       std::size_t k = 0;
-      for (std::size_t i = 0; i < n; ++i)
-        if (is_malicious[i]) {
-          std::copy_n(out.updates.begin() + static_cast<std::ptrdiff_t>(k * d), d, updates.begin() + static_cast<std::ptrdiff_t>(i * d));
+      for (std::size_t i = 0; i < rows; ++i)
+        if (row_bad[i]) {
+          float* dst = updates.data() + i * d;
+          const float* crafted_row = out.updates.data() + k * d;
+          if (strength >= 1) {
+            std::copy_n(crafted_row, d, dst);
+          } else {
+            const float* own = own_rows.data() + k * d;
+            for (std::size_t j = 0; j < d; ++j)
+              dst[j] = static_cast<float>(own[j] + strength * (static_cast<double>(crafted_row[j]) - own[j]));
+          }
           ++k;
         }
       attack_info = out.info;
+      if (cfg.attack.ramp_rounds > 0) attack_info["ramp_strength"] = strength;
       attack_ms = seconds_since(t_attack) * 1e3;
     }
 
     // ---- the server
     RoundInput in;
-    in.updates = UpdateView(updates.data(), n, d, DType::kFloat32);
-    in.client_ids = client_ids;
-    in.num_samples = num_samples;
+    in.updates = UpdateView(updates.data(), rows, d, DType::kFloat32);
+    in.client_ids = row_ids;
+    in.num_samples = row_samples;
     in.reference = want_reference ? reference.data() : nullptr;
+    if (cfg.server_metrics && server_eval.total > 0) {
+      const double total = static_cast<double>(server_eval.total);
+      in.server_metrics["accuracy"] = static_cast<double>(server_eval.correct) / total;
+      in.server_metrics["loss"] = server_eval.loss_sum / total;
+    }
+    if (federation) {
+      // Every client signs what it sends (fakes with their own keys); the registry gains the
+      // enrolled fakes at their join round.
+      if (federation->begin_round(r)) engine.set_registry(federation->registry());
+      in.round = SignedFederation::federation_round(r);
+      in.nonce = identity::new_nonce();
+      in.signatures = federation->sign(updates.data(), rows, d, row_ids, r, in.nonce);
+    }
     if (log) {
       io::LoggedRound lr;
       lr.round = r;
-      lr.client_ids = client_ids;
-      lr.num_samples = num_samples;
-      if (attack_now) lr.malicious = malicious_ids;
+      lr.client_ids = row_ids;
+      lr.num_samples = row_samples;
+      for (std::size_t i = 0; i < rows; ++i)
+        if (row_bad[i]) lr.malicious.push_back(row_ids[i]);
       lr.ground_truth_known = true;
       lr.updates = updates.data();
-      lr.n = n;
+      lr.n = rows;
       lr.d = d;
       lr.reference = in.reference;
       lr.extra["attack"] = attack_now ? cfg.attack.name : "none";
@@ -479,23 +659,37 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
 
     // ---- metrics
     std::size_t tp = 0, fp = 0, flagged = 0, accepted = 0;
-    for (std::size_t i = 0; i < n; ++i) {
+    double bad_weight = 0;
+    for (std::size_t i = 0; i < rows; ++i) {
       const bool flag = res.accepted[i] == 0;
       flagged += flag;
       accepted += !flag;
-      if (flag && is_malicious[i] && attack_now) ++tp;
-      if (flag && !(is_malicious[i] && attack_now)) ++fp;
+      if (flag && row_bad[i]) ++tp;
+      if (flag && !row_bad[i]) ++fp;
+      if (row_bad[i] && i < res.weights.size()) bad_weight += res.weights[i];
     }
-    const std::size_t n_bad = attack_now ? f : 0;
+    const std::size_t n_bad = f_now;
     const double tpr = n_bad ? static_cast<double>(tp) / static_cast<double>(n_bad) : NAN;
-    const double fpr = n > n_bad ? static_cast<double>(fp) / static_cast<double>(n - n_bad) : NAN;
+    const double fpr = rows > n_bad ? static_cast<double>(fp) / static_cast<double>(rows - n_bad) : NAN;
     if (std::isfinite(tpr)) tpr_sum += tpr, ++tpr_rounds;
     if (std::isfinite(fpr)) fpr_sum += fpr, ++fpr_rounds;
     engine_ms_sum += engine_ms;
+    nlohmann::ordered_json rejections = nlohmann::json::object(), bad_rejections = nlohmann::json::object();
+    for (const auto& rej : res.rejections) {
+      const std::string code = reason_code_name(rej.code);
+      rejections[code] = rejections.value(code, 0) + 1;
+      if (rej.client < rows && row_bad[rej.client]) {
+        bad_rejections[code] = bad_rejections.value(code, 0) + 1;
+        ++bad_rejections_total[code];
+      }
+    }
+    bad_submissions += n_bad;
+    bad_rejected += tp;
     const auto t_eval = Clock::now();
     const Evaluation ev = trainer.evaluate(global.data(), data.test, eval_ids, backdoor ? &poison.trigger : nullptr,
                                            poison.target);
     const double eval_s = seconds_since(t_eval);
+    server_eval = ev;
     const double acc = ev.total ? static_cast<double>(ev.correct) / static_cast<double>(ev.total) : NAN;
     const double asr =
         ev.backdoor_total ? static_cast<double>(ev.backdoor_hits) / static_cast<double>(ev.backdoor_total) : NAN;
@@ -509,9 +703,22 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
     rec["flagged"] = flagged;
     rec["accepted"] = accepted;
     std::vector<std::string> flagged_ids;
-    for (std::size_t i = 0; i < n; ++i)
-      if (!res.accepted[i]) flagged_ids.push_back(client_ids[i]);
+    for (std::size_t i = 0; i < rows; ++i)
+      if (!res.accepted[i]) flagged_ids.push_back(row_ids[i]);
     rec["flagged_ids"] = flagged_ids;
+    rec["rejections"] = rejections;
+    rec["malicious_rows"] = n_bad;
+    rec["malicious_rejections"] = bad_rejections;
+    rec["malicious_weight"] = optional_number(bad_weight);
+    if (res.verification_ran) {
+      const auto& v = res.verification;
+      rec["verification"] = {{"verified", v.verified},
+                             {"new_clients", v.new_clients},
+                             {"burst", v.burst},
+                             {"on_probation", v.on_probation},
+                             {"probation_share_before", v.probation_share_before},
+                             {"probation_share_after", v.probation_share_after}};
+    }
     nlohmann::ordered_json timings;
     double stage[3] = {NAN, NAN, NAN};
     for (const auto& [name, ms] : res.timings_ms) {
@@ -527,16 +734,31 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
     rec["eval_s"] = eval_s;
     rec["noise_sigma"] = res.noise_sigma;
     if (!attack_info.is_null()) rec["attack_info"] = attack_info;
+    // Monitoring (docs/monitoring.md): the engine lives across rounds, so its detectors see every
+    // round; the round's alerts and the metrics they watch.
+    nlohmann::ordered_json alerts = nlohmann::json::array();
+    for (const auto& a : res.alerts) {
+      alerts.push_back(a.to_json());
+      alert_rounds[a.metric + "/" + a.method].push_back(a.round);
+    }
+    alerts_total += res.alerts.size();
+    rec["alerts"] = alerts;
+    nlohmann::ordered_json metrics = nlohmann::json::object();
+    for (const auto& [name, value] : res.metrics)
+      if (name.compare(0, 6, "stage_") != 0) metrics[name] = optional_number(value);
+    rec["metrics"] = metrics;
     rounds.push_back(rec);
     csv << r << ',' << csv_number(acc) << ',' << csv_number(asr) << ',' << csv_number(tpr) << ',' << csv_number(fpr)
         << ',' << flagged << ',' << accepted << ',' << csv_number(engine_ms) << ',' << csv_number(stage[0]) << ','
         << csv_number(stage[1]) << ',' << csv_number(stage[2]) << ',' << csv_number(train_s) << ','
-        << csv_number(attack_ms) << ',' << csv_number(eval_s) << '\n';
+        << csv_number(attack_ms) << ',' << csv_number(eval_s) << ',' << res.alerts.size() << '\n';
     if (cfg.progress) {
       std::fprintf(stderr, "[simulate] round %zu/%zu  acc %.4f", r + 1, cfg.rounds, acc);
       if (backdoor) std::fprintf(stderr, "  asr %.4f", asr);
       if (std::isfinite(tpr)) std::fprintf(stderr, "  tpr %.2f", tpr);
-      std::fprintf(stderr, "  fpr %.2f  flagged %zu  engine %.1f ms  train %.2f s\n", fpr, flagged, engine_ms, train_s);
+      std::fprintf(stderr, "  fpr %.2f  flagged %zu  engine %.1f ms  train %.2f s", fpr, flagged, engine_ms, train_s);
+      if (!res.alerts.empty()) std::fprintf(stderr, "  alerts %zu", res.alerts.size());
+      std::fprintf(stderr, "\n");
     }
   }
 
@@ -553,6 +775,15 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
   summary["mean_tpr"] = optional_number(tpr_rounds ? tpr_sum / static_cast<double>(tpr_rounds) : NAN);
   summary["mean_fpr"] = optional_number(fpr_rounds ? fpr_sum / static_cast<double>(fpr_rounds) : NAN);
   summary["mean_engine_ms"] = optional_number(rounds.empty() ? NAN : engine_ms_sum / static_cast<double>(rounds.size()));
+  if (bad_submissions > 0) {
+    summary["malicious_submissions"] = bad_submissions;
+    summary["malicious_rejected"] = bad_rejected;
+    summary["malicious_rejected_fraction"] = static_cast<double>(bad_rejected) / static_cast<double>(bad_submissions);
+    nlohmann::ordered_json by_code = nlohmann::json::object();
+    for (const auto& [code, count] : bad_rejections_total) by_code[code] = count;
+    summary["malicious_rejections"] = by_code;
+  }
+  summary["monitoring"] = monitoring_summary(alert_rounds, change_round);
   summary["wall_s"] = seconds_since(t_start);
   result["summary"] = summary;
   result["rounds"] = rounds;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/partition.h"
+#include "sim/scenarios.h"
 #include "sim/trainer.h"
 
 namespace fedguard::sim {
@@ -26,6 +27,9 @@ struct AttackSpec {
   double poison_fraction = 0.5;    ///< backdoor: fraction of each batch poisoned
   Trigger trigger;                 ///< backdoor trigger
   std::size_t start_round = 0;     ///< the attack runs from this round on (0-based)
+  /// Ramp (crafted attacks): 0 = full strength from start_round; else the strength grows
+  /// linearly to full over this many rounds (sim/scenarios.h, ramp_strength).
+  std::size_t ramp_rounds = 0;
 };
 
 struct SimConfig {
@@ -51,6 +55,13 @@ struct SimConfig {
   std::string out_dir = "sim-out";
   std::string log_dir;             ///< empty: no update log
   bool progress = true;            ///< one line per round on stderr
+  /// The server validates the current global model on the eval_subset images before each round
+  /// and passes the loss and accuracy as RoundInput::server_metrics (monitoring's server_loss /
+  /// server_accuracy detectors).
+  bool server_metrics = false;
+  DriftSpec drift;                 ///< a drifting benign population (sim/scenarios.h)
+  VerificationSpec verification;   ///< a registry, every update signed (docs/verification.md)
+  FakeClientSpec fake_clients;     ///< MPAF's fake ids joining mid-run (needs verification)
 
   /// Unknown keys and ill-typed values are errors (kInvalidInput) naming the key.
   static SimConfig from_json(const nlohmann::json& j);

@@ -35,6 +35,7 @@ struct DataPoison {
 struct Evaluation {
   std::size_t correct = 0;
   std::size_t total = 0;
+  double loss_sum = 0;  ///< cross-entropy summed over the (clean) samples
   /// With a trigger: samples whose label is not the target, stamped, and predicted as target.
   std::size_t backdoor_hits = 0;
   std::size_t backdoor_total = 0;

@@ -179,11 +179,15 @@ Evaluation Trainer::evaluate(const float* params, const Dataset& data, const std
     chunk_ids.clear();
     auto flush = [&] {
       if (chunk_ids.empty()) return;
-      const torch::Tensor pred = s.net->forward(s.batch_tensor(chunk_ids.size())).argmax(1).contiguous();
+      const torch::Tensor logits = s.net->forward(s.batch_tensor(chunk_ids.size()));
+      const torch::Tensor pred = logits.argmax(1).contiguous();
       const auto* p = pred.data_ptr<std::int64_t>();
+      torch::Tensor log_probs;
+      if (pass == 0) log_probs = torch::log_softmax(logits.to(torch::kDouble), 1).contiguous();
       for (std::size_t j = 0; j < chunk_ids.size(); ++j) {
         if (pass == 0) {
           e.correct += p[j] == data.labels[chunk_ids[j]];
+          e.loss_sum -= log_probs[static_cast<std::int64_t>(j)][data.labels[chunk_ids[j]]].item<double>();
           ++e.total;
         } else {
           e.backdoor_hits += p[j] == target;

@@ -14,8 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fedguard/error.h"
 #include "io/update_log.h"
 #include "sim/dataset.h"
+#include "sim/simulator.h"
 
 namespace fedguard::sim {
 namespace {
@@ -186,6 +188,111 @@ TEST_F(Simulate, DivergedModelEndsTheRunWithAStatus) {
   EXPECT_NE(status.find("non-finite"), std::string::npos) << status;
   EXPECT_LT(r["rounds"].size(), 4u);
   EXPECT_TRUE(r["summary"]["final_accuracy"].is_number());
+}
+
+// In-process runs (no CLI start-up, which costs seconds with LibTorch on a loaded machine).
+nlohmann::json run_in_process(nlohmann::json config) {
+  config["progress"] = false;
+  return nlohmann::json::parse(run_simulation(SimConfig::from_json(config)).dump());
+}
+
+// MPAF's fake clients through the engine's real verification path: without registered keys every
+// fake submission is rejected unknown_client; enrolled,
+// they verify and are on probation in their join round.
+TEST_F(Simulate, FakeClientsSignedThroughTheRegistry) {
+  const std::string dir = test_dir();
+  auto c = tiny_config(dir);
+  c.erase("malicious");
+  c["rounds"] = 3;
+  c["attack"] = {{"name", "mpaf"}, {"params", {{"lambda", 10.0}, {"base_seed", 7}}}};
+  c["policy"] = {{"aggregator", {{"rule", "mean"}}}};
+  c["verification"] = {{"probation", {{"rounds", 1}, {"max_share", 0.2}}}};
+  c["fake_clients"] = {{"count", 2}, {"join_round", 1}, {"keys", "none"}};
+  c["out_dir"] = dir + "/none";
+  const auto none = run_in_process(c);
+  c["fake_clients"]["keys"] = "enrolled";
+  c["out_dir"] = dir + "/enrolled";
+  const auto enrolled = run_in_process(c);
+  EXPECT_EQ(none["rounds"][0]["malicious_rows"], 0);
+  for (std::size_t r = 1; r < 3; ++r) {
+    const auto& rec = none["rounds"][r];
+    EXPECT_EQ(rec["malicious_rows"], 2);
+    EXPECT_EQ(rec["malicious_rejections"], nlohmann::json({{"unknown_client", 2}})) << rec.dump();
+    EXPECT_EQ(rec["verification"]["verified"], 6);
+    EXPECT_EQ(rec["tpr"], 1.0);
+  }
+  EXPECT_EQ(none["summary"]["malicious_rejected_fraction"], 1.0);
+  // Rejected before any detection: the fakes carry no weight (the aggregate is the benign one:
+  // tests/sim/scenarios_test.cc checks it against the mean).
+  for (const auto& rec : none["rounds"]) EXPECT_EQ(rec["malicious_weight"], 0.0);
+  const auto& join = enrolled["rounds"][1];
+  EXPECT_EQ(join["verification"]["verified"], 8);
+  EXPECT_EQ(join["verification"]["new_clients"], 2);
+  EXPECT_EQ(join["verification"]["on_probation"], 2);
+  EXPECT_NEAR(join["malicious_weight"].get<double>(), 0.2, 1e-6);  // the probation cap on the mean
+  for (const auto& rec : enrolled["rounds"]) EXPECT_TRUE(rec["alerts"].is_array());
+  EXPECT_TRUE(enrolled["summary"]["monitoring"]["by_detector"].is_object());
+  EXPECT_EQ(enrolled["summary"]["monitoring"]["change_round"], 1);
+  // result.json on disk holds the same.
+  EXPECT_EQ(nlohmann::json::parse(slurp(dir + "/none/result.json"))["summary"]["malicious_rejections"],
+            none["summary"]["malicious_rejections"]);
+}
+
+// A ramped crafted attack and a drifting benign population run; the ramp's strength is recorded;
+// the server's own validation metrics reach the monitoring metrics.
+TEST_F(Simulate, RampAndDrift) {
+  const std::string dir = test_dir();
+  auto c = tiny_config(dir);
+  c["rounds"] = 3;
+  c["attack"] = {{"name", "sign_flip"}, {"start_round", 1}, {"ramp_rounds", 4}};
+  c["drift"] = {{"kind", "resplit"}, {"period", 2}};
+  c["server_metrics"] = true;
+  const auto r = run_in_process(c);
+  // The server's validation of the model each round starts from: the previous round's accuracy.
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(r["rounds"][i]["metrics"]["server_accuracy"], r["rounds"][i - 1]["test_accuracy"]);
+    EXPECT_GT(r["rounds"][i]["metrics"]["server_loss"].get<double>(), 0.0);
+  }
+  EXPECT_LT(r["rounds"][0]["metrics"]["server_accuracy"].get<double>(), 0.5);  // the initial model
+  EXPECT_EQ(r["summary"]["status"], "ok");
+  EXPECT_FALSE(r["rounds"][0].contains("attack_info"));
+  EXPECT_DOUBLE_EQ(r["rounds"][1]["attack_info"]["ramp_strength"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(r["rounds"][2]["attack_info"]["ramp_strength"].get<double>(), 0.5);
+  EXPECT_EQ(r["summary"]["monitoring"]["change_round"], 1);
+}
+
+TEST(SimulateConfig, ScenarioErrors) {
+  const auto error_of = [](const char* text) -> std::string {
+    try {
+      (void)SimConfig::from_json(nlohmann::json::parse(text));
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_NE(error_of(R"({"attack": "mpaf", "fake_clients": {"count": 2}})").find("\"fake_clients\" needs \"verification\""),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"attack": {"name": "label_flip", "ramp_rounds": 5}})").find("ramp_rounds"), std::string::npos);
+  EXPECT_NE(error_of(R"({"drift": {"kind": "rotate"}})").find("\"kind\" must be one of none, resplit, label_prior"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"attack": "mpaf", "verification": true, "fake_clients": {"count": 2, "keys": "stolen"}})")
+                .find("\"keys\" must be one of none, enrolled"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"attack": "mpaf", "verification": true, "malicious": 2, "fake_clients": {"count": 2}})")
+                .find("set \"malicious\": 0"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"attack": "label_flip", "verification": true, "malicious": 0, "fake_clients": {"count": 2}})")
+                .find("crafted attack"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"verification": {"probation": {"max_share": 1.5}}})").find("max_share"), std::string::npos);
+  EXPECT_NE(error_of(R"({"drift": {"kind": "resplit", "period": 0}})").find("\"period\" must be >= 1"),
+            std::string::npos);
+  // Fakes alone make an attack: no "malicious" needed, and it defaults to 0.
+  const auto ok = SimConfig::from_json(
+      nlohmann::json::parse(R"({"attack": "mpaf", "verification": true, "fake_clients": {"count": 3, "join_round": 5}})"));
+  EXPECT_EQ(ok.malicious, 0u);
+  EXPECT_EQ(ok.fake_clients.count, 3u);
+  EXPECT_EQ(ok.to_json()["fake_clients"]["join_round"], 5);
 }
 
 TEST(SimulateConfig, ErrorsNameTheKey) {
