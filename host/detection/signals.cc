@@ -102,7 +102,10 @@ SignalValues sign_signal(const SignalInput& in, bool zero_fraction) {
   // updates): its scale is floored at 1/sqrt(d), the binomial spread of a fraction over d
   // coordinates, so that a constant feature does not make every difference infinitely rare.
   const double floor = 1.0 / std::sqrt(static_cast<double>(std::max<std::size_t>(in.d, 1)));
-  const std::vector<double> zb = z_scores(balance, kSignBalanceScaleFloor), zz = z_scores(zeros, floor);
+  // The balance's own binomial spread is also about 1/sqrt(d): below it, differences are the
+  // coin flips of the coordinates (a 50-parameter model), not a shift.
+  const std::vector<double> zb = z_scores(balance, std::max(kSignBalanceScaleFloor, floor)),
+                            zz = z_scores(zeros, floor);
   SignalValues s{"sign", Tail::kBoth, std::vector<double>(m), std::vector<double>(m), 1};
   if (!zero_fraction) {
     s.value = balance;

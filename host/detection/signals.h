@@ -45,7 +45,8 @@ constexpr double kNormScaleFloor = 0.05;
 
 /// The smallest scale of the direction signal's cosine.
 constexpr double kDirectionScaleFloor = 0.05;
-/// The smallest scale of the sign balance (1% of the coordinates).
+/// The smallest scale of the sign balance (1% of the coordinates; at least 1/sqrt(d), its
+/// binomial spread, for small models).
 constexpr double kSignBalanceScaleFloor = 0.01;
 
 /// log ||x_i||, two-sided; its scale is at least kNormScaleFloor.
