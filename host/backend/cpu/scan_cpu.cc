@@ -131,16 +131,31 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   const UpdateView& view = *request.updates;
   const std::size_t k = request.rows.size(), r = request.references.size();
   float* tile = ws.tile.data();
+  const bool tile_needed = request.gram || request.sketch_dim > 0;
 
   // 1. Convert and per-row statistics.
   for (std::size_t p = 0; p < k; ++p) {
     float* dst = tile + p * w;
     ws.max_abs[p] = 0;
     if (!acc.finite[p]) {
-      std::fill(dst, dst + w, 0.0f);
+      if (tile_needed) std::fill(dst, dst + w, 0.0f);
       continue;
     }
     const float* src = row_segment(view, request.rows[p], col0, w, dst);
+    // Without a Gram or a sketch nothing reads the tile afterwards: the statistics read the
+    // caller's float32 rows in place (no copy through the cache).
+    if (!tile_needed) {
+      const RowStats st = row_stats(src, w);
+      if (st.bad != 0) {
+        acc.finite[p] = 0;
+        continue;
+      }
+      acc.norms_sq[p] += st.sq;
+      acc.positive[p] += st.positive;
+      acc.negative[p] += st.negative;
+      acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
+      continue;
+    }
     if (src != dst) std::memcpy(dst, src, w * sizeof(float));
     const RowStats st = row_stats(dst, w);
     const double sq = st.sq;
