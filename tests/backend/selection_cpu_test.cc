@@ -214,3 +214,61 @@ TEST(ScanCpuNoGram, RowSummariesMatchBruteForceAndFlagNonFinite) {
 
 }  // namespace
 }  // namespace fedguard::test
+
+namespace fedguard::test {
+namespace {
+
+// The sketch S = X R of pass 1 (issue 19: R generated 64 signs per hash) equals the float64
+// brute force over backend::sketch_entry for sketch widths that are and are not multiples of 64,
+// and keeps distances as a Rademacher projection must: Achlioptas (2003), for R with entries
+// +-1/sqrt(k), P(| ||R u||^2 / ||u||^2 - 1 | > eps) <= 2 exp(-k (eps^2/2 - eps^3/3) / 2). With
+// k = 256 and 45 pairs, eps = 0.77 makes the union bound 2e-7 (the test's chance of a false
+// failure for a fixed seed); the bound comes from the theorem, not from the observed values.
+TEST(SketchCpu, EntriesMatchBruteForceAndDistancesKeepTheJlBound) {
+  std::mt19937_64 rng(test_seed());
+  std::normal_distribution<float> normal;
+  const std::size_t n = 10, d = 3000;
+  std::vector<float> data(n * d);
+  for (float& x : data) x = normal(rng);
+  for (std::size_t j = 0; j < d; ++j) data[3 * d + j] = data[2 * d + j] + 0.01f * normal(rng);  // a near pair
+  const UpdateView view(data.data(), n, d, DType::kFloat32);
+  for (std::size_t q : {1, 63, 100, 256}) {
+    backend::ScanRequest req;
+    req.updates = &view;
+    for (std::size_t i = 0; i < n; ++i) req.rows.push_back(i);
+    req.gram = q % 2 == 0;
+    req.sketch_dim = q;
+    req.sketch_seed = 0x5EEDull + q;
+    const backend::ScanSummaries s = backend::make_cpu_backend(2)->scan(req);
+    ASSERT_EQ(s.sketch.size(), n * q);
+    for (std::size_t a = 0; a < n; ++a)
+      for (std::size_t c = 0; c < q; ++c) {
+        double ref = 0, bound = 0;
+        for (std::size_t j = 0; j < d; ++j) {
+          const double t = static_cast<double>(data[a * d + j]) * backend::sketch_entry(req.sketch_seed, j, c, q);
+          ref += t;
+          bound += std::fabs(t);
+        }
+        ASSERT_NEAR(s.sketch[a * q + c], ref, 1e-6 * bound) << "q=" << q << " row " << a << " col " << c;
+      }
+    if (q != 256) continue;
+    const double eps = 0.77;
+    ASSERT_LT(2.0 * 45 * std::exp(-static_cast<double>(q) * (eps * eps / 2 - eps * eps * eps / 3) / 2), 1e-6);
+    for (std::size_t a = 0; a < n; ++a)
+      for (std::size_t b = a + 1; b < n; ++b) {
+        double dx = 0, ds = 0;
+        for (std::size_t j = 0; j < d; ++j) {
+          const double t = static_cast<double>(data[a * d + j]) - data[b * d + j];
+          dx += t * t;
+        }
+        for (std::size_t c = 0; c < q; ++c) {
+          const double t = s.sketch[a * q + c] - s.sketch[b * q + c];
+          ds += t * t;
+        }
+        EXPECT_NEAR(ds / dx, 1.0, eps) << a << "," << b;
+      }
+  }
+}
+
+}  // namespace
+}  // namespace fedguard::test

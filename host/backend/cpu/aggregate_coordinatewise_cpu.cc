@@ -105,6 +105,9 @@ const std::vector<Comparator>& cached_partition_network(std::size_t m, std::size
 static_assert(kLanes == 16, "the lane kernels below handle 16 floats");
 
 #if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized inside _mm512_min_ps (GCC PR 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 __attribute__((target("avx512f")))
 void sort_lanes_avx512(float* block, const Comparator* net, std::size_t comparators) {
   for (std::size_t c = 0; c < comparators; ++c) {
@@ -115,6 +118,7 @@ void sort_lanes_avx512(float* block, const Comparator* net, std::size_t comparat
     _mm512_storeu_ps(py, _mm512_max_ps(y, x));
   }
 }
+#pragma GCC diagnostic pop
 
 __attribute__((target("avx2")))
 void sort_lanes_avx2(float* block, const Comparator* net, std::size_t comparators) {

@@ -242,8 +242,17 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     ws.sketch_matrix.resize(w * q);
     ws.sketch_product.resize(k * q);
     ws.sketch_rows.resize(k * w);
-    for (std::size_t j = 0; j < w; ++j)
-      for (std::size_t c = 0; c < q; ++c) ws.sketch_matrix[j * q + c] = sketch_entry(request.sketch_seed, col0 + j, c, q);
+    // One splitmix64 per 64 entries (kernels::sketch_entry's values exactly): hashing every
+    // entry separately was most of FoolsGold's and FLDetector's round (issue 19).
+    const float magnitude = 1.0f / std::sqrt(static_cast<float>(q));
+    for (std::size_t j = 0; j < w; ++j) {
+      float* row = ws.sketch_matrix.data() + j * q;
+      for (std::size_t g = 0; g * 64 < q; ++g) {
+        const std::uint64_t bits = kernels::sketch_sign_bits(request.sketch_seed, col0 + j, g);
+        const std::size_t end = std::min(q, g * 64 + 64);
+        for (std::size_t c = g * 64; c < end; ++c) row[c] = (bits >> (c % 64)) & 1u ? magnitude : -magnitude;
+      }
+    }
     for (std::size_t p = 0; p < k; ++p) {
       const double sc = row_scale(ws.max_abs[p]);
       ws.scale[p] = sc;
