@@ -180,7 +180,7 @@ struct Accumulators {
 // One worker's buffers, sized for the widest tile.
 struct Workspace {
   std::vector<float> tile, product, ref_tile, ref_product, centre, max_abs, sorted_max, subset_tile;
-  std::vector<float> sketch_matrix, sketch_product, sketch_rows;
+  std::vector<float> sketch_matrix, sketch_product, sketch_rows, sign_table;
   std::vector<double> scale, ref_scale;
   std::vector<std::uint8_t> sane;
   std::vector<std::size_t> subset_pos;  // next unconsumed entry of each column subset
@@ -244,13 +244,23 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     ws.sketch_rows.resize(k * w);
     // One splitmix64 per 64 entries (kernels::sketch_entry's values exactly): hashing every
     // entry separately was most of FoolsGold's and FLDetector's round (issue 19).
+    // Eight entries at a time from a table of the 256 sign patterns (a per-entry shift and
+    // select stayed scalar and cost more than the SGEMM).
     const float magnitude = 1.0f / std::sqrt(static_cast<float>(q));
+    if (ws.sign_table.empty() || ws.sign_table[0] != -magnitude) {
+      ws.sign_table.resize(256 * 8);
+      for (std::size_t pattern = 0; pattern < 256; ++pattern)
+        for (std::size_t b = 0; b < 8; ++b) ws.sign_table[pattern * 8 + b] = (pattern >> b) & 1u ? magnitude : -magnitude;
+    }
     for (std::size_t j = 0; j < w; ++j) {
       float* row = ws.sketch_matrix.data() + j * q;
       for (std::size_t g = 0; g * 64 < q; ++g) {
         const std::uint64_t bits = kernels::sketch_sign_bits(request.sketch_seed, col0 + j, g);
         const std::size_t end = std::min(q, g * 64 + 64);
-        for (std::size_t c = g * 64; c < end; ++c) row[c] = (bits >> (c % 64)) & 1u ? magnitude : -magnitude;
+        std::size_t c = g * 64;
+        for (; c + 8 <= end; c += 8)
+          std::memcpy(row + c, ws.sign_table.data() + ((bits >> (c % 64)) & 0xffu) * 8, 8 * sizeof(float));
+        for (; c < end; ++c) row[c] = (bits >> (c % 64)) & 1u ? magnitude : -magnitude;
       }
     }
     for (std::size_t p = 0; p < k; ++p) {
