@@ -1,9 +1,9 @@
 #include <cstdio>
 
-#include <cblas.h>
 #include <omp.h>
 
 #include "cli/commands.h"
+#include "backend/cpu/blas_info.h"
 #include "backend/cuda/plan.h"
 #include "engine/devices.h"
 #include "fedguard/error.h"
@@ -19,7 +19,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
     std::printf("backends built: ");
     const auto built = backends_built();
     for (std::size_t i = 0; i < built.size(); ++i) std::printf("%s%s", i ? ", " : "", built[i].c_str());
-    std::printf("\ncpu: %d threads, BLAS: %s\n", omp_get_max_threads(), openblas_get_config());
+    std::printf("\ncpu: %d threads, BLAS: %s\n", omp_get_max_threads(), backend::cpu::blas_description().c_str());
     const auto devices = engine::cuda_devices();
     if (devices.empty()) std::printf("cuda devices: none (%s)\n", engine::cuda_status().c_str());
     for (const auto& dev : devices)
