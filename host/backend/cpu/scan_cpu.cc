@@ -162,6 +162,90 @@ RowStats row_stats(const float* v, std::size_t w) {
 RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, w); }
 #endif
 
+// Step 3's sweep of one row: row -= centre, proj = sum_j centre_j (row_j - centre_j) in float64,
+// mx = max |row_j - centre_j|. Eight float64 lanes (lane l: the j = l mod 8, in order; the tail
+// into lane 0), combined in lane order: deterministic, and with AVX2 one sweep where the single
+// float64 sum was a latency chain of scalar adds (perf, issue 19).
+void centre_row_generic(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
+  constexpr std::size_t kL = 8;
+  double p_l[kL] = {};
+  float m_l[kL] = {};
+  std::size_t j = 0;
+  for (; j + kL <= w; j += kL)
+    for (std::size_t l = 0; l < kL; ++l) {
+      const float v = row[j + l] - centre[j + l];
+      row[j + l] = v;
+      p_l[l] += static_cast<double>(centre[j + l]) * v;
+      const float a = std::fabs(v);
+      m_l[l] = a > m_l[l] ? a : m_l[l];
+    }
+  for (; j < w; ++j) {
+    const float v = row[j] - centre[j];
+    row[j] = v;
+    p_l[0] += static_cast<double>(centre[j]) * v;
+    const float a = std::fabs(v);
+    m_l[0] = a > m_l[0] ? a : m_l[0];
+  }
+  double p = 0;
+  float m = 0;
+  for (std::size_t l = 0; l < kL; ++l) {
+    p += p_l[l];
+    m = m_l[l] > m ? m_l[l] : m;
+  }
+  *proj = p;
+  *mx = m;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2")))
+void centre_row_avx2(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
+  constexpr std::size_t kL = 8;
+  __m256d p_lo = _mm256_setzero_pd(), p_hi = _mm256_setzero_pd();
+  __m256 m = _mm256_setzero_ps();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  std::size_t j = 0;
+  for (; j + kL <= w; j += kL) {
+    const __m256 c = _mm256_loadu_ps(centre + j);
+    const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(row + j), c);
+    _mm256_storeu_ps(row + j, v);
+    p_lo = _mm256_add_pd(p_lo, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(c)),
+                                             _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+    p_hi = _mm256_add_pd(p_hi, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(c, 1)),
+                                             _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+    m = _mm256_max_ps(_mm256_and_ps(v, abs_mask), m);  // a > m ? a : m
+  }
+  double p_l[kL];
+  float m_l[kL];
+  _mm256_storeu_pd(p_l, p_lo);
+  _mm256_storeu_pd(p_l + 4, p_hi);
+  _mm256_storeu_ps(m_l, m);
+  for (; j < w; ++j) {
+    const float v = row[j] - centre[j];
+    row[j] = v;
+    p_l[0] += static_cast<double>(centre[j]) * v;
+    const float a = std::fabs(v);
+    m_l[0] = a > m_l[0] ? a : m_l[0];
+  }
+  double p = 0;
+  float mm = 0;
+  for (std::size_t l = 0; l < kL; ++l) {
+    p += p_l[l];
+    mm = m_l[l] > mm ? m_l[l] : mm;
+  }
+  *proj = p;
+  *mx = mm;
+}
+
+void centre_row(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
+  static const auto kernel = __builtin_cpu_supports("avx2") ? centre_row_avx2 : centre_row_generic;
+  kernel(row, centre, w, proj, mx);
+}
+#else
+void centre_row(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
+  centre_row_generic(row, centre, w, proj, mx);
+}
+#endif
+
 // One worker's running sums.
 struct Accumulators {
   std::vector<double> gram, centre_proj, ref_proj, centre_ref, ref_gram, norms_sq;
@@ -325,13 +409,7 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     if (!acc.finite[p]) continue;
     double proj = 0;
     float mx = 0;
-    for (std::size_t j = 0; j < w; ++j) {
-      const float v = row[j] - centre[j];
-      row[j] = v;
-      proj += static_cast<double>(centre[j]) * v;
-      const float a = std::fabs(v);
-      mx = a > mx ? a : mx;
-    }
+    centre_row(row, centre, w, &proj, &mx);
     acc.centre_proj[p] += proj;
     const double sc = row_scale(mx);
     if (sc == 1.0) continue;
