@@ -81,6 +81,32 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def blas_info(fedguard_path: str | None) -> dict:
+    """Which BLAS and kernel fedguard and numpy run, and the environment that picks the kernel
+    (issue 19: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE change OpenBLAS's kernel choice)."""
+    info = {"env": {k: os.environ.get(k, "(unset)") for k in
+                    ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                     "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}}
+    cands = [Path(fedguard_path) / ".." / "bin" / "fedguard"] if fedguard_path else []
+    cands.append(ROOT / "build" / "bin" / "fedguard")
+    for cli in cands:
+        if cli.exists():
+            try:
+                out = subprocess.run([str(cli), "info"], capture_output=True, text=True, timeout=30).stdout
+                info["fedguard"] = next((l.split("BLAS:", 1)[1].strip() for l in out.splitlines() if "BLAS:" in l), "?")
+                info["fedguard_cli"] = str(cli.resolve())
+            except (OSError, subprocess.SubprocessError) as e:
+                info["fedguard"] = f"unknown ({e})"
+            break
+    try:
+        from threadpoolctl import threadpool_info  # numpy's BLAS and its kernel, where installed
+        info["loaded"] = "; ".join(f"{p.get('internal_api')} {p.get('version')} kernel {p.get('architecture')}"
+                                  for p in threadpool_info() if p.get("user_api") == "blas")
+    except ImportError:
+        info["loaded"] = "numpy: " + str(np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {}).get("name", "?"))
+    return info
+
+
 def mem_available_bytes() -> int:
     try:
         for line in open("/proc/meminfo"):
@@ -358,6 +384,8 @@ def write_markdown(path, meta, records, floor_records, missing, args):
     L += ["## Machine, command, load", ""]
     L += [f"- device: {meta['device']}; CPU {meta['cpu']}, nproc {meta['nproc']}, memory {meta['mem_total_gb']:.1f} GB"]
     L += [f"- date: {meta['date_utc']}"]
+    L += [f"- BLAS: fedguard {meta['blas'].get('fedguard', '?')}; all BLAS in the process {meta['blas'].get('loaded', '?')}; environment "
+          + ", ".join(f"{k}={v}" for k, v in meta["blas"]["env"].items())]
     L += [f"- command: `{meta['command']}`"]
     L += [f"- source: commit {meta['git']}; " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items())]
     L += [f"- load: `uptime` at start `{meta['uptime_start']}`; at end `{meta['uptime_end']}`; "
@@ -592,6 +620,8 @@ def run_scaling(args, fg, devices, out_prefix, meta):
     L = [f"# fedguard scaling: {meta['device']}, {meta['date_utc'][:10]}", "",
          f"- command: `{meta['command']}`", f"- device: {meta['device']}; CPU {meta['cpu']}, nproc {meta['nproc']}",
          f"- source: commit {meta['git']}",
+         f"- BLAS: fedguard {meta['blas'].get('fedguard', '?')}; environment "
+         + ", ".join(f"{k}={v}" for k, v in meta["blas"]["env"].items()),
          f"- load: `uptime` at start `{meta['uptime_start']}`; at end `{meta['uptime_end']}`",
          f"- n sweep at d = {args.scaling_fixed_d:,}; d sweep at n = {args.scaling_fixed_n:,}; data up to "
          f"{args.max_gb:g} GB of float32; each point: warm-up + median of up to {args.repeats} runs", ""]
@@ -723,7 +753,7 @@ def main(argv=None) -> int:
         command="PYTHONPATH=%s python3 %s" % (os.environ.get("PYTHONPATH", ""),
                                                shlex.join(["bench/compare.py"] + (argv if argv is not None else sys.argv[1:]))),
         git=git_commit(), versions=versions(fg), uptime_start=uptime_text(), devices=sorted(devices),
-        args=vars(args),
+        args=vars(args), blas=blas_info(args.fedguard_path),
     )
     if args.scaling:
         run_scaling(args, fg, devices, out_prefix, meta)

@@ -30,13 +30,18 @@ constexpr std::size_t kCentreRowChunk = 32;
 
 /// R_jq of the random sketch S = X R: +-1/sqrt(sketch_dim), the sign bit q % 64 of splitmix64 of
 /// (seed, column, q / 64).
-FEDGUARD_HD float sketch_entry(std::uint64_t seed, std::uint64_t column, std::uint64_t q, std::uint64_t sketch_dim) {
-  std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (column * 0x100000001B3ull + q / 64 + 1);
+/// The 64 sign bits of R_jq for q in [64 group, 64 group + 64): bit q % 64 set means +.
+FEDGUARD_HD std::uint64_t sketch_sign_bits(std::uint64_t seed, std::uint64_t column, std::uint64_t group) {
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (column * 0x100000001B3ull + group + 1);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   z ^= z >> 31;
+  return z;
+}
+
+FEDGUARD_HD float sketch_entry(std::uint64_t seed, std::uint64_t column, std::uint64_t q, std::uint64_t sketch_dim) {
   const float magnitude = 1.0f / sqrtf(static_cast<float>(sketch_dim));
-  return (z >> (q % 64)) & 1u ? magnitude : -magnitude;
+  return (sketch_sign_bits(seed, column, q / 64) >> (q % 64)) & 1u ? magnitude : -magnitude;
 }
 
 /// Power of two s with max_abs * s in [0.5, 1), or 1 for zero (and for NaN). A float64: for a row

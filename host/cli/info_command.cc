@@ -4,11 +4,10 @@
 #include <sstream>
 #include <string>
 
-#include <cblas.h>
-#include <dlfcn.h>
 #include <omp.h>
 
 #include "cli/commands.h"
+#include "backend/cpu/blas_info.h"
 #include "backend/cuda/plan.h"
 #include "engine/devices.h"
 #include "fedguard/error.h"
@@ -17,30 +16,6 @@
 
 namespace fedguard::cli {
 namespace {
-
-// The BLAS in use, in words: OpenBLAS's version, the kernel it chose for this CPU
-// (openblas_get_corename: DYNAMIC_ARCH builds pick it at run time), its threading, and the
-// library file actually loaded (dladdr: the Debian alternative, or the wheel's vendored copy).
-// openblas_get_config's build flags (e.g. NO_LAPACKE: OpenBLAS built without its own LAPACKE,
-// which fedguard takes from liblapacke) are left out: they read like faults.
-std::string blas_description() {
-  std::istringstream config(openblas_get_config());
-  std::string name, version;
-  config >> name >> version;
-  std::string text = name + " " + version + ", kernel " + openblas_get_corename();
-  switch (openblas_get_parallel()) {
-    case 0: text += ", sequential"; break;
-    case 1: text += ", pthreads"; break;
-    case 2: text += ", OpenMP"; break;
-    default: break;
-  }
-  Dl_info where{};
-  if (dladdr(reinterpret_cast<void*>(&openblas_get_config), &where) != 0 && where.dli_fname) {
-    char resolved[PATH_MAX];
-    text += std::string(" (") + (realpath(where.dli_fname, resolved) ? resolved : where.dli_fname) + ")";
-  }
-  return text;
-}
 
 }  // namespace
 
@@ -51,7 +26,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
     std::printf("backends built: ");
     const auto built = backends_built();
     for (std::size_t i = 0; i < built.size(); ++i) std::printf("%s%s", i ? ", " : "", built[i].c_str());
-    std::printf("\ncpu: %d threads\nBLAS: %s\n", omp_get_max_threads(), blas_description().c_str());
+    std::printf("\ncpu: %d threads\nBLAS: %s\n", omp_get_max_threads(), backend::cpu::blas_description().c_str());
     const auto devices = engine::cuda_devices();
     if (devices.empty()) std::printf("cuda: %s\n", engine::cuda_status().c_str());
     for (const auto& dev : devices)

@@ -26,6 +26,9 @@
 #include <vector>
 
 #include <cblas.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <omp.h>
 
 #include "backend/cpu/cpu_backend.h"
@@ -51,18 +54,14 @@ using kernels::row_scale;
 using kernels::unit_scale;
 
 // Per-row statistics of one tile row. Eight independent lanes so the loop vectorises without
-// reordering any one sum; the lanes are combined in a fixed order (deterministic). Compiled for
-// AVX-512, AVX2 and baseline x86-64; the loader picks one.
+// reordering any one sum; the lanes are combined in a fixed order (deterministic).
 struct RowStats {
   double sq;
   float max_abs;
   std::int64_t positive, negative, bad;
 };
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-RowStats row_stats(const float* v, std::size_t w) {
+RowStats row_stats_generic(const float* v, std::size_t w) {
   constexpr std::size_t kL = 8;
   double sq_l[kL] = {};
   float mx_l[kL] = {};
@@ -99,6 +98,154 @@ RowStats row_stats(const float* v, std::size_t w) {
   return st;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// The same sums with AVX2 intrinsics: GCC's AVX2 clone of the loop above stayed scalar (perf,
+// 2026-12-03), which made pass 1 without a Gram 4x slower than a copy of the matrix. Lane l
+// accumulates exactly the elements j = l (mod 8) in order, as above, and the lanes are combined
+// in the same order; products and sums are separate (no FMA), like the baseline build.
+__attribute__((target("avx2")))
+RowStats row_stats_avx2(const float* v, std::size_t w) {
+  constexpr std::size_t kL = 8;
+  __m256d sq_lo = _mm256_setzero_pd(), sq_hi = _mm256_setzero_pd();
+  __m256 mx = _mm256_setzero_ps();
+  __m256i pos = _mm256_setzero_si256(), neg = _mm256_setzero_si256(), bad = _mm256_setzero_si256();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
+  const __m256 zero = _mm256_setzero_ps();
+  std::size_t j = 0;
+  for (; j + kL <= w; j += kL) {
+    const __m256 x = _mm256_loadu_ps(v + j);
+    const __m256 a = _mm256_and_ps(x, abs_mask);
+    bad = _mm256_sub_epi32(bad, _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));  // NaN or Inf
+    mx = _mm256_max_ps(a, mx);  // a > mx ? a : mx, as std::max(mx, a)
+    const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+    const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+    sq_lo = _mm256_add_pd(sq_lo, _mm256_mul_pd(x_lo, x_lo));
+    sq_hi = _mm256_add_pd(sq_hi, _mm256_mul_pd(x_hi, x_hi));
+    pos = _mm256_sub_epi32(pos, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_GT_OQ)));
+    neg = _mm256_sub_epi32(neg, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
+  }
+  double sq_l[kL];
+  float mx_l[kL];
+  std::int32_t pos_l[kL], neg_l[kL], bad_l[kL];
+  _mm256_storeu_pd(sq_l, sq_lo);
+  _mm256_storeu_pd(sq_l + 4, sq_hi);
+  _mm256_storeu_ps(mx_l, mx);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(pos_l), pos);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(neg_l), neg);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(bad_l), bad);
+  for (; j < w; ++j) {
+    const float x = v[j];
+    const float a = std::fabs(x);
+    bad_l[0] += !(a <= std::numeric_limits<float>::max());
+    mx_l[0] = std::max(mx_l[0], a);
+    sq_l[0] += static_cast<double>(x) * x;
+    pos_l[0] += x > 0;
+    neg_l[0] += x < 0;
+  }
+  RowStats st{0, 0, 0, 0, 0};
+  for (std::size_t l = 0; l < kL; ++l) {
+    st.sq += sq_l[l];
+    st.max_abs = std::max(st.max_abs, mx_l[l]);
+    st.positive += pos_l[l];
+    st.negative += neg_l[l];
+    st.bad += bad_l[l];
+  }
+  return st;
+}
+
+RowStats row_stats(const float* v, std::size_t w) {
+  static const auto kernel = __builtin_cpu_supports("avx2") ? row_stats_avx2 : row_stats_generic;
+  return kernel(v, w);
+}
+#else
+RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, w); }
+#endif
+
+// Step 3's sweep of one row: row -= centre, proj = sum_j centre_j (row_j - centre_j) in float64,
+// mx = max |row_j - centre_j|. Eight float64 lanes (lane l: the j = l mod 8, in order; the tail
+// into lane 0), combined in lane order: deterministic, and with AVX2 one sweep where the single
+// float64 sum was a latency chain of scalar adds (perf, issue 19).
+void centre_row_generic(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
+  constexpr std::size_t kL = 8;
+  double p_l[kL] = {};
+  float m_l[kL] = {};
+  std::size_t j = 0;
+  for (; j + kL <= w; j += kL)
+    for (std::size_t l = 0; l < kL; ++l) {
+      const float v = row[j + l] - centre[j + l];
+      row[j + l] = v;
+      p_l[l] += static_cast<double>(centre[j + l]) * v;
+      const float a = std::fabs(v);
+      m_l[l] = a > m_l[l] ? a : m_l[l];
+    }
+  for (; j < w; ++j) {
+    const float v = row[j] - centre[j];
+    row[j] = v;
+    p_l[0] += static_cast<double>(centre[j]) * v;
+    const float a = std::fabs(v);
+    m_l[0] = a > m_l[0] ? a : m_l[0];
+  }
+  double p = 0;
+  float m = 0;
+  for (std::size_t l = 0; l < kL; ++l) {
+    p += p_l[l];
+    m = m_l[l] > m ? m_l[l] : m;
+  }
+  *proj = p;
+  *mx = m;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2")))
+void centre_row_avx2(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
+  constexpr std::size_t kL = 8;
+  __m256d p_lo = _mm256_setzero_pd(), p_hi = _mm256_setzero_pd();
+  __m256 m = _mm256_setzero_ps();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  std::size_t j = 0;
+  for (; j + kL <= w; j += kL) {
+    const __m256 c = _mm256_loadu_ps(centre + j);
+    const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(row + j), c);
+    _mm256_storeu_ps(row + j, v);
+    p_lo = _mm256_add_pd(p_lo, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(c)),
+                                             _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+    p_hi = _mm256_add_pd(p_hi, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(c, 1)),
+                                             _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+    m = _mm256_max_ps(_mm256_and_ps(v, abs_mask), m);  // a > m ? a : m
+  }
+  double p_l[kL];
+  float m_l[kL];
+  _mm256_storeu_pd(p_l, p_lo);
+  _mm256_storeu_pd(p_l + 4, p_hi);
+  _mm256_storeu_ps(m_l, m);
+  for (; j < w; ++j) {
+    const float v = row[j] - centre[j];
+    row[j] = v;
+    p_l[0] += static_cast<double>(centre[j]) * v;
+    const float a = std::fabs(v);
+    m_l[0] = a > m_l[0] ? a : m_l[0];
+  }
+  double p = 0;
+  float mm = 0;
+  for (std::size_t l = 0; l < kL; ++l) {
+    p += p_l[l];
+    mm = m_l[l] > mm ? m_l[l] : mm;
+  }
+  *proj = p;
+  *mx = mm;
+}
+
+void centre_row(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
+  static const auto kernel = __builtin_cpu_supports("avx2") ? centre_row_avx2 : centre_row_generic;
+  kernel(row, centre, w, proj, mx);
+}
+#else
+void centre_row(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
+  centre_row_generic(row, centre, w, proj, mx);
+}
+#endif
+
 // One worker's running sums.
 struct Accumulators {
   std::vector<double> gram, centre_proj, ref_proj, centre_ref, ref_gram, norms_sq;
@@ -117,7 +264,7 @@ struct Accumulators {
 // One worker's buffers, sized for the widest tile.
 struct Workspace {
   std::vector<float> tile, product, ref_tile, ref_product, centre, max_abs, sorted_max, subset_tile;
-  std::vector<float> sketch_matrix, sketch_product, sketch_rows;
+  std::vector<float> sketch_matrix, sketch_product, sketch_rows, sign_table;
   std::vector<double> scale, ref_scale;
   std::vector<std::uint8_t> sane;
   std::vector<std::size_t> subset_pos;  // next unconsumed entry of each column subset
@@ -131,16 +278,31 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   const UpdateView& view = *request.updates;
   const std::size_t k = request.rows.size(), r = request.references.size();
   float* tile = ws.tile.data();
+  const bool tile_needed = request.gram || request.sketch_dim > 0;
 
   // 1. Convert and per-row statistics.
   for (std::size_t p = 0; p < k; ++p) {
     float* dst = tile + p * w;
     ws.max_abs[p] = 0;
     if (!acc.finite[p]) {
-      std::fill(dst, dst + w, 0.0f);
+      if (tile_needed) std::fill(dst, dst + w, 0.0f);
       continue;
     }
     const float* src = row_segment(view, request.rows[p], col0, w, dst);
+    // Without a Gram or a sketch nothing reads the tile afterwards: the statistics read the
+    // caller's float32 rows in place (no copy through the cache).
+    if (!tile_needed) {
+      const RowStats st = row_stats(src, w);
+      if (st.bad != 0) {
+        acc.finite[p] = 0;
+        continue;
+      }
+      acc.norms_sq[p] += st.sq;
+      acc.positive[p] += st.positive;
+      acc.negative[p] += st.negative;
+      acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
+      continue;
+    }
     if (src != dst) std::memcpy(dst, src, w * sizeof(float));
     const RowStats st = row_stats(dst, w);
     const double sq = st.sq;
@@ -164,8 +326,27 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     ws.sketch_matrix.resize(w * q);
     ws.sketch_product.resize(k * q);
     ws.sketch_rows.resize(k * w);
-    for (std::size_t j = 0; j < w; ++j)
-      for (std::size_t c = 0; c < q; ++c) ws.sketch_matrix[j * q + c] = sketch_entry(request.sketch_seed, col0 + j, c, q);
+    // One splitmix64 per 64 entries (kernels::sketch_entry's values exactly): hashing every
+    // entry separately was most of FoolsGold's and FLDetector's round (issue 19).
+    // Eight entries at a time from a table of the 256 sign patterns (a per-entry shift and
+    // select stayed scalar and cost more than the SGEMM).
+    const float magnitude = 1.0f / std::sqrt(static_cast<float>(q));
+    if (ws.sign_table.empty() || ws.sign_table[0] != -magnitude) {
+      ws.sign_table.resize(256 * 8);
+      for (std::size_t pattern = 0; pattern < 256; ++pattern)
+        for (std::size_t b = 0; b < 8; ++b) ws.sign_table[pattern * 8 + b] = (pattern >> b) & 1u ? magnitude : -magnitude;
+    }
+    for (std::size_t j = 0; j < w; ++j) {
+      float* row = ws.sketch_matrix.data() + j * q;
+      for (std::size_t g = 0; g * 64 < q; ++g) {
+        const std::uint64_t bits = kernels::sketch_sign_bits(request.sketch_seed, col0 + j, g);
+        const std::size_t end = std::min(q, g * 64 + 64);
+        std::size_t c = g * 64;
+        for (; c + 8 <= end; c += 8)
+          std::memcpy(row + c, ws.sign_table.data() + ((bits >> (c % 64)) & 0xffu) * 8, 8 * sizeof(float));
+        for (; c < end; ++c) row[c] = (bits >> (c % 64)) & 1u ? magnitude : -magnitude;
+      }
+    }
     for (std::size_t p = 0; p < k; ++p) {
       const double sc = row_scale(ws.max_abs[p]);
       ws.scale[p] = sc;
@@ -228,13 +409,7 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     if (!acc.finite[p]) continue;
     double proj = 0;
     float mx = 0;
-    for (std::size_t j = 0; j < w; ++j) {
-      const float v = row[j] - centre[j];
-      row[j] = v;
-      proj += static_cast<double>(centre[j]) * v;
-      const float a = std::fabs(v);
-      mx = a > mx ? a : mx;
-    }
+    centre_row(row, centre, w, &proj, &mx);
     acc.centre_proj[p] += proj;
     const double sc = row_scale(mx);
     if (sc == 1.0) continue;
