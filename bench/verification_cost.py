@@ -76,19 +76,19 @@ def main():
             r = plain.process_round(x, client_ids=ids)
             base.append(r.timings_ms["total"])
             nonce = identity.new_nonce()
-            sigs = [identity.sign_update(sk, "bench", cid, rep + 1, nonce, x[i])
+            sigs = [identity.sign_update(sk, "bench", cid, 2 * rep + 1, nonce, x[i])
                     for i, (cid, (sk, _)) in enumerate(zip(ids, keys))]
-            r = verified.process_round(x, client_ids=ids, signatures=sigs, round=rep + 1, nonce=nonce)
+            r = verified.process_round(x, client_ids=ids, signatures=sigs, round=2 * rep + 1, nonce=nonce)
             assert r.verification["verified"] == n
             with_v.append(r.timings_ms["total"])
             stage.append(r.timings_ms["verify"])
             nonce = identity.new_nonce()
-            sigs = [identity.sign_update(sk, "bench", cid, 100 + rep, nonce, x[i])
+            sigs = [identity.sign_update(sk, "bench", cid, 2 * rep + 2, nonce, x[i])
                     for i, (cid, (sk, _)) in enumerate(zip(ids, keys))]
             t = time.perf_counter()
             digests = [identity.update_digest(x[i]) for i in range(n)]  # what the receive path does
             hashing.append((time.perf_counter() - t) * 1e3)
-            r = verified.process_round(x, client_ids=ids, signatures=sigs, round=100 + rep, nonce=nonce,
+            r = verified.process_round(x, client_ids=ids, signatures=sigs, round=2 * rep + 2, nonce=nonce,
                                        update_digests=digests)
             assert r.verification["verified"] == n
             arrival_total.append(r.timings_ms["total"])
