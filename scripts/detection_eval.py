@@ -18,7 +18,8 @@ import fedguard
 DATA = "/usr/share/datasets/fashion-mnist"
 
 
-def load():
+def load(split="train"):
+    """Fashion-MNIST images (float32 in [0, 1], flattened) and labels of a split ("train" or "t10k")."""
     def images(path):
         with gzip.open(path) as f:
             return np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784).astype(np.float32) / 255.0
@@ -27,7 +28,7 @@ def load():
         with gzip.open(path) as f:
             return np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
 
-    return images(f"{DATA}/train-images-idx3-ubyte.gz"), labels(f"{DATA}/train-labels-idx1-ubyte.gz")
+    return images(f"{DATA}/{split}-images-idx3-ubyte.gz"), labels(f"{DATA}/{split}-labels-idx1-ubyte.gz")
 
 
 def dirichlet_split(y, n, alpha, rng, per_client=600):
@@ -299,18 +300,6 @@ def run_history(a):
             json.dump(out, fh, indent=1)
 
 
-def load_test():
-    def images(path):
-        with gzip.open(path) as f:
-            return np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784).astype(np.float32) / 255.0
-
-    def labels(path):
-        with gzip.open(path) as f:
-            return np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-
-    return images(f"{DATA}/t10k-images-idx3-ubyte.gz"), labels(f"{DATA}/t10k-labels-idx1-ubyte.gz")
-
-
 def accuracy(w, x, y):
     W = w.reshape(785, 10)
     return float(((np.hstack([x, np.ones((len(y), 1), np.float32)]) @ W).argmax(axis=1) == y).mean())
@@ -322,7 +311,7 @@ def run_accuracy(a):
     model moves by the aggregate. The benign-only oracle is FedAvg over the honest clients of
     its own run. Final accuracy on the 10,000 test images."""
     x, y = load()
-    xt, yt = load_test()
+    xt, yt = load("t10k")
     policy = json.loads(a.policy)
     if policy.get("preset") and "f" not in policy and "f_fraction" not in policy:
         policy["f"] = a.f
