@@ -61,41 +61,43 @@ struct RowStats {
   std::int64_t positive, negative, bad;
 };
 
-RowStats row_stats_generic(const float* v, std::size_t w) {
-  constexpr std::size_t kL = 8;
-  double sq_l[kL] = {};
-  float mx_l[kL] = {};
-  std::int32_t pos_l[kL] = {}, neg_l[kL] = {}, bad_l[kL] = {};
-  std::size_t j = 0;
-  for (; j + kL <= w; j += kL) {
-    for (std::size_t l = 0; l < kL; ++l) {
-      const float x = v[j + l];
-      const float a = std::fabs(x);
-      bad_l[l] += !(a <= std::numeric_limits<float>::max());  // NaN or Inf
-      mx_l[l] = std::max(mx_l[l], a);
-      sq_l[l] += static_cast<double>(x) * x;
-      pos_l[l] += x > 0;
-      neg_l[l] += x < 0;
-    }
-  }
-  for (; j < w; ++j) {
-    const float x = v[j];
+// The eight lanes' partial sums, shared by the generic and the AVX2 loops: the elements past
+// the last full group of eight go to lane 0, then the lanes are combined in lane order.
+struct RowLanes {
+  static constexpr std::size_t kL = 8;
+  double sq[kL] = {};
+  float mx[kL] = {};
+  std::int32_t pos[kL] = {}, neg[kL] = {}, bad[kL] = {};
+
+  void add(std::size_t l, float x) {
     const float a = std::fabs(x);
-    bad_l[0] += !(a <= std::numeric_limits<float>::max());
-    mx_l[0] = std::max(mx_l[0], a);
-    sq_l[0] += static_cast<double>(x) * x;
-    pos_l[0] += x > 0;
-    neg_l[0] += x < 0;
+    bad[l] += !(a <= std::numeric_limits<float>::max());  // NaN or Inf
+    mx[l] = std::max(mx[l], a);
+    sq[l] += static_cast<double>(x) * x;
+    pos[l] += x > 0;
+    neg[l] += x < 0;
   }
-  RowStats st{0, 0, 0, 0, 0};
-  for (std::size_t l = 0; l < kL; ++l) {
-    st.sq += sq_l[l];
-    st.max_abs = std::max(st.max_abs, mx_l[l]);
-    st.positive += pos_l[l];
-    st.negative += neg_l[l];
-    st.bad += bad_l[l];
+  RowStats finish(const float* v, std::size_t j, std::size_t w) {
+    for (; j < w; ++j) add(0, v[j]);
+    RowStats st{0, 0, 0, 0, 0};
+    for (std::size_t l = 0; l < kL; ++l) {
+      st.sq += sq[l];
+      st.max_abs = std::max(st.max_abs, mx[l]);
+      st.positive += pos[l];
+      st.negative += neg[l];
+      st.bad += bad[l];
+    }
+    return st;
   }
-  return st;
+};
+
+RowStats row_stats_generic(const float* v, std::size_t w) {
+  constexpr std::size_t kL = RowLanes::kL;
+  RowLanes lanes;
+  std::size_t j = 0;
+  for (; j + kL <= w; j += kL)
+    for (std::size_t l = 0; l < kL; ++l) lanes.add(l, v[j + l]);
+  return lanes.finish(v, j, w);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -105,7 +107,7 @@ RowStats row_stats_generic(const float* v, std::size_t w) {
 // in the same order; products and sums are separate (no FMA), like the baseline build.
 __attribute__((target("avx2")))
 RowStats row_stats_avx2(const float* v, std::size_t w) {
-  constexpr std::size_t kL = 8;
+  constexpr std::size_t kL = RowLanes::kL;
   __m256d sq_lo = _mm256_setzero_pd(), sq_hi = _mm256_setzero_pd();
   __m256 mx = _mm256_setzero_ps();
   __m256i pos = _mm256_setzero_si256(), neg = _mm256_setzero_si256(), bad = _mm256_setzero_si256();
@@ -125,33 +127,14 @@ RowStats row_stats_avx2(const float* v, std::size_t w) {
     pos = _mm256_sub_epi32(pos, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_GT_OQ)));
     neg = _mm256_sub_epi32(neg, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
   }
-  double sq_l[kL];
-  float mx_l[kL];
-  std::int32_t pos_l[kL], neg_l[kL], bad_l[kL];
-  _mm256_storeu_pd(sq_l, sq_lo);
-  _mm256_storeu_pd(sq_l + 4, sq_hi);
-  _mm256_storeu_ps(mx_l, mx);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(pos_l), pos);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(neg_l), neg);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(bad_l), bad);
-  for (; j < w; ++j) {
-    const float x = v[j];
-    const float a = std::fabs(x);
-    bad_l[0] += !(a <= std::numeric_limits<float>::max());
-    mx_l[0] = std::max(mx_l[0], a);
-    sq_l[0] += static_cast<double>(x) * x;
-    pos_l[0] += x > 0;
-    neg_l[0] += x < 0;
-  }
-  RowStats st{0, 0, 0, 0, 0};
-  for (std::size_t l = 0; l < kL; ++l) {
-    st.sq += sq_l[l];
-    st.max_abs = std::max(st.max_abs, mx_l[l]);
-    st.positive += pos_l[l];
-    st.negative += neg_l[l];
-    st.bad += bad_l[l];
-  }
-  return st;
+  RowLanes lanes;
+  _mm256_storeu_pd(lanes.sq, sq_lo);
+  _mm256_storeu_pd(lanes.sq + 4, sq_hi);
+  _mm256_storeu_ps(lanes.mx, mx);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), pos);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), neg);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), bad);
+  return lanes.finish(v, j, w);
 }
 
 RowStats row_stats(const float* v, std::size_t w) {
