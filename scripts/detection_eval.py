@@ -100,6 +100,21 @@ def adapt(mal, benign, noise, match_norm, rng):
     return out.astype(np.float32)
 
 
+def craft(name, benign, own, w, seed, r, n_total, rng, cache):
+    """The malicious updates of attack `name` this round (a library attack, or an adaptive one
+    built on its base); `cache` keeps the library attacks crafted so far in the round."""
+    if name in ADAPTIVE:
+        base, noise, match = ADAPTIVE[name]
+        if base not in cache:
+            craft(base, benign, own, w, seed, r, n_total, rng, cache)
+        return adapt(cache[base], benign, noise, match, rng)
+    lib, params = ATTACKS[name]
+    mal, _ = fedguard.attack(lib, benign, len(own), own=own, global_model=w, seed=seed, round=r, n_total=n_total,
+                             **params)
+    cache[name] = mal
+    return mal
+
+
 # How each signal's z is oriented so that larger means more suspicious (docs/detection.md).
 ORIENT = {"detect_norm": abs, "detect_direction": lambda z: -z, "detect_sign": abs, "detect_spectral": abs,
           "detect_collusion": lambda z: -z, "detect_history": lambda z: -z}
@@ -175,17 +190,9 @@ def main():
                 res = fedguard.Engine(policy).process_round(updates)  # no attack: FPR only
                 fpr_clean.append(1 - res.accepted.mean())
                 crafted = {}
-                for name, (lib, params) in list(ATTACKS.items()) + [(k, (None, None)) for k in ADAPTIVE]:
+                for name in list(ATTACKS) + list(ADAPTIVE):
                     try:
-                        if params is None:
-                            base, noise, match = ADAPTIVE[name]
-                            if base not in crafted:
-                                continue
-                            mal = adapt(crafted[base], benign, noise, match, rng)
-                        else:
-                            mal, _ = fedguard.attack(lib, benign, a.f, own=updates[:a.f], global_model=w, seed=seed,
-                                                     round=r, n_total=a.n, **params)
-                            crafted[name] = mal
+                        mal = craft(name, benign, updates[:a.f], w, seed, r, a.n, rng, crafted)
                     except Exception as exc:  # an attack the library cannot craft here
                         print(f"# {name}: {exc}", file=sys.stderr)
                         continue
@@ -252,16 +259,9 @@ def run_history(a):
             updates = np.stack([local_update(w, x[p], y[p], rng) for p in parts])
             benign = updates[a.f:]
             crafted = {"none": updates[:a.f]}
-            for name, (lib, params) in list(ATTACKS.items()) + [(k, (None, None)) for k in ADAPTIVE]:
+            for name in list(ATTACKS) + list(ADAPTIVE):
                 try:
-                    if params is None:
-                        base, noise, match = ADAPTIVE[name]
-                        if base not in crafted:
-                            continue
-                        crafted[name] = adapt(crafted[base], benign, noise, match, rng)
-                    else:
-                        crafted[name], _ = fedguard.attack(lib, benign, a.f, own=updates[:a.f], global_model=w,
-                                                           seed=seed, round=r, n_total=a.n, **params)
+                    crafted[name] = craft(name, benign, updates[:a.f], w, seed, r, a.n, rng, crafted)
                 except Exception as exc:
                     print(f"# {name}: {exc}", file=sys.stderr)
             for name, mal in crafted.items():
@@ -333,18 +333,10 @@ def run_accuracy(a):
                 if name == "oracle":
                     w = w + benign.mean(axis=0)
                     continue
-                mal = updates[:a.f]
+                mal = updates[:a.f]  # "none": the attackers send what they trained
                 try:
-                    if name in ATTACKS:
-                        lib, params = ATTACKS[name]
-                        mal, _ = fedguard.attack(lib, benign, a.f, own=updates[:a.f], global_model=w, seed=seed,
-                                                 round=r, n_total=a.n, **params)
-                    elif name in ADAPTIVE:
-                        base, noise, match = ADAPTIVE[name]
-                        lib, params = ATTACKS[base]
-                        crafted, _ = fedguard.attack(lib, benign, a.f, own=updates[:a.f], global_model=w, seed=seed,
-                                                     round=r, n_total=a.n, **params)
-                        mal = adapt(crafted, benign, noise, match, rng)
+                    if name != "none":
+                        mal = craft(name, benign, updates[:a.f], w, seed, r, a.n, rng, {})
                 except Exception as exc:
                     print(f"# {name}: {exc}", file=sys.stderr)
                 res = eng.process_round(np.vstack([mal, benign]), client_ids=ids)
