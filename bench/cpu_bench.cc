@@ -46,7 +46,7 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "policy/spectral.h"
+#include "geometry/spectral.h"
 #include "fedguard/config.h"
 #include "fedguard/dtype.h"
 #include "fedguard/engine.h"
@@ -419,8 +419,8 @@ void BM_TopEigen(benchmark::State& state) {
   const bool krylov = state.range(2) != 0;
   const auto& a = spiked_gram(m);
   for (auto _ : state) {
-    auto e = krylov ? fedguard::policy::top_eigenpairs_krylov(a, m, count)
-                    : fedguard::policy::top_eigenpairs_direct(a, m, count);
+    auto e = krylov ? fedguard::geometry::top_eigenpairs_krylov(a, m, count)
+                    : fedguard::geometry::top_eigenpairs_direct(a, m, count);
     if (e.values.empty()) state.SkipWithError("Krylov did not converge");
     benchmark::DoNotOptimize(e.values.data());
   }

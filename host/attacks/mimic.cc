@@ -23,7 +23,7 @@
 
 #include "attacks/attack.h"
 #include "fedguard/error.h"
-#include "policy/spectral.h"
+#include "geometry/spectral.h"
 
 namespace fedguard::attacks {
 
@@ -38,7 +38,7 @@ AttackOutput mimic(Params& p, const AttackInput& in) {
   std::size_t index = index_param;
   if (!fixed && in.n_benign > 1) {
     const BenignSummary s = summarise_benign(in, {});
-    const policy::EigenPairs top = policy::top_eigenpairs(s.gram, s.n, 1);
+    const geometry::EigenPairs top = geometry::top_eigenpairs(s.gram, s.n, 1);
     double best = -1;
     for (std::size_t i = 0; i < s.n; ++i) {
       const double v = std::abs(top.vectors[i]);

@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "backend/cpu/blas_info.h"
 #include "backend/cuda/plan.h"
-#include "engine/devices.h"
+#include "backend/cuda/devices.h"
 #include "fedguard/error.h"
 #include "fedguard/engine.h"
 #include "rules/rule.h"
@@ -27,8 +27,8 @@ void add_info_command(CLI::App& app, int& exit_code) {
     const auto built = backends_built();
     for (std::size_t i = 0; i < built.size(); ++i) std::printf("%s%s", i ? ", " : "", built[i].c_str());
     std::printf("\ncpu: %d threads\nBLAS: %s\n", omp_get_max_threads(), backend::cpu::blas_description().c_str());
-    const auto devices = engine::cuda_devices();
-    if (devices.empty()) std::printf("cuda: %s\n", engine::cuda_status().c_str());
+    const auto devices = backend::cuda_devices();
+    if (devices.empty()) std::printf("cuda: %s\n", backend::cuda_status().c_str());
     for (const auto& dev : devices)
       std::printf("cuda device %d: %s, %.1f GiB, compute capability %d.%d\n", dev.ordinal, dev.name.c_str(),
                   static_cast<double>(dev.memory_bytes) / (1 << 30), dev.compute_major, dev.compute_minor);

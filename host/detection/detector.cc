@@ -7,12 +7,11 @@
 #include "detection/robust.h"
 #include "detection/signals.h"
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 
 namespace fedguard::detection {
 namespace {
 
-using rules::fmt;
 
 struct Scored {
   Scored(SignalValues v, ReasonCode c, double b) : values(std::move(v)), code(c), budget(b) {}
@@ -93,23 +92,23 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       best = rank(s.code);
       f.code = s.code;
     }
-    f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " + fmt(s.values.z[q]) + " beyond " +
-                (s.values.tail == Tail::kLower ? "-" : s.values.tail == Tail::kBoth ? "+-" : "") + fmt(s.cut);
+    f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " + short_number(s.values.z[q]) + " beyond " +
+                (s.values.tail == Tail::kLower ? "-" : s.values.tail == Tail::kBoth ? "+-" : "") + short_number(s.cut);
     if (s.code == ReasonCode::kNormOutlier) {
       f.values["norm_ratio"] = norm_ratio;
-      f.detail += " (" + fmt(norm_ratio) + "x the median norm" +
-                  (spec.max_norm_ratio > 0 && norm_ratio > spec.max_norm_ratio ? ", above the cap " + fmt(spec.max_norm_ratio) : "") +
+      f.detail += " (" + short_number(norm_ratio) + "x the median norm" +
+                  (spec.max_norm_ratio > 0 && norm_ratio > spec.max_norm_ratio ? ", above the cap " + short_number(spec.max_norm_ratio) : "") +
                   ")";
     }
     if (s.code == ReasonCode::kCollusion) {
       f.values["collusion_group"] = static_cast<double>(group);
-      f.detail += " (nearest neighbour at normalised distance " + fmt(s.values.value[q]) + ", group of " +
+      f.detail += " (nearest neighbour at normalised distance " + short_number(s.values.value[q]) + ", group of " +
                   std::to_string(group) + ")";
     }
     if (s.code == ReasonCode::kHistoryOutlier) {
       f.values["history_rounds"] = static_cast<double>(history_rounds);
       f.detail += " (cumulative update over " + std::to_string(history_rounds) +
-                  " rounds at normalised distance " + fmt(s.values.value[q]) + " from another client's)";
+                  " rounds at normalised distance " + short_number(s.values.value[q]) + " from another client's)";
     }
   }
   return f;
@@ -117,7 +116,7 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
 
 }  // namespace
 
-DetectionOutcome detect(const DetectionSpec& spec, const policy::GramSpace& space, const std::vector<std::size_t>& rows,
+DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& space, const std::vector<std::size_t>& rows,
                         std::size_t d, const HistoryInput& history) {
   DetectionOutcome out;
   const std::size_t m = rows.size();
@@ -220,7 +219,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const policy::GramSpace& spac
   if (fired.size() > cap) {
     out.notes.push_back("detection: " + std::to_string(fired.size()) + " of " + std::to_string(m) +
                         " clients fired a signal; only the " + std::to_string(cap) +
-                        " most extreme were rejected (max_reject_fraction " + fmt(spec.max_reject_fraction) + ")");
+                        " most extreme were rejected (max_reject_fraction " + short_number(spec.max_reject_fraction) + ")");
     fired.resize(cap);
   }
   std::sort(fired.begin(), fired.end());

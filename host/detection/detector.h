@@ -11,7 +11,7 @@
 
 #include "fedguard/config.h"
 #include "fedguard/rejection.h"
-#include "policy/gram_space.h"
+#include "geometry/gram_space.h"
 
 namespace fedguard::detection {
 
@@ -46,7 +46,7 @@ constexpr std::uint64_t kHistoryMinRounds = 2;
 
 /// Runs detection over the scanned positions `rows` (pass 1 with Gram products).
 /// @param d the model size (the sign signal's scale floor)
-DetectionOutcome detect(const DetectionSpec& spec, const policy::GramSpace& space, const std::vector<std::size_t>& rows,
+DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& space, const std::vector<std::size_t>& rows,
                         std::size_t d, const HistoryInput& history = {});
 
 }  // namespace fedguard::detection

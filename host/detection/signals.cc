@@ -15,7 +15,7 @@
 #include <cmath>
 
 #include "detection/robust.h"
-#include "policy/spectral.h"
+#include "geometry/spectral.h"
 
 namespace fedguard::detection {
 namespace {
@@ -34,7 +34,7 @@ double safe_cos(double dot, double a, double b) {
 
 }  // namespace
 
-SignalInput::SignalInput(const policy::GramSpace& s, std::vector<std::size_t> idx, std::size_t model_size)
+SignalInput::SignalInput(const geometry::GramSpace& s, std::vector<std::size_t> idx, std::size_t model_size)
     : space(s), rows(std::move(idx)), d(model_size) {
   centred = space.centred_gram_of_rows(rows);
   inner = space.inner_gram_of_rows(rows);
@@ -136,8 +136,8 @@ std::vector<double> cross_projections(const SignalInput& in, const std::vector<d
     for (std::size_t b = 0; b < f; ++b) sub[a * f + b] = yy[fit[a] * m + fit[b]];
   // The top pair alone: block Krylov is O(f^2) per step where the direct solver's
   // tridiagonalisation is O(f^3); the direct solver where it does not converge.
-  policy::EigenPairs top = f > 64 ? policy::top_eigenpairs_krylov(sub, f, 1) : policy::EigenPairs{};
-  if (top.values.empty()) top = policy::top_eigenpairs_direct(sub, f, 1);
+  geometry::EigenPairs top = f > 64 ? geometry::top_eigenpairs_krylov(sub, f, 1) : geometry::EigenPairs{};
+  if (top.values.empty()) top = geometry::top_eigenpairs_direct(sub, f, 1);
   std::vector<double> out(score.size(), 0.0);
   if (!(top.values[0] > 0)) return out;
   const double inv = 1 / std::sqrt(top.values[0]);

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "policy/gram_space.h"
+#include "geometry/gram_space.h"
 
 namespace fedguard::detection {
 
@@ -29,7 +29,7 @@ struct SignalValues {
 
 /// The clients the signals are computed over: scanned positions, at least 2.
 struct SignalInput {
-  const policy::GramSpace& space;
+  const geometry::GramSpace& space;
   std::vector<std::size_t> rows;  ///< scanned positions
   /// The pass-1 matrices of these rows: centred Gram (x_a - c).(x_b - c) and inner x_a . x_b.
   std::vector<double> centred;
@@ -37,7 +37,7 @@ struct SignalInput {
   std::vector<double> norms;      ///< ||x_a||
   std::size_t d = 0;
 
-  SignalInput(const policy::GramSpace& s, std::vector<std::size_t> idx, std::size_t model_size);
+  SignalInput(const geometry::GramSpace& s, std::vector<std::size_t> idx, std::size_t model_size);
 };
 
 /// The smallest scale of the log-norm's z (a relative spread of 5%).

@@ -9,7 +9,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
-#include "engine/devices.h"
+#include "backend/cuda/devices.h"
 #include "engine/stages.h"
 #include "engine/state_file.h"
 #include "monitor/monitor.h"
@@ -46,11 +46,11 @@ std::unique_ptr<backend::Backend> make_backend(const EngineConfig& config) {
     case BackendKind::kCuda:
 #ifndef FEDGUARD_HAS_CUDA
       FEDGUARD_THROW(kUnsupported, "backend \"cuda\" requested, but this build has no CUDA backend ("
-                                       << engine::cuda_status() << "); use \"cpu\" or \"auto\"");
+                                       << backend::cuda_status() << "); use \"cpu\" or \"auto\"");
 #endif
       if (backend::cuda_device_count() == 0)
         FEDGUARD_THROW(kUnsupported, "backend \"cuda\" requested, but no CUDA device is usable ("
-                                         << engine::cuda_status() << "); use \"cpu\" or \"auto\"");
+                                         << backend::cuda_status() << "); use \"cpu\" or \"auto\"");
       return backend::make_cuda_backend(cuda_options(config));
     case BackendKind::kCpu:
       // tf32 / bf16 Gram products are a CUDA option; the CPU computes in fp32 only, and says

@@ -16,7 +16,7 @@
 #include "fedguard/rejection.h"
 #include "fedguard/round.h"
 #include "monitor/monitor.h"
-#include "policy/gram_space.h"
+#include "geometry/gram_space.h"
 #include "policy/policy.h"
 #include "rules/rule.h"
 
@@ -61,11 +61,11 @@ struct RoundWork {
   Pending pending;
 
   /// The geometry of pass 1's summaries, built once for the detect and decide stages.
-  const policy::GramSpace& space() {
+  const geometry::GramSpace& space() {
     if (!space_) space_.emplace(summaries);
     return *space_;
   }
-  std::optional<policy::GramSpace> space_;
+  std::optional<geometry::GramSpace> space_;
 
   /// Rejects row `row` (a row index, not a position).
   void reject(std::size_t row, ReasonCode code, std::string detail, std::string rule = {},

@@ -9,7 +9,7 @@
 #include "detection/detector.h"
 #include "fedguard/error.h"
 #include "monitor/metrics.h"
-#include "policy/gram_space.h"
+#include "geometry/gram_space.h"
 
 namespace fedguard::engine {
 namespace {
@@ -193,7 +193,7 @@ void recall_stage(const EngineView& e, RoundWork& w) {
 }
 
 void detect_stage(const EngineView& e, RoundWork& w) {
-  const policy::GramSpace& space = w.space();
+  const geometry::GramSpace& space = w.space();
   detection::HistoryInput history;
   if (!w.history.empty()) {  // the cumulative sketches of the alive positions, and the rounds they cover
     history.k = w.roles.sketch_dim;
@@ -226,7 +226,7 @@ void detect_stage(const EngineView& e, RoundWork& w) {
 }
 
 void decide_stage(const EngineView& e, RoundWork& w) {
-  const policy::GramSpace& space = w.space();
+  const geometry::GramSpace& space = w.space();
   std::map<std::string, std::vector<double>> detection_scores = std::move(w.decision.scores);
   if (e.config.preset.name.empty()) {
     w.decision = e.policy.decide(space, w.sample_weight, w.roles, w.subsets, e.state.rounds, w.alive,
@@ -269,7 +269,7 @@ void aggregate_linear(const EngineView& e, RoundWork& w) {
 }
 
 void aggregate_coordinatewise(const EngineView& e, RoundWork& w) {
-  const policy::Candidates& c = w.decision.final_candidates;
+  const geometry::Candidates& c = w.decision.final_candidates;
   backend::CoordinateAggregateRequest req;
   req.updates = &w.in.updates;
   req.tile_columns = e.config.tile_columns;

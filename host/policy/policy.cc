@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 
 namespace fedguard::policy {
 namespace {
@@ -175,8 +175,8 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
       if (filters_.empty() || against[p] < threshold) continue;
       keep[p] = 0;
       out.rejections[c.owner[p]] = {ReasonCode::kVote, "",
-                                    "vote " + rules::fmt(against[p]) + " of " + rules::fmt(total) + " (needs " +
-                                        rules::fmt(threshold) + "): " + why[p],
+                                    "vote " + short_number(against[p]) + " of " + short_number(total) + " (needs " +
+                                        short_number(threshold) + "): " + why[p],
                                     {{"against", against[p]}, {"threshold", threshold}, {"total", total}}};
     }
     std::size_t dropped = 0;

@@ -9,14 +9,17 @@
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
+#include "backend/column_statistic.h"
 #include "fedguard/config.h"
 #include "fedguard/rejection.h"
-#include "policy/candidates.h"
-#include "policy/gram_space.h"
+#include "geometry/candidates.h"
+#include "geometry/gram_space.h"
 #include "rules/rule.h"
 
 namespace fedguard::policy {
+
+using geometry::Candidates;
+using geometry::GramSpace;
 
 /// What the policy decided, indexed by scanned-row position.
 struct Decision {

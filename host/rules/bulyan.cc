@@ -16,7 +16,7 @@
 #include <numeric>
 
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 #include "rules/krum.h"
 #include "rules/rule.h"
 
@@ -123,7 +123,7 @@ class Bulyan final : public Rule {
     for (std::size_t p = 0; p < n; ++p)
       if (!v.keep[p])
         v.reason[p] = "bulyan: not among the theta=" + std::to_string(theta) +
-                      " selected by repeated Krum (Krum score " + fmt(v.score[p]) + ")";
+                      " selected by repeated Krum (Krum score " + short_number(v.score[p]) + ")";
     return v;
   }
 

@@ -18,8 +18,8 @@
 #include <unordered_set>
 
 #include "fedguard/error.h"
-#include "policy/spectral.h"
-#include "rules/format.h"
+#include "geometry/spectral.h"
+#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -78,7 +78,7 @@ class Dnc final : public Rule {
     for (std::size_t t = 0; t < niters_; ++t) {
       const std::vector<double> k = subset_size_ ? round.space.subset_gram_of_rows(round.subset_offset + t, c.owner)
                                                  : c.centred_gram(round.space);
-      const policy::EigenPairs top = policy::top_eigenpairs(policy::double_centred(k, n), n, 1);
+      const geometry::EigenPairs top = geometry::top_eigenpairs(geometry::double_centred(k, n), n, 1);
       std::vector<double> s(n);
       for (std::size_t i = 0; i < n; ++i) s[i] = std::max(0.0, top.values[0]) * top.vectors[i] * top.vectors[i];
       std::vector<std::size_t> order(n);
@@ -87,7 +87,7 @@ class Dnc final : public Rule {
       for (std::size_t rank = n - removed; rank < n; ++rank) {
         const std::size_t i = order[rank];
         if (v.keep[i])
-          v.reason[i] = "dnc: outlier score " + fmt(s[i]) + " among the " + std::to_string(removed) +
+          v.reason[i] = "dnc: outlier score " + short_number(s[i]) + " among the " + std::to_string(removed) +
                         " highest" + (niters_ > 1 ? " in iteration " + std::to_string(t + 1) : "");
         v.keep[i] = 0;
       }

@@ -22,7 +22,7 @@
 
 #include "cluster/hdbscan.h"
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -78,7 +78,7 @@ class Flame final : public Rule {
         v.keep[i] = 1;
       } else {
         v.reason[i] = h.labels[i] < 0 ? "flame: noise point of the cosine clustering (outlier score " +
-                                            fmt(h.outlier_scores[i]) + ")"
+                                            short_number(h.outlier_scores[i]) + ")"
                                       : "flame: outside the majority cluster (cluster of " +
                                             std::to_string(sizes[h.labels[i]]) + " vs " + std::to_string(best) + ")";
       }

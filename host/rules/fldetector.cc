@@ -39,7 +39,7 @@
 #include <lapacke.h>
 
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -322,7 +322,7 @@ class FlDetector final : public Rule {
       if (!upper[i]) continue;
       const std::size_t p = scored[i];
       v.keep[p] = 0;
-      v.reason[p] = "fldetector: suspicion " + fmt(v.score[p]) + " in the upper of 2 clusters (from " + fmt(floor) +
+      v.reason[p] = "fldetector: suspicion " + short_number(v.score[p]) + " in the upper of 2 clusters (from " + short_number(floor) +
                     "; gap statistic found " + std::to_string(k) + " clusters)";
     }
     return v;

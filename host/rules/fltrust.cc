@@ -10,7 +10,7 @@
 #include <cmath>
 
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -49,7 +49,7 @@ class FlTrust final : public Rule {
         total += cosine;
       } else {
         plan.verdict.keep[i] = 0;
-        plan.verdict.reason[i] = "fltrust: cosine with the server reference " + fmt(cosine) + " <= 0";
+        plan.verdict.reason[i] = "fltrust: cosine with the server reference " + short_number(cosine) + " <= 0";
       }
     }
     FEDGUARD_EXPECTS(total > 0, "fltrust: no client has a positive cosine with the server's reference update "

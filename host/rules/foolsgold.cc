@@ -18,7 +18,7 @@
 #include <cmath>
 
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -89,7 +89,7 @@ class FoolsGold final : public Rule {
       plan.weights[i] = a[i] / total;
       if (a[i] == 0) {
         plan.verdict.keep[i] = 0;
-        plan.verdict.reason[i] = "foolsgold: weight 0 (history cosine " + fmt(v[i]) + " with client at position " +
+        plan.verdict.reason[i] = "foolsgold: weight 0 (history cosine " + short_number(v[i]) + " with client at position " +
                                  std::to_string(closest[i]) + " of the round's candidates)";
       }
     }

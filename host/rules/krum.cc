@@ -14,7 +14,7 @@
 #include <numeric>
 
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -93,7 +93,7 @@ class Krum final : public Rule {
     v.keep[order[0]] = 1;
     v.reason.assign(n, "");
     for (std::size_t rank = 1; rank < n; ++rank)
-      v.reason[order[rank]] = "krum: not selected (score " + fmt(v.score[order[rank]]) + ", rank " +
+      v.reason[order[rank]] = "krum: not selected (score " + short_number(v.score[order[rank]]) + ", rank " +
                               std::to_string(rank + 1) + " of " + std::to_string(n) + ")";
     return v;
   }

@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 #include "rules/krum.h"
 #include "rules/rule.h"
 
@@ -47,7 +47,7 @@ class MultiKrum final : public Rule {
         v.keep[p] = 1;
       } else {
         v.reason[p] = "multi_krum: not among the m=" + std::to_string(m) + " lowest scores (score " +
-                      fmt(v.score[p]) + ", rank " + std::to_string(rank + 1) + " of " + std::to_string(n) + ")";
+                      short_number(v.score[p]) + ", rank " + std::to_string(rank + 1) + " of " + std::to_string(n) + ")";
       }
     }
     return v;

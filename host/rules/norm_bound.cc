@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -42,12 +42,12 @@ class NormBound final : public Rule {
     for (std::size_t i = 0; i < n; ++i) {
       const double x = norms[i];
       std::string why;
-      if (max_norm_ && x > *max_norm_) why = "norm " + fmt(x) + " above max_norm " + fmt(*max_norm_);
-      else if (min_norm_ && x < *min_norm_) why = "norm " + fmt(x) + " below min_norm " + fmt(*min_norm_);
+      if (max_norm_ && x > *max_norm_) why = "norm " + short_number(x) + " above max_norm " + short_number(*max_norm_);
+      else if (min_norm_ && x < *min_norm_) why = "norm " + short_number(x) + " below min_norm " + short_number(*min_norm_);
       else if (max_ratio_ && x > *max_ratio_ * median)
-        why = "norm " + fmt(x) + " above " + fmt(*max_ratio_) + " x median norm " + fmt(median);
+        why = "norm " + short_number(x) + " above " + short_number(*max_ratio_) + " x median norm " + short_number(median);
       else if (min_ratio_ && x < *min_ratio_ * median)
-        why = "norm " + fmt(x) + " below " + fmt(*min_ratio_) + " x median norm " + fmt(median);
+        why = "norm " + short_number(x) + " below " + short_number(*min_ratio_) + " x median norm " + short_number(median);
       if (!why.empty()) {
         v.keep[i] = 0;
         v.reason[i] = "norm_bound: " + why;

@@ -15,8 +15,8 @@
 #include <cmath>
 
 #include "fedguard/error.h"
-#include "policy/spectral.h"
-#include "rules/format.h"
+#include "geometry/spectral.h"
+#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -54,8 +54,8 @@ class PcaOutlier final : public Rule {
     const std::size_t n = c.size();
     FEDGUARD_EXPECTS(n >= k_ + 2, "pca_outlier with k=" << k_ << " needs n >= k+2 = " << k_ + 2
                                                         << " clients, got n=" << n << " " << round.losses);
-    const std::vector<double> kc = policy::double_centred(c.centred_gram(round.space), n);
-    const policy::EigenPairs top = policy::top_eigenpairs(kc, n, k_);
+    const std::vector<double> kc = geometry::double_centred(c.centred_gram(round.space), n);
+    const geometry::EigenPairs top = geometry::top_eigenpairs(kc, n, k_);
     std::vector<double> residual(n), mahalanobis(n, 0.0);
     const double tiny = 1e-12 * std::max(top.values[0], 0.0);
     for (std::size_t i = 0; i < n; ++i) {
@@ -77,10 +77,10 @@ class PcaOutlier final : public Rule {
       v.score[i] = std::max(zr[i], zm[i]);
       if (zr[i] > z_) {
         v.keep[i] = 0;
-        v.reason[i] = "pca_outlier: residual z-score " + fmt(zr[i]) + " above " + fmt(z_);
+        v.reason[i] = "pca_outlier: residual z-score " + short_number(zr[i]) + " above " + short_number(z_);
       } else if (zm[i] > z_) {
         v.keep[i] = 0;
-        v.reason[i] = "pca_outlier: Mahalanobis z-score " + fmt(zm[i]) + " above " + fmt(z_);
+        v.reason[i] = "pca_outlier: Mahalanobis z-score " + short_number(zm[i]) + " above " + short_number(z_);
       }
     }
     return v;

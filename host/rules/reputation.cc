@@ -12,7 +12,7 @@
 // It must be the last filter in intersect mode (checked), so that a client it rejects is still
 // judged by the detectors and can earn its reputation back.
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -45,7 +45,7 @@ class Reputation final : public Rule {
       const std::size_t o = c.owner[p];
       if (mem.rounds_seen[o] < min_rounds_ || mem.reputation[o] >= min_) continue;
       v.keep[p] = 0;
-      v.reason[p] = "reputation: " + fmt(mem.reputation[o]) + " below " + fmt(min_) + " after " +
+      v.reason[p] = "reputation: " + short_number(mem.reputation[o]) + " below " + short_number(min_) + " after " +
                     std::to_string(mem.rounds_seen[o]) + " rounds";
     }
     return v;

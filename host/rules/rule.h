@@ -10,15 +10,15 @@
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
+#include "backend/column_statistic.h"
 #include "fedguard/config.h"
-#include "policy/candidates.h"
-#include "policy/gram_space.h"
+#include "geometry/candidates.h"
+#include "geometry/gram_space.h"
 
 namespace fedguard::rules {
 
-using policy::Candidates;
-using policy::GramSpace;
+using geometry::Candidates;
+using geometry::GramSpace;
 
 /// What the engine remembers about the clients of this round (history detectors, reputation),
 /// indexed by scanned-row position. Kept by client id across rounds (Engine::save_state).

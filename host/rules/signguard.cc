@@ -22,7 +22,7 @@
 #include <cmath>
 
 #include "fedguard/error.h"
-#include "rules/format.h"
+#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -117,11 +117,11 @@ class SignGuard final : public Rule {
       const double norm = norms[i];
       if (norm > upper_ * median || norm < lower_ * median) {
         v.keep[i] = 0;
-        v.reason[i] = "signguard: norm " + fmt(norm) + " outside [" + fmt(lower_) + ", " + fmt(upper_) +
-                      "] x median norm " + fmt(median);
+        v.reason[i] = "signguard: norm " + short_number(norm) + " outside [" + short_number(lower_) + ", " + short_number(upper_) +
+                      "] x median norm " + short_number(median);
       } else if (label[i] != major) {
         v.keep[i] = 0;
-        v.reason[i] = "signguard: sign statistics (+" + fmt(f[i][0]) + " 0:" + fmt(f[i][1]) + " -" + fmt(f[i][2]) +
+        v.reason[i] = "signguard: sign statistics (+" + short_number(f[i][0]) + " 0:" + short_number(f[i][1]) + " -" + short_number(f[i][2]) +
                       ") outside the largest cluster (" + std::to_string(size[label[i]]) + " vs " +
                       std::to_string(size[major]) + " clients)";
       }

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_backend.h"
-#include "engine/devices.h"
+#include "backend/cuda/devices.h"
 
 namespace fedguard::test {
 
@@ -29,7 +29,7 @@ inline bool gpu_required() {
 #define FEDGUARD_REQUIRE_GPU()                                                                    \
   do {                                                                                            \
     if (::fedguard::backend::cuda_device_count() == 0) {                                          \
-      const std::string why_ = ::fedguard::engine::cuda_status();                                 \
+      const std::string why_ = ::fedguard::backend::cuda_status();                                 \
       if (::fedguard::test::gpu_required())                                                       \
         FAIL() << "FEDGUARD_REQUIRE_GPU is set but no CUDA device is usable: " << why_;           \
       GTEST_SKIP() << "no CUDA device usable: " << why_;                                          \

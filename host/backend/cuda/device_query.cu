@@ -4,9 +4,9 @@
 
 #include <cuda_runtime.h>
 
-#include "engine/devices.h"
+#include "backend/cuda/devices.h"
 
-namespace fedguard::engine {
+namespace fedguard::backend {
 
 std::vector<DeviceInfo> cuda_devices() {
   int count = 0;
@@ -36,4 +36,4 @@ std::string cuda_status() {
   return std::to_string(count) + " CUDA device(s)";
 }
 
-}  // namespace fedguard::engine
+}  // namespace fedguard::backend

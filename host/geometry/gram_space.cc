@@ -1,4 +1,4 @@
-#include "policy/gram_space.h"
+#include "geometry/gram_space.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 
 #include "fedguard/error.h"
 
-namespace fedguard::policy {
+namespace fedguard::geometry {
 
 GramSpace::GramSpace(const backend::ScanSummaries& s)
     : k_(s.k), r_(s.r), e_(s.k + 1 + s.r), row_norms_sq_(s.norms_sq), subset_grams_(s.subset_grams) {
@@ -181,4 +181,4 @@ std::vector<double> squared_distances(const std::vector<double>& gram, std::size
   return d;
 }
 
-}  // namespace fedguard::policy
+}  // namespace fedguard::geometry

@@ -1,4 +1,4 @@
-#include "policy/spectral.h"
+#include "geometry/spectral.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 
 #include "fedguard/error.h"
 
-namespace fedguard::policy {
+namespace fedguard::geometry {
 
 std::vector<double> double_centred(const std::vector<double>& k, std::size_t m) {
   std::vector<double> row_mean(m, 0.0), out(m * m);
@@ -188,4 +188,4 @@ EigenPairs top_eigenpairs_direct(const std::vector<double>& symmetric, std::size
   return out;
 }
 
-}  // namespace fedguard::policy
+}  // namespace fedguard::geometry

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-#include "policy/spectral.h"
+#include "geometry/spectral.h"
 #include "support/random_round.h"
 
 namespace fedguard::test {
@@ -33,7 +33,7 @@ std::vector<double> spiked(std::size_t m, const std::vector<double>& lambdas, do
   return a;
 }
 
-void expect_same(const policy::EigenPairs& got, const policy::EigenPairs& want, std::size_t m, std::size_t count) {
+void expect_same(const geometry::EigenPairs& got, const geometry::EigenPairs& want, std::size_t m, std::size_t count) {
   ASSERT_EQ(got.values.size(), count);
   for (std::size_t j = 0; j < count; ++j) {
     EXPECT_NEAR(got.values[j], want.values[j], 1e-9 * std::abs(want.values[0])) << j;
@@ -47,8 +47,8 @@ TEST(Spectral, KrylovMatchesDirectOnSpikedMatrices) {
   for (std::size_t m : {37, 300}) {
     const auto a = spiked(m, {100, 50, 25, 12, 6}, 1.0, rng);
     for (std::size_t count : {1, 2, 5}) {
-      const auto got = policy::top_eigenpairs_krylov(a, m, count);
-      expect_same(got, policy::top_eigenpairs_direct(a, m, count), m, count);
+      const auto got = geometry::top_eigenpairs_krylov(a, m, count);
+      expect_same(got, geometry::top_eigenpairs_direct(a, m, count), m, count);
     }
   }
 }
@@ -57,17 +57,17 @@ TEST(Spectral, KrylovHandlesExactlyLowRankMatrices) {
   std::mt19937_64 rng(test_seed());
   const std::size_t m = 200;
   const auto a = spiked(m, {9, 4, 1}, 0.0, rng);  // rank 3: the Krylov space becomes invariant
-  const auto got = policy::top_eigenpairs_krylov(a, m, 2);
-  expect_same(got, policy::top_eigenpairs_direct(a, m, 2), m, 2);
-  const auto zero = policy::top_eigenpairs_krylov(std::vector<double>(m * m, 0.0), m, 2);
+  const auto got = geometry::top_eigenpairs_krylov(a, m, 2);
+  expect_same(got, geometry::top_eigenpairs_direct(a, m, 2), m, 2);
+  const auto zero = geometry::top_eigenpairs_krylov(std::vector<double>(m * m, 0.0), m, 2);
   EXPECT_EQ(zero.values, (std::vector<double>{0.0, 0.0}));
 }
 
 TEST(Spectral, LargeMatricesTakeTheIterativePathWithTheSameAnswer) {
   std::mt19937_64 rng(test_seed());
-  const std::size_t m = policy::kIterativeFrom + 13;
+  const std::size_t m = geometry::kIterativeFrom + 13;
   const auto a = spiked(m, {400, 90, 30}, 2.0, rng);
-  expect_same(policy::top_eigenpairs(a, m, 3), policy::top_eigenpairs_direct(a, m, 3), m, 3);
+  expect_same(geometry::top_eigenpairs(a, m, 3), geometry::top_eigenpairs_direct(a, m, 3), m, 3);
 }
 
 }  // namespace

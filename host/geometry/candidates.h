@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "policy/gram_space.h"
+#include "geometry/gram_space.h"
 
-namespace fedguard::policy {
+namespace fedguard::geometry {
 
 struct Candidates {
   /// Scanned-row position of the client each candidate stands for, ascending.
@@ -36,4 +36,4 @@ struct Candidates {
   Candidates mixed(const GramSpace& space, const std::vector<double>& t) const;
 };
 
-}  // namespace fedguard::policy
+}  // namespace fedguard::geometry

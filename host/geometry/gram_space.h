@@ -10,9 +10,9 @@
 #include <cstddef>
 #include <vector>
 
-#include "backend/backend.h"
+#include "backend/summaries.h"
 
-namespace fedguard::policy {
+namespace fedguard::geometry {
 
 class GramSpace {
  public:
@@ -62,4 +62,4 @@ class GramSpace {
 /// Squared distances D_ab = K_aa + K_bb - 2 K_ab, clamped at zero, from a centred Gram K.
 std::vector<double> squared_distances(const std::vector<double>& gram, std::size_t m);
 
-}  // namespace fedguard::policy
+}  // namespace fedguard::geometry

@@ -1,8 +1,8 @@
-#include "policy/candidates.h"
+#include "geometry/candidates.h"
 
 #include <cblas.h>
 
-namespace fedguard::policy {
+namespace fedguard::geometry {
 
 std::vector<double> Candidates::raw(const GramSpace& space) const {
   if (!plain()) return coef;
@@ -19,7 +19,7 @@ std::vector<double> Candidates::centred_gram(const GramSpace& space) const {
 std::vector<double> Candidates::inner_gram(const GramSpace& space) const { return space.inner_gram(raw(space), size()); }
 
 std::vector<double> Candidates::squared_distances(const GramSpace& space) const {
-  return policy::squared_distances(centred_gram(space), size());
+  return geometry::squared_distances(centred_gram(space), size());
 }
 
 std::vector<double> Candidates::norms_sq(const GramSpace& space) const {
@@ -61,4 +61,4 @@ Candidates Candidates::mixed(const GramSpace& space, const std::vector<double>& 
   return out;
 }
 
-}  // namespace fedguard::policy
+}  // namespace fedguard::geometry

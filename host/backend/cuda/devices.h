@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace fedguard::engine {
+namespace fedguard::backend {
 
 struct DeviceInfo {
   int ordinal = 0;
@@ -19,4 +19,4 @@ std::vector<DeviceInfo> cuda_devices();
 /// Why cuda_devices() is empty, when it is ("built without CUDA", the driver's error, ...).
 std::string cuda_status();
 
-}  // namespace fedguard::engine
+}  // namespace fedguard::backend

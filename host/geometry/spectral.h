@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <vector>
 
-namespace fedguard::policy {
+namespace fedguard::geometry {
 
 /// J K J with J = I - 11'/m: the Gram matrix of the rows re-centred on their own mean.
 std::vector<double> double_centred(const std::vector<double>& gram, std::size_t m);
@@ -33,4 +33,4 @@ EigenPairs top_eigenpairs_direct(const std::vector<double>& symmetric, std::size
 EigenPairs top_eigenpairs_krylov(const std::vector<double>& symmetric, std::size_t m, std::size_t count,
                                  double tol = 1e-11, std::size_t max_basis = 0);
 
-}  // namespace fedguard::policy
+}  // namespace fedguard::geometry
