@@ -25,4 +25,9 @@ if(NOT fedguard_cuda_mode STREQUAL "OFF")
     message(FATAL_ERROR "FEDGUARD_CUDA=ON but no CUDA compiler was found")
   endif()
 endif()
+# The CUDA backend is a plugin (libfedguard_cuda.so) that the core loads with dlopen the first
+# time a round asks for CUDA and an NVIDIA driver is present, so the CLI, the Python module and
+# every program linking the core start without the CUDA libraries (issue #12). OFF links it
+# into the core instead (the GPU kit's self-contained binaries, bench/gpu/make_kit.sh).
+option(FEDGUARD_CUDA_PLUGIN "Build the CUDA backend as a plugin loaded on demand" ON)
 message(STATUS "fedguard: CUDA backend ${FEDGUARD_HAS_CUDA}")

@@ -8,15 +8,12 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/torch_plugin_loader.h"
 #include "fedguard/engine.h"
-#ifdef FEDGUARD_HAS_TORCH
-#include "io/pt_round_torch.h"
-#endif
 
 int main(int argc, char** argv) {
-#ifdef FEDGUARD_HAS_TORCH
-  fedguard::io::register_pt_round_reader();  // `.pt` round files for `fedguard scan`
-#endif
+  // `.pt` round files for `fedguard scan`, through the LibTorch plugin loaded on first use.
+  fedguard::cli::install_pt_round_reader();
   CLI::App app{"fedguard: poisoning detection and robust aggregation for federated learning"};
   app.require_subcommand(1);
   app.set_version_flag("--version", fedguard::version());

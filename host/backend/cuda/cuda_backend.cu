@@ -1,4 +1,4 @@
-// The CUDA backend: construction, capabilities and the entry points of cuda_backend.h. The
+// The CUDA backend: construction, capabilities and the plugin's entry points (plugin.h). The
 // passes are in scan_cuda.cu, aggregate_linear_cuda.cu and aggregate_coordinatewise_cuda.cu;
 // placement and staging in placement_cuda.cuh.
 //
@@ -15,6 +15,7 @@
 
 #include "backend/cuda/cuda_backend_impl.cuh"
 #include "backend/cuda/plan.h"
+#include "backend/cuda/plugin.h"
 
 namespace fedguard::backend {
 namespace cuda {
@@ -60,7 +61,7 @@ void download_bytes(Resources& res, std::size_t s, void* host, const void* devic
 }
 
 CudaBackend::CudaBackend(const CudaOptions& options) : options_(options) {
-  const int count = cuda_device_count();
+  const int count = device_count();
   if (count == 0) FEDGUARD_THROW(kUnsupported, "the CUDA backend needs a CUDA device, and none was found");
   FEDGUARD_EXPECTS(options.device >= 0 && options.device < count,
                    "CUDA device " << options.device << " requested, " << count << " present");
@@ -111,9 +112,7 @@ bool CudaBackend::in_place_table(const UpdateView& view, const std::vector<std::
   return true;
 }
 
-}  // namespace cuda
-
-int cuda_device_count() {
+int device_count() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
     cudaGetLastError();
@@ -122,16 +121,16 @@ int cuda_device_count() {
   return count;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options) {
-  return std::make_unique<cuda::CudaBackend>(options);
+std::unique_ptr<Backend> make_backend(const CudaOptions& options) {
+  return std::make_unique<CudaBackend>(options);
 }
 
-std::shared_ptr<void> cuda_copy_to_device(const void* host, std::size_t bytes, int device) {
-  cuda::DeviceGuard guard(device);
+std::shared_ptr<void> copy_to_device(const void* host, std::size_t bytes, int device) {
+  DeviceGuard guard(device);
   void* ptr = nullptr;
   FEDGUARD_CUDA_TRY(cudaMalloc(&ptr, std::max<std::size_t>(bytes, 1)));
   std::shared_ptr<void> owned(ptr, [device](void* p) {
-    cuda::DeviceGuard g(device, /*quiet=*/true);
+    DeviceGuard g(device, /*quiet=*/true);
     FEDGUARD_CUDA_REPORT(cudaFree(p));
   });
   if (bytes) {
@@ -147,4 +146,5 @@ std::shared_ptr<void> cuda_copy_to_device(const void* host, std::size_t bytes, i
   return owned;
 }
 
+}  // namespace cuda
 }  // namespace fedguard::backend

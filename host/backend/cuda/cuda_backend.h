@@ -1,6 +1,7 @@
 // The CUDA backend's entry points, for host code. No CUDA header here: the implementation is
-// host/backend/cuda/cuda_backend.cu (with kernels/), or cuda_backend_stub.cc where the build
-// has no CUDA, whose functions throw "built without CUDA" (kUnsupported).
+// the plugin libfedguard_cuda.so (cuda_backend.cu with kernels/, plugin.h), which loader.cc
+// opens on the first call where an NVIDIA driver is present. Without CUDA in the build, or
+// without a driver, they answer as a machine with no device (kUnsupported errors say why).
 #pragma once
 
 #include <cstddef>

@@ -1,14 +1,15 @@
-// Lists CUDA devices for `fedguard info` and for backend: auto.
+// Lists CUDA devices for `fedguard info` and for backend: auto (the plugin's side; the core
+// reaches it through loader.cc).
 #include <fstream>
 #include <string>
 
 #include <cuda_runtime.h>
 
-#include "backend/cuda/devices.h"
+#include "backend/cuda/plugin.h"
 
-namespace fedguard::backend {
+namespace fedguard::backend::cuda {
 
-std::vector<DeviceInfo> cuda_devices() {
+std::vector<DeviceInfo> devices() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
     cudaGetLastError();  // clear the sticky "no device" error
@@ -23,7 +24,7 @@ std::vector<DeviceInfo> cuda_devices() {
   return out;
 }
 
-std::string cuda_status() {
+std::string status() {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) cudaGetLastError();
@@ -36,4 +37,4 @@ std::string cuda_status() {
   return std::to_string(count) + " CUDA device(s)";
 }
 
-}  // namespace fedguard::backend
+}  // namespace fedguard::backend::cuda

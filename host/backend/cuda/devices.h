@@ -1,4 +1,5 @@
-// CUDA devices visible to this process (empty where CUDA is not built or no device exists).
+// CUDA devices visible to this process (empty where CUDA is not built or no device exists);
+// answered by the CUDA plugin through loader.cc.
 #pragma once
 
 #include <cstddef>
