@@ -1,0 +1,95 @@
+// What `fedguard` loads (issue #12): LibTorch and the CUDA libraries are plugins opened only by
+// the commands and machines that need them, so `--version`, `round`, `scan` of .npy logs and
+// the rest start without them. Checked on the linked binary (ldd) and on what the dynamic loader
+// actually opens at run time (LD_DEBUG=files).
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fedguard::test {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "/fedguard_startup_" + std::to_string(::getpid()) + "_" + name;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs a shell command; returns its stdout and stderr together.
+std::string run(const std::string& command) {
+  const std::string out = temp_path("out.txt");
+  const int status = std::system((command + " >" + out + " 2>&1").c_str());
+  EXPECT_TRUE(WIFEXITED(status)) << command;
+  return slurp(out);
+}
+
+// Every file the dynamic loader opened while the CLI ran `args` (LD_DEBUG=files lines
+// "file=<name> [0];  needed by ..." / "... dynamically loaded by ...").
+std::string files_opened(const std::string& args) {
+  return run("LD_DEBUG=files " + std::string(FEDGUARD_CLI_PATH) + " " + args);
+}
+
+const std::vector<std::string> kHeavy = {"libtorch", "libc10", "libcudart", "libcublas", "libcusolver",
+                                          "libcuda.so", "libfedguard_cuda", "libfedguard_torch", "libnccl"};
+
+TEST(CliStartup, TheBinaryLinksNeitherLibTorchNorCuda) {
+  const std::string ldd = run("ldd " + std::string(FEDGUARD_CLI_PATH));
+  ASSERT_NE(ldd.find("libc.so"), std::string::npos) << ldd;  // ldd worked
+  for (const auto& lib : kHeavy) EXPECT_EQ(ldd.find(lib), std::string::npos) << lib << " in\n" << ldd;
+}
+
+TEST(CliStartup, VersionAndASmallRoundOpenNoPlugin) {
+  const std::string version = files_opened("--version");
+  ASSERT_NE(version.find("file="), std::string::npos) << "LD_DEBUG gave nothing:\n" << version;
+  for (const auto& lib : kHeavy) EXPECT_EQ(version.find(lib), std::string::npos) << lib << " opened by --version";
+  const std::string demo = files_opened("demo --benign 8 --attackers 2 -d 64");
+  for (const auto& lib : kHeavy) EXPECT_EQ(demo.find(lib), std::string::npos) << lib << " opened by demo";
+}
+
+// On a machine without an NVIDIA driver `fedguard info` reports a CPU-only machine without
+// opening the CUDA plugin or the runtime (the loader looks for libcuda.so.1 first).
+TEST(CliStartup, InfoOnACpuOnlyMachineOpensNoCudaLibrary) {
+  if (std::ifstream("/proc/driver/nvidia/version").good()) GTEST_SKIP() << "an NVIDIA driver is present";
+  const std::string info = files_opened("info");
+  for (const auto& lib : {"libcudart", "libcublas", "libfedguard_cuda"})
+    EXPECT_EQ(info.find(lib), std::string::npos) << lib << " opened by info";
+}
+
+#ifdef FEDGUARD_TORCH_PLUGIN_PATH
+// `fedguard simulate` is the command that opens the LibTorch plugin (here: with a config file
+// that does not exist, so it stops right after loading it).
+TEST(CliStartup, SimulateOpensTheLibTorchPlugin) {
+  const std::string sim = files_opened("simulate --config " + temp_path("missing.json"));
+  EXPECT_NE(sim.find("libfedguard_torch.so"), std::string::npos) << sim.substr(0, 4000);
+  EXPECT_NE(sim.find("libtorch"), std::string::npos);
+}
+
+TEST(CliStartup, TheLibTorchPluginExportsOnlyItsEntry) {
+  const std::string syms = run("nm -D --defined-only " + std::string(FEDGUARD_TORCH_PLUGIN_PATH));
+  EXPECT_NE(syms.find("fedguard_torch_plugin_v1"), std::string::npos) << syms;
+  EXPECT_EQ(syms.find("fedguard5Error"), std::string::npos) << "the core's symbols leak:\n" << syms.substr(0, 2000);
+}
+#endif
+
+#ifdef FEDGUARD_CUDA_PLUGIN_PATH
+TEST(CliStartup, TheCudaPluginExportsOnlyItsEntry) {
+  const std::string syms = run("nm -D --defined-only " + std::string(FEDGUARD_CUDA_PLUGIN_PATH));
+  EXPECT_NE(syms.find("fedguard_cuda_plugin_v1"), std::string::npos) << syms;
+  EXPECT_EQ(syms.find("fedguard5Error"), std::string::npos) << "the core's symbols leak:\n" << syms.substr(0, 2000);
+}
+#endif
+
+}  // namespace
+}  // namespace fedguard::test
