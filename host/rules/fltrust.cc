@@ -20,8 +20,6 @@ class FlTrust final : public Rule {
  public:
   explicit FlTrust(const RuleSpec& spec) { Params(spec).finish(); }
   std::string name() const override { return "fltrust"; }
-  bool can_aggregate() const override { return true; }
-  bool uses_server_reference() const override { return true; }
 
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

@@ -32,8 +32,6 @@ class FoolsGold final : public Rule {
     p.finish();
   }
   std::string name() const override { return "foolsgold"; }
-  bool can_aggregate() const override { return true; }
-  bool needs_sketch() const override { return true; }
 
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size(), q = round.sketch_dim;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "fedguard/config.h"
 
 namespace fedguard::backend {
 
@@ -18,8 +19,8 @@ enum class GramPrecision {
   kBf16,  ///< bfloat16 inputs, float32 accumulation
 };
 
-/// "fp32", "tf32" or "bf16"; throws kInvalidInput on anything else.
-GramPrecision parse_gram_precision(const std::string& name);
+/// The backend's precision for the config's (EngineConfig::precision).
+GramPrecision gram_precision(Precision precision);
 
 struct CudaOptions {
   int device = 0;
