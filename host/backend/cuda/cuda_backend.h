@@ -8,7 +8,11 @@
 #include <string>
 
 #include "backend/backend.h"
-#include "fedguard/config.h"
+
+namespace fedguard {
+// fedguard/config.h's, declared here so that the .cu files need not parse the config's JSON.
+enum class Precision;
+}  // namespace fedguard
 
 namespace fedguard::backend {
 

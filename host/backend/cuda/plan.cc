@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "backend/cuda/cuda_backend.h"
+#include "fedguard/config.h"
 #include "fedguard/error.h"
 #include "kernels/scan_math.h"
 
