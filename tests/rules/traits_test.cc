@@ -51,13 +51,15 @@ RuleSpec spec_of(const std::string& name) { return RuleSpec(name, parameters().a
 constexpr rules::Role kRoles[] = {rules::kFilter, rules::kTransform, rules::kAggregator};
 
 std::string refusal(const std::string& name, rules::Role role) {
-  return "rule '" + name + "' cannot serve as " + (role == rules::kAggregator ? "the " : "a ") + rules::role_name(role);
+  return "rule '" + name + "' cannot serve as " + (role == rules::kAggregator ? "the " : "a ") +
+         rules::role_name(role);
 }
 
 // Pass 1's summaries of x (k x d) and one reference v, written out in float64 around the
 // centre c = 0; with gram = false, only what a pass without Gram products returns.
 backend::ScanSummaries summaries_of(const Matrix& x, const std::vector<double>& v, bool gram,
-                                    const std::vector<std::vector<std::size_t>>& subsets, std::size_t sketch_dim) {
+                                    const std::vector<std::vector<std::size_t>>& subsets,
+                                    std::size_t sketch_dim) {
   const std::size_t k = x.size(), d = x[0].size();
   backend::ScanSummaries s;
   s.k = k;
@@ -75,7 +77,8 @@ backend::ScanSummaries summaries_of(const Matrix& x, const std::vector<double>& 
     s.negative.push_back(neg);
     s.zero.push_back(zero);
     s.finite.push_back(1);
-    for (std::size_t q = 0; q < sketch_dim; ++q) s.sketch.push_back(x[i][q % d] * static_cast<double>(q + 1));
+    for (std::size_t q = 0; q < sketch_dim; ++q)
+      s.sketch.push_back(x[i][q % d] * static_cast<double>(q + 1));
   }
   if (!gram) return s;
   for (std::size_t i = 0; i < k; ++i)
@@ -122,7 +125,8 @@ struct DirectRound {
     memory.reputation.assign(kN, 1.0);
     memory.rounds_seen.assign(kN, 0);
     memory.aggregate_sketches = &aggregate_sketches;
-    const rules::RoundContext round{space, weights, std::nullopt, std::size_t{0}, 0, 0, &history, kSketch, "", &memory};
+    const rules::RoundContext round{space,    weights, std::nullopt, std::size_t{0}, 0, 0,
+                                    &history, kSketch, "",           &memory};
     rules::Candidates c;
     for (std::size_t i = 0; i < kN; ++i) c.owner.push_back(i);
     if (role == rules::kFilter) {
@@ -139,14 +143,16 @@ TEST(RuleTraits, EveryRegisteredRuleDeclaresARoleAndHasACase) {
   for (const std::string& name : rules::rule_names()) {
     EXPECT_TRUE(parameters().count(name)) << "rule '" << name << "' has no case in traits_test.cc";
     EXPECT_NE(rules::rule_traits(name).roles, 0u) << name;
-    EXPECT_EQ(rules::make_rule(spec_of(name))->traits().roles, rules::rule_traits(name).roles) << name;
+    EXPECT_EQ(rules::make_rule(spec_of(name))->traits().roles, rules::rule_traits(name).roles)
+        << name;
   }
   EXPECT_EQ(parameters().size(), rules::rule_names().size());
   try {
     rules::rule_traits("no_such_rule");
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown rule 'no_such_rule' (known: arc, bulyan,"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("unknown rule 'no_such_rule' (known: arc, bulyan,"),
+              std::string::npos)
         << e.what();
   }
 }
@@ -161,7 +167,8 @@ TEST(RuleTraits, UndeclaredRolesAreNotOverridden) {
       if (rule->traits().plays(role)) continue;
       try {
         r.call(*rule, role, true);
-        ADD_FAILURE() << name << " runs as a " << rules::role_name(role) << " but does not declare it";
+        ADD_FAILURE() << name << " runs as a " << rules::role_name(role)
+                      << " but does not declare it";
       } catch (const Error& e) {
         EXPECT_EQ(std::string(e.what()), refusal(name, role));
       }
@@ -187,7 +194,8 @@ TEST(RuleTraits, GramDeclarationsMatchWhatTheRulesRead) {
           r.call(*rule, role, false);
           ADD_FAILURE() << "declares the Gram but runs without it";
         } catch (const Error& e) {
-          EXPECT_NE(std::string(e.what()).find("without the Gram products"), std::string::npos) << e.what();
+          EXPECT_NE(std::string(e.what()).find("without the Gram products"), std::string::npos)
+              << e.what();
         }
       }
     }
@@ -217,12 +225,14 @@ TEST(RuleTraits, DeclaredRolesRunOnWhatTheEngineProvidesForTheirNeeds) {
       if (!traits.plays(role)) continue;
       SCOPED_TRACE(name + " as " + rules::role_name(role));
       const EngineConfig config = EngineConfig::from_json(policy_for(name, role));
-      const std::size_t rules_before = rules::rules_built(), policies_before = policy::Policy::built();
+      const std::size_t rules_before = rules::rules_built(),
+                        policies_before = policy::Policy::built();
       Engine engine(config);
       EXPECT_EQ(rules::rules_built() - rules_before, role == rules::kAggregator ? 1u : 2u);
       EXPECT_EQ(policy::Policy::built() - policies_before, 1u);
       for (int t = 0; t < 5; ++t) {
-        const std::vector<float> x = to_floats(random_round(RoundShape{n, d, false, false, false, 0.0}, rng));
+        const std::vector<float> x =
+            to_floats(random_round(RoundShape{n, d, false, false, false, 0.0}, rng));
         RoundInput in;
         in.updates = UpdateView(x.data(), n, d, DType::kFloat32);
         if (traits.reads(rules::kServerReference)) in.reference = x.data();
@@ -250,7 +260,8 @@ TEST(RuleTraits, LastFilterPlacementComesFromTheTraits) {
         EngineConfig::from_json(j.dump());
         ADD_FAILURE() << name << " accepted before another filter";
       } catch (const Error& e) {
-        EXPECT_EQ(std::string(e.what()), "the '" + name + "' filter must be the last filter (it is filter 1 of 2)");
+        EXPECT_EQ(std::string(e.what()),
+                  "the '" + name + "' filter must be the last filter (it is filter 1 of 2)");
       }
       j["combine"] = "vote";
     }
