@@ -2,12 +2,14 @@
 // registered rule: the roles declared are exactly the role functions the rule overrides; each
 // declared role runs on what the engine provides for the declared needs alone (a rule that
 // declares no Gram runs on a pass 1 without Gram products; one that declares the Gram in a
-// filter or aggregator role cannot do without it); the engine builds each rule once.
+// filter or aggregator role cannot do without it); every other declared need is read (without
+// it the rule fails or decides otherwise); the engine builds each rule once.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -97,9 +99,20 @@ backend::ScanSummaries summaries_of(const Matrix& x, const std::vector<double>& 
   return s;
 }
 
-// One rule in one role, called directly on a round in which everything a rule could read is
-// present (the reference, the history, the clients' memory) except, with gram = false, the
-// Gram products.
+constexpr unsigned kEverything = rules::kGram | rules::kSketch | rules::kAggregateSketches |
+                                 rules::kReputation | rules::kServerReference |
+                                 rules::kPreviousAggregate;
+constexpr rules::Need kNeeds[] = {
+    rules::kGram,       rules::kSketch,          rules::kAggregateSketches,
+    rules::kReputation, rules::kServerReference, rules::kPreviousAggregate};
+
+// One rule in one role, called directly on a round that holds what the engine would provide
+// for the given needs (rules::Need bits) and nothing else: the Gram products; the per-client
+// sketches and histories; the clients' memory (only with past aggregates' sketches or the
+// reputation, as the engine's recall stage), with five past aggregates' sketches, every
+// client's previous sketch and reputations below 0.5 for three clients; the server reference;
+// the previous aggregate. Returns the rule's output written out (NaN as "nan"), so that two
+// calls compare.
 struct DirectRound {
   static constexpr std::size_t kN = 12, kD = 40, kSketch = 8;
   Matrix x;
@@ -110,32 +123,71 @@ struct DirectRound {
     v = x[0];
   }
 
-  void call(const rules::Rule& rule, rules::Role role, bool gram) const {
-    const auto subsets = rule.column_subsets(kD, 0);
-    const backend::ScanSummaries s = summaries_of(x, v, gram, subsets, kSketch);
+  std::string call(const rules::Rule& rule, rules::Role role, unsigned needs) const {
+    auto has = [&](rules::Need n) { return (needs & n) != 0; };
+    const std::size_t sketch_dim = has(rules::kSketch) ? kSketch : 0;
+    const backend::ScanSummaries s =
+        summaries_of(x, v, has(rules::kGram), rule.column_subsets(kD, 0), sketch_dim);
     const geometry::GramSpace space(s);
     const std::vector<double> weights(kN, 1.0);
-    const std::vector<double> history = s.sketch;
-    const std::vector<std::vector<double>> aggregate_sketches;
+    std::vector<std::vector<double>> past(has(rules::kAggregateSketches) && sketch_dim ? 5 : 0);
+    for (std::size_t t = 0; t < past.size(); ++t)
+      for (std::size_t q = 0; q < sketch_dim; ++q)
+        past[t].push_back(std::sin(1.0 + t * 0.7 + q * 1.3) / (t + 1));
+    std::vector<std::vector<double>> previous(kN);
     rules::ClientMemory memory;
-    memory.sketch_dim = kSketch;
+    memory.sketch_dim = sketch_dim;
     memory.round_sketch = &s.sketch;
-    memory.previous_sketch.assign(kN, nullptr);
-    memory.suspicion.assign(kN, nullptr);
-    memory.reputation.assign(kN, 1.0);
-    memory.rounds_seen.assign(kN, 0);
-    memory.aggregate_sketches = &aggregate_sketches;
-    const rules::RoundContext round{space,    weights, std::nullopt, std::size_t{0}, 0, 0,
-                                    &history, kSketch, "",           &memory};
+    for (std::size_t i = 0; i < kN; ++i) {
+      for (std::size_t q = 0; q < sketch_dim; ++q)
+        previous[i].push_back(s.sketch[i * sketch_dim + q] * 0.9);
+      memory.previous_sketch.push_back(past.empty() ? nullptr : &previous[i]);
+      memory.suspicion.push_back(nullptr);
+      memory.reputation.push_back(i < 3 ? 0.25 : 1.0);
+      memory.rounds_seen.push_back(5);
+    }
+    memory.aggregate_sketches = &past;
+    const bool remembers = has(rules::kAggregateSketches) || has(rules::kReputation);
+    const rules::RoundContext round{
+        space,
+        weights,
+        has(rules::kPreviousAggregate) ? std::optional<std::size_t>(0) : std::nullopt,
+        has(rules::kServerReference) ? std::optional<std::size_t>(0) : std::nullopt,
+        0,
+        0,
+        sketch_dim ? &s.sketch : nullptr,
+        sketch_dim,
+        "",
+        remembers ? &memory : nullptr};
     rules::Candidates c;
     for (std::size_t i = 0; i < kN; ++i) c.owner.push_back(i);
+    std::ostringstream out;
+    out.precision(17);
+    auto write = [&](const char* what, const std::vector<double>& values) {
+      out << what << ":";
+      for (double value : values) out << " " << value;
+      out << "\n";
+    };
     if (role == rules::kFilter) {
-      EXPECT_EQ(rule.select(round, c).keep.size(), kN);
+      const rules::Verdict verdict = rule.select(round, c);
+      EXPECT_EQ(verdict.keep.size(), kN);
+      write("keep", std::vector<double>(verdict.keep.begin(), verdict.keep.end()));
+      write("score", verdict.score);
     } else if (role == rules::kTransform) {
-      EXPECT_EQ(rule.transform(round, c).matrix.size(), kN * kN);
+      const rules::TransformResult t = rule.transform(round, c);
+      EXPECT_EQ(t.matrix.size(), kN * kN);
+      write("matrix", t.matrix);
+      write("score", t.score);
     } else {
-      EXPECT_EQ(rule.aggregate(round, c).verdict.keep.size(), kN);
+      const rules::AggregatePlan plan = rule.aggregate(round, c);
+      EXPECT_EQ(plan.verdict.keep.size(), kN);
+      write("keep", std::vector<double>(plan.verdict.keep.begin(), plan.verdict.keep.end()));
+      write("score", plan.verdict.score);
+      write("weights", plan.weights);
+      write("extra", plan.extra_raw);
+      for (const auto& [name, w] : plan.reference_weights) out << name << " " << w << "\n";
     }
+    return out.str();
   }
 };
 
@@ -166,7 +218,7 @@ TEST(RuleTraits, UndeclaredRolesAreNotOverridden) {
     for (rules::Role role : kRoles) {
       if (rule->traits().plays(role)) continue;
       try {
-        r.call(*rule, role, true);
+        r.call(*rule, role, kEverything);
         ADD_FAILURE() << name << " runs as a " << rules::role_name(role)
                       << " but does not declare it";
       } catch (const Error& e) {
@@ -186,17 +238,43 @@ TEST(RuleTraits, GramDeclarationsMatchWhatTheRulesRead) {
     for (rules::Role role : kRoles) {
       if (!rule->traits().plays(role)) continue;
       SCOPED_TRACE(name + " as " + rules::role_name(role));
-      EXPECT_NO_THROW(r.call(*rule, role, true));
+      EXPECT_NO_THROW(r.call(*rule, role, kEverything));
       if (!rule->traits().reads(rules::kGram)) {
-        EXPECT_NO_THROW(r.call(*rule, role, false));
+        EXPECT_NO_THROW(r.call(*rule, role, kEverything & ~rules::kGram));
       } else if (role != rules::kTransform) {
         try {
-          r.call(*rule, role, false);
+          r.call(*rule, role, kEverything & ~rules::kGram);
           ADD_FAILURE() << "declares the Gram but runs without it";
         } catch (const Error& e) {
           EXPECT_NE(std::string(e.what()).find("without the Gram products"), std::string::npos)
               << e.what();
         }
+      }
+    }
+  }
+}
+
+// The other needs: a rule reads what it declares. Without one declared need (the round then
+// lacks it, as the engine's would), each of its roles either fails or decides otherwise.
+TEST(RuleTraits, EveryDeclaredNeedIsRead) {
+  const DirectRound r;
+  for (const std::string& name : rules::rule_names()) {
+    const auto rule = rules::make_rule(spec_of(name));
+    const rules::RuleTraits& traits = rule->traits();
+    for (rules::Role role : kRoles) {
+      if (!traits.plays(role)) continue;
+      const std::string full = r.call(*rule, role, traits.needs | rules::kGram);
+      for (rules::Need need : kNeeds) {
+        if (need == rules::kGram || !traits.reads(need)) continue;
+        SCOPED_TRACE(name + " as " + rules::role_name(role) + " without need " +
+                     std::to_string(need));
+        std::string without;
+        try {
+          without = r.call(*rule, role, (traits.needs | rules::kGram) & ~need);
+        } catch (const Error&) {
+          continue;  // fails without it
+        }
+        EXPECT_NE(without, full) << "declares the need but decides the same without it";
       }
     }
   }
