@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
@@ -344,6 +345,36 @@ TEST(RuleTraits, LastFilterPlacementComesFromTheTraits) {
       j["combine"] = "vote";
     }
     EXPECT_NO_THROW(EngineConfig::from_json(j.dump())) << name;
+  }
+}
+
+// docs/config.md's "Rules by slot" table says which slots each rule fills: the same as its
+// declared roles, for every registered rule.
+TEST(RuleTraits, TheDocumentedSlotsAreTheDeclaredRoles) {
+  std::ifstream doc(std::string(FEDGUARD_SOURCE_DIR) + "/docs/config.md");
+  ASSERT_TRUE(doc.good());
+  std::map<std::string, unsigned> documented;
+  bool in_table = false;
+  for (std::string line; std::getline(doc, line);) {
+    if (line.rfind("| rule | filter | transform | aggregator |", 0) == 0) in_table = true;
+    if (!in_table) continue;
+    if (line.empty()) break;
+    if (line.rfind("| `", 0) != 0) continue;
+    std::vector<std::string> cells;
+    std::stringstream row(line.substr(1));
+    for (std::string cell; std::getline(row, cell, '|');) cells.push_back(cell);
+    ASSERT_GE(cells.size(), 4u) << line;
+    const std::string name =
+        cells[0].substr(cells[0].find('`') + 1, cells[0].rfind('`') - cells[0].find('`') - 1);
+    unsigned roles = 0;
+    for (std::size_t k = 0; k < 3; ++k)
+      if (cells[k + 1].find("yes") != std::string::npos) roles |= kRoles[k];
+    documented[name] = roles;
+  }
+  EXPECT_EQ(documented.size(), rules::rule_names().size());
+  for (const std::string& name : rules::rule_names()) {
+    ASSERT_TRUE(documented.count(name)) << name << " is missing from docs/config.md's table";
+    EXPECT_EQ(documented[name], rules::rule_traits(name).roles) << name;
   }
 }
 
