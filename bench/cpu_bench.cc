@@ -392,7 +392,7 @@ void BM_Round(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The spectral detectors' eigen-solve on an n x n centred Gram (top-k eigenpairs): the direct
+// The spectral rules' eigen-solve on an n x n centred Gram (top-k eigenpairs): the direct
 // solver against block Krylov. The matrix: a few strong directions plus noise, like a round with
 // a coordinated attack.
 

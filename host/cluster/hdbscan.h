@@ -1,4 +1,4 @@
-// HDBSCAN* on a precomputed n x n distance matrix, as used by the FLAME detector.
+// HDBSCAN* on a precomputed n x n distance matrix, as used by the FLAME rule.
 // Papers, conventions, tie rules and every departure from the Python `hdbscan` package are
 // listed at the top of hdbscan.cc.
 #pragma once

@@ -5,10 +5,42 @@
 #include <map>
 
 #include "common/json_parse.h"
+#include "engine/config_check.h"
 #include "fedguard/error.h"
-#include "policy/policy.h"
+#include "policy/composition.h"
+#include "rules/rule.h"
 
 namespace fedguard {
+
+const char* to_string(Precision precision) {
+  switch (precision) {
+    case Precision::kFp32: return "fp32";
+    case Precision::kTf32: return "tf32";
+    case Precision::kBf16: return "bf16";
+  }
+  FEDGUARD_THROW(kInvalidInput, "config \"precision\" holds no known precision (" << static_cast<int>(precision) << ")");
+}
+
+const char* to_string(CombineMode mode) {
+  switch (mode) {
+    case CombineMode::kIntersect: return "intersect";
+    case CombineMode::kVote: return "vote";
+  }
+  FEDGUARD_THROW(kInvalidInput, "config \"combine.mode\" holds no known mode (" << static_cast<int>(mode) << ")");
+}
+
+Precision precision_from_string(const std::string& text) {
+  for (Precision p : {Precision::kFp32, Precision::kTf32, Precision::kBf16})
+    if (text == to_string(p)) return p;
+  FEDGUARD_THROW(kInvalidInput, "config \"precision\" must be fp32, tf32 or bf16, got \"" << text << "\"");
+}
+
+CombineMode combine_mode_from_string(const std::string& text) {
+  for (CombineMode m : {CombineMode::kIntersect, CombineMode::kVote})
+    if (text == to_string(m)) return m;
+  FEDGUARD_THROW(kInvalidInput, "config \"combine.mode\" must be \"intersect\" or \"vote\", got \"" << text << "\"");
+}
+
 namespace {
 
 RuleSpec rule_from_json(const nlohmann::json& j, const std::string& where) {
@@ -38,7 +70,7 @@ std::vector<RuleSpec> rules_from_json(const nlohmann::json& j, const std::string
 CombineSpec combine_from_json(const nlohmann::json& v) {
   CombineSpec c;
   if (v.is_string()) {
-    c.mode = v.get<std::string>();
+    c.mode = combine_mode_from_string(v.get<std::string>());
   } else {
     FEDGUARD_EXPECTS(v.is_object(), "config \"combine\" must be \"intersect\", \"vote\" or an object like "
                                     "{\"mode\": \"vote\", \"min_votes\": 2}, got " << v.dump());
@@ -46,7 +78,7 @@ CombineSpec combine_from_json(const nlohmann::json& v) {
       const auto& x = item.value();
       if (item.key() == "mode") {
         FEDGUARD_EXPECTS(x.is_string(), "config \"combine.mode\" must be a string, got " << x.dump());
-        c.mode = x.get<std::string>();
+        c.mode = combine_mode_from_string(x.get<std::string>());
       } else if (item.key() == "weights") {
         FEDGUARD_EXPECTS(x.is_array(), "config \"combine.weights\" must be a list of numbers, got " << x.dump());
         for (const auto& w : x) {
@@ -236,7 +268,7 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
       else FEDGUARD_THROW(kInvalidInput, "config \"backend\" must be auto, cpu or cuda, got \"" << s << "\"");
     } else if (key == "precision") {
       FEDGUARD_EXPECTS(v.is_string(), "config \"precision\" must be a string");
-      c.precision = v.get<std::string>();
+      c.precision = precision_from_string(v.get<std::string>());
     } else if (key == "tile_columns") {
       // Bounded so that a tile (n x tile_columns floats) cannot ask for an absurd allocation.
       FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 0 && v.get<std::int64_t>() <= (1 << 26),
@@ -292,7 +324,7 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
 nlohmann::json EngineConfig::to_json() const {
   nlohmann::json j;
   j["backend"] = backend == BackendKind::kCpu ? "cpu" : backend == BackendKind::kCuda ? "cuda" : "auto";
-  j["precision"] = precision;
+  j["precision"] = to_string(precision);
   j["tile_columns"] = tile_columns;
   j["threads"] = threads;
   j["duplicate_ids"] = duplicate_ids == DuplicateIdPolicy::kReject ? "reject" : "error";
@@ -304,7 +336,7 @@ nlohmann::json EngineConfig::to_json() const {
   j["transforms"] = nlohmann::json::array();
   for (const auto& r : transforms) j["transforms"].push_back(rule_to_json(r));
   j["aggregator"] = rule_to_json(aggregator);
-  j["combine"] = {{"mode", combine.mode}, {"weights", combine.weights}, {"min_votes", combine.min_votes}};
+  j["combine"] = {{"mode", to_string(combine.mode)}, {"weights", combine.weights}, {"min_votes", combine.min_votes}};
   j["reputation"] = {{"enabled", reputation.enabled}, {"decay", reputation.decay}, {"initial", reputation.initial}};
   j["monitoring"] = monitoring.to_json();
   j["detection"] = detection_to_json(detection);
@@ -321,24 +353,32 @@ nlohmann::json EngineConfig::to_json() const {
 }
 
 void EngineConfig::validate() const {
-  FEDGUARD_EXPECTS(sketch_dim >= 1 && sketch_dim <= 65536, "config \"sketch_dim\" must be in [1, 65536], got " << sketch_dim);
-  FEDGUARD_EXPECTS(threads >= 0 && threads <= 4096, "config \"threads\" must be in [0, 4096], got " << threads);
-  FEDGUARD_EXPECTS(precision == "fp32" || precision == "tf32" || precision == "bf16",
-                   "config \"precision\" must be fp32, tf32 or bf16, got \"" << precision << "\"");
-  FEDGUARD_EXPECTS(combine.mode == "intersect" || combine.mode == "vote",
-                   "config \"combine.mode\" must be \"intersect\" or \"vote\", got \"" << combine.mode << "\"");
-  FEDGUARD_EXPECTS(combine.weights.empty() || combine.weights.size() == filters.size(),
-                   "config \"combine.weights\" has " << combine.weights.size() << " weights for " << filters.size()
+  engine::check_config_values(*this);
+  policy::check_composition(*this);
+  for (const RuleSpec& spec : filters) rules::check_rule_parameters(spec);
+  for (const RuleSpec& spec : transforms) rules::check_rule_parameters(spec);
+  rules::check_rule_parameters(aggregator);
+}
+
+namespace engine {
+
+void check_config_values(const EngineConfig& c) {
+  FEDGUARD_EXPECTS(c.sketch_dim >= 1 && c.sketch_dim <= 65536, "config \"sketch_dim\" must be in [1, 65536], got " << c.sketch_dim);
+  FEDGUARD_EXPECTS(c.threads >= 0 && c.threads <= 4096, "config \"threads\" must be in [0, 4096], got " << c.threads);
+  to_string(c.precision);  // an enum value cast from an integer that names no precision throws
+  to_string(c.combine.mode);
+  FEDGUARD_EXPECTS(c.combine.weights.empty() || c.combine.weights.size() == c.filters.size(),
+                   "config \"combine.weights\" has " << c.combine.weights.size() << " weights for " << c.filters.size()
                                                     << " filters");
-  for (double w : combine.weights)
+  for (double w : c.combine.weights)
     FEDGUARD_EXPECTS(std::isfinite(w) && w >= 0, "config \"combine.weights\" must be finite and >= 0, got " << w);
-  FEDGUARD_EXPECTS(std::isfinite(combine.min_votes) && combine.min_votes >= 0,
-                   "config \"combine.min_votes\" must be finite and >= 0, got " << combine.min_votes);
-  FEDGUARD_EXPECTS(std::isfinite(reputation.decay) && reputation.decay >= 0 && reputation.decay < 1,
-                   "config \"reputation.decay\" must be in [0, 1), got " << reputation.decay);
-  FEDGUARD_EXPECTS(std::isfinite(reputation.initial) && reputation.initial >= 0 && reputation.initial <= 1,
-                   "config \"reputation.initial\" must be in [0, 1], got " << reputation.initial);
-  const DetectionSpec& dt = detection;
+  FEDGUARD_EXPECTS(std::isfinite(c.combine.min_votes) && c.combine.min_votes >= 0,
+                   "config \"combine.min_votes\" must be finite and >= 0, got " << c.combine.min_votes);
+  FEDGUARD_EXPECTS(std::isfinite(c.reputation.decay) && c.reputation.decay >= 0 && c.reputation.decay < 1,
+                   "config \"reputation.decay\" must be in [0, 1), got " << c.reputation.decay);
+  FEDGUARD_EXPECTS(std::isfinite(c.reputation.initial) && c.reputation.initial >= 0 && c.reputation.initial <= 1,
+                   "config \"reputation.initial\" must be in [0, 1], got " << c.reputation.initial);
+  const DetectionSpec& dt = c.detection;
   for (double budget : {dt.norm, dt.direction, dt.sign, dt.spectral, dt.collusion, dt.history})
     FEDGUARD_EXPECTS(std::isfinite(budget) && budget >= 0 && budget < 0.5,
                      "config \"detection\": every signal's false-alarm budget must be in [0, 0.5), got " << budget);
@@ -349,8 +389,9 @@ void EngineConfig::validate() const {
                    "config \"detection.collusion_max_distance\" must be in [0, 2], got " << dt.collusion_max_distance);
   FEDGUARD_EXPECTS(std::isfinite(dt.max_reject_fraction) && dt.max_reject_fraction >= 0 && dt.max_reject_fraction <= 0.5,
                    "config \"detection.max_reject_fraction\" must be in [0, 0.5], got " << dt.max_reject_fraction);
-  monitoring.validate();
-  policy::Policy check(*this);  // builds every rule, which checks names and parameters
+  c.monitoring.validate();
 }
+
+}  // namespace engine
 
 }  // namespace fedguard

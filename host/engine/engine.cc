@@ -10,6 +10,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/devices.h"
+#include "engine/config_check.h"
 #include "engine/stages.h"
 #include "engine/state_file.h"
 #include "monitor/monitor.h"
@@ -37,7 +38,7 @@ class StageTimer {
 
 backend::CudaOptions cuda_options(const EngineConfig& config) {
   backend::CudaOptions o;
-  o.precision = backend::parse_gram_precision(config.precision);
+  o.precision = backend::gram_precision(config.precision);
   return o;
 }
 
@@ -55,8 +56,8 @@ std::unique_ptr<backend::Backend> make_backend(const EngineConfig& config) {
     case BackendKind::kCpu:
       // tf32 / bf16 Gram products are a CUDA option; the CPU computes in fp32 only, and says
       // so rather than silently computing something other than what was asked.
-      if (config.precision != "fp32")
-        FEDGUARD_THROW(kUnsupported, "precision \"" << config.precision
+      if (config.precision != Precision::kFp32)
+        FEDGUARD_THROW(kUnsupported, "precision \"" << to_string(config.precision)
                                                     << "\" is a CUDA backend option; the CPU backend computes in fp32");
       return backend::make_cpu_backend(config.threads);
     case BackendKind::kAuto:
@@ -72,14 +73,14 @@ std::unique_ptr<backend::Backend> make_backend(const EngineConfig& config) {
 
 struct Engine::Impl {
   EngineConfig config;
+  policy::Policy policy;  // before the backend: a bad policy is reported before a missing device
   std::unique_ptr<backend::Backend> backend;
-  policy::Policy policy;
   engine::EngineState state;  // committed only when a round succeeds
   std::optional<identity::Registry> registry;  // client verification on when set
 
-  explicit Impl(EngineConfig c) : config(std::move(c)), backend(make_backend(config)), policy(config) {}
+  explicit Impl(EngineConfig c) : config(std::move(c)), policy(config), backend(make_backend(config)) {}
 
-  bool tracks_reputation() const { return config.reputation.enabled || policy.uses_reputation(); }
+  bool tracks_reputation() const { return config.reputation.enabled || policy.needs(rules::kReputation); }
   engine::EngineView view() { return {config, *backend, policy, state, tracks_reputation(), registry.has_value()}; }
 
   // verification: client verification's verdicts, for the commit (empty without a registry).
@@ -105,7 +106,7 @@ struct Engine::Impl {
     engine::aggregate_stage(e, w);
     timer.mark("pass2_aggregate");
     engine::record_stage(e, w);
-    if (policy.needs_aggregate_history()) timer.mark("aggregate_sketch");
+    if (policy.needs(rules::kAggregateSketches)) timer.mark("aggregate_sketch");
     if (config.monitoring.enabled) {
       engine::record_monitoring(e, w);
       timer.mark("monitor");
@@ -120,9 +121,9 @@ struct Engine::Impl {
 };
 
 void Engine::Impl::commit(engine::Pending& pending) {
-  if (policy.uses_previous_aggregate() || pending.monitor) state.previous_aggregate = std::move(pending.aggregate);
+  if (policy.needs(rules::kPreviousAggregate) || pending.monitor) state.previous_aggregate = std::move(pending.aggregate);
   if (pending.monitor) monitor::commit(state.monitor, std::move(*pending.monitor));
-  const bool keep_last = policy.needs_aggregate_history();
+  const bool keep_last = policy.needs(rules::kAggregateSketches);
   for (auto& [id, sketch] : pending.sketches) {
     engine::ClientHistory& h = state.clients[id];
     if (h.sketch_sum.empty()) h.sketch_sum.assign(sketch.size(), 0.0);
@@ -153,7 +154,9 @@ void Engine::Impl::commit(engine::Pending& pending) {
 }
 
 Engine::Engine(EngineConfig config) {
-  config.validate();
+  // EngineConfig::validate less the rules' parameters: the Policy checks the composition and
+  // builds each rule once, and its factories check the parameters.
+  engine::check_config_values(config);
   impl_ = std::make_unique<Impl>(std::move(config));
 }
 Engine::~Engine() = default;
@@ -172,7 +175,7 @@ RoundResult Engine::process_round(const RoundInput& input) {
                                                                        << impl_->config.tile_columns << ")");
   }
   // Commit state only now: a round that threw above changed nothing.
-  if (impl_->policy.uses_previous_aggregate() || work.pending.monitor) work.pending.aggregate = result.aggregate;
+  if (impl_->policy.needs(rules::kPreviousAggregate) || work.pending.monitor) work.pending.aggregate = result.aggregate;
   impl_->commit(work.pending);
   if (verification) engine::commit_verification(impl_->state, input, *verification);
   return result;

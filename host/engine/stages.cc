@@ -25,7 +25,7 @@ std::string count_list(const std::map<std::string, std::size_t>& counts) {
 // is on.
 std::size_t sketch_dim_of(const EngineView& e) {
   const bool history = e.config.detection.enabled && e.config.detection.history > 0;
-  return e.policy.needs_sketch() || history ? e.config.sketch_dim : 0;
+  return e.policy.needs(rules::kSketch) || history ? e.config.sketch_dim : 0;
 }
 
 const engine::ClientHistory* history_of(const EngineView& e, const std::string& id) {
@@ -119,14 +119,14 @@ void validate_stage(const EngineView& e, RoundWork& w) {
 
 void scan_stage(const EngineView& e, RoundWork& w) {
   const std::vector<float>& previous_aggregate = e.state.previous_aggregate;
-  if (e.policy.uses_previous_aggregate() && !previous_aggregate.empty()) {
+  if (e.policy.needs(rules::kPreviousAggregate) && !previous_aggregate.empty()) {
     FEDGUARD_EXPECTS(previous_aggregate.size() == w.d,
                      "the engine holds a previous aggregate of d=" << previous_aggregate.size() << " but this round has d="
                                                                     << w.d << "; call reset_state() when the model changes");
     w.roles.previous_aggregate = w.references.size();
     w.references.push_back(previous_aggregate.data());
   }
-  if (e.policy.uses_server_reference()) {
+  if (e.policy.needs(rules::kServerReference)) {
     FEDGUARD_EXPECTS(w.in.reference != nullptr, "rule '" << e.policy.server_reference_users()
                                                          << "' needs the server's reference update (RoundInput::reference,"
                                                          << " --reference), and this round has none");
@@ -135,7 +135,7 @@ void scan_stage(const EngineView& e, RoundWork& w) {
   }
   w.subsets = e.policy.column_subsets(w.d, e.state.rounds);
   const std::size_t sketch_dim = sketch_dim_of(e);
-  const bool gram = e.policy.needs_gram() || e.config.detection.enabled;
+  const bool gram = e.policy.needs(rules::kGram) || e.config.detection.enabled;
   backend::ScanRequest scan{&w.in.updates, w.rows, w.references, e.config.tile_columns, gram,
                             w.subsets.subsets, sketch_dim, e.config.sketch_seed};
   w.summaries = e.backend.scan(scan);
@@ -172,7 +172,7 @@ void recall_stage(const EngineView& e, RoundWork& w) {
     w.roles.history = &w.history;
     w.roles.sketch_dim = sketch_dim;
   }
-  if (!e.policy.needs_aggregate_history() && !e.tracks_reputation) return;
+  if (!e.policy.needs(rules::kAggregateSketches) && !e.tracks_reputation) return;
   const std::uint64_t rounds = e.state.rounds;
   rules::ClientMemory& memory = w.memory;
   memory.sketch_dim = sketch_dim;
@@ -358,11 +358,11 @@ void reputation_evidence(const EngineView& e, RoundWork& w) {
 
 void record_stage(const EngineView& e, RoundWork& w) {
   RoundResult& result = w.result;
-  if (e.policy.needs_aggregate_history()) {
+  if (e.policy.needs(rules::kAggregateSketches)) {
     // The sketch of what the server applies this round (FLDetector's model-change history):
     // one more row through the same sketch as the updates, so the two are comparable exactly.
     const UpdateView one(result.aggregate.data(), 1, w.d, DType::kFloat32);
-    const std::size_t sketch_dim = e.policy.needs_sketch() ? e.config.sketch_dim : 0;
+    const std::size_t sketch_dim = e.policy.needs(rules::kSketch) ? e.config.sketch_dim : 0;
     backend::ScanRequest req{&one, {0}, {}, e.config.tile_columns, false, {}, sketch_dim, e.config.sketch_seed};
     w.pending.aggregate_sketch = e.backend.scan(req).sketch;
   }

@@ -1,5 +1,5 @@
 // Offline forensics (`fedguard scan`, docs/forensics.md): one or several policies over every
-// round of an update log, in order, each with its own Engine (so history detectors and centred
+// round of an update log, in order, each with its own Engine (so history rules and centred
 // clipping see the rounds as a server would have). Rounds are streamed: one round's file is
 // mapped at a time and unmapped before the next. A round that cannot be read, or that a policy
 // fails on, is recorded with its error and the scan goes on.

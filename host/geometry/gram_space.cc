@@ -70,7 +70,7 @@ std::vector<double> quadratic_form(const std::vector<double>& c, std::size_t m, 
 void GramSpace::require_gram() const {
   if (h_.empty() && k_ > 0)
     FEDGUARD_THROW(kUnsupported, "internal: a rule asked for distances but pass 1 ran without the Gram "
-                                 "products (Rule::needs_gram() must return true for it)");
+                                 "products (the rule's traits must declare rules::kGram)");
 }
 
 std::vector<double> GramSpace::centred_gram(const std::vector<double>& raw, std::size_t m) const {

@@ -1,4 +1,4 @@
-// Eigen-decompositions of n x n summaries (LAPACKE), for the spectral detectors.
+// Eigen-decompositions of n x n summaries (LAPACKE), for the spectral rules (dnc, pca_outlier).
 #pragma once
 
 #include <cstddef>

@@ -1,9 +1,11 @@
 #include "policy/policy.h"
 
+#include <atomic>
 #include <cmath>
 
-#include "fedguard/error.h"
 #include "common/short_number.h"
+#include "fedguard/error.h"
+#include "policy/composition.h"
 
 namespace fedguard::policy {
 namespace {
@@ -36,28 +38,20 @@ Decision::RuleRejection rule_rejection(ReasonCode code, const std::string& rule,
   return r;
 }
 
+std::atomic<std::size_t> policies_built{0};
+
 }  // namespace
 
+std::size_t Policy::built() { return policies_built.load(); }
+
 Policy::Policy(const EngineConfig& config) : combine_(config.combine) {
-  for (const RuleSpec& spec : config.filters) {
-    auto rule = rules::make_rule(spec);
-    FEDGUARD_EXPECTS(rule->can_filter(), "rule '" << spec.rule << "' cannot serve as a filter");
-    filters_.push_back(std::move(rule));
-  }
-  // In intersect mode a client the reputation filter drops is never judged by the filters
-  // after it, so its reputation could never recover: the reputation filter goes last.
-  for (std::size_t i = 0; i + 1 < filters_.size(); ++i)
-    FEDGUARD_EXPECTS(combine_.mode == "vote" || filters_[i]->name() != "reputation",
-                     "the 'reputation' filter must be the last filter (it is filter " << i + 1 << " of " << filters_.size()
-                                                                                     << ")");
-  for (const RuleSpec& spec : config.transforms) {
-    auto rule = rules::make_rule(spec);
-    FEDGUARD_EXPECTS(rule->can_transform(), "rule '" << spec.rule << "' cannot serve as a transform");
-    transforms_.push_back(std::move(rule));
-  }
+  ++policies_built;
+  check_composition(config);
+  for (const RuleSpec& spec : config.filters) filters_.push_back(rules::make_rule(spec));
+  for (const RuleSpec& spec : config.transforms) transforms_.push_back(rules::make_rule(spec));
   aggregator_ = rules::make_rule(config.aggregator);
-  FEDGUARD_EXPECTS(aggregator_->can_aggregate(),
-                   "rule '" << config.aggregator.rule << "' cannot serve as the aggregator");
+  for (const auto* r : all_rules()) needs_ |= r->traits().needs;
+  if (!transforms_.empty()) needs_ |= rules::kGram;
 }
 
 std::vector<const rules::Rule*> Policy::all_rules() const {
@@ -68,34 +62,10 @@ std::vector<const rules::Rule*> Policy::all_rules() const {
   return out;
 }
 
-bool Policy::uses_server_reference() const {
-  for (const auto* r : all_rules())
-    if (r->uses_server_reference()) return true;
-  return false;
-}
-
-bool Policy::needs_sketch() const {
-  for (const auto* r : all_rules())
-    if (r->needs_sketch()) return true;
-  return false;
-}
-
-bool Policy::needs_aggregate_history() const {
-  for (const auto* r : all_rules())
-    if (r->needs_aggregate_history()) return true;
-  return false;
-}
-
-bool Policy::uses_reputation() const {
-  for (const auto* r : all_rules())
-    if (r->uses_reputation()) return true;
-  return false;
-}
-
 std::string Policy::server_reference_users() const {
   std::string names;
   for (const auto* r : all_rules())
-    if (r->uses_server_reference()) names += (names.empty() ? "" : ", ") + r->name();
+    if (r->traits().reads(rules::kServerReference)) names += (names.empty() ? "" : ", ") + r->name();
   return names;
 }
 
@@ -106,18 +76,6 @@ Policy::SubsetPlan Policy::column_subsets(std::size_t d, std::uint64_t round_ind
     for (auto& s : r->column_subsets(d, round_index)) plan.subsets.push_back(std::move(s));
   }
   return plan;
-}
-
-bool Policy::uses_previous_aggregate() const {
-  for (const auto& r : filters_) if (r->uses_previous_aggregate()) return true;
-  for (const auto& r : transforms_) if (r->uses_previous_aggregate()) return true;
-  return aggregator_->uses_previous_aggregate();
-}
-
-bool Policy::needs_gram() const {
-  if (!transforms_.empty() || aggregator_->needs_gram()) return true;
-  for (const auto& r : filters_) if (r->needs_gram()) return true;
-  return false;
 }
 
 Decision Policy::decide(const GramSpace& space, const std::vector<double>& sample_weight, References references,
@@ -136,16 +94,16 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
     round.subset_offset = subsets.offsets.empty() ? 0 : subsets.offsets[rule_index];
     ++rule_index;
   };
-  // Per scanned position: how many filters other than `reputation` judged the client, and
-  // whether one of them rejected it.
+  // Per scanned position: how many filters that are evidence for the reputation (those that do
+  // not read it) judged the client, and whether one of them rejected it.
   std::vector<std::size_t> judged(k, 0);
-  std::vector<std::uint8_t> rejected_by_detector(k, 0);
-  std::size_t detectors = 0;
+  std::vector<std::uint8_t> rejected_by_evidence(k, 0);
+  std::size_t evidence_filters = 0;
   auto remember = [&](const rules::Verdict& v, const Candidates& cand) {
     for (std::size_t p = 0; p < v.suspicion.size() && p < cand.size(); ++p) out.suspicion[cand.owner[p]] = v.suspicion[p];
   };
 
-  if (combine_.mode == "vote") {
+  if (combine_.mode == CombineMode::kVote) {
     // Every filter judges every candidate; the rejecting weight decides.
     std::vector<double> weights = combine_.weights;
     if (weights.empty()) weights.assign(filters_.size(), 1.0);
@@ -160,12 +118,12 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
       const rules::Verdict v = filters_[f]->select(round, c);
       record_scores(out, v.score_name, c, v.score, k);
       remember(v, c);
-      const bool detector = filters_[f]->name() != "reputation";
-      detectors += detector;
+      const bool evidence = !filters_[f]->traits().reads(rules::kReputation);
+      evidence_filters += evidence;
       for (std::size_t p = 0; p < c.size(); ++p) {
-        judged[c.owner[p]] += detector;
+        judged[c.owner[p]] += evidence;
         if (v.keep[p]) continue;
-        if (detector) rejected_by_detector[c.owner[p]] = 1;
+        if (evidence) rejected_by_evidence[c.owner[p]] = 1;
         against[p] += weights[f];
         why[p] += (why[p].empty() ? "" : "; ") + v.reason[p];
       }
@@ -189,13 +147,13 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
       const rules::Verdict v = filter->select(round, c);
       record_scores(out, v.score_name, c, v.score, k);
       remember(v, c);
-      const bool detector = filter->name() != "reputation";
-      detectors += detector;
+      const bool evidence = !filter->traits().reads(rules::kReputation);
+      evidence_filters += evidence;
       std::size_t dropped = 0;
       for (std::size_t p = 0; p < c.size(); ++p) {
-        judged[c.owner[p]] += detector;
+        judged[c.owner[p]] += evidence;
         if (v.keep[p]) continue;
-        if (detector) rejected_by_detector[c.owner[p]] = 1;
+        if (evidence) rejected_by_evidence[c.owner[p]] = 1;
         out.rejections[c.owner[p]] = rule_rejection(ReasonCode::kFilter, filter->name(), v, p);
         ++dropped;
       }
@@ -205,7 +163,7 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
   }
   out.filter_outcome.assign(k, 2);
   for (std::size_t p : alive)
-    out.filter_outcome[p] = rejected_by_detector[p] ? 0 : judged[p] == detectors ? 1 : 2;
+    out.filter_outcome[p] = rejected_by_evidence[p] ? 0 : judged[p] == evidence_filters ? 1 : 2;
   for (const auto& transform : transforms_) {
     enter();
     const rules::TransformResult t = transform->transform(round, c);

@@ -44,8 +44,9 @@ struct Decision {
     std::map<std::string, double> values;
   };
   std::map<std::size_t, RuleRejection> rejections;  ///< per scanned position
-  /// Per scanned position: 0 a filter other than `reputation` rejected the client, 1 every
-  /// such filter judged it and kept it, 2 not judged by all of them (feeds the reputation).
+  /// Per scanned position: 0 a filter that does not read the reputation rejected the client,
+  /// 1 every such filter judged it and kept it, 2 not judged by all of them (feeds the
+  /// reputation).
   std::vector<std::uint8_t> filter_outcome;
   /// Per scanned position: the client's new FLDetector window, where a rule set one.
   std::map<std::size_t, std::vector<double>> suspicion;
@@ -53,16 +54,15 @@ struct Decision {
 
 class Policy {
  public:
+  /// Checks the composition (policy/composition.h), then builds each rule once.
   explicit Policy(const EngineConfig& config);
-  bool uses_previous_aggregate() const;
-  bool uses_server_reference() const;
-  bool needs_sketch() const;
-  /// Whether the engine must sketch each aggregate and keep clients' previous sketches.
-  bool needs_aggregate_history() const;
-  /// Whether a rule reads the reputation (the engine then tracks it).
-  bool uses_reputation() const;
+  /// Whether a rule of the policy needs this (the union of the rules' declared traits; with a
+  /// transform, also kGram: the mixed candidates' distances come from the Gram).
+  bool needs(rules::Need need) const { return (needs_ & need) != 0; }
   /// Names of the rules that need the server reference (for the error when it is missing).
   std::string server_reference_users() const;
+  /// Policies built in this process (tests: validating a config builds none).
+  static std::size_t built();
 
   /// Column subsets every rule asks pass 1 for, concatenated, and where each rule's start
   /// (rules in order: filters, transforms, aggregator).
@@ -71,8 +71,6 @@ class Policy {
     std::vector<std::size_t> offsets;
   };
   SubsetPlan column_subsets(std::size_t d, std::uint64_t round_index) const;
-  /// Whether any rule needs pass 1's Gram products (transforms always do).
-  bool needs_gram() const;
 
   /// Runs the rules over the candidates `alive` (scanned positions that passed the input
   /// checks). rejected_before counts rejections by reason before the policy (for messages);
@@ -94,6 +92,7 @@ class Policy {
   std::vector<std::unique_ptr<rules::Rule>> transforms_;
   std::unique_ptr<rules::Rule> aggregator_;
   CombineSpec combine_;
+  unsigned needs_ = 0;  ///< rules::Need bits
   std::vector<const rules::Rule*> all_rules() const;
 };
 

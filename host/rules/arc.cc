@@ -21,7 +21,6 @@ class Arc final : public Rule {
     p.finish();
   }
   std::string name() const override { return "arc"; }
-  bool can_transform() const override { return true; }
 
   TransformResult transform(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

@@ -103,8 +103,6 @@ class Bulyan final : public Rule {
     p.finish();
   }
   std::string name() const override { return "bulyan"; }
-  bool can_filter() const override { return true; }
-  bool can_aggregate() const override { return true; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

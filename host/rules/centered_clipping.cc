@@ -22,8 +22,6 @@ class CenteredClipping final : public Rule {
     p.finish();
   }
   std::string name() const override { return "centered_clipping"; }
-  bool can_aggregate() const override { return true; }
-  bool uses_previous_aggregate() const override { return true; }
 
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

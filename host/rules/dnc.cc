@@ -40,8 +40,6 @@ class Dnc final : public Rule {
                      "rule 'dnc': the exact variant (subset_size 0) is deterministic; niters must be 1");
   }
   std::string name() const override { return "dnc"; }
-  bool can_filter() const override { return true; }
-  bool can_aggregate() const override { return true; }
 
   std::vector<std::vector<std::size_t>> column_subsets(std::size_t d, std::uint64_t round_index) const override {
     std::vector<std::vector<std::size_t>> out;

@@ -39,8 +39,6 @@ class Flame final : public Rule {
     FEDGUARD_EXPECTS(!min_cluster_size_ || *min_cluster_size_ >= 2, "rule 'flame': min_cluster_size must be >= 2");
   }
   std::string name() const override { return "flame"; }
-  bool can_filter() const override { return true; }
-  bool can_aggregate() const override { return true; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

@@ -239,10 +239,6 @@ class FlDetector final : public Rule {
     p.finish();
   }
   std::string name() const override { return "fldetector"; }
-  bool can_filter() const override { return true; }
-  bool needs_gram() const override { return false; }
-  bool needs_sketch() const override { return true; }
-  bool needs_aggregate_history() const override { return true; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

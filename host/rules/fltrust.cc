@@ -20,12 +20,12 @@ class FlTrust final : public Rule {
  public:
   explicit FlTrust(const RuleSpec& spec) { Params(spec).finish(); }
   std::string name() const override { return "fltrust"; }
-  bool can_aggregate() const override { return true; }
-  bool uses_server_reference() const override { return true; }
 
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
     FEDGUARD_EXPECTS(n >= 1, "fltrust needs at least 1 client, got 0 " << round.losses);
+    // The engine passes the reference to a policy whose rules declare kServerReference.
+    FEDGUARD_EXPECTS(round.server_reference.has_value(), "fltrust: the engine passed no server reference");
     const std::size_t ref = *round.server_reference;
     const double ref_norm = std::sqrt(round.space.reference_norm_sq(ref));
     // A NaN or Inf in the reference makes its norm non-finite: say so (before this check, a NaN

@@ -32,12 +32,12 @@ class FoolsGold final : public Rule {
     p.finish();
   }
   std::string name() const override { return "foolsgold"; }
-  bool can_aggregate() const override { return true; }
-  bool needs_sketch() const override { return true; }
 
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size(), q = round.sketch_dim;
     FEDGUARD_EXPECTS(n >= 2, "foolsgold needs at least 2 clients, got n=" << n << " " << round.losses);
+    // The engine passes the histories to a policy whose rules declare kSketch.
+    FEDGUARD_EXPECTS(round.history != nullptr && q > 0, "foolsgold: the engine passed no sketched histories");
     const std::vector<double>& h = *round.history;
     std::vector<double> norm(n, 0.0), cs(n * n, 0.0);
     for (std::size_t i = 0; i < n; ++i) {

@@ -33,7 +33,6 @@ class GeometricMedian final : public Rule {
     p.finish();
   }
   std::string name() const override { return "geometric_median"; }
-  bool can_aggregate() const override { return true; }
 
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

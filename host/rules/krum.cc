@@ -76,8 +76,6 @@ class Krum final : public Rule {
     p.finish();
   }
   std::string name() const override { return "krum"; }
-  bool can_filter() const override { return true; }
-  bool can_aggregate() const override { return true; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

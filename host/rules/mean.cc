@@ -11,8 +11,6 @@ class Mean final : public Rule {
  public:
   explicit Mean(const RuleSpec& spec) { Params(spec).finish(); }
   std::string name() const override { return "mean"; }
-  bool can_aggregate() const override { return true; }
-  bool needs_gram() const override { return false; }
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     FEDGUARD_EXPECTS(c.size() >= 1, "mean needs at least 1 client, got 0 " << round.losses);
     AggregatePlan plan;

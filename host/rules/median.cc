@@ -12,8 +12,6 @@ class Median final : public Rule {
  public:
   explicit Median(const RuleSpec& spec) { Params(spec).finish(); }
   std::string name() const override { return "median"; }
-  bool can_aggregate() const override { return true; }
-  bool needs_gram() const override { return false; }
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     FEDGUARD_EXPECTS(c.size() >= 1, "median needs at least 1 client, got 0 " << round.losses);
     AggregatePlan plan;

@@ -23,8 +23,6 @@ class MultiKrum final : public Rule {
     FEDGUARD_EXPECTS(!m_ || *m_ >= 1, "multi_krum: m must be >= 1");
   }
   std::string name() const override { return "multi_krum"; }
-  bool can_filter() const override { return true; }
-  bool can_aggregate() const override { return true; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

@@ -22,7 +22,6 @@ class Nnm final : public Rule {
     p.finish();
   }
   std::string name() const override { return "nnm"; }
-  bool can_transform() const override { return true; }
 
   TransformResult transform(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

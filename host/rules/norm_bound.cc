@@ -25,8 +25,6 @@ class NormBound final : public Rule {
                      "norm_bound needs at least one of min_norm, max_norm, min_ratio, max_ratio");
   }
   std::string name() const override { return "norm_bound"; }
-  bool can_filter() const override { return true; }
-  bool needs_gram() const override { return false; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

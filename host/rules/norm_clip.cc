@@ -18,7 +18,6 @@ class NormClip final : public Rule {
     p.finish();
   }
   std::string name() const override { return "norm_clip"; }
-  bool can_transform() const override { return true; }
 
   TransformResult transform(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

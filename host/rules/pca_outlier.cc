@@ -48,7 +48,6 @@ class PcaOutlier final : public Rule {
     FEDGUARD_EXPECTS(k_ >= 1, "rule 'pca_outlier': k must be >= 1");
   }
   std::string name() const override { return "pca_outlier"; }
-  bool can_filter() const override { return true; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

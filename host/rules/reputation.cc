@@ -1,16 +1,17 @@
 // Reputation filter.
-// Not from one paper: a per-client exponential moving average of the detectors' verdicts,
+// Not from one paper: a per-client exponential moving average of the other filters' verdicts,
 // the mechanism behind reputation-based aggregation schemes (e.g. the reputation of
 // Xu & Lyu, "A Reputation Mechanism Is All You Need: Collaborative Fairness and Adversarial
 // Robustness in Federated Learning", 2021, which feeds it from gradient similarity).
 // The engine keeps r per client id across rounds (EngineConfig::reputation: decay [0.9],
 // initial [1.0]); each round a client takes part in, r <- decay r + (1 - decay) o, with o = 0
-// when an input check or a filter other than this one rejected it and o = 1 when every such
-// filter judged and kept it. This filter rejects a client whose reputation before the round is
+// when an input check or a filter that does not read the reputation (every filter but this
+// one) rejected it and o = 1 when every such filter judged and kept it. This filter rejects a client whose reputation before the round is
 // below `min`, once it has taken part in `min_rounds` rounds.
 // Parameters: min [0.5], min_rounds [0].
-// It must be the last filter in intersect mode (checked), so that a client it rejects is still
-// judged by the detectors and can earn its reputation back.
+// Its traits (rules/registry.cc) say it reads the reputation, which keeps its own verdicts out
+// of it, and that it must be the last filter in intersect mode (checked), so that a client it
+// rejects is still judged by the other filters and can earn its reputation back.
 #include "fedguard/error.h"
 #include "common/short_number.h"
 #include "rules/rule.h"
@@ -28,9 +29,6 @@ class Reputation final : public Rule {
     p.finish();
   }
   std::string name() const override { return "reputation"; }
-  bool can_filter() const override { return true; }
-  bool needs_gram() const override { return false; }
-  bool uses_reputation() const override { return true; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     FEDGUARD_EXPECTS(round.memory != nullptr, "reputation: the engine passed no client memory");

@@ -1,5 +1,7 @@
-// The interface every robust rule and detector implements. Rules read the round's summaries
-// (through GramSpace and Candidates) and never touch the updates themselves.
+// The interface every rule implements (robust aggregators, clipping and mixing, the spectral,
+// clustering, trust and history rules alike); the roles it can play and the summaries it
+// needs are data (RuleTraits). Rules read the round's summaries (through GramSpace and
+// Candidates) and never touch the updates themselves.
 #pragma once
 
 #include <cstddef>
@@ -20,7 +22,7 @@ namespace fedguard::rules {
 using geometry::Candidates;
 using geometry::GramSpace;
 
-/// What the engine remembers about the clients of this round (history detectors, reputation),
+/// What the engine remembers about the clients of this round (history rules, reputation),
 /// indexed by scanned-row position. Kept by client id across rounds (Engine::save_state).
 struct ClientMemory {
   std::size_t sketch_dim = 0;
@@ -69,7 +71,7 @@ struct Verdict {
   std::vector<double> score;       ///< per candidate
   std::vector<std::uint8_t> keep;  ///< per candidate
   std::vector<std::string> reason; ///< per candidate; read for those not kept
-  /// History detectors: per candidate, the client's new FLDetector window to remember (empty
+  /// History rules: per candidate, the client's new FLDetector window to remember (empty
   /// outer vector: nothing to remember).
   std::vector<std::vector<double>> suspicion;
 };
@@ -96,40 +98,86 @@ struct AggregatePlan {
   std::size_t param = 0;
 };
 
+/// The roles a rule can play in a policy (docs/rules.md, "Roles"); RuleTraits::roles is a set
+/// of them. Each role is one of Rule's three role functions.
+enum Role : unsigned {
+  kFilter = 1u << 0,      ///< keeps or rejects candidates: Rule::select
+  kTransform = 1u << 1,   ///< replaces candidates by a linear map of them: Rule::transform
+  kAggregator = 1u << 2,  ///< produces the aggregate (and may reject): Rule::aggregate
+};
+
+/// What a rule reads besides the candidates' norms and sign counts; RuleTraits::needs is a set
+/// of them. The engine computes and keeps only what the policy's rules need.
+enum Need : unsigned {
+  /// Pass 1's Gram products (distances, inner products, column subsets); without it pass 1
+  /// computes only per-row norms and sign counts.
+  kGram = 1u << 0,
+  /// The clients' cumulative sketched updates (RoundContext::history).
+  kSketch = 1u << 1,
+  /// The sketches of past aggregates (ClientMemory::aggregate_sketches) and the clients'
+  /// previous sketches: the engine then sketches every aggregate it produces.
+  kAggregateSketches = 1u << 2,
+  /// ClientMemory::reputation (the engine then tracks it). A filter that reads the reputation
+  /// is no evidence for it: its verdicts never feed the reputation they come from.
+  kReputation = 1u << 3,
+  /// RoundInput::reference, the server's reference update (RoundContext::server_reference).
+  kServerReference = 1u << 4,
+  /// The previous round's aggregate (RoundContext::previous_aggregate).
+  kPreviousAggregate = 1u << 5,
+};
+
+/// A rule's capabilities as data, declared once per rule in its registry entry
+/// (rules/registry.cc, next to its factory): the policy and the config check ask these, never
+/// the rule object. tests/rules/traits_test.cc checks every entry against what the rule does.
+struct RuleTraits {
+  unsigned roles = 0;  ///< Role bits
+  unsigned needs = 0;  ///< Need bits
+  /// In intersect mode this filter must be the last one (`reputation`: a client it drops is
+  /// never judged by the filters after it, so its reputation could never recover).
+  bool last_filter = false;
+
+  bool plays(Role role) const { return (roles & role) != 0; }
+  bool reads(Need need) const { return (needs & need) != 0; }
+};
+
+/// "filter", "transform", "aggregator".
+const char* role_name(Role role);
+
 class Rule {
  public:
   virtual ~Rule() = default;
   virtual std::string name() const = 0;
-  virtual bool can_filter() const { return false; }
-  virtual bool can_transform() const { return false; }
-  virtual bool can_aggregate() const { return false; }
-  virtual bool uses_previous_aggregate() const { return false; }
-  /// True for rules that read the clients' sketched histories (RoundContext::history).
-  virtual bool needs_sketch() const { return false; }
-  /// True for rules that read the sketches of past aggregates (ClientMemory::aggregate_sketches)
-  /// or the clients' previous sketches: the engine then sketches every aggregate it produces.
-  virtual bool needs_aggregate_history() const { return false; }
-  /// True for rules that read ClientMemory::reputation.
-  virtual bool uses_reputation() const { return false; }
-  /// True for rules that need RoundInput::reference.
-  virtual bool uses_server_reference() const { return false; }
+  /// The traits of the rule's registry entry (set by make_rule; all empty for a rule built
+  /// otherwise, e.g. one rule used inside another).
+  const RuleTraits& traits() const { return traits_; }
+
   /// Column subsets whose Gram matrices this rule wants from pass 1 (sorted column indices).
   virtual std::vector<std::vector<std::size_t>> column_subsets(std::size_t d, std::uint64_t round_index) const {
     return {};
   }
-  /// False for rules that read only per-row norms of untransformed updates (or nothing): a
-  /// policy made of such rules skips the Gram products in pass 1.
-  virtual bool needs_gram() const { return true; }
 
+  /// The three roles: a rule overrides those its traits declare (the others throw).
   virtual Verdict select(const RoundContext& round, const Candidates& candidates) const;
   virtual TransformResult transform(const RoundContext& round, const Candidates& candidates) const;
   virtual AggregatePlan aggregate(const RoundContext& round, const Candidates& candidates) const;
+
+ private:
+  friend std::unique_ptr<Rule> make_rule(const RuleSpec& spec);
+  RuleTraits traits_;
 };
 
 /// Builds the rule named by spec.rule with its parameters; unknown names or parameters and
 /// out-of-range values throw fedguard::Error naming them.
 std::unique_ptr<Rule> make_rule(const RuleSpec& spec);
 std::vector<std::string> rule_names();
+/// The declared traits of the rule called `name` (no rule is built); an unknown name throws
+/// kInvalidInput naming the known rules, as make_rule does.
+const RuleTraits& rule_traits(const std::string& name);
+/// Checks spec's name and parameters as make_rule does, building only that rule and dropping
+/// it: config validation without a Policy.
+void check_rule_parameters(const RuleSpec& spec);
+/// Rules make_rule built in this process (tests: the engine builds its rules once).
+std::size_t rules_built();
 
 /// Upper bounds of the integer rule parameters (docs/config.md, "Parameter ranges"). A value
 /// above its bound is a configuration error naming the parameter, the value and the range,

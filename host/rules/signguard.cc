@@ -47,9 +47,6 @@ class SignGuard final : public Rule {
     FEDGUARD_EXPECTS(lower_ <= upper_, "rule 'signguard': lower " << lower_ << " exceeds upper " << upper_);
   }
   std::string name() const override { return "signguard"; }
-  bool can_filter() const override { return true; }
-  bool can_aggregate() const override { return true; }
-  bool needs_gram() const override { return false; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();

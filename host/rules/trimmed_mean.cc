@@ -17,8 +17,6 @@ class TrimmedMean final : public Rule {
     p.finish();
   }
   std::string name() const override { return "trimmed_mean"; }
-  bool can_aggregate() const override { return true; }
-  bool needs_gram() const override { return false; }
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     FEDGUARD_EXPECTS(c.size() > 2 * trim_, "trimmed_mean with trim b=" << trim_ << " needs n > 2b = "
                                                << 2 * trim_ << " clients, got n=" << c.size() << " "

@@ -32,20 +32,38 @@ struct RuleSpec {
       : rule(std::move(name)), params(std::move(parameters)) {}
 };
 
+/// Precision of pass 1's Gram products (JSON "precision": "fp32", "tf32", "bf16"). tf32 and
+/// bf16 are CUDA options; every sum across tiles is float64 whatever is chosen.
+enum class Precision { kFp32, kTf32, kBf16 };
+
+/// How the filters' verdicts combine (JSON "combine.mode": "intersect", "vote").
+enum class CombineMode {
+  /// Filters run in order, each on the survivors of the previous ones; a client is rejected
+  /// by the first filter that rejects it.
+  kIntersect,
+  /// Every filter judges every client, and a client is rejected when the weight of the
+  /// filters rejecting it reaches min_votes.
+  kVote,
+};
+
+/// The JSON spellings: "fp32", "tf32", "bf16" / "intersect", "vote".
+const char* to_string(Precision precision);
+const char* to_string(CombineMode mode);
+/// Inverses of to_string; any other text throws kInvalidInput with the message of an invalid
+/// config value (`config "precision" must be fp32, tf32 or bf16, got "fp16"`).
+Precision precision_from_string(const std::string& text);
+CombineMode combine_mode_from_string(const std::string& text);
+
 /// How the filters' verdicts combine (docs/config.md, "combine").
 struct CombineSpec {
-  /// "intersect": filters run in order, each on the survivors of the previous ones; a client
-  /// is rejected by the first filter that rejects it. "vote": every filter judges every
-  /// client, and a client is rejected when the weight of the filters rejecting it reaches
-  /// min_votes.
-  std::string mode = "intersect";
+  CombineMode mode = CombineMode::kIntersect;
   /// Vote mode: per filter (in order), default 1 each.
   std::vector<double> weights;
   /// Vote mode: the rejecting weight that rejects; 0 means a strict majority of the total weight.
   double min_votes = 0;
 };
 
-/// Per-client reputation kept across rounds, keyed by id (docs/detectors.md, "reputation").
+/// Per-client reputation kept across rounds, keyed by id (docs/rules_spectral_trust.md, "reputation").
 /// Each round a client takes part in, r <- decay r + (1 - decay) o, where o is 1 when no
 /// filter (other than `reputation` itself) and no input check rejected it, else 0. New clients
 /// start at `initial`. Reported as the score `reputation` (after this round's update).
@@ -103,12 +121,12 @@ struct PresetSpec {
 
 struct EngineConfig {
   BackendKind backend = BackendKind::kAuto;
-  std::string precision = "fp32";  ///< Gram precision; "fp32" is the only CPU choice
+  Precision precision = Precision::kFp32;  ///< Gram precision; kFp32 is the only CPU choice
   std::size_t tile_columns = 0;    ///< columns per tile; 0 picks from n and the cache size
   int threads = 0;                 ///< CPU threads; 0 uses every core
   DuplicateIdPolicy duplicate_ids = DuplicateIdPolicy::kReject;
   bool reject_all_zero = true;     ///< reject all-zero updates (reason `all_zero`)
-  /// Random sketch kept per client id for history detectors (FoolsGold): its dimension and seed.
+  /// Random sketch kept per client id for history rules (foolsgold, fldetector): its dimension and seed.
   std::size_t sketch_dim = 256;
   std::uint64_t sketch_seed = 0x5eed;
 
@@ -143,7 +161,9 @@ struct EngineConfig {
   static EngineConfig from_json_value(const nlohmann::json& value);
   nlohmann::json to_json() const;
 
-  /// Checks every rule name and parameter; throws fedguard::Error naming the offender.
+  /// Checks every value, the policy's composition from the rules' declared traits (names,
+  /// roles, placement) and each rule's parameters (by building that rule alone; no Policy is
+  /// built); throws fedguard::Error naming the offender.
   void validate() const;
 };
 

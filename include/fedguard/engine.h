@@ -38,7 +38,7 @@ class Engine {
   void reset_state();
   /// Rounds processed successfully since construction or the last reset.
   std::size_t rounds_processed() const;
-  /// Client ids with a history (those a history detector has seen).
+  /// Client ids with a history (those a history rule or the reputation has seen).
   std::size_t clients_known() const;
   /// Writes the state kept across rounds (previous aggregate, per-client sketched histories)
   /// to a versioned file, atomically (docs/formats.md).
@@ -70,7 +70,7 @@ class Engine {
 
 /// Version string and the backends this build has.
 std::string version();
-/// Names of every rule and detector a policy may use.
+/// Names of every rule a policy may use (as a filter, a transform or the aggregator).
 std::vector<std::string> rule_names();
 std::vector<std::string> backends_built();
 

@@ -63,7 +63,7 @@ struct Rejection {
   Stage stage = Stage::kValidate;
   std::string rule;        ///< the rule or signal that decided; empty for input checks
   std::string detail;      ///< human-readable explanation with the numbers
-  /// The numbers behind the decision by name (a detector's score, a signal's calibrated z
+  /// The numbers behind the decision by name (a rule's score, a signal's calibrated z
   /// and its threshold, ...).
   std::map<std::string, double> values;
 

@@ -490,7 +490,7 @@ class Engine:
 
     @property
     def clients_known(self) -> int:
-        """Client ids with a history (those a history detector, e.g. foolsgold, has seen)."""
+        """Client ids with a history (those a history rule, e.g. foolsgold, has seen)."""
         return self._engine.clients_known
 
     def reset_state(self) -> None:

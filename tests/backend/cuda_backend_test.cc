@@ -407,7 +407,7 @@ TEST(CudaBackend, EngineRoundsMatchTheCpu) {
   cfg.backend = BackendKind::kAuto;
   EXPECT_EQ(Engine(cfg).backend_name(), "cuda");
   cfg.backend = BackendKind::kCuda;
-  for (const char* p : {"fp32", "tf32", "bf16"}) {
+  for (Precision p : {Precision::kFp32, Precision::kTf32, Precision::kBf16}) {
     cfg.precision = p;
     EXPECT_NO_THROW(Engine{cfg});
   }

@@ -211,10 +211,10 @@ TEST(CudaPlan, PackRowsAndReferences) {
 }
 
 TEST(CudaPlan, PrecisionNames) {
-  EXPECT_EQ(backend::parse_gram_precision("fp32"), backend::GramPrecision::kFp32);
-  EXPECT_EQ(backend::parse_gram_precision("tf32"), backend::GramPrecision::kTf32);
-  EXPECT_EQ(backend::parse_gram_precision("bf16"), backend::GramPrecision::kBf16);
-  EXPECT_THROW(backend::parse_gram_precision("fp16"), Error);
+  EXPECT_EQ(backend::gram_precision(precision_from_string("fp32")), backend::GramPrecision::kFp32);
+  EXPECT_EQ(backend::gram_precision(precision_from_string("tf32")), backend::GramPrecision::kTf32);
+  EXPECT_EQ(backend::gram_precision(precision_from_string("bf16")), backend::GramPrecision::kBf16);
+  EXPECT_THROW(precision_from_string("fp16"), Error);
 }
 
 // Without a device: `cuda` is a clear error, `auto` falls back to the CPU, and the CPU keeps
@@ -233,7 +233,7 @@ TEST(CudaPlan, SelectionWithoutDevice) {
   cfg.backend = BackendKind::kAuto;
   EXPECT_EQ(Engine(cfg).backend_name(), "cpu");
   cfg.backend = BackendKind::kCpu;
-  cfg.precision = "tf32";
+  cfg.precision = Precision::kTf32;
   EXPECT_THROW(Engine{cfg}, Error);
   EXPECT_THROW(backend::make_cuda_backend(backend::CudaOptions{}), Error);
 }

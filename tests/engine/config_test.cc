@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "fedguard/fedguard.h"
+#include "policy/policy.h"
+#include "rules/rule.h"
 
 namespace fedguard {
 namespace {
@@ -110,6 +112,93 @@ TEST(Config, RecommendedPolicyIsDetectionNnmTrimmedMean) {
     for (std::size_t q = fr; q < m - fr; ++q) s += col[q];
     EXPECT_NEAR(r.aggregate[j], s / double(m - 2 * fr), 1e-5) << j;
   }
+}
+
+
+// precision and combine.mode are enums in C++ and the same strings in JSON, both ways.
+TEST(Config, PrecisionAndCombineModeRoundTripTheirStrings) {
+  for (Precision p : {Precision::kFp32, Precision::kTf32, Precision::kBf16}) {
+    EXPECT_EQ(precision_from_string(to_string(p)), p);
+    EngineConfig c;
+    c.precision = p;
+    const nlohmann::json j = c.to_json();
+    EXPECT_EQ(j.at("precision"), to_string(p));
+    EXPECT_EQ(EngineConfig::from_json_value(j).precision, p);
+  }
+  EXPECT_STREQ(to_string(Precision::kFp32), "fp32");
+  EXPECT_STREQ(to_string(Precision::kTf32), "tf32");
+  EXPECT_STREQ(to_string(Precision::kBf16), "bf16");
+  for (CombineMode m : {CombineMode::kIntersect, CombineMode::kVote}) {
+    EXPECT_EQ(combine_mode_from_string(to_string(m)), m);
+    EngineConfig c;
+    c.combine.mode = m;
+    const nlohmann::json j = c.to_json();
+    EXPECT_EQ(j.at("combine").at("mode"), to_string(m));
+    EXPECT_EQ(EngineConfig::from_json_value(j).combine.mode, m);
+  }
+  EXPECT_STREQ(to_string(CombineMode::kIntersect), "intersect");
+  EXPECT_STREQ(to_string(CombineMode::kVote), "vote");
+  EXPECT_EQ(EngineConfig{}.precision, Precision::kFp32);
+  EXPECT_EQ(EngineConfig{}.combine.mode, CombineMode::kIntersect);
+  EXPECT_EQ(EngineConfig::from_json(R"({"precision": "tf32"})").precision, Precision::kTf32);
+  EXPECT_EQ(EngineConfig::from_json(R"({"combine": "vote"})").combine.mode, CombineMode::kVote);
+  EXPECT_EQ(EngineConfig::from_json(R"({"combine": {"mode": "vote"}})").combine.mode, CombineMode::kVote);
+}
+
+TEST(Config, UnknownPrecisionOrCombineModeKeepsItsMessage) {
+  auto message = [](const std::string& json) {
+    try {
+      EngineConfig::from_json(json);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.category(), ErrorCategory::kInvalidInput);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message(R"({"precision": "fp16"})"), R"(config "precision" must be fp32, tf32 or bf16, got "fp16")");
+  EXPECT_EQ(message(R"({"precision": 32})"), R"(config "precision" must be a string)");
+  EXPECT_EQ(message(R"({"combine": "union"})"), R"(config "combine.mode" must be "intersect" or "vote", got "union")");
+  EXPECT_EQ(message(R"({"combine": {"mode": "Vote"}})"),
+            R"(config "combine.mode" must be "intersect" or "vote", got "Vote")");
+  EXPECT_THROW(precision_from_string("FP32"), Error);
+  EXPECT_THROW(combine_mode_from_string(""), Error);
+  EngineConfig c;
+  c.precision = static_cast<Precision>(7);  // an integer cast to the enum names no precision
+  EXPECT_THROW(c.validate(), Error);
+}
+
+// validate() checks the composition from the rules' declared traits and each rule's
+// parameters by building that rule alone: no Policy. The Engine builds each rule once.
+TEST(Config, ValidateBuildsNoPolicyAndTheEngineBuildsEachRuleOnce) {
+  const EngineConfig c = EngineConfig::from_json(
+      R"({"filters": [{"rule": "norm_bound", "max_ratio": 3}, {"rule": "krum", "f": 1}],
+          "transforms": [{"rule": "norm_clip", "max_norm": 2}], "aggregator": {"rule": "median"}})");
+  const std::size_t policies = policy::Policy::built(), rules_before = rules::rules_built();
+  c.validate();
+  EXPECT_EQ(policy::Policy::built(), policies);
+  EXPECT_EQ(rules::rules_built() - rules_before, 4u);  // each rule's parameters, once
+  Engine engine(c);
+  EXPECT_EQ(policy::Policy::built() - policies, 1u);
+  EXPECT_EQ(rules::rules_built() - rules_before, 8u);  // the engine's own four, once
+  // The composition errors without a Policy, as the Policy gave them.
+  auto message = [](const std::string& json) {
+    try {
+      EngineConfig::from_json(json);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::size_t before = policy::Policy::built();
+  EXPECT_EQ(message(R"({"filters": [{"rule": "median"}]})"), "rule 'median' cannot serve as a filter");
+  EXPECT_EQ(message(R"({"transforms": [{"rule": "krum", "f": 1}]})"), "rule 'krum' cannot serve as a transform");
+  EXPECT_EQ(message(R"({"aggregator": {"rule": "norm_bound"}})"), "rule 'norm_bound' cannot serve as the aggregator");
+  EXPECT_EQ(message(R"({"filters": [{"rule": "reputation"}, {"rule": "norm_bound"}]})"),
+            "the 'reputation' filter must be the last filter (it is filter 1 of 2)");
+  EXPECT_EQ(message(R"({"aggregator": {"rule": "krum", "f": 1, "g": 2}})"),
+            "rule 'krum' has no parameter 'g' (it takes: f)");
+  EXPECT_EQ(message(R"({"aggregator": {"rule": "kurm"}})").rfind("unknown rule 'kurm' (known: ", 0), 0u);
+  EXPECT_EQ(policy::Policy::built(), before);
 }
 
 }  // namespace

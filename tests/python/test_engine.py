@@ -71,6 +71,20 @@ def test_invalid_config_raises_value_error_with_the_cpp_message(cli, tmp_path):
         fedguard.Engine("{")
 
 
+def test_precision_and_combine_mode_stay_strings():
+    # Enums in C++ (fedguard::Precision, CombineMode); the same strings in and out of Python.
+    engine = fedguard.Engine({"precision": "bf16", "filters": [{"rule": "norm_bound", "max_ratio": 3}],
+                              "combine": "vote"})
+    assert engine.config["precision"] == "bf16"
+    assert engine.config["combine"]["mode"] == "vote"
+    assert fedguard.Engine().config["precision"] == "fp32"
+    assert fedguard.Engine().config["combine"]["mode"] == "intersect"
+    with pytest.raises(ValueError, match=r'^config "precision" must be fp32, tf32 or bf16, got "fp16"$'):
+        fedguard.Engine({"precision": "fp16"})
+    with pytest.raises(ValueError, match=r'^config "combine.mode" must be "intersect" or "vote", got "union"$'):
+        fedguard.Engine({"combine": {"mode": "union"}})
+
+
 def test_unsupported_backend_raises_not_implemented_error():
     if "cuda" in fedguard.backends_built():
         pytest.skip("this build has a CUDA backend")

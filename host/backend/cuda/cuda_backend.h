@@ -10,6 +10,11 @@
 
 #include "backend/backend.h"
 
+namespace fedguard {
+// fedguard/config.h's, declared here so that the .cu files need not parse the config's JSON.
+enum class Precision;
+}  // namespace fedguard
+
 namespace fedguard::backend {
 
 /// Precision of the Gram products. Every sum across tiles is float64 whatever is chosen.
@@ -19,8 +24,8 @@ enum class GramPrecision {
   kBf16,  ///< bfloat16 inputs, float32 accumulation
 };
 
-/// "fp32", "tf32" or "bf16"; throws kInvalidInput on anything else.
-GramPrecision parse_gram_precision(const std::string& name);
+/// The backend's precision for the config's (EngineConfig::precision).
+GramPrecision gram_precision(Precision precision);
 
 struct CudaOptions {
   int device = 0;

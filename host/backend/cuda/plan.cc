@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "backend/cuda/cuda_backend.h"
+#include "fedguard/config.h"
 #include "fedguard/error.h"
 #include "kernels/scan_math.h"
 
@@ -169,11 +170,13 @@ namespace fedguard::backend {
 
 std::string cuda_last_plan(const Backend& backend) { return backend.last_plan(); }
 
-GramPrecision parse_gram_precision(const std::string& name) {
-  if (name == "fp32") return GramPrecision::kFp32;
-  if (name == "tf32") return GramPrecision::kTf32;
-  if (name == "bf16") return GramPrecision::kBf16;
-  FEDGUARD_THROW(kInvalidInput, "precision must be fp32, tf32 or bf16, got \"" << name << "\"");
+GramPrecision gram_precision(Precision precision) {
+  switch (precision) {
+    case Precision::kFp32: return GramPrecision::kFp32;
+    case Precision::kTf32: return GramPrecision::kTf32;
+    case Precision::kBf16: return GramPrecision::kBf16;
+  }
+  FEDGUARD_THROW(kInvalidInput, "config \"precision\" holds no known precision (" << static_cast<int>(precision) << ")");
 }
 
 }  // namespace fedguard::backend
