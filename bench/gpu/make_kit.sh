@@ -38,7 +38,7 @@ log() { echo "[make_kit] $*" >&2; }
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache); fi
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFEDGUARD_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DFEDGUARD_TORCH=OFF -DFEDGUARD_PYTHON=OFF -DFEDGUARD_BUILD_TESTS=ON -DFEDGUARD_BUILD_BENCH=ON -DFEDGUARD_FUZZ=OFF \
+  -DFEDGUARD_TORCH=OFF -DFEDGUARD_PYTHON=OFF -DFEDGUARD_BUILD_TESTS=ON -DFEDGUARD_BUILD_BENCH=ON -DFEDGUARD_FUZZ=OFF -DFEDGUARD_CUDA_PLUGIN=OFF \
   -DCMAKE_EXE_LINKER_FLAGS="-static-libstdc++ -static-libgcc" \
   -DFEDGUARD_LAPACKE_LIBRARY=/usr/lib/x86_64-linux-gnu/liblapacke.a "${launcher[@]}" >/dev/null
 TARGETS=(fedguard_cli fedguard_cuda_tests fedguard_cuda_plan_tests fedguard_backend_ops_tests fedguard_gpu_bench)

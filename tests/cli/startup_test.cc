@@ -35,10 +35,15 @@ std::string run(const std::string& command) {
   return slurp(out);
 }
 
-// Every file the dynamic loader opened while the CLI ran `args` (LD_DEBUG=files lines
-// "file=<name> [0];  needed by ..." / "... dynamically loaded by ...").
+// Every file the dynamic loader loaded while the CLI ran `args`: the LD_DEBUG=files lines
+// "file=<path> [0];  generating link map" (a failed attempt, such as looking for the NVIDIA
+// driver on a machine without one, prints no such line).
 std::string files_opened(const std::string& args) {
-  return run("LD_DEBUG=files " + std::string(FEDGUARD_CLI_PATH) + " " + args);
+  std::istringstream all(run("LD_DEBUG=files " + std::string(FEDGUARD_CLI_PATH) + " " + args));
+  std::string line, loaded;
+  while (std::getline(all, line))
+    if (line.find("generating link map") != std::string::npos) loaded += line + "\n";
+  return loaded;
 }
 
 const std::vector<std::string> kHeavy = {"libtorch", "libc10", "libcudart", "libcublas", "libcusolver",
@@ -52,10 +57,15 @@ TEST(CliStartup, TheBinaryLinksNeitherLibTorchNorCuda) {
 
 TEST(CliStartup, VersionAndASmallRoundOpenNoPlugin) {
   const std::string version = files_opened("--version");
-  ASSERT_NE(version.find("file="), std::string::npos) << "LD_DEBUG gave nothing:\n" << version;
+  ASSERT_NE(version.find("libc.so"), std::string::npos) << "LD_DEBUG gave nothing:\n" << version;
   for (const auto& lib : kHeavy) EXPECT_EQ(version.find(lib), std::string::npos) << lib << " opened by --version";
+  // The demo's rounds use backend "auto": where a driver is present that rightly opens the CUDA
+  // plugin; LibTorch never.
+  const bool driver = std::ifstream("/proc/driver/nvidia/version").good();
   const std::string demo = files_opened("demo --benign 8 --attackers 2 -d 64");
-  for (const auto& lib : kHeavy) EXPECT_EQ(demo.find(lib), std::string::npos) << lib << " opened by demo";
+  for (const auto& lib : kHeavy)
+    if (!driver || lib.find("torch") != std::string::npos || lib == "libc10")
+      EXPECT_EQ(demo.find(lib), std::string::npos) << lib << " opened by demo";
 }
 
 // On a machine without an NVIDIA driver `fedguard info` reports a CPU-only machine without
