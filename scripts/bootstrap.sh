@@ -16,6 +16,7 @@ packages=(cmake g++ make pkg-config patchelf libopenblas-dev liblapacke-dev nloh
           libgtest-dev libbenchmark-dev libssl-dev python3 python3-pip python3-venv
           libtorch-dev zlib1g-dev dataset-fashion-mnist  # these three: `fedguard simulate`
           clang libclang-rt-dev  # libFuzzer for the file readers' fuzz targets (tests/fuzz)
+          clang-format clang-tidy  # the style check (scripts/check_style.sh)
           prometheus)  # the monitoring test's real Prometheus server and promtool (docs/monitoring.md)
 if ((python_only)); then  # what `pip install .` compiles against (CMake's FedguardDependencies)
   packages=(cmake g++ make libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev libssl-dev

@@ -164,7 +164,7 @@ TEST_P(ExtremeMagnitudes, EveryDetectorAndTransformStaysFiniteAndBounded) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Magnitudes, ExtremeMagnitudes, ::testing::Values(1e30, 3e38),
-                         [](const auto& info) { return info.param > 1e35 ? std::string("3e38") : std::string("1e30"); });
+                         [](const auto& p) { return p.param > 1e35 ? std::string("3e38") : std::string("1e30"); });
 
 // Rows of subnormals only: the scan's row scaling used to reach 2^149, inf in float32.
 TEST(ExtremeMagnitudesSubnormal, SubnormalOnlyRowsAggregateExactly) {
