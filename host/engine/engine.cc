@@ -202,9 +202,6 @@ void Engine::load_state(const std::string& path) {
 std::map<std::string, std::uint64_t> Engine::alert_counts() const {
   std::map<std::string, std::uint64_t> out;
   for (const auto& [key, s] : impl_->state.monitor.detectors) out[key] = s.alarms;
-  for (const auto& [id, track] : impl_->state.monitor.clients)  // clients followed now (forgotten ones drop out)
-    for (const auto& [signal, s] : track.signals)
-      if (s.alarms) out["client_" + signal + "/group_cusum"] += s.alarms;
   return out;
 }
 
