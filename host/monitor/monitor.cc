@@ -55,7 +55,8 @@ std::string describe(const Alert& a) {
   char buf[256];
   std::snprintf(buf, sizeof buf, " (statistic %.4g > %.4g, value %.6g, baseline %.6g +- %.4g)", a.statistic, a.threshold,
                 a.value, a.baseline_mean, a.baseline_scale);
-  return "round " + std::to_string(a.round) + ": alert " + a.metric + " " + a.method + " " + a.direction + buf;
+  return "round " + std::to_string(a.round) + ": alert " + a.metric + " " + a.method + " " + a.direction +
+         (a.client.empty() ? "" : " client " + a.client) + buf;
 }
 
 void commit(MonitorState& state, Observation&& o) {

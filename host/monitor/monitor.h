@@ -53,7 +53,8 @@ Observation observe(const MonitoringConfig& config, const MonitorState& state,
                     const std::map<std::string, double>& metrics, std::uint64_t round);
 
 /// One line for a person: "round 12: alert aggregate_norm cusum up (statistic 11.2 > 10,
-/// value 3.1, baseline 1.02 +- 0.05)".
+/// value 3.1, baseline 1.02 +- 0.05)"; a client-level alert names its client after the direction
+/// ("... group_cusum down client c7 (statistic ...").
 std::string describe(const Alert& alert);
 
 /// Applies an observation (after the round succeeded).

@@ -391,6 +391,9 @@ TEST(ClientMonitor, EngineAlertsOnASlowlyRampingGroupAndNotOnANonIidFederation) 
                   al.client == "client-3")
           << al.client << " round " << al.round;
       EXPECT_EQ(al.to_json()["client"], al.client);
+      EXPECT_NE(monitor::describe(al).find(" group_cusum " + al.direction + " client " + al.client + " (statistic "),
+                std::string::npos)
+          << monitor::describe(al);
     }
   }
 }
