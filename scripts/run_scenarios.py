@@ -17,7 +17,8 @@ import sys
 import time
 
 MONITOR = ["monitor_clean", "monitor_drift_resplit", "monitor_drift_labels", "monitor_sleeper", "monitor_ramp",
-           "monitor_sleeper_mean", "monitor_ramp_mean", "monitor_sleeper_mean_ipm10"]
+           "monitor_sleeper_mean", "monitor_ramp_mean", "monitor_sleeper_mean_ipm10", "monitor_ramp_alie",
+           "monitor_ramp_signflip"]
 MPAF = ["mpaf_baseline", "mpaf_fake_none", "mpaf_fake_enrolled", "mpaf_fake_enrolled_mean"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 

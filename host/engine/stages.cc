@@ -403,6 +403,14 @@ void record_monitoring(const EngineView& e, RoundWork& w) {
   monitor::Observation observation = monitor::observe(e.config.monitoring, e.state.monitor, result.metrics,
                                                       e.state.rounds);
   observation.new_clients = std::move(new_clients);
+  if (e.config.monitoring.clients.enabled) {  // per-client change detection on the detection z's
+    observation.clients = monitor::observe_clients(e.config.monitoring.clients, e.state.monitor.clients, result.scores,
+                                                   result.client_ids, w.n, e.state.rounds);
+    for (const auto& [signal_side, stat] : observation.clients.group_statistic)
+      result.metrics["client_" + signal_side + "_group"] = stat;
+    observation.alerts.insert(observation.alerts.end(), observation.clients.alerts.begin(),
+                              observation.clients.alerts.end());
+  }
   result.alerts = observation.alerts;
   result.metrics_refused = observation.refused;
   w.pending.monitor = std::move(observation);

@@ -59,6 +59,46 @@ DetectorSpec detector_from_json(const nlohmann::json& v, std::size_t index) {
   return s;
 }
 
+ClientMonitorSpec clients_from_json(const nlohmann::json& v) {
+  ClientMonitorSpec c;
+  if (v.is_boolean()) {
+    c.enabled = v.get<bool>();
+    return c;
+  }
+  const std::string where = "config \"monitoring.clients\"";
+  FEDGUARD_EXPECTS(v.is_object(), where << " must be true, false or an object, got " << v.dump());
+  for (const auto& item : v.items()) {
+    const std::string& key = item.key();
+    const auto& x = item.value();
+    if (key == "enabled") {
+      FEDGUARD_EXPECTS(x.is_boolean(), where << ": \"enabled\" must be true or false");
+      c.enabled = x.get<bool>();
+    } else if (key == "signals") {
+      FEDGUARD_EXPECTS(x.is_array(), where << ": \"signals\" must be a list of signal names");
+      c.signals.clear();
+      for (const auto& name : x) {
+        FEDGUARD_EXPECTS(name.is_string(), where << ": \"signals\" holds a non-string " << name.dump());
+        c.signals.push_back(name.get<std::string>());
+      }
+    } else if (key == "k" || key == "h" || key == "min_scale" || key == "baseline_lambda" || key == "scale_lambda") {
+      FEDGUARD_EXPECTS(x.is_number(), where << ": \"" << key << "\" must be a number, got " << x.dump());
+      (key == "k" ? c.k : key == "h" ? c.h : key == "min_scale" ? c.min_scale
+                          : key == "baseline_lambda" ? c.baseline_lambda : c.scale_lambda) = x.get<double>();
+    } else if (key == "warmup" || key == "forget_after" || key == "max_clients" || key == "min_group") {
+      FEDGUARD_EXPECTS(x.is_number_unsigned(), where << ": \"" << key << "\" must be a non-negative integer, got " << x.dump());
+      if (key == "warmup") c.warmup = x.get<std::size_t>();
+      else if (key == "forget_after") c.forget_after = x.get<std::uint64_t>();
+      else if (key == "min_group") c.min_group = x.get<std::size_t>();
+      else c.max_clients = x.get<std::size_t>();
+    } else {
+      FEDGUARD_THROW(kInvalidInput, where << ": unknown key \"" << key
+                                          << "\" (known: enabled, signals, k, h, min_group, warmup, baseline_lambda, scale_lambda, min_scale, "
+                                          "forget_after, max_clients)");
+    }
+  }
+  return c;
+}
+
 }  // namespace
 
 MonitoringConfig::MonitoringConfig() : detectors(default_detectors()) {}
@@ -98,12 +138,14 @@ MonitoringConfig MonitoringConfig::from_json(const nlohmann::json& v) {
     if (item.key() == "enabled") {
       FEDGUARD_EXPECTS(item.value().is_boolean(), "config \"monitoring.enabled\" must be true or false");
       c.enabled = item.value().get<bool>();
+    } else if (item.key() == "clients") {
+      c.clients = clients_from_json(item.value());
     } else if (item.key() == "detectors") {
       FEDGUARD_EXPECTS(item.value().is_array(), "config \"monitoring.detectors\" must be a list");
       c.detectors.clear();
       for (std::size_t i = 0; i < item.value().size(); ++i) c.detectors.push_back(detector_from_json(item.value()[i], i));
     } else {
-      FEDGUARD_THROW(kInvalidInput, "unknown key \"" << item.key() << "\" in config \"monitoring\" (known: enabled, detectors)");
+      FEDGUARD_THROW(kInvalidInput, "unknown key \"" << item.key() << "\" in config \"monitoring\" (known: enabled, detectors, clients)");
     }
   }
   c.validate();
@@ -121,10 +163,39 @@ nlohmann::json MonitoringConfig::to_json() const {
     if (s.min_scale > 0) d["min_scale"] = s.min_scale;
     j["detectors"].push_back(std::move(d));
   }
+  j["clients"] = {{"enabled", clients.enabled},
+                  {"signals", clients.signals},
+                  {"k", clients.k},
+                  {"h", clients.h},
+                  {"min_group", clients.min_group},
+                  {"warmup", clients.warmup},
+                  {"baseline_lambda", clients.baseline_lambda},
+                  {"scale_lambda", clients.scale_lambda},
+                  {"min_scale", clients.min_scale},
+                  {"forget_after", clients.forget_after},
+                  {"max_clients", clients.max_clients}};
   return j;
 }
 
 void MonitoringConfig::validate() const {
+  {
+    const std::string where = "config \"monitoring.clients\"";
+    for (const std::string& s : clients.signals)
+      FEDGUARD_EXPECTS(s == "norm" || s == "direction" || s == "sign" || s == "spectral" || s == "collusion" ||
+                           s == "history",
+                       where << ": unknown signal \"" << s << "\" (known: norm, direction, sign, spectral, collusion, history)");
+    FEDGUARD_EXPECTS(std::isfinite(clients.k) && clients.k >= 0, where << ": \"k\" must be >= 0, got " << clients.k);
+    FEDGUARD_EXPECTS(std::isfinite(clients.h) && clients.h > 0, where << ": \"h\" must be > 0, got " << clients.h);
+    FEDGUARD_EXPECTS(clients.warmup >= 2 && clients.warmup <= 100000,
+                     where << ": \"warmup\" must be in [2, 1e5], got " << clients.warmup);
+    FEDGUARD_EXPECTS(std::isfinite(clients.min_scale) && clients.min_scale > 0,
+                     where << ": \"min_scale\" must be > 0, got " << clients.min_scale);
+    FEDGUARD_EXPECTS(clients.max_clients >= 1, where << ": \"max_clients\" must be >= 1");
+    FEDGUARD_EXPECTS(clients.min_group >= 1, where << ": \"min_group\" must be >= 1");
+    for (const double lam : {clients.baseline_lambda, clients.scale_lambda})
+      FEDGUARD_EXPECTS(std::isfinite(lam) && lam >= 0 && lam < 1,
+                       where << ": \"baseline_lambda\" and \"scale_lambda\" must be in [0, 1), got " << lam);
+  }
   std::map<std::string, std::size_t> seen;
   for (std::size_t i = 0; i < detectors.size(); ++i) {
     const DetectorSpec& s = detectors[i];
@@ -179,6 +250,7 @@ nlohmann::ordered_json Alert::to_json() const {
   j["value"] = value;
   j["baseline_mean"] = baseline_mean;
   j["baseline_scale"] = baseline_scale;
+  if (!client.empty()) j["client"] = client;
   return j;
 }
 

@@ -55,11 +55,14 @@ std::string describe(const Alert& a) {
   char buf[256];
   std::snprintf(buf, sizeof buf, " (statistic %.4g > %.4g, value %.6g, baseline %.6g +- %.4g)", a.statistic, a.threshold,
                 a.value, a.baseline_mean, a.baseline_scale);
-  return "round " + std::to_string(a.round) + ": alert " + a.metric + " " + a.method + " " + a.direction + buf;
+  return "round " + std::to_string(a.round) + ": alert " + a.metric + " " + a.method + " " + a.direction +
+         (a.client.empty() ? "" : " client " + a.client) + buf;
 }
 
 void commit(MonitorState& state, Observation&& o) {
   for (auto& [key, s] : o.detectors) state.detectors[key] = std::move(s);
+  for (const std::string& id : o.clients.forgotten) state.clients.erase(id);
+  for (auto& [id, t] : o.clients.updated) state.clients[id] = std::move(t);
   if (!o.new_clients.empty()) {
     std::vector<std::uint64_t> merged;
     merged.reserve(state.seen_clients.size() + o.new_clients.size());
@@ -74,6 +77,8 @@ nlohmann::json MonitorState::to_json() const {
   j["detectors"] = nlohmann::json::object();
   for (const auto& [key, s] : detectors) j["detectors"][key] = s.to_json();
   j["seen_clients"] = seen_clients;
+  j["clients"] = nlohmann::json::object();
+  for (const auto& [id, t] : clients) j["clients"][id] = t.to_json();
   return j;
 }
 
@@ -91,6 +96,11 @@ MonitorState MonitorState::from_json(const nlohmann::json& j, const std::string&
   if (!std::is_sorted(s.seen_clients.begin(), s.seen_clients.end()) ||
       std::adjacent_find(s.seen_clients.begin(), s.seen_clients.end()) != s.seen_clients.end())
     FEDGUARD_THROW(kIo, where << ": 'monitor.seen_clients' is not sorted and unique");
+  if (j.contains("clients")) {  // absent in files written before per-client monitoring
+    if (!j.at("clients").is_object()) FEDGUARD_THROW(kIo, where << ": 'monitor.clients' is not an object");
+    for (const auto& item : j.at("clients").items())
+      s.clients[item.key()] = ClientTrack::from_json(item.value(), where + " (monitor client " + item.key() + ")");
+  }
   return s;
 }
 

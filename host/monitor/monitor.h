@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fedguard/monitoring.h"
+#include "monitor/client_monitor.h"
 #include "monitor/detector.h"
 
 namespace fedguard::monitor {
@@ -18,8 +19,11 @@ namespace fedguard::monitor {
 struct MonitorState {
   std::map<std::string, DetectorState> detectors;  ///< by DetectorSpec::key()
   std::vector<std::uint64_t> seen_clients;         ///< 64-bit FNV-1a hashes of ids, sorted
+  std::map<std::string, ClientTrack> clients;      ///< per-client monitoring, by client id
 
-  bool operator==(const MonitorState& o) const { return detectors == o.detectors && seen_clients == o.seen_clients; }
+  bool operator==(const MonitorState& o) const {
+    return detectors == o.detectors && seen_clients == o.seen_clients && clients == o.clients;
+  }
   /// The state file's "monitor" section (engine/state_file.cc writes and reads it whole).
   nlohmann::json to_json() const;
   /// Throws kIo naming `where` (the file) for a malformed section.
@@ -40,6 +44,7 @@ struct Observation {
   std::vector<std::string> refused;                ///< metrics not finite: not fed
   std::map<std::string, DetectorState> detectors;  ///< the detectors' states after this round
   std::vector<std::uint64_t> new_clients;          ///< to add to seen_clients
+  ClientObservation clients;                       ///< per-client monitoring (observe_clients)
 };
 
 /// Feeds every configured detector whose metric is present and finite; a detector whose
@@ -48,7 +53,8 @@ Observation observe(const MonitoringConfig& config, const MonitorState& state,
                     const std::map<std::string, double>& metrics, std::uint64_t round);
 
 /// One line for a person: "round 12: alert aggregate_norm cusum up (statistic 11.2 > 10,
-/// value 3.1, baseline 1.02 +- 0.05)".
+/// value 3.1, baseline 1.02 +- 0.05)"; a client-level alert names its client after the direction
+/// ("... group_cusum down client c7 (statistic ...").
 std::string describe(const Alert& alert);
 
 /// Applies an observation (after the round succeeded).

@@ -83,6 +83,17 @@ std::string prometheus_text(const std::map<std::string, double>& metrics, const 
           << "\n";
     }
   }
+  if (config.clients.enabled && !config.clients.signals.empty()) {
+    // Per-client monitoring: alerts of this round by signal (a gauge: forgotten clients take
+    // their counts with them, so no counter over time).
+    out << "# HELP fedguard_client_alerts Client-level alerts (per-client monitoring) raised in this round.\n"
+        << "# TYPE fedguard_client_alerts gauge\n";
+    for (const std::string& signal : config.clients.signals) {
+      std::size_t count = 0;
+      for (const Alert& a : alerts) count += !a.client.empty() && a.metric == "client_" + signal;
+      out << "fedguard_client_alerts{metric=\"client_" << label(signal) << "\",method=\"group_cusum\"} " << count << "\n";
+    }
+  }
   return out.str();
 }
 

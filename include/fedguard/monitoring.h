@@ -40,11 +40,38 @@ struct DetectorSpec {
   std::string key() const { return metric + "/" + method; }
 };
 
+/// Client-level monitoring (docs/monitoring.md, "Per-client monitoring"): each client's own
+/// stream of detection-signal z values (RoundResult::scores "detect_<signal>") against the
+/// client's own slowly adapting baseline, standardised by how far all the round's clients moved
+/// from theirs, accumulated by a one-sided CUSUM per client; an alert when at least `min_group`
+/// clients have crossed `h` on the same signal and side in the same round (several clients
+/// drifting the same way at once: collusion over time). Parameters in units of the client's
+/// own scale.
+struct ClientMonitorSpec {
+  bool enabled = true;
+  /// Detection signals followed (those the policy's detection stage computes; absent ones are
+  /// skipped): norm, direction, sign, spectral, collusion, history.
+  std::vector<std::string> signals = {"norm", "direction", "sign", "spectral", "collusion"};
+  double k = 0.5;               ///< CUSUM reference value
+  double h = 12;                ///< CUSUM decision interval of each client
+  std::size_t min_group = 3;    ///< clients that must cross h together (1: any client alone)
+  std::size_t warmup = 20;      ///< a client's first values of a signal fix its baseline (>= 2)
+  double baseline_lambda = 0.05;  ///< the baseline mean follows the client's values (EWMA)
+  double scale_lambda = 0.02;     ///< the baseline scale follows their squared deviations (EWMA)
+  double min_scale = 0.25;        ///< smallest baseline scale, in units of the round's robust z
+  /// A client not seen for more than this many rounds is forgotten (its baseline too).
+  std::uint64_t forget_after = 100;
+  /// At most this many clients are followed; beyond it the least recently seen are forgotten.
+  std::size_t max_clients = 100000;
+};
+
 struct MonitoringConfig {
   /// Monitoring on: metrics computed, detectors run, state kept (previous aggregate too).
   bool enabled = true;
   /// The detectors; MonitoringConfig{} holds default_detectors().
   std::vector<DetectorSpec> detectors;
+  /// Per-client change detection on the detection signals ("clients" in the policy JSON).
+  ClientMonitorSpec clients;
 
   MonitoringConfig();
   /// The defaults (docs/monitoring.md, "Defaults"): aggregate norm and median client norm
@@ -70,6 +97,8 @@ struct Alert {
   double threshold = 0;
   double value = 0;  ///< the metric's value this round
   double baseline_mean = 0, baseline_scale = 1;
+  /// Client-level alerts (metric "client_<signal>"): the client's id; empty otherwise.
+  std::string client;
 
   nlohmann::ordered_json to_json() const;
 };

@@ -561,6 +561,7 @@ class PyRoundResult {
       d["value"] = a.value;
       d["baseline_mean"] = a.baseline_mean;
       d["baseline_scale"] = a.baseline_scale;
+      if (!a.client.empty()) d["client"] = a.client;  // client-level alerts (per-client monitoring)
       out.append(std::move(d));
     }
     return out;

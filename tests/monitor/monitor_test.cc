@@ -293,7 +293,8 @@ TEST(Monitor, PrometheusTextHasEveryMetricAndTheAlertCounters) {
   EXPECT_NE(text.find("fedguard_alert{metric=\"server_loss\",method=\"cusum\"} 0\n"), std::string::npos);
   std::size_t gauges = 0;
   for (std::size_t at = text.find("# TYPE fedguard_"); at != std::string::npos; at = text.find("# TYPE fedguard_", at + 1)) ++gauges;
-  EXPECT_EQ(gauges, r.metrics.size() + 3);  // + round, alerts_total, alert
+  EXPECT_EQ(gauges, r.metrics.size() + 4);  // + round, alerts_total, alert, client_alerts
+  EXPECT_NE(text.find("fedguard_client_alerts{metric=\"client_norm\",method=\"group_cusum\"} 0\n"), std::string::npos);
 }
 
 }  // namespace
