@@ -8,7 +8,7 @@
 
 #include "backend/backend.h"
 #include "kernels/scan_math.h"
-#include "policy/gram_space.h"
+#include "geometry/gram_space.h"
 #include "support/engine_runner.h"
 #include "support/reference.h"
 
@@ -146,7 +146,7 @@ TEST(ScanCpu, ReferenceProjections) {
   Matrix refs = random_round(RoundShape{2, d, false, false, false, 0}, rng);
   const auto r0 = to_floats({refs[0]}), r1 = to_floats({refs[1]});
   const auto s = scan(to_floats(x), n, d, 256, {r0.data(), r1.data()});
-  const policy::GramSpace space(s);
+  const geometry::GramSpace space(s);
   // Raw combinations: (x_3 - ref_1) and (2 x_0 + ref_0).
   std::vector<double> raw(2 * space.dim(), 0.0);
   raw[3] = 1;

@@ -14,7 +14,7 @@
 #include "detection/robust.h"
 #include "detection/signals.h"
 #include "fedguard/fedguard.h"
-#include "policy/gram_space.h"
+#include "geometry/gram_space.h"
 #include "support/random_round.h"
 
 namespace fedguard::test {
@@ -128,10 +128,10 @@ BruteCollusion brute_collusion(const Rows& x) {
 struct ScannedRound {
   std::vector<float> data;
   backend::ScanSummaries summaries;
-  std::unique_ptr<policy::GramSpace> space;
+  std::unique_ptr<geometry::GramSpace> space;
   std::vector<std::size_t> rows;
   explicit ScannedRound(const Rows& x) : data(floats(x)), summaries(scan(data, x.size(), x[0].size())) {
-    space = std::make_unique<policy::GramSpace>(summaries);
+    space = std::make_unique<geometry::GramSpace>(summaries);
     rows.resize(x.size());
     std::iota(rows.begin(), rows.end(), 0);
   }
