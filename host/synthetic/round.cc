@@ -64,6 +64,8 @@ std::vector<const Attacker*> attackers_of(const RoundSpec& s) {
                                                                               << a.begin << " > end " << a.end);
     of[a.client] = &a;
   }
+  FEDGUARD_EXPECTS(s.client_noise.empty() || s.client_noise.size() == s.n,
+                   "synthetic round: client_noise has " << s.client_noise.size() << " entries for n=" << s.n);
   FEDGUARD_EXPECTS(s.duplicates == Duplicates::kNone || s.duplicate_every >= 2,
                    "synthetic round: duplicate_every must be at least 2, got " << s.duplicate_every);
   return of;
@@ -88,11 +90,12 @@ void own_row(const RoundSpec& s, const Plan& p, std::size_t i, double* noise, fl
   const Attacker* a = p.attacker_of[i];
   const std::size_t begin = a != nullptr ? std::min(a->begin, s.d) : 0;
   const std::size_t end = a != nullptr ? std::min(a->end, s.d) : 0;
+  const double scale = s.noise_scale * (s.client_noise.empty() ? 1.0 : s.client_noise[i]);
   for (std::size_t j = 0; j < s.d; ++j) {
     const bool attacked = j >= begin && j < end;
     const double direction = attacked ? a->direction : 1.0;
     const double own = attacked ? a->noise : 1.0;
-    double v = s.offset + direction * p.g[j] + own * s.noise_scale * noise[j];
+    double v = s.offset + direction * p.g[j] + own * scale * noise[j];
     if (s.tie_grid > 0) v = std::round(v / s.tie_grid) * s.tie_grid;
     out[j] = static_cast<float>(v);
   }

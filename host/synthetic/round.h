@@ -58,6 +58,8 @@ struct RoundSpec {
   double direction_scale = 1.0;  ///< g_j ~ N(0, direction_scale^2), shared by the round
   double noise_scale = 1.0;      ///< e_ij ~ N(0, noise_scale^2), per client and column
   double offset = 0.0;           ///< added to every value (large, similar updates)
+  /// Empty, or n multiples of noise_scale, one per client (heterogeneous, non-IID-like clients).
+  std::vector<double> client_noise;
   /// > 0: every value rounded to the nearest multiple of it (many ties per column).
   double tie_grid = 0.0;
   /// Rows i with i % duplicate_every == 1 are copies of row i-1 (and take its group).
@@ -76,7 +78,8 @@ struct Round {
 };
 
 /// The round of spec. Throws fedguard::Error (kInvalidInput) naming the problem for an attacker
-/// outside [0, n), a client attacked twice, begin > end, or duplicate_every < 2.
+/// outside [0, n), a client attacked twice, begin > end, client_noise neither empty nor of
+/// size n, or duplicate_every < 2.
 Round generate(const RoundSpec& spec);
 
 /// Rows [first, first + count) of generate(spec).updates into out (count x d floats), without

@@ -34,7 +34,8 @@ double brute_force(const RoundSpec& s, std::size_t i, std::size_t j) {
     if (a.client == i && j >= a.begin && j < std::min(a.end, s.d)) direction = a.direction, noise = a.noise;
   }
   const double g = s.direction_scale * standard_normal(s.seed, 0, j);
-  const double e = s.noise_scale * standard_normal(s.seed, 1 + i, j);
+  const double own = s.client_noise.empty() ? 1.0 : s.client_noise[i];
+  const double e = own * s.noise_scale * standard_normal(s.seed, 1 + i, j);
   double v = s.offset + direction * g + noise * e;
   if (s.tie_grid > 0) v = std::round(v / s.tie_grid) * s.tie_grid;
   return v;
@@ -44,6 +45,7 @@ TEST(SyntheticRound, EveryValueIsItsFormulaRoundedOnceToFloat32) {
   const std::uint64_t seed = test::test_seed();
   RoundSpec s = base_spec(9, 31, seed);  // odd d: the last Box-Muller pair is half used
   s.offset = 3.0;
+  s.client_noise = {1.0, 0.5, 2.0, 1.0, 0.25, 1.0, 3.0, 1.5, 1.0};
   s.attackers = {sign_flip(2, 4.0), gaussian(5, 10.0), scaled(7, -8.0, 10, 20), noisy(8, 6.0)};
   const Round r = generate(s);
   ASSERT_EQ(r.n, 9u);
@@ -55,6 +57,7 @@ TEST(SyntheticRound, EveryValueIsItsFormulaRoundedOnceToFloat32) {
   // The layer-targeted attacker is honest outside its columns.
   RoundSpec honest = base_spec(9, 31, seed);
   honest.offset = 3.0;
+  honest.client_noise = s.client_noise;
   for (std::size_t j : {0u, 9u, 20u, 30u}) EXPECT_EQ(r.updates[7 * 31 + j], static_cast<float>(brute_force(honest, 7, j)));
   EXPECT_NE(r.updates[7 * 31 + 10], static_cast<float>(brute_force(honest, 7, 10)));
   EXPECT_EQ(r.group, (std::vector<std::string>{"benign", "benign", "sign_flip", "benign", "benign", "gaussian",
@@ -240,6 +243,9 @@ TEST(SyntheticRound, BadSpecsAreErrorsNamingTheProblem) {
   s.attackers = {scaled(0, 2.0, 3, 1)};
   EXPECT_NE(message(s).find("begin 3 > end 1"), std::string::npos) << message(s);
   s.attackers.clear();
+  s.client_noise = {1.0, 2.0};
+  EXPECT_NE(message(s).find("client_noise has 2 entries for n=4"), std::string::npos) << message(s);
+  s.client_noise.clear();
   s.duplicates = Duplicates::kExact;
   s.duplicate_every = 1;
   EXPECT_NE(message(s).find("duplicate_every must be at least 2"), std::string::npos) << message(s);
