@@ -56,18 +56,22 @@ struct Plan {
 std::vector<const Attacker*> attackers_of(const RoundSpec& s) {
   std::vector<const Attacker*> of(s.n, nullptr);
   for (const Attacker& a : s.attackers) {
-    FEDGUARD_EXPECTS(a.client < s.n, "synthetic round: attacker '" << a.group << "' at client " << a.client
-                                                                   << ", but the round has n=" << s.n);
+    FEDGUARD_EXPECTS(a.client < s.n, "synthetic round: attacker '"
+                                         << a.group << "' at client " << a.client
+                                         << ", but the round has n=" << s.n);
     FEDGUARD_EXPECTS(of[a.client] == nullptr,
                      "synthetic round: client " << a.client << " is given two attackers");
-    FEDGUARD_EXPECTS(a.begin <= a.end, "synthetic round: attacker at client " << a.client << " has begin "
-                                                                              << a.begin << " > end " << a.end);
+    FEDGUARD_EXPECTS(a.begin <= a.end, "synthetic round: attacker at client "
+                                           << a.client << " has begin " << a.begin << " > end "
+                                           << a.end);
     of[a.client] = &a;
   }
-  FEDGUARD_EXPECTS(s.client_noise.empty() || s.client_noise.size() == s.n,
-                   "synthetic round: client_noise has " << s.client_noise.size() << " entries for n=" << s.n);
-  FEDGUARD_EXPECTS(s.duplicates == Duplicates::kNone || s.duplicate_every >= 2,
-                   "synthetic round: duplicate_every must be at least 2, got " << s.duplicate_every);
+  FEDGUARD_EXPECTS(
+      s.client_noise.empty() || s.client_noise.size() == s.n,
+      "synthetic round: client_noise has " << s.client_noise.size() << " entries for n=" << s.n);
+  FEDGUARD_EXPECTS(
+      s.duplicates == Duplicates::kNone || s.duplicate_every >= 2,
+      "synthetic round: duplicate_every must be at least 2, got " << s.duplicate_every);
   return of;
 }
 
@@ -114,7 +118,8 @@ void row(const RoundSpec& s, const Plan& p, std::size_t i, double* scratch, floa
   }
 }
 
-void rows_into(const RoundSpec& s, const Plan& p, std::size_t first, std::size_t count, float* out) {
+void rows_into(const RoundSpec& s, const Plan& p, std::size_t first, std::size_t count,
+               float* out) {
   const auto total = static_cast<std::ptrdiff_t>(count);
   // Counter-based values: the split over threads does not change them.
 #pragma omp parallel if (count * s.d >= (std::size_t{1} << 18))
@@ -130,15 +135,22 @@ void rows_into(const RoundSpec& s, const Plan& p, std::size_t first, std::size_t
 
 }  // namespace
 
-Attacker sign_flip(std::size_t client, double factor) { return {client, "sign_flip", -factor, 1.0, 0, kAllColumns}; }
-Attacker gaussian(std::size_t client, double sigma) { return {client, "gaussian", 0.0, sigma, 0, kAllColumns}; }
+Attacker sign_flip(std::size_t client, double factor) {
+  return {client, "sign_flip", -factor, 1.0, 0, kAllColumns};
+}
+Attacker gaussian(std::size_t client, double sigma) {
+  return {client, "gaussian", 0.0, sigma, 0, kAllColumns};
+}
 Attacker scaled(std::size_t client, double factor, std::size_t begin, std::size_t end) {
   return {client, "scaled", factor, factor, begin, end};
 }
-Attacker noisy(std::size_t client, double spread) { return {client, "noisy", 1.0, spread, 0, kAllColumns}; }
+Attacker noisy(std::size_t client, double spread) {
+  return {client, "noisy", 1.0, spread, 0, kAllColumns};
+}
 
 std::vector<std::size_t> spread_positions(std::size_t n, std::size_t count) {
-  FEDGUARD_EXPECTS(count <= n, "synthetic round: " << count << " positions asked of " << n << " clients");
+  FEDGUARD_EXPECTS(count <= n,
+                   "synthetic round: " << count << " positions asked of " << n << " clients");
   std::vector<std::size_t> pos(count);
   // Both a * n / count + 1 and n - (count - a) increase strictly with a, so the positions are
   // distinct; the second only binds when nearly every client is placed.
@@ -185,7 +197,9 @@ void generate_rows(const RoundSpec& s, std::size_t first, std::size_t count, flo
   rows_into(s, plan_for(s), first, count, out);
 }
 
-std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t index) { return stream_key(seed, index ^ kJitter); }
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t index) {
+  return stream_key(seed, index ^ kJitter);
+}
 
 double standard_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) {
   double z0, z1;

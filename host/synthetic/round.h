@@ -39,7 +39,8 @@ Attacker sign_flip(std::size_t client, double factor);
 /// "gaussian": sigma e, no benign direction (large random noise for sigma >> 1).
 Attacker gaussian(std::size_t client, double sigma);
 /// "scaled": factor (g + e) over [begin, end) (a negative factor flips and scales).
-Attacker scaled(std::size_t client, double factor, std::size_t begin = 0, std::size_t end = kAllColumns);
+Attacker scaled(std::size_t client, double factor, std::size_t begin = 0,
+                std::size_t end = kAllColumns);
 /// "noisy": g + spread e (an honest client with a noisier update).
 Attacker noisy(std::size_t client, double spread);
 

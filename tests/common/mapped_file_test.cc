@@ -44,7 +44,8 @@ TEST(MappedFile, MapsARegularFile) {
     ASSERT_EQ(map.size(), 7u);
     EXPECT_FALSE(map.empty());
     ASSERT_NE(map.data(), nullptr);
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(map.data()), map.size()), std::string("abc\0def", 7));
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(map.data()), map.size()),
+              std::string("abc\0def", 7));
     map.advise_sequential();
     map.release_pages();
     // A private read-only mapping: the pages stay readable after the advice.
@@ -85,13 +86,15 @@ TEST(MappedFile, DirectoryDeviceAndMissingRefused) {
 
 // In a death-test child: cap the address space just above what the process uses, map path, exit
 // 0 when the error message is `expected` (3: could not cap, 4: another message or none).
-[[noreturn]] void map_with_capped_address_space(const std::string& path, const std::string& expected) {
+[[noreturn]] void map_with_capped_address_space(const std::string& path,
+                                                const std::string& expected) {
   long pages = 0;
   if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
     if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
     std::fclose(f);
   }
-  const rlim_t limit = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE)) + (rlim_t{64} << 20);
+  const rlim_t limit = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE)) +
+                       (rlim_t{64} << 20);
   rlimit cap{};
   cap.rlim_cur = limit;
   cap.rlim_max = limit;
@@ -106,7 +109,8 @@ TEST(MappedFile, MmapFailureNamesPathAndSize) {
   { std::ofstream(path, std::ios::binary); }
   const std::size_t size = std::size_t{1} << 30;
   ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(size)), 0) << std::strerror(errno);
-  const std::string expected = path + ": cannot mmap " + std::to_string(size) + " bytes: " + std::strerror(ENOMEM);
+  const std::string expected =
+      path + ": cannot mmap " + std::to_string(size) + " bytes: " + std::strerror(ENOMEM);
   EXPECT_EXIT(map_with_capped_address_space(path, expected), testing::ExitedWithCode(0), "");
   std::remove(path.c_str());
 }
@@ -119,7 +123,8 @@ TEST(MappedFile, MovesOwnershipAndUnmapsOnce) {
   MappedFile moved(std::move(a));
   EXPECT_EQ(moved.data(), a_data);
   EXPECT_EQ(moved.size(), 5u);
-  EXPECT_EQ(a.data(), nullptr);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+  EXPECT_EQ(a.data(),
+            nullptr);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
   EXPECT_EQ(a.size(), 0u);
 
   MappedFile b(b_path);
@@ -143,7 +148,8 @@ TEST(MappedFile, MovesOwnershipAndUnmapsOnce) {
 }
 
 static_assert(!std::is_copy_constructible_v<MappedFile> && !std::is_copy_assignable_v<MappedFile>);
-static_assert(std::is_nothrow_move_constructible_v<MappedFile> && std::is_nothrow_move_assignable_v<MappedFile>);
+static_assert(std::is_nothrow_move_constructible_v<MappedFile> &&
+              std::is_nothrow_move_assignable_v<MappedFile>);
 
 }  // namespace
 }  // namespace fedguard

@@ -31,7 +31,8 @@ RoundSpec base_spec(std::size_t n, std::size_t d, std::uint64_t seed) {
 double brute_force(const RoundSpec& s, std::size_t i, std::size_t j) {
   double direction = 1.0, noise = 1.0;
   for (const Attacker& a : s.attackers) {
-    if (a.client == i && j >= a.begin && j < std::min(a.end, s.d)) direction = a.direction, noise = a.noise;
+    if (a.client == i && j >= a.begin && j < std::min(a.end, s.d))
+      direction = a.direction, noise = a.noise;
   }
   const double g = s.direction_scale * standard_normal(s.seed, 0, j);
   const double own = s.client_noise.empty() ? 1.0 : s.client_noise[i];
@@ -53,15 +54,17 @@ TEST(SyntheticRound, EveryValueIsItsFormulaRoundedOnceToFloat32) {
   ASSERT_EQ(r.updates.size(), 9u * 31u);
   for (std::size_t i = 0; i < s.n; ++i)
     for (std::size_t j = 0; j < s.d; ++j)
-      ASSERT_EQ(r.updates[i * s.d + j], static_cast<float>(brute_force(s, i, j))) << "client " << i << " col " << j;
+      ASSERT_EQ(r.updates[i * s.d + j], static_cast<float>(brute_force(s, i, j)))
+          << "client " << i << " col " << j;
   // The layer-targeted attacker is honest outside its columns.
   RoundSpec honest = base_spec(9, 31, seed);
   honest.offset = 3.0;
   honest.client_noise = s.client_noise;
-  for (std::size_t j : {0u, 9u, 20u, 30u}) EXPECT_EQ(r.updates[7 * 31 + j], static_cast<float>(brute_force(honest, 7, j)));
+  for (std::size_t j : {0u, 9u, 20u, 30u})
+    EXPECT_EQ(r.updates[7 * 31 + j], static_cast<float>(brute_force(honest, 7, j)));
   EXPECT_NE(r.updates[7 * 31 + 10], static_cast<float>(brute_force(honest, 7, 10)));
-  EXPECT_EQ(r.group, (std::vector<std::string>{"benign", "benign", "sign_flip", "benign", "benign", "gaussian",
-                                                "benign", "scaled", "noisy"}));
+  EXPECT_EQ(r.group, (std::vector<std::string>{"benign", "benign", "sign_flip", "benign", "benign",
+                                               "gaussian", "benign", "scaled", "noisy"}));
 }
 
 TEST(SyntheticRound, BenignMeanIsTheFloat64MeanOfTheBenignRows) {
@@ -161,7 +164,8 @@ TEST(SyntheticRound, OffsetShiftsEveryValue) {
   // The offset is added before the one rounding to float32: within an ulp of 1000 (6.1e-5).
   double mean_shift = 0;
   for (std::size_t k = 0; k < plain.updates.size(); ++k) {
-    const double shift = static_cast<double>(shifted.updates[k]) - static_cast<double>(plain.updates[k]);
+    const double shift =
+        static_cast<double>(shifted.updates[k]) - static_cast<double>(plain.updates[k]);
     EXPECT_NEAR(shift, 1000.0, 1.3e-4) << k;
     mean_shift += shift / static_cast<double>(plain.updates.size());
   }
@@ -201,7 +205,8 @@ TEST(SyntheticRound, StandardNormalHasTheRightMoments) {
   // Tolerances of about 6 standard errors.
   EXPECT_NEAR(sum / m, 0.0, 6.0 / std::sqrt(static_cast<double>(m)));
   EXPECT_NEAR(sq / m, 1.0, 6.0 * std::sqrt(2.0 / static_cast<double>(m)));
-  EXPECT_NEAR(static_cast<double>(within_one) / m, 0.682689, 6.0 * 0.466 / std::sqrt(static_cast<double>(m)));
+  EXPECT_NEAR(static_cast<double>(within_one) / m, 0.682689,
+              6.0 * 0.466 / std::sqrt(static_cast<double>(m)));
   // Streams and seeds are independent: neighbouring ones do not repeat values.
   EXPECT_NE(standard_normal(seed, 7, 0), standard_normal(seed, 8, 0));
   EXPECT_NE(standard_normal(seed, 7, 0), standard_normal(seed + 1, 7, 0));
