@@ -59,9 +59,9 @@ std::string short_policy(const std::string& config_path, const std::string& poli
 
 // One line per group of the table: what the group sends and why the policy treats it so.
 std::string group_meaning(const std::string& group, std::size_t clients, std::size_t accepted) {
-  const std::string verdict = accepted == 0         ? "all rejected"
-                              : accepted == clients ? "all accepted"
-                                                    : std::to_string(clients - accepted) + " rejected";
+  std::string verdict = accepted == 0         ? "all rejected"
+                        : accepted == clients ? "all accepted"
+                                              : std::to_string(clients - accepted) + " rejected";
   if (group == "benign") return "honest updates (a common direction plus noise): " + verdict;
   if (group == "gaussian") return "large random noise: " + verdict + " (norm far above the median)";
   if (group == "sign_flip")
