@@ -20,7 +20,8 @@
 //
 // Sizes: n in {100, 1000} x d in {1e5, 1e6}, float32, plus a float16 scan. n = 1000, d = 1e6
 // (4 GB of float32) runs only with FEDGUARD_BENCH_LARGE=1 in the environment; the data of every
-// size are generated once (deterministic hash, uniform in [-1, 1)) and kept for the whole run,
+// size are generated once (a round of the shared generator, host/synthetic/round.h: a common
+// direction plus per-client noise, both N(0, 1), seed 1) and kept for the whole run,
 // so peak memory is the sum of the sizes used (about 1.0 GB, 5.0 GB with the large size) plus
 // the memcpy floor's destination (at most 512 MiB).
 #include <benchmark/benchmark.h>
@@ -52,6 +53,7 @@
 #include "fedguard/engine.h"
 #include "fedguard/round.h"
 #include "fedguard/update_view.h"
+#include "synthetic/round.h"
 
 namespace {
 
@@ -63,18 +65,6 @@ constexpr std::int64_t kF16 = 1;
 
 // ---------------------------------------------------------------------------------------------
 // Data: one n x d row-major block per (n, d, dtype), generated once, kept for the whole run.
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-// Uniform in [-1, 1): the top 24 bits of a hash of the element index.
-float value_at(std::uint64_t i) {
-  return static_cast<float>(splitmix64(i) >> 40) * (2.0f / 16777216.0f) - 1.0f;
-}
 
 struct Matrix {
   std::size_t n = 0, d = 0;
@@ -96,17 +86,25 @@ const Matrix& data(std::size_t n, std::size_t d, DType dtype) {
   m.dtype = dtype;
   const std::size_t count = n * d;
   m.bytes.reset(new unsigned char[count * fedguard::dtype_size(dtype)]);  // uninitialised
-  const auto total = static_cast<std::ptrdiff_t>(count);
+  fedguard::synthetic::RoundSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.seed = 1;
   if (dtype == DType::kFloat32) {
-    auto* p = reinterpret_cast<float*>(m.bytes.get());
-#pragma omp parallel for schedule(static)
-    for (std::ptrdiff_t i = 0; i < total; ++i) p[i] = value_at(static_cast<std::uint64_t>(i));
+    fedguard::synthetic::generate_rows(spec, 0, n, reinterpret_cast<float*>(m.bytes.get()));
   } else {
+    // Converted in blocks of rows (about 64 MB of float32) so the float32 round never exists whole.
     auto* p = reinterpret_cast<std::uint16_t*>(m.bytes.get());
+    const std::size_t block = std::max<std::size_t>(1, (std::size_t{1} << 24) / std::max<std::size_t>(d, 1));
+    std::vector<float> rows(std::min(block, n) * d);
+    for (std::size_t first = 0; first < n; first += block) {
+      const std::size_t count_rows = std::min(block, n - first);
+      fedguard::synthetic::generate_rows(spec, first, count_rows, rows.data());
+      const auto total = static_cast<std::ptrdiff_t>(count_rows * d);
+      std::uint16_t* out = p + first * d;
 #pragma omp parallel for schedule(static)
-    for (std::ptrdiff_t i = 0; i < total; ++i) {
-      const float v = value_at(static_cast<std::uint64_t>(i));
-      p[i] = dtype == DType::kFloat16 ? fedguard::float_to_half(v) : fedguard::float_to_bfloat16(v);
+      for (std::ptrdiff_t i = 0; i < total; ++i)
+        out[i] = dtype == DType::kFloat16 ? fedguard::float_to_half(rows[i]) : fedguard::float_to_bfloat16(rows[i]);
     }
   }
   return cache.emplace(key, std::move(m)).first->second;

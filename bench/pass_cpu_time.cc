@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "synthetic/round.h"
 
 namespace {
 double cpu_seconds() {
@@ -31,12 +32,12 @@ int main(int argc, char** argv) {
   const std::size_t n = std::strtoull(argv[1], nullptr, 10), d = std::strtoull(argv[2], nullptr, 10);
   const int repeats = std::atoi(argv[3]);
   const std::string what = argv[4];
-  std::vector<float> x(n * d);
-  unsigned s = 1;
-  for (float& v : x) {
-    s = s * 1664525u + 1013904223u;
-    v = static_cast<float>(static_cast<int>(s >> 8) - (1 << 23)) * 1e-7f;
-  }
+  // A round of the shared generator: a common direction plus per-client noise, seed 1.
+  synthetic::RoundSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.seed = 1;
+  const std::vector<float> x = synthetic::generate(spec).updates;
   const UpdateView view(x.data(), n, d, DType::kFloat32);
   auto backend = backend::make_cpu_backend(1);
   std::vector<std::size_t> rows(n);

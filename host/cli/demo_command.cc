@@ -10,8 +10,8 @@
 #include "cli/commands.h"
 #include "cli/input_files.h"
 #include "common/regular_file.h"
-#include "cli/synthetic_round.h"
 #include "fedguard/engine.h"
+#include "synthetic/round.h"
 
 namespace fedguard::cli {
 namespace {
@@ -25,6 +25,22 @@ double distance(const std::vector<float>& a, const std::vector<double>& b) {
   double s = 0;
   for (std::size_t j = 0; j < b.size(); ++j) s += (a[j] - b[j]) * (a[j] - b[j]);
   return std::sqrt(s);
+}
+
+// The demo's round: benign clients send g + noise (g a common direction, the noise of the same
+// scale, 0.01); the attackers, spread through the clients so no rule can win by position, are
+// alternately a scaled sign flip (-4 g + noise) and large Gaussian noise (sigma 10x the benign).
+synthetic::RoundSpec demo_round(std::size_t benign, std::size_t attackers, std::size_t d, std::uint64_t seed) {
+  synthetic::RoundSpec spec;
+  spec.n = benign + attackers;
+  spec.d = d;
+  spec.direction_scale = 0.01;
+  spec.noise_scale = 0.01;
+  spec.seed = seed;
+  const std::vector<std::size_t> at = synthetic::spread_positions(spec.n, attackers);
+  for (std::size_t a = 0; a < attackers; ++a)
+    spec.attackers.push_back(a % 2 == 0 ? synthetic::sign_flip(at[a], 4.0) : synthetic::gaussian(at[a], 10.0));
+  return spec;
 }
 
 // The policy in one short line: the preset as given, or the file and its aggregator (the
@@ -43,9 +59,9 @@ std::string short_policy(const std::string& config_path, const std::string& poli
 
 // One line per group of the table: what the group sends and why the policy treats it so.
 std::string group_meaning(const std::string& group, std::size_t clients, std::size_t accepted) {
-  const std::string verdict = accepted == 0         ? "all rejected"
-                              : accepted == clients ? "all accepted"
-                                                    : std::to_string(clients - accepted) + " rejected";
+  std::string verdict = accepted == 0         ? "all rejected"
+                        : accepted == clients ? "all accepted"
+                                              : std::to_string(clients - accepted) + " rejected";
   if (group == "benign") return "honest updates (a common direction plus noise): " + verdict;
   if (group == "gaussian") return "large random noise: " + verdict + " (norm far above the median)";
   if (group == "sign_flip")
@@ -70,7 +86,9 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", opt->seed, "random seed")->capture_default_str();
   cmd->add_option("--config", opt->config, "policy JSON file (default: {\"preset\": \"recommended\", \"f\": <attackers>})");
   cmd->callback([opt, &exit_code] {
-    const SyntheticRound s = make_synthetic_round(opt->benign, opt->attackers, opt->d, opt->seed);
+    // The distances below are to the benign clients' mean.
+    FEDGUARD_EXPECTS(opt->benign >= 1, "demo: --benign must be at least 1");
+    const synthetic::Round s = synthetic::generate(demo_round(opt->benign, opt->attackers, opt->d, opt->seed));
     Engine robust(opt->config.empty() ? EngineConfig::from_json(default_policy(opt->attackers))
                                       : read_config_file(opt->config));
     const std::string policy_text =

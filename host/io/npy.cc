@@ -1,10 +1,5 @@
 #include "io/npy.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -13,7 +8,6 @@
 #include <sstream>
 #include <utility>
 
-#include "common/regular_file.h"
 #include "fedguard/error.h"
 #include "io/printable.h"
 
@@ -373,58 +367,12 @@ NpyHeader parse_npy(const unsigned char* bytes, std::size_t size, const std::str
   return NpyHeader{info->type, std::move(shape), data_offset};
 }
 
-NpyFile::NpyFile(const std::string& path) : path_(path) {
-  // O_NONBLOCK open and a regular-file check: a FIFO or device given as a round fails at once.
-  const RegularFile file(path);
-  const int fd = file.fd();
-  const auto file_size = static_cast<std::size_t>(file.size());
-  if (file_size > 0) {
-    // mmap rejects a zero length; an empty file is reported by parse_npy below instead.
-    void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-      const int err = errno;
-      FEDGUARD_THROW(kIo,
-                     path << ": cannot mmap " << file_size << " bytes: " << std::strerror(err));
-    }
-    map_ = static_cast<const unsigned char*>(map);
-    map_size_ = file_size;
-  }
-  // The mapping keeps the file's pages reachable; the descriptor closes with `file`.
-  try {
-    NpyHeader header = parse_npy(map_, map_size_, path_);
-    type_ = header.type;
-    shape_ = std::move(header.shape);
-    data_offset_ = header.data_offset;
-  } catch (...) {
-    // The destructor does not run for a constructor that throws.
-    if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), map_size_);
-    throw;
-  }
-}
-
-NpyFile::~NpyFile() {
-  if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), map_size_);
-}
-
-NpyFile::NpyFile(NpyFile&& other) noexcept
-    : path_(std::move(other.path_)),
-      type_(other.type_),
-      shape_(std::move(other.shape_)),
-      data_offset_(other.data_offset_),
-      map_(std::exchange(other.map_, nullptr)),
-      map_size_(std::exchange(other.map_size_, 0)) {}
-
-NpyFile& NpyFile::operator=(NpyFile&& other) noexcept {
-  if (this != &other) {
-    if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), map_size_);
-    path_ = std::move(other.path_);
-    type_ = other.type_;
-    shape_ = std::move(other.shape_);
-    data_offset_ = other.data_offset_;
-    map_ = std::exchange(other.map_, nullptr);
-    map_size_ = std::exchange(other.map_size_, 0);
-  }
-  return *this;
+NpyFile::NpyFile(const std::string& path) : path_(path), map_(path) {
+  // An empty file maps to nothing and is reported by parse_npy in its own words.
+  NpyHeader header = parse_npy(map_.data(), map_.size(), path_);
+  type_ = header.type;
+  shape_ = std::move(header.shape);
+  data_offset_ = header.data_offset;
 }
 
 std::size_t NpyFile::element_count() const {
@@ -434,7 +382,7 @@ std::size_t NpyFile::element_count() const {
   return count;
 }
 
-const void* NpyFile::data() const { return map_ == nullptr ? nullptr : map_ + data_offset_; }
+const void* NpyFile::data() const { return map_.empty() ? nullptr : map_.data() + data_offset_; }
 
 DType NpyFile::update_dtype() const {
   switch (type_) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/mapped_file.h"
 #include "fedguard/dtype.h"
 
 namespace fedguard::io {
@@ -24,11 +25,6 @@ const char* npy_type_name(NpyType t);  // the descr string, e.g. "<f4"
 class NpyFile {
  public:
   explicit NpyFile(const std::string& path);
-  ~NpyFile();
-  NpyFile(NpyFile&& other) noexcept;
-  NpyFile& operator=(NpyFile&& other) noexcept;
-  NpyFile(const NpyFile&) = delete;
-  NpyFile& operator=(const NpyFile&) = delete;
 
   const std::string& path() const { return path_; }
   NpyType type() const { return type_; }
@@ -48,8 +44,7 @@ class NpyFile {
   NpyType type_ = NpyType::kFloat32;
   std::vector<std::size_t> shape_;
   std::size_t data_offset_ = 0;
-  const unsigned char* map_ = nullptr;
-  std::size_t map_size_ = 0;
+  MappedFile map_;  // movable, not copyable: so is NpyFile
 };
 
 /// Parses an in-memory .npy image of size bytes (what NpyFile does after mapping); used by

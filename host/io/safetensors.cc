@@ -1,10 +1,5 @@
 #include "io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -15,7 +10,6 @@
 #include <utility>
 
 #include "common/json_parse.h"
-#include "common/regular_file.h"
 #include "fedguard/error.h"
 #include "io/printable.h"
 
@@ -224,60 +218,13 @@ SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size
   return out;
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  // O_NONBLOCK open and a regular-file check: a FIFO or device given as a round fails at once.
-  const RegularFile file(path);
-  const int fd = file.fd();
-  const auto file_size = static_cast<std::size_t>(file.size());
-  if (file_size > 0) {
-    void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-      const int err = errno;
-      FEDGUARD_THROW(kIo, path << ": cannot mmap " << file_size << " bytes: " << std::strerror(err));
-    }
-    map_ = static_cast<const unsigned char*>(map);
-    map_size_ = file_size;
-  }
-  try {
-    header_ = parse_safetensors(map_, map_size_, path_);
-  } catch (...) {
-    if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), map_size_);
-    throw;
-  }
-}
-
-SafetensorsFile::~SafetensorsFile() {
-  if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), map_size_);
-}
-
-SafetensorsFile::SafetensorsFile(SafetensorsFile&& other) noexcept
-    : path_(std::move(other.path_)),
-      header_(std::move(other.header_)),
-      map_(std::exchange(other.map_, nullptr)),
-      map_size_(std::exchange(other.map_size_, 0)) {}
-
-SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& other) noexcept {
-  if (this != &other) {
-    if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), map_size_);
-    path_ = std::move(other.path_);
-    header_ = std::move(other.header_);
-    map_ = std::exchange(other.map_, nullptr);
-    map_size_ = std::exchange(other.map_size_, 0);
-  }
-  return *this;
-}
-
-void SafetensorsFile::advise_sequential() const {
-  if (map_ != nullptr) ::madvise(const_cast<unsigned char*>(map_), map_size_, MADV_SEQUENTIAL);
-}
-
-void SafetensorsFile::release_pages() const {
-  if (map_ != nullptr) ::madvise(const_cast<unsigned char*>(map_), map_size_, MADV_DONTNEED);
-}
+SafetensorsFile::SafetensorsFile(const std::string& path)
+    : path_(path), map_(path), header_(parse_safetensors(map_.data(), map_.size(), path_)) {}
 
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   std::vector<const TensorToWrite*> order;
+  order.reserve(tensors.size());
   for (const TensorToWrite& t : tensors) order.push_back(&t);
   std::sort(order.begin(), order.end(), [](const TensorToWrite* a, const TensorToWrite* b) { return a->name < b->name; });
   nlohmann::ordered_json header = nlohmann::ordered_json::object();

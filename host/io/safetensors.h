@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/mapped_file.h"
 #include "fedguard/dtype.h"
 
 namespace fedguard::io {
@@ -55,30 +56,24 @@ SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
-  ~SafetensorsFile();
-  SafetensorsFile(SafetensorsFile&& other) noexcept;
-  SafetensorsFile& operator=(SafetensorsFile&& other) noexcept;
-  SafetensorsFile(const SafetensorsFile&) = delete;
-  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
   const std::string& path() const { return path_; }
   const SafetensorsHeader& header() const { return header_; }
   const std::vector<TensorInfo>& tensors() const { return header_.tensors; }
   const std::map<std::string, std::string>& metadata() const { return header_.metadata; }
-  std::size_t file_size() const { return map_size_; }
+  std::size_t file_size() const { return map_.size(); }
   /// The whole mapped file (TensorInfo offsets index into it).
-  const unsigned char* bytes() const { return map_; }
+  const unsigned char* bytes() const { return map_.data(); }
   /// First byte of a tensor's data (within the mapping).
-  const void* data(const TensorInfo& t) const { return map_ + t.begin; }
+  const void* data(const TensorInfo& t) const { return map_.data() + t.begin; }
   /// Tells the kernel the pages will be read soon / are no longer needed.
-  void advise_sequential() const;
-  void release_pages() const;
+  void advise_sequential() const { map_.advise_sequential(); }
+  void release_pages() const { map_.release_pages(); }
 
  private:
   std::string path_;
+  MappedFile map_;  // movable, not copyable: so is SafetensorsFile
   SafetensorsHeader header_;
-  const unsigned char* map_ = nullptr;
-  std::size_t map_size_ = 0;
 };
 
 /// A tensor to write: its bytes are not copied.

@@ -1,11 +1,5 @@
 #include "io/update_log.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <sys/mman.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -18,6 +12,7 @@
 #include <sstream>
 
 #include "common/json_parse.h"
+#include "common/mapped_file.h"
 #include "fedguard/dtype.h"
 #include "fedguard/error.h"
 #include "io/npy.h"
@@ -481,20 +476,14 @@ void hold_also(RoundData& r, std::shared_ptr<void> owner) {
 }
 
 void prefetch_file(const std::string& path) noexcept {
-  // O_NONBLOCK: a FIFO in place of a round must not block this helper thread (the reader
-  // reports it); only regular files are prefetched.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-    // WILLNEED alone starts a bounded readahead; populating a read-only mapping reads the whole
-    // file into the page cache (in this helper thread, without copying it anywhere).
-    const auto size = static_cast<std::size_t>(st.st_size);
-    void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-    if (p != MAP_FAILED) ::munmap(p, size);
+  // Populating a read-only mapping reads the whole file into the page cache (in this helper
+  // thread, without copying it anywhere). MappedFile opens with O_NONBLOCK and maps only regular
+  // files, so a FIFO in place of a round does not block this thread; whatever fails here is
+  // left for the reader to report.
+  try {
+    const MappedFile prefetched(path, MappedFile::Populate::kYes);
+  } catch (...) {
   }
-  ::close(fd);
 }
 
 RoundData read_round_file(const std::string& path, const ManifestEntry* entry, std::size_t default_round) {

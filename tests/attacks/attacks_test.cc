@@ -15,6 +15,7 @@
 #include "fedguard/fedguard.h"
 #include "support/engine_runner.h"
 #include "support/random_round.h"
+#include "synthetic/round.h"
 
 namespace fedguard::test {
 namespace {
@@ -30,15 +31,16 @@ struct Round {
 };
 
 Round make_round(std::size_t n, std::size_t d, std::mt19937_64& rng, double offset = 0.0, double noise = 0.1) {
-  std::normal_distribution<double> g(0.0, 1.0);
-  Vec center(d);
-  for (double& c : center) c = offset + 0.05 * g(rng);
-  Round r{n, d, std::vector<float>(n * d)};
-  for (std::size_t i = 0; i < n; ++i) {
-    const double scale = noise * (0.5 + static_cast<double>(i % 4) * 0.25);
-    for (std::size_t j = 0; j < d; ++j) r.x[i * d + j] = static_cast<float>(center[j] + scale * g(rng));
-  }
-  return r;
+  // Centre offset + 0.05 g; client i's noise noise * (0.5, 0.75, 1, 1.25 by i % 4).
+  synthetic::RoundSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.offset = offset;
+  spec.direction_scale = 0.05;
+  spec.noise_scale = noise;
+  for (std::size_t i = 0; i < n; ++i) spec.client_noise.push_back(0.5 + static_cast<double>(i % 4) * 0.25);
+  spec.seed = rng();
+  return Round{n, d, synthetic::generate(spec).updates};
 }
 
 AttackInput input_for(const Round& r, std::size_t f, std::uint64_t seed = 7) {

@@ -11,6 +11,7 @@
 #include "geometry/gram_space.h"
 #include "support/engine_runner.h"
 #include "support/reference.h"
+#include "synthetic/round.h"
 
 namespace fedguard::test {
 namespace {
@@ -85,14 +86,17 @@ TEST(ScanCpu, TileWidthChangesOnlyRounding) {
 TEST(ScanCpu, NearDuplicatesWithLargeOffsetKeepPrecision) {
   // Sybil-like rows: a common offset of 1e3 and differences of 1e-3. Uncentred float32 products
   // would lose the differences entirely; the centred Gram must recover them.
-  std::mt19937_64 rng(test_seed());
-  std::normal_distribution<double> normal;
   const std::size_t n = 12, d = 4096;
+  synthetic::RoundSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.offset = 1000.0;
+  spec.noise_scale = 1e-3;
+  spec.seed = test_seed();
+  const synthetic::Round round = synthetic::generate(spec);
   Matrix x(n, ref::Vec(d));
-  ref::Vec base(d);
-  for (double& v : base) v = 1000.0 + normal(rng);
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < d; ++j) x[i][j] = static_cast<float>(base[j] + 1e-3 * normal(rng));
+    for (std::size_t j = 0; j < d; ++j) x[i][j] = round.updates[i * d + j];
   const auto s = scan(to_floats(x), n, d, 512);
   for (std::size_t a = 0; a < n; ++a)
     for (std::size_t b = a + 1; b < n; ++b) {

@@ -16,6 +16,7 @@
 #include "fedguard/fedguard.h"
 #include "geometry/gram_space.h"
 #include "support/random_round.h"
+#include "synthetic/round.h"
 
 namespace fedguard::test {
 namespace {
@@ -45,15 +46,19 @@ Rows as_float32(Rows x) {
 
 // Benign rounds: a common direction plus client noise of heterogeneous scale (non-IID-like).
 Rows benign_round(std::size_t n, std::size_t d, std::mt19937_64& rng, double spread = 1.0) {
+  synthetic::RoundSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.direction_scale = 0.5;
+  spec.noise_scale = spread;
   std::normal_distribution<double> g(0.0, 1.0);
-  std::vector<double> mu(d);
-  for (double& v : mu) v = 0.5 * g(rng);
+  for (std::size_t i = 0; i < n; ++i) spec.client_noise.push_back(std::exp(0.2 * g(rng)));
+  spec.seed = rng();
+  const std::vector<float> values = synthetic::generate(spec).updates;
   Rows x(n, std::vector<double>(d));
-  for (auto& r : x) {
-    const double scale = std::exp(0.2 * g(rng)) * spread;
-    for (std::size_t j = 0; j < d; ++j) r[j] = mu[j] + scale * g(rng);
-  }
-  return as_float32(std::move(x));
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < d; ++j) x[i][j] = values[i * d + j];
+  return x;
 }
 
 double dot(const std::vector<double>& a, const std::vector<double>& b) {

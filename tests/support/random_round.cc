@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "synthetic/round.h"
+
 namespace fedguard::test {
 
 std::uint64_t test_seed() {
@@ -21,27 +23,23 @@ std::uint64_t test_seed() {
 }
 
 Matrix random_round(const RoundShape& s, std::mt19937_64& rng) {
-  std::normal_distribution<double> normal(0.0, 1.0);
-  std::vector<double> g(s.d);
-  for (double& v : g) v = normal(rng);
+  synthetic::RoundSpec spec;
+  spec.n = s.n;
+  spec.d = s.d;
+  spec.offset = s.offset;
+  if (s.ties) spec.tie_grid = 0.5;
+  spec.duplicates = s.exact_duplicates  ? synthetic::Duplicates::kExact
+                    : s.near_duplicates ? synthetic::Duplicates::kNear
+                                        : synthetic::Duplicates::kNone;
+  // Every seventh row (3, 10, 17, ...) is an outlier of six times the noise, so rules have
+  // something to do.
+  for (std::size_t i = 3; i < s.n; i += 7) spec.attackers.push_back(synthetic::noisy(i, 6.0));
+  // One draw of the test's generator seeds the round: the same test seed, the same rounds.
+  spec.seed = rng();
+  const synthetic::Round round = synthetic::generate(spec);
   Matrix x(s.n, std::vector<double>(s.d));
-  for (std::size_t i = 0; i < s.n; ++i) {
-    // Every seventh row is an outlier of a different scale, so rules have something to do.
-    const double spread = i % 7 == 3 ? 6.0 : 1.0;
-    for (std::size_t j = 0; j < s.d; ++j) {
-      double v = s.offset + g[j] + spread * normal(rng);
-      if (s.ties) v = std::round(v * 2.0) / 2.0;
-      x[i][j] = static_cast<float>(v);
-    }
-  }
-  if (s.near_duplicates || s.exact_duplicates) {
-    for (std::size_t i = 1; i < s.n; i += 4) {
-      for (std::size_t j = 0; j < s.d; ++j) {
-        const double base = x[i - 1][j];
-        x[i][j] = s.exact_duplicates ? base : static_cast<float>(base * (1.0 + 1e-6 * normal(rng)));
-      }
-    }
-  }
+  for (std::size_t i = 0; i < s.n; ++i)
+    for (std::size_t j = 0; j < s.d; ++j) x[i][j] = round.updates[i * s.d + j];
   return x;
 }
 

@@ -22,7 +22,8 @@ struct RoundShape {
   double offset = 0.0;          ///< common offset added to every value (large, similar updates)
 };
 
-/// Rows x_i = offset + g + noise_i with a few outlying rows; values exactly float32.
+/// Rows x_i = offset + g + noise_i with a few outlying rows; values exactly float32. Drawn by the
+/// shared generator (host/synthetic/round.h) seeded with one draw of rng.
 Matrix random_round(const RoundShape& shape, std::mt19937_64& rng);
 
 /// Row-major float32 copy.
