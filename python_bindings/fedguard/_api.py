@@ -74,7 +74,7 @@ def _count(value: Any, what: str) -> Optional[int]:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) <= _MAX_U64:
-        raise _core.InvalidInputError(f"{what} must be an integer in [0, {_MAX_U64}], got {value!r}")
+        raise _core.InvalidInputError(f"{what} must be a non-negative integer, got {value!r} (at most 2^64 - 1)")
     return int(value)
 
 

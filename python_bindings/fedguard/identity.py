@@ -64,7 +64,7 @@ def _round(value: Any) -> int:
     """The round number: an integer in [0, 2^64 - 1] (int(1.5) was 1, -1 and 2^64 a pybind11
     TypeError; hostile probe)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) < 2**64:
-        raise _core.InvalidInputError(f"round must be an integer in [0, 2^64 - 1], got {value!r}")
+        raise _core.InvalidInputError(f"round must be a non-negative integer, got {value!r} (at most 2^64 - 1)")
     return int(value)
 
 

@@ -37,7 +37,7 @@ _DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8"
 def _check_round(round: Any) -> None:
     """The scanner reads round numbers as uint64: anything else would write an unreadable log."""
     if isinstance(round, bool) or not isinstance(round, (int, np.integer)) or not 0 <= int(round) < 2**64:
-        raise ValueError(f"round must be an integer in [0, 2^64 - 1], got {round!r}")
+        raise ValueError(f"round must be a non-negative integer, got {round!r} (at most 2^64 - 1)")
 
 
 def _id_text(client_id: Any, index: int) -> str:

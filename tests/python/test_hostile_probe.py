@@ -16,12 +16,12 @@ from conftest import REPO
 
 
 def test_probe_quick_mode_has_no_finding(cli, tmp_path):
-    """A stratified subset (20 cases per surface) of the probe: every outcome a clean rejection,
+    """A stratified subset (40 cases per surface) of the probe: every outcome a clean rejection,
     a clean error or a result without NaN, no crash, no hang, no leaked internal message."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(fedguard.__file__)) + os.pathsep + env.get("PYTHONPATH", "")
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "hostile_probe.py"), "--cli", cli, "--quick",
-                        "--per-surface", "20", "--timeout", "20", "--work", str(tmp_path / "probe")],
+                        "--per-surface", "40", "--timeout", "20", "--work", str(tmp_path / "probe")],
                        capture_output=True, text=True, timeout=600, env=env)
     assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-3000:]
     assert "0 findings" in p.stdout
