@@ -17,6 +17,7 @@
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
 #include <torch/csrc/jit/serialization/import_read.h>
+#include <torch/csrc/jit/serialization/storage_context.h>
 #include <torch/serialize.h>
 
 #include <algorithm>
@@ -357,9 +358,22 @@ c10::IValue load(const std::vector<char>& bytes, const std::string& name) {
   check_record_sizes(bytes, name);
   try {
     caffe2::serialize::PyTorchStreamReader reader(std::make_unique<BoundedReader>(bytes));
+    // Every storage from its record, sized as the record is. LibTorch's unpickler sizes a
+    // storage by the element count the pickle states, not by the record it read, so a pickle
+    // claiming more than its record holds gave a storage reaching past its allocation (found by
+    // tests/fuzz/pt_fuzz: a heap-buffer-overflow reading it). With the storages given here,
+    // check_view_in_storage below holds every tensor to the bytes that exist.
+    auto storages = std::make_shared<torch::jit::DeserializationStorageContext>();
+    for (const std::string& record : reader.getAllRecords()) {
+      if (record.rfind("data/", 0) != 0) continue;
+      auto [data, size] = reader.getRecord(record);
+      storages->addStorage(record.substr(5), c10::Storage(c10::Storage::use_byte_size_t(), size, std::move(data),
+                                                          /*allocator=*/nullptr, /*resizable=*/false));
+    }
     return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
                                              /*type_resolver=*/c10::nullopt, /*obj_loader=*/c10::nullopt,
-                                             /*device=*/c10::nullopt, reader);
+                                             /*device=*/c10::nullopt, reader, torch::jit::Unpickler::defaultTypeParser,
+                                             storages);
   } catch (const c10::Error& e) {
     fail(name, "not a torch.save file LibTorch can load (", bytes.size(), " bytes): ",
          first_line(e.what_without_backtrace()));
