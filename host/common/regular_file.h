@@ -4,9 +4,9 @@
 // sizes are known before anything is read.
 #pragma once
 
-#include <cstdint>
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <string>
 
 #include "fedguard/error.h"
