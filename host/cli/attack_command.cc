@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "cli/input_files.h"
 #include "common/json_parse.h"
 #include "fedguard/attacks.h"
@@ -55,9 +56,9 @@ void add_attack_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--params", opt->params, "the attack's parameters: JSON text or a JSON file");
   cmd->add_option("--own", opt->own, "2-D .npy (f x d): each malicious client's own update (scaling, sign_flip)");
   cmd->add_option("--global-model", opt->global_model, "1-D .npy (d): the current global model (mpaf, fang_trim)");
-  cmd->add_option("--n-total", opt->n_total, "clients in the round (default n_benign + f)");
+  cmd->add_option("--n-total", opt->n_total, "clients in the round (default n_benign + f)")->check(unsigned_integer());
   cmd->add_option("--seed", opt->seed, "seed of every random draw (default 0)");
-  cmd->add_option("--round", opt->round, "round number (default 0)");
+  cmd->add_option("--round", opt->round, "round number (default 0)")->check(unsigned_integer());
   cmd->add_option("--out", opt->out, "output .npy (f x d, float32)");
   cmd->add_option("--info-out", opt->info_out, "write the attack's info JSON here (default: stdout)");
   auto* list = cmd->add_flag("--list", "print the attack names and exit");

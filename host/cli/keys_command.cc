@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "fedguard/error.h"
 #include "fedguard/identity.h"
 #include "fedguard/registry.h"
@@ -74,11 +75,11 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   reg->add_option("--id", opt->id, "client id")->required();
   reg->add_option("--public-key", opt->public_key, "base64 Ed25519 public key (the .pub file's text)")->required();
   reg->add_flag("--pending", opt->pending, "register as pending (not yet allowed to contribute)");
-  reg->add_option("--round", opt->round, "the federation round now (enrolled_round)");
-  auto* max_clients = reg->add_option("--max-clients", opt->max_clients, "set the registry's max_clients (0: no cap)");
-  auto* max_new = reg->add_option("--max-new-per-round", opt->max_new, "set max_new_per_round (0: no cap)");
-  auto* prob_rounds = reg->add_option("--probation-rounds", opt->probation_rounds, "set probation.rounds");
-  auto* prob_share = reg->add_option("--probation-share", opt->probation_share, "set probation.max_share, in (0, 1]");
+  reg->add_option("--round", opt->round, "the federation round now (enrolled_round)")->check(unsigned_integer());
+  auto* max_clients = reg->add_option("--max-clients", opt->max_clients, "set the registry's max_clients (0: no cap)")->check(unsigned_integer());
+  auto* max_new = reg->add_option("--max-new-per-round", opt->max_new, "set max_new_per_round (0: no cap)")->check(unsigned_integer());
+  auto* prob_rounds = reg->add_option("--probation-rounds", opt->probation_rounds, "set probation.rounds")->check(unsigned_integer());
+  auto* prob_share = reg->add_option("--probation-share", opt->probation_share, "set probation.max_share, in (0, 1]")->check(finite_number());
   reg->callback([opt, max_clients, max_new, prob_rounds, prob_share, &exit_code] {
     identity::Registry r;
     if (exists(opt->registry)) {

@@ -18,6 +18,9 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
+#include "common/json_parse.h"
+#include "common/regular_file.h"
 #include "fedguard/engine.h"
 #include "io/update_log.h"
 #include "monitor/monitor.h"
@@ -26,13 +29,8 @@
 namespace fedguard::cli {
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) FEDGUARD_THROW(kIo, path << ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+// Regular files only (a FIFO as config or position file blocked the monitor), size checked.
+std::string read_text(const std::string& path) { return read_regular_file(path, kMaxTextFileBytes); }
 
 struct Position {
   std::uint64_t next_index = 0;    // the next log index to process
@@ -43,9 +41,9 @@ Position read_position(const std::string& path) {
   Position p;
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_text(path));
-  } catch (const nlohmann::json::exception& e) {
-    FEDGUARD_THROW(kIo, path << ": offset 0: not valid JSON: " << e.what());
+    j = parse_json(read_text(path));
+  } catch (const JsonError& e) {
+    FEDGUARD_THROW(kIo, path << ": offset " << e.offset() << ": not valid JSON: " << e.reason());
   }
   for (const char* key : {"next_index", "engine_rounds"})
     if (!j.is_object() || !j.contains(key) || !j.at(key).is_number_unsigned())
@@ -79,10 +77,11 @@ int run_monitor(const Options& opt) {
   Engine engine(EngineConfig::from_json(read_text(opt.config)));
   Position pos;
   const std::string pos_path = opt.state.empty() ? "" : opt.state + ".pos";
-  if (!opt.state.empty() && std::ifstream(opt.state).good()) {
+  // path_exists, not an ifstream probe: opening a FIFO to see whether it is there blocks.
+  if (!opt.state.empty() && path_exists(opt.state)) {
     engine.load_state(opt.state);
     const std::uint64_t rounds = engine.rounds_processed();
-    if (std::ifstream(pos_path).good()) {
+    if (path_exists(pos_path)) {
       pos = read_position(pos_path);
       // The state is saved before the position: one successful round more than the position
       // records means the monitor stopped between the two writes, after that round.
@@ -145,7 +144,7 @@ int run_monitor(const Options& opt) {
           const nlohmann::ordered_json full = r.to_json();
           for (const char* key : {"metrics", "alerts", "metrics_refused"}) j[key] = full[key];
           std::ofstream f(opt.metrics_out, std::ios::app);
-          if (!(f << j.dump() << "\n")) FEDGUARD_THROW(kIo, opt.metrics_out << ": cannot append");
+          if (!(f << j.dump() << "\n" << std::flush)) FEDGUARD_THROW(kIo, opt.metrics_out << ": cannot append");
         }
         if (!opt.metrics_prom.empty()) monitor::write_text_atomically(opt.metrics_prom, engine.prometheus_text(r));
       } catch (const Error& e) {
@@ -193,10 +192,11 @@ void add_monitor_command(CLI::App& app, int& exit_code) {
                   "state file: read if it exists, written after every round with the log position (STATE.pos)");
   cmd->add_flag("--follow,!--no-follow", opt->follow,
                 "keep waiting for new rounds (default) or stop when the log's rounds are done");
-  cmd->add_option("--poll", opt->poll, "seconds between looks at the log (default 0.5)")->check(CLI::Range(0.01, 3600.0));
+  cmd->add_option("--poll", opt->poll, "seconds between looks at the log (default 0.5)")->check(finite_number())->check(CLI::Range(0.01, 3600.0));
   cmd->add_option("--max-wait", opt->max_wait, "with --follow, stop after this many seconds without a new round (0: never)")
+      ->check(finite_number())
       ->check(CLI::Range(0.0, 1e9));
-  cmd->add_option("--max-rounds", opt->max_rounds, "stop after processing this many rounds (0: no limit)");
+  cmd->add_option("--max-rounds", opt->max_rounds, "stop after processing this many rounds (0: no limit)")->check(unsigned_integer());
   cmd->add_option("--metrics-out", opt->metrics_out, "append each round's metrics and alerts as one JSON line");
   cmd->add_option("--metrics-prom", opt->metrics_prom, "rewrite this Prometheus textfile after every round");
   cmd->add_option("--progress", opt->progress, "auto (a status line on a terminal), bar, none")

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "cli/input_files.h"
 #include "common/json_parse.h"
 #include "common/regular_file.h"
@@ -60,7 +61,7 @@ void add_round_command(CLI::App& app, int& exit_code) {
                   "client registry JSON: verify every update's signature first (docs/verification.md); "
                   "needs --ids, --signatures, --round, --nonce");
   cmd->add_option("--signatures", opt->signatures, "JSON {\"<client id>\": \"<base64 Ed25519 signature>\", ...}");
-  auto* round_opt = cmd->add_option("--round", opt->round, "the federation round number the clients signed");
+  auto* round_opt = cmd->add_option("--round", opt->round, "the federation round number the clients signed")->check(unsigned_integer());
   cmd->add_option("--nonce", opt->nonce, "the round's 32-byte server nonce, 64 hex digits");
   cmd->add_option("--out", opt->out, "result JSON (default: stdout)");
   cmd->add_option("--aggregate-out", opt->aggregate_out, "aggregate as a 1-D float32 .npy");
@@ -103,8 +104,16 @@ void add_round_command(CLI::App& app, int& exit_code) {
       const io::NpyFile w(opt->num_samples);
       FEDGUARD_EXPECTS(w.shape().size() == 1, opt->num_samples << ": num_samples must be 1-D");
       in.num_samples = w.to_doubles();
+      // An empty list means "none given" to the engine: a file that holds none is an error,
+      // not a round silently run with uniform weights (hostile probe).
+      FEDGUARD_EXPECTS(!in.num_samples.empty(), opt->num_samples << ": holds no num_samples for n="
+                                                                  << in.updates.rows() << " updates");
     }
-    if (!opt->ids.empty()) in.client_ids = read_ids_file(opt->ids);
+    if (!opt->ids.empty()) {
+      in.client_ids = read_ids_file(opt->ids);
+      FEDGUARD_EXPECTS(!in.client_ids.empty(), opt->ids << ": holds no client ids for n=" << in.updates.rows()
+                                                         << " updates");
+    }
     if (!opt->registry.empty()) {
       in.round = opt->round;
       try {
@@ -146,7 +155,7 @@ void add_round_command(CLI::App& app, int& exit_code) {
       const nlohmann::ordered_json full = r.to_json();
       for (const char* key : {"metrics", "alerts", "metrics_refused"}) line[key] = full[key];
       std::ofstream f(opt->metrics_out, std::ios::app);
-      if (!(f << line.dump() << "\n")) FEDGUARD_THROW(kIo, opt->metrics_out << ": cannot append");
+      if (!(f << line.dump() << "\n" << std::flush)) FEDGUARD_THROW(kIo, opt->metrics_out << ": cannot append");
     }
     if (!opt->metrics_prom.empty()) monitor::write_text_atomically(opt->metrics_prom, engine.prometheus_text(r));
 
@@ -155,7 +164,7 @@ void add_round_command(CLI::App& app, int& exit_code) {
       std::fputs(text.c_str(), stdout);
     } else {
       std::ofstream f(opt->out);
-      if (!(f << text)) FEDGUARD_THROW(kIo, opt->out << ": cannot write");
+      if (!(f << text << std::flush)) FEDGUARD_THROW(kIo, opt->out << ": cannot write");
     }
     if (!opt->aggregate_out.empty())
       io::write_npy(opt->aggregate_out, io::NpyType::kFloat32, {r.d}, r.aggregate.data());

@@ -4,8 +4,12 @@
 // sizes are known before anything is read.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <string>
+
+#include "fedguard/error.h"
 
 namespace fedguard {
 
@@ -41,5 +45,21 @@ constexpr std::uint64_t kMaxTextFileBytes = 64ull << 20;
 /// True when path names a regular file, a FIFO or a device, or anything else that exists
 /// (without opening it); false when nothing is there.
 bool path_exists(const std::string& path);
+
+/// Before an atomic write renames a new file over `path`: kIo when something other than a
+/// regular file (or a symbolic link) is there. Renaming over a device node or a FIFO replaces
+/// it (found by the hostile probe: save_state("/dev/full") as root replaced the device).
+inline void expect_replaceable(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;  // nothing there (or not reachable: the write says)
+  if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) return;
+  const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                     : S_ISFIFO(st.st_mode) ? "a FIFO"
+                     : S_ISCHR(st.st_mode)  ? "a character device"
+                     : S_ISBLK(st.st_mode)  ? "a block device"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                                            : "not a regular file";
+  FEDGUARD_THROW(kIo, path << ": not a regular file (" << what << "): refusing to replace it");
+}
 
 }  // namespace fedguard

@@ -291,8 +291,10 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
                        "config \"sketch_dim\" must be an integer in [1, 65536], got " << v.dump());
       c.sketch_dim = v.get<std::size_t>();
     } else if (key == "sketch_seed") {
-      FEDGUARD_EXPECTS(v.is_number_integer() && v.get<std::int64_t>() >= 0,
-                       "config \"sketch_seed\" must be a non-negative integer, got " << v.dump());
+      // is_number_unsigned: any value in [0, 2^64 - 1] (read as int64, 2^63 and up were
+      // refused as "not non-negative"; hostile probe).
+      FEDGUARD_EXPECTS(v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0),
+                       "config \"sketch_seed\" must be an integer in [0, 18446744073709551615], got " << v.dump());
       c.sketch_seed = v.get<std::uint64_t>();
     } else if (key == "filters") {
       c.filters = rules_from_json(v, key);

@@ -63,6 +63,7 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
           : nlohmann::json(nullptr);
   header["monitor"] = state.monitor.to_json();  // the monitor's section, written and read whole
   const std::string text = header.dump();
+  expect_replaceable(path);
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
@@ -145,6 +146,10 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
                                        << " and sketch_seed " << sketch_seed);
   EngineState state;
   state.rounds = number_in(h, "rounds");
+  // A count of rounds this engine ran: 2^64 - 1 loaded and wrapped to 0 at the next round
+  // (hostile probe). 2^53 rounds is beyond any federation and exact in a double.
+  if (state.rounds > (std::uint64_t{1} << 53))
+    FEDGUARD_THROW(kIo, path << ": offset 16: field 'rounds' = " << state.rounds << " is beyond 2^53");
   const std::uint64_t agg = number_in(h, "previous_aggregate");
   state.model_dim = version >= 3 ? number_in(h, "model_dim") : agg;
   if (agg != 0 && agg != state.model_dim)
@@ -217,6 +222,11 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
     if (version >= 2) {
       if (!c.contains("suspicion") || !c.at("suspicion").is_array())
         FEDGUARD_THROW(kIo, path << ": offset 16: client field 'suspicion' missing or not a list in " << c.dump());
+      // FLDetector's window holds at most 32 values (its "window" <= 32, docs/config.md): a
+      // longer list is not one this engine wrote (a 10^6-value list loaded; hostile probe).
+      if (c.at("suspicion").size() > 32)
+        FEDGUARD_THROW(kIo, path << ": offset 16: client 'suspicion' holds " << c.at("suspicion").size()
+                                 << " values, more than FLDetector's window of at most 32");
       for (const auto& x : c.at("suspicion")) {
         if (!x.is_number() || !std::isfinite(x.get<double>()))
           FEDGUARD_THROW(kIo, path << ": offset 16: client 'suspicion' holds a non-number in " << c.dump());

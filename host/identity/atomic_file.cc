@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/regular_file.h"
 #include "fedguard/error.h"
 
 namespace fedguard::identity::detail {
 
 void write_file_atomically(const std::string& path, const std::string& content) {
+  expect_replaceable(path);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) FEDGUARD_THROW(kIo, tmp << ": cannot create (" << std::strerror(errno) << ")");

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_parse.h"
+#include "common/regular_file.h"
 #include "fedguard/error.h"
 #include "identity/atomic_file.h"
 
@@ -120,11 +122,11 @@ void Registry::validate(const std::string& source) const {
 Registry parse_registry(const std::string& json_text, const std::string& source) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::parse_error& e) {
-    FEDGUARD_THROW(kIo, source << ": offset " << e.byte << ": not valid JSON: " << e.what());
-  } catch (const nlohmann::json::exception& e) {  // e.g. a number beyond double range (found by registry_fuzz)
-    FEDGUARD_THROW(kIo, source << ": not usable JSON: " << e.what());
+    // The one parser (docs/security.md): depth limit, duplicate keys refused (a second
+    // "max_clients" must not silently win), no NUL, numbers within the double range.
+    j = parse_json(json_text);
+  } catch (const JsonError& e) {
+    FEDGUARD_THROW(kIo, source << ": offset " << e.offset() << ": not valid JSON: " << e.reason());
   }
   FEDGUARD_EXPECTS(j.is_object(), source << ": a registry is a JSON object");
   only_keys(j, {"version", "federation", "max_clients", "max_new_per_round", "probation", "clients"}, source);
@@ -181,11 +183,9 @@ std::string registry_to_json(const Registry& r) {
 }
 
 Registry load_registry(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) FEDGUARD_THROW(kIo, path << ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_registry(ss.str(), path);
+  // Regular files only, size checked first: a FIFO or /dev/zero as registry blocked or read
+  // without end (hostile probe, scripts/hostile_probe.py).
+  return parse_registry(read_regular_file(path, kMaxTextFileBytes), path);
 }
 
 void save_registry(const std::string& path, const Registry& registry) {

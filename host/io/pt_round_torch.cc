@@ -3,8 +3,10 @@
 //
 // The container is parsed by torch::pickle_load, LibTorch's own parser of the zip archive, the
 // pickle program and the tensor records: how far a malformed or crafted file is validated is
-// LibTorch's (whatever it throws becomes a kIo error here; a file that crashes LibTorch's
-// unpickler is beyond this reader). What this file checks is the content it gets back: one 2-D
+// LibTorch's (whatever it throws becomes a kIo error here), with two guards found by fuzzing
+// (tests/fuzz/pt_fuzz): LibTorch reads through a bounds-checked adapter, and no zip record may
+// declare more bytes than the file has (LibTorch allocates the declared size first). A crash
+// inside LibTorch's unpickler beyond these is not contained (docs/security.md). What this file checks is the content it gets back: one 2-D
 // tensor, or a dict of string keys holding tensors and an optional `__metadata__` dict of
 // strings. It then lays the tensors out in one buffer as a safetensors image would hold them
 // and hands that to round_from_tensors (io/update_log.h), so that .pt and .safetensors rounds
@@ -12,6 +14,10 @@
 // positions, so every error says "offset 0".
 #include "io/pt_round_torch.h"
 
+#include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/serialization/import_read.h>
+#include <torch/csrc/jit/serialization/storage_context.h>
 #include <torch/serialize.h>
 
 #include <algorithm>
@@ -99,10 +105,47 @@ struct Named {
   SafeDType dtype = SafeDType::kF32;
 };
 
+// The pickle gives each tensor's size, strides and storage offset as numbers, and LibTorch 1.13
+// does not check them against the storage it read: a 1.5 kB file made a [2^20, 2^10] view with
+// stride 0 of a few bytes, which contiguous() below then materialised (tests/fuzz/pt_fuzz: 14 s
+// and 2.3 GB for one input), and a view reaching past its storage would be read out of bounds.
+// A tensor must lie inside its storage and hold no more elements than the storage (overlapping
+// strides, as from expand(), are refused: torch.save of a plain tensor never writes them).
+void check_view_in_storage(const std::string& file, const std::string& name, const at::Tensor& t) {
+  if (!t.has_storage()) fail(file, "tensor '", printable(name), "' has no storage");
+  const std::uint64_t item = static_cast<std::uint64_t>(t.element_size());
+  const std::uint64_t storage_elems = static_cast<std::uint64_t>(t.storage().nbytes()) / (item == 0 ? 1 : item);
+  std::uint64_t numel = 1, last = 0;
+  bool empty = false;
+  for (std::int64_t k = 0; k < t.dim(); ++k) {
+    const std::int64_t size = t.size(k), stride = t.stride(k);
+    if (size < 0 || stride < 0) fail(file, "tensor '", printable(name), "' has a negative size or stride");
+    if (size == 0) empty = true;
+    // Products bounded by the storage size (at most the file's bytes) before they can overflow.
+    if (size > 0 && numel > storage_elems / static_cast<std::uint64_t>(size) + 1) numel = storage_elems + 1;
+    else numel *= static_cast<std::uint64_t>(size);
+    if (size > 1) {
+      const std::uint64_t span = static_cast<std::uint64_t>(size - 1);
+      if (stride != 0 && span > storage_elems / static_cast<std::uint64_t>(stride)) last = storage_elems + 1;
+      else last += span * static_cast<std::uint64_t>(stride);
+    }
+  }
+  if (empty) return;
+  const std::uint64_t offset = static_cast<std::uint64_t>(t.storage_offset() < 0 ? 0 : t.storage_offset());
+  // The last element read is offset + last: it must be inside the storage.
+  if (t.storage_offset() < 0 || storage_elems == 0 || last >= storage_elems || offset > storage_elems - 1 - last)
+    fail(file, "tensor '", printable(name), "' ", shape_text(t), " (storage offset ", t.storage_offset(),
+         ") reaches past its storage of ", storage_elems, " elements");
+  if (numel > storage_elems)
+    fail(file, "tensor '", printable(name), "' ", shape_text(t), " has ", numel,
+         " elements over a storage of ", storage_elems, " (overlapping strides): save a contiguous tensor");
+}
+
 Named prepare(const std::string& file, const std::string& name, const at::Tensor& t) {
   if (!t.defined()) fail(file, "tensor '", printable(name), "' is undefined (None)");
   if (t.layout() != at::kStrided) fail(file, "tensor '", printable(name), "' is not a dense (strided) tensor");
   if (t.is_quantized()) fail(file, "tensor '", printable(name), "' is quantized (", dtype_name(t.scalar_type()), ")");
+  check_view_in_storage(file, name, t);
   Named out;
   out.name = name;
   if (!to_safe_dtype(t.scalar_type(), &out.dtype)) {
@@ -230,10 +273,107 @@ RoundData interpret(const c10::IValue& value, const std::string& name, const Man
   return r;
 }
 
-// pickle_load, every exception it throws a kIo error naming the file.
+// The bytes as LibTorch's archive reader (miniz) sees them, every read checked against the
+// buffer. torch::pickle_load's own adapter (VectorReader in LibTorch 1.13) copies whatever
+// range miniz asks for, and miniz asks for ranges past the end on a crafted central directory
+// (found by tests/fuzz/pt_fuzz: a SEGV inside mz_zip_reader_init). Here a read past the end
+// returns only the bytes that exist, which miniz reports as a read failure (a c10::Error).
+class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReader(const std::vector<char>& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    const size_t take = std::min<uint64_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, take);
+    return take;
+  }
+
+ private:
+  const std::vector<char>& bytes_;
+};
+
+std::uint64_t le(const std::vector<char>& b, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[at + static_cast<std::size_t>(i)]);
+  return v;
+}
+
+// A check of the zip archive's central directory before LibTorch reads it: every record's
+// uncompressed size must fit in the file. LibTorch (PyTorchStreamReader::getRecord) allocates a
+// record's declared uncompressed size before reading it, so a 747-byte file declaring 2.4 GB
+// made it allocate 2.4 GB (tests/fuzz/pt_fuzz, an out-of-memory). torch.save stores its records
+// uncompressed, so a record larger than the file is never one it wrote. Only what is needed to
+// bound the sizes is read here (the End Of Central Directory record, its zip64 form, and each
+// central header's sizes and zip64 extra field); everything else is left to LibTorch's reader.
+// Anything this walk cannot follow is left to LibTorch too (it rejects such archives itself).
+void check_record_sizes(const std::vector<char>& b, const std::string& name) {
+  const std::size_t n = b.size();
+  if (n < 22) return;
+  // The EOCD: signature 0x06054b50 in the last 22 + 65535 bytes (after it: the comment).
+  std::size_t eocd = std::string::npos;
+  for (std::size_t i = n - 22 + 1; i-- > 0 && n - i <= 22 + 65535;) {
+    if (le(b, i, 4) == 0x06054b50u) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd == std::string::npos) return;
+  std::uint64_t entries = le(b, eocd + 10, 2), cd_offset = le(b, eocd + 16, 4);
+  if ((entries == 0xffff || cd_offset == 0xffffffffu) && eocd >= 20 && le(b, eocd - 20, 4) == 0x07064b50u) {
+    const std::uint64_t z64 = le(b, eocd - 20 + 8, 8);  // the zip64 EOCD record's offset
+    if (z64 > n || n - z64 < 56 || le(b, static_cast<std::size_t>(z64), 4) != 0x06064b50u) return;
+    entries = le(b, static_cast<std::size_t>(z64) + 32, 8);
+    cd_offset = le(b, static_cast<std::size_t>(z64) + 48, 8);
+  }
+  std::uint64_t at = cd_offset;
+  for (std::uint64_t e = 0; e < entries; ++e) {
+    if (at > n || n - at < 46 || le(b, static_cast<std::size_t>(at), 4) != 0x02014b50u) return;
+    const std::size_t h = static_cast<std::size_t>(at);
+    std::uint64_t uncompressed = le(b, h + 24, 4);
+    const std::uint64_t name_len = le(b, h + 28, 2), extra_len = le(b, h + 30, 2), comment_len = le(b, h + 32, 2);
+    if (n - at - 46 < name_len + extra_len) return;
+    if (uncompressed == 0xffffffffu) {  // the size is in the zip64 extra field (id 1), first
+      std::size_t x = h + 46 + static_cast<std::size_t>(name_len);
+      const std::size_t x_end = x + static_cast<std::size_t>(extra_len);
+      while (x + 4 <= x_end) {
+        const std::uint64_t id = le(b, x, 2), len = le(b, x + 2, 2);
+        if (x + 4 + len > x_end) break;
+        if (id == 1 && len >= 8) uncompressed = le(b, x + 4, 8);
+        x += 4 + static_cast<std::size_t>(len);
+      }
+    }
+    if (uncompressed > n) {
+      const std::string record(b.data() + h + 46, static_cast<std::size_t>(name_len));
+      fail(name, "zip record '", printable(record), "' declares ", uncompressed, " bytes uncompressed in a file of ", n,
+           " bytes (torch.save stores records uncompressed)");
+    }
+    at += 46 + name_len + extra_len + comment_len;
+  }
+}
+
+// torch::pickle_load over a BoundedReader (the same calls as LibTorch 1.13's pickle_load: the
+// "data" archive with its tensors), every exception it throws a kIo error naming the file.
 c10::IValue load(const std::vector<char>& bytes, const std::string& name) {
+  check_record_sizes(bytes, name);
   try {
-    return torch::pickle_load(bytes);
+    caffe2::serialize::PyTorchStreamReader reader(std::make_unique<BoundedReader>(bytes));
+    // Every storage from its record, sized as the record is. LibTorch's unpickler sizes a
+    // storage by the element count the pickle states, not by the record it read, so a pickle
+    // claiming more than its record holds gave a storage reaching past its allocation (found by
+    // tests/fuzz/pt_fuzz: a heap-buffer-overflow reading it). With the storages given here,
+    // check_view_in_storage below holds every tensor to the bytes that exist.
+    auto storages = std::make_shared<torch::jit::DeserializationStorageContext>();
+    for (const std::string& record : reader.getAllRecords()) {
+      if (record.rfind("data/", 0) != 0) continue;
+      auto [data, size] = reader.getRecord(record);
+      storages->addStorage(record.substr(5), c10::Storage(c10::Storage::use_byte_size_t(), size, std::move(data),
+                                                          /*allocator=*/nullptr, /*resizable=*/false));
+    }
+    return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+                                             /*type_resolver=*/c10::nullopt, /*obj_loader=*/c10::nullopt,
+                                             /*device=*/c10::nullopt, reader, torch::jit::Unpickler::defaultTypeParser,
+                                             storages);
   } catch (const c10::Error& e) {
     fail(name, "not a torch.save file LibTorch can load (", bytes.size(), " bytes): ",
          first_line(e.what_without_backtrace()));

@@ -221,8 +221,10 @@ void MonitoringConfig::validate() const {
       FEDGUARD_EXPECTS(p("delta") >= 0, where << ": \"delta\" must be >= 0, got " << p("delta"));
       FEDGUARD_EXPECTS(p("lambda") > 0, where << ": \"lambda\" must be > 0, got " << p("lambda"));
       FEDGUARD_EXPECTS(p("alpha") > 0 && p("alpha") <= 1, where << ": \"alpha\" must be in (0, 1], got " << p("alpha"));
-      FEDGUARD_EXPECTS(p("min_instances") >= 1 && p("min_instances") == std::floor(p("min_instances")),
-                       where << ": \"min_instances\" must be an integer >= 1, got " << p("min_instances"));
+      // Bounded like "warmup": a value of 2^64 silently meant "never alarm" (hostile probe).
+      FEDGUARD_EXPECTS(p("min_instances") >= 1 && p("min_instances") <= 1e6 &&
+                           p("min_instances") == std::floor(p("min_instances")),
+                       where << ": \"min_instances\" must be an integer in [1, 1e6], got " << p("min_instances"));
     } else {
       FEDGUARD_EXPECTS(p("lambda") > 0 && p("lambda") <= 1, where << ": \"lambda\" must be in (0, 1], got " << p("lambda"));
       FEDGUARD_EXPECTS(p("L") > 0, where << ": \"L\" must be > 0, got " << p("L"));

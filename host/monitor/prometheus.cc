@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/regular_file.h"
 #include "fedguard/error.h"
 
 namespace fedguard::monitor {
@@ -98,6 +99,7 @@ std::string prometheus_text(const std::map<std::string, double>& metrics, const 
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {
+  expect_replaceable(path);
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);

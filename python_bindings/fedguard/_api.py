@@ -65,13 +65,42 @@ def _config_text(config: Any) -> str:
     raise _core.InvalidInputError(f"config must be a dict or JSON text, got {type(config).__name__}")
 
 
+_MAX_U64 = 2**64 - 1
+
+
 def _count(value: Any, what: str) -> Optional[int]:
-    """None, or a non-negative int (Python or numpy integer); anything else is a ValueError."""
+    """None, or an int in [0, 2^64 - 1] (Python or numpy integer); anything else is a ValueError
+    (beyond 2^64 - 1 pybind11 raised its signature TypeError; hostile probe)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 0:
-        raise _core.InvalidInputError(f"{what} must be a non-negative integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) <= _MAX_U64:
+        raise _core.InvalidInputError(f"{what} must be a non-negative integer, got {value!r} (at most 2^64 - 1)")
     return int(value)
+
+
+def _text(value: Any, what: str) -> str:
+    """str(value), which must be encodable as UTF-8 (a lone surrogate is not: pybind11 raised its
+    signature TypeError; hostile probe)."""
+    s = str(value)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _core.InvalidInputError(f"{what} is not valid UTF-8 text: {s!r} ({exc.reason})") from None
+    return s
+
+
+def _server_metrics(metrics: Any) -> Optional[dict]:
+    if metrics is None:
+        return None
+    if not isinstance(metrics, Mapping):
+        raise _core.InvalidInputError(f"server_metrics must be a dict name -> number, got {type(metrics).__name__}")
+    out = {}
+    for k, v in metrics.items():
+        try:
+            out[_text(k, "server_metrics key")] = float(v)
+        except (TypeError, ValueError):
+            raise _core.InvalidInputError(f"server_metrics[{k!r}] must be a number, got {v!r}") from None
+    return out
 
 
 def _path(path: Any, what: str) -> str:
@@ -451,10 +480,10 @@ class Engine:
         """
         if client_ids is not None and (isinstance(client_ids, (str, bytes)) or not hasattr(client_ids, "__iter__")):
             raise _core.InvalidInputError(f"client_ids must be a sequence of ids, got {type(client_ids).__name__}")
-        ids = None if client_ids is None else [str(c) for c in client_ids]
+        ids = None if client_ids is None else [_text(c, f"client_ids[{i}]") for i, c in enumerate(client_ids)]
         samples = _as_doubles(num_samples, "num_samples")
         sigs = _signature_texts(signatures, ids)
-        server = None if server_metrics is None else {str(k): float(v) for k, v in server_metrics.items()}
+        server = _server_metrics(server_metrics)
         nonce_bytes = None
         if nonce is not None:
             from .identity import nonce_from_hex
@@ -595,4 +624,4 @@ def describe_updates(updates: Updates, expected_length: Optional[int] = None) ->
     """How fedguard sees ``updates`` without running a round: n, d, dtype, device, whether it
     is one block (and its row stride), whether anything was copied, and each row's address,
     length and dtype. Useful to check that an input is used in place."""
-    return _core.describe_updates(_clients_from_mappings(updates), expected_length)
+    return _core.describe_updates(_clients_from_mappings(updates), _count(expected_length, "expected_length"))

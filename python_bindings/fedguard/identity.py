@@ -60,9 +60,27 @@ def new_nonce() -> bytes:
     return _core._id_new_nonce()
 
 
+def _round(value: Any) -> int:
+    """The round number: an integer in [0, 2^64 - 1] (int(1.5) was 1, -1 and 2^64 a pybind11
+    TypeError; hostile probe)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) < 2**64:
+        raise _core.InvalidInputError(f"round must be a non-negative integer, got {value!r} (at most 2^64 - 1)")
+    return int(value)
+
+
+def _utf8(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _core.InvalidInputError(f"{what} is not valid UTF-8 text: {value!r} ({exc.reason})") from None
+    return value
+
+
 def nonce_from_hex(text: str) -> bytes:
     """The 32-byte nonce of 64 hex digits (ValueError otherwise)."""
-    return _core._id_parse_nonce_hex(text)
+    return _core._id_parse_nonce_hex(_utf8(text, "nonce"))
 
 
 def b64encode(raw: bytes) -> str:
@@ -72,7 +90,7 @@ def b64encode(raw: bytes) -> str:
 
 def b64decode(text: str) -> bytes:
     """Strict base64: only the canonical encoding is accepted (ValueError otherwise)."""
-    raw = _core._id_base64_decode(text)
+    raw = _core._id_base64_decode(_utf8(text, "base64 text"))
     if raw is None:
         raise ValueError(f"not canonical base64: {text!r}")
     return raw
@@ -106,7 +124,8 @@ def update_bytes(update: Any) -> Tuple[memoryview, str, int]:
 def update_message(federation: str, client: str, round: int, nonce: bytes, update: Any) -> bytes:
     """The exact bytes a client signs for ``update`` (docs/formats.md, "Signed updates")."""
     data, dtype, d = update_bytes(update)
-    return _core._id_update_message(federation, str(client), int(round), bytes(nonce), dtype, d,
+    return _core._id_update_message(_utf8(federation, "federation"), _utf8(str(client), "client"), _round(round),
+                                    bytes(nonce), dtype, d,
                                     _core._id_sha256(data))
 
 
@@ -123,7 +142,8 @@ def sign_update(private_key: bytes, federation: str, client: str, round: int, no
     """The 64-byte Ed25519 signature of ``update_message(...)``: what a client sends with its
     update (base64 with ``b64encode`` for JSON transports)."""
     data, dtype, d = update_bytes(update)
-    return _core._id_sign_update(bytes(private_key), federation, str(client), int(round), bytes(nonce),
+    return _core._id_sign_update(bytes(private_key), _utf8(federation, "federation"), _utf8(str(client), "client"),
+                                 _round(round), bytes(nonce),
                                  dtype, d, data)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import struct
 from typing import Any, Iterable, Optional, Sequence
 
@@ -31,6 +32,25 @@ LOG_FORMAT = "fedguard-update-log"
 _RESERVED = {"format", "version", "round", "n", "d", "client_ids", "num_samples", "malicious", "layers"}
 _DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"),
            "I32": np.dtype("<i4"), "U8": np.dtype("u1"), "BOOL": np.dtype("?"), "BF16": np.dtype("<u2")}
+
+
+def _check_round(round: Any) -> None:
+    """The scanner reads round numbers as uint64: anything else would write an unreadable log."""
+    if isinstance(round, bool) or not isinstance(round, (int, np.integer)) or not 0 <= int(round) < 2**64:
+        raise ValueError(f"round must be a non-negative integer, got {round!r} (at most 2^64 - 1)")
+
+
+def _id_text(client_id: Any, index: int) -> str:
+    """str(client_id), refused where the scanner would refuse the log: a NUL, or text that is not
+    UTF-8 (a lone surrogate; hostile probe)."""
+    s = str(client_id)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"client_ids[{index}] is not valid UTF-8 text: {s!r}") from None
+    if "\0" in s:
+        raise ValueError(f"client_ids[{index}] holds a NUL character: {s!r}")
+    return s
 
 
 def _as_matrix(updates: Any) -> tuple[np.ndarray, str]:
@@ -92,12 +112,11 @@ def write_round(path: str, round: int, updates: Any, client_ids: Optional[Sequen
     x, dtype = _as_matrix(updates)
     n, d = x.shape
     # What the scanner refuses, refused here: a log must not be written that cannot be read.
-    if isinstance(round, bool) or not isinstance(round, (int, np.integer)) or int(round) < 0:
-        raise ValueError(f"round must be a non-negative integer, got {round!r}")
+    _check_round(round)
     meta = {"format": ROUND_FORMAT, "version": "1", "round": str(int(round)), "n": str(n), "d": str(d)}
     ids = [str(i) for i in range(n)]
     if client_ids is not None:
-        ids = [str(c) for c in client_ids]
+        ids = [_id_text(c, i) for i, c in enumerate(client_ids)]
         if len(ids) != n:
             raise ValueError(f"{len(ids)} client ids for n={n}")
         meta["client_ids"] = json.dumps(ids)
@@ -150,6 +169,7 @@ class UpdateLogWriter:
     def append(self, round: int, updates: Any, **kwargs: Any) -> str:
         """Writes ``round_%06d.safetensors`` (arguments as :func:`write_round`) and rewrites the
         manifest atomically. Returns the round file's path."""
+        _check_round(round)  # int(1.5) was 1 (hostile probe)
         round = int(round)
         if any(r.get("round") == round for r in self.manifest["rounds"]):
             raise ValueError(f"{self.directory}: round {round} is already in the log")
@@ -169,9 +189,23 @@ class UpdateLogWriter:
         return len(self.manifest["rounds"])
 
 
+def _read_regular(path: str, max_bytes: int = 64 << 20) -> bytes:
+    """The bytes of a regular file, opened without blocking (a FIFO blocked open(); hostile probe)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{path}: not a regular file")
+        if st.st_size > max_bytes:
+            raise ValueError(f"{path}: {st.st_size} bytes, more than the {max_bytes} a manifest may have")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
 def read_manifest(directory: str) -> dict:
-    with open(os.path.join(directory, "manifest.json"), "rb") as f:
-        m = json.loads(f.read())
+    m = json.loads(_read_regular(os.path.join(directory, "manifest.json")))
     if not isinstance(m, dict) or m.get("format") != LOG_FORMAT or m.get("version") != 1:
         raise ValueError(f"{directory}/manifest.json: not a version-1 {LOG_FORMAT} manifest")
     return m

@@ -1,5 +1,7 @@
 // The `fedguard` binary end to end: demo, round (against float64 references), info, errors.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sys/wait.h>
 
@@ -434,6 +436,56 @@ TEST(CliHostile, ManifestGroundTruthMustMatchTheRound) {
   EXPECT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.out.find("scanned 2 rounds (1 unreadable"), std::string::npos) << o.out << o.err;
   EXPECT_NE(slurp(out + "/rounds.jsonl").find("id 'zz' is not a client of the round"), std::string::npos);
+}
+
+// Found by the hostile probe (scripts/hostile_probe.py): unsigned options took "-1" (CLI11
+// wraps it), "nan" passed a range check, an empty ids or num_samples file ran the round as if
+// none was given, a FIFO as the monitor's state blocked, a write to a full device exited 0.
+TEST(CliHostile, ProbeFindingsAreErrors) {
+  const std::string updates = small_updates();
+  const std::string config = write_file("c.json", R"({"aggregator": {"rule": "mean"}})");
+  const std::string registry = test_dir() + "/R.json";
+  std::remove(registry.c_str());
+  Output o = run_bounded("keys register --registry " + registry +
+                         " --federation f --id a --public-key AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= --max-clients -1");
+  EXPECT_EQ(o.code, 2) << o.err;
+  EXPECT_NE(o.err.find("--max-clients"), std::string::npos) << o.err;
+  o = run_bounded("keys register --registry " + registry +
+                  " --federation f --id a --public-key AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= --round 18446744073709551616");
+  EXPECT_EQ(o.code, 2) << o.err;
+  const std::string log = test_dir() + "/mlog";
+  std::system(("rm -rf '" + log + "' && mkdir -p '" + log + "'").c_str());
+  std::vector<float> x(6 * 3, 1.0f);
+  io::write_npy(log + "/round_000000.npy", io::NpyType::kFloat32, {6, 3}, x.data());
+  for (const std::string& extra : {std::string("--max-rounds -1"), std::string("--poll nan"), std::string("--max-wait nan")}) {
+    o = run_bounded("monitor " + log + " --config " + config + " --no-follow --progress none " + extra);
+    EXPECT_EQ(o.code, 2) << extra << "\n" << o.err;
+  }
+  const std::string fifo = make_fifo("mon_state");
+  o = run_bounded("monitor " + log + " --config " + config + " --no-follow --progress none --state " + fifo);
+  EXPECT_EQ(o.code, 3) << o.err;
+  EXPECT_NE(o.err.find(fifo + ": not a regular file (a FIFO)"), std::string::npos) << o.err;
+  o = run_bounded("monitor " + log + " --config " + fifo + " --no-follow --progress none");
+  EXPECT_EQ(o.code, 3) << o.err;
+  const std::string empty_ids = write_file("empty_ids.txt", "");
+  o = run_bounded("round --updates " + updates + " --config " + config + " --ids " + empty_ids);
+  EXPECT_EQ(o.code, 2) << o.err;
+  EXPECT_NE(o.err.find("empty_ids.txt: holds no client ids for n=5"), std::string::npos) << o.err;
+  const std::string empty_ns = test_dir() + "/empty_ns.npy";
+  io::write_npy(empty_ns, io::NpyType::kFloat32, {0}, x.data());
+  o = run_bounded("round --updates " + updates + " --config " + config + " --num-samples " + empty_ns);
+  EXPECT_EQ(o.code, 2) << o.err;
+  EXPECT_NE(o.err.find("holds no num_samples for n=5"), std::string::npos) << o.err;
+  // An atomic output never replaces a FIFO (or, as root, a device node).
+  o = run_bounded("round --updates " + updates + " --config " + config + " --metrics-prom " + fifo);
+  EXPECT_EQ(o.code, 3) << o.err;
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  if (::access("/dev/full", W_OK) == 0) {  // a write that fails at flush (ENOSPC) is an error, not exit 0
+    o = run_bounded("round --updates " + updates + " --config " + config + " --out /dev/full");
+    EXPECT_EQ(o.code, 3) << o.err;
+  }
 }
 
 }  // namespace hostile

@@ -56,5 +56,28 @@ TEST(RegularFile, DirectoryAndDevicesRefused) {
   EXPECT_NE(message_of("/nonexistent/x").find("cannot open"), std::string::npos);
 }
 
+// Atomic writers call expect_replaceable first: renaming over a FIFO or device replaced it
+// (hostile probe: save_state("/dev/full") as root replaced the device node).
+TEST(RegularFile, ExpectReplaceableRefusesWhatIsNotARegularFile) {
+  const std::string dir = ::testing::TempDir() + "/replaceable";
+  ::mkdir(dir.c_str(), 0700);
+  const std::string fifo = dir + "/fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& path : {fifo, dir, std::string("/dev/null")}) {
+    try {
+      expect_replaceable(path);
+      ADD_FAILURE() << path;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.category(), ErrorCategory::kIo);
+      EXPECT_NE(std::string(e.what()).find(path + ": not a regular file"), std::string::npos) << e.what();
+    }
+  }
+  const std::string file = dir + "/file";
+  std::ofstream(file) << "x";
+  EXPECT_NO_THROW(expect_replaceable(file));
+  EXPECT_NO_THROW(expect_replaceable(dir + "/absent"));
+}
+
 }  // namespace
 }  // namespace fedguard

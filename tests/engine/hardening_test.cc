@@ -8,8 +8,11 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <random>
+
+#include <nlohmann/json.hpp>
 
 #include "support/engine_runner.h"
 #include "support/random_round.h"
@@ -159,6 +162,56 @@ TEST_F(HardeningState, NonRegularFilesAreErrorsNotHangs) {
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   EXPECT_TRUE(has(error_of([&] { e.load_state(fifo); }, ErrorCategory::kIo), "not a regular file (a FIFO)"));
   std::remove(fifo.c_str());
+}
+
+// Hostile probe (scripts/hostile_probe.py): a header's "rounds" of 2^64 - 1 loaded (and wrapped
+// at the next round), a client's FLDetector window of 10^6 values loaded, and save_state renamed
+// its file over whatever was at the path (a FIFO; as root, /dev/full).
+TEST_F(HardeningState, HeaderCountsBeyondWhatTheEngineWritesAreRefused) {
+  Engine e = make_engine(R"({"filters": [{"rule": "fldetector", "window": 2}], "aggregator": {"rule": "mean"}})");
+  run(e, d_);
+  e.save_state(path_);
+  const std::string bytes = read(path_);
+  std::uint64_t len = 0;
+  std::memcpy(&len, bytes.data() + 8, 8);
+  const nlohmann::json header = nlohmann::json::parse(bytes.substr(16, len));
+  auto with = [&](const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json h = header;
+    edit(h);
+    const std::string text = h.dump();
+    const std::uint64_t n = text.size();
+    std::string out = bytes.substr(0, 8) + std::string(reinterpret_cast<const char*>(&n), 8) + text + bytes.substr(16 + len);
+    write(path_, out);
+    Engine fresh = make_engine(R"({"filters": [{"rule": "fldetector", "window": 2}], "aggregator": {"rule": "mean"}})");
+    return error_of([&] { fresh.load_state(path_); }, ErrorCategory::kIo);
+  };
+  EXPECT_TRUE(has(with([](nlohmann::json& h) { h["rounds"] = std::numeric_limits<std::uint64_t>::max(); }),
+                  "field 'rounds' = 18446744073709551615 is beyond 2^53"));
+  ASSERT_FALSE(header["clients"].empty());
+  EXPECT_TRUE(has(with([](nlohmann::json& h) { h["clients"][0]["suspicion"] = std::vector<double>(33, 0.5); }),
+                  "client 'suspicion' holds 33 values, more than FLDetector's window of at most 32"));
+}
+
+TEST_F(HardeningState, SaveNeverReplacesAFifo) {
+  Engine e = make_engine(R"({"aggregator": {"rule": "mean"}})");
+  run(e, d_);
+  const std::string fifo = testing::TempDir() + "hardening_save_fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_TRUE(has(error_of([&] { e.save_state(fifo); }, ErrorCategory::kIo), "not a regular file (a FIFO)"));
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  std::remove(fifo.c_str());
+}
+
+// sketch_seed is documented as any 64-bit value; read as int64, 2^63 and up were refused as
+// "must be a non-negative integer" (hostile probe).
+TEST(HardeningConfig, SketchSeedTakesEvery64BitValue) {
+  EXPECT_EQ(EngineConfig::from_json(R"({"sketch_seed": 18446744073709551615})").sketch_seed,
+            std::numeric_limits<std::uint64_t>::max());
+  EXPECT_THROW(EngineConfig::from_json(R"({"sketch_seed": -1})"), Error);
+  EXPECT_THROW(EngineConfig::from_json(R"({"sketch_seed": 18446744073709551616})"), Error);
 }
 
 // The magic is checked on the first 16 bytes; a large file of something else is not read.

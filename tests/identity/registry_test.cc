@@ -86,6 +86,38 @@ TEST(Registry, MalformedInputsNameFileAndEntry) {
                ErrorCategory::kInvalidInput, "max_clients 1");
 }
 
+// Hostile probe (issue 17): the registry reader used its own nlohmann parse (a second
+// "max_clients" silently won, nlohmann's "[json.exception...]" text in messages) and an
+// ifstream (a FIFO blocked, /dev/zero read without end, a directory was "not valid JSON").
+TEST(Registry, DuplicateKeysAndNulAreRefusedByTheOneParser) {
+  expect_error(R"({"version": 1, "max_clients": 1, "max_clients": 0, "federation": "fed", "clients": []})",
+               ErrorCategory::kIo, "duplicate key \"max_clients\"");
+  expect_error(R"({"version": 1, "federation": "f\u0000d", "clients": []})", ErrorCategory::kIo, "NUL");
+  try {
+    parse_registry("{", "R.json");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("json.exception"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Registry, LoadOpensRegularFilesOnly) {
+  const std::string dir = ::testing::TempDir() + "/registry_nonregular";
+  std::filesystem::create_directories(dir);
+  const std::string fifo = dir + "/fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& path : {fifo, dir, std::string("/dev/zero")}) {
+    try {
+      load_registry(path);
+      ADD_FAILURE() << path;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.category(), ErrorCategory::kIo);
+      EXPECT_NE(std::string(e.what()).find(path + ": not a regular file"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Registry, AddRevokeAndCaps) {
   Registry r;
   r.federation = "fed";

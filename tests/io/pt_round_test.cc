@@ -13,6 +13,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fedguard/dtype.h"
@@ -480,6 +481,34 @@ TEST(PtRound, ReadRoundFileGoesThroughTheRegisteredReader) {
     EXPECT_EQ(e.category(), ErrorCategory::kIo);
     EXPECT_EQ(std::string(e.what()).rfind(dir + "/round_000002.pt: offset 0: ", 0), 0u) << e.what();
   }
+}
+
+// The inputs tests/fuzz/pt_fuzz found (tests/fuzz/corpus/pt/regression_*.pt), each an error
+// naming the file now: a SEGV in LibTorch's zip reader (its adapter read past the buffer), a
+// 2.4 GB allocation for a 747-byte file (a record's declared size), and a storage sized by the
+// pickle beyond its record (a heap overflow packing the tensors).
+TEST(PtRound, FuzzFindingsAreErrorsNamingTheFile) {
+  const std::string dir = FEDGUARD_PT_CORPUS;
+  const std::pair<const char*, const char*> cases[] = {
+      {"regression_zip_read_past_end.pt", "LibTorch"},
+      {"regression_record_size_2gb.pt", "declares 2399338495 bytes uncompressed in a file of 747 bytes"},
+      {"regression_storage_past_record.pt", "reaches past its storage"}};
+  for (const auto& [file, what] : cases) {
+    const std::string m = pt_error(dir + "/" + file);
+    EXPECT_NE(m.find(what), std::string::npos) << file << ": " << m;
+  }
+  // The seeds (torch::pickle_save rounds) read.
+  for (const char* file : {"block.pt", "block_f16.pt", "block_bf16.pt", "dict_meta.pt", "per_client.pt", "per_layer.pt"})
+    EXPECT_GT(read_round_pt(dir + "/" + file).updates.rows(), 0u) << file;
+}
+
+// A tensor view must lie in its storage and hold no more elements than it: an expand()ed view
+// (stride 0) would be materialised by contiguous() (2.3 GB from a 1.5 kB file, found by fuzzing).
+TEST(PtRound, OverlappingViewsAreRefused) {
+  const at::Tensor row = torch::arange(4, torch::kFloat32);
+  const std::string path = temp_dir() + "/expanded.pt";
+  dump(path, torch::pickle_save(row.expand({3, 4})));
+  EXPECT_NE(pt_error(path).find("overlapping strides"), std::string::npos);
 }
 
 }  // namespace

@@ -240,6 +240,18 @@ TEST(Monitor, NonFiniteServerMetricsAreRefusedNotFed) {
   std::remove(p1.c_str());
 }
 
+// Page-Hinkley's min_instances of 2^64 silently meant "never alarm" (hostile probe): bounded
+// like warmup, [1, 1e6].
+TEST(Monitor, PageHinkleyMinInstancesIsBounded) {
+  for (const char* v : {"18446744073709551616", "1000001", "0", "1.5"}) {
+    const std::string cfg = std::string(R"({"monitoring": {"detectors": [{"metric": "x", "method": "page_hinkley", "min_instances": )") +
+                            v + "}]}}";
+    EXPECT_THROW(EngineConfig::from_json(cfg), Error) << v;
+  }
+  EXPECT_NO_THROW(EngineConfig::from_json(
+      R"({"monitoring": {"detectors": [{"metric": "x", "method": "page_hinkley", "min_instances": 1000000}]}})"));
+}
+
 TEST(Monitor, OffMeansNoMetricsAndNoPreviousAggregate) {
   std::mt19937_64 rng(6);
   Engine e(EngineConfig::from_json(R"({"monitoring": false})"));
