@@ -25,10 +25,8 @@
 // so peak memory is the sum of the sizes used (about 1.0 GB, 5.0 GB with the large size) plus
 // the memcpy floor's destination (at most 512 MiB).
 #include <benchmark/benchmark.h>
-
 #include <cblas.h>
 #include <omp.h>
-
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -38,21 +36,21 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <thread>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "backend/backend.h"
-#include "geometry/spectral.h"
 #include "fedguard/config.h"
 #include "fedguard/dtype.h"
 #include "fedguard/engine.h"
 #include "fedguard/round.h"
 #include "fedguard/update_view.h"
+#include "geometry/spectral.h"
 #include "synthetic/round.h"
 
 namespace {
@@ -95,7 +93,8 @@ const Matrix& data(std::size_t n, std::size_t d, DType dtype) {
   } else {
     // Converted in blocks of rows (about 64 MB of float32) so the float32 round never exists whole.
     auto* p = reinterpret_cast<std::uint16_t*>(m.bytes.get());
-    const std::size_t block = std::max<std::size_t>(1, (std::size_t{1} << 24) / std::max<std::size_t>(d, 1));
+    const std::size_t block =
+        std::max<std::size_t>(1, (std::size_t{1} << 24) / std::max<std::size_t>(d, 1));
     std::vector<float> rows(std::min(block, n) * d);
     for (std::size_t first = 0; first < n; first += block) {
       const std::size_t count_rows = std::min(block, n - first);
@@ -104,7 +103,8 @@ const Matrix& data(std::size_t n, std::size_t d, DType dtype) {
       std::uint16_t* out = p + first * d;
 #pragma omp parallel for schedule(static)
       for (std::ptrdiff_t i = 0; i < total; ++i)
-        out[i] = dtype == DType::kFloat16 ? fedguard::float_to_half(rows[i]) : fedguard::float_to_bfloat16(rows[i]);
+        out[i] = dtype == DType::kFloat16 ? fedguard::float_to_half(rows[i])
+                                          : fedguard::float_to_bfloat16(rows[i]);
     }
   }
   return cache.emplace(key, std::move(m)).first->second;
@@ -121,7 +121,8 @@ DType dtype_arg(std::int64_t code) { return code == kF16 ? DType::kFloat16 : DTy
 // Counters. Values are per iteration; kIsIterationInvariantRate multiplies by the iteration
 // count and divides by the (real) time, giving per-second rates.
 void set_rates(benchmark::State& state, double bytes, double gram_flops) {
-  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   if (gram_flops > 0)
     state.counters["GFLOP/s"] =
         benchmark::Counter(gram_flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -146,9 +147,11 @@ CpuSample cpu_sample() {
   CpuSample c;
   std::ifstream f("/proc/stat");
   std::string cpu;
-  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+                     steal = 0;
   if (f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal)
-    c.busy_s = static_cast<double>(user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    c.busy_s = static_cast<double>(user + nice + system + irq + softirq + steal) /
+               static_cast<double>(sysconf(_SC_CLK_TCK));
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   c.own_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
@@ -241,7 +244,8 @@ void BM_BlasFloor(benchmark::State& state) {
       const float* a = x.f32() + col0;
       const float beta = col0 == 0 ? 0.0f : 1.0f;
       if (kSyrk) {
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, ni, w, 1.0f, a, di, beta, c.data(), ni);
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, ni, w, 1.0f, a, di, beta, c.data(),
+                    ni);
       } else {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ni, w, 1.0f, a, di, a, di, beta,
                     c.data(), ni);
@@ -277,7 +281,8 @@ void BM_Memcpy_Floor(benchmark::State& state) {
     for (std::ptrdiff_t ci = 0; ci < chunks; ++ci) {
       const std::size_t off = static_cast<std::size_t>(ci) * kChunk;
       const std::size_t len = std::min(kChunk, bytes - off);
-      std::memcpy(dst.get() + off % dst_bytes, src + off, std::min(len, dst_bytes - off % dst_bytes));
+      std::memcpy(dst.get() + off % dst_bytes, src + off,
+                  std::min(len, dst_bytes - off % dst_bytes));
     }
     benchmark::DoNotOptimize(dst.get());
     benchmark::ClobberMemory();
@@ -332,7 +337,8 @@ void BM_Median(benchmark::State& state) { coordinatewise(state, fb::ColumnStatis
 
 // b = n / 10 values trimmed at each end.
 void BM_TrimmedMean(benchmark::State& state) {
-  coordinatewise(state, fb::ColumnStatistic::kTrimmedMean, static_cast<std::size_t>(state.range(0)) / 10);
+  coordinatewise(state, fb::ColumnStatistic::kTrimmedMean,
+                 static_cast<std::size_t>(state.range(0)) / 10);
 }
 
 void BM_Mean(benchmark::State& state) {
@@ -370,7 +376,8 @@ void BM_Round(benchmark::State& state) {
   const Matrix& x = data(n, d, DType::kFloat32);
   const std::string config =
       state.range(2) == kMultiKrum
-          ? R"({"backend":"cpu","aggregator":{"rule":"multi_krum","f":)" + std::to_string(n / 10) + "}}"
+          ? R"({"backend":"cpu","aggregator":{"rule":"multi_krum","f":)" + std::to_string(n / 10) +
+                "}}"
           : std::string(R"({"backend":"cpu","aggregator":{"rule":"median"}})");
   fedguard::Engine engine(fedguard::EngineConfig::from_json(config));
   fedguard::RoundInput input;
@@ -405,8 +412,9 @@ const std::vector<double>& spiked_gram(std::size_t m) {
   for (std::size_t i = 0; i < m; ++i)
     for (std::size_t t = 0; t < r; ++t) g[i * r + t] = normal(rng) * (t < 2 ? 8.0 : 1.0);
   a.assign(m * m, 0.0);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(m), static_cast<int>(r),
-              1.0, g.data(), static_cast<int>(r), g.data(), static_cast<int>(r), 0.0, a.data(), static_cast<int>(m));
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(m),
+              static_cast<int>(r), 1.0, g.data(), static_cast<int>(r), g.data(),
+              static_cast<int>(r), 0.0, a.data(), static_cast<int>(m));
   for (std::size_t i = 0; i < m; ++i) a[i * m + i] += 1.0;  // full rank
   return a;
 }
@@ -456,15 +464,15 @@ void register_all() {
     for (const auto& [n, d] : sz) b->Args({n, d, kF32});
     b->Args({100, 1000000, kF16});
   }
-  for (auto [name, fn] : {std::make_pair("BM_Sgemm_Floor", &BM_Sgemm_Floor),
-                          std::make_pair("BM_Ssyrk_Floor", &BM_Ssyrk_Floor),
-                          std::make_pair("BM_Memcpy_Floor", &BM_Memcpy_Floor),
-                          std::make_pair("BM_Read_Floor", &BM_Read_Floor),
-                          std::make_pair("BM_Median", &BM_Median),
-                          std::make_pair("BM_TrimmedMean", &BM_TrimmedMean),
-                          std::make_pair("BM_Mean", &BM_Mean)}) {
+  for (auto [name, fn] :
+       {std::make_pair("BM_Sgemm_Floor", &BM_Sgemm_Floor),
+        std::make_pair("BM_Ssyrk_Floor", &BM_Ssyrk_Floor),
+        std::make_pair("BM_Memcpy_Floor", &BM_Memcpy_Floor),
+        std::make_pair("BM_Read_Floor", &BM_Read_Floor), std::make_pair("BM_Median", &BM_Median),
+        std::make_pair("BM_TrimmedMean", &BM_TrimmedMean), std::make_pair("BM_Mean", &BM_Mean)}) {
     auto* b = common(benchmark::RegisterBenchmark(name, fn));
-    if (fn == &BM_Sgemm_Floor || fn == &BM_Ssyrk_Floor || fn == &BM_Memcpy_Floor || fn == &BM_Read_Floor)
+    if (fn == &BM_Sgemm_Floor || fn == &BM_Ssyrk_Floor || fn == &BM_Memcpy_Floor ||
+        fn == &BM_Read_Floor)
       b->Repetitions(5);  // floors: see above
     b->ArgNames({"n", "d"});
     for (const auto& [n, d] : sz) b->Args({n, d});
@@ -494,7 +502,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("fedguard_version", fedguard::version());
   benchmark::AddCustomContext("openblas_config", openblas_get_config());
   benchmark::AddCustomContext("omp_num_procs", std::to_string(omp_get_num_procs()));
-  benchmark::AddCustomContext("large_size", large_enabled() ? "1000 x 1e6 included" : "1000 x 1e6 skipped");
+  benchmark::AddCustomContext("large_size",
+                              large_enabled() ? "1000 x 1e6 included" : "1000 x 1e6 skipped");
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -17,10 +17,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
@@ -31,13 +30,14 @@ namespace {
 
 using fedguard::backend::ColumnStatistic;
 
-#define BENCH_CUDA(call)                                                                             \
-  do {                                                                                               \
-    const cudaError_t e_ = (call);                                                                   \
-    if (e_ != cudaSuccess) {                                                                         \
-      std::fprintf(stderr, "%s failed: %s (%s:%d)\n", #call, cudaGetErrorString(e_), __FILE__, __LINE__); \
-      std::exit(2);                                                                                  \
-    }                                                                                                \
+#define BENCH_CUDA(call)                                                                       \
+  do {                                                                                         \
+    const cudaError_t e_ = (call);                                                             \
+    if (e_ != cudaSuccess) {                                                                   \
+      std::fprintf(stderr, "%s failed: %s (%s:%d)\n", #call, cudaGetErrorString(e_), __FILE__, \
+                   __LINE__);                                                                  \
+      std::exit(2);                                                                            \
+    }                                                                                          \
   } while (0)
 
 // Deterministic pseudo-random values: a common direction plus per-row noise, some outlying rows.
@@ -69,7 +69,8 @@ double time_host_ms(const std::function<void()>& f, int reps, int warmup) {
     const auto a = std::chrono::steady_clock::now();
     f();
     BENCH_CUDA(cudaDeviceSynchronize());
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    t.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
   }
   return median(t);
 }
@@ -124,13 +125,20 @@ Options parse(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--n") o.n = parse_list(next());
-    else if (a == "--d") o.d = parse_list(next());
-    else if (a == "--reps") o.reps = std::stoi(next());
-    else if (a == "--warmup") o.warmup = std::stoi(next());
-    else if (a == "--json") o.json = next();
-    else if (a == "--streamed-gb") o.streamed_gb = std::stod(next());
-    else if (a == "--streamed-cap-gb") o.streamed_cap_gb = std::stod(next());
+    if (a == "--n")
+      o.n = parse_list(next());
+    else if (a == "--d")
+      o.d = parse_list(next());
+    else if (a == "--reps")
+      o.reps = std::stoi(next());
+    else if (a == "--warmup")
+      o.warmup = std::stoi(next());
+    else if (a == "--json")
+      o.json = next();
+    else if (a == "--streamed-gb")
+      o.streamed_gb = std::stod(next());
+    else if (a == "--streamed-cap-gb")
+      o.streamed_cap_gb = std::stod(next());
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       std::exit(2);
@@ -175,11 +183,13 @@ nlohmann::json run_shape(std::size_t n, std::size_t d, const Options& o, cublasH
   // bytes read + written, the usual copy bandwidth) and SGEMM of X X^T.
   double copy_gbs = 0;
   {
-    std::size_t copy_bytes = static_cast<std::size_t>(std::min(bytes, static_cast<double>(free_b) * 0.3));
+    std::size_t copy_bytes =
+        static_cast<std::size_t>(std::min(bytes, static_cast<double>(free_b) * 0.3));
     void* dst = nullptr;
     if (cudaMalloc(&dst, copy_bytes) == cudaSuccess) {
-      const double ms = time_events_ms([&] { BENCH_CUDA(cudaMemcpyAsync(dst, x, copy_bytes, cudaMemcpyDeviceToDevice)); },
-                                       o.reps, o.warmup);
+      const double ms = time_events_ms(
+          [&] { BENCH_CUDA(cudaMemcpyAsync(dst, x, copy_bytes, cudaMemcpyDeviceToDevice)); },
+          o.reps, o.warmup);
       copy_gbs = 2.0 * static_cast<double>(copy_bytes) / (ms * 1e-3) / 1e9;
       cudaFree(dst);
     } else {
@@ -194,8 +204,9 @@ nlohmann::json run_shape(std::size_t n, std::size_t d, const Options& o, cublasH
       const float one = 1, zero = 0;
       const double ms = time_events_ms(
           [&] {
-            cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(n), static_cast<int>(d),
-                        &one, x, static_cast<int>(d), x, static_cast<int>(d), &zero, c, static_cast<int>(n));
+            cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(n),
+                        static_cast<int>(d), &one, x, static_cast<int>(d), x, static_cast<int>(d),
+                        &zero, c, static_cast<int>(n));
           },
           o.reps, o.warmup);
       sgemm_tflops = 2.0 * n * n * static_cast<double>(d) / (ms * 1e-3) / 1e12;
@@ -207,7 +218,8 @@ nlohmann::json run_shape(std::size_t n, std::size_t d, const Options& o, cublasH
   }
   shape["sgemm_tflop_per_s"] = sgemm_tflops;
 
-  const fedguard::UpdateView view(x, n, d, fedguard::DType::kFloat32, fedguard::Location{fedguard::MemoryKind::kCuda, 0});
+  const fedguard::UpdateView view(x, n, d, fedguard::DType::kFloat32,
+                                  fedguard::Location{fedguard::MemoryKind::kCuda, 0});
   try {
     auto be = fedguard::backend::make_cuda_backend(fedguard::backend::CudaOptions{});
     fedguard::backend::ScanRequest scan;
@@ -227,8 +239,10 @@ nlohmann::json run_shape(std::size_t n, std::size_t d, const Options& o, cublasH
       ColumnStatistic s;
       std::size_t param;
     };
-    for (const Stat& st : {Stat{"median", ColumnStatistic::kMedian, 0}, Stat{"trimmed_mean", ColumnStatistic::kTrimmedMean, f},
-                           Stat{"bulyan_mean", ColumnStatistic::kBulyanMean, std::max<std::size_t>(1, n - 4 * f)}}) {
+    for (const Stat& st :
+         {Stat{"median", ColumnStatistic::kMedian, 0},
+          Stat{"trimmed_mean", ColumnStatistic::kTrimmedMean, f},
+          Stat{"bulyan_mean", ColumnStatistic::kBulyanMean, std::max<std::size_t>(1, n - 4 * f)}}) {
       fedguard::backend::CoordinateAggregateRequest req;
       req.updates = &view;
       req.rows = all_rows(n);
@@ -244,12 +258,14 @@ nlohmann::json run_shape(std::size_t n, std::size_t d, const Options& o, cublasH
     ms = time_host_ms([&] { be->aggregate_linear(lin, out.data()); }, o.reps, o.warmup);
     stages.push_back(stage("weighted_mean", ms, bytes, 0));
 
-    // Whole rounds through the engine (input checks, both passes, the policy, the result on the host).
+    // Whole rounds through the engine (input checks, both passes, the policy, the result on the
+    // host).
     for (const char* rule : {"multi_krum", "median"}) {
       fedguard::EngineConfig cfg;
       cfg.backend = fedguard::BackendKind::kCuda;
       cfg.aggregator = fedguard::RuleSpec{rule};
-      if (std::string(rule) == "multi_krum") cfg.aggregator.params = {{"f", std::max<std::size_t>(1, f)}};
+      if (std::string(rule) == "multi_krum")
+        cfg.aggregator.params = {{"f", std::max<std::size_t>(1, f)}};
       fedguard::Engine engine(cfg);
       fedguard::RoundInput in;
       in.updates = view;
@@ -260,7 +276,8 @@ nlohmann::json run_shape(std::size_t n, std::size_t d, const Options& o, cublasH
     shape["error"] = e.what();
   }
   for (auto& s : stages) {
-    if (s.contains("gb_per_s") && copy_gbs > 0) s["fraction_of_copy"] = s["gb_per_s"].get<double>() / copy_gbs;
+    if (s.contains("gb_per_s") && copy_gbs > 0)
+      s["fraction_of_copy"] = s["gb_per_s"].get<double>() / copy_gbs;
     if (s.contains("tflop_per_s") && sgemm_tflops > 0 && s["stage"] != "cublas_sgemm_xxt")
       s["fraction_of_sgemm"] = s["tflop_per_s"].get<double>() / sgemm_tflops;
   }
@@ -275,7 +292,8 @@ nlohmann::json run_shape(std::size_t n, std::size_t d, const Options& o, cublasH
 nlohmann::json run_streamed(const Options& o) {
   const std::size_t n = 1000;
   const std::size_t d = static_cast<std::size_t>(o.streamed_gb * 1e9 / (n * sizeof(float)));
-  nlohmann::json shape{{"n", n}, {"d", d}, {"placement", "streamed"}, {"cap_gb", o.streamed_cap_gb}};
+  nlohmann::json shape{
+      {"n", n}, {"d", d}, {"placement", "streamed"}, {"cap_gb", o.streamed_cap_gb}};
   std::vector<float> host;
   try {
     host.resize(n * d);
@@ -283,7 +301,8 @@ nlohmann::json run_streamed(const Options& o) {
     shape["skipped"] = "host memory";
     return shape;
   }
-  for (std::size_t i = 0; i < host.size(); ++i) host[i] = 1e-3f * static_cast<float>((i * 2654435761u) % 1000) - 0.5f;
+  for (std::size_t i = 0; i < host.size(); ++i)
+    host[i] = 1e-3f * static_cast<float>((i * 2654435761u) % 1000) - 0.5f;
   const fedguard::UpdateView view(host.data(), n, d, fedguard::DType::kFloat32);
   nlohmann::json stages = nlohmann::json::array();
   const double bytes = static_cast<double>(n) * d * sizeof(float);
@@ -337,16 +356,18 @@ int main(int argc, char** argv) {
   if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) return 2;
   cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH);
   nlohmann::json shapes = nlohmann::json::array();
-  std::printf("%-8s %-10s %-22s %10s %10s %10s %8s %8s\n", "n", "d", "stage", "ms", "GB/s", "TFLOP/s", "%copy", "%sgemm");
+  std::printf("%-8s %-10s %-22s %10s %10s %10s %8s %8s\n", "n", "d", "stage", "ms", "GB/s",
+              "TFLOP/s", "%copy", "%sgemm");
   auto print = [](const nlohmann::json& s) {
     for (const auto& st : s.value("stages", nlohmann::json::array()))
-      std::printf("%-8zu %-10zu %-22s %10.3f %10.1f %10.2f %8.1f %8.1f\n", s["n"].get<std::size_t>(),
-                  s["d"].get<std::size_t>(), st["stage"].get<std::string>().c_str(), st["ms"].get<double>(),
-                  st.value("gb_per_s", 0.0), st.value("tflop_per_s", 0.0), 100 * st.value("fraction_of_copy", 0.0),
-                  100 * st.value("fraction_of_sgemm", 0.0));
+      std::printf(
+          "%-8zu %-10zu %-22s %10.3f %10.1f %10.2f %8.1f %8.1f\n", s["n"].get<std::size_t>(),
+          s["d"].get<std::size_t>(), st["stage"].get<std::string>().c_str(), st["ms"].get<double>(),
+          st.value("gb_per_s", 0.0), st.value("tflop_per_s", 0.0),
+          100 * st.value("fraction_of_copy", 0.0), 100 * st.value("fraction_of_sgemm", 0.0));
     if (s.contains("skipped"))
-      std::printf("%-8zu %-10zu skipped: %s\n", s["n"].get<std::size_t>(), s["d"].get<std::size_t>(),
-                  s["skipped"].get<std::string>().c_str());
+      std::printf("%-8zu %-10zu skipped: %s\n", s["n"].get<std::size_t>(),
+                  s["d"].get<std::size_t>(), s["skipped"].get<std::string>().c_str());
     if (s.contains("error"))
       std::printf("%-8zu %-10zu error: %s\n", s["n"].get<std::size_t>(), s["d"].get<std::size_t>(),
                   s["error"].get<std::string>().c_str());
@@ -354,7 +375,8 @@ int main(int argc, char** argv) {
   };
   for (double nd : o.n)
     for (double dd : o.d) {
-      shapes.push_back(run_shape(static_cast<std::size_t>(nd), static_cast<std::size_t>(dd), o, blas));
+      shapes.push_back(
+          run_shape(static_cast<std::size_t>(nd), static_cast<std::size_t>(dd), o, blas));
       print(shapes.back());
     }
   if (o.streamed_gb > 0) {

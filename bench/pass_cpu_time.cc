@@ -26,10 +26,12 @@ double cpu_seconds() {
 int main(int argc, char** argv) {
   using namespace fedguard;
   if (argc != 5) {
-    std::fprintf(stderr, "usage: %s N D REPEATS median|trimmed|scan|scan-gram|scan-sketch\n", argv[0]);
+    std::fprintf(stderr, "usage: %s N D REPEATS median|trimmed|scan|scan-gram|scan-sketch\n",
+                 argv[0]);
     return 2;
   }
-  const std::size_t n = std::strtoull(argv[1], nullptr, 10), d = std::strtoull(argv[2], nullptr, 10);
+  const std::size_t n = std::strtoull(argv[1], nullptr, 10),
+                    d = std::strtoull(argv[2], nullptr, 10);
   const int repeats = std::atoi(argv[3]);
   const std::string what = argv[4];
   // A round of the shared generator: a common direction plus per-client noise, seed 1.
@@ -50,7 +52,8 @@ int main(int argc, char** argv) {
       backend::CoordinateAggregateRequest req;
       req.updates = &view;
       req.rows = rows;
-      req.statistic = what == "median" ? backend::ColumnStatistic::kMedian : backend::ColumnStatistic::kTrimmedMean;
+      req.statistic = what == "median" ? backend::ColumnStatistic::kMedian
+                                       : backend::ColumnStatistic::kTrimmedMean;
       req.param = what == "median" ? 0 : n / 10;
       backend->aggregate_coordinatewise(req, out.data());
     } else {

@@ -17,20 +17,23 @@ constexpr unsigned kThreads = 256;
 // One thread per column; rows in order; __dmul_rn / __dadd_rn keep nvcc from fusing into FMA,
 // so every column is the CPU backend's float64 sum bit for bit.
 template <class T>
-__global__ void linear_combination_kernel(const T* const* rows, std::size_t col0, std::size_t w, std::size_t k,
-                                          const double* coef, const float* refs, std::size_t ld, std::size_t r,
-                                          const double* ref_coef, float* out) {
+__global__ void linear_combination_kernel(const T* const* rows, std::size_t col0, std::size_t w,
+                                          std::size_t k, const double* coef, const float* refs,
+                                          std::size_t ld, std::size_t r, const double* ref_coef,
+                                          float* out) {
   const std::size_t j = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (j >= w) return;
   double acc = 0;
   for (std::size_t p = 0; p < k; ++p)
     acc = __dadd_rn(acc, __dmul_rn(coef[p], static_cast<double>(to_float(rows[p][col0 + j]))));
-  for (std::size_t a = 0; a < r; ++a) acc = __dadd_rn(acc, __dmul_rn(ref_coef[a], static_cast<double>(refs[a * ld + j])));
+  for (std::size_t a = 0; a < r; ++a)
+    acc = __dadd_rn(acc, __dmul_rn(ref_coef[a], static_cast<double>(refs[a * ld + j])));
   out[j] = saturate(acc);
 }
 
 template <class T>
-__global__ void convert_rows_kernel(const T* const* rows, std::size_t col0, std::size_t w, float* dst, std::size_t ld) {
+__global__ void convert_rows_kernel(const T* const* rows, std::size_t col0, std::size_t w,
+                                    float* dst, std::size_t ld) {
   const std::size_t p = blockIdx.y;
   const T* src = rows[p] + col0;
   for (std::size_t j = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; j < w;
@@ -46,26 +49,28 @@ void launch_linear_combination(const T* const* rows, std::size_t col0, std::size
                                const double* ref_coef, float* out, cudaStream_t stream) {
   if (w == 0) return;
   const auto blocks = static_cast<unsigned>((w + kThreads - 1) / kThreads);
-  linear_combination_kernel<T><<<blocks, kThreads, 0, stream>>>(rows, col0, w, k, coef, refs, ld, r, ref_coef, out);
+  linear_combination_kernel<T>
+      <<<blocks, kThreads, 0, stream>>>(rows, col0, w, k, coef, refs, ld, r, ref_coef, out);
   FEDGUARD_CUDA_CHECK_LAUNCH("linear_combination");
 }
 
 template <class T>
-void launch_convert_rows(const T* const* rows, std::size_t col0, std::size_t w, std::size_t k, float* dst,
-                         std::size_t ld, cudaStream_t stream) {
+void launch_convert_rows(const T* const* rows, std::size_t col0, std::size_t w, std::size_t k,
+                         float* dst, std::size_t ld, cudaStream_t stream) {
   if (w == 0 || k == 0) return;
   FEDGUARD_EXPECTS(k <= 65535, "convert_rows over " << k << " rows (grid limit 65535)");
   const auto x = static_cast<unsigned>(std::min<std::size_t>((w + kThreads - 1) / kThreads, 1024));
-  convert_rows_kernel<T><<<dim3(x, static_cast<unsigned>(k)), kThreads, 0, stream>>>(rows, col0, w, dst, ld);
+  convert_rows_kernel<T>
+      <<<dim3(x, static_cast<unsigned>(k)), kThreads, 0, stream>>>(rows, col0, w, dst, ld);
   FEDGUARD_CUDA_CHECK_LAUNCH("convert_rows");
 }
 
-#define FEDGUARD_INSTANTIATE(T)                                                                                   \
-  template void launch_linear_combination<T>(const T* const*, std::size_t, std::size_t, std::size_t, const double*, \
-                                             const float*, std::size_t, std::size_t, const double*, float*,       \
-                                             cudaStream_t);                                                       \
-  template void launch_convert_rows<T>(const T* const*, std::size_t, std::size_t, std::size_t, float*, std::size_t, \
-                                       cudaStream_t);
+#define FEDGUARD_INSTANTIATE(T)                                                                \
+  template void launch_linear_combination<T>(                                                  \
+      const T* const*, std::size_t, std::size_t, std::size_t, const double*, const float*,     \
+      std::size_t, std::size_t, const double*, float*, cudaStream_t);                          \
+  template void launch_convert_rows<T>(const T* const*, std::size_t, std::size_t, std::size_t, \
+                                       float*, std::size_t, cudaStream_t);
 FEDGUARD_INSTANTIATE(float)
 FEDGUARD_INSTANTIATE(__half)
 FEDGUARD_INSTANTIATE(__nv_bfloat16)

@@ -15,7 +15,8 @@
 namespace fedguard::kernels::detail {
 
 constexpr int kWarp = 32;
-constexpr int kBlock = 256;  // the block size of every per-row kernel (the reduction tree depends on it)
+constexpr int kBlock =
+    256;  // the block size of every per-row kernel (the reduction tree depends on it)
 constexpr unsigned kFullMask = 0xffffffffu;
 
 __device__ __forceinline__ float to_float(float x) { return x; }
@@ -44,11 +45,15 @@ using ::fedguard::kernels::unit_scale;
 
 struct SumOp {
   template <class V>
-  __device__ __forceinline__ V operator()(V a, V b) const { return a + b; }
+  __device__ __forceinline__ V operator()(V a, V b) const {
+    return a + b;
+  }
 };
 struct MaxOp {
   __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
-  __device__ __forceinline__ std::uint32_t operator()(std::uint32_t a, std::uint32_t b) const { return a > b ? a : b; }
+  __device__ __forceinline__ std::uint32_t operator()(std::uint32_t a, std::uint32_t b) const {
+    return a > b ? a : b;
+  }
 };
 
 /// Warp reduction by a fixed shuffle tree; every lane gets the result.

@@ -4,10 +4,11 @@
 //
 // One block takes C adjacent columns, C in 1 .. 32 chosen to keep the most columns resident per
 // SM (stat_shape), with one warp per column up to 8 warps (no idle warps: at m = 10,000 a block
-// holds 1-5 columns, and the SM holds as many such blocks as its shared memory allows). Each value is read once from device memory: the block loads its C
-// columns of every row (C contiguous values per row, coalesced) into shared memory as
-// order-preserving uint32 keys, one column per stride-(m|1) run so the transposing writes
-// are free of bank conflicts. Then each warp owns whole columns:
+// holds 1-5 columns, and the SM holds as many such blocks as its shared memory allows). Each value
+// is read once from device memory: the block loads its C columns of every row (C contiguous values
+// per row, coalesced) into shared memory as order-preserving uint32 keys, one column per
+// stride-(m|1) run so the transposing writes are free of bank conflicts. Then each warp owns whole
+// columns:
 //  - median and trimmed mean: radix selection (four 8-bit histogram passes over the column's
 //    keys in shared memory, warp-private histogram) of the one or two order statistics
 //    needed, and one more pass for the counts and the sum of the values strictly between
@@ -83,7 +84,8 @@ __device__ double trimmed_mean_of(const std::uint32_t* col, int m, int b, int* h
   between = warp_reduce(between, SumOp{});
   // Sorted positions [b, m - b) keep: lo at [b, le_lo), the values strictly between, and hi at
   // [lt_hi, m - b).
-  const double total = between + lo_f * static_cast<double>(le_lo - b) + hi_f * static_cast<double>(m - b - lt_hi);
+  const double total =
+      between + lo_f * static_cast<double>(le_lo - b) + hi_f * static_cast<double>(m - b - lt_hi);
   return total / static_cast<double>(kept);
 }
 
@@ -124,10 +126,9 @@ __device__ double bulyan_of_sorted(const std::uint32_t* col, int m, int beta) {
 }
 
 template <class T>
-__global__ void __launch_bounds__(kStatThreads) column_statistic_kernel(const T* const* rows, std::size_t col0,
-                                                                        int w, int m, int columns, int stride,
-                                                                        int padded, Statistic statistic, int param,
-                                                                        float* out) {
+__global__ void __launch_bounds__(kStatThreads)
+    column_statistic_kernel(const T* const* rows, std::size_t col0, int w, int m, int columns,
+                            int stride, int padded, Statistic statistic, int param, float* out) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int warps = blockDim.x / kWarp;  // min(columns, kStatWarps): no warp without a column
   int* hist_all = reinterpret_cast<int*>(smem);
@@ -173,7 +174,9 @@ std::size_t device_attribute(cudaDeviceAttr attr, int device) {
   FEDGUARD_CUDA_TRY(cudaDeviceGetAttribute(&v, attr, device));
   return static_cast<std::size_t>(v);
 }
-std::size_t optin_smem(int device) { return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, device); }
+std::size_t optin_smem(int device) {
+  return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+}
 
 // Raises the kernel's dynamic shared memory limit on `device` to `bytes`. A per-(function,
 // device) attribute: remembered per instantiation and device once it succeeded, retried after a
@@ -183,9 +186,11 @@ void allow_smem(int device, std::size_t bytes) {
   static std::mutex mutex;
   static std::vector<std::size_t> raised;  // per device ordinal: the limit set, 0 = not yet
   std::lock_guard<std::mutex> lock(mutex);
-  if (raised.size() <= static_cast<std::size_t>(device)) raised.resize(static_cast<std::size_t>(device) + 1, 0);
+  if (raised.size() <= static_cast<std::size_t>(device))
+    raised.resize(static_cast<std::size_t>(device) + 1, 0);
   if (raised[static_cast<std::size_t>(device)] >= bytes) return;
-  FEDGUARD_CUDA_TRY(cudaFuncSetAttribute(column_statistic_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  FEDGUARD_CUDA_TRY(cudaFuncSetAttribute(column_statistic_kernel<T>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(bytes)));
   raised[static_cast<std::size_t>(device)] = bytes;
 }
@@ -203,7 +208,8 @@ StatShape stat_shape(int stride, std::size_t cap_per_block, std::size_t smem_per
   std::size_t best_resident = 0;
   for (int c = 1; c <= kMaxColumns; ++c) {
     const int warps = std::min(c, kStatWarps);
-    const std::size_t bytes = hist_bytes(warps) + static_cast<std::size_t>(c) * stride * sizeof(std::uint32_t);
+    const std::size_t bytes =
+        hist_bytes(warps) + static_cast<std::size_t>(c) * stride * sizeof(std::uint32_t);
     if (bytes > cap_per_block) break;
     const std::size_t by_smem = smem_per_sm / (bytes + 1024);
     const std::size_t by_threads = 2048 / (static_cast<std::size_t>(warps) * kWarp);
@@ -221,7 +227,8 @@ StatShape stat_shape(int stride, std::size_t cap_per_block, std::size_t smem_per
 std::size_t column_statistic_max_rows(Statistic statistic, int device) {
   const std::size_t cap = optin_smem(device);
   if (cap <= hist_bytes(1) + 8) return 0;
-  const std::size_t words = (cap - hist_bytes(1)) / sizeof(std::uint32_t);  // one column, one warp: stride <= words
+  const std::size_t words =
+      (cap - hist_bytes(1)) / sizeof(std::uint32_t);  // one column, one warp: stride <= words
   if (statistic != Statistic::kBulyanMean) return words - 1;
   std::size_t p = 1;
   while (2 * p + 1 <= words) p <<= 1;
@@ -230,34 +237,39 @@ std::size_t column_statistic_max_rows(Statistic statistic, int device) {
 
 template <class T>
 void launch_column_statistic(const T* const* rows, std::size_t col0, std::size_t w, std::size_t m,
-                             Statistic statistic, std::size_t param, float* out, int device, cudaStream_t stream) {
+                             Statistic statistic, std::size_t param, float* out, int device,
+                             cudaStream_t stream) {
   if (w == 0) return;
   FEDGUARD_EXPECTS(m >= 1, "column statistic over zero rows");
   const std::size_t max_rows = column_statistic_max_rows(statistic, device);
   if (m > max_rows)
-    FEDGUARD_THROW(kUnsupported, "the CUDA column statistic supports at most " << max_rows << " rows on this device, got "
-                                                                                << m);
+    FEDGUARD_THROW(kUnsupported, "the CUDA column statistic supports at most "
+                                     << max_rows << " rows on this device, got " << m);
   FEDGUARD_EXPECTS(w <= (std::size_t{1} << 30), "column tile of " << w << " columns is too wide");
   const int padded = padded_rows(statistic, m);
   const int stride = padded | 1;  // odd: the transposing writes hit 32 distinct banks
   const std::size_t cap = optin_smem(device);
-  const StatShape shape = stat_shape(stride, cap, device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+  const StatShape shape = stat_shape(
+      stride, cap, device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
   if (shape.smem == 0 || shape.smem > cap)
     FEDGUARD_THROW(kUnsupported, "column statistic over " << m << " rows needs more than " << cap
                                                           << " bytes of shared memory");
   allow_smem<T>(device, cap);
   const auto blocks = static_cast<unsigned>((w + shape.columns - 1) / shape.columns);
   column_statistic_kernel<T><<<blocks, shape.warps * kWarp, shape.smem, stream>>>(
-      rows, col0, static_cast<int>(w), static_cast<int>(m), shape.columns, stride, padded, statistic,
-      static_cast<int>(param), out);
+      rows, col0, static_cast<int>(w), static_cast<int>(m), shape.columns, stride, padded,
+      statistic, static_cast<int>(param), out);
   FEDGUARD_CUDA_CHECK_LAUNCH("column_statistic");
 }
 
-template void launch_column_statistic<float>(const float* const*, std::size_t, std::size_t, std::size_t, Statistic,
-                                             std::size_t, float*, int, cudaStream_t);
-template void launch_column_statistic<__half>(const __half* const*, std::size_t, std::size_t, std::size_t, Statistic,
-                                              std::size_t, float*, int, cudaStream_t);
-template void launch_column_statistic<__nv_bfloat16>(const __nv_bfloat16* const*, std::size_t, std::size_t,
-                                                     std::size_t, Statistic, std::size_t, float*, int, cudaStream_t);
+template void launch_column_statistic<float>(const float* const*, std::size_t, std::size_t,
+                                             std::size_t, Statistic, std::size_t, float*, int,
+                                             cudaStream_t);
+template void launch_column_statistic<__half>(const __half* const*, std::size_t, std::size_t,
+                                              std::size_t, Statistic, std::size_t, float*, int,
+                                              cudaStream_t);
+template void launch_column_statistic<__nv_bfloat16>(const __nv_bfloat16* const*, std::size_t,
+                                                     std::size_t, std::size_t, Statistic,
+                                                     std::size_t, float*, int, cudaStream_t);
 
 }  // namespace fedguard::kernels

@@ -25,11 +25,14 @@ unsigned grid_for(std::size_t count, unsigned block) {
 __device__ __forceinline__ std::size_t global_index() {
   return blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
 }
-__device__ __forceinline__ std::size_t grid_stride() { return static_cast<std::size_t>(gridDim.x) * blockDim.x; }
+__device__ __forceinline__ std::size_t grid_stride() {
+  return static_cast<std::size_t>(gridDim.x) * blockDim.x;
+}
 
 template <class T>
-__global__ void __launch_bounds__(kBlock) load_row_stats_kernel(const T* const* rows, std::size_t col0, std::size_t w,
-                                                                 float* tile, float* max_abs, ScanAccumulators acc) {
+__global__ void __launch_bounds__(kBlock)
+    load_row_stats_kernel(const T* const* rows, std::size_t col0, std::size_t w, float* tile,
+                          float* max_abs, ScanAccumulators acc) {
   __shared__ double s_d[kBlock / kWarp];
   __shared__ float s_f[kBlock / kWarp];
   __shared__ long long s_i[kBlock / kWarp];
@@ -77,8 +80,8 @@ __global__ void __launch_bounds__(kBlock) load_row_stats_kernel(const T* const* 
   }
 }
 
-__global__ void robust_limit_kernel(const float* max_abs, const std::uint8_t* finite, int k, std::uint8_t* sane,
-                                    int* sane_count) {
+__global__ void robust_limit_kernel(const float* max_abs, const std::uint8_t* finite, int k,
+                                    std::uint8_t* sane, int* sane_count) {
   __shared__ int hist[256];
   const int lane = threadIdx.x;
   int finite_rows = 0;
@@ -106,8 +109,8 @@ __global__ void robust_limit_kernel(const float* max_abs, const std::uint8_t* fi
 // row chunks); thread (j, chunk) sums its chunk's sane rows of column j in row order, then
 // centre_columns_finish adds the chunk sums of each column in chunk order. At n = 10,000 and a
 // 1,536-column tile that is 6 x 313 blocks, where one thread per column walking every row gave 6.
-__global__ void centre_columns_kernel(const float* tile, const std::uint8_t* sane, std::size_t k, std::size_t w,
-                                      double* partials) {
+__global__ void centre_columns_kernel(const float* tile, const std::uint8_t* sane, std::size_t k,
+                                      std::size_t w, double* partials) {
   const std::size_t j = global_index();
   if (j >= w) return;
   const std::size_t p0 = blockIdx.y * kCentreRowChunk, p1 = min(k, p0 + kCentreRowChunk);
@@ -117,8 +120,8 @@ __global__ void centre_columns_kernel(const float* tile, const std::uint8_t* san
   partials[blockIdx.y * w + j] = sum;
 }
 
-__global__ void centre_columns_finish_kernel(const double* partials, std::size_t chunks, const int* sane_count,
-                                             std::size_t w, float* centre) {
+__global__ void centre_columns_finish_kernel(const double* partials, std::size_t chunks,
+                                             const int* sane_count, std::size_t w, float* centre) {
   const int n = *sane_count;
   const double inv = n ? 1.0 / static_cast<double>(n) : 0.0;
   for (std::size_t j = global_index(); j < w; j += grid_stride()) {
@@ -131,20 +134,22 @@ __global__ void centre_columns_finish_kernel(const double* partials, std::size_t
 // Dot products of rows of x with rows of y over w columns: pair t = (i, jy) = (t / y_rows,
 // t % y_rows) gets blocks [0, gridDim.x) (blockIdx.y = t), each a fixed column set; the block
 // sums go to partials[t * gridDim.x + b] and dots_finish adds them in block order.
-__global__ void __launch_bounds__(kBlock) dot_partials_kernel(const float* x, std::size_t ldx, const float* y,
-                                                              std::size_t ldy, std::size_t y_rows, std::size_t w,
-                                                              double* partials) {
+__global__ void __launch_bounds__(kBlock)
+    dot_partials_kernel(const float* x, std::size_t ldx, const float* y, std::size_t ldy,
+                        std::size_t y_rows, std::size_t w, double* partials) {
   __shared__ double s_d[kBlock / kWarp];
   const std::size_t t = blockIdx.y, i = t / y_rows, jy = t % y_rows;
   const float* a = x + i * ldx;
   const float* b = y + jy * ldy;
   double s = 0;
-  for (std::size_t j = global_index(); j < w; j += grid_stride()) s += static_cast<double>(a[j]) * static_cast<double>(b[j]);
+  for (std::size_t j = global_index(); j < w; j += grid_stride())
+    s += static_cast<double>(a[j]) * static_cast<double>(b[j]);
   s = block_reduce(s, SumOp{}, s_d);
   if (threadIdx.x == 0) partials[t * gridDim.x + blockIdx.x] = s;
 }
 
-__global__ void dots_finish_kernel(const double* partials, std::size_t pairs, std::size_t blocks, double* acc) {
+__global__ void dots_finish_kernel(const double* partials, std::size_t pairs, std::size_t blocks,
+                                   double* acc) {
   for (std::size_t t = global_index(); t < pairs; t += grid_stride()) {
     double s = 0;
     for (std::size_t b = 0; b < blocks; ++b) s += partials[t * blocks + b];
@@ -153,8 +158,8 @@ __global__ void dots_finish_kernel(const double* partials, std::size_t pairs, st
 }
 
 // Largest |value| of each of `rows` rows (stride ld) over w columns, in blocks as dot_partials.
-__global__ void __launch_bounds__(kBlock) max_abs_partials_kernel(const float* x, std::size_t ld, std::size_t w,
-                                                                  float* partials) {
+__global__ void __launch_bounds__(kBlock)
+    max_abs_partials_kernel(const float* x, std::size_t ld, std::size_t w, float* partials) {
   __shared__ float s_f[kBlock / kWarp];
   const float* a = x + blockIdx.y * ld;
   float m = 0;
@@ -163,7 +168,8 @@ __global__ void __launch_bounds__(kBlock) max_abs_partials_kernel(const float* x
   if (threadIdx.x == 0) partials[blockIdx.y * gridDim.x + blockIdx.x] = m;
 }
 
-__global__ void unit_scales_kernel(const float* partials, std::size_t rows, std::size_t blocks, double* scale) {
+__global__ void unit_scales_kernel(const float* partials, std::size_t rows, std::size_t blocks,
+                                   double* scale) {
   for (std::size_t a = global_index(); a < rows; a += grid_stride()) {
     float m = 0;
     for (std::size_t b = 0; b < blocks; ++b) m = fmaxf(m, partials[a * blocks + b]);
@@ -180,9 +186,9 @@ __global__ void scale_rows_kernel(const float* x, std::size_t ld, std::size_t ro
   }
 }
 
-__global__ void __launch_bounds__(kBlock) centre_rows_kernel(float* tile, const float* centre,
-                                                             const std::uint8_t* finite, std::size_t w,
-                                                             double* centre_proj, double* scale) {
+__global__ void __launch_bounds__(kBlock)
+    centre_rows_kernel(float* tile, const float* centre, const std::uint8_t* finite, std::size_t w,
+                       double* centre_proj, double* scale) {
   __shared__ double s_d[kBlock / kWarp];
   __shared__ float s_f[kBlock / kWarp];
   const std::size_t p = blockIdx.x;
@@ -212,8 +218,8 @@ __global__ void __launch_bounds__(kBlock) centre_rows_kernel(float* tile, const 
   for (std::size_t j = threadIdx.x; j < w; j += kBlock) row[j] = apply_scale(row[j], sc);
 }
 
-__global__ void accumulate_gram_kernel(const float* prod, std::size_t ldp, const double* scale, std::size_t k,
-                                       double* acc) {
+__global__ void accumulate_gram_kernel(const float* prod, std::size_t ldp, const double* scale,
+                                       std::size_t k, double* acc) {
   for (std::size_t idx = global_index(); idx < k * k; idx += grid_stride()) {
     const std::size_t p = idx / k, q = idx % k;  // acc is row-major; q fastest
     if (q < p) continue;
@@ -221,21 +227,23 @@ __global__ void accumulate_gram_kernel(const float* prod, std::size_t ldp, const
   }
 }
 
-__global__ void gather_columns_kernel(const float* tile, std::size_t k, std::size_t w, std::size_t col0,
-                                      const std::uint64_t* cols, std::size_t nc, float* out) {
+__global__ void gather_columns_kernel(const float* tile, std::size_t k, std::size_t w,
+                                      std::size_t col0, const std::uint64_t* cols, std::size_t nc,
+                                      float* out) {
   for (std::size_t idx = global_index(); idx < k * nc; idx += grid_stride()) {
     const std::size_t p = idx / nc, c = idx % nc;
     out[idx] = tile[p * w + (cols[c] - col0)];
   }
 }
 
-__global__ void sketch_matrix_kernel(std::uint64_t seed, std::size_t col0, std::size_t w, std::size_t q, float* r) {
+__global__ void sketch_matrix_kernel(std::uint64_t seed, std::size_t col0, std::size_t w,
+                                     std::size_t q, float* r) {
   for (std::size_t idx = global_index(); idx < w * q; idx += grid_stride())
     r[idx] = sketch_entry(seed, col0 + idx / q, idx % q, q);
 }
 
-__global__ void sketch_rows_kernel(const float* tile, const float* max_abs, std::size_t k, std::size_t w, float* out,
-                                   double* scale) {
+__global__ void sketch_rows_kernel(const float* tile, const float* max_abs, std::size_t k,
+                                   std::size_t w, float* out, double* scale) {
   for (std::size_t idx = global_index(); idx < k * w; idx += grid_stride()) {
     const std::size_t p = idx / w;
     const double sc = row_scale(max_abs[p]);
@@ -244,14 +252,15 @@ __global__ void sketch_rows_kernel(const float* tile, const float* max_abs, std:
   }
 }
 
-__global__ void accumulate_scaled_rows_kernel(const float* prod, const double* scale, std::size_t k, std::size_t q,
-                                              double* acc) {
+__global__ void accumulate_scaled_rows_kernel(const float* prod, const double* scale, std::size_t k,
+                                              std::size_t q, double* acc) {
   for (std::size_t idx = global_index(); idx < k * q; idx += grid_stride())
     acc[idx] += static_cast<double>(prod[idx]) / scale[idx / q];
 }
 
-__global__ void accumulate_ref_proj_kernel(const float* prod, const double* scale, const double* ref_scale,
-                                           std::size_t k, std::size_t r, double* ref_proj) {
+__global__ void accumulate_ref_proj_kernel(const float* prod, const double* scale,
+                                           const double* ref_scale, std::size_t k, std::size_t r,
+                                           double* ref_proj) {
   for (std::size_t idx = global_index(); idx < k * r; idx += grid_stride()) {
     const std::size_t p = idx / r, a = idx % r;
     ref_proj[idx] += static_cast<double>(prod[a + p * r]) / (scale[p] * ref_scale[a]);
@@ -259,46 +268,58 @@ __global__ void accumulate_ref_proj_kernel(const float* prod, const double* scal
 }
 
 __global__ void to_bf16_kernel(const float* in, std::size_t count, __nv_bfloat16* out) {
-  for (std::size_t idx = global_index(); idx < count; idx += grid_stride()) out[idx] = __float2bfloat16_rn(in[idx]);
+  for (std::size_t idx = global_index(); idx < count; idx += grid_stride())
+    out[idx] = __float2bfloat16_rn(in[idx]);
 }
 
 unsigned grid_y(std::size_t v, const char* what) {
-  FEDGUARD_EXPECTS(v >= 1 && v <= 65535, what << ": " << v << " rows of blocks (grid y limit 65535)");
+  FEDGUARD_EXPECTS(v >= 1 && v <= 65535,
+                   what << ": " << v << " rows of blocks (grid y limit 65535)");
   return static_cast<unsigned>(v);
 }
 
 }  // namespace
 
 std::size_t reduction_blocks(std::size_t w) {
-  return std::min<std::size_t>(std::max<std::size_t>((w + kReductionColumnsPerBlock - 1) / kReductionColumnsPerBlock, 1),
-                               kMaxReductionBlocks);
+  return std::min<std::size_t>(
+      std::max<std::size_t>((w + kReductionColumnsPerBlock - 1) / kReductionColumnsPerBlock, 1),
+      kMaxReductionBlocks);
 }
 
-std::size_t centre_chunks(std::size_t k) { return std::max<std::size_t>((k + kCentreRowChunk - 1) / kCentreRowChunk, 1); }
+std::size_t centre_chunks(std::size_t k) {
+  return std::max<std::size_t>((k + kCentreRowChunk - 1) / kCentreRowChunk, 1);
+}
 
 template <class T>
-void launch_load_row_stats(const T* const* rows, std::size_t col0, std::size_t w, std::size_t k, float* tile,
-                           float* max_abs, const ScanAccumulators& acc, cudaStream_t stream) {
+void launch_load_row_stats(const T* const* rows, std::size_t col0, std::size_t w, std::size_t k,
+                           float* tile, float* max_abs, const ScanAccumulators& acc,
+                           cudaStream_t stream) {
   if (k == 0 || w == 0) return;
-  load_row_stats_kernel<T><<<static_cast<unsigned>(k), kBlock, 0, stream>>>(rows, col0, w, tile, max_abs, acc);
+  load_row_stats_kernel<T>
+      <<<static_cast<unsigned>(k), kBlock, 0, stream>>>(rows, col0, w, tile, max_abs, acc);
   FEDGUARD_CUDA_CHECK_LAUNCH("load_row_stats");
 }
-template void launch_load_row_stats<float>(const float* const*, std::size_t, std::size_t, std::size_t, float*, float*,
-                                           const ScanAccumulators&, cudaStream_t);
-template void launch_load_row_stats<__half>(const __half* const*, std::size_t, std::size_t, std::size_t, float*,
-                                            float*, const ScanAccumulators&, cudaStream_t);
-template void launch_load_row_stats<__nv_bfloat16>(const __nv_bfloat16* const*, std::size_t, std::size_t, std::size_t,
-                                                   float*, float*, const ScanAccumulators&, cudaStream_t);
+template void launch_load_row_stats<float>(const float* const*, std::size_t, std::size_t,
+                                           std::size_t, float*, float*, const ScanAccumulators&,
+                                           cudaStream_t);
+template void launch_load_row_stats<__half>(const __half* const*, std::size_t, std::size_t,
+                                            std::size_t, float*, float*, const ScanAccumulators&,
+                                            cudaStream_t);
+template void launch_load_row_stats<__nv_bfloat16>(const __nv_bfloat16* const*, std::size_t,
+                                                   std::size_t, std::size_t, float*, float*,
+                                                   const ScanAccumulators&, cudaStream_t);
 
-void launch_robust_limit(const float* max_abs, const std::uint8_t* finite, std::size_t k, std::uint8_t* sane,
-                         int* sane_count, cudaStream_t stream) {
+void launch_robust_limit(const float* max_abs, const std::uint8_t* finite, std::size_t k,
+                         std::uint8_t* sane, int* sane_count, cudaStream_t stream) {
   FEDGUARD_EXPECTS(k <= static_cast<std::size_t>(INT_MAX), "robust_limit over " << k << " rows");
-  robust_limit_kernel<<<1, kWarp, 0, stream>>>(max_abs, finite, static_cast<int>(k), sane, sane_count);
+  robust_limit_kernel<<<1, kWarp, 0, stream>>>(max_abs, finite, static_cast<int>(k), sane,
+                                               sane_count);
   FEDGUARD_CUDA_CHECK_LAUNCH("robust_limit");
 }
 
-void launch_centre_columns(const float* tile, const std::uint8_t* sane, const int* sane_count, std::size_t k,
-                           std::size_t w, double* partials, float* centre, cudaStream_t stream) {
+void launch_centre_columns(const float* tile, const std::uint8_t* sane, const int* sane_count,
+                           std::size_t k, std::size_t w, double* partials, float* centre,
+                           cudaStream_t stream) {
   if (w == 0) return;
   const std::size_t chunks = centre_chunks(k);
   const dim3 grid(grid_for(w, kThreads), grid_y(chunks, "centre_columns"));
@@ -309,102 +330,115 @@ void launch_centre_columns(const float* tile, const std::uint8_t* sane, const in
   } else {
     FEDGUARD_CUDA_TRY(cudaMemsetAsync(partials, 0, w * sizeof(double), stream));
   }
-  centre_columns_finish_kernel<<<grid_for(w, kThreads), kThreads, 0, stream>>>(partials, k > 0 ? chunks : 1, sane_count,
-                                                                              w, centre);
+  centre_columns_finish_kernel<<<grid_for(w, kThreads), kThreads, 0, stream>>>(
+      partials, k > 0 ? chunks : 1, sane_count, w, centre);
   FEDGUARD_CUDA_CHECK_LAUNCH("centre_columns_finish");
 }
 
-void launch_dots(const float* x, std::size_t ldx, std::size_t x_rows, const float* y, std::size_t ldy,
-                 std::size_t y_rows, std::size_t w, double* partials, double* acc, cudaStream_t stream) {
+void launch_dots(const float* x, std::size_t ldx, std::size_t x_rows, const float* y,
+                 std::size_t ldy, std::size_t y_rows, std::size_t w, double* partials, double* acc,
+                 cudaStream_t stream) {
   const std::size_t pairs = x_rows * y_rows;
   if (pairs == 0) return;
   const std::size_t blocks = reduction_blocks(w);
   if (w > 0) {
-    dot_partials_kernel<<<dim3(static_cast<unsigned>(blocks), grid_y(pairs, "dot_partials")), kBlock, 0, stream>>>(
-        x, ldx, y, ldy, y_rows, w, partials);
+    dot_partials_kernel<<<dim3(static_cast<unsigned>(blocks), grid_y(pairs, "dot_partials")),
+                          kBlock, 0, stream>>>(x, ldx, y, ldy, y_rows, w, partials);
     FEDGUARD_CUDA_CHECK_LAUNCH("dot_partials");
   } else {
     FEDGUARD_CUDA_TRY(cudaMemsetAsync(partials, 0, pairs * blocks * sizeof(double), stream));
   }
-  dots_finish_kernel<<<grid_for(pairs, kThreads), kThreads, 0, stream>>>(partials, pairs, blocks, acc);
+  dots_finish_kernel<<<grid_for(pairs, kThreads), kThreads, 0, stream>>>(partials, pairs, blocks,
+                                                                         acc);
   FEDGUARD_CUDA_CHECK_LAUNCH("dots_finish");
 }
 
-void launch_centre_rows(float* tile, const float* centre, const std::uint8_t* finite, std::size_t k, std::size_t w,
-                        double* centre_proj, double* scale, cudaStream_t stream) {
+void launch_centre_rows(float* tile, const float* centre, const std::uint8_t* finite, std::size_t k,
+                        std::size_t w, double* centre_proj, double* scale, cudaStream_t stream) {
   if (k == 0) return;
-  centre_rows_kernel<<<static_cast<unsigned>(k), kBlock, 0, stream>>>(tile, centre, finite, w, centre_proj, scale);
+  centre_rows_kernel<<<static_cast<unsigned>(k), kBlock, 0, stream>>>(tile, centre, finite, w,
+                                                                      centre_proj, scale);
   FEDGUARD_CUDA_CHECK_LAUNCH("centre_rows");
 }
 
-void launch_accumulate_gram(const float* prod, std::size_t ldp, const double* scale, std::size_t k, double* acc,
-                            cudaStream_t stream) {
+void launch_accumulate_gram(const float* prod, std::size_t ldp, const double* scale, std::size_t k,
+                            double* acc, cudaStream_t stream) {
   if (k == 0) return;
-  accumulate_gram_kernel<<<grid_for(k * k, kThreads), kThreads, 0, stream>>>(prod, ldp, scale, k, acc);
+  accumulate_gram_kernel<<<grid_for(k * k, kThreads), kThreads, 0, stream>>>(prod, ldp, scale, k,
+                                                                             acc);
   FEDGUARD_CUDA_CHECK_LAUNCH("accumulate_gram");
 }
 
 void launch_gather_columns(const float* tile, std::size_t k, std::size_t w, std::size_t col0,
-                           const std::uint64_t* cols, std::size_t nc, float* out, cudaStream_t stream) {
+                           const std::uint64_t* cols, std::size_t nc, float* out,
+                           cudaStream_t stream) {
   if (k * nc == 0) return;
-  gather_columns_kernel<<<grid_for(k * nc, kThreads), kThreads, 0, stream>>>(tile, k, w, col0, cols, nc, out);
+  gather_columns_kernel<<<grid_for(k * nc, kThreads), kThreads, 0, stream>>>(tile, k, w, col0, cols,
+                                                                             nc, out);
   FEDGUARD_CUDA_CHECK_LAUNCH("gather_columns");
 }
 
-void launch_sketch_matrix(std::uint64_t seed, std::size_t col0, std::size_t w, std::size_t q, float* r,
-                          cudaStream_t stream) {
+void launch_sketch_matrix(std::uint64_t seed, std::size_t col0, std::size_t w, std::size_t q,
+                          float* r, cudaStream_t stream) {
   if (w * q == 0) return;
   sketch_matrix_kernel<<<grid_for(w * q, kThreads), kThreads, 0, stream>>>(seed, col0, w, q, r);
   FEDGUARD_CUDA_CHECK_LAUNCH("sketch_matrix");
 }
 
-void launch_sketch_rows(const float* tile, const float* max_abs, std::size_t k, std::size_t w, float* out,
-                        double* scale, cudaStream_t stream) {
+void launch_sketch_rows(const float* tile, const float* max_abs, std::size_t k, std::size_t w,
+                        float* out, double* scale, cudaStream_t stream) {
   if (k * w == 0) return;
-  sketch_rows_kernel<<<grid_for(k * w, kThreads), kThreads, 0, stream>>>(tile, max_abs, k, w, out, scale);
+  sketch_rows_kernel<<<grid_for(k * w, kThreads), kThreads, 0, stream>>>(tile, max_abs, k, w, out,
+                                                                         scale);
   FEDGUARD_CUDA_CHECK_LAUNCH("sketch_rows");
 }
 
-void launch_accumulate_scaled_rows(const float* prod, const double* scale, std::size_t k, std::size_t q, double* acc,
-                                   cudaStream_t stream) {
+void launch_accumulate_scaled_rows(const float* prod, const double* scale, std::size_t k,
+                                   std::size_t q, double* acc, cudaStream_t stream) {
   if (k * q == 0) return;
-  accumulate_scaled_rows_kernel<<<grid_for(k * q, kThreads), kThreads, 0, stream>>>(prod, scale, k, q, acc);
+  accumulate_scaled_rows_kernel<<<grid_for(k * q, kThreads), kThreads, 0, stream>>>(prod, scale, k,
+                                                                                    q, acc);
   FEDGUARD_CUDA_CHECK_LAUNCH("accumulate_scaled_rows");
 }
 
-void launch_reference_stats(const float* refs, std::size_t ld, std::size_t r, std::size_t w, const float* centre,
-                            double* centre_ref, double* ref_scale, float* scaled, double* ref_gram,
-                            double* dot_scratch, float* max_scratch, cudaStream_t stream) {
+void launch_reference_stats(const float* refs, std::size_t ld, std::size_t r, std::size_t w,
+                            const float* centre, double* centre_ref, double* ref_scale,
+                            float* scaled, double* ref_gram, double* dot_scratch,
+                            float* max_scratch, cudaStream_t stream) {
   if (r == 0) return;
   // c . v_a and v_a . v_b (float64), then the unit scale of each reference and its scaled copy.
   launch_dots(refs, ld, r, centre, 0, 1, w, dot_scratch, centre_ref, stream);
   launch_dots(refs, ld, r, refs, ld, r, w, dot_scratch, ref_gram, stream);
   const std::size_t blocks = reduction_blocks(w);
   if (w > 0) {
-    max_abs_partials_kernel<<<dim3(static_cast<unsigned>(blocks), grid_y(r, "max_abs_partials")), kBlock, 0, stream>>>(
-        refs, ld, w, max_scratch);
+    max_abs_partials_kernel<<<dim3(static_cast<unsigned>(blocks), grid_y(r, "max_abs_partials")),
+                              kBlock, 0, stream>>>(refs, ld, w, max_scratch);
     FEDGUARD_CUDA_CHECK_LAUNCH("max_abs_partials");
   } else {
     FEDGUARD_CUDA_TRY(cudaMemsetAsync(max_scratch, 0, r * blocks * sizeof(float), stream));
   }
-  unit_scales_kernel<<<grid_for(r, kThreads), kThreads, 0, stream>>>(max_scratch, r, blocks, ref_scale);
+  unit_scales_kernel<<<grid_for(r, kThreads), kThreads, 0, stream>>>(max_scratch, r, blocks,
+                                                                     ref_scale);
   FEDGUARD_CUDA_CHECK_LAUNCH("unit_scales");
   if (w == 0) return;
-  scale_rows_kernel<<<grid_for(r * w, kThreads), kThreads, 0, stream>>>(refs, ld, r, w, ref_scale, scaled);
+  scale_rows_kernel<<<grid_for(r * w, kThreads), kThreads, 0, stream>>>(refs, ld, r, w, ref_scale,
+                                                                        scaled);
   FEDGUARD_CUDA_CHECK_LAUNCH("scale_rows");
 }
 
-void launch_accumulate_ref_proj(const float* prod, const double* scale, const double* ref_scale, std::size_t k,
-                                std::size_t r, double* ref_proj, cudaStream_t stream) {
+void launch_accumulate_ref_proj(const float* prod, const double* scale, const double* ref_scale,
+                                std::size_t k, std::size_t r, double* ref_proj,
+                                cudaStream_t stream) {
   if (k * r == 0) return;
-  accumulate_ref_proj_kernel<<<grid_for(k * r, kThreads), kThreads, 0, stream>>>(prod, scale, ref_scale, k, r,
-                                                                                  ref_proj);
+  accumulate_ref_proj_kernel<<<grid_for(k * r, kThreads), kThreads, 0, stream>>>(
+      prod, scale, ref_scale, k, r, ref_proj);
   FEDGUARD_CUDA_CHECK_LAUNCH("accumulate_ref_proj");
 }
 
 void launch_to_bf16(const float* in, std::size_t count, void* out, cudaStream_t stream) {
   if (count == 0) return;
-  to_bf16_kernel<<<grid_for(count, kThreads), kThreads, 0, stream>>>(in, count, static_cast<__nv_bfloat16*>(out));
+  to_bf16_kernel<<<grid_for(count, kThreads), kThreads, 0, stream>>>(
+      in, count, static_cast<__nv_bfloat16*>(out));
   FEDGUARD_CUDA_CHECK_LAUNCH("to_bf16");
 }
 

@@ -31,7 +31,8 @@ constexpr std::size_t kCentreRowChunk = 32;
 /// R_jq of the random sketch S = X R: +-1/sqrt(sketch_dim), the sign bit q % 64 of splitmix64 of
 /// (seed, column, q / 64).
 /// The 64 sign bits of R_jq for q in [64 group, 64 group + 64): bit q % 64 set means +.
-FEDGUARD_HD std::uint64_t sketch_sign_bits(std::uint64_t seed, std::uint64_t column, std::uint64_t group) {
+FEDGUARD_HD std::uint64_t sketch_sign_bits(std::uint64_t seed, std::uint64_t column,
+                                           std::uint64_t group) {
   std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (column * 0x100000001B3ull + group + 1);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -39,7 +40,8 @@ FEDGUARD_HD std::uint64_t sketch_sign_bits(std::uint64_t seed, std::uint64_t col
   return z;
 }
 
-FEDGUARD_HD float sketch_entry(std::uint64_t seed, std::uint64_t column, std::uint64_t q, std::uint64_t sketch_dim) {
+FEDGUARD_HD float sketch_entry(std::uint64_t seed, std::uint64_t column, std::uint64_t q,
+                               std::uint64_t sketch_dim) {
   const float magnitude = 1.0f / sqrtf(static_cast<float>(sketch_dim));
   return (sketch_sign_bits(seed, column, q / 64) >> (q % 64)) & 1u ? magnitude : -magnitude;
 }
@@ -56,19 +58,23 @@ FEDGUARD_HD double unit_scale(float max_abs) {
 /// The scale of a row whose largest |value| is max_abs: 1 inside [kNoScaleLow, kNoScaleHigh] (or
 /// for a zero row), else unit_scale.
 FEDGUARD_HD double row_scale(float max_abs) {
-  return max_abs == 0.0f || (max_abs >= kNoScaleLow && max_abs <= kNoScaleHigh) ? 1.0 : unit_scale(max_abs);
+  return max_abs == 0.0f || (max_abs >= kNoScaleLow && max_abs <= kNoScaleHigh)
+             ? 1.0
+             : unit_scale(max_abs);
 }
 
 /// x * s rounded once to float32, with s applied in float64: s may exceed float32's range (a
 /// subnormal-only row), where float(s) would be inf and x * inf inf or NaN. For s a power of two
 /// inside float32's range this equals x * float(s) bit for bit.
-FEDGUARD_HD float apply_scale(float x, double s) { return static_cast<float>(static_cast<double>(x) * s); }
+FEDGUARD_HD float apply_scale(float x, double s) {
+  return static_cast<float>(static_cast<double>(x) * s);
+}
 
 /// A float64 result as float32: clamped to +-FLT_MAX, NaN kept (the caller decides about NaN;
 /// fmin/fmax would turn it into a finite number).
 FEDGUARD_HD float saturate(double v) {
   if (v != v) return static_cast<float>(v);
-  return static_cast<float>(v < -static_cast<double>(FLT_MAX) ? -static_cast<double>(FLT_MAX)
+  return static_cast<float>(v < -static_cast<double>(FLT_MAX)  ? -static_cast<double>(FLT_MAX)
                             : v > static_cast<double>(FLT_MAX) ? static_cast<double>(FLT_MAX)
                                                                : v);
 }

@@ -25,7 +25,8 @@
 
 namespace fedguard::attacks {
 
-AttackOutput agr_agnostic_attack(const char* name, AgrObjective objective, Params& p, const AttackInput& in) {
+AttackOutput agr_agnostic_attack(const char* name, AgrObjective objective, Params& p,
+                                 const AttackInput& in) {
   const std::string perturbation = p.choice("perturbation", "std", {"unit_vec", "std", "sign"});
   const double gamma_init = p.positive("gamma_init", 10.0);
   const double tau = p.positive("tau", 1e-5);
@@ -43,8 +44,10 @@ AttackOutput agr_agnostic_attack(const char* name, AgrObjective objective, Param
   double mu_norm = 0;
   if (dir == Direction::kMean) {
     mu_norm = std::sqrt(p_sq);
-    FEDGUARD_EXPECTS(mu_norm > 0, "attack '" << name << "': the benign mean is zero, so the unit_vec perturbation "
-                                                        "is undefined; use 'std' or 'sign'");
+    FEDGUARD_EXPECTS(mu_norm > 0, "attack '"
+                                      << name
+                                      << "': the benign mean is zero, so the unit_vec perturbation "
+                                         "is undefined; use 'std' or 'sign'");
     for (double& v : proj) v /= mu_norm;
     p_sq = 1.0;
   }
@@ -63,7 +66,8 @@ AttackOutput agr_agnostic_attack(const char* name, AgrObjective objective, Param
   auto objective_at = [&](double gamma) {
     double acc = objective == AgrObjective::kMinMax ? 0.0 : 0.0;
     for (std::size_t i = 0; i < n; ++i) {
-      const double d2 = std::max(0.0, s.gram[i * n + i] + 2.0 * gamma * proj[i] + gamma * gamma * p_sq);
+      const double d2 =
+          std::max(0.0, s.gram[i * n + i] + 2.0 * gamma * proj[i] + gamma * gamma * p_sq);
       acc = objective == AgrObjective::kMinMax ? std::max(acc, d2) : acc + d2;
     }
     return acc;

@@ -8,6 +8,7 @@ namespace fedguard::attacks {
 
 enum class AgrObjective { kMinMax, kMinSum };
 
-AttackOutput agr_agnostic_attack(const char* name, AgrObjective objective, Params& p, const AttackInput& in);
+AttackOutput agr_agnostic_attack(const char* name, AgrObjective objective, Params& p,
+                                 const AttackInput& in);
 
 }  // namespace fedguard::attacks

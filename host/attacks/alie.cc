@@ -46,12 +46,14 @@ AttackOutput alie(Params& p, const AttackInput& in) {
   const double nd = static_cast<double>(n), fd = static_cast<double>(in.n_malicious);
   const double s = std::floor(nd / 2.0 + 1.0) - fd;
   if (!explicit_z) {
-    FEDGUARD_EXPECTS(s > 0, "attack 'alie': s = floor(n/2 + 1) - f = " << s << " for n=" << n << ", f=" << in.n_malicious
-                                                                       << ": the attackers already hold a majority and "
-                                                                          "z_max is unbounded; pass an explicit 'z'");
+    FEDGUARD_EXPECTS(s > 0, "attack 'alie': s = floor(n/2 + 1) - f = "
+                                << s << " for n=" << n << ", f=" << in.n_malicious
+                                << ": the attackers already hold a majority and "
+                                   "z_max is unbounded; pass an explicit 'z'");
     const double cdf = formula == "benign" ? (nd - fd - s) / (nd - fd) : (nd - s) / nd;
-    FEDGUARD_EXPECTS(cdf > 0 && cdf < 1, "attack 'alie': Phi(z) = " << cdf << " for n=" << n << ", f="
-                                                                     << in.n_malicious << " has no finite z");
+    FEDGUARD_EXPECTS(cdf > 0 && cdf < 1, "attack 'alie': Phi(z) = " << cdf << " for n=" << n
+                                                                    << ", f=" << in.n_malicious
+                                                                    << " has no finite z");
     z = normal_quantile(cdf);
   }
   out.info["z"] = z;

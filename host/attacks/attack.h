@@ -17,11 +17,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fedguard/attacks.h"
 
@@ -42,7 +41,8 @@ class Params {
   std::uint64_t count(const char* key, std::uint64_t fallback);
   bool boolean(const char* key, bool fallback);
   /// A string from `allowed`.
-  std::string choice(const char* key, const std::string& fallback, std::initializer_list<const char*> allowed);
+  std::string choice(const char* key, const std::string& fallback,
+                     std::initializer_list<const char*> allowed);
   /// Throws for keys never read.
   void finish() const;
 

@@ -60,8 +60,8 @@ AttackOutput fang_krum(Params& p, const AttackInput& in) {
   const std::size_t nb = in.n_benign, m = nb + c;
   if (c == 0) return make_output(in);
   FEDGUARD_EXPECTS(m > 2 * krum_f + 2 && m > 2 * c + 1 && nb >= 2,
-                   "attack 'fang_krum': Krum needs n > 2f + 2, got n=" << m << " (n_benign=" << nb << " + n_malicious="
-                                                                        << c << "), f=" << krum_f);
+                   "attack 'fang_krum': Krum needs n > 2f + 2, got n="
+                       << m << " (n_benign=" << nb << " + n_malicious=" << c << "), f=" << krum_f);
   AttackOutput out = make_output(in);
 
   // Benign summaries: centred Gram, <c_i, s>, <c_i, mu>, mu.mu, mu.s, s.s.
@@ -87,7 +87,8 @@ AttackOutput fang_krum(Params& p, const AttackInput& in) {
     min_sum = std::min(min_sum, sum_smallest(row, m - c - 2));
     max_ref = std::max(max_ref, std::sqrt(ref_sq[i]));
   }
-  const double lambda_max = min_sum / (static_cast<double>(m - 2 * c - 1) * sqrt_d) + max_ref / sqrt_d;
+  const double lambda_max =
+      min_sum / (static_cast<double>(m - 2 * c - 1) * sqrt_d) + max_ref / sqrt_d;
 
   // Krum on benign + c copies of the candidate; true when a copy wins by a clear margin.
   const std::size_t q = m - krum_f - 2;
@@ -118,7 +119,8 @@ AttackOutput fang_krum(Params& p, const AttackInput& in) {
   std::size_t halvings = 0;
   bool ok = false;
   while (true) {
-    const double lf = static_cast<double>(static_cast<float>(lambda));  // what is sent (reference zero)
+    const double lf =
+        static_cast<double>(static_cast<float>(lambda));  // what is sent (reference zero)
     if (selected(zero_ref ? lf : lambda)) {
       ok = true;
       break;

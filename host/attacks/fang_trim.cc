@@ -77,9 +77,12 @@ AttackOutput fang_trim(Params& p, const AttackInput& in) {
       }
       for (std::size_t i = 0; i < in.n_malicious; ++i) {
         double v;
-        if (mean[j] == 0) v = mean[j] + g;
-        else if (!sample) v = far;
-        else v = near + (far - near) * rng.uniform(i * in.d + j0 + j);
+        if (mean[j] == 0)
+          v = mean[j] + g;
+        else if (!sample)
+          v = far;
+        else
+          v = near + (far - near) * rng.uniform(i * in.d + j0 + j);
         out.updates[i * in.d + j0 + j] = to_float(v - g, &clamped);
       }
     }

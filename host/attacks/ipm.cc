@@ -30,7 +30,8 @@ AttackOutput ipm(Params& p, const AttackInput& in) {
   for_each_tile(in.d, in.n_benign, [&](std::size_t j0, std::size_t j1) {
     mean.resize(j1 - j0);
     column_stats(in, j0, j1, 0, mean.data(), nullptr);
-    for (std::size_t j = j0; j < j1; ++j) out.updates[j] = to_float(-epsilon * mean[j - j0], &clamped);
+    for (std::size_t j = j0; j < j1; ++j)
+      out.updates[j] = to_float(-epsilon * mean[j - j0], &clamped);
   });
   replicate_first_row(out);
   out.info["clamped"] = clamped;

@@ -32,9 +32,9 @@ AttackOutput mimic(Params& p, const AttackInput& in) {
   const std::size_t index_param = p.count("index", 0);
   p.finish();
   validate("mimic", in, Needs{1, false, false});
-  FEDGUARD_EXPECTS(!fixed || index_param < in.n_benign, "attack 'mimic': parameter 'index'=" << index_param
-                                                                                             << " is not a benign row (n_benign="
-                                                                                             << in.n_benign << ")");
+  FEDGUARD_EXPECTS(!fixed || index_param < in.n_benign,
+                   "attack 'mimic': parameter 'index'="
+                       << index_param << " is not a benign row (n_benign=" << in.n_benign << ")");
   std::size_t index = index_param;
   if (!fixed && in.n_benign > 1) {
     const BenignSummary s = summarise_benign(in, {});

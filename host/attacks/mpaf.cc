@@ -27,7 +27,8 @@ namespace fedguard::attacks {
 AttackOutput mpaf(Params& p, const AttackInput& in) {
   const double lambda = p.number("lambda", 1e6);
   const double base_std = p.number("base_std", 1.0);
-  FEDGUARD_EXPECTS(base_std >= 0, "attack 'mpaf': parameter 'base_std' must be >= 0, got " << base_std);
+  FEDGUARD_EXPECTS(base_std >= 0,
+                   "attack 'mpaf': parameter 'base_std' must be >= 0, got " << base_std);
   const std::uint64_t base_seed = p.count("base_seed", in.seed);
   p.finish();
   validate("mpaf", in, Needs{0, false, true});
@@ -39,7 +40,8 @@ AttackOutput mpaf(Params& p, const AttackInput& in) {
   const Rng rng(base_seed, 0, "mpaf_base");
   std::size_t clamped = 0;
   for (std::size_t j = 0; j < in.d; ++j)
-    out.updates[j] = to_float(lambda * (base_std * rng.normal(j) - static_cast<double>(in.global_model[j])), &clamped);
+    out.updates[j] = to_float(
+        lambda * (base_std * rng.normal(j) - static_cast<double>(in.global_model[j])), &clamped);
   replicate_first_row(out);
   out.info["clamped"] = clamped;
   return out;

@@ -25,24 +25,17 @@ namespace {
 using AttackFn = AttackOutput (*)(Params&, const AttackInput&);
 const std::map<std::string, AttackFn>& registry() {
   static const std::map<std::string, AttackFn> attacks = {
-      {"alie", alie},
-      {"fang_krum", fang_krum},
-      {"fang_trim", fang_trim},
-      {"gaussian", gaussian},
-      {"ipm", ipm},
-      {"mimic", mimic},
-      {"min_max", min_max},
-      {"min_sum", min_sum},
-      {"mpaf", mpaf},
-      {"scaling", scaling},
-      {"sign_flip", sign_flip},
+      {"alie", alie}, {"fang_krum", fang_krum}, {"fang_trim", fang_trim}, {"gaussian", gaussian},
+      {"ipm", ipm},   {"mimic", mimic},         {"min_max", min_max},     {"min_sum", min_sum},
+      {"mpaf", mpaf}, {"scaling", scaling},     {"sign_flip", sign_flip},
   };
   return attacks;
 }
 }  // namespace
 }  // namespace attacks
 
-AttackOutput craft_attack(const std::string& name, const nlohmann::json& params, const AttackInput& input) {
+AttackOutput craft_attack(const std::string& name, const nlohmann::json& params,
+                          const AttackInput& input) {
   const auto& reg = attacks::registry();
   const auto it = reg.find(name);
   if (it == reg.end()) {

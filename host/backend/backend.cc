@@ -9,11 +9,13 @@
 namespace fedguard::backend {
 namespace {
 
-void validate_rows(const UpdateView* updates, const std::vector<std::size_t>& rows, const char* what) {
+void validate_rows(const UpdateView* updates, const std::vector<std::size_t>& rows,
+                   const char* what) {
   FEDGUARD_EXPECTS(updates != nullptr, what << ": no updates");
   const std::size_t n = updates->rows();
   for (std::size_t i = 0; i < rows.size(); ++i)
-    FEDGUARD_EXPECTS(rows[i] < n, what << ": row " << rows[i] << " (position " << i << ") of " << n << " updates");
+    FEDGUARD_EXPECTS(rows[i] < n, what << ": row " << rows[i] << " (position " << i << ") of " << n
+                                       << " updates");
 }
 
 void validate_references(const std::vector<const float*>& references, const char* what) {
@@ -30,9 +32,11 @@ void validate(const ScanRequest& request) {
   for (std::size_t s = 0; s < request.column_subsets.size(); ++s) {
     const auto& cols = request.column_subsets[s];
     for (std::size_t i = 0; i < cols.size(); ++i) {
-      FEDGUARD_EXPECTS(cols[i] < d, "scan: column subset " << s << " holds column " << cols[i] << " >= d=" << d);
-      FEDGUARD_EXPECTS(i == 0 || cols[i - 1] < cols[i],
-                       "scan: column subset " << s << " is not sorted and distinct at position " << i);
+      FEDGUARD_EXPECTS(cols[i] < d,
+                       "scan: column subset " << s << " holds column " << cols[i] << " >= d=" << d);
+      FEDGUARD_EXPECTS(
+          i == 0 || cols[i - 1] < cols[i],
+          "scan: column subset " << s << " is not sorted and distinct at position " << i);
     }
   }
 }
@@ -41,10 +45,11 @@ void validate(const LinearAggregateRequest& request) {
   validate_rows(request.updates, request.rows, "aggregate_linear");
   validate_references(request.references, "aggregate_linear");
   FEDGUARD_EXPECTS(request.coefficients.size() == request.rows.size(),
-                   "aggregate_linear: " << request.coefficients.size() << " coefficients for " << request.rows.size()
-                                        << " rows");
+                   "aggregate_linear: " << request.coefficients.size() << " coefficients for "
+                                        << request.rows.size() << " rows");
   FEDGUARD_EXPECTS(request.reference_coefficients.size() == request.references.size(),
-                   "aggregate_linear: " << request.reference_coefficients.size() << " reference coefficients for "
+                   "aggregate_linear: " << request.reference_coefficients.size()
+                                        << " reference coefficients for "
                                         << request.references.size() << " references");
 }
 
@@ -59,16 +64,20 @@ void validate(const CoordinateAggregateRequest& request) {
   const std::size_t k = request.rows.size(), r = mixed ? request.references.size() : 0;
   const std::size_t m = statistic_rows(request);
   FEDGUARD_EXPECTS(m > 0, "coordinate-wise aggregation over zero rows");
-  FEDGUARD_EXPECTS(!mixed || request.mix.size() == m * (k + r),
-                   "mixing matrix has " << request.mix.size() << " entries, expected " << m * (k + r));
+  FEDGUARD_EXPECTS(
+      !mixed || request.mix.size() == m * (k + r),
+      "mixing matrix has " << request.mix.size() << " entries, expected " << m * (k + r));
   if (request.statistic == ColumnStatistic::kTrimmedMean)
-    FEDGUARD_EXPECTS(2 * request.param < m, "trimmed mean of " << m << " values with trim " << request.param);
+    FEDGUARD_EXPECTS(2 * request.param < m,
+                     "trimmed mean of " << m << " values with trim " << request.param);
   if (request.statistic == ColumnStatistic::kBulyanMean)
     FEDGUARD_EXPECTS(request.param >= 1 && request.param <= m,
                      "Bulyan mean of " << request.param << " of " << m << " values");
 }
 
-std::size_t Backend::max_statistic_rows(ColumnStatistic) const { return std::numeric_limits<std::size_t>::max(); }
+std::size_t Backend::max_statistic_rows(ColumnStatistic) const {
+  return std::numeric_limits<std::size_t>::max();
+}
 
 ScanSummaries Backend::scan(const ScanRequest& request) {
   validate(request);
@@ -85,7 +94,8 @@ void Backend::aggregate_coordinatewise(const CoordinateAggregateRequest& request
   run_aggregate_coordinatewise(request, out);
 }
 
-std::size_t auto_tile_columns(std::size_t n, std::size_t d, std::size_t sketch_dim, const TileTarget& target) {
+std::size_t auto_tile_columns(std::size_t n, std::size_t d, std::size_t sketch_dim,
+                              const TileTarget& target) {
   const std::size_t q = target.quantum;
   const std::size_t rows = std::max<std::size_t>(n, 1);
   std::size_t w = target.floats / (rows + sketch_dim);

@@ -36,20 +36,18 @@ struct ScanRequest {
 /// R_jq of the random sketch (exposed for tests and for other backends, which must match it).
 float sketch_entry(std::uint64_t seed, std::size_t column, std::size_t q, std::size_t sketch_dim);
 
-
-
 struct LinearAggregateRequest {
   const UpdateView* updates = nullptr;
-  std::vector<std::size_t> rows;          ///< rows with a non-zero coefficient
-  std::vector<double> coefficients;       ///< one per row
-  std::vector<const float*> references;   ///< host float32 vectors of length d
+  std::vector<std::size_t> rows;         ///< rows with a non-zero coefficient
+  std::vector<double> coefficients;      ///< one per row
+  std::vector<const float*> references;  ///< host float32 vectors of length d
   std::vector<double> reference_coefficients;
   std::size_t tile_columns = 0;
 };
 
 struct CoordinateAggregateRequest {
   const UpdateView* updates = nullptr;
-  std::vector<std::size_t> rows;          ///< source rows
+  std::vector<std::size_t> rows;  ///< source rows
   /// Optional linear map applied to every column first: the statistic runs over the m values
   /// y = mix * [x_rows; references] (mix is m x (rows + references), row-major). Empty: the
   /// statistic runs over the rows themselves.
@@ -88,7 +86,8 @@ class Backend {
  protected:
   virtual ScanSummaries run_scan(const ScanRequest& request) = 0;
   virtual void run_aggregate_linear(const LinearAggregateRequest& request, float* out) = 0;
-  virtual void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* out) = 0;
+  virtual void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request,
+                                            float* out) = 0;
 };
 
 /// Request checks common to every backend (kInvalidInput naming the field and the numbers):

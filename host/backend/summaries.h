@@ -23,12 +23,12 @@ struct ScanSummaries {
   std::vector<double> ref_gram;     ///< r x r, v_i . v_j
   std::vector<double> norms_sq;     ///< k, ||x_i||^2 summed in float64 from the raw values
   std::vector<std::int64_t> positive, negative, zero;  ///< k, sign counts
-  std::vector<std::uint8_t> finite;  ///< k, 0 where the row holds a NaN or an Inf
+  std::vector<std::uint8_t> finite;                    ///< k, 0 where the row holds a NaN or an Inf
   /// k x sketch_dim: x_i R (the random sketch of the raw rows), when requested.
   std::vector<double> sketch;
   /// Per requested column subset, k x k: (x_i - c) . (x_j - c) over the subset's columns.
   std::vector<std::vector<double>> subset_grams;
-  std::size_t tile_columns = 0;      ///< the tile width used
+  std::size_t tile_columns = 0;  ///< the tile width used
 };
 
 }  // namespace fedguard::backend

@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "cli/option_checks.h"
 #include "cli/input_files.h"
+#include "cli/option_checks.h"
 #include "common/json_parse.h"
 #include "fedguard/attacks.h"
 #include "fedguard/error.h"
@@ -42,8 +42,9 @@ nlohmann::json read_params(const std::string& text_or_path) {
 }  // namespace
 
 void add_attack_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand(
-      "attack", "Craft malicious updates from saved benign ones (.npy, n x d) with an attack (docs/attacks.md)");
+  auto* cmd = app.add_subcommand("attack",
+                                 "Craft malicious updates from saved benign ones (.npy, n x d) "
+                                 "with an attack (docs/attacks.md)");
   struct Options {
     std::string name, benign, params, own, global_model, out, info_out;
     std::size_t malicious = 0, n_total = 0, round = 0;
@@ -54,13 +55,17 @@ void add_attack_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--benign", opt->benign, "2-D .npy of benign updates (n_benign x d)");
   cmd->add_option("--malicious", opt->malicious, "number of malicious updates to craft (f)");
   cmd->add_option("--params", opt->params, "the attack's parameters: JSON text or a JSON file");
-  cmd->add_option("--own", opt->own, "2-D .npy (f x d): each malicious client's own update (scaling, sign_flip)");
-  cmd->add_option("--global-model", opt->global_model, "1-D .npy (d): the current global model (mpaf, fang_trim)");
-  cmd->add_option("--n-total", opt->n_total, "clients in the round (default n_benign + f)")->check(unsigned_integer());
+  cmd->add_option("--own", opt->own,
+                  "2-D .npy (f x d): each malicious client's own update (scaling, sign_flip)");
+  cmd->add_option("--global-model", opt->global_model,
+                  "1-D .npy (d): the current global model (mpaf, fang_trim)");
+  cmd->add_option("--n-total", opt->n_total, "clients in the round (default n_benign + f)")
+      ->check(unsigned_integer());
   cmd->add_option("--seed", opt->seed, "seed of every random draw (default 0)");
   cmd->add_option("--round", opt->round, "round number (default 0)")->check(unsigned_integer());
   cmd->add_option("--out", opt->out, "output .npy (f x d, float32)");
-  cmd->add_option("--info-out", opt->info_out, "write the attack's info JSON here (default: stdout)");
+  cmd->add_option("--info-out", opt->info_out,
+                  "write the attack's info JSON here (default: stdout)");
   auto* list = cmd->add_flag("--list", "print the attack names and exit");
   cmd->callback([opt, list, &exit_code] {
     if (*list) {
@@ -73,14 +78,16 @@ void add_attack_command(CLI::App& app, int& exit_code) {
     FEDGUARD_EXPECTS(!opt->out.empty(), "fedguard attack: --out is required");
     const io::NpyFile benign_file(opt->benign);
     FEDGUARD_EXPECTS(benign_file.shape().size() == 2,
-                     opt->benign << ": benign updates must be 2-D (n x d), got " << benign_file.shape().size() << "-D");
+                     opt->benign << ": benign updates must be 2-D (n x d), got "
+                                 << benign_file.shape().size() << "-D");
     const std::size_t n = benign_file.shape()[0], d = benign_file.shape()[1];
     const std::vector<float> benign = read_floats(benign_file);
     std::vector<float> own, global;
     if (!opt->own.empty()) {
       const io::NpyFile f(opt->own);
-      FEDGUARD_EXPECTS(f.shape().size() == 2 && f.shape()[0] == opt->malicious && f.shape()[1] == d,
-                       opt->own << ": --own must be " << opt->malicious << " x " << d << " (f x d)");
+      FEDGUARD_EXPECTS(
+          f.shape().size() == 2 && f.shape()[0] == opt->malicious && f.shape()[1] == d,
+          opt->own << ": --own must be " << opt->malicious << " x " << d << " (f x d)");
       own = read_floats(f);
     }
     if (!opt->global_model.empty()) {
@@ -100,7 +107,8 @@ void add_attack_command(CLI::App& app, int& exit_code) {
     in.global_model = global.empty() ? nullptr : global.data();
     in.seed = opt->seed;
     in.round = opt->round;
-    const nlohmann::json params = opt->params.empty() ? nlohmann::json::object() : read_params(opt->params);
+    const nlohmann::json params =
+        opt->params.empty() ? nlohmann::json::object() : read_params(opt->params);
     const AttackOutput out = craft_attack(opt->name, params, in);
     io::write_npy(opt->out, io::NpyType::kFloat32, {out.n, out.d}, out.updates.data());
     const std::string text = out.info.dump() + "\n";

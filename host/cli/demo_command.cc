@@ -30,7 +30,8 @@ double distance(const std::vector<float>& a, const std::vector<double>& b) {
 // The demo's round: benign clients send g + noise (g a common direction, the noise of the same
 // scale, 0.01); the attackers, spread through the clients so no rule can win by position, are
 // alternately a scaled sign flip (-4 g + noise) and large Gaussian noise (sigma 10x the benign).
-synthetic::RoundSpec demo_round(std::size_t benign, std::size_t attackers, std::size_t d, std::uint64_t seed) {
+synthetic::RoundSpec demo_round(std::size_t benign, std::size_t attackers, std::size_t d,
+                                std::uint64_t seed) {
   synthetic::RoundSpec spec;
   spec.n = benign + attackers;
   spec.d = d;
@@ -39,7 +40,8 @@ synthetic::RoundSpec demo_round(std::size_t benign, std::size_t attackers, std::
   spec.seed = seed;
   const std::vector<std::size_t> at = synthetic::spread_positions(spec.n, attackers);
   for (std::size_t a = 0; a < attackers; ++a)
-    spec.attackers.push_back(a % 2 == 0 ? synthetic::sign_flip(at[a], 4.0) : synthetic::gaussian(at[a], 10.0));
+    spec.attackers.push_back(a % 2 == 0 ? synthetic::sign_flip(at[a], 4.0)
+                                        : synthetic::gaussian(at[a], 10.0));
   return spec;
 }
 
@@ -50,7 +52,8 @@ std::string short_policy(const std::string& config_path, const std::string& poli
     return policy_text + " (calibrated detection, then NNM + trimmed mean; docs/detection.md)";
   std::string line = config_path;
   const auto j = nlohmann::json::parse(policy_text, nullptr, false);
-  if (j.is_object() && j.contains("aggregator") && j["aggregator"].is_object() && j["aggregator"].contains("rule"))
+  if (j.is_object() && j.contains("aggregator") && j["aggregator"].is_object() &&
+      j["aggregator"].contains("rule"))
     line += " (aggregator " + j["aggregator"]["rule"].dump() + ")";
   else if (j.is_object() && j.contains("preset"))
     line += " (preset " + j["preset"].dump() + ")";
@@ -66,14 +69,16 @@ std::string group_meaning(const std::string& group, std::size_t clients, std::si
   if (group == "gaussian") return "large random noise: " + verdict + " (norm far above the median)";
   if (group == "sign_flip")
     return "the benign direction negated, x4: " + verdict +
-           (accepted == 0 ? " (direction and sign signals)" : " (NNM and the trimmed mean bound their pull)");
+           (accepted == 0 ? " (direction and sign signals)"
+                          : " (NNM and the trimmed mean bound their pull)");
   return verdict;
 }
 
 }  // namespace
 
 void add_demo_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("demo", "Run a synthetic round with attackers: default policy vs plain mean");
+  auto* cmd = app.add_subcommand(
+      "demo", "Run a synthetic round with attackers: default policy vs plain mean");
   struct Options {
     std::size_t benign = 100, attackers = 20, d = 100000;
     std::uint64_t seed = 1;
@@ -81,37 +86,45 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   };
   auto opt = std::make_shared<Options>();
   cmd->add_option("--benign", opt->benign, "benign clients")->capture_default_str();
-  cmd->add_option("--attackers", opt->attackers, "attackers (half sign-flip, half Gaussian)")->capture_default_str();
+  cmd->add_option("--attackers", opt->attackers, "attackers (half sign-flip, half Gaussian)")
+      ->capture_default_str();
   cmd->add_option("-d,--dim", opt->d, "parameters per update")->capture_default_str();
   cmd->add_option("--seed", opt->seed, "random seed")->capture_default_str();
-  cmd->add_option("--config", opt->config, "policy JSON file (default: {\"preset\": \"recommended\", \"f\": <attackers>})");
+  cmd->add_option("--config", opt->config,
+                  "policy JSON file (default: {\"preset\": \"recommended\", \"f\": <attackers>})");
   cmd->callback([opt, &exit_code] {
     // The distances below are to the benign clients' mean.
     FEDGUARD_EXPECTS(opt->benign >= 1, "demo: --benign must be at least 1");
-    const synthetic::Round s = synthetic::generate(demo_round(opt->benign, opt->attackers, opt->d, opt->seed));
+    const synthetic::Round s =
+        synthetic::generate(demo_round(opt->benign, opt->attackers, opt->d, opt->seed));
     Engine robust(opt->config.empty() ? EngineConfig::from_json(default_policy(opt->attackers))
                                       : read_config_file(opt->config));
-    const std::string policy_text =
-        opt->config.empty() ? default_policy(opt->attackers) : read_regular_file(opt->config, kMaxTextFileBytes);
+    const std::string policy_text = opt->config.empty()
+                                        ? default_policy(opt->attackers)
+                                        : read_regular_file(opt->config, kMaxTextFileBytes);
     Engine plain(EngineConfig::from_json(R"({"aggregator": {"rule": "mean"}})"));
     RoundInput in;
     in.updates = UpdateView(s.updates.data(), s.n, s.d, DType::kFloat32);
     const RoundResult r = robust.process_round(in);
     const RoundResult m = plain.process_round(in);
 
-    std::printf("fedguard demo: %zu clients (%zu benign, %zu attackers), d = %zu, seed %llu, backend %s\n",
-                s.n, opt->benign, opt->attackers, s.d, static_cast<unsigned long long>(opt->seed),
-                robust.backend_name().c_str());
+    std::printf(
+        "fedguard demo: %zu clients (%zu benign, %zu attackers), d = %zu, seed %llu, backend %s\n",
+        s.n, opt->benign, opt->attackers, s.d, static_cast<unsigned long long>(opt->seed),
+        robust.backend_name().c_str());
     std::printf("policy: %s\n\n", short_policy(opt->config, policy_text).c_str());
-    std::map<std::string, std::array<std::size_t, 3>> groups;  // clients, accepted by policy, by mean
+    std::map<std::string, std::array<std::size_t, 3>>
+        groups;  // clients, accepted by policy, by mean
     for (std::size_t i = 0; i < s.n; ++i) {
       auto& g = groups[s.group[i]];
       ++g[0];
       g[1] += r.accepted[i];
       g[2] += m.accepted[i];
     }
-    std::printf("%-12s %8s %18s %16s\n", "group", "clients", "accepted (policy)", "accepted (mean)");
-    for (const auto& [name, g] : groups) std::printf("%-12s %8zu %18zu %16zu\n", name.c_str(), g[0], g[1], g[2]);
+    std::printf("%-12s %8s %18s %16s\n", "group", "clients", "accepted (policy)",
+                "accepted (mean)");
+    for (const auto& [name, g] : groups)
+      std::printf("%-12s %8zu %18zu %16zu\n", name.c_str(), g[0], g[1], g[2]);
     std::printf("\n");
     for (const auto& [name, g] : groups)
       std::printf("%-12s %s\n", (name + ":").c_str(), group_meaning(name, g[0], g[1]).c_str());
@@ -119,7 +132,8 @@ void add_demo_command(CLI::App& app, int& exit_code) {
     double benign_norm = 0;
     for (double x : s.benign_mean) benign_norm += x * x;
     benign_norm = std::sqrt(benign_norm);
-    const double dr = distance(r.aggregate, s.benign_mean), dm = distance(m.aggregate, s.benign_mean);
+    const double dr = distance(r.aggregate, s.benign_mean),
+                 dm = distance(m.aggregate, s.benign_mean);
     std::printf("\n%-8s %26s %24s\n", "rule", "distance to benign mean", "relative to its norm");
     std::printf("%-8s %26.4g %24.4f\n", "policy", dr, dr / benign_norm);
     std::printf("%-8s %26.4g %24.4f\n", "mean", dm, dm / benign_norm);

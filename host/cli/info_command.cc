@@ -1,23 +1,21 @@
+#include <omp.h>
+
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <string>
 
-#include <omp.h>
-
-#include "cli/commands.h"
 #include "backend/cpu/blas_info.h"
-#include "backend/cuda/plan.h"
 #include "backend/cuda/devices.h"
-#include "fedguard/error.h"
+#include "backend/cuda/plan.h"
+#include "cli/commands.h"
 #include "fedguard/engine.h"
+#include "fedguard/error.h"
 #include "rules/rule.h"
 
 namespace fedguard::cli {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 void add_info_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("info", "Version, backends built, devices found");
@@ -25,13 +23,16 @@ void add_info_command(CLI::App& app, int& exit_code) {
     std::printf("fedguard %s\n", version().c_str());
     std::printf("backends built: ");
     const auto built = backends_built();
-    for (std::size_t i = 0; i < built.size(); ++i) std::printf("%s%s", i ? ", " : "", built[i].c_str());
-    std::printf("\ncpu: %d threads\nBLAS: %s\n", omp_get_max_threads(), backend::cpu::blas_description().c_str());
+    for (std::size_t i = 0; i < built.size(); ++i)
+      std::printf("%s%s", i ? ", " : "", built[i].c_str());
+    std::printf("\ncpu: %d threads\nBLAS: %s\n", omp_get_max_threads(),
+                backend::cpu::blas_description().c_str());
     const auto devices = backend::cuda_devices();
     if (devices.empty()) std::printf("cuda: %s\n", backend::cuda_status().c_str());
     for (const auto& dev : devices)
-      std::printf("cuda device %d: %s, %.1f GiB, compute capability %d.%d\n", dev.ordinal, dev.name.c_str(),
-                  static_cast<double>(dev.memory_bytes) / (1 << 30), dev.compute_major, dev.compute_minor);
+      std::printf("cuda device %d: %s, %.1f GiB, compute capability %d.%d\n", dev.ordinal,
+                  dev.name.c_str(), static_cast<double>(dev.memory_bytes) / (1 << 30),
+                  dev.compute_major, dev.compute_minor);
     try {
       const std::size_t limit = backend::cuda_plan::memory_limit_from_env();
       if (limit) std::printf("cuda memory limit: %zu bytes (FEDGUARD_CUDA_MEMORY_LIMIT)\n", limit);
@@ -41,7 +42,8 @@ void add_info_command(CLI::App& app, int& exit_code) {
     std::printf("backend auto: %s\n", devices.empty() ? "cpu" : "cuda (device 0)");
     std::printf("rules: ");
     const auto names = rules::rule_names();
-    for (std::size_t i = 0; i < names.size(); ++i) std::printf("%s%s", i ? ", " : "", names[i].c_str());
+    for (std::size_t i = 0; i < names.size(); ++i)
+      std::printf("%s%s", i ? ", " : "", names[i].c_str());
     std::printf("\n");
     exit_code = 0;
   });

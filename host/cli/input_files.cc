@@ -15,15 +15,24 @@ std::size_t utf8_sequence(const std::string& s, std::size_t i) {
   if (c < 0x80) return 1;
   std::size_t len;
   unsigned lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) len = 2;
-  else if (c == 0xE0) len = 3, lo = 0xA0;
-  else if (c >= 0xE1 && c <= 0xEC) len = 3;
-  else if (c == 0xED) len = 3, hi = 0x9F;
-  else if (c >= 0xEE && c <= 0xEF) len = 3;
-  else if (c == 0xF0) len = 4, lo = 0x90;
-  else if (c >= 0xF1 && c <= 0xF3) len = 4;
-  else if (c == 0xF4) len = 4, hi = 0x8F;
-  else return 0;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2;
+  else if (c == 0xE0)
+    len = 3, lo = 0xA0;
+  else if (c >= 0xE1 && c <= 0xEC)
+    len = 3;
+  else if (c == 0xED)
+    len = 3, hi = 0x9F;
+  else if (c >= 0xEE && c <= 0xEF)
+    len = 3;
+  else if (c == 0xF0)
+    len = 4, lo = 0x90;
+  else if (c >= 0xF1 && c <= 0xF3)
+    len = 4;
+  else if (c == 0xF4)
+    len = 4, hi = 0x8F;
+  else
+    return 0;
   if (i + len > s.size()) return 0;
   if (b(i + 1) < lo || b(i + 1) > hi) return 0;
   for (std::size_t k = 2; k < len; ++k)
@@ -63,7 +72,8 @@ std::vector<std::string> read_ids_file(const std::string& path) {
     for (std::size_t i = 0; i < id.size();) {
       const std::size_t len = utf8_sequence(id, i);
       if (len == 0 || static_cast<unsigned char>(id[i]) < 0x20 || id[i] == 0x7f)
-        FEDGUARD_THROW(kIo, path << ": line " << line << " (offset " << start + i << "): client ids must be UTF-8 "
+        FEDGUARD_THROW(kIo, path << ": line " << line << " (offset " << start + i
+                                 << "): client ids must be UTF-8 "
                                  << "text without control characters, found byte 0x" << std::hex
                                  << static_cast<unsigned>(static_cast<unsigned char>(id[i])));
       i += len;

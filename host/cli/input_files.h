@@ -3,10 +3,9 @@
 // an error naming the path, at once), at most kMaxTextFileBytes, parsed by parse_json.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fedguard/config.h"
 

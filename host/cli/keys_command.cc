@@ -23,7 +23,8 @@ namespace {
 void write_new_file(const std::string& path, const std::string& text, mode_t mode) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) FEDGUARD_THROW(kIo, path << ": cannot create (" << std::strerror(errno) << ")");
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) {
     std::remove(path.c_str());
@@ -50,11 +51,13 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   };
   auto opt = std::make_shared<Options>();
 
-  auto* gen = keys->add_subcommand("generate", "New key pair: DIR/ID.key (private, mode 0600), DIR/ID.pub (base64)");
+  auto* gen = keys->add_subcommand(
+      "generate", "New key pair: DIR/ID.key (private, mode 0600), DIR/ID.pub (base64)");
   gen->add_option("--out-dir", opt->out_dir, "directory for the key files")->required();
   gen->add_option("--id", opt->id, "client id (names the files)")->required();
   gen->callback([opt, &exit_code] {
-    FEDGUARD_EXPECTS(!opt->id.empty() && opt->id.find('/') == std::string::npos && opt->id != "." && opt->id != "..",
+    FEDGUARD_EXPECTS(!opt->id.empty() && opt->id.find('/') == std::string::npos && opt->id != "." &&
+                         opt->id != "..",
                      "--id '" << opt->id << "' cannot name a file");
     const identity::KeyPair k = identity::generate_key_pair();
     const std::string base = opt->out_dir + "/" + opt->id;
@@ -71,21 +74,35 @@ void add_keys_command(CLI::App& app, int& exit_code) {
 
   auto* reg = keys->add_subcommand("register", "Add a client to the registry (created if missing)");
   reg->add_option("--registry", opt->registry, "registry JSON (docs/formats.md)")->required();
-  reg->add_option("--federation", opt->federation, "federation id; must match an existing registry's")->required();
+  reg->add_option("--federation", opt->federation,
+                  "federation id; must match an existing registry's")
+      ->required();
   reg->add_option("--id", opt->id, "client id")->required();
-  reg->add_option("--public-key", opt->public_key, "base64 Ed25519 public key (the .pub file's text)")->required();
+  reg->add_option("--public-key", opt->public_key,
+                  "base64 Ed25519 public key (the .pub file's text)")
+      ->required();
   reg->add_flag("--pending", opt->pending, "register as pending (not yet allowed to contribute)");
-  reg->add_option("--round", opt->round, "the federation round now (enrolled_round)")->check(unsigned_integer());
-  auto* max_clients = reg->add_option("--max-clients", opt->max_clients, "set the registry's max_clients (0: no cap)")->check(unsigned_integer());
-  auto* max_new = reg->add_option("--max-new-per-round", opt->max_new, "set max_new_per_round (0: no cap)")->check(unsigned_integer());
-  auto* prob_rounds = reg->add_option("--probation-rounds", opt->probation_rounds, "set probation.rounds")->check(unsigned_integer());
-  auto* prob_share = reg->add_option("--probation-share", opt->probation_share, "set probation.max_share, in (0, 1]")->check(finite_number());
+  reg->add_option("--round", opt->round, "the federation round now (enrolled_round)")
+      ->check(unsigned_integer());
+  auto* max_clients = reg->add_option("--max-clients", opt->max_clients,
+                                      "set the registry's max_clients (0: no cap)")
+                          ->check(unsigned_integer());
+  auto* max_new =
+      reg->add_option("--max-new-per-round", opt->max_new, "set max_new_per_round (0: no cap)")
+          ->check(unsigned_integer());
+  auto* prob_rounds =
+      reg->add_option("--probation-rounds", opt->probation_rounds, "set probation.rounds")
+          ->check(unsigned_integer());
+  auto* prob_share = reg->add_option("--probation-share", opt->probation_share,
+                                     "set probation.max_share, in (0, 1]")
+                         ->check(finite_number());
   reg->callback([opt, max_clients, max_new, prob_rounds, prob_share, &exit_code] {
     identity::Registry r;
     if (exists(opt->registry)) {
       r = identity::load_registry(opt->registry);
-      FEDGUARD_EXPECTS(r.federation == opt->federation, opt->registry << ": belongs to federation '" << r.federation
-                                                                       << "', not '" << opt->federation << "'");
+      FEDGUARD_EXPECTS(r.federation == opt->federation, opt->registry << ": belongs to federation '"
+                                                                      << r.federation << "', not '"
+                                                                      << opt->federation << "'");
     } else {
       r.federation = opt->federation;
     }
@@ -94,9 +111,11 @@ void add_keys_command(CLI::App& app, int& exit_code) {
     if (*prob_rounds) r.probation.rounds = opt->probation_rounds;
     if (*prob_share) r.probation.max_share = opt->probation_share;
     std::string key_text = opt->public_key;
-    while (!key_text.empty() && (key_text.back() == '\n' || key_text.back() == '\r')) key_text.pop_back();
+    while (!key_text.empty() && (key_text.back() == '\n' || key_text.back() == '\r'))
+      key_text.pop_back();
     r.add({opt->id, identity::key_from_base64(key_text, "--public-key"),
-           opt->pending ? identity::ClientStatus::kPending : identity::ClientStatus::kActive, opt->round});
+           opt->pending ? identity::ClientStatus::kPending : identity::ClientStatus::kActive,
+           opt->round});
     identity::save_registry(opt->registry, r);
     exit_code = 0;
   });
@@ -115,14 +134,17 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   list->add_option("--registry", opt->registry, "registry JSON")->required();
   list->callback([opt, &exit_code] {
     const identity::Registry r = identity::load_registry(opt->registry);
-    std::printf("# federation %s, max_clients %llu, max_new_per_round %llu, probation %llu rounds / share %g\n",
-                r.federation.c_str(), static_cast<unsigned long long>(r.max_clients),
-                static_cast<unsigned long long>(r.max_new_per_round), static_cast<unsigned long long>(r.probation.rounds),
-                r.probation.max_share);
+    std::printf(
+        "# federation %s, max_clients %llu, max_new_per_round %llu, probation %llu rounds / share "
+        "%g\n",
+        r.federation.c_str(), static_cast<unsigned long long>(r.max_clients),
+        static_cast<unsigned long long>(r.max_new_per_round),
+        static_cast<unsigned long long>(r.probation.rounds), r.probation.max_share);
     std::printf("# id\tstatus\tenrolled_round\tpublic_key\n");
     for (const auto& c : r.clients)
       std::printf("%s\t%s\t%llu\t%s\n", c.id.c_str(), identity::status_name(c.status),
-                  static_cast<unsigned long long>(c.enrolled_round), identity::key_to_base64(c.public_key).c_str());
+                  static_cast<unsigned long long>(c.enrolled_round),
+                  identity::key_to_base64(c.public_key).c_str());
     exit_code = 0;
   });
 }

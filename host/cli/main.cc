@@ -1,11 +1,10 @@
 // `fedguard`: the command line. Exit codes: 0 success, 1 unexpected failure, 2 invalid input
 // or configuration, 3 file errors, 4 unsupported request or device failure.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <new>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/torch_plugin_loader.h"
@@ -41,15 +40,20 @@ int main(int argc, char** argv) {
     std::string commands;
     for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
       commands += (commands.empty() ? "" : "|") + sub->get_name();
-    std::fprintf(stderr, "usage: fedguard <%s> [options]; fedguard <command> --help for its options\n",
+    std::fprintf(stderr,
+                 "usage: fedguard <%s> [options]; fedguard <command> --help for its options\n",
                  commands.c_str());
     return 2;
   } catch (const fedguard::Error& e) {
-    std::fprintf(stderr, "fedguard: error (%s): %s\n", fedguard::category_name(e.category()), e.what());
+    std::fprintf(stderr, "fedguard: error (%s): %s\n", fedguard::category_name(e.category()),
+                 e.what());
     switch (e.category()) {
-      case fedguard::ErrorCategory::kInvalidInput: return 2;
-      case fedguard::ErrorCategory::kIo: return 3;
-      default: return 4;
+      case fedguard::ErrorCategory::kInvalidInput:
+        return 2;
+      case fedguard::ErrorCategory::kIo:
+        return 3;
+      default:
+        return 4;
     }
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "fedguard: error (out of memory): allocation failed\n");

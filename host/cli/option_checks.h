@@ -5,11 +5,10 @@
 // and `monitor --max-rounds -1` ran as if valid, `monitor --poll nan` too.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdlib>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 namespace fedguard::cli {
 
@@ -33,7 +32,8 @@ inline CLI::Validator finite_number() {
       [](std::string& s) -> std::string {
         char* end = nullptr;
         const double v = std::strtod(s.c_str(), &end);
-        if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v)) return "must be a finite number, got '" + s + "'";
+        if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v))
+          return "must be a finite number, got '" + s + "'";
         return "";
       },
       "FLOAT");

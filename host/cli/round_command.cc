@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "cli/option_checks.h"
 #include "cli/input_files.h"
+#include "cli/option_checks.h"
 #include "common/json_parse.h"
 #include "common/regular_file.h"
 #include "fedguard/engine.h"
@@ -29,10 +29,13 @@ std::map<std::string, std::string> read_signatures(const std::string& path) {
   } catch (const JsonError& e) {
     FEDGUARD_THROW(kIo, path << ": offset " << e.offset() << ": not valid JSON: " << e.reason());
   }
-  FEDGUARD_EXPECTS(j.is_object(), path << ": signatures must be a JSON object {\"<client id>\": \"<base64>\", ...}");
+  FEDGUARD_EXPECTS(
+      j.is_object(),
+      path << ": signatures must be a JSON object {\"<client id>\": \"<base64>\", ...}");
   std::map<std::string, std::string> out;
   for (const auto& [id, sig] : j.items()) {
-    FEDGUARD_EXPECTS(sig.is_string(), path << ": the signature of client '" << id << "' is not a string: " << sig.dump());
+    FEDGUARD_EXPECTS(sig.is_string(), path << ": the signature of client '" << id
+                                           << "' is not a string: " << sig.dump());
     out[id] = sig.get<std::string>();
   }
   return out;
@@ -41,9 +44,11 @@ std::map<std::string, std::string> read_signatures(const std::string& path) {
 }  // namespace
 
 void add_round_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("round", "Process one saved round: updates (.npy, n x d) through a policy");
+  auto* cmd = app.add_subcommand("round",
+                                 "Process one saved round: updates (.npy, n x d) through a policy");
   struct Options {
-    std::string updates, config, num_samples, ids, out, aggregate_out, reference, state, backend, precision;
+    std::string updates, config, num_samples, ids, out, aggregate_out, reference, state, backend,
+        precision;
     std::string registry, signatures, nonce;
     std::uint64_t round = 0;
     std::string metrics_out, metrics_prom;
@@ -54,25 +59,34 @@ void add_round_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--config", opt->config, "policy JSON (docs/config.md)")->required();
   cmd->add_option("--num-samples", opt->num_samples, "1-D .npy of per-client sample counts");
   cmd->add_option("--ids", opt->ids, "text file, one client id a line");
-  cmd->add_option("--reference", opt->reference, "1-D .npy: the server's reference update (fltrust)");
-  cmd->add_option("--state", opt->state,
-                  "state file: read if it exists, written (atomically) only after a successful round");
-  cmd->add_option("--registry", opt->registry,
-                  "client registry JSON: verify every update's signature first (docs/verification.md); "
-                  "needs --ids, --signatures, --round, --nonce");
-  cmd->add_option("--signatures", opt->signatures, "JSON {\"<client id>\": \"<base64 Ed25519 signature>\", ...}");
-  auto* round_opt = cmd->add_option("--round", opt->round, "the federation round number the clients signed")->check(unsigned_integer());
+  cmd->add_option("--reference", opt->reference,
+                  "1-D .npy: the server's reference update (fltrust)");
+  cmd->add_option(
+      "--state", opt->state,
+      "state file: read if it exists, written (atomically) only after a successful round");
+  cmd->add_option(
+      "--registry", opt->registry,
+      "client registry JSON: verify every update's signature first (docs/verification.md); "
+      "needs --ids, --signatures, --round, --nonce");
+  cmd->add_option("--signatures", opt->signatures,
+                  "JSON {\"<client id>\": \"<base64 Ed25519 signature>\", ...}");
+  auto* round_opt =
+      cmd->add_option("--round", opt->round, "the federation round number the clients signed")
+          ->check(unsigned_integer());
   cmd->add_option("--nonce", opt->nonce, "the round's 32-byte server nonce, 64 hex digits");
   cmd->add_option("--out", opt->out, "result JSON (default: stdout)");
   cmd->add_option("--aggregate-out", opt->aggregate_out, "aggregate as a 1-D float32 .npy");
-  cmd->add_option("--backend", opt->backend, "auto, cpu or cuda: overrides the config's \"backend\"")
+  cmd->add_option("--backend", opt->backend,
+                  "auto, cpu or cuda: overrides the config's \"backend\"")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->add_option("--precision", opt->precision, "fp32, tf32 or bf16 (Gram, CUDA): overrides the config's \"precision\"")
+  cmd->add_option("--precision", opt->precision,
+                  "fp32, tf32 or bf16 (Gram, CUDA): overrides the config's \"precision\"")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   cmd->add_option("--metrics-out", opt->metrics_out,
                   "append the round's metrics and alerts as one JSON line (docs/monitoring.md)");
   cmd->add_option("--metrics-prom", opt->metrics_prom,
-                  "write the Prometheus text exposition of the round's metrics (atomically; for a textfile collector)");
+                  "write the Prometheus text exposition of the round's metrics (atomically; for a "
+                  "textfile collector)");
   cmd->add_option("--server-metric", opt->server_metrics,
                   "NAME=VALUE measured by the server (e.g. loss=0.31, accuracy=0.87); repeatable");
   cmd->callback([opt, round_opt, &exit_code] {
@@ -85,8 +99,9 @@ void add_round_command(CLI::App& app, int& exit_code) {
     }
     Engine engine(config);
     if (!opt->registry.empty()) {
-      FEDGUARD_EXPECTS(!opt->ids.empty() && !opt->signatures.empty() && *round_opt && !opt->nonce.empty(),
-                       "--registry needs --ids, --signatures, --round and --nonce");
+      FEDGUARD_EXPECTS(
+          !opt->ids.empty() && !opt->signatures.empty() && *round_opt && !opt->nonce.empty(),
+          "--registry needs --ids, --signatures, --round and --nonce");
       engine.set_registry(identity::load_registry(opt->registry));
     } else {
       FEDGUARD_EXPECTS(opt->signatures.empty() && !*round_opt && opt->nonce.empty(),
@@ -96,23 +111,26 @@ void add_round_command(CLI::App& app, int& exit_code) {
     // error from load_state, not a fresh start.
     if (!opt->state.empty() && path_exists(opt->state)) engine.load_state(opt->state);
     const io::NpyFile updates(opt->updates);
-    FEDGUARD_EXPECTS(updates.shape().size() == 2, opt->updates << ": updates must be 2-D (n x d), got "
-                                                               << updates.shape().size() << "-D");
+    FEDGUARD_EXPECTS(updates.shape().size() == 2, opt->updates
+                                                      << ": updates must be 2-D (n x d), got "
+                                                      << updates.shape().size() << "-D");
     RoundInput in;
-    in.updates = UpdateView(updates.data(), updates.shape()[0], updates.shape()[1], updates.update_dtype());
+    in.updates =
+        UpdateView(updates.data(), updates.shape()[0], updates.shape()[1], updates.update_dtype());
     if (!opt->num_samples.empty()) {
       const io::NpyFile w(opt->num_samples);
       FEDGUARD_EXPECTS(w.shape().size() == 1, opt->num_samples << ": num_samples must be 1-D");
       in.num_samples = w.to_doubles();
       // An empty list means "none given" to the engine: a file that holds none is an error,
       // not a round silently run with uniform weights (hostile probe).
-      FEDGUARD_EXPECTS(!in.num_samples.empty(), opt->num_samples << ": holds no num_samples for n="
-                                                                  << in.updates.rows() << " updates");
+      FEDGUARD_EXPECTS(
+          !in.num_samples.empty(),
+          opt->num_samples << ": holds no num_samples for n=" << in.updates.rows() << " updates");
     }
     if (!opt->ids.empty()) {
       in.client_ids = read_ids_file(opt->ids);
-      FEDGUARD_EXPECTS(!in.client_ids.empty(), opt->ids << ": holds no client ids for n=" << in.updates.rows()
-                                                         << " updates");
+      FEDGUARD_EXPECTS(!in.client_ids.empty(), opt->ids << ": holds no client ids for n="
+                                                        << in.updates.rows() << " updates");
     }
     if (!opt->registry.empty()) {
       in.round = opt->round;
@@ -130,15 +148,17 @@ void add_round_command(CLI::App& app, int& exit_code) {
     std::vector<float> reference;
     if (!opt->reference.empty()) {
       const io::NpyFile r(opt->reference);
-      FEDGUARD_EXPECTS(r.shape().size() == 1 && r.shape()[0] == in.updates.cols(),
-                       opt->reference << ": the reference must be 1-D of length d=" << in.updates.cols());
+      FEDGUARD_EXPECTS(
+          r.shape().size() == 1 && r.shape()[0] == in.updates.cols(),
+          opt->reference << ": the reference must be 1-D of length d=" << in.updates.cols());
       reference.resize(in.updates.cols());
       convert_to_float(r.update_dtype(), r.data(), reference.data(), reference.size());
       in.reference = reference.data();
     }
     for (const std::string& kv : opt->server_metrics) {
       const auto eq = kv.find('=');
-      FEDGUARD_EXPECTS(eq != std::string::npos && eq > 0, "--server-metric wants NAME=VALUE, got '" << kv << "'");
+      FEDGUARD_EXPECTS(eq != std::string::npos && eq > 0,
+                       "--server-metric wants NAME=VALUE, got '" << kv << "'");
       const std::string value = kv.substr(eq + 1);
       char* end = nullptr;
       const double v = std::strtod(value.c_str(), &end);
@@ -148,18 +168,22 @@ void add_round_command(CLI::App& app, int& exit_code) {
     }
     const RoundResult r = engine.process_round(in);
     if (!opt->state.empty()) engine.save_state(opt->state);
-    for (const Alert& a : r.alerts) std::fprintf(stderr, "fedguard: %s\n", monitor::describe(a).c_str());
+    for (const Alert& a : r.alerts)
+      std::fprintf(stderr, "fedguard: %s\n", monitor::describe(a).c_str());
     if (!opt->metrics_out.empty()) {
       nlohmann::ordered_json line;
       line["round"] = engine.rounds_processed() - 1;
       const nlohmann::ordered_json full = r.to_json();
       for (const char* key : {"metrics", "alerts", "metrics_refused"}) line[key] = full[key];
       std::ofstream f(opt->metrics_out, std::ios::app);
-      if (!(f << line.dump() << "\n" << std::flush)) FEDGUARD_THROW(kIo, opt->metrics_out << ": cannot append");
+      if (!(f << line.dump() << "\n" << std::flush))
+        FEDGUARD_THROW(kIo, opt->metrics_out << ": cannot append");
     }
-    if (!opt->metrics_prom.empty()) monitor::write_text_atomically(opt->metrics_prom, engine.prometheus_text(r));
+    if (!opt->metrics_prom.empty())
+      monitor::write_text_atomically(opt->metrics_prom, engine.prometheus_text(r));
 
-    const std::string text = r.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    const std::string text =
+        r.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     if (opt->out.empty()) {
       std::fputs(text.c_str(), stdout);
     } else {

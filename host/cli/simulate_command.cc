@@ -18,15 +18,17 @@ namespace {
 std::string self_executable() {
   char buf[PATH_MAX];
   const ssize_t len = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (len <= 0) FEDGUARD_THROW(kIo, "/proc/self/exe: cannot find the fedguard binary for the matrix cells");
+  if (len <= 0)
+    FEDGUARD_THROW(kIo, "/proc/self/exe: cannot find the fedguard binary for the matrix cells");
   return std::string(buf, static_cast<std::size_t>(len));
 }
 
 }  // namespace
 
 void add_simulate_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand(
-      "simulate", "Federated training on Fashion-MNIST under attack, the engine as the server (needs LibTorch)");
+  auto* cmd = app.add_subcommand("simulate",
+                                 "Federated training on Fashion-MNIST under attack, the engine as "
+                                 "the server (needs LibTorch)");
   struct Options {
     std::string config, matrix, out_dir, log_dir;
     std::size_t jobs = 2;
@@ -35,11 +37,13 @@ void add_simulate_command(CLI::App& app, int& exit_code) {
   auto opt = std::make_shared<Options>();
   cmd->add_option("--config", opt->config, "simulator config JSON (docs/simulator.md)")->required();
   cmd->add_option("--matrix", opt->matrix,
-                  "matrix JSON {\"policies\": {...}, \"attacks\": {...}}: run every pair, the config being the base");
+                  "matrix JSON {\"policies\": {...}, \"attacks\": {...}}: run every pair, the "
+                  "config being the base");
   cmd->add_option("--jobs", opt->jobs, "matrix: cells running at once (default 2)");
   cmd->add_flag("--rerun", opt->rerun, "matrix: run cells again even where a result exists");
   cmd->add_option("--out-dir", opt->out_dir, "overrides the config's out_dir");
-  cmd->add_option("--log-dir", opt->log_dir, "write the rounds' updates as an update log here (docs/formats.md)");
+  cmd->add_option("--log-dir", opt->log_dir,
+                  "write the rounds' updates as an update log here (docs/formats.md)");
   cmd->add_flag("--quiet", opt->quiet, "no progress lines");
   cmd->callback([opt, &exit_code] {
     // The simulator is in the LibTorch plugin: loaded here, by this command only.

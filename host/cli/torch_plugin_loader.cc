@@ -51,28 +51,36 @@ Loaded load() {
     void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
       const char* err = ::dlerror();
-      return {nullptr, "the LibTorch plugin " + path + " cannot be loaded: " + (err ? err : "unknown error")};
+      return {nullptr, "the LibTorch plugin " + path +
+                           " cannot be loaded: " + (err ? err : "unknown error")};
     }
     using Entry = const sim::TorchPluginTable* (*)();
     const auto entry = reinterpret_cast<Entry>(::dlsym(handle, "fedguard_torch_plugin_v1"));
     const sim::TorchPluginTable* table = entry ? entry() : nullptr;
-    if (!table) return {nullptr, "the LibTorch plugin " + path + " has no fedguard_torch_plugin_v1 entry"};
-    if (table->abi != sim::kTorchPluginAbi || !table->version || std::strcmp(table->version, FEDGUARD_VERSION) != 0 ||
-        table->request_size != sizeof(sim::SimulateRequest) || table->round_size != sizeof(io::RoundData))
+    if (!table)
+      return {nullptr, "the LibTorch plugin " + path + " has no fedguard_torch_plugin_v1 entry"};
+    if (table->abi != sim::kTorchPluginAbi || !table->version ||
+        std::strcmp(table->version, FEDGUARD_VERSION) != 0 ||
+        table->request_size != sizeof(sim::SimulateRequest) ||
+        table->round_size != sizeof(io::RoundData))
       return {nullptr, "the LibTorch plugin " + path + " is from another build (version " +
-                           (table->version ? table->version : "?") + ", this program is " + FEDGUARD_VERSION + ")"};
+                           (table->version ? table->version : "?") + ", this program is " +
+                           FEDGUARD_VERSION + ")"};
     return {table, ""};
   }
-  return {nullptr, std::string("the LibTorch plugin ") + kPluginFile + " was not found (looked for " + tried +
-                       "; FEDGUARD_TORCH_PLUGIN names it)"};
+  return {nullptr, std::string("the LibTorch plugin ") + kPluginFile +
+                       " was not found (looked for " + tried + "; FEDGUARD_TORCH_PLUGIN names it)"};
 }
 
-io::RoundData read_pt_through_plugin(const std::string& path, const io::ManifestEntry* entry, std::size_t round) {
+io::RoundData read_pt_through_plugin(const std::string& path, const io::ManifestEntry* entry,
+                                     std::size_t round) {
   return torch_plugin().read_round_pt(path, entry, round);
 }
 #else
 Loaded load() {
-  return {nullptr, "built without LibTorch (configure with -DFEDGUARD_TORCH=ON; Debian package libtorch-dev)"};
+  return {
+      nullptr,
+      "built without LibTorch (configure with -DFEDGUARD_TORCH=ON; Debian package libtorch-dev)"};
 }
 #endif
 

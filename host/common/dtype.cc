@@ -41,7 +41,8 @@ const float* half_table() {
   static std::array<float, 65536> table;
   static std::once_flag once;
   std::call_once(once, [] {
-    for (std::uint32_t i = 0; i < 65536; ++i) table[i] = half_bits_to_float(static_cast<std::uint16_t>(i));
+    for (std::uint32_t i = 0; i < 65536; ++i)
+      table[i] = half_bits_to_float(static_cast<std::uint16_t>(i));
   });
   return table.data();
 }
@@ -50,16 +51,20 @@ const float* half_table() {
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::kFloat32: return "float32";
-    case DType::kFloat16: return "float16";
-    case DType::kBFloat16: return "bfloat16";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kFloat16:
+      return "float16";
+    case DType::kBFloat16:
+      return "bfloat16";
   }
   return "unknown";
 }
 
 DType parse_dtype(const std::string& name) {
   if (name == "float32" || name == "f32" || name == "fp32") return DType::kFloat32;
-  if (name == "float16" || name == "f16" || name == "fp16" || name == "half") return DType::kFloat16;
+  if (name == "float16" || name == "f16" || name == "fp16" || name == "half")
+    return DType::kFloat16;
   if (name == "bfloat16" || name == "bf16") return DType::kBFloat16;
   FEDGUARD_THROW(kInvalidInput, "unknown dtype '" << name << "' (float32, float16 or bfloat16)");
 }
@@ -76,7 +81,8 @@ float bfloat16_to_float(std::uint16_t bits) {
 std::uint16_t float_to_bfloat16(float value) {
   std::uint32_t bits;
   std::memcpy(&bits, &value, sizeof bits);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40u);  // quiet NaN
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<std::uint16_t>((bits >> 16) | 0x40u);     // quiet NaN
   const std::uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even
   return static_cast<std::uint16_t>((bits + rounding) >> 16);
 }
@@ -86,14 +92,14 @@ std::uint16_t float_to_half(float value) {
   std::memcpy(&bits, &value, sizeof bits);
   const std::uint16_t sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
   const std::uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return sign | 0x7e00u;                 // NaN
-  if (abs >= 0x477ff000u) return sign | 0x7c00u;                // rounds to >= 65520: Inf
-  if (abs < 0x33000001u) return sign;                           // below half the smallest subnormal
+  if (abs > 0x7f800000u) return sign | 0x7e00u;   // NaN
+  if (abs >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: Inf
+  if (abs < 0x33000001u) return sign;             // below half the smallest subnormal
   const std::int32_t exponent = static_cast<std::int32_t>(abs >> 23) - 127;
   std::uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
-  int shift;                                                    // bits dropped from the 24-bit mantissa
+  int shift;  // bits dropped from the 24-bit mantissa
   std::uint32_t half_exponent;
-  if (exponent < -14) {                                         // subnormal half
+  if (exponent < -14) {  // subnormal half
     shift = 13 + (-14 - exponent);
     half_exponent = 0;
   } else {

@@ -11,7 +11,8 @@ void add_gaussian_noise(float* v, std::size_t d, double sigma, std::uint64_t see
 #pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1)
   for (std::ptrdiff_t b = 0; b < blocks; ++b) {
     std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
-                      static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(static_cast<std::uint64_t>(b) >> 32)};
+                      static_cast<std::uint32_t>(b),
+                      static_cast<std::uint32_t>(static_cast<std::uint64_t>(b) >> 32)};
     std::mt19937_64 rng(seq);
     std::normal_distribution<double> normal(0.0, sigma);
     const std::size_t j0 = static_cast<std::size_t>(b) * kBlock;

@@ -48,7 +48,8 @@ std::vector<std::size_t> prescan(std::string_view text, std::size_t max_depth) {
       in_string = true;
       string_starts.push_back(i);
     } else if (c == '{' || c == '[') {
-      if (++depth > max_depth) throw JsonError(i, "nested deeper than " + std::to_string(max_depth) + " levels");
+      if (++depth > max_depth)
+        throw JsonError(i, "nested deeper than " + std::to_string(max_depth) + " levels");
     } else if ((c == '}' || c == ']') && depth > 0) {
       --depth;
     }
@@ -86,12 +87,14 @@ class Builder : public nlohmann::json_sax<nlohmann::json> {
     key_ = std::move(k);
     return true;
   }
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) override {
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
     std::string what = ex.what();
     // "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error ..."
     const auto bracket = what.find("] ");
     if (bracket != std::string::npos) what = what.substr(bracket + 2);
-    throw JsonError(position > 0 ? position - 1 : 0, "not valid JSON: " + printable_ascii(what, 300));
+    throw JsonError(position > 0 ? position - 1 : 0,
+                    "not valid JSON: " + printable_ascii(what, 300));
   }
 
  private:

@@ -49,9 +49,12 @@ void RegularFile::read_at(std::uint64_t offset, void* out, std::size_t count) co
   while (done < count) {
     const ssize_t got = ::pread(fd_, p + done, count - done, static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) FEDGUARD_THROW(kIo, path_ << ": offset " << offset + done << ": read failed: " << std::strerror(errno));
+    if (got < 0)
+      FEDGUARD_THROW(
+          kIo, path_ << ": offset " << offset + done << ": read failed: " << std::strerror(errno));
     if (got == 0)
-      FEDGUARD_THROW(kIo, path_ << ": offset " << offset + done << ": file ended early (" << count - done
+      FEDGUARD_THROW(kIo, path_ << ": offset " << offset + done << ": file ended early ("
+                                << count - done
                                 << " bytes missing; did it change while being read?)");
     done += static_cast<std::size_t>(got);
   }
@@ -60,7 +63,8 @@ void RegularFile::read_at(std::uint64_t offset, void* out, std::size_t count) co
 std::string read_regular_file(const std::string& path, std::uint64_t max_bytes) {
   const RegularFile f(path);
   if (f.size() > max_bytes)
-    FEDGUARD_THROW(kIo, path << ": " << f.size() << " bytes, more than the " << max_bytes << " this reader accepts");
+    FEDGUARD_THROW(kIo, path << ": " << f.size() << " bytes, more than the " << max_bytes
+                             << " this reader accepts");
   std::string out(static_cast<std::size_t>(f.size()), '\0');
   f.read_at(0, out.data(), out.size());
   return out;

@@ -59,20 +59,28 @@ std::optional<ReasonCode> reason_code_from_name(const std::string& name) {
 
 const char* stage_name(Stage stage) {
   switch (stage) {
-    case Stage::kValidate: return "validate";
-    case Stage::kVerify: return "verify";
-    case Stage::kScan: return "scan";
-    case Stage::kDetect: return "detect";
-    case Stage::kDecide: return "decide";
-    case Stage::kAggregate: return "aggregate";
-    case Stage::kRecord: return "record";
+    case Stage::kValidate:
+      return "validate";
+    case Stage::kVerify:
+      return "verify";
+    case Stage::kScan:
+      return "scan";
+    case Stage::kDetect:
+      return "detect";
+    case Stage::kDecide:
+      return "decide";
+    case Stage::kAggregate:
+      return "aggregate";
+    case Stage::kRecord:
+      return "record";
   }
   return "?";
 }
 
 std::string Rejection::legacy_text() const {
   // Rules always wrote "<rule>: <why>" themselves; input checks wrote "<code>[: <detail>]".
-  if (code == ReasonCode::kFilter || code == ReasonCode::kVote || code == ReasonCode::kNotSelected) return detail;
+  if (code == ReasonCode::kFilter || code == ReasonCode::kVote || code == ReasonCode::kNotSelected)
+    return detail;
   const std::string name = reason_code_name(code);
   return detail.empty() ? name : name + ": " + detail;
 }

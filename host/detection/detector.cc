@@ -4,14 +4,13 @@
 #include <cmath>
 #include <numeric>
 
+#include "common/short_number.h"
 #include "detection/robust.h"
 #include "detection/signals.h"
 #include "fedguard/error.h"
-#include "common/short_number.h"
 
 namespace fedguard::detection {
 namespace {
-
 
 struct Scored {
   Scored(SignalValues v, ReasonCode c, double b) : values(std::move(v)), code(c), budget(b) {}
@@ -19,7 +18,8 @@ struct Scored {
   ReasonCode code;
   double budget;
   double cut = 0;
-  std::vector<std::size_t> members;  ///< the clients it was computed over (indices of detect's rows)
+  std::vector<std::size_t>
+      members;  ///< the clients it was computed over (indices of detect's rows)
   /// Per client: how far past its cut the signal is (z / cut in the suspicious tail); > 1 fires.
   std::vector<double> excess;
 };
@@ -34,15 +34,17 @@ void cut_signal(Scored& s, std::size_t m) {
   double alpha = s.budget;
   // Several comparisons behind one z: each is cut so that the client's budget holds for all
   // together (Sidak: 1 - (1 - alpha)^(1/c)).
-  if (s.values.comparisons > 1) alpha = -std::expm1(std::log1p(-alpha) / static_cast<double>(s.values.comparisons));
+  if (s.values.comparisons > 1)
+    alpha = -std::expm1(std::log1p(-alpha) / static_cast<double>(s.values.comparisons));
   s.cut = calibrated_cut(alpha, s.values.calibration_n ? s.values.calibration_n : m, two);
   s.excess.resize(m);
   for (std::size_t a = 0; a < m; ++a) s.excess[a] = tail_ratio(s.values.z[a], s.values.tail, s.cut);
 }
 
 // Sizes of the groups that near-duplicate pairs (rho below the bound, both flagged) connect.
-std::vector<std::size_t> group_sizes(const std::vector<double>& rho, const std::vector<std::uint8_t>& flagged,
-                                     double bound, std::size_t m) {
+std::vector<std::size_t> group_sizes(const std::vector<double>& rho,
+                                     const std::vector<std::uint8_t>& flagged, double bound,
+                                     std::size_t m) {
   std::vector<std::size_t> parent(m);
   std::iota(parent.begin(), parent.end(), 0);
   auto find = [&](std::size_t a) {
@@ -63,20 +65,27 @@ std::vector<std::size_t> group_sizes(const std::vector<double>& rho, const std::
 // whatever stands out and comes last).
 int rank(ReasonCode code) {
   switch (code) {
-    case ReasonCode::kNormOutlier: return 0;
-    case ReasonCode::kCollusion: return 1;
-    case ReasonCode::kHistoryOutlier: return 2;
-    case ReasonCode::kDirectionOutlier: return 3;
-    case ReasonCode::kSignOutlier: return 4;
-    case ReasonCode::kSpectralOutlier: return 5;
-    default: return 6;
+    case ReasonCode::kNormOutlier:
+      return 0;
+    case ReasonCode::kCollusion:
+      return 1;
+    case ReasonCode::kHistoryOutlier:
+      return 2;
+    case ReasonCode::kDirectionOutlier:
+      return 3;
+    case ReasonCode::kSignOutlier:
+      return 4;
+    case ReasonCode::kSpectralOutlier:
+      return 5;
+    default:
+      return 6;
   }
 }
 
 // The rejection of client a: the most specific signal that fired gives the code; every signal
 // that saw the client gives its value, z and cut.
-Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, std::size_t a, double norm_ratio,
-                std::size_t group, std::uint64_t history_rounds) {
+Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, std::size_t a,
+                double norm_ratio, std::size_t group, std::uint64_t history_rounds) {
   Finding f;
   f.index = a;
   int best = 100;
@@ -92,23 +101,30 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       best = rank(s.code);
       f.code = s.code;
     }
-    f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " + short_number(s.values.z[q]) + " beyond " +
-                (s.values.tail == Tail::kLower ? "-" : s.values.tail == Tail::kBoth ? "+-" : "") + short_number(s.cut);
+    f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " +
+                short_number(s.values.z[q]) + " beyond " +
+                (s.values.tail == Tail::kLower  ? "-"
+                 : s.values.tail == Tail::kBoth ? "+-"
+                                                : "") +
+                short_number(s.cut);
     if (s.code == ReasonCode::kNormOutlier) {
       f.values["norm_ratio"] = norm_ratio;
       f.detail += " (" + short_number(norm_ratio) + "x the median norm" +
-                  (spec.max_norm_ratio > 0 && norm_ratio > spec.max_norm_ratio ? ", above the cap " + short_number(spec.max_norm_ratio) : "") +
+                  (spec.max_norm_ratio > 0 && norm_ratio > spec.max_norm_ratio
+                       ? ", above the cap " + short_number(spec.max_norm_ratio)
+                       : "") +
                   ")";
     }
     if (s.code == ReasonCode::kCollusion) {
       f.values["collusion_group"] = static_cast<double>(group);
-      f.detail += " (nearest neighbour at normalised distance " + short_number(s.values.value[q]) + ", group of " +
-                  std::to_string(group) + ")";
+      f.detail += " (nearest neighbour at normalised distance " + short_number(s.values.value[q]) +
+                  ", group of " + std::to_string(group) + ")";
     }
     if (s.code == ReasonCode::kHistoryOutlier) {
       f.values["history_rounds"] = static_cast<double>(history_rounds);
       f.detail += " (cumulative update over " + std::to_string(history_rounds) +
-                  " rounds at normalised distance " + short_number(s.values.value[q]) + " from another client's)";
+                  " rounds at normalised distance " + short_number(s.values.value[q]) +
+                  " from another client's)";
     }
   }
   return f;
@@ -116,13 +132,14 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
 
 }  // namespace
 
-DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& space, const std::vector<std::size_t>& rows,
-                        std::size_t d, const HistoryInput& history) {
+DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& space,
+                        const std::vector<std::size_t>& rows, std::size_t d,
+                        const HistoryInput& history) {
   DetectionOutcome out;
   const std::size_t m = rows.size();
   if (m < kMinClients) {
-    out.notes.push_back("detection skipped: " + std::to_string(m) + " clients, the calibration needs at least " +
-                        std::to_string(kMinClients));
+    out.notes.push_back("detection skipped: " + std::to_string(m) +
+                        " clients, the calibration needs at least " + std::to_string(kMinClients));
     return out;
   }
   // Stage A: the signals of a client alone or of a pair (norm, collusion), over everyone.
@@ -145,16 +162,18 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   // the collusion signal's); needs as many such clients as any signal's calibration.
   if (spec.history > 0 && history.sketches && history.k > 0) {
     FEDGUARD_EXPECTS(history.sketches->size() == m * history.k && history.rounds.size() == m,
-                     "detection history: " << history.sketches->size() << " sketch values and " << history.rounds.size()
-                                           << " round counts for " << m << " clients of sketch size " << history.k);
+                     "detection history: " << history.sketches->size() << " sketch values and "
+                                           << history.rounds.size() << " round counts for " << m
+                                           << " clients of sketch size " << history.k);
     std::vector<std::size_t> seasoned;
     for (std::size_t a = 0; a < m; ++a)
       if (history.rounds[a] >= kHistoryMinRounds) seasoned.push_back(a);
     if (seasoned.size() >= kMinClients) {
       std::vector<double> h(seasoned.size() * history.k);
       for (std::size_t q = 0; q < seasoned.size(); ++q)
-        std::copy_n(history.sketches->begin() + static_cast<std::ptrdiff_t>(seasoned[q] * history.k), history.k,
-                    h.begin() + static_cast<std::ptrdiff_t>(q * history.k));
+        std::copy_n(
+            history.sketches->begin() + static_cast<std::ptrdiff_t>(seasoned[q] * history.k),
+            history.k, h.begin() + static_cast<std::ptrdiff_t>(q * history.k));
       signals.emplace_back(history_signal(h, history.k), ReasonCode::kHistoryOutlier, spec.history);
       signals.back().members = std::move(seasoned);
     }
@@ -166,8 +185,10 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     cut_signal(s, s.members.size());
     for (std::size_t q = 0; q < s.members.size(); ++q) {
       const std::size_t a = s.members[q];
-      if (s.code == ReasonCode::kHistoryOutlier) {  // near-duplicate histories only, as for collusion
-        if (!(s.values.value[q] < spec.collusion_max_distance)) s.excess[q] = std::min(s.excess[q], 1.0);
+      if (s.code ==
+          ReasonCode::kHistoryOutlier) {  // near-duplicate histories only, as for collusion
+        if (!(s.values.value[q] < spec.collusion_max_distance))
+          s.excess[q] = std::min(s.excess[q], 1.0);
         worst[a] = std::max(worst[a], s.excess[q]);
         continue;
       }
@@ -175,7 +196,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         s.excess[a] = std::max(s.excess[a], all.norms[a] / (spec.max_norm_ratio * median_norm));
       if (s.code == ReasonCode::kCollusion) {
         // Near-duplicates only: a z far in the tail is not enough if the pair is merely similar.
-        if (!(s.values.value[a] < spec.collusion_max_distance)) s.excess[a] = std::min(s.excess[a], 1.0);
+        if (!(s.values.value[a] < spec.collusion_max_distance))
+          s.excess[a] = std::min(s.excess[a], 1.0);
         collusion_flag[a] = s.excess[a] > 1;
       }
       worst[a] = std::max(worst[a], s.excess[a]);
@@ -191,17 +213,24 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     const SignalInput rest(space, kept_rows, d);
     std::vector<std::size_t> core;
     SignalValues direction = direction_signal(rest, &core);
-    if (spec.direction > 0) signals.emplace_back(std::move(direction), ReasonCode::kDirectionOutlier, spec.direction);
-    if (spec.sign > 0) signals.emplace_back(sign_signal(rest, spec.sign_zero_fraction), ReasonCode::kSignOutlier, spec.sign);
-    if (spec.spectral > 0) signals.emplace_back(spectral_signal(rest, core), ReasonCode::kSpectralOutlier, spec.spectral);
+    if (spec.direction > 0)
+      signals.emplace_back(std::move(direction), ReasonCode::kDirectionOutlier, spec.direction);
+    if (spec.sign > 0)
+      signals.emplace_back(sign_signal(rest, spec.sign_zero_fraction), ReasonCode::kSignOutlier,
+                           spec.sign);
+    if (spec.spectral > 0)
+      signals.emplace_back(spectral_signal(rest, core), ReasonCode::kSpectralOutlier,
+                           spec.spectral);
     for (std::size_t i = stage_b; i < signals.size(); ++i) {
       signals[i].members = kept;
       cut_signal(signals[i], kept.size());
-      for (std::size_t q = 0; q < kept.size(); ++q) worst[kept[q]] = std::max(worst[kept[q]], signals[i].excess[q]);
+      for (std::size_t q = 0; q < kept.size(); ++q)
+        worst[kept[q]] = std::max(worst[kept[q]], signals[i].excess[q]);
     }
   } else if (kept.size() < kMinClients) {
-    out.notes.push_back("detection: direction, sign and spectral signals skipped: " + std::to_string(kept.size()) +
-                        " clients left after the norm and collusion signals");
+    out.notes.push_back(
+        "detection: direction, sign and spectral signals skipped: " + std::to_string(kept.size()) +
+        " clients left after the norm and collusion signals");
   }
   for (const Scored& s : signals) {
     std::vector<double> z(m, std::nan(""));
@@ -209,17 +238,21 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     out.scores["detect_" + s.values.name] = std::move(z);
   }
   const std::vector<std::size_t> groups =
-      rho.empty() ? std::vector<std::size_t>(m, 1) : group_sizes(rho, collusion_flag, spec.collusion_max_distance, m);
+      rho.empty() ? std::vector<std::size_t>(m, 1)
+                  : group_sizes(rho, collusion_flag, spec.collusion_max_distance, m);
 
   std::vector<std::size_t> fired;
   for (std::size_t a = 0; a < m; ++a)
     if (worst[a] > 1) fired.push_back(a);
-  std::stable_sort(fired.begin(), fired.end(), [&](std::size_t x, std::size_t y) { return worst[x] > worst[y]; });
-  const auto cap = static_cast<std::size_t>(std::floor(spec.max_reject_fraction * static_cast<double>(m - 1)));
+  std::stable_sort(fired.begin(), fired.end(),
+                   [&](std::size_t x, std::size_t y) { return worst[x] > worst[y]; });
+  const auto cap =
+      static_cast<std::size_t>(std::floor(spec.max_reject_fraction * static_cast<double>(m - 1)));
   if (fired.size() > cap) {
     out.notes.push_back("detection: " + std::to_string(fired.size()) + " of " + std::to_string(m) +
                         " clients fired a signal; only the " + std::to_string(cap) +
-                        " most extreme were rejected (max_reject_fraction " + short_number(spec.max_reject_fraction) + ")");
+                        " most extreme were rejected (max_reject_fraction " +
+                        short_number(spec.max_reject_fraction) + ")");
     fired.resize(cap);
   }
   std::sort(fired.begin(), fired.end());

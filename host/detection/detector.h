@@ -38,7 +38,8 @@ struct HistoryInput {
   /// round it took part in, this one included. Null: no history (the signal does not run).
   const std::vector<double>* sketches = nullptr;
   std::size_t k = 0;
-  std::vector<std::uint64_t> rounds;  ///< per client: the rounds its history covers, this one included
+  std::vector<std::uint64_t>
+      rounds;  ///< per client: the rounds its history covers, this one included
 };
 
 /// A client's history counts once it covers this many rounds (one round is the collusion signal).
@@ -46,7 +47,8 @@ constexpr std::uint64_t kHistoryMinRounds = 2;
 
 /// Runs detection over the scanned positions `rows` (pass 1 with Gram products).
 /// @param d the model size (the sign signal's scale floor)
-DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& space, const std::vector<std::size_t>& rows,
-                        std::size_t d, const HistoryInput& history = {});
+DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& space,
+                        const std::vector<std::size_t>& rows, std::size_t d,
+                        const HistoryInput& history = {});
 
 }  // namespace fedguard::detection

@@ -30,15 +30,16 @@ double robust_z(double v, const Location& at) {
   const double diff = v - at.centre;
   if (at.scale > 0) return diff / at.scale;
   if (diff == 0) return 0;
-  return diff > 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+  return diff > 0 ? std::numeric_limits<double>::infinity()
+                  : -std::numeric_limits<double>::infinity();
 }
 
 double normal_quantile(double p) {
   // Acklam's algorithm: rational approximations in the centre and the tails.
-  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
                              1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
   static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                             6.680131188771972e+01,  -1.328068155288572e+01};
+                             6.680131188771972e+01, -1.328068155288572e+01};
   static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
                              -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
   static const double e[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,

@@ -34,7 +34,8 @@ double safe_cos(double dot, double a, double b) {
 
 }  // namespace
 
-SignalInput::SignalInput(const geometry::GramSpace& s, std::vector<std::size_t> idx, std::size_t model_size)
+SignalInput::SignalInput(const geometry::GramSpace& s, std::vector<std::size_t> idx,
+                         std::size_t model_size)
     : space(s), rows(std::move(idx)), d(model_size) {
   centred = space.centred_gram_of_rows(rows);
   inner = space.inner_gram_of_rows(rows);
@@ -64,8 +65,10 @@ SignalValues direction_signal(const SignalInput& in, std::vector<std::size_t>* c
   }
   std::vector<std::size_t> order(m);
   for (std::size_t a = 0; a < m; ++a) order[a] = a;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return typical[x] > typical[y]; });
-  std::vector<std::size_t> core(order.begin(), order.begin() + static_cast<std::ptrdiff_t>((m + 1) / 2));
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t x, std::size_t y) { return typical[x] > typical[y]; });
+  std::vector<std::size_t> core(order.begin(),
+                                order.begin() + static_cast<std::ptrdiff_t>((m + 1) / 2));
   std::sort(core.begin(), core.end());
   std::vector<std::uint8_t> in_core(m, 0);
   for (std::size_t a : core) in_core[a] = 1;
@@ -129,14 +132,16 @@ namespace {
 // and y_a = x_a - z, the direction is u = Y_fit^T w / sqrt(l) for the top eigenpair (l, w)
 // of Y_fit Y_fit^T, and <y_a, u> = sum_q (Y Y^T)_aq w_q / sqrt(l).
 std::vector<double> cross_projections(const SignalInput& in, const std::vector<double>& yy,
-                                      const std::vector<std::size_t>& fit, const std::vector<std::size_t>& score) {
+                                      const std::vector<std::size_t>& fit,
+                                      const std::vector<std::size_t>& score) {
   const std::size_t m = in.rows.size(), f = fit.size();
   std::vector<double> sub(f * f);
   for (std::size_t a = 0; a < f; ++a)
     for (std::size_t b = 0; b < f; ++b) sub[a * f + b] = yy[fit[a] * m + fit[b]];
   // The top pair alone: block Krylov is O(f^2) per step where the direct solver's
   // tridiagonalisation is O(f^3); the direct solver where it does not converge.
-  geometry::EigenPairs top = f > 64 ? geometry::top_eigenpairs_krylov(sub, f, 1) : geometry::EigenPairs{};
+  geometry::EigenPairs top =
+      f > 64 ? geometry::top_eigenpairs_krylov(sub, f, 1) : geometry::EigenPairs{};
   if (top.values.empty()) top = geometry::top_eigenpairs_direct(sub, f, 1);
   std::vector<double> out(score.size(), 0.0);
   if (!(top.values[0] > 0)) return out;
@@ -189,9 +194,12 @@ SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_
   return s;
 }
 
-std::vector<double> normalised_distances(const SignalInput& in) { return normalised_distances(in.centred, in.norms); }
+std::vector<double> normalised_distances(const SignalInput& in) {
+  return normalised_distances(in.centred, in.norms);
+}
 
-std::vector<double> normalised_distances(const std::vector<double>& gram, const std::vector<double>& norms) {
+std::vector<double> normalised_distances(const std::vector<double>& gram,
+                                         const std::vector<double>& norms) {
   const std::size_t m = norms.size();
   std::vector<double> rho(m * m, 0.0);
   for (std::size_t a = 0; a < m; ++a)
@@ -207,8 +215,8 @@ SignalValues collusion_signal(const SignalInput& in, std::vector<std::size_t>* n
   return collusion_of("collusion", in.centred, in.norms, nearest);
 }
 
-SignalValues collusion_of(const std::string& name, const std::vector<double>& gram, const std::vector<double>& norms,
-                          std::vector<std::size_t>* nearest) {
+SignalValues collusion_of(const std::string& name, const std::vector<double>& gram,
+                          const std::vector<double>& norms, std::vector<std::size_t>* nearest) {
   const std::size_t m = norms.size();
   const std::vector<double> rho = normalised_distances(gram, norms);
   // rho^(2/3): a squared distance in high dimension is close to a scaled chi-square, and its
@@ -235,7 +243,8 @@ SignalValues collusion_of(const std::string& name, const std::vector<double>& gr
   std::vector<double> residuals;
   residuals.reserve(m * (m - 1) / 2);
   for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = a + 1; b < m; ++b) residuals.push_back(lg[a * m + b] - effect[a] - effect[b]);
+    for (std::size_t b = a + 1; b < m; ++b)
+      residuals.push_back(lg[a * m + b] - effect[a] - effect[b]);
   const Location at = robust_location(residuals);
   SignalValues s{name, Tail::kLower, std::vector<double>(m), std::vector<double>(m), m - 1};
   if (nearest) nearest->assign(m, 0);
@@ -254,8 +263,8 @@ SignalValues history_signal(const std::vector<double>& history, std::size_t k) {
   const std::size_t m = k ? history.size() / k : 0;
   std::vector<double> gram(m * m, 0.0), norms(m);
   if (m > 0)  // upper triangle, mirrored below
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k), 1.0, history.data(),
-                static_cast<int>(k), 0.0, gram.data(), static_cast<int>(m));
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k),
+                1.0, history.data(), static_cast<int>(k), 0.0, gram.data(), static_cast<int>(m));
   for (std::size_t a = 0; a < m; ++a)
     for (std::size_t b = a + 1; b < m; ++b) gram[b * m + a] = gram[a * m + b];
   for (std::size_t a = 0; a < m; ++a) norms[a] = std::sqrt(gram[a * m + a]);

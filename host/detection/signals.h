@@ -16,10 +16,10 @@ namespace fedguard::detection {
 enum class Tail { kUpper, kLower, kBoth };
 
 struct SignalValues {
-  std::string name;            ///< "norm", "direction", "sign", "spectral", "collusion"
+  std::string name;  ///< "norm", "direction", "sign", "spectral", "collusion"
   Tail tail = Tail::kBoth;
-  std::vector<double> value;   ///< the raw statistic per client
-  std::vector<double> z;       ///< robust z per client
+  std::vector<double> value;  ///< the raw statistic per client
+  std::vector<double> z;      ///< robust z per client
   /// Number of independent comparisons behind each client's z (collusion: its m - 1 pairs),
   /// for the calibration of the cut-off; 1 elsewhere.
   std::size_t comparisons = 1;
@@ -34,7 +34,7 @@ struct SignalInput {
   /// The pass-1 matrices of these rows: centred Gram (x_a - c).(x_b - c) and inner x_a . x_b.
   std::vector<double> centred;
   std::vector<double> inner;
-  std::vector<double> norms;      ///< ||x_a||
+  std::vector<double> norms;  ///< ||x_a||
   std::size_t d = 0;
 
   SignalInput(const geometry::GramSpace& s, std::vector<std::size_t> idx, std::size_t model_size);
@@ -70,21 +70,23 @@ SignalValues sign_signal(const SignalInput& in, bool zero_fraction);
 SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_t>& core);
 
 /// Collusion: normalised distances rho_ij = ||x_i - x_j|| / sqrt((||x_i||^2 + ||x_j||^2) / 2);
-/// t_ij = rho_ij^(2/3) = s_i + s_j + e_ij with client effects s (row medians minus half their median);
-/// each client's statistic is its smallest residual e_ij, z'd against all pairs' residuals.
-/// Lower tail, m - 1 comparisons. `value` is rho to that partner; nearest (optional) receives
-/// the partner (index into rows).
+/// t_ij = rho_ij^(2/3) = s_i + s_j + e_ij with client effects s (row medians minus half their
+/// median); each client's statistic is its smallest residual e_ij, z'd against all pairs'
+/// residuals. Lower tail, m - 1 comparisons. `value` is rho to that partner; nearest (optional)
+/// receives the partner (index into rows).
 SignalValues collusion_signal(const SignalInput& in, std::vector<std::size_t>* nearest = nullptr);
 
 /// Normalised pairwise distance matrix rho (m x m, zero diagonal).
 std::vector<double> normalised_distances(const SignalInput& in);
 /// The same from any Gram matrix of m vectors (m x m inner products, row-major; centring does
 /// not change distances) and their norms (the scale of rho).
-std::vector<double> normalised_distances(const std::vector<double>& gram, const std::vector<double>& norms);
+std::vector<double> normalised_distances(const std::vector<double>& gram,
+                                         const std::vector<double>& norms);
 
 /// The collusion statistic of collusion_signal over any m vectors given by their Gram matrix
 /// and norms; `name` names the signal.
-SignalValues collusion_of(const std::string& name, const std::vector<double>& gram, const std::vector<double>& norms,
+SignalValues collusion_of(const std::string& name, const std::vector<double>& gram,
+                          const std::vector<double>& norms,
                           std::vector<std::size_t>* nearest = nullptr);
 
 /// History: collusion_of over the clients' cumulative sketched histories H_i (FoolsGold's H:

@@ -13,9 +13,9 @@
 #include "engine/config_check.h"
 #include "engine/stages.h"
 #include "engine/state_file.h"
+#include "engine/verify_stage.h"
 #include "monitor/monitor.h"
 #include "monitor/prometheus.h"
-#include "engine/verify_stage.h"
 #include "policy/policy.h"
 
 namespace fedguard {
@@ -46,8 +46,9 @@ std::unique_ptr<backend::Backend> make_backend(const EngineConfig& config) {
   switch (config.backend) {
     case BackendKind::kCuda:
 #ifndef FEDGUARD_HAS_CUDA
-      FEDGUARD_THROW(kUnsupported, "backend \"cuda\" requested, but this build has no CUDA backend ("
-                                       << backend::cuda_status() << "); use \"cpu\" or \"auto\"");
+      FEDGUARD_THROW(kUnsupported,
+                     "backend \"cuda\" requested, but this build has no CUDA backend ("
+                         << backend::cuda_status() << "); use \"cpu\" or \"auto\"");
 #endif
       if (backend::cuda_device_count() == 0)
         FEDGUARD_THROW(kUnsupported, "backend \"cuda\" requested, but no CUDA device is usable ("
@@ -57,8 +58,10 @@ std::unique_ptr<backend::Backend> make_backend(const EngineConfig& config) {
       // tf32 / bf16 Gram products are a CUDA option; the CPU computes in fp32 only, and says
       // so rather than silently computing something other than what was asked.
       if (config.precision != Precision::kFp32)
-        FEDGUARD_THROW(kUnsupported, "precision \"" << to_string(config.precision)
-                                                    << "\" is a CUDA backend option; the CPU backend computes in fp32");
+        FEDGUARD_THROW(kUnsupported,
+                       "precision \""
+                           << to_string(config.precision)
+                           << "\" is a CUDA backend option; the CPU backend computes in fp32");
       return backend::make_cpu_backend(config.threads);
     case BackendKind::kAuto:
       // CUDA where a device exists; falling back to the CPU computes in fp32, at least as
@@ -75,13 +78,18 @@ struct Engine::Impl {
   EngineConfig config;
   policy::Policy policy;  // before the backend: a bad policy is reported before a missing device
   std::unique_ptr<backend::Backend> backend;
-  engine::EngineState state;  // committed only when a round succeeds
+  engine::EngineState state;                   // committed only when a round succeeds
   std::optional<identity::Registry> registry;  // client verification on when set
 
-  explicit Impl(EngineConfig c) : config(std::move(c)), policy(config), backend(make_backend(config)) {}
+  explicit Impl(EngineConfig c)
+      : config(std::move(c)), policy(config), backend(make_backend(config)) {}
 
-  bool tracks_reputation() const { return config.reputation.enabled || policy.needs(rules::kReputation); }
-  engine::EngineView view() { return {config, *backend, policy, state, tracks_reputation(), registry.has_value()}; }
+  bool tracks_reputation() const {
+    return config.reputation.enabled || policy.needs(rules::kReputation);
+  }
+  engine::EngineView view() {
+    return {config, *backend, policy, state, tracks_reputation(), registry.has_value()};
+  }
 
   // verification: client verification's verdicts, for the commit (empty without a registry).
   RoundResult run(engine::RoundWork& w, std::optional<engine::VerifyOutcome>& verification) {
@@ -121,7 +129,8 @@ struct Engine::Impl {
 };
 
 void Engine::Impl::commit(engine::Pending& pending) {
-  if (policy.needs(rules::kPreviousAggregate) || pending.monitor) state.previous_aggregate = std::move(pending.aggregate);
+  if (policy.needs(rules::kPreviousAggregate) || pending.monitor)
+    state.previous_aggregate = std::move(pending.aggregate);
   if (pending.monitor) monitor::commit(state.monitor, std::move(*pending.monitor));
   const bool keep_last = policy.needs(rules::kAggregateSketches);
   for (auto& [id, sketch] : pending.sketches) {
@@ -140,8 +149,8 @@ void Engine::Impl::commit(engine::Pending& pending) {
   for (auto& [id, window] : pending.suspicion) state.clients[id].suspicion = std::move(window);
   for (const auto& [id, o] : pending.outcome) {
     engine::ClientHistory& h = state.clients[id];
-    h.reputation = engine::updated_reputation(h.has_reputation ? h.reputation : config.reputation.initial, o,
-                                              config.reputation);
+    h.reputation = engine::updated_reputation(
+        h.has_reputation ? h.reputation : config.reputation.initial, o, config.reputation);
     h.has_reputation = true;
   }
   if (!pending.aggregate_sketch.empty()) {
@@ -170,12 +179,13 @@ RoundResult Engine::process_round(const RoundInput& input) {
   try {
     result = impl_->run(work, verification);
   } catch (const std::bad_alloc&) {
-    FEDGUARD_THROW(kOutOfMemory, "out of host memory in a round of n=" << input.updates.rows() << ", d="
-                                                                       << input.updates.cols() << " (tile_columns "
-                                                                       << impl_->config.tile_columns << ")");
+    FEDGUARD_THROW(kOutOfMemory, "out of host memory in a round of n="
+                                     << input.updates.rows() << ", d=" << input.updates.cols()
+                                     << " (tile_columns " << impl_->config.tile_columns << ")");
   }
   // Commit state only now: a round that threw above changed nothing.
-  if (impl_->policy.needs(rules::kPreviousAggregate) || work.pending.monitor) work.pending.aggregate = result.aggregate;
+  if (impl_->policy.needs(rules::kPreviousAggregate) || work.pending.monitor)
+    work.pending.aggregate = result.aggregate;
   impl_->commit(work.pending);
   if (verification) engine::commit_verification(impl_->state, input, *verification);
   return result;
@@ -192,7 +202,9 @@ void Engine::set_registry(identity::Registry registry) {
   impl_->registry = std::move(registry);
 }
 void Engine::clear_registry() { impl_->registry.reset(); }
-const identity::Registry* Engine::registry() const { return impl_->registry ? &*impl_->registry : nullptr; }
+const identity::Registry* Engine::registry() const {
+  return impl_->registry ? &*impl_->registry : nullptr;
+}
 
 void Engine::save_state(const std::string& path) const {
   engine::write_state(path, impl_->state, impl_->config.sketch_dim, impl_->config.sketch_seed);
@@ -210,8 +222,8 @@ std::map<std::string, std::uint64_t> Engine::alert_counts() const {
 
 std::string Engine::prometheus_text(const RoundResult& result) const {
   const std::uint64_t rounds = impl_->state.rounds;
-  return monitor::prometheus_text(result.metrics, result.alerts, impl_->config.monitoring, impl_->state.monitor,
-                                  rounds > 0 ? rounds - 1 : 0);
+  return monitor::prometheus_text(result.metrics, result.alerts, impl_->config.monitoring,
+                                  impl_->state.monitor, rounds > 0 ? rounds - 1 : 0);
 }
 
 std::string version() { return FEDGUARD_VERSION; }

@@ -17,7 +17,8 @@ nlohmann::ordered_json RoundResult::to_json() const {
   nlohmann::ordered_json scores_json = nlohmann::ordered_json::object();
   for (const auto& [name, values] : scores) {
     nlohmann::ordered_json row = nlohmann::ordered_json::array();
-    for (double v : values) row.push_back(std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr));
+    for (double v : values)
+      row.push_back(std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr));
     scores_json[name] = row;
   }
   j["scores"] = scores_json;
@@ -58,7 +59,8 @@ nlohmann::ordered_json RoundResult::to_json() const {
   }
   nlohmann::ordered_json metrics_json = nlohmann::ordered_json::object();
   for (const auto& [name, v] : metrics)
-    metrics_json[name] = std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+    metrics_json[name] =
+        std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
   j["metrics"] = metrics_json;
   j["alerts"] = nlohmann::ordered_json::array();
   for (const Alert& a : alerts) j["alerts"].push_back(a.to_json());

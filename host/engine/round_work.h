@@ -15,8 +15,8 @@
 #include "backend/backend.h"
 #include "fedguard/rejection.h"
 #include "fedguard/round.h"
-#include "monitor/monitor.h"
 #include "geometry/gram_space.h"
+#include "monitor/monitor.h"
 #include "policy/policy.h"
 #include "rules/rule.h"
 
@@ -24,10 +24,11 @@ namespace fedguard::engine {
 
 /// What a successful round adds to the engine state.
 struct Pending {
-  std::vector<std::pair<std::string, std::vector<double>>> sketches;  ///< client id, this round's sketch
-  std::vector<double> aggregate_sketch;                                ///< empty: none
-  std::map<std::string, std::vector<double>> suspicion;               ///< client id, new window
-  std::map<std::string, double> outcome;                               ///< client id, reputation evidence
+  std::vector<std::pair<std::string, std::vector<double>>>
+      sketches;                                          ///< client id, this round's sketch
+  std::vector<double> aggregate_sketch;                  ///< empty: none
+  std::map<std::string, std::vector<double>> suspicion;  ///< client id, new window
+  std::map<std::string, double> outcome;                 ///< client id, reputation evidence
   std::vector<std::string> participants;  ///< ids of the scanned rows (memory without sketches)
   std::vector<float> aggregate;           ///< the round's aggregate (the next previous aggregate)
   std::size_t model_dim = 0;              ///< the round's d (the state's model size)
@@ -52,10 +53,10 @@ struct RoundWork {
   /// scan: positions (into rows) of the clients still in the round, ascending; the detect
   /// stage removes those it rejects.
   std::vector<std::size_t> alive;
-  std::vector<double> sample_weight;  ///< per position
-  std::vector<double> history;        ///< per position x sketch_dim, see RoundContext::history
-  std::vector<double> detect_history; ///< the detection stage's copy of history, per alive client
-  std::size_t detected = 0;           ///< clients the detection stage rejected
+  std::vector<double> sample_weight;   ///< per position
+  std::vector<double> history;         ///< per position x sketch_dim, see RoundContext::history
+  std::vector<double> detect_history;  ///< the detection stage's copy of history, per alive client
+  std::size_t detected = 0;            ///< clients the detection stage rejected
   rules::ClientMemory memory;
   policy::Decision decision;
   Pending pending;

@@ -8,8 +8,8 @@
 #include "common/gaussian_noise.h"
 #include "detection/detector.h"
 #include "fedguard/error.h"
-#include "monitor/metrics.h"
 #include "geometry/gram_space.h"
+#include "monitor/metrics.h"
 
 namespace fedguard::engine {
 namespace {
@@ -37,14 +37,16 @@ const engine::ClientHistory* history_of(const EngineView& e, const std::string& 
 // before any content check (the first update under an id is that client's).
 // With client verification the verify stage decides instead: only a verified update claims an
 // id for the round (a forged copy sent first must not block the genuine one).
-std::vector<std::size_t> first_rows_of_ids(const EngineView& e, const RoundInput& in, std::size_t n) {
+std::vector<std::size_t> first_rows_of_ids(const EngineView& e, const RoundInput& in,
+                                           std::size_t n) {
   std::unordered_map<std::string, std::size_t> first_with_id;
   std::vector<std::size_t> duplicate_of(n, n);
   for (std::size_t i = 0; i < (e.verifies ? 0 : in.client_ids.size()); ++i) {
     const auto [it, inserted] = first_with_id.emplace(in.client_ids[i], i);
     if (inserted) continue;
     FEDGUARD_EXPECTS(e.config.duplicate_ids != DuplicateIdPolicy::kError,
-                     "duplicate client id '" << in.client_ids[i] << "' at indices " << it->second << " and " << i);
+                     "duplicate client id '" << in.client_ids[i] << "' at indices " << it->second
+                                             << " and " << i);
     duplicate_of[i] = it->second;
   }
   return duplicate_of;
@@ -81,8 +83,9 @@ void validate_stage(const EngineView& e, RoundWork& w) {
   FEDGUARD_EXPECTS(in.num_samples.empty() || in.num_samples.size() == n,
                    "got " << in.num_samples.size() << " num_samples for n=" << n << " updates");
   if (!e.backend.reads(u.location()))
-    FEDGUARD_THROW(kUnsupported, "updates are in " << (u.location().kind == MemoryKind::kCuda ? "CUDA" : "host")
-                                                   << " memory but the backend is " << e.backend.name());
+    FEDGUARD_THROW(kUnsupported, "updates are in "
+                                     << (u.location().kind == MemoryKind::kCuda ? "CUDA" : "host")
+                                     << " memory but the backend is " << e.backend.name());
   w.n = w.result.n = n;
   w.d = w.result.d = d;
   check_model_dim(e.state, d);  // histories of another model size: an error, no state change
@@ -100,17 +103,19 @@ void validate_stage(const EngineView& e, RoundWork& w) {
     }
     const ClientUpdate& c = u.client(i);
     if (c.dtype != u.dtype()) {
-      w.reject(i, ReasonCode::kWrongDtype,
-               std::string(dtype_name(c.dtype)) + ", the round's dtype is " + dtype_name(u.dtype()));
+      w.reject(
+          i, ReasonCode::kWrongDtype,
+          std::string(dtype_name(c.dtype)) + ", the round's dtype is " + dtype_name(u.dtype()));
     } else if (c.length != d) {
       w.reject(i, ReasonCode::kWrongLength,
                std::to_string(c.length) + " elements, the round's d is " + std::to_string(d));
     } else if (c.data == nullptr) {
       w.reject(i, ReasonCode::kMissingData, "");
-    } else if (!in.num_samples.empty() && !(std::isfinite(in.num_samples[i]) && in.num_samples[i] > 0)) {
+    } else if (!in.num_samples.empty() &&
+               !(std::isfinite(in.num_samples[i]) && in.num_samples[i] > 0)) {
       w.reject(i, ReasonCode::kInvalidNumSamples,
-               "num_samples " + std::to_string(in.num_samples[i]) + " is not finite and > 0",
-               {}, {{"num_samples", in.num_samples[i]}});
+               "num_samples " + std::to_string(in.num_samples[i]) + " is not finite and > 0", {},
+               {{"num_samples", in.num_samples[i]}});
     } else {
       w.rows.push_back(i);
     }
@@ -121,23 +126,26 @@ void scan_stage(const EngineView& e, RoundWork& w) {
   const std::vector<float>& previous_aggregate = e.state.previous_aggregate;
   if (e.policy.needs(rules::kPreviousAggregate) && !previous_aggregate.empty()) {
     FEDGUARD_EXPECTS(previous_aggregate.size() == w.d,
-                     "the engine holds a previous aggregate of d=" << previous_aggregate.size() << " but this round has d="
-                                                                    << w.d << "; call reset_state() when the model changes");
+                     "the engine holds a previous aggregate of d="
+                         << previous_aggregate.size() << " but this round has d=" << w.d
+                         << "; call reset_state() when the model changes");
     w.roles.previous_aggregate = w.references.size();
     w.references.push_back(previous_aggregate.data());
   }
   if (e.policy.needs(rules::kServerReference)) {
-    FEDGUARD_EXPECTS(w.in.reference != nullptr, "rule '" << e.policy.server_reference_users()
-                                                         << "' needs the server's reference update (RoundInput::reference,"
-                                                         << " --reference), and this round has none");
+    FEDGUARD_EXPECTS(w.in.reference != nullptr,
+                     "rule '" << e.policy.server_reference_users()
+                              << "' needs the server's reference update (RoundInput::reference,"
+                              << " --reference), and this round has none");
     w.roles.server_reference = w.references.size();
     w.references.push_back(w.in.reference);
   }
   w.subsets = e.policy.column_subsets(w.d, e.state.rounds);
   const std::size_t sketch_dim = sketch_dim_of(e);
   const bool gram = e.policy.needs(rules::kGram) || e.config.detection.enabled;
-  backend::ScanRequest scan{&w.in.updates, w.rows, w.references, e.config.tile_columns, gram,
-                            w.subsets.subsets, sketch_dim, e.config.sketch_seed};
+  backend::ScanRequest scan{
+      &w.in.updates,     w.rows,     w.references,        e.config.tile_columns, gram,
+      w.subsets.subsets, sketch_dim, e.config.sketch_seed};
   w.summaries = e.backend.scan(scan);
 
   w.sample_weight.assign(w.rows.size(), 1.0);
@@ -153,8 +161,9 @@ void scan_stage(const EngineView& e, RoundWork& w) {
     if (!w.in.num_samples.empty()) w.sample_weight[p] = w.in.num_samples[w.rows[p]];
     w.alive.push_back(p);
   }
-  FEDGUARD_EXPECTS(!w.alive.empty(), "no client left to aggregate: all " << w.n << " were rejected ("
-                                                                         << count_list(w.rejected_counts) << ")");
+  FEDGUARD_EXPECTS(!w.alive.empty(), "no client left to aggregate: all "
+                                         << w.n << " were rejected ("
+                                         << count_list(w.rejected_counts) << ")");
 }
 
 void recall_stage(const EngineView& e, RoundWork& w) {
@@ -165,9 +174,11 @@ void recall_stage(const EngineView& e, RoundWork& w) {
     for (std::size_t p = 0; p < w.rows.size(); ++p) {
       if (!w.summaries.finite[p]) continue;
       if (const ClientHistory* h = history_of(e, ids[w.rows[p]]))
-        for (std::size_t q = 0; q < sketch_dim; ++q) w.history[p * sketch_dim + q] += h->sketch_sum[q];
+        for (std::size_t q = 0; q < sketch_dim; ++q)
+          w.history[p * sketch_dim + q] += h->sketch_sum[q];
       const auto first = w.summaries.sketch.begin() + static_cast<std::ptrdiff_t>(p * sketch_dim);
-      w.pending.sketches.emplace_back(ids[w.rows[p]], std::vector<double>(first, first + sketch_dim));
+      w.pending.sketches.emplace_back(ids[w.rows[p]],
+                                      std::vector<double>(first, first + sketch_dim));
     }
     w.roles.history = &w.history;
     w.roles.sketch_dim = sketch_dim;
@@ -180,38 +191,43 @@ void recall_stage(const EngineView& e, RoundWork& w) {
   memory.aggregate_sketches = &e.state.aggregate_sketches;
   for (std::size_t p = 0; p < w.rows.size(); ++p) {
     const ClientHistory* h = history_of(e, ids[w.rows[p]]);
-    const bool was_there =
-        h && rounds > 0 && h->last_round == rounds - 1 && h->last_sketch.size() == sketch_dim && sketch_dim > 0;
+    const bool was_there = h && rounds > 0 && h->last_round == rounds - 1 &&
+                           h->last_sketch.size() == sketch_dim && sketch_dim > 0;
     memory.previous_sketch.push_back(was_there ? &h->last_sketch : nullptr);
     memory.suspicion.push_back(h ? &h->suspicion : nullptr);
-    memory.reputation.push_back(h && h->has_reputation ? h->reputation : e.config.reputation.initial);
+    memory.reputation.push_back(h && h->has_reputation ? h->reputation
+                                                       : e.config.reputation.initial);
     memory.rounds_seen.push_back(h ? h->rounds_seen : 0);
   }
   w.roles.memory = &memory;
   if (sketch_dim == 0)
-    for (std::size_t p = 0; p < w.rows.size(); ++p) w.pending.participants.push_back(ids[w.rows[p]]);
+    for (std::size_t p = 0; p < w.rows.size(); ++p)
+      w.pending.participants.push_back(ids[w.rows[p]]);
 }
 
 void detect_stage(const EngineView& e, RoundWork& w) {
   const geometry::GramSpace& space = w.space();
   detection::HistoryInput history;
-  if (!w.history.empty()) {  // the cumulative sketches of the alive positions, and the rounds they cover
+  if (!w.history
+           .empty()) {  // the cumulative sketches of the alive positions, and the rounds they cover
     history.k = w.roles.sketch_dim;
     w.detect_history.resize(w.alive.size() * history.k);
     for (std::size_t a = 0; a < w.alive.size(); ++a) {
-      std::copy_n(w.history.begin() + static_cast<std::ptrdiff_t>(w.alive[a] * history.k), history.k,
-                  w.detect_history.begin() + static_cast<std::ptrdiff_t>(a * history.k));
+      std::copy_n(w.history.begin() + static_cast<std::ptrdiff_t>(w.alive[a] * history.k),
+                  history.k, w.detect_history.begin() + static_cast<std::ptrdiff_t>(a * history.k));
       const ClientHistory* h = history_of(e, w.result.client_ids[w.rows[w.alive[a]]]);
       history.rounds.push_back((h && !h->sketch_sum.empty() ? h->rounds_seen : 0) + 1);
     }
     history.sketches = &w.detect_history;
   }
-  detection::DetectionOutcome found = detection::detect(e.config.detection, space, w.alive, w.d, history);
+  detection::DetectionOutcome found =
+      detection::detect(e.config.detection, space, w.alive, w.d, history);
   std::vector<std::uint8_t> rejected(w.alive.size(), 0);
   w.detected = found.findings.size();
   for (detection::Finding& f : found.findings) {
     rejected[f.index] = 1;
-    w.reject(w.rows[w.alive[f.index]], f.code, std::move(f.detail), "detection", std::move(f.values));
+    w.reject(w.rows[w.alive[f.index]], f.code, std::move(f.detail), "detection",
+             std::move(f.values));
   }
   for (auto& [name, z] : found.scores) {
     std::vector<double> by_position(w.rows.size(), std::nan(""));
@@ -229,18 +245,20 @@ void decide_stage(const EngineView& e, RoundWork& w) {
   const geometry::GramSpace& space = w.space();
   std::map<std::string, std::vector<double>> detection_scores = std::move(w.decision.scores);
   if (e.config.preset.name.empty()) {
-    w.decision = e.policy.decide(space, w.sample_weight, w.roles, w.subsets, e.state.rounds, w.alive,
-                                 w.rejected_counts, w.n);
+    w.decision = e.policy.decide(space, w.sample_weight, w.roles, w.subsets, e.state.rounds,
+                                 w.alive, w.rejected_counts, w.n);
   } else {
     std::string note;
     const policy::Policy round_policy(e.config.for_round(w.n, w.alive.size(), &note, w.detected));
     if (!note.empty()) w.result.notes.push_back(note);
-    w.decision = round_policy.decide(space, w.sample_weight, w.roles, w.subsets, e.state.rounds, w.alive,
-                                     w.rejected_counts, w.n);
+    w.decision = round_policy.decide(space, w.sample_weight, w.roles, w.subsets, e.state.rounds,
+                                     w.alive, w.rejected_counts, w.n);
   }
   for (auto& [name, values] : detection_scores) w.decision.scores[name] = std::move(values);
-  for (const auto& [p, window] : w.decision.suspicion) w.pending.suspicion[w.result.client_ids[w.rows[p]]] = window;
-  for (const auto& [p, r] : w.decision.rejections) w.reject(w.rows[p], r.code, r.detail, r.rule, r.values);
+  for (const auto& [p, window] : w.decision.suspicion)
+    w.pending.suspicion[w.result.client_ids[w.rows[p]]] = window;
+  for (const auto& [p, r] : w.decision.rejections)
+    w.reject(w.rows[p], r.code, r.detail, r.rule, r.values);
 }
 
 namespace {
@@ -263,7 +281,8 @@ void aggregate_linear(const EngineView& e, RoundWork& w) {
   result.reference_weights = decision.reference_weights;
   e.backend.aggregate_linear(req, result.aggregate.data());
   if (decision.noise_sigma > 0) {
-    add_gaussian_noise(result.aggregate.data(), w.d, decision.noise_sigma, decision.noise_seed, e.config.threads);
+    add_gaussian_noise(result.aggregate.data(), w.d, decision.noise_sigma, decision.noise_seed,
+                       e.config.threads);
     result.noise_sigma = decision.noise_sigma;
   }
 }
@@ -304,7 +323,8 @@ void aggregate_coordinatewise(const EngineView& e, RoundWork& w) {
   // the rows are in host memory; device-resident rows get the backend's kUnsupported error.
   if (backend::statistic_rows(req) > e.backend.max_statistic_rows(req.statistic) &&
       w.in.updates.location().kind == MemoryKind::kHost)
-    backend::make_cpu_backend(e.config.threads)->aggregate_coordinatewise(req, w.result.aggregate.data());
+    backend::make_cpu_backend(e.config.threads)
+        ->aggregate_coordinatewise(req, w.result.aggregate.data());
   else
     e.backend.aggregate_coordinatewise(req, w.result.aggregate.data());
 }
@@ -317,7 +337,8 @@ void aggregate_stage(const EngineView& e, RoundWork& w) {
   result.linear = w.decision.linear;
   result.accepted.assign(w.n, 0);
   result.weights.assign(w.n, 0.0);
-  for (std::size_t p = 0; p < w.rows.size(); ++p) result.accepted[w.rows[p]] = w.decision.accepted[p];
+  for (std::size_t p = 0; p < w.rows.size(); ++p)
+    result.accepted[w.rows[p]] = w.decision.accepted[p];
   if (w.decision.linear) {
     aggregate_linear(e, w);
   } else {
@@ -334,14 +355,17 @@ namespace {
 void reputation_evidence(const EngineView& e, RoundWork& w) {
   const auto& ids = w.result.client_ids;
   for (const Rejection& r : w.result.rejections) {
-    const bool evidence = r.stage == Stage::kValidate || r.stage == Stage::kScan || r.stage == Stage::kDetect;
+    const bool evidence =
+        r.stage == Stage::kValidate || r.stage == Stage::kScan || r.stage == Stage::kDetect;
     if (evidence && r.code != ReasonCode::kDuplicateId) w.pending.outcome[r.id] = 0.0;
   }
   for (std::size_t p = 0; p < w.rows.size(); ++p) {
     if (!w.summaries.finite[p]) continue;
     const std::uint8_t o = w.decision.filter_outcome.empty() ? 2 : w.decision.filter_outcome[p];
-    if (o == 0) w.pending.outcome[ids[w.rows[p]]] = 0.0;
-    else if (o == 1 && !w.pending.outcome.count(ids[w.rows[p]])) w.pending.outcome[ids[w.rows[p]]] = 1.0;
+    if (o == 0)
+      w.pending.outcome[ids[w.rows[p]]] = 0.0;
+    else if (o == 1 && !w.pending.outcome.count(ids[w.rows[p]]))
+      w.pending.outcome[ids[w.rows[p]]] = 1.0;
   }
   std::vector<double> reputation(w.n, std::nan(""));
   for (std::size_t i = 0; i < w.n; ++i) {
@@ -363,7 +387,8 @@ void record_stage(const EngineView& e, RoundWork& w) {
     // one more row through the same sketch as the updates, so the two are comparable exactly.
     const UpdateView one(result.aggregate.data(), 1, w.d, DType::kFloat32);
     const std::size_t sketch_dim = e.policy.needs(rules::kSketch) ? e.config.sketch_dim : 0;
-    backend::ScanRequest req{&one, {0}, {}, e.config.tile_columns, false, {}, sketch_dim, e.config.sketch_seed};
+    backend::ScanRequest req{&one,  {0}, {},         e.config.tile_columns,
+                             false, {},  sketch_dim, e.config.sketch_seed};
     w.pending.aggregate_sketch = e.backend.scan(req).sketch;
   }
   if (e.tracks_reputation) reputation_evidence(e, w);
@@ -385,9 +410,11 @@ void record_stage(const EngineView& e, RoundWork& w) {
 void record_monitoring(const EngineView& e, RoundWork& w) {
   RoundResult& result = w.result;
   for (const auto& [name, value] : w.in.server_metrics)
-    FEDGUARD_EXPECTS(monitor::valid_metric_name(name),
-                     "server metric name '" << name << "' must match [a-z][a-z0-9_]* (at most 64 characters)");
-  std::vector<std::uint64_t> new_clients = monitor::new_client_hashes(e.state.monitor, result.client_ids, w.n);
+    FEDGUARD_EXPECTS(
+        monitor::valid_metric_name(name),
+        "server metric name '" << name << "' must match [a-z][a-z0-9_]* (at most 64 characters)");
+  std::vector<std::uint64_t> new_clients =
+      monitor::new_client_hashes(e.state.monitor, result.client_ids, w.n);
   std::map<std::string, double> rejected_by;  // by reason code, and by rule where one decided
   for (const Rejection& r : result.rejections) {
     rejected_by[reason_code_name(r.code)] += 1;
@@ -400,12 +427,13 @@ void record_monitoring(const EngineView& e, RoundWork& w) {
   context.server_metrics = &w.in.server_metrics;
   context.rejected_by = &rejected_by;
   result.metrics = monitor::round_metrics(result, context);
-  monitor::Observation observation = monitor::observe(e.config.monitoring, e.state.monitor, result.metrics,
-                                                      e.state.rounds);
+  monitor::Observation observation =
+      monitor::observe(e.config.monitoring, e.state.monitor, result.metrics, e.state.rounds);
   observation.new_clients = std::move(new_clients);
   if (e.config.monitoring.clients.enabled) {  // per-client change detection on the detection z's
-    observation.clients = monitor::observe_clients(e.config.monitoring.clients, e.state.monitor.clients, result.scores,
-                                                   result.client_ids, w.n, e.state.rounds);
+    observation.clients =
+        monitor::observe_clients(e.config.monitoring.clients, e.state.monitor.clients,
+                                 result.scores, result.client_ids, w.n, e.state.rounds);
     for (const auto& [signal_side, stat] : observation.clients.group_statistic)
       result.metrics["client_" + signal_side + "_group"] = stat;
     observation.alerts.insert(observation.alerts.end(), observation.clients.alerts.begin(),

@@ -45,7 +45,8 @@ void aggregate_stage(const EngineView& e, RoundWork& w);
 /// Scores, reputation evidence, the aggregate's sketch: completes result and pending.
 void record_stage(const EngineView& e, RoundWork& w);
 
-/// The reputation update r <- decay r + (1 - decay) outcome (docs/rules_spectral_trust.md, "reputation").
+/// The reputation update r <- decay r + (1 - decay) outcome (docs/rules_spectral_trust.md,
+/// "reputation").
 double updated_reputation(double before, double outcome, const ReputationSpec& spec);
 
 }  // namespace fedguard::engine

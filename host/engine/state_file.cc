@@ -4,11 +4,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string_view>
 #include <type_traits>
-
-#include <nlohmann/json.hpp>
 
 #include "common/json_parse.h"
 #include "common/regular_file.h"
@@ -24,12 +23,14 @@ constexpr std::uint64_t kVersion = 3;
 constexpr std::uint64_t kMaxHeader = 1ull << 30;
 
 void write_doubles(std::ofstream& f, const std::vector<double>& v) {
-  f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(double)));
+  f.write(reinterpret_cast<const char*>(v.data()),
+          static_cast<std::streamsize>(v.size() * sizeof(double)));
 }
 
 }  // namespace
 
-void write_state(const std::string& path, const EngineState& state, std::size_t sketch_dim, std::uint64_t sketch_seed) {
+void write_state(const std::string& path, const EngineState& state, std::size_t sketch_dim,
+                 std::uint64_t sketch_seed) {
   nlohmann::json header;
   header["version"] = kVersion;
   header["sketch_dim"] = sketch_dim;
@@ -39,12 +40,14 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
   header["previous_aggregate"] = state.previous_aggregate.size();
   header["aggregate_sketches"] = state.aggregate_sketches.size();
   for (const auto& s : state.aggregate_sketches)
-    FEDGUARD_EXPECTS(s.size() == sketch_dim, "an aggregate sketch has " << s.size() << " values, expected " << sketch_dim);
+    FEDGUARD_EXPECTS(s.size() == sketch_dim,
+                     "an aggregate sketch has " << s.size() << " values, expected " << sketch_dim);
   header["clients"] = nlohmann::json::array();
   for (const auto& [id, h] : state.clients) {
     for (const auto* v : {&h.sketch_sum, &h.last_sketch})
       FEDGUARD_EXPECTS(v->empty() || v->size() == sketch_dim,
-                       "client '" << id << "' has a sketch of " << v->size() << " values, expected " << sketch_dim);
+                       "client '" << id << "' has a sketch of " << v->size() << " values, expected "
+                                  << sketch_dim);
     nlohmann::json c = {{"id", id},
                         {"rounds_seen", h.rounds_seen},
                         {"last_round", h.last_round},
@@ -52,14 +55,16 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
                         {"last_sketch", !h.last_sketch.empty()},
                         {"suspicion", h.suspicion}};
     c["reputation"] = h.has_reputation ? nlohmann::json(h.reputation) : nlohmann::json(nullptr);
-    c["verified"] = h.verified ? nlohmann::json::array({h.first_verified_round, h.last_verified_round})
-                               : nlohmann::json(nullptr);
+    c["verified"] = h.verified
+                        ? nlohmann::json::array({h.first_verified_round, h.last_verified_round})
+                        : nlohmann::json(nullptr);
     header["clients"].push_back(std::move(c));
   }
   header["verification"] =
       state.has_verified_round
           ? nlohmann::json{{"round", state.verified_round},
-                           {"nonce", identity::hex_encode(state.verified_nonce.data(), state.verified_nonce.size())}}
+                           {"nonce", identity::hex_encode(state.verified_nonce.data(),
+                                                          state.verified_nonce.size())}}
           : nlohmann::json(nullptr);
   header["monitor"] = state.monitor.to_json();  // the monitor's section, written and read whole
   const std::string text = header.dump();
@@ -97,9 +102,11 @@ std::uint64_t header_length(const char* prefix, std::uint64_t size, const std::s
   std::uint64_t len;
   std::memcpy(&len, prefix + 8, sizeof len);
   if (len > size - 16)
-    FEDGUARD_THROW(kIo, path << ": offset 8: header length " << len << " runs past the end of the file (size " << size << ")");
+    FEDGUARD_THROW(kIo, path << ": offset 8: header length " << len
+                             << " runs past the end of the file (size " << size << ")");
   if (len > kMaxHeader)
-    FEDGUARD_THROW(kIo, path << ": offset 8: header length " << len << " exceeds the limit of " << kMaxHeader << " bytes");
+    FEDGUARD_THROW(kIo, path << ": offset 8: header length " << len << " exceeds the limit of "
+                             << kMaxHeader << " bytes");
   return len;
 }
 
@@ -124,36 +131,43 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
   try {
     h = parse_json(std::string_view(bytes).substr(16, len));
   } catch (const JsonError& e) {  // syntax, nesting, duplicate keys, NUL bytes, huge numbers
-    FEDGUARD_THROW(kIo, path << ": offset " << 16 + e.offset() << ": header is not valid JSON: " << e.reason());
+    FEDGUARD_THROW(kIo, path << ": offset " << 16 + e.offset()
+                             << ": header is not valid JSON: " << e.reason());
   }
   if (!h.is_object()) FEDGUARD_THROW(kIo, path << ": offset 16: header is not a JSON object");
   auto number_in = [&](const nlohmann::json& obj, const char* key) -> std::uint64_t {
     if (!obj.contains(key) || !obj.at(key).is_number_unsigned())
-      FEDGUARD_THROW(kIo, path << ": offset 16: field '" << key << "' missing or not a non-negative integer");
+      FEDGUARD_THROW(
+          kIo, path << ": offset 16: field '" << key << "' missing or not a non-negative integer");
     return obj.at(key).get<std::uint64_t>();
   };
   auto flag_in = [&](const nlohmann::json& obj, const char* key) -> bool {
     if (!obj.contains(key) || !obj.at(key).is_boolean())
-      FEDGUARD_THROW(kIo, path << ": offset 16: field '" << key << "' missing or not true/false in " << obj.dump());
+      FEDGUARD_THROW(kIo, path << ": offset 16: field '" << key << "' missing or not true/false in "
+                               << obj.dump());
     return obj.at(key).get<bool>();
   };
   const std::uint64_t version = number_in(h, "version");
   if (version < 1 || version > kVersion)
-    FEDGUARD_THROW(kIo, path << ": offset 16: state format version " << version << ", this build reads 1 to " << kVersion);
+    FEDGUARD_THROW(kIo, path << ": offset 16: state format version " << version
+                             << ", this build reads 1 to " << kVersion);
   if (number_in(h, "sketch_dim") != sketch_dim || number_in(h, "sketch_seed") != sketch_seed)
-    FEDGUARD_THROW(kInvalidInput, path << ": written with sketch_dim " << number_in(h, "sketch_dim") << " and sketch_seed "
-                                       << number_in(h, "sketch_seed") << "; this engine uses sketch_dim " << sketch_dim
+    FEDGUARD_THROW(kInvalidInput, path << ": written with sketch_dim " << number_in(h, "sketch_dim")
+                                       << " and sketch_seed " << number_in(h, "sketch_seed")
+                                       << "; this engine uses sketch_dim " << sketch_dim
                                        << " and sketch_seed " << sketch_seed);
   EngineState state;
   state.rounds = number_in(h, "rounds");
   // A count of rounds this engine ran: 2^64 - 1 loaded and wrapped to 0 at the next round
   // (hostile probe). 2^53 rounds is beyond any federation and exact in a double.
   if (state.rounds > (std::uint64_t{1} << 53))
-    FEDGUARD_THROW(kIo, path << ": offset 16: field 'rounds' = " << state.rounds << " is beyond 2^53");
+    FEDGUARD_THROW(kIo,
+                   path << ": offset 16: field 'rounds' = " << state.rounds << " is beyond 2^53");
   const std::uint64_t agg = number_in(h, "previous_aggregate");
   state.model_dim = version >= 3 ? number_in(h, "model_dim") : agg;
   if (agg != 0 && agg != state.model_dim)
-    FEDGUARD_THROW(kIo, path << ": offset 16: previous aggregate of " << agg << " values for model_dim " << state.model_dim);
+    FEDGUARD_THROW(kIo, path << ": offset 16: previous aggregate of " << agg
+                             << " values for model_dim " << state.model_dim);
   const std::uint64_t agg_sketches = version >= 2 ? number_in(h, "aggregate_sketches") : 0;
   if (!h.contains("clients") || !h.at("clients").is_array())
     FEDGUARD_THROW(kIo, path << ": offset 16: header field 'clients' missing or not a list");
@@ -162,13 +176,15 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
   // clients), so they do not depend on the format version other additions bump.
   if (h.contains("verification")) {
     if (!(h.at("verification").is_null() || h.at("verification").is_object()))
-      FEDGUARD_THROW(kIo, path << ": offset 16: header field 'verification' is not an object or null");
+      FEDGUARD_THROW(kIo,
+                     path << ": offset 16: header field 'verification' is not an object or null");
     if (h.at("verification").is_object()) {
       const auto& v = h.at("verification");
       state.has_verified_round = true;
       state.verified_round = number_in(v, "round");
       if (!v.contains("nonce") || !v.at("nonce").is_string())
-        FEDGUARD_THROW(kIo, path << ": offset 16: verification field 'nonce' missing or not a string");
+        FEDGUARD_THROW(kIo,
+                       path << ": offset 16: verification field 'nonce' missing or not a string");
       try {
         state.verified_nonce = identity::parse_nonce_hex(v.at("nonce").get<std::string>());
       } catch (const Error& e) {
@@ -176,7 +192,8 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
       }
     }
   }
-  if (h.contains("monitor")) state.monitor = monitor::MonitorState::from_json(h.at("monitor"), path + ": offset 16");
+  if (h.contains("monitor"))
+    state.monitor = monitor::MonitorState::from_json(h.at("monitor"), path + ": offset 16");
 
   // Sizes first (in 128-bit-safe steps: every count is checked against the bytes left before
   // it is multiplied), then the copies.
@@ -185,8 +202,8 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
   auto take = [&](std::uint64_t count, std::uint64_t unit, const char* what) -> std::uint64_t {
     const std::uint64_t left = size - offset;
     if (unit > 0 && count > left / unit)
-      FEDGUARD_THROW(kIo, path << ": offset " << offset << ": " << what << " needs " << count << " x " << unit
-                               << " bytes, " << left << " left in the file");
+      FEDGUARD_THROW(kIo, path << ": offset " << offset << ": " << what << " needs " << count
+                               << " x " << unit << " bytes, " << left << " left in the file");
     const std::uint64_t at = offset;
     offset += count * unit;
     return at;
@@ -196,13 +213,14 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
     using T = typename std::decay_t<decltype(v)>::value_type;
     for (std::size_t i = 0; i < v.size(); ++i)
       if (!std::isfinite(v[i]))
-        FEDGUARD_THROW(kIo, path << ": offset " << at + i * sizeof(T) << ": " << what << " holds " << v[i]
-                                 << " (every stored value must be finite)");
+        FEDGUARD_THROW(kIo, path << ": offset " << at + i * sizeof(T) << ": " << what << " holds "
+                                 << v[i] << " (every stored value must be finite)");
   };
   const std::uint64_t agg_at = take(agg, sizeof(float), "the previous aggregate");
   state.previous_aggregate.resize(agg);
   // (memcpy with a null pointer is undefined even for 0 bytes: UBSan, issue 17.)
-  if (agg > 0) std::memcpy(state.previous_aggregate.data(), bytes.data() + agg_at, agg * sizeof(float));
+  if (agg > 0)
+    std::memcpy(state.previous_aggregate.data(), bytes.data() + agg_at, agg * sizeof(float));
   check_finite(state.previous_aggregate, agg_at, "the previous aggregate");
   for (std::uint64_t s = 0; s < agg_sketches; ++s) {
     const std::uint64_t at = take(1, per_sketch, "an aggregate sketch");
@@ -221,40 +239,52 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
     const bool has_last = version >= 2 ? flag_in(c, "last_sketch") : false;
     if (version >= 2) {
       if (!c.contains("suspicion") || !c.at("suspicion").is_array())
-        FEDGUARD_THROW(kIo, path << ": offset 16: client field 'suspicion' missing or not a list in " << c.dump());
+        FEDGUARD_THROW(
+            kIo,
+            path << ": offset 16: client field 'suspicion' missing or not a list in " << c.dump());
       // FLDetector's window holds at most 32 values (its "window" <= 32, docs/config.md): a
       // longer list is not one this engine wrote (a 10^6-value list loaded; hostile probe).
       if (c.at("suspicion").size() > 32)
-        FEDGUARD_THROW(kIo, path << ": offset 16: client 'suspicion' holds " << c.at("suspicion").size()
+        FEDGUARD_THROW(kIo, path << ": offset 16: client 'suspicion' holds "
+                                 << c.at("suspicion").size()
                                  << " values, more than FLDetector's window of at most 32");
       for (const auto& x : c.at("suspicion")) {
         if (!x.is_number() || !std::isfinite(x.get<double>()))
-          FEDGUARD_THROW(kIo, path << ": offset 16: client 'suspicion' holds a non-number in " << c.dump());
+          FEDGUARD_THROW(
+              kIo, path << ": offset 16: client 'suspicion' holds a non-number in " << c.dump());
         ch.suspicion.push_back(x.get<double>());
       }
-      if (!c.contains("reputation") || !(c.at("reputation").is_null() || c.at("reputation").is_number()))
-        FEDGUARD_THROW(kIo, path << ": offset 16: client field 'reputation' missing or not a number/null in " << c.dump());
+      if (!c.contains("reputation") ||
+          !(c.at("reputation").is_null() || c.at("reputation").is_number()))
+        FEDGUARD_THROW(
+            kIo, path << ": offset 16: client field 'reputation' missing or not a number/null in "
+                      << c.dump());
       if (c.at("reputation").is_number()) {
         ch.reputation = c.at("reputation").get<double>();
         ch.has_reputation = true;
         if (!(ch.reputation >= 0 && ch.reputation <= 1))
-          FEDGUARD_THROW(kIo, path << ": offset 16: client reputation " << ch.reputation << " outside [0, 1]");
+          FEDGUARD_THROW(
+              kIo, path << ": offset 16: client reputation " << ch.reputation << " outside [0, 1]");
       }
     }
     if (c.contains("verified")) {
       if (!(c.at("verified").is_null() || c.at("verified").is_array()))
-        FEDGUARD_THROW(kIo, path << ": offset 16: client field 'verified' is not a list or null in " << c.dump());
+        FEDGUARD_THROW(kIo, path << ": offset 16: client field 'verified' is not a list or null in "
+                                 << c.dump());
       const auto& v = c.at("verified");
       if (v.is_array()) {
         if (v.size() != 2 || !v[0].is_number_unsigned() || !v[1].is_number_unsigned() ||
             v[0].get<std::uint64_t>() > v[1].get<std::uint64_t>())
-          FEDGUARD_THROW(kIo, path << ": offset 16: client 'verified' is not [first round, last round] in " << c.dump());
+          FEDGUARD_THROW(
+              kIo, path << ": offset 16: client 'verified' is not [first round, last round] in "
+                        << c.dump());
         ch.verified = true;
         ch.first_verified_round = v[0].get<std::uint64_t>();
         ch.last_verified_round = v[1].get<std::uint64_t>();
       }
     }
-    for (auto [want, dest] : {std::pair{has_sum, &ch.sketch_sum}, std::pair{has_last, &ch.last_sketch}}) {
+    for (auto [want, dest] :
+         {std::pair{has_sum, &ch.sketch_sum}, std::pair{has_last, &ch.last_sketch}}) {
       if (!want) continue;
       const std::uint64_t at = take(1, per_sketch, "a client sketch");
       dest->resize(sketch_dim);
@@ -262,10 +292,12 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
       check_finite(*dest, at, "a client sketch");
     }
     if (!state.clients.emplace(c.at("id").get<std::string>(), std::move(ch)).second)
-      FEDGUARD_THROW(kIo, path << ": offset 16: client id '" << c.at("id").get<std::string>() << "' appears twice");
+      FEDGUARD_THROW(kIo, path << ": offset 16: client id '" << c.at("id").get<std::string>()
+                               << "' appears twice");
   }
   if (offset != size)
-    FEDGUARD_THROW(kIo, path << ": offset " << offset << ": " << size - offset << " bytes after the data the header describes");
+    FEDGUARD_THROW(kIo, path << ": offset " << offset << ": " << size - offset
+                             << " bytes after the data the header describes");
   return state;
 }
 
@@ -273,10 +305,12 @@ void check_model_dim(const EngineState& state, std::size_t d) {
   if (state.model_dim == 0 || state.model_dim == d) return;
   // (A previous aggregate of another size has its own error, where the engine uses it.)
   bool holds = !state.aggregate_sketches.empty();
-  for (const auto& [id, h] : state.clients) holds = holds || !h.sketch_sum.empty() || !h.last_sketch.empty();
-  FEDGUARD_EXPECTS(!holds, "the engine's state was built from rounds of model size d=" << state.model_dim
-                                                                                       << " but this round has d=" << d
-                                                                                       << "; its histories cannot be used or extended (call reset_state() or use another state file when the model changes)");
+  for (const auto& [id, h] : state.clients)
+    holds = holds || !h.sketch_sum.empty() || !h.last_sketch.empty();
+  FEDGUARD_EXPECTS(!holds, "the engine's state was built from rounds of model size d="
+                               << state.model_dim << " but this round has d=" << d
+                               << "; its histories cannot be used or extended (call reset_state() "
+                                  "or use another state file when the model changes)");
 }
 
 }  // namespace fedguard::engine

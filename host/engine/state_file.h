@@ -1,7 +1,8 @@
 // The engine's state across rounds, and its versioned file format (docs/formats.md):
 //   bytes 0..7   magic "FGSTATE1"
 //   bytes 8..15  header length H (little-endian uint64)
-//   bytes 16..   H bytes of JSON: {"version": 3, "sketch_dim", "sketch_seed", "model_dim", "rounds",
+//   bytes 16..   H bytes of JSON: {"version": 3, "sketch_dim", "sketch_seed", "model_dim",
+//   "rounds",
 //                "previous_aggregate": length (0 = none), "aggregate_sketches": count,
 //                "clients": [{"id", "rounds_seen", "last_round", "sketch": bool,
 //                "last_sketch": bool, "reputation": number or null, "suspicion": [numbers],
@@ -37,7 +38,7 @@ struct ClientHistory {
   double reputation = 0;
   bool has_reputation = false;
   std::uint64_t rounds_seen = 0;
-  std::uint64_t last_round = 0;    ///< index of the last round the client took part in
+  std::uint64_t last_round = 0;  ///< index of the last round the client took part in
   // Client verification (docs/verification.md): federation round numbers of the client's first
   // and last verified updates (replay protection, probation).
   bool verified = false;
@@ -61,7 +62,8 @@ struct EngineState {
 };
 
 /// Writes atomically (a temporary file renamed over path). Throws kIo naming the path.
-void write_state(const std::string& path, const EngineState& state, std::size_t sketch_dim, std::uint64_t sketch_seed);
+void write_state(const std::string& path, const EngineState& state, std::size_t sketch_dim,
+                 std::uint64_t sketch_seed);
 /// Reads and validates everything (magic, version, JSON, sizes, sketch settings against the
 /// expected ones); throws kIo naming the file and offset, or kInvalidInput for a mismatch.
 EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uint64_t sketch_seed);

@@ -10,38 +10,51 @@ namespace {
 
 ReasonCode code_of(identity::Verdict v) {
   switch (v) {
-    case identity::Verdict::kUnknownClient: return ReasonCode::kUnknownClient;
-    case identity::Verdict::kRevokedClient: return ReasonCode::kRevokedClient;
-    case identity::Verdict::kBadSignature: return ReasonCode::kBadSignature;
-    case identity::Verdict::kStaleRound: return ReasonCode::kStaleRound;
-    case identity::Verdict::kReplayed: return ReasonCode::kReplayed;
-    case identity::Verdict::kMissingSignature: return ReasonCode::kMissingSignature;
-    case identity::Verdict::kEnrollmentCap: return ReasonCode::kEnrollmentCap;
-    case identity::Verdict::kOk: break;
+    case identity::Verdict::kUnknownClient:
+      return ReasonCode::kUnknownClient;
+    case identity::Verdict::kRevokedClient:
+      return ReasonCode::kRevokedClient;
+    case identity::Verdict::kBadSignature:
+      return ReasonCode::kBadSignature;
+    case identity::Verdict::kStaleRound:
+      return ReasonCode::kStaleRound;
+    case identity::Verdict::kReplayed:
+      return ReasonCode::kReplayed;
+    case identity::Verdict::kMissingSignature:
+      return ReasonCode::kMissingSignature;
+    case identity::Verdict::kEnrollmentCap:
+      return ReasonCode::kEnrollmentCap;
+    case identity::Verdict::kOk:
+      break;
   }
-  FEDGUARD_THROW(kInvalidInput, "verification: no reason code for verdict " << identity::verdict_code(v));
+  FEDGUARD_THROW(kInvalidInput,
+                 "verification: no reason code for verdict " << identity::verdict_code(v));
 }
 
 }  // namespace
 
-VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState& state, const RoundInput& in,
-                          const std::vector<std::size_t>& rows, int threads) {
+VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState& state,
+                          const RoundInput& in, const std::vector<std::size_t>& rows, int threads) {
   const UpdateView& u = in.updates;
   const std::size_t n = u.rows();
-  FEDGUARD_EXPECTS(in.client_ids.size() == n, "client verification needs one client id per update: got "
-                                                  << in.client_ids.size() << " ids for n=" << n);
+  FEDGUARD_EXPECTS(in.client_ids.size() == n,
+                   "client verification needs one client id per update: got "
+                       << in.client_ids.size() << " ids for n=" << n);
   FEDGUARD_EXPECTS(in.signatures.empty() || in.signatures.size() == n,
                    "got " << in.signatures.size() << " signatures for n=" << n << " updates");
-  FEDGUARD_EXPECTS(in.update_digests.empty() || in.update_digests.size() == n,
-                   "got " << in.update_digests.size() << " update digests for n=" << n << " updates");
+  FEDGUARD_EXPECTS(
+      in.update_digests.empty() || in.update_digests.size() == n,
+      "got " << in.update_digests.size() << " update digests for n=" << n << " updates");
   bool zero = true;
   for (auto b : in.nonce) zero = zero && b == 0;
-  FEDGUARD_EXPECTS(!zero, "the round's nonce is all zero: issue a fresh one per round (identity::new_nonce())");
+  FEDGUARD_EXPECTS(
+      !zero, "the round's nonce is all zero: issue a fresh one per round (identity::new_nonce())");
   FEDGUARD_EXPECTS(!(state.has_verified_round && state.verified_nonce == in.nonce),
-                   "the round's nonce is the one of the previous verified round " << state.verified_round
-                                                                                  << ": a nonce is used for one round only");
+                   "the round's nonce is the one of the previous verified round "
+                       << state.verified_round << ": a nonce is used for one round only");
   if (u.location().kind != MemoryKind::kHost)
-    FEDGUARD_THROW(kUnsupported, "client verification hashes the updates on the host: pass host memory");
+    FEDGUARD_THROW(kUnsupported,
+                   "client verification hashes the updates on the host: pass host memory");
 
   identity::RoundContext ctx;
   ctx.round = in.round;
@@ -76,7 +89,8 @@ VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState&
 }
 
 std::pair<double, double> cap_probation_share(std::vector<double>& coefficients,
-                                              const std::vector<std::uint8_t>& probation, double max_share) {
+                                              const std::vector<std::uint8_t>& probation,
+                                              double max_share) {
   double on = 0, off = 0;
   for (std::size_t p = 0; p < probation.size(); ++p) (probation[p] ? on : off) += coefficients[p];
   const double total = on + off;
@@ -128,17 +142,20 @@ VerifyOutcome verify_stage(const EngineView& e, const identity::Registry& regist
     std::string counts;
     for (const auto& [code, count] : w.rejected_counts)
       if (count) counts += (counts.empty() ? "" : ", ") + code + " " + std::to_string(count);
-    FEDGUARD_THROW(kInvalidInput, "no client left to aggregate: all " << w.n << " were rejected (" << counts << ")");
+    FEDGUARD_THROW(kInvalidInput, "no client left to aggregate: all " << w.n << " were rejected ("
+                                                                      << counts << ")");
   }
   return v;
 }
 
-void probation_stage(const identity::Registry& registry, const VerifyOutcome& outcome, RoundWork& w) {
+void probation_stage(const identity::Registry& registry, const VerifyOutcome& outcome,
+                     RoundWork& w) {
   // Hook: a Sybil-group signal from the detection stage (near-identical updates, `collusion`)
   // could mark a group's rows here the same way, as rows whose joint share is capped.
   if (!w.decision.linear || registry.probation.rounds == 0) return;
   const std::size_t m = w.rows.size();
-  std::vector<double> coefficients(w.decision.coefficients.begin(), w.decision.coefficients.begin() + m);
+  std::vector<double> coefficients(w.decision.coefficients.begin(),
+                                   w.decision.coefficients.begin() + m);
   std::vector<std::uint8_t> on(m);
   for (std::size_t p = 0; p < m; ++p) on[p] = outcome.probation[w.rows[p]];
   const auto [before, after] = cap_probation_share(coefficients, on, registry.probation.max_share);

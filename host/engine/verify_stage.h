@@ -28,8 +28,8 @@ struct VerifyOutcome {
 /// Round-level checks (ids given, one signature per row or none, a non-zero nonce that is not
 /// the previous verified round's, host memory), then the verdict of every row in rows.
 /// Throws kInvalidInput / kUnsupported for a round that cannot be verified at all.
-VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState& state, const RoundInput& in,
-                          const std::vector<std::size_t>& rows, int threads);
+VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState& state,
+                          const RoundInput& in, const std::vector<std::size_t>& rows, int threads);
 
 /// New-client probation on a linear aggregate: when the rows on probation hold more than
 /// max_share of the client coefficients' sum, (a) if established rows hold weight, scales the
@@ -39,7 +39,8 @@ VerifyOutcome verify_rows(const identity::Registry& registry, const EngineState&
 /// established row at all, changes nothing. coefficients[p] belongs to probation[p]; returns
 /// the probation share of the sum before and after.
 std::pair<double, double> cap_probation_share(std::vector<double>& coefficients,
-                                              const std::vector<std::uint8_t>& probation, double max_share);
+                                              const std::vector<std::uint8_t>& probation,
+                                              double max_share);
 
 /// The verify stage (after validate, before scan): verifies w.rows, rejects the rows that fail
 /// with their code (stage verify), keeps the others in w.rows, and reports in
@@ -48,7 +49,8 @@ VerifyOutcome verify_stage(const EngineView& e, const identity::Registry& regist
 
 /// New-client probation on the decision (after decide, before aggregate): caps the share of
 /// the clients on probation in a linear aggregate (cap_probation_share).
-void probation_stage(const identity::Registry& registry, const VerifyOutcome& outcome, RoundWork& w);
+void probation_stage(const identity::Registry& registry, const VerifyOutcome& outcome,
+                     RoundWork& w);
 
 /// Records a successful round's verified clients and the round's nonce in the state.
 void commit_verification(EngineState& state, const RoundInput& in, const VerifyOutcome& outcome);

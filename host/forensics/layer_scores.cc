@@ -49,21 +49,23 @@ std::vector<double> modified_z(const std::vector<double>& values) {
   return z;
 }
 
-LayerScores compute_layer_scores(const UpdateView& updates, const std::vector<io::LayerRange>& layer_ranges,
+LayerScores compute_layer_scores(const UpdateView& updates,
+                                 const std::vector<io::LayerRange>& layer_ranges,
                                  std::size_t tile_columns) {
   FEDGUARD_EXPECTS(updates.location().kind == MemoryKind::kHost, "layer scores need host memory");
   const std::size_t n = updates.rows(), d = updates.cols();
   std::vector<io::LayerRange> layers = layer_ranges;
   if (layers.empty()) layers.push_back({"all", 0, d});
   for (const auto& l : layers) {
-    FEDGUARD_EXPECTS(l.begin <= l.end && l.end <= d, "layer '" << l.name << "' [" << l.begin << ", " << l.end
-                                                               << ") is outside d=" << d);
+    FEDGUARD_EXPECTS(l.begin <= l.end && l.end <= d, "layer '" << l.name << "' [" << l.begin << ", "
+                                                               << l.end << ") is outside d=" << d);
   }
   const std::size_t L = layers.size();
   // Column -> layer via the sorted starts (layers are contiguous and in order as written).
   std::vector<std::size_t> order(L);
   for (std::size_t k = 0; k < L; ++k) order[k] = k;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return layers[a].begin < layers[b].begin; });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return layers[a].begin < layers[b].begin; });
 
   std::vector<std::size_t> good;
   for (std::size_t i = 0; i < n; ++i)
@@ -86,7 +88,8 @@ LayerScores compute_layer_scores(const UpdateView& updates, const std::vector<io
       const std::size_t c0 = t * b, w = std::min(b, d - c0);
       for (std::size_t r = 0; r < g; ++r) {
         const auto* row = static_cast<const unsigned char*>(updates.row(good[r]));
-        convert_to_float(updates.dtype(), row + c0 * dtype_size(updates.dtype()), tile.data() + r * b, w);
+        convert_to_float(updates.dtype(), row + c0 * dtype_size(updates.dtype()),
+                         tile.data() + r * b, w);
       }
       std::size_t li = 0;  // position in `order`
       for (std::size_t c = 0; c < w; ++c) {
@@ -106,7 +109,9 @@ LayerScores compute_layer_scores(const UpdateView& updates, const std::vector<io
                            column.begin() + static_cast<std::ptrdiff_t>(m));
           med = column[mid];
           if (m % 2 == 0) {
-            med = 0.5 * (med + *std::max_element(column.begin(), column.begin() + static_cast<std::ptrdiff_t>(mid)));
+            med =
+                0.5 * (med + *std::max_element(column.begin(),
+                                               column.begin() + static_cast<std::ptrdiff_t>(mid)));
           }
         }
         for (std::size_t r = 0; r < g; ++r) {

@@ -61,8 +61,8 @@ ClientIndex index_clients(const ScanSummary& s) {
 }
 
 // Scores of one detector over every client-round with ground truth.
-void labelled_scores(const ScanSummary& s, std::size_t policy, const std::string& det, std::vector<double>* scores,
-                     std::vector<std::uint8_t>* labels) {
+void labelled_scores(const ScanSummary& s, std::size_t policy, const std::string& det,
+                     std::vector<double>* scores, std::vector<std::uint8_t>* labels) {
   for (const ScannedRound& r : s.rounds) {
     if (!r.ok || !r.has_ground_truth || !r.policies[policy].ok) continue;
     const auto it = r.policies[policy].scores.find(det);
@@ -79,8 +79,8 @@ std::string acceptance_plot(const ScanSummary& s, std::size_t policy) {
   plot.title("Per-round acceptance: " + s.policies[policy].name);
   plot.x_label("round");
   plot.y_label("clients");
-  Series acc{Series::Kind::kBars}, rej_ben{Series::Kind::kBars}, rej_mal{Series::Kind::kBars}, acc_mal{Series::Kind::kBars},
-      bad{Series::Kind::kBars};
+  Series acc{Series::Kind::kBars}, rej_ben{Series::Kind::kBars}, rej_mal{Series::Kind::kBars},
+      acc_mal{Series::Kind::kBars}, bad{Series::Kind::kBars};
   acc.label = "accepted";
   acc.color = "#2ca02c";
   acc_mal.label = s.has_ground_truth ? "accepted, malicious" : "";
@@ -131,7 +131,8 @@ std::string monitoring_section(const ScanSummary& s, std::size_t policy) {
   const nlohmann::json& config = s.policies[policy].config;
   if (config.contains("monitoring") && config["monitoring"].value("enabled", false))
     for (const auto& d : config["monitoring"].value("detectors", nlohmann::json::array()))
-      if (d.contains("metric") && std::find(watched.begin(), watched.end(), d["metric"]) == watched.end())
+      if (d.contains("metric") &&
+          std::find(watched.begin(), watched.end(), d["metric"]) == watched.end())
         watched.push_back(d["metric"].get<std::string>());
   std::ostringstream o;
   std::vector<const Alert*> alerts;
@@ -139,7 +140,8 @@ std::string monitoring_section(const ScanSummary& s, std::size_t policy) {
     if (r.ok && r.policies[policy].ok)
       for (const Alert& a : r.policies[policy].alerts) alerts.push_back(&a);
   o << "<h2>Monitoring: " << html_escape(s.policies[policy].name) << "</h2>\n<p>" << alerts.size()
-    << " change-point alert(s). Alert rounds are the engine's (rounds it processed, from 0); the x axis is "
+    << " change-point alert(s). Alert rounds are the engine's (rounds it processed, from 0); the x "
+       "axis is "
        "the log's round number.</p>\n";
   for (const std::string& metric : watched) {
     Series line;
@@ -175,19 +177,21 @@ std::string monitoring_section(const ScanSummary& s, std::size_t policy) {
     o << plot.render();
   }
   if (!alerts.empty()) {
-    o << "<table><tr><th>round</th><th>metric</th><th>method</th><th>direction</th><th>statistic</th>"
+    o << "<table><tr><th>round</th><th>metric</th><th>method</th><th>direction</th><th>statistic</"
+         "th>"
          "<th>threshold</th><th>value</th><th>baseline</th></tr>";
     for (const Alert* a : alerts)
-      o << "<tr><td>" << a->round << "</td><td>" << html_escape(a->metric) << "</td><td>" << a->method << "</td><td>"
-        << a->direction << "</td><td>" << fmt(a->statistic) << "</td><td>" << fmt(a->threshold) << "</td><td>"
-        << fmt(a->value) << "</td><td>" << fmt(a->baseline_mean) << " &plusmn; " << fmt(a->baseline_scale)
-        << "</td></tr>";
+      o << "<tr><td>" << a->round << "</td><td>" << html_escape(a->metric) << "</td><td>"
+        << a->method << "</td><td>" << a->direction << "</td><td>" << fmt(a->statistic)
+        << "</td><td>" << fmt(a->threshold) << "</td><td>" << fmt(a->value) << "</td><td>"
+        << fmt(a->baseline_mean) << " &plusmn; " << fmt(a->baseline_scale) << "</td></tr>";
     o << "</table>\n";
   }
   return o.str();
 }
 
-std::string timeline_plot(const ScanSummary& s, std::size_t policy, const std::string& det, const ClientIndex& ci) {
+std::string timeline_plot(const ScanSummary& s, std::size_t policy, const std::string& det,
+                          const ClientIndex& ci) {
   SvgPlot plot(1100, 300);
   plot.title("Score timeline: " + det + " (" + s.policies[policy].name + ")" +
              (higher_is_suspicious(det) ? "" : " - low is suspicious"));
@@ -225,7 +229,8 @@ std::string timeline_plot(const ScanSummary& s, std::size_t policy, const std::s
   const bool gt = s.has_ground_truth;
   std::size_t benign_total = 0;
   for (std::size_t c = 0; c < nc; ++c) benign_total += gt ? !ci.ever_malicious[c] : 1;
-  const std::size_t stride = std::max<std::size_t>(1, (benign_total + kMaxBenignLines - 1) / kMaxBenignLines);
+  const std::size_t stride =
+      std::max<std::size_t>(1, (benign_total + kMaxBenignLines - 1) / kMaxBenignLines);
   std::size_t benign_seen = 0;
   bool ben_labelled = false, mal_labelled = false;
   for (std::size_t c = 0; c < nc; ++c) {
@@ -251,7 +256,8 @@ std::string timeline_plot(const ScanSummary& s, std::size_t policy, const std::s
   }
   if (!rejected.x.empty()) plot.add(rejected);
   std::string note;
-  if (stride > 1) note = "<p class=\"note\">Every " + std::to_string(stride) + "th benign client drawn.</p>";
+  if (stride > 1)
+    note = "<p class=\"note\">Every " + std::to_string(stride) + "th benign client drawn.</p>";
   return plot.render() + note;
 }
 
@@ -267,7 +273,8 @@ std::string decision_grid(const ScanSummary& s, std::size_t policy, const Client
   std::vector<std::size_t> order(ci.ids.size());
   for (std::size_t c = 0; c < order.size(); ++c) order[c] = c;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    if (ci.ever_malicious[a] != ci.ever_malicious[b]) return ci.ever_malicious[a] > ci.ever_malicious[b];
+    if (ci.ever_malicious[a] != ci.ever_malicious[b])
+      return ci.ever_malicious[a] > ci.ever_malicious[b];
     return rejected[a] > rejected[b];
   });
   if (order.size() > kMaxGridClients) order.resize(kMaxGridClients);
@@ -276,29 +283,36 @@ std::string decision_grid(const ScanSummary& s, std::size_t policy, const Client
   const double cell_h = 12, left = 150, top = 24;
   // Wide enough for the title line (about 6.6 px a character at 12 px bold).
   const double title_w = left + 6.6 * static_cast<double>(s.policies[policy].name.size() + 90);
-  const double w = std::max(title_w, left + cell_w * rounds + 20), h = top + cell_h * order.size() + 30;
+  const double w = std::max(title_w, left + cell_w * rounds + 20),
+               h = top + cell_h * order.size() + 30;
   std::map<std::size_t, std::size_t> row_of;
   for (std::size_t k = 0; k < order.size(); ++k) row_of[order[k]] = k;
   std::ostringstream o;
   char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
-                "font-size=\"10\" class=\"plot\"><rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>",
-                w, h);
+  std::snprintf(
+      buf, sizeof buf,
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+      "font-family=\"sans-serif\" "
+      "font-size=\"10\" class=\"plot\"><rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>",
+      w, h);
   o << buf;
-  o << "<text x=\"" << left << "\" y=\"14\" font-size=\"12\" font-weight=\"bold\">Decisions per client and round ("
+  o << "<text x=\"" << left
+    << "\" y=\"14\" font-size=\"12\" font-weight=\"bold\">Decisions per client and round ("
     << esc(s.policies[policy].name) << "): green accepted, orange rejected, red outline = malicious"
     << "</text>";
   for (std::size_t k = 0; k < order.size(); ++k) {
     const std::size_t c = order[k];
     o << "<text x=\"" << left - 4 << "\" y=\"" << top + cell_h * k + 9 << "\" text-anchor=\"end\""
-      << (ci.ever_malicious[c] ? " fill=\"#d62728\"" : "") << ">" << esc(ci.ids[c].substr(0, 24)) << "</text>";
+      << (ci.ever_malicious[c] ? " fill=\"#d62728\"" : "") << ">" << esc(ci.ids[c].substr(0, 24))
+      << "</text>";
   }
   for (std::size_t t = 0; t < rounds; ++t) {
     const ScannedRound& r = s.rounds[t];
     const double x = left + cell_w * t;
     if (!r.ok || !r.policies[policy].ok) {
-      std::snprintf(buf, sizeof buf, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"#000\" fill-opacity=\"0.15\"/>",
+      std::snprintf(buf, sizeof buf,
+                    "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"#000\" "
+                    "fill-opacity=\"0.15\"/>",
                     x, top, cell_w, cell_h * order.size());
       o << buf;
       continue;
@@ -308,15 +322,17 @@ std::string decision_grid(const ScanSummary& s, std::size_t policy, const Client
       if (it == row_of.end()) continue;
       const bool acc = r.policies[policy].accepted[i] != 0;
       const bool mal = r.has_ground_truth && r.malicious[i];
-      std::snprintf(buf, sizeof buf, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s/>", x + 0.5,
-                    top + cell_h * it->second + 0.5, cell_w - 1, cell_h - 1, acc ? "#2ca02c" : kRejColor,
+      std::snprintf(buf, sizeof buf,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s/>",
+                    x + 0.5, top + cell_h * it->second + 0.5, cell_w - 1, cell_h - 1,
+                    acc ? "#2ca02c" : kRejColor,
                     mal ? " stroke=\"#d62728\" stroke-width=\"1.5\"" : "");
       o << buf;
     }
   }
-  o << "<text x=\"" << left << "\" y=\"" << h - 10 << "\">rounds " << (rounds ? s.rounds[0].round : 0) << " .. "
-    << (rounds ? s.rounds[rounds - 1].round : 0) << (s.rounds.size() > rounds ? " (first rounds only)" : "")
-    << "</text></svg>\n";
+  o << "<text x=\"" << left << "\" y=\"" << h - 10 << "\">rounds "
+    << (rounds ? s.rounds[0].round : 0) << " .. " << (rounds ? s.rounds[rounds - 1].round : 0)
+    << (s.rounds.size() > rounds ? " (first rounds only)" : "") << "</text></svg>\n";
   return o.str();
 }
 
@@ -329,7 +345,8 @@ std::string histogram(const ScanSummary& s, std::size_t policy, const std::strin
     for (std::size_t i = 0; i < it->second.size() && i < r.client_ids.size(); ++i) {
       const double v = it->second[i];
       if (!std::isfinite(v)) continue;
-      const bool first = s.has_ground_truth ? (r.has_ground_truth && r.malicious[i]) : !r.policies[policy].accepted[i];
+      const bool first = s.has_ground_truth ? (r.has_ground_truth && r.malicious[i])
+                                            : !r.policies[policy].accepted[i];
       (first ? a : b).push_back(v);
     }
   }
@@ -367,7 +384,8 @@ std::string histogram(const ScanSummary& s, std::size_t policy, const std::strin
   return plot.render();
 }
 
-std::string roc_plot(const ScanSummary& s, std::size_t policy, std::vector<std::pair<std::string, Roc>>* table) {
+std::string roc_plot(const ScanSummary& s, std::size_t policy,
+                     std::vector<std::pair<std::string, Roc>>* table) {
   SvgPlot plot(540, 460);
   plot.title("ROC per detector (" + s.policies[policy].name + ")");
   plot.x_label("false positive rate");
@@ -428,7 +446,8 @@ std::string layer_section(const ScanSummary& s) {
     }
   }
   if (order.empty()) return "<p>Layer scores were not computed (--no-layer-scores).</p>";
-  const std::string g1 = s.has_ground_truth ? "malicious" : "rejected", g0 = s.has_ground_truth ? "benign" : "accepted";
+  const std::string g1 = s.has_ground_truth ? "malicious" : "rejected",
+                    g0 = s.has_ground_truth ? "benign" : "accepted";
   SvgPlot plot(1100, 280);
   plot.title("Mean distance to the coordinate-wise median, per layer (1 = a typical client)");
   plot.x_label("layer (index in the table below)");
@@ -450,53 +469,63 @@ std::string layer_section(const ScanSummary& s) {
   std::vector<Row> rows;
   for (std::size_t k = 0; k < order.size(); ++k) {
     const Acc& a = acc[order[k]];
-    const double d0 = a.count[0] ? a.dist[0] / a.count[0] : NAN, d1 = a.count[1] ? a.dist[1] / a.count[1] : NAN;
+    const double d0 = a.count[0] ? a.dist[0] / a.count[0] : NAN,
+                 d1 = a.count[1] ? a.dist[1] / a.count[1] : NAN;
     s0.x.push_back(k - 0.2), s0.y.push_back(d0);
     s1.x.push_back(k + 0.2), s1.y.push_back(d1);
     rows.push_back({k, d1 / d0});
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-    const double x = std::isfinite(a.ratio) ? a.ratio : -1, y = std::isfinite(b.ratio) ? b.ratio : -1;
+    const double x = std::isfinite(a.ratio) ? a.ratio : -1,
+                 y = std::isfinite(b.ratio) ? b.ratio : -1;
     return x > y;
   });
   for (const Row& row : rows) {
     const Acc& a = acc[order[row.idx]];
     auto mean = [](double sum, std::size_t c) { return c ? sum / c : NAN; };
-    table << "<tr><td>" << row.idx << "</td><td>" << esc(order[row.idx]) << "</td><td>" << fmt(mean(a.dist[0], a.count[0]))
-          << "</td><td>" << fmt(mean(a.dist[1], a.count[1])) << "</td><td><b>" << fmt(row.ratio) << "</b></td><td>"
-          << fmt(mean(a.z[0], a.count[0])) << "</td><td>" << fmt(mean(a.z[1], a.count[1])) << "</td></tr>";
+    table << "<tr><td>" << row.idx << "</td><td>" << esc(order[row.idx]) << "</td><td>"
+          << fmt(mean(a.dist[0], a.count[0])) << "</td><td>" << fmt(mean(a.dist[1], a.count[1]))
+          << "</td><td><b>" << fmt(row.ratio) << "</b></td><td>" << fmt(mean(a.z[0], a.count[0]))
+          << "</td><td>" << fmt(mean(a.z[1], a.count[1])) << "</td></tr>";
   }
   table << "</table>";
   plot.add(s0);
   plot.add(s1);
-  return plot.render() + "<p>Layers sorted by how far the " + g1 + " clients stand out (ratio of mean distances).</p>" +
-         table.str();
+  return plot.render() + "<p>Layers sorted by how far the " + g1 +
+         " clients stand out (ratio of mean distances).</p>" + table.str();
 }
 
 std::string comparison_section(const ScanSummary& s) {
   const nlohmann::json c = compare_policies(s);
   std::ostringstream o;
-  o << "<h2>Policy comparison</h2><p>Agreement: the fraction of client-rounds on which two policies made the same "
+  o << "<h2>Policy comparison</h2><p>Agreement: the fraction of client-rounds on which two "
+       "policies made the same "
        "accept / reject decision.</p><table><tr><th></th>";
   for (const auto& p : s.policies) o << "<th>" << esc(p.name) << "</th>";
   o << "</tr>";
   for (std::size_t a = 0; a < s.policies.size(); ++a) {
     o << "<tr><th>" << esc(s.policies[a].name) << "</th>";
-    for (std::size_t b = 0; b < s.policies.size(); ++b) o << "<td>" << pct(c["agreement"][a][b].get<double>()) << "</td>";
+    for (std::size_t b = 0; b < s.policies.size(); ++b)
+      o << "<td>" << pct(c["agreement"][a][b].get<double>()) << "</td>";
     o << "</tr>";
   }
   o << "</table>";
   if (s.has_ground_truth) {
-    o << "<h3>Which caught whom</h3><p>Per malicious client: rounds rejected / rounds it was malicious in.</p>"
+    o << "<h3>Which caught whom</h3><p>Per malicious client: rounds rejected / rounds it was "
+         "malicious in.</p>"
          "<table><tr><th>client</th>";
     for (const auto& p : s.policies) o << "<th>" << esc(p.name) << "</th>";
     o << "</tr>";
     for (const auto& row : c["caught"]) {
       o << "<tr><td>" << esc(row["client"].get<std::string>()) << "</td>";
       for (const auto& cell : row["by_policy"]) {
-        const auto rej = cell["rejected"].get<std::size_t>(), of = cell["malicious_rounds"].get<std::size_t>();
-        o << "<td style=\"background:" << (rej == of && of ? "#d4f4d4" : rej ? "#fff3c4" : "#f8d0d0") << "\">" << rej
-          << " / " << of << "</td>";
+        const auto rej = cell["rejected"].get<std::size_t>(),
+                   of = cell["malicious_rounds"].get<std::size_t>();
+        o << "<td style=\"background:"
+          << (rej == of && of ? "#d4f4d4"
+              : rej           ? "#fff3c4"
+                              : "#f8d0d0")
+          << "\">" << rej << " / " << of << "</td>";
       }
       o << "</tr>";
     }
@@ -525,8 +554,10 @@ Confusion policy_confusion(const ScanSummary& s, std::size_t policy) {
 
 nlohmann::json compare_policies(const ScanSummary& s) {
   const std::size_t P = s.policies.size();
-  std::vector<std::vector<double>> same(P, std::vector<double>(P, 0)), total(P, std::vector<double>(P, 0));
-  std::map<std::string, std::vector<std::pair<std::size_t, std::size_t>>> caught;  // id -> per policy (rej, of)
+  std::vector<std::vector<double>> same(P, std::vector<double>(P, 0)),
+      total(P, std::vector<double>(P, 0));
+  std::map<std::string, std::vector<std::pair<std::size_t, std::size_t>>>
+      caught;  // id -> per policy (rej, of)
   std::vector<std::string> caught_order;
   for (const ScannedRound& r : s.rounds) {
     if (!r.ok) continue;
@@ -539,7 +570,8 @@ nlohmann::json compare_policies(const ScanSummary& s) {
         }
       }
       if (r.has_ground_truth && r.malicious[i]) {
-        auto [it, fresh] = caught.try_emplace(r.client_ids[i], std::vector<std::pair<std::size_t, std::size_t>>(P));
+        auto [it, fresh] = caught.try_emplace(r.client_ids[i],
+                                              std::vector<std::pair<std::size_t, std::size_t>>(P));
         if (fresh) caught_order.push_back(r.client_ids[i]);
         for (std::size_t a = 0; a < P; ++a) {
           if (!r.policies[a].ok) continue;
@@ -564,15 +596,17 @@ nlohmann::json compare_policies(const ScanSummary& s) {
   out["agreement"] = nlohmann::json::array();
   for (std::size_t a = 0; a < P; ++a) {
     nlohmann::json row = nlohmann::json::array();
-    for (std::size_t b = 0; b < P; ++b) row.push_back(total[a][b] > 0 ? same[a][b] / total[a][b] : 0.0);
+    for (std::size_t b = 0; b < P; ++b)
+      row.push_back(total[a][b] > 0 ? same[a][b] / total[a][b] : 0.0);
     out["agreement"].push_back(row);
   }
   out["caught"] = nlohmann::json::array();
   for (const std::string& id : caught_order) {
     nlohmann::json row = {{"client", id}, {"by_policy", nlohmann::json::array()}};
     for (std::size_t a = 0; a < P; ++a) {
-      row["by_policy"].push_back(
-          {{"policy", s.policies[a].name}, {"rejected", caught[id][a].first}, {"malicious_rounds", caught[id][a].second}});
+      row["by_policy"].push_back({{"policy", s.policies[a].name},
+                                  {"rejected", caught[id][a].first},
+                                  {"malicious_rounds", caught[id][a].second}});
     }
     out["caught"].push_back(row);
   }
@@ -582,24 +616,30 @@ nlohmann::json compare_policies(const ScanSummary& s) {
 std::string render_report(const ScanSummary& s) {
   const ClientIndex ci = index_clients(s);
   std::ostringstream o;
-  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>fedguard scan: " << esc(s.log_dir)
+  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>fedguard scan: "
+    << esc(s.log_dir)
     << "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222;max-width:1160px}"
-       "table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;"
+       "table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;padding:3px "
+       "8px;font-size:13px;"
        "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
-       ".plot{display:block;margin:8px 0;border:1px solid #ddd}.row{display:flex;flex-wrap:wrap;gap:8px}"
-       ".bad{color:#b00}.note{color:#666;font-size:12px}h2{border-bottom:1px solid #ccc;padding-bottom:4px;"
+       ".plot{display:block;margin:8px 0;border:1px solid "
+       "#ddd}.row{display:flex;flex-wrap:wrap;gap:8px}"
+       ".bad{color:#b00}.note{color:#666;font-size:12px}h2{border-bottom:1px solid "
+       "#ccc;padding-bottom:4px;"
        "margin-top:32px}</style></head><body>\n";
   std::size_t client_rounds = 0;
   for (const ScannedRound& r : s.rounds) client_rounds += r.ok ? r.n : 0;
-  o << "<h1>fedguard scan</h1><table><tr><th>log</th><td>" << esc(s.log_dir) << "</td></tr><tr><th>rounds</th><td>"
-    << s.rounds.size() << " (" << s.bad_rounds << " unreadable)</td></tr><tr><th>clients</th><td>" << ci.ids.size()
-    << " distinct, " << client_rounds << " client-rounds</td></tr><tr><th>update data</th><td>" << fmt(s.bytes / 1e6, 4)
-    << " MB in " << fmt(s.seconds, 3) << " s</td></tr><tr><th>ground truth</th><td>"
-    << (s.has_ground_truth ? "yes" : "no") << "</td></tr><tr><th>fedguard</th><td>" << esc(version())
-    << "</td></tr></table>\n";
+  o << "<h1>fedguard scan</h1><table><tr><th>log</th><td>" << esc(s.log_dir)
+    << "</td></tr><tr><th>rounds</th><td>" << s.rounds.size() << " (" << s.bad_rounds
+    << " unreadable)</td></tr><tr><th>clients</th><td>" << ci.ids.size() << " distinct, "
+    << client_rounds << " client-rounds</td></tr><tr><th>update data</th><td>"
+    << fmt(s.bytes / 1e6, 4) << " MB in " << fmt(s.seconds, 3)
+    << " s</td></tr><tr><th>ground truth</th><td>" << (s.has_ground_truth ? "yes" : "no")
+    << "</td></tr><tr><th>fedguard</th><td>" << esc(version()) << "</td></tr></table>\n";
 
   // Policies and their headline numbers.
-  o << "<h2>Policies</h2><table><tr><th>policy</th><th>detectors</th><th>rejected client-rounds</th>";
+  o << "<h2>Policies</h2><table><tr><th>policy</th><th>detectors</th><th>rejected "
+       "client-rounds</th>";
   if (s.has_ground_truth) o << "<th>TPR</th><th>FPR</th>";
   o << "<th>failed rounds</th></tr>";
   for (std::size_t k = 0; k < s.policies.size(); ++k) {
@@ -614,11 +654,12 @@ std::string render_report(const ScanSummary& s) {
     }
     std::string dets;
     for (const auto& d : s.policies[k].detectors) dets += (dets.empty() ? "" : ", ") + d;
-    o << "<tr><td>" << esc(s.policies[k].name) << "</td><td>" << esc(dets) << "</td><td>" << rejected << "</td>";
+    o << "<tr><td>" << esc(s.policies[k].name) << "</td><td>" << esc(dets) << "</td><td>"
+      << rejected << "</td>";
     if (s.has_ground_truth) {
       const Confusion c = policy_confusion(s, k);
-      o << "<td>" << pct(c.tpr()) << " (" << c.tp << "/" << c.tp + c.fn << ")</td><td>" << pct(c.fpr()) << " (" << c.fp
-        << "/" << c.fp + c.tn << ")</td>";
+      o << "<td>" << pct(c.tpr()) << " (" << c.tp << "/" << c.tp + c.fn << ")</td><td>"
+        << pct(c.fpr()) << " (" << c.fp << "/" << c.fp + c.tn << ")</td>";
     }
     o << "<td>" << failed << "</td></tr>";
   }
@@ -629,43 +670,53 @@ std::string render_report(const ScanSummary& s) {
   }
 
   if (s.bad_rounds > 0 || std::any_of(s.rounds.begin(), s.rounds.end(), [](const ScannedRound& r) {
-        return !r.warnings.empty() || std::any_of(r.policies.begin(), r.policies.end(), [&](const PolicyRound& p) { return r.ok && !p.ok; });
+        return !r.warnings.empty() ||
+               std::any_of(r.policies.begin(), r.policies.end(),
+                           [&](const PolicyRound& p) { return r.ok && !p.ok; });
       })) {
     o << "<h2>Problems</h2><table><tr><th>round</th><th>file</th><th>problem</th></tr>";
     for (const ScannedRound& r : s.rounds) {
-      if (!r.ok) o << "<tr class=\"bad\"><td>" << r.round << "</td><td>" << esc(r.file) << "</td><td>" << esc(r.error) << "</td></tr>";
+      if (!r.ok)
+        o << "<tr class=\"bad\"><td>" << r.round << "</td><td>" << esc(r.file) << "</td><td>"
+          << esc(r.error) << "</td></tr>";
       for (const auto& w : r.warnings)
-        o << "<tr><td>" << r.round << "</td><td>" << esc(r.file) << "</td><td>warning: " << esc(w) << "</td></tr>";
+        o << "<tr><td>" << r.round << "</td><td>" << esc(r.file) << "</td><td>warning: " << esc(w)
+          << "</td></tr>";
       for (std::size_t k = 0; r.ok && k < r.policies.size(); ++k) {
         if (!r.policies[k].ok)
-          o << "<tr class=\"bad\"><td>" << r.round << "</td><td>" << esc(r.file) << "</td><td>" << esc(s.policies[k].name)
-            << ": " << esc(r.policies[k].error) << "</td></tr>";
+          o << "<tr class=\"bad\"><td>" << r.round << "</td><td>" << esc(r.file) << "</td><td>"
+            << esc(s.policies[k].name) << ": " << esc(r.policies[k].error) << "</td></tr>";
       }
     }
     o << "</table>\n";
   }
 
   for (std::size_t k = 0; k < s.policies.size(); ++k) {
-    o << "<h2>Acceptance per round: " << esc(s.policies[k].name) << "</h2>\n" << acceptance_plot(s, k);
+    o << "<h2>Acceptance per round: " << esc(s.policies[k].name) << "</h2>\n"
+      << acceptance_plot(s, k);
     o << decision_grid(s, k, ci);
     o << monitoring_section(s, k);
     if (s.has_ground_truth) {
       std::vector<std::pair<std::string, Roc>> table;
       const std::string roc = roc_plot(s, k, &table);
       o << "<h2>Detectors against ground truth: " << esc(s.policies[k].name)
-        << "</h2><div class=\"row\">" << roc << "<div><table><tr><th>detector</th><th>AUC</th><th>direction</th>"
+        << "</h2><div class=\"row\">" << roc
+        << "<div><table><tr><th>detector</th><th>AUC</th><th>direction</th>"
         << "<th>malicious / benign client-rounds</th></tr>";
       for (const auto& [det, r] : table) {
         o << "<tr><td>" << esc(det) << "</td><td><b>" << fmt(r.auc) << "</b></td><td>"
-          << (higher_is_suspicious(det) ? "high = suspicious" : "low = suspicious") << "</td><td>" << r.positives << " / "
-          << r.negatives << "</td></tr>";
+          << (higher_is_suspicious(det) ? "high = suspicious" : "low = suspicious") << "</td><td>"
+          << r.positives << " / " << r.negatives << "</td></tr>";
       }
       o << "</table>";
       bool inverted = false;
-      for (const auto& [det, r] : table) inverted = inverted || (std::isfinite(r.auc) && r.auc < 0.5);
+      for (const auto& [det, r] : table)
+        inverted = inverted || (std::isfinite(r.auc) && r.auc < 0.5);
       if (inverted) {
-        o << "<p class=\"note\">An AUC below 0.5: that detector scores the malicious clients as <i>less</i> "
-             "suspicious than the benign ones (an attack that hides in the centre of the benign updates, such "
+        o << "<p class=\"note\">An AUC below 0.5: that detector scores the malicious clients as "
+             "<i>less</i> "
+             "suspicious than the benign ones (an attack that hides in the centre of the benign "
+             "updates, such "
              "as ALIE, does this to distance and spectral scores).</p>";
       }
       o << "</div></div>\n";
@@ -682,20 +733,23 @@ std::string render_report(const ScanSummary& s) {
 
   // The clients most often rejected by the first policy.
   auto stats = client_stats(s, 0);
-  std::stable_sort(stats.begin(), stats.end(),
-                   [](const ClientStats& a, const ClientStats& b) { return a.times_rejected > b.times_rejected; });
-  o << "<h2>Clients (" << esc(s.policies[0].name) << ", most rejected first; all in clients.csv)</h2><table><tr><th>client</th>"
+  std::stable_sort(stats.begin(), stats.end(), [](const ClientStats& a, const ClientStats& b) {
+    return a.times_rejected > b.times_rejected;
+  });
+  o << "<h2>Clients (" << esc(s.policies[0].name)
+    << ", most rejected first; all in clients.csv)</h2><table><tr><th>client</th>"
        "<th>rounds seen</th><th>rejected</th><th>first rejection</th>";
   if (s.has_ground_truth) o << "<th>malicious rounds</th>";
   o << "</tr>";
   for (std::size_t i = 0; i < stats.size() && i < 50; ++i) {
     const ClientStats& c = stats[i];
-    o << "<tr><td>" << esc(c.id) << "</td><td>" << c.rounds_seen << "</td><td>" << c.times_rejected << "</td><td>"
-      << (c.rejected_ever ? std::to_string(c.first_rejection) : "") << "</td>";
+    o << "<tr><td>" << esc(c.id) << "</td><td>" << c.rounds_seen << "</td><td>" << c.times_rejected
+      << "</td><td>" << (c.rejected_ever ? std::to_string(c.first_rejection) : "") << "</td>";
     if (s.has_ground_truth) o << "<td>" << c.malicious_rounds << "</td>";
     o << "</tr>";
   }
-  o << "</table><p class=\"note\">Generated by fedguard scan; self-contained (inline SVG, no scripts).</p></body></html>\n";
+  o << "</table><p class=\"note\">Generated by fedguard scan; self-contained (inline SVG, no "
+       "scripts).</p></body></html>\n";
   return o.str();
 }
 

@@ -22,7 +22,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
@@ -39,8 +41,11 @@ nlohmann::json finite_or_null(const std::vector<double>& v) {
 
 class Progress {
  public:
-  Progress(ProgressMode mode, std::FILE* stream, std::size_t total) : stream_(stream), total_(total) {
-    if (mode == ProgressMode::kAuto) mode = stream != nullptr && ::isatty(::fileno(stream)) ? ProgressMode::kBar : ProgressMode::kLines;
+  Progress(ProgressMode mode, std::FILE* stream, std::size_t total)
+      : stream_(stream), total_(total) {
+    if (mode == ProgressMode::kAuto)
+      mode = stream != nullptr && ::isatty(::fileno(stream)) ? ProgressMode::kBar
+                                                             : ProgressMode::kLines;
     mode_ = stream == nullptr ? ProgressMode::kNone : mode;
     start_ = last_ = Clock::now();
   }
@@ -53,14 +58,17 @@ class Progress {
       if (!force && since_last < 0.1 && done < total_) return;
       constexpr int kWidth = 30;
       const int filled = total_ ? static_cast<int>(kWidth * done / total_) : kWidth;
-      const double eta = done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - done) : 0;
-      std::fprintf(stream_, "\r[%s%s] %zu/%zu rounds  %.0f MB/s  ETA %.0fs ", std::string(filled, '#').c_str(),
-                   std::string(kWidth - filled, ' ').c_str(), done, total_, mbps, eta);
+      const double eta =
+          done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - done) : 0;
+      std::fprintf(stream_, "\r[%s%s] %zu/%zu rounds  %.0f MB/s  ETA %.0fs ",
+                   std::string(filled, '#').c_str(), std::string(kWidth - filled, ' ').c_str(),
+                   done, total_, mbps, eta);
       if (done == total_) std::fputc('\n', stream_);
     } else {
       // Plain lines: about every 2 seconds, and the first and last round.
       if (!force && since_last < 2.0 && done != 1 && done != total_) return;
-      std::fprintf(stream_, "scan: %zu/%zu rounds (%s), %.1f MB/s\n", done, total_, file.c_str(), mbps);
+      std::fprintf(stream_, "scan: %zu/%zu rounds (%s), %.1f MB/s\n", done, total_, file.c_str(),
+                   mbps);
     }
     std::fflush(stream_);
     last_ = Clock::now();
@@ -86,8 +94,8 @@ void write_text(const std::string& path, const std::string& text) {
   if (!f) FEDGUARD_THROW(kIo, path << ": write failed");
 }
 
-nlohmann::ordered_json round_line(const ScannedRound& r, const PolicyRound* p, const RoundResult* result,
-                                  const std::string& policy_name) {
+nlohmann::ordered_json round_line(const ScannedRound& r, const PolicyRound* p,
+                                  const RoundResult* result, const std::string& policy_name) {
   nlohmann::ordered_json j;
   j["round"] = r.round;
   j["file"] = r.file;
@@ -138,7 +146,8 @@ std::string clients_csv(const ScanSummary& s, std::size_t policy) {
     for (const std::string& det : s.policies[policy].detectors) {
       o << ',';
       const auto cnt = c.score_count.find(det);
-      if (cnt != c.score_count.end() && cnt->second > 0) o << c.score_sum.at(det) / static_cast<double>(cnt->second);
+      if (cnt != c.score_count.end() && cnt->second > 0)
+        o << c.score_sum.at(det) / static_cast<double>(cnt->second);
     }
     o << '\n';
   }
@@ -147,7 +156,9 @@ std::string clients_csv(const ScanSummary& s, std::size_t policy) {
 
 std::string safe_dir_name(const std::string& name) {
   std::string out;
-  for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  for (char c : name)
+    out +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
   if (out.empty() || out == "." || out == "..") out = "policy";
   return out;
 }
@@ -157,14 +168,17 @@ std::string safe_dir_name(const std::string& name) {
 bool higher_is_suspicious(const std::string& detector) {
   // Scores that are trust or weights (cosine with the root update, clip factors, FoolsGold's
   // learning rate) point the other way: low is suspicious.
-  static const std::set<std::string> kLowSuspicious = {"fltrust", "norm_clip", "arc", "foolsgold", "reputation"};
+  static const std::set<std::string> kLowSuspicious = {"fltrust", "norm_clip", "arc", "foolsgold",
+                                                       "reputation"};
   return kLowSuspicious.count(detector) == 0;
 }
 
-Roc roc_curve(const std::vector<double>& scores, const std::vector<std::uint8_t>& labels, bool higher_suspicious) {
+Roc roc_curve(const std::vector<double>& scores, const std::vector<std::uint8_t>& labels,
+              bool higher_suspicious) {
   std::vector<std::pair<double, std::uint8_t>> v;
   for (std::size_t i = 0; i < scores.size() && i < labels.size(); ++i) {
-    if (std::isfinite(scores[i])) v.emplace_back(higher_suspicious ? scores[i] : -scores[i], labels[i] ? 1 : 0);
+    if (std::isfinite(scores[i]))
+      v.emplace_back(higher_suspicious ? scores[i] : -scores[i], labels[i] ? 1 : 0);
   }
   Roc roc;
   for (const auto& p : v) (p.second ? roc.positives : roc.negatives)++;
@@ -276,7 +290,8 @@ ScanSummary run_scan(const ScanOptions& opt) {
   } prefetch;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     prefetch.join();
-    if (i + 1 < entries.size()) prefetch.thread = std::thread(io::prefetch_file, entries[i + 1].path);
+    if (i + 1 < entries.size())
+      prefetch.thread = std::thread(io::prefetch_file, entries[i + 1].path);
     ScannedRound sr;
     sr.index = i;
     sr.file = std::filesystem::path(entries[i].path).filename().string();
@@ -319,8 +334,8 @@ ScanSummary run_scan(const ScanOptions& opt) {
           for (const auto& [det, v] : pr.scores) detectors[k].insert(det);
         } catch (const Error& e) {
           pr.error = e.what();
-          progress.message("scan: round " + std::to_string(sr.round) + " (" + sr.file + "): policy '" +
-                           opt.policies[k].name + "' failed: " + e.what());
+          progress.message("scan: round " + std::to_string(sr.round) + " (" + sr.file +
+                           "): policy '" + opt.policies[k].name + "' failed: " + e.what());
         }
         pr.ms = seconds_since(tp) * 1e3;
       }
@@ -336,12 +351,14 @@ ScanSummary run_scan(const ScanOptions& opt) {
       // One bad round file is that round's error, whatever failed (a fedguard::Error, or an
       // allocation a hostile header asked for): the scan goes on with the next round.
       sr.ok = false;
-      sr.error = dynamic_cast<const Error*>(&e) ? e.what() : std::string("cannot read the round: ") + e.what();
+      sr.error = dynamic_cast<const Error*>(&e) ? e.what()
+                                                : std::string("cannot read the round: ") + e.what();
       ++s.bad_rounds;
       progress.message(std::string("scan: skipping ") + entries[i].path + ": " + sr.error);
     }
     for (std::size_t k = 0; k < jsonl.size(); ++k) {
-      *jsonl[k] << round_line(sr, sr.ok ? &sr.policies[k] : nullptr, sr.ok && sr.policies[k].ok ? &results[k] : nullptr,
+      *jsonl[k] << round_line(sr, sr.ok ? &sr.policies[k] : nullptr,
+                              sr.ok && sr.policies[k].ok ? &results[k] : nullptr,
                               compare ? opt.policies[k].name : "")
                        // Text from the log (ids, messages quoting its bytes) may not be UTF-8:
                        // replaced, not a reason to abort the scan.

@@ -9,10 +9,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fedguard/config.h"
 
@@ -51,7 +50,7 @@ struct ScannedRound {
   std::size_t index = 0;  ///< position in the log
   std::size_t round = 0;  ///< the round number the file states
   std::string file;
-  bool ok = false;   ///< read and validated
+  bool ok = false;  ///< read and validated
   std::string error;
   std::vector<std::string> warnings;
   std::vector<std::string> client_ids;
@@ -97,7 +96,8 @@ struct Roc {
   double auc = 0;
   std::size_t positives = 0, negatives = 0;
 };
-Roc roc_curve(const std::vector<double>& scores, const std::vector<std::uint8_t>& labels, bool higher_suspicious);
+Roc roc_curve(const std::vector<double>& scores, const std::vector<std::uint8_t>& labels,
+              bool higher_suspicious);
 
 /// Per-client statistics of one policy, as written to clients.csv.
 struct ClientStats {
@@ -118,8 +118,12 @@ nlohmann::json compare_policies(const ScanSummary& summary);
 /// TPR / FPR of a policy's rejections against ground truth, over client-rounds with ground truth.
 struct Confusion {
   std::size_t tp = 0, fp = 0, tn = 0, fn = 0;
-  double tpr() const { return tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 0.0; }
-  double fpr() const { return fp + tn ? static_cast<double>(fp) / static_cast<double>(fp + tn) : 0.0; }
+  double tpr() const {
+    return tp + fn ? static_cast<double>(tp) / static_cast<double>(tp + fn) : 0.0;
+  }
+  double fpr() const {
+    return fp + tn ? static_cast<double>(fp) / static_cast<double>(fp + tn) : 0.0;
+  }
 };
 Confusion policy_confusion(const ScanSummary& summary, std::size_t policy);
 

@@ -18,7 +18,7 @@ struct Series {
   Kind kind;
   std::string label;  ///< shown in the legend; empty: not in the legend
   std::string color = "#1f77b4";
-  double width = 1.5;     ///< stroke width (lines) or marker radius (points)
+  double width = 1.5;  ///< stroke width (lines) or marker radius (points)
   double opacity = 1.0;
   std::string marker = "circle";  ///< points: "circle" or "cross"
   std::vector<double> x, y;       ///< non-finite points break a line / are skipped
@@ -34,8 +34,16 @@ class SvgPlot {
   void x_label(std::string t) { x_label_ = std::move(t); }
   void y_label(std::string t) { y_label_ = std::move(t); }
   /// Fixes an axis range; unset ranges cover the data (with a little margin for y).
-  void x_range(double lo, double hi) { x_lo_ = lo; x_hi_ = hi; x_fixed_ = true; }
-  void y_range(double lo, double hi) { y_lo_ = lo; y_hi_ = hi; y_fixed_ = true; }
+  void x_range(double lo, double hi) {
+    x_lo_ = lo;
+    x_hi_ = hi;
+    x_fixed_ = true;
+  }
+  void y_range(double lo, double hi) {
+    y_lo_ = lo;
+    y_hi_ = hi;
+    y_fixed_ = true;
+  }
   /// A dashed straight line between two data points (e.g. the ROC diagonal).
   void add_guide(double x0, double y0, double x1, double y1, std::string color = "#999");
   /// Free text at a data point.
@@ -44,8 +52,14 @@ class SvgPlot {
   std::string render() const;
 
  private:
-  struct Guide { double x0, y0, x1, y1; std::string color; };
-  struct Note { double x, y; std::string text, color; };
+  struct Guide {
+    double x0, y0, x1, y1;
+    std::string color;
+  };
+  struct Note {
+    double x, y;
+    std::string text, color;
+  };
   double width_, height_;
   std::string title_, x_label_, y_label_;
   double x_lo_ = 0, x_hi_ = 1, y_lo_ = 0, y_hi_ = 1;

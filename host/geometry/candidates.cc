@@ -16,7 +16,9 @@ std::vector<double> Candidates::centred_gram(const GramSpace& space) const {
   return plain() ? space.centred_gram_of_rows(owner) : space.centred_gram(coef, size());
 }
 
-std::vector<double> Candidates::inner_gram(const GramSpace& space) const { return space.inner_gram(raw(space), size()); }
+std::vector<double> Candidates::inner_gram(const GramSpace& space) const {
+  return space.inner_gram(raw(space), size());
+}
 
 std::vector<double> Candidates::squared_distances(const GramSpace& space) const {
   return geometry::squared_distances(centred_gram(space), size());
@@ -35,7 +37,8 @@ Candidates Candidates::subset(const std::vector<std::uint8_t>& keep) const {
   for (std::size_t p = 0; p < size(); ++p) {
     if (!keep[p]) continue;
     out.owner.push_back(owner[p]);
-    if (!plain()) out.coef.insert(out.coef.end(), coef.begin() + p * dim, coef.begin() + (p + 1) * dim);
+    if (!plain())
+      out.coef.insert(out.coef.end(), coef.begin() + p * dim, coef.begin() + (p + 1) * dim);
   }
   return out;
 }
@@ -56,8 +59,8 @@ Candidates Candidates::mixed(const GramSpace& space, const std::vector<double>& 
     return out;
   }
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(dim),
-              static_cast<int>(m), 1.0, t.data(), static_cast<int>(m), old.data(), static_cast<int>(dim),
-              0.0, out.coef.data(), static_cast<int>(dim));
+              static_cast<int>(m), 1.0, t.data(), static_cast<int>(m), old.data(),
+              static_cast<int>(dim), 0.0, out.coef.data(), static_cast<int>(dim));
   return out;
 }
 

@@ -1,15 +1,19 @@
 #include "geometry/gram_space.h"
 
-#include <algorithm>
-
 #include <cblas.h>
+
+#include <algorithm>
 
 #include "fedguard/error.h"
 
 namespace fedguard::geometry {
 
 GramSpace::GramSpace(const backend::ScanSummaries& s)
-    : k_(s.k), r_(s.r), e_(s.k + 1 + s.r), row_norms_sq_(s.norms_sq), subset_grams_(s.subset_grams) {
+    : k_(s.k),
+      r_(s.r),
+      e_(s.k + 1 + s.r),
+      row_norms_sq_(s.norms_sq),
+      subset_grams_(s.subset_grams) {
   for (std::size_t i = 0; i < k_; ++i) {
     const double total = static_cast<double>(s.positive[i] + s.zero[i] + s.negative[i]);
     const double inv = total > 0 ? 1.0 / total : 0.0;
@@ -21,7 +25,8 @@ GramSpace::GramSpace(const backend::ScanSummaries& s)
   for (std::size_t i = 0; i < k_; ++i) {
     for (std::size_t j = 0; j < k_; ++j) at(i, j) = s.gram[i * k_ + j];
     at(i, k_) = at(k_, i) = s.centre_proj[i];
-    for (std::size_t a = 0; a < r_; ++a) at(i, k_ + 1 + a) = at(k_ + 1 + a, i) = s.ref_proj[i * r_ + a];
+    for (std::size_t a = 0; a < r_; ++a)
+      at(i, k_ + 1 + a) = at(k_ + 1 + a, i) = s.ref_proj[i * r_ + a];
   }
   at(k_, k_) = s.centre_sq;
   for (std::size_t a = 0; a < r_; ++a) {
@@ -56,8 +61,8 @@ std::vector<double> quadratic_form(const std::vector<double>& c, std::size_t m, 
                                    const std::vector<double>& h) {
   std::vector<double> t(m * e), out(m * m);
   const int mi = static_cast<int>(m), ei = static_cast<int>(e);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, ei, ei, 1.0, c.data(), ei, h.data(), ei,
-              0.0, t.data(), ei);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, ei, ei, 1.0, c.data(), ei, h.data(),
+              ei, 0.0, t.data(), ei);
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, mi, ei, 1.0, t.data(), ei, c.data(), ei,
               0.0, out.data(), mi);
   for (std::size_t a = 0; a < m; ++a)  // exact symmetry, whatever BLAS's summation order
@@ -69,8 +74,9 @@ std::vector<double> quadratic_form(const std::vector<double>& c, std::size_t m, 
 
 void GramSpace::require_gram() const {
   if (h_.empty() && k_ > 0)
-    FEDGUARD_THROW(kUnsupported, "internal: a rule asked for distances but pass 1 ran without the Gram "
-                                 "products (the rule's traits must declare rules::kGram)");
+    FEDGUARD_THROW(kUnsupported,
+                   "internal: a rule asked for distances but pass 1 ran without the Gram "
+                   "products (the rule's traits must declare rules::kGram)");
 }
 
 std::vector<double> GramSpace::centred_gram(const std::vector<double>& raw, std::size_t m) const {
@@ -81,7 +87,8 @@ std::vector<double> GramSpace::inner_gram(const std::vector<double>& raw, std::s
   return form(raw, m, 0.0);
 }
 
-std::vector<double> GramSpace::form(const std::vector<double>& raw, std::size_t m, double shift) const {
+std::vector<double> GramSpace::form(const std::vector<double>& raw, std::size_t m,
+                                    double shift) const {
   require_gram();
   const std::vector<double> c = to_centred(raw, m, k_, r_, shift);
   // Clipped updates and centred clipping's iterates have two or three non-zero coefficients
@@ -120,7 +127,8 @@ std::vector<double> GramSpace::inner_gram_of_rows(const std::vector<std::size_t>
   const double cc = h_[k_ * e_ + k_];
   std::vector<double> out(m * m);
   for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = 0; b < m; ++b)  // x_a . x_b = (x_a - c).(x_b - c) + c.(x_a - c) + c.(x_b - c) + c.c
+    for (std::size_t b = 0; b < m;
+         ++b)  // x_a . x_b = (x_a - c).(x_b - c) + c.(x_a - c) + c.(x_b - c) + c.c
       out[a * m + b] = h_[idx[a] * e_ + idx[b]] + h_[idx[a] * e_ + k_] + h_[idx[b] * e_ + k_] + cc;
   return out;
 }
@@ -162,7 +170,8 @@ double GramSpace::reference_norm_sq(std::size_t ref) const {
   return h_[i * e_ + i];
 }
 
-std::vector<double> GramSpace::subset_gram_of_rows(std::size_t s, const std::vector<std::size_t>& idx) const {
+std::vector<double> GramSpace::subset_gram_of_rows(std::size_t s,
+                                                   const std::vector<std::size_t>& idx) const {
   const std::vector<double>& g = subset_grams_.at(s);
   const std::size_t m = idx.size();
   std::vector<double> out(m * m);

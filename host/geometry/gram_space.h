@@ -37,7 +37,8 @@ class GramSpace {
   /// ||x_i||^2 of scanned row i, summed in float64 from the raw values in pass 1.
   double row_norm_sq(std::size_t i) const { return row_norms_sq_[i]; }
   /// y_p . v_ref for each of the m combinations (uncentred inner products).
-  std::vector<double> dots_with_reference(const std::vector<double>& raw, std::size_t m, std::size_t ref) const;
+  std::vector<double> dots_with_reference(const std::vector<double>& raw, std::size_t m,
+                                          std::size_t ref) const;
   /// ||v_ref||^2.
   double reference_norm_sq(std::size_t ref) const;
   /// Fractions of positive, zero and negative coordinates of scanned row i (from pass 1).

@@ -24,13 +24,14 @@ EigenPairs top_eigenpairs(const std::vector<double>& symmetric, std::size_t m, s
 constexpr std::size_t kIterativeFrom = 1500;
 
 /// The direct solver (LAPACKE_dsyevr) whatever m.
-EigenPairs top_eigenpairs_direct(const std::vector<double>& symmetric, std::size_t m, std::size_t count);
+EigenPairs top_eigenpairs_direct(const std::vector<double>& symmetric, std::size_t m,
+                                 std::size_t count);
 
 /// Block Krylov with Rayleigh-Ritz (blocks of count + 8 vectors from a fixed-seed start, each
 /// new block orthogonalised twice against the basis): stops when every wanted Ritz pair has
 /// ||A u - theta u|| <= tol * max(|theta_1|, tiny). Returns nullopt-like empty pairs (values
 /// empty) when the basis reaches max_basis columns first.
-EigenPairs top_eigenpairs_krylov(const std::vector<double>& symmetric, std::size_t m, std::size_t count,
-                                 double tol = 1e-11, std::size_t max_basis = 0);
+EigenPairs top_eigenpairs_krylov(const std::vector<double>& symmetric, std::size_t m,
+                                 std::size_t count, double tol = 1e-11, std::size_t max_basis = 0);
 
 }  // namespace fedguard::geometry

@@ -1,10 +1,10 @@
 // Ed25519 (RFC 8032) and SHA-256 through OpenSSL 3's EVP interface, and the CSPRNG. Nothing here
 // implements cryptography: every primitive is libcrypto's.
-#include <memory>
-
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+
+#include <memory>
 
 #include "fedguard/error.h"
 #include "fedguard/identity.h"
@@ -76,8 +76,8 @@ Signature sign(const PrivateKey& private_key, const std::string& message) {
   // Ed25519 is one-shot (PureEdDSA): no digest is named, the whole message goes in at once.
   if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, p.get()) != 1)
     detail::throw_openssl("EVP_DigestSignInit(ED25519)");
-  if (EVP_DigestSign(ctx.get(), sig.data(), &len, reinterpret_cast<const unsigned char*>(message.data()),
-                     message.size()) != 1 ||
+  if (EVP_DigestSign(ctx.get(), sig.data(), &len,
+                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1 ||
       len != sig.size())
     detail::throw_openssl("EVP_DigestSign(ED25519)");
   return sig;
@@ -88,7 +88,8 @@ bool verify(const PublicKey& public_key, const std::string& message, const void*
   if (signature == nullptr || signature_bytes != kSignatureBytes) return false;
   // A 32-byte string that is not a curve point is refused here: that is a bad key, not an
   // environment failure, so it is "not verified" rather than an exception.
-  Pkey p(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(), public_key.size()));
+  Pkey p(
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(), public_key.size()));
   if (!p) {
     ERR_clear_error();
     return false;
@@ -97,8 +98,9 @@ bool verify(const PublicKey& public_key, const std::string& message, const void*
   if (!ctx) detail::throw_openssl("EVP_MD_CTX_new");
   if (EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, p.get()) != 1)
     detail::throw_openssl("EVP_DigestVerifyInit(ED25519)");
-  const int ok = EVP_DigestVerify(ctx.get(), static_cast<const unsigned char*>(signature), signature_bytes,
-                                  reinterpret_cast<const unsigned char*>(message.data()), message.size());
+  const int ok =
+      EVP_DigestVerify(ctx.get(), static_cast<const unsigned char*>(signature), signature_bytes,
+                       reinterpret_cast<const unsigned char*>(message.data()), message.size());
   ERR_clear_error();  // a failed verification queues an error; it is an answer, not a failure
   return ok == 1;
 }

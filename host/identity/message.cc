@@ -26,8 +26,9 @@ std::size_t element_bytes(const std::string& dtype) {
 
 }  // namespace
 
-std::string update_message(const std::string& federation, const std::string& client, std::uint64_t round,
-                           const Nonce& nonce, const std::string& dtype, std::uint64_t d, const Digest& update_sha256) {
+std::string update_message(const std::string& federation, const std::string& client,
+                           std::uint64_t round, const Nonce& nonce, const std::string& dtype,
+                           std::uint64_t d, const Digest& update_sha256) {
   element_bytes(dtype);
   std::string m;
   m.reserve(19 + federation.size() + client.size() + 2 + 8 + 32 + dtype.size() + 1 + 8 + 32);
@@ -44,9 +45,9 @@ std::string update_message(const std::string& federation, const std::string& cli
   return m;
 }
 
-Signature sign_update(const PrivateKey& private_key, const std::string& federation, const std::string& client,
-                      std::uint64_t round, const Nonce& nonce, const std::string& dtype, std::uint64_t d,
-                      const void* data) {
+Signature sign_update(const PrivateKey& private_key, const std::string& federation,
+                      const std::string& client, std::uint64_t round, const Nonce& nonce,
+                      const std::string& dtype, std::uint64_t d, const void* data) {
   const std::size_t elem = element_bytes(dtype);
   FEDGUARD_EXPECTS(data != nullptr || d == 0, "sign_update: no update data");
   const Digest h = sha256(data, static_cast<std::size_t>(d) * elem);

@@ -4,9 +4,8 @@
 #include <cmath>
 #include <fstream>
 #include <map>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "common/json_parse.h"
 #include "common/regular_file.h"
@@ -22,7 +21,8 @@ ClientStatus parse_status(const std::string& s, const std::string& where) {
   if (s == "pending") return ClientStatus::kPending;
   if (s == "active") return ClientStatus::kActive;
   if (s == "revoked") return ClientStatus::kRevoked;
-  FEDGUARD_THROW(kInvalidInput, where << ": status '" << s << "' is not one of pending, active, revoked");
+  FEDGUARD_THROW(kInvalidInput,
+                 where << ": status '" << s << "' is not one of pending, active, revoked");
 }
 
 void check_text(const std::string& s, const std::string& what) {
@@ -31,7 +31,8 @@ void check_text(const std::string& s, const std::string& what) {
 }
 
 // Unknown keys are errors: a misspelt cap ("max_client") must not silently mean "no cap".
-void only_keys(const nlohmann::json& obj, std::initializer_list<const char*> keys, const std::string& where) {
+void only_keys(const nlohmann::json& obj, std::initializer_list<const char*> keys,
+               const std::string& where) {
   for (const auto& [k, v] : obj.items()) {
     bool known = false;
     for (const char* key : keys) known = known || k == key;
@@ -39,20 +40,22 @@ void only_keys(const nlohmann::json& obj, std::initializer_list<const char*> key
   }
 }
 
-std::uint64_t unsigned_field(const nlohmann::json& obj, const char* key, const std::string& where, bool required,
-                             std::uint64_t fallback) {
+std::uint64_t unsigned_field(const nlohmann::json& obj, const char* key, const std::string& where,
+                             bool required, std::uint64_t fallback) {
   if (!obj.contains(key)) {
     FEDGUARD_EXPECTS(!required, where << ": field '" << key << "' is missing");
     return fallback;
   }
-  FEDGUARD_EXPECTS(obj.at(key).is_number_unsigned(), where << ": field '" << key << "' must be a non-negative integer, got "
-                                                           << obj.at(key).dump());
+  FEDGUARD_EXPECTS(obj.at(key).is_number_unsigned(),
+                   where << ": field '" << key << "' must be a non-negative integer, got "
+                         << obj.at(key).dump());
   return obj.at(key).get<std::uint64_t>();
 }
 
 std::string string_field(const nlohmann::json& obj, const char* key, const std::string& where) {
   FEDGUARD_EXPECTS(obj.contains(key), where << ": field '" << key << "' is missing");
-  FEDGUARD_EXPECTS(obj.at(key).is_string(), where << ": field '" << key << "' must be a string, got " << obj.at(key).dump());
+  FEDGUARD_EXPECTS(obj.at(key).is_string(),
+                   where << ": field '" << key << "' must be a string, got " << obj.at(key).dump());
   return obj.at(key).get<std::string>();
 }
 
@@ -60,9 +63,12 @@ std::string string_field(const nlohmann::json& obj, const char* key, const std::
 
 const char* status_name(ClientStatus status) {
   switch (status) {
-    case ClientStatus::kPending: return "pending";
-    case ClientStatus::kActive: return "active";
-    case ClientStatus::kRevoked: return "revoked";
+    case ClientStatus::kPending:
+      return "pending";
+    case ClientStatus::kActive:
+      return "active";
+    case ClientStatus::kRevoked:
+      return "revoked";
   }
   return "?";
 }
@@ -75,16 +81,20 @@ const RegisteredClient* Registry::find(const std::string& id) const {
 
 void Registry::add(RegisteredClient client) {
   check_text(client.id, "client id");
-  FEDGUARD_EXPECTS(find(client.id) == nullptr, "client id '" << client.id << "' is already registered (status "
-                                                              << status_name(find(client.id)->status) << ")");
+  FEDGUARD_EXPECTS(find(client.id) == nullptr,
+                   "client id '" << client.id << "' is already registered (status "
+                                 << status_name(find(client.id)->status) << ")");
   for (const auto& c : clients)
     FEDGUARD_EXPECTS(c.public_key != client.public_key,
-                     "public key " << key_to_base64(client.public_key) << " is already registered to client '" << c.id << "'");
+                     "public key " << key_to_base64(client.public_key)
+                                   << " is already registered to client '" << c.id << "'");
   if (max_clients > 0 && client.status != ClientStatus::kRevoked) {
     std::uint64_t live = 0;
     for (const auto& c : clients) live += c.status != ClientStatus::kRevoked;
-    FEDGUARD_EXPECTS(live < max_clients, "the registry already holds " << live << " pending or active clients, its max_clients is "
-                                                                       << max_clients);
+    FEDGUARD_EXPECTS(live < max_clients, "the registry already holds "
+                                             << live
+                                             << " pending or active clients, its max_clients is "
+                                             << max_clients);
   }
   clients.push_back(std::move(client));
 }
@@ -100,8 +110,9 @@ void Registry::revoke(const std::string& id) {
 
 void Registry::validate(const std::string& source) const {
   check_text(federation, source + ": federation");
-  FEDGUARD_EXPECTS(probation.max_share > 0 && probation.max_share <= 1,
-                   source << ": probation.max_share " << probation.max_share << " is not in (0, 1]");
+  FEDGUARD_EXPECTS(
+      probation.max_share > 0 && probation.max_share <= 1,
+      source << ": probation.max_share " << probation.max_share << " is not in (0, 1]");
   std::map<std::string, std::size_t> ids, keys;
   std::uint64_t live = 0;
   for (std::size_t i = 0; i < clients.size(); ++i) {
@@ -109,14 +120,17 @@ void Registry::validate(const std::string& source) const {
     const std::string where = source + ": clients[" + std::to_string(i) + "]";
     check_text(c.id, where + ": id");
     const auto [it, fresh] = ids.emplace(c.id, i);
-    FEDGUARD_EXPECTS(fresh, where << ": id '" << c.id << "' is also clients[" << it->second << "]'s");
+    FEDGUARD_EXPECTS(fresh,
+                     where << ": id '" << c.id << "' is also clients[" << it->second << "]'s");
     const auto [kt, key_fresh] = keys.emplace(key_to_base64(c.public_key), i);
-    FEDGUARD_EXPECTS(key_fresh, where << " (id '" << c.id << "'): public key is listed twice, also for clients["
+    FEDGUARD_EXPECTS(key_fresh, where << " (id '" << c.id
+                                      << "'): public key is listed twice, also for clients["
                                       << kt->second << "] (id '" << clients[kt->second].id << "')");
     live += c.status != ClientStatus::kRevoked;
   }
   FEDGUARD_EXPECTS(max_clients == 0 || live <= max_clients,
-                   source << ": " << live << " pending or active clients, more than max_clients " << max_clients);
+                   source << ": " << live << " pending or active clients, more than max_clients "
+                          << max_clients);
 }
 
 Registry parse_registry(const std::string& json_text, const std::string& source) {
@@ -129,9 +143,12 @@ Registry parse_registry(const std::string& json_text, const std::string& source)
     FEDGUARD_THROW(kIo, source << ": offset " << e.offset() << ": not valid JSON: " << e.reason());
   }
   FEDGUARD_EXPECTS(j.is_object(), source << ": a registry is a JSON object");
-  only_keys(j, {"version", "federation", "max_clients", "max_new_per_round", "probation", "clients"}, source);
+  only_keys(j,
+            {"version", "federation", "max_clients", "max_new_per_round", "probation", "clients"},
+            source);
   const std::uint64_t version = unsigned_field(j, "version", source, true, 0);
-  FEDGUARD_EXPECTS(version == kFormatVersion, source << ": registry version " << version << ", this build reads " << kFormatVersion);
+  FEDGUARD_EXPECTS(version == kFormatVersion, source << ": registry version " << version
+                                                     << ", this build reads " << kFormatVersion);
   Registry r;
   r.federation = string_field(j, "federation", source);
   r.max_clients = unsigned_field(j, "max_clients", source, false, 0);
@@ -147,7 +164,8 @@ Registry parse_registry(const std::string& json_text, const std::string& source)
       r.probation.max_share = p.at("max_share").get<double>();
     }
   }
-  FEDGUARD_EXPECTS(j.contains("clients") && j.at("clients").is_array(), source << ": field 'clients' missing or not a list");
+  FEDGUARD_EXPECTS(j.contains("clients") && j.at("clients").is_array(),
+                   source << ": field 'clients' missing or not a list");
   const auto& list = j.at("clients");
   for (std::size_t i = 0; i < list.size(); ++i) {
     const auto& e = list[i];
@@ -157,7 +175,8 @@ Registry parse_registry(const std::string& json_text, const std::string& source)
     c.id = string_field(e, "id", where);
     where += " (id '" + c.id + "')";
     only_keys(e, {"id", "public_key", "status", "enrolled_round"}, where);
-    c.public_key = key_from_base64(string_field(e, "public_key", where), (where + ": public_key").c_str());
+    c.public_key =
+        key_from_base64(string_field(e, "public_key", where), (where + ": public_key").c_str());
     c.status = parse_status(string_field(e, "status", where), where);
     c.enrolled_round = unsigned_field(e, "enrolled_round", where, false, 0);
     r.clients.push_back(std::move(c));

@@ -1,23 +1,31 @@
 // The verification rules of a round, in the order they are applied (docs/verification.md).
 #include "identity/verify.h"
 
+#include <omp.h>
+
 #include <cstring>
 #include <set>
-
-#include <omp.h>
 
 namespace fedguard::identity {
 
 const char* verdict_code(Verdict v) {
   switch (v) {
-    case Verdict::kOk: return "ok";
-    case Verdict::kUnknownClient: return "unknown_client";
-    case Verdict::kRevokedClient: return "revoked_client";
-    case Verdict::kBadSignature: return "bad_signature";
-    case Verdict::kStaleRound: return "stale_round";
-    case Verdict::kReplayed: return "replayed";
-    case Verdict::kMissingSignature: return "missing_signature";
-    case Verdict::kEnrollmentCap: return "enrollment_cap";
+    case Verdict::kOk:
+      return "ok";
+    case Verdict::kUnknownClient:
+      return "unknown_client";
+    case Verdict::kRevokedClient:
+      return "revoked_client";
+    case Verdict::kBadSignature:
+      return "bad_signature";
+    case Verdict::kStaleRound:
+      return "stale_round";
+    case Verdict::kReplayed:
+      return "replayed";
+    case Verdict::kMissingSignature:
+      return "missing_signature";
+    case Verdict::kEnrollmentCap:
+      return "enrollment_cap";
   }
   return "?";
 }
@@ -41,7 +49,8 @@ RoundVerdicts verify_round(const Registry& registry, const RoundContext& context
     };
     entry[i] = registry.find(s.client_id);
     if (entry[i] == nullptr) {
-      fail(Verdict::kUnknownClient, "id '" + s.client_id + "' is not in the registry of federation '" +
+      fail(Verdict::kUnknownClient, "id '" + s.client_id +
+                                        "' is not in the registry of federation '" +
                                         registry.federation + "'");
       continue;
     }
@@ -61,7 +70,8 @@ RoundVerdicts verify_round(const Registry& registry, const RoundContext& context
       continue;
     }
     if (raw->size() != kSignatureBytes) {
-      fail(Verdict::kBadSignature, "the signature has " + std::to_string(raw->size()) + " bytes, Ed25519 has 64");
+      fail(Verdict::kBadSignature,
+           "the signature has " + std::to_string(raw->size()) + " bytes, Ed25519 has 64");
       continue;
     }
     if (s.data == nullptr) {
@@ -84,12 +94,13 @@ RoundVerdicts verify_round(const Registry& registry, const RoundContext& context
     try {
       const std::size_t elem = s.dtype == "float32" ? 4 : 2;
       const Digest h = s.digest ? *s.digest : sha256(s.data, static_cast<std::size_t>(s.d) * elem);
-      const std::string msg =
-          update_message(registry.federation, s.client_id, context.round, context.nonce, s.dtype, s.d, h);
+      const std::string msg = update_message(registry.federation, s.client_id, context.round,
+                                             context.nonce, s.dtype, s.d, h);
       valid[k] = verify(entry[i]->public_key, msg, signature[i].data(), signature[i].size());
       if (!valid[k] && context.previous && context.previous->first != context.round) {
-        const std::string old = update_message(registry.federation, s.client_id, context.previous->first,
-                                               context.previous->second, s.dtype, s.d, h);
+        const std::string old =
+            update_message(registry.federation, s.client_id, context.previous->first,
+                           context.previous->second, s.dtype, s.d, h);
         stale[k] = verify(entry[i]->public_key, old, signature[i].data(), signature[i].size());
       }
     } catch (const std::exception& e) {  // no exception may leave an OpenMP region
@@ -113,8 +124,8 @@ RoundVerdicts verify_round(const Registry& registry, const RoundContext& context
     if (!valid[k]) {
       if (stale[k]) {
         v.verdict = Verdict::kStaleRound;
-        v.detail = "signed for round " + std::to_string(context.previous->first) + ", this is round " +
-                   std::to_string(context.round);
+        v.detail = "signed for round " + std::to_string(context.previous->first) +
+                   ", this is round " + std::to_string(context.round);
       } else {
         v.verdict = Verdict::kBadSignature;
         v.detail = "not a valid signature of this round's message for this update";
@@ -124,26 +135,29 @@ RoundVerdicts verify_round(const Registry& registry, const RoundContext& context
     const ClientRecord* record = context.history ? context.history(s.client_id) : nullptr;
     if (record && context.round <= record->last_round) {
       v.verdict = Verdict::kReplayed;
-      v.detail = "this client already has a verified update for round " + std::to_string(record->last_round);
+      v.detail = "this client already has a verified update for round " +
+                 std::to_string(record->last_round);
       continue;
     }
     if (!used.insert(s.client_id).second) {
       v.verdict = Verdict::kReplayed;
-      v.detail = "a second verified update from this client in round " + std::to_string(context.round);
+      v.detail =
+          "a second verified update from this client in round " + std::to_string(context.round);
       continue;
     }
     if (record == nullptr) {
       ++out.new_clients;
       if (registry.max_new_per_round > 0 && out.new_clients > registry.max_new_per_round) {
         v.verdict = Verdict::kEnrollmentCap;
-        v.detail = "first contribution beyond max_new_per_round " + std::to_string(registry.max_new_per_round) +
-                   " this round";
+        v.detail = "first contribution beyond max_new_per_round " +
+                   std::to_string(registry.max_new_per_round) + " this round";
         continue;
       }
       v.first_time = true;
     }
     const std::uint64_t first = record ? record->first_round : context.round;
-    v.probation = registry.probation.rounds > 0 && context.round - first < registry.probation.rounds;
+    v.probation =
+        registry.probation.rounds > 0 && context.round - first < registry.probation.rounds;
   }
   out.burst = registry.max_new_per_round > 0 && out.new_clients > registry.max_new_per_round;
   return out;

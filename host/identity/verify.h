@@ -17,11 +17,13 @@ namespace fedguard::identity {
 
 enum class Verdict : std::uint8_t {
   kOk,
-  kUnknownClient,     ///< id not in the registry
-  kRevokedClient,     ///< status revoked, or pending (not yet allowed to contribute)
-  kBadSignature,      ///< not a valid signature of this round's message (incl. bad base64, wrong length)
-  kStaleRound,        ///< a valid signature of the same update for the previous verified round
-  kReplayed,          ///< valid, but the client already has an accepted update for this round or a later one
+  kUnknownClient,  ///< id not in the registry
+  kRevokedClient,  ///< status revoked, or pending (not yet allowed to contribute)
+  kBadSignature,   ///< not a valid signature of this round's message (incl. bad base64, wrong
+                   ///< length)
+  kStaleRound,     ///< a valid signature of the same update for the previous verified round
+  kReplayed,  ///< valid, but the client already has an accepted update for this round or a later
+              ///< one
   kMissingSignature,  ///< no signature at all
   kEnrollmentCap,     ///< valid first contribution beyond the registry's max_new_per_round
 };
@@ -58,7 +60,7 @@ struct RoundContext {
 
 struct ClientVerdict {
   Verdict verdict = Verdict::kOk;
-  std::string detail;     ///< human-readable, empty for kOk
+  std::string detail;       ///< human-readable, empty for kOk
   bool first_time = false;  ///< kOk and no earlier accepted verified update
   bool probation = false;   ///< kOk and on probation (Registry::probation)
 };

@@ -48,7 +48,8 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
   }
   for (const auto& [key, value] : j.items()) {
     (void)value;
-    if (key != "format" && key != "version" && key != "rounds" && key != "info") bad("top level", "unknown key '" + printable(key) + "'");
+    if (key != "format" && key != "version" && key != "rounds" && key != "info")
+      bad("top level", "unknown key '" + printable(key) + "'");
   }
   Manifest m;
   if (j.contains("info")) {
@@ -101,7 +102,8 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
     }
     if (entry.file.empty()) bad(where, "missing 'file'");
     if (!e.contains("round")) entry.round = i;
-    if (!files.insert(entry.file).second) bad(where, "file '" + printable(entry.file) + "' is listed twice");
+    if (!files.insert(entry.file).second)
+      bad(where, "file '" + printable(entry.file) + "' is listed twice");
     m.rounds.push_back(std::move(entry));
   }
   return m;

@@ -386,9 +386,12 @@ const void* NpyFile::data() const { return map_.empty() ? nullptr : map_.data() 
 
 DType NpyFile::update_dtype() const {
   switch (type_) {
-    case NpyType::kFloat32: return DType::kFloat32;
-    case NpyType::kFloat16: return DType::kFloat16;
-    default: break;
+    case NpyType::kFloat32:
+      return DType::kFloat32;
+    case NpyType::kFloat16:
+      return DType::kFloat16;
+    default:
+      break;
   }
   FEDGUARD_THROW(kIo, path_ << ": dtype " << npy_type_name(type_)
                             << " is not an update dtype (expected <f4 or <f2)");
@@ -408,11 +411,21 @@ std::vector<double> NpyFile::to_doubles() const {
     }
   };
   switch (type_) {
-    case NpyType::kFloat32: convert(float{}); break;
-    case NpyType::kFloat64: convert(double{}); break;
-    case NpyType::kInt64: convert(std::int64_t{}); break;
-    case NpyType::kInt32: convert(std::int32_t{}); break;
-    case NpyType::kUInt8: convert(std::uint8_t{}); break;
+    case NpyType::kFloat32:
+      convert(float{});
+      break;
+    case NpyType::kFloat64:
+      convert(double{});
+      break;
+    case NpyType::kInt64:
+      convert(std::int64_t{});
+      break;
+    case NpyType::kInt32:
+      convert(std::int32_t{});
+      break;
+    case NpyType::kUInt8:
+      convert(std::uint8_t{});
+      break;
     case NpyType::kFloat16:
       for (std::size_t i = 0; i < count; ++i) {
         std::uint16_t bits;

@@ -6,12 +6,12 @@
 // LibTorch's (whatever it throws becomes a kIo error here), with two guards found by fuzzing
 // (tests/fuzz/pt_fuzz): LibTorch reads through a bounds-checked adapter, and no zip record may
 // declare more bytes than the file has (LibTorch allocates the declared size first). A crash
-// inside LibTorch's unpickler beyond these is not contained (docs/security.md). What this file checks is the content it gets back: one 2-D
-// tensor, or a dict of string keys holding tensors and an optional `__metadata__` dict of
-// strings. It then lays the tensors out in one buffer as a safetensors image would hold them
-// and hands that to round_from_tensors (io/update_log.h), so that .pt and .safetensors rounds
-// have one set of semantics (names, layers, metadata keys, checks). LibTorch gives no byte
-// positions, so every error says "offset 0".
+// inside LibTorch's unpickler beyond these is not contained (docs/security.md). What this file
+// checks is the content it gets back: one 2-D tensor, or a dict of string keys holding tensors and
+// an optional `__metadata__` dict of strings. It then lays the tensors out in one buffer as a
+// safetensors image would hold them and hands that to round_from_tensors (io/update_log.h), so that
+// .pt and .safetensors rounds have one set of semantics (names, layers, metadata keys, checks).
+// LibTorch gives no byte positions, so every error says "offset 0".
 #include "io/pt_round_torch.h"
 
 #include <caffe2/serialize/inline_container.h>
@@ -57,39 +57,70 @@ std::string first_line(const char* what) {
 // Python's names of the dtypes (torch.float32, ...).
 std::string dtype_name(c10::ScalarType t) {
   switch (t) {
-    case c10::ScalarType::Float: return "float32";
-    case c10::ScalarType::Half: return "float16";
-    case c10::ScalarType::BFloat16: return "bfloat16";
-    case c10::ScalarType::Double: return "float64";
-    case c10::ScalarType::Long: return "int64";
-    case c10::ScalarType::Int: return "int32";
-    case c10::ScalarType::Short: return "int16";
-    case c10::ScalarType::Char: return "int8";
-    case c10::ScalarType::Byte: return "uint8";
-    case c10::ScalarType::Bool: return "bool";
-    case c10::ScalarType::ComplexFloat: return "complex64";
-    case c10::ScalarType::ComplexDouble: return "complex128";
-    default: return c10::toString(t);
+    case c10::ScalarType::Float:
+      return "float32";
+    case c10::ScalarType::Half:
+      return "float16";
+    case c10::ScalarType::BFloat16:
+      return "bfloat16";
+    case c10::ScalarType::Double:
+      return "float64";
+    case c10::ScalarType::Long:
+      return "int64";
+    case c10::ScalarType::Int:
+      return "int32";
+    case c10::ScalarType::Short:
+      return "int16";
+    case c10::ScalarType::Char:
+      return "int8";
+    case c10::ScalarType::Byte:
+      return "uint8";
+    case c10::ScalarType::Bool:
+      return "bool";
+    case c10::ScalarType::ComplexFloat:
+      return "complex64";
+    case c10::ScalarType::ComplexDouble:
+      return "complex128";
+    default:
+      return c10::toString(t);
   }
 }
 
 // The safetensors dtype of a tensor, where there is one (the set parse_safetensors accepts).
 bool to_safe_dtype(c10::ScalarType t, SafeDType* out) {
   switch (t) {
-    case c10::ScalarType::Float: *out = SafeDType::kF32; return true;
-    case c10::ScalarType::Half: *out = SafeDType::kF16; return true;
-    case c10::ScalarType::BFloat16: *out = SafeDType::kBF16; return true;
-    case c10::ScalarType::Double: *out = SafeDType::kF64; return true;
-    case c10::ScalarType::Long: *out = SafeDType::kI64; return true;
-    case c10::ScalarType::Int: *out = SafeDType::kI32; return true;
-    case c10::ScalarType::Byte: *out = SafeDType::kU8; return true;
-    case c10::ScalarType::Bool: *out = SafeDType::kBool; return true;
-    default: return false;
+    case c10::ScalarType::Float:
+      *out = SafeDType::kF32;
+      return true;
+    case c10::ScalarType::Half:
+      *out = SafeDType::kF16;
+      return true;
+    case c10::ScalarType::BFloat16:
+      *out = SafeDType::kBF16;
+      return true;
+    case c10::ScalarType::Double:
+      *out = SafeDType::kF64;
+      return true;
+    case c10::ScalarType::Long:
+      *out = SafeDType::kI64;
+      return true;
+    case c10::ScalarType::Int:
+      *out = SafeDType::kI32;
+      return true;
+    case c10::ScalarType::Byte:
+      *out = SafeDType::kU8;
+      return true;
+    case c10::ScalarType::Bool:
+      *out = SafeDType::kBool;
+      return true;
+    default:
+      return false;
   }
 }
 
 bool is_update_dtype(c10::ScalarType t) {
-  return t == c10::ScalarType::Float || t == c10::ScalarType::Half || t == c10::ScalarType::BFloat16;
+  return t == c10::ScalarType::Float || t == c10::ScalarType::Half ||
+         t == c10::ScalarType::BFloat16;
 }
 
 std::string shape_text(const at::Tensor& t) {
@@ -114,37 +145,48 @@ struct Named {
 void check_view_in_storage(const std::string& file, const std::string& name, const at::Tensor& t) {
   if (!t.has_storage()) fail(file, "tensor '", printable(name), "' has no storage");
   const std::uint64_t item = static_cast<std::uint64_t>(t.element_size());
-  const std::uint64_t storage_elems = static_cast<std::uint64_t>(t.storage().nbytes()) / (item == 0 ? 1 : item);
+  const std::uint64_t storage_elems =
+      static_cast<std::uint64_t>(t.storage().nbytes()) / (item == 0 ? 1 : item);
   std::uint64_t numel = 1, last = 0;
   bool empty = false;
   for (std::int64_t k = 0; k < t.dim(); ++k) {
     const std::int64_t size = t.size(k), stride = t.stride(k);
-    if (size < 0 || stride < 0) fail(file, "tensor '", printable(name), "' has a negative size or stride");
+    if (size < 0 || stride < 0)
+      fail(file, "tensor '", printable(name), "' has a negative size or stride");
     if (size == 0) empty = true;
     // Products bounded by the storage size (at most the file's bytes) before they can overflow.
-    if (size > 0 && numel > storage_elems / static_cast<std::uint64_t>(size) + 1) numel = storage_elems + 1;
-    else numel *= static_cast<std::uint64_t>(size);
+    if (size > 0 && numel > storage_elems / static_cast<std::uint64_t>(size) + 1)
+      numel = storage_elems + 1;
+    else
+      numel *= static_cast<std::uint64_t>(size);
     if (size > 1) {
       const std::uint64_t span = static_cast<std::uint64_t>(size - 1);
-      if (stride != 0 && span > storage_elems / static_cast<std::uint64_t>(stride)) last = storage_elems + 1;
-      else last += span * static_cast<std::uint64_t>(stride);
+      if (stride != 0 && span > storage_elems / static_cast<std::uint64_t>(stride))
+        last = storage_elems + 1;
+      else
+        last += span * static_cast<std::uint64_t>(stride);
     }
   }
   if (empty) return;
-  const std::uint64_t offset = static_cast<std::uint64_t>(t.storage_offset() < 0 ? 0 : t.storage_offset());
+  const std::uint64_t offset =
+      static_cast<std::uint64_t>(t.storage_offset() < 0 ? 0 : t.storage_offset());
   // The last element read is offset + last: it must be inside the storage.
-  if (t.storage_offset() < 0 || storage_elems == 0 || last >= storage_elems || offset > storage_elems - 1 - last)
-    fail(file, "tensor '", printable(name), "' ", shape_text(t), " (storage offset ", t.storage_offset(),
-         ") reaches past its storage of ", storage_elems, " elements");
+  if (t.storage_offset() < 0 || storage_elems == 0 || last >= storage_elems ||
+      offset > storage_elems - 1 - last)
+    fail(file, "tensor '", printable(name), "' ", shape_text(t), " (storage offset ",
+         t.storage_offset(), ") reaches past its storage of ", storage_elems, " elements");
   if (numel > storage_elems)
     fail(file, "tensor '", printable(name), "' ", shape_text(t), " has ", numel,
-         " elements over a storage of ", storage_elems, " (overlapping strides): save a contiguous tensor");
+         " elements over a storage of ", storage_elems,
+         " (overlapping strides): save a contiguous tensor");
 }
 
 Named prepare(const std::string& file, const std::string& name, const at::Tensor& t) {
   if (!t.defined()) fail(file, "tensor '", printable(name), "' is undefined (None)");
-  if (t.layout() != at::kStrided) fail(file, "tensor '", printable(name), "' is not a dense (strided) tensor");
-  if (t.is_quantized()) fail(file, "tensor '", printable(name), "' is quantized (", dtype_name(t.scalar_type()), ")");
+  if (t.layout() != at::kStrided)
+    fail(file, "tensor '", printable(name), "' is not a dense (strided) tensor");
+  if (t.is_quantized())
+    fail(file, "tensor '", printable(name), "' is quantized (", dtype_name(t.scalar_type()), ")");
   check_view_in_storage(file, name, t);
   Named out;
   out.name = name;
@@ -160,7 +202,8 @@ Named prepare(const std::string& file, const std::string& name, const at::Tensor
 
 // The `__metadata__` entry: a dict of strings, like safetensors' __metadata__.
 std::map<std::string, std::string> metadata_of(const std::string& file, const c10::IValue& v) {
-  if (!v.isGenericDict()) fail(file, "'__metadata__' must be a dict of strings, got a value of type ", v.tagKind());
+  if (!v.isGenericDict())
+    fail(file, "'__metadata__' must be a dict of strings, got a value of type ", v.tagKind());
   std::map<std::string, std::string> meta;
   for (const auto& kv : v.toGenericDict()) {
     if (!kv.key().isString()) {
@@ -203,17 +246,20 @@ Content content_of(const std::string& file, const c10::IValue& v) {
          "; a round is one 2-D [n, d] tensor or a dict of tensors");
   }
   for (const auto& kv : v.toGenericDict()) {
-    if (!kv.key().isString()) fail(file, "the dict has a key of type ", kv.key().tagKind(), " (keys are strings)");
+    if (!kv.key().isString())
+      fail(file, "the dict has a key of type ", kv.key().tagKind(), " (keys are strings)");
     const std::string key = kv.key().toStringRef();
     if (key == "__metadata__") {
       c.metadata = metadata_of(file, kv.value());
     } else if (kv.value().isTensor()) {
       c.tensors.push_back(prepare(file, key, kv.value().toTensor()));
     } else {
-      c.warnings.push_back("ignored entry '" + printable(key) + "' (of type " + kv.value().tagKind() + ", not a tensor)");
+      c.warnings.push_back("ignored entry '" + printable(key) + "' (of type " +
+                           kv.value().tagKind() + ", not a tensor)");
     }
   }
-  std::sort(c.tensors.begin(), c.tensors.end(), [](const Named& a, const Named& b) { return a.name < b.name; });
+  std::sort(c.tensors.begin(), c.tensors.end(),
+            [](const Named& a, const Named& b) { return a.name < b.name; });
   return c;
 }
 
@@ -256,7 +302,8 @@ RoundData interpret(const c10::IValue& value, const std::string& name, const Man
       total += t.tensor.nbytes();
     }
     const auto bytes = static_cast<std::int64_t>(std::max<std::size_t>(total, 64));
-    storage = std::make_shared<at::Tensor>(at::empty({bytes}, at::TensorOptions().dtype(at::kByte)));
+    storage =
+        std::make_shared<at::Tensor>(at::empty({bytes}, at::TensorOptions().dtype(at::kByte)));
     auto* dst = static_cast<unsigned char*>(storage->data_ptr());
     for (std::size_t i = 0; i < c.tensors.size(); ++i) {
       const at::Tensor& t = c.tensors[i].tensor;
@@ -265,7 +312,8 @@ RoundData interpret(const c10::IValue& value, const std::string& name, const Man
     base = dst;
     c.tensors.clear();
   }
-  RoundData r = round_from_tensors(base, header, name, entry, default_round, /*file_offsets=*/false);
+  RoundData r =
+      round_from_tensors(base, header, name, entry, default_round, /*file_offsets=*/false);
   r.warnings.insert(r.warnings.end(), c.warnings.begin(), c.warnings.end());
   // Views into the tensor / buffer need it alive; a row with another layout may still point into
   // the buffer even where an owned copy holds the well-formed rows.
@@ -295,7 +343,8 @@ class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
 
 std::uint64_t le(const std::vector<char>& b, std::size_t at, int bytes) {
   std::uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[at + static_cast<std::size_t>(i)]);
+  for (int i = bytes - 1; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(b[at + static_cast<std::size_t>(i)]);
   return v;
 }
 
@@ -320,7 +369,8 @@ void check_record_sizes(const std::vector<char>& b, const std::string& name) {
   }
   if (eocd == std::string::npos) return;
   std::uint64_t entries = le(b, eocd + 10, 2), cd_offset = le(b, eocd + 16, 4);
-  if ((entries == 0xffff || cd_offset == 0xffffffffu) && eocd >= 20 && le(b, eocd - 20, 4) == 0x07064b50u) {
+  if ((entries == 0xffff || cd_offset == 0xffffffffu) && eocd >= 20 &&
+      le(b, eocd - 20, 4) == 0x07064b50u) {
     const std::uint64_t z64 = le(b, eocd - 20 + 8, 8);  // the zip64 EOCD record's offset
     if (z64 > n || n - z64 < 56 || le(b, static_cast<std::size_t>(z64), 4) != 0x06064b50u) return;
     entries = le(b, static_cast<std::size_t>(z64) + 32, 8);
@@ -331,7 +381,8 @@ void check_record_sizes(const std::vector<char>& b, const std::string& name) {
     if (at > n || n - at < 46 || le(b, static_cast<std::size_t>(at), 4) != 0x02014b50u) return;
     const std::size_t h = static_cast<std::size_t>(at);
     std::uint64_t uncompressed = le(b, h + 24, 4);
-    const std::uint64_t name_len = le(b, h + 28, 2), extra_len = le(b, h + 30, 2), comment_len = le(b, h + 32, 2);
+    const std::uint64_t name_len = le(b, h + 28, 2), extra_len = le(b, h + 30, 2),
+                        comment_len = le(b, h + 32, 2);
     if (n - at - 46 < name_len + extra_len) return;
     if (uncompressed == 0xffffffffu) {  // the size is in the zip64 extra field (id 1), first
       std::size_t x = h + 46 + static_cast<std::size_t>(name_len);
@@ -345,7 +396,8 @@ void check_record_sizes(const std::vector<char>& b, const std::string& name) {
     }
     if (uncompressed > n) {
       const std::string record(b.data() + h + 46, static_cast<std::size_t>(name_len));
-      fail(name, "zip record '", printable(record), "' declares ", uncompressed, " bytes uncompressed in a file of ", n,
+      fail(name, "zip record '", printable(record), "' declares ", uncompressed,
+           " bytes uncompressed in a file of ", n,
            " bytes (torch.save stores records uncompressed)");
     }
     at += 46 + name_len + extra_len + comment_len;
@@ -367,26 +419,29 @@ c10::IValue load(const std::vector<char>& bytes, const std::string& name) {
     for (const std::string& record : reader.getAllRecords()) {
       if (record.rfind("data/", 0) != 0) continue;
       auto [data, size] = reader.getRecord(record);
-      storages->addStorage(record.substr(5), c10::Storage(c10::Storage::use_byte_size_t(), size, std::move(data),
-                                                          /*allocator=*/nullptr, /*resizable=*/false));
+      storages->addStorage(record.substr(5),
+                           c10::Storage(c10::Storage::use_byte_size_t(), size, std::move(data),
+                                        /*allocator=*/nullptr, /*resizable=*/false));
     }
-    return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
-                                             /*type_resolver=*/c10::nullopt, /*obj_loader=*/c10::nullopt,
-                                             /*device=*/c10::nullopt, reader, torch::jit::Unpickler::defaultTypeParser,
-                                             storages);
+    return torch::jit::readArchiveAndTensors(
+        "data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+        /*type_resolver=*/c10::nullopt, /*obj_loader=*/c10::nullopt,
+        /*device=*/c10::nullopt, reader, torch::jit::Unpickler::defaultTypeParser, storages);
   } catch (const c10::Error& e) {
-    fail(name, "not a torch.save file LibTorch can load (", bytes.size(), " bytes): ",
-         first_line(e.what_without_backtrace()));
+    fail(name, "not a torch.save file LibTorch can load (", bytes.size(),
+         " bytes): ", first_line(e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    fail(name, "not a torch.save file LibTorch can load (", bytes.size(), " bytes): ", first_line(e.what()));
+    fail(name, "not a torch.save file LibTorch can load (", bytes.size(),
+         " bytes): ", first_line(e.what()));
   } catch (...) {
-    fail(name, "not a torch.save file LibTorch can load (", bytes.size(), " bytes): unknown exception");
+    fail(name, "not a torch.save file LibTorch can load (", bytes.size(),
+         " bytes): unknown exception");
   }
 }
 
 // interpret, LibTorch's exceptions (from contiguous(), ...) kIo errors naming the file.
-RoundData interpret_checked(const c10::IValue& value, const std::string& name, const ManifestEntry* entry,
-                            std::size_t default_round) {
+RoundData interpret_checked(const c10::IValue& value, const std::string& name,
+                            const ManifestEntry* entry, std::size_t default_round) {
   try {
     return interpret(value, name, entry, default_round);
   } catch (const Error&) {
@@ -400,12 +455,13 @@ RoundData interpret_checked(const c10::IValue& value, const std::string& name, c
 
 }  // namespace
 
-RoundData round_from_pt_bytes(const std::vector<char>& bytes, const std::string& name, const ManifestEntry* entry,
-                              std::size_t default_round) {
+RoundData round_from_pt_bytes(const std::vector<char>& bytes, const std::string& name,
+                              const ManifestEntry* entry, std::size_t default_round) {
   return interpret_checked(load(bytes, name), name, entry, default_round);
 }
 
-RoundData read_round_pt(const std::string& path, const ManifestEntry* entry, std::size_t default_round) {
+RoundData read_round_pt(const std::string& path, const ManifestEntry* entry,
+                        std::size_t default_round) {
   // Regular files only, opened without blocking (a FIFO fails at once); size known up front.
   const RegularFile file(path);
   std::vector<char> bytes(static_cast<std::size_t>(file.size()));

@@ -14,7 +14,8 @@
 #include "io/printable.h"
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors.cc assumes a little-endian host");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "safetensors.cc assumes a little-endian host");
 #endif
 
 namespace fedguard::io {
@@ -35,8 +36,8 @@ struct TypeInfo {
   std::size_t size;
 };
 constexpr TypeInfo kTypes[] = {
-    {SafeDType::kF32, "F32", 4}, {SafeDType::kF16, "F16", 2}, {SafeDType::kBF16, "BF16", 2},
-    {SafeDType::kF64, "F64", 8}, {SafeDType::kI64, "I64", 8}, {SafeDType::kI32, "I32", 4},
+    {SafeDType::kF32, "F32", 4}, {SafeDType::kF16, "F16", 2},   {SafeDType::kBF16, "BF16", 2},
+    {SafeDType::kF64, "F64", 8}, {SafeDType::kI64, "I64", 8},   {SafeDType::kI32, "I32", 4},
     {SafeDType::kU8, "U8", 1},   {SafeDType::kBool, "BOOL", 1},
 };
 
@@ -53,7 +54,6 @@ template <typename... Args>
   FEDGUARD_THROW(kIo, name << ": offset " << offset << ": " << what.str());
 }
 
-
 bool get_size(const nlohmann::json& v, std::size_t* out) {
   if (!v.is_number_unsigned()) return false;
   const auto value = v.get<std::uint64_t>();
@@ -69,18 +69,28 @@ const char* safe_dtype_name(SafeDType t) { return type_info(t).name; }
 
 bool to_update_dtype(SafeDType t, DType* out) {
   switch (t) {
-    case SafeDType::kF32: *out = DType::kFloat32; return true;
-    case SafeDType::kF16: *out = DType::kFloat16; return true;
-    case SafeDType::kBF16: *out = DType::kBFloat16; return true;
-    default: return false;
+    case SafeDType::kF32:
+      *out = DType::kFloat32;
+      return true;
+    case SafeDType::kF16:
+      *out = DType::kFloat16;
+      return true;
+    case SafeDType::kBF16:
+      *out = DType::kBFloat16;
+      return true;
+    default:
+      return false;
   }
 }
 
 SafeDType from_update_dtype(DType t) {
   switch (t) {
-    case DType::kFloat16: return SafeDType::kF16;
-    case DType::kBFloat16: return SafeDType::kBF16;
-    default: return SafeDType::kF32;
+    case DType::kFloat16:
+      return SafeDType::kF16;
+    case DType::kBFloat16:
+      return SafeDType::kBF16;
+    default:
+      return SafeDType::kF32;
   }
 }
 
@@ -96,7 +106,8 @@ const TensorInfo* SafetensorsHeader::find(const std::string& name) const {
   return it != tensors.end() && it->name == name ? &*it : nullptr;
 }
 
-SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size, const std::string& name) {
+SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size,
+                                    const std::string& name) {
   if (size < 8) fail(name, size, "file too short (", size, " bytes) for the 8-byte header length");
   std::uint64_t header_len = 0;
   for (int i = 0; i < 8; ++i) header_len |= static_cast<std::uint64_t>(bytes[i]) << (8 * i);
@@ -143,7 +154,8 @@ SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size
     TensorInfo t;
     t.name = key;
     const auto dt = value.find("dtype");
-    if (dt == value.end() || !dt->is_string()) fail(name, 8, "tensor '", shown, "': missing or non-string 'dtype'");
+    if (dt == value.end() || !dt->is_string())
+      fail(name, 8, "tensor '", shown, "': missing or non-string 'dtype'");
     const std::string dtype = dt->get<std::string>();
     const TypeInfo* info = nullptr;
     for (const TypeInfo& candidate : kTypes)
@@ -154,13 +166,16 @@ SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size
     }
     t.dtype = info->type;
     const auto sh = value.find("shape");
-    if (sh == value.end() || !sh->is_array()) fail(name, 8, "tensor '", shown, "': missing or non-array 'shape'");
-    if (sh->size() > kMaxDims) fail(name, 8, "tensor '", shown, "': more than ", kMaxDims, " dimensions");
+    if (sh == value.end() || !sh->is_array())
+      fail(name, 8, "tensor '", shown, "': missing or non-array 'shape'");
+    if (sh->size() > kMaxDims)
+      fail(name, 8, "tensor '", shown, "': more than ", kMaxDims, " dimensions");
     std::size_t count = 1;
     bool overflow = false;
     for (const auto& dim : *sh) {
       std::size_t v = 0;
-      if (!get_size(dim, &v)) fail(name, 8, "tensor '", shown, "': shape entries must be non-negative integers");
+      if (!get_size(dim, &v))
+        fail(name, 8, "tensor '", shown, "': shape entries must be non-negative integers");
       t.shape.push_back(v);
     }
     if (std::find(t.shape.begin(), t.shape.end(), std::size_t{0}) != t.shape.end()) {
@@ -176,14 +191,17 @@ SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size
     }
     const auto off = value.find("data_offsets");
     std::size_t begin = 0, end = 0;
-    if (off == value.end() || !off->is_array() || off->size() != 2 || !get_size((*off)[0], &begin) ||
-        !get_size((*off)[1], &end)) {
-      fail(name, 8, "tensor '", shown, "': 'data_offsets' must be [begin, end] of non-negative integers");
+    if (off == value.end() || !off->is_array() || off->size() != 2 ||
+        !get_size((*off)[0], &begin) || !get_size((*off)[1], &end)) {
+      fail(name, 8, "tensor '", shown,
+           "': 'data_offsets' must be [begin, end] of non-negative integers");
     }
-    if (begin > end) fail(name, 8, "tensor '", shown, "': data_offsets begin ", begin, " > end ", end);
+    if (begin > end)
+      fail(name, 8, "tensor '", shown, "': data_offsets begin ", begin, " > end ", end);
     if (end > buffer) {
-      fail(name, out.data_start + std::min(begin, buffer), "tensor '", shown, "': data [", begin, ", ", end,
-           ") runs past the end of the data buffer (", buffer, " bytes; file size ", size, ")");
+      fail(name, out.data_start + std::min(begin, buffer), "tensor '", shown, "': data [", begin,
+           ", ", end, ") runs past the end of the data buffer (", buffer, " bytes; file size ",
+           size, ")");
     }
     if (end - begin != count * info->size) {
       fail(name, out.data_start + begin, "tensor '", shown, "': data_offsets span ", end - begin,
@@ -203,7 +221,8 @@ SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size
   const TensorInfo* previous = nullptr;
   for (const TensorInfo* t : by_offset) {
     if (t->begin < cursor) {
-      fail(name, t->begin, "tensor '", printable(t->name), "' overlaps tensor '", printable(previous->name), "'");
+      fail(name, t->begin, "tensor '", printable(t->name), "' overlaps tensor '",
+           printable(previous->name), "'");
     }
     if (t->begin > cursor) {
       fail(name, cursor, "hole of ", t->begin - cursor, " bytes in the data buffer before tensor '",
@@ -212,7 +231,8 @@ SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size
     cursor = t->end;
     if (t->end > t->begin) previous = t;
   }
-  if (cursor != size) fail(name, cursor, size - cursor, " bytes after the last tensor (file size ", size, ")");
+  if (cursor != size)
+    fail(name, cursor, size - cursor, " bytes after the last tensor (file size ", size, ")");
   std::sort(out.tensors.begin(), out.tensors.end(),
             [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
   return out;
@@ -226,7 +246,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   std::vector<const TensorToWrite*> order;
   order.reserve(tensors.size());
   for (const TensorToWrite& t : tensors) order.push_back(&t);
-  std::sort(order.begin(), order.end(), [](const TensorToWrite* a, const TensorToWrite* b) { return a->name < b->name; });
+  std::sort(order.begin(), order.end(),
+            [](const TensorToWrite* a, const TensorToWrite* b) { return a->name < b->name; });
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
     nlohmann::ordered_json meta = nlohmann::ordered_json::object();
@@ -237,16 +258,21 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   std::size_t offset = 0;
   for (std::size_t i = 0; i < order.size(); ++i) {
     const TensorToWrite& t = *order[i];
-    FEDGUARD_EXPECTS(!t.name.empty() && t.name != "__metadata__", path << ": invalid tensor name '" << t.name << "'");
-    FEDGUARD_EXPECTS(i == 0 || order[i - 1]->name != t.name, path << ": duplicate tensor name '" << t.name << "'");
+    FEDGUARD_EXPECTS(!t.name.empty() && t.name != "__metadata__",
+                     path << ": invalid tensor name '" << t.name << "'");
+    FEDGUARD_EXPECTS(i == 0 || order[i - 1]->name != t.name,
+                     path << ": duplicate tensor name '" << t.name << "'");
     std::size_t bytes = safe_dtype_size(t.dtype);
     for (std::size_t dim : t.shape) {
       FEDGUARD_EXPECTS(dim == 0 || bytes <= std::numeric_limits<std::size_t>::max() / dim,
                        path << ": tensor '" << t.name << "' is too large");
       bytes *= dim;
     }
-    FEDGUARD_EXPECTS(bytes == 0 || t.data != nullptr, path << ": tensor '" << t.name << "' has null data");
-    header[t.name] = {{"dtype", safe_dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    FEDGUARD_EXPECTS(bytes == 0 || t.data != nullptr,
+                     path << ": tensor '" << t.name << "' has null data");
+    header[t.name] = {{"dtype", safe_dtype_name(t.dtype)},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + bytes}}};
     sizes.push_back(bytes);
     offset += bytes;
   }
@@ -255,10 +281,14 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   text.append((kWriteAlign - (8 + text.size()) % kWriteAlign) % kWriteAlign, ' ');
   const std::string tmp = path + ".tmp";
   std::FILE* file = std::fopen(tmp.c_str(), "wb");
-  if (file == nullptr) FEDGUARD_THROW(kIo, tmp << ": cannot open for writing: " << std::strerror(errno));
+  if (file == nullptr)
+    FEDGUARD_THROW(kIo, tmp << ": cannot open for writing: " << std::strerror(errno));
   unsigned char len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((static_cast<std::uint64_t>(text.size()) >> (8 * i)) & 0xff);
-  bool ok = std::fwrite(len, 1, 8, file) == 8 && std::fwrite(text.data(), 1, text.size(), file) == text.size();
+  for (int i = 0; i < 8; ++i)
+    len[i] =
+        static_cast<unsigned char>((static_cast<std::uint64_t>(text.size()) >> (8 * i)) & 0xff);
+  bool ok = std::fwrite(len, 1, 8, file) == 8 &&
+            std::fwrite(text.data(), 1, text.size(), file) == text.size();
   for (std::size_t i = 0; ok && i < order.size(); ++i) {
     if (sizes[i] > 0) ok = std::fwrite(order[i]->data, 1, sizes[i], file) == sizes[i];
   }
@@ -269,7 +299,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   }
   if (!ok) {
     std::remove(tmp.c_str());
-    FEDGUARD_THROW(kIo, tmp << ": cannot write " << 8 + text.size() + offset << " bytes: " << std::strerror(err));
+    FEDGUARD_THROW(kIo, tmp << ": cannot write " << 8 + text.size() + offset
+                            << " bytes: " << std::strerror(err));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     err = errno;

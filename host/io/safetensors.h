@@ -7,10 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/mapped_file.h"
 #include "fedguard/dtype.h"
@@ -50,7 +49,8 @@ struct SafetensorsHeader {
 /// element size equals end - begin, without overflow; offsets within the file; no two tensors
 /// overlapping), metadata values strings. Throws fedguard::Error (kIo) naming `name` and the
 /// byte offset of the problem. Used by SafetensorsFile and by the fuzz target.
-SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size, const std::string& name);
+SafetensorsHeader parse_safetensors(const unsigned char* bytes, std::size_t size,
+                                    const std::string& name);
 
 /// A read-only memory-mapped safetensors file, validated on open (see parse_safetensors).
 class SafetensorsFile {

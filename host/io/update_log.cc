@@ -25,8 +25,8 @@ constexpr const char* kRoundFormat = "fedguard-round";
 // The .pt reader a LibTorch build registers (set_pt_round_reader); null: none.
 std::atomic<PtRoundReader> g_pt_round_reader{nullptr};
 // Metadata keys the writer sets itself; `extra` may not use them.
-const std::set<std::string> kReserved = {"format", "version", "round", "n", "d", "client_ids",
-                                         "num_samples", "malicious", "layers"};
+const std::set<std::string> kReserved = {"format",     "version",     "round",     "n",     "d",
+                                         "client_ids", "num_samples", "malicious", "layers"};
 
 std::string ends_with_ext(const std::string& path) {
   const auto slash = path.find_last_of('/');
@@ -54,8 +54,8 @@ nlohmann::json meta_json(const std::map<std::string, std::string>& meta, const s
   }
 }
 
-std::vector<std::string> string_list(const nlohmann::json& v, const std::string& key, const std::string& name,
-                                     std::size_t at) {
+std::vector<std::string> string_list(const nlohmann::json& v, const std::string& key,
+                                     const std::string& name, std::size_t at) {
   std::vector<std::string> out;
   if (!v.is_array()) fail(name, at, "__metadata__ '", key, "' must be a JSON list of strings");
   for (const auto& s : v) {
@@ -65,8 +65,8 @@ std::vector<std::string> string_list(const nlohmann::json& v, const std::string&
   return out;
 }
 
-std::vector<double> number_list(const nlohmann::json& v, const std::string& key, const std::string& name,
-                                std::size_t at) {
+std::vector<double> number_list(const nlohmann::json& v, const std::string& key,
+                                const std::string& name, std::size_t at) {
   std::vector<double> out;
   if (!v.is_array()) fail(name, at, "__metadata__ '", key, "' must be a JSON list of numbers");
   for (const auto& s : v) {
@@ -76,7 +76,9 @@ std::vector<double> number_list(const nlohmann::json& v, const std::string& key,
   return out;
 }
 
-bool aligned(const void* p, std::size_t size) { return reinterpret_cast<std::uintptr_t>(p) % size == 0; }
+bool aligned(const void* p, std::size_t size) {
+  return reinterpret_cast<std::uintptr_t>(p) % size == 0;
+}
 
 // Converts any update dtype to float32 (unaligned sources are fine: convert_to_float reads
 // through memcpy-sized loads only for 2-byte types; float32 is copied bytewise).
@@ -120,7 +122,8 @@ void apply_entry(RoundData& r, const ManifestEntry* entry) {
 
 // A manifest entry and the round file both naming the clients or the ground truth must agree:
 // otherwise which one the scan used would decide its rates silently.
-void check_entry_agrees(const RoundData& r, const ManifestEntry* entry, const std::string& name, std::size_t at) {
+void check_entry_agrees(const RoundData& r, const ManifestEntry* entry, const std::string& name,
+                        std::size_t at) {
   if (entry == nullptr) return;
   if (!entry->client_ids.empty() && entry->client_ids != r.client_ids) {
     fail(name, at, "round ", r.round, ": the manifest's client_ids (", entry->client_ids.size(),
@@ -156,8 +159,8 @@ void default_ids(RoundData& r) {
     std::set<std::string> ids(r.client_ids.begin(), r.client_ids.end());
     for (const std::string& m : r.malicious) {
       if (!ids.count(m))
-        FEDGUARD_THROW(kIo, r.path << ": round " << r.round << ": ground-truth ('malicious') id '" << printable(m)
-                                   << "' is not a client of the round");
+        FEDGUARD_THROW(kIo, r.path << ": round " << r.round << ": ground-truth ('malicious') id '"
+                                   << printable(m) << "' is not a client of the round");
     }
   }
 }
@@ -166,13 +169,15 @@ void default_ids(RoundData& r) {
 
 void write_round_safetensors(const std::string& path, const LoggedRound& round) {
   const std::size_t n = round.n, d = round.d;
-  FEDGUARD_EXPECTS(n == 0 || d == 0 || round.updates != nullptr, path << ": updates is null for n=" << n << ", d=" << d);
+  FEDGUARD_EXPECTS(n == 0 || d == 0 || round.updates != nullptr,
+                   path << ": updates is null for n=" << n << ", d=" << d);
   FEDGUARD_EXPECTS(d == 0 || n <= SIZE_MAX / d / sizeof(float), path << ": n x d overflows");
   FEDGUARD_EXPECTS(round.client_ids.empty() || round.client_ids.size() == n,
                    path << ": " << round.client_ids.size() << " client ids for n=" << n);
   FEDGUARD_EXPECTS(round.num_samples.empty() || round.num_samples.size() == n,
                    path << ": " << round.num_samples.size() << " num_samples for n=" << n);
-  FEDGUARD_EXPECTS(round.extra.is_object() || round.extra.is_null(), path << ": extra must be a JSON object");
+  FEDGUARD_EXPECTS(round.extra.is_object() || round.extra.is_null(),
+                   path << ": extra must be a JSON object");
   std::map<std::string, std::string> meta;
   meta["format"] = kRoundFormat;
   meta["version"] = "1";
@@ -182,11 +187,13 @@ void write_round_safetensors(const std::string& path, const LoggedRound& round) 
   if (!round.client_ids.empty()) meta["client_ids"] = nlohmann::json(round.client_ids).dump();
   if (!round.num_samples.empty()) {
     for (double w : round.num_samples) {
-      FEDGUARD_EXPECTS(std::isfinite(w), path << ": num_samples must be finite to be stored as JSON");
+      FEDGUARD_EXPECTS(std::isfinite(w),
+                       path << ": num_samples must be finite to be stored as JSON");
     }
     meta["num_samples"] = nlohmann::json(round.num_samples).dump();
   }
-  if (!round.malicious.empty() || round.ground_truth_known) meta["malicious"] = nlohmann::json(round.malicious).dump();
+  if (!round.malicious.empty() || round.ground_truth_known)
+    meta["malicious"] = nlohmann::json(round.malicious).dump();
   if (!round.layers.empty()) {
     std::size_t total = 0;
     nlohmann::json layers = nlohmann::json::array();
@@ -199,13 +206,15 @@ void write_round_safetensors(const std::string& path, const LoggedRound& round) 
   }
   if (round.extra.is_object()) {
     for (const auto& [key, value] : round.extra.items()) {
-      FEDGUARD_EXPECTS(!kReserved.count(key), path << ": extra metadata key '" << key << "' is reserved");
+      FEDGUARD_EXPECTS(!kReserved.count(key),
+                       path << ": extra metadata key '" << key << "' is reserved");
       meta[key] = value.is_string() ? value.get<std::string>() : value.dump();
     }
   }
   std::vector<TensorToWrite> tensors;
   tensors.push_back({"updates", SafeDType::kF32, {n, d}, round.updates});
-  if (round.reference != nullptr) tensors.push_back({"reference", SafeDType::kF32, {d}, round.reference});
+  if (round.reference != nullptr)
+    tensors.push_back({"reference", SafeDType::kF32, {d}, round.reference});
   write_safetensors(path, tensors, meta);
 }
 
@@ -225,7 +234,8 @@ void UpdateLogWriter::set_info(const nlohmann::json& info) {
 
 void UpdateLogWriter::append(const LoggedRound& round) {
   for (const ManifestEntry& e : manifest_.rounds) {
-    FEDGUARD_EXPECTS(e.round != round.round, dir_ << ": round " << round.round << " is already in the log");
+    FEDGUARD_EXPECTS(e.round != round.round,
+                     dir_ << ": round " << round.round << " is already in the log");
   }
   char file[64];
   std::snprintf(file, sizeof file, "round_%06zu.safetensors", round.round);
@@ -248,28 +258,34 @@ void RoundData::release() {
   keep_alive.reset();
 }
 
-RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHeader& header, const std::string& name,
-                                 const ManifestEntry* entry, std::size_t default_round) {
+RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHeader& header,
+                                 const std::string& name, const ManifestEntry* entry,
+                                 std::size_t default_round) {
   return round_from_tensors(base, header, name, entry, default_round, true);
 }
 
-RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader& header, const std::string& name,
-                             const ManifestEntry* entry, std::size_t default_round, bool file_offsets) {
+RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader& header,
+                             const std::string& name, const ManifestEntry* entry,
+                             std::size_t default_round, bool file_offsets) {
   // Offsets for the messages: the header's (8) and the tensors' in a safetensors file, else 0.
   const std::size_t meta_at = file_offsets ? 8 : 0;
-  const auto tensor_at = [file_offsets](std::size_t offset) { return file_offsets ? offset : std::size_t{0}; };
+  const auto tensor_at = [file_offsets](std::size_t offset) {
+    return file_offsets ? offset : std::size_t{0};
+  };
   RoundData r;
   r.path = name;
   r.round = default_round;
   apply_entry(r, entry);
   const auto& meta = header.metadata;
   if (const auto it = meta.find("format"); it != meta.end() && it->second != kRoundFormat) {
-    r.warnings.push_back("__metadata__ format is '" + printable(it->second) + "', not " + kRoundFormat);
+    r.warnings.push_back("__metadata__ format is '" + printable(it->second) + "', not " +
+                         kRoundFormat);
   }
   if (const auto it = meta.find("round"); it != meta.end()) {
     const std::string& s = it->second;
     if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
-      fail(name, meta_at, "__metadata__ 'round' must be a non-negative integer, got '", printable(s), "'");
+      fail(name, meta_at, "__metadata__ 'round' must be a non-negative integer, got '",
+           printable(s), "'");
     }
     r.round = static_cast<std::size_t>(std::stoull(s));
   }
@@ -292,8 +308,8 @@ RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader&
   if (block != nullptr) {
     DType dt;
     if (!to_update_dtype(block->dtype, &dt)) {
-      fail(name, tensor_at(block->begin), "tensor 'updates' has dtype ", safe_dtype_name(block->dtype),
-           " (updates must be F32, F16 or BF16)");
+      fail(name, tensor_at(block->begin), "tensor 'updates' has dtype ",
+           safe_dtype_name(block->dtype), " (updates must be F32, F16 or BF16)");
     }
     if (block->shape.size() != 2) {
       fail(name, meta_at, "tensor 'updates' must be 2-D [n, d], got ", block->shape.size(), "-D");
@@ -311,17 +327,20 @@ RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader&
       r.keep_alive = owned;
     }
     for (const TensorInfo& t : header.tensors) {
-      if (t.name != "updates" && t.name != "reference") r.warnings.push_back("ignored tensor '" + printable(t.name) + "'");
+      if (t.name != "updates" && t.name != "reference")
+        r.warnings.push_back("ignored tensor '" + printable(t.name) + "'");
     }
     if (auto v = meta_json(meta, "layers", name, meta_at); !v.is_null()) {
-      if (!v.is_array()) fail(name, meta_at, "__metadata__ 'layers' must be a JSON list of [name, size]");
+      if (!v.is_array())
+        fail(name, meta_at, "__metadata__ 'layers' must be a JSON list of [name, size]");
       std::size_t at = 0;
       for (const auto& l : v) {
         if (!l.is_array() || l.size() != 2 || !l[0].is_string() || !l[1].is_number_unsigned()) {
           fail(name, meta_at, "__metadata__ 'layers' must be a JSON list of [name, size]");
         }
         const auto size = l[1].get<std::uint64_t>();
-        if (size > d - at) fail(name, meta_at, "__metadata__ 'layers' cover more than d=", d, " columns");
+        if (size > d - at)
+          fail(name, meta_at, "__metadata__ 'layers' cover more than d=", d, " columns");
         r.layers.push_back({l[0].get<std::string>(), at, at + static_cast<std::size_t>(size)});
         at += static_cast<std::size_t>(size);
       }
@@ -344,11 +363,12 @@ RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader&
       const std::string rest = t.name.substr(7);
       const auto slash = rest.find('/');
       const std::string id = rest.substr(0, slash);
-      if (id.empty()) fail(name, tensor_at(t.begin), "tensor '", printable(t.name), "' has an empty client id");
+      if (id.empty())
+        fail(name, tensor_at(t.begin), "tensor '", printable(t.name), "' has an empty client id");
       DType dt;
       if (!to_update_dtype(t.dtype, &dt)) {
-        fail(name, tensor_at(t.begin), "tensor '", printable(t.name), "' has dtype ", safe_dtype_name(t.dtype),
-             " (updates must be F32, F16 or BF16)");
+        fail(name, tensor_at(t.begin), "tensor '", printable(t.name), "' has dtype ",
+             safe_dtype_name(t.dtype), " (updates must be F32, F16 or BF16)");
       }
       auto [it, fresh] = clients.try_emplace(id);
       if (fresh) name_order.push_back(id);
@@ -366,11 +386,12 @@ RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader&
     if (!r.client_ids.empty()) {
       std::set<std::string> listed(r.client_ids.begin(), r.client_ids.end());
       if (listed.size() != r.client_ids.size() || listed.size() != clients.size()) {
-        fail(name, meta_at, "__metadata__ 'client_ids' (", r.client_ids.size(), " ids) does not match the ",
-             clients.size(), " client tensors");
+        fail(name, meta_at, "__metadata__ 'client_ids' (", r.client_ids.size(),
+             " ids) does not match the ", clients.size(), " client tensors");
       }
       for (const std::string& id : r.client_ids) {
-        if (!clients.count(id)) fail(name, meta_at, "client id '", printable(id), "' has no tensor");
+        if (!clients.count(id))
+          fail(name, meta_at, "client id '", printable(id), "' has no tensor");
       }
       order = r.client_ids;
     }
@@ -419,10 +440,12 @@ RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader&
       if (sigs[i] != round_sig) {
         std::size_t total = 0;
         for (const auto& [layer, size] : sigs[i]) total += size;
-        r.warnings.push_back("client '" + printable(order[i]) + "' has another layer layout (" + std::to_string(total) +
+        r.warnings.push_back("client '" + printable(order[i]) + "' has another layer layout (" +
+                             std::to_string(total) +
                              " values); it is passed on with the wrong length");
-        rows.push_back({parts.front()->end > parts.front()->begin ? base + parts.front()->begin : nullptr,
-                        total == d ? d + 1 : total, round_dt});
+        rows.push_back(
+            {parts.front()->end > parts.front()->begin ? base + parts.front()->begin : nullptr,
+             total == d ? d + 1 : total, round_dt});
         continue;
       }
       if (zero_copy) {
@@ -470,8 +493,8 @@ void hold_also(RoundData& r, std::shared_ptr<void> owner) {
   if (!r.keep_alive) {
     r.keep_alive = std::move(owner);
   } else {
-    r.keep_alive = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(r.keep_alive,
-                                                                                             std::move(owner));
+    r.keep_alive = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(
+        r.keep_alive, std::move(owner));
   }
 }
 
@@ -486,7 +509,8 @@ void prefetch_file(const std::string& path) noexcept {
   }
 }
 
-RoundData read_round_file(const std::string& path, const ManifestEntry* entry, std::size_t default_round) {
+RoundData read_round_file(const std::string& path, const ManifestEntry* entry,
+                          std::size_t default_round) {
   const std::string ext = ends_with_ext(path);
   if (ext == ".safetensors") {
     auto file = std::make_shared<SafetensorsFile>(path);
@@ -506,9 +530,15 @@ RoundData read_round_file(const std::string& path, const ManifestEntry* entry, s
     }
     DType dt;
     switch (file->type()) {
-      case NpyType::kFloat32: dt = DType::kFloat32; break;
-      case NpyType::kFloat16: dt = DType::kFloat16; break;
-      default: fail(path, 0, "dtype ", npy_type_name(file->type()), " is not an update dtype (expected <f4 or <f2)");
+      case NpyType::kFloat32:
+        dt = DType::kFloat32;
+        break;
+      case NpyType::kFloat16:
+        dt = DType::kFloat16;
+        break;
+      default:
+        fail(path, 0, "dtype ", npy_type_name(file->type()),
+             " is not an update dtype (expected <f4 or <f2)");
     }
     r.updates = UpdateView(file->data(), file->shape()[0], file->shape()[1], dt);
     r.update_bytes = file->element_count() * npy_type_size(file->type());
@@ -520,12 +550,16 @@ RoundData read_round_file(const std::string& path, const ManifestEntry* entry, s
   if (ext == ".pt") {
     // The core library has no LibTorch: a program built with it registers the reader
     // (fedguard_io_torch, io/pt_round_torch.h).
-    if (const PtRoundReader reader = g_pt_round_reader.load()) return reader(path, entry, default_round);
-    FEDGUARD_THROW(kUnsupported, path << ": a LibTorch .pt round, but fedguard was built without LibTorch "
-                                         "(configure with -DFEDGUARD_TORCH=ON; a program linking fedguard_io_torch "
-                                         "calls fedguard::io::register_pt_round_reader())");
+    if (const PtRoundReader reader = g_pt_round_reader.load())
+      return reader(path, entry, default_round);
+    FEDGUARD_THROW(
+        kUnsupported,
+        path << ": a LibTorch .pt round, but fedguard was built without LibTorch "
+                "(configure with -DFEDGUARD_TORCH=ON; a program linking fedguard_io_torch "
+                "calls fedguard::io::register_pt_round_reader())");
   }
-  FEDGUARD_THROW(kIo, path << ": unknown round file type '" << ext << "' (expected .safetensors, .npy or .pt)");
+  FEDGUARD_THROW(kIo, path << ": unknown round file type '" << ext
+                           << "' (expected .safetensors, .npy or .pt)");
 }
 
 UpdateLog::UpdateLog(std::string dir) : dir_(std::move(dir)) {
@@ -550,11 +584,13 @@ UpdateLog::UpdateLog(std::string dir) : dir_(std::move(dir)) {
   }
   if (ec) FEDGUARD_THROW(kIo, dir_ << ": cannot list: " << ec.message());
   std::sort(names.begin(), names.end());
-  for (std::size_t i = 0; i < names.size(); ++i) entries_.push_back({dir_ + "/" + names[i], i, nullptr});
+  for (std::size_t i = 0; i < names.size(); ++i)
+    entries_.push_back({dir_ + "/" + names[i], i, nullptr});
 }
 
 RoundData UpdateLog::read(std::size_t i) const {
-  FEDGUARD_EXPECTS(i < entries_.size(), "round index " << i << " out of range (" << entries_.size() << " rounds)");
+  FEDGUARD_EXPECTS(i < entries_.size(),
+                   "round index " << i << " out of range (" << entries_.size() << " rounds)");
   return read_round_file(entries_[i].path, has_manifest_ ? &manifest_.rounds[i] : nullptr, i);
 }
 

@@ -6,11 +6,10 @@
 
 #include <cstddef>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fedguard/update_view.h"
 #include "io/manifest.h"
@@ -26,7 +25,7 @@ struct LoggedRound {
   std::vector<std::string> malicious;   ///< ground truth, may be empty
   const float* updates = nullptr;       ///< n x d row-major float32
   std::size_t n = 0, d = 0;
-  const float* reference = nullptr;     ///< optional, d
+  const float* reference = nullptr;                 ///< optional, d
   nlohmann::json extra = nlohmann::json::object();  ///< more metadata, stored as strings
   // Additions to the agreed API:
   /// Write "malicious" even when it is empty: the round is known to be clean (ground truth
@@ -75,10 +74,10 @@ struct RoundData {
   std::vector<std::string> malicious;
   bool has_ground_truth = false;
   UpdateView updates;
-  std::vector<float> reference;  ///< empty: none
-  std::vector<LayerRange> layers;  ///< empty: one layer ("all")
-  std::size_t update_bytes = 0;    ///< bytes of update data in the file
-  std::vector<std::string> warnings;  ///< oddities that did not stop the read
+  std::vector<float> reference;                        ///< empty: none
+  std::vector<LayerRange> layers;                      ///< empty: one layer ("all")
+  std::size_t update_bytes = 0;                        ///< bytes of update data in the file
+  std::vector<std::string> warnings;                   ///< oddities that did not stop the read
   nlohmann::json metadata = nlohmann::json::object();  ///< the file's other metadata
 
   /// Unmaps / frees what the views point into; the views are invalid afterwards.
@@ -90,7 +89,7 @@ struct RoundData {
 /// One round of a log: where its file is and what the manifest says about it.
 struct LogEntry {
   std::string path;
-  std::size_t index = 0;           ///< position in the log
+  std::size_t index = 0;                    ///< position in the log
   const ManifestEntry* manifest = nullptr;  ///< null without a manifest
 };
 
@@ -146,7 +145,8 @@ PtRoundReader pt_round_reader();
 /// Interprets a parsed safetensors image as a round (the part of read_round_file after
 /// mapping); `base` is the image's first byte. Used by read_round_file and the fuzz target.
 RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHeader& header,
-                                 const std::string& name, const ManifestEntry* entry, std::size_t default_round);
+                                 const std::string& name, const ManifestEntry* entry,
+                                 std::size_t default_round);
 
 /// The round semantics of docs/formats.md ("Update logs") on any container of named tensors:
 /// header.tensors (sorted by name) lie at [begin, end) from `base`, header.metadata is the
@@ -155,7 +155,8 @@ RoundData round_from_safetensors(const unsigned char* base, const SafetensorsHea
 /// file_offsets false, begin / end are not positions in the file and every error says
 /// "offset 0". The views of the result point into `base` (or into an owned copy, which
 /// keep_alive then holds): the caller keeps `base` alive as long as the result.
-RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader& header, const std::string& name,
-                             const ManifestEntry* entry, std::size_t default_round, bool file_offsets);
+RoundData round_from_tensors(const unsigned char* base, const SafetensorsHeader& header,
+                             const std::string& name, const ManifestEntry* entry,
+                             std::size_t default_round, bool file_offsets);
 
 }  // namespace fedguard::io

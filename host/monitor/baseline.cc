@@ -54,7 +54,8 @@ void robust_baseline(std::vector<double> values, double min_scale, double& mean,
   for (std::size_t t = 0; t < values.size(); ++t) {
     const double x = std::clamp(values[t], median - cut, median + cut) - mean;
     den += x * x;
-    if (t + 1 < values.size()) num += x * (std::clamp(values[t + 1], median - cut, median + cut) - mean);
+    if (t + 1 < values.size())
+      num += x * (std::clamp(values[t + 1], median - cut, median + cut) - mean);
   }
   const double r = den > 0 ? std::clamp(num / den, 0.0, 0.8) : 0.0;
   scale = std::max(sd * std::sqrt((1 + r) / (1 - r)), floor);

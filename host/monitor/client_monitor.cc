@@ -27,9 +27,11 @@ std::string client_signal_direction(const std::string& signal) {
   return signal == "direction" || signal == "collusion" || signal == "history" ? "down" : "both";
 }
 
-ClientObservation observe_clients(const ClientMonitorSpec& spec, const std::map<std::string, ClientTrack>& tracks,
+ClientObservation observe_clients(const ClientMonitorSpec& spec,
+                                  const std::map<std::string, ClientTrack>& tracks,
                                   const std::map<std::string, std::vector<double>>& scores,
-                                  const std::vector<std::string>& ids, std::size_t n, std::uint64_t round) {
+                                  const std::vector<std::string>& ids, std::size_t n,
+                                  std::uint64_t round) {
   ClientObservation o;
   // The round's clients, in row order, each once.
   std::vector<std::pair<std::size_t, std::string>> rows;
@@ -56,7 +58,8 @@ ClientObservation observe_clients(const ClientMonitorSpec& spec, const std::map<
     };
     std::vector<Tested> tested;
     for (const auto& [i, id] : rows) {
-      if (i >= col->second.size() || !std::isfinite(col->second[i])) continue;  // not scored: not fed
+      if (i >= col->second.size() || !std::isfinite(col->second[i]))
+        continue;  // not scored: not fed
       const double x = col->second[i];
       DetectorState& s = track_of(id).signals[signal];
       ++s.values;
@@ -142,10 +145,13 @@ ClientObservation observe_clients(const ClientMonitorSpec& spec, const std::map<
   }
   if (kept > spec.max_clients) {
     std::sort(idle.begin(), idle.end());
-    for (std::size_t j = 0; j < idle.size() && kept > spec.max_clients; ++j, --kept) o.forgotten.push_back(idle[j].second);
+    for (std::size_t j = 0; j < idle.size() && kept > spec.max_clients; ++j, --kept)
+      o.forgotten.push_back(idle[j].second);
   }
   std::sort(o.alerts.begin(), o.alerts.end(), [](const Alert& a, const Alert& b) {
-    return a.client != b.client ? a.client < b.client : a.metric != b.metric ? a.metric < b.metric : a.direction < b.direction;
+    return a.client != b.client   ? a.client < b.client
+           : a.metric != b.metric ? a.metric < b.metric
+                                  : a.direction < b.direction;
   });
   return o;
 }
@@ -161,11 +167,13 @@ nlohmann::json ClientTrack::to_json() const {
 ClientTrack ClientTrack::from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object() || !j.contains("last_round") || !j.at("last_round").is_number_unsigned() ||
       !j.contains("signals") || !j.at("signals").is_object())
-    FEDGUARD_THROW(kIo, where << ": a client track needs an integer 'last_round' and an object 'signals'");
+    FEDGUARD_THROW(
+        kIo, where << ": a client track needs an integer 'last_round' and an object 'signals'");
   ClientTrack t;
   t.last_round = j.at("last_round").get<std::uint64_t>();
   for (const auto& item : j.at("signals").items())
-    t.signals[item.key()] = DetectorState::from_json(item.value(), where + " (signal " + item.key() + ")");
+    t.signals[item.key()] =
+        DetectorState::from_json(item.value(), where + " (signal " + item.key() + ")");
   return t;
 }
 

@@ -7,7 +7,8 @@
 //   e_i = (d_i - med d) / max(1, 1.4826 MAD d)   over the round's clients: a move that every
 //                                        client makes (training, a shift of the data) is no change
 //   S+_i = max(0, S+_i + e_i - k), S-_i = max(0, S-_i - e_i - k)    one-sided CUSUMs (Page 1954)
-//   mu_i += lambda_b (x_i - mu_i), s_i^2 = (1 - lambda_s) s_i^2 + lambda_s min((x_i - mu_i)^2, 9 s_i^2)
+//   mu_i += lambda_b (x_i - mu_i), s_i^2 = (1 - lambda_s) s_i^2 + lambda_s min((x_i - mu_i)^2, 9
+//   s_i^2)
 // The baseline follows the client slowly: a benign client's data changes, and a client alone
 // that drifts far is what a client with a new data distribution does too (in the simulator's
 // attack-free runs single benign clients' CUSUMs reached 30: docs/monitoring.md). What an
@@ -18,10 +19,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fedguard/monitoring.h"
 #include "monitor/detector.h"
@@ -34,7 +34,9 @@ struct ClientTrack {
   std::uint64_t last_round = 0;
   std::map<std::string, DetectorState> signals;
 
-  bool operator==(const ClientTrack& o) const { return last_round == o.last_round && signals == o.signals; }
+  bool operator==(const ClientTrack& o) const {
+    return last_round == o.last_round && signals == o.signals;
+  }
   nlohmann::json to_json() const;
   static ClientTrack from_json(const nlohmann::json& j, const std::string& where);
 };
@@ -62,8 +64,10 @@ struct ClientObservation {
 /// `scores`: RoundResult::scores (per row; NaN where a client was not scored); `ids`: the
 /// round's client ids (empty: rows are named "0", "1", ...). A repeated id is fed once (its
 /// first row).
-ClientObservation observe_clients(const ClientMonitorSpec& spec, const std::map<std::string, ClientTrack>& tracks,
+ClientObservation observe_clients(const ClientMonitorSpec& spec,
+                                  const std::map<std::string, ClientTrack>& tracks,
                                   const std::map<std::string, std::vector<double>>& scores,
-                                  const std::vector<std::string>& ids, std::size_t n, std::uint64_t round);
+                                  const std::vector<std::string>& ids, std::size_t n,
+                                  std::uint64_t round);
 
 }  // namespace fedguard::monitor

@@ -19,40 +19,50 @@ DetectorSpec make(std::string metric, std::string method, std::string direction)
 }
 
 DetectorSpec detector_from_json(const nlohmann::json& v, std::size_t index) {
-  FEDGUARD_EXPECTS(v.is_object(), "config \"monitoring.detectors[" << index << "]\" must be an object, got " << v.dump());
+  FEDGUARD_EXPECTS(v.is_object(), "config \"monitoring.detectors["
+                                      << index << "]\" must be an object, got " << v.dump());
   for (const char* key : {"metric", "method"})
-    FEDGUARD_EXPECTS(v.contains(key) && v.at(key).is_string(),
-                     "config \"monitoring.detectors[" << index << "]\" needs a string \"" << key << "\"");
-  DetectorSpec s = make(v.at("metric").get<std::string>(), v.at("method").get<std::string>(), "both");
-  const std::string where = "config \"monitoring.detectors[" + std::to_string(index) + "]\" (" + s.key() + ")";
+    FEDGUARD_EXPECTS(
+        v.contains(key) && v.at(key).is_string(),
+        "config \"monitoring.detectors[" << index << "]\" needs a string \"" << key << "\"");
+  DetectorSpec s =
+      make(v.at("metric").get<std::string>(), v.at("method").get<std::string>(), "both");
+  const std::string where =
+      "config \"monitoring.detectors[" + std::to_string(index) + "]\" (" + s.key() + ")";
   for (const auto& item : v.items()) {
     const std::string& key = item.key();
     const auto& x = item.value();
     if (key == "metric" || key == "method") continue;
     if (key == "direction") {
-      FEDGUARD_EXPECTS(x.is_string(), where << ": \"direction\" must be \"up\", \"down\" or \"both\"");
+      FEDGUARD_EXPECTS(x.is_string(),
+                       where << ": \"direction\" must be \"up\", \"down\" or \"both\"");
       s.direction = x.get<std::string>();
     } else if (key == "warmup") {
       FEDGUARD_EXPECTS(x.is_number_unsigned() && x.get<std::uint64_t>() <= 1000000,
                        where << ": \"warmup\" must be an integer in [0, 1e6], got " << x.dump());
       s.warmup = x.get<std::size_t>();
     } else if (key == "baseline") {
-      FEDGUARD_EXPECTS(x.is_object() && x.size() == 2 && x.contains("mean") && x.contains("scale") &&
-                           x.at("mean").is_number() && x.at("scale").is_number(),
-                       where << ": \"baseline\" must be {\"mean\": number, \"scale\": number}, got " << x.dump());
+      FEDGUARD_EXPECTS(x.is_object() && x.size() == 2 && x.contains("mean") &&
+                           x.contains("scale") && x.at("mean").is_number() &&
+                           x.at("scale").is_number(),
+                       where << ": \"baseline\" must be {\"mean\": number, \"scale\": number}, got "
+                             << x.dump());
       s.fixed_baseline = true;
       s.baseline_mean = x.at("mean").get<double>();
       s.baseline_scale = x.at("scale").get<double>();
     } else if (key == "min_scale") {
-      FEDGUARD_EXPECTS(x.is_number(), where << ": \"min_scale\" must be a number, got " << x.dump());
+      FEDGUARD_EXPECTS(x.is_number(),
+                       where << ": \"min_scale\" must be a number, got " << x.dump());
       s.min_scale = x.get<double>();
     } else if (s.params.count(key)) {
-      FEDGUARD_EXPECTS(x.is_number(), where << ": \"" << key << "\" must be a number, got " << x.dump());
+      FEDGUARD_EXPECTS(x.is_number(),
+                       where << ": \"" << key << "\" must be a number, got " << x.dump());
       s.params[key] = x.get<double>();
     } else {
       std::string known = "metric, method, direction, warmup, baseline, min_scale";
       for (const auto& [name, value] : monitor::method_parameters(s.method)) known += ", " + name;
-      FEDGUARD_THROW(kInvalidInput, where << ": unknown key \"" << key << "\" (known: " << known << ")");
+      FEDGUARD_THROW(kInvalidInput,
+                     where << ": unknown key \"" << key << "\" (known: " << known << ")");
     }
   }
   if (s.fixed_baseline && !v.contains("warmup")) s.warmup = 0;
@@ -77,23 +87,37 @@ ClientMonitorSpec clients_from_json(const nlohmann::json& v) {
       FEDGUARD_EXPECTS(x.is_array(), where << ": \"signals\" must be a list of signal names");
       c.signals.clear();
       for (const auto& name : x) {
-        FEDGUARD_EXPECTS(name.is_string(), where << ": \"signals\" holds a non-string " << name.dump());
+        FEDGUARD_EXPECTS(name.is_string(),
+                         where << ": \"signals\" holds a non-string " << name.dump());
         c.signals.push_back(name.get<std::string>());
       }
-    } else if (key == "k" || key == "h" || key == "min_scale" || key == "baseline_lambda" || key == "scale_lambda") {
-      FEDGUARD_EXPECTS(x.is_number(), where << ": \"" << key << "\" must be a number, got " << x.dump());
-      (key == "k" ? c.k : key == "h" ? c.h : key == "min_scale" ? c.min_scale
-                          : key == "baseline_lambda" ? c.baseline_lambda : c.scale_lambda) = x.get<double>();
-    } else if (key == "warmup" || key == "forget_after" || key == "max_clients" || key == "min_group") {
-      FEDGUARD_EXPECTS(x.is_number_unsigned(), where << ": \"" << key << "\" must be a non-negative integer, got " << x.dump());
-      if (key == "warmup") c.warmup = x.get<std::size_t>();
-      else if (key == "forget_after") c.forget_after = x.get<std::uint64_t>();
-      else if (key == "min_group") c.min_group = x.get<std::size_t>();
-      else c.max_clients = x.get<std::size_t>();
+    } else if (key == "k" || key == "h" || key == "min_scale" || key == "baseline_lambda" ||
+               key == "scale_lambda") {
+      FEDGUARD_EXPECTS(x.is_number(),
+                       where << ": \"" << key << "\" must be a number, got " << x.dump());
+      (key == "k"                 ? c.k
+       : key == "h"               ? c.h
+       : key == "min_scale"       ? c.min_scale
+       : key == "baseline_lambda" ? c.baseline_lambda
+                                  : c.scale_lambda) = x.get<double>();
+    } else if (key == "warmup" || key == "forget_after" || key == "max_clients" ||
+               key == "min_group") {
+      FEDGUARD_EXPECTS(x.is_number_unsigned(), where << ": \"" << key
+                                                     << "\" must be a non-negative integer, got "
+                                                     << x.dump());
+      if (key == "warmup")
+        c.warmup = x.get<std::size_t>();
+      else if (key == "forget_after")
+        c.forget_after = x.get<std::uint64_t>();
+      else if (key == "min_group")
+        c.min_group = x.get<std::size_t>();
+      else
+        c.max_clients = x.get<std::size_t>();
     } else {
       FEDGUARD_THROW(kInvalidInput, where << ": unknown key \"" << key
-                                          << "\" (known: enabled, signals, k, h, min_group, warmup, baseline_lambda, scale_lambda, min_scale, "
-                                          "forget_after, max_clients)");
+                                          << "\" (known: enabled, signals, k, h, min_group, "
+                                             "warmup, baseline_lambda, scale_lambda, min_scale, "
+                                             "forget_after, max_clients)");
     }
   }
   return c;
@@ -136,16 +160,21 @@ MonitoringConfig MonitoringConfig::from_json(const nlohmann::json& v) {
                                       << "{\"detectors\": [...]}, got " << v.dump());
   for (const auto& item : v.items()) {
     if (item.key() == "enabled") {
-      FEDGUARD_EXPECTS(item.value().is_boolean(), "config \"monitoring.enabled\" must be true or false");
+      FEDGUARD_EXPECTS(item.value().is_boolean(),
+                       "config \"monitoring.enabled\" must be true or false");
       c.enabled = item.value().get<bool>();
     } else if (item.key() == "clients") {
       c.clients = clients_from_json(item.value());
     } else if (item.key() == "detectors") {
       FEDGUARD_EXPECTS(item.value().is_array(), "config \"monitoring.detectors\" must be a list");
       c.detectors.clear();
-      for (std::size_t i = 0; i < item.value().size(); ++i) c.detectors.push_back(detector_from_json(item.value()[i], i));
+      for (std::size_t i = 0; i < item.value().size(); ++i)
+        c.detectors.push_back(detector_from_json(item.value()[i], i));
     } else {
-      FEDGUARD_THROW(kInvalidInput, "unknown key \"" << item.key() << "\" in config \"monitoring\" (known: enabled, detectors, clients)");
+      FEDGUARD_THROW(kInvalidInput,
+                     "unknown key \""
+                         << item.key()
+                         << "\" in config \"monitoring\" (known: enabled, detectors, clients)");
     }
   }
   c.validate();
@@ -157,7 +186,10 @@ nlohmann::json MonitoringConfig::to_json() const {
   j["enabled"] = enabled;
   j["detectors"] = nlohmann::json::array();
   for (const DetectorSpec& s : detectors) {
-    nlohmann::json d = {{"metric", s.metric}, {"method", s.method}, {"direction", s.direction}, {"warmup", s.warmup}};
+    nlohmann::json d = {{"metric", s.metric},
+                        {"method", s.method},
+                        {"direction", s.direction},
+                        {"warmup", s.warmup}};
     for (const auto& [name, value] : s.params) d[name] = value;
     if (s.fixed_baseline) d["baseline"] = {{"mean", s.baseline_mean}, {"scale", s.baseline_scale}};
     if (s.min_scale > 0) d["min_scale"] = s.min_scale;
@@ -181,11 +213,14 @@ void MonitoringConfig::validate() const {
   {
     const std::string where = "config \"monitoring.clients\"";
     for (const std::string& s : clients.signals)
-      FEDGUARD_EXPECTS(s == "norm" || s == "direction" || s == "sign" || s == "spectral" || s == "collusion" ||
-                           s == "history",
-                       where << ": unknown signal \"" << s << "\" (known: norm, direction, sign, spectral, collusion, history)");
-    FEDGUARD_EXPECTS(std::isfinite(clients.k) && clients.k >= 0, where << ": \"k\" must be >= 0, got " << clients.k);
-    FEDGUARD_EXPECTS(std::isfinite(clients.h) && clients.h > 0, where << ": \"h\" must be > 0, got " << clients.h);
+      FEDGUARD_EXPECTS(s == "norm" || s == "direction" || s == "sign" || s == "spectral" ||
+                           s == "collusion" || s == "history",
+                       where << ": unknown signal \"" << s
+                             << "\" (known: norm, direction, sign, spectral, collusion, history)");
+    FEDGUARD_EXPECTS(std::isfinite(clients.k) && clients.k >= 0,
+                     where << ": \"k\" must be >= 0, got " << clients.k);
+    FEDGUARD_EXPECTS(std::isfinite(clients.h) && clients.h > 0,
+                     where << ": \"h\" must be > 0, got " << clients.h);
     FEDGUARD_EXPECTS(clients.warmup >= 2 && clients.warmup <= 100000,
                      where << ": \"warmup\" must be in [2, 1e5], got " << clients.warmup);
     FEDGUARD_EXPECTS(std::isfinite(clients.min_scale) && clients.min_scale > 0,
@@ -193,19 +228,22 @@ void MonitoringConfig::validate() const {
     FEDGUARD_EXPECTS(clients.max_clients >= 1, where << ": \"max_clients\" must be >= 1");
     FEDGUARD_EXPECTS(clients.min_group >= 1, where << ": \"min_group\" must be >= 1");
     for (const double lam : {clients.baseline_lambda, clients.scale_lambda})
-      FEDGUARD_EXPECTS(std::isfinite(lam) && lam >= 0 && lam < 1,
-                       where << ": \"baseline_lambda\" and \"scale_lambda\" must be in [0, 1), got " << lam);
+      FEDGUARD_EXPECTS(
+          std::isfinite(lam) && lam >= 0 && lam < 1,
+          where << ": \"baseline_lambda\" and \"scale_lambda\" must be in [0, 1), got " << lam);
   }
   std::map<std::string, std::size_t> seen;
   for (std::size_t i = 0; i < detectors.size(); ++i) {
     const DetectorSpec& s = detectors[i];
-    const std::string where = "config \"monitoring.detectors[" + std::to_string(i) + "]\" (" + s.key() + ")";
+    const std::string where =
+        "config \"monitoring.detectors[" + std::to_string(i) + "]\" (" + s.key() + ")";
     FEDGUARD_EXPECTS(!s.metric.empty(), where << ": \"metric\" is empty");
     monitor::method_parameters(s.method);  // throws for an unknown method
     FEDGUARD_EXPECTS(seen.emplace(s.key(), i).second,
                      where << ": the same metric and method as detectors[" << seen[s.key()] << "]");
     FEDGUARD_EXPECTS(s.direction == "up" || s.direction == "down" || s.direction == "both",
-                     where << ": \"direction\" must be \"up\", \"down\" or \"both\", got \"" << s.direction << "\"");
+                     where << ": \"direction\" must be \"up\", \"down\" or \"both\", got \""
+                           << s.direction << "\"");
     for (const auto& [name, value] : monitor::method_parameters(s.method)) {
       const auto it = s.params.find(name);
       FEDGUARD_EXPECTS(it != s.params.end(), where << ": parameter \"" << name << "\" missing");
@@ -220,21 +258,27 @@ void MonitoringConfig::validate() const {
     } else if (s.method == "page_hinkley") {
       FEDGUARD_EXPECTS(p("delta") >= 0, where << ": \"delta\" must be >= 0, got " << p("delta"));
       FEDGUARD_EXPECTS(p("lambda") > 0, where << ": \"lambda\" must be > 0, got " << p("lambda"));
-      FEDGUARD_EXPECTS(p("alpha") > 0 && p("alpha") <= 1, where << ": \"alpha\" must be in (0, 1], got " << p("alpha"));
+      FEDGUARD_EXPECTS(p("alpha") > 0 && p("alpha") <= 1,
+                       where << ": \"alpha\" must be in (0, 1], got " << p("alpha"));
       // Bounded like "warmup": a value of 2^64 silently meant "never alarm" (hostile probe).
       FEDGUARD_EXPECTS(p("min_instances") >= 1 && p("min_instances") <= 1e6 &&
                            p("min_instances") == std::floor(p("min_instances")),
-                       where << ": \"min_instances\" must be an integer in [1, 1e6], got " << p("min_instances"));
+                       where << ": \"min_instances\" must be an integer in [1, 1e6], got "
+                             << p("min_instances"));
     } else {
-      FEDGUARD_EXPECTS(p("lambda") > 0 && p("lambda") <= 1, where << ": \"lambda\" must be in (0, 1], got " << p("lambda"));
+      FEDGUARD_EXPECTS(p("lambda") > 0 && p("lambda") <= 1,
+                       where << ": \"lambda\" must be in (0, 1], got " << p("lambda"));
       FEDGUARD_EXPECTS(p("L") > 0, where << ": \"L\" must be > 0, got " << p("L"));
     }
     if (s.fixed_baseline) {
-      FEDGUARD_EXPECTS(std::isfinite(s.baseline_mean) && std::isfinite(s.baseline_scale) && s.baseline_scale > 0,
-                       where << ": \"baseline\" needs a finite mean and a finite scale > 0, got mean "
-                             << s.baseline_mean << ", scale " << s.baseline_scale);
+      FEDGUARD_EXPECTS(
+          std::isfinite(s.baseline_mean) && std::isfinite(s.baseline_scale) && s.baseline_scale > 0,
+          where << ": \"baseline\" needs a finite mean and a finite scale > 0, got mean "
+                << s.baseline_mean << ", scale " << s.baseline_scale);
     } else {
-      FEDGUARD_EXPECTS(s.warmup >= 2, where << ": \"warmup\" must be >= 2 without a fixed \"baseline\", got " << s.warmup);
+      FEDGUARD_EXPECTS(
+          s.warmup >= 2,
+          where << ": \"warmup\" must be >= 2 without a fixed \"baseline\", got " << s.warmup);
     }
     FEDGUARD_EXPECTS(std::isfinite(s.min_scale) && s.min_scale >= 0,
                      where << ": \"min_scale\" must be finite and >= 0, got " << s.min_scale);

@@ -15,7 +15,8 @@ const std::vector<std::pair<std::string, double>>& method_parameters(const std::
   if (method == "cusum") return cusum;
   if (method == "page_hinkley") return ph;
   if (method == "ewma") return ewma;
-  FEDGUARD_THROW(kInvalidInput, "unknown monitoring method \"" << method << "\" (known: cusum, page_hinkley, ewma)");
+  FEDGUARD_THROW(kInvalidInput, "unknown monitoring method \""
+                                    << method << "\" (known: cusum, page_hinkley, ewma)");
 }
 
 void restart_test(DetectorState& s) {
@@ -23,9 +24,10 @@ void restart_test(DetectorState& s) {
   s.s_up = s.s_down = s.run_mean = s.extreme_up = s.extreme_down = 0;
 }
 
-std::optional<Alert> feed(const DetectorSpec& spec, DetectorState& s, double x, std::uint64_t round) {
-  FEDGUARD_EXPECTS(std::isfinite(x), "metric \"" << spec.metric << "\" is " << x << " in round " << round
-                                                 << "; detectors take finite values only");
+std::optional<Alert> feed(const DetectorSpec& spec, DetectorState& s, double x,
+                          std::uint64_t round) {
+  FEDGUARD_EXPECTS(std::isfinite(x), "metric \"" << spec.metric << "\" is " << x << " in round "
+                                                 << round << "; detectors take finite values only");
   ++s.values;
   if (!s.ready) {
     if (spec.fixed_baseline) {
@@ -45,10 +47,14 @@ std::optional<Alert> feed(const DetectorSpec& spec, DetectorState& s, double x, 
   const double z = (x - s.mean) / s.scale;
   ++s.n;
   TestStep t;
-  if (spec.method == "cusum") t = cusum_step(spec, s, z);
-  else if (spec.method == "page_hinkley") t = page_hinkley_step(spec, s, z);
-  else if (spec.method == "ewma") t = ewma_step(spec, s, z);
-  else FEDGUARD_THROW(kInvalidInput, "unknown monitoring method \"" << spec.method << "\"");
+  if (spec.method == "cusum")
+    t = cusum_step(spec, s, z);
+  else if (spec.method == "page_hinkley")
+    t = page_hinkley_step(spec, s, z);
+  else if (spec.method == "ewma")
+    t = ewma_step(spec, s, z);
+  else
+    FEDGUARD_THROW(kInvalidInput, "unknown monitoring method \"" << spec.method << "\"");
   if (!t.alarm) return std::nullopt;
   ++s.alarms;
   restart_test(s);
@@ -67,30 +73,41 @@ std::optional<Alert> feed(const DetectorSpec& spec, DetectorState& s, double x, 
 
 bool DetectorState::operator==(const DetectorState& o) const {
   return warmup == o.warmup && ready == o.ready && mean == o.mean && scale == o.scale && n == o.n &&
-         s_up == o.s_up && s_down == o.s_down && run_mean == o.run_mean && extreme_up == o.extreme_up &&
-         extreme_down == o.extreme_down && alarms == o.alarms && values == o.values;
+         s_up == o.s_up && s_down == o.s_down && run_mean == o.run_mean &&
+         extreme_up == o.extreme_up && extreme_down == o.extreme_down && alarms == o.alarms &&
+         values == o.values;
 }
 
 // Doubles go through nlohmann's shortest round-trip representation, which parses back to the
 // same bits for every finite value (tests/monitor/monitor_test.cc checks the state file bit for
 // bit); every field is finite by construction (values fed are finite, sums of finite values).
 nlohmann::json DetectorState::to_json() const {
-  return {{"warmup", warmup}, {"ready", ready},   {"mean", mean},         {"scale", scale},
-          {"n", n},           {"s_up", s_up},     {"s_down", s_down},     {"run_mean", run_mean},
-          {"extreme_up", extreme_up},             {"extreme_down", extreme_down},
-          {"alarms", alarms}, {"values", values}};
+  return {{"warmup", warmup},
+          {"ready", ready},
+          {"mean", mean},
+          {"scale", scale},
+          {"n", n},
+          {"s_up", s_up},
+          {"s_down", s_down},
+          {"run_mean", run_mean},
+          {"extreme_up", extreme_up},
+          {"extreme_down", extreme_down},
+          {"alarms", alarms},
+          {"values", values}};
 }
 
 DetectorState DetectorState::from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) FEDGUARD_THROW(kIo, where << ": detector state is not an object");
   auto number = [&](const char* key) {
     if (!j.contains(key) || !j.at(key).is_number() || !std::isfinite(j.at(key).get<double>()))
-      FEDGUARD_THROW(kIo, where << ": detector state field '" << key << "' missing or not a finite number");
+      FEDGUARD_THROW(
+          kIo, where << ": detector state field '" << key << "' missing or not a finite number");
     return j.at(key).get<double>();
   };
   auto count = [&](const char* key) {
     if (!j.contains(key) || !j.at(key).is_number_unsigned())
-      FEDGUARD_THROW(kIo, where << ": detector state field '" << key << "' missing or not a non-negative integer");
+      FEDGUARD_THROW(kIo, where << ": detector state field '" << key
+                                << "' missing or not a non-negative integer");
     return j.at(key).get<std::uint64_t>();
   };
   DetectorState s;
@@ -106,7 +123,8 @@ DetectorState DetectorState::from_json(const nlohmann::json& j, const std::strin
   s.ready = j.at("ready").get<bool>();
   s.mean = number("mean");
   s.scale = number("scale");
-  if (!(s.scale > 0)) FEDGUARD_THROW(kIo, where << ": detector state scale " << s.scale << " is not > 0");
+  if (!(s.scale > 0))
+    FEDGUARD_THROW(kIo, where << ": detector state scale " << s.scale << " is not > 0");
   s.n = count("n");
   s.s_up = number("s_up");
   s.s_down = number("s_down");

@@ -7,11 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fedguard/monitoring.h"
 
@@ -29,8 +28,8 @@ struct DetectorState {
   // EWMA: s_up is the smoothed value.
   double s_up = 0, s_down = 0;
   double run_mean = 0, extreme_up = 0, extreme_down = 0;
-  std::uint64_t alarms = 0;      ///< alarms raised so far
-  std::uint64_t values = 0;      ///< values fed so far (warm-up included)
+  std::uint64_t alarms = 0;  ///< alarms raised so far
+  std::uint64_t values = 0;  ///< values fed so far (warm-up included)
 
   bool operator==(const DetectorState& o) const;
   nlohmann::json to_json() const;
@@ -49,7 +48,8 @@ struct TestStep {
 /// Feeds one finite value (throws kInvalidInput for NaN / Inf: the caller refuses those).
 /// During warm-up the value is stored; the last warm-up value fixes the baseline. After an
 /// alarm the test restarts (the baseline is kept). Returns the alert when the test fires.
-std::optional<Alert> feed(const DetectorSpec& spec, DetectorState& state, double x, std::uint64_t round);
+std::optional<Alert> feed(const DetectorSpec& spec, DetectorState& state, double x,
+                          std::uint64_t round);
 
 /// The baseline of `values` (not empty, in round order): mean and standard deviation (n - 1)
 /// of the values within 3.5 x 1.4826 x MAD of the median, the standard deviation times

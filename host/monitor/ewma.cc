@@ -22,7 +22,8 @@ TestStep ewma_step(const DetectorSpec& spec, DetectorState& s, double z) {
   r.threshold = limit;
   r.up = s.s_up >= 0;
   r.statistic = std::fabs(s.s_up);  // the side says which way
-  r.alarm = (spec.direction != "down" && s.s_up > limit) || (spec.direction != "up" && s.s_up < -limit);
+  r.alarm =
+      (spec.direction != "down" && s.s_up > limit) || (spec.direction != "up" && s.s_up < -limit);
   return r;
 }
 

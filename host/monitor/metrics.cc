@@ -8,8 +8,9 @@ namespace fedguard::monitor {
 namespace {
 
 // Input checks' codes: always reported (0 when none), so a stream of them has no gaps.
-const char* const kInputCodes[] = {"duplicate_id", "wrong_dtype", "wrong_length", "missing_data",
-                                   "invalid_num_samples", "non_finite", "all_zero"};
+const char* const kInputCodes[] = {"duplicate_id", "wrong_dtype",         "wrong_length",
+                                   "missing_data", "invalid_num_samples", "non_finite",
+                                   "all_zero"};
 
 std::string sanitized(const std::string& s) {
   std::string out;
@@ -20,7 +21,8 @@ std::string sanitized(const std::string& s) {
   return out;
 }
 
-void add_quantiles(std::map<std::string, double>& m, const std::string& prefix, const std::vector<double>& v) {
+void add_quantiles(std::map<std::string, double>& m, const std::string& prefix,
+                   const std::vector<double>& v) {
   std::vector<double> finite;
   for (double x : v)
     if (std::isfinite(x)) finite.push_back(x);
@@ -35,7 +37,9 @@ void add_quantiles(std::map<std::string, double>& m, const std::string& prefix, 
 }  // namespace
 
 double quantile(std::vector<double> values, double q) {
-  values.erase(std::remove_if(values.begin(), values.end(), [](double x) { return !std::isfinite(x); }), values.end());
+  values.erase(
+      std::remove_if(values.begin(), values.end(), [](double x) { return !std::isfinite(x); }),
+      values.end());
   if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
   std::sort(values.begin(), values.end());
   const double pos = q * static_cast<double>(values.size() - 1);
@@ -54,7 +58,9 @@ bool valid_metric_name(const std::string& name) {
 // Up to the first ':' or space: "norm_bound: norm 2.7 above ..." and "vote 2 of 3 (needs 2): ..."
 // give "norm_bound" and "vote", never a name with numbers in it (a metric per distinct text
 // would make the Prometheus series unbounded).
-std::string reason_code(const std::string& reason) { return reason.substr(0, reason.find_first_of(": ")); }
+std::string reason_code(const std::string& reason) {
+  return reason.substr(0, reason.find_first_of(": "));
+}
 
 std::map<std::string, double> round_metrics(const RoundResult& r, const MetricContext& ctx) {
   std::map<std::string, double> m;
@@ -72,9 +78,12 @@ std::map<std::string, double> round_metrics(const RoundResult& r, const MetricCo
     for (const auto& [index, text] : r.reasons) m["rejected_" + sanitized(reason_code(text))] += 1;
 
   for (const auto& [name, values] : r.scores) {
-    if (name == "norm") add_quantiles(m, "norm", values);
-    else if (name == "reputation") add_quantiles(m, "reputation", values);
-    else add_quantiles(m, "score_" + sanitized(name), values);
+    if (name == "norm")
+      add_quantiles(m, "norm", values);
+    else if (name == "reputation")
+      add_quantiles(m, "reputation", values);
+    else
+      add_quantiles(m, "score_" + sanitized(name), values);
   }
 
   // The aggregate: its norm and its cosine with the previous round's, in float64 with four
@@ -82,7 +91,8 @@ std::map<std::string, double> round_metrics(const RoundResult& r, const MetricCo
   const std::size_t d = r.aggregate.size();
   const float* a = r.aggregate.data();
   const float* p = ctx.previous_aggregate && ctx.previous_aggregate->size() == d && d > 0
-                       ? ctx.previous_aggregate->data() : nullptr;
+                       ? ctx.previous_aggregate->data()
+                       : nullptr;
   double aa[4] = {0, 0, 0, 0}, pp[4] = {0, 0, 0, 0}, ap[4] = {0, 0, 0, 0};
   std::size_t j = 0;
   if (p) {
@@ -108,12 +118,15 @@ std::map<std::string, double> round_metrics(const RoundResult& r, const MetricCo
   if (p) {
     const double p2 = (pp[0] + pp[1]) + (pp[2] + pp[3]), dot = (ap[0] + ap[1]) + (ap[2] + ap[3]);
     m["previous_aggregate_norm"] = std::sqrt(p2);
-    if (a2 > 0 && p2 > 0) m["aggregate_cosine"] = std::clamp(dot / (std::sqrt(a2) * std::sqrt(p2)), -1.0, 1.0);
+    if (a2 > 0 && p2 > 0)
+      m["aggregate_cosine"] = std::clamp(dot / (std::sqrt(a2) * std::sqrt(p2)), -1.0, 1.0);
   }
 
   const std::size_t ids = ctx.client_ids && !ctx.client_ids->empty() ? ctx.client_ids->size() : r.n;
-  m["new_client_fraction"] = ids > 0 ? static_cast<double>(ctx.new_clients) / static_cast<double>(ids) : 0;
-  for (const auto& [stage, ms] : r.timings_ms) m["stage_" + sanitized(stage) + "_seconds"] = ms / 1000.0;
+  m["new_client_fraction"] =
+      ids > 0 ? static_cast<double>(ctx.new_clients) / static_cast<double>(ids) : 0;
+  for (const auto& [stage, ms] : r.timings_ms)
+    m["stage_" + sanitized(stage) + "_seconds"] = ms / 1000.0;
   if (ctx.server_metrics)
     for (const auto& [name, value] : *ctx.server_metrics) m["server_" + name] = value;
   return m;

@@ -18,7 +18,7 @@ double quantile(std::vector<double> values, double q);
 
 /// What the metrics need beyond the result.
 struct MetricContext {
-  const std::vector<std::string>* client_ids = nullptr;  ///< the round's ids (empty: "0", ...)
+  const std::vector<std::string>* client_ids = nullptr;    ///< the round's ids (empty: "0", ...)
   const std::vector<float>* previous_aggregate = nullptr;  ///< null / empty / other d: no cosine
   std::size_t new_clients = 0;                             ///< ids never seen before this round
   const std::map<std::string, double>* server_metrics = nullptr;  ///< name -> value (unprefixed)
@@ -29,7 +29,8 @@ struct MetricContext {
 
 /// The round's metrics, keyed by name (Prometheus-compatible: [a-z0-9_]). A value may be NaN
 /// where the input was (a server metric): the monitor refuses those.
-std::map<std::string, double> round_metrics(const RoundResult& result, const MetricContext& context);
+std::map<std::string, double> round_metrics(const RoundResult& result,
+                                            const MetricContext& context);
 
 /// true when `name` may name a server metric: [a-z][a-z0-9_]{0,63}.
 bool valid_metric_name(const std::string& name);

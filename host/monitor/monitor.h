@@ -5,10 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fedguard/monitoring.h"
 #include "monitor/client_monitor.h"
@@ -35,8 +34,8 @@ struct MonitorState {
 std::uint64_t client_hash(const std::string& id);
 
 /// Hashes of this round's ids not in seen_clients (sorted, unique).
-std::vector<std::uint64_t> new_client_hashes(const MonitorState& state, const std::vector<std::string>& ids,
-                                             std::size_t n);
+std::vector<std::uint64_t> new_client_hashes(const MonitorState& state,
+                                             const std::vector<std::string>& ids, std::size_t n);
 
 /// One round seen by the detectors.
 struct Observation {

@@ -19,7 +19,8 @@
 namespace fedguard::monitor {
 
 TestStep page_hinkley_step(const DetectorSpec& spec, DetectorState& s, double z) {
-  const double delta = spec.params.at("delta"), lambda = spec.params.at("lambda"), alpha = spec.params.at("alpha");
+  const double delta = spec.params.at("delta"), lambda = spec.params.at("lambda"),
+               alpha = spec.params.at("alpha");
   const double min_instances = spec.params.at("min_instances");
   s.run_mean += (1.0 / static_cast<double>(s.n)) * (z - s.run_mean);
   const double dev = z - s.run_mean;

@@ -20,8 +20,9 @@ std::string metric_help(const std::string& key);
 /// The exposition: fedguard_round, one gauge fedguard_<key> per finite metric, and per
 /// configured detector fedguard_alerts_total{metric,method} (alarms since the state began) and
 /// fedguard_alert{metric,method} (1 when it fired this round).
-std::string prometheus_text(const std::map<std::string, double>& metrics, const std::vector<Alert>& alerts,
-                            const MonitoringConfig& config, const MonitorState& state, std::uint64_t round);
+std::string prometheus_text(const std::map<std::string, double>& metrics,
+                            const std::vector<Alert>& alerts, const MonitoringConfig& config,
+                            const MonitorState& state, std::uint64_t round);
 
 /// Writes text to PATH.tmp and renames it over path (the textfile collector must never read a
 /// half-written file). Throws kIo naming the path.

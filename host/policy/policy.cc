@@ -10,7 +10,8 @@
 namespace fedguard::policy {
 namespace {
 
-std::string describe_losses(std::size_t round_clients, const std::map<std::string, std::size_t>& rejected) {
+std::string describe_losses(std::size_t round_clients,
+                            const std::map<std::string, std::size_t>& rejected) {
   std::size_t total = 0;
   std::string parts;
   for (const auto& [reason, count] : rejected) {
@@ -23,18 +24,19 @@ std::string describe_losses(std::size_t round_clients, const std::map<std::strin
   return s + ")";
 }
 
-void record_scores(Decision& out, const std::string& name, const Candidates& c, const std::vector<double>& score,
-                   std::size_t k) {
+void record_scores(Decision& out, const std::string& name, const Candidates& c,
+                   const std::vector<double>& score, std::size_t k) {
   if (name.empty()) return;
   auto& row = out.scores[name];
   if (row.empty()) row.assign(k, std::nan(""));
   for (std::size_t p = 0; p < c.size(); ++p) row[c.owner[p]] = score[p];
 }
 
-Decision::RuleRejection rule_rejection(ReasonCode code, const std::string& rule, const rules::Verdict& v,
-                                        std::size_t p) {
+Decision::RuleRejection rule_rejection(ReasonCode code, const std::string& rule,
+                                       const rules::Verdict& v, std::size_t p) {
   Decision::RuleRejection r{code, rule, v.reason[p], {}};
-  if (!v.score_name.empty() && p < v.score.size() && std::isfinite(v.score[p])) r.values[v.score_name] = v.score[p];
+  if (!v.score_name.empty() && p < v.score.size() && std::isfinite(v.score[p]))
+    r.values[v.score_name] = v.score[p];
   return r;
 }
 
@@ -65,7 +67,8 @@ std::vector<const rules::Rule*> Policy::all_rules() const {
 std::string Policy::server_reference_users() const {
   std::string names;
   for (const auto* r : all_rules())
-    if (r->traits().reads(rules::kServerReference)) names += (names.empty() ? "" : ", ") + r->name();
+    if (r->traits().reads(rules::kServerReference))
+      names += (names.empty() ? "" : ", ") + r->name();
   return names;
 }
 
@@ -78,16 +81,26 @@ Policy::SubsetPlan Policy::column_subsets(std::size_t d, std::uint64_t round_ind
   return plan;
 }
 
-Decision Policy::decide(const GramSpace& space, const std::vector<double>& sample_weight, References references,
-                        const SubsetPlan& subsets, std::uint64_t round_index, const std::vector<std::size_t>& alive,
-                        std::map<std::string, std::size_t> rejected_before, std::size_t round_clients) const {
+Decision Policy::decide(const GramSpace& space, const std::vector<double>& sample_weight,
+                        References references, const SubsetPlan& subsets, std::uint64_t round_index,
+                        const std::vector<std::size_t>& alive,
+                        std::map<std::string, std::size_t> rejected_before,
+                        std::size_t round_clients) const {
   const std::size_t k = space.clients();
   Decision out;
   out.accepted.assign(k, 0);
   Candidates c;
   c.owner = alive;
-  rules::RoundContext round{space, sample_weight, references.previous_aggregate, references.server_reference,
-                            round_index, 0, references.history, references.sketch_dim, "", references.memory};
+  rules::RoundContext round{space,
+                            sample_weight,
+                            references.previous_aggregate,
+                            references.server_reference,
+                            round_index,
+                            0,
+                            references.history,
+                            references.sketch_dim,
+                            "",
+                            references.memory};
   std::size_t rule_index = 0;
   auto enter = [&] {
     round.losses = describe_losses(round_clients, rejected_before);
@@ -100,7 +113,8 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
   std::vector<std::uint8_t> rejected_by_evidence(k, 0);
   std::size_t evidence_filters = 0;
   auto remember = [&](const rules::Verdict& v, const Candidates& cand) {
-    for (std::size_t p = 0; p < v.suspicion.size() && p < cand.size(); ++p) out.suspicion[cand.owner[p]] = v.suspicion[p];
+    for (std::size_t p = 0; p < v.suspicion.size() && p < cand.size(); ++p)
+      out.suspicion[cand.owner[p]] = v.suspicion[p];
   };
 
   if (combine_.mode == CombineMode::kVote) {
@@ -109,7 +123,8 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
     if (weights.empty()) weights.assign(filters_.size(), 1.0);
     double total = 0;
     for (double w : weights) total += w;
-    const double threshold = combine_.min_votes > 0 ? combine_.min_votes : std::floor(total / 2) + 1;
+    const double threshold =
+        combine_.min_votes > 0 ? combine_.min_votes : std::floor(total / 2) + 1;
     std::vector<double> against(c.size(), 0.0);
     std::vector<std::string> why(c.size());
     std::vector<std::string> voters(c.size());
@@ -132,10 +147,12 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
     for (std::size_t p = 0; p < c.size(); ++p) {
       if (filters_.empty() || against[p] < threshold) continue;
       keep[p] = 0;
-      out.rejections[c.owner[p]] = {ReasonCode::kVote, "",
-                                    "vote " + short_number(against[p]) + " of " + short_number(total) + " (needs " +
-                                        short_number(threshold) + "): " + why[p],
-                                    {{"against", against[p]}, {"threshold", threshold}, {"total", total}}};
+      out.rejections[c.owner[p]] = {
+          ReasonCode::kVote,
+          "",
+          "vote " + short_number(against[p]) + " of " + short_number(total) + " (needs " +
+              short_number(threshold) + "): " + why[p],
+          {{"against", against[p]}, {"threshold", threshold}, {"total", total}}};
     }
     std::size_t dropped = 0;
     for (auto x : keep) dropped += !x;
@@ -178,7 +195,8 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
     if (plan.verdict.keep[p]) {
       out.accepted[c.owner[p]] = 1;
     } else {
-      out.rejections[c.owner[p]] = rule_rejection(ReasonCode::kNotSelected, aggregator_->name(), plan.verdict, p);
+      out.rejections[c.owner[p]] =
+          rule_rejection(ReasonCode::kNotSelected, aggregator_->name(), plan.verdict, p);
     }
   }
   out.linear = plan.linear;
@@ -191,9 +209,11 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
     out.coefficients.assign(dim, 0.0);
     for (std::size_t p = 0; p < c.size(); ++p) {
       if (plan.weights[p] == 0) continue;
-      for (std::size_t j = 0; j < dim; ++j) out.coefficients[j] += plan.weights[p] * raw[p * dim + j];
+      for (std::size_t j = 0; j < dim; ++j)
+        out.coefficients[j] += plan.weights[p] * raw[p * dim + j];
     }
-    for (std::size_t j = 0; j < plan.extra_raw.size(); ++j) out.coefficients[j] += plan.extra_raw[j];
+    for (std::size_t j = 0; j < plan.extra_raw.size(); ++j)
+      out.coefficients[j] += plan.extra_raw[j];
   } else {
     out.final_candidates = c.subset(plan.verdict.keep);
     out.statistic = plan.statistic;

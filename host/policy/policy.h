@@ -83,9 +83,11 @@ class Policy {
     std::size_t sketch_dim = 0;
     const rules::ClientMemory* memory = nullptr;
   };
-  Decision decide(const GramSpace& space, const std::vector<double>& sample_weight, References references,
-                  const SubsetPlan& subsets, std::uint64_t round_index, const std::vector<std::size_t>& alive,
-                  std::map<std::string, std::size_t> rejected_before, std::size_t round_clients) const;
+  Decision decide(const GramSpace& space, const std::vector<double>& sample_weight,
+                  References references, const SubsetPlan& subsets, std::uint64_t round_index,
+                  const std::vector<std::size_t>& alive,
+                  std::map<std::string, std::size_t> rejected_before,
+                  std::size_t round_clients) const;
 
  private:
   std::vector<std::unique_ptr<rules::Rule>> filters_;

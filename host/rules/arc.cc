@@ -24,12 +24,15 @@ class Arc final : public Rule {
 
   TransformResult transform(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
-    FEDGUARD_EXPECTS(n > f_, "arc with f=" << f_ << " needs n > f clients, got n=" << n << " " << round.losses);
+    FEDGUARD_EXPECTS(
+        n > f_, "arc with f=" << f_ << " needs n > f clients, got n=" << n << " " << round.losses);
     const std::vector<double> norms_sq = c.norms_sq(round.space);
-    const std::size_t k = 2 * f_ * (n - f_) / n;  // integer floor: floating point can land just below
+    const std::size_t k =
+        2 * f_ * (n - f_) / n;  // integer floor: floating point can land just below
     std::vector<std::size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return norms_sq[a] > norms_sq[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return norms_sq[a] > norms_sq[b]; });
     TransformResult t;
     t.matrix.assign(n * n, 0.0);
     t.score_name = "arc";

@@ -15,8 +15,8 @@
 #include <cstdint>
 #include <numeric>
 
-#include "fedguard/error.h"
 #include "common/short_number.h"
+#include "fedguard/error.h"
 #include "rules/krum.h"
 #include "rules/rule.h"
 
@@ -27,8 +27,8 @@ namespace {
 // by (distance, index); a row's score is the sum over the first `nb` entries of its sorted list
 // that are still in R. After removing client j and moving to the next neighbour count, that
 // prefix either loses j (if j was in it) or gains / loses entries at its end.
-std::vector<std::size_t> repeated_krum(const std::vector<double>& dist, std::size_t n, std::size_t f,
-                                       std::size_t theta) {
+std::vector<std::size_t> repeated_krum(const std::vector<double>& dist, std::size_t n,
+                                       std::size_t f, std::size_t theta) {
   auto neighbours = [f](std::size_t r) -> std::size_t {
     if (r <= 1) return 0;
     return std::min(r - 1, std::max<std::size_t>(1, r > f + 2 ? r - f - 2 : 0));
@@ -44,7 +44,8 @@ std::vector<std::size_t> repeated_krum(const std::vector<double>& dist, std::siz
     for (std::size_t j = 0; j < n; ++j)
       if (j != i) row[q++] = static_cast<std::uint32_t>(j);
     const double* d = dist.data() + i * n;
-    std::sort(row, row + (n - 1), [d](std::uint32_t a, std::uint32_t b) { return d[a] != d[b] ? d[a] < d[b] : a < b; });
+    std::sort(row, row + (n - 1),
+              [d](std::uint32_t a, std::uint32_t b) { return d[a] != d[b] ? d[a] < d[b] : a < b; });
     for (std::size_t e = 0; e < nb0; ++e) score[i] += d[row[e]];
     end[i] = count[i] = nb0;
   }
@@ -107,7 +108,8 @@ class Bulyan final : public Rule {
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
     FEDGUARD_EXPECTS(n >= 4 * f_ + 3, "bulyan with f=" << f_ << " needs n >= 4f+3 = " << 4 * f_ + 3
-                                                      << " clients, got n=" << n << " " << round.losses);
+                                                       << " clients, got n=" << n << " "
+                                                       << round.losses);
     const std::size_t theta = n - 2 * f_;
     const std::vector<double> dist = c.squared_distances(round.space);
     std::vector<std::size_t> all(n);

@@ -45,7 +45,8 @@ class CenteredClipping final : public Rule {
         for (std::size_t j = 0; j < m; ++j) kg[i] += k[i * m + j] * gamma[j];
         quad += gamma[i] * kg[i];
       }
-      for (std::size_t i = 0; i < n; ++i) dist[i] = std::sqrt(std::max(0.0, k[i * m + i] - 2 * kg[i] + quad));
+      for (std::size_t i = 0; i < n; ++i)
+        dist[i] = std::sqrt(std::max(0.0, k[i * m + i] - 2 * kg[i] + quad));
     };
     for (std::size_t it = 0; it < iterations_; ++it) {
       distances();

@@ -17,9 +17,9 @@
 #include <random>
 #include <unordered_set>
 
+#include "common/short_number.h"
 #include "fedguard/error.h"
 #include "geometry/spectral.h"
-#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -36,12 +36,14 @@ class Dnc final : public Rule {
     seed_ = p.count("seed", 0, kMaxSeed);
     p.finish();
     FEDGUARD_EXPECTS(niters_ >= 1, "rule 'dnc': niters must be >= 1");
-    FEDGUARD_EXPECTS(subset_size_ > 0 || niters_ == 1,
-                     "rule 'dnc': the exact variant (subset_size 0) is deterministic; niters must be 1");
+    FEDGUARD_EXPECTS(
+        subset_size_ > 0 || niters_ == 1,
+        "rule 'dnc': the exact variant (subset_size 0) is deterministic; niters must be 1");
   }
   std::string name() const override { return "dnc"; }
 
-  std::vector<std::vector<std::size_t>> column_subsets(std::size_t d, std::uint64_t round_index) const override {
+  std::vector<std::vector<std::size_t>> column_subsets(std::size_t d,
+                                                       std::uint64_t round_index) const override {
     std::vector<std::vector<std::size_t>> out;
     if (subset_size_ == 0) return out;
     const std::size_t b = std::min(subset_size_, d);
@@ -62,31 +64,38 @@ class Dnc final : public Rule {
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
     const auto removed = static_cast<std::size_t>(std::floor(c_ * static_cast<double>(f_)));
-    FEDGUARD_EXPECTS(n > removed && n >= 2, "dnc with f=" << f_ << ", c=" << c_ << " removes " << removed
-                                                          << " clients and needs n > " << std::max<std::size_t>(removed, 1)
-                                                          << ", got n=" << n << " " << round.losses);
-    FEDGUARD_EXPECTS(subset_size_ == 0 || c.plain(),
-                     "dnc's random-coordinate variant reads the updates' own coordinates: use it as a filter "
-                     "or before any transform");
+    FEDGUARD_EXPECTS(n > removed && n >= 2,
+                     "dnc with f=" << f_ << ", c=" << c_ << " removes " << removed
+                                   << " clients and needs n > " << std::max<std::size_t>(removed, 1)
+                                   << ", got n=" << n << " " << round.losses);
+    FEDGUARD_EXPECTS(
+        subset_size_ == 0 || c.plain(),
+        "dnc's random-coordinate variant reads the updates' own coordinates: use it as a filter "
+        "or before any transform");
     Verdict v;
     v.score_name = "dnc";
     v.score.assign(n, 0.0);
     v.keep.assign(n, 1);
     v.reason.assign(n, "");
     for (std::size_t t = 0; t < niters_; ++t) {
-      const std::vector<double> k = subset_size_ ? round.space.subset_gram_of_rows(round.subset_offset + t, c.owner)
-                                                 : c.centred_gram(round.space);
-      const geometry::EigenPairs top = geometry::top_eigenpairs(geometry::double_centred(k, n), n, 1);
+      const std::vector<double> k =
+          subset_size_ ? round.space.subset_gram_of_rows(round.subset_offset + t, c.owner)
+                       : c.centred_gram(round.space);
+      const geometry::EigenPairs top =
+          geometry::top_eigenpairs(geometry::double_centred(k, n), n, 1);
       std::vector<double> s(n);
-      for (std::size_t i = 0; i < n; ++i) s[i] = std::max(0.0, top.values[0]) * top.vectors[i] * top.vectors[i];
+      for (std::size_t i = 0; i < n; ++i)
+        s[i] = std::max(0.0, top.values[0]) * top.vectors[i] * top.vectors[i];
       std::vector<std::size_t> order(n);
       for (std::size_t i = 0; i < n; ++i) order[i] = i;
-      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
+      std::stable_sort(order.begin(), order.end(),
+                       [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
       for (std::size_t rank = n - removed; rank < n; ++rank) {
         const std::size_t i = order[rank];
         if (v.keep[i])
-          v.reason[i] = "dnc: outlier score " + short_number(s[i]) + " among the " + std::to_string(removed) +
-                        " highest" + (niters_ > 1 ? " in iteration " + std::to_string(t + 1) : "");
+          v.reason[i] = "dnc: outlier score " + short_number(s[i]) + " among the " +
+                        std::to_string(removed) + " highest" +
+                        (niters_ > 1 ? " in iteration " + std::to_string(t + 1) : "");
         v.keep[i] = 0;
       }
       for (std::size_t i = 0; i < n; ++i) v.score[i] += s[i] / static_cast<double>(niters_);

@@ -21,8 +21,8 @@
 #include <map>
 
 #include "cluster/hdbscan.h"
-#include "fedguard/error.h"
 #include "common/short_number.h"
+#include "fedguard/error.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -36,7 +36,8 @@ class Flame final : public Rule {
     seed_ = p.count("seed", 0, kMaxSeed);
     min_cluster_size_ = p.optional_count("min_cluster_size", kMaxClientCount);
     p.finish();
-    FEDGUARD_EXPECTS(!min_cluster_size_ || *min_cluster_size_ >= 2, "rule 'flame': min_cluster_size must be >= 2");
+    FEDGUARD_EXPECTS(!min_cluster_size_ || *min_cluster_size_ >= 2,
+                     "rule 'flame': min_cluster_size must be >= 2");
   }
   std::string name() const override { return "flame"; }
 
@@ -48,7 +49,8 @@ class Flame final : public Rule {
     for (std::size_t a = 0; a < n; ++a)
       for (std::size_t b = a + 1; b < n; ++b) {
         const double na = std::sqrt(g[a * n + a]), nb = std::sqrt(g[b * n + b]);
-        const double cosine = na > 0 && nb > 0 ? std::clamp(g[a * n + b] / (na * nb), -1.0, 1.0) : 0.0;
+        const double cosine =
+            na > 0 && nb > 0 ? std::clamp(g[a * n + b] / (na * nb), -1.0, 1.0) : 0.0;
         dist[a * n + b] = dist[b * n + a] = 1.0 - cosine;
       }
     cluster::HdbscanParams params = cluster::flame_hdbscan_params(n);
@@ -75,15 +77,17 @@ class Flame final : public Rule {
       if (majority >= 0 && h.labels[i] == majority) {
         v.keep[i] = 1;
       } else {
-        v.reason[i] = h.labels[i] < 0 ? "flame: noise point of the cosine clustering (outlier score " +
-                                            short_number(h.outlier_scores[i]) + ")"
-                                      : "flame: outside the majority cluster (cluster of " +
-                                            std::to_string(sizes[h.labels[i]]) + " vs " + std::to_string(best) + ")";
+        v.reason[i] = h.labels[i] < 0
+                          ? "flame: noise point of the cosine clustering (outlier score " +
+                                short_number(h.outlier_scores[i]) + ")"
+                          : "flame: outside the majority cluster (cluster of " +
+                                std::to_string(sizes[h.labels[i]]) + " vs " + std::to_string(best) +
+                                ")";
       }
     }
-    FEDGUARD_EXPECTS(majority >= 0, "flame: HDBSCAN found no cluster of at least " << params.min_cluster_size
-                                                                                   << " of the " << n << " clients "
-                                                                                   << round.losses);
+    FEDGUARD_EXPECTS(majority >= 0, "flame: HDBSCAN found no cluster of at least "
+                                        << params.min_cluster_size << " of the " << n << " clients "
+                                        << round.losses);
     return v;
   }
 

@@ -15,8 +15,8 @@
 // Departures from the paper:
 // - Gradients vs updates: fedguard receives model deltas x_i (= -lr g_i), and the server applies
 //   the aggregate A_t: w_{t+1} = w_t + A_t. With g = -x (the learning rate cancels: it scales s
-//   and v alike), s_j = A_{j-1}, y_j = -(A_j - A_{j-1}), v = A_{t-1}, predicted x_i = x_i(t-1) - H v.
-//   The engine sketches the aggregate it returns; a server applying something else (another
+//   and v alike), s_j = A_{j-1}, y_j = -(A_j - A_{j-1}), v = A_{t-1}, predicted x_i = x_i(t-1) - H
+//   v. The engine sketches the aggregate it returns; a server applying something else (another
 //   learning rate is fine, another vector is not) breaks the model history.
 // - Everything lives in the random sketch space (EngineConfig::sketch_dim, default 256): the
 //   paper's Hessian-vector products and distances use the full d. Sketching preserves the
@@ -31,21 +31,22 @@
 // Score: the suspicion (window mean); NaN for a client never predicted.
 #include "rules/fldetector.h"
 
+#include <lapacke.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
 
-#include <lapacke.h>
-
-#include "fedguard/error.h"
 #include "common/short_number.h"
+#include "fedguard/error.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
 namespace fldetector {
 
-std::vector<double> lbfgs_hvp(const std::vector<std::vector<double>>& s_in, const std::vector<std::vector<double>>& y_in,
+std::vector<double> lbfgs_hvp(const std::vector<std::vector<double>>& s_in,
+                              const std::vector<std::vector<double>>& y_in,
                               const std::vector<double>& v) {
   const std::size_t q = v.size();
   std::vector<const std::vector<double>*> s, y;
@@ -91,7 +92,8 @@ std::vector<double> lbfgs_hvp(const std::vector<std::vector<double>>& s_in, cons
     std::vector<double> out(q);
     for (std::size_t t = 0; t < q; ++t) {
       double acc = sigma * v[t];
-      for (std::size_t i = 0; i < m; ++i) acc -= sigma * (*s[i])[t] * rhs[i] + (*y[i])[t] * rhs[m + i];
+      for (std::size_t i = 0; i < m; ++i)
+        acc -= sigma * (*s[i])[t] * rhs[i] + (*y[i])[t] * rhs[m + i];
       out[t] = acc;
     }
     return out;
@@ -111,8 +113,9 @@ struct Segments {
   }
 };
 
-void fill_layer(const Segments& seg, const std::vector<double>& prev, std::vector<double>& cur, std::size_t k,
-                std::size_t lo, std::size_t hi, std::size_t opt_lo, std::size_t opt_hi) {
+void fill_layer(const Segments& seg, const std::vector<double>& prev, std::vector<double>& cur,
+                std::size_t k, std::size_t lo, std::size_t hi, std::size_t opt_lo,
+                std::size_t opt_hi) {
   if (lo > hi) return;
   const std::size_t mid = lo + (hi - lo) / 2;
   double best = INFINITY;
@@ -162,7 +165,8 @@ std::vector<std::uint8_t> two_means_upper(const std::vector<double>& x) {
   if (m < 2) return upper;
   std::vector<std::size_t> order(m);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return x[a] < x[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return x[a] < x[b]; });
   std::vector<double> sorted(m);
   for (std::size_t i = 0; i < m; ++i) sorted[i] = x[order[i]];
   const double mean = std::accumulate(sorted.begin(), sorted.end(), 0.0) / static_cast<double>(m);
@@ -186,7 +190,8 @@ std::vector<std::uint8_t> two_means_upper(const std::vector<double>& x) {
   return upper;
 }
 
-std::size_t gap_statistic(const std::vector<double>& x, std::size_t max_k, std::size_t references, std::uint64_t seed) {
+std::size_t gap_statistic(const std::vector<double>& x, std::size_t max_k, std::size_t references,
+                          std::uint64_t seed) {
   const std::size_t m = x.size();
   const std::size_t kmax = std::min(max_k, m);
   if (kmax <= 1 || references == 0) return 1;
@@ -226,13 +231,16 @@ class FlDetector final : public Rule {
   explicit FlDetector(const RuleSpec& spec) {
     Params p(spec);
     window_ = p.count("window", 10, kAggregateHistory - 1);
-    FEDGUARD_EXPECTS(window_ >= 1 && window_ + 1 <= kAggregateHistory,
-                     "fldetector: window must be in [1, " << kAggregateHistory - 1 << "], got " << window_);
+    FEDGUARD_EXPECTS(
+        window_ >= 1 && window_ + 1 <= kAggregateHistory,
+        "fldetector: window must be in [1, " << kAggregateHistory - 1 << "], got " << window_);
     min_pairs_ = p.count("min_pairs", window_, kAggregateHistory - 1);
-    FEDGUARD_EXPECTS(min_pairs_ >= 1 && min_pairs_ <= window_,
-                     "fldetector: min_pairs must be in [1, window=" << window_ << "], got " << min_pairs_);
+    FEDGUARD_EXPECTS(
+        min_pairs_ >= 1 && min_pairs_ <= window_,
+        "fldetector: min_pairs must be in [1, window=" << window_ << "], got " << min_pairs_);
     max_clusters_ = p.count("max_clusters", 10, kMaxClientCount);
-    FEDGUARD_EXPECTS(max_clusters_ >= 2, "fldetector: max_clusters must be >= 2, got " << max_clusters_);
+    FEDGUARD_EXPECTS(max_clusters_ >= 2,
+                     "fldetector: max_clusters must be >= 2, got " << max_clusters_);
     references_ = p.count("references", 20, kMaxClientCount);
     FEDGUARD_EXPECTS(references_ >= 1, "fldetector: references must be >= 1");
     seed_ = p.count("seed", 0, kMaxSeed);
@@ -242,7 +250,8 @@ class FlDetector final : public Rule {
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
-    FEDGUARD_EXPECTS(c.plain(), "fldetector must run on untransformed updates (put it among the filters)");
+    FEDGUARD_EXPECTS(c.plain(),
+                     "fldetector must run on untransformed updates (put it among the filters)");
     FEDGUARD_EXPECTS(round.memory != nullptr && round.memory->round_sketch != nullptr,
                      "fldetector: the engine passed no client memory");
     const ClientMemory& mem = *round.memory;
@@ -308,7 +317,8 @@ class FlDetector final : public Rule {
     if (!(hi > lo)) return v;
     std::vector<double> z;
     for (std::size_t p : scored) z.push_back((v.score[p] - lo) / (hi - lo));
-    const std::size_t k = fldetector::gap_statistic(z, max_clusters_, references_, seed_ ^ round.round_index);
+    const std::size_t k =
+        fldetector::gap_statistic(z, max_clusters_, references_, seed_ ^ round.round_index);
     if (k < 2) return v;
     const std::vector<std::uint8_t> upper = fldetector::two_means_upper(z);
     double floor = INFINITY;
@@ -318,7 +328,8 @@ class FlDetector final : public Rule {
       if (!upper[i]) continue;
       const std::size_t p = scored[i];
       v.keep[p] = 0;
-      v.reason[p] = "fldetector: suspicion " + short_number(v.score[p]) + " in the upper of 2 clusters (from " + short_number(floor) +
+      v.reason[p] = "fldetector: suspicion " + short_number(v.score[p]) +
+                    " in the upper of 2 clusters (from " + short_number(floor) +
                     "; gap statistic found " + std::to_string(k) + " clusters)";
     }
     return v;
@@ -330,6 +341,8 @@ class FlDetector final : public Rule {
 
 }  // namespace
 
-std::unique_ptr<Rule> make_fldetector(const RuleSpec& spec) { return std::make_unique<FlDetector>(spec); }
+std::unique_ptr<Rule> make_fldetector(const RuleSpec& spec) {
+  return std::make_unique<FlDetector>(spec);
+}
 
 }  // namespace fedguard::rules

@@ -10,10 +10,12 @@ namespace fedguard::rules::fldetector {
 /// L-BFGS Hessian-vector product H v from the pairs (s_j, y_j), oldest first, in the compact
 /// form of Byrd, Nocedal & Schnabel (1994) as FLDetector writes it:
 ///   sigma = y^T s / s^T s of the newest pair, L = strictly lower triangle of S^T Y,
-///   D = diag(S^T Y), H v = sigma v - [sigma S, Y] [[sigma S^T S, L], [L^T, -D]]^-1 [sigma S^T v; Y^T v].
+///   D = diag(S^T Y), H v = sigma v - [sigma S, Y] [[sigma S^T S, L], [L^T, -D]]^-1 [sigma S^T v;
+///   Y^T v].
 /// Pairs with s^T s = 0 are skipped; with no usable pair the product is zero. When the middle
 /// matrix is singular, the oldest pairs are dropped until it is not.
-std::vector<double> lbfgs_hvp(const std::vector<std::vector<double>>& s, const std::vector<std::vector<double>>& y,
+std::vector<double> lbfgs_hvp(const std::vector<std::vector<double>>& s,
+                              const std::vector<std::vector<double>>& y,
                               const std::vector<double>& v);
 
 /// Within-cluster sum of squares of the optimal k-means clustering of the 1-D values x, for

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "fedguard/error.h"
 #include "common/short_number.h"
+#include "fedguard/error.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -25,13 +25,15 @@ class FlTrust final : public Rule {
     const std::size_t n = c.size();
     FEDGUARD_EXPECTS(n >= 1, "fltrust needs at least 1 client, got 0 " << round.losses);
     // The engine passes the reference to a policy whose rules declare kServerReference.
-    FEDGUARD_EXPECTS(round.server_reference.has_value(), "fltrust: the engine passed no server reference");
+    FEDGUARD_EXPECTS(round.server_reference.has_value(),
+                     "fltrust: the engine passed no server reference");
     const std::size_t ref = *round.server_reference;
     const double ref_norm = std::sqrt(round.space.reference_norm_sq(ref));
     // A NaN or Inf in the reference makes its norm non-finite: say so (before this check, a NaN
     // reference was reported as "all zeros" and an Inf one as "no client has a positive cosine").
-    FEDGUARD_EXPECTS(std::isfinite(ref_norm), "fltrust: the server's reference update holds NaN or Inf values (norm "
-                                                  << ref_norm << ")");
+    FEDGUARD_EXPECTS(
+        std::isfinite(ref_norm),
+        "fltrust: the server's reference update holds NaN or Inf values (norm " << ref_norm << ")");
     FEDGUARD_EXPECTS(ref_norm > 0, "fltrust: the server's reference update is all zeros");
     const std::vector<double> dots = round.space.dots_with_reference(c.raw(round.space), n, ref);
     const std::vector<double> norms_sq = c.norms_sq(round.space);
@@ -49,11 +51,13 @@ class FlTrust final : public Rule {
         total += cosine;
       } else {
         plan.verdict.keep[i] = 0;
-        plan.verdict.reason[i] = "fltrust: cosine with the server reference " + short_number(cosine) + " <= 0";
+        plan.verdict.reason[i] =
+            "fltrust: cosine with the server reference " + short_number(cosine) + " <= 0";
       }
     }
-    FEDGUARD_EXPECTS(total > 0, "fltrust: no client has a positive cosine with the server's reference update "
-                                    << "(" << n << " clients) " << round.losses);
+    FEDGUARD_EXPECTS(total > 0,
+                     "fltrust: no client has a positive cosine with the server's reference update "
+                         << "(" << n << " clients) " << round.losses);
     for (double& w : plan.weights) w /= total;
     return plan;
   }

@@ -17,8 +17,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "fedguard/error.h"
 #include "common/short_number.h"
+#include "fedguard/error.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -35,9 +35,11 @@ class FoolsGold final : public Rule {
 
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size(), q = round.sketch_dim;
-    FEDGUARD_EXPECTS(n >= 2, "foolsgold needs at least 2 clients, got n=" << n << " " << round.losses);
+    FEDGUARD_EXPECTS(n >= 2,
+                     "foolsgold needs at least 2 clients, got n=" << n << " " << round.losses);
     // The engine passes the histories to a policy whose rules declare kSketch.
-    FEDGUARD_EXPECTS(round.history != nullptr && q > 0, "foolsgold: the engine passed no sketched histories");
+    FEDGUARD_EXPECTS(round.history != nullptr && q > 0,
+                     "foolsgold: the engine passed no sketched histories");
     const std::vector<double>& h = *round.history;
     std::vector<double> norm(n, 0.0), cs(n * n, 0.0);
     for (std::size_t i = 0; i < n; ++i) {
@@ -71,8 +73,9 @@ class FoolsGold final : public Rule {
       a[i] = std::clamp(1.0 - m, 0.0, 1.0);
       top = std::max(top, a[i]);
     }
-    FEDGUARD_EXPECTS(top > 0, "foolsgold: every client's history is identical in direction to another's ("
-                                  << n << " clients) " << round.losses);
+    FEDGUARD_EXPECTS(top > 0,
+                     "foolsgold: every client's history is identical in direction to another's ("
+                         << n << " clients) " << round.losses);
     double total = 0;
     for (double& x : a) {
       x /= top;
@@ -80,7 +83,8 @@ class FoolsGold final : public Rule {
       x = x > 0 ? std::clamp(kappa_ * (std::log(x / (1 - x)) + 0.5), 0.0, 1.0) : 0.0;
       total += x;
     }
-    FEDGUARD_EXPECTS(total > 0, "foolsgold: every client's weight is 0 (" << n << " clients) " << round.losses);
+    FEDGUARD_EXPECTS(
+        total > 0, "foolsgold: every client's weight is 0 (" << n << " clients) " << round.losses);
     AggregatePlan plan;
     plan.verdict = keep_all(n, "foolsgold");
     plan.verdict.score = a;
@@ -89,8 +93,9 @@ class FoolsGold final : public Rule {
       plan.weights[i] = a[i] / total;
       if (a[i] == 0) {
         plan.verdict.keep[i] = 0;
-        plan.verdict.reason[i] = "foolsgold: weight 0 (history cosine " + short_number(v[i]) + " with client at position " +
-                                 std::to_string(closest[i]) + " of the round's candidates)";
+        plan.verdict.reason[i] = "foolsgold: weight 0 (history cosine " + short_number(v[i]) +
+                                 " with client at position " + std::to_string(closest[i]) +
+                                 " of the round's candidates)";
       }
     }
     return plan;
@@ -102,6 +107,8 @@ class FoolsGold final : public Rule {
 
 }  // namespace
 
-std::unique_ptr<Rule> make_foolsgold(const RuleSpec& spec) { return std::make_unique<FoolsGold>(spec); }
+std::unique_ptr<Rule> make_foolsgold(const RuleSpec& spec) {
+  return std::make_unique<FoolsGold>(spec);
+}
 
 }  // namespace fedguard::rules

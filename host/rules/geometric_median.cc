@@ -27,7 +27,8 @@ class GeometricMedian final : public Rule {
   explicit GeometricMedian(const RuleSpec& spec) {
     Params p(spec);
     nu_ = p.number("nu", 1e-6, 0.0);
-    FEDGUARD_EXPECTS(nu_ > 0, "rule 'geometric_median': parameter 'nu' must be > 0 (it bounds 1 / distance)");
+    FEDGUARD_EXPECTS(
+        nu_ > 0, "rule 'geometric_median': parameter 'nu' must be > 0 (it bounds 1 / distance)");
     max_iter_ = p.count("max_iter", 1000, kMaxIterations);
     tol_ = p.number("tol", 1e-10, 0.0);
     p.finish();
@@ -90,7 +91,8 @@ class GeometricMedian final : public Rule {
   static double weighted_median(const std::vector<double>& v, const std::vector<double>& a) {
     std::vector<std::size_t> order(v.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return v[x] < v[y]; });
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t x, std::size_t y) { return v[x] < v[y]; });
     double below = 0;
     for (std::size_t i : order) {
       below += a[i];
@@ -102,10 +104,12 @@ class GeometricMedian final : public Rule {
   // Start: the medoid (the candidate with the least weighted sum of distances to the others),
   // then the weighted mean of the candidates nearest it that together hold at least half the
   // weight. Farther candidates, whatever their magnitude, get weight 0.
-  static std::vector<double> robust_start(const std::vector<double>& k, const std::vector<double>& a, std::size_t n) {
+  static std::vector<double> robust_start(const std::vector<double>& k,
+                                          const std::vector<double>& a, std::size_t n) {
     std::vector<double> sq(n * n);
     for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < n; ++j) sq[i * n + j] = std::max(0.0, k[i * n + i] + k[j * n + j] - 2 * k[i * n + j]);
+      for (std::size_t j = 0; j < n; ++j)
+        sq[i * n + j] = std::max(0.0, k[i * n + i] + k[j * n + j] - 2 * k[i * n + j]);
     std::size_t medoid = 0;
     double best = std::numeric_limits<double>::infinity();
     for (std::size_t i = 0; i < n; ++i) {
@@ -115,8 +119,9 @@ class GeometricMedian final : public Rule {
     }
     std::vector<std::size_t> order(n);
     for (std::size_t i = 0; i < n; ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t x, std::size_t y) { return sq[medoid * n + x] < sq[medoid * n + y]; });
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
+      return sq[medoid * n + x] < sq[medoid * n + y];
+    });
     std::vector<double> alpha(n, 0.0);
     double held = 0;
     for (std::size_t i : order) {

@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <numeric>
 
-#include "fedguard/error.h"
 #include "common/short_number.h"
+#include "fedguard/error.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -30,8 +30,10 @@ std::vector<double> krum_scores(const std::vector<double>& dist, std::size_t m,
     for (std::size_t b = 0; b < n; ++b)
       if (b != a) row.push_back(dist[active[a] * m + active[b]]);
     std::nth_element(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(neighbours), row.end());
-    std::sort(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(neighbours));  // fixed summation order
-    scores[a] = std::accumulate(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(neighbours), 0.0);
+    std::sort(row.begin(),
+              row.begin() + static_cast<std::ptrdiff_t>(neighbours));  // fixed summation order
+    scores[a] =
+        std::accumulate(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(neighbours), 0.0);
   }
   return scores;
 }
@@ -44,15 +46,18 @@ std::vector<std::size_t> rank_ascending(const std::vector<double>& scores, std::
   const std::size_t n = scores.size();
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
   if (m == 0 || m > n) return order;
   // Everything clearly below the m-th score is in; the group tied with it fills the rest of
   // the m places in index order.
   const double boundary = scores[order[m - 1]];
   std::vector<std::size_t> in, tied, out;
   for (std::size_t p : order) {
-    if (scores_tied(scores[p], boundary)) tied.push_back(p);
-    else if (scores[p] < boundary) in.push_back(p);
+    if (scores_tied(scores[p], boundary))
+      tied.push_back(p);
+    else if (scores[p] < boundary)
+      in.push_back(p);
   }
   std::sort(tied.begin(), tied.end());
   const std::size_t from_tied = m - in.size();
@@ -80,7 +85,8 @@ class Krum final : public Rule {
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
     FEDGUARD_EXPECTS(n > 2 * f_ + 2, "krum with f=" << f_ << " needs n > 2f+2 = " << 2 * f_ + 2
-                                                   << " clients, got n=" << n << " " << round.losses);
+                                                    << " clients, got n=" << n << " "
+                                                    << round.losses);
     std::vector<std::size_t> all(n);
     std::iota(all.begin(), all.end(), 0);
     Verdict v;
@@ -91,8 +97,9 @@ class Krum final : public Rule {
     v.keep[order[0]] = 1;
     v.reason.assign(n, "");
     for (std::size_t rank = 1; rank < n; ++rank)
-      v.reason[order[rank]] = "krum: not selected (score " + short_number(v.score[order[rank]]) + ", rank " +
-                              std::to_string(rank + 1) + " of " + std::to_string(n) + ")";
+      v.reason[order[rank]] = "krum: not selected (score " + short_number(v.score[order[rank]]) +
+                              ", rank " + std::to_string(rank + 1) + " of " + std::to_string(n) +
+                              ")";
     return v;
   }
 

@@ -5,8 +5,8 @@
 // index) and averaged uniformly, as in the paper. Needs n > 2f + 2 and 1 <= m <= n.
 #include <numeric>
 
-#include "fedguard/error.h"
 #include "common/short_number.h"
+#include "fedguard/error.h"
 #include "rules/krum.h"
 #include "rules/rule.h"
 
@@ -26,11 +26,12 @@ class MultiKrum final : public Rule {
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
-    FEDGUARD_EXPECTS(n > 2 * f_ + 2, "multi_krum with f=" << f_ << " needs n > 2f+2 = " << 2 * f_ + 2
-                                                         << " clients, got n=" << n << " " << round.losses);
+    FEDGUARD_EXPECTS(n > 2 * f_ + 2,
+                     "multi_krum with f=" << f_ << " needs n > 2f+2 = " << 2 * f_ + 2
+                                          << " clients, got n=" << n << " " << round.losses);
     const std::size_t m = m_ ? *m_ : n - f_;
-    FEDGUARD_EXPECTS(m <= n, "multi_krum with m=" << m << " needs at least m clients, got n=" << n << " "
-                                                  << round.losses);
+    FEDGUARD_EXPECTS(m <= n, "multi_krum with m=" << m << " needs at least m clients, got n=" << n
+                                                  << " " << round.losses);
     std::vector<std::size_t> all(n);
     std::iota(all.begin(), all.end(), 0);
     Verdict v;
@@ -44,8 +45,9 @@ class MultiKrum final : public Rule {
       if (rank < m) {
         v.keep[p] = 1;
       } else {
-        v.reason[p] = "multi_krum: not among the m=" + std::to_string(m) + " lowest scores (score " +
-                      short_number(v.score[p]) + ", rank " + std::to_string(rank + 1) + " of " + std::to_string(n) + ")";
+        v.reason[p] = "multi_krum: not among the m=" + std::to_string(m) +
+                      " lowest scores (score " + short_number(v.score[p]) + ", rank " +
+                      std::to_string(rank + 1) + " of " + std::to_string(n) + ")";
       }
     }
     return v;
@@ -65,6 +67,8 @@ class MultiKrum final : public Rule {
 
 }  // namespace
 
-std::unique_ptr<Rule> make_multi_krum(const RuleSpec& spec) { return std::make_unique<MultiKrum>(spec); }
+std::unique_ptr<Rule> make_multi_krum(const RuleSpec& spec) {
+  return std::make_unique<MultiKrum>(spec);
+}
 
 }  // namespace fedguard::rules

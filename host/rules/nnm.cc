@@ -25,7 +25,8 @@ class Nnm final : public Rule {
 
   TransformResult transform(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
-    FEDGUARD_EXPECTS(n > f_, "nnm with f=" << f_ << " needs n > f clients, got n=" << n << " " << round.losses);
+    FEDGUARD_EXPECTS(
+        n > f_, "nnm with f=" << f_ << " needs n > f clients, got n=" << n << " " << round.losses);
     const std::size_t keep = n - f_;
     const std::vector<double> dist = c.squared_distances(round.space);
     TransformResult t;
@@ -37,8 +38,9 @@ class Nnm final : public Rule {
       others.clear();
       for (std::size_t j = 0; j < n; ++j)
         if (j != i) others.push_back(j);
-      std::stable_sort(others.begin(), others.end(),
-                       [&](std::size_t a, std::size_t b) { return dist[i * n + a] < dist[i * n + b]; });
+      std::stable_sort(others.begin(), others.end(), [&](std::size_t a, std::size_t b) {
+        return dist[i * n + a] < dist[i * n + b];
+      });
       const double w = 1.0 / static_cast<double>(keep);
       t.matrix[i * n + i] = w;
       double spread = 0;

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "fedguard/error.h"
 #include "common/short_number.h"
+#include "fedguard/error.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -40,12 +40,16 @@ class NormBound final : public Rule {
     for (std::size_t i = 0; i < n; ++i) {
       const double x = norms[i];
       std::string why;
-      if (max_norm_ && x > *max_norm_) why = "norm " + short_number(x) + " above max_norm " + short_number(*max_norm_);
-      else if (min_norm_ && x < *min_norm_) why = "norm " + short_number(x) + " below min_norm " + short_number(*min_norm_);
+      if (max_norm_ && x > *max_norm_)
+        why = "norm " + short_number(x) + " above max_norm " + short_number(*max_norm_);
+      else if (min_norm_ && x < *min_norm_)
+        why = "norm " + short_number(x) + " below min_norm " + short_number(*min_norm_);
       else if (max_ratio_ && x > *max_ratio_ * median)
-        why = "norm " + short_number(x) + " above " + short_number(*max_ratio_) + " x median norm " + short_number(median);
+        why = "norm " + short_number(x) + " above " + short_number(*max_ratio_) +
+              " x median norm " + short_number(median);
       else if (min_ratio_ && x < *min_ratio_ * median)
-        why = "norm " + short_number(x) + " below " + short_number(*min_ratio_) + " x median norm " + short_number(median);
+        why = "norm " + short_number(x) + " below " + short_number(*min_ratio_) +
+              " x median norm " + short_number(median);
       if (!why.empty()) {
         v.keep[i] = 0;
         v.reason[i] = "norm_bound: " + why;
@@ -60,6 +64,8 @@ class NormBound final : public Rule {
 
 }  // namespace
 
-std::unique_ptr<Rule> make_norm_bound(const RuleSpec& spec) { return std::make_unique<NormBound>(spec); }
+std::unique_ptr<Rule> make_norm_bound(const RuleSpec& spec) {
+  return std::make_unique<NormBound>(spec);
+}
 
 }  // namespace fedguard::rules

@@ -41,6 +41,8 @@ class NormClip final : public Rule {
 
 }  // namespace
 
-std::unique_ptr<Rule> make_norm_clip(const RuleSpec& spec) { return std::make_unique<NormClip>(spec); }
+std::unique_ptr<Rule> make_norm_clip(const RuleSpec& spec) {
+  return std::make_unique<NormClip>(spec);
+}
 
 }  // namespace fedguard::rules

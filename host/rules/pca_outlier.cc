@@ -14,9 +14,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/short_number.h"
 #include "fedguard/error.h"
 #include "geometry/spectral.h"
-#include "common/short_number.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -52,7 +52,8 @@ class PcaOutlier final : public Rule {
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
     FEDGUARD_EXPECTS(n >= k_ + 2, "pca_outlier with k=" << k_ << " needs n >= k+2 = " << k_ + 2
-                                                        << " clients, got n=" << n << " " << round.losses);
+                                                        << " clients, got n=" << n << " "
+                                                        << round.losses);
     const std::vector<double> kc = geometry::double_centred(c.centred_gram(round.space), n);
     const geometry::EigenPairs top = geometry::top_eigenpairs(kc, n, k_);
     std::vector<double> residual(n), mahalanobis(n, 0.0);
@@ -76,10 +77,12 @@ class PcaOutlier final : public Rule {
       v.score[i] = std::max(zr[i], zm[i]);
       if (zr[i] > z_) {
         v.keep[i] = 0;
-        v.reason[i] = "pca_outlier: residual z-score " + short_number(zr[i]) + " above " + short_number(z_);
+        v.reason[i] =
+            "pca_outlier: residual z-score " + short_number(zr[i]) + " above " + short_number(z_);
       } else if (zm[i] > z_) {
         v.keep[i] = 0;
-        v.reason[i] = "pca_outlier: Mahalanobis z-score " + short_number(zm[i]) + " above " + short_number(z_);
+        v.reason[i] = "pca_outlier: Mahalanobis z-score " + short_number(zm[i]) + " above " +
+                      short_number(z_);
       }
     }
     return v;
@@ -92,6 +95,8 @@ class PcaOutlier final : public Rule {
 
 }  // namespace
 
-std::unique_ptr<Rule> make_pca_outlier(const RuleSpec& spec) { return std::make_unique<PcaOutlier>(spec); }
+std::unique_ptr<Rule> make_pca_outlier(const RuleSpec& spec) {
+  return std::make_unique<PcaOutlier>(spec);
+}
 
 }  // namespace fedguard::rules

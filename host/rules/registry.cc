@@ -81,9 +81,12 @@ std::atomic<std::size_t> built{0};
 
 const char* role_name(Role role) {
   switch (role) {
-    case kFilter: return "filter";
-    case kTransform: return "transform";
-    case kAggregator: return "aggregator";
+    case kFilter:
+      return "filter";
+    case kTransform:
+      return "transform";
+    case kAggregator:
+      return "aggregator";
   }
   return "?";
 }

@@ -6,14 +6,14 @@
 // The engine keeps r per client id across rounds (EngineConfig::reputation: decay [0.9],
 // initial [1.0]); each round a client takes part in, r <- decay r + (1 - decay) o, with o = 0
 // when an input check or a filter that does not read the reputation (every filter but this
-// one) rejected it and o = 1 when every such filter judged and kept it. This filter rejects a client whose reputation before the round is
-// below `min`, once it has taken part in `min_rounds` rounds.
-// Parameters: min [0.5], min_rounds [0].
-// Its traits (rules/registry.cc) say it reads the reputation, which keeps its own verdicts out
-// of it, and that it must be the last filter in intersect mode (checked), so that a client it
-// rejects is still judged by the other filters and can earn its reputation back.
-#include "fedguard/error.h"
+// one) rejected it and o = 1 when every such filter judged and kept it. This filter rejects a
+// client whose reputation before the round is below `min`, once it has taken part in `min_rounds`
+// rounds. Parameters: min [0.5], min_rounds [0]. Its traits (rules/registry.cc) say it reads the
+// reputation, which keeps its own verdicts out of it, and that it must be the last filter in
+// intersect mode (checked), so that a client it rejects is still judged by the other filters and
+// can earn its reputation back.
 #include "common/short_number.h"
+#include "fedguard/error.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -32,7 +32,8 @@ class Reputation final : public Rule {
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     FEDGUARD_EXPECTS(round.memory != nullptr, "reputation: the engine passed no client memory");
-    FEDGUARD_EXPECTS(c.plain(), "reputation must run on untransformed updates (put it among the filters)");
+    FEDGUARD_EXPECTS(c.plain(),
+                     "reputation must run on untransformed updates (put it among the filters)");
     const ClientMemory& mem = *round.memory;
     Verdict v;
     v.score_name = "";  // the engine reports the updated reputation as the score `reputation`
@@ -43,8 +44,8 @@ class Reputation final : public Rule {
       const std::size_t o = c.owner[p];
       if (mem.rounds_seen[o] < min_rounds_ || mem.reputation[o] >= min_) continue;
       v.keep[p] = 0;
-      v.reason[p] = "reputation: " + short_number(mem.reputation[o]) + " below " + short_number(min_) + " after " +
-                    std::to_string(mem.rounds_seen[o]) + " rounds";
+      v.reason[p] = "reputation: " + short_number(mem.reputation[o]) + " below " +
+                    short_number(min_) + " after " + std::to_string(mem.rounds_seen[o]) + " rounds";
     }
     return v;
   }
@@ -56,6 +57,8 @@ class Reputation final : public Rule {
 
 }  // namespace
 
-std::unique_ptr<Rule> make_reputation(const RuleSpec& spec) { return std::make_unique<Reputation>(spec); }
+std::unique_ptr<Rule> make_reputation(const RuleSpec& spec) {
+  return std::make_unique<Reputation>(spec);
+}
 
 }  // namespace fedguard::rules

@@ -18,7 +18,8 @@ AggregatePlan Rule::aggregate(const RoundContext&, const Candidates&) const {
 }
 
 Params::Params(const RuleSpec& spec) : spec_(spec) {
-  FEDGUARD_EXPECTS(spec.params.is_object(), "parameters of rule '" << spec.rule << "' must be a JSON object");
+  FEDGUARD_EXPECTS(spec.params.is_object(),
+                   "parameters of rule '" << spec.rule << "' must be a JSON object");
 }
 
 std::optional<std::size_t> Params::optional_count(const std::string& key, std::uint64_t max) {
@@ -27,8 +28,9 @@ std::optional<std::size_t> Params::optional_count(const std::string& key, std::u
   if (!spec_.params.contains(key)) return std::nullopt;
   const nlohmann::json& v = spec_.params.at(key);
   auto out_of_range = [&]() {
-    FEDGUARD_THROW(kInvalidInput, "rule '" << spec_.rule << "': parameter '" << key << "' = " << v.dump()
-                                           << " is out of range: it must be an integer in [0, " << max << "]");
+    FEDGUARD_THROW(kInvalidInput,
+                   "rule '" << spec_.rule << "': parameter '" << key << "' = " << v.dump()
+                            << " is out of range: it must be an integer in [0, " << max << "]");
   };
   std::uint64_t value = 0;
   if (v.is_number_unsigned()) {
@@ -42,17 +44,20 @@ std::optional<std::size_t> Params::optional_count(const std::string& key, std::u
     if (!(x >= 0 && x == std::floor(x) && x <= 9.0e15)) out_of_range();
     value = static_cast<std::uint64_t>(x);
   } else {
-    FEDGUARD_THROW(kInvalidInput, "rule '" << spec_.rule << "': parameter '" << key << "' must be an integer in [0, "
-                                           << max << "], got " << v.dump());
+    FEDGUARD_THROW(kInvalidInput, "rule '" << spec_.rule << "': parameter '" << key
+                                           << "' must be an integer in [0, " << max << "], got "
+                                           << v.dump());
   }
   if (value > max) out_of_range();
   return static_cast<std::size_t>(value);
 }
 
-std::size_t Params::count(const std::string& key, std::optional<std::size_t> fallback, std::uint64_t max) {
+std::size_t Params::count(const std::string& key, std::optional<std::size_t> fallback,
+                          std::uint64_t max) {
   const auto v = optional_count(key, max);
   if (v) return *v;
-  FEDGUARD_EXPECTS(fallback.has_value(), "rule '" << spec_.rule << "' needs parameter '" << key << "'");
+  FEDGUARD_EXPECTS(fallback.has_value(),
+                   "rule '" << spec_.rule << "' needs parameter '" << key << "'");
   return *fallback;
 }
 
@@ -61,17 +66,19 @@ std::optional<double> Params::optional_number(const std::string& key, double min
   if (!spec_.params.contains(key)) return std::nullopt;
   const nlohmann::json& v = spec_.params.at(key);
   FEDGUARD_EXPECTS(v.is_number(), "rule '" << spec_.rule << "': parameter '" << key
-                                          << "' must be a number, got " << v.dump());
+                                           << "' must be a number, got " << v.dump());
   const double x = v.get<double>();
   FEDGUARD_EXPECTS(std::isfinite(x) && x >= min, "rule '" << spec_.rule << "': parameter '" << key
-                                                          << "' must be finite and >= " << min << ", got " << x);
+                                                          << "' must be finite and >= " << min
+                                                          << ", got " << x);
   return x;
 }
 
 double Params::number(const std::string& key, std::optional<double> fallback, double min) {
   const auto v = optional_number(key, min);
   if (v) return *v;
-  FEDGUARD_EXPECTS(fallback.has_value(), "rule '" << spec_.rule << "' needs parameter '" << key << "'");
+  FEDGUARD_EXPECTS(fallback.has_value(),
+                   "rule '" << spec_.rule << "' needs parameter '" << key << "'");
   return *fallback;
 }
 
@@ -81,7 +88,8 @@ void Params::finish() const {
     std::string list;
     for (const auto& k : known_) list += (list.empty() ? "" : ", ") + k;
     FEDGUARD_THROW(kInvalidInput, "rule '" << spec_.rule << "' has no parameter '" << item.key()
-                                           << "' (it takes: " << (list.empty() ? "none" : list) << ")");
+                                           << "' (it takes: " << (list.empty() ? "none" : list)
+                                           << ")");
   }
 }
 
@@ -120,7 +128,8 @@ std::vector<double> candidate_norms(const RoundContext& round, const Candidates&
 std::vector<double> candidate_weights(const RoundContext& round, const Candidates& candidates) {
   std::vector<double> w(candidates.size());
   double total = 0;
-  for (std::size_t p = 0; p < w.size(); ++p) total += w[p] = round.sample_weight[candidates.owner[p]];
+  for (std::size_t p = 0; p < w.size(); ++p)
+    total += w[p] = round.sample_weight[candidates.owner[p]];
   for (double& x : w) x /= total;
   return w;
 }

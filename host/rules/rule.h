@@ -67,10 +67,10 @@ struct RoundContext {
 
 /// What a filter (or the aggregator's selection) decided about each candidate.
 struct Verdict {
-  std::string score_name;          ///< key in RoundResult::scores
-  std::vector<double> score;       ///< per candidate
-  std::vector<std::uint8_t> keep;  ///< per candidate
-  std::vector<std::string> reason; ///< per candidate; read for those not kept
+  std::string score_name;           ///< key in RoundResult::scores
+  std::vector<double> score;        ///< per candidate
+  std::vector<std::uint8_t> keep;   ///< per candidate
+  std::vector<std::string> reason;  ///< per candidate; read for those not kept
   /// History rules: per candidate, the client's new FLDetector window to remember (empty
   /// outer vector: nothing to remember).
   std::vector<std::vector<double>> suspicion;
@@ -79,14 +79,15 @@ struct Verdict {
 struct TransformResult {
   std::vector<double> matrix;  ///< m x m, new_i = sum_j matrix[i][j] old_j
   std::string score_name;
-  std::vector<double> score;   ///< per candidate
+  std::vector<double> score;  ///< per candidate
 };
 
 struct AggregatePlan {
-  Verdict verdict;             ///< keep = the candidates the aggregate uses
+  Verdict verdict;  ///< keep = the candidates the aggregate uses
   bool linear = true;
-  std::vector<double> weights;    ///< linear: per candidate (0 for those not kept)
-  std::vector<double> extra_raw;  ///< linear: raw coefficients added to sum_i w_i y_i (may be empty)
+  std::vector<double> weights;  ///< linear: per candidate (0 for those not kept)
+  std::vector<double>
+      extra_raw;  ///< linear: raw coefficients added to sum_i w_i y_i (may be empty)
   /// linear: coefficients of vectors other than this round's updates, by name (reported as
   /// RoundResult::reference_weights; e.g. centred clipping's start vector, zero at round 1).
   std::map<std::string, double> reference_weights;
@@ -152,7 +153,8 @@ class Rule {
   const RuleTraits& traits() const { return traits_; }
 
   /// Column subsets whose Gram matrices this rule wants from pass 1 (sorted column indices).
-  virtual std::vector<std::vector<std::size_t>> column_subsets(std::size_t d, std::uint64_t round_index) const {
+  virtual std::vector<std::vector<std::size_t>> column_subsets(std::size_t d,
+                                                               std::uint64_t round_index) const {
     return {};
   }
 

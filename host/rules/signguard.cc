@@ -21,8 +21,8 @@
 #include <array>
 #include <cmath>
 
-#include "fedguard/error.h"
 #include "common/short_number.h"
+#include "fedguard/error.h"
 #include "rules/rule.h"
 
 namespace fedguard::rules {
@@ -44,15 +44,17 @@ class SignGuard final : public Rule {
     upper_ = p.number("upper", 3.0, 0.0);
     bandwidth_ = p.number("bandwidth", 0.0, 0.0);
     p.finish();
-    FEDGUARD_EXPECTS(lower_ <= upper_, "rule 'signguard': lower " << lower_ << " exceeds upper " << upper_);
+    FEDGUARD_EXPECTS(lower_ <= upper_,
+                     "rule 'signguard': lower " << lower_ << " exceeds upper " << upper_);
   }
   std::string name() const override { return "signguard"; }
 
   Verdict select(const RoundContext& round, const Candidates& c) const override {
     const std::size_t n = c.size();
     FEDGUARD_EXPECTS(n >= 1, "signguard needs at least 1 client, got 0 " << round.losses);
-    FEDGUARD_EXPECTS(c.plain(), "signguard reads the clients' own sign statistics: use it as a filter or "
-                                "before any transform");
+    FEDGUARD_EXPECTS(c.plain(),
+                     "signguard reads the clients' own sign statistics: use it as a filter or "
+                     "before any transform");
     const std::vector<double> norms = candidate_norms(round, c);
     const double median = median_of(norms);
     std::vector<Feature> f(n);
@@ -86,7 +88,8 @@ class SignGuard final : public Rule {
     }
     std::vector<std::size_t> order(n);
     for (std::size_t s = 0; s < n; ++s) order[s] = s;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return intensity[a] > intensity[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return intensity[a] > intensity[b]; });
     std::vector<Feature> modes;
     for (std::size_t s : order) {
       bool near = false;
@@ -114,11 +117,13 @@ class SignGuard final : public Rule {
       const double norm = norms[i];
       if (norm > upper_ * median || norm < lower_ * median) {
         v.keep[i] = 0;
-        v.reason[i] = "signguard: norm " + short_number(norm) + " outside [" + short_number(lower_) + ", " + short_number(upper_) +
-                      "] x median norm " + short_number(median);
+        v.reason[i] = "signguard: norm " + short_number(norm) + " outside [" +
+                      short_number(lower_) + ", " + short_number(upper_) + "] x median norm " +
+                      short_number(median);
       } else if (label[i] != major) {
         v.keep[i] = 0;
-        v.reason[i] = "signguard: sign statistics (+" + short_number(f[i][0]) + " 0:" + short_number(f[i][1]) + " -" + short_number(f[i][2]) +
+        v.reason[i] = "signguard: sign statistics (+" + short_number(f[i][0]) +
+                      " 0:" + short_number(f[i][1]) + " -" + short_number(f[i][2]) +
                       ") outside the largest cluster (" + std::to_string(size[label[i]]) + " vs " +
                       std::to_string(size[major]) + " clients)";
       }
@@ -142,12 +147,14 @@ class SignGuard final : public Rule {
  private:
   static double estimate_bandwidth(const std::vector<Feature>& f) {
     const std::size_t n = f.size();
-    const std::size_t kth = std::max<std::size_t>(1, static_cast<std::size_t>(0.3 * static_cast<double>(n)));
+    const std::size_t kth =
+        std::max<std::size_t>(1, static_cast<std::size_t>(0.3 * static_cast<double>(n)));
     double total = 0;
     std::vector<double> d;
     for (std::size_t i = 0; i < n; ++i) {
       d.clear();
-      for (std::size_t j = 0; j < n; ++j) d.push_back(distance(f[i], f[j]));  // itself included, as sklearn
+      for (std::size_t j = 0; j < n; ++j)
+        d.push_back(distance(f[i], f[j]));  // itself included, as sklearn
       const std::size_t idx = std::min(kth, n) - 1;
       std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(idx), d.end());
       total += d[idx];
@@ -160,6 +167,8 @@ class SignGuard final : public Rule {
 
 }  // namespace
 
-std::unique_ptr<Rule> make_signguard(const RuleSpec& spec) { return std::make_unique<SignGuard>(spec); }
+std::unique_ptr<Rule> make_signguard(const RuleSpec& spec) {
+  return std::make_unique<SignGuard>(spec);
+}
 
 }  // namespace fedguard::rules

@@ -18,9 +18,10 @@ class TrimmedMean final : public Rule {
   }
   std::string name() const override { return "trimmed_mean"; }
   AggregatePlan aggregate(const RoundContext& round, const Candidates& c) const override {
-    FEDGUARD_EXPECTS(c.size() > 2 * trim_, "trimmed_mean with trim b=" << trim_ << " needs n > 2b = "
-                                               << 2 * trim_ << " clients, got n=" << c.size() << " "
-                                               << round.losses);
+    FEDGUARD_EXPECTS(c.size() > 2 * trim_,
+                     "trimmed_mean with trim b=" << trim_ << " needs n > 2b = " << 2 * trim_
+                                                 << " clients, got n=" << c.size() << " "
+                                                 << round.losses);
     AggregatePlan plan;
     plan.verdict = keep_all(c.size(), "");
     plan.linear = false;
@@ -35,6 +36,8 @@ class TrimmedMean final : public Rule {
 
 }  // namespace
 
-std::unique_ptr<Rule> make_trimmed_mean(const RuleSpec& spec) { return std::make_unique<TrimmedMean>(spec); }
+std::unique_ptr<Rule> make_trimmed_mean(const RuleSpec& spec) {
+  return std::make_unique<TrimmedMean>(spec);
+}
 
 }  // namespace fedguard::rules

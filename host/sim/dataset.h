@@ -32,11 +32,13 @@ struct IdxArray {
   std::vector<std::size_t> dims;
   std::vector<std::uint8_t> data;
 };
-IdxArray parse_idx(const std::vector<std::uint8_t>& bytes, std::size_t expected_ndims, const std::string& name);
+IdxArray parse_idx(const std::vector<std::uint8_t>& bytes, std::size_t expected_ndims,
+                   const std::string& name);
 
 /// Reads an image file (3-D IDX) and a label file (1-D IDX) of the same length; labels must be
 /// below `classes`.
-Dataset read_idx_dataset(const std::string& images_path, const std::string& labels_path, std::size_t classes);
+Dataset read_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                         std::size_t classes);
 
 struct TrainTest {
   Dataset train;

@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cctype>
-#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iomanip>
@@ -37,7 +37,8 @@ void mkdir_p(const std::string& path) {
   for (std::size_t i = 0; i <= path.size(); ++i) {
     if (i == path.size() || path[i] == '/') {
       if (!partial.empty() && ::mkdir(partial.c_str(), 0777) != 0 && errno != EEXIST)
-        FEDGUARD_THROW(kIo, partial << ": cannot create directory (" << std::strerror(errno) << ")");
+        FEDGUARD_THROW(kIo,
+                       partial << ": cannot create directory (" << std::strerror(errno) << ")");
     }
     if (i < path.size()) partial += path[i];
   }
@@ -50,7 +51,8 @@ bool exists(const std::string& path) {
 
 std::string safe_name(const std::string& s) {
   std::string out;
-  for (const char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
+  for (const char c : s)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
   return out;
 }
 
@@ -69,7 +71,8 @@ pid_t spawn_cell(const std::string& exe, const Cell& cell) {
   const std::string log = cell.dir + "/log.txt";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   std::vector<std::string> args = {exe, "simulate", "--config", config};
   std::vector<char*> argv;
@@ -78,7 +81,8 @@ pid_t spawn_cell(const std::string& exe, const Cell& cell) {
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) FEDGUARD_THROW(kIo, exe << ": cannot start a matrix cell (" << std::strerror(rc) << ")");
+  if (rc != 0)
+    FEDGUARD_THROW(kIo, exe << ": cannot start a matrix cell (" << std::strerror(rc) << ")");
   return pid;
 }
 
@@ -94,21 +98,25 @@ std::string pct(const nlohmann::json& v, int digits = 1, double scale = 100) {
 nlohmann::ordered_json run_matrix(const nlohmann::json& base, const nlohmann::ordered_json& matrix,
                                   const MatrixOptions& options) {
   FEDGUARD_EXPECTS(base.is_object(), "matrix: the base config must be a JSON object");
-  FEDGUARD_EXPECTS(!base.contains("policy") && !base.contains("attack"),
-                   "matrix: the base config must not set \"policy\" or \"attack\" (the matrix file gives them)");
+  FEDGUARD_EXPECTS(
+      !base.contains("policy") && !base.contains("attack"),
+      "matrix: the base config must not set \"policy\" or \"attack\" (the matrix file gives them)");
   FEDGUARD_EXPECTS(matrix.is_object() && matrix.contains("policies") && matrix.contains("attacks"),
                    "matrix file must be an object with \"policies\" and \"attacks\"");
   for (auto it = matrix.begin(); it != matrix.end(); ++it)
-    FEDGUARD_EXPECTS(it.key() == "policies" || it.key() == "attacks" || it.key() == "comment",
-                     "matrix file: unknown key \"" << it.key() << "\" (known: policies, attacks, comment)");
+    FEDGUARD_EXPECTS(
+        it.key() == "policies" || it.key() == "attacks" || it.key() == "comment",
+        "matrix file: unknown key \"" << it.key() << "\" (known: policies, attacks, comment)");
   const auto& policies = matrix["policies"];
-  FEDGUARD_EXPECTS(policies.is_object() && !policies.empty(), "matrix file: \"policies\" must be a non-empty object");
+  FEDGUARD_EXPECTS(policies.is_object() && !policies.empty(),
+                   "matrix file: \"policies\" must be a non-empty object");
   std::vector<std::pair<std::string, nlohmann::ordered_json>> attacks;
   const auto& a = matrix["attacks"];
   if (a.is_array()) {
     for (const auto& x : a) {
-      FEDGUARD_EXPECTS(x.is_string() || (x.is_object() && x.contains("name")),
-                       "matrix file: each attack must be a name or an object with \"name\", got " << x.dump());
+      FEDGUARD_EXPECTS(
+          x.is_string() || (x.is_object() && x.contains("name")),
+          "matrix file: each attack must be a name or an object with \"name\", got " << x.dump());
       attacks.emplace_back(x.is_string() ? x.get<std::string>() : x["name"].get<std::string>(), x);
     }
   } else {
@@ -140,7 +148,8 @@ nlohmann::ordered_json run_matrix(const nlohmann::json& base, const nlohmann::or
   std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < cells.size(); ++i)
     if (options.rerun || !exists(cells[i].dir + "/result.json")) todo.push_back(i);
-  std::fprintf(stderr, "[matrix] %zu policies x %zu attacks = %zu cells, %zu to run, %zu at a time\n",
+  std::fprintf(stderr,
+               "[matrix] %zu policies x %zu attacks = %zu cells, %zu to run, %zu at a time\n",
                policies.size(), attacks.size(), cells.size(), todo.size(), options.jobs);
   std::map<pid_t, std::pair<std::size_t, Clock::time_point>> running;
   std::size_t next = 0, done = 0;
@@ -172,15 +181,16 @@ nlohmann::ordered_json run_matrix(const nlohmann::json& base, const nlohmann::or
     if (exists(c.dir + "/result.json")) {
       const auto s = read_json(c.dir + "/result.json")["summary"];
       what = "acc " + pct(s["final_accuracy"]) + "%";
-      if (s["final_attack_success"].is_number()) what += "  asr " + pct(s["final_attack_success"]) + "%";
+      if (s["final_attack_success"].is_number())
+        what += "  asr " + pct(s["final_attack_success"]) + "%";
       if (s["mean_tpr"].is_number()) what += "  tpr " + pct(s["mean_tpr"]) + "%";
       what += "  fpr " + pct(s["mean_fpr"]) + "%";
       if (s["status"] != "ok") what += "  [" + s["status"].get<std::string>() + "]";
     } else if (WIFEXITED(status)) {
       what += ", exit code " + std::to_string(WEXITSTATUS(status));
     }
-    std::fprintf(stderr, "[matrix] %zu/%zu  %s x %s: %s  (%.0f s; about %.0f min left)\n", done, todo.size(),
-                 c.policy.c_str(), c.attack.c_str(), what.c_str(), secs, eta / 60);
+    std::fprintf(stderr, "[matrix] %zu/%zu  %s x %s: %s  (%.0f s; about %.0f min left)\n", done,
+                 todo.size(), c.policy.c_str(), c.attack.c_str(), what.c_str(), secs, eta / 60);
   }
 
   nlohmann::ordered_json out;
@@ -211,14 +221,15 @@ nlohmann::ordered_json run_matrix(const nlohmann::json& base, const nlohmann::or
   out["cells"] = rows;
   std::ofstream(options.out_dir + "/matrix.json") << out.dump(1) << "\n";
   std::ofstream(options.out_dir + "/matrix.md") << matrix_markdown(out);
-  std::fprintf(stderr, "[matrix] wrote %s/matrix.json and matrix.md (%.1f min)\n", options.out_dir.c_str(),
-               out["wall_s"].get<double>() / 60);
+  std::fprintf(stderr, "[matrix] wrote %s/matrix.json and matrix.md (%.1f min)\n",
+               options.out_dir.c_str(), out["wall_s"].get<double>() / 60);
   return out;
 }
 
 std::string matrix_markdown(const nlohmann::ordered_json& m) {
   std::vector<std::string> policies, attacks;
-  for (auto it = m["policies"].begin(); it != m["policies"].end(); ++it) policies.push_back(it.key());
+  for (auto it = m["policies"].begin(); it != m["policies"].end(); ++it)
+    policies.push_back(it.key());
   for (auto it = m["attacks"].begin(); it != m["attacks"].end(); ++it) attacks.push_back(it.key());
   std::map<std::pair<std::string, std::string>, nlohmann::ordered_json> s;
   for (const auto& row : m["cells"])
@@ -232,8 +243,8 @@ std::string matrix_markdown(const nlohmann::ordered_json& m) {
     const auto st = get(p, a, "status");
     return !st.is_string() || st.get<std::string>() != "ok";
   };
-  auto table = [&](const std::string& title, const char* key, const std::vector<std::string>& cols, bool worst,
-                   double scale = 100) {
+  auto table = [&](const std::string& title, const char* key, const std::vector<std::string>& cols,
+                   bool worst, double scale = 100) {
     std::ostringstream o;
     o << "#### " << title << "\n\n| policy |";
     for (const auto& a : cols) o << ' ' << a << " |";
@@ -246,7 +257,8 @@ std::string matrix_markdown(const nlohmann::ordered_json& m) {
       double lo = INFINITY;
       for (const auto& a : cols) {
         const auto v = get(p, a, key);
-        o << ' ' << pct(v, 1, scale) << (failed(p, a) && !get(p, a, "status").is_null() ? "†" : "") << " |";
+        o << ' ' << pct(v, 1, scale) << (failed(p, a) && !get(p, a, "status").is_null() ? "†" : "")
+          << " |";
         if (v.is_number()) lo = std::min(lo, v.get<double>());
       }
       if (worst) o << ' ' << (std::isfinite(lo) ? pct(nlohmann::json(lo)) : "–") << " |";
@@ -262,13 +274,20 @@ std::string matrix_markdown(const nlohmann::ordered_json& m) {
     if (a != "none") attacked.push_back(a);
   }
   std::ostringstream o;
-  o << "Cells marked † stopped early (an engine error, e.g. every update rejected); their numbers are "
+  o << "Cells marked † stopped early (an engine error, e.g. every update rejected); their numbers "
+       "are "
        "for the model at that point. – = not applicable.\n\n";
-  o << table("Final test accuracy (%, final evaluation: the whole test set unless test_subset is set)", "final_accuracy", attacks, true);
-  if (!with_asr.empty()) o << table("Backdoor attack success (%, triggered non-target test images classified as the target)",
-                                    "final_attack_success", with_asr, false);
-  o << table("Detection true-positive rate (%, malicious clients rejected, mean over rounds)", "mean_tpr", attacked, false);
-  o << table("False-positive rate (%, benign clients rejected, mean over rounds)", "mean_fpr", attacks, false);
+  o << table(
+      "Final test accuracy (%, final evaluation: the whole test set unless test_subset is set)",
+      "final_accuracy", attacks, true);
+  if (!with_asr.empty())
+    o << table(
+        "Backdoor attack success (%, triggered non-target test images classified as the target)",
+        "final_attack_success", with_asr, false);
+  o << table("Detection true-positive rate (%, malicious clients rejected, mean over rounds)",
+             "mean_tpr", attacked, false);
+  o << table("False-positive rate (%, benign clients rejected, mean over rounds)", "mean_fpr",
+             attacks, false);
   o << table("Engine time per round (ms, mean)", "mean_engine_ms", attacks, false, 1);
   return o.str();
 }

@@ -3,9 +3,8 @@
 #pragma once
 
 #include <cstddef>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace fedguard::sim {
 
@@ -21,7 +20,8 @@ struct MatrixOptions {
 /// (attack as in the simulator config's "attack"; a list of names is accepted too).
 /// Writes matrix.json (every cell's summary) and matrix.md (tables) and returns matrix.json's
 /// content.
-nlohmann::ordered_json run_matrix(const nlohmann::json& base, const nlohmann::ordered_json& matrix, const MatrixOptions& options);
+nlohmann::ordered_json run_matrix(const nlohmann::json& base, const nlohmann::ordered_json& matrix,
+                                  const MatrixOptions& options);
 
 /// The markdown tables of a matrix.json (final accuracy, attack success, TPR, FPR, and each
 /// policy's worst case).

@@ -18,8 +18,9 @@ namespace fedguard::sim {
 /// @param indices which samples to split (e.g. all but the server's root set)
 std::vector<std::vector<std::uint32_t>> dirichlet_split(const std::vector<std::uint8_t>& labels,
                                                         const std::vector<std::uint32_t>& indices,
-                                                        std::size_t clients, std::size_t classes, double alpha,
-                                                        std::size_t min_per_client, std::uint64_t seed);
+                                                        std::size_t clients, std::size_t classes,
+                                                        double alpha, std::size_t min_per_client,
+                                                        std::uint64_t seed);
 
 /// A white square of size x size pixels, `margin` pixels from the bottom-right corner
 /// (BadNets-style; Gu et al., "BadNets", 2017).

@@ -8,10 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fedguard/identity.h"
 #include "fedguard/registry.h"
@@ -47,12 +46,13 @@ DriftPosition drift_position(std::size_t round, std::size_t period);
 /// resplit: a client's data at position t, from its samples in split k (`from`) and in split
 /// k + 1 (`to`), both in a seeded random order: the first round((1 - t) |from|) of `from` and the
 /// first round(t |to|) of `to`, without repeats, at least one sample.
-std::vector<std::uint32_t> drift_mix(const std::vector<std::uint32_t>& from, const std::vector<std::uint32_t>& to,
-                                     double t);
+std::vector<std::uint32_t> drift_mix(const std::vector<std::uint32_t>& from,
+                                     const std::vector<std::uint32_t>& to, double t);
 
 /// label_prior: the probability that class c (of `classes`) is kept in round r:
 /// min_weight + (1 - min_weight) (1 + cos(2 pi (r / period - c / classes))) / 2.
-double label_weight(std::size_t c, std::size_t classes, std::size_t round, std::size_t period, double min_weight);
+double label_weight(std::size_t c, std::size_t classes, std::size_t round, std::size_t period,
+                    double min_weight);
 
 /// label_prior: the samples of `part` kept in round r: sample s is kept when keep_u[s] <
 /// label_weight(labels[s], ...), keep_u a fixed uniform draw per sample (so the drift is smooth:
@@ -60,15 +60,16 @@ double label_weight(std::size_t c, std::size_t classes, std::size_t round, std::
 /// that would keep nothing keeps its whole part.
 std::vector<std::uint32_t> label_prior_subset(const std::vector<std::uint32_t>& part,
                                               const std::vector<std::uint8_t>& labels,
-                                              const std::vector<double>& keep_u, std::size_t classes,
-                                              std::size_t round, std::size_t period, double min_weight);
+                                              const std::vector<double>& keep_u,
+                                              std::size_t classes, std::size_t round,
+                                              std::size_t period, double min_weight);
 
 /// Client verification in the simulator (docs/verification.md): a registry of the benign
 /// clients, every update signed.
 struct VerificationSpec {
   bool enabled = false;
   std::string federation = "fedguard-sim";
-  identity::Probation probation;       ///< the registry's probation (default: none, as the registry's)
+  identity::Probation probation;  ///< the registry's probation (default: none, as the registry's)
   std::uint64_t max_new_per_round = 0;  ///< the registry's enrollment cap (0: none)
 };
 
@@ -102,8 +103,9 @@ class SignedFederation {
 
   /// Signs row i of rows (row-major, d float32 each) as ids[i] would: a benign id with its
   /// registered key, a fake id with the fake's own key. One base64 signature per row.
-  std::vector<std::string> sign(const float* rows, std::size_t n, std::size_t d, const std::vector<std::string>& ids,
-                                std::size_t round, const identity::Nonce& nonce) const;
+  std::vector<std::string> sign(const float* rows, std::size_t n, std::size_t d,
+                                const std::vector<std::string>& ids, std::size_t round,
+                                const identity::Nonce& nonce) const;
 
   const identity::Registry& registry() const { return registry_; }
   const std::vector<std::string>& fake_ids() const { return fake_ids_; }
@@ -113,8 +115,8 @@ class SignedFederation {
   VerificationSpec spec_;
   FakeClientSpec fakes_;
   identity::Registry registry_;
-  std::vector<std::string> ids_;            ///< benign ids then fake ids
-  std::vector<identity::KeyPair> keys_;     ///< one per ids_
+  std::vector<std::string> ids_;         ///< benign ids then fake ids
+  std::vector<identity::KeyPair> keys_;  ///< one per ids_
   std::vector<std::string> fake_ids_;
   bool fakes_enrolled_ = false;
 };
@@ -125,7 +127,7 @@ class SignedFederation {
 ///  "by_detector": {key: {"alerts", "alerts_before_change", "first_round", "delay"}}}.
 /// delay = the first alert at or after the change minus the change round (null when none);
 /// with no change every alert counts as before it (a false alarm).
-nlohmann::ordered_json monitoring_summary(const std::map<std::string, std::vector<std::uint64_t>>& alert_rounds,
-                                          long long change_round);
+nlohmann::ordered_json monitoring_summary(
+    const std::map<std::string, std::vector<std::uint64_t>>& alert_rounds, long long change_round);
 
 }  // namespace fedguard::sim

@@ -2,9 +2,8 @@
 
 #include <sys/stat.h>
 
-#include <cerrno>
-
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,7 +24,9 @@ namespace fedguard::sim {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // Strict reader of one JSON object: typed getters, and finish() rejects keys never read.
 class Keys {
@@ -41,10 +42,12 @@ class Keys {
   template <class T>
   void count(const char* key, T& out, std::size_t min = 0) {
     if (const auto* v = find(key)) {
-      FEDGUARD_EXPECTS(v->is_number_unsigned() || (v->is_number_integer() && v->get<long long>() >= 0),
-                       where_ << " \"" << key << "\" must be a non-negative integer, got " << v->dump());
+      FEDGUARD_EXPECTS(
+          v->is_number_unsigned() || (v->is_number_integer() && v->get<long long>() >= 0),
+          where_ << " \"" << key << "\" must be a non-negative integer, got " << v->dump());
       const auto x = v->get<unsigned long long>();
-      FEDGUARD_EXPECTS(x >= min, where_ << " \"" << key << "\" must be >= " << min << ", got " << x);
+      FEDGUARD_EXPECTS(x >= min,
+                       where_ << " \"" << key << "\" must be >= " << min << ", got " << x);
       out = static_cast<T>(x);
     }
   }
@@ -53,14 +56,16 @@ class Keys {
       FEDGUARD_EXPECTS(v->is_number() && std::isfinite(v->get<double>()),
                        where_ << " \"" << key << "\" must be a finite number, got " << v->dump());
       const double x = v->get<double>();
-      FEDGUARD_EXPECTS(strict_min ? x > min : x >= min,
-                       where_ << " \"" << key << "\" must be " << (strict_min ? "> " : ">= ") << min << ", got " << x);
+      FEDGUARD_EXPECTS(strict_min ? x > min : x >= min, where_ << " \"" << key << "\" must be "
+                                                               << (strict_min ? "> " : ">= ") << min
+                                                               << ", got " << x);
       out = x;
     }
   }
   void string(const char* key, std::string& out, std::initializer_list<const char*> allowed = {}) {
     if (const auto* v = find(key)) {
-      FEDGUARD_EXPECTS(v->is_string(), where_ << " \"" << key << "\" must be a string, got " << v->dump());
+      FEDGUARD_EXPECTS(v->is_string(),
+                       where_ << " \"" << key << "\" must be a string, got " << v->dump());
       out = v->get<std::string>();
       if (allowed.size() == 0) return;
       std::string list;
@@ -68,12 +73,14 @@ class Keys {
         if (out == a) return;
         list += (list.empty() ? "" : ", ") + std::string(a);
       }
-      FEDGUARD_THROW(kInvalidInput, where_ << " \"" << key << "\" must be one of " << list << ", got \"" << out << "\"");
+      FEDGUARD_THROW(kInvalidInput, where_ << " \"" << key << "\" must be one of " << list
+                                           << ", got \"" << out << "\"");
     }
   }
   void boolean(const char* key, bool& out) {
     if (const auto* v = find(key)) {
-      FEDGUARD_EXPECTS(v->is_boolean(), where_ << " \"" << key << "\" must be true or false, got " << v->dump());
+      FEDGUARD_EXPECTS(v->is_boolean(),
+                       where_ << " \"" << key << "\" must be true or false, got " << v->dump());
       out = v->get<bool>();
     }
   }
@@ -82,7 +89,8 @@ class Keys {
       if (!seen_.count(it.key())) {
         std::string list;
         for (const auto& k : seen_) list += (list.empty() ? "" : ", ") + k;
-        FEDGUARD_THROW(kInvalidInput, where_ << ": unknown key \"" << it.key() << "\" (known: " << list << ")");
+        FEDGUARD_THROW(kInvalidInput,
+                       where_ << ": unknown key \"" << it.key() << "\" (known: " << list << ")");
       }
   }
 
@@ -101,16 +109,19 @@ AttackSpec parse_attack(const nlohmann::json& j) {
   Keys k(j, "simulator config \"attack\"");
   k.string("name", a.name);
   if (const auto* p = k.find("params")) {
-    FEDGUARD_EXPECTS(p->is_object(), "simulator config \"attack\".\"params\" must be an object, got " << p->dump());
+    FEDGUARD_EXPECTS(p->is_object(),
+                     "simulator config \"attack\".\"params\" must be an object, got " << p->dump());
     a.params = *p;
   }
   k.string("data_poison", a.data_poison, {"auto", "none", "label_flip", "backdoor"});
   std::size_t target = a.target_label;
   k.count("target_label", target);
-  FEDGUARD_EXPECTS(target < 10, "simulator config \"attack\".\"target_label\" must be below 10, got " << target);
+  FEDGUARD_EXPECTS(target < 10,
+                   "simulator config \"attack\".\"target_label\" must be below 10, got " << target);
   a.target_label = static_cast<std::uint8_t>(target);
   k.number("poison_fraction", a.poison_fraction, 0, false);
-  FEDGUARD_EXPECTS(a.poison_fraction <= 1, "simulator config \"attack\".\"poison_fraction\" must be <= 1");
+  FEDGUARD_EXPECTS(a.poison_fraction <= 1,
+                   "simulator config \"attack\".\"poison_fraction\" must be <= 1");
   k.count("trigger_size", a.trigger.size, 1);
   k.count("trigger_margin", a.trigger.margin);
   k.count("start_round", a.start_round);
@@ -125,7 +136,8 @@ DriftSpec parse_drift(const nlohmann::json& j) {
   k.string("kind", d.kind, {"none", "resplit", "label_prior"});
   k.count("period", d.period, 1);
   k.number("min_weight", d.min_weight, 0, true);
-  FEDGUARD_EXPECTS(d.min_weight <= 1, "simulator config \"drift\".\"min_weight\" must be <= 1, got " << d.min_weight);
+  FEDGUARD_EXPECTS(d.min_weight <= 1,
+                   "simulator config \"drift\".\"min_weight\" must be <= 1, got " << d.min_weight);
   k.finish();
   return d;
 }
@@ -140,15 +152,17 @@ VerificationSpec parse_verification(const nlohmann::json& j) {
   Keys k(j, "simulator config \"verification\"");
   k.boolean("enabled", v.enabled);
   k.string("federation", v.federation);
-  FEDGUARD_EXPECTS(!v.federation.empty(), "simulator config \"verification\".\"federation\" must not be empty");
+  FEDGUARD_EXPECTS(!v.federation.empty(),
+                   "simulator config \"verification\".\"federation\" must not be empty");
   k.count("max_new_per_round", v.max_new_per_round);
   if (const auto* p = k.find("probation")) {
     Keys pk(*p, "simulator config \"verification\".\"probation\"");
     pk.count("rounds", v.probation.rounds);
     pk.number("max_share", v.probation.max_share, 0, true);
-    FEDGUARD_EXPECTS(v.probation.max_share <= 1,
-                     "simulator config \"verification\".\"probation\".\"max_share\" must be <= 1, got "
-                         << v.probation.max_share);
+    FEDGUARD_EXPECTS(
+        v.probation.max_share <= 1,
+        "simulator config \"verification\".\"probation\".\"max_share\" must be <= 1, got "
+            << v.probation.max_share);
     pk.finish();
   }
   k.finish();
@@ -179,9 +193,11 @@ bool policy_uses(const nlohmann::json& j, const std::string& rule) {
   if (j.is_object()) {
     const auto it = j.find("rule");
     if (it != j.end() && it->is_string() && it->get<std::string>() == rule) return true;
-    for (const auto& v : j) if (policy_uses(v, rule)) return true;
+    for (const auto& v : j)
+      if (policy_uses(v, rule)) return true;
   } else if (j.is_array()) {
-    for (const auto& v : j) if (policy_uses(v, rule)) return true;
+    for (const auto& v : j)
+      if (policy_uses(v, rule)) return true;
   }
   return false;
 }
@@ -205,7 +221,8 @@ void write_text_atomic(const std::string& path, const std::string& text) {
     std::ofstream f(tmp);
     if (!(f << text) || !f.flush()) FEDGUARD_THROW(kIo, tmp << ": cannot write");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) FEDGUARD_THROW(kIo, path << ": cannot rename " << tmp << " into place");
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    FEDGUARD_THROW(kIo, path << ": cannot rename " << tmp << " into place");
 }
 
 std::vector<std::uint32_t> seeded_subset(std::size_t total, std::size_t want, std::uint64_t seed) {
@@ -219,7 +236,9 @@ std::vector<std::uint32_t> seeded_subset(std::size_t total, std::size_t want, st
   return all;
 }
 
-nlohmann::json optional_number(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
+nlohmann::json optional_number(double x) {
+  return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr);
+}
 
 std::string csv_number(double x, int digits = 6) {
   if (!std::isfinite(x)) return "";
@@ -230,7 +249,9 @@ std::string csv_number(double x, int digits = 6) {
 
 }  // namespace
 
-bool is_data_attack(const std::string& name) { return name == "none" || name == "label_flip" || name == "backdoor"; }
+bool is_data_attack(const std::string& name) {
+  return name == "none" || name == "label_flip" || name == "backdoor";
+}
 
 SimConfig SimConfig::from_json(const nlohmann::json& j) {
   SimConfig c;
@@ -242,13 +263,15 @@ SimConfig SimConfig::from_json(const nlohmann::json& j) {
   double fraction = -1;
   k.number("malicious_fraction", fraction, 0, false);
   if (fraction >= 0) {
-    FEDGUARD_EXPECTS(fraction < 1, "simulator config \"malicious_fraction\" must be below 1, got " << fraction);
+    FEDGUARD_EXPECTS(fraction < 1,
+                     "simulator config \"malicious_fraction\" must be below 1, got " << fraction);
     c.malicious = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(c.clients)));
   }
   std::size_t malicious = c.malicious;
   k.count("malicious", malicious);
   if (j.contains("malicious")) {
-    FEDGUARD_EXPECTS(fraction < 0, "simulator config: give \"malicious\" or \"malicious_fraction\", not both");
+    FEDGUARD_EXPECTS(fraction < 0,
+                     "simulator config: give \"malicious\" or \"malicious_fraction\", not both");
     c.malicious = malicious;
   }
   k.number("alpha", c.alpha, 0, true);
@@ -272,7 +295,9 @@ SimConfig SimConfig::from_json(const nlohmann::json& j) {
   c.threads = static_cast<int>(std::min<std::size_t>(threads, 4096));
   if (const auto* a = k.find("attack")) c.attack = parse_attack(*a);
   if (const auto* p = k.find("policy")) {
-    FEDGUARD_EXPECTS(p->is_object(), "simulator config \"policy\" must be an engine config object, got " << p->dump());
+    FEDGUARD_EXPECTS(
+        p->is_object(),
+        "simulator config \"policy\" must be an engine config object, got " << p->dump());
     c.policy = *p;
   }
   k.string("out_dir", c.out_dir);
@@ -290,28 +315,39 @@ SimConfig SimConfig::from_json(const nlohmann::json& j) {
     if (std::find(names.begin(), names.end(), c.attack.name) == names.end()) {
       std::string list = "none, label_flip, backdoor";
       for (const auto& n : names) list += ", " + n;
-      FEDGUARD_THROW(kInvalidInput, "simulator config: unknown attack \"" << c.attack.name << "\" (known: " << list << ")");
+      FEDGUARD_THROW(kInvalidInput, "simulator config: unknown attack \""
+                                        << c.attack.name << "\" (known: " << list << ")");
     }
   }
   FEDGUARD_EXPECTS(c.attack.name == "none" || c.malicious > 0 || c.fake_clients.enabled(),
-                   "simulator config: attack \"" << c.attack.name << "\" needs \"malicious\" > 0 or \"fake_clients\"");
+                   "simulator config: attack \""
+                       << c.attack.name << "\" needs \"malicious\" > 0 or \"fake_clients\"");
   FEDGUARD_EXPECTS(c.attack.ramp_rounds == 0 || !is_data_attack(c.attack.name),
-                   "simulator config: \"attack\".\"ramp_rounds\" needs a model-poisoning attack (it interpolates "
-                   "between the honest and the crafted update), not \"" << c.attack.name << "\"");
+                   "simulator config: \"attack\".\"ramp_rounds\" needs a model-poisoning attack "
+                   "(it interpolates "
+                   "between the honest and the crafted update), not \""
+                       << c.attack.name << "\"");
   // With fake clients, the attackers are the fake ids: no real client is malicious unless asked.
-  if (c.fake_clients.enabled() && !j.contains("malicious") && !j.contains("malicious_fraction")) c.malicious = 0;
-  FEDGUARD_EXPECTS(c.malicious < c.clients, "simulator config: " << c.malicious << " malicious of " << c.clients
-                                                                  << " clients leaves no benign client");
+  if (c.fake_clients.enabled() && !j.contains("malicious") && !j.contains("malicious_fraction"))
+    c.malicious = 0;
+  FEDGUARD_EXPECTS(c.malicious < c.clients,
+                   "simulator config: " << c.malicious << " malicious of " << c.clients
+                                        << " clients leaves no benign client");
   if (c.fake_clients.enabled()) {
-    FEDGUARD_EXPECTS(c.verification.enabled, "simulator config: \"fake_clients\" needs \"verification\" (a "
-                                             "registry and signed updates: what fake ids are up against)");
-    FEDGUARD_EXPECTS(!is_data_attack(c.attack.name), "simulator config: \"fake_clients\" send a crafted attack "
-                                                     "(e.g. \"mpaf\"); \"" << c.attack.name << "\" is not one");
-    FEDGUARD_EXPECTS(c.malicious == 0, "simulator config: with \"fake_clients\" the attackers are the fake ids; "
-                                       "set \"malicious\": 0 (got " << c.malicious << ")");
-    FEDGUARD_EXPECTS(c.fake_clients.join_round < c.rounds, "simulator config: \"fake_clients\".\"join_round\" "
-                                                           << c.fake_clients.join_round << " is not below \"rounds\" "
-                                                           << c.rounds);
+    FEDGUARD_EXPECTS(c.verification.enabled,
+                     "simulator config: \"fake_clients\" needs \"verification\" (a "
+                     "registry and signed updates: what fake ids are up against)");
+    FEDGUARD_EXPECTS(!is_data_attack(c.attack.name),
+                     "simulator config: \"fake_clients\" send a crafted attack "
+                     "(e.g. \"mpaf\"); \""
+                         << c.attack.name << "\" is not one");
+    FEDGUARD_EXPECTS(c.malicious == 0,
+                     "simulator config: with \"fake_clients\" the attackers are the fake ids; "
+                     "set \"malicious\": 0 (got "
+                         << c.malicious << ")");
+    FEDGUARD_EXPECTS(c.fake_clients.join_round < c.rounds,
+                     "simulator config: \"fake_clients\".\"join_round\" "
+                         << c.fake_clients.join_round << " is not below \"rounds\" " << c.rounds);
   }
   return c;
 }
@@ -359,9 +395,11 @@ nlohmann::ordered_json SimConfig::to_json() const {
   j["verification"] = {{"enabled", verification.enabled},
                        {"federation", verification.federation},
                        {"max_new_per_round", verification.max_new_per_round},
-                       {"probation", {{"rounds", verification.probation.rounds},
-                                      {"max_share", verification.probation.max_share}}}};
-  j["fake_clients"] = {{"count", fake_clients.count}, {"join_round", fake_clients.join_round},
+                       {"probation",
+                        {{"rounds", verification.probation.rounds},
+                         {"max_share", verification.probation.max_share}}}};
+  j["fake_clients"] = {{"count", fake_clients.count},
+                       {"join_round", fake_clients.join_round},
                        {"keys", fake_clients.keys}};
   return j;
 }
@@ -371,9 +409,11 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
   // ---- data, split, model
   const TrainTest data = load_fashion_mnist(cfg.data_dir);
   const std::size_t classes = 10;
-  std::vector<std::uint32_t> pool = seeded_subset(data.train.n, cfg.train_subset, derive_seed(cfg.seed, 1));
-  FEDGUARD_EXPECTS(pool.size() > cfg.root_samples, "simulator: " << pool.size() << " training samples leave none after "
-                                                                 << cfg.root_samples << " root samples");
+  std::vector<std::uint32_t> pool =
+      seeded_subset(data.train.n, cfg.train_subset, derive_seed(cfg.seed, 1));
+  FEDGUARD_EXPECTS(pool.size() > cfg.root_samples,
+                   "simulator: " << pool.size() << " training samples leave none after "
+                                 << cfg.root_samples << " root samples");
   // The server's root set: a seeded random part of the pool, never given to a client.
   std::vector<std::uint32_t> root;
   {
@@ -383,13 +423,16 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
     root.assign(shuffled.begin(), shuffled.begin() + static_cast<std::ptrdiff_t>(cfg.root_samples));
     std::sort(root.begin(), root.end());
     std::vector<std::uint32_t> rest;
-    std::set_difference(pool.begin(), pool.end(), root.begin(), root.end(), std::back_inserter(rest));
+    std::set_difference(pool.begin(), pool.end(), root.begin(), root.end(),
+                        std::back_inserter(rest));
     pool.swap(rest);
   }
   const auto parts = dirichlet_split(data.train.labels, pool, cfg.clients, classes, cfg.alpha,
                                      cfg.min_client_samples, derive_seed(cfg.seed, 3));
-  const std::vector<std::uint32_t> eval_ids = seeded_subset(data.test.n, cfg.eval_subset, derive_seed(cfg.seed, 4));
-  const std::vector<std::uint32_t> test_ids = seeded_subset(data.test.n, cfg.test_subset, derive_seed(cfg.seed, 5));
+  const std::vector<std::uint32_t> eval_ids =
+      seeded_subset(data.test.n, cfg.eval_subset, derive_seed(cfg.seed, 4));
+  const std::vector<std::uint32_t> test_ids =
+      seeded_subset(data.test.n, cfg.test_subset, derive_seed(cfg.seed, 5));
 
   const std::size_t n = cfg.clients;
   const bool attacked = cfg.attack.name != "none";
@@ -418,8 +461,9 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
   Engine engine(EngineConfig::from_json_value(policy));
   const bool want_reference = cfg.server_reference == "always" ||
                               (cfg.server_reference == "auto" && policy_uses(policy, "fltrust"));
-  FEDGUARD_EXPECTS(!want_reference || !root.empty(), "simulator: the policy needs a server reference update "
-                                                     "(fltrust) but \"root_samples\" is 0");
+  FEDGUARD_EXPECTS(!want_reference || !root.empty(),
+                   "simulator: the policy needs a server reference update "
+                   "(fltrust) but \"root_samples\" is 0");
 
   DataPoison poison;
   poison.kind = attacked ? poison_kind(cfg.attack) : DataPoison::Kind::kNone;
@@ -457,7 +501,8 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
   result["setup"] = setup;
 
   std::ostringstream csv;
-  csv << "round,test_accuracy,attack_success,tpr,fpr,flagged,accepted,engine_ms,pass1_scan_ms,decide_ms,"
+  csv << "round,test_accuracy,attack_success,tpr,fpr,flagged,accepted,engine_ms,pass1_scan_ms,"
+         "decide_ms,"
          "pass2_aggregate_ms,train_s,attack_ms,eval_s,alerts\n";
   nlohmann::ordered_json rounds = nlohmann::json::array();
   std::string status = "ok";
@@ -472,9 +517,10 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
     engine.set_registry(federation->registry());
   }
   // Where the monitored change happens (null: none): the attack's start, or the fakes' join.
-  const long long change_round = cfg.fake_clients.enabled()
-                                     ? static_cast<long long>(std::max(cfg.fake_clients.join_round, cfg.attack.start_round))
-                                     : (attacked ? static_cast<long long>(cfg.attack.start_round) : -1);
+  const long long change_round =
+      cfg.fake_clients.enabled()
+          ? static_cast<long long>(std::max(cfg.fake_clients.join_round, cfg.attack.start_round))
+          : (attacked ? static_cast<long long>(cfg.attack.start_round) : -1);
   // resplit drift: split k and k + 1, each client's samples in a seeded random order.
   std::map<std::size_t, std::vector<std::vector<std::uint32_t>>> splits;
   auto shuffled_split = [&](std::size_t k) -> const std::vector<std::vector<std::uint32_t>>& {
@@ -507,12 +553,14 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
   // The server's validation of the current global model (server_metrics): the previous round's
   // evaluation, which is of the model this round starts from.
   Evaluation server_eval;
-  if (cfg.server_metrics) server_eval = trainer.evaluate(global.data(), data.test, eval_ids, nullptr, 0);
+  if (cfg.server_metrics)
+    server_eval = trainer.evaluate(global.data(), data.test, eval_ids, nullptr, 0);
   for (std::size_t r = 0; r < cfg.rounds; ++r) {
     const bool attack_now = attacked && r >= cfg.attack.start_round;
     const bool fakes_now = cfg.fake_clients.enabled() && r >= cfg.fake_clients.join_round;
     const std::size_t rows = n + (fakes_now ? k_fake : 0);
-    // Rows that attack in this round: real malicious clients once the attack runs, fakes once joined.
+    // Rows that attack in this round: real malicious clients once the attack runs, fakes once
+    // joined.
     std::vector<std::uint8_t> row_bad(rows, 0);
     for (std::size_t i = 0; i < n; ++i) row_bad[i] = is_malicious[i] && attack_now;
     for (std::size_t i = n; i < rows; ++i) row_bad[i] = attack_now;
@@ -526,25 +574,28 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
       for (std::size_t i = 0; i < n; ++i) round_parts[i] = drift_mix(from[i], to[i], pos.t);
     } else if (cfg.drift.kind == "label_prior") {
       for (std::size_t i = 0; i < n; ++i)
-        round_parts[i] = label_prior_subset(parts[i], data.train.labels, keep_u, classes, r, cfg.drift.period,
-                                            cfg.drift.min_weight);
+        round_parts[i] = label_prior_subset(parts[i], data.train.labels, keep_u, classes, r,
+                                            cfg.drift.period, cfg.drift.min_weight);
     }
     if (cfg.drift.enabled())
-      for (std::size_t i = 0; i < n; ++i) row_samples[i] = static_cast<double>(round_parts[i].size());
+      for (std::size_t i = 0; i < n; ++i)
+        row_samples[i] = static_cast<double>(round_parts[i].size());
     // ---- local training (malicious clients train too: their own, possibly poisoned, update)
     const auto t_train = Clock::now();
     const DataPoison clean;
     for (std::size_t i = 0; i < n; ++i)
-      trainer.train(global.data(), data.train, round_parts[i], cfg.local, is_malicious[i] && attack_now ? poison : clean,
+      trainer.train(global.data(), data.train, round_parts[i], cfg.local,
+                    is_malicious[i] && attack_now ? poison : clean,
                     derive_seed(cfg.seed, 100 + r, i), updates.data() + i * d);
     if (want_reference)
-      trainer.train(global.data(), data.train, root, cfg.local, clean, derive_seed(cfg.seed, 100 + r, n),
-                    reference.data());
+      trainer.train(global.data(), data.train, root, cfg.local, clean,
+                    derive_seed(cfg.seed, 100 + r, n), reference.data());
     const double train_s = seconds_since(t_train);
     if (fakes_now) {
       // Fakes have no data: their "own" update is zero (MPAF does not use it), and they send
       // nothing but the attack.
-      std::fill(updates.begin() + static_cast<std::ptrdiff_t>(n * d), updates.begin() + static_cast<std::ptrdiff_t>(rows * d), 0.0f);
+      std::fill(updates.begin() + static_cast<std::ptrdiff_t>(n * d),
+                updates.begin() + static_cast<std::ptrdiff_t>(rows * d), 0.0f);
       for (const auto& id : federation->fake_ids()) {
         row_ids.push_back(id);
         row_samples.push_back(1.0);  // overwritten below: the fakes claim the median client's size
@@ -553,7 +604,8 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
       std::sort(sorted.begin(), sorted.end());
       for (std::size_t i = n; i < rows; ++i) row_samples[i] = sorted[sorted.size() / 2];
     }
-    const std::size_t f_now = static_cast<std::size_t>(std::count(row_bad.begin(), row_bad.end(), 1));
+    const std::size_t f_now =
+        static_cast<std::size_t>(std::count(row_bad.begin(), row_bad.end(), 1));
 
     // ---- model poisoning
     double attack_ms = 0;
@@ -589,8 +641,8 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
         break;
       }
       FEDGUARD_EXPECTS(out.n == f_now && out.d == d && out.updates.size() == f_now * d,
-                       "attack " << cfg.attack.name << " returned " << out.n << " x " << out.d << ", expected " << f_now
-                                 << " x " << d);
+                       "attack " << cfg.attack.name << " returned " << out.n << " x " << out.d
+                                 << ", expected " << f_now << " x " << d);
       // Ramp: own + s (crafted - own), s = 1 without a ramp (then exactly the crafted update).
       std::size_t k = 0;
       for (std::size_t i = 0; i < rows; ++i)
@@ -602,7 +654,8 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
           } else {
             const float* own = own_rows.data() + k * d;
             for (std::size_t j = 0; j < d; ++j)
-              dst[j] = static_cast<float>(own[j] + strength * (static_cast<double>(crafted_row[j]) - own[j]));
+              dst[j] = static_cast<float>(
+                  own[j] + strength * (static_cast<double>(crafted_row[j]) - own[j]));
           }
           ++k;
         }
@@ -655,7 +708,8 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
       break;
     }
     const double engine_ms = seconds_since(t_engine) * 1e3;
-    for (std::size_t k = 0; k < d; ++k) global[k] += static_cast<float>(cfg.server_lr) * res.aggregate[k];
+    for (std::size_t k = 0; k < d; ++k)
+      global[k] += static_cast<float>(cfg.server_lr) * res.aggregate[k];
 
     // ---- metrics
     std::size_t tp = 0, fp = 0, flagged = 0, accepted = 0;
@@ -670,11 +724,13 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
     }
     const std::size_t n_bad = f_now;
     const double tpr = n_bad ? static_cast<double>(tp) / static_cast<double>(n_bad) : NAN;
-    const double fpr = rows > n_bad ? static_cast<double>(fp) / static_cast<double>(rows - n_bad) : NAN;
+    const double fpr =
+        rows > n_bad ? static_cast<double>(fp) / static_cast<double>(rows - n_bad) : NAN;
     if (std::isfinite(tpr)) tpr_sum += tpr, ++tpr_rounds;
     if (std::isfinite(fpr)) fpr_sum += fpr, ++fpr_rounds;
     engine_ms_sum += engine_ms;
-    nlohmann::ordered_json rejections = nlohmann::json::object(), bad_rejections = nlohmann::json::object();
+    nlohmann::ordered_json rejections = nlohmann::json::object(),
+                           bad_rejections = nlohmann::json::object();
     for (const auto& rej : res.rejections) {
       const std::string code = reason_code_name(rej.code);
       rejections[code] = rejections.value(code, 0) + 1;
@@ -686,13 +742,15 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
     bad_submissions += n_bad;
     bad_rejected += tp;
     const auto t_eval = Clock::now();
-    const Evaluation ev = trainer.evaluate(global.data(), data.test, eval_ids, backdoor ? &poison.trigger : nullptr,
-                                           poison.target);
+    const Evaluation ev = trainer.evaluate(global.data(), data.test, eval_ids,
+                                           backdoor ? &poison.trigger : nullptr, poison.target);
     const double eval_s = seconds_since(t_eval);
     server_eval = ev;
-    const double acc = ev.total ? static_cast<double>(ev.correct) / static_cast<double>(ev.total) : NAN;
-    const double asr =
-        ev.backdoor_total ? static_cast<double>(ev.backdoor_hits) / static_cast<double>(ev.backdoor_total) : NAN;
+    const double acc =
+        ev.total ? static_cast<double>(ev.correct) / static_cast<double>(ev.total) : NAN;
+    const double asr = ev.backdoor_total ? static_cast<double>(ev.backdoor_hits) /
+                                               static_cast<double>(ev.backdoor_total)
+                                         : NAN;
 
     nlohmann::ordered_json rec;
     rec["round"] = r;
@@ -748,37 +806,45 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
       if (name.compare(0, 6, "stage_") != 0) metrics[name] = optional_number(value);
     rec["metrics"] = metrics;
     rounds.push_back(rec);
-    csv << r << ',' << csv_number(acc) << ',' << csv_number(asr) << ',' << csv_number(tpr) << ',' << csv_number(fpr)
-        << ',' << flagged << ',' << accepted << ',' << csv_number(engine_ms) << ',' << csv_number(stage[0]) << ','
-        << csv_number(stage[1]) << ',' << csv_number(stage[2]) << ',' << csv_number(train_s) << ','
-        << csv_number(attack_ms) << ',' << csv_number(eval_s) << ',' << res.alerts.size() << '\n';
+    csv << r << ',' << csv_number(acc) << ',' << csv_number(asr) << ',' << csv_number(tpr) << ','
+        << csv_number(fpr) << ',' << flagged << ',' << accepted << ',' << csv_number(engine_ms)
+        << ',' << csv_number(stage[0]) << ',' << csv_number(stage[1]) << ',' << csv_number(stage[2])
+        << ',' << csv_number(train_s) << ',' << csv_number(attack_ms) << ',' << csv_number(eval_s)
+        << ',' << res.alerts.size() << '\n';
     if (cfg.progress) {
       std::fprintf(stderr, "[simulate] round %zu/%zu  acc %.4f", r + 1, cfg.rounds, acc);
       if (backdoor) std::fprintf(stderr, "  asr %.4f", asr);
       if (std::isfinite(tpr)) std::fprintf(stderr, "  tpr %.2f", tpr);
-      std::fprintf(stderr, "  fpr %.2f  flagged %zu  engine %.1f ms  train %.2f s", fpr, flagged, engine_ms, train_s);
+      std::fprintf(stderr, "  fpr %.2f  flagged %zu  engine %.1f ms  train %.2f s", fpr, flagged,
+                   engine_ms, train_s);
       if (!res.alerts.empty()) std::fprintf(stderr, "  alerts %zu", res.alerts.size());
       std::fprintf(stderr, "\n");
     }
   }
 
   // ---- final evaluation on the test set
-  const Evaluation fin =
-      trainer.evaluate(global.data(), data.test, test_ids, backdoor ? &poison.trigger : nullptr, poison.target);
+  const Evaluation fin = trainer.evaluate(global.data(), data.test, test_ids,
+                                          backdoor ? &poison.trigger : nullptr, poison.target);
   nlohmann::ordered_json summary;
   summary["status"] = status;
   summary["rounds_completed"] = rounds.size();
-  summary["final_accuracy"] =
-      optional_number(fin.total ? static_cast<double>(fin.correct) / static_cast<double>(fin.total) : NAN);
-  summary["final_attack_success"] = optional_number(
-      fin.backdoor_total ? static_cast<double>(fin.backdoor_hits) / static_cast<double>(fin.backdoor_total) : NAN);
-  summary["mean_tpr"] = optional_number(tpr_rounds ? tpr_sum / static_cast<double>(tpr_rounds) : NAN);
-  summary["mean_fpr"] = optional_number(fpr_rounds ? fpr_sum / static_cast<double>(fpr_rounds) : NAN);
-  summary["mean_engine_ms"] = optional_number(rounds.empty() ? NAN : engine_ms_sum / static_cast<double>(rounds.size()));
+  summary["final_accuracy"] = optional_number(
+      fin.total ? static_cast<double>(fin.correct) / static_cast<double>(fin.total) : NAN);
+  summary["final_attack_success"] =
+      optional_number(fin.backdoor_total ? static_cast<double>(fin.backdoor_hits) /
+                                               static_cast<double>(fin.backdoor_total)
+                                         : NAN);
+  summary["mean_tpr"] =
+      optional_number(tpr_rounds ? tpr_sum / static_cast<double>(tpr_rounds) : NAN);
+  summary["mean_fpr"] =
+      optional_number(fpr_rounds ? fpr_sum / static_cast<double>(fpr_rounds) : NAN);
+  summary["mean_engine_ms"] =
+      optional_number(rounds.empty() ? NAN : engine_ms_sum / static_cast<double>(rounds.size()));
   if (bad_submissions > 0) {
     summary["malicious_submissions"] = bad_submissions;
     summary["malicious_rejected"] = bad_rejected;
-    summary["malicious_rejected_fraction"] = static_cast<double>(bad_rejected) / static_cast<double>(bad_submissions);
+    summary["malicious_rejected_fraction"] =
+        static_cast<double>(bad_rejected) / static_cast<double>(bad_submissions);
     nlohmann::ordered_json by_code = nlohmann::json::object();
     for (const auto& [code, count] : bad_rejections_total) by_code[code] = count;
     summary["malicious_rejections"] = by_code;
@@ -790,14 +856,19 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
   write_text_atomic(cfg.out_dir + "/result.json", result.dump(2) + "\n");
   write_text_atomic(cfg.out_dir + "/rounds.csv", csv.str());
   if (cfg.progress)
-    std::fprintf(stderr, "[simulate] %s: final accuracy %.4f%s (%zu test images), %.1f s; wrote %s/result.json\n",
-                 status.c_str(), summary["final_accuracy"].is_null() ? NAN : summary["final_accuracy"].get<double>(),
-                 backdoor ? (", attack success " + csv_number(summary["final_attack_success"].is_null()
-                                                                  ? NAN
-                                                                  : summary["final_attack_success"].get<double>(), 4))
-                                .c_str()
-                          : "",
-                 fin.total, summary["wall_s"].get<double>(), cfg.out_dir.c_str());
+    std::fprintf(
+        stderr,
+        "[simulate] %s: final accuracy %.4f%s (%zu test images), %.1f s; wrote %s/result.json\n",
+        status.c_str(),
+        summary["final_accuracy"].is_null() ? NAN : summary["final_accuracy"].get<double>(),
+        backdoor
+            ? (", attack success " + csv_number(summary["final_attack_success"].is_null()
+                                                    ? NAN
+                                                    : summary["final_attack_success"].get<double>(),
+                                                4))
+                  .c_str()
+            : "",
+        fin.total, summary["wall_s"].get<double>(), cfg.out_dir.c_str());
   return result;
 }
 

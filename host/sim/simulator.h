@@ -6,9 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "sim/partition.h"
 #include "sim/scenarios.h"
@@ -23,10 +22,10 @@ struct AttackSpec {
   /// Data poisoning of the malicious clients' own training, under a model-poisoning attack:
   /// "none", "label_flip", "backdoor"; "auto" = "backdoor" for scaling, else "none".
   std::string data_poison = "auto";
-  std::uint8_t target_label = 0;   ///< backdoor target
-  double poison_fraction = 0.5;    ///< backdoor: fraction of each batch poisoned
-  Trigger trigger;                 ///< backdoor trigger
-  std::size_t start_round = 0;     ///< the attack runs from this round on (0-based)
+  std::uint8_t target_label = 0;  ///< backdoor target
+  double poison_fraction = 0.5;   ///< backdoor: fraction of each batch poisoned
+  Trigger trigger;                ///< backdoor trigger
+  std::size_t start_round = 0;    ///< the attack runs from this round on (0-based)
   /// Ramp (crafted attacks): 0 = full strength from start_round; else the strength grows
   /// linearly to full over this many rounds (sim/scenarios.h, ramp_strength).
   std::size_t ramp_rounds = 0;
@@ -40,28 +39,29 @@ struct SimConfig {
   std::size_t malicious = 10;
   double alpha = 0.5;
   std::size_t min_client_samples = 10;
-  std::size_t train_subset = 0;   ///< 0: every training sample; else a seeded random subset
-  std::size_t root_samples = 100; ///< server's clean root set, held out of the clients' data
-  std::string server_reference = "auto";  ///< "auto" (when the policy uses fltrust), "always", "never"
+  std::size_t train_subset = 0;    ///< 0: every training sample; else a seeded random subset
+  std::size_t root_samples = 100;  ///< server's clean root set, held out of the clients' data
+  std::string server_reference =
+      "auto";  ///< "auto" (when the policy uses fltrust), "always", "never"
   std::size_t rounds = 30;
   LocalTraining local;
   double server_lr = 1.0;
   std::size_t eval_subset = 2000;  ///< test images evaluated every round (0 = all)
   std::size_t test_subset = 0;     ///< test images of the final evaluation (0 = all)
   std::uint64_t seed = 1;
-  int threads = 1;                 ///< LibTorch threads, and the engine's when the policy sets none
+  int threads = 1;  ///< LibTorch threads, and the engine's when the policy sets none
   AttackSpec attack;
   nlohmann::json policy = nlohmann::json::object();  ///< an EngineConfig (docs/config.md)
   std::string out_dir = "sim-out";
-  std::string log_dir;             ///< empty: no update log
-  bool progress = true;            ///< one line per round on stderr
+  std::string log_dir;   ///< empty: no update log
+  bool progress = true;  ///< one line per round on stderr
   /// The server validates the current global model on the eval_subset images before each round
   /// and passes the loss and accuracy as RoundInput::server_metrics (monitoring's server_loss /
   /// server_accuracy detectors).
   bool server_metrics = false;
-  DriftSpec drift;                 ///< a drifting benign population (sim/scenarios.h)
-  VerificationSpec verification;   ///< a registry, every update signed (docs/verification.md)
-  FakeClientSpec fake_clients;     ///< MPAF's fake ids joining mid-run (needs verification)
+  DriftSpec drift;                ///< a drifting benign population (sim/scenarios.h)
+  VerificationSpec verification;  ///< a registry, every update signed (docs/verification.md)
+  FakeClientSpec fake_clients;    ///< MPAF's fake ids joining mid-run (needs verification)
 
   /// Unknown keys and ill-typed values are errors (kInvalidInput) naming the key.
   static SimConfig from_json(const nlohmann::json& j);

@@ -29,8 +29,9 @@ int simulate(const SimulateRequest& request) {
     MatrixOptions m;
     m.executable = request.executable;
     m.out_dir = !request.out_dir.empty() ? request.out_dir
-                : base.contains("out_dir") && base["out_dir"].is_string() ? base["out_dir"].get<std::string>()
-                                                                          : "sim-matrix";
+                : base.contains("out_dir") && base["out_dir"].is_string()
+                    ? base["out_dir"].get<std::string>()
+                    : "sim-matrix";
     base.erase("out_dir");
     // The matrix gives every cell its policy and attack: the base config's are replaced.
     base.erase("policy");
@@ -50,7 +51,8 @@ int simulate(const SimulateRequest& request) {
   return result["summary"]["status"] == "ok" ? 0 : 1;
 }
 
-io::RoundData read_round_pt(const std::string& path, const io::ManifestEntry* entry, std::size_t default_round) {
+io::RoundData read_round_pt(const std::string& path, const io::ManifestEntry* entry,
+                            std::size_t default_round) {
   return io::read_round_pt(path, entry, default_round);
 }
 

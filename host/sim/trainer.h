@@ -17,8 +17,8 @@ struct LocalTraining {
   double lr = 0.05;
   double momentum = 0;  ///< local SGD momentum, reset every round
   std::size_t batch_size = 32;
-  std::size_t epochs = 2;     ///< passes over the client's data ...
-  std::size_t max_steps = 10; ///< ... capped at this many batches (0 = no cap)
+  std::size_t epochs = 2;      ///< passes over the client's data ...
+  std::size_t max_steps = 10;  ///< ... capped at this many batches (0 = no cap)
 };
 
 /// What a client does to its own samples while training.
@@ -46,8 +46,8 @@ class Trainer {
   /// @param model "mlp" (rows*cols -> hidden -> classes, ReLU) or "cnn" (two 5x5 conv + pool
   ///        layers with 16 and 32 channels, then a linear layer)
   /// @param threads intra-op threads of LibTorch (torch::set_num_threads, process-wide)
-  Trainer(const std::string& model, std::size_t hidden, std::size_t rows, std::size_t cols, std::size_t classes,
-          int threads);
+  Trainer(const std::string& model, std::size_t hidden, std::size_t rows, std::size_t cols,
+          std::size_t classes, int threads);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -59,10 +59,12 @@ class Trainer {
   /// Trains from `global` on data[samples] and writes (trained - global) into update (dim()).
   /// Batches are drawn by a seeded shuffle; the same arguments give the same update.
   void train(const float* global, const Dataset& data, const std::vector<std::uint32_t>& samples,
-             const LocalTraining& options, const DataPoison& poison, std::uint64_t seed, float* update);
+             const LocalTraining& options, const DataPoison& poison, std::uint64_t seed,
+             float* update);
   /// Accuracy of `params` on data[samples]; with a trigger, also the backdoor success counts.
-  Evaluation evaluate(const float* params, const Dataset& data, const std::vector<std::uint32_t>& samples,
-                      const Trigger* trigger, std::uint8_t target);
+  Evaluation evaluate(const float* params, const Dataset& data,
+                      const std::vector<std::uint32_t>& samples, const Trigger* trigger,
+                      std::uint8_t target);
 
  private:
   struct Impl;

@@ -46,11 +46,13 @@ struct Trainer::Impl {
   }
   void put_image(std::size_t slot, const std::uint8_t* img) {
     float* dst = pixels.data() + slot * rows * cols;
-    for (std::size_t k = 0; k < rows * cols; ++k) dst[k] = (static_cast<float>(img[k]) / 255.0f - kPixelMean) / kPixelStd;
+    for (std::size_t k = 0; k < rows * cols; ++k)
+      dst[k] = (static_cast<float>(img[k]) / 255.0f - kPixelMean) / kPixelStd;
   }
   torch::Tensor batch_tensor(std::size_t b) {
-    return torch::from_blob(pixels.data(), {static_cast<std::int64_t>(b), 1, static_cast<std::int64_t>(rows),
-                                            static_cast<std::int64_t>(cols)},
+    return torch::from_blob(pixels.data(),
+                            {static_cast<std::int64_t>(b), 1, static_cast<std::int64_t>(rows),
+                             static_cast<std::int64_t>(cols)},
                             torch::kFloat32);
   }
 };
@@ -64,14 +66,16 @@ Trainer::Trainer(const std::string& model, std::size_t hidden, std::size_t rows,
   const auto k = static_cast<std::int64_t>(classes);
   if (model == "mlp") {
     FEDGUARD_EXPECTS(hidden >= 1, "simulator: \"hidden\" must be >= 1");
-    impl_->net = nn::Sequential(nn::Flatten(), nn::Linear(in, static_cast<std::int64_t>(hidden)), nn::ReLU(),
-                                nn::Linear(static_cast<std::int64_t>(hidden), k));
+    impl_->net = nn::Sequential(nn::Flatten(), nn::Linear(in, static_cast<std::int64_t>(hidden)),
+                                nn::ReLU(), nn::Linear(static_cast<std::int64_t>(hidden), k));
   } else if (model == "cnn") {
-    FEDGUARD_EXPECTS(rows % 4 == 0 && cols % 4 == 0, "simulator: the cnn needs image sides divisible by 4");
+    FEDGUARD_EXPECTS(rows % 4 == 0 && cols % 4 == 0,
+                     "simulator: the cnn needs image sides divisible by 4");
     const auto flat = static_cast<std::int64_t>(32 * (rows / 4) * (cols / 4));
-    impl_->net = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(1, 16, 5).padding(2)), nn::ReLU(), nn::MaxPool2d(2),
-                                nn::Conv2d(nn::Conv2dOptions(16, 32, 5).padding(2)), nn::ReLU(), nn::MaxPool2d(2),
-                                nn::Flatten(), nn::Linear(flat, k));
+    impl_->net =
+        nn::Sequential(nn::Conv2d(nn::Conv2dOptions(1, 16, 5).padding(2)), nn::ReLU(),
+                       nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(16, 32, 5).padding(2)),
+                       nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(), nn::Linear(flat, k));
   } else {
     FEDGUARD_THROW(kInvalidInput, "simulator: unknown model \"" << model << "\" (known: mlp, cnn)");
   }
@@ -99,8 +103,9 @@ std::vector<float> Trainer::initial_parameters(std::uint64_t seed) {
   return p;
 }
 
-void Trainer::train(const float* global, const Dataset& data, const std::vector<std::uint32_t>& samples,
-                    const LocalTraining& options, const DataPoison& poison, std::uint64_t seed, float* update) {
+void Trainer::train(const float* global, const Dataset& data,
+                    const std::vector<std::uint32_t>& samples, const LocalTraining& options,
+                    const DataPoison& poison, std::uint64_t seed, float* update) {
   Impl& s = *impl_;
   FEDGUARD_EXPECTS(!samples.empty(), "simulator: a client has no samples");
   FEDGUARD_EXPECTS(options.batch_size >= 1, "simulator: batch_size must be >= 1");
@@ -112,7 +117,8 @@ void Trainer::train(const float* global, const Dataset& data, const std::vector<
   if (options.max_steps > 0) steps = std::min(steps, options.max_steps);
   s.pixels.resize(b * s.rows * s.cols);
   s.targets.resize(b);
-  const auto poisoned_per_batch = static_cast<std::size_t>(std::llround(poison.fraction * static_cast<double>(b)));
+  const auto poisoned_per_batch =
+      static_cast<std::size_t>(std::llround(poison.fraction * static_cast<double>(b)));
 
   Rng rng(seed);
   std::vector<std::uint32_t> order = samples;
@@ -145,7 +151,8 @@ void Trainer::train(const float* global, const Dataset& data, const std::vector<
     }
     pos += count;
     const torch::Tensor x = s.batch_tensor(count);
-    const torch::Tensor t = torch::from_blob(s.targets.data(), {static_cast<std::int64_t>(count)}, torch::kInt64);
+    const torch::Tensor t =
+        torch::from_blob(s.targets.data(), {static_cast<std::int64_t>(count)}, torch::kInt64);
     s.net->zero_grad();
     const torch::Tensor loss = torch::nn::functional::cross_entropy(s.net->forward(x), t);
     loss.backward();
@@ -165,8 +172,9 @@ void Trainer::train(const float* global, const Dataset& data, const std::vector<
   for (std::size_t k = 0; k < s.dim; ++k) update[k] -= global[k];
 }
 
-Evaluation Trainer::evaluate(const float* params, const Dataset& data, const std::vector<std::uint32_t>& samples,
-                             const Trigger* trigger, std::uint8_t target) {
+Evaluation Trainer::evaluate(const float* params, const Dataset& data,
+                             const std::vector<std::uint32_t>& samples, const Trigger* trigger,
+                             std::uint8_t target) {
   Impl& s = *impl_;
   s.load(params);
   torch::NoGradGuard no_grad;
@@ -187,7 +195,8 @@ Evaluation Trainer::evaluate(const float* params, const Dataset& data, const std
       for (std::size_t j = 0; j < chunk_ids.size(); ++j) {
         if (pass == 0) {
           e.correct += p[j] == data.labels[chunk_ids[j]];
-          e.loss_sum -= log_probs[static_cast<std::int64_t>(j)][data.labels[chunk_ids[j]]].item<double>();
+          e.loss_sum -=
+              log_probs[static_cast<std::int64_t>(j)][data.labels[chunk_ids[j]]].item<double>();
           ++e.total;
         } else {
           e.backdoor_hits += p[j] == target;

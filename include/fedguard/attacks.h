@@ -5,10 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace fedguard {
 
@@ -47,7 +46,8 @@ struct AttackOutput {
 
 /// Runs the named attack. Unknown names and parameters are fedguard::Error (kInvalidInput).
 /// @param params the attack's parameters (published defaults where absent)
-AttackOutput craft_attack(const std::string& name, const nlohmann::json& params, const AttackInput& input);
+AttackOutput craft_attack(const std::string& name, const nlohmann::json& params,
+                          const AttackInput& input);
 
 /// The attack names craft_attack knows, sorted.
 std::vector<std::string> attack_names();

@@ -4,11 +4,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fedguard/monitoring.h"
 
@@ -63,10 +62,10 @@ struct CombineSpec {
   double min_votes = 0;
 };
 
-/// Per-client reputation kept across rounds, keyed by id (docs/rules_spectral_trust.md, "reputation").
-/// Each round a client takes part in, r <- decay r + (1 - decay) o, where o is 1 when no
-/// filter (other than `reputation` itself) and no input check rejected it, else 0. New clients
-/// start at `initial`. Reported as the score `reputation` (after this round's update).
+/// Per-client reputation kept across rounds, keyed by id (docs/rules_spectral_trust.md,
+/// "reputation"). Each round a client takes part in, r <- decay r + (1 - decay) o, where o is 1
+/// when no filter (other than `reputation` itself) and no input check rejected it, else 0. New
+/// clients start at `initial`. Reported as the score `reputation` (after this round's update).
 struct ReputationSpec {
   bool enabled = false;  ///< also turned on by a `reputation` filter in the policy
   double decay = 0.9;
@@ -114,19 +113,20 @@ struct DetectionSpec {
 /// floor(f_fraction n) of the round's n, lowered where the clients left after detection are too
 /// few (the result says so in `notes`).
 struct PresetSpec {
-  std::string name;                  ///< empty: no preset
-  std::optional<std::size_t> f;      ///< malicious clients assumed per round
-  double f_fraction = 0.2;           ///< used when f is not given
+  std::string name;              ///< empty: no preset
+  std::optional<std::size_t> f;  ///< malicious clients assumed per round
+  double f_fraction = 0.2;       ///< used when f is not given
 };
 
 struct EngineConfig {
   BackendKind backend = BackendKind::kAuto;
   Precision precision = Precision::kFp32;  ///< Gram precision; kFp32 is the only CPU choice
-  std::size_t tile_columns = 0;    ///< columns per tile; 0 picks from n and the cache size
-  int threads = 0;                 ///< CPU threads; 0 uses every core
+  std::size_t tile_columns = 0;            ///< columns per tile; 0 picks from n and the cache size
+  int threads = 0;                         ///< CPU threads; 0 uses every core
   DuplicateIdPolicy duplicate_ids = DuplicateIdPolicy::kReject;
-  bool reject_all_zero = true;     ///< reject all-zero updates (reason `all_zero`)
-  /// Random sketch kept per client id for history rules (foolsgold, fldetector): its dimension and seed.
+  bool reject_all_zero = true;  ///< reject all-zero updates (reason `all_zero`)
+  /// Random sketch kept per client id for history rules (foolsgold, fldetector): its dimension and
+  /// seed.
   std::size_t sketch_dim = 256;
   std::uint64_t sketch_seed = 0x5eed;
 
@@ -137,14 +137,15 @@ struct EngineConfig {
   ReputationSpec reputation;         ///< per-client reputation across rounds
   DetectionSpec detection;           ///< the calibrated detection stage (off unless asked)
   PresetSpec preset;                 ///< set by {"preset": ...}; fills the three above
-  MonitoringConfig monitoring;       ///< per-round metrics and change-point detectors (on by default)
+  MonitoringConfig monitoring;  ///< per-round metrics and change-point detectors (on by default)
 
   /// The preset's policy for a round with n clients of which `left` remain after detection,
   /// which rejected `detected` of them: filters, transforms and aggregator with the round's f,
   /// and a note when f was lowered. The f attackers the aggregator must withstand are those
   /// detection let through: f - detected, but at least one (a margin for a false alarm among
   /// the detected, whose place an evader could hold) when f >= 1.
-  EngineConfig for_round(std::size_t n, std::size_t left, std::string* note, std::size_t detected = 0) const;
+  EngineConfig for_round(std::size_t n, std::size_t left, std::string* note,
+                         std::size_t detected = 0) const;
 
   /// The preset "recommended" (docs/detection.md, docs/evaluation.md) for a federation in
   /// which up to `f` clients of a round may be malicious: the calibrated detection stage (which

@@ -32,10 +32,10 @@ class Error : public std::runtime_error {
 
 // Throws fedguard::Error(category, <streamed message>). The message is built with operator<<,
 // so it can state the numbers: FEDGUARD_THROW(kInvalidInput, "n=" << n << " but f=" << f).
-#define FEDGUARD_THROW(category, message)                                          \
-  do {                                                                             \
-    std::ostringstream fedguard_msg_;                                              \
-    fedguard_msg_ << message; /* NOLINT(bugprone-macro-parentheses) */             \
+#define FEDGUARD_THROW(category, message)                                              \
+  do {                                                                                 \
+    std::ostringstream fedguard_msg_;                                                  \
+    fedguard_msg_ << message; /* NOLINT(bugprone-macro-parentheses) */                 \
     throw ::fedguard::Error(::fedguard::ErrorCategory::category, fedguard_msg_.str()); \
   } while (0)
 

@@ -38,8 +38,9 @@ Digest sha256(const void* data, std::size_t bytes);
 ///   dtype name 0x00, d (u64 LE), SHA-256 of the update's bytes (32 B).
 /// Throws kInvalidInput for a dtype other than "float32", "float16", "bfloat16", or a
 /// federation / client id that is empty or contains a NUL byte.
-std::string update_message(const std::string& federation, const std::string& client, std::uint64_t round,
-                           const Nonce& nonce, const std::string& dtype, std::uint64_t d, const Digest& update_sha256);
+std::string update_message(const std::string& federation, const std::string& client,
+                           std::uint64_t round, const Nonce& nonce, const std::string& dtype,
+                           std::uint64_t d, const Digest& update_sha256);
 
 /// Ed25519 signature of message.
 Signature sign(const PrivateKey& private_key, const std::string& message);
@@ -50,9 +51,9 @@ bool verify(const PublicKey& public_key, const std::string& message, const void*
 
 /// What a client does: hashes the update's bytes (d elements of dtype, little-endian, as sent)
 /// and signs update_message(...).
-Signature sign_update(const PrivateKey& private_key, const std::string& federation, const std::string& client,
-                      std::uint64_t round, const Nonce& nonce, const std::string& dtype, std::uint64_t d,
-                      const void* data);
+Signature sign_update(const PrivateKey& private_key, const std::string& federation,
+                      const std::string& client, std::uint64_t round, const Nonce& nonce,
+                      const std::string& dtype, std::uint64_t d, const void* data);
 
 /// A fresh round nonce from the CSPRNG (OpenSSL RAND_bytes).
 Nonce new_nonce();

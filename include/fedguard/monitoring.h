@@ -6,10 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace fedguard {
 
@@ -52,10 +51,10 @@ struct ClientMonitorSpec {
   /// Detection signals followed (those the policy's detection stage computes; absent ones are
   /// skipped): norm, direction, sign, spectral, collusion, history.
   std::vector<std::string> signals = {"norm", "direction", "sign", "spectral", "collusion"};
-  double k = 0.5;               ///< CUSUM reference value
-  double h = 12;                ///< CUSUM decision interval of each client
-  std::size_t min_group = 3;    ///< clients that must cross h together (1: any client alone)
-  std::size_t warmup = 20;      ///< a client's first values of a signal fix its baseline (>= 2)
+  double k = 0.5;                 ///< CUSUM reference value
+  double h = 12;                  ///< CUSUM decision interval of each client
+  std::size_t min_group = 3;      ///< clients that must cross h together (1: any client alone)
+  std::size_t warmup = 20;        ///< a client's first values of a signal fix its baseline (>= 2)
   double baseline_lambda = 0.05;  ///< the baseline mean follows the client's values (EWMA)
   double scale_lambda = 0.02;     ///< the baseline scale follows their squared deviations (EWMA)
   double min_scale = 0.25;        ///< smallest baseline scale, in units of the round's robust z

@@ -61,8 +61,8 @@ struct Rejection {
   std::string id;          ///< the client's id ("0", "1", ... when the round gave none)
   ReasonCode code = ReasonCode::kFilter;
   Stage stage = Stage::kValidate;
-  std::string rule;        ///< the rule or signal that decided; empty for input checks
-  std::string detail;      ///< human-readable explanation with the numbers
+  std::string rule;    ///< the rule or signal that decided; empty for input checks
+  std::string detail;  ///< human-readable explanation with the numbers
   /// The numbers behind the decision by name (a rule's score, a signal's calibrated z
   /// and its threshold, ...).
   std::map<std::string, double> values;

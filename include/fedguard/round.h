@@ -4,15 +4,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "fedguard/identity.h"
-#include "fedguard/rejection.h"
 #include "fedguard/monitoring.h"
+#include "fedguard/rejection.h"
 #include "fedguard/update_view.h"
 
 namespace fedguard {

@@ -38,8 +38,8 @@ class UpdateView {
   /// @param dtype element type of every row
   /// @param location host or CUDA memory
   /// @param row_stride elements between consecutive rows, >= d
-  UpdateView(const void* data, std::size_t n, std::size_t d, DType dtype,
-             Location location = {}, std::size_t row_stride = 0);
+  UpdateView(const void* data, std::size_t n, std::size_t d, DType dtype, Location location = {},
+             std::size_t row_stride = 0);
 
   /// One pointer per client; d and dtype are what the round expects of every client.
   static UpdateView per_client(std::vector<ClientUpdate> clients, std::size_t d, DType dtype,

@@ -415,7 +415,8 @@ void build_per_client(py::sequence clients, std::optional<std::size_t> expected_
     }
     lengths.push_back(rows[i].length), dtypes.push_back(static_cast<int>(rows[i].dtype));
   }
-  const std::size_t d = expected_length ? *expected_length : (lengths.empty() ? 0 : most_common(lengths));
+  const std::size_t d =
+      expected_length ? *expected_length : (lengths.empty() ? 0 : most_common(lengths));
   const DType dtype = dtypes.empty() ? DType::kFloat32 : static_cast<DType>(most_common(dtypes));
   for (std::size_t i : missing) rows[i] = ClientUpdate{nullptr, d, dtype};
   in.view = UpdateView::per_client(std::move(rows), d, dtype, location);
@@ -588,8 +589,8 @@ class PyEngine {
                               std::optional<std::vector<std::string>> client_ids,
                               std::optional<std::vector<double>> num_samples, py::handle reference,
                               std::optional<std::size_t> expected_length,
-                              std::optional<std::vector<std::string>> signatures, std::uint64_t round_number,
-                              std::optional<py::bytes> nonce,
+                              std::optional<std::vector<std::string>> signatures,
+                              std::uint64_t round_number, std::optional<py::bytes> nonce,
                               std::optional<std::map<std::string, double>> server_metrics,
                               std::optional<std::vector<py::bytes>> update_digests) {
     Input in;  // declared first: destroyed last, with the GIL held
@@ -605,7 +606,8 @@ class PyEngine {
     if (nonce) round.nonce = identity_py::array_of<32>(*nonce, "nonce");
     if (server_metrics) round.server_metrics = std::move(*server_metrics);
     if (update_digests)
-      for (const py::bytes& b : *update_digests) round.update_digests.push_back(identity_py::array_of<32>(b, "update digest"));
+      for (const py::bytes& b : *update_digests)
+        round.update_digests.push_back(identity_py::array_of<32>(b, "update digest"));
     RoundResult result;
     {
       py::gil_scoped_release release;
@@ -695,12 +697,13 @@ py::dict describe_updates(py::handle updates, std::optional<std::size_t> expecte
 
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-py::tuple craft_attack_py(const std::string& name, const FloatArray& benign, std::size_t n_malicious,
-                          const std::optional<FloatArray>& own, const std::optional<FloatArray>& global_model,
-                          std::uint64_t seed, std::size_t round, std::size_t n_total,
-                          const std::string& params_json) {
+py::tuple craft_attack_py(const std::string& name, const FloatArray& benign,
+                          std::size_t n_malicious, const std::optional<FloatArray>& own,
+                          const std::optional<FloatArray>& global_model, std::uint64_t seed,
+                          std::size_t round, std::size_t n_total, const std::string& params_json) {
   if (benign.ndim() != 2)
-    invalid("attack: benign must be 2-D (n_benign, d), got " + std::to_string(benign.ndim()) + "-D");
+    invalid("attack: benign must be 2-D (n_benign, d), got " + std::to_string(benign.ndim()) +
+            "-D");
   AttackInput in;
   in.benign = benign.data();
   in.n_benign = static_cast<std::size_t>(benign.shape(0));
@@ -712,8 +715,8 @@ py::tuple craft_attack_py(const std::string& name, const FloatArray& benign, std
   if (own) {
     if (own->ndim() != 2 || static_cast<std::size_t>(own->shape(0)) != n_malicious ||
         static_cast<std::size_t>(own->shape(1)) != in.d)
-      invalid("attack: own must have shape (n_malicious, d) = (" + std::to_string(n_malicious) + ", " +
-              std::to_string(in.d) + ")");
+      invalid("attack: own must have shape (n_malicious, d) = (" + std::to_string(n_malicious) +
+              ", " + std::to_string(in.d) + ")");
     in.own = own->data();
   }
   if (global_model) {
@@ -817,10 +820,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("rule_names", &fedguard::rule_names);
   m.def(
       "_recommended_policy_json",
-      [](std::size_t f) { return fedguard::EngineConfig::recommended(f).to_json().dump(); }, py::arg("f"));
+      [](std::size_t f) { return fedguard::EngineConfig::recommended(f).to_json().dump(); },
+      py::arg("f"));
   m.def("attack_names", &fedguard::attack_names);
-  m.def("craft_attack", &craft_attack_py, py::arg("name"), py::arg("benign"), py::arg("n_malicious"),
-        py::arg("own") = py::none(), py::arg("global_model") = py::none(), py::arg("seed") = 0,
-        py::arg("round") = 0, py::arg("n_total") = 0, py::arg("params_json") = "{}");
+  m.def("craft_attack", &craft_attack_py, py::arg("name"), py::arg("benign"),
+        py::arg("n_malicious"), py::arg("own") = py::none(), py::arg("global_model") = py::none(),
+        py::arg("seed") = 0, py::arg("round") = 0, py::arg("n_total") = 0,
+        py::arg("params_json") = "{}");
   identity_py::add_identity_functions(m);
 }

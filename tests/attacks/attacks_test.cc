@@ -1,6 +1,8 @@
 // The attack library (host/attacks/) against plain float64 references computed here: each
 // attack's defining property, determinism with the seed, and bad input. Inputs are fresh random
 // rounds every run (the seed is printed; FEDGUARD_TEST_SEED replays one).
+#include "fedguard/attacks.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "fedguard/attacks.h"
 #include "fedguard/fedguard.h"
 #include "support/engine_runner.h"
 #include "support/random_round.h"
@@ -30,7 +31,8 @@ struct Round {
   const float* row(std::size_t i) const { return x.data() + i * d; }
 };
 
-Round make_round(std::size_t n, std::size_t d, std::mt19937_64& rng, double offset = 0.0, double noise = 0.1) {
+Round make_round(std::size_t n, std::size_t d, std::mt19937_64& rng, double offset = 0.0,
+                 double noise = 0.1) {
   // Centre offset + 0.05 g; client i's noise noise * (0.5, 0.75, 1, 1.25 by i % 4).
   synthetic::RoundSpec spec;
   spec.n = n;
@@ -38,7 +40,8 @@ Round make_round(std::size_t n, std::size_t d, std::mt19937_64& rng, double offs
   spec.offset = offset;
   spec.direction_scale = 0.05;
   spec.noise_scale = noise;
-  for (std::size_t i = 0; i < n; ++i) spec.client_noise.push_back(0.5 + static_cast<double>(i % 4) * 0.25);
+  for (std::size_t i = 0; i < n; ++i)
+    spec.client_noise.push_back(0.5 + static_cast<double>(i % 4) * 0.25);
   spec.seed = rng();
   return Round{n, d, synthetic::generate(spec).updates};
 }
@@ -65,7 +68,8 @@ Vec col_std(const Round& r, std::size_t ddof) {
   const Vec m = col_mean(r);
   Vec s(r.d, 0.0);
   for (std::size_t i = 0; i < r.n; ++i)
-    for (std::size_t j = 0; j < r.d; ++j) s[j] += (r.x[i * r.d + j] - m[j]) * (r.x[i * r.d + j] - m[j]);
+    for (std::size_t j = 0; j < r.d; ++j)
+      s[j] += (r.x[i * r.d + j] - m[j]) * (r.x[i * r.d + j] - m[j]);
   for (double& v : s) v = std::sqrt(v / static_cast<double>(r.n - ddof));
   return s;
 }
@@ -78,7 +82,8 @@ double sq_dist(const float* a, const Vec& b) {
 
 double sq_dist(const float* a, const float* b, std::size_t d) {
   double s = 0;
-  for (std::size_t j = 0; j < d; ++j) s += (static_cast<double>(a[j]) - b[j]) * (static_cast<double>(a[j]) - b[j]);
+  for (std::size_t j = 0; j < d; ++j)
+    s += (static_cast<double>(a[j]) - b[j]) * (static_cast<double>(a[j]) - b[j]);
   return s;
 }
 
@@ -89,10 +94,12 @@ void expect_rows_equal(const AttackOutput& out, const Vec& expected, double rel 
   for (double v : expected) scale = std::max(scale, std::abs(v));
   for (std::size_t i = 0; i < out.n; ++i)
     for (std::size_t j = 0; j < out.d; ++j)
-      ASSERT_NEAR(out.updates[i * out.d + j], expected[j], rel * std::max(scale, 1e-30) + 1e-30) << "row " << i << " col " << j;
+      ASSERT_NEAR(out.updates[i * out.d + j], expected[j], rel * std::max(scale, 1e-30) + 1e-30)
+          << "row " << i << " col " << j;
 }
 
-void expect_error(const std::string& name, const json& params, const AttackInput& in, const std::string& needle) {
+void expect_error(const std::string& name, const json& params, const AttackInput& in,
+                  const std::string& needle) {
   try {
     craft_attack(name, params, in);
     FAIL() << name << ": expected an error containing '" << needle << "'";
@@ -102,8 +109,9 @@ void expect_error(const std::string& name, const json& params, const AttackInput
   }
 }
 
-const std::vector<std::string> kAll = {"alie", "fang_krum", "fang_trim", "gaussian", "ipm", "mimic",
-                                       "min_max", "min_sum", "mpaf", "scaling", "sign_flip"};
+const std::vector<std::string> kAll = {"alie", "fang_krum", "fang_trim", "gaussian",
+                                       "ipm",  "mimic",     "min_max",   "min_sum",
+                                       "mpaf", "scaling",   "sign_flip"};
 
 // ---------------------------------------------------------------------------------------------
 
@@ -116,7 +124,10 @@ TEST(Attacks, NamesAreSortedAndComplete) {
 TEST(Attacks, AlieZFromThePaperFormula) {
   std::mt19937_64 rng(test_seed());
   // (n, f) -> z of PAPERS.md: s = floor(n/2 + 1) - f, z = Phi^-1((n - f - s) / (n - f)).
-  const struct { std::size_t n, f; double z; } cases[] = {{25, 5, 0.2533471}, {50, 12, 0.3360381}, {100, 20, 0.2858409}};
+  const struct {
+    std::size_t n, f;
+    double z;
+  } cases[] = {{25, 5, 0.2533471}, {50, 12, 0.3360381}, {100, 20, 0.2858409}};
   for (const auto& c : cases) {
     const Round r = make_round(c.n - c.f, 16, rng);
     const AttackOutput out = craft_attack("alie", nullptr, input_for(r, c.f));
@@ -143,7 +154,8 @@ TEST(Attacks, AlieIsMeanMinusZStdPerCoordinate) {
   for (std::size_t j = 0; j < r.d; ++j) expected[j] = mu[j] - z * sd1[j];
   expect_rows_equal(out, expected);
 
-  const AttackOutput plus = craft_attack("alie", {{"direction", "plus"}, {"z", 1.5}, {"ddof", 0}}, input_for(r, 3));
+  const AttackOutput plus =
+      craft_attack("alie", {{"direction", "plus"}, {"z", 1.5}, {"ddof", 0}}, input_for(r, 3));
   for (std::size_t j = 0; j < r.d; ++j) expected[j] = mu[j] + 1.5 * sd0[j];
   expect_rows_equal(plus, expected);
   EXPECT_EQ(plus.info["z_formula"], "explicit");
@@ -177,7 +189,8 @@ TEST(Attacks, SignFlipOfOwnOrOfTheBenignMean) {
   AttackInput in = input_for(r, 3);
   in.own = own.x.data();
   const AttackOutput out = craft_attack("sign_flip", {{"k", 2.5}}, in);
-  for (std::size_t k = 0; k < 300; ++k) ASSERT_EQ(out.updates[k], static_cast<float>(-2.5 * own.x[k]));
+  for (std::size_t k = 0; k < 300; ++k)
+    ASSERT_EQ(out.updates[k], static_cast<float>(-2.5 * own.x[k]));
   EXPECT_EQ(out.info["base"], "own");
   const AttackOutput no_own = craft_attack("sign_flip", nullptr, input_for(r, 3));
   const Vec mu = col_mean(r);
@@ -194,12 +207,14 @@ TEST(Attacks, ScalingIsGammaTimesOwn) {
   in.own = own.x.data();
   AttackOutput out = craft_attack("scaling", nullptr, in);  // gamma = n / eta = 10
   EXPECT_DOUBLE_EQ(out.info["gamma"].get<double>(), 10.0);
-  for (std::size_t k = 0; k < 150; ++k) ASSERT_EQ(out.updates[k], static_cast<float>(10.0 * own.x[k]));
+  for (std::size_t k = 0; k < 150; ++k)
+    ASSERT_EQ(out.updates[k], static_cast<float>(10.0 * own.x[k]));
   in.n_total = 30;
   out = craft_attack("scaling", {{"eta", 2.0}}, in);
   EXPECT_DOUBLE_EQ(out.info["gamma"].get<double>(), 15.0);
   out = craft_attack("scaling", {{"gamma", 3.0}}, in);
-  for (std::size_t k = 0; k < 150; ++k) ASSERT_EQ(out.updates[k], static_cast<float>(3.0 * own.x[k]));
+  for (std::size_t k = 0; k < 150; ++k)
+    ASSERT_EQ(out.updates[k], static_cast<float>(3.0 * own.x[k]));
   expect_error("scaling", nullptr, input_for(r, 3), "needs `own`");
   // Beyond float32: clamped, never Inf.
   out = craft_attack("scaling", {{"gamma", 1e300}}, in);
@@ -223,8 +238,10 @@ TEST(Attacks, GaussianNoiseStatisticsAndCenters) {
     EXPECT_NEAR(sd, 200.0, 200.0 * 0.03);
   }
   EXPECT_NE(std::vector<float>(out.updates.begin(), out.updates.begin() + 100),
-            std::vector<float>(out.updates.begin() + r.d, out.updates.begin() + r.d + 100));  // own noise each
-  const AttackOutput centred = craft_attack("gaussian", {{"center", "mean"}, {"sigma", 1e-3}}, input_for(r, 1));
+            std::vector<float>(out.updates.begin() + r.d,
+                               out.updates.begin() + r.d + 100));  // own noise each
+  const AttackOutput centred =
+      craft_attack("gaussian", {{"center", "mean"}, {"sigma", 1e-3}}, input_for(r, 1));
   const Vec mu = col_mean(r);
   for (std::size_t j = 0; j < r.d; ++j) ASSERT_NEAR(centred.updates[j], mu[j], 6e-3);
 }
@@ -233,7 +250,8 @@ TEST(Attacks, GaussianNoiseStatisticsAndCenters) {
 struct AgrRef {
   const Round& r;
   Vec mu, p;
-  explicit AgrRef(const Round& round, const std::string& perturbation) : r(round), mu(col_mean(round)) {
+  explicit AgrRef(const Round& round, const std::string& perturbation)
+      : r(round), mu(col_mean(round)) {
     if (perturbation == "std") p = col_std(round, 1);
     if (perturbation == "sign")
       for (double m : mu) p.push_back(m > 0 ? 1.0 : (m < 0 ? -1.0 : 0.0));
@@ -249,7 +267,8 @@ struct AgrRef {
   }
   double objective(const Vec& m, bool minmax) const {
     double acc = 0;
-    for (std::size_t i = 0; i < r.n; ++i) acc = minmax ? std::max(acc, sq_dist(r.row(i), m)) : acc + sq_dist(r.row(i), m);
+    for (std::size_t i = 0; i < r.n; ++i)
+      acc = minmax ? std::max(acc, sq_dist(r.row(i), m)) : acc + sq_dist(r.row(i), m);
     return acc;
   }
   double threshold(bool minmax) const {
@@ -288,14 +307,17 @@ TEST_P(AgrAgnostic, GammaIsTheLargestWithinTheThreshold) {
     EXPECT_LE(ref.objective(sent, minmax), threshold * (1 + 1e-6)) << n;
     EXPECT_LE(ref.objective(ref.mal(gamma), minmax), threshold * (1 + 1e-12)) << n;
     // Maximal: slightly larger gammas violate it.
-    EXPECT_GT(ref.objective(ref.mal(gamma * (1 + 1e-3) + 1e-4), minmax), threshold) << n << " gamma " << gamma;
+    EXPECT_GT(ref.objective(ref.mal(gamma * (1 + 1e-3) + 1e-4), minmax), threshold)
+        << n << " gamma " << gamma;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Attacks, AgrAgnostic,
                          ::testing::Combine(::testing::Values("min_max", "min_sum"),
                                             ::testing::Values("std", "unit_vec", "sign")),
-                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+                         });
 
 TEST(Attacks, MinMaxSaturationIsReported) {
   std::mt19937_64 rng(test_seed());
@@ -328,9 +350,12 @@ TEST(Attacks, FangKrumIsSelectedByKrum) {
       // is then central enough for the paper's attack to succeed with few attackers. (Where it
       // is not, the attack reports selected = false.)
       const Round r = make_round(nb, 400, rng, 0.0, 0.3);
-      const AttackOutput out = craft_attack("fang_krum", {{"reference", reference}}, input_for(r, f));
-      ASSERT_TRUE(out.info["selected"].get<bool>()) << reference << " " << nb << "," << f << " " << out.info.dump();
-      EXPECT_GE(engine_krum_choice(r, out, f), nb) << reference << " " << nb << "," << f << " " << out.info.dump();
+      const AttackOutput out =
+          craft_attack("fang_krum", {{"reference", reference}}, input_for(r, f));
+      ASSERT_TRUE(out.info["selected"].get<bool>())
+          << reference << " " << nb << "," << f << " " << out.info.dump();
+      EXPECT_GE(engine_krum_choice(r, out, f), nb)
+          << reference << " " << nb << "," << f << " " << out.info.dump();
       // Direction: against the benign mean's sign, from the reference; every attacker the same.
       const Vec mu = col_mean(r);
       const double lambda = out.info["lambda"].get<double>();
@@ -401,7 +426,8 @@ TEST(Attacks, FangTrimPushesAgainstTheBenignDirection) {
   Matrix rows, benign;
   for (std::size_t i = 0; i < r.n; ++i) rows.emplace_back(r.row(i), r.row(i) + r.d);
   benign = rows;
-  for (std::size_t i = 0; i < out.n; ++i) rows.emplace_back(out.updates.begin() + i * r.d, out.updates.begin() + (i + 1) * r.d);
+  for (std::size_t i = 0; i < out.n; ++i)
+    rows.emplace_back(out.updates.begin() + i * r.d, out.updates.begin() + (i + 1) * r.d);
   auto median_of = [&](Matrix m) {
     Engine e = make_engine(R"({"aggregator": {"rule": "median"}})");
     const auto bytes = encode(m, DType::kFloat32);
@@ -434,7 +460,8 @@ TEST(Attacks, MpafPointsFromTheGlobalModelToAFixedBase) {
   // base_std 0: the base is the zero model, the update is -lambda * global.
   AttackOutput out = craft_attack("mpaf", {{"base_std", 0.0}, {"lambda", 10.0}}, in);
   for (std::size_t i = 0; i < 3; ++i)
-    for (std::size_t j = 0; j < r.d; ++j) ASSERT_EQ(out.updates[i * r.d + j], static_cast<float>(-10.0 * g1[j]));
+    for (std::size_t j = 0; j < r.d; ++j)
+      ASSERT_EQ(out.updates[i * r.d + j], static_cast<float>(-10.0 * g1[j]));
   // Default lambda 1e6; base = update / lambda + global is the same across global models and
   // rounds (a fixed base model), N(0, 1), and changes with base_seed.
   out = craft_attack("mpaf", nullptr, in);
@@ -516,7 +543,8 @@ struct Fixture {
 
 Fixture make_fixture(std::mt19937_64& rng) {
   Fixture fx{make_round(14, 257, rng, 0.1), make_round(4, 257, rng, -0.1), std::vector<float>(257)};
-  for (std::size_t j = 0; j < fx.global.size(); ++j) fx.global[j] = static_cast<float>(0.01 * static_cast<double>(j % 7));
+  for (std::size_t j = 0; j < fx.global.size(); ++j)
+    fx.global[j] = static_cast<float>(0.01 * static_cast<double>(j % 7));
   return fx;
 }
 
@@ -538,7 +566,8 @@ TEST(Attacks, EveryAttackIsFiniteShapedAndDeterministic) {
     const bool random = name == "gaussian" || name == "fang_trim" || name == "mpaf";
     if (random) {
       EXPECT_NE(a.updates, other_seed.updates) << name;
-      if (name != "mpaf") EXPECT_NE(a.updates, other_round.updates) << name;  // MPAF's base is fixed
+      if (name != "mpaf")
+        EXPECT_NE(a.updates, other_round.updates) << name;  // MPAF's base is fixed
     } else {
       EXPECT_EQ(a.updates, other_seed.updates) << name;
     }
@@ -554,7 +583,8 @@ TEST(Attacks, BadInputIsANamedError) {
   Fixture fx = make_fixture(rng);
   expect_error("nope", nullptr, fx.input(2, 0), "unknown attack 'nope' (known: alie,");
   for (const auto& name : attack_names()) {
-    expect_error(name, {{"bogus", 1}}, fx.input(2, 0), "attack '" + name + "': unknown parameter 'bogus'");
+    expect_error(name, {{"bogus", 1}}, fx.input(2, 0),
+                 "attack '" + name + "': unknown parameter 'bogus'");
     expect_error(name, json::array({1, 2}), fx.input(2, 0), "parameters must be a JSON object");
     AttackInput in = fx.input(2, 0);
     in.d = 0;
@@ -572,19 +602,24 @@ TEST(Attacks, BadInputIsANamedError) {
       expect_error(name, params, in, "benign row 3 has a non-finite value (nan) at column 17");
       continue;
     }
-    expect_error(name, nullptr, bad.input(2, 0), "benign row 3 has a non-finite value (nan) at column 17");
+    expect_error(name, nullptr, bad.input(2, 0),
+                 "benign row 3 has a non-finite value (nan) at column 17");
   }
   bad = fx;
   bad.own.x[5] = INFINITY;
-  expect_error("scaling", nullptr, bad.input(2, 0), "own row 0 has a non-finite value (inf) at column 5");
+  expect_error("scaling", nullptr, bad.input(2, 0),
+               "own row 0 has a non-finite value (inf) at column 5");
   bad = fx;
   bad.global[9] = -INFINITY;
-  expect_error("mpaf", nullptr, bad.input(2, 0), "global_model row 0 has a non-finite value (-inf) at column 9");
+  expect_error("mpaf", nullptr, bad.input(2, 0),
+               "global_model row 0 has a non-finite value (-inf) at column 9");
   // Too few benign updates.
   AttackInput one = fx.input(2, 0);
   one.n_benign = 1;
   for (const char* name : {"alie", "min_max", "min_sum"})
-    expect_error(name, nullptr, one, std::string("attack '") + name + "' needs at least 2 benign updates, got n_benign=1");
+    expect_error(
+        name, nullptr, one,
+        std::string("attack '") + name + "' needs at least 2 benign updates, got n_benign=1");
   one.n_benign = 0;
   for (const char* name : {"ipm", "fang_trim", "mimic"})
     expect_error(name, nullptr, one, "needs at least 1 benign update, got n_benign=0");
@@ -593,12 +628,14 @@ TEST(Attacks, BadInputIsANamedError) {
   expect_error("min_max", {{"perturbation", "cube"}}, fx.input(2, 0),
                "parameter 'perturbation' must be one of unit_vec, std, sign, got 'cube'");
   expect_error("min_max", {{"tau", 0}}, fx.input(2, 0), "parameter 'tau' must be > 0");
-  expect_error("alie", {{"ddof", -1}}, fx.input(2, 0), "parameter 'ddof' must be a non-negative integer");
+  expect_error("alie", {{"ddof", -1}}, fx.input(2, 0),
+               "parameter 'ddof' must be a non-negative integer");
   expect_error("gaussian", {{"sigma", -1}}, fx.input(2, 0), "'sigma' must be >= 0");
   // All-zero benign mean: unit_vec is undefined.
   Fixture zero = fx;
   std::fill(zero.benign.x.begin(), zero.benign.x.end(), 0.0f);
-  expect_error("min_max", {{"perturbation", "unit_vec"}}, zero.input(2, 0), "the benign mean is zero");
+  expect_error("min_max", {{"perturbation", "unit_vec"}}, zero.input(2, 0),
+               "the benign mean is zero");
 }
 
 }  // namespace

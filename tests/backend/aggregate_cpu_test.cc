@@ -15,15 +15,19 @@ TEST(ColumnStatistic, MatchesSortingOnTiesAndSignedZeros) {
   std::uniform_int_distribution<int> pick(-3, 3);
   for (std::size_t m = 1; m <= 40; ++m) {
     std::vector<float> v(m);
-    for (float& x : v) x = pick(rng) == 0 ? (pick(rng) > 0 ? 0.0f : -0.0f) : static_cast<float>(pick(rng)) * 0.5f;
+    for (float& x : v)
+      x = pick(rng) == 0 ? (pick(rng) > 0 ? 0.0f : -0.0f) : static_cast<float>(pick(rng)) * 0.5f;
     Matrix col;
     for (float x : v) col.push_back({x});
     std::vector<float> w = v;
-    EXPECT_DOUBLE_EQ(backend::cpu::column_statistic(w.data(), m, backend::ColumnStatistic::kMedian, 0), ref::median(col)[0]);
+    EXPECT_DOUBLE_EQ(
+        backend::cpu::column_statistic(w.data(), m, backend::ColumnStatistic::kMedian, 0),
+        ref::median(col)[0]);
     for (std::size_t b = 0; 2 * b < m; ++b) {
       w = v;
-      EXPECT_NEAR(backend::cpu::column_statistic(w.data(), m, backend::ColumnStatistic::kTrimmedMean, b),
-                  ref::trimmed_mean(col, b)[0], 1e-12);
+      EXPECT_NEAR(
+          backend::cpu::column_statistic(w.data(), m, backend::ColumnStatistic::kTrimmedMean, b),
+          ref::trimmed_mean(col, b)[0], 1e-12);
     }
   }
 }

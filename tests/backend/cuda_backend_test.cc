@@ -31,7 +31,9 @@ namespace fedguard::test {
 namespace {
 
 enum class Place { kDevice, kCopied, kStreamed };
-const char* place_name(Place p) { return p == Place::kDevice ? "device" : p == Place::kCopied ? "copied" : "streamed"; }
+const char* place_name(Place p) {
+  return p == Place::kDevice ? "device" : p == Place::kCopied ? "copied" : "streamed";
+}
 
 // Input of one dtype, on the host, and on the device where asked.
 struct Input {
@@ -42,12 +44,15 @@ struct Input {
   std::shared_ptr<void> device;
   UpdateView host_view, device_view;
 
-  const void* host_data() const { return dtype == DType::kFloat32 ? static_cast<const void*>(f32.data()) : u16.data(); }
+  const void* host_data() const {
+    return dtype == DType::kFloat32 ? static_cast<const void*>(f32.data()) : u16.data();
+  }
   std::size_t bytes() const { return n * d * dtype_size(dtype); }
   const UpdateView& view(Place p) const { return p == Place::kDevice ? device_view : host_view; }
 };
 
-Input make_input(const std::vector<float>& values, std::size_t n, std::size_t d, DType dtype, bool on_device) {
+Input make_input(const std::vector<float>& values, std::size_t n, std::size_t d, DType dtype,
+                 bool on_device) {
   Input in;
   in.n = n;
   in.d = d;
@@ -57,7 +62,8 @@ Input make_input(const std::vector<float>& values, std::size_t n, std::size_t d,
   } else {
     in.u16.resize(values.size());
     for (std::size_t i = 0; i < values.size(); ++i)
-      in.u16[i] = dtype == DType::kFloat16 ? float_to_half(values[i]) : float_to_bfloat16(values[i]);
+      in.u16[i] =
+          dtype == DType::kFloat16 ? float_to_half(values[i]) : float_to_bfloat16(values[i]);
   }
   in.host_view = UpdateView(in.host_data(), n, d, dtype);
   if (on_device) {
@@ -70,8 +76,8 @@ Input make_input(const std::vector<float>& values, std::size_t n, std::size_t d,
 // Placement (c) is forced the way a user would: FEDGUARD_CUDA_MEMORY_LIMIT's in-code twin,
 // a cap on the device memory the backend may hold, here just above what two streams need for
 // tiles of `tile` columns (so the input, larger than that, cannot be copied and is streamed).
-std::size_t streaming_cap(std::size_t k, std::size_t d, DType dtype, std::size_t tile, std::size_t r, std::size_t q,
-                          std::size_t subset_columns) {
+std::size_t streaming_cap(std::size_t k, std::size_t d, DType dtype, std::size_t tile,
+                          std::size_t r, std::size_t q, std::size_t subset_columns) {
   backend::cuda_plan::ScanShape s;
   s.k = k;
   s.d = d;
@@ -80,11 +86,12 @@ std::size_t streaming_cap(std::size_t k, std::size_t d, DType dtype, std::size_t
   s.sketch_dim = q;
   s.subsets = 1;
   s.subset_columns = subset_columns;
-  return 2 * backend::cuda_plan::scan_stream_bytes(s, std::min(tile, d), true) + (std::size_t{16} << 10);
+  return 2 * backend::cuda_plan::scan_stream_bytes(s, std::min(tile, d), true) +
+         (std::size_t{16} << 10);
 }
 
-std::unique_ptr<backend::Backend> cuda_backend(std::size_t memory_limit,
-                                               backend::GramPrecision precision = backend::GramPrecision::kFp32) {
+std::unique_ptr<backend::Backend> cuda_backend(
+    std::size_t memory_limit, backend::GramPrecision precision = backend::GramPrecision::kFp32) {
   backend::CudaOptions o;
   o.precision = precision;
   o.memory_limit = memory_limit;
@@ -96,8 +103,8 @@ std::unique_ptr<backend::Backend> cuda_backend(std::size_t memory_limit,
 // Gram error of 2e-5 of the largest diagonal would pass).
 
 // Gram-like k x k matrices: entry (i, j) against sqrt(|G_ii G_jj|), the bound of |G_ij|.
-void expect_gram_close(const std::vector<double>& gpu, const std::vector<double>& cpu, std::size_t k, double rel,
-                       const char* what) {
+void expect_gram_close(const std::vector<double>& gpu, const std::vector<double>& cpu,
+                       std::size_t k, double rel, const char* what) {
   ASSERT_EQ(gpu.size(), cpu.size()) << what;
   ASSERT_EQ(cpu.size(), k * k) << what;
   for (std::size_t i = 0; i < k; ++i)
@@ -108,15 +115,16 @@ void expect_gram_close(const std::vector<double>& gpu, const std::vector<double>
 }
 
 // Vectors: entry i against bound[i] (the magnitude that bounds its rounding error).
-void expect_close_each(const std::vector<double>& gpu, const std::vector<double>& cpu, const std::vector<double>& bound,
-                       double rel, const char* what) {
+void expect_close_each(const std::vector<double>& gpu, const std::vector<double>& cpu,
+                       const std::vector<double>& bound, double rel, const char* what) {
   ASSERT_EQ(gpu.size(), cpu.size()) << what;
   ASSERT_EQ(bound.size(), cpu.size()) << what;
   for (std::size_t i = 0; i < cpu.size(); ++i)
     ASSERT_NEAR(gpu[i], cpu[i], rel * bound[i] + 1e-300) << what << " [" << i << "]";
 }
 
-void expect_close(const std::vector<double>& gpu, const std::vector<double>& cpu, double rel, const char* what) {
+void expect_close(const std::vector<double>& gpu, const std::vector<double>& cpu, double rel,
+                  const char* what) {
   std::vector<double> bound(cpu.size());
   for (std::size_t i = 0; i < cpu.size(); ++i) bound[i] = std::fabs(cpu[i]);
   expect_close_each(gpu, cpu, bound, rel, what);
@@ -124,8 +132,8 @@ void expect_close(const std::vector<double>& gpu, const std::vector<double>& cpu
 
 // Aggregates: entry j against max(|cpu_j|, floor); floor is the input's magnitude, below which a
 // value's rounding error does not shrink (a sum of terms of that size can cancel to ~0).
-void expect_close(const std::vector<float>& gpu, const std::vector<float>& cpu, double rel, double floor,
-                  const char* what) {
+void expect_close(const std::vector<float>& gpu, const std::vector<float>& cpu, double rel,
+                  double floor, const char* what) {
   ASSERT_EQ(gpu.size(), cpu.size()) << what;
   for (std::size_t i = 0; i < cpu.size(); ++i) {
     const double s = std::max(static_cast<double>(std::fabs(cpu[i])), floor);
@@ -142,13 +150,15 @@ double max_abs(const std::vector<float>& v) {
 constexpr std::size_t kSubsetStep = 5;
 constexpr std::size_t kSketch = 16;
 
-std::unique_ptr<backend::Backend> cuda_backend_for(Place p, const Input& in, std::size_t tile, std::size_t r) {
+std::unique_ptr<backend::Backend> cuda_backend_for(Place p, const Input& in, std::size_t tile,
+                                                   std::size_t r) {
   if (p != Place::kStreamed) return cuda_backend(0);
-  return cuda_backend(streaming_cap(in.n, in.d, in.dtype, tile, r, kSketch, in.d / kSubsetStep + 1));
+  return cuda_backend(
+      streaming_cap(in.n, in.d, in.dtype, tile, r, kSketch, in.d / kSubsetStep + 1));
 }
 
-backend::ScanRequest full_request(const UpdateView& view, std::size_t tile, const std::vector<const float*>& refs,
-                                  std::size_t d) {
+backend::ScanRequest full_request(const UpdateView& view, std::size_t tile,
+                                  const std::vector<const float*>& refs, std::size_t d) {
   backend::ScanRequest req;
   req.updates = &view;
   for (std::size_t i = 0; i < view.rows(); ++i) req.rows.push_back(i);
@@ -162,7 +172,8 @@ backend::ScanRequest full_request(const UpdateView& view, std::size_t tile, cons
   return req;
 }
 
-void expect_scan_matches(const backend::ScanSummaries& g, const backend::ScanSummaries& c, double rel) {
+void expect_scan_matches(const backend::ScanSummaries& g, const backend::ScanSummaries& c,
+                         double rel) {
   ASSERT_EQ(g.k, c.k);
   const std::size_t k = c.k, r = c.r, q = c.k ? c.sketch.size() / c.k : 0;
   EXPECT_EQ(g.finite, c.finite);
@@ -175,12 +186,15 @@ void expect_scan_matches(const backend::ScanSummaries& g, const backend::ScanSum
   std::vector<double> b_cproj(k), b_rproj(k * r), b_sketch(k * q), b_cref(r), b_rgram(r * r);
   for (std::size_t i = 0; i < k; ++i) {
     b_cproj[i] = std::sqrt(std::fabs(c.gram[i * k + i] * c.centre_sq));
-    for (std::size_t a = 0; a < r; ++a) b_rproj[i * r + a] = std::sqrt(std::fabs(c.gram[i * k + i] * c.ref_gram[a * r + a]));
-    for (std::size_t j = 0; j < q; ++j) b_sketch[i * q + j] = std::sqrt(c.norms_sq[i]);  // |x_i R_j| <= |x_i|
+    for (std::size_t a = 0; a < r; ++a)
+      b_rproj[i * r + a] = std::sqrt(std::fabs(c.gram[i * k + i] * c.ref_gram[a * r + a]));
+    for (std::size_t j = 0; j < q; ++j)
+      b_sketch[i * q + j] = std::sqrt(c.norms_sq[i]);  // |x_i R_j| <= |x_i|
   }
   for (std::size_t a = 0; a < r; ++a) {
     b_cref[a] = std::sqrt(std::fabs(c.centre_sq * c.ref_gram[a * r + a]));
-    for (std::size_t b = 0; b < r; ++b) b_rgram[a * r + b] = std::sqrt(std::fabs(c.ref_gram[a * r + a] * c.ref_gram[b * r + b]));
+    for (std::size_t b = 0; b < r; ++b)
+      b_rgram[a * r + b] = std::sqrt(std::fabs(c.ref_gram[a * r + a] * c.ref_gram[b * r + b]));
   }
   expect_close_each(g.centre_proj, c.centre_proj, b_cproj, rel, "centre_proj");
   EXPECT_NEAR(g.centre_sq, c.centre_sq, 1e-9 * std::fabs(c.centre_sq));
@@ -214,7 +228,8 @@ TEST_P(CudaVsCpu, EveryPrimitiveAndRule) {
   const Matrix x = random_round(RoundShape{n, d, n % 2 == 0, false, false, 0.0}, rng);
   const Input in = make_input(to_floats(x), n, d, c.dtype, c.place == Place::kDevice);
   std::vector<float> ref(d);
-  for (std::size_t j = 0; j < d; ++j) ref[j] = static_cast<float>(std::sin(0.01 * static_cast<double>(j)));
+  for (std::size_t j = 0; j < d; ++j)
+    ref[j] = static_cast<float>(std::sin(0.01 * static_cast<double>(j)));
   const std::vector<const float*> refs{ref.data()};
 
   auto cpu = backend::make_cpu_backend(2);
@@ -225,7 +240,8 @@ TEST_P(CudaVsCpu, EveryPrimitiveAndRule) {
   const backend::ScanSummaries cs = cpu->scan(full_request(in.host_view, tile, refs, d));
   const backend::ScanSummaries gs = gpu->scan(full_request(view, tile, refs, d));
   expect_scan_matches(gs, cs, 2e-5);
-  EXPECT_NE(backend::cuda_last_plan(*gpu).find(place_name(c.place)), std::string::npos) << backend::cuda_last_plan(*gpu);
+  EXPECT_NE(backend::cuda_last_plan(*gpu).find(place_name(c.place)), std::string::npos)
+      << backend::cuda_last_plan(*gpu);
 
   // Pass 2: linear.
   backend::LinearAggregateRequest lin;
@@ -252,13 +268,14 @@ TEST_P(CudaVsCpu, EveryPrimitiveAndRule) {
     std::size_t param;
     double tol;
   };
-  for (const Stat& st : {Stat{backend::ColumnStatistic::kMedian, 0, 0.0},
-                         Stat{backend::ColumnStatistic::kTrimmedMean, 0, 1e-6},
-                         Stat{backend::ColumnStatistic::kTrimmedMean, (m - 1) / 2, 1e-6},
-                         Stat{backend::ColumnStatistic::kTrimmedMean, m / 4, 1e-6},
-                         Stat{backend::ColumnStatistic::kBulyanMean, 1, 0.0},
-                         Stat{backend::ColumnStatistic::kBulyanMean, std::max<std::size_t>(1, m / 2), 0.0},
-                         Stat{backend::ColumnStatistic::kBulyanMean, m, 0.0}}) {
+  for (const Stat& st :
+       {Stat{backend::ColumnStatistic::kMedian, 0, 0.0},
+        Stat{backend::ColumnStatistic::kTrimmedMean, 0, 1e-6},
+        Stat{backend::ColumnStatistic::kTrimmedMean, (m - 1) / 2, 1e-6},
+        Stat{backend::ColumnStatistic::kTrimmedMean, m / 4, 1e-6},
+        Stat{backend::ColumnStatistic::kBulyanMean, 1, 0.0},
+        Stat{backend::ColumnStatistic::kBulyanMean, std::max<std::size_t>(1, m / 2), 0.0},
+        Stat{backend::ColumnStatistic::kBulyanMean, m, 0.0}}) {
     backend::CoordinateAggregateRequest req;
     req.updates = &view;
     req.rows = rows;
@@ -281,7 +298,8 @@ TEST_P(CudaVsCpu, EveryPrimitiveAndRule) {
   mix.references = refs;
   mix.mixed_rows = 3;
   for (std::size_t i = 0; i < 3; ++i)
-    for (std::size_t j = 0; j < m + 1; ++j) mix.mix.push_back(((i + j) % 4 == 0) ? 0.5 : 1.0 / static_cast<double>(m + 1));
+    for (std::size_t j = 0; j < m + 1; ++j)
+      mix.mix.push_back(((i + j) % 4 == 0) ? 0.5 : 1.0 / static_cast<double>(m + 1));
   mix.statistic = backend::ColumnStatistic::kMedian;
   gpu->aggregate_coordinatewise(mix, a.data());
   mix.updates = &in.host_view;
@@ -294,28 +312,32 @@ std::vector<Case> cases() {
   for (std::size_t n : {3, 4, 31, 32, 1000, 4097})
     for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
       for (Place p : {Place::kDevice, Place::kCopied, Place::kStreamed}) {
-        if (n == 4097 && t != DType::kFloat32) continue;  // keep the run short; dtypes are covered below it
+        if (n == 4097 && t != DType::kFloat32)
+          continue;  // keep the run short; dtypes are covered below it
         out.push_back(Case{n, t, p});
       }
   return out;
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaVsCpu, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case>& p) { return case_name(p.param); });
+                         [](const ::testing::TestParamInfo<Case>& p) {
+                           return case_name(p.param);
+                         });
 
 TEST(CudaBackend, NaNRowsAreFlaggedAndLeaveTheOthersAsOnTheCpu) {
   FEDGUARD_REQUIRE_GPU();
   std::mt19937_64 rng(test_seed());
   const std::size_t n = 17, d = 3000;
   std::vector<float> v = to_floats(random_round(RoundShape{n, d, false, false, false, 0.0}, rng));
-  v[2 * d + 10] = std::numeric_limits<float>::quiet_NaN();        // first tile
-  v[5 * d + 2500] = std::numeric_limits<float>::infinity();       // a later tile
+  v[2 * d + 10] = std::numeric_limits<float>::quiet_NaN();   // first tile
+  v[5 * d + 2500] = std::numeric_limits<float>::infinity();  // a later tile
   v[9 * d + 0] = -std::numeric_limits<float>::infinity();
   for (Place p : {Place::kDevice, Place::kCopied, Place::kStreamed}) {
     const Input in = make_input(v, n, d, DType::kFloat32, p == Place::kDevice);
     auto gpu = cuda_backend_for(p, in, 512, 0);
     // One stream on both sides' terms: the CPU with one thread sees the tiles in order.
     const backend::ScanSummaries gs = gpu->scan(full_request(in.view(p), 512, {}, d));
-    const backend::ScanSummaries cs = backend::make_cpu_backend(1)->scan(full_request(in.host_view, 512, {}, d));
+    const backend::ScanSummaries cs =
+        backend::make_cpu_backend(1)->scan(full_request(in.host_view, 512, {}, d));
     EXPECT_EQ(gs.finite[2], 0);
     EXPECT_EQ(gs.finite[5], 0);
     EXPECT_EQ(gs.finite[9], 0);
@@ -336,8 +358,9 @@ TEST(CudaBackend, DeterministicBitIdentical) {
   FEDGUARD_REQUIRE_GPU();
   std::mt19937_64 rng(test_seed());
   const std::size_t n = 333, d = 20000;
-  const Input in = make_input(to_floats(random_round(RoundShape{n, d, true, true, false, 3.0}, rng)), n, d,
-                              DType::kFloat32, false);
+  const Input in =
+      make_input(to_floats(random_round(RoundShape{n, d, true, true, false, 3.0}, rng)), n, d,
+                 DType::kFloat32, false);
   for (Place p : {Place::kCopied, Place::kStreamed}) {
     auto gpu = cuda_backend_for(p, in, 2048, 0);
     const auto req = full_request(in.host_view, 2048, {}, d);
@@ -367,11 +390,13 @@ TEST(CudaBackend, ReducedPrecisionGramsStayClose) {
   FEDGUARD_REQUIRE_GPU();
   std::mt19937_64 rng(test_seed());
   const std::size_t n = 64, d = 50000;
-  const Input in = make_input(to_floats(random_round(RoundShape{n, d, false, false, false, 0.0}, rng)), n, d,
-                              DType::kFloat32, false);
+  const Input in =
+      make_input(to_floats(random_round(RoundShape{n, d, false, false, false, 0.0}, rng)), n, d,
+                 DType::kFloat32, false);
   const auto req = full_request(in.host_view, 4096, {}, d);
   const backend::ScanSummaries cs = backend::make_cpu_backend(2)->scan(req);
-  for (auto [precision, rel] : {std::pair{backend::GramPrecision::kTf32, 2e-3}, std::pair{backend::GramPrecision::kBf16, 2e-2}}) {
+  for (auto [precision, rel] : {std::pair{backend::GramPrecision::kTf32, 2e-3},
+                                std::pair{backend::GramPrecision::kBf16, 2e-2}}) {
     auto gpu = cuda_backend(0, precision);
     const backend::ScanSummaries gs = gpu->scan(req);
     expect_gram_close(gs.gram, cs.gram, n, rel, "reduced-precision gram");
@@ -383,8 +408,10 @@ TEST(CudaBackend, EngineRoundsMatchTheCpu) {
   FEDGUARD_REQUIRE_GPU();
   std::mt19937_64 rng(test_seed());
   const std::size_t n = 40, d = 30000;
-  const std::vector<float> v = to_floats(random_round(RoundShape{n, d, false, false, false, 0.0}, rng));
-  for (const char* aggregator : {"mean", "median", "trimmed_mean", "krum", "multi_krum", "bulyan"}) {
+  const std::vector<float> v =
+      to_floats(random_round(RoundShape{n, d, false, false, false, 0.0}, rng));
+  for (const char* aggregator :
+       {"mean", "median", "trimmed_mean", "krum", "multi_krum", "bulyan"}) {
     EngineConfig cfg;
     cfg.aggregator = RuleSpec{aggregator};
     const std::string a = aggregator;
@@ -413,7 +440,6 @@ TEST(CudaBackend, EngineRoundsMatchTheCpu) {
   }
 }
 
-
 // ---- the CUDA review's defects (issue #16), each a test that fails without its fix ----------
 
 // A subnormal-only row's power-of-two scale (~2^140) is inf as a float32; scaled in float32 the
@@ -424,13 +450,15 @@ TEST(CudaBackend, SubnormalOnlyRowsScaleWithoutOverflow) {
   std::vector<float> v(n * d);
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < d; ++j)
-      v[i * d + j] = static_cast<float>(1e-40 * (1.0 + 0.37 * static_cast<double>((i * 7 + j * 3) % 11)) *
-                                        ((i + j) % 3 == 0 ? -1.0 : 1.0));
+      v[i * d + j] =
+          static_cast<float>(1e-40 * (1.0 + 0.37 * static_cast<double>((i * 7 + j * 3) % 11)) *
+                             ((i + j) % 3 == 0 ? -1.0 : 1.0));
   for (Place p : {Place::kDevice, Place::kCopied, Place::kStreamed}) {
     const Input in = make_input(v, n, d, DType::kFloat32, p == Place::kDevice);
     auto gpu = cuda_backend_for(p, in, 1024, 0);
     const backend::ScanSummaries gs = gpu->scan(full_request(in.view(p), 1024, {}, d));
-    const backend::ScanSummaries cs = backend::make_cpu_backend(1)->scan(full_request(in.host_view, 1024, {}, d));
+    const backend::ScanSummaries cs =
+        backend::make_cpu_backend(1)->scan(full_request(in.host_view, 1024, {}, d));
     for (double g : gs.gram) ASSERT_TRUE(std::isfinite(g)) << place_name(p);
     for (double g : gs.sketch) ASSERT_TRUE(std::isfinite(g)) << place_name(p);
     expect_scan_matches(gs, cs, 2e-5);
@@ -444,7 +472,8 @@ TEST(CudaBackend, SketchTileWidthRespectsTheElementCap) {
   FEDGUARD_REQUIRE_GPU();
   const std::size_t n = 1, d = 2000000, q = 160;
   std::vector<float> v(d);
-  for (std::size_t j = 0; j < d; ++j) v[j] = static_cast<float>(std::sin(0.001 * static_cast<double>(j)));
+  for (std::size_t j = 0; j < d; ++j)
+    v[j] = static_cast<float>(std::sin(0.001 * static_cast<double>(j)));
   const UpdateView view(v.data(), n, d, DType::kFloat32);
   backend::ScanRequest req;
   req.updates = &view;
@@ -493,7 +522,8 @@ TEST(CudaBackend, FreshDeviceCopiesAreReadCompletely) {
   FEDGUARD_REQUIRE_GPU();
   std::mt19937_64 rng(test_seed());
   const std::size_t n = 64, d = 1 << 20;  // 256 MiB: a copy that takes a while
-  const std::vector<float> v = to_floats(random_round(RoundShape{n, d, false, false, false, 0.0}, rng));
+  const std::vector<float> v =
+      to_floats(random_round(RoundShape{n, d, false, false, false, 0.0}, rng));
   auto gpu = cuda_backend(0);
   auto cpu = backend::make_cpu_backend(2);
   for (int round = 0; round < 3; ++round) {
@@ -527,7 +557,8 @@ TEST(CudaBackend, PlacementStaysCopiedAcrossRoundsUnderMemoryPressure) {
   std::shared_ptr<void> release(hog, [](void* p) { cudaFree(p); });
   const std::size_t n = 100, d = 4000000;  // 1.6 GB: fits 3 GiB once, not twice
   std::vector<float> v(n * d);
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 2654435761u) % 1000) * 1e-6f;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    v[i] = static_cast<float>((i * 2654435761u) % 1000) * 1e-6f;
   const UpdateView view(v.data(), n, d, DType::kFloat32);
   backend::ScanRequest req;
   req.updates = &view;

@@ -26,11 +26,14 @@ plan::ScanShape shape(std::size_t k, std::size_t d) {
   return s;
 }
 
-plan::Plan plan_scan(const plan::ScanShape& s, bool on_device, std::size_t budget, std::size_t requested = 0) {
+plan::Plan plan_scan(const plan::ScanShape& s, bool on_device, std::size_t budget,
+                     std::size_t requested = 0) {
   return plan::plan_pass(
       s.k * s.d * s.elem_size, on_device, budget, requested, s.d, 2,
       [&](std::size_t w, bool streamed) { return plan::scan_stream_bytes(s, w, streamed); },
-      [&](std::size_t d) { return backend::auto_tile_columns(s.k, d, s.sketch_dim, backend::kCudaTile); });
+      [&](std::size_t d) {
+        return backend::auto_tile_columns(s.k, d, s.sketch_dim, backend::kCudaTile);
+      });
 }
 
 TEST(CudaPlan, AutoTileWidth) {
@@ -43,7 +46,8 @@ TEST(CudaPlan, AutoTileWidth) {
       EXPECT_LE(k * w, std::max<std::size_t>(std::size_t{1} << 24, 256 * k));
     }
   }
-  EXPECT_EQ(backend::auto_tile_columns(1000, 10000000, 0, backend::kCudaTile), 16640u);  // 2^24 / 1000, down to 256
+  EXPECT_EQ(backend::auto_tile_columns(1000, 10000000, 0, backend::kCudaTile),
+            16640u);  // 2^24 / 1000, down to 256
   // The CPU's target, by the same function: 2^19 / 1000 = 524 -> 512 columns.
   EXPECT_EQ(backend::auto_tile_columns(1000, 10000000), 512u);
   EXPECT_EQ(backend::auto_tile_columns(1, 10000000), 65536u);
@@ -63,20 +67,23 @@ TEST(CudaPlan, AutoTileWidthCountsTheSketch) {
         if (w > 256) {
           EXPECT_LE(w * (k + q), std::size_t{1} << 24) << k << " " << q << " " << d;
         }
-        EXPECT_LE(w * q, std::max<std::size_t>(std::size_t{1} << 24, 256 * q)) << k << " " << q << " " << d;
+        EXPECT_LE(w * q, std::max<std::size_t>(std::size_t{1} << 24, 256 * q))
+            << k << " " << q << " " << d;
         EXPECT_LE(w * q, std::size_t{1} << 28);  // the element count of the old per-launch cap
       }
     }
   }
   // The engine's aggregate sketch (one row, FLDetector) at d = 1e7 with the default q = 256.
-  EXPECT_EQ(backend::auto_tile_columns(1, 10000000, 256, backend::kCudaTile), 65280u);  // 2^24 / 257, down to 256
+  EXPECT_EQ(backend::auto_tile_columns(1, 10000000, 256, backend::kCudaTile),
+            65280u);  // 2^24 / 257, down to 256
   // And the scan's memory estimate holds R: a 1 GiB budget still plans a tile for it.
   plan::ScanShape s = shape(1, 10000000);
   s.sketch_dim = 256;
   s.gram = false;
   const plan::Plan p = plan_scan(s, true, std::size_t{1} << 30);
   EXPECT_LE(p.tile_columns * s.sketch_dim * sizeof(float) * 2, std::size_t{1} << 30);
-  EXPECT_GE(plan::scan_stream_bytes(s, p.tile_columns, false), p.tile_columns * s.sketch_dim * sizeof(float));
+  EXPECT_GE(plan::scan_stream_bytes(s, p.tile_columns, false),
+            p.tile_columns * s.sketch_dim * sizeof(float));
 }
 
 TEST(CudaPlan, PlacementFollowsTheBudget) {
@@ -95,8 +102,12 @@ TEST(CudaPlan, PlacementFollowsTheBudget) {
   EXPECT_GE(streamed.tile_columns, 64u);
   // Copying is never chosen when the caller forbids it (pass 2 reads the input once anyway).
   const plan::Plan once = plan::plan_pass(
-      400000000, false, 80 * gib, 0, s.d, 2, [&](std::size_t w, bool st) { return plan::scan_stream_bytes(s, w, st); },
-      [&](std::size_t d) { return backend::auto_tile_columns(s.k, d, s.sketch_dim, backend::kCudaTile); }, 64, false);
+      400000000, false, 80 * gib, 0, s.d, 2,
+      [&](std::size_t w, bool st) { return plan::scan_stream_bytes(s, w, st); },
+      [&](std::size_t d) {
+        return backend::auto_tile_columns(s.k, d, s.sketch_dim, backend::kCudaTile);
+      },
+      64, false);
   EXPECT_EQ(once.placement, plan::Placement::kStreamed);
 }
 
@@ -110,7 +121,8 @@ TEST(CudaPlan, RequestedWidthIsKeptWhenItFitsAndHalvedWhenNot) {
 }
 
 TEST(CudaPlan, NothingFitsIsAClearOutOfMemoryError) {
-  const plan::ScanShape s = shape(10000, 1000000);  // the k x k products alone need ~1.2 GB per stream
+  const plan::ScanShape s =
+      shape(10000, 1000000);  // the k x k products alone need ~1.2 GB per stream
   try {
     plan_scan(s, true, 100u << 20);
     FAIL() << "expected an error";
@@ -196,8 +208,8 @@ TEST(CudaPlan, PackRowsAndReferences) {
   const std::vector<std::size_t> rows{4, 0, 2};
   const std::size_t col0 = 10, w = 9, stride = 16;  // elements
   std::vector<std::uint16_t> out(rows.size() * stride, 0xffff);
-  plan::pack_rows(view, rows.data(), rows.size(), col0, w, reinterpret_cast<unsigned char*>(out.data()),
-                  stride * sizeof(std::uint16_t));
+  plan::pack_rows(view, rows.data(), rows.size(), col0, w,
+                  reinterpret_cast<unsigned char*>(out.data()), stride * sizeof(std::uint16_t));
   for (std::size_t p = 0; p < rows.size(); ++p)
     for (std::size_t j = 0; j < stride; ++j)
       EXPECT_EQ(out[p * stride + j], j < w ? data[rows[p] * d + col0 + j] : 0xffff);
@@ -238,13 +250,13 @@ TEST(CudaPlan, SelectionWithoutDevice) {
   EXPECT_THROW(backend::make_cuda_backend(backend::CudaOptions{}), Error);
 }
 
-
 // GPU tests skip without a device; FEDGUARD_REQUIRE_GPU=1 (the GPU kit's run) makes that a
 // failure, so a run with a missing device or a too-old driver cannot pass having run nothing.
 void gpu_test_body() { FEDGUARD_REQUIRE_GPU(); }
 
 TEST(CudaPlan, RequireGpuTurnsTheSkipIntoAFailure) {
-  if (backend::cuda_device_count() > 0) GTEST_SKIP() << "a device is present: the no-device path is not taken here";
+  if (backend::cuda_device_count() > 0)
+    GTEST_SKIP() << "a device is present: the no-device path is not taken here";
   const char* old = std::getenv("FEDGUARD_REQUIRE_GPU");
   const std::string saved = old ? old : "";
   ::setenv("FEDGUARD_REQUIRE_GPU", "1", 1);
@@ -252,7 +264,10 @@ TEST(CudaPlan, RequireGpuTurnsTheSkipIntoAFailure) {
   EXPECT_FATAL_FAILURE(gpu_test_body(), "FEDGUARD_REQUIRE_GPU is set but no CUDA device is usable");
   ::setenv("FEDGUARD_REQUIRE_GPU", "0", 1);
   EXPECT_FALSE(gpu_required());
-  if (old) ::setenv("FEDGUARD_REQUIRE_GPU", saved.c_str(), 1); else ::unsetenv("FEDGUARD_REQUIRE_GPU");
+  if (old)
+    ::setenv("FEDGUARD_REQUIRE_GPU", saved.c_str(), 1);
+  else
+    ::unsetenv("FEDGUARD_REQUIRE_GPU");
 }
 
 }  // namespace

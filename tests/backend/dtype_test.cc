@@ -1,10 +1,11 @@
 // float16 / bfloat16 conversions: exhaustive against the definition.
+#include "fedguard/dtype.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 
-#include "fedguard/dtype.h"
 #include "fedguard/error.h"
 
 namespace fedguard {
@@ -37,7 +38,8 @@ TEST(DType, FloatToHalfRoundsToNearestEven) {
     EXPECT_EQ(float_to_half(f), h);
     EXPECT_EQ(float_to_half(-f), h | 0x8000u);
     if (h + 1 < 0x7c00) {
-      const double mid = (static_cast<double>(f) + half_to_float(static_cast<std::uint16_t>(h + 1))) / 2;
+      const double mid =
+          (static_cast<double>(f) + half_to_float(static_cast<std::uint16_t>(h + 1))) / 2;
       EXPECT_EQ(float_to_half(static_cast<float>(mid)), (h & 1) ? h + 1 : h) << h;
     }
   }

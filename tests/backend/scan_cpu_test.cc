@@ -7,8 +7,8 @@
 #include <limits>
 
 #include "backend/backend.h"
-#include "kernels/scan_math.h"
 #include "geometry/gram_space.h"
+#include "kernels/scan_math.h"
 #include "support/engine_runner.h"
 #include "support/reference.h"
 #include "synthetic/round.h"
@@ -16,8 +16,8 @@
 namespace fedguard::test {
 namespace {
 
-backend::ScanSummaries scan(const std::vector<float>& data, std::size_t n, std::size_t d, std::size_t tile,
-                            std::vector<const float*> refs = {}) {
+backend::ScanSummaries scan(const std::vector<float>& data, std::size_t n, std::size_t d,
+                            std::size_t tile, std::vector<const float*> refs = {}) {
   const UpdateView view(data.data(), n, d, DType::kFloat32);
   backend::ScanRequest req;
   req.updates = &view;
@@ -69,9 +69,9 @@ TEST_P(ScanTest, DistancesNormsSignsMatchBruteForce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ScanTest,
-                         ::testing::Values(ScanCase{5, 1, 64, 0}, ScanCase{9, 1000, 64, 0}, ScanCase{10, 1000, 100, 0},
-                                           ScanCase{33, 513, 0, 0}, ScanCase{8, 2000, 512, 1e4},
-                                           ScanCase{64, 300, 64, 0}));
+                         ::testing::Values(ScanCase{5, 1, 64, 0}, ScanCase{9, 1000, 64, 0},
+                                           ScanCase{10, 1000, 100, 0}, ScanCase{33, 513, 0, 0},
+                                           ScanCase{8, 2000, 512, 1e4}, ScanCase{64, 300, 64, 0}));
 
 TEST(ScanCpu, TileWidthChangesOnlyRounding) {
   std::mt19937_64 rng(test_seed());
@@ -128,7 +128,7 @@ TEST(ScanCpu, NonFiniteRowsAreFlaggedAndLeaveOthersExact) {
   Matrix x = random_round(RoundShape{n, d, false, false, false, 0}, rng);
   auto data = to_floats(x);
   data[2 * d + 650] = std::numeric_limits<float>::quiet_NaN();  // in the last tile
-  data[5 * d + 3] = std::numeric_limits<float>::infinity();      // in the first tile
+  data[5 * d + 3] = std::numeric_limits<float>::infinity();     // in the first tile
   data[6 * d + 100] = -std::numeric_limits<float>::infinity();
   const auto s = scan(data, n, d, 64);
   for (std::size_t a = 0; a < n; ++a) {
@@ -169,7 +169,6 @@ TEST(ScanCpu, ReferenceProjections) {
   EXPECT_NEAR(k[0] + k[3] - 2 * k[1], ref::sq_dist(u, v), 1e-5 * ref::sq_dist(u, v));
 }
 
-
 // Issue #16: a row whose values are all subnormal got a power-of-two scale near 2^140, which as
 // a float32 is inf: the scaled row became inf / NaN and so did its Gram entries and its sketch.
 // The scale is now applied in float64 (kernels/scan_math.h, shared with the CUDA kernels).
@@ -178,8 +177,9 @@ TEST(ScanCpu, SubnormalOnlyRowsScaleWithoutOverflow) {
   std::vector<float> data(n * d);
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < d; ++j)  // every row subnormal-only: the centre and x - c are too
-      data[i * d + j] = static_cast<float>(1e-40 * (1.0 + 0.37 * static_cast<double>((i * 7 + j * 3) % 11)) *
-                                           ((i + j) % 3 == 0 ? -1.0 : 1.0));
+      data[i * d + j] =
+          static_cast<float>(1e-40 * (1.0 + 0.37 * static_cast<double>((i * 7 + j * 3) % 11)) *
+                             ((i + j) % 3 == 0 ? -1.0 : 1.0));
   ASSERT_LT(std::fabs(data[d + 1]), std::numeric_limits<float>::min());
   ASSERT_GT(std::fabs(data[d + 1]), 0.0f);
   const UpdateView view(data.data(), n, d, DType::kFloat32);
@@ -206,7 +206,8 @@ TEST(ScanCpu, SubnormalOnlyRowsScaleWithoutOverflow) {
       double ref = 0, bound = 0;
       for (std::size_t j = 0; j < d; ++j) {
         ref += static_cast<double>(data[a * d + j]) * backend::sketch_entry(3, j, c, q);
-        bound += std::fabs(static_cast<double>(data[a * d + j]) * backend::sketch_entry(3, j, c, q));
+        bound +=
+            std::fabs(static_cast<double>(data[a * d + j]) * backend::sketch_entry(3, j, c, q));
       }
       ASSERT_TRUE(std::isfinite(s.sketch[a * q + c]));
       EXPECT_NEAR(s.sketch[a * q + c], ref, 1e-6 * bound) << a << "," << c;
@@ -219,7 +220,8 @@ TEST(ScanCpu, SubnormalOnlyRowsScaleWithoutOverflow) {
 TEST(ScanMath, SaturateKeepsNaNAndClampsInfinities) {
   EXPECT_TRUE(std::isnan(kernels::saturate(std::numeric_limits<double>::quiet_NaN())));
   EXPECT_EQ(kernels::saturate(1e300), std::numeric_limits<float>::max());
-  EXPECT_EQ(kernels::saturate(-std::numeric_limits<double>::infinity()), -std::numeric_limits<float>::max());
+  EXPECT_EQ(kernels::saturate(-std::numeric_limits<double>::infinity()),
+            -std::numeric_limits<float>::max());
   EXPECT_EQ(kernels::saturate(0.5), 0.5f);
   EXPECT_TRUE(std::signbit(kernels::saturate(-0.0)));
   // The row scale of a subnormal maximum is beyond float32, and applying it stays finite.

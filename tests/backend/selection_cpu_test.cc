@@ -19,7 +19,8 @@ namespace fedguard::test {
 namespace {
 
 // Applies a network to one column of values (scalar, std::min / std::max).
-std::vector<float> run_network(std::vector<float> v, const std::vector<backend::cpu::Comparator>& net) {
+std::vector<float> run_network(std::vector<float> v,
+                               const std::vector<backend::cpu::Comparator>& net) {
   for (const auto& [i, j] : net) {
     const float lo = std::min(v[i], v[j]), hi = std::max(v[i], v[j]);
     v[i] = lo;
@@ -40,8 +41,8 @@ TEST(PartitionNetwork, MiddleClassEqualsSortedMiddleOnRandomAndZeroOneInputs) {
       for (int trial = 0; trial < 60; ++trial) {
         std::vector<float> v(m);
         for (float& x : v)
-          x = trial % 3 == 0 ? static_cast<float>(small(rng) > 0)          // 0-1 inputs
-              : trial % 3 == 1 ? static_cast<float>(small(rng))            // many ties
+          x = trial % 3 == 0   ? static_cast<float>(small(rng) > 0)  // 0-1 inputs
+              : trial % 3 == 1 ? static_cast<float>(small(rng))      // many ties
                                : normal(rng);
         std::vector<float> sorted = v;
         std::sort(sorted.begin(), sorted.end());
@@ -64,7 +65,8 @@ TEST(PartitionNetwork, RejectsImpossibleTrim) {
 // Float64 brute force of one column statistic (sorting), the definitions of rules/median.cc and
 // rules/trimmed_mean.cc; `abs_mean` receives the mean of the |values| summed, for the error
 // bound of a float64 sum in another order (m * 2^-52 * that, relative to the count).
-double brute(std::vector<double> c, backend::ColumnStatistic statistic, std::size_t b, double* abs_mean) {
+double brute(std::vector<double> c, backend::ColumnStatistic statistic, std::size_t b,
+             double* abs_mean) {
   std::sort(c.begin(), c.end());
   const std::size_t m = c.size();
   if (statistic == backend::ColumnStatistic::kMedian) {
@@ -91,15 +93,20 @@ TEST(SelectionCpu, MedianAndTrimmedMeanMatchFloat64Sorting) {
       std::normal_distribution<float> normal(0.0f, 1.0f);
       for (float& x : data) {
         if (kind == 0) x = normal(rng);
-        if (kind == 1) x = grid(rng) == 0 ? (grid(rng) > 0 ? 0.0f : -0.0f) : 0.5f * static_cast<float>(grid(rng));
-        if (kind == 2) x = grid(rng) == 3 ? 1e38f * static_cast<float>(grid(rng)) : normal(rng) * 1e-3f;  // finite, huge
+        if (kind == 1)
+          x = grid(rng) == 0 ? (grid(rng) > 0 ? 0.0f : -0.0f)
+                             : 0.5f * static_cast<float>(grid(rng));
+        if (kind == 2)
+          x = grid(rng) == 3 ? 1e38f * static_cast<float>(grid(rng))
+                             : normal(rng) * 1e-3f;  // finite, huge
       }
       const UpdateView view(data.data(), m, d, DType::kFloat32);
       backend::CoordinateAggregateRequest req;
       req.updates = &view;
       for (std::size_t i = 0; i < m; ++i) req.rows.push_back(i);
       for (std::size_t b : {std::size_t{0}, m / 10, (m - 1) / 3, (m - 1) / 2}) {
-        for (auto stat : {backend::ColumnStatistic::kMedian, backend::ColumnStatistic::kTrimmedMean}) {
+        for (auto stat :
+             {backend::ColumnStatistic::kMedian, backend::ColumnStatistic::kTrimmedMean}) {
           req.statistic = stat;
           req.param = stat == backend::ColumnStatistic::kMedian ? 0 : b;
           std::vector<float> out(d);
@@ -109,11 +116,13 @@ TEST(SelectionCpu, MedianAndTrimmedMeanMatchFloat64Sorting) {
             for (std::size_t i = 0; i < m; ++i) c[i] = data[i * d + j];
             double abs_mean = 0;
             const double want = brute(c, stat, req.param, &abs_mean);
-            const float want_f = static_cast<float>(std::clamp(want, -3.4028234663852886e38, 3.4028234663852886e38));
+            const float want_f =
+                static_cast<float>(std::clamp(want, -3.4028234663852886e38, 3.4028234663852886e38));
             // float64 sums in another order: equal up to float32 rounding of the result and the
             // float64 rounding of either sum (huge values of both signs cancel in kind 2).
-            EXPECT_NEAR(out[j], want_f,
-                        1e-6 * std::max(1.0, std::fabs(want)) + 4.0 * m * 0x1p-52 * abs_mean + 1e-30)
+            EXPECT_NEAR(
+                out[j], want_f,
+                1e-6 * std::max(1.0, std::fabs(want)) + 4.0 * m * 0x1p-52 * abs_mean + 1e-30)
                 << "m=" << m << " kind=" << kind << " b=" << req.param << " col=" << j;
           }
         }
@@ -132,7 +141,8 @@ TEST(SelectionCpu, InfinityAndNanFromMixingTakeTheSortPath) {
   for (float& x : data) x = normal(rng);
   data[0 * d + 3] = 3e38f;  // doubled by the mix below: +inf
   data[1 * d + 5] = 3e38f;
-  data[2 * d + 5] = -3e38f;  // row 1 + row 2 at column 5 is fine; 2 * (row 1) - 2 * (row 2) overflows
+  data[2 * d + 5] =
+      -3e38f;  // row 1 + row 2 at column 5 is fine; 2 * (row 1) - 2 * (row 2) overflows
   const UpdateView view(data.data(), m, d, DType::kFloat32);
   auto backend = backend::make_cpu_backend(1);
   backend::CoordinateAggregateRequest req;
@@ -146,7 +156,8 @@ TEST(SelectionCpu, InfinityAndNanFromMixingTakeTheSortPath) {
   req.param = 1;
   std::vector<float> out(d);
   backend->aggregate_coordinatewise(req, out.data());
-  for (std::size_t j = 0; j < d; ++j) EXPECT_TRUE(std::isfinite(out[j])) << j;  // the inf is trimmed
+  for (std::size_t j = 0; j < d; ++j)
+    EXPECT_TRUE(std::isfinite(out[j])) << j;  // the inf is trimmed
   req.statistic = backend::ColumnStatistic::kMedian;
   backend->aggregate_coordinatewise(req, out.data());
   for (std::size_t j = 0; j < d; ++j) EXPECT_TRUE(std::isfinite(out[j])) << j;
@@ -230,7 +241,8 @@ TEST(SketchCpu, EntriesMatchBruteForceAndDistancesKeepTheJlBound) {
   const std::size_t n = 10, d = 3000;
   std::vector<float> data(n * d);
   for (float& x : data) x = normal(rng);
-  for (std::size_t j = 0; j < d; ++j) data[3 * d + j] = data[2 * d + j] + 0.01f * normal(rng);  // a near pair
+  for (std::size_t j = 0; j < d; ++j)
+    data[3 * d + j] = data[2 * d + j] + 0.01f * normal(rng);  // a near pair
   const UpdateView view(data.data(), n, d, DType::kFloat32);
   for (std::size_t q : {1, 63, 100, 256}) {
     backend::ScanRequest req;
@@ -245,15 +257,19 @@ TEST(SketchCpu, EntriesMatchBruteForceAndDistancesKeepTheJlBound) {
       for (std::size_t c = 0; c < q; ++c) {
         double ref = 0, bound = 0;
         for (std::size_t j = 0; j < d; ++j) {
-          const double t = static_cast<double>(data[a * d + j]) * backend::sketch_entry(req.sketch_seed, j, c, q);
+          const double t = static_cast<double>(data[a * d + j]) *
+                           backend::sketch_entry(req.sketch_seed, j, c, q);
           ref += t;
           bound += std::fabs(t);
         }
-        ASSERT_NEAR(s.sketch[a * q + c], ref, 1e-6 * bound) << "q=" << q << " row " << a << " col " << c;
+        ASSERT_NEAR(s.sketch[a * q + c], ref, 1e-6 * bound)
+            << "q=" << q << " row " << a << " col " << c;
       }
     if (q != 256) continue;
     const double eps = 0.77;
-    ASSERT_LT(2.0 * 45 * std::exp(-static_cast<double>(q) * (eps * eps / 2 - eps * eps * eps / 3) / 2), 1e-6);
+    ASSERT_LT(
+        2.0 * 45 * std::exp(-static_cast<double>(q) * (eps * eps / 2 - eps * eps * eps / 3) / 2),
+        1e-6);
     for (std::size_t a = 0; a < n; ++a)
       for (std::size_t b = a + 1; b < n; ++b) {
         double dx = 0, ds = 0;

@@ -1,17 +1,15 @@
 // The `fedguard` binary end to end: demo, round (against float64 references), info, errors.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "io/npy.h"
 #include "support/engine_runner.h"
@@ -55,7 +53,8 @@ Output run_cli(const std::string& args) {
 Output run_cli_timeout(const std::string& args) {
   const std::string dir = test_dir();
   const std::string out = dir + "/cli_stdout.txt", err = dir + "/cli_stderr.txt";
-  const std::string cmd = "timeout 60 " + std::string(FEDGUARD_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
+  const std::string cmd =
+      "timeout 60 " + std::string(FEDGUARD_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
   const int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
 }
@@ -111,8 +110,8 @@ TEST_P(CliRound, EveryRuleMatchesTheFloat64Reference) {
   Matrix x = random_round(RoundShape{n, d, false, false, false, 0}, rng);
   const std::vector<unsigned char> bytes = encode(x, GetParam());  // x now has the stored values
   const std::string u = test_dir() + "/updates.npy";
-  io::write_npy(u, GetParam() == DType::kFloat32 ? io::NpyType::kFloat32 : io::NpyType::kFloat16, {n, d},
-                bytes.data());
+  io::write_npy(u, GetParam() == DType::kFloat32 ? io::NpyType::kFloat32 : io::NpyType::kFloat16,
+                {n, d}, bytes.data());
   std::vector<double> w(n);
   for (std::size_t i = 0; i < n; ++i) w[i] = 1.0 + static_cast<double>(i % 4);
   const std::string wpath = test_dir() + "/w.npy";
@@ -125,13 +124,17 @@ TEST_P(CliRound, EveryRuleMatchesTheFloat64Reference) {
       {R"({"aggregator": {"rule": "median"}})", ref::median(x)},
       {R"({"aggregator": {"rule": "trimmed_mean", "trim": 3}})", ref::trimmed_mean(x, 3)},
       {R"({"aggregator": {"rule": "krum", "f": 4}})", x[ref::krum(x, 4)]},
-      {R"({"aggregator": {"rule": "multi_krum", "f": 4, "m": 9}})", ref::weighted_mean(ref::rows(x, ref::multi_krum(x, 4, 9)), {})},
+      {R"({"aggregator": {"rule": "multi_krum", "f": 4, "m": 9}})",
+       ref::weighted_mean(ref::rows(x, ref::multi_krum(x, 4, 9)), {})},
       {R"({"aggregator": {"rule": "bulyan", "f": 4}})", ref::bulyan(x, 4)},
-      {R"({"aggregator": {"rule": "geometric_median", "nu": 1e-12}})", ref::geometric_median(x, w, 1e-12, 5000)},
-      {R"({"aggregator": {"rule": "centered_clipping", "tau": 5}})", ref::centered_clipping(x, ref::Vec(d, 0.0), 5, 3)},
+      {R"({"aggregator": {"rule": "geometric_median", "nu": 1e-12}})",
+       ref::geometric_median(x, w, 1e-12, 5000)},
+      {R"({"aggregator": {"rule": "centered_clipping", "tau": 5}})",
+       ref::centered_clipping(x, ref::Vec(d, 0.0), 5, 3)},
       {R"({"transforms": [{"rule": "norm_clip", "max_norm": 25}], "aggregator": {"rule": "mean"}})",
        ref::weighted_mean(ref::norm_clip(x, 25), w)},
-      {R"({"transforms": [{"rule": "arc", "f": 4}], "aggregator": {"rule": "median"}})", ref::median(ref::arc(x, 4))},
+      {R"({"transforms": [{"rule": "arc", "f": 4}], "aggregator": {"rule": "median"}})",
+       ref::median(ref::arc(x, 4))},
       {R"({"transforms": [{"rule": "nnm", "f": 4}], "aggregator": {"rule": "trimmed_mean", "trim": 4}})",
        ref::trimmed_mean(ref::nnm(x, 4), 4)},
   };
@@ -139,8 +142,8 @@ TEST_P(CliRound, EveryRuleMatchesTheFloat64Reference) {
     const std::string cfg = write_file("config.json", policy);
     const std::string agg = test_dir() + "/aggregate.npy";
     const std::string res = test_dir() + "/result.json";
-    const Output o = run_cli("round --updates " + u + " --config " + cfg + " --num-samples " + wpath + " --out " +
-                             res + " --aggregate-out " + agg);
+    const Output o = run_cli("round --updates " + u + " --config " + cfg + " --num-samples " +
+                             wpath + " --out " + res + " --aggregate-out " + agg);
     ASSERT_EQ(o.code, 0) << policy << "\n" << o.err;
     const io::NpyFile a(agg);
     ASSERT_EQ(a.shape(), std::vector<std::size_t>{d});
@@ -198,7 +201,8 @@ TEST(Cli, StateFileCarriesHistoryAcrossRounds) {
   // The same updates twice: the histories doubled, cosines unchanged, so the same weights;
   // what the state proves is that it loaded (a mismatched file would fail).
   EXPECT_EQ(first.at("weights"), second.at("weights"));
-  const std::string other = write_file("fg32.json", R"({"sketch_dim": 32, "aggregator": {"rule": "foolsgold"}})");
+  const std::string other =
+      write_file("fg32.json", R"({"sketch_dim": 32, "aggregator": {"rule": "foolsgold"}})");
   o = run_cli("round --updates " + u + " --config " + other + " --state " + state);
   EXPECT_EQ(o.code, 2);
   EXPECT_NE(o.err.find("written with sketch_dim 256"), std::string::npos) << o.err;
@@ -211,13 +215,15 @@ TEST(Cli, ThreeRoundsWithRotatingIdsRestoreHistoryExactly) {
   const std::size_t d = 50;
   const std::string state = test_dir() + "/rotating_state.bin";
   std::remove(state.c_str());
-  const std::string policy = R"({"sketch_dim": 16, "filters": [{"rule": "fldetector", "window": 1, "min_pairs": 1}],
+  const std::string policy =
+      R"({"sketch_dim": 16, "filters": [{"rule": "fldetector", "window": 1, "min_pairs": 1}],
       "aggregator": {"rule": "foolsgold"}, "reputation": {"decay": 0.7}})";
   const std::string cfg = write_file("rotating.json", policy);
   Engine engine(EngineConfig::from_json(policy));
   std::mt19937_64 rng(test_seed());
   std::normal_distribution<float> normal;
-  const std::vector<std::vector<std::string>> ids{{"a", "b", "c", "d", "e"}, {"b", "c", "d", "e", "f"}, {"a", "c", "d", "f", "g"}};
+  const std::vector<std::vector<std::string>> ids{
+      {"a", "b", "c", "d", "e"}, {"b", "c", "d", "e", "f"}, {"a", "c", "d", "f", "g"}};
   for (std::size_t t = 0; t < ids.size(); ++t) {
     const std::size_t n = ids[t].size();
     std::vector<float> x(n * d);
@@ -227,7 +233,8 @@ TEST(Cli, ThreeRoundsWithRotatingIdsRestoreHistoryExactly) {
     std::string id_text;
     for (const auto& id : ids[t]) id_text += id + "\n";
     const std::string id_file = write_file("rot_ids" + std::to_string(t) + ".txt", id_text);
-    const Output o = run_cli("round --updates " + u + " --config " + cfg + " --ids " + id_file + " --state " + state);
+    const Output o = run_cli("round --updates " + u + " --config " + cfg + " --ids " + id_file +
+                             " --state " + state);
     ASSERT_EQ(o.code, 0) << o.err;
     const auto got = nlohmann::json::parse(o.out);
     RoundInput in;
@@ -274,13 +281,15 @@ TEST(Cli, ErrorsGoToStderrWithExitCodes) {
   EXPECT_EQ(o.code, 2);
   EXPECT_NE(o.err.find("needs n > 2f+2 = 8 clients, got n=6"), std::string::npos) << o.err;
 
-  const std::string broken = write_file("broken.npy", std::string("\x93NUMPY\x01\x00\xff\x7f", 10) + "{'descr'");
+  const std::string broken =
+      write_file("broken.npy", std::string("\x93NUMPY\x01\x00\xff\x7f", 10) + "{'descr'");
   o = run_cli("round --updates " + broken + " --config " + cfg);
   EXPECT_EQ(o.code, 3);
   EXPECT_NE(o.err.find("broken.npy"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("offset"), std::string::npos) << o.err;
 
-  const std::string bad_cfg = write_file("bad.json", R"({"aggregator": {"rule": "krum", "f": 3, "q": 1}})");
+  const std::string bad_cfg =
+      write_file("bad.json", R"({"aggregator": {"rule": "krum", "f": 3, "q": 1}})");
   o = run_cli("round --updates " + u + " --config " + bad_cfg);
   EXPECT_EQ(o.code, 2);
   EXPECT_NE(o.err.find("has no parameter 'q'"), std::string::npos) << o.err;
@@ -309,7 +318,8 @@ TEST(Cli, RoundBackendAndPrecisionFlags) {
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 4);
   const std::string u = test_dir() + "/flags.npy";
   io::write_npy(u, io::NpyType::kFloat32, {n, d}, x.data());
-  Output o = run_cli("round --updates " + u + " --config " + cfg + " --backend cpu --precision fp32");
+  Output o =
+      run_cli("round --updates " + u + " --config " + cfg + " --backend cpu --precision fp32");
   ASSERT_EQ(o.code, 0) << o.err;
   o = run_cli("round --updates " + u + " --config " + cfg + " --backend cpu --precision tf32");
   EXPECT_EQ(o.code, 4) << o.err;
@@ -318,7 +328,6 @@ TEST(Cli, RoundBackendAndPrecisionFlags) {
   EXPECT_NE(o.code, 0);
   EXPECT_NE(o.err.find("--backend"), std::string::npos) << o.err;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Hostile input (issue 17): each case crashed, hung or was silently accepted before.
@@ -343,10 +352,13 @@ std::string small_updates() {
 }
 
 TEST(CliHostile, DeeplyNestedConfigIsAnErrorNotASegfault) {
-  const std::string config = write_file("deep.json", std::string(100000, '[') + std::string(100000, ']'));
+  const std::string config =
+      write_file("deep.json", std::string(100000, '[') + std::string(100000, ']'));
   const Output o = run_bounded("round --updates " + small_updates() + " --config " + config);
   EXPECT_EQ(o.code, 2) << o.err;
-  EXPECT_NE(o.err.find("deep.json: config is not valid JSON: offset 64: nested deeper than 64 levels"), std::string::npos)
+  EXPECT_NE(
+      o.err.find("deep.json: config is not valid JSON: offset 64: nested deeper than 64 levels"),
+      std::string::npos)
       << o.err;
 }
 
@@ -354,17 +366,20 @@ TEST(CliHostile, NonRegularFilesFailAtOnceNamingTheFile) {
   const std::string updates = small_updates();
   const std::string config = write_file("c.json", R"({"aggregator": {"rule": "mean"}})");
   const std::string fifo = make_fifo("fifo");
-  for (const std::string& args : {"round --updates " + fifo + " --config " + config,
-                                  "round --updates " + updates + " --config " + fifo,
-                                  "round --updates " + updates + " --config " + config + " --state " + fifo,
-                                  "round --updates " + updates + " --config " + config + " --ids " + fifo}) {
+  for (const std::string& args :
+       {"round --updates " + fifo + " --config " + config,
+        "round --updates " + updates + " --config " + fifo,
+        "round --updates " + updates + " --config " + config + " --state " + fifo,
+        "round --updates " + updates + " --config " + config + " --ids " + fifo}) {
     const Output o = run_bounded(args);
     EXPECT_EQ(o.code, 3) << args << "\n" << o.err;
     EXPECT_NE(o.err.find(fifo + ": not a regular file (a FIFO)"), std::string::npos) << o.err;
   }
-  Output o = run_bounded("round --updates " + updates + " --config " + config + " --state /dev/zero");
+  Output o =
+      run_bounded("round --updates " + updates + " --config " + config + " --state /dev/zero");
   EXPECT_EQ(o.code, 3) << o.err;
-  EXPECT_NE(o.err.find("/dev/zero: not a regular file (a character device)"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("/dev/zero: not a regular file (a character device)"), std::string::npos)
+      << o.err;
   o = run_bounded("round --updates /dev/zero --config " + config);
   EXPECT_NE(o.err.find("/dev/zero: not a regular file"), std::string::npos) << o.err;
   o = run_bounded("round --updates " + updates + " --config " + test_dir());
@@ -374,10 +389,12 @@ TEST(CliHostile, NonRegularFilesFailAtOnceNamingTheFile) {
 
 TEST(CliHostile, IdsFileWithInvalidUtf8IsAClearError) {
   const std::string ids = write_file("ids.txt", "a\nb\n\xff\xfe\nd\ne\n");
-  const Output o = run_bounded("round --updates " + small_updates() + " --config " +
-                               write_file("c.json", R"({"aggregator": {"rule": "mean"}})") + " --ids " + ids);
+  const Output o =
+      run_bounded("round --updates " + small_updates() + " --config " +
+                  write_file("c.json", R"({"aggregator": {"rule": "mean"}})") + " --ids " + ids);
   EXPECT_EQ(o.code, 3) << o.err;
-  EXPECT_NE(o.err.find("ids.txt: line 3 (offset 4): client ids must be UTF-8"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("ids.txt: line 3 (offset 4): client ids must be UTF-8"), std::string::npos)
+      << o.err;
   EXPECT_EQ(o.err.find("unexpected"), std::string::npos) << o.err;
 }
 
@@ -386,8 +403,8 @@ TEST(CliHostile, IdsFileWithInvalidUtf8IsAClearError) {
 TEST(CliHostile, ZeroWidthHugeRoundIsAnInputError) {
   const std::string path = test_dir() + "/zero.npy";
   io::write_npy(path, io::NpyType::kFloat32, {std::size_t{1} << 62, 0}, nullptr);
-  const Output o =
-      run_bounded("round --updates " + path + " --config " + write_file("c.json", R"({"aggregator": {"rule": "mean"}})"));
+  const Output o = run_bounded("round --updates " + path + " --config " +
+                               write_file("c.json", R"({"aggregator": {"rule": "mean"}})"));
   EXPECT_EQ(o.code, 2) << o.err;
   EXPECT_NE(o.err.find("zero length (d = 0)"), std::string::npos) << o.err;
 }
@@ -409,8 +426,9 @@ TEST(CliHostile, ScanReportsABadRoundAndGoesOn) {
   io::write_npy(log + "/round_000002.npy", io::NpyType::kFloat32, {6, 3}, x.data());
   make_fifo("log/round_000003.npy");
   const std::string out = test_dir() + "/scan_out";
-  const Output o = run_bounded("scan " + log + " --progress none --no-layer-scores --out " + out + " --config " +
-                               write_file("c.json", R"({"aggregator": {"rule": "median"}})"));
+  const Output o =
+      run_bounded("scan " + log + " --progress none --no-layer-scores --out " + out + " --config " +
+                  write_file("c.json", R"({"aggregator": {"rule": "median"}})"));
   EXPECT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.out.find("scanned 4 rounds (2 unreadable"), std::string::npos) << o.out << o.err;
   const std::string lines = slurp(out + "/rounds.jsonl");
@@ -431,11 +449,13 @@ TEST(CliHostile, ManifestGroundTruthMustMatchTheRound) {
       << R"({"file": "r0.npy", "client_ids": ["a", "b", "c", "d"], "malicious": ["zz"]},)"
       << R"({"file": "r1.npy", "client_ids": ["a", "b", "c", "d"], "malicious": ["b"]}]})";
   const std::string out = test_dir() + "/scan_out";
-  const Output o = run_bounded("scan " + log + " --progress none --no-layer-scores --out " + out + " --config " +
-                               write_file("c.json", R"({"aggregator": {"rule": "median"}})"));
+  const Output o =
+      run_bounded("scan " + log + " --progress none --no-layer-scores --out " + out + " --config " +
+                  write_file("c.json", R"({"aggregator": {"rule": "median"}})"));
   EXPECT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.out.find("scanned 2 rounds (1 unreadable"), std::string::npos) << o.out << o.err;
-  EXPECT_NE(slurp(out + "/rounds.jsonl").find("id 'zz' is not a client of the round"), std::string::npos);
+  EXPECT_NE(slurp(out + "/rounds.jsonl").find("id 'zz' is not a client of the round"),
+            std::string::npos);
 }
 
 // Found by the hostile probe (scripts/hostile_probe.py): unsigned options took "-1" (CLI11
@@ -447,22 +467,27 @@ TEST(CliHostile, ProbeFindingsAreErrors) {
   const std::string registry = test_dir() + "/R.json";
   std::remove(registry.c_str());
   Output o = run_bounded("keys register --registry " + registry +
-                         " --federation f --id a --public-key AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= --max-clients -1");
+                         " --federation f --id a --public-key "
+                         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= --max-clients -1");
   EXPECT_EQ(o.code, 2) << o.err;
   EXPECT_NE(o.err.find("--max-clients"), std::string::npos) << o.err;
   o = run_bounded("keys register --registry " + registry +
-                  " --federation f --id a --public-key AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= --round 18446744073709551616");
+                  " --federation f --id a --public-key "
+                  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= --round 18446744073709551616");
   EXPECT_EQ(o.code, 2) << o.err;
   const std::string log = test_dir() + "/mlog";
   std::system(("rm -rf '" + log + "' && mkdir -p '" + log + "'").c_str());
   std::vector<float> x(6 * 3, 1.0f);
   io::write_npy(log + "/round_000000.npy", io::NpyType::kFloat32, {6, 3}, x.data());
-  for (const std::string& extra : {std::string("--max-rounds -1"), std::string("--poll nan"), std::string("--max-wait nan")}) {
-    o = run_bounded("monitor " + log + " --config " + config + " --no-follow --progress none " + extra);
+  for (const std::string& extra :
+       {std::string("--max-rounds -1"), std::string("--poll nan"), std::string("--max-wait nan")}) {
+    o = run_bounded("monitor " + log + " --config " + config + " --no-follow --progress none " +
+                    extra);
     EXPECT_EQ(o.code, 2) << extra << "\n" << o.err;
   }
   const std::string fifo = make_fifo("mon_state");
-  o = run_bounded("monitor " + log + " --config " + config + " --no-follow --progress none --state " + fifo);
+  o = run_bounded("monitor " + log + " --config " + config +
+                  " --no-follow --progress none --state " + fifo);
   EXPECT_EQ(o.code, 3) << o.err;
   EXPECT_NE(o.err.find(fifo + ": not a regular file (a FIFO)"), std::string::npos) << o.err;
   o = run_bounded("monitor " + log + " --config " + fifo + " --no-follow --progress none");
@@ -473,7 +498,8 @@ TEST(CliHostile, ProbeFindingsAreErrors) {
   EXPECT_NE(o.err.find("empty_ids.txt: holds no client ids for n=5"), std::string::npos) << o.err;
   const std::string empty_ns = test_dir() + "/empty_ns.npy";
   io::write_npy(empty_ns, io::NpyType::kFloat32, {0}, x.data());
-  o = run_bounded("round --updates " + updates + " --config " + config + " --num-samples " + empty_ns);
+  o = run_bounded("round --updates " + updates + " --config " + config + " --num-samples " +
+                  empty_ns);
   EXPECT_EQ(o.code, 2) << o.err;
   EXPECT_NE(o.err.find("holds no num_samples for n=5"), std::string::npos) << o.err;
   // An atomic output never replaces a FIFO (or, as root, a device node).
@@ -482,7 +508,8 @@ TEST(CliHostile, ProbeFindingsAreErrors) {
   struct stat st {};
   ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
-  if (::access("/dev/full", W_OK) == 0) {  // a write that fails at flush (ENOSPC) is an error, not exit 0
+  if (::access("/dev/full", W_OK) ==
+      0) {  // a write that fails at flush (ENOSPC) is an error, not exit 0
     o = run_bounded("round --updates " + updates + " --config " + config + " --out /dev/full");
     EXPECT_EQ(o.code, 3) << o.err;
   }

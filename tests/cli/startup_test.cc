@@ -3,7 +3,6 @@
 // the rest start without them. Checked on the linked binary (ldd) and on what the dynamic loader
 // actually opens at run time (LD_DEBUG=files).
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,19 +45,22 @@ std::string files_opened(const std::string& args) {
   return loaded;
 }
 
-const std::vector<std::string> kHeavy = {"libtorch", "libc10", "libcudart", "libcublas", "libcusolver",
-                                          "libcuda.so", "libfedguard_cuda", "libfedguard_torch", "libnccl"};
+const std::vector<std::string> kHeavy = {
+    "libtorch",   "libc10",           "libcudart",         "libcublas", "libcusolver",
+    "libcuda.so", "libfedguard_cuda", "libfedguard_torch", "libnccl"};
 
 TEST(CliStartup, TheBinaryLinksNeitherLibTorchNorCuda) {
   const std::string ldd = run("ldd " + std::string(FEDGUARD_CLI_PATH));
   ASSERT_NE(ldd.find("libc.so"), std::string::npos) << ldd;  // ldd worked
-  for (const auto& lib : kHeavy) EXPECT_EQ(ldd.find(lib), std::string::npos) << lib << " in\n" << ldd;
+  for (const auto& lib : kHeavy)
+    EXPECT_EQ(ldd.find(lib), std::string::npos) << lib << " in\n" << ldd;
 }
 
 TEST(CliStartup, VersionAndASmallRoundOpenNoPlugin) {
   const std::string version = files_opened("--version");
   ASSERT_NE(version.find("libc.so"), std::string::npos) << "LD_DEBUG gave nothing:\n" << version;
-  for (const auto& lib : kHeavy) EXPECT_EQ(version.find(lib), std::string::npos) << lib << " opened by --version";
+  for (const auto& lib : kHeavy)
+    EXPECT_EQ(version.find(lib), std::string::npos) << lib << " opened by --version";
   // The demo's rounds use backend "auto": where a driver is present that rightly opens the CUDA
   // plugin; LibTorch never.
   const bool driver = std::ifstream("/proc/driver/nvidia/version").good();
@@ -71,7 +73,8 @@ TEST(CliStartup, VersionAndASmallRoundOpenNoPlugin) {
 // On a machine without an NVIDIA driver `fedguard info` reports a CPU-only machine without
 // opening the CUDA plugin or the runtime (the loader looks for libcuda.so.1 first).
 TEST(CliStartup, InfoOnACpuOnlyMachineOpensNoCudaLibrary) {
-  if (std::ifstream("/proc/driver/nvidia/version").good()) GTEST_SKIP() << "an NVIDIA driver is present";
+  if (std::ifstream("/proc/driver/nvidia/version").good())
+    GTEST_SKIP() << "an NVIDIA driver is present";
   const std::string info = files_opened("info");
   for (const auto& lib : {"libcudart", "libcublas", "libfedguard_cuda"})
     EXPECT_EQ(info.find(lib), std::string::npos) << lib << " opened by info";
@@ -89,7 +92,8 @@ TEST(CliStartup, SimulateOpensTheLibTorchPlugin) {
 TEST(CliStartup, TheLibTorchPluginExportsOnlyItsEntry) {
   const std::string syms = run("nm -D --defined-only " + std::string(FEDGUARD_TORCH_PLUGIN_PATH));
   EXPECT_NE(syms.find("fedguard_torch_plugin_v1"), std::string::npos) << syms;
-  EXPECT_EQ(syms.find("fedguard5Error"), std::string::npos) << "the core's symbols leak:\n" << syms.substr(0, 2000);
+  EXPECT_EQ(syms.find("fedguard5Error"), std::string::npos) << "the core's symbols leak:\n"
+                                                            << syms.substr(0, 2000);
 }
 #endif
 
@@ -97,7 +101,8 @@ TEST(CliStartup, TheLibTorchPluginExportsOnlyItsEntry) {
 TEST(CliStartup, TheCudaPluginExportsOnlyItsEntry) {
   const std::string syms = run("nm -D --defined-only " + std::string(FEDGUARD_CUDA_PLUGIN_PATH));
   EXPECT_NE(syms.find("fedguard_cuda_plugin_v1"), std::string::npos) << syms;
-  EXPECT_EQ(syms.find("fedguard5Error"), std::string::npos) << "the core's symbols leak:\n" << syms.substr(0, 2000);
+  EXPECT_EQ(syms.find("fedguard5Error"), std::string::npos) << "the core's symbols leak:\n"
+                                                            << syms.substr(0, 2000);
 }
 #endif
 

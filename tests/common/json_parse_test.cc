@@ -19,7 +19,8 @@ JsonError error_of(const std::string& text, std::size_t max_depth = kMaxJsonDept
 }
 
 TEST(JsonParse, ParsesWhatNlohmannParses) {
-  const std::string text = R"( {"a": [1, -2, 3.5, true, null, "x\u00e9"], "b": {"c": {}}, "u": 18446744073709551615} )";
+  const std::string text =
+      R"( {"a": [1, -2, 3.5, true, null, "x\u00e9"], "b": {"c": {}}, "u": 18446744073709551615} )";
   EXPECT_EQ(parse_json(text), nlohmann::json::parse(text));
   EXPECT_TRUE(parse_json("[]").is_array());
   EXPECT_EQ(parse_json("7"), 7);
@@ -48,7 +49,8 @@ TEST(JsonParse, DuplicateKeysNamedWithTheirOffset) {
   const std::string text = R"({"aggregator": {"rule": "mean"}, "aggregator": {"rule": "median"}})";
   const JsonError e = error_of(text);
   EXPECT_EQ(e.offset(), text.rfind("\"aggregator\""));
-  EXPECT_NE(std::string(e.what()).find("duplicate key \"aggregator\""), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("duplicate key \"aggregator\""), std::string::npos)
+      << e.what();
   // Also nested, also behind escapes, and after string values that shift the count.
   const std::string nested = R"({"x": "v", "f": [{"rule": "a", "r\u0075le": "b"}]})";
   EXPECT_EQ(error_of(nested).offset(), nested.find("\"r\\u0075le\""));
@@ -63,7 +65,8 @@ TEST(JsonParse, NulBytesRefused) {
   EXPECT_EQ(error_of(std::string("{\"a\0b\": 1}", 10)).offset(), 3u);
   const std::string escaped = R"({"k": "a\u0000b"})";
   EXPECT_EQ(error_of(escaped).offset(), escaped.find("\"a"));
-  EXPECT_NE(std::string(error_of(R"({"a\u0000": 1})").what()).find("NUL character in a key"), std::string::npos);
+  EXPECT_NE(std::string(error_of(R"({"a\u0000": 1})").what()).find("NUL character in a key"),
+            std::string::npos);
 }
 
 TEST(JsonParse, SyntaxErrorsAndHugeNumbersCarryAnOffset) {

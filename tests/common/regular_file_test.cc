@@ -36,7 +36,8 @@ TEST(RegularFile, ReadsARegularFile) {
 TEST(RegularFile, RefusesTooLargeBeforeReading) {
   const std::string path = testing::TempDir() + "regular_file_big.txt";
   std::ofstream(path) << "0123456789";
-  EXPECT_NE(message_of(path, 9).find("10 bytes, more than the 9"), std::string::npos) << message_of(path, 9);
+  EXPECT_NE(message_of(path, 9).find("10 bytes, more than the 9"), std::string::npos)
+      << message_of(path, 9);
   std::remove(path.c_str());
 }
 
@@ -52,7 +53,8 @@ TEST(RegularFile, FifoIsAnErrorNotAHang) {
 
 TEST(RegularFile, DirectoryAndDevicesRefused) {
   EXPECT_NE(message_of(testing::TempDir()).find("(a directory)"), std::string::npos);
-  EXPECT_NE(message_of("/dev/zero").find("/dev/zero: not a regular file (a character device)"), std::string::npos);
+  EXPECT_NE(message_of("/dev/zero").find("/dev/zero: not a regular file (a character device)"),
+            std::string::npos);
   EXPECT_NE(message_of("/nonexistent/x").find("cannot open"), std::string::npos);
 }
 
@@ -70,7 +72,8 @@ TEST(RegularFile, ExpectReplaceableRefusesWhatIsNotARegularFile) {
       ADD_FAILURE() << path;
     } catch (const Error& e) {
       EXPECT_EQ(e.category(), ErrorCategory::kIo);
-      EXPECT_NE(std::string(e.what()).find(path + ": not a regular file"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(path + ": not a regular file"), std::string::npos)
+          << e.what();
     }
   }
   const std::string file = dir + "/file";

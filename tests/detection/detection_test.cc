@@ -112,11 +112,13 @@ BruteCollusion brute_collusion(const Rows& x) {
   const double overall = bf_median(rm);
   std::vector<double> res;
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = i + 1; j < n; ++j) res.push_back(lr[i][j] - (rm[i] - overall / 2) - (rm[j] - overall / 2));
+    for (std::size_t j = i + 1; j < n; ++j)
+      res.push_back(lr[i][j] - (rm[i] - overall / 2) - (rm[j] - overall / 2));
   const double med = bf_median(res);
   std::vector<double> dev;
   for (double v : res) dev.push_back(std::fabs(v - med));
-  const double scale = 1.482602218505602 * bf_median(dev) * double(res.size()) / (double(res.size()) - 0.8);
+  const double scale =
+      1.482602218505602 * bf_median(dev) * double(res.size()) / (double(res.size()) - 0.8);
   BruteCollusion out{std::vector<double>(n), std::vector<double>(n)};
   for (std::size_t i = 0; i < n; ++i) {
     double best = 1e300;
@@ -135,7 +137,8 @@ struct ScannedRound {
   backend::ScanSummaries summaries;
   std::unique_ptr<geometry::GramSpace> space;
   std::vector<std::size_t> rows;
-  explicit ScannedRound(const Rows& x) : data(floats(x)), summaries(scan(data, x.size(), x[0].size())) {
+  explicit ScannedRound(const Rows& x)
+      : data(floats(x)), summaries(scan(data, x.size(), x[0].size())) {
     space = std::make_unique<geometry::GramSpace>(summaries);
     rows.resize(x.size());
     std::iota(rows.begin(), rows.end(), 0);
@@ -146,7 +149,8 @@ TEST(DetectionRobust, QuantilesMatchPublishedTables) {
   EXPECT_NEAR(detection::normal_quantile(0.975), 1.959963984540054, 1e-12);
   EXPECT_NEAR(detection::normal_quantile(0.001), -3.090232306167814, 1e-12);
   EXPECT_NEAR(detection::normal_quantile(0.5), 0.0, 1e-15);
-  // Student t (standard tables): t_{0.975, 10} = 2.228, t_{0.995, 30} = 2.750, t_{0.999, 5} = 5.893.
+  // Student t (standard tables): t_{0.975, 10} = 2.228, t_{0.995, 30} = 2.750, t_{0.999, 5}
+  // = 5.893.
   EXPECT_NEAR(detection::t_quantile(0.975, 10), 2.2281, 2e-3);
   EXPECT_NEAR(detection::t_quantile(0.995, 30), 2.7500, 2e-3);
   EXPECT_NEAR(detection::t_quantile(0.999, 5), 5.8934, 0.03);
@@ -158,9 +162,9 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
   for (std::size_t n : {9u, 16u, 31u}) {
     const std::size_t d = 301;
     Rows x = benign_round(n, d, rng);
-    for (std::size_t j = 0; j < d; ++j) x[2][j] = -x[2][j];             // a sign-flipped client
-    for (std::size_t j = 0; j < d; j += 3) x[4][j] = 0;                 // zeros
-    x[5] = x[6];                                                         // a duplicate pair
+    for (std::size_t j = 0; j < d; ++j) x[2][j] = -x[2][j];  // a sign-flipped client
+    for (std::size_t j = 0; j < d; j += 3) x[4][j] = 0;      // zeros
+    x[5] = x[6];                                             // a duplicate pair
     x = as_float32(std::move(x));
     ScannedRound s(x);
     const detection::SignalInput in(*s.space, s.rows, d);
@@ -171,7 +175,8 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
     const auto norm = detection::norm_signal(in);
     std::vector<double> logn(n);
     for (std::size_t i = 0; i < n; ++i) logn[i] = std::log(norms[i]);
-    for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(norm.z[i], bf_z(logn, i, 0.05), 1e-6) << "seed " << seed << " n " << n;
+    for (std::size_t i = 0; i < n; ++i)
+      EXPECT_NEAR(norm.z[i], bf_z(logn, i, 0.05), 1e-6) << "seed " << seed << " n " << n;
 
     // Direction: cosine to the mean of the core (the half with the largest median cosine to
     // the others), leaving the client itself out.
@@ -186,7 +191,8 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
     }
     std::vector<std::size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return typical[a] > typical[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return typical[a] > typical[b]; });
     std::vector<std::size_t> bf_core(order.begin(), order.begin() + (n + 1) / 2);
     std::sort(bf_core.begin(), bf_core.end());
     ASSERT_EQ(core, bf_core) << "seed " << seed;
@@ -199,7 +205,8 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
       cosv[i] = dot(x[i], centre) / (norms[i] * std::sqrt(dot(centre, centre)));
       EXPECT_NEAR(dir.value[i], cosv[i], 1e-6) << "seed " << seed;
     }
-    for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(dir.z[i], bf_z(cosv, i, 0.05), 1e-4) << "seed " << seed;
+    for (std::size_t i = 0; i < n; ++i)
+      EXPECT_NEAR(dir.z[i], bf_z(cosv, i, 0.05), 1e-4) << "seed " << seed;
 
     // Sign: net balance, and zero fraction with scale floor 1/sqrt(d); the larger |z|.
     const auto sign = detection::sign_signal(in, true);
@@ -213,7 +220,8 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
       zer[i] = z / d;
     }
     for (std::size_t i = 0; i < n; ++i) {
-      const double zb = bf_z(bal, i, std::max(0.01, 1 / std::sqrt(double(d)))), zz = bf_z(zer, i, 1 / std::sqrt(double(d)));
+      const double zb = bf_z(bal, i, std::max(0.01, 1 / std::sqrt(double(d)))),
+                   zz = bf_z(zer, i, 1 / std::sqrt(double(d)));
       EXPECT_NEAR(sign.z[i], std::fabs(zz) > std::fabs(zb) ? zz : zb, 1e-9) << "seed " << seed;
       EXPECT_NEAR(balance_only.z[i], zb, 1e-9) << "seed " << seed;
       EXPECT_NEAR(balance_only.value[i], bal[i], 1e-12) << "seed " << seed;
@@ -240,13 +248,15 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
         const double len = std::sqrt(dot(next, next));
         for (std::size_t j = 0; j < d; ++j) u[j] = next[j] / len;
       }
-      std::size_t largest = half;  // the eigenvector's sign is arbitrary: fix it on the largest projection
+      std::size_t largest =
+          half;  // the eigenvector's sign is arbitrary: fix it on the largest projection
       for (std::size_t i = half; i < n; i += 2)
         if (std::fabs(dot(y[i], u)) > std::fabs(dot(y[largest], u))) largest = i;
       const double sign_fix = (dot(y[largest], u) > 0) == (spec.value[largest] > 0) ? 1 : -1;
       for (std::size_t i = half; i < n; i += 2) {
         const double p = dot(y[i], u);
-        EXPECT_NEAR(spec.value[i], sign_fix * p, 1e-3 * (1 + std::fabs(p))) << "seed " << seed << " i " << i;
+        EXPECT_NEAR(spec.value[i], sign_fix * p, 1e-3 * (1 + std::fabs(p)))
+            << "seed " << seed << " i " << i;
       }
     }
 
@@ -258,7 +268,8 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
     EXPECT_EQ(col.value[6], 0.0);
     for (std::size_t i = 0; i < n; ++i) {
       EXPECT_NEAR(col.value[i], bf.rho[i], 1e-4) << "seed " << seed << " i " << i;
-      EXPECT_NEAR(col.z[i], bf.z[i], 1e-3 * (1 + std::fabs(col.z[i]))) << "seed " << seed << " i " << i;
+      EXPECT_NEAR(col.z[i], bf.z[i], 1e-3 * (1 + std::fabs(col.z[i])))
+          << "seed " << seed << " i " << i;
     }
   }
 }
@@ -290,11 +301,13 @@ TEST(DetectionCalibration, FalseAlarmRateMatchesBudgetAtEveryN) {
       for (const auto& sig : all) {
         double alpha = budget;
         if (sig.comparisons > 1) alpha = 1 - std::pow(1 - budget, 1.0 / double(sig.comparisons));
-        const double cut = detection::calibrated_cut(alpha, sig.calibration_n ? sig.calibration_n : n,
-                                                     sig.tail == detection::Tail::kBoth);
+        const double cut = detection::calibrated_cut(
+            alpha, sig.calibration_n ? sig.calibration_n : n, sig.tail == detection::Tail::kBoth);
         for (std::size_t i = 0; i < sig.z.size(); ++i) {
           const double z = sig.z[i];
-          const double o = sig.tail == detection::Tail::kUpper ? z : sig.tail == detection::Tail::kLower ? -z : std::fabs(z);
+          const double o = sig.tail == detection::Tail::kUpper   ? z
+                           : sig.tail == detection::Tail::kLower ? -z
+                                                                 : std::fabs(z);
           alarms[sig.name] += o > cut && (sig.name != "collusion" || sig.value[i] < 0.25);
         }
       }
@@ -342,7 +355,8 @@ TEST(DetectionCollusion, IdenticalAndNearIdenticalGroupsAreFlaggedBenignGroupsAr
       x.push_back(r);
     }
     std::vector<double> attack(d);
-    for (std::size_t j = 0; j < d; ++j) attack[j] = shared[j] + 1.07 * g(rng);  // benign norm and direction
+    for (std::size_t j = 0; j < d; ++j)
+      attack[j] = shared[j] + 1.07 * g(rng);  // benign norm and direction
     const double attack_norm = std::sqrt(dot(attack, attack));
     for (std::size_t a = 0; a < colluders; ++a) {
       std::vector<double> r = attack;
@@ -359,19 +373,23 @@ TEST(DetectionCollusion, IdenticalAndNearIdenticalGroupsAreFlaggedBenignGroupsAr
     for (const auto& f : out.findings) {
       flagged[f.index] = 1;
       if (f.index < benign) {  // a false alarm of another signal is possible; never collusion
-        EXPECT_NE(f.code, ReasonCode::kCollusion) << "noise " << noise << " seed " << seed << ": " << f.detail;
+        EXPECT_NE(f.code, ReasonCode::kCollusion)
+            << "noise " << noise << " seed " << seed << ": " << f.detail;
         ++benign_flagged;
       }
       if (f.index >= benign) {
-        EXPECT_EQ(f.code, ReasonCode::kCollusion) << "noise " << noise << " seed " << seed << ": " << f.detail;
+        EXPECT_EQ(f.code, ReasonCode::kCollusion)
+            << "noise " << noise << " seed " << seed << ": " << f.detail;
         EXPECT_EQ(f.values.at("collusion_group"), double(colluders)) << f.detail;
       }
     }
     // Collusion never fires on the benign groups (asserted above). The direction and sign
     // signals can: five tight benign clusters are a multimodal null, outside their calibration
     // (seen: 8 of 40 at seed 1874517280; docs/detection.md). Recorded, not asserted.
-    RecordProperty("benign_flagged_noise_" + std::to_string(noise), static_cast<int>(benign_flagged));
-    for (std::size_t i = benign; i < x.size(); ++i) EXPECT_TRUE(flagged[i]) << "colluder " << i << " noise " << noise;
+    RecordProperty("benign_flagged_noise_" + std::to_string(noise),
+                   static_cast<int>(benign_flagged));
+    for (std::size_t i = benign; i < x.size(); ++i)
+      EXPECT_TRUE(flagged[i]) << "colluder " << i << " noise " << noise;
   }
 }
 
@@ -386,8 +404,8 @@ TEST(DetectionEngine, PresetRejectsAttackersByIdAndAggregatesTheRestRobustly) {
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < n; ++i) ids.push_back("client-" + std::to_string(i));
   for (std::size_t j = 0; j < d; ++j) {
-    x[0][j] *= 20;          // scaled
-    x[1][j] = -x[1][j];     // sign flip
+    x[0][j] *= 20;       // scaled
+    x[1][j] = -x[1][j];  // sign flip
     x[2][j] = -x[2][j];
     x[3][j] = x[4][j] = x[5][j] = -x[10][j];  // three identical fakes
   }
@@ -406,14 +424,16 @@ TEST(DetectionEngine, PresetRejectsAttackersByIdAndAggregatesTheRestRobustly) {
     // The signal that fired carries its z, cut-off and raw value.
     std::string signal = reason_code_name(rej.code);
     signal = signal.substr(0, signal.find("_outlier"));
-    ASSERT_TRUE(rej.values.count(signal + "_z") && rej.values.count(signal + "_cut")) << rej.id << " " << signal;
+    ASSERT_TRUE(rej.values.count(signal + "_z") && rej.values.count(signal + "_cut"))
+        << rej.id << " " << signal;
     const double z = rej.values.at(signal + "_z"), cut = rej.values.at(signal + "_cut");
     EXPECT_TRUE(std::fabs(z) > cut || signal == "norm") << rej.id << ": " << rej.detail;
   }
   EXPECT_EQ(code_of["client-0"], "norm_outlier");
   EXPECT_EQ(code_of["client-1"], "direction_outlier");
   EXPECT_EQ(code_of["client-2"], "direction_outlier");
-  for (const char* id : {"client-3", "client-4", "client-5"}) EXPECT_EQ(code_of[id], "collusion") << id;
+  for (const char* id : {"client-3", "client-4", "client-5"})
+    EXPECT_EQ(code_of[id], "collusion") << id;
   // The benign clients' scales spread by exp(0.2 N(0,1)): at the budgets' ~1% per client a
   // round of 24 may see a false alarm; more than two would be out of calibration.
   std::size_t benign_rejected = 0;
@@ -429,14 +449,16 @@ TEST(DetectionEngine, PresetRejectsAttackersByIdAndAggregatesTheRestRobustly) {
   const std::size_t m = kept.size();
   const std::size_t detected = r.rejections.size(), f = detected >= 6 ? 1 : 6 - detected;
   bool noted = false;
-  for (const auto& note : r.notes) noted |= note.find("detection rejected " + std::to_string(detected)) != std::string::npos;
+  for (const auto& note : r.notes)
+    noted |= note.find("detection rejected " + std::to_string(detected)) != std::string::npos;
   EXPECT_TRUE(noted);
   Rows y(m, std::vector<double>(d, 0.0));
   for (std::size_t i = 0; i < m; ++i) {
     std::vector<std::pair<double, std::size_t>> dist;
     for (std::size_t k = 0; k < m; ++k) {
       double s2 = 0;
-      for (std::size_t j = 0; j < d; ++j) s2 += (kept[i][j] - kept[k][j]) * (kept[i][j] - kept[k][j]);
+      for (std::size_t j = 0; j < d; ++j)
+        s2 += (kept[i][j] - kept[k][j]) * (kept[i][j] - kept[k][j]);
       dist.emplace_back(s2, k);
     }
     std::sort(dist.begin(), dist.end());
@@ -449,7 +471,9 @@ TEST(DetectionEngine, PresetRejectsAttackersByIdAndAggregatesTheRestRobustly) {
     std::sort(col.begin(), col.end());
     double s2 = 0;
     for (std::size_t q = f; q < m - f; ++q) s2 += col[q];
-    EXPECT_NEAR(r.aggregate[j], s2 / double(m - 2 * f), 1e-4 * (1 + std::fabs(s2 / double(m - 2 * f)))) << j;
+    EXPECT_NEAR(r.aggregate[j], s2 / double(m - 2 * f),
+                1e-4 * (1 + std::fabs(s2 / double(m - 2 * f))))
+        << j;
   }
   const auto json = r.to_json();
   EXPECT_EQ(json.at("rejections").size(), 6u + benign_rejected);
@@ -478,7 +502,8 @@ TEST(DetectionSignals, HistoryMatchesTheFloat64BruteForce) {
   const BruteCollusion bf = brute_collusion(h);
   for (std::size_t i = 0; i < m; ++i) {
     EXPECT_NEAR(sig.value[i], bf.rho[i], 1e-9 * (1 + bf.rho[i])) << "seed " << seed << " i " << i;
-    EXPECT_NEAR(sig.z[i], bf.z[i], 1e-7 * (1 + std::fabs(bf.z[i]))) << "seed " << seed << " i " << i;
+    EXPECT_NEAR(sig.z[i], bf.z[i], 1e-7 * (1 + std::fabs(bf.z[i])))
+        << "seed " << seed << " i " << i;
   }
 }
 
@@ -514,7 +539,8 @@ TEST(DetectionHistory, NoisySybilsConvergeInHistoryBenignClientsDoNot) {
     for (std::size_t j = 0; j < d; ++j) attack[j] = shared[j] + cluster[0][j] + 0.7 * g(rng);
     const double attack_norm = std::sqrt(dot(attack, attack));
     for (std::size_t i = benign; i < n; ++i)
-      for (std::size_t j = 0; j < d; ++j) x[i][j] = attack[j] + 0.3 * attack_norm / std::sqrt(double(d)) * g(rng);
+      for (std::size_t j = 0; j < d; ++j)
+        x[i][j] = attack[j] + 0.3 * attack_norm / std::sqrt(double(d)) * g(rng);
     x = as_float32(std::move(x));
     const std::vector<float> data = floats(x);
     RoundInput in;
@@ -525,7 +551,8 @@ TEST(DetectionHistory, NoisySybilsConvergeInHistoryBenignClientsDoNot) {
     for (const Rejection& rej : res.rejections) {
       if (rej.client < benign) {
         benign_history += rej.code == ReasonCode::kHistoryOutlier;
-        EXPECT_NE(rej.code, ReasonCode::kHistoryOutlier) << "round " << r << " seed " << seed << ": " << rej.detail;
+        EXPECT_NE(rej.code, ReasonCode::kHistoryOutlier)
+            << "round " << r << " seed " << seed << ": " << rej.detail;
       } else {
         caught += rej.code == ReasonCode::kHistoryOutlier;
         collusion_on_sybils += rej.code == ReasonCode::kCollusion;
@@ -540,7 +567,8 @@ TEST(DetectionHistory, NoisySybilsConvergeInHistoryBenignClientsDoNot) {
     }
     if (caught == sybils && first_caught == rounds) first_caught = r;
   }
-  EXPECT_EQ(collusion_on_sybils, 0u) << "the per-round copies must be beyond the collusion signal's bound";
+  EXPECT_EQ(collusion_on_sybils, 0u)
+      << "the per-round copies must be beyond the collusion signal's bound";
   EXPECT_EQ(benign_history, 0u);
   // rho between two Sybils' histories after R rounds ~ 0.42 / sqrt(R): below 0.25 from R = 3,
   // with the sketch's ~9% relative error on distances and the z's tail on top: all eight
@@ -573,8 +601,11 @@ TEST(DetectionEngine, PresetDegradesForSmallRoundsAndSaysSo) {
 TEST(DetectionEngine, PresetJsonRoundTripsAndRejectsMixedKeys) {
   const EngineConfig c = EngineConfig::from_json(R"({"preset": "recommended", "f_fraction": 0.1})");
   EXPECT_EQ(EngineConfig::from_json(c.to_json().dump()).to_json(), c.to_json());
-  EXPECT_THROW(EngineConfig::from_json(R"({"preset": "recommended", "aggregator": {"rule": "mean"}})"), Error);
-  EXPECT_THROW(EngineConfig::from_json(R"({"preset": "recommended", "f": 2, "f_fraction": 0.1})"), Error);
+  EXPECT_THROW(
+      EngineConfig::from_json(R"({"preset": "recommended", "aggregator": {"rule": "mean"}})"),
+      Error);
+  EXPECT_THROW(EngineConfig::from_json(R"({"preset": "recommended", "f": 2, "f_fraction": 0.1})"),
+               Error);
   EXPECT_THROW(EngineConfig::from_json(R"({"preset": "best"})"), Error);
   EXPECT_THROW(EngineConfig::from_json(R"({"f": 3})"), Error);
   EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"norm": 0.7}})"), Error);

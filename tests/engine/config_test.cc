@@ -86,7 +86,8 @@ TEST(Config, RecommendedPolicyIsDetectionNnmTrimmedMean) {
   // Detection rejected one of the f = 2 assumed attackers: the aggregator withstands the other
   // one (EngineConfig::for_round), and a note says so.
   bool noted = false;
-  for (const auto& note : r.notes) noted |= note.find("f lowered from 2 to 1 (detection rejected 1)") != std::string::npos;
+  for (const auto& note : r.notes)
+    noted |= note.find("f lowered from 2 to 1 (detection rejected 1)") != std::string::npos;
   EXPECT_TRUE(noted);
   // Brute force on the m = n - 1 kept rows with the round's f = 1: y_i = mean of the m - f
   // nearest rows of x_i (itself included, by squared distance, ties to the lower index), then
@@ -97,12 +98,14 @@ TEST(Config, RecommendedPolicyIsDetectionNnmTrimmedMean) {
     std::vector<std::pair<double, std::size_t>> dist;
     for (std::size_t k = 0; k < m; ++k) {
       double s = 0;
-      for (std::size_t j = 0; j < d; ++j) s += (double(x[i * d + j]) - x[k * d + j]) * (double(x[i * d + j]) - x[k * d + j]);
+      for (std::size_t j = 0; j < d; ++j)
+        s += (double(x[i * d + j]) - x[k * d + j]) * (double(x[i * d + j]) - x[k * d + j]);
       dist.emplace_back(s, k);
     }
     std::sort(dist.begin(), dist.end());
     for (std::size_t q = 0; q < m - fr; ++q)
-      for (std::size_t j = 0; j < d; ++j) y[i][j] += double(x[dist[q].second * d + j]) / double(m - fr);
+      for (std::size_t j = 0; j < d; ++j)
+        y[i][j] += double(x[dist[q].second * d + j]) / double(m - fr);
   }
   for (std::size_t j = 0; j < d; ++j) {
     std::vector<double> col;
@@ -113,7 +116,6 @@ TEST(Config, RecommendedPolicyIsDetectionNnmTrimmedMean) {
     EXPECT_NEAR(r.aggregate[j], s / double(m - 2 * fr), 1e-5) << j;
   }
 }
-
 
 // precision and combine.mode are enums in C++ and the same strings in JSON, both ways.
 TEST(Config, PrecisionAndCombineModeRoundTripTheirStrings) {
@@ -142,7 +144,8 @@ TEST(Config, PrecisionAndCombineModeRoundTripTheirStrings) {
   EXPECT_EQ(EngineConfig{}.combine.mode, CombineMode::kIntersect);
   EXPECT_EQ(EngineConfig::from_json(R"({"precision": "tf32"})").precision, Precision::kTf32);
   EXPECT_EQ(EngineConfig::from_json(R"({"combine": "vote"})").combine.mode, CombineMode::kVote);
-  EXPECT_EQ(EngineConfig::from_json(R"({"combine": {"mode": "vote"}})").combine.mode, CombineMode::kVote);
+  EXPECT_EQ(EngineConfig::from_json(R"({"combine": {"mode": "vote"}})").combine.mode,
+            CombineMode::kVote);
 }
 
 TEST(Config, UnknownPrecisionOrCombineModeKeepsItsMessage) {
@@ -155,9 +158,11 @@ TEST(Config, UnknownPrecisionOrCombineModeKeepsItsMessage) {
     }
     return std::string("no error");
   };
-  EXPECT_EQ(message(R"({"precision": "fp16"})"), R"(config "precision" must be fp32, tf32 or bf16, got "fp16")");
+  EXPECT_EQ(message(R"({"precision": "fp16"})"),
+            R"(config "precision" must be fp32, tf32 or bf16, got "fp16")");
   EXPECT_EQ(message(R"({"precision": 32})"), R"(config "precision" must be a string)");
-  EXPECT_EQ(message(R"({"combine": "union"})"), R"(config "combine.mode" must be "intersect" or "vote", got "union")");
+  EXPECT_EQ(message(R"({"combine": "union"})"),
+            R"(config "combine.mode" must be "intersect" or "vote", got "union")");
   EXPECT_EQ(message(R"({"combine": {"mode": "Vote"}})"),
             R"(config "combine.mode" must be "intersect" or "vote", got "Vote")");
   EXPECT_THROW(precision_from_string("FP32"), Error);
@@ -190,14 +195,18 @@ TEST(Config, ValidateBuildsNoPolicyAndTheEngineBuildsEachRuleOnce) {
     return std::string("no error");
   };
   const std::size_t before = policy::Policy::built();
-  EXPECT_EQ(message(R"({"filters": [{"rule": "median"}]})"), "rule 'median' cannot serve as a filter");
-  EXPECT_EQ(message(R"({"transforms": [{"rule": "krum", "f": 1}]})"), "rule 'krum' cannot serve as a transform");
-  EXPECT_EQ(message(R"({"aggregator": {"rule": "norm_bound"}})"), "rule 'norm_bound' cannot serve as the aggregator");
+  EXPECT_EQ(message(R"({"filters": [{"rule": "median"}]})"),
+            "rule 'median' cannot serve as a filter");
+  EXPECT_EQ(message(R"({"transforms": [{"rule": "krum", "f": 1}]})"),
+            "rule 'krum' cannot serve as a transform");
+  EXPECT_EQ(message(R"({"aggregator": {"rule": "norm_bound"}})"),
+            "rule 'norm_bound' cannot serve as the aggregator");
   EXPECT_EQ(message(R"({"filters": [{"rule": "reputation"}, {"rule": "norm_bound"}]})"),
             "the 'reputation' filter must be the last filter (it is filter 1 of 2)");
   EXPECT_EQ(message(R"({"aggregator": {"rule": "krum", "f": 1, "g": 2}})"),
             "rule 'krum' has no parameter 'g' (it takes: f)");
-  EXPECT_EQ(message(R"({"aggregator": {"rule": "kurm"}})").rfind("unknown rule 'kurm' (known: ", 0), 0u);
+  EXPECT_EQ(message(R"({"aggregator": {"rule": "kurm"}})").rfind("unknown rule 'kurm' (known: ", 0),
+            0u);
   EXPECT_EQ(policy::Policy::built(), before);
 }
 

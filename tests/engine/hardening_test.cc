@@ -10,9 +10,8 @@
 #include <fstream>
 #include <functional>
 #include <limits>
-#include <random>
-
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "support/engine_runner.h"
 #include "support/random_round.h"
@@ -20,7 +19,8 @@
 namespace fedguard::test {
 namespace {
 
-std::string error_of(const std::function<void()>& f, ErrorCategory want = ErrorCategory::kInvalidInput) {
+std::string error_of(const std::function<void()>& f,
+                     ErrorCategory want = ErrorCategory::kInvalidInput) {
   try {
     f();
   } catch (const Error& e) {
@@ -30,10 +30,13 @@ std::string error_of(const std::function<void()>& f, ErrorCategory want = ErrorC
   return "<no error>";
 }
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 TEST(HardeningConfig, DeepNestingIsAConfigErrorNotACrash) {
-  const std::string deep = R"({"aggregator": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  const std::string deep =
+      R"({"aggregator": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
   const std::string m = error_of([&] { EngineConfig::from_json(deep); });
   EXPECT_TRUE(has(m, "config is not valid JSON: offset 78: nested deeper than 64 levels")) << m;
 }
@@ -43,7 +46,8 @@ TEST(HardeningConfig, DuplicateKeysAreRefusedNamingKeyAndOffset) {
   const std::string m = error_of([&] { EngineConfig::from_json(text); });
   EXPECT_TRUE(has(m, "offset 33: duplicate key \"aggregator\"")) << m;
   const std::string filters = R"({"filters": [], "filters": [{"rule": "norm_bound"}]})";
-  EXPECT_TRUE(has(error_of([&] { EngineConfig::from_json(filters); }), "duplicate key \"filters\""));
+  EXPECT_TRUE(
+      has(error_of([&] { EngineConfig::from_json(filters); }), "duplicate key \"filters\""));
   const std::string inner = R"({"aggregator": {"rule": "krum", "f": 1, "f": 2}})";
   EXPECT_TRUE(has(error_of([&] { EngineConfig::from_json(inner); }), "duplicate key \"f\""));
 }
@@ -59,18 +63,23 @@ TEST(HardeningConfig, NulBytesAreRefused) {
 // where they used to wrap (krum f = 2^63 ran as f = -2^63 cast back) or loop for hours.
 TEST(HardeningParams, HugeIntegersAreOutOfRangeErrors) {
   const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
-      {R"({"aggregator": {"rule": "bulyan", "f": 4611686018427387904}})", "'f' = 4611686018427387904", "1048576"},
+      {R"({"aggregator": {"rule": "bulyan", "f": 4611686018427387904}})",
+       "'f' = 4611686018427387904", "1048576"},
       {R"({"aggregator": {"rule": "centered_clipping", "iterations": 18446744073709551615}})",
        "'iterations' = 18446744073709551615", "[0, 10000]"},
-      {R"({"aggregator": {"rule": "krum", "f": 9223372036854775808}})", "'f' = 9223372036854775808", "[0, 1048576]"},
-      {R"({"aggregator": {"rule": "krum", "f": 18446744073709551615}})", "'f' = 18446744073709551615", "[0, 1048576]"},
-      {R"({"aggregator": {"rule": "trimmed_mean", "trim": 9223372036854775808}})", "'trim' = 9223372036854775808",
+      {R"({"aggregator": {"rule": "krum", "f": 9223372036854775808}})", "'f' = 9223372036854775808",
        "[0, 1048576]"},
+      {R"({"aggregator": {"rule": "krum", "f": 18446744073709551615}})",
+       "'f' = 18446744073709551615", "[0, 1048576]"},
+      {R"({"aggregator": {"rule": "trimmed_mean", "trim": 9223372036854775808}})",
+       "'trim' = 9223372036854775808", "[0, 1048576]"},
       {R"({"filters": [{"rule": "flame", "min_cluster_size": 18446744073709551615}]})",
        "'min_cluster_size' = 18446744073709551615", "[0, 1048576]"},
-      {R"({"aggregator": {"rule": "trimmed_mean", "trim": 1e300}})", "'trim' = 1e+300", "[0, 1048576]"},
+      {R"({"aggregator": {"rule": "trimmed_mean", "trim": 1e300}})", "'trim' = 1e+300",
+       "[0, 1048576]"},
       {R"({"aggregator": {"rule": "krum", "f": -1}})", "'f' = -1", "[0, 1048576]"},
-      {R"({"aggregator": {"rule": "geometric_median", "max_iter": 10001}})", "'max_iter' = 10001", "[0, 10000]"},
+      {R"({"aggregator": {"rule": "geometric_median", "max_iter": 10001}})", "'max_iter' = 10001",
+       "[0, 10000]"},
       {R"({"filters": [{"rule": "fldetector", "window": 33}]})", "'window' = 33", "[0, 32]"},
       {R"({"aggregator": {"rule": "trimmed_mean", "trim": 2.5}})", "'trim' = 2.5", "integer"},
   };
@@ -80,8 +89,10 @@ TEST(HardeningParams, HugeIntegersAreOutOfRangeErrors) {
   }
   // The bounds themselves are valid configurations; the round checks f against n.
   EXPECT_NO_THROW(EngineConfig::from_json(R"({"aggregator": {"rule": "krum", "f": 1048576}})"));
-  EXPECT_NO_THROW(EngineConfig::from_json(R"({"aggregator": {"rule": "trimmed_mean", "trim": 3.0}})"));
-  EXPECT_NO_THROW(EngineConfig::from_json(R"({"filters": [{"rule": "flame", "seed": 18446744073709551615}]})"));
+  EXPECT_NO_THROW(
+      EngineConfig::from_json(R"({"aggregator": {"rule": "trimmed_mean", "trim": 3.0}})"));
+  EXPECT_NO_THROW(
+      EngineConfig::from_json(R"({"filters": [{"rule": "flame", "seed": 18446744073709551615}]})"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -91,7 +102,8 @@ class HardeningState : public ::testing::Test {
  protected:
   void SetUp() override {
     std::mt19937_64 rng(test_seed());
-    for (std::size_t d : {d_, d_ + 1}) rounds_.push_back(to_floats(random_round(RoundShape{n_, d}, rng)));
+    for (std::size_t d : {d_, d_ + 1})
+      rounds_.push_back(to_floats(random_round(RoundShape{n_, d}, rng)));
     // One file per test: ctest runs the tests of this suite in parallel processes.
     path_ = testing::TempDir() + "hardening_state_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".fgs";
@@ -115,8 +127,9 @@ class HardeningState : public ::testing::Test {
 
 // FoolsGold and FLDetector histories built at d must not be used (or rewritten) at d + 1.
 TEST_F(HardeningState, HistoriesOfAnotherModelSizeAreRefused) {
-  for (const char* policy : {R"({"aggregator": {"rule": "foolsgold"}})",
-                             R"({"filters": [{"rule": "fldetector", "window": 2, "min_pairs": 1}]})"}) {
+  for (const char* policy :
+       {R"({"aggregator": {"rule": "foolsgold"}})",
+        R"({"filters": [{"rule": "fldetector", "window": 2, "min_pairs": 1}]})"}) {
     Engine e = make_engine(policy);
     run(e, d_);
     run(e, d_);
@@ -148,7 +161,9 @@ TEST_F(HardeningState, NonFiniteValuesAreAFileError) {
   write(path_, bytes);
   Engine fresh = make_engine(R"({"aggregator": {"rule": "foolsgold"}})");
   const std::string m = error_of([&] { fresh.load_state(path_); }, ErrorCategory::kIo);
-  EXPECT_TRUE(has(m, path_ + ": offset " + std::to_string(bytes.size() - 8) + ": a client sketch holds nan")) << m;
+  EXPECT_TRUE(has(
+      m, path_ + ": offset " + std::to_string(bytes.size() - 8) + ": a client sketch holds nan"))
+      << m;
   EXPECT_EQ(fresh.rounds_processed(), 0u);
 }
 
@@ -156,11 +171,13 @@ TEST_F(HardeningState, NonRegularFilesAreErrorsNotHangs) {
   Engine e = make_engine(R"({"aggregator": {"rule": "mean"}})");
   EXPECT_TRUE(has(error_of([&] { e.load_state("/dev/zero"); }, ErrorCategory::kIo),
                   "/dev/zero: not a regular file (a character device)"));
-  EXPECT_TRUE(has(error_of([&] { e.load_state(testing::TempDir()); }, ErrorCategory::kIo), "(a directory)"));
+  EXPECT_TRUE(has(error_of([&] { e.load_state(testing::TempDir()); }, ErrorCategory::kIo),
+                  "(a directory)"));
   const std::string fifo = testing::TempDir() + "hardening_state_fifo";
   std::remove(fifo.c_str());
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  EXPECT_TRUE(has(error_of([&] { e.load_state(fifo); }, ErrorCategory::kIo), "not a regular file (a FIFO)"));
+  EXPECT_TRUE(has(error_of([&] { e.load_state(fifo); }, ErrorCategory::kIo),
+                  "not a regular file (a FIFO)"));
   std::remove(fifo.c_str());
 }
 
@@ -168,7 +185,8 @@ TEST_F(HardeningState, NonRegularFilesAreErrorsNotHangs) {
 // at the next round), a client's FLDetector window of 10^6 values loaded, and save_state renamed
 // its file over whatever was at the path (a FIFO; as root, /dev/full).
 TEST_F(HardeningState, HeaderCountsBeyondWhatTheEngineWritesAreRefused) {
-  Engine e = make_engine(R"({"filters": [{"rule": "fldetector", "window": 2}], "aggregator": {"rule": "mean"}})");
+  Engine e = make_engine(
+      R"({"filters": [{"rule": "fldetector", "window": 2}], "aggregator": {"rule": "mean"}})");
   run(e, d_);
   e.save_state(path_);
   const std::string bytes = read(path_);
@@ -180,16 +198,20 @@ TEST_F(HardeningState, HeaderCountsBeyondWhatTheEngineWritesAreRefused) {
     edit(h);
     const std::string text = h.dump();
     const std::uint64_t n = text.size();
-    std::string out = bytes.substr(0, 8) + std::string(reinterpret_cast<const char*>(&n), 8) + text + bytes.substr(16 + len);
+    std::string out = bytes.substr(0, 8) + std::string(reinterpret_cast<const char*>(&n), 8) +
+                      text + bytes.substr(16 + len);
     write(path_, out);
-    Engine fresh = make_engine(R"({"filters": [{"rule": "fldetector", "window": 2}], "aggregator": {"rule": "mean"}})");
+    Engine fresh = make_engine(
+        R"({"filters": [{"rule": "fldetector", "window": 2}], "aggregator": {"rule": "mean"}})");
     return error_of([&] { fresh.load_state(path_); }, ErrorCategory::kIo);
   };
-  EXPECT_TRUE(has(with([](nlohmann::json& h) { h["rounds"] = std::numeric_limits<std::uint64_t>::max(); }),
-                  "field 'rounds' = 18446744073709551615 is beyond 2^53"));
+  EXPECT_TRUE(
+      has(with([](nlohmann::json& h) { h["rounds"] = std::numeric_limits<std::uint64_t>::max(); }),
+          "field 'rounds' = 18446744073709551615 is beyond 2^53"));
   ASSERT_FALSE(header["clients"].empty());
-  EXPECT_TRUE(has(with([](nlohmann::json& h) { h["clients"][0]["suspicion"] = std::vector<double>(33, 0.5); }),
-                  "client 'suspicion' holds 33 values, more than FLDetector's window of at most 32"));
+  EXPECT_TRUE(has(
+      with([](nlohmann::json& h) { h["clients"][0]["suspicion"] = std::vector<double>(33, 0.5); }),
+      "client 'suspicion' holds 33 values, more than FLDetector's window of at most 32"));
 }
 
 TEST_F(HardeningState, SaveNeverReplacesAFifo) {
@@ -198,7 +220,8 @@ TEST_F(HardeningState, SaveNeverReplacesAFifo) {
   const std::string fifo = testing::TempDir() + "hardening_save_fifo";
   std::remove(fifo.c_str());
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  EXPECT_TRUE(has(error_of([&] { e.save_state(fifo); }, ErrorCategory::kIo), "not a regular file (a FIFO)"));
+  EXPECT_TRUE(has(error_of([&] { e.save_state(fifo); }, ErrorCategory::kIo),
+                  "not a regular file (a FIFO)"));
   struct stat st {};
   ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
@@ -218,7 +241,8 @@ TEST(HardeningConfig, SketchSeedTakesEvery64BitValue) {
 TEST_F(HardeningState, MagicIsCheckedFirst) {
   write(path_, std::string(1 << 20, 'x'));
   Engine e = make_engine(R"({"aggregator": {"rule": "mean"}})");
-  EXPECT_TRUE(has(error_of([&] { e.load_state(path_); }, ErrorCategory::kIo), "offset 0: not a fedguard state file"));
+  EXPECT_TRUE(has(error_of([&] { e.load_state(path_); }, ErrorCategory::kIo),
+                  "offset 0: not a fedguard state file"));
 }
 
 // Version 2 files (before model_dim) are still read; their previous aggregate gives the size.

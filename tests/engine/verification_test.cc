@@ -3,7 +3,6 @@
 // is accepted; a failed round changes no state; replay protection survives a state file;
 // new-client probation caps the share of clients on probation.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -14,8 +13,8 @@
 #include <sstream>
 #include <tuple>
 
-#include "fedguard/fedguard.h"
 #include "engine/verify_stage.h"
+#include "fedguard/fedguard.h"
 #include "fedguard/registry.h"
 
 namespace fedguard {
@@ -51,7 +50,8 @@ class Verification : public ::testing::Test {
     return e;
   }
   // A round where row i is client `who[i]`'s update, signed by that client for (round, nonce).
-  RoundInput round_of(const std::vector<std::size_t>& who, std::uint64_t round, const identity::Nonce& nonce) {
+  RoundInput round_of(const std::vector<std::size_t>& who, std::uint64_t round,
+                      const identity::Nonce& nonce) {
     RoundInput in;
     in.updates = UpdateView(data.data(), who.size(), kD, DType::kFloat32);
     in.round = round;
@@ -62,9 +62,11 @@ class Verification : public ::testing::Test {
     }
     return in;
   }
-  std::string sign_row(std::size_t client, std::size_t row, std::uint64_t round, const identity::Nonce& nonce) {
-    const identity::Signature s = identity::sign_update(keys[client].private_key, registry.federation, ids[client], round,
-                                                        nonce, "float32", kD, data.data() + row * kD);
+  std::string sign_row(std::size_t client, std::size_t row, std::uint64_t round,
+                       const identity::Nonce& nonce) {
+    const identity::Signature s =
+        identity::sign_update(keys[client].private_key, registry.federation, ids[client], round,
+                              nonce, "float32", kD, data.data() + row * kD);
     return identity::base64_encode(s.data(), s.size());
   }
   // float64 weighted sum of rows, the brute-force reference.
@@ -113,7 +115,8 @@ TEST_F(Verification, DigestsComputedOnArrivalReplaceTheStagesHashing) {
   RoundInput in = round_of({0, 1, 2, 3, 4, 5, 6, 7}, 1, nonce);
   Engine hashed = engine();
   const RoundResult want = hashed.process_round(in);
-  for (std::size_t i = 0; i < kN; ++i) in.update_digests.push_back(identity::sha256(data.data() + i * kD, kD * 4));
+  for (std::size_t i = 0; i < kN; ++i)
+    in.update_digests.push_back(identity::sha256(data.data() + i * kD, kD * 4));
   Engine given = engine();
   const RoundResult got = given.process_round(in);
   EXPECT_EQ(got.aggregate, want.aggregate);
@@ -144,21 +147,21 @@ TEST_F(Verification, EveryReasonRejectsThatClientAndTheRestAggregate) {
   e.set_registry(registry);
 
   RoundInput in = round_of({0, 1, 2, 3, 4, 5, 6, 7}, 2, n2);
-  in.client_ids[1] = "stranger";                 // unknown_client
-  in.signatures[2].clear();                      // missing_signature
+  in.client_ids[1] = "stranger";  // unknown_client
+  in.signatures[2].clear();       // missing_signature
   // row 3: revoked_client (client 3 revoked)
-  in.client_ids[4] = ids[8];                     // revoked_client (pending)
+  in.client_ids[4] = ids[8];  // revoked_client (pending)
   in.signatures[4] = sign_row(8, 4, 2, n2);
-  in.signatures[5] = sign_row(5, 5, 1, n1);      // stale_round: signed for round 1
-  in.signatures[6] = "@@@@";                     // bad_signature (not base64)
+  in.signatures[5] = sign_row(5, 5, 1, n1);  // stale_round: signed for round 1
+  in.signatures[6] = "@@@@";                 // bad_signature (not base64)
   std::vector<float> tampered = data;
-  tampered[7 * kD + kD - 1] = std::nextafter(tampered[7 * kD + kD - 1], 10.0f);  // bad_signature (one bit)
+  tampered[7 * kD + kD - 1] =
+      std::nextafter(tampered[7 * kD + kD - 1], 10.0f);  // bad_signature (one bit)
   in.updates = UpdateView(tampered.data(), kN, kD, DType::kFloat32);
   const RoundResult r = e.process_round(in);
-  const std::map<std::size_t, std::string> want = {{1, "unknown_client"}, {2, "missing_signature"},
-                                                   {3, "revoked_client"}, {4, "revoked_client"},
-                                                   {5, "stale_round"},    {6, "bad_signature"},
-                                                   {7, "bad_signature"}};
+  const std::map<std::size_t, std::string> want = {
+      {1, "unknown_client"}, {2, "missing_signature"}, {3, "revoked_client"}, {4, "revoked_client"},
+      {5, "stale_round"},    {6, "bad_signature"},     {7, "bad_signature"}};
   for (const auto& [i, code] : want) {
     ASSERT_TRUE(r.reasons.count(i)) << i;
     EXPECT_EQ(r.reasons.at(i).substr(0, code.size()), code) << r.reasons.at(i);
@@ -172,7 +175,8 @@ TEST_F(Verification, EveryReasonRejectsThatClientAndTheRestAggregate) {
 }
 
 TEST_F(Verification, FailedRoundsChangeNothing) {
-  const auto dir = std::filesystem::temp_directory_path() / ("fg_verif_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("fg_verif_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string before = (dir / "a.state").string(), after = (dir / "b.state").string();
   Engine e = engine();
@@ -181,7 +185,7 @@ TEST_F(Verification, FailedRoundsChangeNothing) {
   e.save_state(before);
 
   RoundInput zero = round_of({0, 1, 2, 3}, 2, identity::Nonce{});
-  EXPECT_THROW(e.process_round(zero), Error);                       // nonce all zero
+  EXPECT_THROW(e.process_round(zero), Error);                           // nonce all zero
   EXPECT_THROW(e.process_round(round_of({0, 1, 2, 3}, 2, n1)), Error);  // nonce of the last round
   RoundInput all_bad = round_of({0, 1, 2, 3}, 2, identity::new_nonce());
   for (auto& s : all_bad.signatures) s.clear();
@@ -206,7 +210,8 @@ TEST_F(Verification, FailedRoundsChangeNothing) {
 }
 
 TEST_F(Verification, ReplayProtectionSurvivesTheStateFile) {
-  const auto dir = std::filesystem::temp_directory_path() / ("fg_replay_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("fg_replay_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "s.state").string();
   {
@@ -220,7 +225,8 @@ TEST_F(Verification, ReplayProtectionSurvivesTheStateFile) {
   // clients already have a verified update for round 5.
   for (std::uint64_t round : {5u, 4u}) {
     const std::size_t fresh = round == 5 ? 4 : 6;  // clients with no update yet
-    const RoundResult r = e.process_round(round_of({0, 1, fresh, fresh + 1}, round, identity::new_nonce()));
+    const RoundResult r =
+        e.process_round(round_of({0, 1, fresh, fresh + 1}, round, identity::new_nonce()));
     EXPECT_EQ(r.reasons.at(0).substr(0, 8), "replayed");
     EXPECT_EQ(r.reasons.at(1).substr(0, 8), "replayed");
     EXPECT_EQ(r.accepted[2] + r.accepted[3], 2);
@@ -231,7 +237,8 @@ TEST_F(Verification, ReplayProtectionSurvivesTheStateFile) {
 // The state file's verification fields (version 3) are validated like the rest: a corrupted
 // field is an error naming the file, and the engine keeps its state.
 TEST_F(Verification, StateFileRejectsMalformedVerificationFields) {
-  const auto dir = std::filesystem::temp_directory_path() / ("fg_vstate_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("fg_vstate_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "s.state").string();
   Engine e = engine();
@@ -288,14 +295,17 @@ TEST_F(Verification, DuplicatesForgedCopyDoesNotBlockTheGenuineUpdate) {
 TEST_F(Verification, ProbationCapsTheShareOfNewClients) {
   registry.probation = {2, 0.2};
   registry.max_new_per_round = 2;
-  for (std::size_t i = kN; i < kN + 3; ++i) registry.add({ids[i], keys[i].public_key, ClientStatus::kActive, 0});
+  for (std::size_t i = kN; i < kN + 3; ++i)
+    registry.add({ids[i], keys[i].public_key, ClientStatus::kActive, 0});
   Engine e = engine();
   // Round 1: everyone is new, nobody established: no cap (reported as such), cap on new ids.
   RoundResult r = e.process_round(round_of({0, 1}, 1, identity::new_nonce()));
   EXPECT_EQ(r.verification.on_probation, 2u);
   EXPECT_DOUBLE_EQ(r.verification.probation_share_after, 1.0);
   r = e.process_round(round_of({2, 3}, 2, identity::new_nonce()));
-  r = e.process_round(round_of({0, 1, 2}, 3, identity::new_nonce()));  // 0, 1 established now; 2 on probation (first: round 2)
+  r = e.process_round(
+      round_of({0, 1, 2}, 3,
+               identity::new_nonce()));  // 0, 1 established now; 2 on probation (first: round 2)
   EXPECT_EQ(r.scores.at("probation")[0], 0.0);
   EXPECT_EQ(r.scores.at("probation")[2], 1.0);
   // Round 4: clients 0, 1, 2, 3 and three new ones; the cap admits two new ones.

@@ -21,7 +21,8 @@ namespace fedguard::forensics {
 namespace {
 
 std::string temp_dir(const std::string& name) {
-  const std::string d = ::testing::TempDir() + "/fedguard_scan_test_" + std::to_string(::getpid()) + "/" + name;
+  const std::string d =
+      ::testing::TempDir() + "/fedguard_scan_test_" + std::to_string(::getpid()) + "/" + name;
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;
@@ -38,10 +39,13 @@ std::size_t count_lines(const std::string& text) {
   return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
-PolicySpec policy(const std::string& name, const std::string& json) { return {name, EngineConfig::from_json(json)}; }
+PolicySpec policy(const std::string& name, const std::string& json) {
+  return {name, EngineConfig::from_json(json)};
+}
 
 const char* kMultiKrum = R"({"backend":"cpu","aggregator":{"rule":"multi_krum","f":3,"m":12}})";
-const char* kNormBound = R"({"backend":"cpu","filters":[{"rule":"norm_bound","max_ratio":2.0}],"aggregator":{"rule":"median"}})";
+const char* kNormBound =
+    R"({"backend":"cpu","filters":[{"rule":"norm_bound","max_ratio":2.0}],"aggregator":{"rule":"median"}})";
 
 TEST(Roc, AucOfKnownOrders) {
   EXPECT_DOUBLE_EQ(roc_curve({1, 2, 3, 4}, {0, 0, 1, 1}, true).auc, 1.0);
@@ -62,7 +66,8 @@ TEST(LayerScores, AnomalousLayerStandsOut) {
   const std::size_t n = 9, d = 100;
   std::vector<float> x(n * d);
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < d; ++j) x[i * d + j] = std::sin(0.37f * (i * d + j)) * 0.1f + 0.01f * j;
+    for (std::size_t j = 0; j < d; ++j)
+      x[i * d + j] = std::sin(0.37f * (i * d + j)) * 0.1f + 0.01f * j;
   for (std::size_t j = 50; j < d; ++j) x[4 * d + j] *= 20;
   x[7 * d + 3] = NAN;
   const UpdateView v(x.data(), n, d, DType::kFloat32);
@@ -123,7 +128,11 @@ TEST(Scan, SyntheticLogWithGroundTruth) {
 
   const std::string csv = slurp(out + "/clients.csv");
   EXPECT_EQ(count_lines(csv), spec.clients + 1);
-  EXPECT_EQ(csv.rfind("client_id,rounds_seen,times_rejected,first_rejection,malicious_rounds,mean_multi_krum", 0), 0u);
+  EXPECT_EQ(
+      csv.rfind(
+          "client_id,rounds_seen,times_rejected,first_rejection,malicious_rounds,mean_multi_krum",
+          0),
+      0u);
   for (const char* id : {"client-03", "client-11", "client-17"}) {
     const auto at = csv.find(std::string("\n") + id + ",");
     ASSERT_NE(at, std::string::npos) << csv;
@@ -167,7 +176,8 @@ TEST(Scan, BadRoundIsReportedAndTheScanGoesOn) {
   const std::string r2 = log + "/round_000002.safetensors";
   std::filesystem::resize_file(r2, std::filesystem::file_size(r2) - 100);
   {
-    std::fstream f(log + "/round_000003.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(log + "/round_000003.safetensors",
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(6);
     f.put('\x7f');
   }
@@ -180,12 +190,15 @@ TEST(Scan, BadRoundIsReportedAndTheScanGoesOn) {
   ASSERT_EQ(s.rounds.size(), 5u);
   EXPECT_EQ(s.bad_rounds, 2u);
   EXPECT_FALSE(s.rounds[2].ok);
-  EXPECT_NE(s.rounds[2].error.find("round_000002.safetensors: offset"), std::string::npos) << s.rounds[2].error;
-  EXPECT_NE(s.rounds[3].error.find("round_000003.safetensors: offset 0"), std::string::npos) << s.rounds[3].error;
+  EXPECT_NE(s.rounds[2].error.find("round_000002.safetensors: offset"), std::string::npos)
+      << s.rounds[2].error;
+  EXPECT_NE(s.rounds[3].error.find("round_000003.safetensors: offset 0"), std::string::npos)
+      << s.rounds[3].error;
   EXPECT_TRUE(s.rounds[4].ok);
   EXPECT_TRUE(s.rounds[4].policies[0].ok);
   EXPECT_EQ(count_lines(slurp(out + "/rounds.jsonl")), 5u);
-  EXPECT_NE(slurp(out + "/report.html").find("round_000002.safetensors: offset"), std::string::npos);
+  EXPECT_NE(slurp(out + "/report.html").find("round_000002.safetensors: offset"),
+            std::string::npos);
 }
 
 TEST(Scan, ComparesPolicies) {
@@ -238,10 +251,15 @@ TEST(ScanCli, ScansWithProgressLinesAndStrictExitCode) {
   EXPECT_NE(text.find("TPR"), std::string::npos) << text;
   EXPECT_TRUE(std::filesystem::exists(out + "/report.html"));
   std::ofstream(log + "/round_000001.safetensors", std::ios::trunc) << "garbage";
-  EXPECT_EQ(run("scan " + log + " --config " + cfg + " --out " + out + " --progress none", &text), 0) << text;
-  EXPECT_EQ(run("scan " + log + " --config " + cfg + " --out " + out + " --strict", &text), 3) << text;
+  EXPECT_EQ(run("scan " + log + " --config " + cfg + " --out " + out + " --progress none", &text),
+            0)
+      << text;
+  EXPECT_EQ(run("scan " + log + " --config " + cfg + " --out " + out + " --strict", &text), 3)
+      << text;
   EXPECT_NE(text.find("round_000001.safetensors: offset"), std::string::npos) << text;
-  EXPECT_EQ(run("scan " + log + " --compare " + cfg + " " + cfg + " --out " + out + "/cmp", &text), 0) << text;
+  EXPECT_EQ(run("scan " + log + " --compare " + cfg + " " + cfg + " --out " + out + "/cmp", &text),
+            0)
+      << text;
   EXPECT_TRUE(std::filesystem::exists(out + "/cmp/mk_2/rounds.jsonl"));
 }
 #endif
@@ -263,7 +281,8 @@ TEST(Scan, ReportHasMetricTimelinesWithAlertMarkers) {
   opt.out_dir = out;
   PolicySpec p;
   p.name = "mean_monitored";
-  p.config = EngineConfig::from_json(R"({"aggregator": {"rule": "mean"}, "monitoring": {"detectors": [
+  p.config =
+      EngineConfig::from_json(R"({"aggregator": {"rule": "mean"}, "monitoring": {"detectors": [
       {"metric": "norm_max", "method": "cusum", "direction": "up", "warmup": 6}]}})");
   opt.policies = {p};
   opt.progress = ProgressMode::kNone;

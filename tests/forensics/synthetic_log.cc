@@ -1,6 +1,7 @@
 #include "forensics/synthetic_log.h"
 
 #include <cstdio>
+
 #include "io/update_log.h"
 #include "synthetic/round.h"
 

@@ -13,10 +13,13 @@ namespace fedguard::test {
 struct SyntheticLogSpec {
   std::size_t rounds = 12;
   std::size_t clients = 20;
-  std::vector<std::pair<std::string, std::size_t>> layers = {
-      {"conv1.weight", 600}, {"conv1.bias", 16}, {"fc1.weight", 1200}, {"fc1.bias", 32}, {"fc2.weight", 400}};
+  std::vector<std::pair<std::string, std::size_t>> layers = {{"conv1.weight", 600},
+                                                             {"conv1.bias", 16},
+                                                             {"fc1.weight", 1200},
+                                                             {"fc1.bias", 32},
+                                                             {"fc2.weight", 400}};
   std::vector<std::size_t> attackers = {3, 11, 17};  ///< client indices
-  std::size_t attack_from = 2;                     ///< first round the attackers attack
+  std::size_t attack_from = 2;                       ///< first round the attackers attack
   /// Attackers scale this layer's block by `scale` (others send a sign-flipped block).
   std::string attacked_layer = "fc1.weight";
   double scale = 8.0;

@@ -15,7 +15,8 @@
 #include "io/pt_round_torch.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::vector<char> bytes(reinterpret_cast<const char*>(data), reinterpret_cast<const char*>(data) + size);
+  const std::vector<char> bytes(reinterpret_cast<const char*>(data),
+                                reinterpret_cast<const char*>(data) + size);
   try {
     fedguard::io::RoundData r = fedguard::io::round_from_pt_bytes(bytes, "fuzz.pt", nullptr, 0);
     unsigned sum = 0;

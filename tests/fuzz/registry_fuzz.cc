@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const id::Registry r = id::parse_registry(text, "R.json");
     const std::string json = id::registry_to_json(r);
     const id::Registry again = id::parse_registry(json, "again");
-    if (id::registry_to_json(again) != json || again.clients.size() != r.clients.size()) __builtin_trap();
+    if (id::registry_to_json(again) != json || again.clients.size() != r.clients.size())
+      __builtin_trap();
   } catch (const fedguard::Error&) {
   }
   return 0;

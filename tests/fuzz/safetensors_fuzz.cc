@@ -11,11 +11,13 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {
-    const fedguard::io::SafetensorsHeader h = fedguard::io::parse_safetensors(data, size, "fuzz.safetensors");
+    const fedguard::io::SafetensorsHeader h =
+        fedguard::io::parse_safetensors(data, size, "fuzz.safetensors");
     unsigned sum = 0;
     for (const auto& t : h.tensors)
       for (std::size_t i = t.begin; i < t.end; ++i) sum += data[i];
-    fedguard::io::RoundData r = fedguard::io::round_from_safetensors(data, h, "fuzz.safetensors", nullptr, 0);
+    fedguard::io::RoundData r =
+        fedguard::io::round_from_safetensors(data, h, "fuzz.safetensors", nullptr, 0);
     const auto& u = r.updates;
     for (std::size_t i = 0; i < u.rows(); ++i) {
       if (!u.well_formed(i)) continue;

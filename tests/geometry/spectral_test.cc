@@ -1,17 +1,19 @@
 // The top-k eigen-solvers of the spectral detectors: block Krylov against the direct solver.
+#include "geometry/spectral.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
-#include "geometry/spectral.h"
 #include "support/random_round.h"
 
 namespace fedguard::test {
 namespace {
 
 // A = sum_i lambda_i u_i u_i^T + noise (PSD, like a centred Gram matrix).
-std::vector<double> spiked(std::size_t m, const std::vector<double>& lambdas, double noise, std::mt19937_64& rng) {
+std::vector<double> spiked(std::size_t m, const std::vector<double>& lambdas, double noise,
+                           std::mt19937_64& rng) {
   std::normal_distribution<double> normal;
   std::vector<double> a(m * m, 0.0);
   for (double lam : lambdas) {
@@ -33,7 +35,8 @@ std::vector<double> spiked(std::size_t m, const std::vector<double>& lambdas, do
   return a;
 }
 
-void expect_same(const geometry::EigenPairs& got, const geometry::EigenPairs& want, std::size_t m, std::size_t count) {
+void expect_same(const geometry::EigenPairs& got, const geometry::EigenPairs& want, std::size_t m,
+                 std::size_t count) {
   ASSERT_EQ(got.values.size(), count);
   for (std::size_t j = 0; j < count; ++j) {
     EXPECT_NEAR(got.values[j], want.values[j], 1e-9 * std::abs(want.values[0])) << j;

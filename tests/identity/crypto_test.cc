@@ -12,7 +12,8 @@ namespace {
 
 std::string unhex(const std::string& h) {
   std::string out;
-  for (std::size_t i = 0; i < h.size(); i += 2) out.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
+  for (std::size_t i = 0; i < h.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
   return out;
 }
 template <std::size_t N>
@@ -30,10 +31,12 @@ TEST(Ed25519, Rfc8032Vectors) {
   } vectors[] = {
       {"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
-       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"},
+       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf"
+       "9b46bd25bf5f0595bbe24655141438e7a100b"},
       {"4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
-       "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"},
+       "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f"
+       "11d8c387b2eaeb4302aeeb00d291612bb0c00"},
   };
   for (const V& v : vectors) {
     const PrivateKey sk = arr<32>(v.secret);
@@ -60,8 +63,10 @@ TEST(Ed25519, GeneratedKeysSignAndVerify) {
 }
 
 TEST(Sha256, Fips180Vectors) {
-  EXPECT_EQ(hex_encode(sha256("abc", 3).data(), 32), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(hex_encode(sha256("", 0).data(), 32), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hex_encode(sha256("abc", 3).data(), 32),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hex_encode(sha256("", 0).data(), 32),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   const std::string million(1000000, 'a');
   EXPECT_EQ(hex_encode(sha256(million.data(), million.size()).data(), 32),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
@@ -73,7 +78,8 @@ TEST(Base64, CanonicalOnly) {
   EXPECT_EQ(base64_encode("foobar", 6), "Zm9vYmFy");
   EXPECT_EQ(base64_decode("Zm9vYg==").value(), "foob");
   EXPECT_EQ(base64_decode("").value(), "");
-  for (const char* bad : {"Zg=", "Zh==", "Z g=", "Zg==\n", " Zg==", "Zm9v!mFy", "Zg=a", "====", "Z===", "Zm9vYmFy===="})
+  for (const char* bad : {"Zg=", "Zh==", "Z g=", "Zg==\n", " Zg==", "Zm9v!mFy", "Zg=a",
+                          "====", "Z===", "Zm9vYmFy===="})
     EXPECT_FALSE(base64_decode(bad).has_value()) << bad;
   for (int len = 0; len < 70; ++len) {
     std::string s;
@@ -105,7 +111,8 @@ TEST(UpdateMessage, LayoutByteByByte) {
   for (std::size_t i = 0; i < 32; ++i) nonce[i] = static_cast<std::uint8_t>(200 + i);
   Digest h;
   for (std::size_t i = 0; i < 32; ++i) h[i] = static_cast<std::uint8_t>(i);
-  const std::string m = update_message("fed-é", "c7", 0x0102030405060708ull, nonce, "bfloat16", 300, h);
+  const std::string m =
+      update_message("fed-é", "c7", 0x0102030405060708ull, nonce, "bfloat16", 300, h);
   std::string want = std::string("fedguard/update/v1") + '\0' + "fed-\xc3\xa9" + '\0' + "c7" + '\0';
   want += std::string("\x08\x07\x06\x05\x04\x03\x02\x01", 8);
   want.append(reinterpret_cast<const char*>(nonce.data()), 32);

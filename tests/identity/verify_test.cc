@@ -1,11 +1,11 @@
 // The verdicts of a round: every reason code, the order rules apply in, tampering anywhere in
 // an update, and that a forged copy never blocks a client's genuine update.
+#include "identity/verify.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <random>
-
-#include "identity/verify.h"
 
 namespace fedguard::identity {
 namespace {
@@ -36,7 +36,8 @@ class VerifyRound : public ::testing::Test {
     };
   }
   Submission signed_by(const Client& c, std::uint64_t round, const Nonce& nonce) const {
-    const Signature s = sign_update(c.keys.private_key, "fed", c.id, round, nonce, "float32", c.update.size(), c.update.data());
+    const Signature s = sign_update(c.keys.private_key, "fed", c.id, round, nonce, "float32",
+                                    c.update.size(), c.update.data());
     return {c.id, c.update.data(), c.update.size(), "float32", base64_encode(s.data(), s.size())};
   }
   Submission honest(const Client& c) const { return signed_by(c, context.round, context.nonce); }
@@ -81,8 +82,9 @@ TEST_F(VerifyRound, EveryReasonCode) {
   context.previous = {{8, old_nonce}};
   const Submission stale = signed_by(clients[5], 8, old_nonce);
   EXPECT_EQ(verdicts({unknown, honest(clients[1]), missing, pending, forged, stale}),
-            (std::vector<Verdict>{Verdict::kUnknownClient, Verdict::kRevokedClient, Verdict::kMissingSignature,
-                                  Verdict::kRevokedClient, Verdict::kBadSignature, Verdict::kStaleRound}));
+            (std::vector<Verdict>{Verdict::kUnknownClient, Verdict::kRevokedClient,
+                                  Verdict::kMissingSignature, Verdict::kRevokedClient,
+                                  Verdict::kBadSignature, Verdict::kStaleRound}));
   EXPECT_NE(last.clients[3].detail.find("pending"), std::string::npos);
   EXPECT_NE(last.clients[5].detail.find("round 8"), std::string::npos);
   EXPECT_STREQ(verdict_code(Verdict::kStaleRound), "stale_round");
@@ -91,12 +93,14 @@ TEST_F(VerifyRound, EveryReasonCode) {
 TEST_F(VerifyRound, StaleNeedsAValidOldSignature) {
   // Signed for a round the engine never processed: nothing to tell it from a forgery.
   context.previous = {{8, new_nonce()}};
-  EXPECT_EQ(verdicts({signed_by(clients[0], 7, new_nonce()), signed_by(clients[1], 9, new_nonce())}),
-            (std::vector<Verdict>{Verdict::kBadSignature, Verdict::kBadSignature}));
+  EXPECT_EQ(
+      verdicts({signed_by(clients[0], 7, new_nonce()), signed_by(clients[1], 9, new_nonce())}),
+      (std::vector<Verdict>{Verdict::kBadSignature, Verdict::kBadSignature}));
 }
 
 TEST_F(VerifyRound, MalformedSignatures) {
-  Submission a = honest(clients[0]), b = honest(clients[1]), c = honest(clients[2]), d = honest(clients[3]);
+  Submission a = honest(clients[0]), b = honest(clients[1]), c = honest(clients[2]),
+             d = honest(clients[3]);
   a.signature = "not base64!";
   b.signature = base64_encode("0123456789", 10);
   c.signature.pop_back();  // breaks the padding
@@ -115,7 +119,8 @@ TEST_F(VerifyRound, OneFlippedBitAnywhereIsBadSignature) {
       reinterpret_cast<std::uint8_t*>(copy.data())[byte] ^= static_cast<std::uint8_t>(1u << bit);
       Submission s = good;
       s.data = copy.data();
-      EXPECT_EQ(verdicts({s}), std::vector<Verdict>{Verdict::kBadSignature}) << "byte " << byte << " bit " << bit;
+      EXPECT_EQ(verdicts({s}), std::vector<Verdict>{Verdict::kBadSignature})
+          << "byte " << byte << " bit " << bit;
     }
   }
   // ... and in the other fields the message binds: d, dtype, client, round, nonce.
@@ -145,10 +150,11 @@ TEST_F(VerifyRound, ReplaysAndDuplicates) {
   records["c2"] = {3, 8};
   Submission forged = honest(clients[3]);
   forged.signature = honest(clients[4]).signature;
-  EXPECT_EQ(verdicts({honest(clients[0]), honest(clients[1]), honest(clients[2]), honest(clients[2]), forged,
-                      honest(clients[3]), honest(clients[3])}),
-            (std::vector<Verdict>{Verdict::kReplayed, Verdict::kReplayed, Verdict::kOk, Verdict::kReplayed,
-                                  Verdict::kBadSignature, Verdict::kOk, Verdict::kReplayed}));
+  EXPECT_EQ(verdicts({honest(clients[0]), honest(clients[1]), honest(clients[2]),
+                      honest(clients[2]), forged, honest(clients[3]), honest(clients[3])}),
+            (std::vector<Verdict>{Verdict::kReplayed, Verdict::kReplayed, Verdict::kOk,
+                                  Verdict::kReplayed, Verdict::kBadSignature, Verdict::kOk,
+                                  Verdict::kReplayed}));
   EXPECT_FALSE(last.clients[2].first_time);
   EXPECT_TRUE(last.clients[5].first_time);
 }
@@ -160,8 +166,9 @@ TEST_F(VerifyRound, EnrollmentCapAndProbation) {
   records["c1"] = {7, 8};  // first seen round 7: on probation
   std::vector<Submission> s;
   for (const auto& c : clients) s.push_back(honest(c));
-  EXPECT_EQ(verdicts(s), (std::vector<Verdict>{Verdict::kOk, Verdict::kOk, Verdict::kOk, Verdict::kOk,
-                                               Verdict::kEnrollmentCap, Verdict::kEnrollmentCap}));
+  EXPECT_EQ(verdicts(s),
+            (std::vector<Verdict>{Verdict::kOk, Verdict::kOk, Verdict::kOk, Verdict::kOk,
+                                  Verdict::kEnrollmentCap, Verdict::kEnrollmentCap}));
   EXPECT_EQ(last.new_clients, 4u);
   EXPECT_TRUE(last.burst);
   EXPECT_FALSE(last.clients[0].probation);
@@ -180,7 +187,8 @@ TEST_F(VerifyRound, ParallelMatchesSerial) {
     }
   const RoundVerdicts a = verify_round(registry, context, s, 1);
   const RoundVerdicts b = verify_round(registry, context, s, 2);
-  for (std::size_t i = 0; i < s.size(); ++i) EXPECT_EQ(a.clients[i].verdict, b.clients[i].verdict) << i;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    EXPECT_EQ(a.clients[i].verdict, b.clients[i].verdict) << i;
 }
 
 }  // namespace

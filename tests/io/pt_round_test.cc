@@ -1,11 +1,8 @@
 // .pt round files (host/io/pt_round_torch.cc, docs/formats.md "Update logs"): files written
 // with torch::pickle_save (the zip format of Python's torch.save) read back exactly, with the
 // naming and metadata of safetensors rounds; malformed files are kIo errors naming the file.
-#include "io/pt_round_torch.h"
-
-#include <torch/serialize.h>
-
 #include <gtest/gtest.h>
+#include <torch/serialize.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -19,6 +16,7 @@
 #include "fedguard/dtype.h"
 #include "fedguard/error.h"
 #include "io/manifest.h"
+#include "io/pt_round_torch.h"
 #include "io/update_log.h"
 
 namespace fedguard::io {
@@ -49,7 +47,8 @@ std::string save(const std::string& file, const c10::IValue& v) {
 at::Tensor exact_values(std::int64_t n, std::int64_t d, int seed) {
   at::Tensor t = at::empty({n, d}, at::kFloat);
   float* p = t.data_ptr<float>();
-  for (std::int64_t i = 0; i < n * d; ++i) p[i] = static_cast<float>((i * 7 + seed * 13) % 97 - 48) / 8.0f;
+  for (std::int64_t i = 0; i < n * d; ++i)
+    p[i] = static_cast<float>((i * 7 + seed * 13) % 97 - 48) / 8.0f;
   return t;
 }
 
@@ -71,9 +70,12 @@ std::vector<float> slice(const std::vector<float>& v, std::size_t begin, std::si
   return std::vector<float>(at(begin), at(end));
 }
 
-c10::impl::GenericDict new_dict() { return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()); }
+c10::impl::GenericDict new_dict() {
+  return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
+}
 
-c10::Dict<std::string, std::string> metadata(const std::vector<std::pair<std::string, std::string>>& kv) {
+c10::Dict<std::string, std::string> metadata(
+    const std::vector<std::pair<std::string, std::string>>& kv) {
   c10::Dict<std::string, std::string> m;
   for (const auto& [k, v] : kv) m.insert(k, v);
   return m;
@@ -110,7 +112,8 @@ TEST(PtRound, Float32TensorIsTheUpdates) {
   EXPECT_TRUE(r.warnings.empty());
   ASSERT_TRUE(r.keep_alive);
   const std::vector<float> want = floats_of(src);
-  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(row_of(r, i), slice(want, i * 5, i * 5 + 5)) << "row " << i;
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(row_of(r, i), slice(want, i * 5, i * 5 + 5)) << "row " << i;
   // The round owns its data: moved, the views stay valid.
   RoundData moved = std::move(r);
   EXPECT_EQ(row_of(moved, 2), slice(want, 10, 15));
@@ -119,14 +122,16 @@ TEST(PtRound, Float32TensorIsTheUpdates) {
 TEST(PtRound, Float16AndBFloat16KeepTheirDtype) {
   const at::Tensor src = exact_values(4, 6, 2);
   const std::vector<float> want = floats_of(src);
-  for (const auto& [type, dt] : {std::pair{at::kHalf, DType::kFloat16}, std::pair{at::kBFloat16, DType::kBFloat16}}) {
+  for (const auto& [type, dt] :
+       {std::pair{at::kHalf, DType::kFloat16}, std::pair{at::kBFloat16, DType::kBFloat16}}) {
     const std::string path = save(std::string("half_") + dtype_name(dt) + ".pt", src.to(type));
     const RoundData r = read_round_pt(path);
     ASSERT_EQ(r.updates.rows(), 4u);
     ASSERT_EQ(r.updates.cols(), 6u);
     EXPECT_EQ(r.updates.dtype(), dt);
     EXPECT_EQ(r.update_bytes, 4u * 6u * 2u);
-    for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(row_of(r, i), slice(want, i * 6, i * 6 + 6)) << dtype_name(dt);
+    for (std::size_t i = 0; i < 4; ++i)
+      EXPECT_EQ(row_of(r, i), slice(want, i * 6, i * 6 + 6)) << dtype_name(dt);
   }
 }
 
@@ -192,7 +197,8 @@ TEST(PtRound, DictWithUpdatesMetadataAndReference) {
     read_round_pt(save("dict.pt", dict), &entry, 0);
     ADD_FAILURE() << "a manifest disagreeing with the file's client ids was accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("disagree with the round file's"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("disagree with the round file's"), std::string::npos)
+        << e.what();
   }
   auto bare = new_dict();
   bare.insert("updates", updates);
@@ -223,7 +229,8 @@ TEST(PtRound, PerClientTensorsInNameOrderOrMetadataOrder) {
   EXPECT_TRUE(r.layers.empty());
 
   dict.insert_or_assign("client/c", c);
-  dict.insert("__metadata__", metadata({{"client_ids", R"(["c", "a", "b"])"}, {"num_samples", "[3, 1, 2]"}}));
+  dict.insert("__metadata__",
+              metadata({{"client_ids", R"(["c", "a", "b"])"}, {"num_samples", "[3, 1, 2]"}}));
   const RoundData o = read_round_pt(save("clients_ordered.pt", dict));
   EXPECT_EQ(o.client_ids, (std::vector<std::string>{"c", "a", "b"}));
   EXPECT_EQ(o.num_samples, (std::vector<double>{3, 1, 2}));
@@ -269,7 +276,8 @@ TEST(PtRound, PerLayerTensorsAreFlattenedInNameOrder) {
 
   // One dtype throughout: each client's layers are adjacent in the buffer and used in place.
   auto same = new_dict();
-  const at::Tensor w = exact_values(2, 2, 40).to(at::kHalf), bias = exact_values(1, 3, 41).reshape({3}).to(at::kHalf);
+  const at::Tensor w = exact_values(2, 2, 40).to(at::kHalf),
+                   bias = exact_values(1, 3, 41).reshape({3}).to(at::kHalf);
   same.insert("client/p/conv.weight", w);
   same.insert("client/p/bias", bias);
   same.insert("client/q/conv.weight", w);
@@ -339,17 +347,20 @@ TEST(PtRound, GarbageIsAnErrorNamingTheFile) {
 TEST(PtRound, WrongDtypesAreErrorsNamingTheTensor) {
   auto dict = new_dict();
   dict.insert("updates", exact_values(2, 3, 1).to(at::kLong));
-  EXPECT_NE(pt_error(save("int64.pt", dict)).find("tensor 'updates' has dtype I64"), std::string::npos);
+  EXPECT_NE(pt_error(save("int64.pt", dict)).find("tensor 'updates' has dtype I64"),
+            std::string::npos);
 
   auto clients = new_dict();
   clients.insert("client/a", exact_values(1, 3, 1));
   clients.insert("client/b", exact_values(1, 3, 2).to(at::kLong));
-  EXPECT_NE(pt_error(save("int64_client.pt", clients)).find("tensor 'client/b'"), std::string::npos);
+  EXPECT_NE(pt_error(save("int64_client.pt", clients)).find("tensor 'client/b'"),
+            std::string::npos);
 
   auto int8 = new_dict();
   int8.insert("updates", exact_values(2, 3, 1));
   int8.insert("mask", exact_values(2, 3, 1).to(at::kChar));  // no such safetensors dtype either
-  EXPECT_NE(pt_error(save("int8.pt", int8)).find("tensor 'mask' has dtype int8"), std::string::npos);
+  EXPECT_NE(pt_error(save("int8.pt", int8)).find("tensor 'mask' has dtype int8"),
+            std::string::npos);
 
   const std::string what = pt_error(save("float64.pt", exact_values(2, 3, 1).to(at::kDouble)));
   EXPECT_NE(what.find("dtype float64"), std::string::npos) << what;
@@ -370,11 +381,13 @@ TEST(PtRound, WrongShapesAndContentAreErrors) {
   dict3.insert("updates", exact_values(2, 12, 1).reshape({2, 3, 4}));
   EXPECT_NE(pt_error(save("dict_3d.pt", dict3)).find("must be 2-D"), std::string::npos);
 
-  EXPECT_NE(pt_error(save("int.pt", c10::IValue(int64_t{5}))).find("holds a value of type Int"), std::string::npos);
+  EXPECT_NE(pt_error(save("int.pt", c10::IValue(int64_t{5}))).find("holds a value of type Int"),
+            std::string::npos);
   c10::List<at::Tensor> list;
   list.push_back(exact_values(2, 2, 1));
   pt_error(save("list.pt", list));
-  EXPECT_NE(pt_error(save("empty_dict.pt", new_dict())).find("no 'updates' tensor"), std::string::npos);
+  EXPECT_NE(pt_error(save("empty_dict.pt", new_dict())).find("no 'updates' tensor"),
+            std::string::npos);
 
   c10::impl::GenericDict int_keys(c10::IntType::get(), c10::AnyType::get());
   int_keys.insert(int64_t{0}, exact_values(2, 2, 1));
@@ -383,7 +396,8 @@ TEST(PtRound, WrongShapesAndContentAreErrors) {
   auto mixed = new_dict();
   mixed.insert("client/a", exact_values(1, 3, 1));
   mixed.insert("client/a/bias", exact_values(1, 3, 1).reshape({3}));
-  EXPECT_NE(pt_error(save("mixed.pt", mixed)).find("both a whole tensor and per-layer"), std::string::npos);
+  EXPECT_NE(pt_error(save("mixed.pt", mixed)).find("both a whole tensor and per-layer"),
+            std::string::npos);
 }
 
 TEST(PtRound, BadMetadataIsAnError) {
@@ -393,20 +407,26 @@ TEST(PtRound, BadMetadataIsAnError) {
     dict.insert("__metadata__", meta);
     return save(file, dict);
   };
-  EXPECT_NE(pt_error(with_meta("meta_list.pt", c10::IValue(int64_t{1}))).find("'__metadata__' must be a dict"),
+  EXPECT_NE(pt_error(with_meta("meta_list.pt", c10::IValue(int64_t{1})))
+                .find("'__metadata__' must be a dict"),
             std::string::npos);
   c10::impl::GenericDict int_value(c10::StringType::get(), c10::AnyType::get());
   int_value.insert("round", int64_t{3});
-  EXPECT_NE(pt_error(with_meta("meta_int.pt", int_value)).find("value of 'round'"), std::string::npos);
-  EXPECT_NE(pt_error(with_meta("meta_round.pt", metadata({{"round", "-1"}}))).find("'round'"), std::string::npos);
-  EXPECT_NE(pt_error(with_meta("meta_json.pt", metadata({{"client_ids", "[a, b"}}))).find("not JSON text"),
+  EXPECT_NE(pt_error(with_meta("meta_int.pt", int_value)).find("value of 'round'"),
             std::string::npos);
-  EXPECT_NE(pt_error(with_meta("meta_ids.pt", metadata({{"client_ids", R"(["a"])"}}))).find("1 client ids for 2"),
+  EXPECT_NE(pt_error(with_meta("meta_round.pt", metadata({{"round", "-1"}}))).find("'round'"),
+            std::string::npos);
+  EXPECT_NE(pt_error(with_meta("meta_json.pt", metadata({{"client_ids", "[a, b"}})))
+                .find("not JSON text"),
+            std::string::npos);
+  EXPECT_NE(pt_error(with_meta("meta_ids.pt", metadata({{"client_ids", R"(["a"])"}})))
+                .find("1 client ids for 2"),
             std::string::npos);
   EXPECT_NE(pt_error(with_meta("meta_samples.pt", metadata({{"num_samples", R"(["x", "y"])"}})))
                 .find("list of numbers"),
             std::string::npos);
-  EXPECT_NE(pt_error(with_meta("meta_layers.pt", metadata({{"layers", R"([["w", 2]])"}}))).find("'layers' cover 2"),
+  EXPECT_NE(pt_error(with_meta("meta_layers.pt", metadata({{"layers", R"([["w", 2]])"}})))
+                .find("'layers' cover 2"),
             std::string::npos);
 }
 
@@ -425,7 +445,8 @@ TEST(PtRound, MissingFileIsAnIoError) {
 const ManifestEntry* g_seen_entry = nullptr;
 std::size_t g_seen_round = 0;
 std::string g_seen_path;
-RoundData stub_reader(const std::string& path, const ManifestEntry* entry, std::size_t default_round) {
+RoundData stub_reader(const std::string& path, const ManifestEntry* entry,
+                      std::size_t default_round) {
   g_seen_path = path;
   g_seen_entry = entry;
   g_seen_round = default_round;
@@ -491,14 +512,16 @@ TEST(PtRound, FuzzFindingsAreErrorsNamingTheFile) {
   const std::string dir = FEDGUARD_PT_CORPUS;
   const std::pair<const char*, const char*> cases[] = {
       {"regression_zip_read_past_end.pt", "LibTorch"},
-      {"regression_record_size_2gb.pt", "declares 2399338495 bytes uncompressed in a file of 747 bytes"},
+      {"regression_record_size_2gb.pt",
+       "declares 2399338495 bytes uncompressed in a file of 747 bytes"},
       {"regression_storage_past_record.pt", "reaches past its storage"}};
   for (const auto& [file, what] : cases) {
     const std::string m = pt_error(dir + "/" + file);
     EXPECT_NE(m.find(what), std::string::npos) << file << ": " << m;
   }
   // The seeds (torch::pickle_save rounds) read.
-  for (const char* file : {"block.pt", "block_f16.pt", "block_bf16.pt", "dict_meta.pt", "per_client.pt", "per_layer.pt"})
+  for (const char* file : {"block.pt", "block_f16.pt", "block_bf16.pt", "dict_meta.pt",
+                           "per_client.pt", "per_layer.pt"})
     EXPECT_GT(read_round_pt(dir + "/" + file).updates.rows(), 0u) << file;
 }
 

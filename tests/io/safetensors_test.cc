@@ -23,7 +23,8 @@ namespace {
 
 std::string temp_dir() {
   static const std::string dir = [] {
-    std::string d = ::testing::TempDir() + "/fedguard_safetensors_test_" + std::to_string(::getpid());
+    std::string d =
+        ::testing::TempDir() + "/fedguard_safetensors_test_" + std::to_string(::getpid());
     std::filesystem::create_directories(d);
     return d;
   }();
@@ -38,7 +39,8 @@ std::string slurp(const std::string& path) {
 }
 
 void dump(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // A safetensors image from header text and a data buffer.
@@ -51,7 +53,8 @@ std::string image(const std::string& header, const std::string& data) {
 
 std::string parse_error(const std::string& bytes) {
   try {
-    parse_safetensors(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), "f.safetensors");
+    parse_safetensors(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+                      "f.safetensors");
   } catch (const Error& e) {
     EXPECT_EQ(e.category(), ErrorCategory::kIo);
     return e.what();
@@ -130,10 +133,13 @@ TEST(Safetensors, WriterRejectsInconsistentRounds) {
 
 TEST(Safetensors, PerClientTensorsAreZeroCopyAndOrderedByMetadata) {
   std::vector<std::uint16_t> a(5), b(5);
-  for (int i = 0; i < 5; ++i) a[i] = float_to_half(static_cast<float>(i)), b[i] = float_to_half(-static_cast<float>(i));
+  for (int i = 0; i < 5; ++i)
+    a[i] = float_to_half(static_cast<float>(i)), b[i] = float_to_half(-static_cast<float>(i));
   const std::string path = temp_dir() + "/per_client.safetensors";
-  write_safetensors(path, {{"client/x", SafeDType::kF16, {5}, a.data()}, {"client/y", SafeDType::kF16, {5}, b.data()}},
-                    {{"client_ids", "[\"y\", \"x\"]"}, {"round", "3"}});
+  write_safetensors(
+      path,
+      {{"client/x", SafeDType::kF16, {5}, a.data()}, {"client/y", SafeDType::kF16, {5}, b.data()}},
+      {{"client_ids", "[\"y\", \"x\"]"}, {"round", "3"}});
   const RoundData d = read_round_file(path);
   EXPECT_EQ(d.client_ids, (std::vector<std::string>{"y", "x"}));
   EXPECT_EQ(d.updates.dtype(), DType::kFloat16);
@@ -206,20 +212,27 @@ TEST(Safetensors, LyingHeadersAreErrors) {
     std::string header, data, expect;
   };
   const std::vector<Case> cases = {
-      {R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", data.substr(0, 8), "runs past the end"},
+      {R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", data.substr(0, 8),
+       "runs past the end"},
       {R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", data, "the shape needs 12"},
       {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"u":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
        data.substr(0, 12), "overlaps"},
       {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", data, "hole of 8 bytes"},
-      {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", data, "8 bytes after the last tensor"},
-      {R"({"t":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", data.substr(0, 8), "unsupported dtype"},
-      {R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", data.substr(0, 8), "non-negative"},
-      {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", data.substr(0, 8), "begin 8 > end 0"},
-      {R"({"t":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", data.substr(0, 8), "overflows"},
+      {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", data,
+       "8 bytes after the last tensor"},
+      {R"({"t":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", data.substr(0, 8),
+       "unsupported dtype"},
+      {R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", data.substr(0, 8),
+       "non-negative"},
+      {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", data.substr(0, 8),
+       "begin 8 > end 0"},
+      {R"({"t":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
+       data.substr(0, 8), "overflows"},
       {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
        data.substr(0, 8), "duplicate key"},
       {R"({"__metadata__":{"round":3}})", "", "not a string"},
-      {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", data.substr(0, 8), "unknown field"},
+      {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", data.substr(0, 8),
+       "unknown field"},
       {R"({"t": [1, 2)", "", "not valid JSON"},
       {"[1]", "", "starting with '{'"},
       // Found by the fuzzer: a number too large for a double is not a parse_error in nlohmann.
@@ -239,7 +252,8 @@ TEST(Safetensors, LyingHeadersAreErrors) {
 TEST(Safetensors, RoundLevelChecks) {
   const std::vector<float> v(6, 1.0f);
   const std::string path = temp_dir() + "/round_checks.safetensors";
-  auto error_of = [&](const std::vector<TensorToWrite>& t, const std::map<std::string, std::string>& meta) {
+  auto error_of = [&](const std::vector<TensorToWrite>& t,
+                      const std::map<std::string, std::string>& meta) {
     write_safetensors(path, t, meta);
     try {
       read_round_file(path);
@@ -248,19 +262,28 @@ TEST(Safetensors, RoundLevelChecks) {
     }
     return std::string();
   };
-  EXPECT_NE(error_of({{"updates", SafeDType::kI32, {2, 3}, v.data()}}, {}).find("F32, F16 or BF16"), std::string::npos);
-  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {6}, v.data()}}, {}).find("2-D"), std::string::npos);
-  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {2, 3}, v.data()}}, {{"client_ids", "[\"a\"]"}}).find("1 client ids"),
+  EXPECT_NE(error_of({{"updates", SafeDType::kI32, {2, 3}, v.data()}}, {}).find("F32, F16 or BF16"),
             std::string::npos);
-  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {2, 3}, v.data()}}, {{"num_samples", "[1,"}}).find("not JSON"),
+  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {6}, v.data()}}, {}).find("2-D"),
             std::string::npos);
-  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {2, 3}, v.data()}}, {{"round", "-1"}}).find("'round'"),
+  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {2, 3}, v.data()}}, {{"client_ids", "[\"a\"]"}})
+                .find("1 client ids"),
             std::string::npos);
-  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {2, 3}, v.data()}, {"reference", SafeDType::kF32, {2}, v.data()}}, {})
+  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {2, 3}, v.data()}}, {{"num_samples", "[1,"}})
+                .find("not JSON"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of({{"updates", SafeDType::kF32, {2, 3}, v.data()}}, {{"round", "-1"}}).find("'round'"),
+      std::string::npos);
+  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {2, 3}, v.data()},
+                      {"reference", SafeDType::kF32, {2}, v.data()}},
+                     {})
                 .find("reference"),
             std::string::npos);
-  EXPECT_NE(error_of({{"other", SafeDType::kF32, {2, 3}, v.data()}}, {}).find("no 'updates'"), std::string::npos);
-  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {2, 3}, v.data()}}, {{"layers", "[[\"a\", 2]]"}}).find("cover 2"),
+  EXPECT_NE(error_of({{"other", SafeDType::kF32, {2, 3}, v.data()}}, {}).find("no 'updates'"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"updates", SafeDType::kF32, {2, 3}, v.data()}}, {{"layers", "[[\"a\", 2]]"}})
+                .find("cover 2"),
             std::string::npos);
 }
 
@@ -320,8 +343,9 @@ TEST(UpdateLog, ManifestSuppliesNpyMetadata) {
   std::filesystem::create_directories(dir);
   std::vector<float> x(2 * 3, 1.0f);
   write_npy(dir + "/r.npy", NpyType::kFloat32, {2, 3}, x.data());
-  dump(dir + "/manifest.json",
-       R"({"format":"fedguard-update-log","version":1,"rounds":[{"round":9,"file":"r.npy","client_ids":["p","q"],"num_samples":[1,2],"malicious":["q"]}]})");
+  dump(
+      dir + "/manifest.json",
+      R"({"format":"fedguard-update-log","version":1,"rounds":[{"round":9,"file":"r.npy","client_ids":["p","q"],"num_samples":[1,2],"malicious":["q"]}]})");
   const RoundData d = UpdateLog(dir).read(0);
   EXPECT_EQ(d.round, 9u);
   EXPECT_EQ(d.client_ids, (std::vector<std::string>{"p", "q"}));
@@ -340,16 +364,25 @@ TEST(Manifest, RejectsMalformedManifests) {
   };
   const std::string head = R"({"format":"fedguard-update-log","version":1,"rounds":)";
   EXPECT_NE(error_of("{").find("m.json: offset"), std::string::npos);
-  EXPECT_NE(error_of(R"({"format":"x","version":1,"rounds":[]})").find("format"), std::string::npos);
-  EXPECT_NE(error_of(R"({"format":"fedguard-update-log","version":2,"rounds":[]})").find("version"), std::string::npos);
-  EXPECT_NE(error_of(head + R"([{"file":"../etc/passwd"}]})").find("plain file name"), std::string::npos);
-  EXPECT_NE(error_of(head + R"([{"file":"a.npy"},{"file":"a.npy"}]})").find("listed twice"), std::string::npos);
-  EXPECT_NE(error_of(head + R"([{"file":"a.npy","round":-1}]})").find("non-negative"), std::string::npos);
-  EXPECT_NE(error_of(head + R"([{"file":"a.npy","client_ids":[1]}]})").find("strings"), std::string::npos);
-  EXPECT_NE(error_of(head + R"([{"file":"a.npy","zzz":1}]})").find("unknown key"), std::string::npos);
+  EXPECT_NE(error_of(R"({"format":"x","version":1,"rounds":[]})").find("format"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"format":"fedguard-update-log","version":2,"rounds":[]})").find("version"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"([{"file":"../etc/passwd"}]})").find("plain file name"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"([{"file":"a.npy"},{"file":"a.npy"}]})").find("listed twice"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"([{"file":"a.npy","round":-1}]})").find("non-negative"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"([{"file":"a.npy","client_ids":[1]}]})").find("strings"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"([{"file":"a.npy","zzz":1}]})").find("unknown key"),
+            std::string::npos);
   EXPECT_NE(error_of(head + std::string(200, '[')).find("nested deeper"), std::string::npos);
-  EXPECT_NE(error_of(head + R"([{"file":"a.npy","num_samples":[1e400]}]})").find("number overflow"), std::string::npos);
-  const Manifest m = parse_manifest(head + R"([{"file":"a.npy","malicious":[]}], "info": {"k": 1}})", "m.json");
+  EXPECT_NE(error_of(head + R"([{"file":"a.npy","num_samples":[1e400]}]})").find("number overflow"),
+            std::string::npos);
+  const Manifest m =
+      parse_manifest(head + R"([{"file":"a.npy","malicious":[]}], "info": {"k": 1}})", "m.json");
   ASSERT_EQ(m.rounds.size(), 1u);
   EXPECT_TRUE(m.rounds[0].has_malicious);
   EXPECT_EQ(parse_manifest(manifest_to_json(m).dump(), "m").rounds[0].file, "a.npy");

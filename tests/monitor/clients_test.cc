@@ -2,6 +2,9 @@
 // here (step, ramp, no change, a common shift, a lone drifter, warm-up, NaN not fed), the
 // forgetting of clients, the state through the state file, a failed round, and the engine on a
 // synthetic non-IID federation with and without a slowly ramping group.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,10 +16,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "engine/state_file.h"
 #include "fedguard/engine.h"
@@ -44,12 +43,15 @@ double sorted_median(std::vector<double> v) {
 struct RefAlert {
   std::uint64_t round;
   std::string client, side;
-  bool operator==(const RefAlert& o) const { return round == o.round && client == o.client && side == o.side; }
+  bool operator==(const RefAlert& o) const {
+    return round == o.round && client == o.client && side == o.side;
+  }
 };
 
 // One signal; x[t][i] the z of client i in round t (NaN: not scored).
 std::vector<RefAlert> reference(const ClientMonitorSpec& p, const std::string& signal,
-                                const std::vector<std::vector<double>>& x, std::map<std::string, RefClient>& st) {
+                                const std::vector<std::vector<double>>& x,
+                                std::map<std::string, RefClient>& st) {
   std::vector<RefAlert> out;
   const bool both = monitor::client_signal_direction(signal) == "both";
   for (std::size_t t = 0; t < x.size(); ++t) {
@@ -62,7 +64,8 @@ std::vector<RefAlert> reference(const ClientMonitorSpec& p, const std::string& s
       if (!c.ready) {
         c.warm.push_back(x[t][i]);
         if (c.warm.size() == p.warmup) {
-          monitor::robust_baseline(c.warm, p.min_scale, c.mean, c.scale);  // tested in detectors_test.cc
+          monitor::robust_baseline(c.warm, p.min_scale, c.mean,
+                                   c.scale);  // tested in detectors_test.cc
           c.ready = true;
         }
         continue;
@@ -91,9 +94,11 @@ std::vector<RefAlert> reference(const ClientMonitorSpec& p, const std::string& s
       c.mean += p.baseline_lambda * r;
     }
     auto count_over = [&](const std::vector<double>& v) {
-      return static_cast<std::size_t>(std::count_if(v.begin(), v.end(), [&](double s) { return s > p.h; }));
+      return static_cast<std::size_t>(
+          std::count_if(v.begin(), v.end(), [&](double s) { return s > p.h; }));
     };
-    const bool fire_up = both && count_over(ups) >= p.min_group, fire_down = count_over(downs) >= p.min_group;
+    const bool fire_up = both && count_over(ups) >= p.min_group,
+               fire_down = count_over(downs) >= p.min_group;
     for (std::size_t j = 0; j < ids.size(); ++j) {
       bool hit = false;
       if (fire_up && ups[j] > p.h) out.push_back({t, ids[j], "up"}), hit = true;
@@ -126,7 +131,9 @@ std::vector<RefAlert> implementation(const ClientMonitorSpec& p, const std::stri
     for (auto& [id, tr] : o.updated) tracks[id] = tr;
   }
   std::sort(out.begin(), out.end(), [](const RefAlert& a, const RefAlert& b) {
-    return a.round != b.round ? a.round < b.round : a.client != b.client ? a.client < b.client : a.side < b.side;
+    return a.round != b.round     ? a.round < b.round
+           : a.client != b.client ? a.client < b.client
+                                  : a.side < b.side;
   });
   return out;
 }
@@ -134,7 +141,8 @@ std::vector<RefAlert> implementation(const ClientMonitorSpec& p, const std::stri
 enum class Change { kNone, kStep, kRamp, kCommonShift, kLoneStep };
 
 // 12 clients with their own offsets and noise levels; clients 0-2 change from round 100.
-std::vector<std::vector<double>> streams(Change change, double size, std::size_t rounds, std::uint64_t seed) {
+std::vector<std::vector<double>> streams(Change change, double size, std::size_t rounds,
+                                         std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> g;
   const std::size_t n = 12;
@@ -158,12 +166,14 @@ std::vector<std::vector<double>> streams(Change change, double size, std::size_t
 
 std::string text(const std::vector<RefAlert>& a) {
   std::string s;
-  for (const RefAlert& r : a) s += " [" + std::to_string(r.round) + " " + r.client + " " + r.side + "]";
+  for (const RefAlert& r : a)
+    s += " [" + std::to_string(r.round) + " " + r.client + " " + r.side + "]";
   return s;
 }
 
 void expect_matches_reference(const ClientMonitorSpec& p, const std::string& signal,
-                              const std::vector<std::vector<double>>& x, std::vector<RefAlert>* got = nullptr) {
+                              const std::vector<std::vector<double>>& x,
+                              std::vector<RefAlert>* got = nullptr) {
   std::map<std::string, RefClient> ref_state;
   std::map<std::string, ClientTrack> tracks;
   const std::vector<RefAlert> ref = reference(p, signal, x, ref_state);
@@ -213,9 +223,10 @@ TEST(ClientMonitor, AGroupRampAlerts) {
     expect_matches_reference(p, "norm", streams(Change::kRamp, -0.2, 200, seed), &got);
     ASSERT_FALSE(got.empty()) << "seed " << seed;
     EXPECT_GE(got.front().round, 100u);
-    std::printf("ramp 0.2 sd/round, seed %llu: first alert %llu rounds after the start\n", (unsigned long long)seed,
-                (unsigned long long)(got.front().round - 100));
-    for (const RefAlert& a : got) EXPECT_TRUE(a.client == "c0" || a.client == "c1" || a.client == "c2") << text(got);
+    std::printf("ramp 0.2 sd/round, seed %llu: first alert %llu rounds after the start\n",
+                (unsigned long long)seed, (unsigned long long)(got.front().round - 100));
+    for (const RefAlert& a : got)
+      EXPECT_TRUE(a.client == "c0" || a.client == "c1" || a.client == "c2") << text(got);
   }
 }
 
@@ -272,8 +283,8 @@ TEST(ClientMonitor, RepeatedIdsAreFedOnceAndAbsentClientsAreForgotten) {
   p.max_clients = 4;
   std::map<std::string, ClientTrack> tracks;
   auto feed = [&](const std::vector<std::string>& ids, std::uint64_t t) {
-    auto o = monitor::observe_clients(p, tracks, {{"detect_norm", std::vector<double>(ids.size(), 0.5)}}, ids,
-                                      ids.size(), t);
+    auto o = monitor::observe_clients(
+        p, tracks, {{"detect_norm", std::vector<double>(ids.size(), 0.5)}}, ids, ids.size(), t);
     for (const std::string& id : o.forgotten) tracks.erase(id);
     for (auto& [id, tr] : o.updated) tracks[id] = tr;
     return o;
@@ -285,7 +296,8 @@ TEST(ClientMonitor, RepeatedIdsAreFedOnceAndAbsentClientsAreForgotten) {
   EXPECT_EQ(tracks.count("a"), 0u);
   EXPECT_EQ(tracks.count("b"), 0u);
   feed({"d", "e", "f"}, 5);
-  feed({"g", "h"}, 6);  // 6 clients over the cap of 4: the least recently seen go (c, then one of d-f)
+  feed({"g", "h"},
+       6);  // 6 clients over the cap of 4: the least recently seen go (c, then one of d-f)
   EXPECT_EQ(tracks.size(), 4u);
   EXPECT_EQ(tracks.count("c"), 0u);
   EXPECT_EQ(tracks.count("g") + tracks.count("h"), 2u);
@@ -298,7 +310,8 @@ TEST(ClientMonitor, ConfigParsesChecksAndRoundTrips) {
   EXPECT_EQ(c.clients.min_group, 2u);
   EXPECT_EQ(c.clients.signals, (std::vector<std::string>{"norm", "sign"}));
   EXPECT_EQ(MonitoringConfig::from_json(c.to_json()).to_json(), c.to_json());
-  EXPECT_FALSE(MonitoringConfig::from_json(nlohmann::json::parse(R"({"clients": false})")).clients.enabled);
+  EXPECT_FALSE(
+      MonitoringConfig::from_json(nlohmann::json::parse(R"({"clients": false})")).clients.enabled);
   for (const char* bad : {R"({"clients": {"signals": ["loss"]}})", R"({"clients": {"h": 0}})",
                           R"({"clients": {"warmup": 1}})", R"({"clients": {"min_group": 0}})",
                           R"({"clients": {"baseline_lambda": 1.5}})", R"({"clients": {"nope": 1}})",
@@ -308,7 +321,8 @@ TEST(ClientMonitor, ConfigParsesChecksAndRoundTrips) {
 
 // ---- through the engine
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("fedguard_clients_" + std::to_string(::getpid()) + "_" + name))
+  return (std::filesystem::temp_directory_path() /
+          ("fedguard_clients_" + std::to_string(::getpid()) + "_" + name))
       .string();
 }
 
@@ -351,8 +365,8 @@ struct Federation {
     for (std::size_t i = 0; i < kN; ++i) {
       const double s = ramp && i < 4 && t >= start ? slope * double(t - start + 1) : 0.0;
       for (std::size_t j = 0; j < kD; ++j)
-        x[i * kD + j] = static_cast<float>(std::cos(theta) * u[j] + std::sin(theta) * v[j] + own[i][j] +
-                                           sigma * g(rng) + s * w[j]);
+        x[i * kD + j] = static_cast<float>(std::cos(theta) * u[j] + std::sin(theta) * v[j] +
+                                           own[i][j] + sigma * g(rng) + s * w[j]);
     }
     return x;
   }
@@ -379,19 +393,23 @@ TEST(ClientMonitor, EngineAlertsOnASlowlyRampingGroupAndNotOnANonIidFederation) 
           if (!al.client.empty()) ramp_alerts.push_back(al);
     }
     std::string q;
-    for (const Alert& al : quiet_alerts) q += " [" + std::to_string(al.round) + " " + al.client + " " + al.metric + "]";
+    for (const Alert& al : quiet_alerts)
+      q += " [" + std::to_string(al.round) + " " + al.client + " " + al.metric + "]";
     EXPECT_TRUE(quiet_alerts.empty()) << "seed " << seed << ":" << q;
     ASSERT_FALSE(ramp_alerts.empty()) << "seed " << seed;
     EXPECT_GE(ramp_alerts.front().round, 100u);
-    std::printf("engine, ramp %g/round, seed %llu: first client alert %llu rounds after the start (%s, %s)\n",
-                kSlope, (unsigned long long)seed, (unsigned long long)(ramp_alerts.front().round - 100),
-                ramp_alerts.front().metric.c_str(), ramp_alerts.front().client.c_str());
+    std::printf(
+        "engine, ramp %g/round, seed %llu: first client alert %llu rounds after the start (%s, "
+        "%s)\n",
+        kSlope, (unsigned long long)seed, (unsigned long long)(ramp_alerts.front().round - 100),
+        ramp_alerts.front().metric.c_str(), ramp_alerts.front().client.c_str());
     for (const Alert& al : ramp_alerts) {
       EXPECT_TRUE(al.client == "client-0" || al.client == "client-1" || al.client == "client-2" ||
                   al.client == "client-3")
           << al.client << " round " << al.round;
       EXPECT_EQ(al.to_json()["client"], al.client);
-      EXPECT_NE(monitor::describe(al).find(" group_cusum " + al.direction + " client " + al.client + " (statistic "),
+      EXPECT_NE(monitor::describe(al).find(" group_cusum " + al.direction + " client " + al.client +
+                                           " (statistic "),
                 std::string::npos)
           << monitor::describe(al);
     }

@@ -2,13 +2,13 @@
 // non-recursive definition at every step (CUSUM as a maximum over start points, Page-Hinkley
 // with the mean and sums recomputed from scratch, EWMA as an explicit weighted sum), and the
 // in-control run lengths against the published approximations by simulation.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "fedguard/error.h"
 #include "monitor/detector.h"
@@ -22,7 +22,8 @@ DetectorSpec spec(const std::string& method, std::map<std::string, double> param
   s.metric = "m";
   s.method = method;
   s.direction = direction;
-  for (const auto& [k, v] : method_parameters(method)) s.params[k] = params.count(k) ? params[k] : v;
+  for (const auto& [k, v] : method_parameters(method))
+    s.params[k] = params.count(k) ? params[k] : v;
   s.fixed_baseline = true;
   s.baseline_mean = 0;
   s.baseline_scale = 1;
@@ -36,7 +37,8 @@ struct Brute {
   double threshold = 0;
 };
 
-Brute cusum_brute(const std::vector<double>& z, std::size_t from, std::size_t t, double k, double h) {
+Brute cusum_brute(const std::vector<double>& z, std::size_t from, std::size_t t, double k,
+                  double h) {
   // S+_t = max(0, max_j sum_{i=j..t} (z_i - k)), likewise S-.
   Brute b;
   b.threshold = h;
@@ -52,11 +54,13 @@ Brute cusum_brute(const std::vector<double>& z, std::size_t from, std::size_t t,
   return b;
 }
 
-Brute page_hinkley_brute(const std::vector<double>& z, std::size_t from, std::size_t t, double delta, double lambda) {
+Brute page_hinkley_brute(const std::vector<double>& z, std::size_t from, std::size_t t,
+                         double delta, double lambda) {
   // alpha = 1: U_s = sum_{i<=s} (z_i - mean_i - delta) with mean_i the mean of z[from..i].
   Brute b;
   b.threshold = lambda;
-  double u_min = std::numeric_limits<double>::infinity(), d_max = -std::numeric_limits<double>::infinity();
+  double u_min = std::numeric_limits<double>::infinity(),
+         d_max = -std::numeric_limits<double>::infinity();
   double u = 0, d = 0;
   for (std::size_t s = from; s <= t; ++s) {
     double sum = 0;
@@ -72,12 +76,15 @@ Brute page_hinkley_brute(const std::vector<double>& z, std::size_t from, std::si
   return b;
 }
 
-Brute ewma_brute(const std::vector<double>& z, std::size_t from, std::size_t t, double lambda, double L) {
+Brute ewma_brute(const std::vector<double>& z, std::size_t from, std::size_t t, double lambda,
+                 double L) {
   double w = 0;
   const std::size_t steps = t - from + 1;
-  for (std::size_t i = from; i <= t; ++i) w += lambda * std::pow(1 - lambda, static_cast<double>(t - i)) * z[i];
+  for (std::size_t i = from; i <= t; ++i)
+    w += lambda * std::pow(1 - lambda, static_cast<double>(t - i)) * z[i];
   Brute b;
-  b.threshold = L * std::sqrt(lambda / (2 - lambda) * (1 - std::pow(1 - lambda, 2.0 * static_cast<double>(steps))));
+  b.threshold = L * std::sqrt(lambda / (2 - lambda) *
+                              (1 - std::pow(1 - lambda, 2.0 * static_cast<double>(steps))));
   b.up = w;
   b.down = -w;
   return b;
@@ -91,14 +98,18 @@ std::vector<std::size_t> run_and_compare(const DetectorSpec& s, const std::vecto
   std::size_t from = 0;
   for (std::size_t t = 0; t < z.size(); ++t) {
     Brute b;
-    if (s.method == "cusum") b = cusum_brute(z, from, t, s.params.at("k"), s.params.at("h"));
-    else if (s.method == "page_hinkley") b = page_hinkley_brute(z, from, t, s.params.at("delta"), s.params.at("lambda"));
-    else b = ewma_brute(z, from, t, s.params.at("lambda"), s.params.at("L"));
+    if (s.method == "cusum")
+      b = cusum_brute(z, from, t, s.params.at("k"), s.params.at("h"));
+    else if (s.method == "page_hinkley")
+      b = page_hinkley_brute(z, from, t, s.params.at("delta"), s.params.at("lambda"));
+    else
+      b = ewma_brute(z, from, t, s.params.at("lambda"), s.params.at("L"));
     const bool want_up = s.direction != "down" && b.up > b.threshold;
     const bool want_down = s.direction != "up" && b.down > b.threshold;
     const DetectorState before = st;
     const auto alert = feed(s, st, z[t], t);
-    EXPECT_EQ(alert.has_value(), want_up || want_down) << s.method << " at t=" << t << " up " << b.up << " down " << b.down;
+    EXPECT_EQ(alert.has_value(), want_up || want_down)
+        << s.method << " at t=" << t << " up " << b.up << " down " << b.down;
     if (!alert) {
       // The running statistics match the brute force (scale of the values: tolerance 1e-9).
       if (s.method == "cusum") {
@@ -115,7 +126,8 @@ std::vector<std::size_t> run_and_compare(const DetectorSpec& s, const std::vecto
     EXPECT_EQ(alert->round, t);
     EXPECT_EQ(alert->threshold, b.threshold);
     EXPECT_EQ(alert->direction, want_up ? "up" : "down");
-    EXPECT_NEAR(alert->statistic, want_up ? b.up : b.down, 1e-9 * (1 + std::fabs(b.up) + std::fabs(b.down)));
+    EXPECT_NEAR(alert->statistic, want_up ? b.up : b.down,
+                1e-9 * (1 + std::fabs(b.up) + std::fabs(b.down)));
     EXPECT_EQ(st.alarms, before.alarms + 1);
     EXPECT_EQ(st.n, 0u);  // restarted
     alarms.push_back(t);
@@ -138,7 +150,8 @@ TEST(Detectors, NoChangeMatchesBruteForceAndStaysQuietAtDefaults) {
   const auto z = normal(600, 11);
   for (const char* m : kMethods) {
     const auto alarms = run_and_compare(spec(m), z);
-    EXPECT_TRUE(alarms.empty()) << m << " raised " << alarms.size() << " alarms on 600 in-control values";
+    EXPECT_TRUE(alarms.empty()) << m << " raised " << alarms.size()
+                                << " alarms on 600 in-control values";
   }
 }
 
@@ -158,7 +171,8 @@ TEST(Detectors, StepIsDetectedWithinTheExpectedDelay) {
       const auto alarms = run_and_compare(spec(m), z);
       ASSERT_FALSE(alarms.empty()) << m << " missed a step of " << shift;
       EXPECT_GE(alarms.front(), 150u) << m;
-      EXPECT_LE(alarms.front(), 150u + 8) << m << " (3-sigma step: expected delay about 2-5 values)";
+      EXPECT_LE(alarms.front(), 150u + 8)
+          << m << " (3-sigma step: expected delay about 2-5 values)";
     }
     // One-sided detectors ignore the other direction.
     EXPECT_TRUE(run_and_compare(spec("cusum", {}, shift > 0 ? "down" : "up"), z).empty());
@@ -227,7 +241,8 @@ TEST(Detectors, EvenWarmupMedianAndScaleFloor) {
   robust_baseline({4, 1, 3, 2}, 0, mean, scale);  // median 2.5, MAD 1: all kept; lag-1 r < 0: 0
   EXPECT_EQ(mean, 2.5);
   EXPECT_DOUBLE_EQ(scale, std::sqrt(5.0 / 3.0));
-  robust_baseline({1, 2, 3, 4}, 0, mean, scale);  // a trend: r = (-1.5*-0.5 + -0.5*0.5 + 0.5*1.5) / 5 = 0.25
+  robust_baseline({1, 2, 3, 4}, 0, mean,
+                  scale);  // a trend: r = (-1.5*-0.5 + -0.5*0.5 + 0.5*1.5) / 5 = 0.25
   EXPECT_DOUBLE_EQ(scale, std::sqrt(5.0 / 3.0) * std::sqrt(1.25 / 0.75));
   robust_baseline({0, 0, 0, 0}, 0.05, mean, scale);  // a constant metric: the floor
   EXPECT_EQ(mean, 0);
@@ -242,7 +257,8 @@ TEST(Detectors, NonFiniteValuesAreRefusedWithoutChangingTheState) {
     DetectorState st;
     feed(s, st, 0.3, 0);
     const DetectorState before = st;
-    for (double bad : {std::nan(""), std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()}) {
+    for (double bad : {std::nan(""), std::numeric_limits<double>::infinity(),
+                       -std::numeric_limits<double>::infinity()}) {
       EXPECT_THROW(feed(s, st, bad, 1), Error) << m;
       EXPECT_TRUE(st == before) << m;
     }

@@ -1,5 +1,8 @@
 // Monitoring through the engine: metrics against float64 brute force, alerts, the state file's
 // monitor section bit for bit, a failed round changing nothing, refused metrics, the config.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -8,10 +11,6 @@
 #include <fstream>
 #include <random>
 #include <sstream>
-
-#include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "engine/state_file.h"
 #include "fedguard/engine.h"
@@ -22,7 +21,8 @@ namespace fedguard {
 namespace {
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("fedguard_monitor_" + std::to_string(::getpid()) + "_" + name))
+  return (std::filesystem::temp_directory_path() /
+          ("fedguard_monitor_" + std::to_string(::getpid()) + "_" + name))
       .string();
 }
 
@@ -38,12 +38,14 @@ std::vector<float> round_updates(std::size_t n, std::size_t d, double scale, std
   std::normal_distribution<double> g;
   std::vector<float> u(n * d);
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < d; ++j) u[i * d + j] = static_cast<float>(scale * (1.0 + 0.1 * std::sin(j)) + 0.3 * g(rng));
+    for (std::size_t j = 0; j < d; ++j)
+      u[i * d + j] = static_cast<float>(scale * (1.0 + 0.1 * std::sin(j)) + 0.3 * g(rng));
   return u;
 }
 
 RoundResult run(Engine& e, const std::vector<float>& u, std::size_t n, std::size_t d,
-                const std::vector<std::string>& ids = {}, std::map<std::string, double> server = {}) {
+                const std::vector<std::string>& ids = {},
+                std::map<std::string, double> server = {}) {
   RoundInput in;
   in.updates = UpdateView(u.data(), n, d, DType::kFloat32);
   in.client_ids = ids;
@@ -61,7 +63,8 @@ const char* kFastConfig = R"({"aggregator": {"rule": "mean"},
 TEST(Monitor, MetricsMatchBruteForce) {
   std::mt19937_64 rng(1);
   const std::size_t n = 9, d = 37;
-  Engine e(EngineConfig::from_json(R"({"filters": [{"rule": "norm_bound", "max_ratio": 1.5}], "aggregator": {"rule": "mean"}})"));
+  Engine e(EngineConfig::from_json(
+      R"({"filters": [{"rule": "norm_bound", "max_ratio": 1.5}], "aggregator": {"rule": "mean"}})"));
   auto u0 = round_updates(n, d, 1.0, rng);
   const RoundResult r0 = run(e, u0, n, d, {"a", "b", "c", "d", "e", "f", "g", "h", "i"});
   auto u1 = round_updates(n, d, 1.0, rng);
@@ -118,8 +121,10 @@ TEST(Monitor, MetricsMatchBruteForce) {
 
 TEST(Monitor, ReasonCodesAreTheFirstWord) {
   EXPECT_EQ(monitor::reason_code("non_finite"), "non_finite");
-  EXPECT_EQ(monitor::reason_code("norm_bound: norm 2.773 above 1.3 x median norm 1.635"), "norm_bound");
-  EXPECT_EQ(monitor::reason_code("vote 2 of 3 (needs 2): krum: not selected; dnc: outlier"), "vote");
+  EXPECT_EQ(monitor::reason_code("norm_bound: norm 2.773 above 1.3 x median norm 1.635"),
+            "norm_bound");
+  EXPECT_EQ(monitor::reason_code("vote 2 of 3 (needs 2): krum: not selected; dnc: outlier"),
+            "vote");
 }
 
 TEST(Monitor, QuantileIsNumpysLinearInterpolation) {
@@ -140,7 +145,8 @@ TEST(Monitor, AStepInTheAggregateNormRaisesOneAlertNamingEverything) {
     const auto u = round_updates(n, d, t < 20 ? 1.0 : 3.0, rng);
     const RoundResult r = run(e, u, n, d);
     for (const Alert& a : r.alerts) {
-      if (a.metric == "aggregate_norm" && alerts.empty()) first_alert_round = static_cast<std::uint64_t>(t);
+      if (a.metric == "aggregate_norm" && alerts.empty())
+        first_alert_round = static_cast<std::uint64_t>(t);
       alerts.push_back(a);
     }
     if (t < 20) {
@@ -160,10 +166,12 @@ TEST(Monitor, AStepInTheAggregateNormRaisesOneAlertNamingEverything) {
   std::mt19937_64 rng2(2);
   Engine e2(EngineConfig::from_json(kFastConfig));
   nlohmann::ordered_json j;
-  for (int t = 0; t <= 20; ++t) j = run(e2, round_updates(n, d, t < 20 ? 1.0 : 3.0, rng2), n, d).to_json();
+  for (int t = 0; t <= 20; ++t)
+    j = run(e2, round_updates(n, d, t < 20 ? 1.0 : 3.0, rng2), n, d).to_json();
   ASSERT_TRUE(j.contains("metrics") && j["metrics"].is_object());
   ASSERT_TRUE(j["alerts"].is_array() && !j["alerts"].empty());
-  for (const char* key : {"metric", "round", "method", "statistic", "threshold"}) EXPECT_TRUE(j["alerts"][0].contains(key));
+  for (const char* key : {"metric", "round", "method", "statistic", "threshold"})
+    EXPECT_TRUE(j["alerts"][0].contains(key));
   EXPECT_EQ(j["alerts"][0]["round"], 20);
   EXPECT_EQ(e2.alert_counts().at("aggregate_norm/cusum"), 1u);
 }
@@ -172,7 +180,8 @@ TEST(Monitor, StateRoundTripsBitForBitAndContinuesIdentically) {
   std::mt19937_64 rng(3);
   const std::size_t n = 8, d = 40;
   Engine a(EngineConfig::from_json(kFastConfig));
-  for (int t = 0; t < 14; ++t) run(a, round_updates(n, d, 1.0 + 0.01 * t, rng), n, d, {}, {{"loss", 1.0 / (t + 1)}});
+  for (int t = 0; t < 14; ++t)
+    run(a, round_updates(n, d, 1.0 + 0.01 * t, rng), n, d, {}, {{"loss", 1.0 / (t + 1)}});
   const std::string p1 = temp_path("s1.bin"), p2 = temp_path("s2.bin");
   a.save_state(p1);
   Engine b(EngineConfig::from_json(kFastConfig));
@@ -235,8 +244,10 @@ TEST(Monitor, NonFiniteServerMetricsAreRefusedNotFed) {
   EXPECT_TRUE(std::isnan(r.metrics.at("server_loss")));
   EXPECT_TRUE(r.to_json()["metrics"]["server_loss"].is_null());
   e.save_state(p1);
-  EXPECT_TRUE(engine::read_state(p1, 256, 0x5eed).monitor.detectors.at("server_loss/cusum") == before);
-  EXPECT_EQ(engine::read_state(p1, 256, 0x5eed).monitor.detectors.at("aggregate_norm/cusum").values, 2u);
+  EXPECT_TRUE(engine::read_state(p1, 256, 0x5eed).monitor.detectors.at("server_loss/cusum") ==
+              before);
+  EXPECT_EQ(engine::read_state(p1, 256, 0x5eed).monitor.detectors.at("aggregate_norm/cusum").values,
+            2u);
   std::remove(p1.c_str());
 }
 
@@ -244,8 +255,10 @@ TEST(Monitor, NonFiniteServerMetricsAreRefusedNotFed) {
 // like warmup, [1, 1e6].
 TEST(Monitor, PageHinkleyMinInstancesIsBounded) {
   for (const char* v : {"18446744073709551616", "1000001", "0", "1.5"}) {
-    const std::string cfg = std::string(R"({"monitoring": {"detectors": [{"metric": "x", "method": "page_hinkley", "min_instances": )") +
-                            v + "}]}}";
+    const std::string cfg =
+        std::string(
+            R"({"monitoring": {"detectors": [{"metric": "x", "method": "page_hinkley", "min_instances": )") +
+        v + "}]}}";
     EXPECT_THROW(EngineConfig::from_json(cfg), Error) << v;
   }
   EXPECT_NO_THROW(EngineConfig::from_json(
@@ -272,17 +285,17 @@ TEST(Monitor, OffMeansNoMetricsAndNoPreviousAggregate) {
 }
 
 TEST(Monitor, ConfigIsCheckedAndRoundTrips) {
-  for (const char* bad : {
-           R"({"monitoring": {"detectors": [{"metric": "x", "method": "nope"}]}})",
-           R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum", "kk": 1}]}})",
-           R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum", "warmup": 1}]}})",
-           R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum", "h": -1}]}})",
-           R"({"monitoring": {"detectors": [{"metric": "x", "method": "ewma", "lambda": 1.5}]}})",
-           R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum", "direction": "sideways"}]}})",
-           R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum"}, {"metric": "x", "method": "cusum"}]}})",
-           R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum", "baseline": {"mean": 0, "scale": 0}}]}})",
-           R"({"monitoring": {"detector": []}})",
-           R"({"monitoring": 3})"}) {
+  for (
+      const char* bad :
+      {R"({"monitoring": {"detectors": [{"metric": "x", "method": "nope"}]}})",
+       R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum", "kk": 1}]}})",
+       R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum", "warmup": 1}]}})",
+       R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum", "h": -1}]}})",
+       R"({"monitoring": {"detectors": [{"metric": "x", "method": "ewma", "lambda": 1.5}]}})",
+       R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum", "direction": "sideways"}]}})",
+       R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum"}, {"metric": "x", "method": "cusum"}]}})",
+       R"({"monitoring": {"detectors": [{"metric": "x", "method": "cusum", "baseline": {"mean": 0, "scale": 0}}]}})",
+       R"({"monitoring": {"detector": []}})", R"({"monitoring": 3})"}) {
     EXPECT_THROW(EngineConfig::from_json(bad), Error) << bad;
   }
   const EngineConfig c = EngineConfig::from_json(
@@ -299,14 +312,20 @@ TEST(Monitor, PrometheusTextHasEveryMetricAndTheAlertCounters) {
   Engine e(EngineConfig::from_json(kFastConfig));
   const RoundResult r = run(e, round_updates(5, 10, 1.0, rng), 5, 10);
   const std::string text = e.prometheus_text(r);
-  EXPECT_NE(text.find("# TYPE fedguard_aggregate_norm gauge\nfedguard_aggregate_norm "), std::string::npos);
+  EXPECT_NE(text.find("# TYPE fedguard_aggregate_norm gauge\nfedguard_aggregate_norm "),
+            std::string::npos);
   EXPECT_NE(text.find("fedguard_round 0\n"), std::string::npos);
-  EXPECT_NE(text.find("fedguard_alerts_total{metric=\"aggregate_norm\",method=\"cusum\"} 0\n"), std::string::npos);
-  EXPECT_NE(text.find("fedguard_alert{metric=\"server_loss\",method=\"cusum\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("fedguard_alerts_total{metric=\"aggregate_norm\",method=\"cusum\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("fedguard_alert{metric=\"server_loss\",method=\"cusum\"} 0\n"),
+            std::string::npos);
   std::size_t gauges = 0;
-  for (std::size_t at = text.find("# TYPE fedguard_"); at != std::string::npos; at = text.find("# TYPE fedguard_", at + 1)) ++gauges;
+  for (std::size_t at = text.find("# TYPE fedguard_"); at != std::string::npos;
+       at = text.find("# TYPE fedguard_", at + 1))
+    ++gauges;
   EXPECT_EQ(gauges, r.metrics.size() + 4);  // + round, alerts_total, alert, client_alerts
-  EXPECT_NE(text.find("fedguard_client_alerts{metric=\"client_norm\",method=\"group_cusum\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("fedguard_client_alerts{metric=\"client_norm\",method=\"group_cusum\"} 0\n"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -6,12 +6,12 @@
 //   sleeper       4 of 20 clients honest until round 100, then sign-flipped and scaled x10;
 //   ramp          4 of 20 clients from round 100 add -s g with s growing 0.1 per round.
 // Three seeds each; the detection delays are printed (docs/monitoring.md reports them).
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "fedguard/engine.h"
 
@@ -59,8 +59,10 @@ Outcome run_scenario(Attack attack, std::size_t rounds, std::uint64_t seed) {
     const RoundResult r = engine.process_round(in);
     for (const Alert& al : r.alerts) {
       out.all.push_back(al);
-      if (t < kChange || attack == Attack::kNone) out.early.push_back(al);
-      else if (out.first_alert < 0) out.first_alert = long(t);
+      if (t < kChange || attack == Attack::kNone)
+        out.early.push_back(al);
+      else if (out.first_alert < 0)
+        out.first_alert = long(t);
     }
   }
   return out;
@@ -68,7 +70,8 @@ Outcome run_scenario(Attack attack, std::size_t rounds, std::uint64_t seed) {
 
 std::string list(const std::vector<Alert>& alerts) {
   std::string s;
-  for (const Alert& a : alerts) s += " [round " + std::to_string(a.round) + " " + a.metric + " " + a.method + "]";
+  for (const Alert& a : alerts)
+    s += " [round " + std::to_string(a.round) + " " + a.metric + " " + a.method + "]";
   return s;
 }
 
@@ -84,8 +87,8 @@ TEST(Scenarios, SleeperIsCaughtWithinFiveRounds) {
     const Outcome o = run_scenario(Attack::kSleeper, kChange + 20, seed);
     EXPECT_TRUE(o.early.empty()) << "seed " << seed << ":" << list(o.early);
     ASSERT_GE(o.first_alert, 0) << "seed " << seed;
-    std::printf("sleeper seed %llu: first alert %ld rounds after the change:%s\n", (unsigned long long)seed,
-                o.first_alert - long(kChange), list(o.all).c_str());
+    std::printf("sleeper seed %llu: first alert %ld rounds after the change:%s\n",
+                (unsigned long long)seed, o.first_alert - long(kChange), list(o.all).c_str());
     EXPECT_LE(o.first_alert - long(kChange), 5) << "seed " << seed;
   }
 }
@@ -95,8 +98,8 @@ TEST(Scenarios, RampIsCaught) {
     const Outcome o = run_scenario(Attack::kRamp, kChange + 60, seed);
     EXPECT_TRUE(o.early.empty()) << "seed " << seed << ":" << list(o.early);
     ASSERT_GE(o.first_alert, 0) << "seed " << seed << " (no alert in 60 ramp rounds)";
-    std::printf("ramp seed %llu: first alert %ld rounds after the ramp began:%s\n", (unsigned long long)seed,
-                o.first_alert - long(kChange), list(o.all).c_str());
+    std::printf("ramp seed %llu: first alert %ld rounds after the ramp began:%s\n",
+                (unsigned long long)seed, o.first_alert - long(kChange), list(o.all).c_str());
   }
 }
 

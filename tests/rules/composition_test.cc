@@ -18,8 +18,9 @@ RoundResult run(Engine& e, const std::vector<double>& norms, const std::vector<s
   std::vector<float> data(norms.size() * kD);
   for (std::size_t i = 0; i < norms.size(); ++i)
     for (std::size_t j = 0; j < kD; ++j)
-      data[i * kD + j] = i == nan_row && j == 3 ? std::numeric_limits<float>::quiet_NaN()
-                                                : static_cast<float>(norms[i] / 8.0 * (j % 2 ? 1 : 1));
+      data[i * kD + j] = i == nan_row && j == 3
+                             ? std::numeric_limits<float>::quiet_NaN()
+                             : static_cast<float>(norms[i] / 8.0 * (j % 2 ? 1 : 1));
   RoundInput in;
   in.updates = UpdateView(data.data(), norms.size(), kD, DType::kFloat32);
   in.client_ids = ids;
@@ -34,7 +35,8 @@ const std::vector<std::string> kIds{"a", "b", "c", "d"};
 const std::vector<double> kNorms{15, 25, 35, 5};
 
 TEST(Composition, IntersectRejectsAtTheFirstFilter) {
-  Engine e = make_engine(std::string(R"({"filters": )") + kFilters + R"(, "aggregator": {"rule": "mean"}})");
+  Engine e = make_engine(std::string(R"({"filters": )") + kFilters +
+                         R"(, "aggregator": {"rule": "mean"}})");
   const RoundResult r = run(e, kNorms, kIds);
   EXPECT_EQ(r.accepted, (std::vector<std::uint8_t>{0, 0, 0, 1}));
   EXPECT_NE(r.reasons.at(0).find("norm_bound"), std::string::npos);
@@ -50,7 +52,9 @@ TEST(Composition, MajorityVoteKeepsClientsOneFilterRejects) {
   // Every rejecting detector is named, with its score.
   const std::string& why = r.reasons.at(2);
   std::size_t count = 0;
-  for (std::size_t at = why.find("norm_bound"); at != std::string::npos; at = why.find("norm_bound", at + 1)) ++count;
+  for (std::size_t at = why.find("norm_bound"); at != std::string::npos;
+       at = why.find("norm_bound", at + 1))
+    ++count;
   EXPECT_EQ(count, 3u) << why;
   EXPECT_NEAR(r.weights[0], 0.5, 1e-12);
 }
@@ -78,20 +82,24 @@ TEST(Composition, BadCombineConfigsNameTheProblem) {
     return std::string();
   };
   EXPECT_NE(message(R"({"combine": "union"})").find("intersect"), std::string::npos);
-  EXPECT_NE(message(std::string(R"({"filters": )") + kFilters + R"(, "combine": {"mode": "vote", "weights": [1]}})")
+  EXPECT_NE(message(std::string(R"({"filters": )") + kFilters +
+                    R"(, "combine": {"mode": "vote", "weights": [1]}})")
                 .find("1 weights for 3 filters"),
             std::string::npos);
-  EXPECT_NE(message(R"({"combine": {"mode": "vote", "quorum": 2}})").find("unknown key \"quorum\""), std::string::npos);
-  EXPECT_NE(message(R"({"reputation": {"decay": 1.5}})").find("decay"), std::string::npos);
-  EXPECT_NE(message(R"({"filters": [{"rule": "reputation"}, {"rule": "norm_bound", "max_norm": 1}]})")
-                .find("must be the last filter"),
+  EXPECT_NE(message(R"({"combine": {"mode": "vote", "quorum": 2}})").find("unknown key \"quorum\""),
             std::string::npos);
+  EXPECT_NE(message(R"({"reputation": {"decay": 1.5}})").find("decay"), std::string::npos);
+  EXPECT_NE(
+      message(R"({"filters": [{"rule": "reputation"}, {"rule": "norm_bound", "max_norm": 1}]})")
+          .find("must be the last filter"),
+      std::string::npos);
 }
 
 TEST(Reputation, DecaysWithRejectionsAndGatesOnceLow) {
   // "bad" fails the norm filter every round; the reputation filter (last) drops it once
   // its reputation 0.5^t falls below 0.3, while the norm filter keeps judging it.
-  Engine e = make_engine(R"({"filters": [{"rule": "norm_bound", "max_norm": 10}, {"rule": "reputation", "min": 0.3}],
+  Engine e = make_engine(
+      R"({"filters": [{"rule": "norm_bound", "max_norm": 10}, {"rule": "reputation", "min": 0.3}],
                              "reputation": {"decay": 0.5, "initial": 1.0}, "aggregator": {"rule": "mean"}})");
   const std::vector<std::string> ids{"good", "bad", "also_good"};
   double want_bad = 1.0;
@@ -107,28 +115,31 @@ TEST(Reputation, DecaysWithRejectionsAndGatesOnceLow) {
   // until it has earned 0.3 back: 0.53, so one good round suffices here.
   const RoundResult r = run(e, {1, 1, 2}, ids);
   EXPECT_FALSE(r.accepted[1]);
-  EXPECT_NE(r.reasons.at(1).find("reputation: 0.0625 below 0.3"), std::string::npos) << r.reasons.at(1);
+  EXPECT_NE(r.reasons.at(1).find("reputation: 0.0625 below 0.3"), std::string::npos)
+      << r.reasons.at(1);
   EXPECT_DOUBLE_EQ(r.scores.at("reputation")[1], 0.5 * 0.0625 + 0.5);
   const RoundResult r2 = run(e, {1, 1, 2}, ids);
   EXPECT_TRUE(r2.accepted[1]);
 }
 
 TEST(Reputation, InputCheckRejectionsCountAndNewClientsStartAtInitial) {
-  Engine e = make_engine(R"({"reputation": {"decay": 0.8, "initial": 0.6}, "aggregator": {"rule": "mean"}})");
+  Engine e = make_engine(
+      R"({"reputation": {"decay": 0.8, "initial": 0.6}, "aggregator": {"rule": "mean"}})");
   RoundResult r = run(e, {1, 2, 3}, {"x", "y", "z"}, /*nan_row=*/1);
   EXPECT_EQ(r.reasons.at(1), "non_finite");
   EXPECT_NEAR(r.scores.at("reputation")[0], 0.8 * 0.6 + 0.2, 1e-12);
   EXPECT_NEAR(r.scores.at("reputation")[1], 0.8 * 0.6, 1e-12);
   r = run(e, {1, 2}, {"w", "y"});
-  EXPECT_NEAR(r.scores.at("reputation")[0], 0.8 * 0.6 + 0.2, 1e-12);         // new client
-  EXPECT_NEAR(r.scores.at("reputation")[1], 0.8 * 0.8 * 0.6 + 0.2, 1e-12);   // y recovers
+  EXPECT_NEAR(r.scores.at("reputation")[0], 0.8 * 0.6 + 0.2, 1e-12);        // new client
+  EXPECT_NEAR(r.scores.at("reputation")[1], 0.8 * 0.8 * 0.6 + 0.2, 1e-12);  // y recovers
   // Without a reputation setting, no score.
   Engine plain = make_engine(R"({"aggregator": {"rule": "mean"}})");
   EXPECT_EQ(run(plain, {1, 2}, {"a", "b"}).scores.count("reputation"), 0u);
 }
 
 TEST(Reputation, AFailedRoundChangesNoReputation) {
-  Engine e = make_engine(R"({"reputation": {"decay": 0.5}, "filters": [{"rule": "norm_bound", "max_norm": 10}],
+  Engine e = make_engine(
+      R"({"reputation": {"decay": 0.5}, "filters": [{"rule": "norm_bound", "max_norm": 10}],
                              "aggregator": {"rule": "krum", "f": 1}})");
   const std::vector<std::string> ids{"a", "b", "c", "d", "e"};
   run(e, {1, 2, 3, 4, 5}, ids);

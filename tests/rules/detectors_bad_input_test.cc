@@ -59,7 +59,8 @@ TEST(DetectorsBadInput, NonFiniteRowsAreRejectedAndTooFewClientsFail) {
       ADD_FAILURE() << c.policy << " accepted " << c.below_minimum << " clients";
     } catch (const Error& err) {
       EXPECT_NE(std::string(err.what()).find(c.needs), std::string::npos) << err.what();
-      EXPECT_NE(std::string(err.what()).find("clients in the round"), std::string::npos) << err.what();
+      EXPECT_NE(std::string(err.what()).find("clients in the round"), std::string::npos)
+          << err.what();
     }
     EXPECT_EQ(small.rounds_processed(), 0u);
   }

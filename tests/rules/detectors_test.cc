@@ -2,7 +2,6 @@
 // (LAPACKE_dgesvd on the n x d matrix, independent of the engine's Gram eigen-solve), plain
 // cosine loops for FLTrust.
 #include <gtest/gtest.h>
-
 #include <lapacke.h>
 
 #include <algorithm>
@@ -41,8 +40,9 @@ Svd svd(const Matrix& m) {
   std::vector<double> a;
   for (const auto& row : m) a.insert(a.end(), row.begin(), row.end());
   std::vector<double> s(r), u(n * r), vt(r * d), superb(r);
-  EXPECT_EQ(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'S', 'S', n, d, a.data(), d, s.data(), u.data(), r, vt.data(), d,
-                           superb.data()), 0);
+  EXPECT_EQ(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'S', 'S', n, d, a.data(), d, s.data(), u.data(), r,
+                           vt.data(), d, superb.data()),
+            0);
   Svd out{s, Matrix(n, ref::Vec(r)), Matrix(r, ref::Vec(d))};
   for (lapack_int i = 0; i < n; ++i)
     for (lapack_int j = 0; j < r; ++j) out.u[i][j] = u[i * r + j];
@@ -67,7 +67,8 @@ ref::Vec dnc_scores(const Matrix& x, const std::vector<std::size_t>& cols = {}) 
 std::vector<std::size_t> lowest(const ref::Vec& s, std::size_t keep) {
   std::vector<std::size_t> order(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
   order.resize(keep);
   std::sort(order.begin(), order.end());
   return order;
@@ -85,7 +86,8 @@ class DetectorTest : public ::testing::TestWithParam<std::size_t> {
     ref::Vec direction(x_[0].size());
     for (double& v : direction) v = 3.0 * normal(rng);
     for (std::size_t i = 1; i < x_.size(); i += 5)
-      for (std::size_t j = 0; j < direction.size(); ++j) x_[i][j] = static_cast<float>(x_[i][j] + direction[j]);
+      for (std::size_t j = 0; j < direction.size(); ++j)
+        x_[i][j] = static_cast<float>(x_[i][j] + direction[j]);
     bytes_ = encode(x_, DType::kFloat32);
   }
   RoundResult run(const std::string& policy, const float* reference = nullptr) {
@@ -112,11 +114,13 @@ TEST_P(DetectorTest, DncExactMatchesSvd) {
 
 TEST_P(DetectorTest, DncSubsetVariantMatchesSvdOnTheSameCoordinates) {
   const std::size_t n = x_.size(), f = n / 4;
-  const std::string policy = R"({"filters": [{"rule": "dnc", "f": )" + std::to_string(f) +
-                             R"(, "subset_size": 40, "niters": 3, "seed": 7}], "aggregator": {"rule": "mean"}})";
+  const std::string policy =
+      R"({"filters": [{"rule": "dnc", "f": )" + std::to_string(f) +
+      R"(, "subset_size": 40, "niters": 3, "seed": 7}], "aggregator": {"rule": "mean"}})";
   const RoundResult r = run(policy);
   // The same subsets the engine drew (round 0), scored in d-space.
-  const auto rule = rules::make_rule(RuleSpec("dnc", {{"f", f}, {"subset_size", 40}, {"niters", 3}, {"seed", 7}}));
+  const auto rule = rules::make_rule(
+      RuleSpec("dnc", {{"f", f}, {"subset_size", 40}, {"niters", 3}, {"seed", 7}}));
   const auto subsets = rule->column_subsets(x_[0].size(), 0);
   ASSERT_EQ(subsets.size(), 3u);
   std::vector<std::uint8_t> keep(n, 1);
@@ -125,7 +129,8 @@ TEST_P(DetectorTest, DncSubsetVariantMatchesSvdOnTheSameCoordinates) {
     EXPECT_EQ(cols.size(), 40u);
     const ref::Vec s = dnc_scores(x_, cols);
     std::vector<std::size_t> order = lowest(s, n);  // all, ascending by score
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
     for (std::size_t rank = n - f; rank < n; ++rank) keep[order[rank]] = 0;
     for (std::size_t i = 0; i < n; ++i) mean_score[i] += s[i] / 3;
   }
@@ -141,7 +146,8 @@ TEST_P(DetectorTest, DncSubsetVariantMatchesSvdOnTheSameCoordinates) {
 
 TEST_P(DetectorTest, PcaOutlierMatchesSvd) {
   const std::size_t n = x_.size(), k = 2;
-  const RoundResult r = run(R"({"filters": [{"rule": "pca_outlier", "k": 2, "z": 2.0}], "aggregator": {"rule": "mean"}})");
+  const RoundResult r = run(
+      R"({"filters": [{"rule": "pca_outlier", "k": 2, "z": 2.0}], "aggregator": {"rule": "mean"}})");
   const Matrix m = centred(x_);
   const Svd s = svd(m);
   ref::Vec resid(n), mahal(n, 0.0);
@@ -212,7 +218,9 @@ TEST(FlTrust, MissingReferenceIsAnError) {
     run_round(e, bytes, 3, 2, DType::kFloat32);
     FAIL();
   } catch (const Error& err) {
-    EXPECT_NE(std::string(err.what()).find("needs the server's reference update"), std::string::npos) << err.what();
+    EXPECT_NE(std::string(err.what()).find("needs the server's reference update"),
+              std::string::npos)
+        << err.what();
   }
 }
 

@@ -19,7 +19,8 @@ TEST(ArcEdge, ClipCountUsesIntegerFloor) {
   const std::size_t n = 242, f = 33;
   Matrix x(n, ref::Vec(3, 0.0));
   for (std::size_t i = 0; i < n; ++i) x[i] = {1.0 + static_cast<double>(i), 0.5, -0.25};
-  const RoundResult r = run_on(x, R"({"transforms": [{"rule": "arc", "f": 33}], "aggregator": {"rule": "mean"}})");
+  const RoundResult r =
+      run_on(x, R"({"transforms": [{"rule": "arc", "f": 33}], "aggregator": {"rule": "mean"}})");
   std::size_t clipped = 0;
   for (double s : r.scores.at("arc")) clipped += s < 1.0;
   EXPECT_EQ(clipped, 2 * f * (n - f) / n);
@@ -30,7 +31,8 @@ TEST(BulyanEdge, LateSelectionStepsStayDistanceBased) {
   // f = 1, n = 7: the last selection step has |R| - f - 2 = 0 neighbours. A far outlier at
   // index 0 must not be selected by index order.
   Matrix x = {{1000, 1000}, {0.01, 0}, {0.1, 0}, {0, 0.1}, {0.1, 0.1}, {0.05, 0.02}, {0.02, 0.07}};
-  const RoundResult r = run_on(x, R"({"filters": [{"rule": "bulyan", "f": 1}], "aggregator": {"rule": "mean"}})");
+  const RoundResult r =
+      run_on(x, R"({"filters": [{"rule": "bulyan", "f": 1}], "aggregator": {"rule": "mean"}})");
   EXPECT_EQ(r.accepted[0], 0);
   std::size_t kept = 0;
   for (auto a : r.accepted) kept += a;
@@ -44,7 +46,8 @@ TEST(CenteredClippingEdge, FirstRoundWeightsIncludeTheZeroStart) {
   double total = r.reference_weights.at("previous_aggregate");
   for (double w : r.weights) total += w;
   EXPECT_NEAR(total, 1.0, 1e-12);
-  EXPECT_GT(r.reference_weights.at("previous_aggregate"), 0.0);  // tau = 1 clips: the start keeps weight
+  EXPECT_GT(r.reference_weights.at("previous_aggregate"),
+            0.0);  // tau = 1 clips: the start keeps weight
 }
 
 TEST(ConfigEdge, RejectedAtConstruction) {
@@ -63,7 +66,9 @@ TEST(ConfigEdge, RejectedAtConstruction) {
 TEST(MeanEdge, NoClientLeftAfterFiltersIsAnError) {
   Matrix x = {{1, 1}, {2, 2}, {3, 3}};
   try {
-    run_on(x, R"({"filters": [{"rule": "norm_bound", "max_norm": 0.5}], "aggregator": {"rule": "mean"}})");
+    run_on(
+        x,
+        R"({"filters": [{"rule": "norm_bound", "max_norm": 0.5}], "aggregator": {"rule": "mean"}})");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("norm_bound 3"), std::string::npos) << e.what();
@@ -76,7 +81,9 @@ TEST(PassOneEdge, GramFreePoliciesMatchGramPolicies) {
   const Matrix x = random_round(RoundShape{13, 400, false, false, false, 0}, rng);
   const RoundResult a = run_on(x, R"({"aggregator": {"rule": "median"}})");
   EXPECT_LT(ref::max_rel_diff(a.aggregate, ref::median(x)), 1e-6);
-  const RoundResult b = run_on(x, R"({"filters": [{"rule": "norm_bound", "max_ratio": 100}], "aggregator": {"rule": "median"}})");
+  const RoundResult b = run_on(
+      x,
+      R"({"filters": [{"rule": "norm_bound", "max_ratio": 100}], "aggregator": {"rule": "median"}})");
   EXPECT_EQ(a.aggregate, b.aggregate);
 }
 

@@ -32,7 +32,8 @@ Round make_round(std::mt19937_64& rng, std::size_t bad, double magnitude, double
     const bool outlier = i >= kN - bad;
     if (!outlier) r.benign.push_back(i);
     for (std::size_t j = 0; j < kD; ++j) {
-      const double v = outlier ? magnitude * (((i + j) % 2) ? 1.0 : -1.0) * (1 + 0.01 * g(rng)) : scale * (0.5 + g(rng));
+      const double v = outlier ? magnitude * (((i + j) % 2) ? 1.0 : -1.0) * (1 + 0.01 * g(rng))
+                               : scale * (0.5 + g(rng));
       r.x[i][j] = static_cast<double>(static_cast<float>(v));
     }
   }
@@ -55,7 +56,8 @@ void expect_finite(const RoundResult& res, const std::string& what) {
 // Per coordinate, the aggregate lies within the benign rows' range (widened by `slack` times
 // the benign spread of that coordinate): what median, trimmed mean, Bulyan, Krum and every
 // filter-then-median pipeline guarantee while fewer than their f rows are outliers.
-void expect_within_benign_range(const RoundResult& res, const Round& r, double slack, const std::string& what) {
+void expect_within_benign_range(const RoundResult& res, const Round& r, double slack,
+                                const std::string& what) {
   for (std::size_t j = 0; j < kD; ++j) {
     double lo = INFINITY, hi = -INFINITY;
     for (std::size_t i : r.benign) lo = std::min(lo, r.x[i][j]), hi = std::max(hi, r.x[i][j]);
@@ -67,7 +69,8 @@ void expect_within_benign_range(const RoundResult& res, const Round& r, double s
 
 double max_abs_diff(const std::vector<float>& a, const ref::Vec& b) {
   double m = 0;
-  for (std::size_t j = 0; j < b.size(); ++j) m = std::max(m, std::fabs(static_cast<double>(a[j]) - b[j]));
+  for (std::size_t j = 0; j < b.size(); ++j)
+    m = std::max(m, std::fabs(static_cast<double>(a[j]) - b[j]));
   return m;
 }
 
@@ -88,13 +91,15 @@ TEST_P(ExtremeMagnitudes, RobustAggregatorsMatchTheFloat64Reference) {
        ref::weighted_mean(ref::rows(x, ref::multi_krum(x, kF, 20)), {})},
       {R"({"aggregator": {"rule": "bulyan", "f": 3}})", ref::bulyan(x, kF)},
       {R"({"aggregator": {"rule": "geometric_median", "nu": 1e-12}})", gm},
-      {R"({"aggregator": {"rule": "centered_clipping"}})", ref::centered_clipping(x, ref::Vec(kD, 0.0), 10, 3)},
+      {R"({"aggregator": {"rule": "centered_clipping"}})",
+       ref::centered_clipping(x, ref::Vec(kD, 0.0), 10, 3)},
   };
   for (const auto& [policy, want] : cases) {
     const RoundResult res = run(policy, r);
     expect_finite(res, policy);
     EXPECT_LT(max_abs_diff(res.aggregate, want), 1e-3) << policy << " at magnitude " << m;
-    if (policy.find("centered_clipping") == std::string::npos) expect_within_benign_range(res, r, 0.5, policy);
+    if (policy.find("centered_clipping") == std::string::npos)
+      expect_within_benign_range(res, r, 0.5, policy);
   }
   // The exact geometric median itself is within O(1) of the benign rows (breakdown point 1/2).
   double norm = 0;
@@ -160,11 +165,14 @@ TEST_P(ExtremeMagnitudes, EveryDetectorAndTransformStaysFiniteAndBounded) {
   const RoundResult mean = run(R"({"aggregator": {"rule": "mean"}})", r);
   expect_finite(mean, "mean");
   const ref::Vec want = ref::weighted_mean(r.x, {});
-  for (std::size_t j = 0; j < kD; ++j) EXPECT_NEAR(mean.aggregate[j], want[j], 1e-5 * std::fabs(want[j]) + 1e-3);
+  for (std::size_t j = 0; j < kD; ++j)
+    EXPECT_NEAR(mean.aggregate[j], want[j], 1e-5 * std::fabs(want[j]) + 1e-3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Magnitudes, ExtremeMagnitudes, ::testing::Values(1e30, 3e38),
-                         [](const auto& p) { return p.param > 1e35 ? std::string("3e38") : std::string("1e30"); });
+                         [](const auto& p) {
+                           return p.param > 1e35 ? std::string("3e38") : std::string("1e30");
+                         });
 
 // Rows of subnormals only: the scan's row scaling used to reach 2^149, inf in float32.
 TEST(ExtremeMagnitudesSubnormal, SubnormalOnlyRowsAggregateExactly) {
@@ -178,7 +186,8 @@ TEST(ExtremeMagnitudesSubnormal, SubnormalOnlyRowsAggregateExactly) {
       {R"({"aggregator": {"rule": "trimmed_mean", "trim": 3}})", ref::trimmed_mean(r.x, kF)},
       {R"({"aggregator": {"rule": "krum", "f": 3}})", r.x[ref::krum(r.x, kF)]},
       {R"({"aggregator": {"rule": "bulyan", "f": 3}})", ref::bulyan(r.x, kF)},
-      {R"({"aggregator": {"rule": "geometric_median", "nu": 1e-60}})", ref::geometric_median(r.x, {}, 1e-60, 5000)},
+      {R"({"aggregator": {"rule": "geometric_median", "nu": 1e-60}})",
+       ref::geometric_median(r.x, {}, 1e-60, 5000)},
   };
   for (const auto& [policy, want] : cases) {
     const RoundResult res = run(policy, r);
@@ -196,13 +205,16 @@ TEST(ExtremeMagnitudesSubnormal, MixedWithOrdinaryAndHugeRows) {
   std::mt19937_64 rng(test_seed());
   Round r = make_round(rng, 1, 3e38);
   for (std::size_t i = 0; i < 5; ++i)
-    for (std::size_t j = 0; j < kD; ++j) r.x[i][j] = static_cast<double>(static_cast<float>(1e-42 * (1.0 + j)));
+    for (std::size_t j = 0; j < kD; ++j)
+      r.x[i][j] = static_cast<double>(static_cast<float>(1e-42 * (1.0 + j)));
   r.data = to_floats(r.x);
-  for (const char* policy : {R"({"aggregator": {"rule": "median"}})", R"({"aggregator": {"rule": "geometric_median"}})",
-                             R"({"aggregator": {"rule": "bulyan", "f": 3}})", R"({"aggregator": {"rule": "krum", "f": 3}})",
-                             R"({"aggregator": {"rule": "trimmed_mean", "trim": 3}})",
-                             R"({"filters": [{"rule": "flame"}], "aggregator": {"rule": "median"}})",
-                             R"({"transforms": [{"rule": "nnm", "f": 3}], "aggregator": {"rule": "median"}})"}) {
+  for (const char* policy :
+       {R"({"aggregator": {"rule": "median"}})", R"({"aggregator": {"rule": "geometric_median"}})",
+        R"({"aggregator": {"rule": "bulyan", "f": 3}})",
+        R"({"aggregator": {"rule": "krum", "f": 3}})",
+        R"({"aggregator": {"rule": "trimmed_mean", "trim": 3}})",
+        R"({"filters": [{"rule": "flame"}], "aggregator": {"rule": "median"}})",
+        R"({"transforms": [{"rule": "nnm", "f": 3}], "aggregator": {"rule": "median"}})"}) {
     const RoundResult res = run(policy, r);
     expect_finite(res, policy);
     expect_within_benign_range(res, r, 0.5, policy);

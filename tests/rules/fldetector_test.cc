@@ -1,5 +1,7 @@
 // FLDetector (L-BFGS prediction in sketch space, window, gap statistic), checked piece by piece
 // against plain float64 references, and over rounds through the engine.
+#include "rules/fldetector.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include <random>
 
 #include "backend/backend.h"
-#include "rules/fldetector.h"
 #include "support/engine_runner.h"
 #include "support/reference.h"
 
@@ -72,14 +73,16 @@ TEST(FlDetector, LbfgsProductMatchesDenseBfgs) {
     for (double& x : v) x = normal(rng);
     const ref::Vec got = rules::fldetector::lbfgs_hvp(s, y, v);
     const ref::Vec want = bfgs_product(s, y, v);
-    for (std::size_t i = 0; i < q; ++i) EXPECT_NEAR(got[i], want[i], 1e-8 * (1 + std::abs(want[i]))) << "m=" << m;
+    for (std::size_t i = 0; i < q; ++i)
+      EXPECT_NEAR(got[i], want[i], 1e-8 * (1 + std::abs(want[i]))) << "m=" << m;
   }
   // Secant condition with one pair: H s = y.
   Dense s{{1.0, 2.0, -1.0}}, y{{2.0, 3.0, 0.5}};
   const ref::Vec hs = rules::fldetector::lbfgs_hvp(s, y, s[0]);
   for (std::size_t i = 0; i < 3; ++i) EXPECT_NEAR(hs[i], y[0][i], 1e-12);
   // No usable pair: zero.
-  EXPECT_EQ(rules::fldetector::lbfgs_hvp({{0.0, 0.0}}, {{1.0, 1.0}}, {1.0, 1.0}), (ref::Vec{0.0, 0.0}));
+  EXPECT_EQ(rules::fldetector::lbfgs_hvp({{0.0, 0.0}}, {{1.0, 1.0}}, {1.0, 1.0}),
+            (ref::Vec{0.0, 0.0}));
 }
 
 // Optimal k-means cost over every assignment of labels (tiny m).
@@ -112,9 +115,11 @@ TEST(FlDetector, OneDimensionalKMeansIsOptimal) {
   for (std::size_t m : {1, 2, 5, 7, 8}) {
     for (int rep = 0; rep < 3; ++rep) {
       ref::Vec x(m);
-      for (double& v : x) v = rep == 2 ? std::round(uniform(rng) * 3) / 3 : uniform(rng);  // rep 2: ties
+      for (double& v : x)
+        v = rep == 2 ? std::round(uniform(rng) * 3) / 3 : uniform(rng);  // rep 2: ties
       const ref::Vec w = rules::fldetector::kmeans_1d_costs(x, 4);
-      for (std::size_t k = 1; k <= 4; ++k) EXPECT_NEAR(w[k - 1], brute_kmeans(x, std::min(k, m)), 1e-12) << m << " " << k;
+      for (std::size_t k = 1; k <= 4; ++k)
+        EXPECT_NEAR(w[k - 1], brute_kmeans(x, std::min(k, m)), 1e-12) << m << " " << k;
     }
   }
   // 2-means: the upper cluster of the optimal split.
@@ -130,7 +135,8 @@ TEST(FlDetector, OneDimensionalKMeansIsOptimal) {
       for (std::size_t i = 0; i < x.size(); ++i)
         if (upper[i] == g) cost += (x[i] - sum / cnt) * (x[i] - sum / cnt);
     }
-    for (std::size_t i = 0; i < x.size(); ++i) (upper[i] ? hi_min : lo_max) = upper[i] ? std::min(hi_min, x[i]) : std::max(lo_max, x[i]);
+    for (std::size_t i = 0; i < x.size(); ++i)
+      (upper[i] ? hi_min : lo_max) = upper[i] ? std::min(hi_min, x[i]) : std::max(lo_max, x[i]);
     EXPECT_NEAR(cost, brute_kmeans(x, 2), 1e-12);
     EXPECT_LT(lo_max, hi_min);
   }
@@ -162,7 +168,8 @@ TEST(FlDetector, GapStatisticMatchesTheDefinition) {
     for (std::size_t k = 1; k <= kmax; ++k) {
       const double mean = sum[k - 1] / refs;
       gap[k - 1] = mean - std::log(std::max(brute_kmeans(x, k), 1e-12));
-      sd[k - 1] = std::sqrt(std::max(0.0, sq[k - 1] / refs - mean * mean)) * std::sqrt(1 + 1.0 / refs);
+      sd[k - 1] =
+          std::sqrt(std::max(0.0, sq[k - 1] / refs - mean * mean)) * std::sqrt(1 + 1.0 / refs);
     }
     for (std::size_t k = 1; k < kmax; ++k)
       if (gap[k - 1] >= gap[k] - sd[k]) {
@@ -222,7 +229,8 @@ struct Federation {
 ref::Vec sketch_of(const ref::Vec& x) {
   ref::Vec s(kSketch, 0.0);
   for (std::size_t j = 0; j < x.size(); ++j)
-    for (std::size_t q = 0; q < kSketch; ++q) s[q] += x[j] * backend::sketch_entry(kSeed, j, q, kSketch);
+    for (std::size_t q = 0; q < kSketch; ++q)
+      s[q] += x[j] * backend::sketch_entry(kSeed, j, q, kSketch);
   return s;
 }
 
@@ -230,11 +238,12 @@ TEST(FlDetector, ScoresMatchThePaperInPlainLoopsAndCatchTheAttackers) {
   const std::uint64_t seed = test_seed();
   const std::size_t n = 12;
   Federation fed(seed, n);
-  const std::string policy = R"({"sketch_dim": 32, "sketch_seed": 21, "filters": [{"rule": "fldetector",
+  const std::string policy =
+      R"({"sketch_dim": 32, "sketch_seed": 21, "filters": [{"rule": "fldetector",
       "window": 3, "min_pairs": 3}], "aggregator": {"rule": "mean"}})";
   Engine e = make_engine(policy);
-  std::vector<ref::Vec> aggregates;                // sketches, oldest first
-  std::map<std::string, ref::Vec> last, windows;   // per id
+  std::vector<ref::Vec> aggregates;               // sketches, oldest first
+  std::map<std::string, ref::Vec> last, windows;  // per id
   std::size_t caught = 0, false_alarms = 0, judged_rounds = 0;
   for (std::size_t t = 0; t < 9; ++t) {
     // Client 11 skips round 4: no prediction in round 4 or 5 (it was absent in the round before).
@@ -261,7 +270,8 @@ TEST(FlDetector, ScoresMatchThePaperInPlainLoopsAndCatchTheAttackers) {
       for (std::size_t j = aggregates.size() - pairs; j < aggregates.size(); ++j) {
         s.push_back(aggregates[j - 1]);
         ref::Vec yj(kSketch);
-        for (std::size_t q = 0; q < kSketch; ++q) yj[q] = -(aggregates[j][q] - aggregates[j - 1][q]);
+        for (std::size_t q = 0; q < kSketch; ++q)
+          yj[q] = -(aggregates[j][q] - aggregates[j - 1][q]);
         y.push_back(yj);
       }
       hv = bfgs_product(s, y, aggregates.back());
@@ -300,7 +310,8 @@ TEST(FlDetector, ScoresMatchThePaperInPlainLoopsAndCatchTheAttackers) {
         const bool bad = ids[i] == "c0" || ids[i] == "c1" || ids[i] == "c2";
         if (bad && !res.accepted[i]) ++caught;
         if (!bad && !res.accepted[i]) ++false_alarms;
-        if (!res.accepted[i]) EXPECT_NE(res.reasons.at(i).find("fldetector: suspicion"), std::string::npos);
+        if (!res.accepted[i])
+          EXPECT_NE(res.reasons.at(i).find("fldetector: suspicion"), std::string::npos);
       }
     } else {
       for (std::size_t i = 0; i < ids.size(); ++i) EXPECT_TRUE(res.accepted[i]) << "round " << t;
@@ -319,7 +330,8 @@ TEST(FlDetector, ScoresMatchThePaperInPlainLoopsAndCatchTheAttackers) {
 
 TEST(FlDetector, StateRoundTripContinuesExactly) {
   const std::uint64_t seed = test_seed();
-  const std::string policy = R"({"sketch_dim": 32, "sketch_seed": 21, "filters": [{"rule": "fldetector",
+  const std::string policy =
+      R"({"sketch_dim": 32, "sketch_seed": 21, "filters": [{"rule": "fldetector",
       "window": 2, "min_pairs": 2}], "aggregator": {"rule": "mean"}, "reputation": {"decay": 0.5}})";
   const std::string path = ::testing::TempDir() + "/fedguard_fldetector_state.bin";
   std::vector<Matrix> rounds;

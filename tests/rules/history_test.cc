@@ -15,12 +15,14 @@ namespace fedguard::test {
 namespace {
 
 constexpr std::size_t kSketch = 64;
-const std::string kPolicy = R"({"sketch_dim": 64, "sketch_seed": 11, "aggregator": {"rule": "foolsgold"}})";
+const std::string kPolicy =
+    R"({"sketch_dim": 64, "sketch_seed": 11, "aggregator": {"rule": "foolsgold"}})";
 
 ref::Vec sketch_of(const ref::Vec& x) {
   ref::Vec s(kSketch, 0.0);
   for (std::size_t j = 0; j < x.size(); ++j)
-    for (std::size_t q = 0; q < kSketch; ++q) s[q] += x[j] * backend::sketch_entry(11, j, q, kSketch);
+    for (std::size_t q = 0; q < kSketch; ++q)
+      s[q] += x[j] * backend::sketch_entry(11, j, q, kSketch);
   return s;
 }
 
@@ -117,7 +119,8 @@ TEST(History, FoolsGoldOverRotatingClientsMatchesPlainLoops) {
     EXPECT_LT(ref::max_rel_diff(res.aggregate, ref::weighted_mean(r.x, a)), 1e-4);
     // The Sybils (client-0..2) end with (near) zero weight.
     for (std::size_t i = 0; i < r.ids.size(); ++i)
-      if (r.ids[i] == "client-0" || r.ids[i] == "client-1" || r.ids[i] == "client-2") EXPECT_LT(res.weights[i], 0.02);
+      if (r.ids[i] == "client-0" || r.ids[i] == "client-1" || r.ids[i] == "client-2")
+        EXPECT_LT(res.weights[i], 0.02);
   }
   EXPECT_EQ(e.clients_known(), 12u);
 }
@@ -137,14 +140,17 @@ TEST(History, SketchMatchesXRAndPreservesDistances) {
   for (std::size_t i = 0; i < 6; ++i) {
     ref::Vec want(256, 0.0);
     for (std::size_t j = 0; j < 3000; ++j)
-      for (std::size_t q = 0; q < 256; ++q) want[q] += x[i][j] * backend::sketch_entry(3, j, q, 256);
-    for (std::size_t q = 0; q < 256; ++q) EXPECT_NEAR(s.sketch[i * 256 + q], want[q], 1e-4 * (1 + std::abs(want[q])));
+      for (std::size_t q = 0; q < 256; ++q)
+        want[q] += x[i][j] * backend::sketch_entry(3, j, q, 256);
+    for (std::size_t q = 0; q < 256; ++q)
+      EXPECT_NEAR(s.sketch[i * 256 + q], want[q], 1e-4 * (1 + std::abs(want[q])));
   }
   // Johnson-Lindenstrauss: squared distances kept within 6 / sqrt(256) (a loose, seed-proof bound).
   for (std::size_t a = 0; a < 6; ++a)
     for (std::size_t b = a + 1; b < 6; ++b) {
       double ds = 0;
-      for (std::size_t q = 0; q < 256; ++q) ds += std::pow(s.sketch[a * 256 + q] - s.sketch[b * 256 + q], 2);
+      for (std::size_t q = 0; q < 256; ++q)
+        ds += std::pow(s.sketch[a * 256 + q] - s.sketch[b * 256 + q], 2);
       const double dx = ref::sq_dist(x[a], x[b]);
       EXPECT_NEAR(ds / dx, 1.0, 6.0 / 16.0) << a << "," << b;
     }
@@ -173,7 +179,8 @@ TEST(History, SaveRestoreContinuesExactly) {
     other.load_state(path);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("written with sketch_dim 64"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("written with sketch_dim 64"), std::string::npos)
+        << e.what();
   }
   // A truncated file names the file and the offset.
   std::ifstream in(path, std::ios::binary);
@@ -185,7 +192,8 @@ TEST(History, SaveRestoreContinuesExactly) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.category(), ErrorCategory::kIo);
-    EXPECT_NE(std::string(e.what()).find("fedguard_state_cut.bin: offset"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("fedguard_state_cut.bin: offset"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(resumed.rounds_processed(), 3u);  // the failed load changed nothing
 }

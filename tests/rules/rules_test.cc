@@ -23,8 +23,8 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.label; }
 
 std::vector<Case> cases() {
   std::vector<Case> out;
-  auto add = [&](std::size_t n, std::size_t d, std::size_t tile, DType t, bool ties, bool near, bool dup,
-                 double offset, const char* what) {
+  auto add = [&](std::size_t n, std::size_t d, std::size_t tile, DType t, bool ties, bool near,
+                 bool dup, double offset, const char* what) {
     RoundShape s{n, d, ties, near, dup, offset};
     std::ostringstream label;
     label << what << "_n" << n << "_d" << d << "_tile" << tile << "_" << dtype_name(t);
@@ -59,7 +59,9 @@ class RuleTest : public ::testing::TestWithParam<Case> {
   std::size_t n() const { return GetParam().n; }
   // Exact duplicates make Krum-style ties whose winner is a matter of rounding; any winner is
   // the same vector, so those cases compare aggregates only.
-  bool exact_selection() const { return !GetParam().shape.near_duplicates && !GetParam().shape.exact_duplicates; }
+  bool exact_selection() const {
+    return !GetParam().shape.near_duplicates && !GetParam().shape.exact_duplicates;
+  }
 
   Matrix x_;
   std::vector<unsigned char> bytes_;
@@ -84,12 +86,14 @@ TEST_P(RuleTest, Median) {
   const RoundResult r = run(R"({"aggregator": {"rule": "median"}})");
   EXPECT_LT(ref::max_rel_diff(r.aggregate, ref::median(x_)), kTol);
   EXPECT_FALSE(r.linear);
-  for (std::size_t i = 0; i < n(); ++i) EXPECT_DOUBLE_EQ(r.weights[i], 1.0 / static_cast<double>(n()));
+  for (std::size_t i = 0; i < n(); ++i)
+    EXPECT_DOUBLE_EQ(r.weights[i], 1.0 / static_cast<double>(n()));
 }
 
 TEST_P(RuleTest, TrimmedMean) {
   for (std::size_t b : {std::size_t{0}, std::size_t{1}, (n() - 1) / 2}) {
-    const RoundResult r = run(R"({"aggregator": {"rule": "trimmed_mean", "trim": )" + std::to_string(b) + "}}");
+    const RoundResult r =
+        run(R"({"aggregator": {"rule": "trimmed_mean", "trim": )" + std::to_string(b) + "}}");
     EXPECT_LT(ref::max_rel_diff(r.aggregate, ref::trimmed_mean(x_, b)), kTol) << "trim " << b;
   }
 }
@@ -128,10 +132,12 @@ TEST_P(RuleTest, MultiKrum) {
 TEST_P(RuleTest, Bulyan) {
   if (n() < 7) GTEST_SKIP() << "Bulyan needs n >= 4f+3 with f >= 1";
   const std::size_t f = (n() - 3) / 4;
-  const RoundResult r = run(R"({"aggregator": {"rule": "bulyan", "f": )" + std::to_string(f) + "}}");
+  const RoundResult r =
+      run(R"({"aggregator": {"rule": "bulyan", "f": )" + std::to_string(f) + "}}");
   EXPECT_LT(ref::max_rel_diff(r.aggregate, ref::bulyan(x_, f)), kTol);
   if (exact_selection()) {
-    for (std::size_t i : ref::bulyan_selection(x_, f)) EXPECT_EQ(r.accepted[i], 1) << "client " << i;
+    for (std::size_t i : ref::bulyan_selection(x_, f))
+      EXPECT_EQ(r.accepted[i], 1) << "client " << i;
   }
 }
 
@@ -146,8 +152,9 @@ TEST_P(RuleTest, GeometricMedianConverges) {
 }
 
 TEST_P(RuleTest, CenteredClippingKeepsStateAcrossRounds) {
-  Engine e = make_engine(R"({"aggregator": {"rule": "centered_clipping", "tau": 3.0, "iterations": 3}})",
-                         GetParam().tile);
+  Engine e =
+      make_engine(R"({"aggregator": {"rule": "centered_clipping", "tau": 3.0, "iterations": 3}})",
+                  GetParam().tile);
   const auto& c = GetParam();
   const RoundResult r1 = run_round(e, bytes_, c.n, c.d, c.dtype);
   const ref::Vec v1 = ref::centered_clipping(x_, ref::Vec(c.d, 0.0), 3.0, 3);

@@ -19,9 +19,10 @@ TEST(SignGuard, RejectsNormAndSignOutliersAndClipsToTheMedian) {
     const double scale = 1.0 + 0.05 * static_cast<double>(i % 5);
     for (std::size_t j = 0; j < d; ++j) {
       double v = scale * normal(rng);
-      if (i == 3 || i == 11 || i == 20) v = std::abs(v) * (j % 10 == 0 ? -1 : 1);  // 90% positive signs
-      if (i == 7) v *= 10;                                                          // 10x the norm
-      if (i == 25) v *= 0.01;                                                       // 1% of the norm
+      if (i == 3 || i == 11 || i == 20)
+        v = std::abs(v) * (j % 10 == 0 ? -1 : 1);  // 90% positive signs
+      if (i == 7) v *= 10;                         // 10x the norm
+      if (i == 25) v *= 0.01;                      // 1% of the norm
       x[i][j] = static_cast<float>(v);
     }
   }
@@ -30,7 +31,8 @@ TEST(SignGuard, RejectsNormAndSignOutliersAndClipsToTheMedian) {
   const RoundResult r = run_round(e, bytes, n, d, DType::kFloat32);
   for (std::size_t i = 0; i < n; ++i) {
     const bool bad = i == 3 || i == 11 || i == 20 || i == 7 || i == 25;
-    EXPECT_EQ(r.accepted[i], bad ? 0 : 1) << i << " " << (r.reasons.count(i) ? r.reasons.at(i) : "");
+    EXPECT_EQ(r.accepted[i], bad ? 0 : 1)
+        << i << " " << (r.reasons.count(i) ? r.reasons.at(i) : "");
   }
   EXPECT_EQ(r.reasons.at(7).rfind("signguard: norm", 0), 0u) << r.reasons.at(7);
   EXPECT_EQ(r.reasons.at(3).rfind("signguard: sign statistics", 0), 0u) << r.reasons.at(3);

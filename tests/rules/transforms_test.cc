@@ -39,7 +39,8 @@ TEST_P(TransformTest, NormClipThenMean) {
   const double bound = norms[norms.size() / 2];
   const RoundResult r = run(R"({"transforms": [{"rule": "norm_clip", "max_norm": )" + num(bound) +
                             R"(}], "aggregator": {"rule": "mean"}})");
-  EXPECT_LT(ref::max_rel_diff(r.aggregate, ref::weighted_mean(ref::norm_clip(x_, bound), {})), kTol);
+  EXPECT_LT(ref::max_rel_diff(r.aggregate, ref::weighted_mean(ref::norm_clip(x_, bound), {})),
+            kTol);
   // Weights are the exact coefficients: mean of clipped rows = sum_i (s_i / n) x_i.
   for (std::size_t i = 0; i < x_.size(); ++i) {
     const double s = std::min(1.0, bound / ref::norm(x_[i]));
@@ -56,15 +57,17 @@ TEST_P(TransformTest, ArcThenMedian) {
 
 TEST_P(TransformTest, NnmThenTrimmedMean) {
   const std::size_t f = x_.size() / 4;
-  const RoundResult r = run(R"({"transforms": [{"rule": "nnm", "f": )" + std::to_string(f) +
-                            R"(}], "aggregator": {"rule": "trimmed_mean", "trim": )" + std::to_string(f) + "}}");
+  const RoundResult r =
+      run(R"({"transforms": [{"rule": "nnm", "f": )" + std::to_string(f) +
+          R"(}], "aggregator": {"rule": "trimmed_mean", "trim": )" + std::to_string(f) + "}}");
   EXPECT_LT(ref::max_rel_diff(r.aggregate, ref::trimmed_mean(ref::nnm(x_, f), f)), kTol);
 }
 
 TEST_P(TransformTest, NnmThenKrum) {
   const std::size_t f = (x_.size() - 3) / 2;
-  const RoundResult r = run(R"({"transforms": [{"rule": "nnm", "f": )" + std::to_string(f) +
-                            R"(}], "aggregator": {"rule": "krum", "f": )" + std::to_string(f) + "}}");
+  const RoundResult r =
+      run(R"({"transforms": [{"rule": "nnm", "f": )" + std::to_string(f) +
+          R"(}], "aggregator": {"rule": "krum", "f": )" + std::to_string(f) + "}}");
   const Matrix y = ref::nnm(x_, f);
   EXPECT_LT(ref::max_rel_diff(r.aggregate, y[ref::krum(y, f)]), kTol);
 }
@@ -74,8 +77,9 @@ TEST_P(TransformTest, NnmThenKrum) {
 TEST_P(TransformTest, ClipThenBulyan) {
   if (x_.size() < 11) GTEST_SKIP();
   const std::size_t f = (x_.size() - 3) / 4;
-  const RoundResult r = run(R"({"transforms": [{"rule": "norm_clip", "max_norm": 20}], "aggregator": {"rule": "bulyan", "f": )" +
-                            std::to_string(f) + "}}");
+  const RoundResult r = run(
+      R"({"transforms": [{"rule": "norm_clip", "max_norm": 20}], "aggregator": {"rule": "bulyan", "f": )" +
+      std::to_string(f) + "}}");
   EXPECT_LT(ref::max_rel_diff(r.aggregate, ref::bulyan(ref::norm_clip(x_, 20), f)), kTol);
 }
 
@@ -99,7 +103,8 @@ TEST_P(TransformTest, NormBoundFilterThenMean) {
   std::sort(sorted.begin(), sorted.end());
   const std::size_t n = sorted.size();
   const double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-  const RoundResult r = run(R"({"filters": [{"rule": "norm_bound", "max_ratio": 1.5}], "aggregator": {"rule": "mean"}})");
+  const RoundResult r = run(
+      R"({"filters": [{"rule": "norm_bound", "max_ratio": 1.5}], "aggregator": {"rule": "mean"}})");
   std::vector<std::size_t> kept;
   for (std::size_t i = 0; i < n; ++i)
     if (norms[i] <= 1.5 * median) kept.push_back(i);

@@ -1,7 +1,8 @@
 // The gzip IDX reader: valid files, and every malformed header or stream is an error that
 // names the file and the offset.
-#include <gtest/gtest.h>
+#include "sim/dataset.h"
 
+#include <gtest/gtest.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -10,7 +11,6 @@
 #include <vector>
 
 #include "fedguard/error.h"
-#include "sim/dataset.h"
 
 namespace fedguard::sim {
 namespace {
@@ -24,12 +24,14 @@ void write_gz(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   ASSERT_NE(f, nullptr);
   if (!bytes.empty()) {
-    ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
+    ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
+              static_cast<int>(bytes.size()));
   }
   gzclose(f);
 }
 
-std::vector<std::uint8_t> idx(std::uint8_t type, const std::vector<std::uint32_t>& dims, std::size_t data_bytes) {
+std::vector<std::uint8_t> idx(std::uint8_t type, const std::vector<std::uint32_t>& dims,
+                              std::size_t data_bytes) {
   std::vector<std::uint8_t> b = {0, 0, type, static_cast<std::uint8_t>(dims.size())};
   for (const auto d : dims)
     for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<std::uint8_t>(d >> s));

@@ -1,5 +1,7 @@
 // The Dirichlet split (deterministic under a seed, every sample exactly once, skew follows
 // alpha) and the backdoor trigger.
+#include "sim/partition.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <vector>
 
 #include "fedguard/error.h"
-#include "sim/partition.h"
 #include "sim/random.h"
 
 namespace fedguard::sim {
@@ -64,7 +65,8 @@ TEST(Dirichlet, SkewFollowsAlpha) {
     for (const auto& p : parts) {
       std::vector<std::size_t> count(10);
       for (const auto i : p) ++count[y[i]];
-      sum += static_cast<double>(*std::max_element(count.begin(), count.end())) / static_cast<double>(p.size());
+      sum += static_cast<double>(*std::max_element(count.begin(), count.end())) /
+             static_cast<double>(p.size());
     }
     return sum / 20;
   };

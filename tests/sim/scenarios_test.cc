@@ -1,6 +1,8 @@
 // The simulator's scenario logic without a simulation (host/sim/scenarios.{h,cc}): the attack
 // ramp, the benign drift schedules, the monitoring summary, and fake clients signing through the
 // engine's real verification path on a small synthetic round.
+#include "sim/scenarios.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <set>
 
 #include "fedguard/fedguard.h"
-#include "sim/scenarios.h"
 
 namespace fedguard::sim {
 namespace {
@@ -47,8 +48,8 @@ TEST(Drift, PositionWalksThroughSplits) {
 
 TEST(Drift, MixMovesFromOneSplitToTheNext) {
   std::vector<std::uint32_t> from, to;
-  for (std::uint32_t i = 0; i < 40; ++i) from.push_back(i * 3);       // 0, 3, ..., 117
-  for (std::uint32_t i = 0; i < 60; ++i) to.push_back(1000 + i);      // disjoint
+  for (std::uint32_t i = 0; i < 40; ++i) from.push_back(i * 3);   // 0, 3, ..., 117
+  for (std::uint32_t i = 0; i < 60; ++i) to.push_back(1000 + i);  // disjoint
   EXPECT_EQ(drift_mix(from, to, 0.0), from);
   const auto at1 = drift_mix(from, to, 1.0);
   EXPECT_EQ(at1, to);
@@ -82,7 +83,8 @@ TEST(Drift, LabelWeightRotatesThroughTheClasses) {
   EXPECT_NEAR(label_weight(8, classes, 60, period, 0.2), 0.2, 1e-12);
   // Gradual: one round changes a weight by at most (1 - min) pi / period.
   for (std::size_t r = 0; r < 200; ++r)
-    EXPECT_LE(std::abs(label_weight(5, classes, r + 1, period, 0.2) - label_weight(5, classes, r, period, 0.2)),
+    EXPECT_LE(std::abs(label_weight(5, classes, r + 1, period, 0.2) -
+                       label_weight(5, classes, r, period, 0.2)),
               0.8 * M_PI / period + 1e-12);
 }
 
@@ -105,12 +107,15 @@ TEST(Drift, LabelPriorSubsetKeepsByTheClassWeight) {
   EXPECT_LT(kept.size(), part.size());
   // A client that would keep nothing keeps its part.
   std::vector<double> ones(1000, 0.999999);
-  EXPECT_EQ(label_prior_subset({1, 3}, labels, ones, 10, 0, 100, 0.3), (std::vector<std::uint32_t>{1, 3}));
+  EXPECT_EQ(label_prior_subset({1, 3}, labels, ones, 10, 0, 100, 0.3),
+            (std::vector<std::uint32_t>{1, 3}));
 }
 
 TEST(MonitoringSummary, DelaysAndFalseAlarms) {
   std::map<std::string, std::vector<std::uint64_t>> alerts{
-      {"aggregate_cosine/ewma", {40, 103, 110}}, {"rejected_fraction/cusum", {101, 104}}, {"norm_q50/cusum", {}}};
+      {"aggregate_cosine/ewma", {40, 103, 110}},
+      {"rejected_fraction/cusum", {101, 104}},
+      {"norm_q50/cusum", {}}};
   const auto s = monitoring_summary(alerts, 100);
   EXPECT_EQ(s["alerts"], 5);
   EXPECT_EQ(s["change_round"], 100);
@@ -166,7 +171,8 @@ TEST_F(FakeClients, WithoutKeysEveryFakeIsRejectedAsUnknown) {
   for (std::size_t r = 0; r < 4; ++r) {
     const RoundResult res = round(engine, fed, r, r >= 2);
     ASSERT_TRUE(res.verification_ran);
-    for (std::size_t i = 0; i < kN; ++i) EXPECT_EQ(res.accepted[i], 1) << "round " << r << " row " << i;
+    for (std::size_t i = 0; i < kN; ++i)
+      EXPECT_EQ(res.accepted[i], 1) << "round " << r << " row " << i;
     if (r < 2) {
       EXPECT_TRUE(res.rejections.empty());
       continue;

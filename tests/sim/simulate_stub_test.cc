@@ -1,6 +1,5 @@
 // Without LibTorch, `fedguard simulate` exists and says so (exit code 4, unsupported).
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -10,8 +9,9 @@
 
 TEST(SimulateStub, SaysBuiltWithoutLibTorch) {
   const std::string log = ::testing::TempDir() + "/fedguard_simulate_stub.txt";
-  const int status =
-      std::system((std::string(FEDGUARD_CLI_PATH) + " simulate --config nonexistent.json > '" + log + "' 2>&1").c_str());
+  const int status = std::system(
+      (std::string(FEDGUARD_CLI_PATH) + " simulate --config nonexistent.json > '" + log + "' 2>&1")
+          .c_str());
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 4);
   std::ifstream f(log);

@@ -1,7 +1,6 @@
 // `fedguard simulate` end to end on a tiny federation (few clients, 2 rounds, a small part of
 // Fashion-MNIST): the files it writes, reproducibility, the update log, config errors.
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -9,10 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "fedguard/error.h"
 #include "io/update_log.h"
@@ -46,15 +44,16 @@ int run(const std::string& args, std::string* out) {
   // One file per test: ctest runs the tests of this binary in parallel processes.
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const std::string log = ::testing::TempDir() + "/fedguard_simulate_" + info->name() + "_cmd.txt";
-  const int status = std::system((std::string(FEDGUARD_CLI_PATH) + " " + args + " > '" + log + "' 2>&1").c_str());
+  const int status =
+      std::system((std::string(FEDGUARD_CLI_PATH) + " " + args + " > '" + log + "' 2>&1").c_str());
   *out = slurp(log);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 nlohmann::json tiny_config(const std::string& dir) {
-  return {{"clients", 6},     {"malicious", 1},       {"alpha", 0.5},        {"train_subset", 900},
-          {"root_samples", 30}, {"rounds", 2},        {"max_local_steps", 3}, {"eval_subset", 200},
-          {"test_subset", 300}, {"seed", 5},          {"out_dir", dir + "/out"}};
+  return {{"clients", 6},       {"malicious", 1}, {"alpha", 0.5},           {"train_subset", 900},
+          {"root_samples", 30}, {"rounds", 2},    {"max_local_steps", 3},   {"eval_subset", 200},
+          {"test_subset", 300}, {"seed", 5},      {"out_dir", dir + "/out"}};
 }
 
 class Simulate : public ::testing::Test {
@@ -118,9 +117,11 @@ TEST_F(Simulate, SameSeedSameRun) {
   c["policy"] = {{"aggregator", {{"rule", "median"}}}};
   std::ofstream(dir + "/sim.json") << c.dump();
   std::string out;
-  ASSERT_EQ(run("simulate --quiet --config " + dir + "/sim.json --out-dir " + dir + "/a", &out), 0) << out;
+  ASSERT_EQ(run("simulate --quiet --config " + dir + "/sim.json --out-dir " + dir + "/a", &out), 0)
+      << out;
   EXPECT_EQ(out.find("[simulate] round"), std::string::npos) << out;
-  ASSERT_EQ(run("simulate --quiet --config " + dir + "/sim.json --out-dir " + dir + "/b", &out), 0) << out;
+  ASSERT_EQ(run("simulate --quiet --config " + dir + "/sim.json --out-dir " + dir + "/b", &out), 0)
+      << out;
   const auto a = nlohmann::json::parse(slurp(dir + "/a/result.json"));
   const auto b = nlohmann::json::parse(slurp(dir + "/b/result.json"));
   EXPECT_EQ(a["setup"], b["setup"]);
@@ -152,13 +153,14 @@ TEST_F(Simulate, MatrixModeWritesTable) {
   c["rounds"] = 1;
   c.erase("out_dir");
   std::ofstream(dir + "/base.json") << c.dump();
-  const nlohmann::json m = {{"policies", {{"mean", {{"aggregator", {{"rule", "mean"}}}}},
-                                          {"median", {{"aggregator", {{"rule", "median"}}}}}}},
+  const nlohmann::json m = {{"policies",
+                             {{"mean", {{"aggregator", {{"rule", "mean"}}}}},
+                              {"median", {{"aggregator", {{"rule", "median"}}}}}}},
                             {"attacks", {"none", "sign_flip"}}};
   std::ofstream(dir + "/matrix.json") << m.dump();
   std::string out;
-  ASSERT_EQ(run("simulate --config " + dir + "/base.json --matrix " + dir + "/matrix.json --jobs 2 --out-dir " +
-                    dir + "/m",
+  ASSERT_EQ(run("simulate --config " + dir + "/base.json --matrix " + dir +
+                    "/matrix.json --jobs 2 --out-dir " + dir + "/m",
                 &out),
             0)
       << out;
@@ -234,8 +236,9 @@ TEST_F(Simulate, FakeClientsSignedThroughTheRegistry) {
   EXPECT_TRUE(enrolled["summary"]["monitoring"]["by_detector"].is_object());
   EXPECT_EQ(enrolled["summary"]["monitoring"]["change_round"], 1);
   // result.json on disk holds the same.
-  EXPECT_EQ(nlohmann::json::parse(slurp(dir + "/none/result.json"))["summary"]["malicious_rejections"],
-            none["summary"]["malicious_rejections"]);
+  EXPECT_EQ(
+      nlohmann::json::parse(slurp(dir + "/none/result.json"))["summary"]["malicious_rejections"],
+      none["summary"]["malicious_rejections"]);
 }
 
 // A ramped crafted attack and a drifting benign population run; the ramp's strength is recorded;
@@ -270,26 +273,37 @@ TEST(SimulateConfig, ScenarioErrors) {
     }
     return "no error";
   };
-  EXPECT_NE(error_of(R"({"attack": "mpaf", "fake_clients": {"count": 2}})").find("\"fake_clients\" needs \"verification\""),
+  EXPECT_NE(error_of(R"({"attack": "mpaf", "fake_clients": {"count": 2}})")
+                .find("\"fake_clients\" needs \"verification\""),
             std::string::npos);
-  EXPECT_NE(error_of(R"({"attack": {"name": "label_flip", "ramp_rounds": 5}})").find("ramp_rounds"), std::string::npos);
-  EXPECT_NE(error_of(R"({"drift": {"kind": "rotate"}})").find("\"kind\" must be one of none, resplit, label_prior"),
+  EXPECT_NE(error_of(R"({"attack": {"name": "label_flip", "ramp_rounds": 5}})").find("ramp_rounds"),
             std::string::npos);
-  EXPECT_NE(error_of(R"({"attack": "mpaf", "verification": true, "fake_clients": {"count": 2, "keys": "stolen"}})")
-                .find("\"keys\" must be one of none, enrolled"),
+  EXPECT_NE(error_of(R"({"drift": {"kind": "rotate"}})")
+                .find("\"kind\" must be one of none, resplit, label_prior"),
             std::string::npos);
-  EXPECT_NE(error_of(R"({"attack": "mpaf", "verification": true, "malicious": 2, "fake_clients": {"count": 2}})")
-                .find("set \"malicious\": 0"),
+  EXPECT_NE(
+      error_of(
+          R"({"attack": "mpaf", "verification": true, "fake_clients": {"count": 2, "keys": "stolen"}})")
+          .find("\"keys\" must be one of none, enrolled"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          R"({"attack": "mpaf", "verification": true, "malicious": 2, "fake_clients": {"count": 2}})")
+          .find("set \"malicious\": 0"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          R"({"attack": "label_flip", "verification": true, "malicious": 0, "fake_clients": {"count": 2}})")
+          .find("crafted attack"),
+      std::string::npos);
+  EXPECT_NE(error_of(R"({"verification": {"probation": {"max_share": 1.5}}})").find("max_share"),
             std::string::npos);
-  EXPECT_NE(error_of(R"({"attack": "label_flip", "verification": true, "malicious": 0, "fake_clients": {"count": 2}})")
-                .find("crafted attack"),
-            std::string::npos);
-  EXPECT_NE(error_of(R"({"verification": {"probation": {"max_share": 1.5}}})").find("max_share"), std::string::npos);
-  EXPECT_NE(error_of(R"({"drift": {"kind": "resplit", "period": 0}})").find("\"period\" must be >= 1"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"drift": {"kind": "resplit", "period": 0}})").find("\"period\" must be >= 1"),
+      std::string::npos);
   // Fakes alone make an attack: no "malicious" needed, and it defaults to 0.
-  const auto ok = SimConfig::from_json(
-      nlohmann::json::parse(R"({"attack": "mpaf", "verification": true, "fake_clients": {"count": 3, "join_round": 5}})"));
+  const auto ok = SimConfig::from_json(nlohmann::json::parse(
+      R"({"attack": "mpaf", "verification": true, "fake_clients": {"count": 3, "join_round": 5}})"));
   EXPECT_EQ(ok.malicious, 0u);
   EXPECT_EQ(ok.fake_clients.count, 3u);
   EXPECT_EQ(ok.to_json()["fake_clients"]["join_round"], 5);

@@ -31,8 +31,8 @@ Engine make_engine(const std::string& config_json, std::size_t tile_columns) {
   return Engine(c);
 }
 
-RoundResult run_round(Engine& engine, const std::vector<unsigned char>& bytes, std::size_t n, std::size_t d,
-                      DType dtype, const std::vector<double>& num_samples) {
+RoundResult run_round(Engine& engine, const std::vector<unsigned char>& bytes, std::size_t n,
+                      std::size_t d, DType dtype, const std::vector<double>& num_samples) {
   RoundInput in;
   in.updates = UpdateView(bytes.data(), n, d, dtype);
   in.num_samples = num_samples;

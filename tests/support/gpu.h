@@ -26,12 +26,12 @@ inline bool gpu_required() {
 }  // namespace fedguard::test
 
 /// First statement of every GPU test body.
-#define FEDGUARD_REQUIRE_GPU()                                                                    \
-  do {                                                                                            \
-    if (::fedguard::backend::cuda_device_count() == 0) {                                          \
-      const std::string why_ = ::fedguard::backend::cuda_status();                                 \
-      if (::fedguard::test::gpu_required())                                                       \
-        FAIL() << "FEDGUARD_REQUIRE_GPU is set but no CUDA device is usable: " << why_;           \
-      GTEST_SKIP() << "no CUDA device usable: " << why_;                                          \
-    }                                                                                             \
+#define FEDGUARD_REQUIRE_GPU()                                                          \
+  do {                                                                                  \
+    if (::fedguard::backend::cuda_device_count() == 0) {                                \
+      const std::string why_ = ::fedguard::backend::cuda_status();                      \
+      if (::fedguard::test::gpu_required())                                             \
+        FAIL() << "FEDGUARD_REQUIRE_GPU is set but no CUDA device is usable: " << why_; \
+      GTEST_SKIP() << "no CUDA device usable: " << why_;                                \
+    }                                                                                   \
   } while (0)

@@ -1,9 +1,9 @@
 #include "support/random_round.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <iostream>
-
-#include <gtest/gtest.h>
 
 #include "synthetic/round.h"
 
@@ -17,7 +17,8 @@ std::uint64_t test_seed() {
     seed = std::random_device{}();
   }
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::cout << "[ seed ] " << (info ? info->name() : "?") << ": FEDGUARD_TEST_SEED=" << seed << "\n";
+  std::cout << "[ seed ] " << (info ? info->name() : "?") << ": FEDGUARD_TEST_SEED=" << seed
+            << "\n";
   ::testing::Test::RecordProperty("seed", std::to_string(seed));
   return seed;
 }

@@ -16,10 +16,10 @@ using Matrix = std::vector<std::vector<double>>;  // rows of float32-representab
 
 struct RoundShape {
   std::size_t n = 0, d = 0;
-  bool ties = false;            ///< many equal values per column (rounded to a coarse grid)
-  bool near_duplicates = false; ///< some rows are copies of others plus 1e-6 relative noise
+  bool ties = false;             ///< many equal values per column (rounded to a coarse grid)
+  bool near_duplicates = false;  ///< some rows are copies of others plus 1e-6 relative noise
   bool exact_duplicates = false;
-  double offset = 0.0;          ///< common offset added to every value (large, similar updates)
+  double offset = 0.0;  ///< common offset added to every value (large, similar updates)
 };
 
 /// Rows x_i = offset + g + noise_i with a few outlying rows; values exactly float32. Drawn by the

@@ -11,7 +11,8 @@ Vec weighted_mean(const Matrix& x, const Vec& w) {
   double total = 0;
   for (std::size_t i = 0; i < x.size(); ++i) total += w.empty() ? 1.0 : w[i];
   for (std::size_t i = 0; i < x.size(); ++i)
-    for (std::size_t j = 0; j < out.size(); ++j) out[j] += (w.empty() ? 1.0 : w[i]) / total * x[i][j];
+    for (std::size_t j = 0; j < out.size(); ++j)
+      out[j] += (w.empty() ? 1.0 : w[i]) / total * x[i][j];
   return out;
 }
 
@@ -51,7 +52,8 @@ double sq_dist(const Vec& a, const Vec& b) {
 
 double norm(const Vec& a) { return std::sqrt(sq_dist(a, Vec(a.size(), 0.0))); }
 
-Vec krum_scores(const Matrix& x, const std::vector<std::size_t>& active, std::size_t f, std::size_t min_nb) {
+Vec krum_scores(const Matrix& x, const std::vector<std::size_t>& active, std::size_t f,
+                std::size_t min_nb) {
   const std::size_t n = active.size();
   const std::size_t nb = std::min(n - 1, std::max(min_nb, n > f + 2 ? n - f - 2 : 0));
   Vec scores;
@@ -88,12 +90,15 @@ std::vector<std::size_t> multi_krum(const Matrix& x, std::size_t f, std::size_t 
   const Vec s = krum_scores(x, all_rows(x), f);
   // The m lowest; the group tied with the m-th lowest is taken in index order.
   std::vector<std::size_t> order = all_rows(x);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
   const double t = s[order[m - 1]];
   std::vector<std::size_t> sel, tied;
   for (std::size_t i = 0; i < x.size(); ++i) {
-    if (std::abs(s[i] - t) <= 1e-6 * std::max(std::abs(s[i]), std::abs(t))) tied.push_back(i);
-    else if (s[i] < t) sel.push_back(i);
+    if (std::abs(s[i] - t) <= 1e-6 * std::max(std::abs(s[i]), std::abs(t)))
+      tied.push_back(i);
+    else if (s[i] < t)
+      sel.push_back(i);
   }
   for (std::size_t i = 0; sel.size() < m; ++i) sel.push_back(tied[i]);
   std::sort(sel.begin(), sel.end());
@@ -126,7 +131,8 @@ Vec bulyan(const Matrix& x, std::size_t f) {
       const double da = std::abs(a - med[j]), db = std::abs(b - med[j]);
       return da != db ? da < db : a < b;
     });
-    out[j] = std::accumulate(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(beta), 0.0) / static_cast<double>(beta);
+    out[j] = std::accumulate(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(beta), 0.0) /
+             static_cast<double>(beta);
   }
   return out;
 }
@@ -176,7 +182,8 @@ Matrix arc(const Matrix& x, std::size_t f) {
   const std::size_t n = x.size();
   const std::size_t k = 2 * f * (n - f) / n;
   std::vector<std::size_t> order = all_rows(x);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return norm(x[a]) > norm(x[b]); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return norm(x[a]) > norm(x[b]); });
   Matrix y = x;
   if (k == 0 || k >= n) return y;
   const double bound = norm(x[order[k]]);
@@ -196,8 +203,9 @@ Matrix nnm(const Matrix& x, std::size_t f) {
     std::vector<std::size_t> others;
     for (std::size_t j = 0; j < n; ++j)
       if (j != i) others.push_back(j);
-    std::stable_sort(others.begin(), others.end(),
-                     [&](std::size_t a, std::size_t b) { return sq_dist(x[i], x[a]) < sq_dist(x[i], x[b]); });
+    std::stable_sort(others.begin(), others.end(), [&](std::size_t a, std::size_t b) {
+      return sq_dist(x[i], x[a]) < sq_dist(x[i], x[b]);
+    });
     Vec mean = x[i];
     for (std::size_t q = 0; q + 1 < keep; ++q)
       for (std::size_t j = 0; j < mean.size(); ++j) mean[j] += x[others[q]][j];
@@ -216,7 +224,8 @@ Matrix rows(const Matrix& x, const std::vector<std::size_t>& idx) {
 double max_rel_diff(const std::vector<float>& a, const Vec& b) {
   double scale = 1, worst = 0;
   for (double v : b) scale = std::max(scale, std::abs(v));
-  for (std::size_t j = 0; j < b.size(); ++j) worst = std::max(worst, std::abs(static_cast<double>(a[j]) - b[j]));
+  for (std::size_t j = 0; j < b.size(); ++j)
+    worst = std::max(worst, std::abs(static_cast<double>(a[j]) - b[j]));
   return worst / scale;
 }
 

@@ -18,9 +18,11 @@ double sq_dist(const Vec& a, const Vec& b);
 double norm(const Vec& a);
 /// Krum score of each row over `active` (indices into x).
 /// min_nb: Bulyan's late steps keep at least this many neighbours (fedguard: 1).
-Vec krum_scores(const Matrix& x, const std::vector<std::size_t>& active, std::size_t f, std::size_t min_nb = 0);
+Vec krum_scores(const Matrix& x, const std::vector<std::size_t>& active, std::size_t f,
+                std::size_t min_nb = 0);
 std::size_t krum(const Matrix& x, std::size_t f);
-std::vector<std::size_t> multi_krum(const Matrix& x, std::size_t f, std::size_t m);  // selected, ascending
+std::vector<std::size_t> multi_krum(const Matrix& x, std::size_t f,
+                                    std::size_t m);  // selected, ascending
 std::vector<std::size_t> bulyan_selection(const Matrix& x, std::size_t f);
 Vec bulyan(const Matrix& x, std::size_t f);
 Vec geometric_median(const Matrix& x, const Vec& a, double nu, std::size_t iterations);

@@ -4,6 +4,8 @@
 // and every statistic is read off the sorted columns; above that, each column is gathered and
 // selected with std::nth_element. With a mixing matrix (transforms such as clipping or
 // nearest-neighbour mixing), the chunk of mixed rows is first formed by one SGEMM.
+#include <cblas.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -11,8 +13,6 @@
 #include <cstring>
 #include <utility>
 #include <vector>
-
-#include <cblas.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
@@ -21,8 +21,8 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/selection_network.h"
 #include "backend/cpu/tile_loader.h"
-#include "kernels/scan_math.h"
 #include "fedguard/error.h"
+#include "kernels/scan_math.h"
 
 namespace fedguard::backend::cpu {
 
@@ -39,8 +39,8 @@ double column_statistic(float* v, std::size_t m, ColumnStatistic statistic, std:
     case ColumnStatistic::kTrimmedMean: {
       const std::size_t b = param;
       if (b > 0) {
-        std::nth_element(v, v + b, v + m);              // [0, b) the b smallest
-        std::nth_element(v + b, v + (m - b), v + m);    // [m-b, m) the b largest
+        std::nth_element(v, v + b, v + m);            // [0, b) the b smallest
+        std::nth_element(v + b, v + (m - b), v + m);  // [m-b, m) the b largest
       }
       double sum = 0;
       for (std::size_t i = b; i < m - b; ++i) sum += v[i];
@@ -49,16 +49,19 @@ double column_statistic(float* v, std::size_t m, ColumnStatistic statistic, std:
     case ColumnStatistic::kBulyanMean: {
       std::sort(v, v + m);
       const std::size_t h = m / 2;
-      const double med = m % 2 ? static_cast<double>(v[h]) : 0.5 * (static_cast<double>(v[h - 1]) + v[h]);
+      const double med =
+          m % 2 ? static_cast<double>(v[h]) : 0.5 * (static_cast<double>(v[h - 1]) + v[h]);
       // The beta values nearest the median are a contiguous run of the sorted values; grow it
       // from the median outwards, taking the smaller value on equal distance.
-      std::size_t right = static_cast<std::size_t>(std::lower_bound(v, v + m, med,
-          [](float a, double b) { return static_cast<double>(a) < b; }) - v);
+      std::size_t right = static_cast<std::size_t>(
+          std::lower_bound(v, v + m, med,
+                           [](float a, double b) { return static_cast<double>(a) < b; }) -
+          v);
       std::ptrdiff_t left = static_cast<std::ptrdiff_t>(right) - 1;
       double sum = 0;
       for (std::size_t taken = 0; taken < param; ++taken) {
-        const bool take_left = left >= 0 &&
-            (right >= m || med - static_cast<double>(v[left]) <= static_cast<double>(v[right]) - med);
+        const bool take_left = left >= 0 && (right >= m || med - static_cast<double>(v[left]) <=
+                                                               static_cast<double>(v[right]) - med);
         if (take_left) {
           sum += v[left--];
         } else {
@@ -73,7 +76,7 @@ double column_statistic(float* v, std::size_t m, ColumnStatistic statistic, std:
 
 namespace {
 
-constexpr std::size_t kLanes = 16;           // columns sorted side by side
+constexpr std::size_t kLanes = 16;             // columns sorted side by side
 constexpr std::size_t kNetworkMaxRows = 2048;  // above: per-column selection instead
 
 // The comparator networks of selection_network.h, built once per shape and thread.
@@ -108,8 +111,8 @@ static_assert(kLanes == 16, "the lane kernels below handle 16 floats");
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized inside _mm512_min_ps (GCC PR 105593).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-__attribute__((target("avx512f")))
-void sort_lanes_avx512(float* block, const Comparator* net, std::size_t comparators) {
+__attribute__((target("avx512f"))) void sort_lanes_avx512(float* block, const Comparator* net,
+                                                          std::size_t comparators) {
   for (std::size_t c = 0; c < comparators; ++c) {
     float* px = block + net[c].first * kLanes;
     float* py = block + net[c].second * kLanes;
@@ -120,8 +123,8 @@ void sort_lanes_avx512(float* block, const Comparator* net, std::size_t comparat
 }
 #pragma GCC diagnostic pop
 
-__attribute__((target("avx2")))
-void sort_lanes_avx2(float* block, const Comparator* net, std::size_t comparators) {
+__attribute__((target("avx2"))) void sort_lanes_avx2(float* block, const Comparator* net,
+                                                     std::size_t comparators) {
   for (std::size_t c = 0; c < comparators; ++c) {
     float* px = block + net[c].first * kLanes;
     float* py = block + net[c].second * kLanes;
@@ -148,8 +151,8 @@ void sort_lanes_sse2(float* block, const Comparator* net, std::size_t comparator
 
 void sort_lanes(float* block, const Comparator* net, std::size_t comparators) {
   static const auto kernel = __builtin_cpu_supports("avx512f") ? sort_lanes_avx512
-                             : __builtin_cpu_supports("avx2") ? sort_lanes_avx2
-                                                              : sort_lanes_sse2;
+                             : __builtin_cpu_supports("avx2")  ? sort_lanes_avx2
+                                                               : sort_lanes_sse2;
   kernel(block, net, comparators);
 }
 #else
@@ -192,8 +195,8 @@ bool all_finite(const float* values, std::size_t count) {
 }
 
 // The statistic of one sorted column (values[i * stride], i < m).
-double sorted_statistic(const float* v, std::size_t stride, std::size_t m, ColumnStatistic statistic,
-                        std::size_t param) {
+double sorted_statistic(const float* v, std::size_t stride, std::size_t m,
+                        ColumnStatistic statistic, std::size_t param) {
   auto at = [&](std::size_t i) { return static_cast<double>(v[i * stride]); };
   const std::size_t h = m / 2;
   const double med = m % 2 ? at(h) : 0.5 * (at(h - 1) + at(h));
@@ -213,7 +216,8 @@ double sorted_statistic(const float* v, std::size_t stride, std::size_t m, Colum
       double sum = 0;
       for (std::size_t taken = 0; taken < param; ++taken) {
         const bool take_left =
-            left >= 0 && (right >= m || med - at(static_cast<std::size_t>(left)) <= at(right) - med);
+            left >= 0 &&
+            (right >= m || med - at(static_cast<std::size_t>(left)) <= at(right) - med);
         sum += take_left ? at(static_cast<std::size_t>(left--)) : at(right++);
       }
       return sum / static_cast<double>(param);
@@ -237,7 +241,9 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
   // The request was validated by Backend::aggregate_coordinatewise (host/backend/backend.cc).
 
   // Columns per chunk: each row contributes one contiguous run of `chunk` values.
-  std::size_t chunk = mixed ? 256 : std::clamp<std::size_t>((std::size_t{1} << 18) / std::max<std::size_t>(m, 1), 64, 1024);
+  std::size_t chunk = mixed ? 256
+                            : std::clamp<std::size_t>(
+                                  (std::size_t{1} << 18) / std::max<std::size_t>(m, 1), 64, 1024);
   if (request.tile_columns) chunk = std::min(chunk, request.tile_columns);
   chunk = std::max<std::size_t>(chunk, 1);
   const auto chunks = static_cast<std::ptrdiff_t>((d + chunk - 1) / chunk);
@@ -269,16 +275,18 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
                                  : request.references[p - k] + col0;
           std::copy(x, x + w, source.begin() + static_cast<std::ptrdiff_t>(p * w));
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(w),
-                    static_cast<int>(k + r), 1.0f, mix_f.data(), static_cast<int>(k + r), source.data(),
-                    static_cast<int>(w), 0.0f, mixed_rows.data(), static_cast<int>(w));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m),
+                    static_cast<int>(w), static_cast<int>(k + r), 1.0f, mix_f.data(),
+                    static_cast<int>(k + r), source.data(), static_cast<int>(w), 0.0f,
+                    mixed_rows.data(), static_cast<int>(w));
         for (std::size_t p = 0; p < m; ++p) segment[p] = mixed_rows.data() + p * w;
       }
       if (network) {
         // Median and trimmed mean read only the sum of the middle class: the partition network.
         // Bulyan reads the sorted order around the median: the full sort.
         const bool partition = request.statistic != ColumnStatistic::kBulyanMean;
-        const std::size_t b = request.statistic == ColumnStatistic::kMedian ? (m - 1) / 2 : request.param;
+        const std::size_t b =
+            request.statistic == ColumnStatistic::kMedian ? (m - 1) / 2 : request.param;
         // Lane-block layout of the whole chunk first, reading each row's run in order: taking
         // 16 values from each of m rows in turn defeats the hardware prefetchers (m streams)
         // and left every load waiting on memory (perf, 2026-12-03).
@@ -313,12 +321,14 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
           const auto& net = cached_sorting_network(m);
           sort_lanes(block, net.data(), net.size());
           for (std::size_t l = 0; l < lanes; ++l)
-            out[col0 + j0 + l] = saturate(sorted_statistic(block + l, kLanes, m, request.statistic, request.param));
+            out[col0 + j0 + l] =
+                saturate(sorted_statistic(block + l, kLanes, m, request.statistic, request.param));
         }
       } else {
         for (std::size_t j = 0; j < w; ++j) {
           for (std::size_t p = 0; p < m; ++p) column[p] = segment[p][j];
-          out[col0 + j] = saturate(column_statistic(column.data(), m, request.statistic, request.param));
+          out[col0 + j] =
+              saturate(column_statistic(column.data(), m, request.statistic, request.param));
         }
       }
     }

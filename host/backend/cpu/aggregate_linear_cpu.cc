@@ -1,11 +1,11 @@
 // Pass 2, linear rules: out = sum_i a_i x_i + sum_j b_j v_j, one column chunk per task.
 // Each column sums its rows in a fixed order in float64, so the result does not depend on the
 // chunking or the thread count: bit-identical run to run.
+#include <omp.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <vector>
-
-#include <omp.h>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/tile_loader.h"
@@ -22,7 +22,8 @@ void aggregate_linear(const LinearAggregateRequest& request, float* out, int thr
   const UpdateView& view = *request.updates;
   const std::size_t d = view.cols();
   const std::size_t k = request.rows.size();
-  const std::size_t chunk = std::min<std::size_t>(request.tile_columns ? request.tile_columns : 4096, 8192);
+  const std::size_t chunk =
+      std::min<std::size_t>(request.tile_columns ? request.tile_columns : 4096, 8192);
   const auto chunks = static_cast<std::ptrdiff_t>((d + chunk - 1) / chunk);
 
 #pragma omp parallel num_threads(threads)

@@ -25,19 +25,27 @@ std::string blas_description() {
   std::istringstream words(config ? config : "");
   std::string name, version;
   words >> name >> version;
-  std::string text = (name.empty() ? std::string("OpenBLAS") : name) + (version.empty() ? "" : " " + version) +
-                     ", kernel " + (core ? core : "?");
+  std::string text = (name.empty() ? std::string("OpenBLAS") : name) +
+                     (version.empty() ? "" : " " + version) + ", kernel " + (core ? core : "?");
   switch (openblas_get_parallel()) {
-    case 0: text += ", sequential"; break;
-    case 1: text += ", pthreads"; break;
-    case 2: text += ", OpenMP"; break;
-    default: break;
+    case 0:
+      text += ", sequential";
+      break;
+    case 1:
+      text += ", pthreads";
+      break;
+    case 2:
+      text += ", OpenMP";
+      break;
+    default:
+      break;
   }
   text += ", build: " FEDGUARD_BLAS_NAME;
   Dl_info where{};
   if (dladdr(reinterpret_cast<void*>(&openblas_get_config), &where) != 0 && where.dli_fname) {
     char resolved[PATH_MAX];
-    text += std::string(" (") + (realpath(where.dli_fname, resolved) ? resolved : where.dli_fname) + ")";
+    text += std::string(" (") + (realpath(where.dli_fname, resolved) ? resolved : where.dli_fname) +
+            ")";
   }
   return text;
 }

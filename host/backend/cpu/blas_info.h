@@ -7,9 +7,9 @@
 
 namespace fedguard::backend::cpu {
 
-/// "<name> <version>, kernel <core name>, <threading>, build: <FEDGUARD_BLAS build> (<library file>)",
-/// e.g. "OpenBLAS 0.3.21, kernel Zen, pthreads, build: Debian OpenBLAS (/usr/lib/x86_64-linux-gnu/
-/// openblas-pthread/libopenblas.so.0)".
+/// "<name> <version>, kernel <core name>, <threading>, build: <FEDGUARD_BLAS build> (<library
+/// file>)", e.g. "OpenBLAS 0.3.21, kernel Zen, pthreads, build: Debian OpenBLAS
+/// (/usr/lib/x86_64-linux-gnu/ openblas-pthread/libopenblas.so.0)".
 std::string blas_description();
 
 }  // namespace fedguard::backend::cpu

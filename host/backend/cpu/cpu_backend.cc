@@ -1,10 +1,9 @@
 #include "backend/cpu/cpu_backend.h"
 
+#include <cblas.h>
 #include <omp.h>
 
 #include <cstddef>
-
-#include <cblas.h>
 
 namespace fedguard::backend {
 namespace {
@@ -25,15 +24,17 @@ class CpuBackend final : public Backend {
   void run_aggregate_linear(const LinearAggregateRequest& request, float* out) override {
     cpu::aggregate_linear(request, out, threads_for(request.rows.size(), request.updates));
   }
-  void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* out) override {
+  void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request,
+                                    float* out) override {
     cpu::aggregate_coordinatewise(request, out, threads_for(request.rows.size(), request.updates));
   }
 
  private:
-  // Below this many values (2^18, 1 MiB of float32) a pass runs on one thread. Waking an idle worker costs more than
-  // such a pass: on the 2-core VM of bench/results/compare_cpu_2026-12-01.md a parallel region
-  // after a 50 ms pause took about 5 ms to start, while a whole Krum round of 10 x 10,000 values
-  // takes 0.4-0.8 ms on one core. The results do not depend on it beyond float64 summation order.
+  // Below this many values (2^18, 1 MiB of float32) a pass runs on one thread. Waking an idle
+  // worker costs more than such a pass: on the 2-core VM of bench/results/compare_cpu_2026-12-01.md
+  // a parallel region after a 50 ms pause took about 5 ms to start, while a whole Krum round of 10
+  // x 10,000 values takes 0.4-0.8 ms on one core. The results do not depend on it beyond float64
+  // summation order.
   static constexpr std::size_t kSerialBelow = std::size_t{1} << 18;
 
   int threads_for(std::size_t rows, const UpdateView* updates) const {
@@ -46,6 +47,8 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  return std::make_unique<CpuBackend>(threads);
+}
 
 }  // namespace fedguard::backend

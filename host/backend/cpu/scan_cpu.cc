@@ -19,13 +19,13 @@
 // OpenMP's and OpenBLAS's thread pools on every tile made each wait on the other's spinning
 // threads (measured: 52-62% of SGEMM's rate; see bench/results). For a fixed thread count the
 // result is bit-identical run to run.
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
-
-#include <cblas.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
@@ -105,8 +105,7 @@ RowStats row_stats_generic(const float* v, std::size_t w) {
 // 2026-12-03), which made pass 1 without a Gram 4x slower than a copy of the matrix. Lane l
 // accumulates exactly the elements j = l (mod 8) in order, as above, and the lanes are combined
 // in the same order; products and sums are separate (no FMA), like the baseline build.
-__attribute__((target("avx2")))
-RowStats row_stats_avx2(const float* v, std::size_t w) {
+__attribute__((target("avx2"))) RowStats row_stats_avx2(const float* v, std::size_t w) {
   constexpr std::size_t kL = RowLanes::kL;
   __m256d sq_lo = _mm256_setzero_pd(), sq_hi = _mm256_setzero_pd();
   __m256 mx = _mm256_setzero_ps();
@@ -118,7 +117,8 @@ RowStats row_stats_avx2(const float* v, std::size_t w) {
   for (; j + kL <= w; j += kL) {
     const __m256 x = _mm256_loadu_ps(v + j);
     const __m256 a = _mm256_and_ps(x, abs_mask);
-    bad = _mm256_sub_epi32(bad, _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));  // NaN or Inf
+    bad = _mm256_sub_epi32(bad,
+                           _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));  // NaN or Inf
     mx = _mm256_max_ps(a, mx);  // a > mx ? a : mx, as std::max(mx, a)
     const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
     const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
@@ -180,8 +180,8 @@ void centre_row_generic(float* row, const float* centre, std::size_t w, double* 
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2")))
-void centre_row_avx2(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
+__attribute__((target("avx2"))) void centre_row_avx2(float* row, const float* centre, std::size_t w,
+                                                     double* proj, float* mx) {
   constexpr std::size_t kL = 8;
   __m256d p_lo = _mm256_setzero_pd(), p_hi = _mm256_setzero_pd();
   __m256 m = _mm256_setzero_ps();
@@ -238,10 +238,20 @@ struct Accumulators {
   std::vector<double> sketch;
   double centre_sq = 0;
 
-  Accumulators(std::size_t k, std::size_t r, bool gram_wanted, std::size_t subsets, std::size_t sketch_dim)
-      : gram(gram_wanted ? k * k : 0, 0.0), centre_proj(k, 0.0), ref_proj(k * r, 0.0), centre_ref(r, 0.0),
-        ref_gram(r * r, 0.0), norms_sq(k, 0.0), positive(k, 0), negative(k, 0), zero(k, 0), finite(k, 1),
-        subset_grams(subsets, std::vector<double>(k * k, 0.0)), sketch(k * sketch_dim, 0.0) {}
+  Accumulators(std::size_t k, std::size_t r, bool gram_wanted, std::size_t subsets,
+               std::size_t sketch_dim)
+      : gram(gram_wanted ? k * k : 0, 0.0),
+        centre_proj(k, 0.0),
+        ref_proj(k * r, 0.0),
+        centre_ref(r, 0.0),
+        ref_gram(r * r, 0.0),
+        norms_sq(k, 0.0),
+        positive(k, 0),
+        negative(k, 0),
+        zero(k, 0),
+        finite(k, 1),
+        subset_grams(subsets, std::vector<double>(k * k, 0.0)),
+        sketch(k * sketch_dim, 0.0) {}
 };
 
 // One worker's buffers, sized for the widest tile.
@@ -253,11 +263,21 @@ struct Workspace {
   std::vector<std::size_t> subset_pos;  // next unconsumed entry of each column subset
 
   Workspace(std::size_t k, std::size_t r, std::size_t w, bool gram_wanted, std::size_t subsets)
-      : tile(k * w), product(gram_wanted ? k * k : 0), ref_tile(r * w), ref_product(k * r), centre(w),
-        max_abs(k), sorted_max(k), scale(k), ref_scale(r), sane(k), subset_pos(subsets, 0) {}
+      : tile(k * w),
+        product(gram_wanted ? k * k : 0),
+        ref_tile(r * w),
+        ref_product(k * r),
+        centre(w),
+        max_abs(k),
+        sorted_max(k),
+        scale(k),
+        ref_scale(r),
+        sane(k),
+        subset_pos(subsets, 0) {}
 };
 
-void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Workspace& ws, Accumulators& acc) {
+void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Workspace& ws,
+               Accumulators& acc) {
   const UpdateView& view = *request.updates;
   const std::size_t k = request.rows.size(), r = request.references.size();
   float* tile = ws.tile.data();
@@ -317,7 +337,8 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     if (ws.sign_table.empty() || ws.sign_table[0] != -magnitude) {
       ws.sign_table.resize(256 * 8);
       for (std::size_t pattern = 0; pattern < 256; ++pattern)
-        for (std::size_t b = 0; b < 8; ++b) ws.sign_table[pattern * 8 + b] = (pattern >> b) & 1u ? magnitude : -magnitude;
+        for (std::size_t b = 0; b < 8; ++b)
+          ws.sign_table[pattern * 8 + b] = (pattern >> b) & 1u ? magnitude : -magnitude;
     }
     for (std::size_t j = 0; j < w; ++j) {
       float* row = ws.sketch_matrix.data() + j * q;
@@ -326,20 +347,24 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
         const std::size_t end = std::min(q, g * 64 + 64);
         std::size_t c = g * 64;
         for (; c + 8 <= end; c += 8)
-          std::memcpy(row + c, ws.sign_table.data() + ((bits >> (c % 64)) & 0xffu) * 8, 8 * sizeof(float));
+          std::memcpy(row + c, ws.sign_table.data() + ((bits >> (c % 64)) & 0xffu) * 8,
+                      8 * sizeof(float));
         for (; c < end; ++c) row[c] = (bits >> (c % 64)) & 1u ? magnitude : -magnitude;
       }
     }
     for (std::size_t p = 0; p < k; ++p) {
       const double sc = row_scale(ws.max_abs[p]);
       ws.scale[p] = sc;
-      for (std::size_t j = 0; j < w; ++j) ws.sketch_rows[p * w + j] = apply_scale(tile[p * w + j], sc);
+      for (std::size_t j = 0; j < w; ++j)
+        ws.sketch_rows[p * w + j] = apply_scale(tile[p * w + j], sc);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(k), static_cast<int>(q), static_cast<int>(w),
-                1.0f, ws.sketch_rows.data(), static_cast<int>(w), ws.sketch_matrix.data(), static_cast<int>(q), 0.0f,
-                ws.sketch_product.data(), static_cast<int>(q));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(k), static_cast<int>(q),
+                static_cast<int>(w), 1.0f, ws.sketch_rows.data(), static_cast<int>(w),
+                ws.sketch_matrix.data(), static_cast<int>(q), 0.0f, ws.sketch_product.data(),
+                static_cast<int>(q));
     for (std::size_t p = 0; p < k; ++p)
-      for (std::size_t c = 0; c < q; ++c) acc.sketch[p * q + c] += ws.sketch_product[p * q + c] / ws.scale[p];
+      for (std::size_t c = 0; c < q; ++c)
+        acc.sketch[p * q + c] += ws.sketch_product[p * q + c] / ws.scale[p];
   }
   if (!request.gram) return;
 
@@ -350,7 +375,8 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   float limit = 0;
   if (finite_rows > 0) {
     const std::size_t mid = (finite_rows - 1) / 2;
-    std::nth_element(ws.sorted_max.begin(), ws.sorted_max.begin() + static_cast<std::ptrdiff_t>(mid),
+    std::nth_element(ws.sorted_max.begin(),
+                     ws.sorted_max.begin() + static_cast<std::ptrdiff_t>(mid),
                      ws.sorted_max.begin() + static_cast<std::ptrdiff_t>(finite_rows));
     limit = ws.sorted_max[mid] * kSaneFactor;
   }
@@ -401,13 +427,14 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   }
 
   // 4. Gram of the tile (upper triangle), unscaled into float64.
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(w), 1.0f, tile,
-              static_cast<int>(w), 0.0f, ws.product.data(), static_cast<int>(k));
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(w),
+              1.0f, tile, static_cast<int>(w), 0.0f, ws.product.data(), static_cast<int>(k));
   for (std::size_t p = 0; p < k; ++p) {
     const double inv_p = 1.0 / ws.scale[p];
     const float* prod = ws.product.data() + p * k;
     double* g = acc.gram.data() + p * k;
-    for (std::size_t q = p; q < k; ++q) g[q] += static_cast<double>(prod[q]) * (inv_p / ws.scale[q]);
+    for (std::size_t q = p; q < k; ++q)
+      g[q] += static_cast<double>(prod[q]) * (inv_p / ws.scale[q]);
   }
 
   // 4b. Column subsets: gather this tile's columns of each subset, SSYRK, unscale.
@@ -421,9 +448,11 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     if (nc == 0) continue;
     ws.subset_tile.resize(k * nc);
     for (std::size_t p = 0; p < k; ++p)
-      for (std::size_t q = 0; q < nc; ++q) ws.subset_tile[p * nc + q] = tile[p * w + (cols[begin + q] - col0)];
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(nc), 1.0f,
-                ws.subset_tile.data(), static_cast<int>(nc), 0.0f, ws.product.data(), static_cast<int>(k));
+      for (std::size_t q = 0; q < nc; ++q)
+        ws.subset_tile[p * nc + q] = tile[p * w + (cols[begin + q] - col0)];
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(nc),
+                1.0f, ws.subset_tile.data(), static_cast<int>(nc), 0.0f, ws.product.data(),
+                static_cast<int>(k));
     std::vector<double>& g = acc.subset_grams[si];
     for (std::size_t p = 0; p < k; ++p)
       for (std::size_t q = p; q < k; ++q)
@@ -442,7 +471,8 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     }
     acc.centre_ref[a] += cv;
     ws.ref_scale[a] = unit_scale(mx);
-    for (std::size_t j = 0; j < w; ++j) ws.ref_tile[a * w + j] = static_cast<float>(v[j] * ws.ref_scale[a]);
+    for (std::size_t j = 0; j < w; ++j)
+      ws.ref_tile[a * w + j] = static_cast<float>(v[j] * ws.ref_scale[a]);
     for (std::size_t b = 0; b < r; ++b) {
       const float* u = request.references[b] + col0;
       double dot = 0;
@@ -450,12 +480,13 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       acc.ref_gram[a * r + b] += dot;
     }
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(k), static_cast<int>(r), static_cast<int>(w),
-              1.0f, tile, static_cast<int>(w), ws.ref_tile.data(), static_cast<int>(w), 0.0f, ws.ref_product.data(),
-              static_cast<int>(r));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(k), static_cast<int>(r),
+              static_cast<int>(w), 1.0f, tile, static_cast<int>(w), ws.ref_tile.data(),
+              static_cast<int>(w), 0.0f, ws.ref_product.data(), static_cast<int>(r));
   for (std::size_t p = 0; p < k; ++p)
     for (std::size_t a = 0; a < r; ++a)
-      acc.ref_proj[p * r + a] += static_cast<double>(ws.ref_product[p * r + a]) / (ws.scale[p] * ws.ref_scale[a]);
+      acc.ref_proj[p * r + a] +=
+          static_cast<double>(ws.ref_product[p * r + a]) / (ws.scale[p] * ws.ref_scale[a]);
 }
 
 void add_into(std::vector<double>& into, const std::vector<double>& from) {
@@ -478,22 +509,27 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
     w_max = std::min(request.tile_columns, d);
   } else {
     // Enough tiles to keep every worker busy: at least four per thread where d allows.
-    const std::size_t per_worker = (d + 4 * static_cast<std::size_t>(threads) - 1) / (4 * static_cast<std::size_t>(threads));
-    w_max = std::min(auto_tile_columns(k, d, request.sketch_dim, kCpuTile), std::max<std::size_t>(64, (per_worker + 63) / 64 * 64));
+    const std::size_t per_worker =
+        (d + 4 * static_cast<std::size_t>(threads) - 1) / (4 * static_cast<std::size_t>(threads));
+    w_max = std::min(auto_tile_columns(k, d, request.sketch_dim, kCpuTile),
+                     std::max<std::size_t>(64, (per_worker + 63) / 64 * 64));
   }
   w_max = std::max<std::size_t>(w_max, 1);
   const std::size_t tiles = d == 0 ? 0 : (d + w_max - 1) / w_max;
-  const int workers = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads, tiles)));
+  const int workers =
+      static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads, tiles)));
 
   std::vector<Accumulators> acc;
   acc.reserve(workers);
-  for (int t = 0; t < workers; ++t) acc.emplace_back(k, r, request.gram, subsets, request.sketch_dim);
+  for (int t = 0; t < workers; ++t)
+    acc.emplace_back(k, r, request.gram, subsets, request.sketch_dim);
   if (k > 0) {
 #pragma omp parallel num_threads(workers)
     {
       const int t = omp_get_thread_num();
       Workspace ws(k, r, w_max, request.gram, subsets);
-      for (std::size_t i = static_cast<std::size_t>(t); i < tiles; i += static_cast<std::size_t>(workers)) {
+      for (std::size_t i = static_cast<std::size_t>(t); i < tiles;
+           i += static_cast<std::size_t>(workers)) {
         const std::size_t col0 = i * w_max;
         scan_tile(req, col0, std::min(w_max, d - col0), ws, acc[t]);
       }
@@ -515,7 +551,8 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
     add_into(total.ref_gram, a.ref_gram);
     add_into(total.norms_sq, a.norms_sq);
     add_into(total.sketch, a.sketch);
-    for (std::size_t si = 0; si < subsets; ++si) add_into(total.subset_grams[si], a.subset_grams[si]);
+    for (std::size_t si = 0; si < subsets; ++si)
+      add_into(total.subset_grams[si], a.subset_grams[si]);
     total.centre_sq += a.centre_sq;
     for (std::size_t p = 0; p < k; ++p) {
       total.positive[p] += a.positive[p];

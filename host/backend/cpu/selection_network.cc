@@ -15,7 +15,8 @@ std::vector<Comparator> sorting_network(std::size_t m) {
       for (std::size_t j = k % p; j + k < n; j += 2 * k)
         for (std::size_t i = 0; i < std::min(k, n - j - k); ++i)
           if ((i + j) / (2 * p) == (i + j + k) / (2 * p) && i + j + k < m)
-            net.emplace_back(static_cast<std::uint32_t>(i + j), static_cast<std::uint32_t>(i + j + k));
+            net.emplace_back(static_cast<std::uint32_t>(i + j),
+                             static_cast<std::uint32_t>(i + j + k));
   return net;
 }
 

@@ -8,7 +8,8 @@ namespace fedguard::backend::cuda {
 
 namespace plan = cuda_plan;
 
-void CudaBackend::run_aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* out) {
+void CudaBackend::run_aggregate_coordinatewise(const CoordinateAggregateRequest& request,
+                                               float* out) {
   NvtxRange nvtx("fedguard::cuda::aggregate_coordinatewise");
   DeviceGuard guard(options_.device);
   const UpdateView& view = *request.updates;
@@ -25,9 +26,11 @@ void CudaBackend::run_aggregate_coordinatewise(const CoordinateAggregateRequest&
   const kernels::Statistic stat = device_statistic(request.statistic);
   const std::size_t max_rows = kernels::column_statistic_max_rows(stat, options_.device);
   if (m > max_rows)
-    FEDGUARD_THROW(kUnsupported, "CUDA column statistic over " << m << " rows: at most " << max_rows
-                                                               << " on this device (max_statistic_rows)");
-  if (mixed) FEDGUARD_EXPECTS(k + r <= 65535, "mixing over " << k + r << " source rows (at most 65535)");
+    FEDGUARD_THROW(kUnsupported, "CUDA column statistic over "
+                                     << m << " rows: at most " << max_rows
+                                     << " on this device (max_statistic_rows)");
+  if (mixed)
+    FEDGUARD_EXPECTS(k + r <= 65535, "mixing over " << k + r << " source rows (at most 65535)");
   plan::AggregateShape shape;
   shape.k = k;
   shape.d = d;
@@ -35,7 +38,9 @@ void CudaBackend::run_aggregate_coordinatewise(const CoordinateAggregateRequest&
   shape.r = r;
   shape.m = m;
   shape.mixed = mixed;
-  auto stream_bytes = [shape](std::size_t w, bool streamed) { return plan::aggregate_stream_bytes(shape, w, streamed); };
+  auto stream_bytes = [shape](std::size_t w, bool streamed) {
+    return plan::aggregate_stream_bytes(shape, w, streamed);
+  };
 
   struct StatisticTile {
     CudaBackend& self;
@@ -62,31 +67,33 @@ void CudaBackend::run_aggregate_coordinatewise(const CoordinateAggregateRequest&
       }
       return sc;
     }
-    void run(Scratch& sc, std::size_t s, const void* tbl, std::size_t coff, std::size_t, std::size_t w,
-             std::size_t w_max, const float* refs, float* out) {
+    void run(Scratch& sc, std::size_t s, const void* tbl, std::size_t coff, std::size_t,
+             std::size_t w, std::size_t w_max, const float* refs, float* out) {
       Resources& res = self.resources();
       cudaStream_t st = res.stream(s);
       if (request.mix.empty()) {
         dispatch_dtype(view.dtype(), [&](auto tag) {
           using T = decltype(tag);
-          kernels::launch_column_statistic<T>(static_cast<const T* const*>(tbl), coff, w, m, stat, request.param, out,
-                                           res.device(), st);
+          kernels::launch_column_statistic<T>(static_cast<const T* const*>(tbl), coff, w, m, stat,
+                                              request.param, out, res.device(), st);
         });
         return;
       }
       float* src = sc.source[s].as<float>();
       dispatch_dtype(view.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        kernels::launch_convert_rows<T>(static_cast<const T* const*>(tbl), coff, w, k, src, w_max, st);
+        kernels::launch_convert_rows<T>(static_cast<const T* const*>(tbl), coff, w, k, src, w_max,
+                                        st);
       });
       if (r)
-        FEDGUARD_CUDA_TRY(cudaMemcpy2DAsync(src + k * w_max, w_max * sizeof(float), refs, w_max * sizeof(float),
-                                            w * sizeof(float), r, cudaMemcpyDeviceToDevice, st));
+        FEDGUARD_CUDA_TRY(cudaMemcpy2DAsync(src + k * w_max, w_max * sizeof(float), refs,
+                                            w_max * sizeof(float), w * sizeof(float), r,
+                                            cudaMemcpyDeviceToDevice, st));
       // Y (m x w, row-major, stride w_max) = mix (m x (k + r)) * source ((k + r) x w).
-      gemm(res.cublas(s), CUBLAS_OP_N, CUBLAS_OP_N, w, m, k + r, src, CUDA_R_32F, w_max, sc.mix.get(), CUDA_R_32F, k + r,
-           sc.mixed[s].as<float>(), w_max, CUBLAS_COMPUTE_32F);
-      kernels::launch_column_statistic<float>(sc.mixed_table[s].as<const float* const>(), 0, w, m, stat, request.param,
-                                           out, res.device(), st);
+      gemm(res.cublas(s), CUBLAS_OP_N, CUBLAS_OP_N, w, m, k + r, src, CUDA_R_32F, w_max,
+           sc.mix.get(), CUDA_R_32F, k + r, sc.mixed[s].as<float>(), w_max, CUBLAS_COMPUTE_32F);
+      kernels::launch_column_statistic<float>(sc.mixed_table[s].as<const float* const>(), 0, w, m,
+                                              stat, request.param, out, res.device(), st);
     }
   };
   run_output_pass(view, request.rows, refs, request.tile_columns, stream_bytes, out,

@@ -34,7 +34,9 @@ void CudaBackend::run_aggregate_linear(const LinearAggregateRequest& request, fl
   shape.d = d;
   shape.elem_size = dtype_size(view.dtype());
   shape.r = refs.size();
-  auto stream_bytes = [shape](std::size_t w, bool streamed) { return plan::aggregate_stream_bytes(shape, w, streamed); };
+  auto stream_bytes = [shape](std::size_t w, bool streamed) {
+    return plan::aggregate_stream_bytes(shape, w, streamed);
+  };
 
   struct LinearTile {
     CudaBackend& self;
@@ -45,20 +47,21 @@ void CudaBackend::run_aggregate_linear(const LinearAggregateRequest& request, fl
       DeviceBuffer coef, ref_coef;
     };
     Scratch prepare(std::size_t) {
-      return Scratch{upload(self.resources(), coef.data(), coef.size()), upload(self.resources(), ref_coef.data(), ref_coef.size())};
+      return Scratch{upload(self.resources(), coef.data(), coef.size()),
+                     upload(self.resources(), ref_coef.data(), ref_coef.size())};
     }
-    void run(Scratch& sc, std::size_t s, const void* tbl, std::size_t coff, std::size_t, std::size_t w,
-             std::size_t w_max, const float* refs, float* out) {
+    void run(Scratch& sc, std::size_t s, const void* tbl, std::size_t coff, std::size_t,
+             std::size_t w, std::size_t w_max, const float* refs, float* out) {
       dispatch_dtype(view.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        kernels::launch_linear_combination<T>(static_cast<const T* const*>(tbl), coff, w, coef.size(), sc.coef.as<double>(),
-                                           refs, w_max, ref_coef.size(), sc.ref_coef.as<double>(), out,
-                                           self.resources().stream(s));
+        kernels::launch_linear_combination<T>(
+            static_cast<const T* const*>(tbl), coff, w, coef.size(), sc.coef.as<double>(), refs,
+            w_max, ref_coef.size(), sc.ref_coef.as<double>(), out, self.resources().stream(s));
       });
     }
   };
-  run_output_pass(view, rows, refs, request.tile_columns, stream_bytes, out, LinearTile{*this, view, coef, ref_coef},
-                  "aggregate_linear");
+  run_output_pass(view, rows, refs, request.tile_columns, stream_bytes, out,
+                  LinearTile{*this, view, coef, ref_coef}, "aggregate_linear");
 }
 
 }  // namespace fedguard::backend::cuda

@@ -22,27 +22,32 @@ namespace cuda {
 
 kernels::Statistic device_statistic(ColumnStatistic s) {
   switch (s) {
-    case ColumnStatistic::kMedian: return kernels::Statistic::kMedian;
-    case ColumnStatistic::kTrimmedMean: return kernels::Statistic::kTrimmedMean;
-    case ColumnStatistic::kBulyanMean: return kernels::Statistic::kBulyanMean;
+    case ColumnStatistic::kMedian:
+      return kernels::Statistic::kMedian;
+    case ColumnStatistic::kTrimmedMean:
+      return kernels::Statistic::kTrimmedMean;
+    case ColumnStatistic::kBulyanMean:
+      return kernels::Statistic::kBulyanMean;
   }
   return kernels::Statistic::kMedian;
 }
 
 namespace {
 int as_int(std::size_t v, const char* what) {
-  if (v > static_cast<std::size_t>(INT_MAX)) FEDGUARD_THROW(kUnsupported, what << " = " << v << " exceeds cuBLAS's int range");
+  if (v > static_cast<std::size_t>(INT_MAX))
+    FEDGUARD_THROW(kUnsupported, what << " = " << v << " exceeds cuBLAS's int range");
   return static_cast<int>(v);
 }
 }  // namespace
 
-void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, std::size_t m, std::size_t n, std::size_t k,
-          const void* a, cudaDataType at, std::size_t lda, const void* b, cudaDataType bt, std::size_t ldb, float* c,
-          std::size_t ldc, cublasComputeType_t compute) {
+void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, std::size_t m,
+          std::size_t n, std::size_t k, const void* a, cudaDataType at, std::size_t lda,
+          const void* b, cudaDataType bt, std::size_t ldb, float* c, std::size_t ldc,
+          cublasComputeType_t compute) {
   const float one = 1.0f, zero = 0.0f;
-  FEDGUARD_CUBLAS_TRY(cublasGemmEx(h, ta, tb, as_int(m, "m"), as_int(n, "n"), as_int(k, "k"), &one, a, at,
-                                   as_int(lda, "lda"), b, bt, as_int(ldb, "ldb"), &zero, c, CUDA_R_32F,
-                                   as_int(ldc, "ldc"), compute, CUBLAS_GEMM_DEFAULT));
+  FEDGUARD_CUBLAS_TRY(cublasGemmEx(h, ta, tb, as_int(m, "m"), as_int(n, "n"), as_int(k, "k"), &one,
+                                   a, at, as_int(lda, "lda"), b, bt, as_int(ldb, "ldb"), &zero, c,
+                                   CUDA_R_32F, as_int(ldc, "ldc"), compute, CUBLAS_GEMM_DEFAULT));
 }
 
 DeviceBuffer upload_bytes(Resources& res, const void* host, std::size_t bytes) {
@@ -54,7 +59,8 @@ DeviceBuffer upload_bytes(Resources& res, const void* host, std::size_t bytes) {
   return b;
 }
 
-void download_bytes(Resources& res, std::size_t s, void* host, const void* device, std::size_t bytes) {
+void download_bytes(Resources& res, std::size_t s, void* host, const void* device,
+                    std::size_t bytes) {
   if (bytes == 0) return;
   FEDGUARD_CUDA_TRY(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, res.stream(s)));
   FEDGUARD_CUDA_TRY(cudaStreamSynchronize(res.stream(s)));
@@ -62,12 +68,14 @@ void download_bytes(Resources& res, std::size_t s, void* host, const void* devic
 
 CudaBackend::CudaBackend(const CudaOptions& options) : options_(options) {
   const int count = device_count();
-  if (count == 0) FEDGUARD_THROW(kUnsupported, "the CUDA backend needs a CUDA device, and none was found");
+  if (count == 0)
+    FEDGUARD_THROW(kUnsupported, "the CUDA backend needs a CUDA device, and none was found");
   FEDGUARD_EXPECTS(options.device >= 0 && options.device < count,
                    "CUDA device " << options.device << " requested, " << count << " present");
   const std::size_t env_limit = cuda_plan::memory_limit_from_env();
   if (env_limit) options_.memory_limit = env_limit;
-  res_ = std::make_unique<Resources>(options_.device, options_.memory_limit, std::max<std::size_t>(1, options_.streams));
+  res_ = std::make_unique<Resources>(options_.device, options_.memory_limit,
+                                     std::max<std::size_t>(1, options_.streams));
 }
 
 CudaBackend::~CudaBackend() {
@@ -88,8 +96,10 @@ std::size_t CudaBackend::max_statistic_rows(ColumnStatistic statistic) const {
 
 void CudaBackend::check_device(const UpdateView& view) const {
   if (view.location().kind == MemoryKind::kCuda)
-    FEDGUARD_EXPECTS(view.location().device == options_.device, "updates are on CUDA device " << view.location().device
-                                                                  << " but the backend runs on " << options_.device);
+    FEDGUARD_EXPECTS(view.location().device == options_.device, "updates are on CUDA device "
+                                                                    << view.location().device
+                                                                    << " but the backend runs on "
+                                                                    << options_.device);
 }
 
 bool CudaBackend::in_place_table(const UpdateView& view, const std::vector<std::size_t>& rows,
@@ -99,7 +109,8 @@ bool CudaBackend::in_place_table(const UpdateView& view, const std::vector<std::
     for (std::size_t r : rows) table.push_back(view.row(r));
     return true;
   }
-  if (!resident_.data.get() || resident_.d != view.cols() || resident_.dtype != view.dtype()) return false;
+  if (!resident_.data.get() || resident_.d != view.cols() || resident_.dtype != view.dtype())
+    return false;
   const std::size_t elem = dtype_size(view.dtype());
   for (std::size_t r : rows) {
     const auto it = resident_.position.find(view.row(r));

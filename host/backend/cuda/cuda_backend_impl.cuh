@@ -29,9 +29,15 @@ namespace fedguard::backend::cuda {
 template <class F>
 void dispatch_dtype(DType t, F&& f) {
   switch (t) {
-    case DType::kFloat32: f(float{}); return;
-    case DType::kFloat16: f(__half{}); return;
-    case DType::kBFloat16: f(__nv_bfloat16{}); return;
+    case DType::kFloat32:
+      f(float{});
+      return;
+    case DType::kFloat16:
+      f(__half{});
+      return;
+    case DType::kBFloat16:
+      f(__nv_bfloat16{});
+      return;
   }
   FEDGUARD_THROW(kUnsupported, "unknown dtype");
 }
@@ -39,9 +45,10 @@ void dispatch_dtype(DType t, F&& f) {
 kernels::Statistic device_statistic(ColumnStatistic s);
 
 /// C (m x n, column-major, float32) = op(A) op(B); throws kUnsupported beyond cuBLAS's int range.
-void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, std::size_t m, std::size_t n, std::size_t k,
-          const void* a, cudaDataType at, std::size_t lda, const void* b, cudaDataType bt, std::size_t ldb, float* c,
-          std::size_t ldc, cublasComputeType_t compute);
+void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, std::size_t m,
+          std::size_t n, std::size_t k, const void* a, cudaDataType at, std::size_t lda,
+          const void* b, cudaDataType bt, std::size_t ldb, float* c, std::size_t ldc,
+          cublasComputeType_t compute);
 
 /// A device copy of `count` host values: copied on stream(0) and waited for, so that every
 /// stream may read it on return (a pageable cudaMemcpy on the legacy stream may still be in
@@ -52,7 +59,8 @@ DeviceBuffer upload(Resources& res, const T* host, std::size_t count) {
   return upload_bytes(res, host, count * sizeof(T));
 }
 /// The reverse, for results: `bytes` from device memory on stream(s), waited for.
-void download_bytes(Resources& res, std::size_t s, void* host, const void* device, std::size_t bytes);
+void download_bytes(Resources& res, std::size_t s, void* host, const void* device,
+                    std::size_t bytes);
 
 inline std::size_t round_up(std::size_t v, std::size_t q) { return (v + q - 1) / q * q; }
 
@@ -80,21 +88,25 @@ class CudaBackend final : public Backend {
   std::string last_plan() const override { return last_plan_; }
 
  protected:
-  ScanSummaries run_scan(const ScanRequest& request) override;                                // scan_cuda.cu
-  void run_aggregate_linear(const LinearAggregateRequest& request, float* out) override;       // aggregate_linear_cuda.cu
-  void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* out) override;  // ..._coordinatewise_cuda.cu
+  ScanSummaries run_scan(const ScanRequest& request) override;  // scan_cuda.cu
+  void run_aggregate_linear(const LinearAggregateRequest& request,
+                            float* out) override;  // aggregate_linear_cuda.cu
+  void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request,
+                                    float* out) override;  // ..._coordinatewise_cuda.cu
 
  private:
-  ScanSummaries scan_pass(const ScanRequest& request, cuda_plan::Placement placement, std::size_t w_max);
+  ScanSummaries scan_pass(const ScanRequest& request, cuda_plan::Placement placement,
+                          std::size_t w_max);
   /// Device row table for rows read in place (the caller's device memory or the resident copy);
   /// false when neither holds all of them.
-  bool in_place_table(const UpdateView& view, const std::vector<std::size_t>& rows, std::vector<const void*>& table);
+  bool in_place_table(const UpdateView& view, const std::vector<std::size_t>& rows,
+                      std::vector<const void*>& table);
   /// Pass 2's tile loop over the output columns (placement_cuda.cuh).
   template <class Tile>
   void run_output_pass(const UpdateView& view, const std::vector<std::size_t>& rows,
                        const std::vector<const float*>& refs, std::size_t requested_w,
-                       const std::function<std::size_t(std::size_t, bool)>& stream_bytes, float* out, Tile&& tile,
-                       const char* what);
+                       const std::function<std::size_t(std::size_t, bool)>& stream_bytes,
+                       float* out, Tile&& tile, const char* what);
   void check_device(const UpdateView& view) const;
 
  public:  // for the tile functors of pass 2

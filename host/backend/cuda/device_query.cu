@@ -1,9 +1,9 @@
 // Lists CUDA devices for `fedguard info` and for backend: auto (the plugin's side; the core
 // reaches it through loader.cc).
+#include <cuda_runtime.h>
+
 #include <fstream>
 #include <string>
-
-#include <cuda_runtime.h>
 
 #include "backend/cuda/plugin.h"
 
@@ -31,7 +31,8 @@ std::string status() {
   // No GPU, or no driver at all (the runtime then reports an "insufficient" driver): the normal
   // state of a CPU-only machine, not a fault. A driver that is present but too old is one.
   const bool driver_present = std::ifstream("/proc/driver/nvidia/version").good();
-  if (err == cudaErrorNoDevice || (err == cudaErrorInsufficientDriver && !driver_present) || (err == cudaSuccess && count == 0))
+  if (err == cudaErrorNoDevice || (err == cudaErrorInsufficientDriver && !driver_present) ||
+      (err == cudaSuccess && count == 0))
     return "no CUDA device (CPU-only machine)";
   if (err != cudaSuccess) return std::string("no usable CUDA device: ") + cudaGetErrorString(err);
   return std::to_string(count) + " CUDA device(s)";

@@ -46,7 +46,8 @@ std::vector<std::string> plugin_candidates() {
   if (const char* forced = std::getenv("FEDGUARD_CUDA_PLUGIN"); forced && *forced) return {forced};
   std::vector<std::string> dirs;
   Dl_info info{};
-  if (::dladdr(reinterpret_cast<void*>(&plugin_candidates), &info) && info.dli_fname && std::strchr(info.dli_fname, '/'))
+  if (::dladdr(reinterpret_cast<void*>(&plugin_candidates), &info) && info.dli_fname &&
+      std::strchr(info.dli_fname, '/'))
     dirs.push_back(directory_of(info.dli_fname));
   char exe[PATH_MAX];
   const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -71,7 +72,8 @@ std::vector<std::string> plugin_candidates() {
 Loaded load() {
   // The driver first: without libcuda there is no device to use, and the plugin (with the
   // CUDA runtime and cuBLAS it links) is never opened. Kept open: the runtime uses it.
-  if (!::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL)) return {nullptr, "no CUDA device (CPU-only machine)"};
+  if (!::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL))
+    return {nullptr, "no CUDA device (CPU-only machine)"};
   std::string tried;
   for (const std::string& path : plugin_candidates()) {
     if (::access(path.c_str(), F_OK) != 0) {
@@ -81,20 +83,24 @@ Loaded load() {
     void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
       const char* err = ::dlerror();
-      return {nullptr, "the CUDA backend plugin " + path + " cannot be loaded: " + (err ? err : "unknown error")};
+      return {nullptr, "the CUDA backend plugin " + path +
+                           " cannot be loaded: " + (err ? err : "unknown error")};
     }
     using Entry = const cuda::PluginTable* (*)();
     const auto entry = reinterpret_cast<Entry>(::dlsym(handle, "fedguard_cuda_plugin_v1"));
     const cuda::PluginTable* table = entry ? entry() : nullptr;
-    if (!table) return {nullptr, "the CUDA backend plugin " + path + " has no fedguard_cuda_plugin_v1 entry"};
-    if (table->abi != cuda::kPluginAbi || !table->version || std::strcmp(table->version, FEDGUARD_VERSION) != 0 ||
+    if (!table)
+      return {nullptr, "the CUDA backend plugin " + path + " has no fedguard_cuda_plugin_v1 entry"};
+    if (table->abi != cuda::kPluginAbi || !table->version ||
+        std::strcmp(table->version, FEDGUARD_VERSION) != 0 ||
         table->options_size != sizeof(CudaOptions))
       return {nullptr, "the CUDA backend plugin " + path + " is from another build (version " +
-                           (table->version ? table->version : "?") + ", this program is " + FEDGUARD_VERSION + ")"};
+                           (table->version ? table->version : "?") + ", this program is " +
+                           FEDGUARD_VERSION + ")"};
     return {table, ""};
   }
-  return {nullptr, "the CUDA backend plugin " + std::string(kPluginFile) + " was not found (looked for " + tried +
-                       "; FEDGUARD_CUDA_PLUGIN names it)"};
+  return {nullptr, "the CUDA backend plugin " + std::string(kPluginFile) +
+                       " was not found (looked for " + tried + "; FEDGUARD_CUDA_PLUGIN names it)"};
 }
 
 #else

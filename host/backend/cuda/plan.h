@@ -22,24 +22,24 @@ const char* placement_name(Placement p);
 
 /// Pass-1 shape: what one tile needs besides the updates themselves.
 struct ScanShape {
-  std::size_t k = 0;           ///< rows scanned
-  std::size_t d = 0;           ///< columns
-  std::size_t elem_size = 4;   ///< bytes per input element (4 float32, 2 float16 / bfloat16)
-  std::size_t r = 0;           ///< reference vectors (host float32)
-  std::size_t sketch_dim = 0;  ///< 0: no sketch
-  std::size_t subsets = 0;     ///< column subsets (one Gram each)
+  std::size_t k = 0;               ///< rows scanned
+  std::size_t d = 0;               ///< columns
+  std::size_t elem_size = 4;       ///< bytes per input element (4 float32, 2 float16 / bfloat16)
+  std::size_t r = 0;               ///< reference vectors (host float32)
+  std::size_t sketch_dim = 0;      ///< 0: no sketch
+  std::size_t subsets = 0;         ///< column subsets (one Gram each)
   std::size_t subset_columns = 0;  ///< their total length (the index list lives on the device)
   bool gram = true;
-  bool bf16 = false;           ///< bf16 Gram: one more half-size copy of the tile
+  bool bf16 = false;  ///< bf16 Gram: one more half-size copy of the tile
 };
 
 /// Pass-2 shape (coordinate-wise or linear).
 struct AggregateShape {
-  std::size_t k = 0;          ///< source rows
+  std::size_t k = 0;  ///< source rows
   std::size_t d = 0;
   std::size_t elem_size = 4;
-  std::size_t r = 0;          ///< references
-  std::size_t m = 0;          ///< rows the statistic runs over (mixed rows; k without mixing)
+  std::size_t r = 0;  ///< references
+  std::size_t m = 0;  ///< rows the statistic runs over (mixed rows; k without mixing)
   bool mixed = false;
 };
 
@@ -50,7 +50,8 @@ std::size_t scan_stream_bytes(const ScanShape& s, std::size_t w, bool streamed);
 std::size_t aggregate_stream_bytes(const AggregateShape& s, std::size_t w, bool streamed);
 /// Pinned host bytes one stream slot needs to stage a tile of w columns (k rows of the input
 /// dtype when streamed, plus r float32 reference rows).
-std::size_t staging_bytes(std::size_t k, std::size_t elem_size, std::size_t r, std::size_t w, bool streamed);
+std::size_t staging_bytes(std::size_t k, std::size_t elem_size, std::size_t r, std::size_t w,
+                          bool streamed);
 
 // The automatic tile width is backend::auto_tile_columns(k, d, sketch_dim, kCudaTile)
 // (host/backend/backend.h), written once for both backends.
@@ -64,14 +65,14 @@ struct Plan {
 };
 
 /// Chooses the placement and the tile width (`allow_copy` false: host input is always
-/// streamed, for passes that read it once anyway). `budget` is the device memory the backend may use
-/// (free memory, capped by the memory limit); `requested_w` 0 means automatic. Prefers the
+/// streamed, for passes that read it once anyway). `budget` is the device memory the backend may
+/// use (free memory, capped by the memory limit); `requested_w` 0 means automatic. Prefers the
 /// cheapest placement that fits: kDevice when the input is there, else kCopied when the copy
 /// plus a workspace of at least min(w, 4096) columns fits in the budget, else kStreamed. The
 /// tile width is halved until the workspace fits; `min_w` columns that still do not fit give
 /// an out-of-memory error naming the numbers.
-Plan plan_pass(std::size_t input_bytes, bool input_on_device, std::size_t budget, std::size_t requested_w,
-               std::size_t d, std::size_t streams,
+Plan plan_pass(std::size_t input_bytes, bool input_on_device, std::size_t budget,
+               std::size_t requested_w, std::size_t d, std::size_t streams,
                const std::function<std::size_t(std::size_t w, bool streamed)>& stream_bytes,
                const std::function<std::size_t(std::size_t w)>& auto_w, std::size_t min_w = 64,
                bool allow_copy = true);
@@ -88,8 +89,9 @@ std::vector<TileTask> tile_schedule(std::size_t d, std::size_t w, std::size_t st
 /// Runs attempt(w); when it throws fedguard::Error of category kOutOfMemory, halves w (not
 /// below min_w) and tries again. Gives up with kOutOfMemory saying the widths tried and the
 /// last failure. `on_retry(w_next, message)` is told about each fallback (logging).
-void run_with_oom_retry(std::size_t w, std::size_t min_w, const std::function<void(std::size_t w)>& attempt,
-                        const std::function<void(std::size_t w_next, const std::string& why)>& on_retry = {});
+void run_with_oom_retry(
+    std::size_t w, std::size_t min_w, const std::function<void(std::size_t w)>& attempt,
+    const std::function<void(std::size_t w_next, const std::string& why)>& on_retry = {});
 
 /// The memory cap from FEDGUARD_CUDA_MEMORY_LIMIT ("0" or unset: none). Accepts a byte count
 /// with an optional K, M, G or T suffix (powers of 1024), e.g. "512M". Throws on garbage.

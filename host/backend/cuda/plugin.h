@@ -25,7 +25,8 @@ struct PluginTable {
   std::size_t options_size = 0;   ///< sizeof(CudaOptions) in the plugin's build
   std::unique_ptr<Backend> (*make_backend)(const CudaOptions& options) = nullptr;
   int (*device_count)() = nullptr;
-  std::shared_ptr<void> (*copy_to_device)(const void* host, std::size_t bytes, int device) = nullptr;
+  std::shared_ptr<void> (*copy_to_device)(const void* host, std::size_t bytes,
+                                          int device) = nullptr;
   std::vector<DeviceInfo> (*devices)() = nullptr;
   std::string (*status)() = nullptr;
 };

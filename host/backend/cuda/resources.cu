@@ -1,18 +1,18 @@
 // Per-device resources (see resources.cuh).
-#include "backend/cuda/resources.cuh"
-
 #include <nvtx3/nvToolsExt.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 
+#include "backend/cuda/resources.cuh"
 #include "kernels/cuda_check.cuh"
 
 namespace fedguard::backend::cuda {
 
 namespace {
-constexpr std::size_t kMarginBytes = std::size_t{256} << 20;  // context, cuBLAS workspaces, fragmentation
+constexpr std::size_t kMarginBytes = std::size_t{256}
+                                     << 20;  // context, cuBLAS workspaces, fragmentation
 }  // namespace
 
 void DeviceBuffer::reset() noexcept {
@@ -22,7 +22,8 @@ void DeviceBuffer::reset() noexcept {
   bytes_ = 0;
 }
 
-Resources::Resources(int device, std::size_t memory_limit, std::size_t streams) : device_(device), limit_(memory_limit) {
+Resources::Resources(int device, std::size_t memory_limit, std::size_t streams)
+    : device_(device), limit_(memory_limit) {
   FEDGUARD_EXPECTS(streams >= 1, "the CUDA backend needs at least one stream");
   DeviceGuard guard(device);
   try {
@@ -46,7 +47,8 @@ Resources::Resources(int device, std::size_t memory_limit, std::size_t streams) 
       // Explicit: plain fp32 unless a call asks for TF32 or bf16 through its compute type, and
       // no reduced-precision reductions.
       FEDGUARD_CUBLAS_TRY(cublasSetMathMode(
-          h, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
+          h, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
+                                       CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
       FEDGUARD_CUBLAS_TRY(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST));
     }
   } catch (...) {
@@ -81,15 +83,16 @@ cusolverDnHandle_t Resources::cusolver() {
 DeviceBuffer Resources::allocate(std::size_t bytes) {
   if (bytes == 0) return DeviceBuffer{};
   if (limit_ != 0 && (bytes > limit_ || in_use_ > limit_ - bytes))
-    FEDGUARD_THROW(kOutOfMemory, "CUDA backend memory limit: " << bytes << " more bytes would exceed the cap of "
-                                                               << limit_ << " (" << in_use_ << " in use)");
+    FEDGUARD_THROW(kOutOfMemory,
+                   "CUDA backend memory limit: " << bytes << " more bytes would exceed the cap of "
+                                                 << limit_ << " (" << in_use_ << " in use)");
   void* ptr = nullptr;
   const cudaError_t err = cudaMallocFromPoolAsync(&ptr, bytes, pool_, streams_[0]);
   if (err != cudaSuccess) {
     cudaGetLastError();
     if (err == cudaErrorMemoryAllocation)
-      FEDGUARD_THROW(kOutOfMemory, "CUDA device out of memory allocating " << bytes << " bytes (" << in_use_
-                                                                          << " held by fedguard)");
+      FEDGUARD_THROW(kOutOfMemory, "CUDA device out of memory allocating "
+                                       << bytes << " bytes (" << in_use_ << " held by fedguard)");
     FEDGUARD_CUDA_TRY(err);
   }
   // Other streams use the memory: make the allocation complete before returning it.
@@ -159,7 +162,8 @@ unsigned char* Resources::pinned(std::size_t slot, std::size_t bytes) {
 
 cudaEvent_t Resources::event(std::size_t slot) {
   if (events_.size() <= slot) events_.resize(slot + 1, nullptr);
-  if (!events_[slot]) FEDGUARD_CUDA_TRY(cudaEventCreateWithFlags(&events_[slot], cudaEventDisableTiming));
+  if (!events_[slot])
+    FEDGUARD_CUDA_TRY(cudaEventCreateWithFlags(&events_[slot], cudaEventDisableTiming));
   return events_[slot];
 }
 

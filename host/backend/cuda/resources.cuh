@@ -45,12 +45,15 @@ class DeviceBuffer {
   void reset() noexcept;
   void* get() const { return ptr_; }
   template <class T>
-  T* as() const { return static_cast<T*>(ptr_); }
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
   std::size_t bytes() const { return bytes_; }
 
  private:
   friend class Resources;
-  DeviceBuffer(Resources* res, void* ptr, std::size_t bytes) : res_(res), ptr_(ptr), bytes_(bytes) {}
+  DeviceBuffer(Resources* res, void* ptr, std::size_t bytes)
+      : res_(res), ptr_(ptr), bytes_(bytes) {}
   Resources* res_ = nullptr;
   void* ptr_ = nullptr;
   std::size_t bytes_ = 0;

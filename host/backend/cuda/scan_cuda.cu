@@ -38,7 +38,8 @@ ScanSummaries CudaBackend::run_scan(const ScanRequest& request) {
     s.finite.assign(k, 1);
     s.sketch.assign(k * request.sketch_dim, 0.0);
     s.subset_grams.assign(subsets, std::vector<double>(k * k, 0.0));
-    s.tile_columns = std::max<std::size_t>(1, request.tile_columns ? std::min(request.tile_columns, std::max<std::size_t>(d, 1)) : 64);
+    s.tile_columns = std::max<std::size_t>(
+        1, request.tile_columns ? std::min(request.tile_columns, std::max<std::size_t>(d, 1)) : 64);
     return s;
   }
   const bool on_device = view.location().kind == MemoryKind::kCuda;
@@ -50,24 +51,31 @@ ScanSummaries CudaBackend::run_scan(const ScanRequest& request) {
   shape.r = r;
   shape.sketch_dim = request.sketch_dim;
   shape.subsets = subsets;
-  for (std::size_t si = 0; si < subsets; ++si) shape.subset_columns += request.column_subsets[si].size();
+  for (std::size_t si = 0; si < subsets; ++si)
+    shape.subset_columns += request.column_subsets[si].size();
   shape.gram = request.gram;
   shape.bf16 = options_.precision == GramPrecision::kBf16;
   const std::size_t input_bytes = k * d * shape.elem_size;
-  auto stream_bytes = [&](std::size_t w, bool streamed) { return plan::scan_stream_bytes(shape, w, streamed); };
+  auto stream_bytes = [&](std::size_t w, bool streamed) {
+    return plan::scan_stream_bytes(shape, w, streamed);
+  };
   // The automatic width counts the sketch matrix's w x q floats too (at k = 1, d = 1e7 and q =
   // 256 a width from k alone made R 10 GB per stream).
-  auto auto_w = [&](std::size_t dd) { return auto_tile_columns(k, dd, request.sketch_dim, kCudaTile); };
+  auto auto_w = [&](std::size_t dd) {
+    return auto_tile_columns(k, dd, request.sketch_dim, kCudaTile);
+  };
   ScanSummaries out;
   auto run = [&](bool allow_copy) {
-    plan::Plan p = plan::plan_pass(input_bytes, on_device, res_->budget(), request.tile_columns, d, res_->streams(),
-                                   stream_bytes, auto_w, 64, allow_copy);
-    plan::run_with_oom_retry(p.tile_columns, std::min<std::size_t>(64, p.tile_columns), [&](std::size_t w) {
-      out = scan_pass(request, p.placement, w);
-      std::ostringstream msg;
-      msg << "scan: " << plan::placement_name(p.placement) << ", " << w << " columns, " << res_->streams() << " streams";
-      last_plan_ = msg.str();
-    });
+    plan::Plan p = plan::plan_pass(input_bytes, on_device, res_->budget(), request.tile_columns, d,
+                                   res_->streams(), stream_bytes, auto_w, 64, allow_copy);
+    plan::run_with_oom_retry(p.tile_columns, std::min<std::size_t>(64, p.tile_columns),
+                             [&](std::size_t w) {
+                               out = scan_pass(request, p.placement, w);
+                               std::ostringstream msg;
+                               msg << "scan: " << plan::placement_name(p.placement) << ", " << w
+                                   << " columns, " << res_->streams() << " streams";
+                               last_plan_ = msg.str();
+                             });
   };
   try {
     run(true);
@@ -81,28 +89,34 @@ ScanSummaries CudaBackend::run_scan(const ScanRequest& request) {
   return out;
 }
 
-ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement placement, std::size_t w_max) {
+ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement placement,
+                                     std::size_t w_max) {
   Resources& res = *res_;
   const UpdateView& view = *request.updates;
   const std::vector<std::size_t>& rows = request.rows;
-  const std::size_t k = rows.size(), d = view.cols(), r = request.references.size(), q = request.sketch_dim;
+  const std::size_t k = rows.size(), d = view.cols(), r = request.references.size(),
+                    q = request.sketch_dim;
   const std::size_t S = res.streams(), elem = dtype_size(view.dtype());
   const bool gram = request.gram;
   const std::size_t subsets = gram ? request.column_subsets.size() : 0;
-  const bool streamed = placement == plan::Placement::kStreamed, copied = placement == plan::Placement::kCopied;
+  const bool streamed = placement == plan::Placement::kStreamed,
+             copied = placement == plan::Placement::kCopied;
   const bool bf16 = options_.precision == GramPrecision::kBf16;
-  const cublasComputeType_t gram_compute =
-      options_.precision == GramPrecision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t gram_compute = options_.precision == GramPrecision::kTf32
+                                               ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                               : CUBLAS_COMPUTE_32F;
 
   // Accumulator layout (float64, per stream).
-  const std::size_t o_gram = 0, o_cproj = o_gram + (gram ? k * k : 0), o_csq = o_cproj + k, o_rproj = o_csq + 1,
-                    o_cref = o_rproj + k * r, o_rgram = o_cref + r, o_norms = o_rgram + r * r, o_sketch = o_norms + k,
-                    o_subsets = o_sketch + k * q, n_doubles = o_subsets + subsets * k * k;
+  const std::size_t o_gram = 0, o_cproj = o_gram + (gram ? k * k : 0), o_csq = o_cproj + k,
+                    o_rproj = o_csq + 1, o_cref = o_rproj + k * r, o_rgram = o_cref + r,
+                    o_norms = o_rgram + r * r, o_sketch = o_norms + k, o_subsets = o_sketch + k * q,
+                    n_doubles = o_subsets + subsets * k * k;
 
   const std::size_t red_blocks = kernels::reduction_blocks(w_max);
   struct PerStream {
-    DeviceBuffer tile, aux, max_abs, sane, sane_count, centre, centre_part, dot_scratch, max_scratch, scale, sk_scale,
-        sketch_r, sketch_prod, prod, stage, table, stage_refs, ref_scaled, ref_scale, ref_prod, acc_d, acc_i, acc_u8;
+    DeviceBuffer tile, aux, max_abs, sane, sane_count, centre, centre_part, dot_scratch,
+        max_scratch, scale, sk_scale, sketch_r, sketch_prod, prod, stage, table, stage_refs,
+        ref_scaled, ref_scale, ref_prod, acc_d, acc_i, acc_u8;
     kernels::ScanAccumulators acc;
   };
   DeviceBuffer resident, base_table, subset_idx;
@@ -112,7 +126,8 @@ ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement
     if (copied) resident = res.allocate(k * d * elem);
     std::vector<const void*> table;
     if (copied) {
-      for (std::size_t p = 0; p < k; ++p) table.push_back(resident.as<unsigned char>() + p * d * elem);
+      for (std::size_t p = 0; p < k; ++p)
+        table.push_back(resident.as<unsigned char>() + p * d * elem);
       base_table = upload(res, table.data(), k);
     } else if (!streamed) {
       for (std::size_t row : rows) table.push_back(view.row(row));
@@ -152,7 +167,8 @@ ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement
       if (streamed) {
         P.stage = res.allocate(k * w_max * elem);
         std::vector<const void*> t;
-        for (std::size_t p = 0; p < k; ++p) t.push_back(P.stage.as<unsigned char>() + p * w_max * elem);
+        for (std::size_t p = 0; p < k; ++p)
+          t.push_back(P.stage.as<unsigned char>() + p * w_max * elem);
         P.table = upload(res, t.data(), k);
       }
       if (r) {
@@ -192,62 +208,72 @@ ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement
     PerStream& P = ps[s];
     cudaStream_t st = res.stream(s);
     cublasHandle_t h = res.cublas(s);
-    void* rows_dst = streamed ? P.stage.get() : copied ? resident.as<unsigned char>() + col0 * elem : nullptr;
-    stager.stage(s, col0, w, rows_dst, streamed ? w_max * elem : d * elem, P.stage_refs.as<float>());
+    void* rows_dst = streamed ? P.stage.get()
+                     : copied ? resident.as<unsigned char>() + col0 * elem
+                              : nullptr;
+    stager.stage(s, col0, w, rows_dst, streamed ? w_max * elem : d * elem,
+                 P.stage_refs.as<float>());
     const void* tbl = streamed ? P.table.get() : base_table.get();
     const std::size_t coff = streamed ? 0 : col0;
     float* tile = P.tile.as<float>();
 
     dispatch_dtype(view.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      kernels::launch_load_row_stats<T>(static_cast<const T* const*>(tbl), coff, w, k, tile, P.max_abs.as<float>(), P.acc,
-                                     st);
+      kernels::launch_load_row_stats<T>(static_cast<const T* const*>(tbl), coff, w, k, tile,
+                                        P.max_abs.as<float>(), P.acc, st);
     });
     if (q) {
       kernels::launch_sketch_matrix(request.sketch_seed, col0, w, q, P.sketch_r.as<float>(), st);
-      kernels::launch_sketch_rows(tile, P.max_abs.as<float>(), k, w, P.aux.as<float>(), P.sk_scale.as<double>(), st);
-      gemm(h, CUBLAS_OP_N, CUBLAS_OP_N, q, k, w, P.sketch_r.get(), CUDA_R_32F, q, P.aux.get(), CUDA_R_32F, w,
-           P.sketch_prod.as<float>(), q, CUBLAS_COMPUTE_32F);
-      kernels::launch_accumulate_scaled_rows(P.sketch_prod.as<float>(), P.sk_scale.as<double>(), k, q, P.acc.sketch, st);
+      kernels::launch_sketch_rows(tile, P.max_abs.as<float>(), k, w, P.aux.as<float>(),
+                                  P.sk_scale.as<double>(), st);
+      gemm(h, CUBLAS_OP_N, CUBLAS_OP_N, q, k, w, P.sketch_r.get(), CUDA_R_32F, q, P.aux.get(),
+           CUDA_R_32F, w, P.sketch_prod.as<float>(), q, CUBLAS_COMPUTE_32F);
+      kernels::launch_accumulate_scaled_rows(P.sketch_prod.as<float>(), P.sk_scale.as<double>(), k,
+                                             q, P.acc.sketch, st);
     }
     if (!gram) continue;
-    kernels::launch_robust_limit(P.max_abs.as<float>(), P.acc.finite, k, P.sane.as<std::uint8_t>(), P.sane_count.as<int>(),
-                              st);
+    kernels::launch_robust_limit(P.max_abs.as<float>(), P.acc.finite, k, P.sane.as<std::uint8_t>(),
+                                 P.sane_count.as<int>(), st);
     kernels::launch_centre_columns(tile, P.sane.as<std::uint8_t>(), P.sane_count.as<int>(), k, w,
                                    P.centre_part.as<double>(), P.centre.as<float>(), st);
-    kernels::launch_dots(P.centre.as<float>(), 0, 1, P.centre.as<float>(), 0, 1, w, P.dot_scratch.as<double>(),
-                         P.acc.centre_sq, st);
-    kernels::launch_centre_rows(tile, P.centre.as<float>(), P.acc.finite, k, w, P.acc.centre_proj, P.scale.as<double>(),
-                             st);
+    kernels::launch_dots(P.centre.as<float>(), 0, 1, P.centre.as<float>(), 0, 1, w,
+                         P.dot_scratch.as<double>(), P.acc.centre_sq, st);
+    kernels::launch_centre_rows(tile, P.centre.as<float>(), P.acc.finite, k, w, P.acc.centre_proj,
+                                P.scale.as<double>(), st);
     if (bf16) {
       kernels::launch_to_bf16(tile, k * w, P.aux.get(), st);
-      gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, k, k, w, P.aux.get(), CUDA_R_16BF, w, P.aux.get(), CUDA_R_16BF, w,
-           P.prod.as<float>(), k, CUBLAS_COMPUTE_32F);
+      gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, k, k, w, P.aux.get(), CUDA_R_16BF, w, P.aux.get(),
+           CUDA_R_16BF, w, P.prod.as<float>(), k, CUBLAS_COMPUTE_32F);
     } else {
-      gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, k, k, w, tile, CUDA_R_32F, w, tile, CUDA_R_32F, w, P.prod.as<float>(), k,
-           gram_compute);
+      gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, k, k, w, tile, CUDA_R_32F, w, tile, CUDA_R_32F, w,
+           P.prod.as<float>(), k, gram_compute);
     }
     kernels::launch_accumulate_gram(P.prod.as<float>(), k, P.scale.as<double>(), k, P.acc.gram, st);
     for (std::size_t si = 0; si < subsets; ++si) {
       const auto& cols = request.column_subsets[si];
-      const auto b = static_cast<std::size_t>(std::lower_bound(cols.begin(), cols.end(), col0) - cols.begin());
-      const auto e = static_cast<std::size_t>(std::lower_bound(cols.begin(), cols.end(), col0 + w) - cols.begin());
+      const auto b =
+          static_cast<std::size_t>(std::lower_bound(cols.begin(), cols.end(), col0) - cols.begin());
+      const auto e = static_cast<std::size_t>(std::lower_bound(cols.begin(), cols.end(), col0 + w) -
+                                              cols.begin());
       const std::size_t nc = e - b;
       if (nc == 0) continue;
-      kernels::launch_gather_columns(tile, k, w, col0, subset_idx.as<std::uint64_t>() + subset_off[si] + b, nc,
-                                  P.aux.as<float>(), st);
-      gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, k, k, nc, P.aux.get(), CUDA_R_32F, nc, P.aux.get(), CUDA_R_32F, nc,
-           P.prod.as<float>(), k, CUBLAS_COMPUTE_32F);
-      kernels::launch_accumulate_gram(P.prod.as<float>(), k, P.scale.as<double>(), k, P.acc.subset_grams + si * k * k, st);
+      kernels::launch_gather_columns(tile, k, w, col0,
+                                     subset_idx.as<std::uint64_t>() + subset_off[si] + b, nc,
+                                     P.aux.as<float>(), st);
+      gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, k, k, nc, P.aux.get(), CUDA_R_32F, nc, P.aux.get(),
+           CUDA_R_32F, nc, P.prod.as<float>(), k, CUBLAS_COMPUTE_32F);
+      kernels::launch_accumulate_gram(P.prod.as<float>(), k, P.scale.as<double>(), k,
+                                      P.acc.subset_grams + si * k * k, st);
     }
     if (r) {
-      kernels::launch_reference_stats(P.stage_refs.as<float>(), w_max, r, w, P.centre.as<float>(), P.acc.centre_ref,
-                                      P.ref_scale.as<double>(), P.ref_scaled.as<float>(), P.acc.ref_gram,
+      kernels::launch_reference_stats(P.stage_refs.as<float>(), w_max, r, w, P.centre.as<float>(),
+                                      P.acc.centre_ref, P.ref_scale.as<double>(),
+                                      P.ref_scaled.as<float>(), P.acc.ref_gram,
                                       P.dot_scratch.as<double>(), P.max_scratch.as<float>(), st);
-      gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, r, k, w, P.ref_scaled.get(), CUDA_R_32F, w, tile, CUDA_R_32F, w,
-           P.ref_prod.as<float>(), r, CUBLAS_COMPUTE_32F);
-      kernels::launch_accumulate_ref_proj(P.ref_prod.as<float>(), P.scale.as<double>(), P.ref_scale.as<double>(), k, r,
-                                       P.acc.ref_proj, st);
+      gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, r, k, w, P.ref_scaled.get(), CUDA_R_32F, w, tile,
+           CUDA_R_32F, w, P.ref_prod.as<float>(), r, CUBLAS_COMPUTE_32F);
+      kernels::launch_accumulate_ref_proj(P.ref_prod.as<float>(), P.scale.as<double>(),
+                                          P.ref_scale.as<double>(), k, r, P.acc.ref_proj, st);
     }
   }
   res.synchronize();
@@ -282,7 +308,8 @@ ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement
   out.ref_gram.assign(total.begin() + o_rgram, total.begin() + o_rgram + r * r);
   out.norms_sq.assign(total.begin() + o_norms, total.begin() + o_norms + k);
   out.sketch.assign(total.begin() + o_sketch, total.begin() + o_sketch + k * q);
-  for (std::size_t si = 0; si < subsets; ++si) out.subset_grams.push_back(upper_mirrored(o_subsets + si * k * k));
+  for (std::size_t si = 0; si < subsets; ++si)
+    out.subset_grams.push_back(upper_mirrored(o_subsets + si * k * k));
   out.positive.assign(counts.begin(), counts.begin() + k);
   out.negative.assign(counts.begin() + k, counts.begin() + 2 * k);
   out.zero.assign(counts.begin() + 2 * k, counts.end());

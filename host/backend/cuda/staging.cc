@@ -4,8 +4,8 @@
 
 namespace fedguard::backend::cuda_plan {
 
-void pack_rows(const UpdateView& view, const std::size_t* rows, std::size_t k, std::size_t col0, std::size_t w,
-               unsigned char* dst, std::size_t dst_stride_bytes) {
+void pack_rows(const UpdateView& view, const std::size_t* rows, std::size_t k, std::size_t col0,
+               std::size_t w, unsigned char* dst, std::size_t dst_stride_bytes) {
   const std::size_t elem = dtype_size(view.dtype());
   const auto n = static_cast<std::ptrdiff_t>(k);
 #pragma omp parallel for schedule(static) if (k * w * elem > (std::size_t{1} << 20))
@@ -15,9 +15,10 @@ void pack_rows(const UpdateView& view, const std::size_t* rows, std::size_t k, s
   }
 }
 
-void pack_references(const float* const* refs, std::size_t r, std::size_t col0, std::size_t w, float* dst,
-                     std::size_t dst_stride_floats) {
-  for (std::size_t a = 0; a < r; ++a) std::memcpy(dst + a * dst_stride_floats, refs[a] + col0, w * sizeof(float));
+void pack_references(const float* const* refs, std::size_t r, std::size_t col0, std::size_t w,
+                     float* dst, std::size_t dst_stride_floats) {
+  for (std::size_t a = 0; a < r; ++a)
+    std::memcpy(dst + a * dst_stride_floats, refs[a] + col0, w * sizeof(float));
 }
 
 }  // namespace fedguard::backend::cuda_plan
