@@ -66,7 +66,7 @@ shopt -s nullglob
 raw_wheels=("$raw"/fedguard-*.whl)
 [ ${#raw_wheels[@]} -eq 1 ] || { echo "build_wheel: expected one wheel in $raw" >&2; exit 1; }
 rm -f "$wheel_dir"/fedguard-*-"$(basename "${raw_wheels[0]}" | cut -d- -f3-4)"-*.whl
-PATH="$(pwd)/$tools/bin:$PATH" "$tools/bin/auditwheel" repair "${excludes[@]}" -w "$wheel_dir" "${raw_wheels[0]}"
+PATH="$(cd "$tools" && pwd)/bin:$PATH" "$tools/bin/auditwheel" repair "${excludes[@]}" -w "$wheel_dir" "${raw_wheels[0]}"
 done_at=$(date +%s)
 repaired=$(ls -t "$wheel_dir"/fedguard-*.whl | head -1)
 "$tools/bin/auditwheel" show "$repaired" > "$work/show-$variant.txt" 2>&1
