@@ -65,9 +65,11 @@ TEST(CliStartup, VersionAndASmallRoundOpenNoPlugin) {
   // plugin; LibTorch never.
   const bool driver = std::ifstream("/proc/driver/nvidia/version").good();
   const std::string demo = files_opened("demo --benign 8 --attackers 2 -d 64");
-  for (const auto& lib : kHeavy)
-    if (!driver || lib.find("torch") != std::string::npos || lib == "libc10")
+  for (const auto& lib : kHeavy) {
+    if (!driver || lib.find("torch") != std::string::npos || lib == "libc10") {
       EXPECT_EQ(demo.find(lib), std::string::npos) << lib << " opened by demo";
+    }
+  }
 }
 
 // On a machine without an NVIDIA driver `fedguard info` reports a CPU-only machine without
