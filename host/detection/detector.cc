@@ -134,7 +134,7 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
 
 DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& space,
                         const std::vector<std::size_t>& rows, std::size_t d,
-                        const HistoryInput& history) {
+                        const HistoryInput& history, int threads) {
   DetectionOutcome out;
   const std::size_t m = rows.size();
   if (m < kMinClients) {
@@ -146,13 +146,14 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   // Stage B: the signals measured against the federation's centre and main direction
   // (direction, sign, spectral), over the clients stage A kept: a group of fakes would
   // otherwise set the direction its victims are then measured along.
-  const SignalInput all(space, rows, d);
+  const SignalInput all(space, rows, d, threads);
   std::vector<Scored> signals;
   if (spec.norm > 0) signals.emplace_back(norm_signal(all), ReasonCode::kNormOutlier, spec.norm);
   std::vector<double> rho;
   if (spec.collusion > 0) {
-    signals.emplace_back(collusion_signal(all), ReasonCode::kCollusion, spec.collusion);
     rho = normalised_distances(all);
+    signals.emplace_back(collusion_from_distances("collusion", rho, m, nullptr, threads),
+                         ReasonCode::kCollusion, spec.collusion);
   }
   for (Scored& s : signals) {
     s.members.resize(m);
@@ -174,7 +175,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         std::copy_n(
             history.sketches->begin() + static_cast<std::ptrdiff_t>(seasoned[q] * history.k),
             history.k, h.begin() + static_cast<std::ptrdiff_t>(q * history.k));
-      signals.emplace_back(history_signal(h, history.k), ReasonCode::kHistoryOutlier, spec.history);
+      signals.emplace_back(history_signal(h, history.k, threads), ReasonCode::kHistoryOutlier,
+                           spec.history);
       signals.back().members = std::move(seasoned);
     }
   }
@@ -210,7 +212,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   if (kept.size() >= kMinClients && (spec.direction > 0 || spec.sign > 0 || spec.spectral > 0)) {
     std::vector<std::size_t> kept_rows;
     for (std::size_t a : kept) kept_rows.push_back(rows[a]);
-    const SignalInput rest(space, kept_rows, d);
+    const SignalInput rest(space, kept_rows, d, threads);
     std::vector<std::size_t> core;
     SignalValues direction = direction_signal(rest, &core);
     if (spec.direction > 0)

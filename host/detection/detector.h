@@ -47,8 +47,10 @@ constexpr std::uint64_t kHistoryMinRounds = 2;
 
 /// Runs detection over the scanned positions `rows` (pass 1 with Gram products).
 /// @param d the model size (the sign signal's scale floor)
+/// @param threads CPU threads for the O(m^2) loops (0: every core); the outcome does not
+///        depend on it
 DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& space,
                         const std::vector<std::size_t>& rows, std::size_t d,
-                        const HistoryInput& history = {});
+                        const HistoryInput& history = {}, int threads = 1);
 
 }  // namespace fedguard::detection

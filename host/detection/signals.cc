@@ -10,6 +10,7 @@
 #include "detection/signals.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -27,6 +28,13 @@ std::vector<double> z_scores(const std::vector<double>& v, double floor = 0) {
   return z;
 }
 
+// The team for an O(m^2) loop: small rounds stay on the calling thread (a parallel region's
+// wake-up costs more than their work).
+int team(int threads, std::size_t m) {
+  if (m < 128) return 1;
+  return threads > 0 ? threads : omp_get_max_threads();
+}
+
 double safe_cos(double dot, double a, double b) {
   if (!(a > 0) || !(b > 0)) return 0;
   return std::clamp(dot / (a * b), -1.0, 1.0);
@@ -35,8 +43,8 @@ double safe_cos(double dot, double a, double b) {
 }  // namespace
 
 SignalInput::SignalInput(const geometry::GramSpace& s, std::vector<std::size_t> idx,
-                         std::size_t model_size)
-    : space(s), rows(std::move(idx)), d(model_size) {
+                         std::size_t model_size, int cpu_threads)
+    : space(s), rows(std::move(idx)), d(model_size), threads(cpu_threads) {
   centred = space.centred_gram_of_rows(rows);
   inner = space.inner_gram_of_rows(rows);
   norms.resize(rows.size());
@@ -56,12 +64,17 @@ SignalValues direction_signal(const SignalInput& in, std::vector<std::size_t>* c
   const std::size_t m = in.rows.size();
   // Median cosine of each client to the others: high for the bulk of the federation.
   std::vector<double> typical(m);
-  std::vector<double> row;
-  for (std::size_t a = 0; a < m; ++a) {
-    row.clear();
-    for (std::size_t b = 0; b < m; ++b)
-      if (b != a) row.push_back(safe_cos(in.inner[a * m + b], in.norms[a], in.norms[b]));
-    typical[a] = median(row);
+#pragma omp parallel num_threads(team(in.threads, m))
+  {
+    std::vector<double> row;
+    row.reserve(m);
+#pragma omp for schedule(static)
+    for (std::size_t a = 0; a < m; ++a) {
+      row.clear();
+      for (std::size_t b = 0; b < m; ++b)
+        if (b != a) row.push_back(safe_cos(in.inner[a * m + b], in.norms[a], in.norms[b]));
+      typical[a] = median(row);
+    }
   }
   std::vector<std::size_t> order(m);
   for (std::size_t a = 0; a < m; ++a) order[a] = a;
@@ -195,13 +208,14 @@ SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_
 }
 
 std::vector<double> normalised_distances(const SignalInput& in) {
-  return normalised_distances(in.centred, in.norms);
+  return normalised_distances(in.centred, in.norms, in.threads);
 }
 
 std::vector<double> normalised_distances(const std::vector<double>& gram,
-                                         const std::vector<double>& norms) {
+                                         const std::vector<double>& norms, int threads) {
   const std::size_t m = norms.size();
   std::vector<double> rho(m * m, 0.0);
+#pragma omp parallel for schedule(dynamic, 16) num_threads(team(threads, m))
   for (std::size_t a = 0; a < m; ++a)
     for (std::size_t b = a + 1; b < m; ++b) {
       const double d2 = std::max(0.0, gram[a * m + a] + gram[b * m + b] - 2 * gram[a * m + b]);
@@ -212,30 +226,47 @@ std::vector<double> normalised_distances(const std::vector<double>& gram,
 }
 
 SignalValues collusion_signal(const SignalInput& in, std::vector<std::size_t>* nearest) {
-  return collusion_of("collusion", in.centred, in.norms, nearest);
+  return collusion_from_distances("collusion", normalised_distances(in), in.rows.size(), nearest,
+                                  in.threads);
 }
 
 SignalValues collusion_of(const std::string& name, const std::vector<double>& gram,
-                          const std::vector<double>& norms, std::vector<std::size_t>* nearest) {
-  const std::size_t m = norms.size();
-  const std::vector<double> rho = normalised_distances(gram, norms);
+                          const std::vector<double>& norms, std::vector<std::size_t>* nearest,
+                          int threads) {
+  return collusion_from_distances(name, normalised_distances(gram, norms, threads), norms.size(),
+                                  nearest, threads);
+}
+
+SignalValues collusion_from_distances(const std::string& name, const std::vector<double>& rho,
+                                      std::size_t m, std::vector<std::size_t>* nearest,
+                                      int threads) {
+  const int workers = team(threads, m);
   // rho^(2/3): a squared distance in high dimension is close to a scaled chi-square, and its
   // cube root is close to normal in both tails (Wilson & Hilferty 1931), where a logarithm
-  // would leave a heavy lower tail: the tail this signal cuts.
+  // would leave a heavy lower tail: the tail this signal cuts. (Upper triangle, mirrored.)
   std::vector<double> lg(m * m, 0.0);
+#pragma omp parallel for schedule(dynamic, 16) num_threads(workers)
   for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = 0; b < m; ++b)
-      if (a != b) lg[a * m + b] = std::cbrt(rho[a * m + b] * rho[a * m + b]);
+    for (std::size_t b = a + 1; b < m; ++b)
+      lg[a * m + b] = std::cbrt(rho[a * m + b] * rho[a * m + b]);
+  for (std::size_t a = 0; a < m; ++a)
+    for (std::size_t b = a + 1; b < m; ++b) lg[b * m + a] = lg[a * m + b];
   // Clients differ in how far they sit from everyone (a small, IID-like update is close to
   // all): t_ab = s_a + s_b + e_ab. The client effects s are removed (row medians, halved
   // overall median), so that the residuals e, not the clients' spreads, are compared; a
   // colluder's residual to its partner stays far below the rest.
-  std::vector<double> row_median(m), row;
-  for (std::size_t a = 0; a < m; ++a) {
-    row.clear();
-    for (std::size_t b = 0; b < m; ++b)
-      if (b != a) row.push_back(lg[a * m + b]);
-    row_median[a] = median(row);
+  std::vector<double> row_median(m);
+#pragma omp parallel num_threads(workers)
+  {
+    std::vector<double> row;
+    row.reserve(m);
+#pragma omp for schedule(static)
+    for (std::size_t a = 0; a < m; ++a) {
+      row.clear();
+      for (std::size_t b = 0; b < m; ++b)
+        if (b != a) row.push_back(lg[a * m + b]);
+      row_median[a] = median(row);
+    }
   }
   const double overall = median(row_median);
   std::vector<double> effect(m);
@@ -248,6 +279,7 @@ SignalValues collusion_of(const std::string& name, const std::vector<double>& gr
   const Location at = robust_location(residuals);
   SignalValues s{name, Tail::kLower, std::vector<double>(m), std::vector<double>(m), m - 1};
   if (nearest) nearest->assign(m, 0);
+#pragma omp parallel for schedule(static) num_threads(workers)
   for (std::size_t a = 0; a < m; ++a) {
     std::size_t best = a == 0 ? 1 : 0;  // the smallest residual, and its pair's rho
     for (std::size_t b = 0; b < m; ++b)
@@ -259,7 +291,7 @@ SignalValues collusion_of(const std::string& name, const std::vector<double>& gr
   return s;
 }
 
-SignalValues history_signal(const std::vector<double>& history, std::size_t k) {
+SignalValues history_signal(const std::vector<double>& history, std::size_t k, int threads) {
   const std::size_t m = k ? history.size() / k : 0;
   std::vector<double> gram(m * m, 0.0), norms(m);
   if (m > 0)  // upper triangle, mirrored below
@@ -268,7 +300,7 @@ SignalValues history_signal(const std::vector<double>& history, std::size_t k) {
   for (std::size_t a = 0; a < m; ++a)
     for (std::size_t b = a + 1; b < m; ++b) gram[b * m + a] = gram[a * m + b];
   for (std::size_t a = 0; a < m; ++a) norms[a] = std::sqrt(gram[a * m + a]);
-  return collusion_of("history", gram, norms);
+  return collusion_of("history", gram, norms, nullptr, threads);
 }
 
 }  // namespace fedguard::detection

@@ -36,8 +36,12 @@ struct SignalInput {
   std::vector<double> inner;
   std::vector<double> norms;  ///< ||x_a||
   std::size_t d = 0;
+  /// CPU threads for the O(m^2) loops (0: every core). Results do not depend on it: every
+  /// value is computed by one thread in one order.
+  int threads = 1;
 
-  SignalInput(const geometry::GramSpace& s, std::vector<std::size_t> idx, std::size_t model_size);
+  SignalInput(const geometry::GramSpace& s, std::vector<std::size_t> idx, std::size_t model_size,
+              int cpu_threads = 1);
 };
 
 /// The smallest scale of the log-norm's z (a relative spread of 5%).
@@ -81,19 +85,23 @@ std::vector<double> normalised_distances(const SignalInput& in);
 /// The same from any Gram matrix of m vectors (m x m inner products, row-major; centring does
 /// not change distances) and their norms (the scale of rho).
 std::vector<double> normalised_distances(const std::vector<double>& gram,
-                                         const std::vector<double>& norms);
+                                         const std::vector<double>& norms, int threads = 1);
 
 /// The collusion statistic of collusion_signal over any m vectors given by their Gram matrix
 /// and norms; `name` names the signal.
 SignalValues collusion_of(const std::string& name, const std::vector<double>& gram,
                           const std::vector<double>& norms,
-                          std::vector<std::size_t>* nearest = nullptr);
+                          std::vector<std::size_t>* nearest = nullptr, int threads = 1);
+/// The same from the normalised distances rho (m x m, as normalised_distances returns them).
+SignalValues collusion_from_distances(const std::string& name, const std::vector<double>& rho,
+                                      std::size_t m, std::vector<std::size_t>* nearest = nullptr,
+                                      int threads = 1);
 
 /// History: collusion_of over the clients' cumulative sketched histories H_i (FoolsGold's H:
 /// the sum of the sketches of every round the client took part in, this one included), m x k
 /// row-major. Noise a Sybil adds to each round's copy grows in H as sqrt(rounds) while the
 /// shared attack grows as rounds, so copies made unlike each other round by round converge
 /// in H; benign clients keep their own data's difference however many rounds pass.
-SignalValues history_signal(const std::vector<double>& history, std::size_t k);
+SignalValues history_signal(const std::vector<double>& history, std::size_t k, int threads = 1);
 
 }  // namespace fedguard::detection

@@ -393,6 +393,51 @@ TEST(DetectionCollusion, IdenticalAndNearIdenticalGroupsAreFlaggedBenignGroupsAr
   }
 }
 
+// The O(m^2) loops run on a team above 128 clients: every finding, value and score must be
+// the same bit for bit with one thread and with several (each value has one writer and one
+// summation order), with colluders and scaled clients present so that signals fire.
+TEST(DetectionSignals, OutcomeDoesNotDependOnTheThreadCount) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g;
+  const std::size_t n = 300, d = 96, k = 16;
+  Rows x = benign_round(n, d, rng);
+  for (std::size_t i = 0; i < 6; ++i) x[i] = x[6];  // a group of copies
+  for (double& v : x[7]) v *= 20;                   // a scaled client
+  x = as_float32(std::move(x));
+  ScannedRound s(x);
+  DetectionSpec spec;
+  spec.enabled = true;
+  spec.spectral = 0.002;
+  std::vector<double> sketches(n * k);
+  for (double& v : sketches) v = g(rng);
+  for (std::size_t i = 1; i < 4; ++i)
+    std::copy_n(sketches.begin(), k, sketches.begin() + static_cast<std::ptrdiff_t>(i * k));
+  detection::HistoryInput history;
+  history.sketches = &sketches;
+  history.k = k;
+  history.rounds.assign(n, 3);
+  const auto one = detection::detect(spec, *s.space, s.rows, d, history, 1);
+  for (int threads : {2, 3, 0}) {
+    const auto many = detection::detect(spec, *s.space, s.rows, d, history, threads);
+    ASSERT_EQ(one.findings.size(), many.findings.size()) << "threads " << threads;
+    ASSERT_GT(one.findings.size(), 6u) << "seed " << seed;
+    for (std::size_t f = 0; f < one.findings.size(); ++f) {
+      EXPECT_EQ(one.findings[f].index, many.findings[f].index);
+      EXPECT_EQ(one.findings[f].code, many.findings[f].code);
+      EXPECT_EQ(one.findings[f].detail, many.findings[f].detail);
+      EXPECT_EQ(one.findings[f].values, many.findings[f].values);
+    }
+    ASSERT_EQ(one.scores.size(), many.scores.size());
+    for (const auto& [name, z] : one.scores) {
+      const auto& other = many.scores.at(name);
+      for (std::size_t a = 0; a < n; ++a)  // NaN marks clients a signal did not see
+        EXPECT_TRUE(z[a] == other[a] || (std::isnan(z[a]) && std::isnan(other[a])))
+            << name << " client " << a << " threads " << threads;
+    }
+  }
+}
+
 // Through the engine: the preset rejects scaled, sign-flipped and duplicated attackers with
 // their codes and ids, keeps the benign clients, and its aggregate is the brute-force NNM +
 // trimmed mean of the clients it kept.
