@@ -6,15 +6,6 @@
 
 namespace fedguard::detection {
 
-double median(std::vector<double> v) {
-  const std::size_t m = v.size(), mid = m / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
-  const double upper = v[mid];
-  if (m % 2) return upper;
-  const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
-  return 0.5 * (lower + upper);
-}
-
 Location robust_location(const std::vector<double>& v, double floor) {
   Location at;
   at.centre = median(v);

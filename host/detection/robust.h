@@ -5,10 +5,11 @@
 #include <cstddef>
 #include <vector>
 
+#include "common/median.h"
+
 namespace fedguard::detection {
 
-/// Median (mean of the two middle values for an even count); v must not be empty.
-double median(std::vector<double> v);
+using fedguard::median;  // common/median.h
 
 struct Location {
   double centre = 0;  ///< the median

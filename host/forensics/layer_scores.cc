@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/median.h"
 #include "fedguard/dtype.h"
 #include "fedguard/error.h"
 
@@ -17,12 +18,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 double median_of(std::vector<double> v) {
   v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
   if (v.empty()) return kNaN;
-  const std::size_t mid = v.size() / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
-  const double hi = v[mid];
-  if (v.size() % 2 == 1) return hi;
-  const double lo = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
-  return 0.5 * (lo + hi);
+  return median_in_place(v);
 }
 
 }  // namespace

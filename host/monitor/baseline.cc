@@ -17,29 +17,17 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/median.h"
 #include "fedguard/error.h"
 #include "monitor/detector.h"
 
 namespace fedguard::monitor {
-namespace {
-
-double median_of(std::vector<double>& v) {
-  const std::size_t m = v.size() / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(m), v.end());
-  const double hi = v[m];
-  if (v.size() % 2 == 1) return hi;
-  const double lo = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(m));
-  return lo + (hi - lo) / 2;
-}
-
-}  // namespace
-
 void robust_baseline(std::vector<double> values, double min_scale, double& mean, double& scale) {
   FEDGUARD_EXPECTS(!values.empty(), "a baseline needs at least one value");
   std::vector<double> dev = values;
-  const double median = median_of(dev);
+  const double median = median_in_place(dev);
   for (double& v : dev) v = std::fabs(v - median);
-  const double mad = median_of(dev);
+  const double mad = median_in_place(dev);
   const double floor = min_scale > 0 ? min_scale : 1e-9 * std::max(1.0, std::fabs(median));
   const double cut = 3.5 * std::max(1.4826 * mad, floor);
   double sum = 0, count = 0;

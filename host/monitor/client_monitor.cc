@@ -7,22 +7,10 @@
 #include <functional>
 #include <set>
 
+#include "common/median.h"
 #include "fedguard/error.h"
 
 namespace fedguard::monitor {
-namespace {
-
-double median_of(std::vector<double> v) {
-  const std::size_t m = v.size() / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(m), v.end());
-  const double hi = v[m];
-  if (v.size() % 2 == 1) return hi;
-  const double lo = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(m));
-  return lo + (hi - lo) / 2;
-}
-
-}  // namespace
-
 std::string client_signal_direction(const std::string& signal) {
   return signal == "direction" || signal == "collusion" || signal == "history" ? "down" : "both";
 }
@@ -77,9 +65,9 @@ ClientObservation observe_clients(const ClientMonitorSpec& spec,
     if (tested.size() < kClientMinTested) continue;  // too few to standardise: nothing tested
     std::vector<double> d(tested.size());
     for (std::size_t j = 0; j < tested.size(); ++j) d[j] = tested[j].d;
-    const double med = median_of(d);
+    const double med = median(d);
     for (double& v : d) v = std::fabs(v - med);
-    const double c = std::max(1.0, 1.4826 * median_of(d));
+    const double c = std::max(1.0, 1.4826 * median(d));
     std::vector<double> ups, downs;
     for (const Tested& t : tested) {
       DetectorState& s = *t.state;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/median.h"
 #include "fedguard/error.h"
 
 namespace fedguard::rules {
@@ -111,13 +112,7 @@ std::vector<double> uniform_over_kept(const std::vector<std::uint8_t>& keep) {
   return w;
 }
 
-double median_of(std::vector<double> v) {
-  const std::size_t n = v.size(), h = n / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h), v.end());
-  const double upper = v[h];
-  if (n % 2) return upper;
-  return 0.5 * (upper + *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h)));
-}
+double median_of(std::vector<double> v) { return median_in_place(v); }
 
 std::vector<double> candidate_norms(const RoundContext& round, const Candidates& candidates) {
   std::vector<double> norms = candidates.norms_sq(round.space);

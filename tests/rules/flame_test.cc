@@ -68,7 +68,9 @@ TEST(Flame, MatchesReferenceWithoutNoise) {
     EXPECT_LT(ref::max_rel_diff(r.aggregate, ref::weighted_mean(kept, {})), 1e-5) << "n=" << n;
     // The planted group is rejected.
     for (std::size_t i = 0; i < n; ++i)
-      if (i % (n / (n / 5)) == 1 && i / (n / (n / 5)) < n / 5) EXPECT_EQ(r.accepted[i], 0) << i;
+      if (i % (n / (n / 5)) == 1 && i / (n / (n / 5)) < n / 5) {
+        EXPECT_EQ(r.accepted[i], 0) << i;
+      }
   }
 }
 

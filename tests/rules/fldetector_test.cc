@@ -310,8 +310,9 @@ TEST(FlDetector, ScoresMatchThePaperInPlainLoopsAndCatchTheAttackers) {
         const bool bad = ids[i] == "c0" || ids[i] == "c1" || ids[i] == "c2";
         if (bad && !res.accepted[i]) ++caught;
         if (!bad && !res.accepted[i]) ++false_alarms;
-        if (!res.accepted[i])
+        if (!res.accepted[i]) {
           EXPECT_NE(res.reasons.at(i).find("fldetector: suspicion"), std::string::npos);
+        }
       }
     } else {
       for (std::size_t i = 0; i < ids.size(); ++i) EXPECT_TRUE(res.accepted[i]) << "round " << t;

@@ -119,8 +119,9 @@ TEST(History, FoolsGoldOverRotatingClientsMatchesPlainLoops) {
     EXPECT_LT(ref::max_rel_diff(res.aggregate, ref::weighted_mean(r.x, a)), 1e-4);
     // The Sybils (client-0..2) end with (near) zero weight.
     for (std::size_t i = 0; i < r.ids.size(); ++i)
-      if (r.ids[i] == "client-0" || r.ids[i] == "client-1" || r.ids[i] == "client-2")
+      if (r.ids[i] == "client-0" || r.ids[i] == "client-1" || r.ids[i] == "client-2") {
         EXPECT_LT(res.weights[i], 0.02);
+      }
   }
   EXPECT_EQ(e.clients_known(), 12u);
 }
