@@ -315,8 +315,9 @@ TEST_P(AgrAgnostic, GammaIsTheLargestWithinTheThreshold) {
 INSTANTIATE_TEST_SUITE_P(Attacks, AgrAgnostic,
                          ::testing::Combine(::testing::Values("min_max", "min_sum"),
                                             ::testing::Values("std", "unit_vec", "sign")),
-                         [](const auto& info) {
-                           return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+                         [](const auto& param_info) {
+                           return std::get<0>(param_info.param) + "_" +
+                                  std::get<1>(param_info.param);
                          });
 
 TEST(Attacks, MinMaxSaturationIsReported) {
@@ -410,12 +411,16 @@ TEST(Attacks, FangTrimPushesAgainstTheBenignDirection) {
             const double far = lo > 0 ? lo / b : b * lo;
             ASSERT_LE(v, lo + tol);
             ASSERT_GE(v, far - tol);
-            if (!sample) ASSERT_NEAR(v, far, tol);
+            if (!sample) {
+              ASSERT_NEAR(v, far, tol);
+            }
           } else if (mu[j] < 0) {
             const double far = hi > 0 ? b * hi : hi / b;
             ASSERT_GE(v, hi - tol);
             ASSERT_LE(v, far + tol);
-            if (!sample) ASSERT_NEAR(v, far, tol);
+            if (!sample) {
+              ASSERT_NEAR(v, far, tol);
+            }
           }
         }
       }
@@ -566,8 +571,9 @@ TEST(Attacks, EveryAttackIsFiniteShapedAndDeterministic) {
     const bool random = name == "gaussian" || name == "fang_trim" || name == "mpaf";
     if (random) {
       EXPECT_NE(a.updates, other_seed.updates) << name;
-      if (name != "mpaf")
-        EXPECT_NE(a.updates, other_round.updates) << name;  // MPAF's base is fixed
+      if (name != "mpaf") {  // MPAF's base is fixed
+        EXPECT_NE(a.updates, other_round.updates) << name;
+      }
     } else {
       EXPECT_EQ(a.updates, other_seed.updates) << name;
     }

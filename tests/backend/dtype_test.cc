@@ -55,7 +55,9 @@ TEST(DType, BFloat16) {
     std::uint32_t bits;
     std::memcpy(&bits, &f, 4);
     EXPECT_EQ(bits, b << 16);
-    if (!std::isnan(f)) EXPECT_EQ(float_to_bfloat16(f), b);
+    if (!std::isnan(f)) {
+      EXPECT_EQ(float_to_bfloat16(f), b);
+    }
   }
   EXPECT_EQ(float_to_bfloat16(1.0f + 1.0f / 256), 0x3f80);  // tie to even
   EXPECT_EQ(float_to_bfloat16(1.0f + 3.0f / 256), 0x3f82);
