@@ -261,6 +261,7 @@ struct Workspace {
   std::vector<float> tile, product, ref_tile, ref_product, centre, max_abs, sorted_max, subset_tile;
   std::vector<std::uint32_t> sketch_bucket;  // h(j) of the tile's columns
   std::vector<float> sketch_sign;            // s(j)
+  std::vector<std::size_t> sketch_live;      // the rows still finite
   std::vector<double> scale, ref_scale;
   std::vector<std::uint8_t> sane;
   std::vector<std::size_t> subset_pos;  // next unconsumed entry of each column subset
@@ -281,8 +282,11 @@ struct Workspace {
 
 // Step 1b: S_p,h(j) += s(j) x_pj for the tile's columns j, every row still finite (a row found
 // non-finite in this tile was zeroed and flagged above: what it added in earlier tiles stays, as
-// its other summaries do, and the policy never reads it). The w hashes once per tile, then per
-// row a scatter-add into its q float64 buckets, in column order (deterministic).
+// its other summaries do, and the policy never reads them). The w hashes once per tile, then a
+// scatter-add of each row into its q float64 buckets, in column order (deterministic). Four rows
+// at a time share each column's bucket and sign loads and keep four independent chains of adds
+// in flight: 0.55 ns per value against 0.78 one row at a time (single thread, n = 100, d = 1e6,
+// q = 256; bench/results/sketch_2026-12-04.md). Scatter-bound: the count sketch is O(n d).
 void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t w,
                        const float* tile, Workspace& ws, Accumulators& acc) {
   const std::size_t k = request.rows.size(), q = request.sketch_dim;
@@ -295,10 +299,29 @@ void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t
   }
   const std::uint32_t* bucket = ws.sketch_bucket.data();
   const float* sign = ws.sketch_sign.data();
-  for (std::size_t p = 0; p < k; ++p) {
-    if (!acc.finite[p]) continue;
-    const float* x = tile + p * w;
-    double* sk = acc.sketch.data() + p * q;
+  ws.sketch_live.clear();
+  for (std::size_t p = 0; p < k; ++p)
+    if (acc.finite[p]) ws.sketch_live.push_back(p);
+  const std::size_t live = ws.sketch_live.size();
+  std::size_t i = 0;
+  for (; i + 4 <= live; i += 4) {
+    const std::size_t* rows = ws.sketch_live.data() + i;
+    const float *x0 = tile + rows[0] * w, *x1 = tile + rows[1] * w, *x2 = tile + rows[2] * w,
+                *x3 = tile + rows[3] * w;
+    double *s0 = acc.sketch.data() + rows[0] * q, *s1 = acc.sketch.data() + rows[1] * q,
+           *s2 = acc.sketch.data() + rows[2] * q, *s3 = acc.sketch.data() + rows[3] * q;
+    for (std::size_t j = 0; j < w; ++j) {
+      const std::uint32_t b = bucket[j];
+      const float sg = sign[j];
+      s0[b] += static_cast<double>(x0[j] * sg);
+      s1[b] += static_cast<double>(x1[j] * sg);
+      s2[b] += static_cast<double>(x2[j] * sg);
+      s3[b] += static_cast<double>(x3[j] * sg);
+    }
+  }
+  for (; i < live; ++i) {
+    const float* x = tile + ws.sketch_live[i] * w;
+    double* sk = acc.sketch.data() + ws.sketch_live[i] * q;
     for (std::size_t j = 0; j < w; ++j) sk[bucket[j]] += static_cast<double>(x[j] * sign[j]);
   }
 }
