@@ -33,14 +33,17 @@ __device__ __forceinline__ float key_float(std::uint32_t k) {
   return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
 }
 
-// The row scale, the sketch's signs and saturation are kernels/scan_math.h's (shared with the
-// CPU backend).
+// The row scale, the count sketch's hash and saturation are kernels/scan_math.h's (shared with
+// the CPU backend).
 using ::fedguard::kernels::apply_scale;
+using ::fedguard::kernels::count_sketch_bucket;
+using ::fedguard::kernels::count_sketch_fixed_scale;
+using ::fedguard::kernels::count_sketch_hash;
+using ::fedguard::kernels::count_sketch_negative;
 using ::fedguard::kernels::kNoScaleHigh;
 using ::fedguard::kernels::kNoScaleLow;
 using ::fedguard::kernels::row_scale;
 using ::fedguard::kernels::saturate;
-using ::fedguard::kernels::sketch_entry;
 using ::fedguard::kernels::unit_scale;
 
 struct SumOp {

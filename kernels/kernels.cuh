@@ -80,16 +80,13 @@ void launch_gather_columns(const float* tile, std::size_t k, std::size_t w, std:
                            const std::uint64_t* cols, std::size_t nc, float* out,
                            cudaStream_t stream);
 
-/// Sketch: R[j * q + c] = sketch_entry(seed, col0 + j, c, q).
-void launch_sketch_matrix(std::uint64_t seed, std::size_t col0, std::size_t w, std::size_t q,
-                          float* r, cudaStream_t stream);
-/// out[p * w + j] = tile[p * w + j] * s_p, s_p from max_abs (1 inside [1e-15, 1e15]); scale[p] =
-/// s_p.
-void launch_sketch_rows(const float* tile, const float* max_abs, std::size_t k, std::size_t w,
-                        float* out, double* scale, cudaStream_t stream);
-/// acc[i] += prod[i] / scale[i / q] for i < k * q.
-void launch_accumulate_scaled_rows(const float* prod, const double* scale, std::size_t k,
-                                   std::size_t q, double* acc, cudaStream_t stream);
+/// Count sketch of the tile (kernels/scan_math.h): acc[p * q + h(j)] += s(j) tile[p * w + j]
+/// for the columns col0 + j, via partial (k x q 64-bit integers, zero on entry and on return;
+/// fixed point at count_sketch_fixed_scale(max_abs[p], w): deterministic in any order). Rows
+/// with max_abs 0 (zero or flagged) add nothing.
+void launch_count_sketch(const float* tile, const float* max_abs, std::size_t k, std::size_t w,
+                         std::size_t col0, std::uint64_t seed, std::size_t q,
+                         unsigned long long* partial, double* acc, cudaStream_t stream);
 
 /// References (r rows of w floats, row stride ld): centre_ref[a] += c . v_a, ref_gram[a, b] +=
 /// v_a . v_b (float64), ref_scale[a] = unit scale of max |v_a|, scaled[a * w + j] = v_a[j] *

@@ -1,6 +1,6 @@
 // Pass-1 tile kernels: the device side of host/backend/cpu/scan_cpu.cc, step for step (robust
 // per-tile centre, power-of-two row scaling, float64 accumulation, sign counts, finiteness,
-// sketch, column subsets, references). The Gram products themselves are cuBLAS calls made by
+// count sketch, column subsets, references). The Gram products themselves are cuBLAS calls made by
 // the driver (host/backend/cuda/scan_cuda.cu).
 #include <algorithm>
 #include <climits>
@@ -236,26 +236,59 @@ __global__ void gather_columns_kernel(const float* tile, std::size_t k, std::siz
   }
 }
 
-__global__ void sketch_matrix_kernel(std::uint64_t seed, std::size_t col0, std::size_t w,
-                                     std::size_t q, float* r) {
-  for (std::size_t idx = global_index(); idx < w * q; idx += grid_stride())
-    r[idx] = sketch_entry(seed, col0 + idx / q, idx % q, q);
-}
+// Count sketch of one tile (kernels/scan_math.h): grid (k rows, column chunks). Each block adds
+// its row's values in its columns, as 64-bit integers at the row's count_sketch_fixed_scale, into
+// q buckets in shared memory (q <= kSharedSketchBuckets, else straight into the partials), then
+// into the tile's k x q integer partials. Integer additions give the same sums in any order:
+// atomics, and still bit-identical results run to run. Flagged rows (max_abs 0, their tile row
+// zeroed) and zero rows add nothing.
+constexpr std::size_t kSharedSketchBuckets = 4096;  // 32 KiB of shared memory
+constexpr std::size_t kSketchColumnsPerThread = 8;
 
-__global__ void sketch_rows_kernel(const float* tile, const float* max_abs, std::size_t k,
-                                   std::size_t w, float* out, double* scale) {
-  for (std::size_t idx = global_index(); idx < k * w; idx += grid_stride()) {
-    const std::size_t p = idx / w;
-    const double sc = row_scale(max_abs[p]);
-    out[idx] = apply_scale(tile[idx], sc);
-    if (idx % w == 0) scale[p] = sc;
+__global__ void __launch_bounds__(kThreads)
+    count_sketch_kernel(const float* tile, const float* max_abs, std::size_t w, std::size_t col0,
+                        std::uint64_t seed, std::size_t q, unsigned long long* partial) {
+  extern __shared__ unsigned long long s_bucket[];
+  const std::size_t p = blockIdx.x;
+  const double scale = count_sketch_fixed_scale(max_abs[p], w);
+  if (scale == 0.0) return;  // the whole block: p is the block's
+  const bool in_shared = q <= kSharedSketchBuckets;
+  unsigned long long* out = partial + p * q;
+  unsigned long long* dst = in_shared ? s_bucket : out;
+  if (in_shared) {
+    for (std::size_t b = threadIdx.x; b < q; b += blockDim.x) s_bucket[b] = 0;
+    __syncthreads();
+  }
+  const float* row = tile + p * w;
+  const std::size_t stride = static_cast<std::size_t>(gridDim.y) * blockDim.x;
+  for (std::size_t j = blockIdx.y * static_cast<std::size_t>(blockDim.x) + threadIdx.x; j < w;
+       j += stride) {
+    const float x = row[j];
+    if (x == 0.0f) continue;
+    const std::uint64_t hash = count_sketch_hash(seed, col0 + j);
+    // |x| * scale < 2^(62 - ceil(log2 w)): exact in float64 (a power of two), rounded once.
+    const long long v = __double2ll_rn(static_cast<double>(x) * scale);
+    atomicAdd(dst + count_sketch_bucket(hash, q),
+              static_cast<unsigned long long>(count_sketch_negative(hash) ? -v : v));
+  }
+  if (in_shared) {
+    __syncthreads();
+    for (std::size_t b = threadIdx.x; b < q; b += blockDim.x)
+      if (s_bucket[b] != 0) atomicAdd(out + b, s_bucket[b]);
   }
 }
 
-__global__ void accumulate_scaled_rows_kernel(const float* prod, const double* scale, std::size_t k,
-                                              std::size_t q, double* acc) {
-  for (std::size_t idx = global_index(); idx < k * q; idx += grid_stride())
-    acc[idx] += static_cast<double>(prod[idx]) / scale[idx / q];
+// acc += partial / scale (exact: a power of two), and the partials zeroed for the next tile.
+__global__ void count_sketch_finish_kernel(unsigned long long* partial, const float* max_abs,
+                                           std::size_t k, std::size_t w, std::size_t q,
+                                           double* acc) {
+  for (std::size_t idx = global_index(); idx < k * q; idx += grid_stride()) {
+    const unsigned long long u = partial[idx];
+    if (u == 0) continue;
+    partial[idx] = 0;
+    const double scale = count_sketch_fixed_scale(max_abs[idx / q], w);
+    acc[idx] += static_cast<double>(static_cast<long long>(u)) / scale;
+  }
 }
 
 __global__ void accumulate_ref_proj_kernel(const float* prod, const double* scale,
@@ -378,27 +411,21 @@ void launch_gather_columns(const float* tile, std::size_t k, std::size_t w, std:
   FEDGUARD_CUDA_CHECK_LAUNCH("gather_columns");
 }
 
-void launch_sketch_matrix(std::uint64_t seed, std::size_t col0, std::size_t w, std::size_t q,
-                          float* r, cudaStream_t stream) {
-  if (w * q == 0) return;
-  sketch_matrix_kernel<<<grid_for(w * q, kThreads), kThreads, 0, stream>>>(seed, col0, w, q, r);
-  FEDGUARD_CUDA_CHECK_LAUNCH("sketch_matrix");
-}
-
-void launch_sketch_rows(const float* tile, const float* max_abs, std::size_t k, std::size_t w,
-                        float* out, double* scale, cudaStream_t stream) {
-  if (k * w == 0) return;
-  sketch_rows_kernel<<<grid_for(k * w, kThreads), kThreads, 0, stream>>>(tile, max_abs, k, w, out,
-                                                                         scale);
-  FEDGUARD_CUDA_CHECK_LAUNCH("sketch_rows");
-}
-
-void launch_accumulate_scaled_rows(const float* prod, const double* scale, std::size_t k,
-                                   std::size_t q, double* acc, cudaStream_t stream) {
-  if (k * q == 0) return;
-  accumulate_scaled_rows_kernel<<<grid_for(k * q, kThreads), kThreads, 0, stream>>>(prod, scale, k,
-                                                                                    q, acc);
-  FEDGUARD_CUDA_CHECK_LAUNCH("accumulate_scaled_rows");
+void launch_count_sketch(const float* tile, const float* max_abs, std::size_t k, std::size_t w,
+                         std::size_t col0, std::uint64_t seed, std::size_t q,
+                         unsigned long long* partial, double* acc, cudaStream_t stream) {
+  if (k * w * q == 0) return;
+  FEDGUARD_EXPECTS(k <= 0x7fffffffu, "count_sketch over " << k << " rows");
+  const std::size_t per_block = kThreads * kSketchColumnsPerThread;
+  const unsigned chunks =
+      static_cast<unsigned>(std::min<std::size_t>((w + per_block - 1) / per_block, 65535));
+  const std::size_t shared = q <= kSharedSketchBuckets ? q * sizeof(unsigned long long) : 0;
+  count_sketch_kernel<<<dim3(static_cast<unsigned>(k), chunks), kThreads, shared, stream>>>(
+      tile, max_abs, w, col0, seed, q, partial);
+  FEDGUARD_CUDA_CHECK_LAUNCH("count_sketch");
+  count_sketch_finish_kernel<<<grid_for(k * q, kThreads), kThreads, 0, stream>>>(partial, max_abs,
+                                                                                 k, w, q, acc);
+  FEDGUARD_CUDA_CHECK_LAUNCH("count_sketch_finish");
 }
 
 void launch_reference_stats(const float* refs, std::size_t ld, std::size_t r, std::size_t w,

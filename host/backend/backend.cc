@@ -2,6 +2,7 @@
 #include "backend/backend.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 
 #include "fedguard/error.h"
@@ -29,6 +30,9 @@ void validate(const ScanRequest& request) {
   validate_rows(request.updates, request.rows, "scan");
   validate_references(request.references, "scan");
   const std::size_t d = request.updates->cols();
+  // The bucket is a multiply-shift of 32 hash bits (kernels::count_sketch_bucket).
+  FEDGUARD_EXPECTS(request.sketch_dim <= (std::uint64_t{1} << 32),
+                   "scan: sketch_dim " << request.sketch_dim << " exceeds 2^32");
   for (std::size_t s = 0; s < request.column_subsets.size(); ++s) {
     const auto& cols = request.column_subsets[s];
     for (std::size_t i = 0; i < cols.size(); ++i) {
@@ -94,11 +98,10 @@ void Backend::aggregate_coordinatewise(const CoordinateAggregateRequest& request
   run_aggregate_coordinatewise(request, out);
 }
 
-std::size_t auto_tile_columns(std::size_t n, std::size_t d, std::size_t sketch_dim,
-                              const TileTarget& target) {
+std::size_t auto_tile_columns(std::size_t n, std::size_t d, const TileTarget& target) {
   const std::size_t q = target.quantum;
   const std::size_t rows = std::max<std::size_t>(n, 1);
-  std::size_t w = target.floats / (rows + sketch_dim);
+  std::size_t w = target.floats / rows;
   w = std::min({w, target.max_columns, (std::size_t{1} << 31) / rows});
   w = std::max(q, w / q * q);
   const std::size_t d_up = (std::max<std::size_t>(d, 1) + q - 1) / q * q;

@@ -27,14 +27,17 @@ struct ScanRequest {
   /// Column subsets (sorted, distinct column indices < d): a Gram matrix of the centred rows
   /// restricted to each subset is accumulated too (DnC's random-coordinate variant).
   std::vector<std::vector<std::size_t>> column_subsets;
-  /// Random sketch S = X R with R (d x sketch_dim) never stored: R_jq = +-1/sqrt(sketch_dim),
-  /// the sign drawn from a counter-based hash of (sketch_seed, j, q). 0: no sketch.
+  /// Count sketch S = X R (kernels/scan_math.h), R (d x sketch_dim) never stored: column j
+  /// goes to one bucket h(j) in [0, sketch_dim) with a sign s(j) = +-1, both from a
+  /// counter-based hash of (sketch_seed, j), so R_jb = s(j) if b == h(j), else 0, and
+  /// E[<x R, y R>] = <x, y>. Accumulated in float64; O(d) per row. 0: no sketch; at most 2^32.
   std::size_t sketch_dim = 0;
   std::uint64_t sketch_seed = 0;
 };
 
-/// R_jq of the random sketch (exposed for tests and for other backends, which must match it).
-float sketch_entry(std::uint64_t seed, std::size_t column, std::size_t q, std::size_t sketch_dim);
+/// R_jb of the count sketch: s(j) when b == h(j), else 0 (exposed for tests and for other
+/// backends, which must match it).
+float sketch_entry(std::uint64_t seed, std::size_t column, std::size_t b, std::size_t sketch_dim);
 
 struct LinearAggregateRequest {
   const UpdateView* updates = nullptr;
@@ -104,8 +107,8 @@ std::size_t statistic_rows(const CoordinateAggregateRequest& request);
 /// @param threads 0 uses every core
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
-/// How big a backend's automatic pass-1 tile is: about `floats` float32 values of tile and sketch
-/// matrix, a multiple of `quantum` columns, at most `max_columns`.
+/// How big a backend's automatic pass-1 tile is: about `floats` float32 values of tile, a multiple
+/// of `quantum` columns, at most `max_columns`.
 struct TileTarget {
   std::size_t floats = std::size_t{1} << 19;  ///< the CPU's 2 MiB (cache-sized)
   std::size_t quantum = 64;
@@ -115,12 +118,10 @@ constexpr TileTarget kCpuTile{std::size_t{1} << 19, 64, 65536};
 /// The GPU's 64 MiB (wide tiles keep every SM busy and the GEMMs large).
 constexpr TileTarget kCudaTile{std::size_t{1} << 24, 256, std::size_t{1} << 31};
 
-/// Tile width for n rows when the caller leaves it automatic, for every backend: target.floats /
-/// (n + sketch_dim) columns (a column costs n tile values and sketch_dim values of the sketch
-/// matrix R), a multiple of target.quantum, at least target.quantum, at most target.max_columns,
-/// at most 2^31 / n (BLAS dimension products stay within int), at most d rounded up to the
-/// quantum. With a sketch, w * sketch_dim <= target.floats.
-std::size_t auto_tile_columns(std::size_t n, std::size_t d, std::size_t sketch_dim = 0,
-                              const TileTarget& target = kCpuTile);
+/// Tile width for n rows when the caller leaves it automatic, for every backend: target.floats / n
+/// columns, a multiple of target.quantum, at least target.quantum, at most target.max_columns, at
+/// most 2^31 / n (BLAS dimension products stay within int), at most d rounded up to the quantum.
+/// (The count sketch keeps no per-tile matrix: its cost per column is one hash, not q floats.)
+std::size_t auto_tile_columns(std::size_t n, std::size_t d, const TileTarget& target = kCpuTile);
 
 }  // namespace fedguard::backend

@@ -18,7 +18,11 @@ namespace fedguard::engine {
 namespace {
 
 constexpr char kMagic[8] = {'F', 'G', 'S', 'T', 'A', 'T', 'E', '1'};
-constexpr std::uint64_t kVersion = 3;
+constexpr std::uint64_t kVersion = 4;
+// The sketch the histories live in (header key "sketch", version 4 on). Files without it were
+// written with the dense +-1/sqrt(q) sketch (issue 19 replaced it): their sketches are in another
+// space and cannot be compared with this engine's.
+constexpr char kSketchKind[] = "count";
 // A header larger than this is not one fedguard wrote (a million clients need ~200 MB).
 constexpr std::uint64_t kMaxHeader = 1ull << 30;
 
@@ -33,6 +37,7 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
                  std::uint64_t sketch_seed) {
   nlohmann::json header;
   header["version"] = kVersion;
+  header["sketch"] = kSketchKind;
   header["sketch_dim"] = sketch_dim;
   header["sketch_seed"] = sketch_seed;
   header["model_dim"] = state.model_dim;
@@ -110,6 +115,23 @@ std::uint64_t header_length(const char* prefix, std::uint64_t size, const std::s
   return len;
 }
 
+// Whether a header before version 4 describes any stored sketch: aggregate sketches, or a
+// client with a cumulative or last sketch (version 1: every client has a cumulative one).
+// Malformed entries are left to the checks that follow.
+bool holds_dense_sketches(const nlohmann::json& h, std::uint64_t version) {
+  if (version >= 2 && h.contains("aggregate_sketches") && h.at("aggregate_sketches").is_number() &&
+      h.at("aggregate_sketches") != 0)
+    return true;
+  if (!h.contains("clients") || !h.at("clients").is_array()) return false;
+  for (const auto& c : h.at("clients")) {
+    if (version < 2) return true;
+    if (!c.is_object()) continue;
+    for (const char* key : {"sketch", "last_sketch"})
+      if (c.contains(key) && c.at(key).is_boolean() && c.at(key).get<bool>()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 EngineState read_state(const std::string& path, std::size_t sketch_dim, std::uint64_t sketch_seed) {
@@ -151,6 +173,21 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
   if (version < 1 || version > kVersion)
     FEDGUARD_THROW(kIo, path << ": offset 16: state format version " << version
                              << ", this build reads 1 to " << kVersion);
+  // The sketch: named from version 4 on; an older file's sketches are the dense sketch's.
+  if (version >= 4 || h.contains("sketch")) {
+    if (!h.contains("sketch") || !h.at("sketch").is_string())
+      FEDGUARD_THROW(kIo, path << ": offset 16: field 'sketch' missing or not a string");
+    if (h.at("sketch").get<std::string>() != kSketchKind)
+      FEDGUARD_THROW(kInvalidInput, path << ": holds histories of the sketch '"
+                                         << h.at("sketch").get<std::string>()
+                                         << "'; this engine uses the '" << kSketchKind
+                                         << "' sketch (start a new state file)");
+  } else if (holds_dense_sketches(h, version)) {
+    FEDGUARD_THROW(kInvalidInput,
+                   path << ": holds sketched histories of the dense random sketch (state format "
+                        << "version " << version << "); the sketch changed to a count sketch and "
+                        << "they cannot be compared with new ones: start a new state file");
+  }
   if (number_in(h, "sketch_dim") != sketch_dim || number_in(h, "sketch_seed") != sketch_seed)
     FEDGUARD_THROW(kInvalidInput, path << ": written with sketch_dim " << number_in(h, "sketch_dim")
                                        << " and sketch_seed " << number_in(h, "sketch_seed")

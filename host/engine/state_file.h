@@ -1,8 +1,8 @@
 // The engine's state across rounds, and its versioned file format (docs/formats.md):
 //   bytes 0..7   magic "FGSTATE1"
 //   bytes 8..15  header length H (little-endian uint64)
-//   bytes 16..   H bytes of JSON: {"version": 3, "sketch_dim", "sketch_seed", "model_dim",
-//   "rounds",
+//   bytes 16..   H bytes of JSON: {"version": 4, "sketch": "count", "sketch_dim", "sketch_seed",
+//   "model_dim", "rounds",
 //                "previous_aggregate": length (0 = none), "aggregate_sketches": count,
 //                "clients": [{"id", "rounds_seen", "last_round", "sketch": bool,
 //                "last_sketch": bool, "reputation": number or null, "suspicion": [numbers],
@@ -12,7 +12,11 @@
 //   each, oldest first), and per client in the order of "clients" its cumulative sketch and
 //   its last sketch where the flags say so (float64, sketch_dim values each); the file ends
 //   there exactly. "model_dim" is the d of the rounds the histories were built from (0: none
-//   yet); every stored value must be finite. Version 2 files (no "model_dim": taken from the
+//   yet); every stored value must be finite. "sketch" names the sketch the histories live in
+//   (version 4 on; the count sketch of issue 19). Files of versions 1-3 were written with the
+//   dense +-1/sqrt(q) sketch: those holding any sketch (client or aggregate) are refused with an
+//   error naming the file and saying the sketch changed; those without load. Version 3 files are
+//   version 4 without "sketch". Version 2 files (no "model_dim": taken from the
 //   previous aggregate where there is one, else unknown) and version 1 files (no aggregate
 //   sketches, every client with a cumulative sketch, no other per-client fields) are read too.
 //   Client verification's fields ("verified" per client, "verification") are optional whatever

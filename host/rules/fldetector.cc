@@ -18,9 +18,10 @@
 //   and v alike), s_j = A_{j-1}, y_j = -(A_j - A_{j-1}), v = A_{t-1}, predicted x_i = x_i(t-1) - H
 //   v. The engine sketches the aggregate it returns; a server applying something else (another
 //   learning rate is fine, another vector is not) breaks the model history.
-// - Everything lives in the random sketch space (EngineConfig::sketch_dim, default 256): the
-//   paper's Hessian-vector products and distances use the full d. Sketching preserves the
-//   distances within the Johnson-Lindenstrauss error (about 1/sqrt(sketch_dim) relative), and
+// - Everything lives in the count sketch space (EngineConfig::sketch_dim, default 256): the
+//   paper's Hessian-vector products and distances use the full d. The count sketch preserves
+//   squared distances with a relative error of about sqrt(2 / sketch_dim) (its variance, the
+//   same as a dense Johnson-Lindenstrauss projection's), and
 //   the L-BFGS product is computed from the sketched pairs, which is the compact formula applied
 //   to the projected history (exact when the true H maps the sketched subspace to itself,
 //   approximate otherwise).

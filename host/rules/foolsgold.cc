@@ -9,11 +9,11 @@
 //   a_i = kappa (ln(a_i / (1 - a_i)) + 0.5), clipped to [0, 1];
 //   aggregate = sum_i a_i x_i / sum_i a_i.
 // Parameter kappa [1, the paper's confidence]. Departures: the paper uses the output layer's
-// weights as features; fedguard keeps, per client id, a random sketch of the whole update
-// (EngineConfig::sketch_dim, default 256; Johnson-Lindenstrauss: cosines within about
-// 1/sqrt(sketch_dim)), so histories cost O(n sketch_dim) whatever d is and survive restarts
-// (Engine::save_state). Clients with a_i = 0 are reported as rejected.
-// Score: a_i (before normalisation).
+// weights as features; fedguard keeps, per client id, a count sketch of the whole update
+// (EngineConfig::sketch_dim, default 256; Charikar, Chen & Farach-Colton 2002: inner products
+// unbiased, cosines within about 1/sqrt(sketch_dim), as a Johnson-Lindenstrauss projection's), so
+// histories cost O(n sketch_dim) whatever d is and survive restarts (Engine::save_state). Clients
+// with a_i = 0 are reported as rejected. Score: a_i (before normalisation).
 #include <algorithm>
 #include <cmath>
 

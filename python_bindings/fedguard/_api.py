@@ -534,7 +534,8 @@ class Engine:
     def load_state(self, path: Any) -> None:
         """Replaces the state with a file's. Raises fedguard.IoError (an OSError) for a file
         that cannot be read or is malformed, InvalidInputError (a ValueError) for one written
-        with another sketch dimension or seed."""
+        with another sketch dimension or seed, or holding histories of the dense sketch that the
+        count sketch replaced (state format 1-3: start a new state file)."""
         self._engine.load_state(_path(path, "path"))
 
     def alert_counts(self) -> dict:

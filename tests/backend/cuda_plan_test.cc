@@ -31,59 +31,43 @@ plan::Plan plan_scan(const plan::ScanShape& s, bool on_device, std::size_t budge
   return plan::plan_pass(
       s.k * s.d * s.elem_size, on_device, budget, requested, s.d, 2,
       [&](std::size_t w, bool streamed) { return plan::scan_stream_bytes(s, w, streamed); },
-      [&](std::size_t d) {
-        return backend::auto_tile_columns(s.k, d, s.sketch_dim, backend::kCudaTile);
-      });
+      [&](std::size_t d) { return backend::auto_tile_columns(s.k, d, backend::kCudaTile); });
 }
 
 TEST(CudaPlan, AutoTileWidth) {
   for (std::size_t k : {1, 3, 100, 1000, 4097, 10000}) {
     for (std::size_t d : {1, 255, 256, 1000, 100000, 10000000}) {
-      const std::size_t w = backend::auto_tile_columns(k, d, 0, backend::kCudaTile);
+      const std::size_t w = backend::auto_tile_columns(k, d, backend::kCudaTile);
       EXPECT_EQ(w % 256, 0u) << k << " " << d;
       EXPECT_GE(w, 256u);
       EXPECT_LE(w, (d + 255) / 256 * 256);
       EXPECT_LE(k * w, std::max<std::size_t>(std::size_t{1} << 24, 256 * k));
     }
   }
-  EXPECT_EQ(backend::auto_tile_columns(1000, 10000000, 0, backend::kCudaTile),
+  EXPECT_EQ(backend::auto_tile_columns(1000, 10000000, backend::kCudaTile),
             16640u);  // 2^24 / 1000, down to 256
   // The CPU's target, by the same function: 2^19 / 1000 = 524 -> 512 columns.
   EXPECT_EQ(backend::auto_tile_columns(1000, 10000000), 512u);
   EXPECT_EQ(backend::auto_tile_columns(1, 10000000), 65536u);
 }
 
-// Issue #16: the automatic width ignored the sketch size q, so at small k the sketch matrix R
-// (w x q floats per stream) reached 2^24 x 256 floats (16 GiB) and the kernels' old 2^28-element
-// cap failed FoolsGold / FLDetector scans for d > ~1e6 with a device-failure error. Now
-// w * (k + q) <= 2^24 whatever k, d and q.
-TEST(CudaPlan, AutoTileWidthCountsTheSketch) {
-  for (std::size_t k : {1, 2, 15, 16, 100, 1000, 10000}) {
-    for (std::size_t q : {0, 1, 16, 256, 4096, 65536}) {
-      for (std::size_t d : {1000, 1000000, 10000000, 100000000}) {
-        const std::size_t w = backend::auto_tile_columns(k, d, q, backend::kCudaTile);
-        EXPECT_EQ(w % 256, 0u);
-        EXPECT_GE(w, 256u);
-        if (w > 256) {
-          EXPECT_LE(w * (k + q), std::size_t{1} << 24) << k << " " << q << " " << d;
-        }
-        EXPECT_LE(w * q, std::max<std::size_t>(std::size_t{1} << 24, 256 * q))
-            << k << " " << q << " " << d;
-        EXPECT_LE(w * q, std::size_t{1} << 28);  // the element count of the old per-launch cap
-      }
-    }
-  }
-  // The engine's aggregate sketch (one row, FLDetector) at d = 1e7 with the default q = 256.
-  EXPECT_EQ(backend::auto_tile_columns(1, 10000000, 256, backend::kCudaTile),
-            65280u);  // 2^24 / 257, down to 256
-  // And the scan's memory estimate holds R: a 1 GiB budget still plans a tile for it.
+// Issue #16: the dense sketch's matrix R (w x q floats per stream) at small k reached 16 GiB and
+// had to bound the width. The count sketch (issue #19) keeps no per-tile matrix: its device
+// memory is k x q integer partials and float64 sums per stream, whatever the width, so the
+// engine's aggregate sketch (one row, FLDetector) at d = 1e7 with q = 256 plans the widest tile
+// within a 1 GiB budget.
+TEST(CudaPlan, CountSketchMemoryDoesNotGrowWithTheWidth) {
   plan::ScanShape s = shape(1, 10000000);
-  s.sketch_dim = 256;
   s.gram = false;
+  plan::ScanShape none = s;
+  s.sketch_dim = 256;
+  for (std::size_t w : {256, 65536, 10000128})
+    EXPECT_EQ(plan::scan_stream_bytes(s, w, false) - plan::scan_stream_bytes(none, w, false),
+              256u * 16u)
+        << w;
   const plan::Plan p = plan_scan(s, true, std::size_t{1} << 30);
-  EXPECT_LE(p.tile_columns * s.sketch_dim * sizeof(float) * 2, std::size_t{1} << 30);
-  EXPECT_GE(plan::scan_stream_bytes(s, p.tile_columns, false),
-            p.tile_columns * s.sketch_dim * sizeof(float));
+  EXPECT_EQ(p.tile_columns, backend::auto_tile_columns(1, 10000000, backend::kCudaTile));
+  EXPECT_LE(p.workspace_bytes, std::size_t{1} << 30);
 }
 
 TEST(CudaPlan, PlacementFollowsTheBudget) {
@@ -104,10 +88,8 @@ TEST(CudaPlan, PlacementFollowsTheBudget) {
   const plan::Plan once = plan::plan_pass(
       400000000, false, 80 * gib, 0, s.d, 2,
       [&](std::size_t w, bool st) { return plan::scan_stream_bytes(s, w, st); },
-      [&](std::size_t d) {
-        return backend::auto_tile_columns(s.k, d, s.sketch_dim, backend::kCudaTile);
-      },
-      64, false);
+      [&](std::size_t d) { return backend::auto_tile_columns(s.k, d, backend::kCudaTile); }, 64,
+      false);
   EXPECT_EQ(once.placement, plan::Placement::kStreamed);
 }
 

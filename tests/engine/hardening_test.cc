@@ -262,5 +262,93 @@ TEST_F(HardeningState, Version2FilesAreRead) {
   EXPECT_TRUE(has(error_of([&] { run(e, d_); }), "d=2 but this round has d=50"));
 }
 
+// Issue 19 replaced the dense +-1/sqrt(q) sketch by a count sketch: histories written before
+// (state format 1-3, no "sketch" key) live in another space. A file that holds any sketch is
+// refused naming the file and the change; one without sketches still loads; new files name
+// their sketch.
+std::string with_header(const std::string& bytes, const std::function<void(nlohmann::json&)>& mod) {
+  std::uint64_t len;
+  std::memcpy(&len, bytes.data() + 8, 8);
+  nlohmann::json h = nlohmann::json::parse(bytes.substr(16, len));
+  mod(h);
+  const std::string text = h.dump();
+  const std::uint64_t new_len = text.size();
+  std::string out = bytes.substr(0, 8);
+  out.append(reinterpret_cast<const char*>(&new_len), 8);
+  return out + text + bytes.substr(16 + len);
+}
+
+TEST_F(HardeningState, DenseSketchHistoriesAreRefusedNamingTheFile) {
+  for (const char* policy :
+       {R"({"aggregator": {"rule": "foolsgold"}})",
+        R"({"filters": [{"rule": "fldetector", "window": 2}], "aggregator": {"rule": "mean"}})",
+        R"({"preset": "recommended"})"}) {
+    Engine e = make_engine(policy);
+    run(e, d_);
+    run(e, d_);
+    e.save_state(path_);
+    const std::string bytes = read(path_);
+    std::uint64_t len;
+    std::memcpy(&len, bytes.data() + 8, 8);
+    const nlohmann::json header = nlohmann::json::parse(bytes.substr(16, len));
+    EXPECT_EQ(header.at("sketch"), "count");
+    EXPECT_EQ(header.at("version"), 4);
+    for (std::uint64_t version : {2, 3}) {
+      write(path_, with_header(bytes, [&](nlohmann::json& h) {
+              h.erase("sketch");
+              h["version"] = version;
+            }));
+      Engine fresh = make_engine(policy);
+      const std::string m = error_of([&] { fresh.load_state(path_); });
+      EXPECT_TRUE(has(m, path_ +
+                             ": holds sketched histories of the dense random sketch (state "
+                             "format version " +
+                             std::to_string(version) +
+                             "); the sketch changed to a count sketch and they cannot be compared "
+                             "with new ones: start a new state file"))
+          << policy << ": " << m;
+      EXPECT_EQ(fresh.rounds_processed(), 0u);
+    }
+    // Version 4 without its "sketch", or naming another one.
+    write(path_, with_header(bytes, [](nlohmann::json& h) { h.erase("sketch"); }));
+    EXPECT_TRUE(has(error_of([&] { make_engine(policy).load_state(path_); }, ErrorCategory::kIo),
+                    "offset 16: field 'sketch' missing or not a string"));
+    write(path_, with_header(bytes, [](nlohmann::json& h) { h["sketch"] = "dense"; }));
+    EXPECT_TRUE(has(error_of([&] { make_engine(policy).load_state(path_); }),
+                    "holds histories of the sketch 'dense'; this engine uses the 'count' sketch "
+                    "(start a new state file)"));
+  }
+}
+
+// Only aggregate sketches, only a last sketch, or a version 1 client (always a cumulative
+// sketch): each is a sketch. Without any, an old file loads.
+TEST_F(HardeningState, OldFilesWithoutSketchesStillLoad) {
+  auto file = [](const std::string& header, std::size_t doubles) {
+    std::string bytes = "FGSTATE1";
+    const std::uint64_t len = header.size();
+    bytes.append(reinterpret_cast<const char*>(&len), 8);
+    return bytes + header + std::string(doubles * 4 * sizeof(double), '\0');
+  };
+  const std::string no_sketch =
+      R"({"version":3,"sketch_dim":4,"sketch_seed":7,"model_dim":0,"rounds":3,"previous_aggregate":0,"aggregate_sketches":0,"clients":[{"id":"a","rounds_seen":2,"last_round":2,"sketch":false,"last_sketch":false,"reputation":0.5,"suspicion":[]}]})";
+  const std::string aggregate_only =
+      R"({"version":3,"sketch_dim":4,"sketch_seed":7,"model_dim":0,"rounds":3,"previous_aggregate":0,"aggregate_sketches":1,"clients":[]})";
+  const std::string last_only =
+      R"({"version":3,"sketch_dim":4,"sketch_seed":7,"model_dim":0,"rounds":3,"previous_aggregate":0,"aggregate_sketches":0,"clients":[{"id":"a","rounds_seen":2,"last_round":2,"sketch":false,"last_sketch":true,"reputation":null,"suspicion":[]}]})";
+  const std::string v1 =
+      R"({"version":1,"sketch_dim":4,"sketch_seed":7,"rounds":1,"previous_aggregate":0,"clients":[{"id":"d","rounds_seen":1,"last_round":0}]})";
+  const std::string config =
+      R"({"sketch_dim": 4, "sketch_seed": 7, "aggregator": {"rule": "mean"}})";
+  write(path_, file(no_sketch, 0));
+  Engine e = make_engine(config);
+  e.load_state(path_);
+  EXPECT_EQ(e.rounds_processed(), 3u);
+  for (const std::string* h : {&aggregate_only, &last_only, &v1}) {
+    write(path_, file(*h, 1));
+    Engine fresh = make_engine(config);
+    EXPECT_TRUE(has(error_of([&] { fresh.load_state(path_); }), "the sketch changed")) << *h;
+  }
+}
+
 }  // namespace
 }  // namespace fedguard::test

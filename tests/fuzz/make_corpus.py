@@ -83,8 +83,10 @@ def write_configs():
     write("config", "huge_count.json", b'{"aggregator": {"rule": "krum", "f": 18446744073709551615}}')
 
 
-# State files (state_fuzz): version 3 with sketch_dim 4 and seed 7 (the target's settings),
-# one with every section, one empty, and a version 2 file.
+# State files (state_fuzz): version 4 (the count sketch, named in "sketch") with sketch_dim 4 and
+# seed 7 (the target's settings), one with every section and one empty; and older versions (the
+# dense sketch's): an empty version 3 file (loads), and version 3, 2 and 1 files holding sketches
+# (refused: the sketch changed).
 def state_file(header, payload=b""):
     text = json.dumps(header, separators=(",", ":")).encode()
     return b"FGSTATE1" + struct.pack("<Q", len(text)) + text + payload
@@ -101,6 +103,10 @@ def write_states():
                          "reputation": None, "suspicion": []}]}
     payload = struct.pack("<3f", 1.0, -2.0, 0.5) + sk(1, 2, 3, 4) + sk(0.5, 0, 0, 1) + sk(2, 2, 2, 2) + sk(-1, 0, 1, 0)
     write("state", "full_v3.fgs", state_file(full, payload))
+    write("state", "full_v4.fgs", state_file({**full, "version": 4, "sketch": "count"}, payload))
+    write("state", "empty_v4.fgs", state_file({"version": 4, "sketch": "count", "sketch_dim": 4, "sketch_seed": 7,
+                                               "model_dim": 0, "rounds": 0, "previous_aggregate": 0,
+                                               "aggregate_sketches": 0, "clients": []}))
     write("state", "empty_v3.fgs", state_file({"version": 3, "sketch_dim": 4, "sketch_seed": 7, "model_dim": 0,
                                                "rounds": 0, "previous_aggregate": 0, "aggregate_sketches": 0,
                                                "clients": []}))

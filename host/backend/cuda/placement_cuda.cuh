@@ -123,7 +123,7 @@ void CudaBackend::run_output_pass(const UpdateView& view, const std::vector<std:
   const std::size_t k = rows.size(), d = view.cols(), elem = dtype_size(view.dtype());
   std::vector<const void*> table;
   const bool in_place = in_place_table(view, rows, table);
-  auto auto_w = [&](std::size_t dd) { return auto_tile_columns(k, dd, 0, kCudaTile); };
+  auto auto_w = [&](std::size_t dd) { return auto_tile_columns(k, dd, kCudaTile); };
   cuda_plan::Plan p =
       cuda_plan::plan_pass(k * d * elem, in_place, res.budget(), requested_w, d, res.streams(),
                            stream_bytes, auto_w, 64, /*allow_copy=*/false);

@@ -40,11 +40,11 @@ std::size_t staging_bytes(std::size_t k, std::size_t elem_size, std::size_t r, s
 std::size_t scan_stream_bytes(const ScanShape& s, std::size_t w, bool streamed) {
   const std::size_t k = s.k, r = s.r, q = s.sketch_dim;
   std::size_t b = k * w * sizeof(float);  // the float32 tile
-  const bool aux = q > 0 || s.bf16 || (s.gram && s.subsets > 0);
-  if (aux) b += k * w * sizeof(float);                 // scaled copy / bf16 copy / gathered subset
-  b += staging_bytes(k, s.elem_size, r, w, streamed);  // device side of the staging
-  b += w * sizeof(float) + r * w * sizeof(float);      // centre, scaled references
-  if (q > 0) b += w * q * sizeof(float) + k * q * (sizeof(float) + sizeof(double));
+  const bool aux = s.bf16 || (s.gram && s.subsets > 0);
+  if (aux) b += k * w * sizeof(float);                               // bf16 copy / gathered subset
+  b += staging_bytes(k, s.elem_size, r, w, streamed);                // device side of the staging
+  b += w * sizeof(float) + r * w * sizeof(float);                    // centre, scaled references
+  if (q > 0) b += k * q * (sizeof(std::uint64_t) + sizeof(double));  // count sketch partials, sums
   if (s.gram) b += k * k * (sizeof(float) + sizeof(double) * (1 + s.subsets));
   b += k * r * (sizeof(float) + sizeof(double)) + r * r * sizeof(double) + r * 2 * sizeof(double);
   b += k * 128 + 4096;                            // per-row vectors and counts, row tables

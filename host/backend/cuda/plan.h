@@ -53,7 +53,7 @@ std::size_t aggregate_stream_bytes(const AggregateShape& s, std::size_t w, bool 
 std::size_t staging_bytes(std::size_t k, std::size_t elem_size, std::size_t r, std::size_t w,
                           bool streamed);
 
-// The automatic tile width is backend::auto_tile_columns(k, d, sketch_dim, kCudaTile)
+// The automatic tile width is backend::auto_tile_columns(k, d, kCudaTile)
 // (host/backend/backend.h), written once for both backends.
 
 struct Plan {

@@ -1,5 +1,5 @@
 // Pass 1 on the GPU (the CUDA twin of scan_cpu.cc): per column tile, convert and row statistics,
-// the sketch, the robust centre, centring and power-of-two scaling, the Gram (cuBLAS),
+// the count sketch, the robust centre, centring and power-of-two scaling, the Gram (cuBLAS),
 // column subsets and references, all accumulated in float64 per stream (see docs/cuda.md).
 #include <algorithm>
 #include <sstream>
@@ -59,11 +59,8 @@ ScanSummaries CudaBackend::run_scan(const ScanRequest& request) {
   auto stream_bytes = [&](std::size_t w, bool streamed) {
     return plan::scan_stream_bytes(shape, w, streamed);
   };
-  // The automatic width counts the sketch matrix's w x q floats too (at k = 1, d = 1e7 and q =
-  // 256 a width from k alone made R 10 GB per stream).
-  auto auto_w = [&](std::size_t dd) {
-    return auto_tile_columns(k, dd, request.sketch_dim, kCudaTile);
-  };
+  // (The count sketch keeps no per-tile matrix: the width depends on k alone.)
+  auto auto_w = [&](std::size_t dd) { return auto_tile_columns(k, dd, kCudaTile); };
   ScanSummaries out;
   auto run = [&](bool allow_copy) {
     plan::Plan p = plan::plan_pass(input_bytes, on_device, res_->budget(), request.tile_columns, d,
@@ -115,8 +112,8 @@ ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement
   const std::size_t red_blocks = kernels::reduction_blocks(w_max);
   struct PerStream {
     DeviceBuffer tile, aux, max_abs, sane, sane_count, centre, centre_part, dot_scratch,
-        max_scratch, scale, sk_scale, sketch_r, sketch_prod, prod, stage, table, stage_refs,
-        ref_scaled, ref_scale, ref_prod, acc_d, acc_i, acc_u8;
+        max_scratch, scale, sketch_partial, prod, stage, table, stage_refs, ref_scaled, ref_scale,
+        ref_prod, acc_d, acc_i, acc_u8;
     kernels::ScanAccumulators acc;
   };
   DeviceBuffer resident, base_table, subset_idx;
@@ -147,7 +144,7 @@ ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement
     for (std::size_t s = 0; s < S; ++s) {
       PerStream& P = ps[s];
       P.tile = res.allocate(k * w_max * sizeof(float));
-      if (q > 0 || bf16 || subsets > 0) P.aux = res.allocate(k * w_max * sizeof(float));
+      if (bf16 || subsets > 0) P.aux = res.allocate(k * w_max * sizeof(float));
       P.max_abs = res.allocate(k * sizeof(float));
       P.sane = res.allocate(k);
       P.sane_count = res.allocate(sizeof(int));
@@ -158,11 +155,7 @@ ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement
       }
       if (r) P.max_scratch = res.allocate(r * red_blocks * sizeof(float));
       P.scale = res.allocate(k * sizeof(double));
-      if (q) {
-        P.sk_scale = res.allocate(k * sizeof(double));
-        P.sketch_r = res.allocate(w_max * q * sizeof(float));
-        P.sketch_prod = res.allocate(k * q * sizeof(float));
-      }
+      if (q) P.sketch_partial = res.allocate(k * q * sizeof(unsigned long long));
       if (gram) P.prod = res.allocate(k * k * sizeof(float));
       if (streamed) {
         P.stage = res.allocate(k * w_max * elem);
@@ -184,6 +177,9 @@ ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement
       FEDGUARD_CUDA_TRY(cudaMemsetAsync(P.acc_d.get(), 0, n_doubles * sizeof(double), st));
       FEDGUARD_CUDA_TRY(cudaMemsetAsync(P.acc_i.get(), 0, 3 * k * sizeof(std::int64_t), st));
       FEDGUARD_CUDA_TRY(cudaMemsetAsync(P.acc_u8.get(), 1, k, st));
+      if (q)  // zero here, and again by every tile's count_sketch_finish
+        FEDGUARD_CUDA_TRY(
+            cudaMemsetAsync(P.sketch_partial.get(), 0, k * q * sizeof(unsigned long long), st));
       double* a = P.acc_d.as<double>();
       P.acc.gram = a + o_gram;
       P.acc.centre_proj = a + o_cproj;
@@ -222,15 +218,9 @@ ScanSummaries CudaBackend::scan_pass(const ScanRequest& request, plan::Placement
       kernels::launch_load_row_stats<T>(static_cast<const T* const*>(tbl), coff, w, k, tile,
                                         P.max_abs.as<float>(), P.acc, st);
     });
-    if (q) {
-      kernels::launch_sketch_matrix(request.sketch_seed, col0, w, q, P.sketch_r.as<float>(), st);
-      kernels::launch_sketch_rows(tile, P.max_abs.as<float>(), k, w, P.aux.as<float>(),
-                                  P.sk_scale.as<double>(), st);
-      gemm(h, CUBLAS_OP_N, CUBLAS_OP_N, q, k, w, P.sketch_r.get(), CUDA_R_32F, q, P.aux.get(),
-           CUDA_R_32F, w, P.sketch_prod.as<float>(), q, CUBLAS_COMPUTE_32F);
-      kernels::launch_accumulate_scaled_rows(P.sketch_prod.as<float>(), P.sk_scale.as<double>(), k,
-                                             q, P.acc.sketch, st);
-    }
+    if (q)  // before centring changes the tile: the sketch is of the raw rows
+      kernels::launch_count_sketch(tile, P.max_abs.as<float>(), k, w, col0, request.sketch_seed, q,
+                                   P.sketch_partial.as<unsigned long long>(), P.acc.sketch, st);
     if (!gram) continue;
     kernels::launch_robust_limit(P.max_abs.as<float>(), P.acc.finite, k, P.sane.as<std::uint8_t>(),
                                  P.sane_count.as<int>(), st);
