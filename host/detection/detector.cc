@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "common/short_number.h"
 #include "detection/robust.h"
@@ -210,9 +211,15 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     if (worst[a] <= 1) kept.push_back(a);
   const std::size_t stage_b = signals.size();
   if (kept.size() >= kMinClients && (spec.direction > 0 || spec.sign > 0 || spec.spectral > 0)) {
-    std::vector<std::size_t> kept_rows;
-    for (std::size_t a : kept) kept_rows.push_back(rows[a]);
-    const SignalInput rest(space, kept_rows, d, threads);
+    // Without stage-A rejections (most rounds) stage B sees the same clients: no second copy
+    // of the m x m matrices.
+    std::optional<SignalInput> subset;
+    if (kept.size() != m) {
+      std::vector<std::size_t> kept_rows;
+      for (std::size_t a : kept) kept_rows.push_back(rows[a]);
+      subset.emplace(space, kept_rows, d, threads);
+    }
+    const SignalInput& rest = subset ? *subset : all;
     std::vector<std::size_t> core;
     SignalValues direction = direction_signal(rest, &core);
     if (spec.direction > 0)

@@ -6,14 +6,15 @@
 
 namespace fedguard::detection {
 
-Location robust_location(const std::vector<double>& v, double floor) {
+Location robust_location(std::vector<double> v, double floor) {
   Location at;
-  at.centre = median(v);
-  std::vector<double> dev(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) dev[i] = std::fabs(v[i] - at.centre);
   const double n = static_cast<double>(v.size());
+  // One buffer: the deviations overwrite the (reordered) values; the MAD is a median of the
+  // same multiset whatever the order.
+  at.centre = median_in_place(v);
+  for (double& x : v) x = std::fabs(x - at.centre);
   const double small_sample = n > 1 ? n / (n - 0.8) : 1.0;  // Croux & Rousseeuw (1992)
-  at.scale = std::max(1.482602218505602 * median(std::move(dev)) * small_sample, floor);
+  at.scale = std::max(1.482602218505602 * median_in_place(v) * small_sample, floor);
   return at;
 }
 

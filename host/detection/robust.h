@@ -10,6 +10,7 @@
 namespace fedguard::detection {
 
 using fedguard::median;  // common/median.h
+using fedguard::median_in_place;
 
 struct Location {
   double centre = 0;  ///< the median
@@ -17,7 +18,7 @@ struct Location {
 };
 
 /// Median and MAD-based scale of v (not empty), the scale raised to `floor` when smaller.
-Location robust_location(const std::vector<double>& v, double floor = 0);
+Location robust_location(std::vector<double> v, double floor = 0);
 
 /// (v - centre) / scale; +-inf where scale is 0 and v differs from the centre, 0 where equal.
 double robust_z(double v, const Location& at);

@@ -211,17 +211,32 @@ std::vector<double> normalised_distances(const SignalInput& in) {
   return normalised_distances(in.centred, in.norms, in.threads);
 }
 
-std::vector<double> normalised_distances(const std::vector<double>& gram,
-                                         const std::vector<double>& norms, int threads) {
+namespace {
+
+// rho from the upper triangle and diagonal of `gram` into `rho` (m x m, both triangles, zero
+// diagonal); `rho` may be `gram` itself: each upper entry is read once by the thread that
+// writes it, the diagonal is read from a copy and no lower entry of gram is read.
+void distances_into(const std::vector<double>& gram, const std::vector<double>& norms,
+                    std::vector<double>& rho, int threads) {
   const std::size_t m = norms.size();
-  std::vector<double> rho(m * m, 0.0);
+  std::vector<double> diag(m);
+  for (std::size_t a = 0; a < m; ++a) diag[a] = gram[a * m + a];
 #pragma omp parallel for schedule(dynamic, 16) num_threads(team(threads, m))
   for (std::size_t a = 0; a < m; ++a)
     for (std::size_t b = a + 1; b < m; ++b) {
-      const double d2 = std::max(0.0, gram[a * m + a] + gram[b * m + b] - 2 * gram[a * m + b]);
+      const double d2 = std::max(0.0, diag[a] + diag[b] - 2 * gram[a * m + b]);
       const double scale = std::sqrt(0.5 * (norms[a] * norms[a] + norms[b] * norms[b]));
       rho[a * m + b] = rho[b * m + a] = scale > 0 ? std::sqrt(d2) / scale : 0.0;
     }
+  for (std::size_t a = 0; a < m; ++a) rho[a * m + a] = 0;
+}
+
+}  // namespace
+
+std::vector<double> normalised_distances(const std::vector<double>& gram,
+                                         const std::vector<double>& norms, int threads) {
+  std::vector<double> rho(norms.size() * norms.size());
+  distances_into(gram, norms, rho, threads);
   return rho;
 }
 
@@ -276,7 +291,7 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
   for (std::size_t a = 0; a < m; ++a)
     for (std::size_t b = a + 1; b < m; ++b)
       residuals.push_back(lg[a * m + b] - effect[a] - effect[b]);
-  const Location at = robust_location(residuals);
+  const Location at = robust_location(std::move(residuals));  // not read after this
   SignalValues s{name, Tail::kLower, std::vector<double>(m), std::vector<double>(m), m - 1};
   if (nearest) nearest->assign(m, 0);
 #pragma omp parallel for schedule(static) num_threads(workers)
@@ -294,13 +309,12 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
 SignalValues history_signal(const std::vector<double>& history, std::size_t k, int threads) {
   const std::size_t m = k ? history.size() / k : 0;
   std::vector<double> gram(m * m, 0.0), norms(m);
-  if (m > 0)  // upper triangle, mirrored below
+  if (m > 0)  // the upper triangle: all distances_into reads
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k),
                 1.0, history.data(), static_cast<int>(k), 0.0, gram.data(), static_cast<int>(m));
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = a + 1; b < m; ++b) gram[b * m + a] = gram[a * m + b];
   for (std::size_t a = 0; a < m; ++a) norms[a] = std::sqrt(gram[a * m + a]);
-  return collusion_of("history", gram, norms, nullptr, threads);
+  distances_into(gram, norms, gram, threads);  // in place: one m x m buffer fewer
+  return collusion_from_distances("history", gram, m, nullptr, threads);
 }
 
 }  // namespace fedguard::detection
