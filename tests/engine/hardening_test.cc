@@ -83,7 +83,8 @@ TEST(HardeningParams, HugeIntegersAreOutOfRangeErrors) {
       {R"({"filters": [{"rule": "fldetector", "window": 33}]})", "'window' = 33", "[0, 32]"},
       {R"({"aggregator": {"rule": "trimmed_mean", "trim": 2.5}})", "'trim' = 2.5", "integer"},
   };
-  for (const auto& [config, what, range] : cases) {
+  for (const auto& [text, what, range] : cases) {
+    const std::string& config = text;  // a structured binding cannot be captured in C++17
     const std::string m = error_of([&] { EngineConfig::from_json(config); });
     EXPECT_TRUE(has(m, what) && has(m, range) && has(m, "out of range")) << config << "\n" << m;
   }
