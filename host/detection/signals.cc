@@ -35,6 +35,26 @@ int team(int threads, std::size_t m) {
   return threads > 0 ? threads : omp_get_max_threads();
 }
 
+// The median of each row a of an m x m matrix entry(a, b) over b != a; rows on a team of
+// `workers` threads, one writer per row, so the result does not depend on the team.
+template <class Entry>
+std::vector<double> off_diagonal_row_medians(std::size_t m, int workers, Entry entry) {
+  std::vector<double> out(m);
+#pragma omp parallel num_threads(workers)
+  {
+    std::vector<double> row;
+    row.reserve(m);
+#pragma omp for schedule(static)
+    for (std::size_t a = 0; a < m; ++a) {
+      row.clear();
+      for (std::size_t b = 0; b < m; ++b)
+        if (b != a) row.push_back(entry(a, b));
+      out[a] = median_in_place(row);
+    }
+  }
+  return out;
+}
+
 double safe_cos(double dot, double a, double b) {
   if (!(a > 0) || !(b > 0)) return 0;
   return std::clamp(dot / (a * b), -1.0, 1.0);
@@ -63,19 +83,10 @@ SignalValues norm_signal(const SignalInput& in) {
 SignalValues direction_signal(const SignalInput& in, std::vector<std::size_t>* core_out) {
   const std::size_t m = in.rows.size();
   // Median cosine of each client to the others: high for the bulk of the federation.
-  std::vector<double> typical(m);
-#pragma omp parallel num_threads(team(in.threads, m))
-  {
-    std::vector<double> row;
-    row.reserve(m);
-#pragma omp for schedule(static)
-    for (std::size_t a = 0; a < m; ++a) {
-      row.clear();
-      for (std::size_t b = 0; b < m; ++b)
-        if (b != a) row.push_back(safe_cos(in.inner[a * m + b], in.norms[a], in.norms[b]));
-      typical[a] = median(row);
-    }
-  }
+  const std::vector<double> typical =
+      off_diagonal_row_medians(m, team(in.threads, m), [&](std::size_t a, std::size_t b) {
+        return safe_cos(in.inner[a * m + b], in.norms[a], in.norms[b]);
+      });
   std::vector<std::size_t> order(m);
   for (std::size_t a = 0; a < m; ++a) order[a] = a;
   std::stable_sort(order.begin(), order.end(),
@@ -270,19 +281,8 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
   // all): t_ab = s_a + s_b + e_ab. The client effects s are removed (row medians, halved
   // overall median), so that the residuals e, not the clients' spreads, are compared; a
   // colluder's residual to its partner stays far below the rest.
-  std::vector<double> row_median(m);
-#pragma omp parallel num_threads(workers)
-  {
-    std::vector<double> row;
-    row.reserve(m);
-#pragma omp for schedule(static)
-    for (std::size_t a = 0; a < m; ++a) {
-      row.clear();
-      for (std::size_t b = 0; b < m; ++b)
-        if (b != a) row.push_back(lg[a * m + b]);
-      row_median[a] = median(row);
-    }
-  }
+  const std::vector<double> row_median = off_diagonal_row_medians(
+      m, workers, [&](std::size_t a, std::size_t b) { return lg[a * m + b]; });
   const double overall = median(row_median);
   std::vector<double> effect(m);
   for (std::size_t a = 0; a < m; ++a) effect[a] = row_median[a] - overall / 2;
