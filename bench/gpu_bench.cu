@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -260,12 +261,17 @@ nlohmann::json run_shape(std::size_t n, std::size_t d, const Options& o, cublasH
 
     // Whole rounds through the engine (input checks, both passes, the policy, the result on the
     // host).
-    for (const char* rule : {"multi_krum", "median"}) {
+    // "recommended" is the default a user is told to start with (detection, nnm, trimmed mean).
+    for (const char* rule : {"recommended", "multi_krum", "median"}) {
       fedguard::EngineConfig cfg;
+      if (std::string(rule) == "recommended") {
+        cfg = fedguard::EngineConfig::recommended(std::max<std::size_t>(1, f));
+      } else {
+        cfg.aggregator = fedguard::RuleSpec{rule};
+        if (std::string(rule) == "multi_krum")
+          cfg.aggregator.params = {{"f", std::max<std::size_t>(1, f)}};
+      }
       cfg.backend = fedguard::BackendKind::kCuda;
-      cfg.aggregator = fedguard::RuleSpec{rule};
-      if (std::string(rule) == "multi_krum")
-        cfg.aggregator.params = {{"f", std::max<std::size_t>(1, f)}};
       fedguard::Engine engine(cfg);
       fedguard::RoundInput in;
       in.updates = view;
@@ -306,6 +312,37 @@ nlohmann::json run_streamed(const Options& o) {
   const fedguard::UpdateView view(host.data(), n, d, fedguard::DType::kFloat32);
   nlohmann::json stages = nlohmann::json::array();
   const double bytes = static_cast<double>(n) * d * sizeof(float);
+  // The floor of a streamed pass: the host-to-device copy of the whole input, from pinned
+  // memory (the link's rate: one pinned 1 GiB buffer copied repeatedly to the device) and from
+  // the pageable input itself (what a plain cudaMemcpy of the user's array achieves).
+  {
+    const std::size_t chunk = std::size_t{1} << 30;
+    void* dev = nullptr;
+    void* pinned = nullptr;
+    if (cudaMalloc(&dev, chunk) == cudaSuccess && cudaMallocHost(&pinned, chunk) == cudaSuccess) {
+      std::memcpy(pinned, host.data(), chunk);
+      const double ms = time_events_ms(
+          [&] { BENCH_CUDA(cudaMemcpyAsync(dev, pinned, chunk, cudaMemcpyHostToDevice)); },
+          o.reps, o.warmup);
+      shape["h2d_pinned_gb_per_s"] = static_cast<double>(chunk) / (ms * 1e-3) / 1e9;
+      const double page_ms = time_host_ms(
+          [&] {
+            for (std::size_t off = 0; off < host.size() * sizeof(float); off += chunk) {
+              const std::size_t len = std::min(chunk, host.size() * sizeof(float) - off);
+              BENCH_CUDA(cudaMemcpy(dev, reinterpret_cast<const char*>(host.data()) + off, len,
+                                    cudaMemcpyHostToDevice));
+            }
+          },
+          1, 0);
+      shape["h2d_pageable_gb_per_s"] = bytes / (page_ms * 1e-3) / 1e9;
+      shape["h2d_pinned_ms_for_input"] =
+          bytes / (shape["h2d_pinned_gb_per_s"].get<double>() * 1e9) * 1e3;
+    } else {
+      cudaGetLastError();
+    }
+    if (dev) cudaFree(dev);
+    if (pinned) cudaFreeHost(pinned);
+  }
   try {
     fedguard::backend::CudaOptions opt;
     opt.memory_limit = static_cast<std::size_t>(o.streamed_cap_gb * (1u << 30));
@@ -327,6 +364,9 @@ nlohmann::json run_streamed(const Options& o) {
   } catch (const fedguard::Error& e) {
     shape["error"] = e.what();
   }
+  if (shape.contains("h2d_pinned_ms_for_input"))
+    for (auto& st : stages)
+      st["over_h2d_floor"] = st["ms"].get<double>() / shape["h2d_pinned_ms_for_input"].get<double>();
   shape["stages"] = stages;
   return shape;
 }
@@ -365,6 +405,12 @@ int main(int argc, char** argv) {
           s["d"].get<std::size_t>(), st["stage"].get<std::string>().c_str(), st["ms"].get<double>(),
           st.value("gb_per_s", 0.0), st.value("tflop_per_s", 0.0),
           100 * st.value("fraction_of_copy", 0.0), 100 * st.value("fraction_of_sgemm", 0.0));
+    if (s.contains("h2d_pinned_gb_per_s"))
+      std::printf("%-8zu %-10zu host-to-device copy: pinned %.1f GB/s (%.1f ms for the input), "
+                  "pageable %.1f GB/s\n",
+                  s["n"].get<std::size_t>(), s["d"].get<std::size_t>(),
+                  s["h2d_pinned_gb_per_s"].get<double>(), s["h2d_pinned_ms_for_input"].get<double>(),
+                  s["h2d_pageable_gb_per_s"].get<double>());
     if (s.contains("skipped"))
       std::printf("%-8zu %-10zu skipped: %s\n", s["n"].get<std::size_t>(),
                   s["d"].get<std::size_t>(), s["skipped"].get<std::string>().c_str());

@@ -23,8 +23,20 @@ __global__ void linear_combination_kernel(const T* const* rows, std::size_t col0
                                           float* out) {
   const std::size_t j = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (j >= w) return;
+  // Eight rows' loads are issued before their sums (one load in flight per thread reached 12%
+  // of the copy bandwidth on an H200); the additions keep the row order.
+  constexpr std::size_t kAhead = 8;
   double acc = 0;
-  for (std::size_t p = 0; p < k; ++p)
+  std::size_t p = 0;
+  for (; p + kAhead <= k; p += kAhead) {
+    float v[kAhead];
+#pragma unroll
+    for (std::size_t u = 0; u < kAhead; ++u) v[u] = to_float(rows[p + u][col0 + j]);
+#pragma unroll
+    for (std::size_t u = 0; u < kAhead; ++u)
+      acc = __dadd_rn(acc, __dmul_rn(coef[p + u], static_cast<double>(v[u])));
+  }
+  for (; p < k; ++p)
     acc = __dadd_rn(acc, __dmul_rn(coef[p], static_cast<double>(to_float(rows[p][col0 + j]))));
   for (std::size_t a = 0; a < r; ++a)
     acc = __dadd_rn(acc, __dmul_rn(ref_coef[a], static_cast<double>(refs[a * ld + j])));

@@ -119,8 +119,18 @@ if [ -x "$SAN" ]; then
     "$BIN/fedguard_cuda_tests" --gtest_filter="$FILTER"
   step kernel_coverage "$S" 10 python3 "$KIT/scripts/check_kernel_coverage.py" --from-kit "$KIT/scripts/kernel_coverage.txt" \
     --launched "$LAUNCHED"
-  step racecheck "$S" 90 "$SAN" --tool racecheck --racecheck-report all --error-exitcode 1 \
-    "$BIN/fedguard_cuda_tests" --gtest_filter="$FILTER"
+  # racecheck instruments fedguard's kernels only: cuBLAS's Hopper GEMMs (nvjet_sm90_*) move
+  # shared memory through the asynchronous copy engine, which racecheck reads as WAR hazards
+  # (100 reports from inside cublasGemmEx on the first H200 run, 2026-12-04, none in ours), and
+  # reporting them with host backtraces ran the step past its limit. With the library's kernels
+  # left uninstrumented, the half-precision GEMM of ReducedPrecisionGramsStayClose made the
+  # sanitizer fail ("failed to handle a hardware exception"; the same test is clean under
+  # memcheck and passes uninstrumented), so racecheck leaves that test out: of the kernels it
+  # launches besides cuBLAS's, only to_bf16 is not launched by the filter's other tests, and it
+  # uses no shared memory.
+  step racecheck "$S" 120 "$SAN" --tool racecheck --racecheck-report all --error-exitcode 1 \
+    --kernel-name kns=fedguard "$BIN/fedguard_cuda_tests" \
+    --gtest_filter="$FILTER:-CudaBackend.ReducedPrecisionGramsStayClose"
   step synccheck "$S" 60 "$SAN" --tool synccheck --error-exitcode 1 "$BIN/fedguard_cuda_tests" --gtest_filter="$FILTER"
 else
   say "sanitizers: FAILED (compute-sanitizer not found)"; STATUS=1
@@ -130,7 +140,21 @@ fi
 B="$OUT/bench.log"
 step bench "$B" 170 python3 "$KIT/scripts/gpu_vs_torch.py" --bench "$BIN/fedguard_gpu_bench" --n 1000 --d 1e7 \
   --reps 3 --warmup 1 --streamed-gb 16 --streamed-cap-gb 8 --out "$OUT"
-grep -hE 'GB/s|TFLOP|x torch|speedup' "$OUT"/gpu_*.md 2>/dev/null | head -20 >> "$SUMMARY"
+grep -hE '^\| [0-9]' "$OUT"/gpu_*.md 2>/dev/null | head -20 >> "$SUMMARY"  # the table's rows
+
+# ---- where pass 2's kernels lose time: Nsight Compute on one launch of each (n = 1000, d = 1e6;
+# the median, the trimmed mean, Bulyan's mean, the weighted mean), clocks left as they are ------
+NCU="$(command -v ncu || echo /usr/local/cuda/bin/ncu)"
+if [ "${NCU_PROFILE:-1}" = 0 ]; then
+  say "ncu_pass2: skipped (NCU_PROFILE=0)"
+elif [ -x "$NCU" ]; then
+  step ncu_pass2 "$B" 90 "$NCU" --clock-control none -k 'regex:column_statistic|linear_combination' -c 4 \
+    --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+    --section MemoryWorkloadAnalysis "$BIN/fedguard_gpu_bench" --n 1000 --d 1e6 --reps 1 --warmup 0 \
+    --streamed-gb 0
+else
+  say "ncu_pass2: skipped (ncu not found)"
+fi
 
 say "total: $(( $(date +%s) - START ))s, status $STATUS"
 exit $STATUS
