@@ -135,7 +135,18 @@ nlohmann::ordered_json run_matrix(const nlohmann::json& base, const nlohmann::or
       c.attack = attack_name;
       c.dir = options.out_dir + "/cells/" + safe_name(c.policy) + "__" + safe_name(c.attack);
       c.config = nlohmann::ordered_json(base);
-      c.config["policy"] = p.value();
+      // {"benign_oracle": true} in place of an engine config: the benign-only oracle's row
+      // (FedAvg over the honest clients, sim/simulator.h).
+      if (p.value().is_object() && p.value().contains("benign_oracle")) {
+        FEDGUARD_EXPECTS(p.value().size() == 1 && p.value()["benign_oracle"] == true,
+                         "matrix file: policy \"" << p.key()
+                                                  << "\": the oracle's row is exactly "
+                                                     "{\"benign_oracle\": true}, got "
+                                                  << p.value().dump());
+        c.config["benign_oracle"] = true;
+      } else {
+        c.config["policy"] = p.value();
+      }
       c.config["attack"] = attack;
       c.config["out_dir"] = c.dir;
       c.config.erase("log_dir");

@@ -247,6 +247,40 @@ std::string csv_number(double x, int digits = 6) {
   return s.str();
 }
 
+// The benign-only oracle's server: FedAvg over the rows that do not attack this round (the
+// engine holds the `mean` rule). The result is widened back to every row, the attackers marked
+// not accepted with weight 0, so the metrics below read it as they read any policy's.
+RoundResult process_honest_rows(Engine& engine, const RoundInput& in,
+                                const std::vector<std::uint8_t>& row_bad, std::size_t d,
+                                std::vector<float>& buffer) {
+  const std::size_t rows = row_bad.size();
+  std::vector<std::size_t> keep;
+  for (std::size_t i = 0; i < rows; ++i)
+    if (!row_bad[i]) keep.push_back(i);
+  buffer.resize(keep.size() * d);
+  RoundInput honest;
+  for (std::size_t k = 0; k < keep.size(); ++k) {
+    std::copy_n(static_cast<const float*>(in.updates.row(keep[k])), d, buffer.data() + k * d);
+    honest.client_ids.push_back(in.client_ids[keep[k]]);
+    honest.num_samples.push_back(in.num_samples[keep[k]]);
+  }
+  honest.updates = UpdateView(buffer.data(), keep.size(), d, DType::kFloat32);
+  honest.server_metrics = in.server_metrics;
+  RoundResult res = engine.process_round(honest);
+  std::vector<std::uint8_t> accepted(rows, 0);
+  std::vector<double> weights(rows, 0.0);
+  for (std::size_t k = 0; k < keep.size(); ++k) {
+    accepted[keep[k]] = res.accepted[k];
+    weights[keep[k]] = res.weights[k];
+  }
+  for (auto& rej : res.rejections) rej.client = keep[rej.client];
+  res.accepted = std::move(accepted);
+  res.weights = std::move(weights);
+  res.client_ids = in.client_ids;
+  res.scores.clear();  // per honest row; not widened
+  return res;
+}
+
 }  // namespace
 
 bool is_data_attack(const std::string& name) {
@@ -304,10 +338,21 @@ SimConfig SimConfig::from_json(const nlohmann::json& j) {
   k.string("log_dir", c.log_dir);
   k.boolean("progress", c.progress);
   k.boolean("server_metrics", c.server_metrics);
+  k.boolean("benign_oracle", c.benign_oracle);
   if (const auto* v = k.find("drift")) c.drift = parse_drift(*v);
   if (const auto* v = k.find("verification")) c.verification = parse_verification(*v);
   if (const auto* v = k.find("fake_clients")) c.fake_clients = parse_fake_clients(*v);
   k.finish();
+  if (c.benign_oracle) {
+    FEDGUARD_EXPECTS(c.policy.empty(),
+                     "simulator config: \"benign_oracle\" aggregates the honest clients by FedAvg; "
+                     "give no \"policy\" (got "
+                         << c.policy.dump() << ")");
+    FEDGUARD_EXPECTS(!c.verification.enabled && !c.fake_clients.enabled(),
+                     "simulator config: \"benign_oracle\" cannot be combined with "
+                     "\"verification\" or \"fake_clients\"");
+    c.policy = {{"aggregator", {{"rule", "mean"}}}};
+  }
   // The policy and the attack's name are checked now, before any data is read.
   (void)EngineConfig::from_json_value(c.policy);
   if (!is_data_attack(c.attack.name)) {
@@ -391,6 +436,7 @@ nlohmann::ordered_json SimConfig::to_json() const {
   j["log_dir"] = log_dir;
   j["progress"] = progress;
   j["server_metrics"] = server_metrics;
+  j["benign_oracle"] = benign_oracle;
   j["drift"] = {{"kind", drift.kind}, {"period", drift.period}, {"min_weight", drift.min_weight}};
   j["verification"] = {{"enabled", verification.enabled},
                        {"federation", verification.federation},
@@ -498,6 +544,7 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
   setup["test_images"] = test_ids.size();
   setup["backdoor"] = backdoor;
   setup["server_reference"] = want_reference;
+  setup["benign_oracle"] = cfg.benign_oracle;
   result["setup"] = setup;
 
   std::ostringstream csv;
@@ -546,7 +593,7 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
 
   const std::size_t rows_max = n + k_fake;
   std::vector<float> updates(rows_max * d), reference(want_reference ? d : 0);
-  std::vector<float> benign_rows, own_rows;
+  std::vector<float> benign_rows, own_rows, honest_rows;
   std::map<std::string, std::size_t> bad_rejections_total;
   std::size_t bad_submissions = 0, bad_rejected = 0, alerts_total = 0;
   std::map<std::string, std::vector<std::uint64_t>> alert_rounds;  // by "metric/method"
@@ -701,7 +748,11 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
     const auto t_engine = Clock::now();
     RoundResult res;
     try {
-      res = engine.process_round(in);
+      if (cfg.benign_oracle) {
+        res = process_honest_rows(engine, in, row_bad, d, honest_rows);
+      } else {
+        res = engine.process_round(in);
+      }
     } catch (const Error& e) {
       status = std::string("failed: round ") + std::to_string(r) + ": " + e.what();
       if (cfg.progress) std::fprintf(stderr, "[simulate] %s\n", status.c_str());

@@ -59,6 +59,10 @@ struct SimConfig {
   /// and passes the loss and accuracy as RoundInput::server_metrics (monitoring's server_loss /
   /// server_accuracy detectors).
   bool server_metrics = false;
+  /// The benign-only oracle (issue #13): the malicious clients' updates are left out and the
+  /// rest averaged by FedAvg (the `mean` rule), so its accuracy is what the federation reaches
+  /// with a perfect detector. Needs no "policy" (it is FedAvg) and no "verification".
+  bool benign_oracle = false;
   DriftSpec drift;                ///< a drifting benign population (sim/scenarios.h)
   VerificationSpec verification;  ///< a registry, every update signed (docs/verification.md)
   FakeClientSpec fake_clients;    ///< MPAF's fake ids joining mid-run (needs verification)

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -155,7 +156,8 @@ TEST_F(Simulate, MatrixModeWritesTable) {
   std::ofstream(dir + "/base.json") << c.dump();
   const nlohmann::json m = {{"policies",
                              {{"mean", {{"aggregator", {{"rule", "mean"}}}}},
-                              {"median", {{"aggregator", {{"rule", "median"}}}}}}},
+                              {"median", {{"aggregator", {{"rule", "median"}}}}},
+                              {"oracle", {{"benign_oracle", true}}}}},
                             {"attacks", {"none", "sign_flip"}}};
   std::ofstream(dir + "/matrix.json") << m.dump();
   std::string out;
@@ -165,11 +167,57 @@ TEST_F(Simulate, MatrixModeWritesTable) {
             0)
       << out;
   const auto mj = nlohmann::json::parse(slurp(dir + "/m/matrix.json"));
-  ASSERT_EQ(mj["cells"].size(), 4u);
+  ASSERT_EQ(mj["cells"].size(), 6u);
   for (const auto& cell : mj["cells"]) EXPECT_EQ(cell["summary"]["status"], "ok") << cell.dump();
   const std::string md = slurp(dir + "/m/matrix.md");
   EXPECT_NE(md.find("| median |"), std::string::npos) << md;
   EXPECT_NE(md.find("sign_flip"), std::string::npos) << md;
+  EXPECT_NE(md.find("| oracle |"), std::string::npos) << md;
+}
+
+// The benign-only oracle leaves the attackers out: whatever they send (a model-poisoning
+// attack, or updates trained on flipped labels), its rounds are the same bit for bit; without an
+// attack nobody is left out and it is plain FedAvg over every client.
+TEST_F(Simulate, BenignOracleIgnoresWhatTheAttackersSend) {
+  const std::string dir = test_dir();
+  std::map<std::string, nlohmann::json> runs;
+  for (const std::string attack : {"sign_flip", "gaussian", "label_flip", "none"}) {
+    auto c = tiny_config(dir);
+    c["benign_oracle"] = true;
+    c["attack"] = {{"name", attack}};
+    c["out_dir"] = dir + "/" + attack;
+    std::ofstream(dir + "/" + attack + ".json") << c.dump();
+    std::string out;
+    ASSERT_EQ(run("simulate --quiet --config " + dir + "/" + attack + ".json", &out), 0) << out;
+    runs[attack] = nlohmann::json::parse(slurp(dir + "/" + attack + "/result.json"));
+  }
+  auto mean_run = tiny_config(dir);
+  mean_run["policy"] = {{"aggregator", {{"rule", "mean"}}}};
+  mean_run["out_dir"] = dir + "/mean";
+  std::ofstream(dir + "/mean.json") << mean_run.dump();
+  std::string out;
+  ASSERT_EQ(run("simulate --quiet --config " + dir + "/mean.json", &out), 0) << out;
+  const auto plain = nlohmann::json::parse(slurp(dir + "/mean/result.json"));
+  for (std::size_t r = 0; r < 2; ++r) {
+    const auto& flip = runs["sign_flip"]["rounds"][r];
+    EXPECT_EQ(flip["test_accuracy"], runs["gaussian"]["rounds"][r]["test_accuracy"]);
+    EXPECT_EQ(flip["test_accuracy"], runs["label_flip"]["rounds"][r]["test_accuracy"]);
+    EXPECT_EQ(flip["tpr"], 1.0);
+    EXPECT_EQ(flip["fpr"], 0.0);
+    EXPECT_EQ(flip["malicious_weight"], 0.0);
+    EXPECT_EQ(flip["accepted"], 5);
+    // No attack: every client in, the same as the mean rule's run.
+    EXPECT_EQ(runs["none"]["rounds"][r]["test_accuracy"], plain["rounds"][r]["test_accuracy"]);
+    EXPECT_EQ(runs["none"]["rounds"][r]["accepted"], 6);
+  }
+  EXPECT_EQ(runs["sign_flip"]["setup"]["benign_oracle"], true);
+  // The oracle is FedAvg: a policy beside it is refused, naming the key.
+  auto bad = tiny_config(dir);
+  bad["benign_oracle"] = true;
+  bad["policy"] = {{"aggregator", {{"rule", "median"}}}};
+  std::ofstream(dir + "/bad.json") << bad.dump();
+  EXPECT_NE(run("simulate --quiet --config " + dir + "/bad.json", &out), 0);
+  EXPECT_NE(out.find("benign_oracle"), std::string::npos) << out;
 }
 
 // MPAF with an enormous scale wrecks plain FedAvg's model: the next round's benign updates are
