@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The recommended preset against the benign-only oracle: one markdown table per (n, alpha).
 
-Reads the matrix.json files that scripts/run_oracle_matrix.sh writes (one per seed and alpha;
-each holds a `benign_oracle` and a `recommended` row over the same attacks) and the cells'
-result.json beside them (per-round TPR / FPR). Per attack, over the seeds:
+Reads the setting directories that scripts/run_oracle_matrix.sh writes (one per seed and alpha):
+SETTING/oracle/matrix.json (the benign-only oracle over "none" and "backdoor": it leaves the
+attackers out, so its attacked runs are all the same run) and SETTING/policies/matrix.json (the
+preset over every attack), and the cells' result.json beside them (per-round TPR / FPR). Per
+attack, over the seeds:
   - final test accuracy of the oracle and of the preset, the preset minus the oracle (mean, and
     the worst seed);
   - backdoor success (final, triggered non-target images classified as the target) of both;
@@ -12,7 +14,7 @@ result.json beside them (per-round TPR / FPR). Per attack, over the seeds:
 Targets of issue #13: accuracy within 1 point of the oracle, backdoor success <= 3%, TPR >= 0.95
 at per-round FPR <= 0.05, FPR <= 0.02 with no attack. A cell that ended early is marked †.
 
-Usage: scripts/oracle_report.py OUT/n50_alpha0.5_seed1/matrix.json ... > report.md
+Usage: scripts/oracle_report.py OUT/n50_alpha0.5_seed1 OUT/n50_alpha0.5_seed2 ... > report.md
 """
 import collections
 import json
@@ -50,28 +52,40 @@ def fmt(x, scale=100.0, digits=1, signed=False):
     return f"{scale * x:+.{digits}f}" if signed else f"{scale * x:.{digits}f}"
 
 
-def main(paths):
+def load_matrix(path):
+    try:
+        with open(path) as fh:
+            m = json.load(fh)
+    except (OSError, ValueError):
+        return None, {}
+    return m, {(c["policy"], c["attack"]): c["summary"] for c in m["cells"]}
+
+
+def main(settings, policy="recommended"):
     # (n, alpha) -> attack -> list of per-seed records
     groups = collections.defaultdict(lambda: collections.defaultdict(list))
     attacks_order = []
-    for path in paths:
-        with open(path) as fh:
-            m = json.load(fh)
-        base = m["base"]
+    for setting in settings:
+        om, oracle = load_matrix(os.path.join(setting, "oracle", "matrix.json"))
+        pm, cells = load_matrix(os.path.join(setting, "policies", "matrix.json"))
+        if pm is None:
+            continue
+        base = pm["base"]
         key = (base.get("clients"), base.get("alpha"))
-        cells = {(c["policy"], c["attack"]): c["summary"] for c in m["cells"]}
-        for attack in m["attacks"]:
+        matrix_path = os.path.join(setting, "policies", "matrix.json")
+        for attack in pm["attacks"]:
             if attack not in attacks_order:
                 attacks_order.append(attack)
-            o = cells.get(("benign_oracle", attack), {})
-            r = cells.get(("recommended", attack), {})
-            rounds = cell_rounds(path, "recommended", attack)
+            o = oracle.get(("benign_oracle", "none" if attack == "none" else "backdoor"), {})
+            r = cells.get((policy, attack), {})
+            rounds = cell_rounds(matrix_path, policy, attack)
             fprs = [num(x.get("fpr")) for x in rounds]
+            backdoor = attack in ("backdoor", "scaling")
             groups[key][attack].append({
                 "seed": base.get("seed"),
                 "oracle_acc": num(o.get("final_accuracy")),
                 "acc": num(r.get("final_accuracy")),
-                "oracle_asr": num(o.get("final_attack_success")),
+                "oracle_asr": num(o.get("final_attack_success")) if backdoor else None,
                 "asr": num(r.get("final_attack_success")),
                 "tpr": num(r.get("mean_tpr")),
                 "fpr": num(r.get("mean_fpr")),

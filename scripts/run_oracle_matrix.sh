@@ -19,13 +19,18 @@ ROUNDS="${ROUNDS:-100}"
 JOBS="${JOBS:-2}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$OUT"
-matrix="$OUT/matrix_oracle.json"
-# f in the preset follows the number of malicious clients.
-python3 - "$ROOT/examples/sim/matrix_oracle.json" "$matrix" "$MALICIOUS" <<'PY'
+# Two matrices per setting: the oracle over "none" and "backdoor" only (it leaves the attackers
+# out, so every attacked cell of its row is the same run: tests/sim/simulate_test.cc checks it
+# bit for bit; "backdoor" also measures the clean model's backdoor success), and every other
+# policy of the file over every attack.
+python3 - "$ROOT/examples/sim/matrix_oracle.json" "$OUT" "$MALICIOUS" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
 m["policies"]["recommended"]["f"] = int(sys.argv[3])
-json.dump(m, open(sys.argv[2], "w"), indent=2)
+oracle = {"policies": {"benign_oracle": m["policies"].pop("benign_oracle")},
+          "attacks": {k: v for k, v in m["attacks"].items() if k in ("none", "backdoor")}}
+json.dump(oracle, open(sys.argv[2] + "/matrix_oracle_row.json", "w"), indent=2)
+json.dump({"policies": m["policies"], "attacks": m["attacks"]}, open(sys.argv[2] + "/matrix_policies.json", "w"), indent=2)
 PY
 for alpha in $ALPHAS; do
   for seed in $SEEDS; do
@@ -40,8 +45,9 @@ c.update(alpha=float(sys.argv[3]), seed=int(sys.argv[4]), clients=int(sys.argv[5
          malicious=int(sys.argv[6]), rounds=int(sys.argv[7]))
 json.dump(c, open(sys.argv[2], "w"), indent=2)
 PY
-    "$BUILD/bin/fedguard" simulate --config "$dir/base.json" --matrix "$matrix" --jobs "$JOBS" --out-dir "$dir"
+    "$BUILD/bin/fedguard" simulate --config "$dir/base.json" --matrix "$OUT/matrix_oracle_row.json" --jobs "$JOBS" --out-dir "$dir/oracle"
+    "$BUILD/bin/fedguard" simulate --config "$dir/base.json" --matrix "$OUT/matrix_policies.json" --jobs "$JOBS" --out-dir "$dir/policies"
   done
 done
-python3 "$ROOT/scripts/oracle_report.py" "$OUT"/n*_alpha*_seed*/matrix.json > "$OUT/report.md"
+python3 "$ROOT/scripts/oracle_report.py" "$OUT"/n*_alpha*_seed* > "$OUT/report.md"
 cat "$OUT/report.md"
