@@ -113,7 +113,7 @@ elseif(FEDGUARD_BLAS STREQUAL "mkl")
   # standard names).
   target_include_directories(fedguard_blas INTERFACE ${CMAKE_CURRENT_LIST_DIR}/blas/mkl)
   target_link_libraries(fedguard_blas INTERFACE MKL::MKL)
-  set(FEDGUARD_BLAS_NAME "MKL ${MKL_VERSION} (PyPI mkl-devel)")
+  set(FEDGUARD_BLAS_NAME "oneMKL (PyPI mkl-devel)")
   set(FEDGUARD_BLAS_FAMILY mkl)
 else()
   message(FATAL_ERROR "FEDGUARD_BLAS=${FEDGUARD_BLAS}: supported are openblas, scipy-openblas, blis and mkl")
