@@ -97,8 +97,9 @@ int main(int argc, char** argv) {
   }
   const double best = *std::min_element(times.begin(), times.end());
   const double worst = *std::max_element(times.begin(), times.end());
-  std::printf("%s n=%zu d=%zu: %.2f ms CPU (min of %d; median %.2f, max %.2f; process/thread %.2f)\n",
-              what.c_str(), n, d, best * 1e3, repeats, median_of(times) * 1e3, worst * 1e3,
-              median_of(ratios));
+  std::printf(
+      "%s n=%zu d=%zu: %.2f ms CPU (min of %d; median %.2f, max %.2f; process/thread %.2f)\n",
+      what.c_str(), n, d, best * 1e3, repeats, median_of(times) * 1e3, worst * 1e3,
+      median_of(ratios));
   return 0;
 }

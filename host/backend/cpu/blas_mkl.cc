@@ -53,8 +53,8 @@ void set_blas_threads(int threads) { mkl_set_num_threads(threads); }
 std::string blas_description() {
   // A 1 x 1 product makes MKL load its kernel library if nothing has yet.
   float one = 1.0f, out = 0.0f;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, 1, 1, 1.0f, &one, 1, &one, 1, 0.0f,
-              &out, 1);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, 1, 1, 1.0f, &one, 1, &one, 1, 0.0f, &out,
+              1);
   std::string kernel = "?";
   dl_iterate_phdr(find_kernel, &kernel);
   std::string text = "MKL " + version_text() + ", kernel " + kernel;
