@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/blas_library.h"
 #include "fedguard/config.h"
 #include "fedguard/dtype.h"
 #include "fedguard/engine.h"
@@ -225,7 +226,7 @@ void BM_Pass1Scan(benchmark::State& state) {
   state.SetLabel(fedguard::dtype_name(dtype));
 }
 
-// The OpenBLAS floor of pass 1's Gram: X X^T of the whole n x d float32 matrix, accumulated over
+// The BLAS floor of pass 1's Gram: X X^T of the whole n x d float32 matrix, accumulated over
 // column tiles of exactly the width the scan uses (auto_tile_columns), read in place (lda = d).
 // Threads: as many as the CPU backend uses (every core).
 template <bool kSyrk>
@@ -235,7 +236,7 @@ void BM_BlasFloor(benchmark::State& state) {
   const Matrix& x = data(n, d, DType::kFloat32);
   const std::size_t w_max = fb::auto_tile_columns(n, d);
   std::vector<float> c(n * n);
-  openblas_set_num_threads(omp_get_num_procs());
+  fedguard::backend::cpu::set_blas_threads(omp_get_num_procs());
   const int ni = static_cast<int>(n), di = static_cast<int>(d);
   const LoadProbe probe;
   for (auto _ : state) {
@@ -500,7 +501,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("fedguard_version", fedguard::version());
-  benchmark::AddCustomContext("openblas_config", openblas_get_config());
+  benchmark::AddCustomContext("blas", fedguard::backend::cpu::blas_description());
   benchmark::AddCustomContext("omp_num_procs", std::to_string(omp_get_num_procs()));
   benchmark::AddCustomContext("large_size",
                               large_enabled() ? "1000 x 1e6 included" : "1000 x 1e6 skipped");

@@ -3,7 +3,11 @@
 // builds, CPU time much less. Single thread only (a parallel run's CPU time is not its cost).
 //   fedguard_pass_cpu_time N D REPEATS WHAT
 //   WHAT: median | trimmed (b = N/10) | scan (no Gram) | scan-gram | scan-sketch (Gram, k = 256)
-// Prints the minimum over the repeats.
+//         | syrk (the bare cblas_ssyrk of pass 1's Gram over the same column tiles, lda = D: the
+//         BLAS floor of scan-gram; bench/results/blas_2026-12-04.md)
+// Prints the minimum over the repeats, then their median and maximum, and the median of the
+// process's CPU time over the thread's: above 1 another thread (a BLAS pool) did part of the work.
+#include <cblas.h>
 #include <time.h>
 
 #include <algorithm>
@@ -13,20 +17,29 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/blas_library.h"
 #include "synthetic/round.h"
 
 namespace {
-double cpu_seconds() {
+double seconds(clockid_t clock) {
   timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  clock_gettime(clock, &t);
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+double cpu_seconds() { return seconds(CLOCK_THREAD_CPUTIME_ID); }
+double process_seconds() { return seconds(CLOCK_PROCESS_CPUTIME_ID); }
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
 }
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace fedguard;
   if (argc != 5) {
-    std::fprintf(stderr, "usage: %s N D REPEATS median|trimmed|scan|scan-gram|scan-sketch\n",
+    std::fprintf(stderr, "usage: %s N D REPEATS median|trimmed|scan|scan-gram|scan-sketch|syrk\n",
                  argv[0]);
     return 2;
   }
@@ -45,10 +58,23 @@ int main(int argc, char** argv) {
   std::vector<std::size_t> rows(n);
   for (std::size_t i = 0; i < n; ++i) rows[i] = i;
   std::vector<float> out(d);
-  double best = 1e30;
+  std::vector<float> gram(n * n);
+  backend::cpu::set_blas_threads(1);  // as the backend does (make_cpu_backend above)
+  std::vector<double> times, ratios;
   for (int r = 0; r < repeats; ++r) {
+    const double p0 = process_seconds();
     const double t0 = cpu_seconds();
-    if (what == "median" || what == "trimmed") {
+    if (what == "syrk") {
+      // X X^T accumulated over the scan's column tiles, read in place: what pass 1's Gram asks
+      // of the BLAS, without the scan's other work.
+      const std::size_t w_max = backend::auto_tile_columns(n, d);
+      const int ni = static_cast<int>(n), di = static_cast<int>(d);
+      for (std::size_t col0 = 0; col0 < d; col0 += w_max) {
+        const int w = static_cast<int>(std::min(w_max, d - col0));
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, ni, w, 1.0f, x.data() + col0, di,
+                    col0 == 0 ? 0.0f : 1.0f, gram.data(), ni);
+      }
+    } else if (what == "median" || what == "trimmed") {
       backend::CoordinateAggregateRequest req;
       req.updates = &view;
       req.rows = rows;
@@ -65,8 +91,15 @@ int main(int argc, char** argv) {
       req.sketch_seed = 7;
       backend->scan(req);
     }
-    best = std::min(best, cpu_seconds() - t0);
+    const double t = cpu_seconds() - t0;
+    times.push_back(t);
+    ratios.push_back((process_seconds() - p0) / t);
   }
-  std::printf("%s n=%zu d=%zu: %.2f ms CPU (min of %d)\n", what.c_str(), n, d, best * 1e3, repeats);
+  const double best = *std::min_element(times.begin(), times.end());
+  const double worst = *std::max_element(times.begin(), times.end());
+  std::printf(
+      "%s n=%zu d=%zu: %.2f ms CPU (min of %d; median %.2f, max %.2f; process/thread %.2f)\n",
+      what.c_str(), n, d, best * 1e3, repeats, median_of(times) * 1e3, worst * 1e3,
+      median_of(ratios));
   return 0;
 }

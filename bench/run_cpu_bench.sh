@@ -164,7 +164,7 @@ L += [f"- machine: {cpu.get('model_name')} ({cpu.get('vendor')}, family/model/st
       f"memory {cpu.get('mem_total')}; host `{ctx.get('host_name')}`; {platform.platform()}"]
 L += [f"- date: {ctx['date']} (Google Benchmark), {npres['meta']['date_utc']} (numpy comparison)"]
 L += [f"- source: commit {git_desc} (at build time)"]
-L += [f"- {ctx.get('openblas_config')}; fedguard {ctx.get('fedguard_version')}, "
+L += [f"- {ctx.get('blas', ctx.get('openblas_config'))}; fedguard {ctx.get('fedguard_version')}, "
       f"build `{build_dir}` ({ctx.get('library_build_type')} libbenchmark; fedguard built with CMAKE_BUILD_TYPE=Release, -O3, no -march); "
       f"numpy {npres['meta']['numpy']}"]
 L += [f"- regenerate everything: `{'LARGE=1 ' if large == '1' else ''}BUILD_DIR={build_dir} bench/run_cpu_bench.sh`", "- commands run:"]

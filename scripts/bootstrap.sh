@@ -18,6 +18,9 @@ packages=(cmake g++ make pkg-config patchelf libopenblas-dev liblapacke-dev nloh
           clang libclang-rt-dev  # libFuzzer for the file readers' fuzz targets (tests/fuzz)
           clang-format clang-tidy  # the style check (scripts/check_style.sh)
           prometheus)  # the monitoring test's real Prometheus server and promtool (docs/monitoring.md)
+# Not installed here (CI builds the default, Debian's OpenBLAS): the other BLAS builds
+# (-DFEDGUARD_BLAS=..., README "Choosing the BLAS") need `apt-get install libblis-dev` (blis),
+# `pip install scipy-openblas32` (scipy-openblas) or `pip install mkl-devel mkl-include` (mkl).
 if ((python_only)); then  # what `pip install .` compiles against (CMake's FedguardDependencies)
   packages=(cmake g++ make libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev libssl-dev
             python3 python3-pip python3-venv)

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "backend/cpu/blas_info.h"
+#include "backend/cpu/blas_library.h"
 #include "backend/cuda/devices.h"
 #include "backend/cuda/plan.h"
 #include "cli/commands.h"

@@ -10,3 +10,4 @@
 #define openblas_set_num_threads scipy_openblas_set_num_threads
 #define openblas_get_config scipy_openblas_get_config
 #define openblas_get_corename scipy_openblas_get_corename
+#define openblas_get_parallel scipy_openblas_get_parallel

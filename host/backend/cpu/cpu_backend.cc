@@ -1,9 +1,10 @@
 #include "backend/cpu/cpu_backend.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <cstddef>
+
+#include "backend/cpu/blas_library.h"
 
 namespace fedguard::backend {
 namespace {
@@ -11,9 +12,9 @@ namespace {
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {
-    // fedguard's own workers call OpenBLAS, each single-threaded (see scan_cpu.cc). This is
-    // process-wide: OpenBLAS has no per-call thread count.
-    openblas_set_num_threads(1);
+    // fedguard's own workers call BLAS, each single-threaded (see scan_cpu.cc). This is
+    // process-wide: the BLAS libraries have no per-call thread count in common.
+    cpu::set_blas_threads(1);
   }
   std::string name() const override { return "cpu"; }
 

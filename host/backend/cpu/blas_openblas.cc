@@ -1,11 +1,10 @@
-#include "backend/cpu/blas_info.h"
-
+// FEDGUARD_BLAS=openblas (Debian) and scipy-openblas (PyPI scipy-openblas32, its prefixed names
+// mapped by cmake/blas/scipy_openblas/cblas.h).
 #include <cblas.h>
-#include <dlfcn.h>
 
-#include <climits>
-#include <cstdlib>
 #include <sstream>
+
+#include "backend/cpu/blas_library.h"
 
 #ifndef FEDGUARD_BLAS_NAME
 #define FEDGUARD_BLAS_NAME "OpenBLAS"
@@ -13,12 +12,14 @@
 
 namespace fedguard::backend::cpu {
 
+void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
+
 // OpenBLAS's name and version (from openblas_get_config), the kernel it chose for this CPU
-// (openblas_get_corename: DYNAMIC_ARCH builds pick it at run time), its threading, the build
-// selected (FEDGUARD_BLAS), and the library file actually loaded
-// (dladdr: the Debian alternative, or the wheel's vendored copy). openblas_get_config's build
-// flags (e.g. NO_LAPACKE: OpenBLAS built without its own LAPACKE, which fedguard takes from
-// liblapacke) are left out: they read like faults.
+// (openblas_get_corename: DYNAMIC_ARCH builds pick it at load time, or from OPENBLAS_CORETYPE
+// when set), its threading, the build selected (FEDGUARD_BLAS), and the library file actually
+// loaded (dladdr: the Debian alternative, or the wheel's vendored copy). openblas_get_config's
+// build flags (e.g. NO_LAPACKE: OpenBLAS built without its own LAPACKE, which fedguard takes
+// from liblapacke) are left out: they read like faults.
 std::string blas_description() {
   const char* config = openblas_get_config();
   const char* core = openblas_get_corename();
@@ -40,14 +41,9 @@ std::string blas_description() {
     default:
       break;
   }
-  text += ", build: " FEDGUARD_BLAS_NAME;
-  Dl_info where{};
-  if (dladdr(reinterpret_cast<void*>(&openblas_get_config), &where) != 0 && where.dli_fname) {
-    char resolved[PATH_MAX];
-    text += std::string(" (") + (realpath(where.dli_fname, resolved) ? resolved : where.dli_fname) +
-            ")";
-  }
-  return text;
+  const std::string file =
+      detail::library_file_of(reinterpret_cast<const void*>(&openblas_get_config));
+  return text + ", build: " FEDGUARD_BLAS_NAME + file + detail::lapack_file_unless(file);
 }
 
 }  // namespace fedguard::backend::cpu
