@@ -322,8 +322,8 @@ nlohmann::json run_streamed(const Options& o) {
     if (cudaMalloc(&dev, chunk) == cudaSuccess && cudaMallocHost(&pinned, chunk) == cudaSuccess) {
       std::memcpy(pinned, host.data(), chunk);
       const double ms = time_events_ms(
-          [&] { BENCH_CUDA(cudaMemcpyAsync(dev, pinned, chunk, cudaMemcpyHostToDevice)); },
-          o.reps, o.warmup);
+          [&] { BENCH_CUDA(cudaMemcpyAsync(dev, pinned, chunk, cudaMemcpyHostToDevice)); }, o.reps,
+          o.warmup);
       shape["h2d_pinned_gb_per_s"] = static_cast<double>(chunk) / (ms * 1e-3) / 1e9;
       const double page_ms = time_host_ms(
           [&] {
@@ -366,7 +366,8 @@ nlohmann::json run_streamed(const Options& o) {
   }
   if (shape.contains("h2d_pinned_ms_for_input"))
     for (auto& st : stages)
-      st["over_h2d_floor"] = st["ms"].get<double>() / shape["h2d_pinned_ms_for_input"].get<double>();
+      st["over_h2d_floor"] =
+          st["ms"].get<double>() / shape["h2d_pinned_ms_for_input"].get<double>();
   shape["stages"] = stages;
   return shape;
 }
@@ -406,11 +407,12 @@ int main(int argc, char** argv) {
           st.value("gb_per_s", 0.0), st.value("tflop_per_s", 0.0),
           100 * st.value("fraction_of_copy", 0.0), 100 * st.value("fraction_of_sgemm", 0.0));
     if (s.contains("h2d_pinned_gb_per_s"))
-      std::printf("%-8zu %-10zu host-to-device copy: pinned %.1f GB/s (%.1f ms for the input), "
-                  "pageable %.1f GB/s\n",
-                  s["n"].get<std::size_t>(), s["d"].get<std::size_t>(),
-                  s["h2d_pinned_gb_per_s"].get<double>(), s["h2d_pinned_ms_for_input"].get<double>(),
-                  s["h2d_pageable_gb_per_s"].get<double>());
+      std::printf(
+          "%-8zu %-10zu host-to-device copy: pinned %.1f GB/s (%.1f ms for the input), "
+          "pageable %.1f GB/s\n",
+          s["n"].get<std::size_t>(), s["d"].get<std::size_t>(),
+          s["h2d_pinned_gb_per_s"].get<double>(), s["h2d_pinned_ms_for_input"].get<double>(),
+          s["h2d_pageable_gb_per_s"].get<double>());
     if (s.contains("skipped"))
       std::printf("%-8zu %-10zu skipped: %s\n", s["n"].get<std::size_t>(),
                   s["d"].get<std::size_t>(), s["skipped"].get<std::string>().c_str());
