@@ -537,6 +537,7 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
   setup["train_samples"] = pool.size();
   setup["root_samples"] = root.size();
   std::vector<std::size_t> sizes;
+  sizes.reserve(parts.size());
   for (const auto& p : parts) sizes.push_back(p.size());
   setup["client_samples"] = sizes;
   setup["malicious_clients"] = malicious_ids;
