@@ -251,20 +251,22 @@ std::string csv_number(double x, int digits = 6) {
 // engine holds the `mean` rule). The result is widened back to every row, the attackers marked
 // not accepted with weight 0, so the metrics below read it as they read any policy's.
 RoundResult process_honest_rows(Engine& engine, const RoundInput& in,
-                                const std::vector<std::uint8_t>& row_bad, std::size_t d,
-                                std::vector<float>& buffer) {
+                                const std::vector<std::uint8_t>& row_bad) {
   const std::size_t rows = row_bad.size();
   std::vector<std::size_t> keep;
   for (std::size_t i = 0; i < rows; ++i)
     if (!row_bad[i]) keep.push_back(i);
-  buffer.resize(keep.size() * d);
+  // The honest rows where they lie: one pointer per client, no copy.
+  std::vector<ClientUpdate> clients;
+  clients.reserve(keep.size());
   RoundInput honest;
-  for (std::size_t k = 0; k < keep.size(); ++k) {
-    std::copy_n(static_cast<const float*>(in.updates.row(keep[k])), d, buffer.data() + k * d);
-    honest.client_ids.push_back(in.client_ids[keep[k]]);
-    honest.num_samples.push_back(in.num_samples[keep[k]]);
+  for (const std::size_t i : keep) {
+    clients.push_back(in.updates.client(i));
+    honest.client_ids.push_back(in.client_ids[i]);
+    honest.num_samples.push_back(in.num_samples[i]);
   }
-  honest.updates = UpdateView(buffer.data(), keep.size(), d, DType::kFloat32);
+  honest.updates = UpdateView::per_client(std::move(clients), in.updates.cols(), in.updates.dtype(),
+                                          in.updates.location());
   honest.server_metrics = in.server_metrics;
   RoundResult res = engine.process_round(honest);
   std::vector<std::uint8_t> accepted(rows, 0);
@@ -594,7 +596,7 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
 
   const std::size_t rows_max = n + k_fake;
   std::vector<float> updates(rows_max * d), reference(want_reference ? d : 0);
-  std::vector<float> benign_rows, own_rows, honest_rows;
+  std::vector<float> benign_rows, own_rows;
   std::map<std::string, std::size_t> bad_rejections_total;
   std::size_t bad_submissions = 0, bad_rejected = 0, alerts_total = 0;
   std::map<std::string, std::vector<std::uint64_t>> alert_rounds;  // by "metric/method"
@@ -750,7 +752,7 @@ nlohmann::ordered_json run_simulation(const SimConfig& cfg) {
     RoundResult res;
     try {
       if (cfg.benign_oracle) {
-        res = process_honest_rows(engine, in, row_bad, d, honest_rows);
+        res = process_honest_rows(engine, in, row_bad);
       } else {
         res = engine.process_round(in);
       }
