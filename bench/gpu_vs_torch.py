@@ -69,29 +69,19 @@ def torch_stages(n, d, reps, warmup):
 
     timed("torch_sort_trimmed_mean_chunked", trimmed_chunked)
 
-    def multi_krum():
-        dist = torch.cdist(x, x) ** 2
-        k = max(1, n - f - 2)
-        scores = torch.topk(dist, k + 1, dim=1, largest=False).values[:, 1:].sum(dim=1)
-        sel = torch.topk(scores, n - f, largest=False).indices
-        return x[sel].mean(dim=0).cpu()
-
-    timed("torch_round_multi_krum", multi_krum)
-
-    # Multi-Krum from the Gram (cdist's n x n x d intermediate does not fit at large d).
-    def sq_dist():
-        g = x @ x.T
+    # Squared distances from the Gram (cdist's n x n x d intermediate does not fit at large d).
+    def sq_dist(g):
         sq = torch.diagonal(g)
         return (sq[:, None] + sq[None, :] - 2 * g).clamp_min_(0)
 
-    def multi_krum_gram():
-        dist = sq_dist()
+    def krum_mean(dist):
         k = max(1, n - f - 2)
         scores = torch.topk(dist, k + 1, dim=1, largest=False).values[:, 1:].sum(dim=1)
         sel = torch.topk(scores, n - f, largest=False).indices
         return x[sel].mean(dim=0).cpu()
 
-    timed("torch_round_multi_krum_gram", multi_krum_gram)
+    timed("torch_round_multi_krum", lambda: krum_mean(torch.cdist(x, x) ** 2))
+    timed("torch_round_multi_krum_gram", lambda: krum_mean(sq_dist(x @ x.T)))
 
     # The recommended preset written in PyTorch (no detection stage): norms clipped at 3x their
     # median, each row mixed with its n - f nearest neighbours (NNM), the coordinate-wise
@@ -101,9 +91,7 @@ def torch_stages(n, d, reps, warmup):
     def recommended_like():
         norms = x.norm(dim=1)
         scale = torch.clamp(3 * norms.median() / norms, max=1.0)
-        g = (x @ x.T) * scale[:, None] * scale[None, :]
-        sq = torch.diagonal(g)
-        dist = sq[:, None] + sq[None, :] - 2 * g
+        dist = sq_dist((x @ x.T) * scale[:, None] * scale[None, :])
         idx = torch.topk(dist, n - f, dim=1, largest=False).indices
         w = torch.zeros((n, n), device="cuda").scatter_(1, idx, 1.0 / (n - f))
         mixed = (w * scale[None, :]) @ x
