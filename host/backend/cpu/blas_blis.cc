@@ -24,8 +24,8 @@ std::string blas_description() {
   } else {
     text += ", sequential";
   }
-  const std::string file = detail::library_file_of(reinterpret_cast<const void*>(&cblas_ssyrk));
-  return text + ", build: " FEDGUARD_BLAS_NAME + file + detail::lapack_file_unless(file);
+  return text +
+         detail::build_and_files(FEDGUARD_BLAS_NAME, reinterpret_cast<const void*>(&cblas_ssyrk));
 }
 
 }  // namespace fedguard::backend::cpu

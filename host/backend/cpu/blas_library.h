@@ -22,11 +22,11 @@ void set_blas_threads(int threads);
 std::string blas_description();
 
 namespace detail {
-/// " (<file>)": the resolved path of the shared object that holds `symbol` (dladdr), or "".
-std::string library_file_of(const void* symbol);
-/// ", LAPACK: <file>" where LAPACK's dsyevr_ (what LAPACKE_dsyevr ends in) resolves, in the
-/// process's default symbol scope, to another file than `blas_file`; "" otherwise.
-std::string lapack_file_unless(const std::string& blas_file);
+/// ", build: <build_name> (<file>)[, LAPACK: <file>]": the file that holds `blas_symbol`
+/// (dladdr, resolved), and the file LAPACK's dsyevr_ (what LAPACKE_dsyevr ends in) resolves to
+/// in the process's default symbol scope where that is another file. The common tail of every
+/// library's blas_description().
+std::string build_and_files(const char* build_name, const void* blas_symbol);
 }  // namespace detail
 
 }  // namespace fedguard::backend::cpu

@@ -81,8 +81,8 @@ std::string blas_description() {
   }
   // The threading layer is fixed at link time (MKL_THREADING=gnu_thread in CMake).
   text += ", GNU OpenMP";
-  const std::string file = detail::library_file_of(reinterpret_cast<const void*>(&cblas_ssyrk));
-  return text + ", build: " FEDGUARD_BLAS_NAME + file + detail::lapack_file_unless(file);
+  return text +
+         detail::build_and_files(FEDGUARD_BLAS_NAME, reinterpret_cast<const void*>(&cblas_ssyrk));
 }
 
 }  // namespace fedguard::backend::cpu

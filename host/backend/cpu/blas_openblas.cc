@@ -41,9 +41,8 @@ std::string blas_description() {
     default:
       break;
   }
-  const std::string file =
-      detail::library_file_of(reinterpret_cast<const void*>(&openblas_get_config));
-  return text + ", build: " FEDGUARD_BLAS_NAME + file + detail::lapack_file_unless(file);
+  return text + detail::build_and_files(FEDGUARD_BLAS_NAME,
+                                        reinterpret_cast<const void*>(&openblas_get_config));
 }
 
 }  // namespace fedguard::backend::cpu
