@@ -42,6 +42,15 @@ void cut_signal(Scored& s, std::size_t m) {
   for (std::size_t a = 0; a < m; ++a) s.excess[a] = tail_ratio(s.values.z[a], s.values.tail, s.cut);
 }
 
+// The cumulative sketches of the clients `who` (indices of detect's rows), m x k row-major.
+std::vector<double> history_rows(const HistoryInput& history, const std::vector<std::size_t>& who) {
+  std::vector<double> h(who.size() * history.k);
+  for (std::size_t q = 0; q < who.size(); ++q)
+    std::copy_n(history.sketches->begin() + static_cast<std::ptrdiff_t>(who[q] * history.k),
+                history.k, h.begin() + static_cast<std::ptrdiff_t>(q * history.k));
+  return h;
+}
+
 // Sizes of the groups that near-duplicate pairs (rho below the bound, both flagged) connect.
 std::vector<std::size_t> group_sizes(const std::vector<double>& rho,
                                      const std::vector<std::uint8_t>& flagged, double bound,
@@ -74,12 +83,14 @@ int rank(ReasonCode code) {
       return 2;
     case ReasonCode::kDirectionOutlier:
       return 3;
-    case ReasonCode::kSignOutlier:
+    case ReasonCode::kHistoryDirection:
       return 4;
-    case ReasonCode::kSpectralOutlier:
+    case ReasonCode::kSignOutlier:
       return 5;
-    default:
+    case ReasonCode::kSpectralOutlier:
       return 6;
+    default:
+      return 7;
   }
 }
 
@@ -120,6 +131,11 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       f.values["collusion_group"] = static_cast<double>(group);
       f.detail += " (nearest neighbour at normalised distance " + short_number(s.values.value[q]) +
                   ", group of " + std::to_string(group) + ")";
+    }
+    if (s.code == ReasonCode::kHistoryDirection) {
+      f.values["history_rounds"] = static_cast<double>(history_rounds);
+      f.detail += " (cumulative update over " + std::to_string(history_rounds) +
+                  " rounds at cosine " + short_number(s.values.value[q]) + " to the federation's)";
     }
     if (s.code == ReasonCode::kHistoryOutlier) {
       f.values["history_rounds"] = static_cast<double>(history_rounds);
@@ -162,22 +178,18 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   }
   // History: the clients whose cumulative sketch covers at least two rounds (a first round is
   // the collusion signal's); needs as many such clients as any signal's calibration.
-  if (spec.history > 0 && history.sketches && history.k > 0) {
+  if (history.sketches && history.k > 0)
     FEDGUARD_EXPECTS(history.sketches->size() == m * history.k && history.rounds.size() == m,
                      "detection history: " << history.sketches->size() << " sketch values and "
                                            << history.rounds.size() << " round counts for " << m
                                            << " clients of sketch size " << history.k);
+  if (spec.history > 0 && history.sketches && history.k > 0) {
     std::vector<std::size_t> seasoned;
     for (std::size_t a = 0; a < m; ++a)
       if (history.rounds[a] >= kHistoryMinRounds) seasoned.push_back(a);
     if (seasoned.size() >= kMinClients) {
-      std::vector<double> h(seasoned.size() * history.k);
-      for (std::size_t q = 0; q < seasoned.size(); ++q)
-        std::copy_n(
-            history.sketches->begin() + static_cast<std::ptrdiff_t>(seasoned[q] * history.k),
-            history.k, h.begin() + static_cast<std::ptrdiff_t>(q * history.k));
-      signals.emplace_back(history_signal(h, history.k, threads), ReasonCode::kHistoryOutlier,
-                           spec.history);
+      signals.emplace_back(history_signal(history_rows(history, seasoned), history.k, threads),
+                           ReasonCode::kHistoryOutlier, spec.history);
       signals.back().members = std::move(seasoned);
     }
   }
@@ -235,6 +247,23 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       cut_signal(signals[i], kept.size());
       for (std::size_t q = 0; q < kept.size(); ++q)
         worst[kept[q]] = std::max(worst[kept[q]], signals[i].excess[q]);
+    }
+    // History direction: against the centre of the kept clients' cumulative histories, over
+    // those whose history covers two rounds or more.
+    if (spec.history_direction > 0 && history.sketches && history.k > 0) {
+      std::vector<std::size_t> seasoned;
+      for (std::size_t a : kept)
+        if (history.rounds[a] >= kHistoryMinRounds) seasoned.push_back(a);
+      if (seasoned.size() >= kMinClients) {
+        signals.emplace_back(
+            history_direction_signal(history_rows(history, seasoned), history.k, threads),
+            ReasonCode::kHistoryDirection, spec.history_direction);
+        Scored& s = signals.back();
+        s.members = std::move(seasoned);
+        cut_signal(s, s.members.size());
+        for (std::size_t q = 0; q < s.members.size(); ++q)
+          worst[s.members[q]] = std::max(worst[s.members[q]], s.excess[q]);
+      }
     }
   } else if (kept.size() < kMinClients) {
     out.notes.push_back(

@@ -2,8 +2,9 @@
 // al., "SignGuard: Byzantine-robust Federated Learning through Collaborative Malicious Gradient
 // Filtering", ICDCS 2022); the spectral score is DnC's (Shejwalkar & Houmansadr, NDSS 2021),
 // exact (all coordinates); collusion follows the observation of FoolsGold (Fung et al., RAID
-// 2020) that Sybils submit near-identical updates, scored per round. Departures: every
-// statistic is a robust z against the round's own clients with a cut-off from a false-alarm
+// 2020) that Sybils submit near-identical updates, scored per round; the history signals score
+// the same statistics over FoolsGold's cumulative per-client histories (sketched). Departures:
+// every statistic is a robust z against the round's own clients with a cut-off from a false-alarm
 // budget (robust.h) instead of the papers' clustering or fixed removal counts; the spectral
 // projection is taken around the core's mean (robust) instead of the plain mean, so that the
 // attackers cannot drag the centre they are measured from.
@@ -81,12 +82,17 @@ SignalValues norm_signal(const SignalInput& in) {
 }
 
 SignalValues direction_signal(const SignalInput& in, std::vector<std::size_t>* core_out) {
-  const std::size_t m = in.rows.size();
+  return direction_of("direction", in.inner, in.norms, core_out, in.threads);
+}
+
+SignalValues direction_of(const std::string& name, const std::vector<double>& inner,
+                          const std::vector<double>& norms, std::vector<std::size_t>* core_out,
+                          int threads) {
+  const std::size_t m = norms.size();
   // Median cosine of each client to the others: high for the bulk of the federation.
-  const std::vector<double> typical =
-      off_diagonal_row_medians(m, team(in.threads, m), [&](std::size_t a, std::size_t b) {
-        return safe_cos(in.inner[a * m + b], in.norms[a], in.norms[b]);
-      });
+  const std::vector<double> typical = off_diagonal_row_medians(
+      m, team(threads, m),
+      [&](std::size_t a, std::size_t b) { return safe_cos(inner[a * m + b], norms[a], norms[b]); });
   std::vector<std::size_t> order(m);
   for (std::size_t a = 0; a < m; ++a) order[a] = a;
   std::stable_sort(order.begin(), order.end(),
@@ -100,14 +106,14 @@ SignalValues direction_signal(const SignalInput& in, std::vector<std::size_t>* c
   double s_sq = 0;
   std::vector<double> dot_s(m, 0.0);
   for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b : core) dot_s[a] += in.inner[a * m + b];
+    for (std::size_t b : core) dot_s[a] += inner[a * m + b];
   for (std::size_t b : core) s_sq += dot_s[b];
-  SignalValues s{"direction", Tail::kLower, std::vector<double>(m), {}, 1};
+  SignalValues s{name, Tail::kLower, std::vector<double>(m), {}, 1};
   for (std::size_t a = 0; a < m; ++a) {
-    const double self = in_core[a] ? in.inner[a * m + a] : 0.0;  // leave x_a out of its own centre
+    const double self = in_core[a] ? inner[a * m + a] : 0.0;  // leave x_a out of its own centre
     const double dot = dot_s[a] - self;
     const double centre_sq = s_sq - 2 * (in_core[a] ? dot_s[a] : 0.0) + self;
-    s.value[a] = safe_cos(dot, in.norms[a], std::sqrt(std::max(centre_sq, 0.0)));
+    s.value[a] = safe_cos(dot, norms[a], std::sqrt(std::max(centre_sq, 0.0)));
   }
   // Scale floored at 0.05: label-skewed benign clusters sit at slightly different cosines to
   // the centre; an attack that turns an update away from the federation (sign flip, IPM,
@@ -315,6 +321,21 @@ SignalValues history_signal(const std::vector<double>& history, std::size_t k, i
   for (std::size_t a = 0; a < m; ++a) norms[a] = std::sqrt(gram[a * m + a]);
   distances_into(gram, norms, gram, threads);  // in place: one m x m buffer fewer
   return collusion_from_distances("history", gram, m, nullptr, threads);
+}
+
+SignalValues history_direction_signal(const std::vector<double>& history, std::size_t k,
+                                      int threads) {
+  const std::size_t m = k ? history.size() / k : 0;
+  std::vector<double> gram(m * m, 0.0), norms(m);
+  if (m > 0)
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k),
+                1.0, history.data(), static_cast<int>(k), 0.0, gram.data(), static_cast<int>(m));
+  for (std::size_t a = 0; a < m; ++a) {
+    norms[a] = std::sqrt(gram[a * m + a]);
+    for (std::size_t b = 0; b < a; ++b)
+      gram[a * m + b] = gram[b * m + a];  // direction_of reads both
+  }
+  return direction_of("history_direction", gram, norms, nullptr, threads);
 }
 
 }  // namespace fedguard::detection

@@ -62,6 +62,12 @@ SignalValues norm_signal(const SignalInput& in);
 /// Also returns the core.
 SignalValues direction_signal(const SignalInput& in, std::vector<std::size_t>* core = nullptr);
 
+/// direction_signal over any m vectors given by their inner products (m x m, row-major, both
+/// triangles) and norms; `name` names the signal.
+SignalValues direction_of(const std::string& name, const std::vector<double>& inner,
+                          const std::vector<double>& norms,
+                          std::vector<std::size_t>* core = nullptr, int threads = 1);
+
 /// SignGuard's sign statistics: the net sign balance (positive - negative) / d (scale at least
 /// kSignBalanceScaleFloor) and, when `zero_fraction`, the zero fraction (scale at least
 /// 1/sqrt(d), the binomial spread of a fraction over d coordinates); the statistic is then the
@@ -103,5 +109,13 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
 /// shared attack grows as rounds, so copies made unlike each other round by round converge
 /// in H; benign clients keep their own data's difference however many rounds pass.
 SignalValues history_signal(const std::vector<double>& history, std::size_t k, int threads = 1);
+
+/// History direction: direction_of over the clients' cumulative sketched histories H_i (m x k
+/// row-major): the cosine of H_i with the core's mean. A client that pushes against the
+/// federation every round (a sign flip, a label flip) stays as far from the centre in H as in
+/// one round, while the honest clients' round-to-round noise averages out and their cosines to
+/// the centre rise and tighten: what is inside one round's honest spread leaves it in H.
+SignalValues history_direction_signal(const std::vector<double>& history, std::size_t k,
+                                      int threads = 1);
 
 }  // namespace fedguard::detection

@@ -166,6 +166,7 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       {"spectral", &spec.spectral},
       {"collusion", &spec.collusion},
       {"history", &spec.history},
+      {"history_direction", &spec.history_direction},
       {"max_norm_ratio", &spec.max_norm_ratio},
       {"collusion_max_distance", &spec.collusion_max_distance},
       {"max_reject_fraction", &spec.max_reject_fraction}};
@@ -185,7 +186,7 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
                      "unknown key \"" << item.key()
                                       << "\" in config \"detection\" (known: enabled, "
                                       << "norm, direction, sign, sign_zero_fraction, spectral, "
-                                      << "collusion, history, max_norm_ratio, "
+                                      << "collusion, history, history_direction, max_norm_ratio, "
                                       << "collusion_max_distance, max_reject_fraction)");
     FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key()
                                                                      << "\" must be a number, got "
@@ -203,6 +204,7 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"spectral", s.spectral},
           {"collusion", s.collusion},
           {"history", s.history},
+          {"history_direction", s.history_direction},
           {"max_norm_ratio", s.max_norm_ratio},
           {"collusion_max_distance", s.collusion_max_distance},
           {"max_reject_fraction", s.max_reject_fraction},
@@ -464,7 +466,8 @@ void check_config_values(const EngineConfig& c) {
       std::isfinite(c.reputation.initial) && c.reputation.initial >= 0 && c.reputation.initial <= 1,
       "config \"reputation.initial\" must be in [0, 1], got " << c.reputation.initial);
   const DetectionSpec& dt = c.detection;
-  for (double budget : {dt.norm, dt.direction, dt.sign, dt.spectral, dt.collusion, dt.history})
+  for (double budget : {dt.norm, dt.direction, dt.sign, dt.spectral, dt.collusion, dt.history,
+                        dt.history_direction})
     FEDGUARD_EXPECTS(
         std::isfinite(budget) && budget >= 0 && budget < 0.5,
         "config \"detection\": every signal's false-alarm budget must be in [0, 0.5), got "

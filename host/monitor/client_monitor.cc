@@ -12,7 +12,10 @@
 
 namespace fedguard::monitor {
 std::string client_signal_direction(const std::string& signal) {
-  return signal == "direction" || signal == "collusion" || signal == "history" ? "down" : "both";
+  return signal == "direction" || signal == "collusion" || signal == "history" ||
+                 signal == "history_direction"
+             ? "down"
+             : "both";
 }
 
 ClientObservation observe_clients(const ClientMonitorSpec& spec,

@@ -214,9 +214,10 @@ void MonitoringConfig::validate() const {
     const std::string where = "config \"monitoring.clients\"";
     for (const std::string& s : clients.signals)
       FEDGUARD_EXPECTS(s == "norm" || s == "direction" || s == "sign" || s == "spectral" ||
-                           s == "collusion" || s == "history",
+                           s == "collusion" || s == "history" || s == "history_direction",
                        where << ": unknown signal \"" << s
-                             << "\" (known: norm, direction, sign, spectral, collusion, history)");
+                             << "\" (known: norm, direction, sign, spectral, collusion, history, "
+                                "history_direction)");
     FEDGUARD_EXPECTS(std::isfinite(clients.k) && clients.k >= 0,
                      where << ": \"k\" must be >= 0, got " << clients.k);
     FEDGUARD_EXPECTS(std::isfinite(clients.h) && clients.h > 0,

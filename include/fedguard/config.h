@@ -91,6 +91,10 @@ struct DetectionSpec {
   /// seen in at least two rounds of this engine's state: Sybils that add fresh noise to each
   /// round's copy converge there. Needs the per-client sketch (EngineConfig::sketch_dim).
   double history = 0.002;
+  /// The direction signal over the same cumulative histories: a client that pushes against
+  /// the federation every round (sign flip, label flip) leaves the honest spread there even
+  /// when one round's cosine stays inside it.
+  double history_direction = 0.002;
   /// The sign signal's second feature, the zero fraction (SignGuard's): off by default. In a
   /// non-IID federation it says which inputs a client's data activates (pixels, embedding
   /// rows), not whether it attacks: at Dirichlet 0.1 it made 5% of the benign clients outliers

@@ -37,6 +37,7 @@ enum class ReasonCode {
   kSpectralOutlier,
   kCollusion,
   kHistoryOutlier,
+  kHistoryDirection,
   // decide: a policy filter, or the vote of the filters
   kFilter,
   kVote,
