@@ -1,7 +1,8 @@
 # Detection stage cost against pass 1 (issue #13 target: <= 10% of pass 1 at n = 1000).
 # Usage: PYTHONPATH=build/python python3 bench/detection_cost.py [--reps 4]
 # Synthetic float32 rounds (a shared direction plus client noise), the recommended preset with
-# f = n/5 with its history signal (the default) and without ({"detection": {"history": 0}}),
+# f = n/5 with its two history signals (the default: history, history_direction) and without
+# ({"detection": {"history": 0, "history_direction": 0}}),
 # the same round repeated; best of --reps of the engine's own timings_ms per stage.
 import argparse, os, platform, numpy as np, fedguard
 
@@ -19,7 +20,7 @@ for n, d in [(100, 1_000_000), (1000, 100_000)]:
     for history in (True, False):
         cfg = {"preset": "recommended", "f": n // 5, "backend": "cpu"}
         if not history:
-            cfg["detection"] = {"history": 0}
+            cfg["detection"] = {"history": 0, "history_direction": 0}
         engine = fedguard.Engine(cfg)
         runs = [engine.process_round(x).timings_ms for _ in range(args.reps)]
         best = {k: min(r[k] for r in runs) for k in runs[0]}

@@ -183,15 +183,19 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
                      "detection history: " << history.sketches->size() << " sketch values and "
                                            << history.rounds.size() << " round counts for " << m
                                            << " clients of sketch size " << history.k);
-  if (spec.history > 0 && history.sketches && history.k > 0) {
-    std::vector<std::size_t> seasoned;
+  // Both history signals read the Gram matrix of the seasoned clients' histories: one product.
+  std::vector<std::size_t> seasoned;
+  std::vector<double> history_gram;
+  if ((spec.history > 0 || spec.history_direction > 0) && history.sketches && history.k > 0) {
     for (std::size_t a = 0; a < m; ++a)
       if (history.rounds[a] >= kHistoryMinRounds) seasoned.push_back(a);
-    if (seasoned.size() >= kMinClients) {
-      signals.emplace_back(history_signal(history_rows(history, seasoned), history.k, threads),
-                           ReasonCode::kHistoryOutlier, spec.history);
-      signals.back().members = std::move(seasoned);
-    }
+    if (seasoned.size() >= kMinClients)
+      history_gram = gram_of_rows(history_rows(history, seasoned), history.k);
+  }
+  if (spec.history > 0 && !history_gram.empty()) {
+    signals.emplace_back(history_signal_of_gram(history_gram, threads), ReasonCode::kHistoryOutlier,
+                         spec.history);
+    signals.back().members = seasoned;
   }
   std::vector<double> worst(m, 0.0);
   std::vector<std::uint8_t> collusion_flag(m, 0);
@@ -222,7 +226,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   for (std::size_t a = 0; a < m; ++a)
     if (worst[a] <= 1) kept.push_back(a);
   const std::size_t stage_b = signals.size();
-  if (kept.size() >= kMinClients && (spec.direction > 0 || spec.sign > 0 || spec.spectral > 0)) {
+  if (kept.size() >= kMinClients &&
+      (spec.direction > 0 || spec.sign > 0 || spec.spectral > 0 || spec.history_direction > 0)) {
     // Without stage-A rejections (most rounds) stage B sees the same clients: no second copy
     // of the m x m matrices.
     std::optional<SignalInput> subset;
@@ -250,16 +255,25 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     }
     // History direction: against the centre of the kept clients' cumulative histories, over
     // those whose history covers two rounds or more.
-    if (spec.history_direction > 0 && history.sketches && history.k > 0) {
-      std::vector<std::size_t> seasoned;
-      for (std::size_t a : kept)
-        if (history.rounds[a] >= kHistoryMinRounds) seasoned.push_back(a);
-      if (seasoned.size() >= kMinClients) {
-        signals.emplace_back(
-            history_direction_signal(history_rows(history, seasoned), history.k, threads),
-            ReasonCode::kHistoryDirection, spec.history_direction);
+    if (spec.history_direction > 0 && !history_gram.empty()) {
+      std::vector<std::size_t> at, members;  // the seasoned clients kept, and their positions
+      for (std::size_t q = 0, i = 0; q < seasoned.size(); ++q) {
+        while (i < kept.size() && kept[i] < seasoned[q]) ++i;
+        if (i < kept.size() && kept[i] == seasoned[q]) {
+          at.push_back(q);
+          members.push_back(seasoned[q]);
+        }
+      }
+      if (members.size() >= kMinClients) {
+        const std::size_t all_seasoned = seasoned.size(), kept_seasoned = at.size();
+        std::vector<double> sub(kept_seasoned * kept_seasoned);
+        for (std::size_t x = 0; x < kept_seasoned; ++x)
+          for (std::size_t y = 0; y < kept_seasoned; ++y)
+            sub[x * kept_seasoned + y] = history_gram[at[x] * all_seasoned + at[y]];
+        signals.emplace_back(history_direction_of_gram(sub, threads), ReasonCode::kHistoryDirection,
+                             spec.history_direction);
         Scored& s = signals.back();
-        s.members = std::move(seasoned);
+        s.members = std::move(members);
         cut_signal(s, s.members.size());
         for (std::size_t q = 0; q < s.members.size(); ++q)
           worst[s.members[q]] = std::max(worst[s.members[q]], s.excess[q]);

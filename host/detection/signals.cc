@@ -312,12 +312,25 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
   return s;
 }
 
+std::vector<double> gram_of_rows(const std::vector<double>& rows, std::size_t k) {
+  const std::size_t m = k ? rows.size() / k : 0;
+  std::vector<double> gram(m * m, 0.0);
+  if (m == 0) return gram;
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k),
+              1.0, rows.data(), static_cast<int>(k), 0.0, gram.data(), static_cast<int>(m));
+  for (std::size_t a = 0; a < m; ++a)
+    for (std::size_t b = 0; b < a; ++b) gram[a * m + b] = gram[b * m + a];
+  return gram;
+}
+
 SignalValues history_signal(const std::vector<double>& history, std::size_t k, int threads) {
-  const std::size_t m = k ? history.size() / k : 0;
-  std::vector<double> gram(m * m, 0.0), norms(m);
-  if (m > 0)  // the upper triangle: all distances_into reads
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k),
-                1.0, history.data(), static_cast<int>(k), 0.0, gram.data(), static_cast<int>(m));
+  return history_signal_of_gram(gram_of_rows(history, k), threads);
+}
+
+SignalValues history_signal_of_gram(std::vector<double> gram, int threads) {
+  const auto m =
+      static_cast<std::size_t>(std::llround(std::sqrt(static_cast<double>(gram.size()))));
+  std::vector<double> norms(m);
   for (std::size_t a = 0; a < m; ++a) norms[a] = std::sqrt(gram[a * m + a]);
   distances_into(gram, norms, gram, threads);  // in place: one m x m buffer fewer
   return collusion_from_distances("history", gram, m, nullptr, threads);
@@ -325,16 +338,14 @@ SignalValues history_signal(const std::vector<double>& history, std::size_t k, i
 
 SignalValues history_direction_signal(const std::vector<double>& history, std::size_t k,
                                       int threads) {
-  const std::size_t m = k ? history.size() / k : 0;
-  std::vector<double> gram(m * m, 0.0), norms(m);
-  if (m > 0)
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k),
-                1.0, history.data(), static_cast<int>(k), 0.0, gram.data(), static_cast<int>(m));
-  for (std::size_t a = 0; a < m; ++a) {
-    norms[a] = std::sqrt(gram[a * m + a]);
-    for (std::size_t b = 0; b < a; ++b)
-      gram[a * m + b] = gram[b * m + a];  // direction_of reads both
-  }
+  return history_direction_of_gram(gram_of_rows(history, k), threads);
+}
+
+SignalValues history_direction_of_gram(const std::vector<double>& gram, int threads) {
+  const auto m =
+      static_cast<std::size_t>(std::llround(std::sqrt(static_cast<double>(gram.size()))));
+  std::vector<double> norms(m);
+  for (std::size_t a = 0; a < m; ++a) norms[a] = std::sqrt(gram[a * m + a]);
   return direction_of("history_direction", gram, norms, nullptr, threads);
 }
 

@@ -118,4 +118,11 @@ SignalValues history_signal(const std::vector<double>& history, std::size_t k, i
 SignalValues history_direction_signal(const std::vector<double>& history, std::size_t k,
                                       int threads = 1);
 
+/// The Gram matrix of m vectors of length k (m x k row-major): m x m, both triangles.
+std::vector<double> gram_of_rows(const std::vector<double>& rows, std::size_t k);
+/// history_signal and history_direction_signal from the histories' Gram matrix (gram_of_rows),
+/// so that both signals share one product when both run.
+SignalValues history_signal_of_gram(std::vector<double> gram, int threads = 1);
+SignalValues history_direction_of_gram(const std::vector<double>& gram, int threads = 1);
+
 }  // namespace fedguard::detection

@@ -601,6 +601,52 @@ TEST(DetectionSignals, HistoryDirectionMatchesTheFloat64BruteForce) {
   }
 }
 
+// Inside detect(), the history direction runs over the clients stage A kept (here one scaled
+// client is a norm outlier) that have two rounds of history, on the Gram matrix the history
+// signal also reads: the z's must be those of history_direction_signal over exactly those
+// clients' histories.
+TEST(DetectionHistory, HistoryDirectionInsideDetectSeesTheKeptSeasonedClients) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const std::size_t n = 24, d = 200, k = 32;
+  Rows x = benign_round(n, d, rng);
+  for (double& v : x[3]) v *= 50;  // stage A: a norm outlier
+  x = as_float32(std::move(x));
+  ScannedRound s(x);
+  std::vector<double> sketches(n * k);
+  std::vector<double> common(k);
+  for (double& v : common) v = g(rng);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t q = 0; q < k; ++q) sketches[i * k + q] = common[q] + g(rng);
+  detection::HistoryInput history;
+  history.sketches = &sketches;
+  history.k = k;
+  history.rounds.assign(n, 3);
+  history.rounds[5] = history.rounds[9] = 1;  // new clients: no history signal yet
+  DetectionSpec spec;
+  spec.enabled = true;
+  const auto out = detection::detect(spec, *s.space, s.rows, d, history);
+  ASSERT_TRUE(out.scores.count("detect_history_direction"));
+  const auto& z = out.scores.at("detect_history_direction");
+  std::vector<std::size_t> members;
+  std::vector<double> rows;
+  for (std::size_t i = 0; i < n; ++i)
+    if (i != 3 && i != 5 && i != 9) {
+      members.push_back(i);
+      rows.insert(rows.end(), sketches.begin() + i * k, sketches.begin() + (i + 1) * k);
+    }
+  const auto expected = detection::history_direction_signal(rows, k);
+  for (std::size_t i : {3u, 5u, 9u}) EXPECT_TRUE(std::isnan(z[i])) << i;
+  for (std::size_t q = 0; q < members.size(); ++q)
+    EXPECT_NEAR(z[members[q]], expected.z[q], 1e-9 * (1 + std::fabs(expected.z[q])))
+        << "seed " << seed << " client " << members[q];
+  // Both history signals from one Gram: the same values as each from its own rows.
+  const std::vector<double> gram = detection::gram_of_rows(rows, k);
+  EXPECT_EQ(detection::history_signal_of_gram(gram).z, detection::history_signal(rows, k).z);
+  EXPECT_EQ(detection::history_direction_of_gram(gram).z, expected.z);
+}
+
 // Clients that send the negation of their honest update every round: one round's cosine to the
 // centre lies inside the honest spread (the SGD noise dominates each update), so the per-round
 // direction signal names few of them; the honest clients' cumulative histories converge on the
