@@ -10,6 +10,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -120,12 +121,14 @@ void layout_generic(const float* const* segment, std::size_t m, std::size_t w, f
 // = std::min(x, y), and max_ps(y, x) is y > x ? y : x = std::max(x, y), NaN included.
 //
 // Register blocking: a comparator on wires in memory costs two loads and two stores for two
-// min/max, so the kernel ran at the store port's speed (and above it: about 5 cycles per
-// comparator and block at m = 100, perf 2026-12-04). Batcher's first stages sort aligned groups
-// of wires; the leading full groups are loaded once, sorted by a network unrolled at compile time
-// (every wire a named register), and stored once. AVX-512 has 32 registers: groups of 32 wires
-// (191 of the median's 897 comparators per group at m = 100); AVX2 has 16 and a wire is two of
-// them: groups of 8, per half.
+// min/max, and the kernel ran at about 5 cycles per comparator and block at m = 100 (perf,
+// 2026-12-04). Batcher's first stages sort aligned groups of wires; the leading full groups are
+// loaded once, sorted by a network unrolled at compile time (every wire a named register), and
+// stored once. AVX-512 has 32 registers: groups of 32 wires (3 x 191 of the median's 897
+// comparators at m = 100; groups of 16 measured 125 against 118 ms). AVX2 has 16 and a wire is
+// two of them: groups of 16 per half of the lanes, with a few spills (94 ms against 102 for
+// groups of 8 and 102 for 32, median, 100 x 1e6, one thread;
+// bench/results/order_stats_2026-12-04.md).
 static_assert(kLanes == 16, "the lane kernels below handle 16 floats");
 
 // Batcher's odd-even merge sort of G wires, at compile time (selection_network.cc's loop).
@@ -161,7 +164,7 @@ constexpr StaticBatcher<G> kBatcher{};
 
 #if defined(__x86_64__) && defined(__GNUC__)
 constexpr std::size_t kGroupAvx512 = 32;
-constexpr std::size_t kGroupAvx2 = 8;
+constexpr std::size_t kGroupAvx2 = 16;
 
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized inside _mm512_min_ps (GCC PR 105593).
 #pragma GCC diagnostic push
@@ -177,14 +180,27 @@ __attribute__((target("avx512f"), always_inline)) inline void sort_registers_avx
   (cas(r[kBatcher<G>.first[I]], r[kBatcher<G>.second[I]]), ...);
 }
 
+// Loads and stores unrolled at compile time: as loops, GCC turned them into copies of the whole
+// group to and from the stack (rep movsq) and kept the group there.
+template <std::size_t... I>
+__attribute__((target("avx512f"), always_inline)) inline void load_registers_avx512(
+    __m512* r, const float* base, std::index_sequence<I...>) {
+  ((r[I] = _mm512_load_ps(base + I * kLanes)), ...);
+}
+template <std::size_t... I>
+__attribute__((target("avx512f"), always_inline)) inline void store_registers_avx512(
+    const __m512* r, float* base, std::index_sequence<I...>) {
+  (_mm512_store_ps(base + I * kLanes, r[I]), ...);
+}
+
 __attribute__((target("avx512f"))) void sort_lanes_avx512(float* block, const BlockedNetwork& net) {
   constexpr std::size_t G = kGroupAvx512;
   for (std::size_t g = 0; g < net.groups; ++g) {
     float* base = block + g * G * kLanes;
     __m512 r[G];
-    for (std::size_t i = 0; i < G; ++i) r[i] = _mm512_loadu_ps(base + i * kLanes);
+    load_registers_avx512(r, base, std::make_index_sequence<G>{});
     sort_registers_avx512<G>(r, std::make_index_sequence<StaticBatcher<G>::kSize>{});
-    for (std::size_t i = 0; i < G; ++i) _mm512_storeu_ps(base + i * kLanes, r[i]);
+    store_registers_avx512(r, base, std::make_index_sequence<G>{});
   }
   for (const Comparator& c : net.rest) {
     float* px = block + c.first * kLanes;
@@ -207,15 +223,26 @@ __attribute__((target("avx2"), always_inline)) inline void sort_registers_avx2(
   (cas(r[kBatcher<G>.first[I]], r[kBatcher<G>.second[I]]), ...);
 }
 
+template <std::size_t... I>
+__attribute__((target("avx2"), always_inline)) inline void load_registers_avx2(
+    __m256* r, const float* base, std::index_sequence<I...>) {
+  ((r[I] = _mm256_load_ps(base + I * kLanes)), ...);
+}
+template <std::size_t... I>
+__attribute__((target("avx2"), always_inline)) inline void store_registers_avx2(
+    const __m256* r, float* base, std::index_sequence<I...>) {
+  (_mm256_store_ps(base + I * kLanes, r[I]), ...);
+}
+
 __attribute__((target("avx2"))) void sort_lanes_avx2(float* block, const BlockedNetwork& net) {
   constexpr std::size_t G = kGroupAvx2;
   for (std::size_t g = 0; g < net.groups; ++g) {
     for (std::size_t half = 0; half < kLanes; half += 8) {
       float* base = block + g * G * kLanes + half;
       __m256 r[G];
-      for (std::size_t i = 0; i < G; ++i) r[i] = _mm256_loadu_ps(base + i * kLanes);
+      load_registers_avx2(r, base, std::make_index_sequence<G>{});
       sort_registers_avx2<G>(r, std::make_index_sequence<StaticBatcher<G>::kSize>{});
-      for (std::size_t i = 0; i < G; ++i) _mm256_storeu_ps(base + i * kLanes, r[i]);
+      store_registers_avx2(r, base, std::make_index_sequence<G>{});
     }
   }
   for (const Comparator& c : net.rest) {
@@ -297,9 +324,19 @@ __attribute__((target("avx2"))) void layout_avx2(const float* const* segment, st
 
 enum class LaneIsa { kAvx512, kAvx2, kSse2 };
 LaneIsa lane_isa() {
-  static const LaneIsa isa = __builtin_cpu_supports("avx512f") ? LaneIsa::kAvx512
-                             : __builtin_cpu_supports("avx2")  ? LaneIsa::kAvx2
-                                                               : LaneIsa::kSse2;
+  static const LaneIsa isa = [] {
+    LaneIsa best = __builtin_cpu_supports("avx512f") ? LaneIsa::kAvx512
+                   : __builtin_cpu_supports("avx2")  ? LaneIsa::kAvx2
+                                                     : LaneIsa::kSse2;
+    // FEDGUARD_CPU_LANES=avx2 or sse2 caps the instruction set, so that the tests run every
+    // kernel on one machine (tests/CMakeLists.txt) and a benchmark can time the AVX2 kernels on
+    // an AVX-512 processor.
+    if (const char* cap = std::getenv("FEDGUARD_CPU_LANES")) {
+      if (std::strcmp(cap, "avx2") == 0 && best == LaneIsa::kAvx512) best = LaneIsa::kAvx2;
+      if (std::strcmp(cap, "sse2") == 0) best = LaneIsa::kSse2;
+    }
+    return best;
+  }();
   return isa;
 }
 std::size_t lane_group() {
