@@ -1,6 +1,7 @@
 // Pass 2, coordinate-wise rules (median, trimmed mean, Bulyan's mean around the median).
 // Work is split into chunks of columns (each row contributes one contiguous run). For up to
 // 2048 rows, 16 columns at a time are sorted by a branch-free sorting network on lane vectors
+// (its first stages on groups of wires held in registers; median and trimmed mean only partition)
 // and every statistic is read off the sorted columns; above that, each column is gathered and
 // selected with std::nth_element. With a mixing matrix (transforms such as clipping or
 // nearest-neighbour mixing), the chunk of mixed rows is first formed by one SGEMM.
