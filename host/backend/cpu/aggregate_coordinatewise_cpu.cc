@@ -491,8 +491,8 @@ double sorted_statistic(const float* v, std::size_t stride, std::size_t m,
 
 // The first 64-byte boundary at or after p (a buffer allocated kLanes floats longer).
 float* aligned_lines(float* p) {
-  const auto u = reinterpret_cast<std::uintptr_t>(p);
-  return reinterpret_cast<float*>((u + 63) & ~std::uintptr_t{63});
+  const std::size_t misalign = reinterpret_cast<std::uintptr_t>(p) % 64;  // a multiple of 4
+  return misalign ? p + (64 - misalign) / sizeof(float) : p;
 }
 
 // +-FLT_MAX beyond float32's range, NaN kept: kernels/scan_math.h, shared with the CUDA kernels.
