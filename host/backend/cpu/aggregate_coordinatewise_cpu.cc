@@ -1,6 +1,7 @@
 // Pass 2, coordinate-wise rules (median, trimmed mean, Bulyan's mean around the median).
 // Work is split into chunks of columns (each row contributes one contiguous run). For up to
 // 2048 rows, 16 columns at a time are sorted by a branch-free sorting network on lane vectors
+// (its first stages on groups of wires held in registers; median and trimmed mean only partition)
 // and every statistic is read off the sorted columns; above that, each column is gathered and
 // selected with std::nth_element. With a mixing matrix (transforms such as clipping or
 // nearest-neighbour mixing), the chunk of mixed rows is first formed by one SGEMM.
@@ -10,6 +11,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -79,108 +81,6 @@ namespace {
 constexpr std::size_t kLanes = 16;             // columns sorted side by side
 constexpr std::size_t kNetworkMaxRows = 2048;  // above: per-column selection instead
 
-// The comparator networks of selection_network.h, built once per shape and thread.
-const std::vector<Comparator>& cached_sorting_network(std::size_t m) {
-  thread_local std::size_t built_for = 0;
-  thread_local std::vector<Comparator> net;
-  if (built_for != m) {
-    net = sorting_network(m);
-    built_for = m;
-  }
-  return net;
-}
-const std::vector<Comparator>& cached_partition_network(std::size_t m, std::size_t b) {
-  thread_local std::pair<std::size_t, std::size_t> built_for{0, 0};
-  thread_local std::vector<Comparator> net;
-  if (built_for != std::make_pair(m, b)) {
-    net = partition_network(m, b);
-    built_for = {m, b};
-  }
-  return net;
-}
-
-// Sorts (or partitions) kLanes columns at once: block[i * kLanes + lane] is row i of column
-// `lane`. Branch-free min/max on whole lane vectors, where a per-column selection mispredicts
-// about every other branch. Written with intrinsics per instruction set: as per-float loops
-// (and as GCC vector types) GCC's AVX2 code stayed scalar and stalled on store forwarding
-// (perf, 2026-12-03: about 6,000 cycles per column at m = 100). min_ps(y, x) is y < x ? y : x
-// = std::min(x, y), and max_ps(y, x) is y > x ? y : x = std::max(x, y), NaN included.
-static_assert(kLanes == 16, "the lane kernels below handle 16 floats");
-
-#if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized inside _mm512_min_ps (GCC PR 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-__attribute__((target("avx512f"))) void sort_lanes_avx512(float* block, const Comparator* net,
-                                                          std::size_t comparators) {
-  for (std::size_t c = 0; c < comparators; ++c) {
-    float* px = block + net[c].first * kLanes;
-    float* py = block + net[c].second * kLanes;
-    const __m512 x = _mm512_loadu_ps(px), y = _mm512_loadu_ps(py);
-    _mm512_storeu_ps(px, _mm512_min_ps(y, x));
-    _mm512_storeu_ps(py, _mm512_max_ps(y, x));
-  }
-}
-#pragma GCC diagnostic pop
-
-__attribute__((target("avx2"))) void sort_lanes_avx2(float* block, const Comparator* net,
-                                                     std::size_t comparators) {
-  for (std::size_t c = 0; c < comparators; ++c) {
-    float* px = block + net[c].first * kLanes;
-    float* py = block + net[c].second * kLanes;
-    const __m256 x0 = _mm256_loadu_ps(px), x1 = _mm256_loadu_ps(px + 8);
-    const __m256 y0 = _mm256_loadu_ps(py), y1 = _mm256_loadu_ps(py + 8);
-    _mm256_storeu_ps(px, _mm256_min_ps(y0, x0));
-    _mm256_storeu_ps(px + 8, _mm256_min_ps(y1, x1));
-    _mm256_storeu_ps(py, _mm256_max_ps(y0, x0));
-    _mm256_storeu_ps(py + 8, _mm256_max_ps(y1, x1));
-  }
-}
-
-void sort_lanes_sse2(float* block, const Comparator* net, std::size_t comparators) {
-  for (std::size_t c = 0; c < comparators; ++c) {
-    float* px = block + net[c].first * kLanes;
-    float* py = block + net[c].second * kLanes;
-    for (std::size_t q = 0; q < kLanes; q += 4) {
-      const __m128 x = _mm_loadu_ps(px + q), y = _mm_loadu_ps(py + q);
-      _mm_storeu_ps(px + q, _mm_min_ps(y, x));
-      _mm_storeu_ps(py + q, _mm_max_ps(y, x));
-    }
-  }
-}
-
-void sort_lanes(float* block, const Comparator* net, std::size_t comparators) {
-  static const auto kernel = __builtin_cpu_supports("avx512f") ? sort_lanes_avx512
-                             : __builtin_cpu_supports("avx2")  ? sort_lanes_avx2
-                                                               : sort_lanes_sse2;
-  kernel(block, net, comparators);
-}
-#else
-void sort_lanes(float* block, const Comparator* net, std::size_t comparators) {
-  for (std::size_t c = 0; c < comparators; ++c) {
-    float* x = block + net[c].first * kLanes;
-    float* y = block + net[c].second * kLanes;
-    for (std::size_t l = 0; l < kLanes; ++l) {
-      const float lo = std::min(x[l], y[l]), hi = std::max(x[l], y[l]);
-      x[l] = lo;
-      y[l] = hi;
-    }
-  }
-}
-#endif
-
-// Per lane, the float64 sum of rows [first, last) of the block, rows added in order.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-void sum_rows(const float* block, std::size_t first, std::size_t last, double* sums) {
-  double s[kLanes];
-  std::fill(s, s + kLanes, -0.0);  // -0.0 + x == x for every x, signed zeros included
-  for (std::size_t p = first; p < last; ++p)
-    for (std::size_t l = 0; l < kLanes; ++l) s[l] += static_cast<double>(block[p * kLanes + l]);
-  std::memcpy(sums, s, sizeof s);
-}
-
 // Whether every value is finite. The partition network's classes are those of a sort for
 // ordered values; a block with a NaN or an Inf (mixed rows can overflow) takes the full sort, as
 // before the partition network existed. Integer tests on the exponent bits, so that it vectorises.
@@ -192,6 +92,369 @@ bool all_finite(const float* values, std::size_t count) {
     bad |= static_cast<std::uint32_t>((u & 0x7f800000u) == 0x7f800000u);
   }
   return bad == 0;
+}
+
+void layout_generic(const float* const* segment, std::size_t m, std::size_t w, float* blocks,
+                    std::uint32_t* bad) {
+  const std::size_t nblocks = (w + kLanes - 1) / kLanes;
+  for (std::size_t p = 0; p < m; ++p) {
+    const float* src = segment[p];
+    for (std::size_t jb = 0; jb < nblocks; ++jb) {
+      float* dst = blocks + (jb * m + p) * kLanes;
+      const std::size_t j0 = jb * kLanes;
+      if (j0 + kLanes <= w) {
+        std::memcpy(dst, src + j0, sizeof(float) * kLanes);
+      } else {
+        std::copy(src + j0, src + w, dst);
+        std::fill(dst + (w - j0), dst + kLanes, 0.0f);
+      }
+    }
+  }
+  for (std::size_t jb = 0; jb < nblocks; ++jb)
+    bad[jb] = !all_finite(blocks + jb * m * kLanes, m * kLanes);
+}
+
+// Sorts (or partitions) kLanes columns at once: block[i * kLanes + lane] is row i of column
+// `lane`. Branch-free min/max on whole lane vectors, where a per-column selection mispredicts
+// about every other branch. Written with intrinsics per instruction set: as per-float loops
+// (and as GCC vector types) GCC's AVX2 code stayed scalar and stalled on store forwarding
+// (perf, 2026-12-03: about 6,000 cycles per column at m = 100). min_ps(y, x) is y < x ? y : x
+// = std::min(x, y), and max_ps(y, x) is y > x ? y : x = std::max(x, y), NaN included.
+//
+// Register blocking: a comparator on wires in memory costs two loads and two stores for two
+// min/max, and the kernel ran at about 5 cycles per comparator and block at m = 100 (perf,
+// 2026-12-04). Batcher's first stages sort aligned groups of wires; the leading full groups are
+// loaded once, sorted by a network unrolled at compile time (every wire a named register), and
+// stored once. AVX-512 has 32 registers: groups of 32 wires (3 x 191 of the median's 897
+// comparators at m = 100; groups of 16 measured 125 against 118 ms). AVX2 has 16 and a wire is
+// two of them: groups of 16 per half of the lanes, with a few spills (94 ms against 102 for
+// groups of 8 and 102 for 32, median, 100 x 1e6, one thread;
+// bench/results/order_stats_2026-12-04.md).
+static_assert(kLanes == 16, "the lane kernels below handle 16 floats");
+
+// Batcher's odd-even merge sort of G wires, at compile time (selection_network.cc's loop).
+template <std::size_t G>
+constexpr std::size_t batcher_size() {
+  std::size_t c = 0;
+  for (std::size_t p = 1; p < G; p <<= 1)
+    for (std::size_t k = p; k >= 1; k >>= 1)
+      for (std::size_t j = k % p; j + k < G; j += 2 * k)
+        for (std::size_t i = 0; i < std::min(k, G - j - k); ++i)
+          if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) ++c;
+  return c;
+}
+template <std::size_t G>
+struct StaticBatcher {
+  static constexpr std::size_t kSize = batcher_size<G>();
+  std::uint8_t first[kSize] = {}, second[kSize] = {};
+  constexpr StaticBatcher() {
+    std::size_t c = 0;
+    for (std::size_t p = 1; p < G; p <<= 1)
+      for (std::size_t k = p; k >= 1; k >>= 1)
+        for (std::size_t j = k % p; j + k < G; j += 2 * k)
+          for (std::size_t i = 0; i < std::min(k, G - j - k); ++i)
+            if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) {
+              first[c] = static_cast<std::uint8_t>(i + j);
+              second[c] = static_cast<std::uint8_t>(i + j + k);
+              ++c;
+            }
+  }
+};
+template <std::size_t G>
+constexpr StaticBatcher<G> kBatcher{};
+
+#if defined(__x86_64__) && defined(__GNUC__)
+constexpr std::size_t kGroupAvx512 = 32;
+constexpr std::size_t kGroupAvx2 = 16;
+
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized inside _mm512_min_ps (GCC PR 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <std::size_t G, std::size_t... I>
+__attribute__((target("avx512f"), always_inline)) inline void sort_registers_avx512(
+    __m512* r, std::index_sequence<I...>) {
+  auto cas = [](__m512 & x, __m512 & y) __attribute__((target("avx512f"), always_inline)) {
+    const __m512 lo = _mm512_min_ps(y, x);
+    y = _mm512_max_ps(y, x);
+    x = lo;
+  };
+  (cas(r[kBatcher<G>.first[I]], r[kBatcher<G>.second[I]]), ...);
+}
+
+// Loads and stores unrolled at compile time: as loops, GCC turned them into copies of the whole
+// group to and from the stack (rep movsq) and kept the group there.
+template <std::size_t... I>
+__attribute__((target("avx512f"), always_inline)) inline void load_registers_avx512(
+    __m512* r, const float* base, std::index_sequence<I...>) {
+  ((r[I] = _mm512_load_ps(base + I * kLanes)), ...);
+}
+template <std::size_t... I>
+__attribute__((target("avx512f"), always_inline)) inline void store_registers_avx512(
+    const __m512* r, float* base, std::index_sequence<I...>) {
+  (_mm512_store_ps(base + I * kLanes, r[I]), ...);
+}
+
+__attribute__((target("avx512f"))) void sort_lanes_avx512(float* block, const BlockedNetwork& net) {
+  constexpr std::size_t G = kGroupAvx512;
+  for (std::size_t g = 0; g < net.groups; ++g) {
+    float* base = block + g * G * kLanes;
+    __m512 r[G];
+    load_registers_avx512(r, base, std::make_index_sequence<G>{});
+    sort_registers_avx512<G>(r, std::make_index_sequence<StaticBatcher<G>::kSize>{});
+    store_registers_avx512(r, base, std::make_index_sequence<G>{});
+  }
+  for (const Comparator& c : net.rest) {
+    float* px = block + c.first * kLanes;
+    float* py = block + c.second * kLanes;
+    const __m512 x = _mm512_loadu_ps(px), y = _mm512_loadu_ps(py);
+    _mm512_storeu_ps(px, _mm512_min_ps(y, x));
+    _mm512_storeu_ps(py, _mm512_max_ps(y, x));
+  }
+}
+#pragma GCC diagnostic pop
+
+template <std::size_t G, std::size_t... I>
+__attribute__((target("avx2"), always_inline)) inline void sort_registers_avx2(
+    __m256* r, std::index_sequence<I...>) {
+  auto cas = [](__m256 & x, __m256 & y) __attribute__((target("avx2"), always_inline)) {
+    const __m256 lo = _mm256_min_ps(y, x);
+    y = _mm256_max_ps(y, x);
+    x = lo;
+  };
+  (cas(r[kBatcher<G>.first[I]], r[kBatcher<G>.second[I]]), ...);
+}
+
+template <std::size_t... I>
+__attribute__((target("avx2"), always_inline)) inline void load_registers_avx2(
+    __m256* r, const float* base, std::index_sequence<I...>) {
+  ((r[I] = _mm256_load_ps(base + I * kLanes)), ...);
+}
+template <std::size_t... I>
+__attribute__((target("avx2"), always_inline)) inline void store_registers_avx2(
+    const __m256* r, float* base, std::index_sequence<I...>) {
+  (_mm256_store_ps(base + I * kLanes, r[I]), ...);
+}
+
+__attribute__((target("avx2"))) void sort_lanes_avx2(float* block, const BlockedNetwork& net) {
+  constexpr std::size_t G = kGroupAvx2;
+  for (std::size_t g = 0; g < net.groups; ++g) {
+    for (std::size_t half = 0; half < kLanes; half += 8) {
+      float* base = block + g * G * kLanes + half;
+      __m256 r[G];
+      load_registers_avx2(r, base, std::make_index_sequence<G>{});
+      sort_registers_avx2<G>(r, std::make_index_sequence<StaticBatcher<G>::kSize>{});
+      store_registers_avx2(r, base, std::make_index_sequence<G>{});
+    }
+  }
+  for (const Comparator& c : net.rest) {
+    float* px = block + c.first * kLanes;
+    float* py = block + c.second * kLanes;
+    const __m256 x0 = _mm256_loadu_ps(px), x1 = _mm256_loadu_ps(px + 8);
+    const __m256 y0 = _mm256_loadu_ps(py), y1 = _mm256_loadu_ps(py + 8);
+    _mm256_storeu_ps(px, _mm256_min_ps(y0, x0));
+    _mm256_storeu_ps(px + 8, _mm256_min_ps(y1, x1));
+    _mm256_storeu_ps(py, _mm256_max_ps(y0, x0));
+    _mm256_storeu_ps(py + 8, _mm256_max_ps(y1, x1));
+  }
+}
+
+void sort_lanes_sse2(float* block, const BlockedNetwork& net) {
+  for (const Comparator& c : net.rest) {
+    float* px = block + c.first * kLanes;
+    float* py = block + c.second * kLanes;
+    for (std::size_t q = 0; q < kLanes; q += 4) {
+      const __m128 x = _mm_loadu_ps(px + q), y = _mm_loadu_ps(py + q);
+      _mm_storeu_ps(px + q, _mm_min_ps(y, x));
+      _mm_storeu_ps(py + q, _mm_max_ps(y, x));
+    }
+  }
+}
+
+// Lane-block layout of a chunk: row p's values [16 jb, 16 jb + 16) to blocks[(jb m + p) 16 ..],
+// the last block padded with zeros, reading each row's run in order (taking 16 values from each
+// of m rows in turn defeats the hardware prefetchers: perf, 2026-12-03). While the values are in
+// registers, `bad[jb]` records whether block jb holds a NaN or an Inf (an all-ones exponent):
+// a separate pass over the blocks for that cost about a tenth of pass 2 (perf, 2026-12-04).
+// kLayoutRows rows are read side by side: one row at a time left the copy waiting on memory
+// (median, 100 x 1e6, one thread: 77 ms with one row, 71 with two, 64 with four or eight).
+constexpr std::size_t kLayoutRows = 4;
+
+template <std::size_t R>
+__attribute__((target("avx512f"), always_inline)) inline void layout_rows_avx512(
+    const float* const* src, std::size_t m, std::size_t w, float* dst, std::uint32_t* bad) {
+  const std::size_t full = w / kLanes;
+  const __m512i exponent = _mm512_set1_epi32(0x7f800000);
+  auto is_bad = [exponent](__m512 x) __attribute__((target("avx512f"), always_inline)) {
+    return _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(x), exponent), exponent);
+  };
+  for (std::size_t jb = 0; jb < full; ++jb) {
+    __mmask16 any = 0;
+    for (std::size_t q = 0; q < R; ++q) {
+      const __m512 x = _mm512_loadu_ps(src[q] + jb * kLanes);
+      _mm512_store_ps(dst + (jb * m + q) * kLanes, x);
+      any |= is_bad(x);
+    }
+    bad[jb] |= any;
+  }
+  if (full * kLanes < w) {
+    const auto tail = static_cast<__mmask16>((1u << (w - full * kLanes)) - 1);
+    for (std::size_t q = 0; q < R; ++q) {
+      const __m512 x = _mm512_maskz_loadu_ps(tail, src[q] + full * kLanes);
+      _mm512_store_ps(dst + (full * m + q) * kLanes, x);
+      bad[full] |= is_bad(x);
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void layout_avx512(const float* const* segment, std::size_t m,
+                                                      std::size_t w, float* blocks,
+                                                      std::uint32_t* bad) {
+  std::fill(bad, bad + (w + kLanes - 1) / kLanes, 0u);
+  std::size_t p = 0;
+  for (; p + kLayoutRows <= m; p += kLayoutRows)
+    layout_rows_avx512<kLayoutRows>(segment + p, m, w, blocks + p * kLanes, bad);
+  for (; p < m; ++p) layout_rows_avx512<1>(segment + p, m, w, blocks + p * kLanes, bad);
+}
+
+template <std::size_t R>
+__attribute__((target("avx2"), always_inline)) inline void layout_rows_avx2(
+    const float* const* src, std::size_t m, std::size_t w, float* dst, std::uint32_t* bad) {
+  const std::size_t full = w / kLanes;
+  const __m256i exponent = _mm256_set1_epi32(0x7f800000);
+  for (std::size_t jb = 0; jb < full; ++jb) {
+    __m256i any = _mm256_setzero_si256();
+    for (std::size_t q = 0; q < R; ++q) {
+      const __m256 x0 = _mm256_loadu_ps(src[q] + jb * kLanes);
+      const __m256 x1 = _mm256_loadu_ps(src[q] + jb * kLanes + 8);
+      _mm256_store_ps(dst + (jb * m + q) * kLanes, x0);
+      _mm256_store_ps(dst + (jb * m + q) * kLanes + 8, x1);
+      any = _mm256_or_si256(
+          any,
+          _mm256_or_si256(
+              _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(x0), exponent), exponent),
+              _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(x1), exponent), exponent)));
+    }
+    bad[jb] |= static_cast<std::uint32_t>(_mm256_movemask_epi8(any));
+  }
+  if (full * kLanes < w) {
+    for (std::size_t q = 0; q < R; ++q) {
+      float* d = dst + (full * m + q) * kLanes;
+      std::copy(src[q] + full * kLanes, src[q] + w, d);
+      std::fill(d + (w - full * kLanes), d + kLanes, 0.0f);
+      bad[full] |= static_cast<std::uint32_t>(!all_finite(d, kLanes));
+    }
+  }
+}
+
+__attribute__((target("avx2"))) void layout_avx2(const float* const* segment, std::size_t m,
+                                                 std::size_t w, float* blocks, std::uint32_t* bad) {
+  std::fill(bad, bad + (w + kLanes - 1) / kLanes, 0u);
+  std::size_t p = 0;
+  for (; p + kLayoutRows <= m; p += kLayoutRows)
+    layout_rows_avx2<kLayoutRows>(segment + p, m, w, blocks + p * kLanes, bad);
+  for (; p < m; ++p) layout_rows_avx2<1>(segment + p, m, w, blocks + p * kLanes, bad);
+}
+
+enum class LaneIsa { kAvx512, kAvx2, kSse2 };
+LaneIsa lane_isa() {
+  static const LaneIsa isa = [] {
+    LaneIsa best = __builtin_cpu_supports("avx512f") ? LaneIsa::kAvx512
+                   : __builtin_cpu_supports("avx2")  ? LaneIsa::kAvx2
+                                                     : LaneIsa::kSse2;
+    // FEDGUARD_CPU_LANES=avx2 or sse2 caps the instruction set, so that the tests run every
+    // kernel on one machine (tests/CMakeLists.txt) and a benchmark can time the AVX2 kernels on
+    // an AVX-512 processor.
+    if (const char* cap = std::getenv("FEDGUARD_CPU_LANES")) {
+      if (std::strcmp(cap, "avx2") == 0 && best == LaneIsa::kAvx512) best = LaneIsa::kAvx2;
+      if (std::strcmp(cap, "sse2") == 0) best = LaneIsa::kSse2;
+    }
+    return best;
+  }();
+  return isa;
+}
+std::size_t lane_group() {
+  switch (lane_isa()) {
+    case LaneIsa::kAvx512:
+      return kGroupAvx512;
+    case LaneIsa::kAvx2:
+      return kGroupAvx2;
+    case LaneIsa::kSse2:
+      break;
+  }
+  return 0;
+}
+void sort_lanes(float* block, const BlockedNetwork& net) {
+  switch (lane_isa()) {
+    case LaneIsa::kAvx512:
+      return sort_lanes_avx512(block, net);
+    case LaneIsa::kAvx2:
+      return sort_lanes_avx2(block, net);
+    case LaneIsa::kSse2:
+      return sort_lanes_sse2(block, net);
+  }
+}
+void layout_blocks(const float* const* segment, std::size_t m, std::size_t w, float* blocks,
+                   std::uint32_t* bad) {
+  switch (lane_isa()) {
+    case LaneIsa::kAvx512:
+      return layout_avx512(segment, m, w, blocks, bad);
+    case LaneIsa::kAvx2:
+      return layout_avx2(segment, m, w, blocks, bad);
+    case LaneIsa::kSse2:
+      break;
+  }
+  layout_generic(segment, m, w, blocks, bad);
+}
+#else
+std::size_t lane_group() { return 0; }
+void layout_blocks(const float* const* segment, std::size_t m, std::size_t w, float* blocks,
+                   std::uint32_t* bad) {
+  layout_generic(segment, m, w, blocks, bad);
+}
+void sort_lanes(float* block, const BlockedNetwork& net) {
+  for (const Comparator& c : net.rest) {
+    float* x = block + c.first * kLanes;
+    float* y = block + c.second * kLanes;
+    for (std::size_t l = 0; l < kLanes; ++l) {
+      const float lo = std::min(x[l], y[l]), hi = std::max(x[l], y[l]);
+      x[l] = lo;
+      y[l] = hi;
+    }
+  }
+}
+#endif
+
+// The networks of selection_network.h split for this processor's kernel, built once per shape
+// and thread.
+const BlockedNetwork& cached_sorting_network(std::size_t m) {
+  thread_local std::size_t built_for = 0;
+  thread_local BlockedNetwork net;
+  if (built_for != m) {
+    net = block_network(sorting_network(m), m, lane_group());
+    built_for = m;
+  }
+  return net;
+}
+const BlockedNetwork& cached_partition_network(std::size_t m, std::size_t b) {
+  thread_local std::pair<std::size_t, std::size_t> built_for{0, 0};
+  thread_local BlockedNetwork net;
+  if (built_for != std::make_pair(m, b)) {
+    net = block_network(partition_network(m, b), m, lane_group());
+    built_for = {m, b};
+  }
+  return net;
+}
+
+// Per lane, the float64 sum of rows [first, last) of the block, rows added in order.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void sum_rows(const float* block, std::size_t first, std::size_t last, double* sums) {
+  double s[kLanes];
+  std::fill(s, s + kLanes, -0.0);  // -0.0 + x == x for every x, signed zeros included
+  for (std::size_t p = first; p < last; ++p)
+    for (std::size_t l = 0; l < kLanes; ++l) s[l] += static_cast<double>(block[p * kLanes + l]);
+  std::memcpy(sums, s, sizeof s);
 }
 
 // The statistic of one sorted column (values[i * stride], i < m).
@@ -226,6 +489,12 @@ double sorted_statistic(const float* v, std::size_t stride, std::size_t m,
   return 0;
 }
 
+// The first 64-byte boundary at or after p (a buffer allocated kLanes floats longer).
+float* aligned_lines(float* p) {
+  const std::size_t misalign = reinterpret_cast<std::uintptr_t>(p) % 64;  // a multiple of 4
+  return misalign ? p + (64 - misalign) / sizeof(float) : p;
+}
+
 // +-FLT_MAX beyond float32's range, NaN kept: kernels/scan_math.h, shared with the CUDA kernels.
 using kernels::saturate;
 
@@ -256,7 +525,11 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
     std::vector<float> converted(!mixed && view.dtype() != DType::kFloat32 ? m * chunk : 0);
     std::vector<float> source(mixed ? (k + r) * chunk : 0);
     std::vector<float> mixed_rows(mixed ? m * chunk : 0);
-    std::vector<float> blocks(network ? m * ((chunk + kLanes - 1) / kLanes) * kLanes : 0);
+    // 64-byte aligned: a lane block's row is one cache line (the layout kernels' aligned stores).
+    std::vector<float> blocks_storage(
+        network ? m * ((chunk + kLanes - 1) / kLanes) * kLanes + kLanes : 0);
+    float* const blocks = aligned_lines(blocks_storage.data());
+    std::vector<std::uint32_t> bad((chunk + kLanes - 1) / kLanes);
     std::vector<float> column(network ? 0 : m);
     std::vector<float> scratch(chunk);
 #pragma omp for schedule(dynamic, 4)
@@ -291,26 +564,13 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
         // 16 values from each of m rows in turn defeats the hardware prefetchers (m streams)
         // and left every load waiting on memory (perf, 2026-12-03).
         const std::size_t nblocks = (w + kLanes - 1) / kLanes;
-        for (std::size_t p = 0; p < m; ++p) {
-          const float* src = segment[p];
-          for (std::size_t jb = 0; jb < nblocks; ++jb) {
-            float* dst = blocks.data() + (jb * m + p) * kLanes;
-            const std::size_t j0 = jb * kLanes;
-            if (j0 + kLanes <= w) {
-              std::memcpy(dst, src + j0, sizeof(float) * kLanes);
-            } else {
-              std::copy(src + j0, src + w, dst);
-              std::fill(dst + (w - j0), dst + kLanes, 0.0f);
-            }
-          }
-        }
+        layout_blocks(segment.data(), m, w, blocks, bad.data());
         for (std::size_t jb = 0; jb < nblocks; ++jb) {
-          float* block = blocks.data() + jb * m * kLanes;
+          float* block = blocks + jb * m * kLanes;
           const std::size_t j0 = jb * kLanes;
           const std::size_t lanes = std::min(kLanes, w - j0);
-          if (partition && all_finite(block, m * kLanes)) {
-            const auto& net = cached_partition_network(m, b);
-            sort_lanes(block, net.data(), net.size());
+          if (partition && !bad[jb]) {
+            sort_lanes(block, cached_partition_network(m, b));
             double sums[kLanes];
             sum_rows(block, b, m - b, sums);
             // m - 2b is 1 or 2 for the median: the middle value, or the mean of the two.
@@ -318,8 +578,7 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
             for (std::size_t l = 0; l < lanes; ++l) out[col0 + j0 + l] = saturate(sums[l] / count);
             continue;
           }
-          const auto& net = cached_sorting_network(m);
-          sort_lanes(block, net.data(), net.size());
+          sort_lanes(block, cached_sorting_network(m));
           for (std::size_t l = 0; l < lanes; ++l)
             out[col0 + j0 + l] =
                 saturate(sorted_statistic(block + l, kLanes, m, request.statistic, request.param));

@@ -38,4 +38,33 @@ std::vector<Comparator> partition_network(std::size_t m, std::size_t b) {
   return kept;
 }
 
+BlockedNetwork block_network(const std::vector<Comparator>& net, std::size_t m, std::size_t group) {
+  BlockedNetwork out;
+  out.group = group;
+  if (group == 0) {
+    out.rest = net;
+    return out;
+  }
+  FEDGUARD_EXPECTS((group & (group - 1)) == 0, "group must be a power of two, got " << group);
+  // The leading run of comparators within one aligned group: Batcher's stages p < group.
+  std::size_t run = 0;
+  while (run < net.size() && net[run].first / group == net[run].second / group) ++run;
+  // Leading full groups whose comparators in that run are exactly sorting_network(group).
+  const std::vector<Comparator> small = sorting_network(group);
+  std::vector<std::vector<Comparator>> by_group((m + group - 1) / group);
+  for (std::size_t c = 0; c < run; ++c) by_group[net[c].first / group].push_back(net[c]);
+  while ((out.groups + 1) * group <= m) {
+    const auto& mine = by_group[out.groups];
+    const auto base = static_cast<std::uint32_t>(out.groups * group);
+    bool same = mine.size() == small.size();
+    for (std::size_t c = 0; same && c < small.size(); ++c)
+      same = mine[c].first == small[c].first + base && mine[c].second == small[c].second + base;
+    if (!same) break;
+    ++out.groups;
+  }
+  for (std::size_t c = 0; c < net.size(); ++c)
+    if (c >= run || net[c].first / group >= out.groups) out.rest.push_back(net[c]);
+  return out;
+}
+
 }  // namespace fedguard::backend::cpu

@@ -24,4 +24,20 @@ std::vector<Comparator> sorting_network(std::size_t m);
 /// mean's numerator (b = (m - 1) / 2: the median's one or two middle values). Requires 2b < m.
 std::vector<Comparator> partition_network(std::size_t m, std::size_t b);
 
+/// A network of sorting_network's family split for register blocking: first sort each of the
+/// wire groups [g * group, (g + 1) * group), g < groups, by sorting_network(group), then apply
+/// `rest` in order. Batcher's first stages act within aligned groups of a power-of-two size, so a
+/// full group's leading comparators are that smaller network: a kernel can hold the group in
+/// registers for them instead of loading and storing two wires per comparator.
+struct BlockedNetwork {
+  std::size_t group = 0;         ///< wires per group (a power of two)
+  std::size_t groups = 0;        ///< leading full groups sorted first
+  std::vector<Comparator> rest;  ///< the other comparators, in the original order
+};
+
+/// Splits `net` (sorting_network or partition_network of m wires) for groups of `group` wires.
+/// The same comparators as `net` in an order that differs only between comparators on disjoint
+/// wires, so every output is bit-identical. group = 0: no groups, rest = net.
+BlockedNetwork block_network(const std::vector<Comparator>& net, std::size_t m, std::size_t group);
+
 }  // namespace fedguard::backend::cpu
