@@ -147,6 +147,80 @@ RowStats row_stats(const float* v, std::size_t w) {
 RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, w); }
 #endif
 
+// Step 1's sweep of one row, fused so that the row is read once (from memory, where the tile
+// itself comes from cache): the copy of src into dst (none where src == dst, a row converted
+// there), row_stats's sums in row_stats's lanes and order (equal to it bit for bit), and, with
+// `part`, the row added into its chunk's float64 column sums for step 2's centre (ahead of
+// knowing whether the row is sane: a chunk with a row that is not is summed again).
+template <bool kCopy, bool kPart>
+RowStats load_row_generic(const float* src, float* dst, std::size_t w, double* part) {
+  if (kCopy) std::memcpy(dst, src, w * sizeof(float));
+  if (kPart)
+    for (std::size_t j = 0; j < w; ++j) part[j] += src[j];
+  return row_stats_generic(src, w);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <bool kCopy, bool kPart>
+__attribute__((target("avx2"))) RowStats load_row_avx2(const float* src, float* dst, std::size_t w,
+                                                       double* part) {
+  constexpr std::size_t kL = RowLanes::kL;
+  __m256d sq_lo = _mm256_setzero_pd(), sq_hi = _mm256_setzero_pd();
+  __m256 mx = _mm256_setzero_ps();
+  __m256i pos = _mm256_setzero_si256(), neg = _mm256_setzero_si256(), bad = _mm256_setzero_si256();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
+  const __m256 zero = _mm256_setzero_ps();
+  std::size_t j = 0;
+  for (; j + kL <= w; j += kL) {
+    const __m256 x = _mm256_loadu_ps(src + j);
+    if (kCopy) _mm256_storeu_ps(dst + j, x);
+    const __m256 a = _mm256_and_ps(x, abs_mask);
+    bad = _mm256_sub_epi32(bad, _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));
+    mx = _mm256_max_ps(a, mx);
+    const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+    const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+    sq_lo = _mm256_add_pd(sq_lo, _mm256_mul_pd(x_lo, x_lo));
+    sq_hi = _mm256_add_pd(sq_hi, _mm256_mul_pd(x_hi, x_hi));
+    pos = _mm256_sub_epi32(pos, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_GT_OQ)));
+    neg = _mm256_sub_epi32(neg, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
+    if (kPart) {
+      _mm256_storeu_pd(part + j, _mm256_add_pd(_mm256_loadu_pd(part + j), x_lo));
+      _mm256_storeu_pd(part + j + 4, _mm256_add_pd(_mm256_loadu_pd(part + j + 4), x_hi));
+    }
+  }
+  for (std::size_t t = j; t < w; ++t) {
+    if (kCopy) dst[t] = src[t];
+    if (kPart) part[t] += src[t];
+  }
+  RowLanes lanes;
+  _mm256_storeu_pd(lanes.sq, sq_lo);
+  _mm256_storeu_pd(lanes.sq + 4, sq_hi);
+  _mm256_storeu_ps(lanes.mx, mx);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), pos);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), neg);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), bad);
+  return lanes.finish(src, j, w);
+}
+#endif
+
+RowStats load_row(const float* src, float* dst, std::size_t w, double* part) {
+  using Kernel = RowStats (*)(const float*, float*, std::size_t, double*);
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  static const Kernel kernels[2][2] = {
+      {avx2 ? load_row_avx2<false, false> : load_row_generic<false, false>,
+       avx2 ? load_row_avx2<false, true> : load_row_generic<false, true>},
+      {avx2 ? load_row_avx2<true, false> : load_row_generic<true, false>,
+       avx2 ? load_row_avx2<true, true> : load_row_generic<true, true>}};
+#else
+  static const Kernel kernels[2][2] = {
+      {load_row_generic<false, false>, load_row_generic<false, true>},
+      {load_row_generic<true, false>, load_row_generic<true, true>}};
+#endif
+  return kernels[src != dst][part != nullptr](src, dst, w, part);
+}
+
 // Step 3's sweep of one row: row -= centre, proj = sum_j centre_j (row_j - centre_j) in float64,
 // mx = max |row_j - centre_j|. Eight float64 lanes (lane l: the j = l mod 8, in order; the tail
 // into lane 0), combined in lane order: deterministic, and with AVX2 one sweep where the single
@@ -259,12 +333,13 @@ struct Accumulators {
 // One worker's buffers, sized for the widest tile.
 struct Workspace {
   std::vector<float> tile, product, ref_tile, ref_product, centre, max_abs, sorted_max, subset_tile;
+  std::vector<double> centre_parts;  // each row chunk's column sums (kernels::kCentreRowChunk)
   std::vector<std::uint32_t> sketch_bucket;  // h(j) of the tile's columns
   std::vector<float> sketch_sign;            // s(j)
   std::vector<std::size_t> sketch_live;      // the rows still finite
   std::vector<double> scale, ref_scale;
-  std::vector<std::uint8_t> sane;
-  std::vector<std::size_t> subset_pos;  // next unconsumed entry of each column subset
+  std::vector<std::uint8_t> sane, summed;  // summed: added into its chunk's centre_parts
+  std::vector<std::size_t> subset_pos;     // next unconsumed entry of each column subset
 
   Workspace(std::size_t k, std::size_t r, std::size_t w, bool gram_wanted, std::size_t subsets)
       : tile(k * w),
@@ -277,7 +352,13 @@ struct Workspace {
         scale(k),
         ref_scale(r),
         sane(k),
-        subset_pos(subsets, 0) {}
+        summed(k),
+        subset_pos(subsets, 0) {
+    if (gram_wanted) centre_parts.resize(chunks(k) * w);
+  }
+  static std::size_t chunks(std::size_t k) {
+    return (k + kernels::kCentreRowChunk - 1) / kernels::kCentreRowChunk;
+  }
 };
 
 // Step 1b: S_p,h(j) += s(j) x_pj for the tile's columns j, every row still finite (a row found
@@ -333,10 +414,14 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   float* tile = ws.tile.data();
   const bool tile_needed = request.gram || request.sketch_dim > 0;
 
-  // 1. Convert and per-row statistics.
+  // 1. Convert and per-row statistics, and (with a Gram) the column sums of step 2, per chunk.
+  constexpr std::size_t kChunk = kernels::kCentreRowChunk;
+  double* parts = ws.centre_parts.data();
+  if (request.gram) std::fill(parts, parts + Workspace::chunks(k) * w, 0.0);
   for (std::size_t p = 0; p < k; ++p) {
     float* dst = tile + p * w;
     ws.max_abs[p] = 0;
+    ws.summed[p] = 0;
     if (!acc.finite[p]) {
       if (tile_needed) std::fill(dst, dst + w, 0.0f);
       continue;
@@ -356,22 +441,18 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
       continue;
     }
-    if (src != dst) std::memcpy(dst, src, w * sizeof(float));
-    const RowStats st = row_stats(dst, w);
-    const double sq = st.sq;
-    const float mx = st.max_abs;
-    const std::int64_t pos = st.positive, neg = st.negative, bad = st.bad;
-    const bool ok = bad == 0;
-    if (!ok) {
+    const RowStats st = load_row(src, dst, w, request.gram ? parts + p / kChunk * w : nullptr);
+    ws.summed[p] = request.gram;
+    if (st.bad != 0) {
       acc.finite[p] = 0;
       std::fill(dst, dst + w, 0.0f);
       continue;
     }
-    ws.max_abs[p] = mx;
-    acc.norms_sq[p] += sq;
-    acc.positive[p] += pos;
-    acc.negative[p] += neg;
-    acc.zero[p] += static_cast<std::int64_t>(w) - pos - neg;
+    ws.max_abs[p] = st.max_abs;
+    acc.norms_sq[p] += st.sq;
+    acc.positive[p] += st.positive;
+    acc.negative[p] += st.negative;
+    acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
   }
   // 1b. Count sketch of the raw rows (float64 buckets: no scaling, whatever a client sends).
   if (request.sketch_dim > 0) count_sketch_tile(request, col0, w, tile, ws, acc);
@@ -396,24 +477,30 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   }
   float* centre = ws.centre.data();
   {
-    const double inv = sane_rows ? 1.0 / static_cast<double>(sane_rows) : 0.0;
-    // Summation order: kernels::kCentreRowChunk (chunks of rows, then the chunk sums in order),
-    // shared with the CUDA kernels so that both backends' centres are equal bit for bit.
-    constexpr std::size_t kBlock = 256, kChunk = kernels::kCentreRowChunk;
-    double block[kBlock], part[kBlock];
-    for (std::size_t j0 = 0; j0 < w; j0 += kBlock) {
-      const std::size_t j1 = std::min(w, j0 + kBlock);
-      std::fill(block, block + (j1 - j0), 0.0);
-      for (std::size_t p0 = 0; p0 < k; p0 += kChunk) {
-        std::fill(part, part + (j1 - j0), 0.0);
-        for (std::size_t p = p0; p < std::min(k, p0 + kChunk); ++p) {
-          if (!ws.sane[p]) continue;
-          const float* row = tile + p * w;
-          for (std::size_t j = j0; j < j1; ++j) part[j - j0] += row[j];
-        }
-        for (std::size_t j = 0; j < j1 - j0; ++j) block[j] += part[j];
+    // Summation order: kernels::kCentreRowChunk (chunks of rows, sane rows in row order from 0.0,
+    // then the chunk sums in chunk order from 0.0), shared with the CUDA kernels so that both
+    // backends' centres are equal bit for bit. Step 1 summed every row finite at the tile's
+    // start; a chunk where that is not the sane rows (a row not sane, or found non-finite here:
+    // rare) is summed again from the tile.
+    for (std::size_t p0 = 0; p0 < k; p0 += kChunk) {
+      const std::size_t p1 = std::min(k, p0 + kChunk);
+      bool clean = true;
+      for (std::size_t p = p0; p < p1; ++p) clean &= ws.summed[p] == ws.sane[p];
+      if (clean) continue;
+      double* part = parts + p0 / kChunk * w;
+      std::fill(part, part + w, 0.0);
+      for (std::size_t p = p0; p < p1; ++p) {
+        if (!ws.sane[p]) continue;
+        const float* row = tile + p * w;
+        for (std::size_t j = 0; j < w; ++j) part[j] += row[j];
       }
-      for (std::size_t j = j0; j < j1; ++j) centre[j] = static_cast<float>(block[j - j0] * inv);
+    }
+    const double inv = sane_rows ? 1.0 / static_cast<double>(sane_rows) : 0.0;
+    const std::size_t chunks = Workspace::chunks(k);
+    for (std::size_t j = 0; j < w; ++j) {
+      double sum = 0;
+      for (std::size_t c = 0; c < chunks; ++c) sum += parts[c * w + j];
+      centre[j] = static_cast<float>(sum * inv);
     }
   }
   double cc = 0;
