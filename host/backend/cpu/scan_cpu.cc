@@ -153,7 +153,8 @@ RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, 
 // `part`, the row added into its chunk's float64 column sums for step 2's centre (ahead of
 // knowing whether the row is sane: a chunk with a row that is not is summed again).
 template <bool kCopy, bool kPart>
-RowStats load_row_generic(const float* src, float* dst, std::size_t w, double* part) {
+RowStats load_row_generic(const float* src, float* dst, std::size_t w, double* part,
+                          const char* /*next*/) {
   if (kCopy) std::memcpy(dst, src, w * sizeof(float));
   if (kPart)
     for (std::size_t j = 0; j < w; ++j) part[j] += src[j];
@@ -161,51 +162,84 @@ RowStats load_row_generic(const float* src, float* dst, std::size_t w, double* p
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+// The float32 row is read from memory at strides of d, 20 KiB or so at a time: the loop
+// prefetches kPrefetch floats ahead, into the next row's segment near the end of this one (without
+// it, the statistics' chain of float64 adds held too few loads in flight: 58 ms against a copy's
+// 44 for n = 100, d = 1e6 at one thread; 45 with it).
+constexpr std::size_t kPrefetch = 1024;
+
+// load_row_avx2's running sums (row_stats_avx2's) and one group of eight values into them.
+struct LoadLanes {
+  __m256d sq_lo, sq_hi;
+  __m256 mx;
+  __m256i pos, neg, bad;
+};
+
 template <bool kCopy, bool kPart>
-__attribute__((target("avx2"))) RowStats load_row_avx2(const float* src, float* dst, std::size_t w,
-                                                       double* part) {
-  constexpr std::size_t kL = RowLanes::kL;
-  __m256d sq_lo = _mm256_setzero_pd(), sq_hi = _mm256_setzero_pd();
-  __m256 mx = _mm256_setzero_ps();
-  __m256i pos = _mm256_setzero_si256(), neg = _mm256_setzero_si256(), bad = _mm256_setzero_si256();
+__attribute__((target("avx2"), always_inline)) inline void load_step(LoadLanes& s, const float* src,
+                                                                     float* dst, double* part,
+                                                                     std::size_t j) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
   const __m256 zero = _mm256_setzero_ps();
+  const __m256 x = _mm256_loadu_ps(src + j);
+  if (kCopy) _mm256_storeu_ps(dst + j, x);
+  const __m256 a = _mm256_and_ps(x, abs_mask);
+  s.bad = _mm256_sub_epi32(s.bad, _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));
+  s.mx = _mm256_max_ps(a, s.mx);
+  const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+  const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+  s.sq_lo = _mm256_add_pd(s.sq_lo, _mm256_mul_pd(x_lo, x_lo));
+  s.sq_hi = _mm256_add_pd(s.sq_hi, _mm256_mul_pd(x_hi, x_hi));
+  s.pos = _mm256_sub_epi32(s.pos, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_GT_OQ)));
+  s.neg = _mm256_sub_epi32(s.neg, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
+  if (kPart) {
+    _mm256_storeu_pd(part + j, _mm256_add_pd(_mm256_loadu_pd(part + j), x_lo));
+    _mm256_storeu_pd(part + j + 4, _mm256_add_pd(_mm256_loadu_pd(part + j + 4), x_hi));
+  }
+}
+
+template <bool kCopy, bool kPart>
+__attribute__((target("avx2"))) RowStats load_row_avx2(const float* src, float* dst, std::size_t w,
+                                                       double* part, const char* next) {
+  constexpr std::size_t kL = RowLanes::kL;
+  LoadLanes s;
+  s.sq_lo = s.sq_hi = _mm256_setzero_pd();
+  s.mx = _mm256_setzero_ps();
+  s.pos = s.neg = s.bad = _mm256_setzero_si256();
+  // Two groups of eight per cache line, one prefetch each; the lanes are row_stats's.
   std::size_t j = 0;
-  for (; j + kL <= w; j += kL) {
-    const __m256 x = _mm256_loadu_ps(src + j);
-    if (kCopy) _mm256_storeu_ps(dst + j, x);
-    const __m256 a = _mm256_and_ps(x, abs_mask);
-    bad = _mm256_sub_epi32(bad, _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));
-    mx = _mm256_max_ps(a, mx);
-    const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
-    const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
-    sq_lo = _mm256_add_pd(sq_lo, _mm256_mul_pd(x_lo, x_lo));
-    sq_hi = _mm256_add_pd(sq_hi, _mm256_mul_pd(x_hi, x_hi));
-    pos = _mm256_sub_epi32(pos, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_GT_OQ)));
-    neg = _mm256_sub_epi32(neg, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
-    if (kPart) {
-      _mm256_storeu_pd(part + j, _mm256_add_pd(_mm256_loadu_pd(part + j), x_lo));
-      _mm256_storeu_pd(part + j + 4, _mm256_add_pd(_mm256_loadu_pd(part + j + 4), x_hi));
-    }
+  for (; j + 2 * kL <= w; j += 2 * kL) {
+    const std::size_t ahead = j + kPrefetch;
+    if (ahead < w)
+      _mm_prefetch(reinterpret_cast<const char*>(src + ahead), _MM_HINT_T0);
+    else if (next != nullptr)
+      _mm_prefetch(next + (ahead - w) * sizeof(float), _MM_HINT_T0);
+    load_step<kCopy, kPart>(s, src, dst, part, j);
+    load_step<kCopy, kPart>(s, src, dst, part, j + kL);
+  }
+  if (j + kL <= w) {
+    load_step<kCopy, kPart>(s, src, dst, part, j);
+    j += kL;
   }
   for (std::size_t t = j; t < w; ++t) {
     if (kCopy) dst[t] = src[t];
     if (kPart) part[t] += src[t];
   }
   RowLanes lanes;
-  _mm256_storeu_pd(lanes.sq, sq_lo);
-  _mm256_storeu_pd(lanes.sq + 4, sq_hi);
-  _mm256_storeu_ps(lanes.mx, mx);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), pos);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), neg);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), bad);
+  _mm256_storeu_pd(lanes.sq, s.sq_lo);
+  _mm256_storeu_pd(lanes.sq + 4, s.sq_hi);
+  _mm256_storeu_ps(lanes.mx, s.mx);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), s.pos);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), s.neg);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), s.bad);
   return lanes.finish(src, j, w);
 }
 #endif
 
-RowStats load_row(const float* src, float* dst, std::size_t w, double* part) {
-  using Kernel = RowStats (*)(const float*, float*, std::size_t, double*);
+// `next`: where the next row's segment starts (prefetched near the end of this one), or null.
+RowStats load_row(const float* src, float* dst, std::size_t w, double* part, const char* next) {
+  using Kernel = RowStats (*)(const float*, float*, std::size_t, double*, const char*);
 #if defined(__x86_64__) && defined(__GNUC__)
   static const bool avx2 = __builtin_cpu_supports("avx2");
   static const Kernel kernels[2][2] = {
@@ -218,92 +252,124 @@ RowStats load_row(const float* src, float* dst, std::size_t w, double* part) {
       {load_row_generic<false, false>, load_row_generic<false, true>},
       {load_row_generic<true, false>, load_row_generic<true, true>}};
 #endif
-  return kernels[src != dst][part != nullptr](src, dst, w, part);
+  return kernels[src != dst][part != nullptr](src, dst, w, part, next);
 }
 
-// Step 3's sweep of one row: row -= centre, proj = sum_j centre_j (row_j - centre_j) in float64,
-// mx = max |row_j - centre_j|. Eight float64 lanes (lane l: the j = l mod 8, in order; the tail
-// into lane 0), combined in lane order: deterministic, and with AVX2 one sweep where the single
-// float64 sum was a latency chain of scalar adds (perf, issue 19).
-void centre_row_generic(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
-  constexpr std::size_t kL = 8;
-  double p_l[kL] = {};
-  float m_l[kL] = {};
-  std::size_t j = 0;
-  for (; j + kL <= w; j += kL)
-    for (std::size_t l = 0; l < kL; ++l) {
-      const float v = row[j + l] - centre[j + l];
-      row[j + l] = v;
-      p_l[l] += static_cast<double>(centre[j + l]) * v;
+// Step 3 for eight rows at a time, into the transposed tile that step 4's SSYRK reads (w x ldt,
+// row j = column j of the tile: OpenBLAS 0.3.21 packs that layout faster, 116 ms against 139 for
+// n = 100, d = 1e6 at one thread). Row i (of the eight) is rows[i], kept where keep[i] (else its
+// values are 0, as a row found non-finite or a padding row must be); per row i:
+//   t[j * ldt + i] = v_j = x_j - c_j, mx[i] = max_j |v_j|, proj[i] = sum_j c_j v_j in float64.
+// proj's order: the columns in order, alternately into two sums (j even, j odd; columns past the
+// last full group of eight into the even one), then even + odd. The same in both kernels:
+// deterministic, and the AVX2 one keeps two chains of adds per row in flight.
+constexpr std::size_t kGroup = 8;
+
+void centre_transpose_generic(const float* const rows[kGroup], const std::uint8_t keep[kGroup],
+                              const float* centre, std::size_t w, float* t, std::size_t ldt,
+                              double proj[kGroup], float mx[kGroup]) {
+  const std::size_t w8 = w / kGroup * kGroup;
+  for (std::size_t i = 0; i < kGroup; ++i) {
+    double even = 0, odd = 0;
+    float m = 0;
+    for (std::size_t j = 0; j < w; ++j) {
+      const float v = keep[i] ? rows[i][j] - centre[j] : 0.0f;
+      t[j * ldt + i] = v;
+      const double cv = static_cast<double>(centre[j]) * v;
+      if (j < w8 && j % 2 == 1)
+        odd += cv;
+      else
+        even += cv;
       const float a = std::fabs(v);
-      m_l[l] = a > m_l[l] ? a : m_l[l];
+      m = a > m ? a : m;
     }
-  for (; j < w; ++j) {
-    const float v = row[j] - centre[j];
-    row[j] = v;
-    p_l[0] += static_cast<double>(centre[j]) * v;
-    const float a = std::fabs(v);
-    m_l[0] = a > m_l[0] ? a : m_l[0];
+    proj[i] = even + odd;
+    mx[i] = m;
   }
-  double p = 0;
-  float m = 0;
-  for (std::size_t l = 0; l < kL; ++l) {
-    p += p_l[l];
-    m = m_l[l] > m ? m_l[l] : m;
-  }
-  *proj = p;
-  *mx = m;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"))) void centre_row_avx2(float* row, const float* centre, std::size_t w,
-                                                     double* proj, float* mx) {
-  constexpr std::size_t kL = 8;
-  __m256d p_lo = _mm256_setzero_pd(), p_hi = _mm256_setzero_pd();
-  __m256 m = _mm256_setzero_ps();
+template <bool kMask>
+__attribute__((target("avx2"))) void centre_transpose_avx2(const float* const rows[kGroup],
+                                                           const std::uint8_t keep[kGroup],
+                                                           const float* centre, std::size_t w,
+                                                           float* t, std::size_t ldt,
+                                                           double proj[kGroup], float mx[kGroup]) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  std::size_t j = 0;
-  for (; j + kL <= w; j += kL) {
+  alignas(32) std::int32_t mask_i[kGroup];
+  for (std::size_t i = 0; i < kGroup; ++i) mask_i[i] = keep[i] ? -1 : 0;
+  const __m256 mask = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<__m256i*>(mask_i)));
+  __m256d even_lo = _mm256_setzero_pd(), even_hi = _mm256_setzero_pd();
+  __m256d odd_lo = _mm256_setzero_pd(), odd_hi = _mm256_setzero_pd();
+  __m256 m = _mm256_setzero_ps();
+  const std::size_t w8 = w / kGroup * kGroup;
+  for (std::size_t j = 0; j < w8; j += kGroup) {
     const __m256 c = _mm256_loadu_ps(centre + j);
-    const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(row + j), c);
-    _mm256_storeu_ps(row + j, v);
-    p_lo = _mm256_add_pd(p_lo, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(c)),
-                                             _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
-    p_hi = _mm256_add_pd(p_hi, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(c, 1)),
-                                             _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
-    m = _mm256_max_ps(_mm256_and_ps(v, abs_mask), m);  // a > m ? a : m
+    __m256 r[kGroup];
+    for (std::size_t i = 0; i < kGroup; ++i) r[i] = _mm256_sub_ps(_mm256_loadu_ps(rows[i] + j), c);
+    // 8 x 8 transpose: o[q] = column j + q of the eight rows.
+    const __m256 a0 = _mm256_unpacklo_ps(r[0], r[1]), a1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 a2 = _mm256_unpacklo_ps(r[2], r[3]), a3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 a4 = _mm256_unpacklo_ps(r[4], r[5]), a5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 a6 = _mm256_unpacklo_ps(r[6], r[7]), a7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xee);
+    const __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xee);
+    const __m256 b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xee);
+    const __m256 b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xee);
+    __m256 o[kGroup] = {_mm256_permute2f128_ps(b0, b4, 0x20), _mm256_permute2f128_ps(b1, b5, 0x20),
+                        _mm256_permute2f128_ps(b2, b6, 0x20), _mm256_permute2f128_ps(b3, b7, 0x20),
+                        _mm256_permute2f128_ps(b0, b4, 0x31), _mm256_permute2f128_ps(b1, b5, 0x31),
+                        _mm256_permute2f128_ps(b2, b6, 0x31), _mm256_permute2f128_ps(b3, b7, 0x31)};
+    for (std::size_t q = 0; q < kGroup; ++q) {
+      if (kMask) o[q] = _mm256_and_ps(o[q], mask);
+      _mm256_storeu_ps(t + (j + q) * ldt, o[q]);
+      m = _mm256_max_ps(_mm256_and_ps(o[q], abs_mask), m);  // a > m ? a : m
+      const __m256d cq = _mm256_set1_pd(static_cast<double>(centre[j + q]));
+      const __m256d lo = _mm256_mul_pd(cq, _mm256_cvtps_pd(_mm256_castps256_ps128(o[q])));
+      const __m256d hi = _mm256_mul_pd(cq, _mm256_cvtps_pd(_mm256_extractf128_ps(o[q], 1)));
+      if (q % 2 == 0) {
+        even_lo = _mm256_add_pd(even_lo, lo);
+        even_hi = _mm256_add_pd(even_hi, hi);
+      } else {
+        odd_lo = _mm256_add_pd(odd_lo, lo);
+        odd_hi = _mm256_add_pd(odd_hi, hi);
+      }
+    }
   }
-  double p_l[kL];
-  float m_l[kL];
-  _mm256_storeu_pd(p_l, p_lo);
-  _mm256_storeu_pd(p_l + 4, p_hi);
-  _mm256_storeu_ps(m_l, m);
-  for (; j < w; ++j) {
-    const float v = row[j] - centre[j];
-    row[j] = v;
-    p_l[0] += static_cast<double>(centre[j]) * v;
-    const float a = std::fabs(v);
-    m_l[0] = a > m_l[0] ? a : m_l[0];
+  double even[kGroup], odd[kGroup];
+  _mm256_storeu_pd(even, even_lo);
+  _mm256_storeu_pd(even + 4, even_hi);
+  _mm256_storeu_pd(odd, odd_lo);
+  _mm256_storeu_pd(odd + 4, odd_hi);
+  _mm256_storeu_ps(mx, m);
+  for (std::size_t i = 0; i < kGroup; ++i) {
+    for (std::size_t j = w8; j < w; ++j) {
+      const float v = keep[i] ? rows[i][j] - centre[j] : 0.0f;
+      t[j * ldt + i] = v;
+      even[i] += static_cast<double>(centre[j]) * v;
+      const float a = std::fabs(v);
+      mx[i] = a > mx[i] ? a : mx[i];
+    }
+    proj[i] = even[i] + odd[i];
   }
-  double p = 0;
-  float mm = 0;
-  for (std::size_t l = 0; l < kL; ++l) {
-    p += p_l[l];
-    mm = m_l[l] > mm ? m_l[l] : mm;
-  }
-  *proj = p;
-  *mx = mm;
-}
-
-void centre_row(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
-  static const auto kernel = __builtin_cpu_supports("avx2") ? centre_row_avx2 : centre_row_generic;
-  kernel(row, centre, w, proj, mx);
-}
-#else
-void centre_row(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
-  centre_row_generic(row, centre, w, proj, mx);
 }
 #endif
+
+void centre_transpose(const float* const rows[kGroup], const std::uint8_t keep[kGroup],
+                      const float* centre, std::size_t w, float* t, std::size_t ldt,
+                      double proj[kGroup], float mx[kGroup]) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) {
+    bool all = true;
+    for (std::size_t i = 0; i < kGroup; ++i) all &= keep[i] != 0;
+    (all ? centre_transpose_avx2<false> : centre_transpose_avx2<true>)(rows, keep, centre, w, t,
+                                                                       ldt, proj, mx);
+    return;
+  }
+#endif
+  centre_transpose_generic(rows, keep, centre, w, t, ldt, proj, mx);
+}
 
 // One worker's running sums.
 struct Accumulators {
@@ -333,6 +399,9 @@ struct Accumulators {
 // One worker's buffers, sized for the widest tile.
 struct Workspace {
   std::vector<float> tile, product, ref_tile, ref_product, centre, max_abs, sorted_max, subset_tile;
+  std::size_t ldt;                   // rows rounded up to kGroup: the transposed tile's row length
+  std::vector<float> tile_t;         // step 3's centred, scaled tile, transposed (w x ldt)
+  std::vector<float> zero_row;       // what a padding row of the last group reads
   std::vector<double> centre_parts;  // each row chunk's column sums (kernels::kCentreRowChunk)
   std::vector<std::uint32_t> sketch_bucket;  // h(j) of the tile's columns
   std::vector<float> sketch_sign;            // s(j)
@@ -354,7 +423,12 @@ struct Workspace {
         sane(k),
         summed(k),
         subset_pos(subsets, 0) {
-    if (gram_wanted) centre_parts.resize(chunks(k) * w);
+    ldt = (k + kGroup - 1) / kGroup * kGroup;
+    if (gram_wanted) {
+      centre_parts.resize(chunks(k) * w);
+      tile_t.resize(w * ldt);
+      zero_row.resize(w);
+    }
   }
   static std::size_t chunks(std::size_t k) {
     return (k + kernels::kCentreRowChunk - 1) / kernels::kCentreRowChunk;
@@ -441,7 +515,9 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
       continue;
     }
-    const RowStats st = load_row(src, dst, w, request.gram ? parts + p / kChunk * w : nullptr);
+    const char* next = p + 1 < k ? row_address(view, request.rows[p + 1], col0) : nullptr;
+    const RowStats st =
+        load_row(src, dst, w, request.gram ? parts + p / kChunk * w : nullptr, next);
     ws.summed[p] = request.gram;
     if (st.bad != 0) {
       acc.finite[p] = 0;
@@ -507,24 +583,36 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   for (std::size_t j = 0; j < w; ++j) cc += static_cast<double>(centre[j]) * centre[j];
   acc.centre_sq += cc;
 
-  // 3. Centre, project on c, and scale rows whose magnitude could overflow or underflow.
-  for (std::size_t p = 0; p < k; ++p) {
-    float* row = tile + p * w;
-    ws.scale[p] = 1.0;
-    if (!acc.finite[p]) continue;
-    double proj = 0;
-    float mx = 0;
-    centre_row(row, centre, w, &proj, &mx);
-    acc.centre_proj[p] += proj;
-    const double sc = row_scale(mx);
-    if (sc == 1.0) continue;
-    ws.scale[p] = sc;
-    for (std::size_t j = 0; j < w; ++j) row[j] = apply_scale(row[j], sc);
+  // 3. Centre, project on c, and scale rows whose magnitude could overflow or underflow; into
+  // the transposed tile.
+  float* tt = ws.tile_t.data();
+  const std::size_t ldt = ws.ldt;
+  for (std::size_t p0 = 0; p0 < k; p0 += kGroup) {
+    const float* rows[kGroup];
+    std::uint8_t keep[kGroup];
+    for (std::size_t i = 0; i < kGroup; ++i) {
+      const std::size_t p = p0 + i;
+      rows[i] = p < k ? tile + p * w : ws.zero_row.data();
+      keep[i] = p < k && acc.finite[p];
+    }
+    double proj[kGroup];
+    float mx[kGroup];
+    centre_transpose(rows, keep, centre, w, tt + p0, ldt, proj, mx);
+    for (std::size_t i = 0; i < kGroup && p0 + i < k; ++i) {
+      const std::size_t p = p0 + i;
+      ws.scale[p] = 1.0;
+      if (!keep[i]) continue;
+      acc.centre_proj[p] += proj[i];
+      const double sc = row_scale(mx[i]);
+      if (sc == 1.0) continue;
+      ws.scale[p] = sc;
+      for (std::size_t j = 0; j < w; ++j) tt[j * ldt + p] = apply_scale(tt[j * ldt + p], sc);
+    }
   }
 
   // 4. Gram of the tile (upper triangle), unscaled into float64.
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(w),
-              1.0f, tile, static_cast<int>(w), 0.0f, ws.product.data(), static_cast<int>(k));
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(k), static_cast<int>(w), 1.0f,
+              tt, static_cast<int>(ldt), 0.0f, ws.product.data(), static_cast<int>(k));
   for (std::size_t p = 0; p < k; ++p) {
     const double inv_p = 1.0 / ws.scale[p];
     const float* prod = ws.product.data() + p * k;
@@ -542,12 +630,12 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     while (pos < cols.size() && cols[pos] < col0 + w) ++pos;
     const std::size_t nc = pos - begin;
     if (nc == 0) continue;
-    ws.subset_tile.resize(k * nc);
-    for (std::size_t p = 0; p < k; ++p)
-      for (std::size_t q = 0; q < nc; ++q)
-        ws.subset_tile[p * nc + q] = tile[p * w + (cols[begin + q] - col0)];
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(nc),
-                1.0f, ws.subset_tile.data(), static_cast<int>(nc), 0.0f, ws.product.data(),
+    ws.subset_tile.resize(nc * ldt);
+    for (std::size_t q = 0; q < nc; ++q)
+      std::memcpy(ws.subset_tile.data() + q * ldt, tt + (cols[begin + q] - col0) * ldt,
+                  ldt * sizeof(float));
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(k), static_cast<int>(nc),
+                1.0f, ws.subset_tile.data(), static_cast<int>(ldt), 0.0f, ws.product.data(),
                 static_cast<int>(k));
     std::vector<double>& g = acc.subset_grams[si];
     for (std::size_t p = 0; p < k; ++p)
@@ -576,8 +664,8 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       acc.ref_gram[a * r + b] += dot;
     }
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(k), static_cast<int>(r),
-              static_cast<int>(w), 1.0f, tile, static_cast<int>(w), ws.ref_tile.data(),
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, static_cast<int>(k), static_cast<int>(r),
+              static_cast<int>(w), 1.0f, tt, static_cast<int>(ldt), ws.ref_tile.data(),
               static_cast<int>(w), 0.0f, ws.ref_product.data(), static_cast<int>(r));
   for (std::size_t p = 0; p < k; ++p)
     for (std::size_t a = 0; a < r; ++a)
