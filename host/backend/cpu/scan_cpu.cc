@@ -147,43 +147,45 @@ RowStats row_stats(const float* v, std::size_t w) {
 RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, w); }
 #endif
 
-// Step 1's sweep of one row, fused so that the row is read once (from memory, where the tile
-// itself comes from cache): the copy of src into dst (none where src == dst, a row converted
-// there), row_stats's sums in row_stats's lanes and order (equal to it bit for bit), and, with
-// `part`, the row added into its chunk's float64 column sums for step 2's centre (ahead of
-// knowing whether the row is sane: a chunk with a row that is not is summed again).
-template <bool kCopy, bool kPart>
-RowStats load_row_generic(const float* src, float* dst, std::size_t w, double* part,
-                          const char* /*next*/) {
-  if (kCopy) std::memcpy(dst, src, w * sizeof(float));
-  if (kPart)
-    for (std::size_t j = 0; j < w; ++j) part[j] += src[j];
-  return row_stats_generic(src, w);
+// Rows per group in steps 1 and 3. Step 1's groups lie inside one centre chunk.
+constexpr std::size_t kGroup = 8;
+static_assert(kernels::kCentreRowChunk % kGroup == 0, "a group of rows spans two centre chunks");
+
+// Step 1's sweep of up to kGroup rows (m of them), fused so that each row is read once (from
+// memory, where the tile itself comes from cache): the copy of src[i] into dst[i] (the same
+// values where src[i] == dst[i], a row converted there), row_stats's sums in row_stats's lanes
+// and order (equal to it bit for bit), and, with `part`, the rows added in order into their
+// chunk's float64 column sums for step 2's centre (ahead of knowing whether each row is sane: a
+// chunk with a row that is not is summed again).
+template <bool kPart>
+void load_rows_generic(const float* const src[kGroup], float* const dst[kGroup], std::size_t m,
+                       std::size_t w, double* part, RowStats out[kGroup]) {
+  for (std::size_t i = 0; i < m; ++i) {
+    if (src[i] != dst[i]) std::memcpy(dst[i], src[i], w * sizeof(float));
+    if (kPart)
+      for (std::size_t j = 0; j < w; ++j) part[j] += src[i][j];
+    out[i] = row_stats_generic(src[i], w);
+  }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-// The float32 row is read from memory at strides of d, 20 KiB or so at a time: the loop
-// prefetches kPrefetch floats ahead, into the next row's segment near the end of this one (without
-// it, the statistics' chain of float64 adds held too few loads in flight: 58 ms against a copy's
-// 44 for n = 100, d = 1e6 at one thread; 45 with it).
-constexpr std::size_t kPrefetch = 1024;
-
-// load_row_avx2's running sums (row_stats_avx2's) and one group of eight values into them.
+// load_rows_avx2's running sums of one row (row_stats_avx2's) and one group of eight values into
+// them.
 struct LoadLanes {
   __m256d sq_lo, sq_hi;
   __m256 mx;
   __m256i pos, neg, bad;
 };
 
-template <bool kCopy, bool kPart>
-__attribute__((target("avx2"), always_inline)) inline void load_step(LoadLanes& s, const float* src,
-                                                                     float* dst, double* part,
-                                                                     std::size_t j) {
+template <bool kPart>
+__attribute__((target("avx2"), always_inline)) inline void load_step(LoadLanes& s,
+                                                                    const float* src, float* dst,
+                                                                    double* part, std::size_t j) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
   const __m256 zero = _mm256_setzero_ps();
   const __m256 x = _mm256_loadu_ps(src + j);
-  if (kCopy) _mm256_storeu_ps(dst + j, x);
+  _mm256_storeu_ps(dst + j, x);
   const __m256 a = _mm256_and_ps(x, abs_mask);
   s.bad = _mm256_sub_epi32(s.bad, _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));
   s.mx = _mm256_max_ps(a, s.mx);
@@ -199,60 +201,57 @@ __attribute__((target("avx2"), always_inline)) inline void load_step(LoadLanes& 
   }
 }
 
-template <bool kCopy, bool kPart>
-__attribute__((target("avx2"))) RowStats load_row_avx2(const float* src, float* dst, std::size_t w,
-                                                       double* part, const char* next) {
-  constexpr std::size_t kL = RowLanes::kL;
-  LoadLanes s;
-  s.sq_lo = s.sq_hi = _mm256_setzero_pd();
-  s.mx = _mm256_setzero_ps();
-  s.pos = s.neg = s.bad = _mm256_setzero_si256();
-  // Two groups of eight per cache line, one prefetch each; the lanes are row_stats's.
-  std::size_t j = 0;
-  for (; j + 2 * kL <= w; j += 2 * kL) {
-    const std::size_t ahead = j + kPrefetch;
-    if (ahead < w)
-      _mm_prefetch(reinterpret_cast<const char*>(src + ahead), _MM_HINT_T0);
-    else if (next != nullptr)
-      _mm_prefetch(next + (ahead - w) * sizeof(float), _MM_HINT_T0);
-    load_step<kCopy, kPart>(s, src, dst, part, j);
-    load_step<kCopy, kPart>(s, src, dst, part, j + kL);
+// The rows take turns kSpan columns at a time, so that the memory streams them all at once: one
+// row after the other ran at about 9 GB/s on one thread, eight rows interleaved at about 13 (the
+// hardware prefetchers follow several streams; n = 100, d = 1e6, 2026-12-04).
+template <bool kPart>
+__attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGroup],
+                                                    float* const dst[kGroup], std::size_t m,
+                                                    std::size_t w, double* part,
+                                                    RowStats out[kGroup]) {
+  constexpr std::size_t kL = RowLanes::kL, kSpan = 64;
+  LoadLanes s[kGroup];
+  for (std::size_t i = 0; i < m; ++i) {
+    s[i].sq_lo = s[i].sq_hi = _mm256_setzero_pd();
+    s[i].mx = _mm256_setzero_ps();
+    s[i].pos = s[i].neg = s[i].bad = _mm256_setzero_si256();
   }
-  if (j + kL <= w) {
-    load_step<kCopy, kPart>(s, src, dst, part, j);
-    j += kL;
+  std::size_t j0 = 0;
+  for (; j0 + kSpan <= w; j0 += kSpan)
+    for (std::size_t i = 0; i < m; ++i) {
+      LoadLanes r = s[i];
+      for (std::size_t j = j0; j < j0 + kSpan; j += kL) load_step<kPart>(r, src[i], dst[i], part, j);
+      s[i] = r;
+    }
+  for (std::size_t i = 0; i < m; ++i) {
+    std::size_t j = j0;
+    for (; j + kL <= w; j += kL) load_step<kPart>(s[i], src[i], dst[i], part, j);
+    for (std::size_t t = j; t < w; ++t) {
+      dst[i][t] = src[i][t];
+      if (kPart) part[t] += src[i][t];
+    }
+    RowLanes lanes;
+    _mm256_storeu_pd(lanes.sq, s[i].sq_lo);
+    _mm256_storeu_pd(lanes.sq + 4, s[i].sq_hi);
+    _mm256_storeu_ps(lanes.mx, s[i].mx);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), s[i].pos);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), s[i].neg);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), s[i].bad);
+    out[i] = lanes.finish(src[i], j, w);
   }
-  for (std::size_t t = j; t < w; ++t) {
-    if (kCopy) dst[t] = src[t];
-    if (kPart) part[t] += src[t];
-  }
-  RowLanes lanes;
-  _mm256_storeu_pd(lanes.sq, s.sq_lo);
-  _mm256_storeu_pd(lanes.sq + 4, s.sq_hi);
-  _mm256_storeu_ps(lanes.mx, s.mx);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), s.pos);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), s.neg);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), s.bad);
-  return lanes.finish(src, j, w);
 }
 #endif
 
-// `next`: where the next row's segment starts (prefetched near the end of this one), or null.
-RowStats load_row(const float* src, float* dst, std::size_t w, double* part, const char* next) {
-  using Kernel = RowStats (*)(const float*, float*, std::size_t, double*, const char*);
+void load_rows(const float* const src[kGroup], float* const dst[kGroup], std::size_t m,
+               std::size_t w, double* part, RowStats out[kGroup]) {
 #if defined(__x86_64__) && defined(__GNUC__)
   static const bool avx2 = __builtin_cpu_supports("avx2");
-  static const Kernel kernels[2][2] = {
-      {avx2 ? load_row_avx2<false, false> : load_row_generic<false, false>,
-       avx2 ? load_row_avx2<false, true> : load_row_generic<false, true>},
-      {avx2 ? load_row_avx2<true, false> : load_row_generic<true, false>,
-       avx2 ? load_row_avx2<true, true> : load_row_generic<true, true>}};
-#else
-  static const Kernel kernels[2][2] = {
-      {load_row_generic<false, false>, load_row_generic<false, true>},
-      {load_row_generic<true, false>, load_row_generic<true, true>}};
+  if (avx2) {
+    (part ? load_rows_avx2<true> : load_rows_avx2<false>)(src, dst, m, w, part, out);
+    return;
+  }
 #endif
-  return kernels[src != dst][part != nullptr](src, dst, w, part, next);
+  (part ? load_rows_generic<true> : load_rows_generic<false>)(src, dst, m, w, part, out);
 }
 
 // Step 3 for eight rows at a time, into the transposed tile that step 4's SSYRK reads (w x ldt,
@@ -263,7 +262,6 @@ RowStats load_row(const float* src, float* dst, std::size_t w, double* part, con
 // proj's order: the columns in order, alternately into two sums (j even, j odd; columns past the
 // last full group of eight into the even one), then even + odd. The same in both kernels:
 // deterministic, and the AVX2 one keeps two chains of adds per row in flight.
-constexpr std::size_t kGroup = 8;
 
 void centre_transpose_generic(const float* const rows[kGroup], const std::uint8_t keep[kGroup],
                               const float* centre, std::size_t w, float* t, std::size_t ldt,
@@ -292,7 +290,8 @@ void centre_transpose_generic(const float* const rows[kGroup], const std::uint8_
 template <bool kMask>
 __attribute__((target("avx2"))) void centre_transpose_avx2(const float* const rows[kGroup],
                                                            const std::uint8_t keep[kGroup],
-                                                           const float* centre, std::size_t w,
+                                                           const float* centre,
+                                                           const double* centre64, std::size_t w,
                                                            float* t, std::size_t ldt,
                                                            double proj[kGroup], float mx[kGroup]) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -304,27 +303,36 @@ __attribute__((target("avx2"))) void centre_transpose_avx2(const float* const ro
   __m256 m = _mm256_setzero_ps();
   const std::size_t w8 = w / kGroup * kGroup;
   for (std::size_t j = 0; j < w8; j += kGroup) {
-    const __m256 c = _mm256_loadu_ps(centre + j);
-    __m256 r[kGroup];
-    for (std::size_t i = 0; i < kGroup; ++i) r[i] = _mm256_sub_ps(_mm256_loadu_ps(rows[i] + j), c);
-    // 8 x 8 transpose: o[q] = column j + q of the eight rows.
-    const __m256 a0 = _mm256_unpacklo_ps(r[0], r[1]), a1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 a2 = _mm256_unpacklo_ps(r[2], r[3]), a3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 a4 = _mm256_unpacklo_ps(r[4], r[5]), a5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 a6 = _mm256_unpacklo_ps(r[6], r[7]), a7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xee);
-    const __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xee);
-    const __m256 b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xee);
-    const __m256 b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xee);
-    __m256 o[kGroup] = {_mm256_permute2f128_ps(b0, b4, 0x20), _mm256_permute2f128_ps(b1, b5, 0x20),
-                        _mm256_permute2f128_ps(b2, b6, 0x20), _mm256_permute2f128_ps(b3, b7, 0x20),
-                        _mm256_permute2f128_ps(b0, b4, 0x31), _mm256_permute2f128_ps(b1, b5, 0x31),
-                        _mm256_permute2f128_ps(b2, b6, 0x31), _mm256_permute2f128_ps(b3, b7, 0x31)};
+    // 8 x 8 transpose: o[q] = column j + q of the eight rows. Rows i and i + 4 share a register
+    // (inserted halves), so that two rounds of in-lane shuffles do it (16 shuffles, not 24:
+    // they all queue for one port on Intel cores).
+    const __m128 c_lo = _mm_loadu_ps(centre + j), c_hi = _mm_loadu_ps(centre + j + 4);
+    const __m256 c0 = _mm256_set_m128(c_lo, c_lo), c1 = _mm256_set_m128(c_hi, c_hi);
+    __m256 a[kGroup];
+    for (std::size_t i = 0; i < 4; ++i) {
+      a[i] = _mm256_sub_ps(_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + j)),
+                                                _mm_loadu_ps(rows[i + 4] + j), 1),
+                           c0);
+      a[i + 4] = _mm256_sub_ps(
+          _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + j + 4)),
+                               _mm_loadu_ps(rows[i + 4] + j + 4), 1),
+          c1);
+    }
+    __m256 o[kGroup];
+    for (std::size_t h = 0; h < 2; ++h) {
+      const __m256* b = a + 4 * h;
+      const __m256 t0 = _mm256_unpacklo_ps(b[0], b[1]), t1 = _mm256_unpackhi_ps(b[0], b[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(b[2], b[3]), t3 = _mm256_unpackhi_ps(b[2], b[3]);
+      o[4 * h] = _mm256_shuffle_ps(t0, t2, 0x44);
+      o[4 * h + 1] = _mm256_shuffle_ps(t0, t2, 0xee);
+      o[4 * h + 2] = _mm256_shuffle_ps(t1, t3, 0x44);
+      o[4 * h + 3] = _mm256_shuffle_ps(t1, t3, 0xee);
+    }
     for (std::size_t q = 0; q < kGroup; ++q) {
       if (kMask) o[q] = _mm256_and_ps(o[q], mask);
       _mm256_storeu_ps(t + (j + q) * ldt, o[q]);
       m = _mm256_max_ps(_mm256_and_ps(o[q], abs_mask), m);  // a > m ? a : m
-      const __m256d cq = _mm256_set1_pd(static_cast<double>(centre[j + q]));
+      const __m256d cq = _mm256_broadcast_sd(centre64 + j + q);
       const __m256d lo = _mm256_mul_pd(cq, _mm256_cvtps_pd(_mm256_castps256_ps128(o[q])));
       const __m256d hi = _mm256_mul_pd(cq, _mm256_cvtps_pd(_mm256_extractf128_ps(o[q], 1)));
       if (q % 2 == 0) {
@@ -356,15 +364,16 @@ __attribute__((target("avx2"))) void centre_transpose_avx2(const float* const ro
 #endif
 
 void centre_transpose(const float* const rows[kGroup], const std::uint8_t keep[kGroup],
-                      const float* centre, std::size_t w, float* t, std::size_t ldt,
-                      double proj[kGroup], float mx[kGroup]) {
+                      const float* centre, const double* centre64, std::size_t w, float* t,
+                      std::size_t ldt, double proj[kGroup], float mx[kGroup]) {
 #if defined(__x86_64__) && defined(__GNUC__)
   static const bool avx2 = __builtin_cpu_supports("avx2");
   if (avx2) {
     bool all = true;
     for (std::size_t i = 0; i < kGroup; ++i) all &= keep[i] != 0;
-    (all ? centre_transpose_avx2<false> : centre_transpose_avx2<true>)(rows, keep, centre, w, t,
-                                                                       ldt, proj, mx);
+    (all ? centre_transpose_avx2<false> : centre_transpose_avx2<true>)(rows, keep, centre,
+                                                                       centre64, w, t, ldt, proj,
+                                                                       mx);
     return;
   }
 #endif
@@ -402,6 +411,7 @@ struct Workspace {
   std::size_t ldt;                   // rows rounded up to kGroup: the transposed tile's row length
   std::vector<float> tile_t;         // step 3's centred, scaled tile, transposed (w x ldt)
   std::vector<float> zero_row;       // what a padding row of the last group reads
+  std::vector<double> centre64;      // the centre in float64 (step 3 broadcasts it)
   std::vector<double> centre_parts;  // each row chunk's column sums (kernels::kCentreRowChunk)
   std::vector<std::uint32_t> sketch_bucket;  // h(j) of the tile's columns
   std::vector<float> sketch_sign;            // s(j)
@@ -427,6 +437,7 @@ struct Workspace {
     if (gram_wanted) {
       centre_parts.resize(chunks(k) * w);
       tile_t.resize(w * ldt);
+      centre64.resize(w);
       zero_row.resize(w);
     }
   }
@@ -492,43 +503,54 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   constexpr std::size_t kChunk = kernels::kCentreRowChunk;
   double* parts = ws.centre_parts.data();
   if (request.gram) std::fill(parts, parts + Workspace::chunks(k) * w, 0.0);
-  for (std::size_t p = 0; p < k; ++p) {
-    float* dst = tile + p * w;
-    ws.max_abs[p] = 0;
-    ws.summed[p] = 0;
-    if (!acc.finite[p]) {
-      if (tile_needed) std::fill(dst, dst + w, 0.0f);
-      continue;
-    }
-    const float* src = row_segment(view, request.rows[p], col0, w, dst);
-    // Without a Gram or a sketch nothing reads the tile afterwards: the statistics read the
-    // caller's float32 rows in place (no copy through the cache).
-    if (!tile_needed) {
-      const RowStats st = row_stats(src, w);
-      if (st.bad != 0) {
-        acc.finite[p] = 0;
+  for (std::size_t p0 = 0; p0 < k; p0 += kGroup) {
+    const float* src[kGroup];
+    float* dst[kGroup];
+    std::size_t row[kGroup], m = 0;
+    for (std::size_t p = p0; p < std::min(k, p0 + kGroup); ++p) {
+      float* out = tile + p * w;
+      ws.max_abs[p] = 0;
+      ws.summed[p] = 0;
+      if (!acc.finite[p]) {
+        if (tile_needed) std::fill(out, out + w, 0.0f);
         continue;
       }
-      acc.norms_sq[p] += st.sq;
-      acc.positive[p] += st.positive;
-      acc.negative[p] += st.negative;
-      acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
-      continue;
+      const float* in = row_segment(view, request.rows[p], col0, w, out);
+      // Without a Gram or a sketch nothing reads the tile afterwards: the statistics read the
+      // caller's float32 rows in place (no copy through the cache).
+      if (!tile_needed) {
+        const RowStats st = row_stats(in, w);
+        if (st.bad != 0) {
+          acc.finite[p] = 0;
+          continue;
+        }
+        acc.norms_sq[p] += st.sq;
+        acc.positive[p] += st.positive;
+        acc.negative[p] += st.negative;
+        acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
+        continue;
+      }
+      src[m] = in;
+      dst[m] = out;
+      row[m++] = p;
     }
-    const char* next = p + 1 < k ? row_address(view, request.rows[p + 1], col0) : nullptr;
-    const RowStats st =
-        load_row(src, dst, w, request.gram ? parts + p / kChunk * w : nullptr, next);
-    ws.summed[p] = request.gram;
-    if (st.bad != 0) {
-      acc.finite[p] = 0;
-      std::fill(dst, dst + w, 0.0f);
-      continue;
+    if (m == 0) continue;
+    RowStats st[kGroup];
+    load_rows(src, dst, m, w, request.gram ? parts + p0 / kChunk * w : nullptr, st);
+    for (std::size_t i = 0; i < m; ++i) {
+      const std::size_t p = row[i];
+      ws.summed[p] = request.gram;
+      if (st[i].bad != 0) {
+        acc.finite[p] = 0;
+        std::fill(dst[i], dst[i] + w, 0.0f);
+        continue;
+      }
+      ws.max_abs[p] = st[i].max_abs;
+      acc.norms_sq[p] += st[i].sq;
+      acc.positive[p] += st[i].positive;
+      acc.negative[p] += st[i].negative;
+      acc.zero[p] += static_cast<std::int64_t>(w) - st[i].positive - st[i].negative;
     }
-    ws.max_abs[p] = st.max_abs;
-    acc.norms_sq[p] += st.sq;
-    acc.positive[p] += st.positive;
-    acc.negative[p] += st.negative;
-    acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
   }
   // 1b. Count sketch of the raw rows (float64 buckets: no scaling, whatever a client sends).
   if (request.sketch_dim > 0) count_sketch_tile(request, col0, w, tile, ws, acc);
@@ -580,7 +602,10 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     }
   }
   double cc = 0;
-  for (std::size_t j = 0; j < w; ++j) cc += static_cast<double>(centre[j]) * centre[j];
+  for (std::size_t j = 0; j < w; ++j) {
+    ws.centre64[j] = centre[j];
+    cc += ws.centre64[j] * ws.centre64[j];
+  }
   acc.centre_sq += cc;
 
   // 3. Centre, project on c, and scale rows whose magnitude could overflow or underflow; into
@@ -597,7 +622,7 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     }
     double proj[kGroup];
     float mx[kGroup];
-    centre_transpose(rows, keep, centre, w, tt + p0, ldt, proj, mx);
+    centre_transpose(rows, keep, centre, ws.centre64.data(), w, tt + p0, ldt, proj, mx);
     for (std::size_t i = 0; i < kGroup && p0 + i < k; ++i) {
       const std::size_t p = p0 + i;
       ws.scale[p] = 1.0;
