@@ -1,7 +1,9 @@
 // Pass 1 on the CPU: one read of every update, column tile by column tile.
 //
 // Per tile (k rows x w columns, converted to float32 in a k x w buffer):
-//   1. convert, and per row: finiteness, max |x|, sum x^2 (float64), sign counts;
+//   1. convert, and per row: finiteness, max |x|, sum x^2 (float64), sign counts; with a Gram,
+//      also each row chunk's float64 column sums for step 2 (one sweep over the rows, eight rows
+//      interleaved, so that the caller's memory is read once and in several streams);
 //   1b. with a sketch: each column's count-sketch bucket and sign (one hash), then each row's
 //      values added into its buckets in float64 (kernels/scan_math.h);
 //   2. centre c of each column = mean over the rows whose max |x| in this tile is at most
@@ -9,12 +11,16 @@
 //      client with enormous values drag c far from the benign rows, and then the benign
 //      centred values are large and alike, and their float32 products lose the differences.
 //      Any centre common to all rows gives exact distances; a robust one keeps them precise.
+//      Step 1's chunk sums are used where every row summed there is sane; a chunk with a row
+//      that is not (or found non-finite) is summed again from the tile (the rare path);
 //   3. subtract c and scale each row by a power of two so that its largest |value| is < 1:
 //      float32 products then never overflow whatever a client sends, and unscaling in float64
-//      is exact;
+//      is exact. The result is written transposed (w x k, eight rows at a time), the layout
+//      OpenBLAS packs fastest;
 //   4. SSYRK of the scaled tile, added (unscaled) into the float64 Gram accumulator.
-// Rows with a NaN or Inf anywhere are zeroed from the tile where it is found on and flagged;
-// their (partial) summaries are meaningless and the policy never reads them.
+// The tile and its transposed copy are sized to stay in a core's L2 cache (kCpuTile,
+// backend.h). Rows with a NaN or Inf anywhere are zeroed from the tile where it is found on and
+// flagged; their (partial) summaries are meaningless and the policy never reads them.
 //
 // Threads: each worker owns whole tiles (tile i goes to worker i mod T) and its own float64
 // accumulators, summed in worker order at the end, and calls OpenBLAS single-threaded. Mixing
@@ -178,9 +184,9 @@ struct LoadLanes {
 };
 
 template <bool kPart>
-__attribute__((target("avx2"), always_inline)) inline void load_step(LoadLanes& s,
-                                                                    const float* src, float* dst,
-                                                                    double* part, std::size_t j) {
+__attribute__((target("avx2"), always_inline)) inline void load_step(LoadLanes& s, const float* src,
+                                                                     float* dst, double* part,
+                                                                     std::size_t j) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
   const __m256 zero = _mm256_setzero_ps();
@@ -220,7 +226,8 @@ __attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGrou
   for (; j0 + kSpan <= w; j0 += kSpan)
     for (std::size_t i = 0; i < m; ++i) {
       LoadLanes r = s[i];
-      for (std::size_t j = j0; j < j0 + kSpan; j += kL) load_step<kPart>(r, src[i], dst[i], part, j);
+      for (std::size_t j = j0; j < j0 + kSpan; j += kL)
+        load_step<kPart>(r, src[i], dst[i], part, j);
       s[i] = r;
     }
   for (std::size_t i = 0; i < m; ++i) {
@@ -313,10 +320,10 @@ __attribute__((target("avx2"))) void centre_transpose_avx2(const float* const ro
       a[i] = _mm256_sub_ps(_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + j)),
                                                 _mm_loadu_ps(rows[i + 4] + j), 1),
                            c0);
-      a[i + 4] = _mm256_sub_ps(
-          _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + j + 4)),
-                               _mm_loadu_ps(rows[i + 4] + j + 4), 1),
-          c1);
+      a[i + 4] =
+          _mm256_sub_ps(_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + j + 4)),
+                                             _mm_loadu_ps(rows[i + 4] + j + 4), 1),
+                        c1);
     }
     __m256 o[kGroup];
     for (std::size_t h = 0; h < 2; ++h) {
@@ -371,9 +378,8 @@ void centre_transpose(const float* const rows[kGroup], const std::uint8_t keep[k
   if (avx2) {
     bool all = true;
     for (std::size_t i = 0; i < kGroup; ++i) all &= keep[i] != 0;
-    (all ? centre_transpose_avx2<false> : centre_transpose_avx2<true>)(rows, keep, centre,
-                                                                       centre64, w, t, ldt, proj,
-                                                                       mx);
+    (all ? centre_transpose_avx2<false> : centre_transpose_avx2<true>)(rows, keep, centre, centre64,
+                                                                       w, t, ldt, proj, mx);
     return;
   }
 #endif

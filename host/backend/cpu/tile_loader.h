@@ -7,20 +7,14 @@
 
 namespace fedguard::backend::cpu {
 
-/// Where row `row`'s values from column `col0` lie in the caller's memory, in its dtype.
-inline const char* row_address(const UpdateView& view, std::size_t row, std::size_t col0) {
-  const ClientUpdate& c = view.client(row);
-  return static_cast<const char*>(c.data) + col0 * dtype_size(c.dtype);
-}
-
 /// Pointer to `count` float32 values of row `row` from column `col0`: straight into the
 /// caller's memory for float32 input, else converted into `scratch` (>= count floats).
 inline const float* row_segment(const UpdateView& view, std::size_t row, std::size_t col0,
                                 std::size_t count, float* scratch) {
-  const DType dtype = view.client(row).dtype;
-  const char* base = row_address(view, row, col0);
-  if (dtype == DType::kFloat32) return reinterpret_cast<const float*>(base);
-  convert_to_float(dtype, base, scratch, count);
+  const ClientUpdate& c = view.client(row);
+  const auto* base = static_cast<const unsigned char*>(c.data) + col0 * dtype_size(c.dtype);
+  if (c.dtype == DType::kFloat32) return reinterpret_cast<const float*>(base);
+  convert_to_float(c.dtype, base, scratch, count);
   return scratch;
 }
 
