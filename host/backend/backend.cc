@@ -102,6 +102,8 @@ std::size_t auto_tile_columns(std::size_t n, std::size_t d, const TileTarget& ta
   const std::size_t q = target.quantum;
   const std::size_t rows = std::max<std::size_t>(n, 1);
   std::size_t w = target.floats / rows;
+  if (w < target.min_columns)
+    w = std::min(target.min_columns, std::max(target.max_floats, target.floats) / rows);
   w = std::min({w, target.max_columns, (std::size_t{1} << 31) / rows});
   w = std::max(q, w / q * q);
   const std::size_t d_up = (std::max<std::size_t>(d, 1) + q - 1) / q * q;

@@ -108,19 +108,27 @@ std::size_t statistic_rows(const CoordinateAggregateRequest& request);
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
 /// How big a backend's automatic pass-1 tile is: about `floats` float32 values of tile, a multiple
-/// of `quantum` columns, at most `max_columns`.
+/// of `quantum` columns, at most `max_columns`; and at least `min_columns` columns (BLAS calls
+/// with fewer are slow) as long as that stays within `max_floats`.
 struct TileTarget {
-  std::size_t floats = std::size_t{1} << 19;  ///< the CPU's 2 MiB (cache-sized)
+  std::size_t floats = std::size_t{1} << 19;
   std::size_t quantum = 64;
   std::size_t max_columns = 65536;
+  std::size_t min_columns = 0;
+  std::size_t max_floats = 0;  ///< 0: floats
 };
-constexpr TileTarget kCpuTile{std::size_t{1} << 19, 64, 65536};
+/// The CPU's: 512 KiB, so that pass 1's tile and its transposed copy stay in a core's L2 cache
+/// (n = 100, d = 1e6, one thread: 1,280 columns took pass 1 from 229 to 189 ms against 5,184);
+/// at least 512 columns within the former 2 MiB (n = 1000, d = 1e5: 128 columns took 1.40 s
+/// against 0.93 s at 512). bench/results/pass1_fusion_2026-12-04.md.
+constexpr TileTarget kCpuTile{std::size_t{1} << 17, 64, 65536, 512, std::size_t{1} << 19};
 /// The GPU's 64 MiB (wide tiles keep every SM busy and the GEMMs large).
 constexpr TileTarget kCudaTile{std::size_t{1} << 24, 256, std::size_t{1} << 31};
 
 /// Tile width for n rows when the caller leaves it automatic, for every backend: target.floats / n
-/// columns, a multiple of target.quantum, at least target.quantum, at most target.max_columns, at
-/// most 2^31 / n (BLAS dimension products stay within int), at most d rounded up to the quantum.
+/// columns (raised towards target.min_columns, up to target.max_floats / n), a multiple of
+/// target.quantum, at least target.quantum, at most target.max_columns, at most 2^31 / n (BLAS
+/// dimension products stay within int), at most d rounded up to the quantum.
 /// (The count sketch keeps no per-tile matrix: its cost per column is one hash, not q floats.)
 std::size_t auto_tile_columns(std::size_t n, std::size_t d, const TileTarget& target = kCpuTile);
 

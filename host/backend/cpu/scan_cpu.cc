@@ -1,7 +1,9 @@
 // Pass 1 on the CPU: one read of every update, column tile by column tile.
 //
 // Per tile (k rows x w columns, converted to float32 in a k x w buffer):
-//   1. convert, and per row: finiteness, max |x|, sum x^2 (float64), sign counts;
+//   1. convert, and per row: finiteness, max |x|, sum x^2 (float64), sign counts; with a Gram,
+//      also each row chunk's float64 column sums for step 2 (one sweep over the rows, eight rows
+//      interleaved, so that the caller's memory is read once and in several streams);
 //   1b. with a sketch: each column's count-sketch bucket and sign (one hash), then each row's
 //      values added into its buckets in float64 (kernels/scan_math.h);
 //   2. centre c of each column = mean over the rows whose max |x| in this tile is at most
@@ -9,12 +11,16 @@
 //      client with enormous values drag c far from the benign rows, and then the benign
 //      centred values are large and alike, and their float32 products lose the differences.
 //      Any centre common to all rows gives exact distances; a robust one keeps them precise.
+//      Step 1's chunk sums are used where every row summed there is sane; a chunk with a row
+//      that is not (or found non-finite) is summed again from the tile (the rare path);
 //   3. subtract c and scale each row by a power of two so that its largest |value| is < 1:
 //      float32 products then never overflow whatever a client sends, and unscaling in float64
-//      is exact;
+//      is exact. The result is written transposed (w x k, eight rows at a time), the layout
+//      OpenBLAS packs fastest;
 //   4. SSYRK of the scaled tile, added (unscaled) into the float64 Gram accumulator.
-// Rows with a NaN or Inf anywhere are zeroed from the tile where it is found on and flagged;
-// their (partial) summaries are meaningless and the policy never reads them.
+// The tile and its transposed copy are sized to stay in a core's L2 cache (kCpuTile,
+// backend.h). Rows with a NaN or Inf anywhere are zeroed from the tile where it is found on and
+// flagged; their (partial) summaries are meaningless and the policy never reads them.
 //
 // Threads: each worker owns whole tiles (tile i goes to worker i mod T) and its own float64
 // accumulators, summed in worker order at the end, and calls OpenBLAS single-threaded. Mixing
@@ -147,89 +153,238 @@ RowStats row_stats(const float* v, std::size_t w) {
 RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, w); }
 #endif
 
-// Step 3's sweep of one row: row -= centre, proj = sum_j centre_j (row_j - centre_j) in float64,
-// mx = max |row_j - centre_j|. Eight float64 lanes (lane l: the j = l mod 8, in order; the tail
-// into lane 0), combined in lane order: deterministic, and with AVX2 one sweep where the single
-// float64 sum was a latency chain of scalar adds (perf, issue 19).
-void centre_row_generic(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
-  constexpr std::size_t kL = 8;
-  double p_l[kL] = {};
-  float m_l[kL] = {};
-  std::size_t j = 0;
-  for (; j + kL <= w; j += kL)
-    for (std::size_t l = 0; l < kL; ++l) {
-      const float v = row[j + l] - centre[j + l];
-      row[j + l] = v;
-      p_l[l] += static_cast<double>(centre[j + l]) * v;
-      const float a = std::fabs(v);
-      m_l[l] = a > m_l[l] ? a : m_l[l];
-    }
-  for (; j < w; ++j) {
-    const float v = row[j] - centre[j];
-    row[j] = v;
-    p_l[0] += static_cast<double>(centre[j]) * v;
-    const float a = std::fabs(v);
-    m_l[0] = a > m_l[0] ? a : m_l[0];
+// Rows per group in steps 1 and 3. Step 1's groups lie inside one centre chunk.
+constexpr std::size_t kGroup = 8;
+static_assert(kernels::kCentreRowChunk % kGroup == 0, "a group of rows spans two centre chunks");
+
+// Step 1's sweep of up to kGroup rows (m of them), fused so that each row is read once (from
+// memory, where the tile itself comes from cache): the copy of src[i] into dst[i] (the same
+// values where src[i] == dst[i], a row converted there), row_stats's sums in row_stats's lanes
+// and order (equal to it bit for bit), and, with `part`, the rows added in order into their
+// chunk's float64 column sums for step 2's centre (ahead of knowing whether each row is sane: a
+// chunk with a row that is not is summed again).
+template <bool kPart>
+void load_rows_generic(const float* const src[kGroup], float* const dst[kGroup], std::size_t m,
+                       std::size_t w, double* part, RowStats out[kGroup]) {
+  for (std::size_t i = 0; i < m; ++i) {
+    if (src[i] != dst[i]) std::memcpy(dst[i], src[i], w * sizeof(float));
+    if (kPart)
+      for (std::size_t j = 0; j < w; ++j) part[j] += src[i][j];
+    out[i] = row_stats_generic(src[i], w);
   }
-  double p = 0;
-  float m = 0;
-  for (std::size_t l = 0; l < kL; ++l) {
-    p += p_l[l];
-    m = m_l[l] > m ? m_l[l] : m;
-  }
-  *proj = p;
-  *mx = m;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"))) void centre_row_avx2(float* row, const float* centre, std::size_t w,
-                                                     double* proj, float* mx) {
-  constexpr std::size_t kL = 8;
-  __m256d p_lo = _mm256_setzero_pd(), p_hi = _mm256_setzero_pd();
-  __m256 m = _mm256_setzero_ps();
+// load_rows_avx2's running sums of one row (row_stats_avx2's) and one group of eight values into
+// them.
+struct LoadLanes {
+  __m256d sq_lo, sq_hi;
+  __m256 mx;
+  __m256i pos, neg, bad;
+};
+
+template <bool kPart>
+__attribute__((target("avx2"), always_inline)) inline void load_step(LoadLanes& s, const float* src,
+                                                                     float* dst, double* part,
+                                                                     std::size_t j) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  std::size_t j = 0;
-  for (; j + kL <= w; j += kL) {
-    const __m256 c = _mm256_loadu_ps(centre + j);
-    const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(row + j), c);
-    _mm256_storeu_ps(row + j, v);
-    p_lo = _mm256_add_pd(p_lo, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(c)),
-                                             _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
-    p_hi = _mm256_add_pd(p_hi, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(c, 1)),
-                                             _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
-    m = _mm256_max_ps(_mm256_and_ps(v, abs_mask), m);  // a > m ? a : m
+  const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 x = _mm256_loadu_ps(src + j);
+  _mm256_storeu_ps(dst + j, x);
+  const __m256 a = _mm256_and_ps(x, abs_mask);
+  s.bad = _mm256_sub_epi32(s.bad, _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));
+  s.mx = _mm256_max_ps(a, s.mx);
+  const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+  const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+  s.sq_lo = _mm256_add_pd(s.sq_lo, _mm256_mul_pd(x_lo, x_lo));
+  s.sq_hi = _mm256_add_pd(s.sq_hi, _mm256_mul_pd(x_hi, x_hi));
+  s.pos = _mm256_sub_epi32(s.pos, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_GT_OQ)));
+  s.neg = _mm256_sub_epi32(s.neg, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
+  if (kPart) {
+    _mm256_storeu_pd(part + j, _mm256_add_pd(_mm256_loadu_pd(part + j), x_lo));
+    _mm256_storeu_pd(part + j + 4, _mm256_add_pd(_mm256_loadu_pd(part + j + 4), x_hi));
   }
-  double p_l[kL];
-  float m_l[kL];
-  _mm256_storeu_pd(p_l, p_lo);
-  _mm256_storeu_pd(p_l + 4, p_hi);
-  _mm256_storeu_ps(m_l, m);
-  for (; j < w; ++j) {
-    const float v = row[j] - centre[j];
-    row[j] = v;
-    p_l[0] += static_cast<double>(centre[j]) * v;
-    const float a = std::fabs(v);
-    m_l[0] = a > m_l[0] ? a : m_l[0];
-  }
-  double p = 0;
-  float mm = 0;
-  for (std::size_t l = 0; l < kL; ++l) {
-    p += p_l[l];
-    mm = m_l[l] > mm ? m_l[l] : mm;
-  }
-  *proj = p;
-  *mx = mm;
 }
 
-void centre_row(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
-  static const auto kernel = __builtin_cpu_supports("avx2") ? centre_row_avx2 : centre_row_generic;
-  kernel(row, centre, w, proj, mx);
-}
-#else
-void centre_row(float* row, const float* centre, std::size_t w, double* proj, float* mx) {
-  centre_row_generic(row, centre, w, proj, mx);
+// The rows take turns kSpan columns at a time, so that the memory streams them all at once: one
+// row after the other ran at about 9 GB/s on one thread, eight rows interleaved at about 13 (the
+// hardware prefetchers follow several streams; n = 100, d = 1e6, 2026-12-04).
+template <bool kPart>
+__attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGroup],
+                                                    float* const dst[kGroup], std::size_t m,
+                                                    std::size_t w, double* part,
+                                                    RowStats out[kGroup]) {
+  constexpr std::size_t kL = RowLanes::kL, kSpan = 64;
+  LoadLanes s[kGroup];
+  for (std::size_t i = 0; i < m; ++i) {
+    s[i].sq_lo = s[i].sq_hi = _mm256_setzero_pd();
+    s[i].mx = _mm256_setzero_ps();
+    s[i].pos = s[i].neg = s[i].bad = _mm256_setzero_si256();
+  }
+  std::size_t j0 = 0;
+  for (; j0 + kSpan <= w; j0 += kSpan)
+    for (std::size_t i = 0; i < m; ++i) {
+      LoadLanes r = s[i];
+      for (std::size_t j = j0; j < j0 + kSpan; j += kL)
+        load_step<kPart>(r, src[i], dst[i], part, j);
+      s[i] = r;
+    }
+  for (std::size_t i = 0; i < m; ++i) {
+    std::size_t j = j0;
+    for (; j + kL <= w; j += kL) load_step<kPart>(s[i], src[i], dst[i], part, j);
+    for (std::size_t t = j; t < w; ++t) {
+      dst[i][t] = src[i][t];
+      if (kPart) part[t] += src[i][t];
+    }
+    RowLanes lanes;
+    _mm256_storeu_pd(lanes.sq, s[i].sq_lo);
+    _mm256_storeu_pd(lanes.sq + 4, s[i].sq_hi);
+    _mm256_storeu_ps(lanes.mx, s[i].mx);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), s[i].pos);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), s[i].neg);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), s[i].bad);
+    out[i] = lanes.finish(src[i], j, w);
+  }
 }
 #endif
+
+void load_rows(const float* const src[kGroup], float* const dst[kGroup], std::size_t m,
+               std::size_t w, double* part, RowStats out[kGroup]) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) {
+    (part ? load_rows_avx2<true> : load_rows_avx2<false>)(src, dst, m, w, part, out);
+    return;
+  }
+#endif
+  (part ? load_rows_generic<true> : load_rows_generic<false>)(src, dst, m, w, part, out);
+}
+
+// Step 3 for eight rows at a time, into the transposed tile that step 4's SSYRK reads (w x ldt,
+// row j = column j of the tile: OpenBLAS 0.3.21 packs that layout faster, 116 ms against 139 for
+// n = 100, d = 1e6 at one thread). Row i (of the eight) is rows[i], kept where keep[i] (else its
+// values are 0, as a row found non-finite or a padding row must be); per row i:
+//   t[j * ldt + i] = v_j = x_j - c_j, mx[i] = max_j |v_j|, proj[i] = sum_j c_j v_j in float64.
+// proj's order: the columns in order, alternately into two sums (j even, j odd; columns past the
+// last full group of eight into the even one), then even + odd. The same in both kernels:
+// deterministic, and the AVX2 one keeps two chains of adds per row in flight.
+
+void centre_transpose_generic(const float* const rows[kGroup], const std::uint8_t keep[kGroup],
+                              const float* centre, std::size_t w, float* t, std::size_t ldt,
+                              double proj[kGroup], float mx[kGroup]) {
+  const std::size_t w8 = w / kGroup * kGroup;
+  for (std::size_t i = 0; i < kGroup; ++i) {
+    double even = 0, odd = 0;
+    float m = 0;
+    for (std::size_t j = 0; j < w; ++j) {
+      const float v = keep[i] ? rows[i][j] - centre[j] : 0.0f;
+      t[j * ldt + i] = v;
+      const double cv = static_cast<double>(centre[j]) * v;
+      if (j < w8 && j % 2 == 1)
+        odd += cv;
+      else
+        even += cv;
+      const float a = std::fabs(v);
+      m = a > m ? a : m;
+    }
+    proj[i] = even + odd;
+    mx[i] = m;
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <bool kMask>
+__attribute__((target("avx2"))) void centre_transpose_avx2(const float* const rows[kGroup],
+                                                           const std::uint8_t keep[kGroup],
+                                                           const float* centre,
+                                                           const double* centre64, std::size_t w,
+                                                           float* t, std::size_t ldt,
+                                                           double proj[kGroup], float mx[kGroup]) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  alignas(32) std::int32_t mask_i[kGroup];
+  for (std::size_t i = 0; i < kGroup; ++i) mask_i[i] = keep[i] ? -1 : 0;
+  const __m256 mask = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<__m256i*>(mask_i)));
+  __m256d even_lo = _mm256_setzero_pd(), even_hi = _mm256_setzero_pd();
+  __m256d odd_lo = _mm256_setzero_pd(), odd_hi = _mm256_setzero_pd();
+  __m256 m = _mm256_setzero_ps();
+  const std::size_t w8 = w / kGroup * kGroup;
+  for (std::size_t j = 0; j < w8; j += kGroup) {
+    // 8 x 8 transpose: o[q] = column j + q of the eight rows. Rows i and i + 4 share a register
+    // (inserted halves), so that two rounds of in-lane shuffles do it (16 shuffles, not 24:
+    // they all queue for one port on Intel cores).
+    const __m128 c_lo = _mm_loadu_ps(centre + j), c_hi = _mm_loadu_ps(centre + j + 4);
+    const __m256 c0 = _mm256_set_m128(c_lo, c_lo), c1 = _mm256_set_m128(c_hi, c_hi);
+    __m256 a[kGroup];
+    for (std::size_t i = 0; i < 4; ++i) {
+      a[i] = _mm256_sub_ps(_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + j)),
+                                                _mm_loadu_ps(rows[i + 4] + j), 1),
+                           c0);
+      a[i + 4] =
+          _mm256_sub_ps(_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + j + 4)),
+                                             _mm_loadu_ps(rows[i + 4] + j + 4), 1),
+                        c1);
+    }
+    __m256 o[kGroup];
+    for (std::size_t h = 0; h < 2; ++h) {
+      const __m256* b = a + 4 * h;
+      const __m256 t0 = _mm256_unpacklo_ps(b[0], b[1]), t1 = _mm256_unpackhi_ps(b[0], b[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(b[2], b[3]), t3 = _mm256_unpackhi_ps(b[2], b[3]);
+      o[4 * h] = _mm256_shuffle_ps(t0, t2, 0x44);
+      o[4 * h + 1] = _mm256_shuffle_ps(t0, t2, 0xee);
+      o[4 * h + 2] = _mm256_shuffle_ps(t1, t3, 0x44);
+      o[4 * h + 3] = _mm256_shuffle_ps(t1, t3, 0xee);
+    }
+    for (std::size_t q = 0; q < kGroup; ++q) {
+      if (kMask) o[q] = _mm256_and_ps(o[q], mask);
+      _mm256_storeu_ps(t + (j + q) * ldt, o[q]);
+      m = _mm256_max_ps(_mm256_and_ps(o[q], abs_mask), m);  // a > m ? a : m
+      const __m256d cq = _mm256_broadcast_sd(centre64 + j + q);
+      const __m256d lo = _mm256_mul_pd(cq, _mm256_cvtps_pd(_mm256_castps256_ps128(o[q])));
+      const __m256d hi = _mm256_mul_pd(cq, _mm256_cvtps_pd(_mm256_extractf128_ps(o[q], 1)));
+      if (q % 2 == 0) {
+        even_lo = _mm256_add_pd(even_lo, lo);
+        even_hi = _mm256_add_pd(even_hi, hi);
+      } else {
+        odd_lo = _mm256_add_pd(odd_lo, lo);
+        odd_hi = _mm256_add_pd(odd_hi, hi);
+      }
+    }
+  }
+  double even[kGroup], odd[kGroup];
+  _mm256_storeu_pd(even, even_lo);
+  _mm256_storeu_pd(even + 4, even_hi);
+  _mm256_storeu_pd(odd, odd_lo);
+  _mm256_storeu_pd(odd + 4, odd_hi);
+  _mm256_storeu_ps(mx, m);
+  for (std::size_t i = 0; i < kGroup; ++i) {
+    for (std::size_t j = w8; j < w; ++j) {
+      const float v = keep[i] ? rows[i][j] - centre[j] : 0.0f;
+      t[j * ldt + i] = v;
+      even[i] += static_cast<double>(centre[j]) * v;
+      const float a = std::fabs(v);
+      mx[i] = a > mx[i] ? a : mx[i];
+    }
+    proj[i] = even[i] + odd[i];
+  }
+}
+#endif
+
+void centre_transpose(const float* const rows[kGroup], const std::uint8_t keep[kGroup],
+                      const float* centre, const double* centre64, std::size_t w, float* t,
+                      std::size_t ldt, double proj[kGroup], float mx[kGroup]) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) {
+    bool all = true;
+    for (std::size_t i = 0; i < kGroup; ++i) all &= keep[i] != 0;
+    (all ? centre_transpose_avx2<false> : centre_transpose_avx2<true>)(rows, keep, centre, centre64,
+                                                                       w, t, ldt, proj, mx);
+    return;
+  }
+#endif
+  centre_transpose_generic(rows, keep, centre, w, t, ldt, proj, mx);
+}
 
 // One worker's running sums.
 struct Accumulators {
@@ -259,12 +414,17 @@ struct Accumulators {
 // One worker's buffers, sized for the widest tile.
 struct Workspace {
   std::vector<float> tile, product, ref_tile, ref_product, centre, max_abs, sorted_max, subset_tile;
+  std::size_t ldt;                   // rows rounded up to kGroup: the transposed tile's row length
+  std::vector<float> tile_t;         // step 3's centred, scaled tile, transposed (w x ldt)
+  std::vector<float> zero_row;       // what a padding row of the last group reads
+  std::vector<double> centre64;      // the centre in float64 (step 3 broadcasts it)
+  std::vector<double> centre_parts;  // each row chunk's column sums (kernels::kCentreRowChunk)
   std::vector<std::uint32_t> sketch_bucket;  // h(j) of the tile's columns
   std::vector<float> sketch_sign;            // s(j)
   std::vector<std::size_t> sketch_live;      // the rows still finite
   std::vector<double> scale, ref_scale;
-  std::vector<std::uint8_t> sane;
-  std::vector<std::size_t> subset_pos;  // next unconsumed entry of each column subset
+  std::vector<std::uint8_t> sane, summed;  // summed: added into its chunk's centre_parts
+  std::vector<std::size_t> subset_pos;     // next unconsumed entry of each column subset
 
   Workspace(std::size_t k, std::size_t r, std::size_t w, bool gram_wanted, std::size_t subsets)
       : tile(k * w),
@@ -277,7 +437,19 @@ struct Workspace {
         scale(k),
         ref_scale(r),
         sane(k),
-        subset_pos(subsets, 0) {}
+        summed(k),
+        subset_pos(subsets, 0) {
+    ldt = (k + kGroup - 1) / kGroup * kGroup;
+    if (gram_wanted) {
+      centre_parts.resize(chunks(k) * w);
+      tile_t.resize(w * ldt);
+      centre64.resize(w);
+      zero_row.resize(w);
+    }
+  }
+  static std::size_t chunks(std::size_t k) {
+    return (k + kernels::kCentreRowChunk - 1) / kernels::kCentreRowChunk;
+  }
 };
 
 // Step 1b: S_p,h(j) += s(j) x_pj for the tile's columns j, every row still finite (a row found
@@ -333,45 +505,58 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   float* tile = ws.tile.data();
   const bool tile_needed = request.gram || request.sketch_dim > 0;
 
-  // 1. Convert and per-row statistics.
-  for (std::size_t p = 0; p < k; ++p) {
-    float* dst = tile + p * w;
-    ws.max_abs[p] = 0;
-    if (!acc.finite[p]) {
-      if (tile_needed) std::fill(dst, dst + w, 0.0f);
-      continue;
-    }
-    const float* src = row_segment(view, request.rows[p], col0, w, dst);
-    // Without a Gram or a sketch nothing reads the tile afterwards: the statistics read the
-    // caller's float32 rows in place (no copy through the cache).
-    if (!tile_needed) {
-      const RowStats st = row_stats(src, w);
-      if (st.bad != 0) {
-        acc.finite[p] = 0;
+  // 1. Convert and per-row statistics, and (with a Gram) the column sums of step 2, per chunk.
+  constexpr std::size_t kChunk = kernels::kCentreRowChunk;
+  double* parts = ws.centre_parts.data();
+  if (request.gram) std::fill(parts, parts + Workspace::chunks(k) * w, 0.0);
+  for (std::size_t p0 = 0; p0 < k; p0 += kGroup) {
+    const float* src[kGroup];
+    float* dst[kGroup];
+    std::size_t row[kGroup], m = 0;
+    for (std::size_t p = p0; p < std::min(k, p0 + kGroup); ++p) {
+      float* out = tile + p * w;
+      ws.max_abs[p] = 0;
+      ws.summed[p] = 0;
+      if (!acc.finite[p]) {
+        if (tile_needed) std::fill(out, out + w, 0.0f);
         continue;
       }
-      acc.norms_sq[p] += st.sq;
-      acc.positive[p] += st.positive;
-      acc.negative[p] += st.negative;
-      acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
-      continue;
+      const float* in = row_segment(view, request.rows[p], col0, w, out);
+      // Without a Gram or a sketch nothing reads the tile afterwards: the statistics read the
+      // caller's float32 rows in place (no copy through the cache).
+      if (!tile_needed) {
+        const RowStats st = row_stats(in, w);
+        if (st.bad != 0) {
+          acc.finite[p] = 0;
+          continue;
+        }
+        acc.norms_sq[p] += st.sq;
+        acc.positive[p] += st.positive;
+        acc.negative[p] += st.negative;
+        acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
+        continue;
+      }
+      src[m] = in;
+      dst[m] = out;
+      row[m++] = p;
     }
-    if (src != dst) std::memcpy(dst, src, w * sizeof(float));
-    const RowStats st = row_stats(dst, w);
-    const double sq = st.sq;
-    const float mx = st.max_abs;
-    const std::int64_t pos = st.positive, neg = st.negative, bad = st.bad;
-    const bool ok = bad == 0;
-    if (!ok) {
-      acc.finite[p] = 0;
-      std::fill(dst, dst + w, 0.0f);
-      continue;
+    if (m == 0) continue;
+    RowStats st[kGroup];
+    load_rows(src, dst, m, w, request.gram ? parts + p0 / kChunk * w : nullptr, st);
+    for (std::size_t i = 0; i < m; ++i) {
+      const std::size_t p = row[i];
+      ws.summed[p] = request.gram;
+      if (st[i].bad != 0) {
+        acc.finite[p] = 0;
+        std::fill(dst[i], dst[i] + w, 0.0f);
+        continue;
+      }
+      ws.max_abs[p] = st[i].max_abs;
+      acc.norms_sq[p] += st[i].sq;
+      acc.positive[p] += st[i].positive;
+      acc.negative[p] += st[i].negative;
+      acc.zero[p] += static_cast<std::int64_t>(w) - st[i].positive - st[i].negative;
     }
-    ws.max_abs[p] = mx;
-    acc.norms_sq[p] += sq;
-    acc.positive[p] += pos;
-    acc.negative[p] += neg;
-    acc.zero[p] += static_cast<std::int64_t>(w) - pos - neg;
   }
   // 1b. Count sketch of the raw rows (float64 buckets: no scaling, whatever a client sends).
   if (request.sketch_dim > 0) count_sketch_tile(request, col0, w, tile, ws, acc);
@@ -396,48 +581,69 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   }
   float* centre = ws.centre.data();
   {
-    const double inv = sane_rows ? 1.0 / static_cast<double>(sane_rows) : 0.0;
-    // Summation order: kernels::kCentreRowChunk (chunks of rows, then the chunk sums in order),
-    // shared with the CUDA kernels so that both backends' centres are equal bit for bit.
-    constexpr std::size_t kBlock = 256, kChunk = kernels::kCentreRowChunk;
-    double block[kBlock], part[kBlock];
-    for (std::size_t j0 = 0; j0 < w; j0 += kBlock) {
-      const std::size_t j1 = std::min(w, j0 + kBlock);
-      std::fill(block, block + (j1 - j0), 0.0);
-      for (std::size_t p0 = 0; p0 < k; p0 += kChunk) {
-        std::fill(part, part + (j1 - j0), 0.0);
-        for (std::size_t p = p0; p < std::min(k, p0 + kChunk); ++p) {
-          if (!ws.sane[p]) continue;
-          const float* row = tile + p * w;
-          for (std::size_t j = j0; j < j1; ++j) part[j - j0] += row[j];
-        }
-        for (std::size_t j = 0; j < j1 - j0; ++j) block[j] += part[j];
+    // Summation order: kernels::kCentreRowChunk (chunks of rows, sane rows in row order from 0.0,
+    // then the chunk sums in chunk order from 0.0), shared with the CUDA kernels so that both
+    // backends' centres are equal bit for bit. Step 1 summed every row finite at the tile's
+    // start; a chunk where that is not the sane rows (a row not sane, or found non-finite here:
+    // rare) is summed again from the tile.
+    for (std::size_t p0 = 0; p0 < k; p0 += kChunk) {
+      const std::size_t p1 = std::min(k, p0 + kChunk);
+      bool clean = true;
+      for (std::size_t p = p0; p < p1; ++p) clean &= ws.summed[p] == ws.sane[p];
+      if (clean) continue;
+      double* part = parts + p0 / kChunk * w;
+      std::fill(part, part + w, 0.0);
+      for (std::size_t p = p0; p < p1; ++p) {
+        if (!ws.sane[p]) continue;
+        const float* row = tile + p * w;
+        for (std::size_t j = 0; j < w; ++j) part[j] += row[j];
       }
-      for (std::size_t j = j0; j < j1; ++j) centre[j] = static_cast<float>(block[j - j0] * inv);
+    }
+    const double inv = sane_rows ? 1.0 / static_cast<double>(sane_rows) : 0.0;
+    const std::size_t chunks = Workspace::chunks(k);
+    for (std::size_t j = 0; j < w; ++j) {
+      double sum = 0;
+      for (std::size_t c = 0; c < chunks; ++c) sum += parts[c * w + j];
+      centre[j] = static_cast<float>(sum * inv);
     }
   }
   double cc = 0;
-  for (std::size_t j = 0; j < w; ++j) cc += static_cast<double>(centre[j]) * centre[j];
+  for (std::size_t j = 0; j < w; ++j) {
+    ws.centre64[j] = centre[j];
+    cc += ws.centre64[j] * ws.centre64[j];
+  }
   acc.centre_sq += cc;
 
-  // 3. Centre, project on c, and scale rows whose magnitude could overflow or underflow.
-  for (std::size_t p = 0; p < k; ++p) {
-    float* row = tile + p * w;
-    ws.scale[p] = 1.0;
-    if (!acc.finite[p]) continue;
-    double proj = 0;
-    float mx = 0;
-    centre_row(row, centre, w, &proj, &mx);
-    acc.centre_proj[p] += proj;
-    const double sc = row_scale(mx);
-    if (sc == 1.0) continue;
-    ws.scale[p] = sc;
-    for (std::size_t j = 0; j < w; ++j) row[j] = apply_scale(row[j], sc);
+  // 3. Centre, project on c, and scale rows whose magnitude could overflow or underflow; into
+  // the transposed tile.
+  float* tt = ws.tile_t.data();
+  const std::size_t ldt = ws.ldt;
+  for (std::size_t p0 = 0; p0 < k; p0 += kGroup) {
+    const float* rows[kGroup];
+    std::uint8_t keep[kGroup];
+    for (std::size_t i = 0; i < kGroup; ++i) {
+      const std::size_t p = p0 + i;
+      rows[i] = p < k ? tile + p * w : ws.zero_row.data();
+      keep[i] = p < k && acc.finite[p];
+    }
+    double proj[kGroup];
+    float mx[kGroup];
+    centre_transpose(rows, keep, centre, ws.centre64.data(), w, tt + p0, ldt, proj, mx);
+    for (std::size_t i = 0; i < kGroup && p0 + i < k; ++i) {
+      const std::size_t p = p0 + i;
+      ws.scale[p] = 1.0;
+      if (!keep[i]) continue;
+      acc.centre_proj[p] += proj[i];
+      const double sc = row_scale(mx[i]);
+      if (sc == 1.0) continue;
+      ws.scale[p] = sc;
+      for (std::size_t j = 0; j < w; ++j) tt[j * ldt + p] = apply_scale(tt[j * ldt + p], sc);
+    }
   }
 
   // 4. Gram of the tile (upper triangle), unscaled into float64.
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(w),
-              1.0f, tile, static_cast<int>(w), 0.0f, ws.product.data(), static_cast<int>(k));
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(k), static_cast<int>(w), 1.0f,
+              tt, static_cast<int>(ldt), 0.0f, ws.product.data(), static_cast<int>(k));
   for (std::size_t p = 0; p < k; ++p) {
     const double inv_p = 1.0 / ws.scale[p];
     const float* prod = ws.product.data() + p * k;
@@ -455,12 +661,12 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     while (pos < cols.size() && cols[pos] < col0 + w) ++pos;
     const std::size_t nc = pos - begin;
     if (nc == 0) continue;
-    ws.subset_tile.resize(k * nc);
-    for (std::size_t p = 0; p < k; ++p)
-      for (std::size_t q = 0; q < nc; ++q)
-        ws.subset_tile[p * nc + q] = tile[p * w + (cols[begin + q] - col0)];
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k), static_cast<int>(nc),
-                1.0f, ws.subset_tile.data(), static_cast<int>(nc), 0.0f, ws.product.data(),
+    ws.subset_tile.resize(nc * ldt);
+    for (std::size_t q = 0; q < nc; ++q)
+      std::memcpy(ws.subset_tile.data() + q * ldt, tt + (cols[begin + q] - col0) * ldt,
+                  ldt * sizeof(float));
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(k), static_cast<int>(nc),
+                1.0f, ws.subset_tile.data(), static_cast<int>(ldt), 0.0f, ws.product.data(),
                 static_cast<int>(k));
     std::vector<double>& g = acc.subset_grams[si];
     for (std::size_t p = 0; p < k; ++p)
@@ -489,8 +695,8 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       acc.ref_gram[a * r + b] += dot;
     }
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(k), static_cast<int>(r),
-              static_cast<int>(w), 1.0f, tile, static_cast<int>(w), ws.ref_tile.data(),
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, static_cast<int>(k), static_cast<int>(r),
+              static_cast<int>(w), 1.0f, tt, static_cast<int>(ldt), ws.ref_tile.data(),
               static_cast<int>(w), 0.0f, ws.ref_product.data(), static_cast<int>(r));
   for (std::size_t p = 0; p < k; ++p)
     for (std::size_t a = 0; a < r; ++a)
