@@ -233,6 +233,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     std::optional<SignalInput> subset;
     if (kept.size() != m) {
       std::vector<std::size_t> kept_rows;
+      kept_rows.reserve(kept.size());
       for (std::size_t a : kept) kept_rows.push_back(rows[a]);
       subset.emplace(space, kept_rows, d, threads);
     }
