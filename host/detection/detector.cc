@@ -193,11 +193,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       history_gram = gram_of_rows(history_rows(history, seasoned), history.k);
   }
   if (spec.history > 0 && !history_gram.empty()) {
-    // The history signal turns its Gram into distances in place: a copy only when stage B's
-    // history direction still reads the Gram.
-    std::vector<double> gram = spec.history_direction > 0 ? history_gram : std::move(history_gram);
-    signals.emplace_back(history_signal_of_gram(std::move(gram), threads),
-                         ReasonCode::kHistoryOutlier, spec.history);
+    signals.emplace_back(history_signal_of_gram(history_gram, threads), ReasonCode::kHistoryOutlier,
+                         spec.history);
     signals.back().members = seasoned;
   }
   std::vector<double> worst(m, 0.0);
