@@ -140,7 +140,13 @@ fi
 B="$OUT/bench.log"
 step bench "$B" 170 python3 "$KIT/scripts/gpu_vs_torch.py" --bench "$BIN/fedguard_gpu_bench" --n 1000 --d 1e7 \
   --reps 3 --warmup 1 --streamed-gb 16 --streamed-cap-gb 8 --out "$OUT"
-grep -hE '^\| [0-9]' "$OUT"/gpu_*.md 2>/dev/null | head -20 >> "$SUMMARY"  # the table's rows
+grep -hE '^\| [0-9]' "$OUT"/gpu_*.md 2>/dev/null | head -40 >> "$SUMMARY"  # the tables' rows
+
+# ---- the detection stage against pass 1 at n = 1000 (issue #13's cost target) at the smaller
+# widths, where pass 1 on the GPU is shortest: the engine's stage times of its recommended round
+# with and without the history signals --------------------------------------------------------
+step detection_cost "$B" 60 "$BIN/fedguard_gpu_bench" --n 1000 --d 1e5,1e6 --reps 3 --warmup 1 --streamed-gb 0
+grep -h 'engine stages' "$B" | tail -8 >> "$SUMMARY"
 
 # ---- where pass 2's kernels lose time: Nsight Compute on one launch of each (n = 1000, d = 1e6;
 # the median, the trimmed mean, Bulyan's mean, the weighted mean), clocks left as they are ------
