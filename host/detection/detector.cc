@@ -43,8 +43,9 @@ void cut_signal(Scored& s, std::size_t m) {
 }
 
 // The cumulative sketches of the clients `who` (indices of detect's rows), m x k row-major.
-std::vector<double> history_rows(const HistoryInput& history, const std::vector<std::size_t>& who) {
-  std::vector<double> h(who.size() * history.k);
+std::vector<double> history_rows(const HistoryInput& history, const std::vector<std::size_t>& who,
+                                 Workspace* ws) {
+  std::vector<double> h = take_from(ws, who.size() * history.k);
   for (std::size_t q = 0; q < who.size(); ++q)
     std::copy_n(history.sketches->begin() + static_cast<std::ptrdiff_t>(who[q] * history.k),
                 history.k, h.begin() + static_cast<std::ptrdiff_t>(q * history.k));
@@ -151,7 +152,7 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
 
 DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& space,
                         const std::vector<std::size_t>& rows, std::size_t d,
-                        const HistoryInput& history, int threads) {
+                        const HistoryInput& history, int threads, Workspace* ws) {
   DetectionOutcome out;
   const std::size_t m = rows.size();
   if (m < kMinClients) {
@@ -163,13 +164,14 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   // Stage B: the signals measured against the federation's centre and main direction
   // (direction, sign, spectral), over the clients stage A kept: a group of fakes would
   // otherwise set the direction its victims are then measured along.
-  const SignalInput all(space, rows, d, threads);
+  const SignalInput all(space, rows, d, threads, ws);
   std::vector<Scored> signals;
   if (spec.norm > 0) signals.emplace_back(norm_signal(all), ReasonCode::kNormOutlier, spec.norm);
   std::vector<double> rho;
   if (spec.collusion > 0) {
-    rho = normalised_distances(all);
-    signals.emplace_back(collusion_from_distances("collusion", rho, m, nullptr, threads),
+    rho = take_from(ws, m * m);
+    normalised_distances_into(all.centred, all.norms, rho, threads);
+    signals.emplace_back(collusion_from_distances("collusion", rho, m, nullptr, threads, ws),
                          ReasonCode::kCollusion, spec.collusion);
   }
   for (Scored& s : signals) {
@@ -189,12 +191,17 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   if ((spec.history > 0 || spec.history_direction > 0) && history.sketches && history.k > 0) {
     for (std::size_t a = 0; a < m; ++a)
       if (history.rounds[a] >= kHistoryMinRounds) seasoned.push_back(a);
-    if (seasoned.size() >= kMinClients)
-      history_gram = gram_of_rows(history_rows(history, seasoned), history.k);
+    if (seasoned.size() >= kMinClients) {
+      std::vector<double> rows_of_seasoned = history_rows(history, seasoned, ws);
+      history_gram = gram_of_rows(rows_of_seasoned, history.k, ws);
+      give_to(ws, std::move(rows_of_seasoned));
+    }
   }
   if (spec.history > 0 && !history_gram.empty()) {
-    signals.emplace_back(history_signal_of_gram(history_gram, threads), ReasonCode::kHistoryOutlier,
-                         spec.history);
+    std::vector<double> copy = take_from(ws, history_gram.size());
+    std::copy(history_gram.begin(), history_gram.end(), copy.begin());
+    signals.emplace_back(history_signal_of_gram(std::move(copy), threads, ws),
+                         ReasonCode::kHistoryOutlier, spec.history);
     signals.back().members = seasoned;
   }
   std::vector<double> worst(m, 0.0);
@@ -235,7 +242,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       std::vector<std::size_t> kept_rows;
       kept_rows.reserve(kept.size());
       for (std::size_t a : kept) kept_rows.push_back(rows[a]);
-      subset.emplace(space, kept_rows, d, threads);
+      subset.emplace(space, kept_rows, d, threads, ws);
     }
     const SignalInput& rest = subset ? *subset : all;
     std::vector<std::size_t> core;
@@ -267,12 +274,18 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       }
       if (members.size() >= kMinClients) {
         const std::size_t all_seasoned = seasoned.size(), kept_seasoned = at.size();
-        std::vector<double> sub(kept_seasoned * kept_seasoned);
-        for (std::size_t x = 0; x < kept_seasoned; ++x)
-          for (std::size_t y = 0; y < kept_seasoned; ++y)
-            sub[x * kept_seasoned + y] = history_gram[at[x] * all_seasoned + at[y]];
-        signals.emplace_back(history_direction_of_gram(sub, threads), ReasonCode::kHistoryDirection,
-                             spec.history_direction);
+        if (kept_seasoned == all_seasoned) {  // most rounds: the whole shared Gram
+          signals.emplace_back(history_direction_of_gram(history_gram, threads),
+                               ReasonCode::kHistoryDirection, spec.history_direction);
+        } else {
+          std::vector<double> sub = take_from(ws, kept_seasoned * kept_seasoned);
+          for (std::size_t x = 0; x < kept_seasoned; ++x)
+            for (std::size_t y = 0; y < kept_seasoned; ++y)
+              sub[x * kept_seasoned + y] = history_gram[at[x] * all_seasoned + at[y]];
+          signals.emplace_back(history_direction_of_gram(sub, threads),
+                               ReasonCode::kHistoryDirection, spec.history_direction);
+          give_to(ws, std::move(sub));
+        }
         Scored& s = signals.back();
         s.members = std::move(members);
         cut_signal(s, s.members.size());
@@ -312,6 +325,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   for (std::size_t a : fired)
     out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, groups[a],
                                    history.rounds.empty() ? 0 : history.rounds[a]));
+  give_to(ws, std::move(rho));
+  give_to(ws, std::move(history_gram));
   return out;
 }
 

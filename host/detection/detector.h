@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "detection/workspace.h"
 #include "fedguard/config.h"
 #include "fedguard/rejection.h"
 #include "geometry/gram_space.h"
@@ -51,6 +52,7 @@ constexpr std::uint64_t kHistoryMinRounds = 2;
 ///        depend on it
 DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& space,
                         const std::vector<std::size_t>& rows, std::size_t d,
-                        const HistoryInput& history = {}, int threads = 1);
+                        const HistoryInput& history = {}, int threads = 1,
+                        Workspace* workspace = nullptr);
 
 }  // namespace fedguard::detection

@@ -7,6 +7,10 @@
 namespace fedguard::detection {
 
 Location robust_location(std::vector<double> v, double floor) {
+  return robust_location_in_place(v, floor);
+}
+
+Location robust_location_in_place(std::vector<double>& v, double floor) {
   Location at;
   const double n = static_cast<double>(v.size());
   // One buffer: the deviations overwrite the (reordered) values; the MAD is a median of the

@@ -19,6 +19,8 @@ struct Location {
 
 /// Median and MAD-based scale of v (not empty), the scale raised to `floor` when smaller.
 Location robust_location(std::vector<double> v, double floor = 0);
+/// The same, reordering and overwriting v (its memory can then be reused).
+Location robust_location_in_place(std::vector<double>& v, double floor = 0);
 
 /// (v - centre) / scale; +-inf where scale is 0 and v differs from the centre, 0 where equal.
 double robust_z(double v, const Location& at);

@@ -56,6 +56,23 @@ std::vector<double> off_diagonal_row_medians(std::size_t m, int workers, Entry e
   return out;
 }
 
+// f(a, b) for every a < b of an m x m matrix, by 64 x 64 tiles of the upper triangle on a team
+// of `workers`, each tile on one thread: a body that also writes (b, a) writes the mirrored
+// tile while it is in cache (row by row, the mirror's writes went one cache line per entry).
+template <class Body>
+void for_upper_tiles(std::size_t m, int workers, Body body) {
+  constexpr std::size_t kTile = 64;
+  const std::size_t tiles = (m + kTile - 1) / kTile;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(workers)
+  for (std::size_t t = 0; t < tiles * tiles; ++t) {
+    const std::size_t ta = t / tiles, tb = t % tiles;
+    if (tb < ta) continue;
+    const std::size_t a_end = std::min(m, (ta + 1) * kTile), b_end = std::min(m, (tb + 1) * kTile);
+    for (std::size_t a = ta * kTile; a < a_end; ++a)
+      for (std::size_t b = std::max(a + 1, tb * kTile); b < b_end; ++b) body(a, b);
+  }
+}
+
 double safe_cos(double dot, double a, double b) {
   if (!(a > 0) || !(b > 0)) return 0;
   return std::clamp(dot / (a * b), -1.0, 1.0);
@@ -64,12 +81,20 @@ double safe_cos(double dot, double a, double b) {
 }  // namespace
 
 SignalInput::SignalInput(const geometry::GramSpace& s, std::vector<std::size_t> idx,
-                         std::size_t model_size, int cpu_threads)
-    : space(s), rows(std::move(idx)), d(model_size), threads(cpu_threads) {
-  centred = space.centred_gram_of_rows(rows);
-  inner = space.inner_gram_of_rows(rows);
+                         std::size_t model_size, int cpu_threads, Workspace* ws)
+    : space(s), rows(std::move(idx)), d(model_size), threads(cpu_threads), workspace(ws) {
+  const std::size_t m = rows.size();
+  centred = take_from(workspace, m * m);
+  inner = take_from(workspace, m * m);
+  space.centred_gram_of_rows(rows, centred.data(), team(threads, m));
+  space.inner_gram_of_rows(rows, inner.data(), team(threads, m));
   norms.resize(rows.size());
   for (std::size_t a = 0; a < rows.size(); ++a) norms[a] = std::sqrt(space.row_norm_sq(rows[a]));
+}
+
+SignalInput::~SignalInput() {
+  give_to(workspace, std::move(centred));
+  give_to(workspace, std::move(inner));
 }
 
 SignalValues norm_signal(const SignalInput& in) {
@@ -228,32 +253,26 @@ std::vector<double> normalised_distances(const SignalInput& in) {
   return normalised_distances(in.centred, in.norms, in.threads);
 }
 
-namespace {
-
 // rho from the upper triangle and diagonal of `gram` into `rho` (m x m, both triangles, zero
 // diagonal); `rho` may be `gram` itself: each upper entry is read once by the thread that
 // writes it, the diagonal is read from a copy and no lower entry of gram is read.
-void distances_into(const std::vector<double>& gram, const std::vector<double>& norms,
-                    std::vector<double>& rho, int threads) {
+void normalised_distances_into(const std::vector<double>& gram, const std::vector<double>& norms,
+                               std::vector<double>& rho, int threads) {
   const std::size_t m = norms.size();
   std::vector<double> diag(m);
   for (std::size_t a = 0; a < m; ++a) diag[a] = gram[a * m + a];
-#pragma omp parallel for schedule(dynamic, 16) num_threads(team(threads, m))
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = a + 1; b < m; ++b) {
-      const double d2 = std::max(0.0, diag[a] + diag[b] - 2 * gram[a * m + b]);
-      const double scale = std::sqrt(0.5 * (norms[a] * norms[a] + norms[b] * norms[b]));
-      rho[a * m + b] = rho[b * m + a] = scale > 0 ? std::sqrt(d2) / scale : 0.0;
-    }
+  for_upper_tiles(m, team(threads, m), [&](std::size_t a, std::size_t b) {
+    const double d2 = std::max(0.0, diag[a] + diag[b] - 2 * gram[a * m + b]);
+    const double scale = std::sqrt(0.5 * (norms[a] * norms[a] + norms[b] * norms[b]));
+    rho[a * m + b] = rho[b * m + a] = scale > 0 ? std::sqrt(d2) / scale : 0.0;
+  });
   for (std::size_t a = 0; a < m; ++a) rho[a * m + a] = 0;
 }
-
-}  // namespace
 
 std::vector<double> normalised_distances(const std::vector<double>& gram,
                                          const std::vector<double>& norms, int threads) {
   std::vector<double> rho(norms.size() * norms.size());
-  distances_into(gram, norms, rho, threads);
+  normalised_distances_into(gram, norms, rho, threads);
   return rho;
 }
 
@@ -270,19 +289,17 @@ SignalValues collusion_of(const std::string& name, const std::vector<double>& gr
 }
 
 SignalValues collusion_from_distances(const std::string& name, const std::vector<double>& rho,
-                                      std::size_t m, std::vector<std::size_t>* nearest,
-                                      int threads) {
+                                      std::size_t m, std::vector<std::size_t>* nearest, int threads,
+                                      Workspace* ws) {
   const int workers = team(threads, m);
   // rho^(2/3): a squared distance in high dimension is close to a scaled chi-square, and its
   // cube root is close to normal in both tails (Wilson & Hilferty 1931), where a logarithm
   // would leave a heavy lower tail: the tail this signal cuts. (Upper triangle, mirrored.)
-  std::vector<double> lg(m * m, 0.0);
-#pragma omp parallel for schedule(dynamic, 16) num_threads(workers)
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = a + 1; b < m; ++b)
-      lg[a * m + b] = std::cbrt(rho[a * m + b] * rho[a * m + b]);
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = a + 1; b < m; ++b) lg[b * m + a] = lg[a * m + b];
+  std::vector<double> lg = take_from(ws, m * m);
+  for (std::size_t a = 0; a < m; ++a) lg[a * m + a] = 0;  // never read; defined all the same
+  for_upper_tiles(m, workers, [&](std::size_t a, std::size_t b) {
+    lg[a * m + b] = lg[b * m + a] = std::cbrt(rho[a * m + b] * rho[a * m + b]);
+  });
   // Clients differ in how far they sit from everyone (a small, IID-like update is close to
   // all): t_ab = s_a + s_b + e_ab. The client effects s are removed (row medians, halved
   // overall median), so that the residuals e, not the clients' spreads, are compared; a
@@ -292,12 +309,11 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
   const double overall = median(row_median);
   std::vector<double> effect(m);
   for (std::size_t a = 0; a < m; ++a) effect[a] = row_median[a] - overall / 2;
-  std::vector<double> residuals;
-  residuals.reserve(m * (m - 1) / 2);
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = a + 1; b < m; ++b)
-      residuals.push_back(lg[a * m + b] - effect[a] - effect[b]);
-  const Location at = robust_location(std::move(residuals));  // not read after this
+  std::vector<double> residuals = take_from(ws, m * (m - 1) / 2);
+  for (std::size_t a = 0, i = 0; a < m; ++a)
+    for (std::size_t b = a + 1; b < m; ++b) residuals[i++] = lg[a * m + b] - effect[a] - effect[b];
+  const Location at = robust_location_in_place(residuals);
+  give_to(ws, std::move(residuals));
   SignalValues s{name, Tail::kLower, std::vector<double>(m), std::vector<double>(m), m - 1};
   if (nearest) nearest->assign(m, 0);
 #pragma omp parallel for schedule(static) num_threads(workers)
@@ -309,12 +325,13 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
     s.z[a] = robust_z(lg[a * m + best] - effect[a] - effect[best], at);
     if (nearest) (*nearest)[a] = best;
   }
+  give_to(ws, std::move(lg));
   return s;
 }
 
-std::vector<double> gram_of_rows(const std::vector<double>& rows, std::size_t k) {
+std::vector<double> gram_of_rows(const std::vector<double>& rows, std::size_t k, Workspace* ws) {
   const std::size_t m = k ? rows.size() / k : 0;
-  std::vector<double> gram(m * m, 0.0);
+  std::vector<double> gram = take_from(ws, m * m);
   if (m == 0) return gram;
   cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k),
               1.0, rows.data(), static_cast<int>(k), 0.0, gram.data(), static_cast<int>(m));
@@ -327,13 +344,15 @@ SignalValues history_signal(const std::vector<double>& history, std::size_t k, i
   return history_signal_of_gram(gram_of_rows(history, k), threads);
 }
 
-SignalValues history_signal_of_gram(std::vector<double> gram, int threads) {
+SignalValues history_signal_of_gram(std::vector<double> gram, int threads, Workspace* ws) {
   const auto m =
       static_cast<std::size_t>(std::llround(std::sqrt(static_cast<double>(gram.size()))));
   std::vector<double> norms(m);
   for (std::size_t a = 0; a < m; ++a) norms[a] = std::sqrt(gram[a * m + a]);
-  distances_into(gram, norms, gram, threads);  // in place: one m x m buffer fewer
-  return collusion_from_distances("history", gram, m, nullptr, threads);
+  normalised_distances_into(gram, norms, gram, threads);  // in place: one m x m buffer fewer
+  SignalValues s = collusion_from_distances("history", gram, m, nullptr, threads, ws);
+  give_to(ws, std::move(gram));
+  return s;
 }
 
 SignalValues history_direction_signal(const std::vector<double>& history, std::size_t k,

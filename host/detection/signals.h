@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "detection/workspace.h"
 #include "geometry/gram_space.h"
 
 namespace fedguard::detection {
@@ -39,9 +40,14 @@ struct SignalInput {
   /// CPU threads for the O(m^2) loops (0: every core). Results do not depend on it: every
   /// value is computed by one thread in one order.
   int threads = 1;
+  /// Where centred and inner come from and go back to (null: allocated and freed).
+  Workspace* workspace = nullptr;
 
   SignalInput(const geometry::GramSpace& s, std::vector<std::size_t> idx, std::size_t model_size,
-              int cpu_threads = 1);
+              int cpu_threads = 1, Workspace* ws = nullptr);
+  SignalInput(const SignalInput&) = delete;
+  SignalInput& operator=(const SignalInput&) = delete;
+  ~SignalInput();
 };
 
 /// The smallest scale of the log-norm's z (a relative spread of 5%).
@@ -92,6 +98,10 @@ std::vector<double> normalised_distances(const SignalInput& in);
 /// not change distances) and their norms (the scale of rho).
 std::vector<double> normalised_distances(const std::vector<double>& gram,
                                          const std::vector<double>& norms, int threads = 1);
+/// The same into rho (m x m values; rho may be gram itself: only gram's upper triangle and
+/// diagonal are read, each before its place is written).
+void normalised_distances_into(const std::vector<double>& gram, const std::vector<double>& norms,
+                               std::vector<double>& rho, int threads = 1);
 
 /// The collusion statistic of collusion_signal over any m vectors given by their Gram matrix
 /// and norms; `name` names the signal.
@@ -101,7 +111,7 @@ SignalValues collusion_of(const std::string& name, const std::vector<double>& gr
 /// The same from the normalised distances rho (m x m, as normalised_distances returns them).
 SignalValues collusion_from_distances(const std::string& name, const std::vector<double>& rho,
                                       std::size_t m, std::vector<std::size_t>* nearest = nullptr,
-                                      int threads = 1);
+                                      int threads = 1, Workspace* ws = nullptr);
 
 /// History: collusion_of over the clients' cumulative sketched histories H_i (FoolsGold's H:
 /// the sum of the sketches of every round the client took part in, this one included), m x k
@@ -119,10 +129,12 @@ SignalValues history_direction_signal(const std::vector<double>& history, std::s
                                       int threads = 1);
 
 /// The Gram matrix of m vectors of length k (m x k row-major): m x m, both triangles.
-std::vector<double> gram_of_rows(const std::vector<double>& rows, std::size_t k);
+std::vector<double> gram_of_rows(const std::vector<double>& rows, std::size_t k,
+                                 Workspace* ws = nullptr);
 /// history_signal and history_direction_signal from the histories' Gram matrix (gram_of_rows),
 /// so that both signals share one product when both run.
-SignalValues history_signal_of_gram(std::vector<double> gram, int threads = 1);
+SignalValues history_signal_of_gram(std::vector<double> gram, int threads = 1,
+                                    Workspace* ws = nullptr);
 SignalValues history_direction_of_gram(const std::vector<double>& gram, int threads = 1);
 
 }  // namespace fedguard::detection

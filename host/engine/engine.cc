@@ -80,6 +80,7 @@ struct Engine::Impl {
   std::unique_ptr<backend::Backend> backend;
   engine::EngineState state;                   // committed only when a round succeeds
   std::optional<identity::Registry> registry;  // client verification on when set
+  detection::Workspace detection_workspace;    // scratch memory, not state (workspace.h)
 
   explicit Impl(EngineConfig c)
       : config(std::move(c)), policy(config), backend(make_backend(config)) {}
@@ -88,7 +89,13 @@ struct Engine::Impl {
     return config.reputation.enabled || policy.needs(rules::kReputation);
   }
   engine::EngineView view() {
-    return {config, *backend, policy, state, tracks_reputation(), registry.has_value()};
+    return {config,
+            *backend,
+            policy,
+            state,
+            tracks_reputation(),
+            registry.has_value(),
+            &detection_workspace};
   }
 
   // verification: client verification's verdicts, for the commit (empty without a registry).

@@ -221,8 +221,8 @@ void detect_stage(const EngineView& e, RoundWork& w) {
     }
     history.sketches = &w.detect_history;
   }
-  detection::DetectionOutcome found =
-      detection::detect(e.config.detection, space, w.alive, w.d, history, e.config.threads);
+  detection::DetectionOutcome found = detection::detect(
+      e.config.detection, space, w.alive, w.d, history, e.config.threads, e.detection_workspace);
   std::vector<std::uint8_t> rejected(w.alive.size(), 0);
   w.detected = found.findings.size();
   for (detection::Finding& f : found.findings) {

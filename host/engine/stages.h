@@ -4,6 +4,7 @@
 #pragma once
 
 #include "backend/backend.h"
+#include "detection/workspace.h"
 #include "engine/round_work.h"
 #include "engine/state_file.h"
 #include "fedguard/config.h"
@@ -21,6 +22,8 @@ struct EngineView {
   /// Client verification runs after validate (the engine holds a registry): duplicate ids are
   /// then decided by the verify stage (docs/verification.md), not by validate.
   bool verifies = false;
+  /// Scratch the detection stage reuses between rounds (null: it allocates its own).
+  detection::Workspace* detection_workspace = nullptr;
 };
 
 /// The record stage's monitoring step (docs/monitoring.md), after record_stage, with monitoring

@@ -113,24 +113,41 @@ std::vector<double> GramSpace::form(const std::vector<double>& raw, std::size_t 
 }
 
 std::vector<double> GramSpace::centred_gram_of_rows(const std::vector<std::size_t>& idx) const {
-  require_gram();
-  const std::size_t m = idx.size();
-  std::vector<double> out(m * m);
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = 0; b < m; ++b) out[a * m + b] = h_[idx[a] * e_ + idx[b]];
+  std::vector<double> out(idx.size() * idx.size());
+  centred_gram_of_rows(idx, out.data(), 1);
   return out;
 }
 
-std::vector<double> GramSpace::inner_gram_of_rows(const std::vector<std::size_t>& idx) const {
+void GramSpace::centred_gram_of_rows(const std::vector<std::size_t>& idx, double* out,
+                                     int threads) const {
   require_gram();
-  const std::size_t m = idx.size();
-  const double cc = h_[k_ * e_ + k_];
-  std::vector<double> out(m * m);
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = 0; b < m;
-         ++b)  // x_a . x_b = (x_a - c).(x_b - c) + c.(x_a - c) + c.(x_b - c) + c.c
-      out[a * m + b] = h_[idx[a] * e_ + idx[b]] + h_[idx[a] * e_ + k_] + h_[idx[b] * e_ + k_] + cc;
+  const auto m = static_cast<std::ptrdiff_t>(idx.size());
+#pragma omp parallel for schedule(static) num_threads(std::max(threads, 1)) if (m >= 128)
+  for (std::ptrdiff_t a = 0; a < m; ++a) {
+    const double* row = h_.data() + idx[static_cast<std::size_t>(a)] * e_;
+    for (std::ptrdiff_t b = 0; b < m; ++b) out[a * m + b] = row[idx[static_cast<std::size_t>(b)]];
+  }
+}
+
+std::vector<double> GramSpace::inner_gram_of_rows(const std::vector<std::size_t>& idx) const {
+  std::vector<double> out(idx.size() * idx.size());
+  inner_gram_of_rows(idx, out.data(), 1);
   return out;
+}
+
+void GramSpace::inner_gram_of_rows(const std::vector<std::size_t>& idx, double* out,
+                                   int threads) const {
+  require_gram();
+  const auto m = static_cast<std::ptrdiff_t>(idx.size());
+  const double cc = h_[k_ * e_ + k_];
+#pragma omp parallel for schedule(static) num_threads(std::max(threads, 1)) if (m >= 128)
+  for (std::ptrdiff_t a = 0; a < m; ++a) {
+    const double* row = h_.data() + idx[static_cast<std::size_t>(a)] * e_;
+    for (std::ptrdiff_t b = 0; b < m;
+         ++b)  // x_a . x_b = (x_a - c).(x_b - c) + c.(x_a - c) + c.(x_b - c) + c.c
+      out[a * m + b] = row[idx[static_cast<std::size_t>(b)]] + row[k_] +
+                       h_[idx[static_cast<std::size_t>(b)] * e_ + k_] + cc;
+  }
 }
 
 std::vector<double> GramSpace::norms_sq(const std::vector<double>& raw, std::size_t m) const {

@@ -28,8 +28,12 @@ class GramSpace {
   std::vector<double> centred_gram(const std::vector<double>& raw, std::size_t m) const;
   /// The same for the plain scanned rows idx (a submatrix of pass 1's Gram, no arithmetic).
   std::vector<double> centred_gram_of_rows(const std::vector<std::size_t>& idx) const;
+  /// The same into out (|idx|^2 values), rows on `threads` threads.
+  void centred_gram_of_rows(const std::vector<std::size_t>& idx, double* out, int threads) const;
   /// x_a . x_b (uncentred) for the plain scanned rows idx, in O(|idx|^2).
   std::vector<double> inner_gram_of_rows(const std::vector<std::size_t>& idx) const;
+  /// The same into out (|idx|^2 values), rows on `threads` threads.
+  void inner_gram_of_rows(const std::vector<std::size_t>& idx, double* out, int threads) const;
   /// y_a . y_b (uncentred) for the m combinations: an m x m matrix (for cosines).
   std::vector<double> inner_gram(const std::vector<double>& raw, std::size_t m) const;
   /// ||y||^2 of each combination (uncentred), m values.

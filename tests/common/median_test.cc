@@ -58,5 +58,66 @@ TEST(Median, InfinitiesExtremesAndNoSpread) {
   EXPECT_EQ(median(huge), 1.7e308);
 }
 
+// select_in_place against a sort at every rank class (ends, middle, random) on the shapes that
+// break quickselects: sorted, reversed, organ pipe, all equal, two values, a median-of-three
+// killer, sawtooth; the round bound must keep each to n log n (these finish in milliseconds).
+TEST(Median, SelectionMatchesASortOnHardShapes) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  for (std::size_t n : {25u, 26u, 100u, 1001u, 40000u}) {
+    std::vector<std::vector<double>> shapes;
+    std::vector<double> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<double>(i);
+    shapes.push_back(v);                        // sorted
+    shapes.emplace_back(v.rbegin(), v.rend());  // reversed
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<double>(std::min(i, n - i));
+    shapes.push_back(v);          // organ pipe
+    shapes.emplace_back(n, 3.0);  // all equal
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<double>(i % 2);
+    shapes.push_back(v);  // two values
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<double>(i % 2 ? i : n + i);
+    shapes.push_back(v);  // median-of-three killer-like
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<double>(i % 17);
+    shapes.push_back(v);  // sawtooth
+    for (const auto& shape : shapes) {
+      std::vector<double> sorted = shape;
+      std::sort(sorted.begin(), sorted.end());
+      std::uniform_int_distribution<std::size_t> any(0, n - 1);
+      for (std::size_t k : {std::size_t{0}, n / 2, n - 1, any(rng)}) {
+        std::vector<double> w = shape;
+        select_in_place(w.data(), n, k);
+        ASSERT_EQ(w[k], sorted[k]) << "n " << n << " k " << k << " seed " << seed;
+        for (std::size_t i = 0; i < k; ++i) ASSERT_LE(w[i], w[k]) << "n " << n << " i " << i;
+        for (std::size_t i = k + 1; i < n; ++i) ASSERT_GE(w[i], w[k]) << "n " << n << " i " << i;
+        std::sort(w.begin(), w.end());
+        ASSERT_EQ(w, sorted) << "the values were not kept, n " << n;
+      }
+    }
+  }
+}
+
+// A NaN (which the callers' inputs should never hold) may leave the rank's value unspecified,
+// as std::nth_element does, but never loses a value, reads out of bounds or loops.
+TEST(Median, SelectionWithNaNTerminatesAndKeepsTheValues) {
+  for (std::size_t n : {30u, 1000u}) {
+    for (std::size_t where : {std::size_t{0}, n / 2, n - 1}) {
+      std::vector<double> v(n);
+      for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<double>((i * 7919) % n);
+      v[where] = std::nan("");
+      std::vector<double> w = v;
+      select_in_place(w.data(), n, n / 2);
+      EXPECT_EQ(std::count_if(w.begin(), w.end(), [](double x) { return std::isnan(x); }), 1);
+      std::vector<double> a, b;
+      for (double x : v)
+        if (!std::isnan(x)) a.push_back(x);
+      for (double x : w)
+        if (!std::isnan(x)) b.push_back(x);
+      std::sort(a.begin(), a.end());
+      std::sort(b.begin(), b.end());
+      EXPECT_EQ(a, b);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fedguard::test

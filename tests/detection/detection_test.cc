@@ -480,6 +480,95 @@ TEST(DetectionSignals, OutcomeDoesNotDependOnTheThreadCount) {
   }
 }
 
+// The detection stage takes its m x m matrices from a Workspace whose memory a previous round
+// left with any contents: the outcome must be the one without a workspace, bit for bit, after
+// rounds of other sizes and with the kept vectors filled with NaN (a value read before it is
+// written would show), with and without a stage-A rejection (stage B on a subset) and history.
+TEST(DetectionSignals, OutcomeDoesNotDependOnTheWorkspace) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g;
+  const std::size_t d = 96, k = 16;
+  auto round_of = [&](std::size_t n, bool attacked) {
+    Rows x = benign_round(n, d, rng);
+    if (attacked) {
+      for (std::size_t i = 0; i < 6; ++i) x[i] = x[6];  // a group of copies
+      for (double& v : x[7]) v *= 20;                   // a scaled client: stage B on a subset
+    }
+    return as_float32(std::move(x));
+  };
+  DetectionSpec spec;
+  spec.enabled = true;
+  spec.spectral = 0.002;
+  detection::Workspace ws;
+  for (const auto& [n, attacked] : std::vector<std::pair<std::size_t, bool>>{
+           {300, true}, {150, false}, {300, true}, {40, true}, {300, false}}) {
+    const Rows x = round_of(n, attacked);
+    ScannedRound s(x);
+    std::vector<double> sketches(n * k);
+    for (double& v : sketches) v = g(rng);
+    detection::HistoryInput history;
+    history.sketches = &sketches;
+    history.k = k;
+    history.rounds.assign(n, 3);
+    history.rounds[n / 2] = 1;  // one new client: the history signals see a subset
+    // What the previous rounds left, overwritten with NaN.
+    std::vector<std::vector<double>> kept;
+    while (ws.kept_count() > 0) kept.push_back(ws.take(1));
+    for (auto& v : kept) {
+      v.resize(v.capacity());
+      std::fill(v.begin(), v.end(), std::nan(""));
+      ws.give(std::move(v));
+    }
+    const auto fresh = detection::detect(spec, *s.space, s.rows, d, history, 2);
+    const auto reused = detection::detect(spec, *s.space, s.rows, d, history, 2, &ws);
+    ASSERT_EQ(fresh.findings.size(), reused.findings.size()) << "n " << n << " seed " << seed;
+    if (attacked) {
+      ASSERT_GT(fresh.findings.size(), 6u) << "seed " << seed;
+    }
+    for (std::size_t f = 0; f < fresh.findings.size(); ++f) {
+      EXPECT_EQ(fresh.findings[f].index, reused.findings[f].index);
+      EXPECT_EQ(fresh.findings[f].code, reused.findings[f].code);
+      EXPECT_EQ(fresh.findings[f].detail, reused.findings[f].detail);
+      EXPECT_EQ(fresh.findings[f].values, reused.findings[f].values);
+    }
+    ASSERT_EQ(fresh.scores.size(), reused.scores.size());
+    for (const auto& [name, z] : fresh.scores) {
+      const auto& other = reused.scores.at(name);
+      for (std::size_t a = 0; a < n; ++a)
+        EXPECT_TRUE(z[a] == other[a] || (std::isnan(z[a]) && std::isnan(other[a])))
+            << name << " client " << a << " n " << n << " seed " << seed;
+    }
+    EXPECT_GT(ws.kept_count(), 0u) << "the stage gave nothing back";
+  }
+}
+
+TEST(DetectionWorkspace, ReusesMemoryUnderItsCap) {
+  detection::Workspace ws(1000 * sizeof(double));
+  std::vector<double> a = ws.take(600);
+  ASSERT_EQ(a.size(), 600u);
+  const double* where = a.data();
+  ws.give(std::move(a));
+  EXPECT_EQ(ws.kept_count(), 1u);
+  std::vector<double> b = ws.take(500);  // fits the kept one: the same memory, resized
+  EXPECT_EQ(b.data(), where);
+  EXPECT_EQ(b.size(), 500u);
+  EXPECT_EQ(ws.kept_count(), 0u);
+  std::vector<double> c = ws.take(700);  // nothing kept holds it: new memory
+  EXPECT_EQ(c.size(), 700u);
+  ws.give(std::move(b));
+  ws.give(std::move(c));  // 600 + 700 values exceed the cap of 1000: not kept
+  EXPECT_EQ(ws.kept_count(), 1u);
+  EXPECT_LE(ws.kept_bytes(), 1000 * sizeof(double));
+  // The smallest that fits is taken, the larger stays for larger requests.
+  detection::Workspace two;
+  two.give(std::vector<double>(100));
+  two.give(std::vector<double>(50));
+  EXPECT_EQ(two.take(40).capacity(), 50u);
+  EXPECT_EQ(two.take(90).capacity(), 100u);
+  EXPECT_EQ(two.take(10).size(), 10u);  // empty: a new one
+}
+
 // Through the engine: the preset rejects scaled, sign-flipped and duplicated attackers with
 // their codes and ids, keeps the benign clients, and its aggregate is the brute-force NNM +
 // trimmed mean of the clients it kept.
