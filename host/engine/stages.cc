@@ -245,6 +245,7 @@ void detect_stage(const EngineView& e, RoundWork& w) {
 void decide_stage(const EngineView& e, RoundWork& w) {
   const geometry::GramSpace& space = w.space();
   std::map<std::string, std::vector<double>> detection_scores = std::move(w.decision.scores);
+  w.roles.threads = e.config.threads;
   if (e.config.preset.name.empty()) {
     w.decision = e.policy.decide(space, w.sample_weight, w.roles, w.subsets, e.state.rounds,
                                  w.alive, w.rejected_counts, w.n);

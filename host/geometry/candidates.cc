@@ -58,6 +58,11 @@ Candidates Candidates::mixed(const GramSpace& space, const std::vector<double>& 
       for (std::size_t j = 0; j < dim; ++j) out.coef[a * dim + j] = t[a * m + a] * old[a * dim + j];
     return out;
   }
+  if (plain()) {  // old is one-hot (row b is e_owner[b]): T old is T scattered, O(m^2) not O(m^3)
+    for (std::size_t a = 0; a < m; ++a)
+      for (std::size_t b = 0; b < m; ++b) out.coef[a * dim + owner[b]] = t[a * m + b];
+    return out;
+  }
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(dim),
               static_cast<int>(m), 1.0, t.data(), static_cast<int>(m), old.data(),
               static_cast<int>(dim), 0.0, out.coef.data(), static_cast<int>(dim));

@@ -100,7 +100,8 @@ Decision Policy::decide(const GramSpace& space, const std::vector<double>& sampl
                             references.history,
                             references.sketch_dim,
                             "",
-                            references.memory};
+                            references.memory,
+                            references.threads};
   std::size_t rule_index = 0;
   auto enter = [&] {
     round.losses = describe_losses(round_clients, rejected_before);

@@ -82,6 +82,7 @@ class Policy {
     const std::vector<double>* history = nullptr;  ///< see RoundContext::history
     std::size_t sketch_dim = 0;
     const rules::ClientMemory* memory = nullptr;
+    int threads = 1;  ///< see RoundContext::threads
   };
   Decision decide(const GramSpace& space, const std::vector<double>& sample_weight,
                   References references, const SubsetPlan& subsets, std::uint64_t round_index,

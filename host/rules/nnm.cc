@@ -4,6 +4,12 @@
 // replaced by the mean of its n - f nearest neighbours, itself included (itself first, then
 // the others by distance, ties to the lower index). A transform: the mixing matrix is applied
 // in Gram space, and to the updates only in pass 2. Score: mean distance to the neighbours.
+// The neighbours are found by selection, not a sort: the first n - f - 1 others in the order
+// (distance, index) are a set, so std::nth_element under that order finds it in O(n) per
+// client (a stable sort of every row was 50 of the 95 ms of a round's policy at n = 1000); the
+// score sums the neighbours' distances in index order.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -33,22 +39,35 @@ class Nnm final : public Rule {
     t.matrix.assign(n * n, 0.0);
     t.score_name = "nnm";
     t.score.assign(n, 0.0);
-    std::vector<std::size_t> others;
-    for (std::size_t i = 0; i < n; ++i) {
-      others.clear();
-      for (std::size_t j = 0; j < n; ++j)
-        if (j != i) others.push_back(j);
-      std::stable_sort(others.begin(), others.end(), [&](std::size_t a, std::size_t b) {
-        return dist[i * n + a] < dist[i * n + b];
-      });
-      const double w = 1.0 / static_cast<double>(keep);
-      t.matrix[i * n + i] = w;
-      double spread = 0;
-      for (std::size_t q = 0; q + 1 < keep; ++q) {
-        t.matrix[i * n + others[q]] = w;
-        spread += std::sqrt(dist[i * n + others[q]]);
+    const double w = 1.0 / static_cast<double>(keep);
+    const auto rows = static_cast<std::ptrdiff_t>(n);
+#pragma omp parallel num_threads(round.threads > 0 ? round.threads \
+                                                   : omp_get_max_threads()) if (n >= 128)
+    {
+      std::vector<std::size_t> others;
+      others.reserve(n);
+#pragma omp for schedule(static)
+      for (std::ptrdiff_t r = 0; r < rows; ++r) {
+        const auto i = static_cast<std::size_t>(r);
+        const double* di = dist.data() + i * n;
+        // NaN (never from finite rows) orders last, so that the order stays a strict weak one.
+        const auto key = [&](std::size_t j) { return std::isnan(di[j]) ? HUGE_VAL : di[j]; };
+        others.clear();
+        for (std::size_t j = 0; j < n; ++j)
+          if (j != i) others.push_back(j);
+        std::nth_element(others.begin(), others.begin() + static_cast<std::ptrdiff_t>(keep - 1),
+                         others.end(), [&](std::size_t a, std::size_t b) {
+                           const double ka = key(a), kb = key(b);
+                           return ka < kb || (ka == kb && a < b);
+                         });
+        double* row = t.matrix.data() + i * n;
+        row[i] = w;
+        for (std::size_t q = 0; q + 1 < keep; ++q) row[others[q]] = w;
+        double spread = 0;
+        for (std::size_t j = 0; j < n; ++j)
+          if (j != i && row[j] != 0) spread += std::sqrt(di[j]);
+        t.score[i] = spread / static_cast<double>(keep);
       }
-      t.score[i] = spread / static_cast<double>(keep);
     }
     return t;
   }

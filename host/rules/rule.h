@@ -63,6 +63,8 @@ struct RoundContext {
   std::string losses;
   /// The clients' memory; null when no rule asked for history.
   const ClientMemory* memory = nullptr;
+  /// CPU threads for a rule's O(k^2) loops (0: every core); results must not depend on it.
+  int threads = 1;
 };
 
 /// What a filter (or the aggregator's selection) decided about each candidate.

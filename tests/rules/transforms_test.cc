@@ -129,5 +129,44 @@ TEST_P(TransformTest, BulyanAsFilterKeepsTheta) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, TransformTest, ::testing::Values(9, 12, 17, 30));
 
+// NNM selects each client's neighbours in parallel above 128 clients: with groups of exact
+// copies (ties in distance, broken towards the lower index) the weights must be the brute
+// force's (NNM then the mean: each client's weight is the number of mixtures it is in over
+// keep n), and the same bit for bit on one thread and on several.
+TEST(TransformLarge, NnmWithTiesMatchesBruteForceOnAnyTeam) {
+  std::mt19937_64 rng(test_seed());
+  Matrix x = random_round(RoundShape{200, 40, false, false, false, 0.0}, rng);
+  for (std::size_t i = 1; i < 12; ++i) x[i] = x[0];    // a group of copies
+  for (std::size_t i = 50; i < 54; ++i) x[i] = x[49];  // another
+  const std::vector<unsigned char> bytes = encode(x, DType::kFloat32);
+  const std::size_t f = 60;
+  const std::string policy = R"({"transforms": [{"rule": "nnm", "f": )" + std::to_string(f) +
+                             R"(}], "aggregator": {"rule": "mean"}, "threads": )";
+  Engine one = make_engine(policy + "1}");
+  Engine team = make_engine(policy + "2}");
+  const RoundResult a = run_round(one, bytes, x.size(), x[0].size(), DType::kFloat32);
+  const RoundResult b = run_round(team, bytes, x.size(), x[0].size(), DType::kFloat32);
+  EXPECT_EQ(a.weights, b.weights);
+  EXPECT_EQ(a.aggregate, b.aggregate);
+  EXPECT_EQ(a.scores.at("nnm"), b.scores.at("nnm"));
+  EXPECT_LT(ref::max_rel_diff(a.aggregate, ref::weighted_mean(ref::nnm(x, f), {})), kTol);
+  // Weights from the brute force's neighbour sets (stable sort: ties to the lower index).
+  const Matrix y = ref::nnm(x, f);
+  std::vector<double> expected(x.size(), 0.0);
+  const std::size_t keep = x.size() - f;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    std::vector<std::size_t> others;
+    for (std::size_t j = 0; j < x.size(); ++j)
+      if (j != i) others.push_back(j);
+    std::stable_sort(others.begin(), others.end(), [&](std::size_t p, std::size_t q) {
+      return ref::sq_dist(x[i], x[p]) < ref::sq_dist(x[i], x[q]);
+    });
+    expected[i] += 1.0 / static_cast<double>(keep * x.size());
+    for (std::size_t q = 0; q + 1 < keep; ++q)
+      expected[others[q]] += 1.0 / static_cast<double>(keep * x.size());
+  }
+  for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(a.weights[i], expected[i], 1e-12) << i;
+}
+
 }  // namespace
 }  // namespace fedguard::test
