@@ -118,7 +118,8 @@ class Bulyan final : public Rule {
     v.score_name = "bulyan";
     v.keep.assign(n, 0);
     v.reason.assign(n, "");
-    v.score = krum_scores(dist, n, all, f_);  // reported score: Krum's on the full set
+    v.score =
+        krum_scores(dist, n, all, f_, round.threads);  // reported score: Krum's on the full set
     for (std::size_t p : repeated_krum(dist, n, f_, theta)) v.keep[p] = 1;
     for (std::size_t p = 0; p < n; ++p)
       if (!v.keep[p])

@@ -8,11 +8,14 @@
 // As a filter it keeps that one client.
 #include "rules/krum.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <numeric>
 
+#include "common/median.h"
 #include "common/short_number.h"
 #include "fedguard/error.h"
 #include "rules/rule.h"
@@ -20,20 +23,38 @@
 namespace fedguard::rules {
 
 std::vector<double> krum_scores(const std::vector<double>& dist, std::size_t m,
-                                const std::vector<std::size_t>& active, std::size_t f) {
+                                const std::vector<std::size_t>& active, std::size_t f,
+                                int threads) {
   const std::size_t n = active.size();
   const std::size_t neighbours = n > f + 2 ? n - f - 2 : 0;
   std::vector<double> scores(n, 0.0);
-  std::vector<double> row;
-  for (std::size_t a = 0; a < n; ++a) {
-    row.clear();
-    for (std::size_t b = 0; b < n; ++b)
-      if (b != a) row.push_back(dist[active[a] * m + active[b]]);
-    std::nth_element(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(neighbours), row.end());
-    std::sort(row.begin(),
-              row.begin() + static_cast<std::ptrdiff_t>(neighbours));  // fixed summation order
-    scores[a] =
-        std::accumulate(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(neighbours), 0.0);
+  if (neighbours == 0) return scores;
+  const auto rows = static_cast<std::ptrdiff_t>(n);
+#pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads()) if (n >= 128)
+  {
+    std::vector<double> row;
+    row.reserve(n);
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t r = 0; r < rows; ++r) {
+      const auto a = static_cast<std::size_t>(r);
+      const double* da = dist.data() + active[a] * m;
+      row.clear();
+      for (std::size_t b = 0; b < n; ++b)
+        if (b != a) row.push_back(da[active[b]]);
+      // The neighbours' largest distance: the values below it are in, and it fills the rest.
+      select_in_place(row.data(), row.size(), neighbours - 1);
+      const double edge = row[neighbours - 1];
+      double below = 0;
+      std::size_t count = 0;
+      for (std::size_t b = 0; b < n; ++b) {
+        const double x = da[active[b]];
+        if (b != a && x < edge) {
+          below += x;
+          ++count;
+        }
+      }
+      scores[a] = below + static_cast<double>(neighbours - count) * edge;
+    }
   }
   return scores;
 }
@@ -91,7 +112,7 @@ class Krum final : public Rule {
     std::iota(all.begin(), all.end(), 0);
     Verdict v;
     v.score_name = "krum";
-    v.score = krum_scores(c.squared_distances(round.space), n, all, f_);
+    v.score = krum_scores(c.squared_distances(round.space), n, all, f_, round.threads);
     const std::vector<std::size_t> order = rank_ascending(v.score, 1);
     v.keep.assign(n, 0);
     v.keep[order[0]] = 1;

@@ -8,9 +8,13 @@ namespace fedguard::rules {
 
 /// score of each active candidate (a position into the m x m squared-distance matrix dist):
 /// the sum of its squared distances to its max(0, |active| - f - 2) nearest other active
-/// candidates. Returned in the order of `active`.
+/// candidates. Returned in the order of `active`. The sum runs in index order: the values below
+/// the neighbours' largest, then that value times the places left (the ties at the boundary),
+/// so that it does not depend on how the selection ordered them; rows on `threads` threads
+/// above 128 candidates (0: every core), the same result on any team.
 std::vector<double> krum_scores(const std::vector<double>& dist, std::size_t m,
-                                const std::vector<std::size_t>& active, std::size_t f);
+                                const std::vector<std::size_t>& active, std::size_t f,
+                                int threads = 1);
 
 /// Scores within this relative distance count as tied: the Gram matrix is accumulated from
 /// float32 products, so scores that are equal in exact arithmetic (common with quantised or

@@ -36,7 +36,7 @@ class MultiKrum final : public Rule {
     std::iota(all.begin(), all.end(), 0);
     Verdict v;
     v.score_name = "multi_krum";
-    v.score = krum_scores(c.squared_distances(round.space), n, all, f_);
+    v.score = krum_scores(c.squared_distances(round.space), n, all, f_, round.threads);
     const std::vector<std::size_t> order = rank_ascending(v.score, m);
     v.keep.assign(n, 0);
     v.reason.assign(n, "");

@@ -41,6 +41,9 @@ std::vector<Case> cases() {
   add(13, 300, 64, DType::kFloat16, false, false, false, 0, "half");
   add(12, 300, 0, DType::kBFloat16, false, false, false, 0, "bf16");
   add(7, 1, 0, DType::kFloat32, false, false, false, 0, "one_column");
+  // Above 128 clients the rules' O(n^2) loops (Krum's scores, NNM's neighbours) run on a team.
+  add(200, 64, 0, DType::kFloat32, false, false, false, 0, "plain");
+  add(160, 64, 0, DType::kFloat32, false, false, true, 0, "duplicates");
   return out;
 }
 
