@@ -49,6 +49,7 @@ BIN="$KIT/bin"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "host: $(uname -a)"
   echo "---- nvidia-smi"; nvidia-smi 2>&1
   echo "---- nvidia-smi -q (clocks, memory, ECC)"; nvidia-smi -q -d CLOCK,MEMORY,ECC 2>&1 | head -80
+  echo "---- host CPU (the detection stage and the policy run here)"; lscpu 2>&1 | head -25
   echo "---- fedguard info"; "$BIN/fedguard" info 2>&1
   echo "---- ldd fedguard_cuda_tests"; ldd "$BIN/fedguard_cuda_tests" 2>&1
   echo "---- kit"; cat "$KIT/MANIFEST.txt" 2>/dev/null
@@ -147,6 +148,14 @@ grep -hE '^\| [0-9]' "$OUT"/gpu_*.md 2>/dev/null | head -40 >> "$SUMMARY"  # the
 # with and without the history signals --------------------------------------------------------
 step detection_cost "$B" 60 "$BIN/fedguard_gpu_bench" --n 1000 --d 1e5,1e6 --reps 3 --warmup 1 --streamed-gb 0
 grep -h 'engine stages' "$B" | tail -8 >> "$SUMMARY"
+# OpenBLAS 0.3.21 does not know the GPU machine's processor and runs its generic Prescott
+# (SSE3) kernels on the host side (2026-12-04); the same rounds with the AVX2 kernels forced,
+# when the processor has AVX2, show what a current OpenBLAS would give.
+if grep -q avx2 /proc/cpuinfo && "$BIN/fedguard" info 2>&1 | grep -q 'kernel Prescott'; then
+  OPENBLAS_CORETYPE=Haswell step detection_cost_haswell "$B" 60 "$BIN/fedguard_gpu_bench" --n 1000 \
+    --d 1e5,1e6 --reps 3 --warmup 1 --streamed-gb 0
+  grep -h 'engine stages' "$B" | tail -8 | sed 's/^/haswell kernels: /' >> "$SUMMARY"
+fi
 
 # ---- where pass 2's kernels lose time: Nsight Compute on one launch of each (n = 1000, d = 1e6;
 # the median, the trimmed mean, Bulyan's mean, the weighted mean), clocks left as they are ------
