@@ -105,7 +105,10 @@ std::size_t statistic_rows(const CoordinateAggregateRequest& request);
 
 /// The CPU backend: OpenBLAS for the tile products, OpenMP threads elsewhere.
 /// @param threads 0 uses every core
-std::unique_ptr<Backend> make_cpu_backend(int threads);
+/// @param team_for_any_size run every pass on the team, however small (tests of the parallel
+///        paths); by default a pass estimated under ~4 ms on one thread stays on one
+///        (cpu_backend.cc: waking an idle worker costs milliseconds on the VMs measured)
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool team_for_any_size = false);
 
 /// How big a backend's automatic pass-1 tile is: about `floats` float32 values of tile, a multiple
 /// of `quantum` columns, at most `max_columns`; and at least `min_columns` columns (BLAS calls

@@ -306,7 +306,9 @@ class RoundResult:
         self.rejections = raw.rejections
         self.rejected_ids = raw.rejected_ids
         self.rejections_by_id = raw.rejections_by_id
-        self.reasons_by_id = {r["id"]: raw.reasons[r["client"]] for r in self.rejections}
+        # self.reasons, not raw.reasons: each read of the C++ field builds a new dict (99 reads
+        # of it made this constructor 0.8 ms at n = 100).
+        self.reasons_by_id = {r["id"]: self.reasons[r["client"]] for r in self.rejections}
         self.notes = raw.notes
         self.verification = raw.verification
         self.accepted_ids = [c for c, a in zip(self.client_ids, self.accepted) if a]

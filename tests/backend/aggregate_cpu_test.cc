@@ -37,7 +37,7 @@ TEST(AggregateCpu, DeterministicAndChunkIndependent) {
   Matrix x = random_round(RoundShape{31, 5000, false, false, false, 0}, rng);
   const auto data = to_floats(x);
   const UpdateView view(data.data(), 31, 5000, DType::kFloat32);
-  auto backend = backend::make_cpu_backend(2);
+  auto backend = backend::make_cpu_backend(2, /*team_for_any_size=*/true);
   for (auto stat : {backend::ColumnStatistic::kMedian, backend::ColumnStatistic::kTrimmedMean,
                     backend::ColumnStatistic::kBulyanMean}) {
     std::vector<std::vector<float>> outs;
@@ -82,7 +82,7 @@ TEST(AggregateCpu, NetworkAndSelectionPathsMatchSorting) {
     Matrix x = random_round(RoundShape{m, d, m % 2 == 0, false, false, 0}, rng);
     const auto data = to_floats(x);
     const UpdateView view(data.data(), m, d, DType::kFloat32);
-    auto backend = backend::make_cpu_backend(2);
+    auto backend = backend::make_cpu_backend(2, /*team_for_any_size=*/true);
     backend::CoordinateAggregateRequest req;
     req.updates = &view;
     for (std::size_t i = 0; i < m; ++i) req.rows.push_back(i);

@@ -25,7 +25,7 @@ backend::ScanSummaries scan(const std::vector<float>& data, std::size_t n, std::
   for (std::size_t i = 0; i < n; ++i) req.rows.push_back(i);
   req.references = std::move(refs);
   req.tile_columns = tile;
-  return backend::make_cpu_backend(2)->scan(req);
+  return backend::make_cpu_backend(2, /*team_for_any_size=*/true)->scan(req);
 }
 
 double dist_from(const backend::ScanSummaries& s, std::size_t a, std::size_t b) {

@@ -130,7 +130,7 @@ double brute(std::vector<double> c, backend::ColumnStatistic statistic, std::siz
 
 TEST(SelectionCpu, MedianAndTrimmedMeanMatchFloat64Sorting) {
   std::mt19937_64 rng(test_seed());
-  auto backend = backend::make_cpu_backend(2);
+  auto backend = backend::make_cpu_backend(2, /*team_for_any_size=*/true);
   for (std::size_t m : {1, 2, 3, 10, 16, 17, 63, 64, 65, 100, 101, 128, 129, 200}) {
     const std::size_t d = 53;  // three lane blocks and a partial one
     for (int kind = 0; kind < 3; ++kind) {
@@ -239,7 +239,7 @@ TEST(ScanCpuNoGram, RowSummariesMatchBruteForceAndFlagNonFinite) {
   data[9 * d + 500] = -std::numeric_limits<float>::infinity();
   const UpdateView view(data.data(), n, d, DType::kFloat32);
   for (int threads : {1, 2}) {
-    auto backend = backend::make_cpu_backend(threads);
+    auto backend = backend::make_cpu_backend(threads, /*team_for_any_size=*/true);
     for (std::size_t tile : {0, 64, 333}) {
       backend::ScanRequest req;
       req.updates = &view;
@@ -299,7 +299,8 @@ TEST(SketchCpu, EntriesMatchBruteForceAndDistancesStayWithinTheVariance) {
     req.gram = q % 2 == 0;
     req.sketch_dim = q;
     req.sketch_seed = 0x5EEDull + q;
-    const backend::ScanSummaries s = backend::make_cpu_backend(2)->scan(req);
+    const backend::ScanSummaries s =
+        backend::make_cpu_backend(2, /*team_for_any_size=*/true)->scan(req);
     ASSERT_EQ(s.sketch.size(), n * q);
     for (std::size_t a = 0; a < n; ++a)
       for (std::size_t c = 0; c < q; ++c) {

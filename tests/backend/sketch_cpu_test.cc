@@ -30,7 +30,7 @@ backend::ScanSummaries sketch_rows(const std::vector<float>& data, std::size_t n
   req.gram = gram;
   req.sketch_dim = q;
   req.sketch_seed = seed;
-  return backend::make_cpu_backend(threads)->scan(req);
+  return backend::make_cpu_backend(threads, /*team_for_any_size=*/true)->scan(req);
 }
 
 // S_ab = sum_j x_aj R_jb in float64, R from backend::sketch_entry (one call per entry: the

@@ -11,7 +11,8 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {
+  CpuBackend(int threads, bool team_for_any_size)
+      : threads_(threads > 0 ? threads : omp_get_num_procs()), any_size_(team_for_any_size) {
     // fedguard's own workers call BLAS, each single-threaded (see scan_cpu.cc). This is
     // process-wide: the BLAS libraries have no per-call thread count in common.
     cpu::set_blas_threads(1);
@@ -20,36 +21,44 @@ class CpuBackend final : public Backend {
 
  protected:
   ScanSummaries run_scan(const ScanRequest& request) override {
-    return cpu::scan(request, threads_for(request.rows.size(), request.updates));
+    return cpu::scan(request, threads_for(request.rows.size(), request.updates, request.gram));
   }
   void run_aggregate_linear(const LinearAggregateRequest& request, float* out) override {
-    cpu::aggregate_linear(request, out, threads_for(request.rows.size(), request.updates));
+    cpu::aggregate_linear(request, out, threads_for(request.rows.size(), request.updates, false));
   }
   void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request,
                                     float* out) override {
-    cpu::aggregate_coordinatewise(request, out, threads_for(request.rows.size(), request.updates));
+    cpu::aggregate_coordinatewise(request, out,
+                                  threads_for(request.rows.size(), request.updates, false));
   }
 
  private:
-  // Below this many values (2^18, 1 MiB of float32) a pass runs on one thread. Waking an idle
-  // worker costs more than such a pass: on the 2-core VM of bench/results/compare_cpu_2026-12-01.md
-  // a parallel region after a 50 ms pause took about 5 ms to start, while a whole Krum round of 10
-  // x 10,000 values takes 0.4-0.8 ms on one core. The results do not depend on it beyond float64
-  // summation order.
-  static constexpr std::size_t kSerialBelow = std::size_t{1} << 18;
+  // A pass whose one-thread time is estimated below kParallelAboveNs runs on one thread.
+  // Waking an idle worker is not free: on the 2-core VMs of 2026-12-01 and 2026-12-04 an OpenMP
+  // region after a 50 ms pause took a median 5.3-5.7 ms to start (min 0.1 ms), which is what a
+  // federated server sees, since its rounds are seconds apart; so two threads only pay for a
+  // pass of about twice that. The estimate is static (measured on the 2026-12-04 Xeon, one
+  // thread: 0.65 ns per value read and summarised or ordered, 0.03 ns per multiply-add of the
+  // pass-1 SSYRK, n^2 d / 2 of them), never a timing of this machine: a thread count that
+  // depended on a clock would change the float64 summation order from run to run. On a machine
+  // whose workers wake in microseconds this gives up at most half of a pass of ~4 ms.
+  static constexpr double kParallelAboveNs = 4e6;
 
-  int threads_for(std::size_t rows, const UpdateView* updates) const {
-    const std::size_t cols = updates != nullptr ? updates->cols() : 0;
-    return rows * cols < kSerialBelow ? 1 : threads_;
+  int threads_for(std::size_t rows, const UpdateView* updates, bool gram) const {
+    const double values =
+        static_cast<double>(rows) * static_cast<double>(updates != nullptr ? updates->cols() : 0);
+    const double ns = 0.65 * values + (gram ? 0.03 * values * static_cast<double>(rows) / 2 : 0.0);
+    return ns < kParallelAboveNs && !any_size_ ? 1 : threads_;
   }
 
   int threads_;
+  bool any_size_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) {
-  return std::make_unique<CpuBackend>(threads);
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool team_for_any_size) {
+  return std::make_unique<CpuBackend>(threads, team_for_any_size);
 }
 
 }  // namespace fedguard::backend
