@@ -32,6 +32,48 @@ TEST(ColumnStatistic, MatchesSortingOnTiesAndSignedZeros) {
   }
 }
 
+// Pass 2 of a linear rule is, column by column, the float64 sum in row order of a product
+// then a sum (no fused multiply-add), then the references, rounded once to float32: bit for bit
+// for every instruction set (this test also runs with FEDGUARD_CPU_LANES=avx2 and sse2), at
+// widths that leave a tail after the vector loop and with a chunk width that splits the rows.
+TEST(AggregateCpu, LinearIsTheFloat64SumInRowOrderBitForBit) {
+  std::mt19937_64 rng(test_seed());
+  std::normal_distribution<double> g;
+  for (std::size_t d : {1u, 7u, 4097u, 10003u}) {
+    const std::size_t n = 9;
+    std::vector<float> data(n * d), ref(d);
+    for (float& v : data) v = static_cast<float>(g(rng));
+    for (float& v : ref) v = static_cast<float>(g(rng));
+    const UpdateView view(data.data(), n, d, DType::kFloat32);
+    backend::LinearAggregateRequest req;
+    req.updates = &view;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i == 4) continue;  // a row left out
+      req.rows.push_back(i);
+      req.coefficients.push_back(g(rng) / 3.0);
+    }
+    req.references = {ref.data()};
+    req.reference_coefficients = {0.3};
+    for (std::size_t tile : {0u, 1000u}) {
+      req.tile_columns = tile;
+      std::vector<float> got(d);
+      backend::make_cpu_backend(2, /*team_for_any_size=*/true)->aggregate_linear(req, got.data());
+      for (std::size_t j = 0; j < d; ++j) {
+        double acc = 0;
+        for (std::size_t q = 0; q < req.rows.size(); ++q) {
+          const double product =
+              req.coefficients[q] * static_cast<double>(data[req.rows[q] * d + j]);
+          acc = acc + product;
+        }
+        const double product = 0.3 * static_cast<double>(ref[j]);
+        acc = acc + product;
+        ASSERT_EQ(got[j], static_cast<float>(acc))
+            << "d " << d << " column " << j << " tile " << tile;
+      }
+    }
+  }
+}
+
 TEST(AggregateCpu, DeterministicAndChunkIndependent) {
   std::mt19937_64 rng(test_seed());
   Matrix x = random_round(RoundShape{31, 5000, false, false, false, 0}, rng);

@@ -21,6 +21,7 @@
 #include <omp.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/lane_isa.h"
 #include "backend/cpu/selection_network.h"
 #include "backend/cpu/tile_loader.h"
 #include "fedguard/error.h"
@@ -355,23 +356,6 @@ __attribute__((target("avx2"))) void layout_avx2(const float* const* segment, st
   for (; p < m; ++p) layout_rows_avx2<1>(segment + p, m, w, blocks + p * kLanes, bad);
 }
 
-enum class LaneIsa { kAvx512, kAvx2, kSse2 };
-LaneIsa lane_isa() {
-  static const LaneIsa isa = [] {
-    LaneIsa best = __builtin_cpu_supports("avx512f") ? LaneIsa::kAvx512
-                   : __builtin_cpu_supports("avx2")  ? LaneIsa::kAvx2
-                                                     : LaneIsa::kSse2;
-    // FEDGUARD_CPU_LANES=avx2 or sse2 caps the instruction set, so that the tests run every
-    // kernel on one machine (tests/CMakeLists.txt) and a benchmark can time the AVX2 kernels on
-    // an AVX-512 processor.
-    if (const char* cap = std::getenv("FEDGUARD_CPU_LANES")) {
-      if (std::strcmp(cap, "avx2") == 0 && best == LaneIsa::kAvx512) best = LaneIsa::kAvx2;
-      if (std::strcmp(cap, "sse2") == 0) best = LaneIsa::kSse2;
-    }
-    return best;
-  }();
-  return isa;
-}
 std::size_t lane_group() {
   switch (lane_isa()) {
     case LaneIsa::kAvx512:

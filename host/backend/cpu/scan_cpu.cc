@@ -153,6 +153,9 @@ RowStats row_stats(const float* v, std::size_t w) {
 RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, w); }
 #endif
 
+// Rows ahead whose tile run pass 1 without a Gram prefetches (scan_tile).
+constexpr std::size_t kPrefetchAhead = 2;
+
 // Rows per group in steps 1 and 3. Step 1's groups lie inside one centre chunk.
 constexpr std::size_t kGroup = 8;
 static_assert(kernels::kCentreRowChunk % kGroup == 0, "a group of rows spans two centre chunks");
@@ -523,8 +526,17 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       }
       const float* in = row_segment(view, request.rows[p], col0, w, out);
       // Without a Gram or a sketch nothing reads the tile afterwards: the statistics read the
-      // caller's float32 rows in place (no copy through the cache).
+      // caller's float32 rows in place (no copy through the cache). The tile's run of the row
+      // two ahead is prefetched: the hardware prefetchers start afresh on every row's run, and
+      // this took pass 1 of a mean at 100 x 1e6 from 33 to 26 ms on both cores (2026-12-04;
+      // one row ahead gave nothing, four or eight less than two).
       if (!tile_needed) {
+        if (p + kPrefetchAhead < k) {
+          const ClientUpdate& next = view.client(request.rows[p + kPrefetchAhead]);
+          const auto* ahead = static_cast<const char*>(next.data) + col0 * dtype_size(next.dtype);
+          for (std::size_t b = 0; b < w * dtype_size(next.dtype); b += 64)
+            __builtin_prefetch(ahead + b, 0, 3);
+        }
         const RowStats st = row_stats(in, w);
         if (st.bad != 0) {
           acc.finite[p] = 0;
