@@ -136,8 +136,8 @@ struct Engine::Impl {
 };
 
 void Engine::Impl::commit(engine::Pending& pending) {
-  if (policy.needs(rules::kPreviousAggregate) || pending.monitor)
-    state.previous_aggregate = std::move(pending.aggregate);
+  if ((policy.needs(rules::kPreviousAggregate) || pending.monitor) && pending.aggregate)
+    state.previous_aggregate.assign(pending.aggregate->begin(), pending.aggregate->end());
   if (pending.monitor) monitor::commit(state.monitor, std::move(*pending.monitor));
   const bool keep_last = policy.needs(rules::kAggregateSketches);
   for (auto& [id, sketch] : pending.sketches) {
@@ -192,7 +192,7 @@ RoundResult Engine::process_round(const RoundInput& input) {
   }
   // Commit state only now: a round that threw above changed nothing.
   if (impl_->policy.needs(rules::kPreviousAggregate) || work.pending.monitor)
-    work.pending.aggregate = result.aggregate;
+    work.pending.aggregate = &result.aggregate;
   impl_->commit(work.pending);
   if (verification) engine::commit_verification(impl_->state, input, *verification);
   return result;

@@ -30,8 +30,10 @@ struct Pending {
   std::map<std::string, std::vector<double>> suspicion;  ///< client id, new window
   std::map<std::string, double> outcome;                 ///< client id, reputation evidence
   std::vector<std::string> participants;  ///< ids of the scanned rows (memory without sketches)
-  std::vector<float> aggregate;           ///< the round's aggregate (the next previous aggregate)
-  std::size_t model_dim = 0;              ///< the round's d (the state's model size)
+  /// The round's aggregate (the next previous aggregate), when the state keeps one: copied at
+  /// the commit into the state's buffer (the same d each round: no allocation).
+  const std::vector<float>* aggregate = nullptr;
+  std::size_t model_dim = 0;                    ///< the round's d (the state's model size)
   std::optional<monitor::Observation> monitor;  ///< the detectors after this round (monitoring on)
 };
 

@@ -428,6 +428,7 @@ void record_monitoring(const EngineView& e, RoundWork& w) {
   context.new_clients = new_clients.size();
   context.server_metrics = &w.in.server_metrics;
   context.rejected_by = &rejected_by;
+  context.threads = e.config.threads;
   result.metrics = monitor::round_metrics(result, context);
   monitor::Observation observation =
       monitor::observe(e.config.monitoring, e.state.monitor, result.metrics, e.state.rounds);

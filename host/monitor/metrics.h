@@ -25,6 +25,9 @@ struct MetricContext {
   /// Rejections counted by reason code and by "rule_<rule>" (the engine's structured
   /// rejections); null: counted from the reason texts' first words.
   const std::map<std::string, double>* rejected_by = nullptr;
+  /// Threads for the pass over the aggregates (0: every core); the sums are taken by blocks of
+  /// 2^16 values combined in block order, so the metrics do not depend on it.
+  int threads = 1;
 };
 
 /// The round's metrics, keyed by name (Prometheus-compatible: [a-z0-9_]). A value may be NaN

@@ -60,6 +60,39 @@ const char* kFastConfig = R"({"aggregator": {"rule": "mean"},
     {"metric": "aggregate_cosine", "method": "ewma", "direction": "down", "warmup": 10},
     {"metric": "server_loss", "method": "cusum", "warmup": 3}]}})";
 
+// The aggregate's norm and its cosine with the previous aggregate over a wide model (several
+// blocks of 2^16 values and a tail that is not a multiple of four): the float64 brute force's
+// to 1e-12, and the same bits on one thread, two, three and every core.
+TEST(MonitorMetrics, AggregateSumsMatchBruteForceOnAnyTeam) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> g;
+  const std::size_t d = 4 * (std::size_t{1} << 16) + 3;
+  RoundResult r;
+  r.aggregate.resize(d);
+  std::vector<float> previous(d);
+  for (float& x : r.aggregate) x = g(rng);
+  for (std::size_t j = 0; j < d; ++j) previous[j] = 0.5f * r.aggregate[j] + g(rng);
+  double aa = 0, pp = 0, ap = 0;
+  for (std::size_t j = 0; j < d; ++j) {
+    aa += static_cast<double>(r.aggregate[j]) * r.aggregate[j];
+    pp += static_cast<double>(previous[j]) * previous[j];
+    ap += static_cast<double>(r.aggregate[j]) * previous[j];
+  }
+  std::map<std::string, double> first;
+  for (int threads : {1, 2, 3, 0}) {
+    monitor::MetricContext ctx;
+    ctx.previous_aggregate = &previous;
+    ctx.threads = threads;
+    const auto m = monitor::round_metrics(r, ctx);
+    EXPECT_NEAR(m.at("aggregate_norm"), std::sqrt(aa), 1e-12 * std::sqrt(aa));
+    EXPECT_NEAR(m.at("previous_aggregate_norm"), std::sqrt(pp), 1e-12 * std::sqrt(pp));
+    EXPECT_NEAR(m.at("aggregate_cosine"), ap / std::sqrt(aa * pp), 1e-12);
+    if (first.empty()) first = m;
+    EXPECT_EQ(m.at("aggregate_norm"), first.at("aggregate_norm")) << threads;
+    EXPECT_EQ(m.at("aggregate_cosine"), first.at("aggregate_cosine")) << threads;
+  }
+}
+
 TEST(Monitor, MetricsMatchBruteForce) {
   std::mt19937_64 rng(1);
   const std::size_t n = 9, d = 37;
