@@ -21,7 +21,9 @@ std::vector<double> Candidates::inner_gram(const GramSpace& space) const {
 }
 
 std::vector<double> Candidates::squared_distances(const GramSpace& space) const {
-  return geometry::squared_distances(centred_gram(space), size());
+  std::vector<double> gram = centred_gram(space);  // our own copy: turned into distances
+  geometry::squared_distances_in_place(gram, size());
+  return gram;
 }
 
 std::vector<double> Candidates::norms_sq(const GramSpace& space) const {

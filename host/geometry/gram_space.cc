@@ -198,13 +198,26 @@ std::vector<double> GramSpace::subset_gram_of_rows(std::size_t s,
 }
 
 std::vector<double> squared_distances(const std::vector<double>& gram, std::size_t m) {
-  std::vector<double> d(m * m, 0.0);
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = a + 1; b < m; ++b) {
-      const double v = std::max(0.0, gram[a * m + a] + gram[b * m + b] - 2.0 * gram[a * m + b]);
-      d[a * m + b] = d[b * m + a] = v;
-    }
+  std::vector<double> d = gram;
+  squared_distances_in_place(d, m);
   return d;
+}
+
+void squared_distances_in_place(std::vector<double>& gram, std::size_t m) {
+  std::vector<double> diag(m);
+  for (std::size_t a = 0; a < m; ++a) diag[a] = gram[a * m + a];
+  // By 64 x 64 tiles of the upper triangle, each mirrored while it is in cache (row by row the
+  // mirror wrote one cache line per entry); an upper entry is read before its place is written,
+  // and no lower entry is read.
+  constexpr std::size_t kTile = 64;
+  for (std::size_t a0 = 0; a0 < m; a0 += kTile)
+    for (std::size_t b0 = a0; b0 < m; b0 += kTile)
+      for (std::size_t a = a0; a < std::min(m, a0 + kTile); ++a)
+        for (std::size_t b = std::max(a + 1, b0); b < std::min(m, b0 + kTile); ++b) {
+          const double v = std::max(0.0, diag[a] + diag[b] - 2.0 * gram[a * m + b]);
+          gram[a * m + b] = gram[b * m + a] = v;
+        }
+  for (std::size_t a = 0; a < m; ++a) gram[a * m + a] = 0.0;
 }
 
 }  // namespace fedguard::geometry

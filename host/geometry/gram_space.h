@@ -66,5 +66,7 @@ class GramSpace {
 
 /// Squared distances D_ab = K_aa + K_bb - 2 K_ab, clamped at zero, from a centred Gram K.
 std::vector<double> squared_distances(const std::vector<double>& gram, std::size_t m);
+/// The same, overwriting gram (m x m; its upper triangle and diagonal are read).
+void squared_distances_in_place(std::vector<double>& gram, std::size_t m);
 
 }  // namespace fedguard::geometry

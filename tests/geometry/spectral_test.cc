@@ -3,9 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
+#include "geometry/gram_space.h"
 #include "support/random_round.h"
 
 namespace fedguard::test {
@@ -71,6 +73,35 @@ TEST(Spectral, LargeMatricesTakeTheIterativePathWithTheSameAnswer) {
   const std::size_t m = geometry::kIterativeFrom + 13;
   const auto a = spiked(m, {400, 90, 30}, 2.0, rng);
   expect_same(geometry::top_eigenpairs(a, m, 3), geometry::top_eigenpairs_direct(a, m, 3), m, 3);
+}
+
+// Squared distances from a Gram matrix, computed in place by tiles: the same bits as the plain
+// formula on every entry, both triangles, zero diagonal, at sizes that leave partial tiles.
+TEST(GramDistances, InPlaceTilesEqualThePlainFormula) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> g;
+  for (std::size_t m : {1u, 2u, 63u, 64u, 65u, 200u}) {
+    std::vector<double> x(m * 7);
+    for (double& v : x) v = g(rng);
+    std::vector<double> gram(m * m);
+    for (std::size_t a = 0; a < m; ++a)
+      for (std::size_t b = 0; b < m; ++b) {
+        double s = 0;
+        for (std::size_t q = 0; q < 7; ++q) s += x[a * 7 + q] * x[b * 7 + q];
+        gram[a * m + b] = s;
+      }
+    std::vector<double> d = gram;
+    geometry::squared_distances_in_place(d, m);
+    EXPECT_EQ(geometry::squared_distances(gram, m), d);
+    for (std::size_t a = 0; a < m; ++a)
+      for (std::size_t b = 0; b < m; ++b) {
+        const std::size_t lo = std::min(a, b), hi = std::max(a, b);
+        const double want =
+            a == b ? 0.0
+                   : std::max(0.0, gram[lo * m + lo] + gram[hi * m + hi] - 2.0 * gram[lo * m + hi]);
+        ASSERT_EQ(d[a * m + b], want) << "m " << m << " a " << a << " b " << b;
+      }
+  }
 }
 
 }  // namespace
