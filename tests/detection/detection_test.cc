@@ -435,6 +435,26 @@ TEST(DetectionCollusion, IdenticalAndNearIdenticalGroupsAreFlaggedBenignGroupsAr
   }
 }
 
+// Two outcomes of detect() over the same n clients are the same bit for bit: findings (index,
+// code, detail, values) and every signal's z (NaN marks clients a signal did not see).
+void expect_same_outcome(const detection::DetectionOutcome& a, const detection::DetectionOutcome& b,
+                         std::size_t n, const std::string& label) {
+  ASSERT_EQ(a.findings.size(), b.findings.size()) << label;
+  for (std::size_t f = 0; f < a.findings.size(); ++f) {
+    EXPECT_EQ(a.findings[f].index, b.findings[f].index) << label;
+    EXPECT_EQ(a.findings[f].code, b.findings[f].code) << label;
+    EXPECT_EQ(a.findings[f].detail, b.findings[f].detail) << label;
+    EXPECT_EQ(a.findings[f].values, b.findings[f].values) << label;
+  }
+  ASSERT_EQ(a.scores.size(), b.scores.size()) << label;
+  for (const auto& [name, z] : a.scores) {
+    const auto& other = b.scores.at(name);
+    for (std::size_t c = 0; c < n; ++c)
+      EXPECT_TRUE(z[c] == other[c] || (std::isnan(z[c]) && std::isnan(other[c])))
+          << name << " client " << c << " " << label;
+  }
+}
+
 // The O(m^2) loops run on a team above 128 clients: every finding, value and score must be
 // the same bit for bit with one thread and with several (each value has one writer and one
 // summation order), with colluders and scaled clients present so that signals fire.
@@ -462,21 +482,8 @@ TEST(DetectionSignals, OutcomeDoesNotDependOnTheThreadCount) {
   const auto one = detection::detect(spec, *s.space, s.rows, d, history, 1);
   for (int threads : {2, 3, 0}) {
     const auto many = detection::detect(spec, *s.space, s.rows, d, history, threads);
-    ASSERT_EQ(one.findings.size(), many.findings.size()) << "threads " << threads;
     ASSERT_GT(one.findings.size(), 6u) << "seed " << seed;
-    for (std::size_t f = 0; f < one.findings.size(); ++f) {
-      EXPECT_EQ(one.findings[f].index, many.findings[f].index);
-      EXPECT_EQ(one.findings[f].code, many.findings[f].code);
-      EXPECT_EQ(one.findings[f].detail, many.findings[f].detail);
-      EXPECT_EQ(one.findings[f].values, many.findings[f].values);
-    }
-    ASSERT_EQ(one.scores.size(), many.scores.size());
-    for (const auto& [name, z] : one.scores) {
-      const auto& other = many.scores.at(name);
-      for (std::size_t a = 0; a < n; ++a)  // NaN marks clients a signal did not see
-        EXPECT_TRUE(z[a] == other[a] || (std::isnan(z[a]) && std::isnan(other[a])))
-            << name << " client " << a << " threads " << threads;
-    }
+    expect_same_outcome(one, many, n, "threads " + std::to_string(threads));
   }
 }
 
@@ -522,23 +529,11 @@ TEST(DetectionSignals, OutcomeDoesNotDependOnTheWorkspace) {
     }
     const auto fresh = detection::detect(spec, *s.space, s.rows, d, history, 2);
     const auto reused = detection::detect(spec, *s.space, s.rows, d, history, 2, &ws);
-    ASSERT_EQ(fresh.findings.size(), reused.findings.size()) << "n " << n << " seed " << seed;
     if (attacked) {
       ASSERT_GT(fresh.findings.size(), 6u) << "seed " << seed;
     }
-    for (std::size_t f = 0; f < fresh.findings.size(); ++f) {
-      EXPECT_EQ(fresh.findings[f].index, reused.findings[f].index);
-      EXPECT_EQ(fresh.findings[f].code, reused.findings[f].code);
-      EXPECT_EQ(fresh.findings[f].detail, reused.findings[f].detail);
-      EXPECT_EQ(fresh.findings[f].values, reused.findings[f].values);
-    }
-    ASSERT_EQ(fresh.scores.size(), reused.scores.size());
-    for (const auto& [name, z] : fresh.scores) {
-      const auto& other = reused.scores.at(name);
-      for (std::size_t a = 0; a < n; ++a)
-        EXPECT_TRUE(z[a] == other[a] || (std::isnan(z[a]) && std::isnan(other[a])))
-            << name << " client " << a << " n " << n << " seed " << seed;
-    }
+    expect_same_outcome(fresh, reused, n,
+                        "n " + std::to_string(n) + " seed " + std::to_string(seed));
     EXPECT_GT(ws.kept_count(), 0u) << "the stage gave nothing back";
   }
 }
