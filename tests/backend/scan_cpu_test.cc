@@ -230,6 +230,64 @@ TEST(ScanCpu, SummationOrdersAreTheDocumentedOnesBitForBit) {
   EXPECT_EQ(finite[5], 0);
 }
 
+// Pass 1 without a Gram reads the rows in place with the instruction set's own kernel
+// (AVX-512, AVX2 or plain; this test also runs capped at AVX2 and SSE2, tests/CMakeLists.txt):
+// each must give the documented order bit for bit: per tile, sum x^2 in eight lanes (lane
+// j mod 8, the columns past the last full group of eight into lane 0, lanes added in order),
+// exact sign counts, and a NaN or Inf anywhere flags the row. Tile widths that are a multiple
+// of sixteen, leave a full group of eight after the sixteens, leave a few values, or are
+// shorter than one vector.
+TEST(ScanCpu, NormsWithoutGramFollowTheDocumentedOrderBitForBit) {
+  std::mt19937_64 rng(test_seed());
+  const std::size_t n = 13, d = 1003;
+  Matrix x = random_round(RoundShape{n, d, false, false, false, 0}, rng);
+  auto data = to_floats(x);
+  for (std::size_t j = 0; j < d; j += 7) data[2 * d + j] = 0.0f;             // exact zeros
+  for (std::size_t j = 0; j < d; ++j) data[3 * d + j] *= 1e30f;              // x^2 > FLT_MAX
+  data[5 * d + 610] = std::numeric_limits<float>::quiet_NaN();               // in a late tile
+  data[8 * d + 3] = std::numeric_limits<float>::infinity();                  // in the first
+  data[9 * d + 1002] = -std::numeric_limits<float>::infinity();              // the last column
+  const UpdateView view(data.data(), n, d, DType::kFloat32);
+  for (const std::size_t tile : {std::size_t{256}, std::size_t{200}, std::size_t{235},
+                                 std::size_t{7}}) {
+    backend::ScanRequest req;
+    req.updates = &view;
+    req.gram = false;
+    for (std::size_t i = 0; i < n; ++i) req.rows.push_back(i);
+    req.tile_columns = tile;
+    const auto s = backend::make_cpu_backend(1)->scan(req);
+    for (std::size_t p = 0; p < n; ++p) {
+      double norm = 0;
+      std::int64_t pos = 0, neg = 0;
+      bool finite = true;
+      for (std::size_t col0 = 0; col0 < d; col0 += tile) {
+        const std::size_t w = std::min(tile, d - col0), w8 = w / 8 * 8;
+        double lane[8] = {};
+        for (std::size_t j = 0; j < w; ++j) {
+          const float v = data[p * d + col0 + j];
+          lane[j < w8 ? j % 8 : 0] += static_cast<double>(v) * v;
+          pos += v > 0;
+          neg += v < 0;
+          finite = finite && std::isfinite(v);
+        }
+        double sq = 0;
+        for (double l : lane) sq += l;
+        norm += sq;
+      }
+      ASSERT_EQ(static_cast<bool>(s.finite[p]), finite) << "row " << p << ", tile " << tile;
+      if (!finite) continue;
+      EXPECT_EQ(s.norms_sq[p], norm) << "row " << p << ", tile " << tile;
+      EXPECT_EQ(s.positive[p], pos) << "row " << p << ", tile " << tile;
+      EXPECT_EQ(s.negative[p], neg) << "row " << p << ", tile " << tile;
+      EXPECT_EQ(s.zero[p], static_cast<std::int64_t>(d) - pos - neg) << "row " << p;
+    }
+    EXPECT_FALSE(s.finite[5]);
+    EXPECT_FALSE(s.finite[8]);
+    EXPECT_FALSE(s.finite[9]);
+    EXPECT_TRUE(s.finite[3]);
+  }
+}
+
 TEST(ScanCpu, ReferenceProjections) {
   std::mt19937_64 rng(test_seed());
   const std::size_t n = 7, d = 900;
