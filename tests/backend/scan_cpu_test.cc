@@ -242,14 +242,14 @@ TEST(ScanCpu, NormsWithoutGramFollowTheDocumentedOrderBitForBit) {
   const std::size_t n = 13, d = 1003;
   Matrix x = random_round(RoundShape{n, d, false, false, false, 0}, rng);
   auto data = to_floats(x);
-  for (std::size_t j = 0; j < d; j += 7) data[2 * d + j] = 0.0f;             // exact zeros
-  for (std::size_t j = 0; j < d; ++j) data[3 * d + j] *= 1e30f;              // x^2 > FLT_MAX
-  data[5 * d + 610] = std::numeric_limits<float>::quiet_NaN();               // in a late tile
-  data[8 * d + 3] = std::numeric_limits<float>::infinity();                  // in the first
-  data[9 * d + 1002] = -std::numeric_limits<float>::infinity();              // the last column
+  for (std::size_t j = 0; j < d; j += 7) data[2 * d + j] = 0.0f;  // exact zeros
+  for (std::size_t j = 0; j < d; ++j) data[3 * d + j] *= 1e30f;   // x^2 > FLT_MAX
+  data[5 * d + 610] = std::numeric_limits<float>::quiet_NaN();    // in a late tile
+  data[8 * d + 3] = std::numeric_limits<float>::infinity();       // in the first
+  data[9 * d + 1002] = -std::numeric_limits<float>::infinity();   // the last column
   const UpdateView view(data.data(), n, d, DType::kFloat32);
-  for (const std::size_t tile : {std::size_t{256}, std::size_t{200}, std::size_t{235},
-                                 std::size_t{7}}) {
+  for (const std::size_t tile :
+       {std::size_t{256}, std::size_t{200}, std::size_t{235}, std::size_t{7}}) {
     backend::ScanRequest req;
     req.updates = &view;
     req.gram = false;
