@@ -13,7 +13,7 @@ struct CodeInfo {
 };
 
 // The one table of codes (docs/result.md lists the same rows with their meaning).
-constexpr std::array<CodeInfo, 24> kCodes{{
+constexpr std::array<CodeInfo, 25> kCodes{{
     {ReasonCode::kWrongDtype, "wrong_dtype", Stage::kValidate},
     {ReasonCode::kWrongLength, "wrong_length", Stage::kValidate},
     {ReasonCode::kMissingData, "missing_data", Stage::kValidate},
@@ -32,6 +32,7 @@ constexpr std::array<CodeInfo, 24> kCodes{{
     {ReasonCode::kDirectionOutlier, "direction_outlier", Stage::kDetect},
     {ReasonCode::kSignOutlier, "sign_outlier", Stage::kDetect},
     {ReasonCode::kSpectralOutlier, "spectral_outlier", Stage::kDetect},
+    {ReasonCode::kSpectralGroup, "spectral_group", Stage::kDetect},
     {ReasonCode::kCollusion, "collusion", Stage::kDetect},
     {ReasonCode::kHistoryOutlier, "history_outlier", Stage::kDetect},
     {ReasonCode::kHistoryDirection, "history_direction", Stage::kDetect},

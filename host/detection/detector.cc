@@ -88,17 +88,20 @@ int rank(ReasonCode code) {
       return 4;
     case ReasonCode::kSignOutlier:
       return 5;
-    case ReasonCode::kSpectralOutlier:
+    case ReasonCode::kSpectralGroup:
       return 6;
-    default:
+    case ReasonCode::kSpectralOutlier:
       return 7;
+    default:
+      return 8;
   }
 }
 
 // The rejection of client a: the most specific signal that fired gives the code; every signal
 // that saw the client gives its value, z and cut.
 Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, std::size_t a,
-                double norm_ratio, std::size_t group, std::uint64_t history_rounds) {
+                double norm_ratio, std::size_t group, std::uint64_t history_rounds,
+                std::pair<std::size_t, double> spectral_group) {
   Finding f;
   f.index = a;
   int best = 100;
@@ -113,6 +116,16 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
     if (rank(s.code) < best) {
       best = rank(s.code);
       f.code = s.code;
+    }
+    if (s.code == ReasonCode::kSpectralGroup) {
+      f.values["spectral_group_size"] = static_cast<double>(spectral_group.first);
+      f.values["spectral_group_ratio"] = spectral_group.second;
+      f.detail += (f.detail.empty() ? "" : "; ") + std::string("spectral_group: one of ") +
+                  std::to_string(spectral_group.first) +
+                  " clients apart along the top principal direction (z " +
+                  short_number(s.values.z[q]) + ", gap ratio " +
+                  short_number(spectral_group.second) + " >= " + short_number(s.cut) + ")";
+      continue;
     }
     f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " +
                 short_number(s.values.z[q]) + " beyond " +
@@ -206,6 +219,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   }
   std::vector<double> worst(m, 0.0);
   std::vector<std::uint8_t> collusion_flag(m, 0);
+  std::vector<std::pair<std::size_t, double>> group_of(m, {0, 0.0});  // spectral group, ratio
   const double median_norm = median(all.norms);
   for (Scored& s : signals) {
     cut_signal(s, s.members.size());
@@ -233,8 +247,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   for (std::size_t a = 0; a < m; ++a)
     if (worst[a] <= 1) kept.push_back(a);
   const std::size_t stage_b = signals.size();
-  if (kept.size() >= kMinClients &&
-      (spec.direction > 0 || spec.sign > 0 || spec.spectral > 0 || spec.history_direction > 0)) {
+  if (kept.size() >= kMinClients && (spec.direction > 0 || spec.sign > 0 || spec.spectral > 0 ||
+                                     spec.spectral_group > 0 || spec.history_direction > 0)) {
     // Without stage-A rejections (most rounds) stage B sees the same clients: no second copy
     // of the m x m matrices.
     std::optional<SignalInput> subset;
@@ -260,6 +274,23 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       cut_signal(signals[i], kept.size());
       for (std::size_t q = 0; q < kept.size(); ++q)
         worst[kept[q]] = std::max(worst[kept[q]], signals[i].excess[q]);
+    }
+    // The spectral group: no per-client cut; the group that fired is past it by its gap ratio
+    // over the set one, everyone else not at all.
+    if (spec.spectral_group > 0 && m >= kSpectralGroupMinClients) {
+      const auto max_group = static_cast<std::size_t>(
+          std::floor(spec.max_reject_fraction * static_cast<double>(kept.size() - 1)));
+      SpectralGroup sg = spectral_group_signal(rest, core, spec.spectral_group, max_group);
+      Scored& s = signals.emplace_back(std::move(sg.values), ReasonCode::kSpectralGroup,
+                                       spec.spectral_group);
+      s.members = kept;
+      s.cut = spec.spectral_group;
+      s.excess.assign(kept.size(), 0.0);
+      for (std::size_t q : sg.group) {
+        s.excess[q] = sg.ratio / spec.spectral_group;
+        worst[kept[q]] = std::max(worst[kept[q]], s.excess[q]);
+        group_of[kept[q]] = {sg.group.size(), sg.ratio};
+      }
     }
     // History direction: against the centre of the kept clients' cumulative histories, over
     // those whose history covers two rounds or more.
@@ -324,7 +355,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   std::sort(fired.begin(), fired.end());
   for (std::size_t a : fired)
     out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, groups[a],
-                                   history.rounds.empty() ? 0 : history.rounds[a]));
+                                   history.rounds.empty() ? 0 : history.rounds[a], group_of[a]));
   give_to(ws, std::move(rho));
   give_to(ws, std::move(history_gram));
   return out;

@@ -164,6 +164,7 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       {"direction", &spec.direction},
       {"sign", &spec.sign},
       {"spectral", &spec.spectral},
+      {"spectral_group", &spec.spectral_group},
       {"collusion", &spec.collusion},
       {"history", &spec.history},
       {"history_direction", &spec.history_direction},
@@ -183,11 +184,11 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
     }
     const auto it = numbers.find(item.key());
     FEDGUARD_EXPECTS(it != numbers.end(),
-                     "unknown key \"" << item.key()
-                                      << "\" in config \"detection\" (known: enabled, "
-                                      << "norm, direction, sign, sign_zero_fraction, spectral, "
-                                      << "collusion, history, history_direction, max_norm_ratio, "
-                                      << "collusion_max_distance, max_reject_fraction)");
+                     "unknown key \""
+                         << item.key() << "\" in config \"detection\" (known: enabled, "
+                         << "norm, direction, sign, sign_zero_fraction, spectral, spectral_group, "
+                         << "collusion, history, history_direction, max_norm_ratio, "
+                         << "collusion_max_distance, max_reject_fraction)");
     FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key()
                                                                      << "\" must be a number, got "
                                                                      << item.value().dump());
@@ -202,6 +203,7 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"direction", s.direction},
           {"sign", s.sign},
           {"spectral", s.spectral},
+          {"spectral_group", s.spectral_group},
           {"collusion", s.collusion},
           {"history", s.history},
           {"history_direction", s.history_direction},
@@ -472,6 +474,10 @@ void check_config_values(const EngineConfig& c) {
         std::isfinite(budget) && budget >= 0 && budget < 0.5,
         "config \"detection\": every signal's false-alarm budget must be in [0, 0.5), got "
             << budget);
+  FEDGUARD_EXPECTS(
+      std::isfinite(dt.spectral_group) && (dt.spectral_group == 0 || dt.spectral_group >= 1.5),
+      "config \"detection.spectral_group\" must be 0 (off) or a gap ratio >= 1.5, got "
+          << dt.spectral_group);
   FEDGUARD_EXPECTS(
       std::isfinite(dt.max_norm_ratio) && (dt.max_norm_ratio == 0 || dt.max_norm_ratio > 1),
       "config \"detection.max_norm_ratio\" must be 0 (off) or > 1, got " << dt.max_norm_ratio);

@@ -35,6 +35,7 @@ enum class ReasonCode {
   kDirectionOutlier,
   kSignOutlier,
   kSpectralOutlier,
+  kSpectralGroup,
   kCollusion,
   kHistoryOutlier,
   kHistoryDirection,

@@ -374,6 +374,145 @@ TEST(DetectionCalibration, FalseAlarmRateMatchesBudgetAtEveryN) {
   }
 }
 
+// The spectral group signal against the float64 brute force in d-space: the rows re-centred on
+// the core's mean, the top principal direction by power iteration, each client's projection and
+// its robust z, and the gap search of docs/detection.md (both sides, groups of 3 .. max_group,
+// the g-th z past the per-client cut of 0.002 at the halves' size, ratio z_(g) / max(z_(g+1), 1),
+// the largest ratio). Rounds with a
+// planted group (a shared offset on a few clients: a backdoor's or a flipped label's common
+// push) and without; at n = 600 each direction is fitted on 150 of its half's 300 clients.
+TEST(DetectionSignals, SpectralGroupMatchesTheFloat64BruteForce) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  for (std::size_t n : {12u, 40u, 90u, 600u}) {
+    for (const bool planted : {true, false}) {
+      const std::size_t d = 301, group = std::max<std::size_t>(3, n / 8);
+      Rows x = benign_round(n, d, rng);
+      if (planted) {
+        std::vector<double> offset(d);
+        for (double& v : offset) v = g(rng);
+        const double scale = 1.5 * std::sqrt(dot(x[0], x[0]) / dot(offset, offset));
+        for (std::size_t i = 0; i < group; ++i)  // clients 1, 4, 7, ...: not a block
+          for (std::size_t j = 0; j < d; ++j) x[1 + 3 * i][j] += scale * offset[j];
+      }
+      x = as_float32(std::move(x));
+      ScannedRound s(x);
+      const detection::SignalInput in(*s.space, s.rows, d);
+      std::vector<std::size_t> core;
+      detection::direction_signal(in, &core);
+      const std::size_t max_group = (n - 1) / 2;
+      const detection::SpectralGroup sg =
+          detection::spectral_group_signal(in, core, 2.0, max_group);
+
+      std::vector<double> zc(d, 0.0);
+      for (std::size_t q : core)
+        for (std::size_t j = 0; j < d; ++j) zc[j] += x[q][j] / double(core.size());
+      Rows y(n, std::vector<double>(d));
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < d; ++j) y[i][j] = x[i][j] - zc[j];
+      // Cross-fitted: each half (even / odd positions) on the top direction (power iteration
+      // in d-space) of the other half, the two directions turned to agree (u_even . u_odd >= 0),
+      // z'd within its half.
+      // Each direction is fitted on at most 256 clients of its half, every step-th of them.
+      Rows u(2, std::vector<double>(d, 1.0));
+      for (std::size_t half = 0; half < 2; ++half) {
+        const std::size_t size = (n - half + 1) / 2, step = (size + 255) / 256;
+        for (int it = 0; it < 20000; ++it) {  // u <- Y_fit^T Y_fit u
+          std::vector<double> next(d, 0.0);
+          for (std::size_t i = half; i < n; i += 2 * step) {
+            const double t = dot(y[i], u[half]);
+            for (std::size_t j = 0; j < d; ++j) next[j] += y[i][j] * t;
+          }
+          const double len = std::sqrt(dot(next, next));
+          for (std::size_t j = 0; j < d; ++j) u[half][j] = next[j] / len;
+        }
+      }
+      if (dot(u[0], u[1]) < 0)
+        for (double& v : u[1]) v = -v;
+      std::vector<double> p(n);
+      for (std::size_t i = 0; i < n; ++i) p[i] = dot(y[i], u[1 - i % 2]);
+      std::size_t largest = 0;  // the common sign is arbitrary: fix it on the largest
+      for (std::size_t i = 0; i < n; ++i)
+        if (std::fabs(p[i]) > std::fabs(p[largest])) largest = i;
+      if ((p[largest] > 0) != (sg.values.value[largest] > 0))
+        for (double& v : p) v = -v;
+      std::vector<double> z(n);
+      for (std::size_t half = 0; half < 2; ++half) {
+        std::vector<double> mine;
+        for (std::size_t i = half; i < n; i += 2) mine.push_back(p[i]);
+        for (std::size_t i = half, q = 0; i < n; i += 2, ++q) z[i] = bf_z(mine, q);
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        EXPECT_NEAR(sg.values.value[i], p[i], 1e-3 * (1 + std::fabs(p[i])))
+            << "seed " << seed << " n " << n << " i " << i;
+        EXPECT_NEAR(sg.values.z[i], z[i], 1e-3 * (1 + std::fabs(z[i])))
+            << "seed " << seed << " n " << n << " i " << i;
+      }
+      double best = 0;
+      std::vector<std::size_t> best_group;
+      for (const double side : {1.0, -1.0}) {
+        std::vector<std::size_t> order(n);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](std::size_t a, std::size_t b) { return side * z[a] > side * z[b]; });
+        // The g-th z at least the two-sided cut of 0.002 at the halves' size (and 3).
+        const double min_z = std::max(3.0, detection::calibrated_cut(0.002, (n + 1) / 2, true));
+        for (std::size_t k = 3; k <= max_group && side * z[order[k - 1]] >= min_z; ++k) {
+          const double ratio = side * z[order[k - 1]] / std::max(side * z[order[k]], 1.0);
+          if (ratio > best) {
+            best = ratio;
+            best_group.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k));
+          }
+        }
+      }
+      if (best < 2.0) best_group.clear();
+      std::sort(best_group.begin(), best_group.end());
+      EXPECT_NEAR(sg.ratio, best, 1e-3 * (1 + best)) << "seed " << seed << " n " << n;
+      EXPECT_EQ(sg.group, best_group) << "seed " << seed << " n " << n;
+      if (planted && n >= 40) {  // the planted group, and only it (at n = 12 the halves' cut,
+                                 // t with 2.75 degrees of freedom, is beyond its z)
+        std::vector<std::size_t> want;
+        for (std::size_t i = 0; i < group; ++i) want.push_back(1 + 3 * i);
+        EXPECT_EQ(sg.group, want) << "seed " << seed << " n " << n << " ratio " << sg.ratio;
+      }
+    }
+  }
+}
+
+// Attack-free synthetic rounds (a common direction plus heterogeneous client noise) at n = 10 ..
+// 1000: the spectral group fires in at most 1% of the rounds (it rejects a whole group when it
+// does, so its rate is a per-round one). Fitted on all the clients instead of cross-fitted it
+// fired in 5-7% of the rounds at n = 50 and 200; with a fixed z of 3 for the members instead of
+// the cut at the halves' size, in 0.5% at n = 10 and 50 and more at n = 20 (alerts in the
+// monitoring scenarios' 500 rounds). Tight benign clusters are outside this claim
+// (docs/detection.md).
+TEST(DetectionCalibration, SpectralGroupRarelyFiresOnBenignRounds) {
+  const std::size_t kD = 128;
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  for (std::size_t n : {10u, 20u, 50u, 200u, 1000u}) {
+    const std::size_t rounds = n == 1000 ? 20 : n == 200 ? 60 : 200;
+    std::size_t fired = 0;
+    double largest = 0;
+    for (std::size_t r = 0; r < rounds; ++r) {
+      const Rows x = benign_round(n, kD, rng);
+      ScannedRound s(x);
+      const detection::SignalInput in(*s.space, s.rows, kD);
+      std::vector<std::size_t> core;
+      detection::direction_signal(in, &core);
+      const detection::SpectralGroup sg =
+          detection::spectral_group_signal(in, core, 2.0, (n - 1) / 2);
+      fired += !sg.group.empty();
+      largest = std::max(largest, sg.ratio);
+    }
+    RecordProperty("spectral_group_largest_ratio_n" + std::to_string(n), std::to_string(largest));
+    RecordProperty("fired_n" + std::to_string(n), std::to_string(fired));
+    EXPECT_LE(double(fired), 0.01 * double(rounds))
+        << "n " << n << " seed " << seed << " largest ratio " << largest;
+  }
+}
+
 // Collusion: identical and near-identical submissions (noise at 1-5% of the norm) from
 // different ids are rejected as a group; benign non-IID groups (clients sharing a cluster
 // centre but with their own noise) never are.
