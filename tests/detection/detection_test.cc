@@ -169,6 +169,18 @@ std::vector<double> bf_centre_cosines(const Rows& x, const std::vector<std::size
   return cosv;
 }
 
+// The rows re-centred on the mean of the core's rows (float64).
+Rows bf_recentred(const Rows& x, const std::vector<std::size_t>& core) {
+  const std::size_t n = x.size(), d = x[0].size();
+  std::vector<double> zc(d, 0.0);
+  for (std::size_t q : core)
+    for (std::size_t j = 0; j < d; ++j) zc[j] += x[q][j] / double(core.size());
+  Rows y(n, std::vector<double>(d));
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < d; ++j) y[i][j] = x[i][j] - zc[j];
+  return y;
+}
+
 struct ScannedRound {
   std::vector<float> data;
   backend::ScanSummaries summaries;
@@ -266,12 +278,7 @@ TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
     // direction (power iteration in d-space) of the other half, both re-centred on the core
     // mean; sign-free comparison, per half.
     const auto spec = detection::spectral_signal(in, core);
-    std::vector<double> zc(d, 0.0);
-    for (std::size_t q : core)
-      for (std::size_t j = 0; j < d; ++j) zc[j] += x[q][j] / double(core.size());
-    Rows y(n, std::vector<double>(d));
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < d; ++j) y[i][j] = x[i][j] - zc[j];
+    const Rows y = bf_recentred(x, core);
     for (std::size_t half = 0; half < 2; ++half) {
       std::vector<double> u(d, 1.0);
       for (int it = 0; it < 20000; ++it) {  // u <- Y_other^T Y_other u
@@ -405,12 +412,7 @@ TEST(DetectionSignals, SpectralGroupMatchesTheFloat64BruteForce) {
       const detection::SpectralGroup sg =
           detection::spectral_group_signal(in, core, 2.0, max_group);
 
-      std::vector<double> zc(d, 0.0);
-      for (std::size_t q : core)
-        for (std::size_t j = 0; j < d; ++j) zc[j] += x[q][j] / double(core.size());
-      Rows y(n, std::vector<double>(d));
-      for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = 0; j < d; ++j) y[i][j] = x[i][j] - zc[j];
+      const Rows y = bf_recentred(x, core);
       // Cross-fitted: each half (even / odd positions) on the top direction (power iteration
       // in d-space) of the other half, the two directions turned to agree (u_even . u_odd >= 0),
       // z'd within its half.
