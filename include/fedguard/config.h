@@ -90,8 +90,8 @@ struct DetectionSpec {
   /// clients past a per-client cut on one side of the top principal direction (cross-fitted),
   /// whose last member's z is this many times the next client's (or 1), is rejected; rounds of
   /// at least 50 clients (docs/detection.md). At 2.0 and 2.5 a benign group fired in attack-free
-  /// MLP rounds at Dirichlet 0.1; at 3.0 none did, and backdoored clients at Dirichlet 0.5 still
-  /// made 3-23.
+  /// MLP rounds at Dirichlet 0.1; at 3.0 none did, and it still named the backdoored clients at
+  /// Dirichlet 0.5.
   double spectral_group = 3.0;
   double collusion = 0.002;
   /// Collusion over the clients' cumulative sketched histories (FoolsGold's H), for clients
