@@ -221,7 +221,9 @@ namespace {
 // (x_a - z).(x_b - z) with z the core's mean: K_ab - k_a - k_b + kk, k_a = mean over the core
 // of K_aq (m x m, both triangles).
 // Rows on the team, one writer per value (the same bits on any team).
-std::vector<double> core_centred(const SignalInput& in, const std::vector<std::size_t>& core) {
+// `k_out` (optional) receives k.
+std::vector<double> core_centred(const SignalInput& in, const std::vector<std::size_t>& core,
+                                 std::vector<double>* k_out = nullptr) {
   const std::size_t m = in.rows.size();
   const int workers = team(in.threads, m);
   std::vector<double> k(m, 0.0);
@@ -239,6 +241,7 @@ std::vector<double> core_centred(const SignalInput& in, const std::vector<std::s
 #pragma omp parallel for schedule(static) num_threads(workers)
   for (std::size_t a = 0; a < m; ++a)
     for (std::size_t b = 0; b < m; ++b) yy[a * m + b] = in.centred[a * m + b] - k[a] - k[b] + kk;
+  if (k_out) *k_out = std::move(k);
   return yy;
 }
 
@@ -279,10 +282,15 @@ SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std
   // Cross-fitted as the spectral signal is (each half projected on the other half's top
   // direction, z'd within its half): a direction fitted to all the clients leans towards the
   // few of largest spread, which then stand apart together (synthetic benign rounds with
-  // heterogeneous noise: the group fired in 5-7% of them at n = 50 and 200).
-  std::vector<double> yy = core_centred(in, core);
-  std::vector<std::size_t> even, odd;
+  // heterogeneous noise: the group fired in 5-7% of them at n = 50 and 200). And each half is
+  // centred on the mean of the *other* half's core members: a centre that holds 1/|core| of a
+  // scored client's own update sets the scored half's core members apart along any direction
+  // that leans towards the centre (the demo's 100 benign clients at d = 1e5: 23 rejected).
+  std::vector<std::size_t> even, odd, core_even, core_odd;
   for (std::size_t a = 0; a < m; ++a) (a % 2 ? odd : even).push_back(a);
+  for (std::size_t c : core) (c % 2 ? core_odd : core_even).push_back(c);
+  if (core_even.empty()) core_even = core;
+  if (core_odd.empty()) core_odd = core;
   // Each direction is fitted on at most kSpectralGroupFit clients of its half, evenly spaced:
   // a group that dominates the top direction dominates it in any such sample, and the direct
   // solver on 256 clients takes about 1 ms where the whole half of a 1,000-client round took
@@ -296,17 +304,32 @@ SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std
   };
   const std::vector<std::size_t> fit_even = thinned(even), fit_odd = thinned(odd);
   geometry::EigenPairs top[2];  // [0]: fitted on the odd half, [1]: on the even half
-  std::vector<double> p[2];
-  p[0] = cross_projections(in, yy, fit_odd, even, &top[0], /*direct=*/true);
-  p[1] = cross_projections(in, yy, fit_even, odd, &top[1], /*direct=*/true);
+  std::vector<double> p[2], k_odd, k_even;
+  {
+    std::vector<double> yy = core_centred(in, core_odd, &k_odd);  // scores the even half
+    p[0] = cross_projections(in, yy, fit_odd, even, &top[0], /*direct=*/true);
+    give_to(in.workspace, std::move(yy));
+  }
+  {
+    std::vector<double> yy = core_centred(in, core_even, &k_even);  // scores the odd half
+    p[1] = cross_projections(in, yy, fit_even, odd, &top[1], /*direct=*/true);
+    give_to(in.workspace, std::move(yy));
+  }
   // Each half's direction has its own sign: the odd half's projections are turned so that the
-  // two directions point the same way (u_even . u_odd >= 0, from the cross block of yy), so that
-  // one group lies on one side in both halves.
+  // two directions point the same way. u_odd ~ sum_b w_b (x_b - c_odd) over the odd fit,
+  // u_even ~ sum_a w_a (x_a - c_even) over the even fit, and (x_a - c_even) . (x_b - c_odd) =
+  // K_ab - k_odd[a] - k_even[b] + c_even . c_odd, c_even . c_odd the mean of k_odd over core_even.
+  double ceo = 0;
+  for (std::size_t c : core_even) ceo += k_odd[c];
+  ceo /= static_cast<double>(core_even.size());
   double along = 0;
   if (top[0].vectors.size() == fit_odd.size() && top[1].vectors.size() == fit_even.size())
     for (std::size_t a = 0; a < fit_even.size(); ++a)
       for (std::size_t b = 0; b < fit_odd.size(); ++b)
-        along += top[1].vectors[a] * yy[fit_even[a] * m + fit_odd[b]] * top[0].vectors[b];
+        along += top[1].vectors[a] *
+                 (in.centred[fit_even[a] * m + fit_odd[b]] - k_odd[fit_even[a]] -
+                  k_even[fit_odd[b]] + ceo) *
+                 top[0].vectors[b];
   if (along < 0)
     for (double& v : p[1]) v = -v;
   for (int half = 0; half < 2; ++half) {
@@ -342,7 +365,6 @@ SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std
       }
     }
   }
-  give_to(in.workspace, std::move(yy));
   if (out.ratio < min_ratio) out.group.clear();
   std::sort(out.group.begin(), out.group.end());
   return out;

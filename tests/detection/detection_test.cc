@@ -412,10 +412,12 @@ TEST(DetectionSignals, SpectralGroupMatchesTheFloat64BruteForce) {
       const detection::SpectralGroup sg =
           detection::spectral_group_signal(in, core, 2.0, max_group);
 
-      const Rows y = bf_recentred(x, core);
       // Cross-fitted: each half (even / odd positions) on the top direction (power iteration
-      // in d-space) of the other half, the two directions turned to agree (u_even . u_odd >= 0),
-      // z'd within its half.
+      // in d-space) of the other half, both centred on the mean of that other half's core
+      // members, the two directions turned to agree (u_even . u_odd >= 0), z'd within its half.
+      std::vector<std::size_t> core_half[2];
+      for (std::size_t c : core) core_half[c % 2].push_back(c);
+      const Rows y[2] = {bf_recentred(x, core_half[0]), bf_recentred(x, core_half[1])};
       // Each direction is fitted on at most 256 clients of its half, every step-th of them.
       Rows u(2, std::vector<double>(d, 1.0));
       for (std::size_t half = 0; half < 2; ++half) {
@@ -423,8 +425,8 @@ TEST(DetectionSignals, SpectralGroupMatchesTheFloat64BruteForce) {
         for (int it = 0; it < 20000; ++it) {  // u <- Y_fit^T Y_fit u
           std::vector<double> next(d, 0.0);
           for (std::size_t i = half; i < n; i += 2 * step) {
-            const double t = dot(y[i], u[half]);
-            for (std::size_t j = 0; j < d; ++j) next[j] += y[i][j] * t;
+            const double t = dot(y[half][i], u[half]);
+            for (std::size_t j = 0; j < d; ++j) next[j] += y[half][i][j] * t;
           }
           const double len = std::sqrt(dot(next, next));
           for (std::size_t j = 0; j < d; ++j) u[half][j] = next[j] / len;
@@ -433,7 +435,7 @@ TEST(DetectionSignals, SpectralGroupMatchesTheFloat64BruteForce) {
       if (dot(u[0], u[1]) < 0)
         for (double& v : u[1]) v = -v;
       std::vector<double> p(n);
-      for (std::size_t i = 0; i < n; ++i) p[i] = dot(y[i], u[1 - i % 2]);
+      for (std::size_t i = 0; i < n; ++i) p[i] = dot(y[1 - i % 2][i], u[1 - i % 2]);
       std::size_t largest = 0;  // the common sign is arbitrary: fix it on the largest
       for (std::size_t i = 0; i < n; ++i)
         if (std::fabs(p[i]) > std::fabs(p[largest])) largest = i;
