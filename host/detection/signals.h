@@ -86,9 +86,9 @@ SignalValues sign_signal(const SignalInput& in, bool zero_fraction);
 SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_t>& core);
 
 /// The spectral group signal: a group of clients that stands apart from the rest along the top
-/// principal direction of the clients re-centred on the core's mean, cross-fitted as
-/// spectral_signal is (each half on the other half's direction, fitted on at most
-/// kSpectralGroupFit of its clients, the two directions turned to agree, z'd within its half). z_a
+/// principal direction, cross-fitted (each half on the direction of the other half, both
+/// centred on the mean of that other half's core members, the direction fitted on at most
+/// kSpectralGroupFit of its clients; the two directions turned to agree; z'd within its half). z_a
 /// is the robust z of client a's projection. On either side, with the clients ordered by their z on
 /// that side, a group of the first g (kSpectralGroupMinSize <= g <= max_group) whose g-th z is at
 /// least the two-sided cut of kSpectralGroupBudget at the halves' size (and at least
@@ -105,11 +105,10 @@ struct SpectralGroup {
 constexpr double kSpectralGroupMinZ = 3.0;
 /// Each member's z must pass this per-client budget's cut (calibrated_cut, two-sided).
 constexpr double kSpectralGroupBudget = 0.002;
-/// detect() runs the signal in rounds of at least this many clients. The core's mean, the
-/// centre, holds 1/|core| of each core member's own update, so along the fitted direction the
-/// core members of a half can stand apart as a group by that alone: i.i.d. synthetic rounds
-/// (a shared direction plus noise three times its norm, d = 2,000) fired in 4% of the rounds at
-/// 20 clients, 2% at 30, 0.7% at 40 and none of 300 at 50 (2026-12-04).
+/// detect() runs the signal in rounds of at least this many clients: a margin kept from before
+/// each half was centred on the other half's core members (centred on the whole core, i.i.d.
+/// synthetic rounds fired in 4% of the rounds at 20 clients, 2% at 30, 0.7% at 40; after, none
+/// of 300 at 20-50; docs/detection.md).
 constexpr std::size_t kSpectralGroupMinClients = 50;
 constexpr std::size_t kSpectralGroupMinSize = 3;
 /// Each half's direction is fitted on at most this many of its clients, evenly spaced.
