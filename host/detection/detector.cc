@@ -42,6 +42,21 @@ void cut_signal(Scored& s, std::size_t m) {
   for (std::size_t a = 0; a < m; ++a) s.excess[a] = tail_ratio(s.values.z[a], s.values.tail, s.cut);
 }
 
+// A client's own baseline b widens its cut on the side it usually lies: a two-sided signal
+// fires above cut + max(b, 0) or below -(cut - min(b, 0)); never narrower than the round's cut.
+void widen_by_baseline(Scored& s, const std::vector<double>& baseline) {
+  if (baseline.empty()) return;
+  for (std::size_t q = 0; q < s.members.size(); ++q) {
+    const double b = baseline[s.members[q]];
+    if (b == 0) continue;
+    const double z = s.values.z[q];
+    const double upper = s.cut + std::max(b, 0.0), lower = s.cut - std::min(b, 0.0);
+    s.excess[q] = s.values.tail == Tail::kUpper   ? z / upper
+                  : s.values.tail == Tail::kLower ? -z / lower
+                                                  : std::max(z / upper, -z / lower);
+  }
+}
+
 // The cumulative sketches of the clients `who` (indices of detect's rows), m x k row-major.
 std::vector<double> history_rows(const HistoryInput& history, const std::vector<std::size_t>& who,
                                  Workspace* ws) {
@@ -101,7 +116,7 @@ int rank(ReasonCode code) {
 // that saw the client gives its value, z and cut.
 Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, std::size_t a,
                 double norm_ratio, std::size_t group, std::uint64_t history_rounds,
-                std::pair<std::size_t, double> spectral_group) {
+                std::pair<std::size_t, double> spectral_group, const HistoryInput& history) {
   Finding f;
   f.index = a;
   int best = 100;
@@ -112,6 +127,11 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
     f.values[s.values.name] = s.values.value[q];
     f.values[s.values.name + "_z"] = s.values.z[q];
     f.values[s.values.name + "_cut"] = s.cut;
+    const std::vector<double>* own = s.code == ReasonCode::kNormOutlier   ? &history.norm_baseline
+                                     : s.code == ReasonCode::kSignOutlier ? &history.sign_baseline
+                                                                          : nullptr;
+    const double baseline = own && !own->empty() ? (*own)[a] : 0.0;
+    if (baseline != 0) f.values[s.values.name + "_baseline"] = baseline;
     if (s.excess[q] <= 1) continue;
     if (rank(s.code) < best) {
       best = rank(s.code);
@@ -133,6 +153,9 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
                  : s.values.tail == Tail::kBoth ? "+-"
                                                 : "") +
                 short_number(s.cut);
+    if (baseline != 0 && (baseline > 0) == (s.values.z[q] > 0))  // it fired on the widened side
+      f.detail += " widened by its own baseline to " + std::string(baseline > 0 ? "+" : "-") +
+                  short_number(s.cut + std::fabs(baseline));
     if (s.code == ReasonCode::kNormOutlier) {
       f.values["norm_ratio"] = norm_ratio;
       f.detail += " (" + short_number(norm_ratio) + "x the median norm" +
@@ -198,6 +221,9 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
                      "detection history: " << history.sketches->size() << " sketch values and "
                                            << history.rounds.size() << " round counts for " << m
                                            << " clients of sketch size " << history.k);
+  for (const auto* b : {&history.norm_baseline, &history.sign_baseline})
+    FEDGUARD_EXPECTS(b->empty() || b->size() == m,
+                     "detection baselines: " << b->size() << " values for " << m << " clients");
   // Both history signals read the Gram matrix of the seasoned clients' histories: one product.
   std::vector<std::size_t> seasoned;
   std::vector<double> history_gram;
@@ -223,6 +249,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   const double median_norm = median(all.norms);
   for (Scored& s : signals) {
     cut_signal(s, s.members.size());
+    if (s.code == ReasonCode::kNormOutlier) widen_by_baseline(s, history.norm_baseline);
     for (std::size_t q = 0; q < s.members.size(); ++q) {
       const std::size_t a = s.members[q];
       if (s.code ==
@@ -272,6 +299,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     for (std::size_t i = stage_b; i < signals.size(); ++i) {
       signals[i].members = kept;
       cut_signal(signals[i], kept.size());
+      if (signals[i].code == ReasonCode::kSignOutlier)
+        widen_by_baseline(signals[i], history.sign_baseline);
       for (std::size_t q = 0; q < kept.size(); ++q)
         worst[kept[q]] = std::max(worst[kept[q]], signals[i].excess[q]);
     }
@@ -355,7 +384,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   std::sort(fired.begin(), fired.end());
   for (std::size_t a : fired)
     out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, groups[a],
-                                   history.rounds.empty() ? 0 : history.rounds[a], group_of[a]));
+                                   history.rounds.empty() ? 0 : history.rounds[a], group_of[a],
+                                   history));
   give_to(ws, std::move(rho));
   give_to(ws, std::move(history_gram));
   return out;

@@ -41,6 +41,10 @@ struct HistoryInput {
   std::size_t k = 0;
   std::vector<std::uint64_t>
       rounds;  ///< per client: the rounds its history covers, this one included
+  /// Per client given to detect(), in order: its own baseline z of the norm and sign signals
+  /// (the state's mean over its accepted rounds, already capped; 0: none yet). Empty: none.
+  /// A baseline widens the client's cut on its own side only (docs/detection.md).
+  std::vector<double> norm_baseline, sign_baseline;
 };
 
 /// A client's history counts once it covers this many rounds (one round is the collusion signal).

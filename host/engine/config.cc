@@ -170,7 +170,11 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       {"history_direction", &spec.history_direction},
       {"max_norm_ratio", &spec.max_norm_ratio},
       {"collusion_max_distance", &spec.collusion_max_distance},
-      {"max_reject_fraction", &spec.max_reject_fraction}};
+      {"max_reject_fraction", &spec.max_reject_fraction},
+      {"baseline_rate", &spec.baseline_rate},
+      {"baseline_cap", &spec.baseline_cap},
+      {"baseline_min_rounds", &spec.baseline_min_rounds},
+      {"baseline_min_accepted", &spec.baseline_min_accepted}};
   const std::map<std::string, bool*> switches{{"enabled", &spec.enabled},
                                               {"sign_zero_fraction", &spec.sign_zero_fraction}};
   for (const auto& item : v.items()) {
@@ -188,7 +192,8 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
                          << item.key() << "\" in config \"detection\" (known: enabled, "
                          << "norm, direction, sign, sign_zero_fraction, spectral, spectral_group, "
                          << "collusion, history, history_direction, max_norm_ratio, "
-                         << "collusion_max_distance, max_reject_fraction)");
+                         << "collusion_max_distance, max_reject_fraction, baseline_rate, "
+                         << "baseline_cap, baseline_min_rounds, baseline_min_accepted)");
     FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key()
                                                                      << "\" must be a number, got "
                                                                      << item.value().dump());
@@ -210,6 +215,10 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"max_norm_ratio", s.max_norm_ratio},
           {"collusion_max_distance", s.collusion_max_distance},
           {"max_reject_fraction", s.max_reject_fraction},
+          {"baseline_rate", s.baseline_rate},
+          {"baseline_cap", s.baseline_cap},
+          {"baseline_min_rounds", s.baseline_min_rounds},
+          {"baseline_min_accepted", s.baseline_min_accepted},
           {"sign_zero_fraction", s.sign_zero_fraction}};
 }
 
@@ -489,6 +498,23 @@ void check_config_values(const EngineConfig& c) {
                        dt.max_reject_fraction <= 0.5,
                    "config \"detection.max_reject_fraction\" must be in [0, 0.5], got "
                        << dt.max_reject_fraction);
+  FEDGUARD_EXPECTS(
+      std::isfinite(dt.baseline_rate) && dt.baseline_rate >= 0 && dt.baseline_rate < 1,
+      "config \"detection.baseline_rate\" must be in [0, 1) (0: off), got " << dt.baseline_rate);
+  // The cap bounds what a patient attacker gains by building a habit at the edge of the
+  // honest spread: a cut at most this many z further out.
+  FEDGUARD_EXPECTS(
+      std::isfinite(dt.baseline_cap) && dt.baseline_cap >= 0 && dt.baseline_cap <= 5,
+      "config \"detection.baseline_cap\" must be in [0, 5] (z units), got " << dt.baseline_cap);
+  FEDGUARD_EXPECTS(dt.baseline_min_rounds >= 1 && dt.baseline_min_rounds <= 1000 &&
+                       dt.baseline_min_rounds == std::floor(dt.baseline_min_rounds),
+                   "config \"detection.baseline_min_rounds\" must be a whole number in [1, 1000], "
+                   "got "
+                       << dt.baseline_min_rounds);
+  FEDGUARD_EXPECTS(std::isfinite(dt.baseline_min_accepted) && dt.baseline_min_accepted >= 0 &&
+                       dt.baseline_min_accepted <= 1,
+                   "config \"detection.baseline_min_accepted\" must be in [0, 1], got "
+                       << dt.baseline_min_accepted);
   c.monitoring.validate();
 }
 

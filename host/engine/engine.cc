@@ -154,6 +154,18 @@ void Engine::Impl::commit(engine::Pending& pending) {
     h.last_round = state.rounds;
   }
   for (auto& [id, window] : pending.suspicion) state.clients[id].suspicion = std::move(window);
+  const double rate = config.detection.baseline_rate;
+  for (const auto& [id, ev] : pending.baseline) {  // bias-corrected EWMAs (docs/detection.md)
+    engine::ClientHistory& h = state.clients[id];
+    for (auto [value, b] : {std::pair{ev.accepted ? 1.0 : 0.0, &h.accepted_share},
+                            {ev.norm_z, &h.norm_baseline},
+                            {ev.sign_z, &h.sign_baseline}}) {
+      if (!std::isfinite(value)) continue;
+      b->sum = (1 - rate) * b->sum + rate * value;
+      b->weight = (1 - rate) * b->weight + rate;
+      ++b->rounds;
+    }
+  }
   for (const auto& [id, o] : pending.outcome) {
     engine::ClientHistory& h = state.clients[id];
     h.reputation = engine::updated_reputation(

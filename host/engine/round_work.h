@@ -30,6 +30,13 @@ struct Pending {
   std::map<std::string, std::vector<double>> suspicion;  ///< client id, new window
   std::map<std::string, double> outcome;                 ///< client id, reputation evidence
   std::vector<std::string> participants;  ///< ids of the scanned rows (memory without sketches)
+  /// Per client id scanned this round (detection on, baseline_rate > 0): whether the round
+  /// accepted it and, if so, its norm and sign z (NaN: not measured), for its own baselines.
+  struct BaselineEvidence {
+    bool accepted = false;
+    double norm_z = 0, sign_z = 0;
+  };
+  std::map<std::string, BaselineEvidence> baseline;
   /// The round's aggregate (the next previous aggregate), when the state keeps one: copied at
   /// the commit into the state's buffer (the same d each round: no allocation).
   const std::vector<float>* aggregate = nullptr;

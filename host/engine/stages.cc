@@ -221,6 +221,23 @@ void detect_stage(const EngineView& e, RoundWork& w) {
     }
     history.sketches = &w.detect_history;
   }
+  const DetectionSpec& spec = e.config.detection;
+  if (spec.baseline_rate > 0) {  // each client's own habit, from the rounds it was accepted
+    const auto own = [&spec](const SignalBaseline& b) {
+      if (static_cast<double>(b.rounds) < spec.baseline_min_rounds || !(b.weight > 0)) return 0.0;
+      return std::clamp(b.sum / b.weight, -spec.baseline_cap, spec.baseline_cap);
+    };
+    history.norm_baseline.assign(w.alive.size(), 0.0);
+    history.sign_baseline.assign(w.alive.size(), 0.0);
+    for (std::size_t a = 0; a < w.alive.size(); ++a) {
+      const ClientHistory* h = history_of(e, w.result.client_ids[w.rows[w.alive[a]]]);
+      const SignalBaseline* share = h ? &h->accepted_share : nullptr;
+      if (!share || !(share->weight > 0) || share->sum / share->weight < spec.baseline_min_accepted)
+        continue;
+      history.norm_baseline[a] = own(h->norm_baseline);
+      history.sign_baseline[a] = own(h->sign_baseline);
+    }
+  }
   detection::DetectionOutcome found = detection::detect(
       e.config.detection, space, w.alive, w.d, history, e.config.threads, e.detection_workspace);
   std::vector<std::uint8_t> rejected(w.alive.size(), 0);
@@ -380,6 +397,22 @@ void reputation_evidence(const EngineView& e, RoundWork& w) {
   w.result.scores["reputation"] = std::move(reputation);
 }
 
+// Evidence for the own baselines: every scanned client's outcome, and the norm and sign z of
+// those the round accepted. A client any stage rejected adds no z, so an attacker caught from
+// its first round never builds a habit. (A duplicate id is rejected before the scan: nobody
+// spoils another's share by sending under its id.)
+void baseline_evidence(RoundWork& w) {
+  const auto norm_z = w.decision.scores.find("detect_norm");
+  const auto sign_z = w.decision.scores.find("detect_sign");
+  const double none = std::nan("");
+  for (std::size_t p = 0; p < w.rows.size(); ++p) {
+    Pending::BaselineEvidence& ev = w.pending.baseline[w.result.client_ids[w.rows[p]]];
+    ev.accepted = w.decision.accepted[p] != 0;
+    ev.norm_z = ev.accepted && norm_z != w.decision.scores.end() ? norm_z->second[p] : none;
+    ev.sign_z = ev.accepted && sign_z != w.decision.scores.end() ? sign_z->second[p] : none;
+  }
+}
+
 }  // namespace
 
 void record_stage(const EngineView& e, RoundWork& w) {
@@ -394,6 +427,7 @@ void record_stage(const EngineView& e, RoundWork& w) {
     w.pending.aggregate_sketch = e.backend.scan(req).sketch;
   }
   if (e.tracks_reputation) reputation_evidence(e, w);
+  if (e.config.detection.enabled && e.config.detection.baseline_rate > 0) baseline_evidence(w);
 
   std::vector<double> norms(w.n, std::nan(""));
   for (std::size_t p = 0; p < w.rows.size(); ++p)

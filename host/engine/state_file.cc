@@ -63,6 +63,12 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
     c["verified"] = h.verified
                         ? nlohmann::json::array({h.first_verified_round, h.last_verified_round})
                         : nlohmann::json(nullptr);
+    nlohmann::json baseline = nlohmann::json::object();
+    for (const auto& [name, b] : {std::pair{"norm", &h.norm_baseline},
+                                  {"sign", &h.sign_baseline},
+                                  {"accepted", &h.accepted_share}})
+      if (b->rounds > 0) baseline[name] = nlohmann::json::array({b->sum, b->weight, b->rounds});
+    if (!baseline.empty()) c["baseline"] = std::move(baseline);
     header["clients"].push_back(std::move(c));
   }
   header["verification"] =
@@ -130,6 +136,37 @@ bool holds_dense_sketches(const nlohmann::json& h, std::uint64_t version) {
       if (c.contains(key) && c.at(key).is_boolean() && c.at(key).get<bool>()) return true;
   }
   return false;
+}
+
+// A client's optional "baseline": {"norm": [sum, weight, rounds], "sign": [...], "accepted":
+// [...]}. What the
+// engine writes: finite sum, weight in (0, 1] (a bias-corrected EWMA's), rounds >= 1; and the
+// mean sum / weight inside [-1e6, 1e6] so that no loaded value reaches the cut as Inf.
+void read_baselines(const nlohmann::json& c, const std::string& path, ClientHistory& ch) {
+  const nlohmann::json& b = c.at("baseline");
+  if (!b.is_object())
+    FEDGUARD_THROW(kIo,
+                   path << ": offset 16: client field 'baseline' is not an object in " << c.dump());
+  for (const auto& item : b.items()) {
+    SignalBaseline* dest = item.key() == "norm"       ? &ch.norm_baseline
+                           : item.key() == "sign"     ? &ch.sign_baseline
+                           : item.key() == "accepted" ? &ch.accepted_share
+                                                      : nullptr;
+    if (!dest)
+      FEDGUARD_THROW(kIo, path << ": offset 16: unknown key '" << item.key()
+                               << "' in client 'baseline' (known: norm, sign, accepted) in "
+                               << c.dump());
+    const nlohmann::json& v = item.value();
+    const bool shaped = v.is_array() && v.size() == 3 && v[0].is_number() && v[1].is_number() &&
+                        v[2].is_number_unsigned();
+    const double sum = shaped ? v[0].get<double>() : 0, weight = shaped ? v[1].get<double>() : 0;
+    if (!shaped || !std::isfinite(sum) || !(weight > 0 && weight <= 1) ||
+        v[2].get<std::uint64_t>() == 0 || !(std::fabs(sum / weight) <= 1e6))
+      FEDGUARD_THROW(kIo, path << ": offset 16: client 'baseline." << item.key()
+                               << "' is not [finite sum, weight in (0, 1], rounds >= 1] in "
+                               << c.dump());
+    *dest = {sum, weight, v[2].get<std::uint64_t>()};
+  }
 }
 
 }  // namespace
@@ -320,6 +357,7 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
         ch.last_verified_round = v[1].get<std::uint64_t>();
       }
     }
+    if (c.contains("baseline")) read_baselines(c, path, ch);
     for (auto [want, dest] :
          {std::pair{has_sum, &ch.sketch_sum}, std::pair{has_last, &ch.last_sketch}}) {
       if (!want) continue;

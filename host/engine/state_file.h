@@ -6,7 +6,9 @@
 //                "previous_aggregate": length (0 = none), "aggregate_sketches": count,
 //                "clients": [{"id", "rounds_seen", "last_round", "sketch": bool,
 //                "last_sketch": bool, "reputation": number or null, "suspicion": [numbers],
-//                "verified": [first round, last round] or null (optional)}, ...],
+//                "verified": [first round, last round] or null (optional),
+//                "baseline": {"norm": [sum, weight, rounds], "sign": [...],
+//                "accepted": [...]} (optional)}, ...],
 //                "verification": {"round": r, "nonce": "64 hex digits"} or null (optional)}
 //   then the previous aggregate (float32), the aggregate sketches (float64, sketch_dim values
 //   each, oldest first), and per client in the order of "clients" its cumulative sketch and
@@ -35,6 +37,14 @@
 
 namespace fedguard::engine {
 
+/// A client's own baseline of one detection signal (docs/detection.md): the exponentially
+/// weighted mean of its z over the rounds it was accepted, sum / weight (bias-corrected).
+struct SignalBaseline {
+  double sum = 0;
+  double weight = 0;
+  std::uint64_t rounds = 0;  ///< accepted rounds that fed it
+};
+
 struct ClientHistory {
   std::vector<double> sketch_sum;   ///< sum of the client's sketched updates (empty: none)
   std::vector<double> last_sketch;  ///< the sketch of its last update (FLDetector; empty: none)
@@ -48,6 +58,9 @@ struct ClientHistory {
   bool verified = false;
   std::uint64_t first_verified_round = 0;
   std::uint64_t last_verified_round = 0;
+  /// Detection's own baselines: the norm and sign z over accepted rounds, and the share of
+  /// its rounds the client was accepted in (1 or 0 each round, the same EWMA).
+  SignalBaseline norm_baseline, sign_baseline, accepted_share;
 };
 
 struct EngineState {

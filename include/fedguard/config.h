@@ -117,6 +117,20 @@ struct DetectionSpec {
   /// At most this fraction of the round's clients is rejected by detection (the most extreme
   /// first); the rest is left to the robust aggregator.
   double max_reject_fraction = 0.5;
+  /// Each client's own baseline for the norm and sign signals (docs/detection.md, "own
+  /// baseline"): the exponentially weighted mean of its z in the rounds it was accepted, at
+  /// this rate per round (0: off). Once a client has `baseline_min_rounds` such rounds, its cut
+  /// on the side it usually lies is widened by that mean, at most `baseline_cap`: a client that
+  /// is always at the edge of the honest spread (a small or one-class data set) is judged
+  /// against itself, one that departs from its own habit as before. Never narrows a cut. Needs
+  /// state across rounds (one Engine, or --state).
+  /// ... and only while the client was accepted in at least this share of its rounds (the
+  /// same rate): a client caught in most rounds (a data poisoner whose norm rose while it was
+  /// still accepted) is not judged against a habit it built in its first rounds.
+  double baseline_rate = 0.1;
+  double baseline_cap = 2.0;
+  double baseline_min_rounds = 5;
+  double baseline_min_accepted = 0.5;
 };
 
 /// A named policy that needs no tuning (docs/config.md, "preset"). "recommended": the detection

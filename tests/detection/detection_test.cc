@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <numeric>
 #include <random>
 
@@ -630,6 +633,66 @@ TEST(DetectionSignals, OutcomeDoesNotDependOnTheThreadCount) {
   }
 }
 
+// Own baselines inside detect(): each client's cut is widened on its baseline's side only
+// (upper cut + max(b, 0), lower -(cut - min(b, 0))), on the norm signal and on the sign signal
+// alike; a zero baseline leaves the round's cut. Checked against the z's detect() reports and
+// the t cut, for every client, with baselines of both signs around clients in both tails.
+TEST(DetectionSignals, OwnBaselineWidensOnlyItsOwnSide) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g;
+  std::uniform_real_distribution<double> u(-2.5, 2.5);
+  const std::size_t n = 60, d = 64;
+  Rows x = benign_round(n, d, rng);
+  for (std::size_t i = 0; i < n; ++i) {  // log-norms spread into both tails
+    double s2 = 0;
+    for (double v : x[i]) s2 += v * v;
+    const double side = i % 2 ? 1.0 : -1.0;
+    const double log_norm = i < 16 ? 0.1 * side * (2.5 + 0.4 * double(i)) : 0.1 * g(rng);
+    for (double& v : x[i]) v *= std::exp(log_norm) / std::sqrt(s2);
+  }
+  x = as_float32(std::move(x));
+  ScannedRound s(x);
+  for (const char* which : {"norm", "sign"}) {
+    DetectionSpec spec;
+    spec.enabled = true;
+    spec.direction = spec.collusion = spec.history = spec.history_direction = 0;
+    spec.spectral_group = 0;
+    spec.max_norm_ratio = 0;
+    const bool norm = std::string(which) == "norm";
+    if (norm)
+      spec.sign = 0;
+    else
+      spec.norm = 0;
+    detection::HistoryInput plain, widened;
+    std::vector<double> b(n);
+    // The tail clients: half with a baseline on their own side, half on the other; the rest
+    // random, every fifth none.
+    for (std::size_t i = 0; i < n; ++i)
+      b[i] = i < 16 ? (i % 4 < 2 ? 2.4 : -2.4) * (i % 2 ? 1.0 : -1.0) : i % 5 == 4 ? 0.0 : u(rng);
+    (norm ? widened.norm_baseline : widened.sign_baseline) = b;
+    const auto before = detection::detect(spec, *s.space, s.rows, d, plain, 1);
+    const auto after = detection::detect(spec, *s.space, s.rows, d, widened, 1);
+    const std::vector<double>& z = after.scores.at(std::string("detect_") + which);
+    EXPECT_EQ(before.scores.at(std::string("detect_") + which), z);
+    const double cut = detection::calibrated_cut(0.002, n, true);  // one comparison each
+    std::vector<std::size_t> want, was, got;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (z[i] > cut + std::max(b[i], 0.0) || z[i] < -(cut - std::min(b[i], 0.0)))
+        want.push_back(i);
+      if (std::fabs(z[i]) > cut) was.push_back(i);
+    }
+    for (const auto& f : after.findings) got.push_back(f.index);
+    EXPECT_EQ(got, want) << which << " seed " << seed;
+    std::vector<std::size_t> before_idx;
+    for (const auto& f : before.findings) before_idx.push_back(f.index);
+    EXPECT_EQ(before_idx, was) << which << " seed " << seed;
+    if (norm) {
+      EXPECT_GT(was.size(), want.size()) << "seed " << seed;  // the widening mattered
+    }
+  }
+}
+
 // The detection stage takes its m x m matrices from a Workspace whose memory a previous round
 // left with any contents: the outcome must be the one without a workspace, bit for bit, after
 // rounds of other sizes and with the kept vectors filled with NaN (a value read before it is
@@ -1044,6 +1107,121 @@ TEST(DetectionHistory, NoisySybilsConvergeInHistoryBenignClientsDoNot) {
 }
 
 // A round too small for the preset's f lowers f and says so instead of failing.
+// Own baselines (docs/detection.md): over 40 rounds, a float64 replica of the rule written
+// here (the bias-corrected EWMAs of each client's accepted share and of its norm z over the
+// rounds it was accepted; the cut widened on the baseline's side only, by at most the cap,
+// once 5 accepted rounds and a share >= 0.5 are there) decides every client of every round
+// exactly as the engine does; a client that always stands at the edge of the spread is
+// spared by it at least once, one caught from its first round never is, nor one whose habit
+// stopped counting when it was caught in most rounds; the state file
+// carries the baselines bit for bit (a resumed engine decides the next rounds identically).
+TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const std::size_t n = 30, d = 400, rounds = 40, edge = 0, caught = 1, turned = 2;
+  const double rate = 0.1, cap = 2.0, min_accepted = 0.5;
+  const std::size_t min_rounds = 5;
+  // The norm signal alone, without the absolute cap: the rule under test decides by itself.
+  const std::string config =
+      R"({"preset": "recommended", "f": 3, "detection": {"direction": 0, "sign": 0,
+          "collusion": 0, "history": 0, "history_direction": 0, "spectral_group": 0,
+          "max_norm_ratio": 0, "baseline_rate": 0.1, "baseline_cap": 2,
+          "baseline_min_rounds": 5, "baseline_min_accepted": 0.5}})";
+  Engine engine(EngineConfig::from_json(config));
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < n; ++i) ids.push_back("c" + std::to_string(i));
+  struct Ref {
+    double share_sum = 0, share_w = 0, z_sum = 0, z_w = 0;
+    std::size_t z_rounds = 0;
+  };
+  std::vector<Ref> ref(n);
+  const double cut = detection::calibrated_cut(0.002, n, true);
+  std::size_t edge_spared = 0, caught_accepted = 0, turned_caught = 0;
+  std::vector<std::uint8_t> accepted_at_30;
+  const std::string path = ::testing::TempDir() + "/fedguard_baseline_state.bin";
+  auto make_round = [&](std::vector<float>& data, std::size_t t) {
+    data.assign(n * d, 0.0f);
+    for (std::size_t i = 0; i < n; ++i) {
+      // log-norms: benign N(0, 0.1^2); the edge client about 3 z out, the caught one 9; the
+      // turned one 2 z out for ten rounds (a habit at the cap), then 10 (caught ten times: its
+      // share of accepted rounds falls below a half), then 4.7: inside the cut its habit would
+      // give it, mostly outside the round's.
+      const double turned_z = t < 10 ? 2.0 : t < 20 ? 10.0 : 4.7;
+      const double log_norm = i == edge     ? 0.1 * (3.0 + 0.7 * g(rng))
+                              : i == caught ? 0.1 * (9.0 + 0.3 * g(rng))
+                              : i == turned ? 0.1 * (turned_z + 0.2 * g(rng))
+                                            : 0.1 * g(rng);
+      std::vector<double> v(d);
+      double s2 = 0;
+      for (double& x : v) {
+        x = g(rng);
+        s2 += x * x;
+      }
+      for (std::size_t j = 0; j < d; ++j)
+        data[i * d + j] = static_cast<float>(v[j] / std::sqrt(s2) * std::exp(log_norm));
+    }
+  };
+  for (std::size_t t = 0; t < rounds; ++t) {
+    std::vector<float> data;
+    make_round(data, t);
+    RoundInput in;
+    in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
+    in.client_ids = ids;
+    if (t == 30) engine.save_state(path);
+    const RoundResult r = engine.process_round(in);
+    if (t == 30) accepted_at_30 = r.accepted;
+    const std::vector<double>& z = r.scores.at("detect_norm");
+    for (std::size_t i = 0; i < n; ++i) {
+      const Ref& c = ref[i];
+      double b = 0;
+      if (c.share_w > 0 && c.share_sum / c.share_w >= min_accepted && c.z_rounds >= min_rounds)
+        b = std::clamp(c.z_sum / c.z_w, -cap, cap);
+      const bool fires = z[i] > cut + std::max(b, 0.0) || z[i] < -(cut - std::min(b, 0.0));
+      ASSERT_EQ(r.accepted[i] == 0, fires) << "round " << t << " client " << i << " z " << z[i]
+                                           << " baseline " << b << " seed " << seed;
+      edge_spared += i == edge && !fires && z[i] > cut;
+      caught_accepted += i == caught && !fires;
+      // Caught inside the cut its habit would have given it: the habit no longer counted.
+      turned_caught += i == turned && t >= 20 && fires && z[i] < cut + cap;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      Ref& c = ref[i];
+      const double accepted = r.accepted[i] ? 1.0 : 0.0;
+      c.share_sum = (1 - rate) * c.share_sum + rate * accepted;
+      c.share_w = (1 - rate) * c.share_w + rate;
+      if (!r.accepted[i]) continue;
+      c.z_sum = (1 - rate) * c.z_sum + rate * z[i];
+      c.z_w = (1 - rate) * c.z_w + rate;
+      ++c.z_rounds;
+    }
+  }
+  EXPECT_GE(edge_spared, 1u) << "seed " << seed;
+  EXPECT_EQ(caught_accepted, 0u) << "seed " << seed;
+  EXPECT_GE(turned_caught, 1u) << "seed " << seed;
+  // The file written before round 30 reads back and writes out byte for byte, and an engine
+  // resumed from it decides round 30 as the original did.
+  Engine resumed(EngineConfig::from_json(config));
+  resumed.load_state(path);
+  const std::string again = ::testing::TempDir() + "/fedguard_baseline_state2.bin";
+  resumed.save_state(again);
+  auto bytes = [](const std::string& file) {
+    std::ifstream f(file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  EXPECT_EQ(bytes(path), bytes(again));
+  EXPECT_NE(bytes(path).find("\"baseline\""), std::string::npos);
+  rng.seed(seed);
+  std::vector<float> data;
+  for (std::size_t t = 0; t <= 30; ++t) make_round(data, t);
+  RoundInput in;
+  in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
+  in.client_ids = ids;
+  EXPECT_EQ(resumed.process_round(in).accepted, accepted_at_30);
+  std::remove(path.c_str());
+  std::remove(again.c_str());
+}
+
 TEST(DetectionEngine, PresetDegradesForSmallRoundsAndSaysSo) {
   std::mt19937_64 rng(test_seed());
   const Rows x = benign_round(9, 64, rng);
@@ -1083,6 +1261,21 @@ TEST(DetectionEngine, PresetJsonRoundTripsAndRejectsMixedKeys) {
   EXPECT_EQ(EngineConfig::from_json(h.to_json().dump()).to_json(), h.to_json());
   EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"history_direction": -0.1}})"), Error);
   EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"history_direction": 0.5}})"), Error);
+  // The own baselines' four keys: read, written back, range-checked.
+  const EngineConfig b = EngineConfig::from_json(
+      R"({"detection": {"baseline_rate": 0.2, "baseline_cap": 1, "baseline_min_rounds": 3,
+          "baseline_min_accepted": 0.8}})");
+  EXPECT_EQ(b.detection.baseline_rate, 0.2);
+  EXPECT_EQ(b.detection.baseline_cap, 1.0);
+  EXPECT_EQ(b.detection.baseline_min_rounds, 3.0);
+  EXPECT_EQ(b.detection.baseline_min_accepted, 0.8);
+  EXPECT_EQ(EngineConfig::from_json(b.to_json().dump()).to_json(), b.to_json());
+  for (const char* bad :
+       {R"({"detection": {"baseline_rate": 1}})", R"({"detection": {"baseline_rate": -0.1}})",
+        R"({"detection": {"baseline_cap": 6}})", R"({"detection": {"baseline_min_rounds": 2.5}})",
+        R"({"detection": {"baseline_min_rounds": 0}})",
+        R"({"detection": {"baseline_min_accepted": 1.5}})"})
+    EXPECT_THROW(EngineConfig::from_json(bad), Error) << bad;
 }
 
 TEST(Rejections, EveryCodeHasANameAndAStage) {

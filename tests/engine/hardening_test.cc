@@ -351,5 +351,37 @@ TEST_F(HardeningState, OldFilesWithoutSketchesStillLoad) {
   }
 }
 
+// A client's own baselines (docs/formats.md): a file is text a stranger may have written; any
+// entry the engine could not have written is refused naming the file and the offset, and the
+// engine keeps what it had.
+TEST_F(HardeningState, HostileBaselinesAreRefusedNamingTheFile) {
+  auto file = [](const std::string& baseline) {
+    const std::string header =
+        R"({"version":4,"sketch":"count","sketch_dim":4,"sketch_seed":7,"model_dim":0,"rounds":3,"previous_aggregate":0,"aggregate_sketches":0,"clients":[{"id":"a","rounds_seen":2,"last_round":2,"sketch":false,"last_sketch":false,"reputation":null,"suspicion":[],"baseline":)" +
+        baseline + "}]}";
+    std::string bytes = "FGSTATE1";
+    const std::uint64_t len = header.size();
+    bytes.append(reinterpret_cast<const char*>(&len), 8);
+    return bytes + header;
+  };
+  const std::string config =
+      R"({"sketch_dim": 4, "sketch_seed": 7, "aggregator": {"rule": "mean"}})";
+  write(path_, file(R"({"norm": [0.5, 0.19, 2], "accepted": [0.19, 0.19, 2]})"));
+  Engine e = make_engine(config);
+  e.load_state(path_);
+  EXPECT_EQ(e.rounds_processed(), 3u);
+  for (const char* bad :
+       {"3", R"({"nor": [0.5, 0.19, 2]})", R"({"norm": [0.5, 0.19]})", R"({"norm": [0.5, 0, 2]})",
+        R"({"norm": [0.5, 1.5, 2]})", R"({"norm": [0.5, 0.19, 0]})", R"({"norm": [0.5, 0.19, -1]})",
+        R"({"sign": [1e300, 1e-300, 2]})", R"({"accepted": ["x", 0.19, 2]})"}) {
+    write(path_, file(bad));
+    Engine fresh = make_engine(config);
+    const std::string m = error_of([&] { fresh.load_state(path_); }, ErrorCategory::kIo);
+    EXPECT_TRUE(has(m, "offset 16:")) << bad << ": " << m;
+    EXPECT_TRUE(has(m, "baseline")) << bad << ": " << m;
+    EXPECT_EQ(fresh.rounds_processed(), 0u);
+  }
+}
+
 }  // namespace
 }  // namespace fedguard::test
