@@ -139,9 +139,9 @@ bool holds_dense_sketches(const nlohmann::json& h, std::uint64_t version) {
 }
 
 // A client's optional "baseline": {"norm": [sum, weight, rounds], "sign": [...], "accepted":
-// [...]}. What the
-// engine writes: finite sum, weight in (0, 1] (a bias-corrected EWMA's), rounds >= 1; and the
-// mean sum / weight inside [-1e6, 1e6] so that no loaded value reaches the cut as Inf.
+// [...]}. What the engine writes: a finite sum, a weight in (0, 1] (a bias-corrected EWMA's),
+// rounds >= 1, and a mean sum / weight within 1e6 in size (z's of log-norms and sign balances
+// with floored scales stay in the thousands), so that no loaded value reaches a cut as Inf.
 void read_baselines(const nlohmann::json& c, const std::string& path, ClientHistory& ch) {
   const nlohmann::json& b = c.at("baseline");
   if (!b.is_object())
