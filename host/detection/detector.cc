@@ -44,11 +44,14 @@ void cut_signal(Scored& s, std::size_t m) {
 
 // A client's own baseline b widens its cut on the side it usually lies: a two-sided signal
 // fires above cut + max(b, 0) or below -(cut - min(b, 0)); never narrower than the round's cut.
-void widen_by_baseline(Scored& s, const std::vector<double>& baseline) {
+// `spared` marks the clients (by detect's index) the round's cut would have fired on.
+void widen_by_baseline(Scored& s, const std::vector<double>& baseline,
+                       std::vector<std::uint8_t>& spared) {
   if (baseline.empty()) return;
   for (std::size_t q = 0; q < s.members.size(); ++q) {
     const double b = baseline[s.members[q]];
     if (b == 0) continue;
+    if (s.excess[q] > 1) spared[s.members[q]] = 1;
     const double z = s.values.z[q];
     const double upper = s.cut + std::max(b, 0.0), lower = s.cut - std::min(b, 0.0);
     s.excess[q] = s.values.tail == Tail::kUpper   ? z / upper
@@ -244,12 +247,12 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     signals.back().members = seasoned;
   }
   std::vector<double> worst(m, 0.0);
-  std::vector<std::uint8_t> collusion_flag(m, 0);
+  std::vector<std::uint8_t> collusion_flag(m, 0), spared(m, 0);
   std::vector<std::pair<std::size_t, double>> group_of(m, {0, 0.0});  // spectral group, ratio
   const double median_norm = median(all.norms);
   for (Scored& s : signals) {
     cut_signal(s, s.members.size());
-    if (s.code == ReasonCode::kNormOutlier) widen_by_baseline(s, history.norm_baseline);
+    if (s.code == ReasonCode::kNormOutlier) widen_by_baseline(s, history.norm_baseline, spared);
     for (std::size_t q = 0; q < s.members.size(); ++q) {
       const std::size_t a = s.members[q];
       if (s.code ==
@@ -300,7 +303,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       signals[i].members = kept;
       cut_signal(signals[i], kept.size());
       if (signals[i].code == ReasonCode::kSignOutlier)
-        widen_by_baseline(signals[i], history.sign_baseline);
+        widen_by_baseline(signals[i], history.sign_baseline, spared);
       for (std::size_t q = 0; q < kept.size(); ++q)
         worst[kept[q]] = std::max(worst[kept[q]], signals[i].excess[q]);
     }
@@ -368,8 +371,13 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
                   : group_sizes(rho, collusion_flag, spec.collusion_max_distance, m);
 
   std::vector<std::size_t> fired;
-  for (std::size_t a = 0; a < m; ++a)
+  for (std::size_t a = 0; a < m; ++a) {
     if (worst[a] > 1) fired.push_back(a);
+    const bool own = (!history.norm_baseline.empty() && history.norm_baseline[a] != 0) ||
+                     (!history.sign_baseline.empty() && history.sign_baseline[a] != 0);
+    out.baseline_widened += own;
+    out.baseline_spared += spared[a] && worst[a] <= 1;
+  }
   std::stable_sort(fired.begin(), fired.end(),
                    [&](std::size_t x, std::size_t y) { return worst[x] > worst[y]; });
   const auto cap =

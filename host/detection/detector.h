@@ -31,6 +31,9 @@ struct DetectionOutcome {
   /// Per signal, the z of every client ("detect_norm", ...), for RoundResult::scores.
   std::map<std::string, std::vector<double>> scores;
   std::vector<std::string> notes;  ///< e.g. why detection did not run
+  /// Own baselines (docs/detection.md): clients judged with one (a non-zero norm or sign
+  /// baseline), and those beyond the round's cut that only their own baseline kept.
+  std::size_t baseline_widened = 0, baseline_spared = 0;
 };
 
 /// The clients' cumulative sketched histories, for the history signal.

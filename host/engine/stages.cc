@@ -242,6 +242,10 @@ void detect_stage(const EngineView& e, RoundWork& w) {
       e.config.detection, space, w.alive, w.d, history, e.config.threads, e.detection_workspace);
   std::vector<std::uint8_t> rejected(w.alive.size(), 0);
   w.detected = found.findings.size();
+  if (spec.baseline_rate > 0) {
+    w.baseline_widened = static_cast<double>(found.baseline_widened);
+    w.baseline_spared = static_cast<double>(found.baseline_spared);
+  }
   for (detection::Finding& f : found.findings) {
     rejected[f.index] = 1;
     w.reject(w.rows[w.alive[f.index]], f.code, std::move(f.detail), "detection",
@@ -464,6 +468,10 @@ void record_monitoring(const EngineView& e, RoundWork& w) {
   context.rejected_by = &rejected_by;
   context.threads = e.config.threads;
   result.metrics = monitor::round_metrics(result, context);
+  if (w.baseline_widened >= 0) {  // detection ran with own baselines (docs/detection.md)
+    result.metrics["detect_baseline_widened"] = w.baseline_widened;
+    result.metrics["detect_baseline_spared"] = w.baseline_spared;
+  }
   monitor::Observation observation =
       monitor::observe(e.config.monitoring, e.state.monitor, result.metrics, e.state.rounds);
   observation.new_clients = std::move(new_clients);

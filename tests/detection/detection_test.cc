@@ -1143,12 +1143,13 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
   auto make_round = [&](std::vector<float>& data, std::size_t t) {
     data.assign(n * d, 0.0f);
     for (std::size_t i = 0; i < n; ++i) {
-      // log-norms: benign N(0, 0.1^2); the edge client about 3 z out, the caught one 9; the
-      // turned one 2 z out for ten rounds (a habit at the cap), then 10 (caught ten times: its
-      // share of accepted rounds falls below a half), then 4.7: inside the cut its habit would
-      // give it, mostly outside the round's.
-      const double turned_z = t < 10 ? 2.0 : t < 20 ? 10.0 : 4.7;
-      const double log_norm = i == edge     ? 0.1 * (3.0 + 0.7 * g(rng))
+      // log-norms: benign N(0, 0.1^2); the edge client 4 sd out, the caught one 9; the turned
+      // one 2 sd out for ten rounds (a habit), then 10 (caught ten times: its share of accepted
+      // rounds falls below a half), then 6: inside the cut its habit would give it, mostly
+      // outside the round's. (The robust z of these comes out about 0.8 of the sd's: the
+      // median and MAD include the three.)
+      const double turned_z = t < 10 ? 2.0 : t < 20 ? 10.0 : 6.0;
+      const double log_norm = i == edge     ? 0.1 * (4.0 + 0.7 * g(rng))
                               : i == caught ? 0.1 * (9.0 + 0.3 * g(rng))
                               : i == turned ? 0.1 * (turned_z + 0.2 * g(rng))
                                             : 0.1 * g(rng);
@@ -1172,6 +1173,7 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
     const RoundResult r = engine.process_round(in);
     if (t == 30) accepted_at_30 = r.accepted;
     const std::vector<double>& z = r.scores.at("detect_norm");
+    std::size_t widened = 0, spared = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const Ref& c = ref[i];
       double b = 0;
@@ -1181,10 +1183,17 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
       ASSERT_EQ(r.accepted[i] == 0, fires) << "round " << t << " client " << i << " z " << z[i]
                                            << " baseline " << b << " seed " << seed;
       edge_spared += i == edge && !fires && z[i] > cut;
+      widened += b != 0;
+      spared += !fires && std::fabs(z[i]) > cut;
       caught_accepted += i == caught && !fires;
       // Caught inside the cut its habit would have given it: the habit no longer counted.
       turned_caught += i == turned && t >= 20 && fires && z[i] < cut + cap;
     }
+    // The round's metrics count them (docs/monitoring.md).
+    ASSERT_TRUE(r.metrics.count("detect_baseline_widened") &&
+                r.metrics.count("detect_baseline_spared"));
+    EXPECT_EQ(r.metrics.at("detect_baseline_widened"), static_cast<double>(widened)) << t;
+    EXPECT_EQ(r.metrics.at("detect_baseline_spared"), static_cast<double>(spared)) << t;
     for (std::size_t i = 0; i < n; ++i) {
       Ref& c = ref[i];
       const double accepted = r.accepted[i] ? 1.0 : 0.0;
