@@ -45,6 +45,9 @@ std::string metric_help(const std::string& key) {
       {"previous_aggregate_norm", "L2 norm of the previous round's aggregate."},
       {"aggregate_cosine", "Cosine between this round's aggregate and the previous one."},
       {"new_client_fraction", "Share of the round's client ids never seen before."},
+      {"detect_baseline_widened", "Clients judged with their own norm or sign baseline."},
+      {"detect_baseline_spared",
+       "Clients beyond the round's norm or sign cut kept by their own baseline."},
   };
   const auto it = fixed.find(key);
   if (it != fixed.end()) return it->second;

@@ -32,6 +32,10 @@ def metric_help(key: str) -> str:
         "previous_aggregate_norm": "L2 norm of the previous round's aggregate.",
         "aggregate_cosine": "Cosine between this round's aggregate and the previous one.",
         "new_client_fraction": "Share of the round's client ids never seen before.",
+        "detect_baseline_widened": "Clients judged with their own norm or sign baseline.",
+        "detect_baseline_spared": (
+            "Clients beyond the round's norm or sign cut kept by their own baseline."
+        ),
     }
     return fixed.get(key, f"fedguard round metric {key}.")
 
