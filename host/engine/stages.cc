@@ -224,15 +224,15 @@ void detect_stage(const EngineView& e, RoundWork& w) {
   const DetectionSpec& spec = e.config.detection;
   if (spec.baseline_rate > 0) {  // each client's own habit, from the rounds it was accepted
     const auto own = [&spec](const SignalBaseline& b) {
-      if (static_cast<double>(b.rounds) < spec.baseline_min_rounds || !(b.weight > 0)) return 0.0;
-      return std::clamp(b.sum / b.weight, -spec.baseline_cap, spec.baseline_cap);
+      if (static_cast<double>(b.rounds) < spec.baseline_min_rounds) return 0.0;
+      return std::clamp(b.mean(), -spec.baseline_cap, spec.baseline_cap);
     };
     history.norm_baseline.assign(w.alive.size(), 0.0);
     history.sign_baseline.assign(w.alive.size(), 0.0);
     for (std::size_t a = 0; a < w.alive.size(); ++a) {
       const ClientHistory* h = history_of(e, w.result.client_ids[w.rows[w.alive[a]]]);
-      const SignalBaseline* share = h ? &h->accepted_share : nullptr;
-      if (!share || !(share->weight > 0) || share->sum / share->weight < spec.baseline_min_accepted)
+      if (!h || h->accepted_share.rounds == 0 ||
+          h->accepted_share.mean() < spec.baseline_min_accepted)
         continue;
       history.norm_baseline[a] = own(h->norm_baseline);
       history.sign_baseline[a] = own(h->sign_baseline);
@@ -242,10 +242,8 @@ void detect_stage(const EngineView& e, RoundWork& w) {
       e.config.detection, space, w.alive, w.d, history, e.config.threads, e.detection_workspace);
   std::vector<std::uint8_t> rejected(w.alive.size(), 0);
   w.detected = found.findings.size();
-  if (spec.baseline_rate > 0) {
-    w.baseline_widened = static_cast<double>(found.baseline_widened);
-    w.baseline_spared = static_cast<double>(found.baseline_spared);
-  }
+  w.baseline_widened = found.baseline_widened;
+  w.baseline_spared = found.baseline_spared;
   for (detection::Finding& f : found.findings) {
     rejected[f.index] = 1;
     w.reject(w.rows[w.alive[f.index]], f.code, std::move(f.detail), "detection",
@@ -468,9 +466,9 @@ void record_monitoring(const EngineView& e, RoundWork& w) {
   context.rejected_by = &rejected_by;
   context.threads = e.config.threads;
   result.metrics = monitor::round_metrics(result, context);
-  if (w.baseline_widened >= 0) {  // detection ran with own baselines (docs/detection.md)
-    result.metrics["detect_baseline_widened"] = w.baseline_widened;
-    result.metrics["detect_baseline_spared"] = w.baseline_spared;
+  if (e.config.detection.enabled && e.config.detection.baseline_rate > 0) {  // docs/detection.md
+    result.metrics["detect_baseline_widened"] = static_cast<double>(w.baseline_widened);
+    result.metrics["detect_baseline_spared"] = static_cast<double>(w.baseline_spared);
   }
   monitor::Observation observation =
       monitor::observe(e.config.monitoring, e.state.monitor, result.metrics, e.state.rounds);

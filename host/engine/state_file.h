@@ -43,6 +43,7 @@ struct SignalBaseline {
   double sum = 0;
   double weight = 0;
   std::uint64_t rounds = 0;  ///< accepted rounds that fed it
+  double mean() const { return weight > 0 ? sum / weight : 0.0; }
 };
 
 struct ClientHistory {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -1227,6 +1228,18 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
   in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
   in.client_ids = ids;
   EXPECT_EQ(resumed.process_round(in).accepted, accepted_at_30);
+  // A round that fails (every update non-finite: nobody left to aggregate) changes no baseline
+  // or share: the state file after it is the one before it, byte for byte.
+  resumed.save_state(again);
+  std::vector<float> poisoned(n * d, std::numeric_limits<float>::quiet_NaN());
+  RoundInput broken;
+  broken.updates = UpdateView(poisoned.data(), n, d, DType::kFloat32);
+  broken.client_ids = ids;
+  EXPECT_THROW(resumed.process_round(broken), Error);
+  const std::string after = ::testing::TempDir() + "/fedguard_baseline_state3.bin";
+  resumed.save_state(after);
+  EXPECT_EQ(bytes(again), bytes(after));
+  std::remove(after.c_str());
   std::remove(path.c_str());
   std::remove(again.c_str());
 }
