@@ -80,7 +80,7 @@ def main(settings, policy="recommended"):
             r = cells.get((policy, attack), {})
             rounds = cell_rounds(matrix_path, policy, attack)
             fprs = [num(x.get("fpr")) for x in rounds]
-            backdoor = attack in ("backdoor", "scaling")
+            backdoor = r.get("final_attack_success") is not None  # a data-level backdoor
             groups[key][attack].append({
                 "seed": base.get("seed"),
                 "oracle_acc": num(o.get("final_accuracy")),

@@ -13,25 +13,67 @@
 //          plain FedAvg, which gives gamma = n_total (clients of the round). The paper also
 //          notes a smaller gamma trades replacement accuracy for stealth (norm-bound defenses);
 //          pass `gamma` for that.
+//   norm_ratio  instead of gamma: each update is scaled to norm_ratio x the median norm of the
+//          round's benign updates (the norm constraint of the paper's constrain-and-scale: the
+//          attacker scales up to what a norm-bound defense accepts; 1 matches the median benign
+//          client, below 1 hides among the small updates). Departure: the paper also adds an
+//          anomaly term to the training loss; here the backdoored update is trained as usual
+//          and only rescaled. Exclusive with gamma and eta.
 // Needs `own` (n_malicious x d).
-// info: gamma, eta.
+// info: gamma (the mean factor applied under norm_ratio), eta, norm_ratio.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include "attacks/attack.h"
+#include "fedguard/error.h"
 
 namespace fedguard::attacks {
 
 AttackOutput scaling(Params& p, const AttackInput& in) {
-  const bool explicit_gamma = p.has("gamma");
+  const bool explicit_gamma = p.has("gamma"), constrained = p.has("norm_ratio");
+  FEDGUARD_EXPECTS(!(constrained && (explicit_gamma || p.has("eta"))),
+                   "attack scaling: \"norm_ratio\" replaces \"gamma\" and \"eta\"; give one");
   const double gamma_param = p.number("gamma", 0.0);
   const double eta = p.positive("eta", 1.0);
+  const double norm_ratio = p.positive("norm_ratio", 1.0);
   p.finish();
-  const std::size_t n = validate("scaling", in, Needs{0, true, false});
-  const double gamma = explicit_gamma ? gamma_param : static_cast<double>(n) / eta;
+  const std::size_t n = validate("scaling", in, Needs{constrained ? 1u : 0u, true, false});
+  std::vector<double> factor(in.n_malicious, explicit_gamma ? gamma_param
+                                                            : static_cast<double>(n) / eta);
+  if (constrained) {
+    std::vector<double> norms(in.n_benign);
+    for (std::size_t b = 0; b < in.n_benign; ++b) {
+      double sq = 0;
+      for (std::size_t j = 0; j < in.d; ++j) {
+        const double v = in.benign[b * in.d + j];
+        sq += v * v;
+      }
+      norms[b] = std::sqrt(sq);
+    }
+    std::sort(norms.begin(), norms.end());
+    const std::size_t h = norms.size() / 2;
+    const double median = norms.size() % 2 ? norms[h] : 0.5 * (norms[h - 1] + norms[h]);
+    for (std::size_t i = 0; i < in.n_malicious; ++i) {
+      double sq = 0;
+      for (std::size_t j = 0; j < in.d; ++j) {
+        const double v = in.own[i * in.d + j];
+        sq += v * v;
+      }
+      factor[i] = sq > 0 ? norm_ratio * median / std::sqrt(sq) : 0.0;
+    }
+  }
   AttackOutput out = make_output(in);
-  out.info["gamma"] = gamma;
+  double mean_factor = 0;
+  for (double f : factor) mean_factor += f;
+  out.info["gamma"] = in.n_malicious ? mean_factor / static_cast<double>(in.n_malicious) : 0.0;
   out.info["eta"] = eta;
+  if (constrained) out.info["norm_ratio"] = norm_ratio;
   std::size_t clamped = 0;
-  for (std::size_t i = 0; i < in.n_malicious * in.d; ++i)
-    out.updates[i] = to_float(gamma * static_cast<double>(in.own[i]), &clamped);
+  for (std::size_t i = 0; i < in.n_malicious; ++i)
+    for (std::size_t j = 0; j < in.d; ++j)
+      out.updates[i * in.d + j] =
+          to_float(factor[i] * static_cast<double>(in.own[i * in.d + j]), &clamped);
   out.info["clamped"] = clamped;
   return out;
 }

@@ -146,7 +146,7 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       f.detail += (f.detail.empty() ? "" : "; ") + std::string("spectral_group: one of ") +
                   std::to_string(spectral_group.first) +
                   " clients apart along the top principal direction (z " +
-                  short_number(s.values.z[q]) + ", gap ratio " +
+                  short_number(s.values.z[q]) + ", gap score " +
                   short_number(spectral_group.second) + " >= " + short_number(s.cut) + ")";
       continue;
     }

@@ -86,17 +86,18 @@ SignalValues sign_signal(const SignalInput& in, bool zero_fraction);
 SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_t>& core);
 
 /// The spectral group signal: a group of clients that stands apart from the rest along the top
-/// principal direction, cross-fitted (each half on the direction of the other half, both
-/// centred on the mean of that other half's core members, the direction fitted on at most
-/// kSpectralGroupFit of its clients; the two directions turned to agree; z'd within its half). z_a
-/// is the robust z of client a's projection. On either side, with the clients ordered by their z on
-/// that side, a group of the first g (kSpectralGroupMinSize <= g <= max_group) whose g-th z is at
-/// least the two-sided cut of kSpectralGroupBudget at the halves' size (and at least
-/// kSpectralGroupMinZ) is scored by its gap ratio z_(g) / max(z_(g+1), 1); the
-/// group of largest ratio over both sides and every g fires when its ratio is at least
-/// min_ratio. A colluding or data-poisoning group pushing one common direction (a backdoor's
-/// trigger, a flipped label) makes such a gap; benign label-skewed clients spread along the
-/// same direction without one (docs/detection.md).
+/// principal direction, cross-fitted in kSpectralGroupFolds folds (positions a with a % folds ==
+/// j): each fold projected on the top direction of the other folds' clients (fitted on at most
+/// kSpectralGroupFit of them), centred on the mean of the other folds' core members; the folds'
+/// directions turned to agree with fold 0's; z_a the robust z of client a's projection over all
+/// the clients. On either side, with the clients ordered by their z on that side, a group of the
+/// first g (kSpectralGroupMinSize <= g <= max_group) whose g-th z is at least the two-sided cut of
+/// kSpectralGroupBudget at the round's size (and at least kSpectralGroupMinZ) is scored by its gap
+/// ratio z_(g) / max(z_(g+1), 1), as 1 + (ratio - 1) g / kSpectralGroupMinSize when the group is
+/// tight (z_(g) >= kSpectralGroupTight z_(1)); the group of largest score over both sides and
+/// every g fires when its score is at least min_ratio. A colluding or data-poisoning group pushing one common
+/// direction (a backdoor's trigger, a flipped label) makes such a gap; benign label-skewed
+/// clients spread along the same direction without one (docs/detection.md).
 struct SpectralGroup {
   SignalValues values;             ///< "spectral_group": the projection and its robust z
   std::vector<std::size_t> group;  ///< positions in in.rows of the group that fired, ascending
@@ -111,8 +112,13 @@ constexpr double kSpectralGroupBudget = 0.002;
 /// of 300 at 20-50; docs/detection.md).
 constexpr std::size_t kSpectralGroupMinClients = 50;
 constexpr std::size_t kSpectralGroupMinSize = 3;
-/// Each half's direction is fitted on at most this many of its clients, evenly spaced.
-constexpr std::size_t kSpectralGroupFit = 256;
+/// Each fold's direction is fitted on at most this many of the other folds' clients, evenly spaced.
+constexpr std::size_t kSpectralGroupFit = 128;
+/// Folds of the cross-fitting (fewer when the round has fewer clients).
+constexpr std::size_t kSpectralGroupFolds = 10;
+/// A group is tight when its g-th z is at least this fraction of its first: only then does its
+/// gap count in proportion to its size.
+constexpr double kSpectralGroupTight = 0.5;
 SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std::size_t>& core,
                                     double min_ratio, std::size_t max_group);
 

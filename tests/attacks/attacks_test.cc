@@ -222,6 +222,48 @@ TEST(Attacks, ScalingIsGammaTimesOwn) {
   EXPECT_GT(out.info["clamped"].get<std::size_t>(), 0u);
 }
 
+// Constrain-and-scale's norm constraint: each malicious update is its own update rescaled to
+// norm_ratio x the median norm of the benign updates (float64 brute force); exclusive with
+// gamma / eta; it reads the benign rows, so a non-finite one is refused.
+TEST(Attacks, ScalingToTheBenignMedianNorm) {
+  std::mt19937_64 rng(test_seed());
+  const Round r = make_round(8, 40, rng);
+  const Round own = make_round(3, 40, rng);
+  AttackInput in = input_for(r, 3);
+  in.own = own.x.data();
+  std::vector<double> norms;
+  for (std::size_t b = 0; b < 8; ++b) {
+    double sq = 0;
+    for (std::size_t j = 0; j < 40; ++j) sq += double(r.x[b * 40 + j]) * r.x[b * 40 + j];
+    norms.push_back(std::sqrt(sq));
+  }
+  std::sort(norms.begin(), norms.end());
+  const double median = 0.5 * (norms[3] + norms[4]);
+  for (const double ratio : {1.0, 0.5}) {
+    const AttackOutput out = craft_attack("scaling", {{"norm_ratio", ratio}}, in);
+    EXPECT_DOUBLE_EQ(out.info["norm_ratio"].get<double>(), ratio);
+    for (std::size_t i = 0; i < 3; ++i) {
+      double own_sq = 0, out_sq = 0;
+      for (std::size_t j = 0; j < 40; ++j) {
+        own_sq += double(own.x[i * 40 + j]) * own.x[i * 40 + j];
+        out_sq += double(out.updates[i * 40 + j]) * out.updates[i * 40 + j];
+      }
+      const double factor = ratio * median / std::sqrt(own_sq);
+      for (std::size_t j = 0; j < 40; ++j)
+        ASSERT_EQ(out.updates[i * 40 + j], static_cast<float>(factor * own.x[i * 40 + j]));
+      EXPECT_NEAR(std::sqrt(out_sq), ratio * median, 1e-5 * median);
+    }
+  }
+  expect_error("scaling", {{"norm_ratio", 1.0}, {"gamma", 2.0}}, in, "replaces");
+  expect_error("scaling", {{"norm_ratio", 0.0}}, in, "norm_ratio");
+  Round bad = r;
+  bad.x[2 * 40 + 7] = std::nanf("");
+  AttackInput nan_in = input_for(bad, 3);
+  nan_in.own = own.x.data();
+  expect_error("scaling", {{"norm_ratio", 1.0}}, nan_in,
+               "benign row 2 has a non-finite value (nan) at column 7");
+}
+
 TEST(Attacks, GaussianNoiseStatisticsAndCenters) {
   std::mt19937_64 rng(test_seed());
   const Round r = make_round(5, 20000, rng, 1.0);
