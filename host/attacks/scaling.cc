@@ -39,8 +39,8 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
   const double norm_ratio = p.positive("norm_ratio", 1.0);
   p.finish();
   const std::size_t n = validate("scaling", in, Needs{constrained ? 1u : 0u, true, false});
-  std::vector<double> factor(in.n_malicious, explicit_gamma ? gamma_param
-                                                            : static_cast<double>(n) / eta);
+  std::vector<double> factor(in.n_malicious,
+                             explicit_gamma ? gamma_param : static_cast<double>(n) / eta);
   if (constrained) {
     std::vector<double> norms(in.n_benign);
     for (std::size_t b = 0; b < in.n_benign; ++b) {

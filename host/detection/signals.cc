@@ -397,10 +397,9 @@ SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std
       // in 14 of 100 attack-free rounds.
       const double gap = last / std::max(side * out.values.z[order[g]], 1.0);
       const bool tight = last >= kSpectralGroupTight * side * out.values.z[order[0]];
-      const double ratio =
-          1 + (gap - 1) * (tight ? static_cast<double>(g) /
-                                       static_cast<double>(kSpectralGroupMinSize)
-                                 : 1.0);
+      const double ratio = 1 + (gap - 1) * (tight ? static_cast<double>(g) /
+                                                        static_cast<double>(kSpectralGroupMinSize)
+                                                  : 1.0);
       if (ratio > out.ratio) {
         out.ratio = ratio;
         out.group.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(g));

@@ -95,9 +95,9 @@ SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_
 /// kSpectralGroupBudget at the round's size (and at least kSpectralGroupMinZ) is scored by its gap
 /// ratio z_(g) / max(z_(g+1), 1), as 1 + (ratio - 1) g / kSpectralGroupMinSize when the group is
 /// tight (z_(g) >= kSpectralGroupTight z_(1)); the group of largest score over both sides and
-/// every g fires when its score is at least min_ratio. A colluding or data-poisoning group pushing one common
-/// direction (a backdoor's trigger, a flipped label) makes such a gap; benign label-skewed
-/// clients spread along the same direction without one (docs/detection.md).
+/// every g fires when its score is at least min_ratio. A colluding or data-poisoning group pushing
+/// one common direction (a backdoor's trigger, a flipped label) makes such a gap; benign
+/// label-skewed clients spread along the same direction without one (docs/detection.md).
 struct SpectralGroup {
   SignalValues values;             ///< "spectral_group": the projection and its robust z
   std::vector<std::size_t> group;  ///< positions in in.rows of the group that fired, ascending
