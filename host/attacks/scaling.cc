@@ -42,25 +42,19 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
   std::vector<double> factor(in.n_malicious,
                              explicit_gamma ? gamma_param : static_cast<double>(n) / eta);
   if (constrained) {
-    std::vector<double> norms(in.n_benign);
-    for (std::size_t b = 0; b < in.n_benign; ++b) {
+    auto norm = [&](const float* row) {
       double sq = 0;
-      for (std::size_t j = 0; j < in.d; ++j) {
-        const double v = in.benign[b * in.d + j];
-        sq += v * v;
-      }
-      norms[b] = std::sqrt(sq);
-    }
+      for (std::size_t j = 0; j < in.d; ++j) sq += static_cast<double>(row[j]) * row[j];
+      return std::sqrt(sq);
+    };
+    std::vector<double> norms(in.n_benign);
+    for (std::size_t b = 0; b < in.n_benign; ++b) norms[b] = norm(in.benign + b * in.d);
     std::sort(norms.begin(), norms.end());
     const std::size_t h = norms.size() / 2;
     const double median = norms.size() % 2 ? norms[h] : 0.5 * (norms[h - 1] + norms[h]);
     for (std::size_t i = 0; i < in.n_malicious; ++i) {
-      double sq = 0;
-      for (std::size_t j = 0; j < in.d; ++j) {
-        const double v = in.own[i * in.d + j];
-        sq += v * v;
-      }
-      factor[i] = sq > 0 ? norm_ratio * median / std::sqrt(sq) : 0.0;
+      const double own = norm(in.own + i * in.d);
+      factor[i] = own > 0 ? norm_ratio * median / own : 0.0;
     }
   }
   AttackOutput out = make_output(in);
