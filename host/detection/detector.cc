@@ -23,6 +23,11 @@ struct Scored {
       members;  ///< the clients it was computed over (indices of detect's rows)
   /// Per client: how far past its cut the signal is (z / cut in the suspicious tail); > 1 fires.
   std::vector<double> excess;
+  /// A group that fired together in the signal's tail (fire_tail_group): its size, the cut its
+  /// g-th member passed, and who is in it (by position in members; empty: no group search).
+  std::size_t group = 0;
+  double group_cut = 0;
+  std::vector<std::uint8_t> in_group;
 };
 
 double tail_ratio(double z, Tail tail, double cut) {
@@ -40,6 +45,41 @@ void cut_signal(Scored& s, std::size_t m) {
   s.cut = calibrated_cut(alpha, s.values.calibration_n ? s.values.calibration_n : m, two);
   s.excess.resize(m);
   for (std::size_t a = 0; a < m; ++a) s.excess[a] = tail_ratio(s.values.z[a], s.values.tail, s.cut);
+}
+
+// Groups in a tail (docs/detection.md): the g clients furthest in a one-sided signal's tail
+// (kTailGroupMinSize <= g <= cap), each perhaps short of the per-client cut, fire together when
+// the g-th is at least kTailGroupFloor and past the cut that g of the signal's m clients reach
+// with probability `alpha` (calibrated_group_cut); of several such g, the one furthest past its
+// cut. Their excess becomes that ratio (when larger).
+void fire_tail_group(Scored& s, double alpha, std::size_t cap) {
+  FEDGUARD_EXPECTS(s.values.tail != Tail::kBoth,
+                   "detection: a group search needs a one-sided signal (" << s.values.name << ")");
+  const std::size_t m = s.members.size();
+  std::vector<double> oriented(m);
+  for (std::size_t q = 0; q < m; ++q)
+    oriented[q] = s.values.tail == Tail::kLower ? -s.values.z[q] : s.values.z[q];
+  std::vector<std::size_t> order(m);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t x, std::size_t y) { return oriented[x] > oriented[y]; });
+  const std::size_t calibration = s.values.calibration_n ? s.values.calibration_n : m;
+  double best = 1;
+  s.in_group.assign(m, 0);
+  for (std::size_t g = kTailGroupMinSize; g <= std::min(cap, m - 1); ++g) {
+    const double last = oriented[order[g - 1]];
+    if (!(last >= kTailGroupFloor)) break;
+    const double cut = calibrated_group_cut(g, calibration, alpha);
+    if (last / cut > best) {
+      best = last / cut;
+      s.group = g;
+      s.group_cut = cut;
+    }
+  }
+  for (std::size_t q = 0; q < s.group; ++q) {
+    s.in_group[order[q]] = 1;
+    s.excess[order[q]] = std::max(s.excess[order[q]], best);
+  }
 }
 
 // A client's own baseline b widens its cut on the side it usually lies: a two-sided signal
@@ -150,12 +190,22 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
                   short_number(spectral_group.second) + " >= " + short_number(s.cut) + ")";
       continue;
     }
-    f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " +
-                short_number(s.values.z[q]) + " beyond " +
-                (s.values.tail == Tail::kLower  ? "-"
-                 : s.values.tail == Tail::kBoth ? "+-"
-                                                : "") +
-                short_number(s.cut);
+    const std::string side = s.values.tail == Tail::kLower  ? "-"
+                             : s.values.tail == Tail::kBoth ? "+-"
+                                                            : "";
+    const bool grouped = !s.in_group.empty() && s.in_group[q];
+    if (grouped) {
+      f.values[s.values.name + "_group"] = static_cast<double>(s.group);
+      f.values[s.values.name + "_group_cut"] = s.group_cut;
+    }
+    if (grouped && tail_ratio(s.values.z[q], s.values.tail, s.cut) <= 1)  // the group's doing
+      f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " +
+                  short_number(s.values.z[q]) + " (per-client cut " + side + short_number(s.cut) +
+                  "), one of " + std::to_string(s.group) + " clients together beyond " + side +
+                  short_number(s.group_cut) + " (their order statistic's cut)";
+    else
+      f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " +
+                  short_number(s.values.z[q]) + " beyond " + side + short_number(s.cut);
     if (baseline != 0 && (baseline > 0) == (s.values.z[q] > 0))  // it fired on the widened side
       f.detail += " widened by its own baseline to " + std::string(baseline > 0 ? "+" : "-") +
                   short_number(s.cut + std::fabs(baseline));
@@ -352,6 +402,10 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         Scored& s = signals.back();
         s.members = std::move(members);
         cut_signal(s, s.members.size());
+        if (spec.history_direction_group > 0)
+          fire_tail_group(s, spec.history_direction_group,
+                          static_cast<std::size_t>(std::floor(
+                              spec.max_reject_fraction * static_cast<double>(s.members.size() - 1))));
         for (std::size_t q = 0; q < s.members.size(); ++q)
           worst[s.members[q]] = std::max(worst[s.members[q]], s.excess[q]);
       }

@@ -53,6 +53,11 @@ struct HistoryInput {
 /// A client's history counts once it covers this many rounds (one round is the collusion signal).
 constexpr std::uint64_t kHistoryMinRounds = 2;
 
+/// Groups in a tail (fire_tail_group in detector.cc): at least this many clients, the g-th at
+/// least this far out (in z), besides its group cut.
+constexpr std::size_t kTailGroupMinSize = 3;
+constexpr double kTailGroupFloor = 2.0;
+
 /// Runs detection over the scanned positions `rows` (pass 1 with Gram products).
 /// @param d the model size (the sign signal's scale floor)
 /// @param threads CPU threads for the O(m^2) loops (0: every core); the outcome does not

@@ -76,4 +76,42 @@ double calibrated_cut(double alpha, std::size_t n, bool two_sided) {
   return t_quantile(1 - (two_sided ? alpha / 2 : alpha), nu);
 }
 
+double binomial_upper_tail(std::size_t g, std::size_t m, double q) {
+  if (g == 0 || q >= 1) return g <= m ? 1.0 : 0.0;
+  if (g > m || !(q > 0)) return 0.0;
+  // Summed outwards from the largest term, the mode (or g when the mode lies below it): that
+  // term never underflows when it matters (it is at least 1 / (m + 1) at the mode), and the
+  // terms fall at least geometrically on both sides of it.
+  const double mm = static_cast<double>(m), odds = q / (1 - q);
+  const std::size_t k0 =
+      std::max(g, std::min(m, static_cast<std::size_t>(std::floor((mm + 1) * q))));
+  const double kk = static_cast<double>(k0);
+  const double top = std::exp(std::lgamma(mm + 1) - std::lgamma(kk + 1) - std::lgamma(mm - kk + 1) +
+                              kk * std::log(q) + (mm - kk) * std::log1p(-q));
+  double sum = top;
+  double term = top;
+  for (std::size_t k = k0; k < m && term > sum * 1e-17; ++k) {
+    term *= (mm - static_cast<double>(k)) / (static_cast<double>(k) + 1) * odds;
+    sum += term;
+  }
+  term = top;
+  for (std::size_t k = k0; k > g && term > sum * 1e-17; --k) {
+    term *= static_cast<double>(k) / (mm - static_cast<double>(k) + 1) / odds;
+    sum += term;
+  }
+  return std::min(sum, 1.0);
+}
+
+double calibrated_group_cut(std::size_t g, std::size_t n, double alpha) {
+  const double nu = std::max(3.0, 0.55 * (static_cast<double>(n) - 1));
+  // The tail is increasing in q: bisection in log q between 1e-300 (tail ~ 0) and 1/2.
+  double lo = std::log(1e-300), hi = std::log(0.5);
+  if (binomial_upper_tail(g, n, 0.5) <= alpha) return t_quantile(0.5, nu);
+  for (int it = 0; it < 100 && hi - lo > 1e-12; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (binomial_upper_tail(g, n, std::exp(mid)) <= alpha ? lo : hi) = mid;
+  }
+  return t_quantile(1 - std::exp(lo), nu);
+}
+
 }  // namespace fedguard::detection

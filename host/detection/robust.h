@@ -39,6 +39,18 @@ double t_quantile(double p, double nu);
 /// simulation, it holds the false-alarm rate within 20% of alpha for n >= 10 (tests/detection).
 double calibrated_cut(double alpha, std::size_t n, bool two_sided);
 
+/// P(X >= g) for X ~ Binomial(m, q): the chance that at least g of m independent clients, each
+/// past a cut with probability q, are past it. Summed in float64 outwards from its largest term,
+/// each term from its neighbour by the ratio of binomial coefficients, until the terms no longer
+/// count; 0 for g > m or q not positive (NaN included).
+double binomial_upper_tail(std::size_t g, std::size_t m, double q);
+
+/// The z cut-off that at least g of n clients pass with probability at most alpha, each client's
+/// z with the tail calibrated_cut gives it (Student's t with 0.55 (n - 1) degrees of freedom,
+/// one tail): t_quantile(1 - q, nu) at the largest q with binomial_upper_tail(g, n, q) <= alpha
+/// (bisection). For g = 1 this is a cut for the whole round, not a per-client one.
+double calibrated_group_cut(std::size_t g, std::size_t n, double alpha);
+
 /// The smallest number of clients the calibration is made for.
 constexpr std::size_t kMinClients = 8;
 

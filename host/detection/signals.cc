@@ -384,9 +384,23 @@ SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std
     std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
       return side * out.values.z[x] > side * out.values.z[y];
     });
+    const double first = side * out.values.z[order[0]];
+    // The order statistic's cut from kSpectralGroupMinClients clients on (detect() runs the
+    // signal only there): with fewer, synthetic benign rounds fired in up to 1.3% of 1000.
+    const bool order_cut = m >= kSpectralGroupMinClients;
     for (std::size_t g = kSpectralGroupMinSize; g <= std::min(max_group, m - 1); ++g) {
       const double last = side * out.values.z[order[g - 1]];
-      if (!(last >= min_z)) break;
+      if (!(last >= (order_cut ? kSpectralGroupOrderFloor : min_z))) break;
+      // Members: past the per-client cut, or, in a tight group, past the cut of its order
+      // statistic: g of the m clients reach z_(g) with probability at most the budget's share
+      // of this side (calibrated_group_cut). Ten backdoored clients scaled to half their norm
+      // stood at z 2.5-8 over benign ones up to 2-3: the tenth under the per-client cut kept the
+      // group from firing in two seeds of three (2026-12-05, docs/detection.md).
+      const bool tight = last >= kSpectralGroupTight * first;
+      if (!(last >= min_z) &&
+          !(order_cut && tight &&
+            last >= calibrated_group_cut(g, out.values.calibration_n, kSpectralGroupBudget / 2)))
+        continue;
       // For a *tight* group (its g-th z at least kSpectralGroupTight of its first) the gap's
       // excess over 1 counts in proportion to the group's size, relative to the smallest group:
       // g clients that push one direction with comparable strength, all past the member cut and
@@ -396,7 +410,6 @@ SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std
       // g-th at 0.27-0.41 of the first) over the rest up to 1-2.7, and with the size bonus fired
       // in 14 of 100 attack-free rounds.
       const double gap = last / std::max(side * out.values.z[order[g]], 1.0);
-      const bool tight = last >= kSpectralGroupTight * side * out.values.z[order[0]];
       const double ratio = 1 + (gap - 1) * (tight ? static_cast<double>(g) /
                                                         static_cast<double>(kSpectralGroupMinSize)
                                                   : 1.0);

@@ -92,9 +92,11 @@ SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_
 /// directions turned to agree with fold 0's; z_a the robust z of client a's projection over all
 /// the clients. On either side, with the clients ordered by their z on that side, a group of the
 /// first g (kSpectralGroupMinSize <= g <= max_group) whose g-th z is at least the two-sided cut of
-/// kSpectralGroupBudget at the round's size (and at least kSpectralGroupMinZ) is scored by its gap
-/// ratio z_(g) / max(z_(g+1), 1), as 1 + (ratio - 1) g / kSpectralGroupMinSize when the group is
-/// tight (z_(g) >= kSpectralGroupTight z_(1)); the group of largest score over both sides and
+/// kSpectralGroupBudget at the round's size (and at least kSpectralGroupMinZ), or, when the group
+/// is tight (z_(g) >= kSpectralGroupTight z_(1)), at least kSpectralGroupOrderFloor and the cut
+/// that g of the m clients pass with probability at most kSpectralGroupBudget / 2 (the order
+/// statistic's cut, calibrated_group_cut), is scored by its gap ratio z_(g) / max(z_(g+1), 1), as
+/// 1 + (ratio - 1) g / kSpectralGroupMinSize when tight; the group of largest score over both sides and
 /// every g fires when its score is at least min_ratio. A colluding or data-poisoning group pushing
 /// one common direction (a backdoor's trigger, a flipped label) makes such a gap; benign
 /// label-skewed clients spread along the same direction without one (docs/detection.md).
@@ -119,6 +121,8 @@ constexpr std::size_t kSpectralGroupFolds = 10;
 /// A group is tight when its g-th z is at least this fraction of its first: only then does its
 /// gap count in proportion to its size.
 constexpr double kSpectralGroupTight = 0.5;
+/// A tight group's members pass the cut of their order statistic, and at least this z.
+constexpr double kSpectralGroupOrderFloor = 2.0;
 SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std::size_t>& core,
                                     double min_ratio, std::size_t max_group);
 

@@ -168,6 +168,7 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       {"collusion", &spec.collusion},
       {"history", &spec.history},
       {"history_direction", &spec.history_direction},
+      {"history_direction_group", &spec.history_direction_group},
       {"max_norm_ratio", &spec.max_norm_ratio},
       {"collusion_max_distance", &spec.collusion_max_distance},
       {"max_reject_fraction", &spec.max_reject_fraction},
@@ -191,7 +192,8 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
                      "unknown key \""
                          << item.key() << "\" in config \"detection\" (known: enabled, "
                          << "norm, direction, sign, sign_zero_fraction, spectral, spectral_group, "
-                         << "collusion, history, history_direction, max_norm_ratio, "
+                         << "collusion, history, history_direction, history_direction_group, "
+                         << "max_norm_ratio, "
                          << "collusion_max_distance, max_reject_fraction, baseline_rate, "
                          << "baseline_cap, baseline_min_rounds, baseline_min_accepted)");
     FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key()
@@ -212,6 +214,7 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"collusion", s.collusion},
           {"history", s.history},
           {"history_direction", s.history_direction},
+          {"history_direction_group", s.history_direction_group},
           {"max_norm_ratio", s.max_norm_ratio},
           {"collusion_max_distance", s.collusion_max_distance},
           {"max_reject_fraction", s.max_reject_fraction},
@@ -478,7 +481,7 @@ void check_config_values(const EngineConfig& c) {
       "config \"reputation.initial\" must be in [0, 1], got " << c.reputation.initial);
   const DetectionSpec& dt = c.detection;
   for (double budget : {dt.norm, dt.direction, dt.sign, dt.spectral, dt.collusion, dt.history,
-                        dt.history_direction})
+                        dt.history_direction, dt.history_direction_group})
     FEDGUARD_EXPECTS(
         std::isfinite(budget) && budget >= 0 && budget < 0.5,
         "config \"detection\": every signal's false-alarm budget must be in [0, 0.5), got "
