@@ -1070,8 +1070,8 @@ TEST(DetectionHistory, HistoryDirectionInsideDetectSeesTheKeptSeasonedClients) {
 
 // Groups in a tail: clients whose cumulative histories lean against the federation's, each
 // perhaps short of history_direction's per-client cut, are rejected together when the g-th of
-// them passes the cut that g benign clients reach with probability 1e-5 (the default
-// history_direction_group). Against the brute force over the signal's z (itself checked above):
+// them passes the cut that g benign clients reach with probability 1e-5
+// (history_direction_group, off by default). Against the brute force over the signal's z (itself checked above):
 // the g furthest in the lower tail, 3 <= g <= 24, the g-th at least 2 and past the order
 // statistic's cut, the g furthest past it; groups planted at several strengths, and none.
 TEST(DetectionHistory, HistoryDirectionGroupMatchesTheBruteForce) {
@@ -1108,6 +1108,7 @@ TEST(DetectionHistory, HistoryDirectionGroupMatchesTheBruteForce) {
     history.rounds.assign(n, 4);
     DetectionSpec spec;
     spec.enabled = true;
+    spec.history_direction_group = 1e-5;
     const auto out = detection::detect(spec, *s.space, s.rows, d, history);
     const auto& z = out.scores.at("detect_history_direction");
     std::vector<std::size_t> order;
