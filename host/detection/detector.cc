@@ -198,14 +198,15 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       f.values[s.values.name + "_group"] = static_cast<double>(s.group);
       f.values[s.values.name + "_group_cut"] = s.group_cut;
     }
-    if (grouped && tail_ratio(s.values.z[q], s.values.tail, s.cut) <= 1)  // the group's doing
-      f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " +
-                  short_number(s.values.z[q]) + " (per-client cut " + side + short_number(s.cut) +
-                  "), one of " + std::to_string(s.group) + " clients together beyond " + side +
-                  short_number(s.group_cut) + " (their order statistic's cut)";
-    else
-      f.detail += (f.detail.empty() ? "" : "; ") + s.values.name + " z " +
-                  short_number(s.values.z[q]) + " beyond " + side + short_number(s.cut);
+    f.detail +=
+        (f.detail.empty() ? "" : "; ") + s.values.name + " z " + short_number(s.values.z[q]);
+    if (grouped && tail_ratio(s.values.z[q], s.values.tail, s.cut) <= 1) {  // the group's doing
+      f.detail += " (per-client cut " + side + short_number(s.cut) + "), one of ";
+      f.detail += std::to_string(s.group) + " clients together beyond " + side;
+      f.detail += short_number(s.group_cut) + " (their order statistic's cut)";
+    } else {
+      f.detail += " beyond " + side + short_number(s.cut);
+    }
     if (baseline != 0 && (baseline > 0) == (s.values.z[q] > 0))  // it fired on the widened side
       f.detail += " widened by its own baseline to " + std::string(baseline > 0 ? "+" : "-") +
                   short_number(s.cut + std::fabs(baseline));
@@ -403,9 +404,10 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         s.members = std::move(members);
         cut_signal(s, s.members.size());
         if (spec.history_direction_group > 0)
-          fire_tail_group(s, spec.history_direction_group,
-                          static_cast<std::size_t>(std::floor(
-                              spec.max_reject_fraction * static_cast<double>(s.members.size() - 1))));
+          fire_tail_group(
+              s, spec.history_direction_group,
+              static_cast<std::size_t>(std::floor(spec.max_reject_fraction *
+                                                  static_cast<double>(s.members.size() - 1))));
         for (std::size_t q = 0; q < s.members.size(); ++q)
           worst[s.members[q]] = std::max(worst[s.members[q]], s.excess[q]);
       }

@@ -96,9 +96,9 @@ SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_
 /// is tight (z_(g) >= kSpectralGroupTight z_(1)), at least kSpectralGroupOrderFloor and the cut
 /// that g of the m clients pass with probability at most kSpectralGroupBudget / 2 (the order
 /// statistic's cut, calibrated_group_cut), is scored by its gap ratio z_(g) / max(z_(g+1), 1), as
-/// 1 + (ratio - 1) g / kSpectralGroupMinSize when tight; the group of largest score over both sides and
-/// every g fires when its score is at least min_ratio. A colluding or data-poisoning group pushing
-/// one common direction (a backdoor's trigger, a flipped label) makes such a gap; benign
+/// 1 + (ratio - 1) g / kSpectralGroupMinSize when tight; the group of largest score over both sides
+/// and every g fires when its score is at least min_ratio. A colluding or data-poisoning group
+/// pushing one common direction (a backdoor's trigger, a flipped label) makes such a gap; benign
 /// label-skewed clients spread along the same direction without one (docs/detection.md).
 struct SpectralGroup {
   SignalValues values;             ///< "spectral_group": the projection and its robust z

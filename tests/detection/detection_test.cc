@@ -216,7 +216,7 @@ TEST(DetectionRobust, BinomialUpperTailMatchesTheFullSum) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<std::size_t> sizes(1, 300);
   std::uniform_real_distribution<double> log_q(-8, 0);  // q from 1e-8 to 1, so the mode
-                                                         // lies below g, at g and above it
+                                                        // lies below g, at g and above it
   for (int trial = 0; trial < 300; ++trial) {
     const std::size_t m = sizes(rng);
     const std::size_t g = std::uniform_int_distribution<std::size_t>(0, m + 1)(rng);
@@ -258,7 +258,8 @@ TEST(DetectionRobust, GroupCutMatchesReferenceValues) {
   // Falls as the group grows, and the single-client cut of a round is above the per-client one.
   EXPECT_GT(detection::calibrated_group_cut(3, 50, 0.001),
             detection::calibrated_group_cut(4, 50, 0.001));
-  EXPECT_GT(detection::calibrated_group_cut(1, 50, 0.001), detection::calibrated_cut(0.001, 50, false));
+  EXPECT_GT(detection::calibrated_group_cut(1, 50, 0.001),
+            detection::calibrated_cut(0.001, 50, false));
 }
 
 TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
@@ -549,8 +550,8 @@ TEST(DetectionSignals, SpectralGroupMatchesTheFloat64BruteForce) {
         // clients pass with probability 0.001.
         const double min_z = std::max(3.0, detection::calibrated_cut(0.002, n, true));
         const bool order_cut = n >= 50;  // rounds of 50 clients or more
-        for (std::size_t k = 3; k <= max_group && side * z[order[k - 1]] >= (order_cut ? 2.0 : min_z);
-             ++k) {
+        for (std::size_t k = 3;
+             k <= max_group && side * z[order[k - 1]] >= (order_cut ? 2.0 : min_z); ++k) {
           const double last = side * z[order[k - 1]];
           const bool tight = last >= 0.5 * side * z[order[0]];
           if (!(last >= min_z) && !(order_cut && tight && last >= bf_group_cut(k, n))) continue;
@@ -1071,9 +1072,9 @@ TEST(DetectionHistory, HistoryDirectionInsideDetectSeesTheKeptSeasonedClients) {
 // Groups in a tail: clients whose cumulative histories lean against the federation's, each
 // perhaps short of history_direction's per-client cut, are rejected together when the g-th of
 // them passes the cut that g benign clients reach with probability 1e-5
-// (history_direction_group, off by default). Against the brute force over the signal's z (itself checked above):
-// the g furthest in the lower tail, 3 <= g <= 24, the g-th at least 2 and past the order
-// statistic's cut, the g furthest past it; groups planted at several strengths, and none.
+// (history_direction_group, off by default). Against the brute force over the signal's z (itself
+// checked above): the g furthest in the lower tail, 3 <= g <= 24, the g-th at least 2 and past the
+// order statistic's cut, the g furthest past it; groups planted at several strengths, and none.
 TEST(DetectionHistory, HistoryDirectionGroupMatchesTheBruteForce) {
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
@@ -1126,7 +1127,8 @@ TEST(DetectionHistory, HistoryDirectionGroupMatchesTheBruteForce) {
         best_g = gg;
       }
     }
-    std::vector<std::size_t> want(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(best_g));
+    std::vector<std::size_t> want(order.begin(),
+                                  order.begin() + static_cast<std::ptrdiff_t>(best_g));
     std::sort(want.begin(), want.end());
     std::vector<std::size_t> got;
     for (const auto& f : out.findings) {
@@ -1134,8 +1136,7 @@ TEST(DetectionHistory, HistoryDirectionGroupMatchesTheBruteForce) {
       if (it == f.values.end()) continue;
       got.push_back(f.index);
       EXPECT_EQ(it->second, double(best_g)) << f.detail;
-      EXPECT_NEAR(f.values.at("history_direction_group_cut"), bf_group_cut(best_g, m, 1e-5),
-                  1e-2);
+      EXPECT_NEAR(f.values.at("history_direction_group_cut"), bf_group_cut(best_g, m, 1e-5), 1e-2);
       if (f.values.at("history_direction_z") > -f.values.at("history_direction_cut")) {
         ++by_group_alone;
         EXPECT_NE(f.detail.find("together beyond"), std::string::npos) << f.detail;
