@@ -363,7 +363,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     if (spec.spectral_group > 0 && m >= kSpectralGroupMinClients) {
       const auto max_group = static_cast<std::size_t>(
           std::floor(spec.max_reject_fraction * static_cast<double>(kept.size() - 1)));
-      SpectralGroup sg = spectral_group_signal(rest, core, spec.spectral_group, max_group, m);
+      SpectralGroup sg = spectral_group_signal(rest, core, spec.spectral_group, max_group);
       Scored& s = signals.emplace_back(std::move(sg.values), ReasonCode::kSpectralGroup,
                                        spec.spectral_group);
       s.members = kept;

@@ -274,8 +274,7 @@ SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_
 }
 
 SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std::size_t>& core,
-                                    double min_ratio, std::size_t max_group,
-                                    std::size_t round_clients) {
+                                    double min_ratio, std::size_t max_group) {
   const std::size_t m = in.rows.size();
   SpectralGroup out;
   out.values = SignalValues{"spectral_group", Tail::kBoth, std::vector<double>(m, 0.0),
@@ -386,11 +385,9 @@ SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std
       return side * out.values.z[x] > side * out.values.z[y];
     });
     const double first = side * out.values.z[order[0]];
-    // The order statistic's cut from kSpectralGroupMinClients round clients on (detect() runs
-    // the signal only there), counted before stage A: with the clients stage A kept instead, a
-    // round of 50 lost it whenever one client was a norm outlier (a backdoored group at z 2.6-4.3
-    // over benign clients up to 1.1 went unnamed in such rounds, 2026-12-05).
-    const bool order_cut = round_clients >= kSpectralGroupMinClients;
+    // The order statistic's cut from kSpectralGroupMinClients clients on (detect() runs the
+    // signal only there): with fewer, synthetic benign rounds fired in up to 1.3% of 1000.
+    const bool order_cut = m >= kSpectralGroupMinClients;
     for (std::size_t g = kSpectralGroupMinSize; g <= std::min(max_group, m - 1); ++g) {
       const double last = side * out.values.z[order[g - 1]];
       if (!(last >= (order_cut ? kSpectralGroupOrderFloor : min_z))) break;

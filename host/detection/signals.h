@@ -123,13 +123,8 @@ constexpr std::size_t kSpectralGroupFolds = 10;
 constexpr double kSpectralGroupTight = 0.5;
 /// A tight group's members pass the cut of their order statistic, and at least this z.
 constexpr double kSpectralGroupOrderFloor = 2.0;
-/// @param round_clients the round's clients before stage A (detect() runs the signal only from
-///        kSpectralGroupMinClients on; `in` holds the ones stage A kept). The order statistic's
-///        members' cut applies from kSpectralGroupMinClients round clients on: below, synthetic
-///        benign rounds of 10-20 clients fired in up to 1.3% of 1000 with it.
 SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std::size_t>& core,
-                                    double min_ratio, std::size_t max_group,
-                                    std::size_t round_clients);
+                                    double min_ratio, std::size_t max_group);
 
 /// Collusion: normalised distances rho_ij = ||x_i - x_j|| / sqrt((||x_i||^2 + ||x_j||^2) / 2);
 /// t_ij = rho_ij^(2/3) = s_i + s_j + e_ij with client effects s (row medians minus half their

@@ -491,10 +491,8 @@ TEST(DetectionSignals, SpectralGroupMatchesTheFloat64BruteForce) {
       std::vector<std::size_t> core;
       detection::direction_signal(in, &core);
       const std::size_t max_group = (n - 1) / 2;
-      // At n = 40 as the clients stage A kept of a round of 50: the round's size decides.
-      const std::size_t round_clients = n == 40 ? 50 : n;
       const detection::SpectralGroup sg =
-          detection::spectral_group_signal(in, core, 2.0, max_group, round_clients);
+          detection::spectral_group_signal(in, core, 2.0, max_group);
 
       const std::size_t folds = std::min<std::size_t>(10, n);
       Rows u(folds, std::vector<double>(d, 1.0));
@@ -551,7 +549,7 @@ TEST(DetectionSignals, SpectralGroupMatchesTheFloat64BruteForce) {
         // a tight group in a round of 50 clients or more, at least 2 and the z that k of n
         // clients pass with probability 0.001.
         const double min_z = std::max(3.0, detection::calibrated_cut(0.002, n, true));
-        const bool order_cut = round_clients >= 50;  // rounds of 50 clients or more
+        const bool order_cut = n >= 50;  // rounds of 50 clients or more
         for (std::size_t k = 3;
              k <= max_group && side * z[order[k - 1]] >= (order_cut ? 2.0 : min_z); ++k) {
           const double last = side * z[order[k - 1]];
@@ -602,7 +600,7 @@ TEST(DetectionCalibration, SpectralGroupRarelyFiresOnBenignRounds) {
       std::vector<std::size_t> core;
       detection::direction_signal(in, &core);
       const detection::SpectralGroup sg =
-          detection::spectral_group_signal(in, core, 2.0, (n - 1) / 2, n);
+          detection::spectral_group_signal(in, core, 2.0, (n - 1) / 2);
       fired += !sg.group.empty();
       largest = std::max(largest, sg.ratio);
     }
