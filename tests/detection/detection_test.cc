@@ -438,18 +438,6 @@ TEST(DetectionCalibration, FalseAlarmRateMatchesBudgetAtEveryN) {
   }
 }
 
-// The spectral group signal against the float64 brute force in d-space: ten folds (position
-// a % 10), each fold's clients re-centred on the mean of the other folds' core members and
-// projected on the top principal direction (power iteration) of the other folds' clients, the
-// directions turned to agree with fold 0's, the robust z of every projection over the round; then
-// the gap search of docs/detection.md (both sides, groups of 3 .. max_group, the g-th z past the
-// per-client cut of 0.002 at the round's size, gap z_(g) / max(z_(g+1), 1) scored as
-// 1 + (gap - 1) g / 3 when z_(g) >= z_(1) / 2 (a tight group), else the gap itself; the largest
-// score; from 50 clients on, a tight group's members may instead pass the cut of their order
-// statistic, and 2).
-// Rounds with a planted group (a strong or a weak shared offset on a few
-// clients: a backdoor's or a flipped label's common push) and without; at n = 600 each
-// direction is fitted on 108 of the other folds' 540 clients.
 // The z that k of n clients pass with probability alpha, brute force: the binomial tail as the
 // sum of every term, solved for q by bisection, then the calibrated t quantile (tested against
 // published tables above).
@@ -469,6 +457,17 @@ double bf_group_cut(std::size_t k, std::size_t n, double alpha = 0.001) {
   return detection::t_quantile(1 - lo, std::max(3.0, 0.55 * (double(n) - 1)));
 }
 
+// The spectral group signal against the float64 brute force in d-space: ten folds (position
+// a % 10), each fold's clients re-centred on the mean of the other folds' core members and
+// projected on the top principal direction (power iteration) of the other folds' clients, the
+// directions turned to agree with fold 0's, the robust z of every projection over the round; then
+// the gap search of docs/detection.md (both sides, groups of 3 .. max_group, the g-th z past the
+// per-client cut of 0.002 at the round's size, gap z_(g) / max(z_(g+1), 1) scored as
+// 1 + (gap - 1) g / 3 when z_(g) >= z_(1) / 2 (a tight group), else the gap itself; the largest
+// score; from 50 clients on, a tight group's members may instead pass the cut of their order
+// statistic, and 2). Rounds with a planted group (a strong or a weak shared offset on a few
+// clients: a backdoor's or a flipped label's common push) and without; at n = 600 each direction
+// is fitted on 108 of the other folds' 540 clients.
 TEST(DetectionSignals, SpectralGroupMatchesTheFloat64BruteForce) {
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
