@@ -257,7 +257,7 @@ class RoundResult:
         "notes",
         "verification",
         "accepted_ids",
-        "scores_by_id",
+        "_scores_by_id",
         "_raw",
         "_json",
     )
@@ -284,7 +284,6 @@ class RoundResult:
     notes: List[str]
     verification: Optional[Dict[str, Any]]
     accepted_ids: List[str]
-    scores_by_id: Dict[str, Dict[str, float]]
 
     def __init__(self, raw: Any, to_output: Callable[[np.ndarray], Any], client_ids: Optional[list]):
         self._raw = raw
@@ -312,10 +311,20 @@ class RoundResult:
         self.notes = raw.notes
         self.verification = raw.verification
         self.accepted_ids = [c for c, a in zip(self.client_ids, self.accepted) if a]
-        self.scores_by_id = {
-            c: {rule: float(values[i]) for rule, values in self.scores.items()} for i, c in enumerate(self.client_ids)
-        }
+        self._scores_by_id = None
         self._json = None
+
+    @property
+    def scores_by_id(self) -> Dict[str, Dict[str, float]]:
+        """dict id -> {rule: score} (NaN where a rule never saw the client). Built on first
+        read: one dict per client is most of this object's construction at n >= 100, and a
+        server that reads only the mask should not pay it every round."""
+        if self._scores_by_id is None:
+            self._scores_by_id = {
+                c: {rule: float(values[i]) for rule, values in self.scores.items()}
+                for i, c in enumerate(self.client_ids)
+            }
+        return self._scores_by_id
 
     def by_id(self, client_id: Any) -> Dict[str, Any]:
         """One client's outcome by its id (``str(client_id)``): ``row``, ``accepted``,
@@ -367,7 +376,9 @@ class RoundResult:
 
     def __setstate__(self, state: dict) -> None:
         for name, value in state.items():
-            setattr(self, name, value)
+            if name != "scores_by_id":  # pickled before it was built on first read
+                setattr(self, name, value)
+        self._scores_by_id = None
         self._raw = None
 
     def __repr__(self) -> str:

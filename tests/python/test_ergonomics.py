@@ -57,9 +57,13 @@ def test_result_pickles_and_deepcopies():
             np.testing.assert_array_equal(copied.scores[rule], r.scores[rule])
         assert copied.rejected_ids == r.rejected_ids and copied.rejections_by_id == r.rejections_by_id
         np.testing.assert_equal(copied.by_id("site-1"), r.by_id("site-1"))  # NaN scores equal
+        np.testing.assert_equal(copied.scores_by_id, r.scores_by_id)  # built on first read
         assert copied.to_json() == r.to_json()
         assert json.loads(copied.to_json(indent=2)) == json.loads(r.to_json(indent=2))
         np.testing.assert_equal(copied.to_dict(), r.to_dict())
+    # pickled before and after scores_by_id was first read (it is built lazily)
+    _, fresh = round_with_ids()
+    np.testing.assert_equal(pickle.loads(pickle.dumps(fresh)).scores_by_id, fresh.scores_by_id)
     # the copy owns its arrays: writing to it leaves the original alone
     c = copy.deepcopy(r)
     c.weights[:] = 7
