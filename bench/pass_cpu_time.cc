@@ -9,8 +9,13 @@
 // process's CPU time over the thread's: above 1 another thread (a BLAS pool) did part of the work.
 //   fedguard_pass_cpu_time N D REPEATS WHAT THREADS: the backend with THREADS workers, timed in
 //   wall-clock time (the minimum over the repeats; on a shared machine only as good as its load).
+// Environment: FEDGUARD_BENCH_PAUSE_US=U sleeps U microseconds before each repeat (the idle gap
+// between a server's rounds: what waking the workers costs); FEDGUARD_BENCH_TEAM_ANY_SIZE=1 runs
+// every pass on all THREADS workers, however small (the backend otherwise keeps passes estimated
+// under 4 ms on one thread).
 #include <cblas.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -59,7 +64,11 @@ int main(int argc, char** argv) {
   spec.seed = 1;
   const std::vector<float> x = synthetic::generate(spec).updates;
   const UpdateView view(x.data(), n, d, DType::kFloat32);
-  auto backend = backend::make_cpu_backend(threads > 0 ? threads : 1);
+  const char* any_size = std::getenv("FEDGUARD_BENCH_TEAM_ANY_SIZE");
+  const char* pause = std::getenv("FEDGUARD_BENCH_PAUSE_US");
+  auto backend = backend::make_cpu_backend(threads > 0 ? threads : 1,
+                                           any_size != nullptr && std::string(any_size) == "1");
+  const int pause_us = pause != nullptr ? std::atoi(pause) : 0;
   std::vector<std::size_t> rows(n);
   for (std::size_t i = 0; i < n; ++i) rows[i] = i;
   std::vector<float> out(d);
@@ -67,6 +76,7 @@ int main(int argc, char** argv) {
   backend::cpu::set_blas_threads(1);  // as the backend does (make_cpu_backend above)
   std::vector<double> times, ratios;
   for (int r = 0; r < repeats; ++r) {
+    if (pause_us > 0) usleep(static_cast<useconds_t>(pause_us));
     const double p0 = process_seconds();
     const double t0 = threads > 0 ? wall_seconds() : cpu_seconds();
     if (what == "syrk") {

@@ -144,6 +144,45 @@ TEST(ScanCpu, NonFiniteRowsAreFlaggedAndLeaveOthersExact) {
   }
 }
 
+// Each worker thread keeps its workspace for the next scan of the same shape
+// (scan_cpu.cc, WorkspaceLease): a scan that inherits one from a round with non-finite rows,
+// an enormous row and column subsets returns bit for bit what it returns on a fresh one.
+TEST(ScanCpu, AReusedWorkspaceGivesTheFreshResultBitForBit) {
+  std::mt19937_64 rng(test_seed());
+  const std::size_t n = 21, d = 900, tile = 128;
+  auto round = [&](bool hostile) {
+    auto data = to_floats(random_round(RoundShape{n, d, false, false, false, 0}, rng));
+    if (hostile) {
+      data[3 * d + 5] = std::numeric_limits<float>::quiet_NaN();
+      data[7 * d + 870] = -std::numeric_limits<float>::infinity();
+      for (std::size_t j = 0; j < d; ++j) data[11 * d + j] *= 1e30f;
+    }
+    return data;
+  };
+  const std::vector<float> hostile = round(true), other = round(false), probe = round(false);
+  auto run = [&](const std::vector<float>& data, std::size_t cols, bool subsets) {
+    const UpdateView view(data.data(), n, cols, DType::kFloat32);
+    backend::ScanRequest req;
+    req.updates = &view;
+    for (std::size_t i = 0; i < n; ++i) req.rows.push_back(i);
+    req.tile_columns = tile;
+    if (subsets) req.column_subsets = {{1, 2, 300, 301, 899}, {0, 450}};
+    return backend::make_cpu_backend(1)->scan(req);
+  };
+  // Fresh: the thread's cached workspace is of another shape (d - 1 columns).
+  run(other, d - 1, false);
+  const backend::ScanSummaries fresh = run(probe, d, true);
+  run(hostile, d, true);  // leaves its tiles, scales and subset cursors in the workspace
+  const backend::ScanSummaries reused = run(probe, d, true);
+  EXPECT_EQ(reused.gram, fresh.gram);
+  EXPECT_EQ(reused.subset_grams, fresh.subset_grams);
+  EXPECT_EQ(reused.norms_sq, fresh.norms_sq);
+  EXPECT_EQ(reused.centre_proj, fresh.centre_proj);
+  EXPECT_EQ(reused.finite, fresh.finite);
+  EXPECT_EQ(reused.positive, fresh.positive);
+  EXPECT_EQ(reused.centre_sq, fresh.centre_sq);
+}
+
 // The summation orders host/backend/cpu/scan_cpu.cc documents, followed exactly (one thread, so
 // tiles in order): per row, sum x^2 in eight lanes (lane j mod 8; the columns past the last
 // full group of eight into lane 0; lanes added in order); the centre over the sane rows in

@@ -30,9 +30,11 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -514,6 +516,55 @@ struct Workspace {
   static std::size_t chunks(std::size_t k) {
     return (k + kernels::kCentreRowChunk - 1) / kernels::kCentreRowChunk;
   }
+  std::size_t bytes() const {
+    return sizeof(float) * (tile.size() + product.size() + ref_tile.size() + ref_product.size() +
+                            tile_t.size() + zero_row.size()) +
+           sizeof(double) * (centre64.size() + centre_parts.size());
+  }
+};
+
+// A worker's workspace, kept by its thread for the next scan of the same shape. Allocated per
+// call, the tile and its transposed copy (1 MiB at n = 100) came fresh from the kernel every
+// round: ~240 page faults, a quarter of pass 1's work around the SSYRK at 100 x 1e4 (perf,
+// 2026-12-05). OpenMP's worker threads outlive the parallel regions, so the cache does too; a
+// workspace above kKeptWorkspaceBytes is freed after the call (its round is large enough that
+// the faults do not matter). Only the subset cursors carry state from one call to the next.
+constexpr std::size_t kKeptWorkspaceBytes = std::size_t{16} << 20;
+
+class WorkspaceLease {
+ public:
+  WorkspaceLease(std::size_t k, std::size_t r, std::size_t w, bool gram_wanted, std::size_t subsets)
+      : key_{k, r, w, gram_wanted ? std::size_t{1} : 0, subsets} {
+    Cache& c = cache();
+    if (c.ws && c.key == key_) {
+      ws_ = std::move(c.ws);
+      std::fill(ws_->subset_pos.begin(), ws_->subset_pos.end(), std::size_t{0});
+    } else {
+      ws_ = std::make_unique<Workspace>(k, r, w, gram_wanted, subsets);
+    }
+  }
+  ~WorkspaceLease() {
+    if (ws_->bytes() > kKeptWorkspaceBytes) return;
+    Cache& c = cache();
+    c.ws = std::move(ws_);
+    c.key = key_;
+  }
+  WorkspaceLease(const WorkspaceLease&) = delete;
+  WorkspaceLease& operator=(const WorkspaceLease&) = delete;
+  Workspace& get() { return *ws_; }
+
+ private:
+  using Key = std::array<std::size_t, 5>;
+  struct Cache {
+    std::unique_ptr<Workspace> ws;
+    Key key{};
+  };
+  static Cache& cache() {
+    thread_local Cache c;
+    return c;
+  }
+  Key key_;
+  std::unique_ptr<Workspace> ws_;
 };
 
 // Step 1b: S_p,h(j) += s(j) x_pj for the tile's columns j, every row still finite (a row found
@@ -815,7 +866,8 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
 #pragma omp parallel num_threads(workers)
     {
       const int t = omp_get_thread_num();
-      Workspace ws(k, r, w_max, request.gram, subsets);
+      WorkspaceLease lease(k, r, w_max, request.gram, subsets);
+      Workspace& ws = lease.get();
       for (std::size_t i = static_cast<std::size_t>(t); i < tiles;
            i += static_cast<std::size_t>(workers)) {
         const std::size_t col0 = i * w_max;
