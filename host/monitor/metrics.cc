@@ -154,7 +154,12 @@ std::map<std::string, double> round_metrics(const RoundResult& r, const MetricCo
   const std::size_t blocks = (d + kBlock - 1) / kBlock;
   std::vector<double> sums(blocks * 12, 0.0);  // per block: aa[4], pp[4], ap[4]
   const auto nblocks = static_cast<std::ptrdiff_t>(blocks);
-  const int team = ctx.threads > 0 ? ctx.threads : omp_get_max_threads();
+  // On the team only when the sums are long enough to pay for waking it: after the idle pause
+  // between a server's rounds an OpenMP region took ~4-5 ms to start on the 2-core VMs
+  // (cpu_backend.cc), and this stage took 5.5 ms at d = 1e5 where its work is 0.03 ms
+  // (2026-12-05). One thread sums 2^23 values in about 4 ms, the backend's own threshold.
+  constexpr std::size_t kTeamAboveValues = std::size_t{1} << 23;
+  const int team = d < kTeamAboveValues ? 1 : ctx.threads > 0 ? ctx.threads : omp_get_max_threads();
 #pragma omp parallel for schedule(static) num_threads(team) if (team > 1 && blocks > 1)
   for (std::ptrdiff_t bi = 0; bi < nblocks; ++bi) {
     const std::size_t j0 = static_cast<std::size_t>(bi) * kBlock, w = std::min(kBlock, d - j0);

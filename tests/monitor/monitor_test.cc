@@ -60,13 +60,14 @@ const char* kFastConfig = R"({"aggregator": {"rule": "mean"},
     {"metric": "aggregate_cosine", "method": "ewma", "direction": "down", "warmup": 10},
     {"metric": "server_loss", "method": "cusum", "warmup": 3}]}})";
 
-// The aggregate's norm and its cosine with the previous aggregate over a wide model (several
-// blocks of 2^16 values and a tail that is not a multiple of four): the float64 brute force's
-// to 1e-12, and the same bits on one thread, two, three and every core.
+// The aggregate's norm and its cosine with the previous aggregate over a wide model (128
+// blocks of 2^16 values and a tail that is not a multiple of four: wide enough that the sums
+// run on the team, metrics.cc): the float64 brute force's to 1e-12, and the same bits on one
+// thread, two, three and every core.
 TEST(MonitorMetrics, AggregateSumsMatchBruteForceOnAnyTeam) {
   std::mt19937_64 rng(7);
   std::normal_distribution<float> g;
-  const std::size_t d = 4 * (std::size_t{1} << 16) + 3;
+  const std::size_t d = (std::size_t{1} << 23) + 3;
   RoundResult r;
   r.aggregate.resize(d);
   std::vector<float> previous(d);
