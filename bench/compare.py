@@ -22,6 +22,10 @@ the median of the repeats and their spread. A peer whose predicted time (from th
 already measured, with its n^2 d or n d model) exceeds --limit-s, or whose warm-up run did, is
 not repeated; one that would not fit in the free memory is skipped; both are listed with the
 reason. Every result is checked against fedguard's (relative L2 difference).
+--isolated times each implementation's repeats in a block of its own instead: on the 2-core VMs
+interleaving let a peer ride on cores its neighbours had just kept awake (torch's Krum at
+100 x 1e4: 2.4 ms interleaved, 13.7 ms alone after the same 50 ms pauses; 2026-12-05), while a
+server calls its aggregator after an idle pause, alone.
 
 Outputs (in --out-dir, prefix compare_<device>_<date>): .md (tables, ratios, goals), .json
 (every measurement, the machine, the load, the command), _vs_n.png and _vs_d.png (log-log time
@@ -292,20 +296,23 @@ class Runner:
                 continue
             reps = min(a.repeats, max(1, int(a.cell_budget_s / max(warm, 1e-9))))
             live.append((impl, fn, rec, reps))
-        # interleaved repeats
+        # interleaved repeats (--isolated: each implementation's repeats in a block of its own)
         max_reps = max((r for *_, r in live), default=0)
-        for r in range(max_reps):
-            order = live[r % len(live):] + live[:r % len(live)] if live else []
-            for impl, fn, rec, reps in order:
-                if r >= reps:
-                    continue
-                time.sleep(a.gap_ms / 1e3)
-                t0 = time.perf_counter()
-                out = fn()
-                rec["times_ms"].append((time.perf_counter() - t0) * 1e3)
-                del out
-                if impl.family == "fedguard" and hasattr(impl, "last_timings"):
-                    rec["fedguard_timings_ms"] = dict(impl.last_timings)
+        if a.isolated:
+            schedule = [(entry, r) for entry in live for r in range(entry[3])]
+        else:
+            schedule = [(entry, r) for r in range(max_reps)
+                        for entry in (live[r % len(live):] + live[:r % len(live)] if live else [])]
+        for (impl, fn, rec, reps), r in schedule:
+            if r >= reps:
+                continue
+            time.sleep(a.gap_ms / 1e3)
+            t0 = time.perf_counter()
+            out = fn()
+            rec["times_ms"].append((time.perf_counter() - t0) * 1e3)
+            del out
+            if impl.family == "fedguard" and hasattr(impl, "last_timings"):
+                rec["fedguard_timings_ms"] = dict(impl.last_timings)
         share = win.other_share()
         load1 = os.getloadavg()
         ref = next((r.get("_out") for r in recs if r["impl"] == self.ref_name and r["status"] == "ok"), None)
@@ -394,9 +401,10 @@ def write_markdown(path, meta, records, floor_records, missing, args):
           f"cell the run waited up to {args.quiet_wait:.0f} s for other processes to use less than "
           f"{100 * args.quiet_share:.0f}% of the machine, {args.quiet_budget_s:.0f} s at most in all (waited "
           f"{meta.get('quiet_wait_total_s', 0):.0f} s)"]
-    L += [f"- timing: wall clock; one warm-up run, then up to {args.repeats} repeats interleaved across "
-          f"implementations (fewer when one run is long: about {args.cell_budget_s:.0f} s per implementation "
-          f"and cell); the table gives the median and, after ±, half the min-max range in % of it. "
+    order = ("each implementation's repeats in a block of its own (--isolated)" if args.isolated
+             else "interleaved across implementations")
+    L += [f"- timing: wall clock; one warm-up run, then up to {args.repeats} repeats {order} (fewer when one "
+          f"run is long: about {args.cell_budget_s:.0f} s per implementation and cell); the table gives the median and, after ±, half the min-max range in % of it. "
           f"Peers predicted or measured above {args.limit_s:.0f} s per run are not repeated or not run (see "
           "the list below). f = max(1, n/10) assumed Byzantine clients; parameters as mapped in "
           "bench/compare_peers.py."]
@@ -706,6 +714,9 @@ def main(argv=None) -> int:
     ap.add_argument("--limit-s", type=float, default=60.0, help="a peer run predicted or measured above this is not repeated / not run")
     ap.add_argument("--cell-budget-s", type=float, default=20.0, help="about this many seconds of repeats per implementation and cell")
     ap.add_argument("--gap-ms", type=float, default=50.0, help="pause before each timed call (thread pools wind down)")
+    ap.add_argument("--isolated", action="store_true",
+                    help="time each implementation's repeats in a block of its own instead of interleaved: what a "
+                         "server sees after an idle pause, with no other library's threads keeping the cores awake")
     ap.add_argument("--quiet-wait", type=float, default=30.0,
                     help="before each cell, wait up to this many seconds for the machine to be quiet (0: never)")
     ap.add_argument("--quiet-budget-s", type=float, default=300.0, help="at most this much waiting in the whole run")
