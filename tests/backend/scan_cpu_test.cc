@@ -74,6 +74,24 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ScanTest,
                                            ScanCase{10, 1000, 100, 0}, ScanCase{33, 513, 0, 0},
                                            ScanCase{8, 2000, 512, 1e4}, ScanCase{64, 300, 64, 0}));
 
+// Rounds of 1 to 17 clients: up to 16 rows the Gram of a tile is scan_cpu.cc's small_gram on
+// AVX-512 processors (one instantiation per row count), from 17 on the SSYRK; every pairwise
+// distance against float64, with a last tile narrower than the others.
+TEST(ScanCpu, EveryRowCountUpToTheSmallGramsAndBeyondMatchesBruteForce) {
+  std::mt19937_64 rng(test_seed());
+  const std::size_t d = 1100;
+  for (std::size_t n = 1; n <= 17; ++n) {
+    Matrix x = random_round(RoundShape{n, d, false, false, false, 3.0}, rng);
+    const backend::ScanSummaries s = scan(to_floats(x), n, d, 256);
+    for (std::size_t a = 0; a < n; ++a)
+      for (std::size_t b = a + 1; b < n; ++b) {
+        const double want = ref::sq_dist(x[a], x[b]);
+        EXPECT_NEAR(dist_from(s, a, b), want, 1e-5 * (1 + want))
+            << "n=" << n << " " << a << "," << b;
+      }
+  }
+}
+
 TEST(ScanCpu, TileWidthChangesOnlyRounding) {
   std::mt19937_64 rng(test_seed());
   Matrix x = random_round(RoundShape{17, 3001, false, false, false, 0}, rng);
