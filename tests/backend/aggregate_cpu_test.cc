@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
+#include "kernels/scan_math.h"
 #include "support/reference.h"
 
 namespace fedguard::test {
@@ -69,6 +72,50 @@ TEST(AggregateCpu, LinearIsTheFloat64SumInRowOrderBitForBit) {
         acc = acc + product;
         ASSERT_EQ(got[j], static_cast<float>(acc))
             << "d " << d << " column " << j << " tile " << tile;
+      }
+    }
+  }
+}
+
+// The linear pass's float32 output is kernels::saturate of the float64 sum, value for value
+// (the vectorised store included): sums beyond float32's range in both directions, NaN kept,
+// signed zeros; rows with coefficient 0 are not read (a NaN there does not reach the output).
+TEST(AggregateCpu, LinearOutputSaturatesAsTheScalarRuleAndSkipsZeroCoefficients) {
+  const float big = std::numeric_limits<float>::max();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t d : {1u, 5u, 13u, 4099u}) {
+    const std::size_t n = 4;
+    std::vector<float> data(n * d);
+    for (std::size_t j = 0; j < d; ++j) {
+      const std::size_t kind = j % 6;
+      const float a = kind == 0   ? big
+                      : kind == 1 ? -big
+                      : kind == 2 ? 1.5f
+                      : kind == 3 ? -0.0f
+                      : kind == 4 ? big * 0.75f
+                                  : 3e-39f;
+      data[0 * d + j] = a;
+      data[1 * d + j] = a;
+      data[2 * d + j] = nan;  // coefficient 0 below: never read
+      data[3 * d + j] = (j % 7 == 3) ? nan : a;
+    }
+    const UpdateView view(data.data(), n, d, DType::kFloat32);
+    backend::LinearAggregateRequest req;
+    req.updates = &view;
+    req.rows = {0, 1, 2, 3};
+    req.coefficients = {1.0, 1.0, 0.0, 0.5};
+    std::vector<float> got(d);
+    backend::make_cpu_backend(1)->aggregate_linear(req, got.data());
+    for (std::size_t j = 0; j < d; ++j) {
+      double acc = 0;
+      for (std::size_t q : {0u, 1u, 3u})
+        acc = acc + req.coefficients[q] * static_cast<double>(data[q * d + j]);
+      const float want = kernels::saturate(acc);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(got[j])) << "d " << d << " column " << j;
+      } else {
+        EXPECT_EQ(got[j], want) << "d " << d << " column " << j;
+        EXPECT_EQ(std::signbit(got[j]), std::signbit(want)) << "d " << d << " column " << j;
       }
     }
   }
