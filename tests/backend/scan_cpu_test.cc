@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "backend/backend.h"
 #include "geometry/gram_space.h"
@@ -305,43 +306,62 @@ TEST(ScanCpu, NormsWithoutGramFollowTheDocumentedOrderBitForBit) {
   data[8 * d + 3] = std::numeric_limits<float>::infinity();       // in the first
   data[9 * d + 1002] = -std::numeric_limits<float>::infinity();   // the last column
   const UpdateView view(data.data(), n, d, DType::kFloat32);
-  for (const std::size_t tile :
-       {std::size_t{256}, std::size_t{200}, std::size_t{235}, std::size_t{7}}) {
-    backend::ScanRequest req;
-    req.updates = &view;
-    req.gram = false;
-    for (std::size_t i = 0; i < n; ++i) req.rows.push_back(i);
-    req.tile_columns = tile;
-    const auto s = backend::make_cpu_backend(1)->scan(req);
-    for (std::size_t p = 0; p < n; ++p) {
-      double norm = 0;
-      std::int64_t pos = 0, neg = 0;
-      bool finite = true;
-      for (std::size_t col0 = 0; col0 < d; col0 += tile) {
-        const std::size_t w = std::min(tile, d - col0), w8 = w / 8 * 8;
-        double lane[8] = {};
-        for (std::size_t j = 0; j < w; ++j) {
-          const float v = data[p * d + col0 + j];
-          lane[j < w8 ? j % 8 : 0] += static_cast<double>(v) * v;
+  // Per tile and row: x^2 in eight lanes (lane j mod 8, the columns past the last full group
+  // of eight into lane 0), the lanes added in order. Worker t of W takes the consecutive tiles
+  // [t T / W, (t + 1) T / W) and adds their sums in tile order; the workers' totals are added
+  // in worker order.
+  auto tile_sq = [&](std::size_t p, std::size_t col0, std::size_t w) {
+    const std::size_t w8 = w / 8 * 8;
+    double lane[8] = {};
+    for (std::size_t j = 0; j < w; ++j) {
+      const float v = data[p * d + col0 + j];
+      lane[j < w8 ? j % 8 : 0] += static_cast<double>(v) * v;
+    }
+    double sq = 0;
+    for (double l : lane) sq += l;
+    return sq;
+  };
+  for (const int threads : {1, 2, 3}) {
+    for (const std::size_t tile :
+         {std::size_t{256}, std::size_t{200}, std::size_t{235}, std::size_t{7}}) {
+      backend::ScanRequest req;
+      req.updates = &view;
+      req.gram = false;
+      for (std::size_t i = 0; i < n; ++i) req.rows.push_back(i);
+      req.tile_columns = tile;
+      const auto s = backend::make_cpu_backend(threads, /*team_for_any_size=*/true)->scan(req);
+      const std::size_t tiles = (d + tile - 1) / tile;
+      const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(threads), tiles);
+      for (std::size_t p = 0; p < n; ++p) {
+        double norm = 0;
+        std::int64_t pos = 0, neg = 0;
+        bool finite = true;
+        for (std::size_t t = 0; t < workers; ++t) {
+          double worker = 0;
+          for (std::size_t i = tiles * t / workers; i < tiles * (t + 1) / workers; ++i)
+            worker += tile_sq(p, i * tile, std::min(tile, d - i * tile));
+          norm = t == 0 ? worker : norm + worker;
+        }
+        for (std::size_t j = 0; j < d; ++j) {
+          const float v = data[p * d + j];
           pos += v > 0;
           neg += v < 0;
           finite = finite && std::isfinite(v);
         }
-        double sq = 0;
-        for (double l : lane) sq += l;
-        norm += sq;
+        const std::string where = "row " + std::to_string(p) + ", tile " + std::to_string(tile) +
+                                  ", " + std::to_string(threads) + " threads";
+        ASSERT_EQ(static_cast<bool>(s.finite[p]), finite) << where;
+        if (!finite) continue;
+        EXPECT_EQ(s.norms_sq[p], norm) << where;
+        EXPECT_EQ(s.positive[p], pos) << where;
+        EXPECT_EQ(s.negative[p], neg) << where;
+        EXPECT_EQ(s.zero[p], static_cast<std::int64_t>(d) - pos - neg) << where;
       }
-      ASSERT_EQ(static_cast<bool>(s.finite[p]), finite) << "row " << p << ", tile " << tile;
-      if (!finite) continue;
-      EXPECT_EQ(s.norms_sq[p], norm) << "row " << p << ", tile " << tile;
-      EXPECT_EQ(s.positive[p], pos) << "row " << p << ", tile " << tile;
-      EXPECT_EQ(s.negative[p], neg) << "row " << p << ", tile " << tile;
-      EXPECT_EQ(s.zero[p], static_cast<std::int64_t>(d) - pos - neg) << "row " << p;
+      EXPECT_FALSE(s.finite[5]);
+      EXPECT_FALSE(s.finite[8]);
+      EXPECT_FALSE(s.finite[9]);
+      EXPECT_TRUE(s.finite[3]);
     }
-    EXPECT_FALSE(s.finite[5]);
-    EXPECT_FALSE(s.finite[8]);
-    EXPECT_FALSE(s.finite[9]);
-    EXPECT_TRUE(s.finite[3]);
   }
 }
 

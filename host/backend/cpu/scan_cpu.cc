@@ -882,6 +882,33 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
           static_cast<double>(ws.ref_product[p * r + a]) / (ws.scale[p] * ws.ref_scale[a]);
 }
 
+// A worker's share of a scan without a Gram or a sketch (median, trimmed mean, mean, norm
+// bound): its tiles are consecutive, and it walks them row by row, so that each row is read as
+// one run of (tiles x w) values, which the hardware prefetchers follow at the memory's speed.
+// Tile by tile, every row's run was w values (1,280 at n = 100): 100 short streams a tile, and
+// pass 1 of a median at 100 x 1e6 took 28 ms on both cores against a 12 ms read (2026-12-05).
+// Each row's statistics are still summed per tile in tile order, as scan_tile does: the same
+// numbers as walking the same tiles tile by tile.
+void scan_rows_of_tiles(const ScanRequest& request, std::size_t tile0, std::size_t tile1,
+                        std::size_t w_max, std::size_t d, std::vector<float>& buffer,
+                        Accumulators& acc) {
+  const UpdateView& view = *request.updates;
+  for (std::size_t p = 0; p < request.rows.size(); ++p) {
+    for (std::size_t i = tile0; i < tile1 && acc.finite[p]; ++i) {
+      const std::size_t col0 = i * w_max, w = std::min(w_max, d - col0);
+      const RowStats st = row_stats(row_segment(view, request.rows[p], col0, w, buffer.data()), w);
+      if (st.bad != 0) {
+        acc.finite[p] = 0;
+        break;
+      }
+      acc.norms_sq[p] += st.sq;
+      acc.positive[p] += st.positive;
+      acc.negative[p] += st.negative;
+      acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
+    }
+  }
+}
+
 void add_into(std::vector<double>& into, const std::vector<double>& from) {
   for (std::size_t i = 0; i < into.size(); ++i) into[i] += from[i];
 }
@@ -916,7 +943,17 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   acc.reserve(workers);
   for (int t = 0; t < workers; ++t)
     acc.emplace_back(k, r, request.gram, subsets, request.sketch_dim);
-  if (k > 0) {
+  const bool rows_only = !request.gram && request.sketch_dim == 0;
+  if (k > 0 && rows_only) {
+    // Worker t takes the consecutive tiles [t T / W, (t + 1) T / W).
+#pragma omp parallel num_threads(workers)
+    {
+      const auto t = static_cast<std::size_t>(omp_get_thread_num());
+      const auto nw = static_cast<std::size_t>(workers);
+      std::vector<float> buffer(w_max);  // a row segment converted from float16 / bfloat16
+      scan_rows_of_tiles(req, tiles * t / nw, tiles * (t + 1) / nw, w_max, d, buffer, acc[t]);
+    }
+  } else if (k > 0) {
 #pragma omp parallel num_threads(workers)
     {
       const int t = omp_get_thread_num();
