@@ -4,6 +4,9 @@
 #include <array>
 #include <cstring>
 #include <mutex>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "fedguard/error.h"
 
@@ -46,6 +49,22 @@ const float* half_table() {
   });
   return table.data();
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// binary16 -> binary32 eight at a time with the processor's conversion (F16C): exact, as the
+// table, for every finite value, infinity and zero; a NaN stays a NaN (a signalling one comes
+// back quiet). The table's gather cost 0.7 ns a value: float16 rounds took ~1.4-1.8x their
+// float32 time in pass 1 (2026-12-05).
+__attribute__((target("avx,f16c"))) void halves_to_floats_f16c(const std::uint16_t* s, float* d,
+                                                               std::size_t count) {
+  std::size_t i = 0;
+  for (; i + 8 <= count; i += 8)
+    _mm256_storeu_ps(d + i,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
+  const float* table = half_table();
+  for (; i < count; ++i) d[i] = table[s[i]];
+}
+#endif
 
 }  // namespace
 
@@ -121,8 +140,15 @@ void convert_to_float(DType t, const void* src, float* dst, std::size_t count) {
       std::memcpy(dst, src, count * sizeof(float));
       return;
     case DType::kFloat16: {
-      const float* table = half_table();
       const auto* s = static_cast<const std::uint16_t*>(src);
+#if defined(__x86_64__) && defined(__GNUC__)
+      static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+      if (f16c) {
+        halves_to_floats_f16c(s, dst, count);
+        return;
+      }
+#endif
+      const float* table = half_table();
       for (std::size_t i = 0; i < count; ++i) dst[i] = table[s[i]];
       return;
     }

@@ -23,7 +23,8 @@
 // backend.h). Rows with a NaN or Inf anywhere are zeroed from the tile where it is found on and
 // flagged; their (partial) summaries are meaningless and the policy never reads them.
 //
-// Threads: each worker owns whole tiles (tile i goes to worker i mod T) and its own float64
+// Threads: each worker owns whole tiles (tile i goes to worker i mod T; without a Gram or a
+// sketch, worker t takes consecutive tiles and walks them row by row) and its own float64
 // accumulators, summed in worker order at the end, and calls OpenBLAS single-threaded. Mixing
 // OpenMP's and OpenBLAS's thread pools on every tile made each wait on the other's spinning
 // threads (measured: 52-62% of SGEMM's rate; see bench/results). For a fixed thread count the
