@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -142,7 +143,11 @@ void convert_to_float(DType t, const void* src, float* dst, std::size_t count) {
     case DType::kFloat16: {
       const auto* s = static_cast<const std::uint16_t*>(src);
 #if defined(__x86_64__) && defined(__GNUC__)
-      static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+      static const bool f16c = [] {
+        unsigned a = 0, b = 0, c = 0, d = 0;  // CPUID leaf 1: ECX bit 29 is F16C
+        return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) != 0 &&
+               (c & bit_F16C) != 0;
+      }();
       if (f16c) {
         halves_to_floats_f16c(s, dst, count);
         return;
