@@ -219,9 +219,6 @@ RowStats row_stats(const float* v, std::size_t w) {
 RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, w); }
 #endif
 
-// Rows ahead whose tile run pass 1 without a Gram prefetches (scan_tile).
-constexpr std::size_t kPrefetchAhead = 2;
-
 // Rows per group in steps 1 and 3. Step 1's groups lie inside one centre chunk.
 constexpr std::size_t kGroup = 8;
 static_assert(kernels::kCentreRowChunk % kGroup == 0, "a group of rows spans two centre chunks");
@@ -616,6 +613,20 @@ void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t
   }
 }
 
+// Adds a tile's statistics of row p into the worker's accumulators; false (and the row
+// flagged non-finite) when the tile held a NaN or an Inf of it.
+bool add_row_stats(const RowStats& st, std::size_t p, std::size_t w, Accumulators& acc) {
+  if (st.bad != 0) {
+    acc.finite[p] = 0;
+    return false;
+  }
+  acc.norms_sq[p] += st.sq;
+  acc.positive[p] += st.positive;
+  acc.negative[p] += st.negative;
+  acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
+  return true;
+}
+
 // The Gram of a tile of at most kSmallGramRows rows, for rounds of a few clients (cross-silo
 // federations: 5-16 sites with large models). OpenBLAS's SSYRK runs its microkernels on a 16-row
 // panel whatever k is and packs the tile first: at k = 10 it reached 13 GFLOP/s (10 x 1e5, one
@@ -672,9 +683,9 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   const UpdateView& view = *request.updates;
   const std::size_t k = request.rows.size(), r = request.references.size();
   float* tile = ws.tile.data();
-  const bool tile_needed = request.gram || request.sketch_dim > 0;
 
   // 1. Convert and per-row statistics, and (with a Gram) the column sums of step 2, per chunk.
+  // (Only rounds with a Gram or a sketch come here; the others: scan_rows_of_tiles.)
   constexpr std::size_t kChunk = kernels::kCentreRowChunk;
   double* parts = ws.centre_parts.data();
   if (request.gram) std::fill(parts, parts + Workspace::chunks(k) * w, 0.0);
@@ -687,34 +698,10 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       ws.max_abs[p] = 0;
       ws.summed[p] = 0;
       if (!acc.finite[p]) {
-        if (tile_needed) std::fill(out, out + w, 0.0f);
+        std::fill(out, out + w, 0.0f);
         continue;
       }
-      const float* in = row_segment(view, request.rows[p], col0, w, out);
-      // Without a Gram or a sketch nothing reads the tile afterwards: the statistics read the
-      // caller's float32 rows in place (no copy through the cache). The tile's run of the row
-      // two ahead is prefetched: the hardware prefetchers start afresh on every row's run, and
-      // this took pass 1 of a mean at 100 x 1e6 from 33 to 26 ms on both cores (2026-12-04;
-      // one row ahead gave nothing, four or eight less than two).
-      if (!tile_needed) {
-        if (p + kPrefetchAhead < k) {
-          const ClientUpdate& next = view.client(request.rows[p + kPrefetchAhead]);
-          const auto* ahead = static_cast<const char*>(next.data) + col0 * dtype_size(next.dtype);
-          for (std::size_t b = 0; b < w * dtype_size(next.dtype); b += 64)
-            __builtin_prefetch(ahead + b, 0, 3);
-        }
-        const RowStats st = row_stats(in, w);
-        if (st.bad != 0) {
-          acc.finite[p] = 0;
-          continue;
-        }
-        acc.norms_sq[p] += st.sq;
-        acc.positive[p] += st.positive;
-        acc.negative[p] += st.negative;
-        acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
-        continue;
-      }
-      src[m] = in;
+      src[m] = row_segment(view, request.rows[p], col0, w, out);
       dst[m] = out;
       row[m++] = p;
     }
@@ -724,16 +711,11 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     for (std::size_t i = 0; i < m; ++i) {
       const std::size_t p = row[i];
       ws.summed[p] = request.gram;
-      if (st[i].bad != 0) {
-        acc.finite[p] = 0;
+      if (!add_row_stats(st[i], p, w, acc)) {
         std::fill(dst[i], dst[i] + w, 0.0f);
         continue;
       }
       ws.max_abs[p] = st[i].max_abs;
-      acc.norms_sq[p] += st[i].sq;
-      acc.positive[p] += st[i].positive;
-      acc.negative[p] += st[i].negative;
-      acc.zero[p] += static_cast<std::int64_t>(w) - st[i].positive - st[i].negative;
     }
   }
   // 1b. Count sketch of the raw rows (float64 buckets: no scaling, whatever a client sends).
@@ -898,14 +880,7 @@ void scan_rows_of_tiles(const ScanRequest& request, std::size_t tile0, std::size
     for (std::size_t i = tile0; i < tile1 && acc.finite[p]; ++i) {
       const std::size_t col0 = i * w_max, w = std::min(w_max, d - col0);
       const RowStats st = row_stats(row_segment(view, request.rows[p], col0, w, buffer.data()), w);
-      if (st.bad != 0) {
-        acc.finite[p] = 0;
-        break;
-      }
-      acc.norms_sq[p] += st.sq;
-      acc.positive[p] += st.positive;
-      acc.negative[p] += st.negative;
-      acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
+      if (!add_row_stats(st, p, w, acc)) break;
     }
   }
 }
