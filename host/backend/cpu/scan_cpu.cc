@@ -920,13 +920,17 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   for (int t = 0; t < workers; ++t)
     acc.emplace_back(k, r, request.gram, subsets, request.sketch_dim);
   const bool rows_only = !request.gram && request.sketch_dim == 0;
+  const bool converts = std::any_of(request.rows.begin(), request.rows.end(), [&](std::size_t i) {
+    return view.client(i).dtype != DType::kFloat32;
+  });
   if (k > 0 && rows_only) {
     // Worker t takes the consecutive tiles [t T / W, (t + 1) T / W).
 #pragma omp parallel num_threads(workers)
     {
       const auto t = static_cast<std::size_t>(omp_get_thread_num());
       const auto nw = static_cast<std::size_t>(workers);
-      std::vector<float> buffer(w_max);  // a row segment converted from float16 / bfloat16
+      // A row segment converted from float16 / bfloat16 (float32 rows are read in place).
+      std::vector<float> buffer(converts ? w_max : 0);
       scan_rows_of_tiles(req, tiles * t / nw, tiles * (t + 1) / nw, w_max, d, buffer, acc[t]);
     }
   } else if (k > 0) {
