@@ -5,6 +5,10 @@
 //   WHAT: median | trimmed (b = N/10) | scan (no Gram) | scan-gram | scan-sketch (Gram, k = 256)
 //         | syrk (the bare cblas_ssyrk of pass 1's Gram over the same column tiles, lda = D: the
 //         BLAS floor of scan-gram; bench/results/blas_2026-12-04.md)
+//         | tile-syrk | tile-gram (the same flops on one tile kept in cache: d / w times the
+//         SSYRK, or the backend's register kernel tile_gram, of one n x w tile transposed as pass 1
+//         writes it; the Gram's own speed without the memory;
+//         bench/results/tile_gram_2026-12-05.md)
 // Prints the minimum over the repeats, then their median and maximum, and the median of the
 // process's CPU time over the thread's: above 1 another thread (a BLAS pool) did part of the work.
 //   fedguard_pass_cpu_time N D REPEATS WHAT THREADS: the backend with THREADS workers, timed in
@@ -25,6 +29,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/blas_library.h"
+#include "backend/cpu/tile_gram.h"
 #include "synthetic/round.h"
 
 namespace {
@@ -47,9 +52,11 @@ double median_of(std::vector<double> v) {
 int main(int argc, char** argv) {
   using namespace fedguard;
   if (argc != 5 && argc != 6) {
-    std::fprintf(stderr,
-                 "usage: %s N D REPEATS median|trimmed|scan|scan-gram|scan-sketch|syrk [THREADS]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s N D REPEATS median|trimmed|scan|scan-gram|scan-sketch|syrk|tile-syrk|tile-gram "
+        "[THREADS]\n",
+        argv[0]);
     return 2;
   }
   const std::size_t n = std::strtoull(argv[1], nullptr, 10),
@@ -74,6 +81,14 @@ int main(int argc, char** argv) {
   std::vector<float> out(d);
   std::vector<float> gram(n * n);
   backend::cpu::set_blas_threads(1);  // as the backend does (make_cpu_backend above)
+  // One tile of pass 1's shape, transposed (w x ldt, ldt = n rounded up to 8, as scan_cpu.cc).
+  const std::size_t tile_w = backend::auto_tile_columns(n, d), ldt = (n + 7) / 8 * 8;
+  std::vector<float> tile_t;
+  if (what == "tile-syrk" || what == "tile-gram") {
+    tile_t.assign(tile_w * ldt, 0.0f);
+    for (std::size_t j = 0; j < tile_w && j < d; ++j)
+      for (std::size_t i = 0; i < n; ++i) tile_t[j * ldt + i] = x[i * d + j];
+  }
   std::vector<double> times, ratios;
   for (int r = 0; r < repeats; ++r) {
     if (pause_us > 0) usleep(static_cast<useconds_t>(pause_us));
@@ -88,6 +103,20 @@ int main(int argc, char** argv) {
         const int w = static_cast<int>(std::min(w_max, d - col0));
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, ni, w, 1.0f, x.data() + col0, di,
                     col0 == 0 ? 0.0f : 1.0f, gram.data(), ni);
+      }
+    } else if (what == "tile-syrk" || what == "tile-gram") {
+      const int ni = static_cast<int>(n);
+      for (std::size_t col0 = 0; col0 < d; col0 += tile_w) {
+        const std::size_t w = std::min(tile_w, d - col0);
+        if (what == "tile-gram" && backend::cpu::tile_gram(tile_t.data(), ldt, n, w, gram.data()))
+          continue;
+        if (what == "tile-gram") {
+          std::fprintf(stderr, "tile_gram does not apply here (n > %zu or no AVX-512)\n",
+                       backend::cpu::kTileGramRows);
+          return 2;
+        }
+        cblas_ssyrk(CblasRowMajor, CblasLower, CblasTrans, ni, static_cast<int>(w), 1.0f,
+                    tile_t.data(), static_cast<int>(ldt), 0.0f, gram.data(), ni);
       }
     } else if (what == "median" || what == "trimmed") {
       backend::CoordinateAggregateRequest req;

@@ -75,20 +75,25 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ScanTest,
                                            ScanCase{10, 1000, 100, 0}, ScanCase{33, 513, 0, 0},
                                            ScanCase{8, 2000, 512, 1e4}, ScanCase{64, 300, 64, 0}));
 
-// Rounds of 1 to 17 clients: up to 16 rows the Gram of a tile is scan_cpu.cc's small_gram on
-// AVX-512 processors (one instantiation per row count), from 17 on the SSYRK; every pairwise
-// distance against float64, with a last tile narrower than the others.
-TEST(ScanCpu, EveryRowCountUpToTheSmallGramsAndBeyondMatchesBruteForce) {
+// Row counts at every edge of scan_cpu.cc's tile_gram on AVX-512 processors (blocks of 16 rows
+// by up to 24 product columns, one instantiation per block width; one block of k columns up to
+// k = 16) and of the SSYRK it gives way to above 512 rows; elsewhere the SSYRK for all. Every
+// pairwise distance against float64, with a last tile narrower than the others.
+TEST(ScanCpu, EveryRowCountAtTheGramKernelsEdgesMatchesBruteForce) {
   std::mt19937_64 rng(test_seed());
-  const std::size_t d = 1100;
-  for (std::size_t n = 1; n <= 17; ++n) {
+  std::vector<std::size_t> counts;
+  for (std::size_t n = 1; n <= 50; ++n) counts.push_back(n);
+  for (std::size_t n : {63, 64, 65, 100, 511, 512, 513}) counts.push_back(n);
+  for (std::size_t n : counts) {
+    const std::size_t d = n > 100 ? 300 : 1100;
     Matrix x = random_round(RoundShape{n, d, false, false, false, 3.0}, rng);
-    const backend::ScanSummaries s = scan(to_floats(x), n, d, 256);
+    const backend::ScanSummaries s = scan(to_floats(x), n, d, n > 100 ? 128 : 256);
     for (std::size_t a = 0; a < n; ++a)
       for (std::size_t b = a + 1; b < n; ++b) {
         const double want = ref::sq_dist(x[a], x[b]);
-        EXPECT_NEAR(dist_from(s, a, b), want, 1e-5 * (1 + want))
+        ASSERT_NEAR(dist_from(s, a, b), want, 1e-5 * (1 + want))
             << "n=" << n << " " << a << "," << b;
+        ASSERT_EQ(s.gram[a * n + b], s.gram[b * n + a]) << "n=" << n << " " << a << "," << b;
       }
   }
 }

@@ -15,10 +15,11 @@
 //      that is not (or found non-finite) is summed again from the tile (the rare path);
 //   3. subtract c and scale each row by a power of two so that its largest |value| is < 1:
 //      float32 products then never overflow whatever a client sends, and unscaling in float64
-//      is exact. The result is written transposed (w x k, eight rows at a time), the layout
-//      OpenBLAS packs fastest;
-//   4. SSYRK of the scaled tile (up to 16 rows on AVX-512 processors: small_gram, k registers
-//      of fused multiply-adds), added (unscaled) into the float64 Gram accumulator.
+//      is exact. The result is written transposed (w x k, eight rows at a time): the layout
+//      step 4's register kernel reads as it is, and the one OpenBLAS packs fastest;
+//   4. Gram of the scaled tile (on AVX-512 processors up to kTileGramRows rows: tile_gram, a
+//      register kernel of fused multiply-adds; else OpenBLAS's SSYRK), added (unscaled) into
+//      the float64 Gram accumulator.
 // The tile and its transposed copy are sized to stay in a core's L2 cache (kCpuTile,
 // backend.h). Rows with a NaN or Inf anywhere are zeroed from the tile where it is found on and
 // flagged; their (partial) summaries are meaningless and the policy never reads them.
@@ -46,6 +47,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/lane_isa.h"
+#include "backend/cpu/tile_gram.h"
 #include "backend/cpu/tile_loader.h"
 #include "fedguard/error.h"
 #include "kernels/scan_math.h"
@@ -223,6 +225,29 @@ RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, 
 constexpr std::size_t kGroup = 8;
 static_assert(kernels::kCentreRowChunk % kGroup == 0, "a group of rows spans two centre chunks");
 
+// The rows of the group after this one (their bytes in the caller's memory), which step 1's
+// sweep prefetches while it reads this group's: a tile holds a short run of each row (5 KiB at
+// n = 100), too short for the hardware prefetchers to get ahead of. Pass 1 with the Gram at
+// 100 x 1e6: 201 -> 190 ms on one thread, 103 -> 99 on two (2026-12-05; into L1 instead: 193 /
+// 102).
+struct NextRows {
+  const void* rows[8];
+  std::size_t bytes[8];
+  std::size_t m = 0, max_bytes = 0;
+
+  // Prefetches span `span` of `spans`: an equal share of every row's cache lines.
+  void prefetch(std::size_t i, std::size_t span, std::size_t spans) const {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (i >= m || spans == 0) return;
+    const std::size_t per_span = (max_bytes / 64 + spans) / spans;
+    for (std::size_t l = span * per_span; l < (span + 1) * per_span && l * 64 < bytes[i]; ++l)
+      _mm_prefetch(static_cast<const char*>(rows[i]) + l * 64, _MM_HINT_T1);
+#else
+    (void)i, (void)span, (void)spans;
+#endif
+  }
+};
+
 // Step 1's sweep of up to kGroup rows (m of them), fused so that each row is read once (from
 // memory, where the tile itself comes from cache): the copy of src[i] into dst[i] (the same
 // values where src[i] == dst[i], a row converted there), row_stats's sums in row_stats's lanes
@@ -280,8 +305,9 @@ template <bool kPart>
 __attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGroup],
                                                     float* const dst[kGroup], std::size_t m,
                                                     std::size_t w, double* part,
-                                                    RowStats out[kGroup]) {
+                                                    RowStats out[kGroup], const NextRows& next) {
   constexpr std::size_t kL = RowLanes::kL, kSpan = 64;
+  const std::size_t spans = w / kSpan;
   LoadLanes s[kGroup];
   for (std::size_t i = 0; i < m; ++i) {
     s[i].sq_lo = s[i].sq_hi = _mm256_setzero_pd();
@@ -289,8 +315,9 @@ __attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGrou
     s[i].pos = s[i].neg = s[i].bad = _mm256_setzero_si256();
   }
   std::size_t j0 = 0;
-  for (; j0 + kSpan <= w; j0 += kSpan)
+  for (std::size_t span = 0; j0 + kSpan <= w; j0 += kSpan, ++span)
     for (std::size_t i = 0; i < m; ++i) {
+      next.prefetch(i, span, spans);
       LoadLanes r = s[i];
       for (std::size_t j = j0; j < j0 + kSpan; j += kL)
         load_step<kPart>(r, src[i], dst[i], part, j);
@@ -313,15 +340,21 @@ __attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGrou
     out[i] = lanes.finish(src[i], j, w);
   }
 }
+
 #endif
 
 void load_rows(const float* const src[kGroup], float* const dst[kGroup], std::size_t m,
-               std::size_t w, double* part, RowStats out[kGroup]) {
+               std::size_t w, double* part, RowStats out[kGroup], const NextRows& next) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) {
-    (part ? load_rows_avx2<true> : load_rows_avx2<false>)(src, dst, m, w, part, out);
-    return;
+  switch (lane_isa()) {
+    // An AVX-512 sweep measured no faster (memory-bound; 7% slower at n = 10 on Zen 4's
+    // double-pumped registers; 2026-12-05), so AVX-512 processors run the AVX2 one.
+    case LaneIsa::kAvx512:
+    case LaneIsa::kAvx2:
+      (part ? load_rows_avx2<true> : load_rows_avx2<false>)(src, dst, m, w, part, out, next);
+      return;
+    case LaneIsa::kSse2:
+      break;
   }
 #endif
   (part ? load_rows_generic<true> : load_rows_generic<false>)(src, dst, m, w, part, out);
@@ -488,7 +521,7 @@ struct Workspace {
   std::vector<std::uint32_t> sketch_bucket;  // h(j) of the tile's columns
   std::vector<float> sketch_sign;            // s(j)
   std::vector<std::size_t> sketch_live;      // the rows still finite
-  std::vector<double> scale, ref_scale;
+  std::vector<double> scale, inv_scale, ref_scale;
   std::vector<std::uint8_t> sane, summed;  // summed: added into its chunk's centre_parts
   std::vector<std::size_t> subset_pos;     // next unconsumed entry of each column subset
 
@@ -501,6 +534,7 @@ struct Workspace {
         max_abs(k),
         sorted_max(k),
         scale(k),
+        inv_scale(k),
         ref_scale(r),
         sane(k),
         summed(k),
@@ -627,57 +661,6 @@ bool add_row_stats(const RowStats& st, std::size_t p, std::size_t w, Accumulator
   return true;
 }
 
-// The Gram of a tile of at most kSmallGramRows rows, for rounds of a few clients (cross-silo
-// federations: 5-16 sites with large models). OpenBLAS's SSYRK runs its microkernels on a 16-row
-// panel whatever k is and packs the tile first: at k = 10 it reached 13 GFLOP/s (10 x 1e5, one
-// thread, 0.77 ms) where the read of the rows is the floor. Here each column of the transposed
-// tile is one register of k floats (its padding rows are zero), and row i of the product gains
-// x_i times that register: k accumulators of 16 floats, every column's k fused multiply-adds
-// in order, in float32 as in the SSYRK it replaces (both accumulate a tile's columns in float32;
-// the tile's sums are added in float64 as before). The product's lower triangle is not read.
-constexpr std::size_t kSmallGramRows = 16;
-
-#if defined(__x86_64__) && defined(__GNUC__)
-// Unrolled at compile time over the k accumulators: with a loop over them GCC stored every
-// accumulator to the stack after each column (2 cycles per multiply-add instead of one).
-template <std::size_t K, std::size_t... I>
-__attribute__((target("avx512f"))) void small_gram_avx512(const float* tt, std::size_t ldt,
-                                                          std::size_t w, float* product,
-                                                          std::index_sequence<I...>) {
-  const auto mask = static_cast<__mmask16>((1u << K) - 1);
-  __m512 acc[K] = {((void)I, _mm512_setzero_ps())...};
-  for (std::size_t j = 0; j < w; ++j) {
-    const float* col = tt + j * ldt;
-    const __m512 x = _mm512_maskz_loadu_ps(mask, col);
-    ((acc[I] = _mm512_fmadd_ps(_mm512_set1_ps(col[I]), x, acc[I])), ...);
-  }
-  alignas(64) float rows[K][16];
-  (_mm512_store_ps(rows[I], acc[I]), ...);
-  for (std::size_t i = 0; i < K; ++i) std::copy(rows[i] + i, rows[i] + K, product + i * K + i);
-}
-
-template <std::size_t... K>
-bool small_gram_dispatch(const float* tt, std::size_t ldt, std::size_t k, std::size_t w,
-                         float* product, std::index_sequence<K...>) {
-  return ((k == K + 1
-               ? (small_gram_avx512<K + 1>(tt, ldt, w, product, std::make_index_sequence<K + 1>{}),
-                  true)
-               : false) ||
-          ...);
-}
-#endif
-
-// Whether it computed the tile's Gram (false: the caller runs the SSYRK).
-bool small_gram(const float* tt, std::size_t ldt, std::size_t k, std::size_t w, float* product) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (k == 0 || k > kSmallGramRows || lane_isa() != LaneIsa::kAvx512) return false;
-  return small_gram_dispatch(tt, ldt, k, w, product, std::make_index_sequence<kSmallGramRows>{});
-#else
-  (void)tt, (void)ldt, (void)k, (void)w, (void)product;
-  return false;
-#endif
-}
-
 void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Workspace& ws,
                Accumulators& acc) {
   const UpdateView& view = *request.updates;
@@ -706,8 +689,16 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       row[m++] = p;
     }
     if (m == 0) continue;
+    NextRows next;
+    for (std::size_t p = p0 + kGroup; p < std::min(k, p0 + 2 * kGroup); ++p) {
+      if (!acc.finite[p]) continue;
+      const ClientUpdate& c = view.client(request.rows[p]);
+      next.bytes[next.m] = w * dtype_size(c.dtype);
+      next.max_bytes = std::max(next.max_bytes, next.bytes[next.m]);
+      next.rows[next.m++] = static_cast<const unsigned char*>(c.data) + col0 * dtype_size(c.dtype);
+    }
     RowStats st[kGroup];
-    load_rows(src, dst, m, w, request.gram ? parts + p0 / kChunk * w : nullptr, st);
+    load_rows(src, dst, m, w, request.gram ? parts + p0 / kChunk * w : nullptr, st, next);
     for (std::size_t i = 0; i < m; ++i) {
       const std::size_t p = row[i];
       ws.summed[p] = request.gram;
@@ -801,16 +792,19 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     }
   }
 
-  // 4. Gram of the tile (upper triangle), unscaled into float64.
-  if (!small_gram(tt, ldt, k, w, ws.product.data()))
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(k), static_cast<int>(w),
+  // 4. Gram of the tile (the product's lower triangle: Gram(p, q) at q * k + p for p <= q),
+  // unscaled into the lower triangle of the float64 Gram (mirrored once at the end). Each row
+  // of both is read in order: reading the lower triangle column by column cost 5% of pass 1 at
+  // n = 1000 (4 KiB strides).
+  if (!tile_gram(tt, ldt, k, w, ws.product.data()))
+    cblas_ssyrk(CblasRowMajor, CblasLower, CblasTrans, static_cast<int>(k), static_cast<int>(w),
                 1.0f, tt, static_cast<int>(ldt), 0.0f, ws.product.data(), static_cast<int>(k));
-  for (std::size_t p = 0; p < k; ++p) {
-    const double inv_p = 1.0 / ws.scale[p];
-    const float* prod = ws.product.data() + p * k;
-    double* g = acc.gram.data() + p * k;
-    for (std::size_t q = p; q < k; ++q)
-      g[q] += static_cast<double>(prod[q]) * (inv_p / ws.scale[q]);
+  for (std::size_t p = 0; p < k; ++p) ws.inv_scale[p] = 1.0 / ws.scale[p];
+  for (std::size_t q = 0; q < k; ++q) {
+    const float* prod = ws.product.data() + q * k;
+    double* g = acc.gram.data() + q * k;
+    for (std::size_t p = 0; p <= q; ++p)
+      g[p] += static_cast<double>(prod[p]) * (ws.inv_scale[p] / ws.scale[q]);
   }
 
   // 4b. Column subsets: gather this tile's columns of each subset, SSYRK, unscale.
@@ -972,12 +966,17 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
       total.finite[p] &= a.finite[p];
     }
   }
-  auto mirror = [k](std::vector<double>& g) {
+  // The Gram was summed in its lower triangle, the subsets' in their upper.
+  auto mirror = [k](std::vector<double>& g, bool from_lower) {
     for (std::size_t p = 0; p < k; ++p)
-      for (std::size_t q = 0; q < p; ++q) g[p * k + q] = g[q * k + p];
+      for (std::size_t q = 0; q < p; ++q)
+        if (from_lower)
+          g[q * k + p] = g[p * k + q];
+        else
+          g[p * k + q] = g[q * k + p];
   };
-  if (request.gram) mirror(total.gram);
-  for (auto& g : total.subset_grams) mirror(g);
+  if (request.gram) mirror(total.gram, true);
+  for (auto& g : total.subset_grams) mirror(g, false);
   s.gram = std::move(total.gram);
   s.centre_proj = std::move(total.centre_proj);
   s.centre_sq = total.centre_sq;
