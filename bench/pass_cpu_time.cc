@@ -2,7 +2,8 @@
 // 2-core machine wall-clock times of single-threaded runs swung 2x with the other engineers'
 // builds, CPU time much less. Single thread only (a parallel run's CPU time is not its cost).
 //   fedguard_pass_cpu_time N D REPEATS WHAT
-//   WHAT: median | trimmed (b = N/10) | scan (no Gram) | scan-gram | scan-sketch (Gram, k = 256)
+//   WHAT: median | trimmed (b = N/10) | mean (pass 2 of a linear rule, every coefficient 1/N)
+//         | scan (no Gram) | scan-gram | scan-sketch (Gram, k = 256)
 //         | syrk (the bare cblas_ssyrk of pass 1's Gram over the same column tiles, lda = D: the
 //         BLAS floor of scan-gram; bench/results/blas_2026-12-04.md)
 //         | tile-syrk | tile-gram (the same flops on one tile kept in cache: d / w times the
@@ -16,7 +17,8 @@
 // Environment: FEDGUARD_BENCH_PAUSE_US=U sleeps U microseconds before each repeat (the idle gap
 // between a server's rounds: what waking the workers costs); FEDGUARD_BENCH_TEAM_ANY_SIZE=1 runs
 // every pass on all THREADS workers, however small (the backend otherwise keeps passes estimated
-// under 4 ms on one thread).
+// under 4 ms on one thread); FEDGUARD_BENCH_TILE_COLUMNS=W gives `mean` the column chunk W
+// (0: the backend's automatic one).
 #include <cblas.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,11 +54,11 @@ double median_of(std::vector<double> v) {
 int main(int argc, char** argv) {
   using namespace fedguard;
   if (argc != 5 && argc != 6) {
-    std::fprintf(
-        stderr,
-        "usage: %s N D REPEATS median|trimmed|scan|scan-gram|scan-sketch|syrk|tile-syrk|tile-gram "
-        "[THREADS]\n",
-        argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s N D REPEATS "
+                 "median|trimmed|mean|scan|scan-gram|scan-sketch|syrk|tile-syrk|tile-gram "
+                 "[THREADS]\n",
+                 argv[0]);
     return 2;
   }
   const std::size_t n = std::strtoull(argv[1], nullptr, 10),
@@ -118,6 +120,14 @@ int main(int argc, char** argv) {
         cblas_ssyrk(CblasRowMajor, CblasLower, CblasTrans, ni, static_cast<int>(w), 1.0f,
                     tile_t.data(), static_cast<int>(ldt), 0.0f, gram.data(), ni);
       }
+    } else if (what == "mean") {
+      backend::LinearAggregateRequest req;
+      req.updates = &view;
+      req.rows = rows;
+      req.coefficients.assign(n, 1.0 / static_cast<double>(n));
+      if (const char* tc = std::getenv("FEDGUARD_BENCH_TILE_COLUMNS"))
+        req.tile_columns = std::strtoull(tc, nullptr, 10);
+      backend->aggregate_linear(req, out.data());
     } else if (what == "median" || what == "trimmed") {
       backend::CoordinateAggregateRequest req;
       req.updates = &view;

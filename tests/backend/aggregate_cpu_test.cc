@@ -154,6 +154,27 @@ TEST(AggregateCpu, DeterministicAndChunkIndependent) {
   lin.tile_columns = 0;
   backend->aggregate_linear(lin, b.data());
   EXPECT_EQ(a, b);
+
+  // Wide rows: the automatic chunks (equal shares of up to 131,072 columns per worker, the last
+  // one shorter here) against narrow ones, on one and two workers.
+  const std::size_t wide = 300001;
+  Matrix y = random_round(RoundShape{7, wide, false, false, false, 0}, rng);
+  const auto wide_data = to_floats(y);
+  const UpdateView wide_view(wide_data.data(), 7, wide, DType::kFloat32);
+  backend::LinearAggregateRequest wl;
+  wl.updates = &wide_view;
+  for (std::size_t i = 0; i < 7; ++i) {
+    wl.rows.push_back(i);
+    wl.coefficients.push_back(0.3 - 0.1 * static_cast<double>(i));
+  }
+  std::vector<float> narrow(wide), automatic(wide), one_worker(wide);
+  wl.tile_columns = 4096;
+  backend->aggregate_linear(wl, narrow.data());
+  wl.tile_columns = 0;
+  backend->aggregate_linear(wl, automatic.data());
+  backend::make_cpu_backend(1)->aggregate_linear(wl, one_worker.data());
+  EXPECT_EQ(automatic, narrow);
+  EXPECT_EQ(one_worker, narrow);
 }
 
 }  // namespace

@@ -82,6 +82,29 @@ AddRow add_row() {
 #endif
   return add_row_generic;
 }
+
+constexpr std::size_t kMaxChunk = std::size_t{1} << 17;
+
+// Columns per chunk when the caller leaves it automatic: each worker's share of d in equal
+// chunks of at most kMaxChunk, so that the float64 accumulator (at most 1 MiB) stays in a
+// core's caches while every row is read in runs of ~1e5 values, which the hardware prefetchers
+// follow at the memory's speed. Chunks of 4,096 columns were 90 short runs of 16 KiB each at
+// n = 90: pass 2 of a mean at 90 x 1e6 took 42 ms on one thread and 22 on two; with chunks of
+// 131,072 columns 23 and 12, where a two-thread read of the matrix takes 11.6 (2026-12-05, AMD
+// EPYC: L2 1 MiB a core, L3 32 MiB).
+std::size_t auto_chunk(std::size_t d, int threads) {
+  constexpr std::size_t kMinChunk = 4096, kQuantum = 64;
+  const auto t = static_cast<std::size_t>(std::max(threads, 1));
+  const std::size_t share = (d + t - 1) / t;
+  const std::size_t pieces = (share + kMaxChunk - 1) / kMaxChunk;
+  const std::size_t chunk = ((share + pieces - 1) / pieces + kQuantum - 1) / kQuantum * kQuantum;
+  return std::max(chunk, kMinChunk);
+}
+
+// Runs up to this long get the row two ahead prefetched in software (the hardware prefetchers
+// restart on every run); longer runs they follow, and a software prefetch of a whole run two
+// rows ahead would only evict the accumulator.
+constexpr std::size_t kPrefetchBytes = std::size_t{64} << 10;
 }  // namespace
 
 void aggregate_linear(const LinearAggregateRequest& request, float* out, int threads) {
@@ -89,7 +112,7 @@ void aggregate_linear(const LinearAggregateRequest& request, float* out, int thr
   const std::size_t d = view.cols();
   const std::size_t k = request.rows.size();
   const std::size_t chunk =
-      std::min<std::size_t>(request.tile_columns ? request.tile_columns : 4096, 8192);
+      request.tile_columns ? std::min(request.tile_columns, kMaxChunk) : auto_chunk(d, threads);
   const auto chunks = static_cast<std::ptrdiff_t>((d + chunk - 1) / chunk);
   const AddRow add = add_row();
   const StoreSaturated store = store_saturated();
@@ -106,11 +129,12 @@ void aggregate_linear(const LinearAggregateRequest& request, float* out, int thr
       for (std::size_t p = 0; p < k; ++p) {
         const double a = request.coefficients[p];
         if (a == 0) continue;
-        if (p + 2 < k) {  // the hardware prefetchers restart on every row's run
+        if (p + 2 < k) {
           const ClientUpdate& next = view.client(request.rows[p + 2]);
+          const std::size_t bytes = w * dtype_size(next.dtype);
           const auto* ahead = static_cast<const char*>(next.data) + col0 * dtype_size(next.dtype);
-          for (std::size_t b = 0; b < w * dtype_size(next.dtype); b += 64)
-            __builtin_prefetch(ahead + b, 0, 3);
+          if (bytes <= kPrefetchBytes)
+            for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(ahead + b, 0, 3);
         }
         const float* x = row_segment(view, request.rows[p], col0, w, scratch.data());
         add(acc.data(), x, a, w);
