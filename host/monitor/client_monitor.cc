@@ -87,7 +87,9 @@ ClientObservation observe_clients(const ClientMonitorSpec& spec,
       s.mean += spec.baseline_lambda * r;
     }
     const bool both = client_signal_direction(signal) == "both";
-    const std::size_t g = std::max<std::size_t>(spec.min_group, 1);
+    const auto share = static_cast<std::size_t>(
+        std::ceil(spec.min_group_fraction * static_cast<double>(tested.size())));
+    const std::size_t g = std::max<std::size_t>({spec.min_group, share, 1});
     bool fired[2] = {false, false};  // up, down: at least g clients past h
     for (const bool up : {true, false}) {
       if (up && !both) continue;

@@ -1,6 +1,7 @@
 // Feeding one value to a detector: warm-up, standardisation, the method's test, the alert.
 #include "monitor/detector.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "fedguard/error.h"
@@ -55,6 +56,17 @@ std::optional<Alert> feed(const DetectorSpec& spec, DetectorState& s, double x,
     t = ewma_step(spec, s, z);
   else
     FEDGUARD_THROW(kInvalidInput, "unknown monitoring method \"" << spec.method << "\"");
+  // The baseline follows the metric where the spec says so (after the test: this value was
+  // judged against the baseline before it).
+  if (spec.baseline_lambda > 0 || spec.scale_lambda > 0) {
+    const double r = x - s.mean;
+    const double floor =
+        spec.min_scale > 0 ? spec.min_scale : 1e-9 * std::max(1.0, std::fabs(s.mean));
+    s.scale = std::max(std::sqrt((1 - spec.scale_lambda) * s.scale * s.scale +
+                                 spec.scale_lambda * std::min(r * r, 9 * s.scale * s.scale)),
+                       floor);
+    s.mean += spec.baseline_lambda * r;
+  }
   if (!t.alarm) return std::nullopt;
   ++s.alarms;
   restart_test(s);

@@ -34,6 +34,13 @@ struct DetectorSpec {
   /// Smallest scale the warm-up may estimate (a metric constant during warm-up, e.g. a count
   /// of rejections that was always 0, would otherwise have scale 0). 0: 1e-9 x max(1, |median|).
   double min_scale = 0;
+  /// After the warm-up the baseline may follow the metric (0: fixed, the default): after each
+  /// tested value x, mean += baseline_lambda (x - mean), and scale^2 = (1 - scale_lambda)
+  /// scale^2 + scale_lambda min((x - mean)^2, 9 scale^2) (before the mean moves; at least the
+  /// floor above). A following baseline absorbs a slow benign trend (a converging model's
+  /// successive aggregates turning less alike) and still sees a change faster than its time
+  /// constant 1 / baseline_lambda. Both in [0, 1).
+  double baseline_lambda = 0, scale_lambda = 0;
 
   /// "metric/method": the detector's key in the state and in alerts' ids.
   std::string key() const { return metric + "/" + method; }
@@ -51,9 +58,13 @@ struct ClientMonitorSpec {
   /// Detection signals followed (those the policy's detection stage computes; absent ones are
   /// skipped): norm, direction, sign, spectral, collusion, history.
   std::vector<std::string> signals = {"norm", "direction", "sign", "spectral", "collusion"};
-  double k = 0.5;                 ///< CUSUM reference value
-  double h = 12;                  ///< CUSUM decision interval of each client
-  std::size_t min_group = 3;      ///< clients that must cross h together (1: any client alone)
+  double k = 0.5;             ///< CUSUM reference value
+  double h = 14;              ///< CUSUM decision interval of each client
+  std::size_t min_group = 3;  ///< clients that must cross h together (1: any client alone)
+  /// ... and at least this share of the clients tested on the signal in the round (rounded
+  /// up): in a large federation a few honest clients drift past h together by chance (at
+  /// n = 200 three did so every ~10 rounds), a group is a share of the federation. In [0, 1].
+  double min_group_fraction = 0.05;
   std::size_t warmup = 20;        ///< a client's first values of a signal fix its baseline (>= 2)
   double baseline_lambda = 0.05;  ///< the baseline mean follows the client's values (EWMA)
   double scale_lambda = 0.02;     ///< the baseline scale follows their squared deviations (EWMA)

@@ -97,8 +97,11 @@ std::vector<RefAlert> reference(const ClientMonitorSpec& p, const std::string& s
       return static_cast<std::size_t>(
           std::count_if(v.begin(), v.end(), [&](double s) { return s > p.h; }));
     };
-    const bool fire_up = both && count_over(ups) >= p.min_group,
-               fire_down = count_over(downs) >= p.min_group;
+    // A group: min_group clients, and at least min_group_fraction of those tested (rounded up).
+    const std::size_t g = std::max<std::size_t>(
+        p.min_group, static_cast<std::size_t>(
+                         std::ceil(p.min_group_fraction * static_cast<double>(ids.size()))));
+    const bool fire_up = both && count_over(ups) >= g, fire_down = count_over(downs) >= g;
     for (std::size_t j = 0; j < ids.size(); ++j) {
       bool hit = false;
       if (fire_up && ups[j] > p.h) out.push_back({t, ids[j], "up"}), hit = true;
@@ -140,12 +143,13 @@ std::vector<RefAlert> implementation(const ClientMonitorSpec& p, const std::stri
 
 enum class Change { kNone, kStep, kRamp, kCommonShift, kLoneStep };
 
-// 12 clients with their own offsets and noise levels; clients 0-2 change from round 100.
+// n clients with their own offsets and noise levels; clients 0 .. group - 1 change from round
+// 100.
 std::vector<std::vector<double>> streams(Change change, double size, std::size_t rounds,
-                                         std::uint64_t seed) {
+                                         std::uint64_t seed, std::size_t n = 12,
+                                         std::size_t group = 3) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> g;
-  const std::size_t n = 12;
   std::vector<double> offset(n), sd(n);
   for (std::size_t i = 0; i < n; ++i) offset[i] = g(rng), sd[i] = 0.5 + 0.1 * double(i % 5);
   std::vector<std::vector<double>> x(rounds, std::vector<double>(n));
@@ -154,8 +158,8 @@ std::vector<std::vector<double>> streams(Change change, double size, std::size_t
       double v = offset[i] + sd[i] * g(rng);
       if (t >= 100) {
         const double since = double(t - 100 + 1);
-        if (change == Change::kStep && i < 3) v += size * sd[i];
-        if (change == Change::kRamp && i < 3) v += size * since * sd[i];
+        if (change == Change::kStep && i < group) v += size * sd[i];
+        if (change == Change::kRamp && i < group) v += size * since * sd[i];
         if (change == Change::kCommonShift) v += size;
         if (change == Change::kLoneStep && i == 0) v += size * sd[i];
       }
@@ -243,6 +247,27 @@ TEST(ClientMonitor, ACommonShiftAndALoneDrifterRaiseNoGroupAlert) {
   EXPECT_EQ(got.front().client, "c0");
 }
 
+// In a large federation a group is a share of it (min_group_fraction, 5%: 5 of 100 clients):
+// four clients stepping together are no group there, six are; with the share at 0, min_group
+// (3) decides as in a small federation.
+TEST(ClientMonitor, AGroupIsAShareOfALargeFederation) {
+  ClientMonitorSpec p;
+  std::vector<RefAlert> got;
+  expect_matches_reference(p, "norm", streams(Change::kStep, -5.0, 160, 7, 100, 4), &got);
+  EXPECT_TRUE(got.empty()) << text(got);
+  expect_matches_reference(p, "norm", streams(Change::kStep, -5.0, 160, 7, 100, 6), &got);
+  ASSERT_FALSE(got.empty());
+  EXPECT_GE(got.front().round, 100u);
+  for (const RefAlert& a : got) {
+    EXPECT_LT(std::stoi(a.client.substr(1)), 6) << text(got);
+    EXPECT_EQ(a.side, "down");
+  }
+  p.min_group_fraction = 0;
+  expect_matches_reference(p, "norm", streams(Change::kStep, -5.0, 160, 7, 100, 4), &got);
+  ASSERT_FALSE(got.empty());
+  for (const RefAlert& a : got) EXPECT_LT(std::stoi(a.client.substr(1)), 4) << text(got);
+}
+
 TEST(ClientMonitor, DownOnlySignalsIgnoreAnUpwardDrift) {
   ClientMonitorSpec p;
   std::vector<RefAlert> got;
@@ -305,9 +330,11 @@ TEST(ClientMonitor, RepeatedIdsAreFedOnceAndAbsentClientsAreForgotten) {
 
 TEST(ClientMonitor, ConfigParsesChecksAndRoundTrips) {
   const auto c = MonitoringConfig::from_json(nlohmann::json::parse(
-      R"({"clients": {"h": 9, "min_group": 2, "signals": ["norm", "sign"], "baseline_lambda": 0.1}})"));
+      R"({"clients": {"h": 9, "min_group": 2, "min_group_fraction": 0.1, "signals": ["norm", "sign"], "baseline_lambda": 0.1}})"));
   EXPECT_EQ(c.clients.h, 9);
   EXPECT_EQ(c.clients.min_group, 2u);
+  EXPECT_EQ(c.clients.min_group_fraction, 0.1);
+  EXPECT_EQ(MonitoringConfig{}.clients.min_group_fraction, 0.05);
   EXPECT_EQ(c.clients.signals, (std::vector<std::string>{"norm", "sign"}));
   EXPECT_EQ(MonitoringConfig::from_json(c.to_json()).to_json(), c.to_json());
   EXPECT_FALSE(
@@ -315,7 +342,9 @@ TEST(ClientMonitor, ConfigParsesChecksAndRoundTrips) {
   for (const char* bad : {R"({"clients": {"signals": ["loss"]}})", R"({"clients": {"h": 0}})",
                           R"({"clients": {"warmup": 1}})", R"({"clients": {"min_group": 0}})",
                           R"({"clients": {"baseline_lambda": 1.5}})", R"({"clients": {"nope": 1}})",
-                          R"({"clients": 3})"})
+                          R"({"clients": {"min_group_fraction": 1.5}})",
+                          R"({"clients": {"min_group_fraction": -0.1}})",
+                          R"({"clients": {"min_group_fraction": "x"}})", R"({"clients": 3})"})
     EXPECT_THROW(MonitoringConfig::from_json(nlohmann::json::parse(bad)), Error) << bad;
 }
 

@@ -189,6 +189,57 @@ TEST(Detectors, RampIsDetectedAsTheBruteForce) {
   }
 }
 
+// A following baseline (baseline_lambda, scale_lambda): the mean written as its explicit
+// weighted sum m_t = (1 - b)^t m_0 + sum_i b (1 - b)^(t - 1 - i) x_i, the scale by its
+// documented recursion, each value judged against the baseline before it moved, and the EWMA as
+// the explicit weighted sum of those z; alarms at the same steps. Then what it is for: a slow
+// trend that a fixed baseline alarms on passes, a step still alarms within a few values.
+TEST(Detectors, AFollowingBaselineMatchesItsDefinitionAndAbsorbsASlowTrend) {
+  const double b = 0.05, sl = 0.02, lambda = 0.2, L = 4.5;
+  DetectorSpec s = spec("ewma", {{"lambda", lambda}, {"L", L}}, "down");
+  s.baseline_lambda = b;
+  s.scale_lambda = sl;
+  auto noise = normal(400, 21);
+  std::vector<double> x(400);
+  for (std::size_t t = 0; t < x.size(); ++t)
+    x[t] = -0.03 * static_cast<double>(t) + 0.5 * noise[t] - (t >= 300 ? 4.0 : 0.0);
+  DetectorState st;
+  std::vector<double> z, scales{1.0};
+  std::size_t from = 0;
+  std::vector<std::size_t> alarms;
+  for (std::size_t t = 0; t < x.size(); ++t) {
+    double m = std::pow(1 - b, static_cast<double>(t)) * 0.0;
+    for (std::size_t i = 0; i < t; ++i)
+      m += b * std::pow(1 - b, static_cast<double>(t - 1 - i)) * x[i];
+    const double sc = scales.back();
+    z.push_back((x[t] - m) / sc);
+    const Brute want = ewma_brute(z, from, t, lambda, L);
+    const auto alert = feed(s, st, x[t], t);
+    ASSERT_EQ(alert.has_value(), want.down > want.threshold) << "t=" << t;
+    if (alert) {
+      EXPECT_NEAR(alert->statistic, want.down, 1e-9) << t;
+      alarms.push_back(t);
+      from = t + 1;
+    } else {
+      EXPECT_NEAR(st.s_up, want.up, 1e-9) << t;
+    }
+    const double r = x[t] - m;
+    scales.push_back(std::max(std::sqrt((1 - sl) * sc * sc + sl * std::min(r * r, 9 * sc * sc)),
+                              1e-9 * std::max(1.0, std::fabs(m))));
+    EXPECT_NEAR(st.mean, m + b * r, 1e-9 * (1 + std::fabs(m))) << t;
+    EXPECT_NEAR(st.scale, scales.back(), 1e-12 * scales.back()) << t;
+  }
+  ASSERT_FALSE(alarms.empty());
+  EXPECT_GE(alarms.front(), 300u) << "the slow trend (-0.03 a value) alarmed";
+  EXPECT_LE(alarms.front(), 303u) << "the step of -4 at 300 was seen late";
+  // With the baseline fixed the same trend alarms long before the step.
+  DetectorState fixed;
+  std::size_t first = x.size();
+  for (std::size_t t = 0; t < x.size() && first == x.size(); ++t)
+    if (feed(spec("ewma", {{"lambda", lambda}, {"L", L}}, "down"), fixed, x[t], t)) first = t;
+  EXPECT_LT(first, 300u);
+}
+
 TEST(Detectors, WarmupEstimatesARobustBaselineAndTestsNothing) {
   DetectorSpec s = spec("cusum");
   s.fixed_baseline = false;
