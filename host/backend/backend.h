@@ -79,6 +79,9 @@ class Backend {
   /// Placement and tile width of the last pass ("copied, 4096 columns"), for tests and logs;
   /// empty where a backend has no such choice.
   virtual std::string last_plan() const { return {}; }
+  /// Host threads the last pass ran on (1 where a backend has no host team): a stage that runs
+  /// right after a pass on a team can use the team without waking it.
+  virtual int last_pass_threads() const { return 1; }
 
   ScanSummaries scan(const ScanRequest& request);
   /// out (d floats) = sum_i coefficients_i x_rows[i] + sum_j reference_coefficients_j v_j.

@@ -465,6 +465,7 @@ void record_monitoring(const EngineView& e, RoundWork& w) {
   context.server_metrics = &w.in.server_metrics;
   context.rejected_by = &rejected_by;
   context.threads = e.config.threads;
+  context.team_warm = e.backend.last_pass_threads() > 1;
   result.metrics = monitor::round_metrics(result, context);
   if (e.config.detection.enabled && e.config.detection.baseline_rate > 0) {  // docs/detection.md
     result.metrics["detect_baseline_widened"] = static_cast<double>(w.baseline_widened);

@@ -158,8 +158,14 @@ std::map<std::string, double> round_metrics(const RoundResult& r, const MetricCo
   // between a server's rounds an OpenMP region took ~4-5 ms to start on the 2-core VMs
   // (cpu_backend.cc), and this stage took 5.5 ms at d = 1e5 where its work is 0.03 ms
   // (2026-12-05). One thread sums 2^23 values in about 4 ms, the backend's own threshold.
+  // Right after a pass on the team (ctx.team_warm), its threads are still spinning and a region
+  // starts in microseconds: from 2^18 values (four blocks) the sums go to the team. A mean's
+  // round at 100 x 1e6 had become 29 ms, and this stage's 0.4 ms on one thread 1.4% of it.
   constexpr std::size_t kTeamAboveValues = std::size_t{1} << 23;
-  const int team = d < kTeamAboveValues ? 1 : ctx.threads > 0 ? ctx.threads : omp_get_max_threads();
+  constexpr std::size_t kWarmTeamAboveValues = std::size_t{1} << 18;
+  const int team = d < (ctx.team_warm ? kWarmTeamAboveValues : kTeamAboveValues) ? 1
+                   : ctx.threads > 0                                             ? ctx.threads
+                                     : omp_get_max_threads();
 #pragma omp parallel for schedule(static) num_threads(team) if (team > 1 && blocks > 1)
   for (std::ptrdiff_t bi = 0; bi < nblocks; ++bi) {
     const std::size_t j0 = static_cast<std::size_t>(bi) * kBlock, w = std::min(kBlock, d - j0);

@@ -28,6 +28,9 @@ struct MetricContext {
   /// Threads for the pass over the aggregates (0: every core); the sums are taken by blocks of
   /// 2^16 values combined in block order, so the metrics do not depend on it.
   int threads = 1;
+  /// The round's last pass ran on a team of threads just before (Backend::last_pass_threads):
+  /// they are still spinning, so even a short pass over the aggregates may use them.
+  bool team_warm = false;
 };
 
 /// The round's metrics, keyed by name (Prometheus-compatible: [a-z0-9_]). A value may be NaN

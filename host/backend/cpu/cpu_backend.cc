@@ -18,18 +18,21 @@ class CpuBackend final : public Backend {
     cpu::set_blas_threads(1);
   }
   std::string name() const override { return "cpu"; }
+  int last_pass_threads() const override { return last_threads_; }
 
  protected:
   ScanSummaries run_scan(const ScanRequest& request) override {
-    return cpu::scan(request, threads_for(request.rows.size(), request.updates, request.gram));
+    last_threads_ = threads_for(request.rows.size(), request.updates, request.gram);
+    return cpu::scan(request, last_threads_);
   }
   void run_aggregate_linear(const LinearAggregateRequest& request, float* out) override {
-    cpu::aggregate_linear(request, out, threads_for(request.rows.size(), request.updates, false));
+    last_threads_ = threads_for(request.rows.size(), request.updates, false);
+    cpu::aggregate_linear(request, out, last_threads_);
   }
   void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request,
                                     float* out) override {
-    cpu::aggregate_coordinatewise(request, out,
-                                  threads_for(request.rows.size(), request.updates, false));
+    last_threads_ = threads_for(request.rows.size(), request.updates, false);
+    cpu::aggregate_coordinatewise(request, out, last_threads_);
   }
 
  private:
@@ -53,6 +56,7 @@ class CpuBackend final : public Backend {
 
   int threads_;
   bool any_size_;
+  int last_threads_ = 1;
 };
 
 }  // namespace
