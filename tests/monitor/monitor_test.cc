@@ -80,18 +80,32 @@ TEST(MonitorMetrics, AggregateSumsMatchBruteForceOnAnyTeam) {
     ap += static_cast<double>(r.aggregate[j]) * previous[j];
   }
   std::map<std::string, double> first;
-  for (int threads : {1, 2, 3, 0}) {
-    monitor::MetricContext ctx;
-    ctx.previous_aggregate = &previous;
-    ctx.threads = threads;
-    const auto m = monitor::round_metrics(r, ctx);
-    EXPECT_NEAR(m.at("aggregate_norm"), std::sqrt(aa), 1e-12 * std::sqrt(aa));
-    EXPECT_NEAR(m.at("previous_aggregate_norm"), std::sqrt(pp), 1e-12 * std::sqrt(pp));
-    EXPECT_NEAR(m.at("aggregate_cosine"), ap / std::sqrt(aa * pp), 1e-12);
-    if (first.empty()) first = m;
-    EXPECT_EQ(m.at("aggregate_norm"), first.at("aggregate_norm")) << threads;
-    EXPECT_EQ(m.at("aggregate_cosine"), first.at("aggregate_cosine")) << threads;
-  }
+  for (int threads : {1, 2, 3, 0})
+    for (bool warm : {false, true}) {  // warm: a team already awake takes it from 2^18 values
+      monitor::MetricContext ctx;
+      ctx.previous_aggregate = &previous;
+      ctx.threads = threads;
+      ctx.team_warm = warm;
+      const auto m = monitor::round_metrics(r, ctx);
+      EXPECT_NEAR(m.at("aggregate_norm"), std::sqrt(aa), 1e-12 * std::sqrt(aa));
+      EXPECT_NEAR(m.at("previous_aggregate_norm"), std::sqrt(pp), 1e-12 * std::sqrt(pp));
+      EXPECT_NEAR(m.at("aggregate_cosine"), ap / std::sqrt(aa * pp), 1e-12);
+      if (first.empty()) first = m;
+      EXPECT_EQ(m.at("aggregate_norm"), first.at("aggregate_norm")) << threads;
+      EXPECT_EQ(m.at("aggregate_cosine"), first.at("aggregate_cosine")) << threads;
+    }
+  // A model between the two thresholds (2^18 + 5 values): on one thread cold, on the team warm,
+  // the same bits.
+  RoundResult mid;
+  mid.aggregate.assign(r.aggregate.begin(), r.aggregate.begin() + (1 << 18) + 5);
+  std::vector<float> mid_previous(previous.begin(), previous.begin() + (1 << 18) + 5);
+  monitor::MetricContext cold, warm;
+  cold.previous_aggregate = warm.previous_aggregate = &mid_previous;
+  cold.threads = warm.threads = 2;
+  warm.team_warm = true;
+  const auto mc = monitor::round_metrics(mid, cold), mw = monitor::round_metrics(mid, warm);
+  EXPECT_EQ(mc.at("aggregate_norm"), mw.at("aggregate_norm"));
+  EXPECT_EQ(mc.at("aggregate_cosine"), mw.at("aggregate_cosine"));
 }
 
 TEST(Monitor, MetricsMatchBruteForce) {
