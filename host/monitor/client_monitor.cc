@@ -87,22 +87,35 @@ ClientObservation observe_clients(const ClientMonitorSpec& spec,
       s.mean += spec.baseline_lambda * r;
     }
     const bool both = client_signal_direction(signal) == "both";
-    const auto share = static_cast<std::size_t>(
-        std::ceil(spec.min_group_fraction * static_cast<double>(tested.size())));
-    const std::size_t g = std::max<std::size_t>({spec.min_group, share, 1});
-    bool fired[2] = {false, false};  // up, down: at least g clients past h
+    // A group of G = max(min_group, ceil(share x tested)) clients past h, or a smaller one of g
+    // (min_group <= g < G) standing further out, past h G / g: the group statistic is
+    // max_g (g / G) S_(g), S_(g) the g-th largest CUSUM, against h. Up to G = min_group (small
+    // federations) it is S_(min_group) against h.
+    const std::size_t lo = std::max<std::size_t>(spec.min_group, 1);
+    const std::size_t full =
+        std::max(lo, static_cast<std::size_t>(
+                         std::ceil(spec.min_group_fraction * static_cast<double>(tested.size()))));
+    double cut[2] = {0, 0};          // up, down: the members' threshold h G / g of the best g
+    bool fired[2] = {false, false};  // up, down: the group statistic past h
     for (const bool up : {true, false}) {
       if (up && !both) continue;
       std::vector<double> sorted = up ? ups : downs;
       std::sort(sorted.begin(), sorted.end(), std::greater<double>());
-      o.group_statistic[signal + (up ? "_up" : "_down")] = g <= sorted.size() ? sorted[g - 1] : 0.0;
-      fired[up ? 0 : 1] = g <= sorted.size() && sorted[g - 1] > spec.h;
+      double best = 0;
+      std::size_t best_g = full;
+      for (std::size_t g = lo; g <= full && g <= sorted.size(); ++g) {
+        const double stat = static_cast<double>(g) / static_cast<double>(full) * sorted[g - 1];
+        if (stat > best) best = stat, best_g = g;
+      }
+      o.group_statistic[signal + (up ? "_up" : "_down")] = best;
+      fired[up ? 0 : 1] = best > spec.h;
+      cut[up ? 0 : 1] = spec.h * static_cast<double>(full) / static_cast<double>(best_g);
     }
     for (std::size_t j = 0; j < tested.size(); ++j) {
       bool alarmed = false;
       for (const bool up : {true, false}) {
         const double stat = up ? ups[j] : downs[j];
-        if (!fired[up ? 0 : 1] || !(stat > spec.h)) continue;
+        if (!fired[up ? 0 : 1] || !(stat > cut[up ? 0 : 1])) continue;
         DetectorState& s = *tested[j].state;
         Alert a;
         a.metric = "client_" + signal;
@@ -110,7 +123,7 @@ ClientObservation observe_clients(const ClientMonitorSpec& spec,
         a.method = "group_cusum";
         a.direction = up ? "up" : "down";
         a.statistic = stat;
-        a.threshold = spec.h;
+        a.threshold = cut[up ? 0 : 1];
         a.value = tested[j].x;
         a.baseline_mean = s.mean;
         a.baseline_scale = s.scale;

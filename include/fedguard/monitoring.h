@@ -61,9 +61,10 @@ struct ClientMonitorSpec {
   double k = 0.5;             ///< CUSUM reference value
   double h = 14;              ///< CUSUM decision interval of each client
   std::size_t min_group = 3;  ///< clients that must cross h together (1: any client alone)
-  /// ... and at least this share of the clients tested on the signal in the round (rounded
-  /// up): in a large federation a few honest clients drift past h together by chance (at
-  /// n = 200 three did so every ~10 rounds), a group is a share of the federation. In [0, 1].
+  /// A group is G = max(min_group, ceil(min_group_fraction x the clients tested on the signal
+  /// in the round)) clients past h, or a smaller one of g >= min_group clients past h G / g
+  /// (standing further out): in a large federation a few honest clients drift past h together
+  /// by chance (at n = 200 three did so every ~10 rounds). In [0, 1].
   double min_group_fraction = 0.05;
   std::size_t warmup = 20;        ///< a client's first values of a signal fix its baseline (>= 2)
   double baseline_lambda = 0.05;  ///< the baseline mean follows the client's values (EWMA)

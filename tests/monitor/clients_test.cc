@@ -93,19 +93,31 @@ std::vector<RefAlert> reference(const ClientMonitorSpec& p, const std::string& s
                          p.min_scale);
       c.mean += p.baseline_lambda * r;
     }
-    auto count_over = [&](const std::vector<double>& v) {
-      return static_cast<std::size_t>(
-          std::count_if(v.begin(), v.end(), [&](double s) { return s > p.h; }));
-    };
-    // A group: min_group clients, and at least min_group_fraction of those tested (rounded up).
-    const std::size_t g = std::max<std::size_t>(
+    // A group: G = max(min_group, ceil(min_group_fraction x tested)) clients past h, or g of
+    // them (min_group <= g <= G) past h G / g. Written by counting: for each g and each value c,
+    // whether at least g clients are at c or above; the largest (g / G) c over those decides,
+    // and the members are the clients past h G / g for its g.
+    const std::size_t full = std::max<std::size_t>(
         p.min_group, static_cast<std::size_t>(
                          std::ceil(p.min_group_fraction * static_cast<double>(ids.size()))));
-    const bool fire_up = both && count_over(ups) >= g, fire_down = count_over(downs) >= g;
+    auto decide = [&](const std::vector<double>& v, double& member_cut) {
+      double best = 0;
+      for (std::size_t g = p.min_group; g <= full; ++g)
+        for (double c : v) {
+          const auto at_least = static_cast<std::size_t>(
+              std::count_if(v.begin(), v.end(), [&](double s) { return s >= c; }));
+          const double stat = double(g) / double(full) * c;
+          if (at_least >= g && stat > best)
+            best = stat, member_cut = p.h * double(full) / double(g);
+        }
+      return best > p.h;
+    };
+    double cut_up = p.h, cut_down = p.h;
+    const bool fire_up = both && decide(ups, cut_up), fire_down = decide(downs, cut_down);
     for (std::size_t j = 0; j < ids.size(); ++j) {
       bool hit = false;
-      if (fire_up && ups[j] > p.h) out.push_back({t, ids[j], "up"}), hit = true;
-      if (fire_down && downs[j] > p.h) out.push_back({t, ids[j], "down"}), hit = true;
+      if (fire_up && ups[j] > cut_up) out.push_back({t, ids[j], "up"}), hit = true;
+      if (fire_down && downs[j] > cut_down) out.push_back({t, ids[j], "down"}), hit = true;
       if (hit) st[ids[j]].up = st[ids[j]].down = 0;
     }
   }
@@ -127,7 +139,7 @@ std::vector<RefAlert> implementation(const ClientMonitorSpec& p, const std::stri
       EXPECT_EQ(a.method, "group_cusum");
       EXPECT_EQ(a.round, t);
       EXPECT_GT(a.statistic, a.threshold);
-      EXPECT_EQ(a.threshold, p.h);
+      EXPECT_GE(a.threshold, p.h);
       out.push_back({t, a.client, a.direction});
     }
     for (const std::string& id : o.forgotten) tracks.erase(id);
@@ -247,25 +259,35 @@ TEST(ClientMonitor, ACommonShiftAndALoneDrifterRaiseNoGroupAlert) {
   EXPECT_EQ(got.front().client, "c0");
 }
 
-// In a large federation a group is a share of it (min_group_fraction, 5%: 5 of 100 clients):
-// four clients stepping together are no group there, six are; with the share at 0, min_group
-// (3) decides as in a small federation.
-TEST(ClientMonitor, AGroupIsAShareOfALargeFederation) {
+// In a large federation a group is a share of it (min_group_fraction, 5%: G = 5 of 100
+// clients), or a smaller one standing further out (g clients past h G / g): four clients
+// stepping together alert later than six (past 17.5 instead of 14) and name only themselves;
+// two are no group (min_group 3); with the share at 0, four alert at h as in a small federation.
+TEST(ClientMonitor, AGroupIsAShareOfALargeFederationOrStandsFurtherOut) {
   ClientMonitorSpec p;
-  std::vector<RefAlert> got;
-  expect_matches_reference(p, "norm", streams(Change::kStep, -5.0, 160, 7, 100, 4), &got);
-  EXPECT_TRUE(got.empty()) << text(got);
-  expect_matches_reference(p, "norm", streams(Change::kStep, -5.0, 160, 7, 100, 6), &got);
-  ASSERT_FALSE(got.empty());
-  EXPECT_GE(got.front().round, 100u);
-  for (const RefAlert& a : got) {
-    EXPECT_LT(std::stoi(a.client.substr(1)), 6) << text(got);
-    EXPECT_EQ(a.side, "down");
-  }
+  std::vector<RefAlert> four, six, two, four_at_h;
+  expect_matches_reference(p, "norm", streams(Change::kStep, -5.0, 160, 7, 100, 4), &four);
+  expect_matches_reference(p, "norm", streams(Change::kStep, -5.0, 160, 7, 100, 6), &six);
+  expect_matches_reference(p, "norm", streams(Change::kStep, -5.0, 160, 7, 100, 2), &two);
   p.min_group_fraction = 0;
-  expect_matches_reference(p, "norm", streams(Change::kStep, -5.0, 160, 7, 100, 4), &got);
-  ASSERT_FALSE(got.empty());
-  for (const RefAlert& a : got) EXPECT_LT(std::stoi(a.client.substr(1)), 4) << text(got);
+  expect_matches_reference(p, "norm", streams(Change::kStep, -5.0, 160, 7, 100, 4), &four_at_h);
+  ASSERT_FALSE(four.empty());
+  ASSERT_FALSE(six.empty());
+  ASSERT_FALSE(four_at_h.empty());
+  EXPECT_TRUE(two.empty()) << text(two);
+  EXPECT_GE(six.front().round, 100u);
+  EXPECT_GT(four.front().round, six.front().round) << text(four) << " / " << text(six);
+  EXPECT_GT(four.front().round, four_at_h.front().round);
+  std::printf("100 clients, step -5: six alert %llu rounds after it, four %llu (at h: %llu)\n",
+              (unsigned long long)(six.front().round - 100),
+              (unsigned long long)(four.front().round - 100),
+              (unsigned long long)(four_at_h.front().round - 100));
+  for (const auto* alerts : {&four, &four_at_h})
+    for (const RefAlert& a : *alerts) {
+      EXPECT_LT(std::stoi(a.client.substr(1)), 4) << text(*alerts);
+      EXPECT_EQ(a.side, "down");
+    }
+  for (const RefAlert& a : six) EXPECT_LT(std::stoi(a.client.substr(1)), 6) << text(six);
 }
 
 TEST(ClientMonitor, DownOnlySignalsIgnoreAnUpwardDrift) {
