@@ -98,6 +98,9 @@ def blas_info(fedguard_path: str | None) -> dict:
             try:
                 out = subprocess.run([str(cli), "info"], capture_output=True, text=True, timeout=30).stdout
                 info["fedguard"] = next((l.split("BLAS:", 1)[1].strip() for l in out.splitlines() if "BLAS:" in l), "?")
+                gram = next((l.split("pass-1 Gram:", 1)[1].strip() for l in out.splitlines() if "pass-1 Gram:" in l), None)
+                if gram:  # since 2026-12-05: the Gram is not the BLAS's alone (tile_gram.cc)
+                    info["fedguard"] += f"; pass-1 Gram: {gram}"
                 info["fedguard_cli"] = str(cli.resolve())
             except (OSError, subprocess.SubprocessError) as e:
                 info["fedguard"] = f"unknown ({e})"

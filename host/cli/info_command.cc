@@ -7,6 +7,7 @@
 #include <string>
 
 #include "backend/cpu/blas_library.h"
+#include "backend/cpu/tile_gram.h"
 #include "backend/cuda/devices.h"
 #include "backend/cuda/plan.h"
 #include "cli/commands.h"
@@ -25,8 +26,9 @@ void add_info_command(CLI::App& app, int& exit_code) {
     const auto built = backends_built();
     for (std::size_t i = 0; i < built.size(); ++i)
       std::printf("%s%s", i ? ", " : "", built[i].c_str());
-    std::printf("\ncpu: %d threads\nBLAS: %s\n", omp_get_max_threads(),
-                backend::cpu::blas_description().c_str());
+    std::printf("\ncpu: %d threads\nBLAS: %s\npass-1 Gram: %s\n", omp_get_max_threads(),
+                backend::cpu::blas_description().c_str(),
+                backend::cpu::tile_gram_description().c_str());
     const auto devices = backend::cuda_devices();
     if (devices.empty()) std::printf("cuda: %s\n", backend::cuda_status().c_str());
     for (const auto& dev : devices)

@@ -186,6 +186,13 @@ def test_info_names_blas_and_kernel_and_a_cpu_only_machine_plainly(cli):
     blas = next(line for line in out.splitlines() if line.startswith("BLAS: "))
     assert blas.startswith("BLAS: OpenBLAS ") and ", kernel " in blas and "NO_LAPACKE" not in blas
     assert ".so" in blas  # the library file in use
+    # Pass 1's Gram: fedguard's register kernel on AVX-512 processors, the BLAS's SSYRK above its
+    # row limit and elsewhere (host/backend/cpu/tile_gram.cc); the line says which.
+    gram = next(line for line in out.splitlines() if line.startswith("pass-1 Gram: "))
+    assert "SSYRK" in gram
+    capped = subprocess.run([cli, "info"], capture_output=True, text=True, timeout=60, check=True,
+                            env={**os.environ, "FEDGUARD_CPU_LANES": "avx2"}).stdout
+    assert "pass-1 Gram: the BLAS's SSYRK (no AVX-512 lanes)" in capped
     cuda = next(line for line in out.splitlines() if line.startswith("cuda"))
     assert "insufficient" not in cuda
     if "cuda" not in fedguard.backends_built():

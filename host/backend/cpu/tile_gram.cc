@@ -16,6 +16,7 @@
 #include "backend/cpu/tile_gram.h"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -78,6 +79,15 @@ bool tile_gram(const float* tt, std::size_t ldt, std::size_t k, std::size_t w, f
   (void)tt, (void)ldt, (void)k, (void)w, (void)product;
   return false;
 #endif
+}
+
+std::string tile_gram_description() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (lane_isa() == LaneIsa::kAvx512)
+    return "fedguard's AVX-512 register kernel up to " + std::to_string(kTileGramRows) +
+           " rows, the BLAS's SSYRK above";
+#endif
+  return "the BLAS's SSYRK (no AVX-512 lanes)";
 }
 
 }  // namespace fedguard::backend::cpu

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace fedguard::backend::cpu {
 
@@ -18,5 +19,9 @@ constexpr std::size_t kTileGramRows = 512;
 /// kTileGramRows, or the processor or FEDGUARD_CPU_LANES without AVX-512): the caller runs the
 /// SSYRK instead.
 bool tile_gram(const float* tt, std::size_t ldt, std::size_t k, std::size_t w, float* product);
+
+/// What computes pass 1's Gram on this processor (for `fedguard info` and benchmark records):
+/// the register kernel up to kTileGramRows rows and the BLAS's SSYRK above, or the SSYRK alone.
+std::string tile_gram_description();
 
 }  // namespace fedguard::backend::cpu
