@@ -80,11 +80,7 @@ ClientObservation observe_clients(const ClientMonitorSpec& spec,
       s.s_down = std::max(0.0, s.s_down - e - spec.k);
       ups.push_back(s.s_up);
       downs.push_back(s.s_down);
-      const double r = t.x - s.mean;
-      s.scale = std::max(std::sqrt((1 - spec.scale_lambda) * s.scale * s.scale +
-                                   spec.scale_lambda * std::min(r * r, 9 * s.scale * s.scale)),
-                         spec.min_scale);
-      s.mean += spec.baseline_lambda * r;
+      follow_baseline(s, t.x, spec.baseline_lambda, spec.scale_lambda, spec.min_scale);
     }
     const bool both = client_signal_direction(signal) == "both";
     // A group of G = max(min_group, ceil(share x tested)) clients past h, or a smaller one of g

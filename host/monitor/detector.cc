@@ -20,6 +20,15 @@ const std::vector<std::pair<std::string, double>>& method_parameters(const std::
                                     << method << "\" (known: cusum, page_hinkley, ewma)");
 }
 
+void follow_baseline(DetectorState& s, double x, double baseline_lambda, double scale_lambda,
+                     double floor) {
+  const double r = x - s.mean;
+  s.scale = std::max(std::sqrt((1 - scale_lambda) * s.scale * s.scale +
+                               scale_lambda * std::min(r * r, 9 * s.scale * s.scale)),
+                     floor);
+  s.mean += baseline_lambda * r;
+}
+
 void restart_test(DetectorState& s) {
   s.n = 0;
   s.s_up = s.s_down = s.run_mean = s.extreme_up = s.extreme_down = 0;
@@ -58,15 +67,9 @@ std::optional<Alert> feed(const DetectorSpec& spec, DetectorState& s, double x,
     FEDGUARD_THROW(kInvalidInput, "unknown monitoring method \"" << spec.method << "\"");
   // The baseline follows the metric where the spec says so (after the test: this value was
   // judged against the baseline before it).
-  if (spec.baseline_lambda > 0 || spec.scale_lambda > 0) {
-    const double r = x - s.mean;
-    const double floor =
-        spec.min_scale > 0 ? spec.min_scale : 1e-9 * std::max(1.0, std::fabs(s.mean));
-    s.scale = std::max(std::sqrt((1 - spec.scale_lambda) * s.scale * s.scale +
-                                 spec.scale_lambda * std::min(r * r, 9 * s.scale * s.scale)),
-                       floor);
-    s.mean += spec.baseline_lambda * r;
-  }
+  if (spec.baseline_lambda > 0 || spec.scale_lambda > 0)
+    follow_baseline(s, x, spec.baseline_lambda, spec.scale_lambda,
+                    spec.min_scale > 0 ? spec.min_scale : 1e-9 * std::max(1.0, std::fabs(s.mean)));
   if (!t.alarm) return std::nullopt;
   ++s.alarms;
   restart_test(s);

@@ -64,6 +64,12 @@ TestStep ewma_step(const DetectorSpec& spec, DetectorState& state, double z);
 /// Restarts the test's statistics (after an alarm): keeps the baseline and the counters.
 void restart_test(DetectorState& state);
 
+/// A following baseline's step after value x was tested (docs/monitoring.md): scale^2 =
+/// (1 - scale_lambda) scale^2 + scale_lambda min((x - mean)^2, 9 scale^2), at least `floor`,
+/// then mean += baseline_lambda (x - mean). The metric detectors' and the client monitor's rule.
+void follow_baseline(DetectorState& state, double x, double baseline_lambda, double scale_lambda,
+                     double floor);
+
 /// The parameter names and defaults of a method; throws kInvalidInput for an unknown method.
 const std::vector<std::pair<std::string, double>>& method_parameters(const std::string& method);
 

@@ -231,8 +231,8 @@ static_assert(kernels::kCentreRowChunk % kGroup == 0, "a group of rows spans two
 // 100 x 1e6: 201 -> 190 ms on one thread, 103 -> 99 on two (2026-12-05; into L1 instead: 193 /
 // 102).
 struct NextRows {
-  const void* rows[8];
-  std::size_t bytes[8];
+  const void* rows[kGroup];
+  std::size_t bytes[kGroup];
   std::size_t m = 0, max_bytes = 0;
 
   // Prefetches span `span` of `spans`: an equal share of every row's cache lines.
@@ -340,7 +340,6 @@ __attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGrou
     out[i] = lanes.finish(src[i], j, w);
   }
 }
-
 #endif
 
 void load_rows(const float* const src[kGroup], float* const dst[kGroup], std::size_t m,
