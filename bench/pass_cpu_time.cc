@@ -17,8 +17,8 @@
 // Environment: FEDGUARD_BENCH_PAUSE_US=U sleeps U microseconds before each repeat (the idle gap
 // between a server's rounds: what waking the workers costs); FEDGUARD_BENCH_TEAM_ANY_SIZE=1 runs
 // every pass on all THREADS workers, however small (the backend otherwise keeps passes estimated
-// under 4 ms on one thread); FEDGUARD_BENCH_TILE_COLUMNS=W gives `mean` the column chunk W
-// (0: the backend's automatic one).
+// under 4 ms on one thread); FEDGUARD_BENCH_TILE_COLUMNS=W gives `mean` the column chunk W and
+// the scans the tile width W (0: the backend's automatic one).
 #include <cblas.h>
 #include <time.h>
 #include <unistd.h>
@@ -143,6 +143,8 @@ int main(int argc, char** argv) {
       req.gram = what != "scan";
       req.sketch_dim = what == "scan-sketch" ? 256 : 0;
       req.sketch_seed = 7;
+      if (const char* tc = std::getenv("FEDGUARD_BENCH_TILE_COLUMNS"))
+        req.tile_columns = std::strtoull(tc, nullptr, 10);
       backend->scan(req);
     }
     const double t = (threads > 0 ? wall_seconds() : cpu_seconds()) - t0;

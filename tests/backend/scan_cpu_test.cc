@@ -9,6 +9,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "fedguard/dtype.h"
 #include "geometry/gram_space.h"
 #include "kernels/scan_math.h"
 #include "support/engine_runner.h"
@@ -461,6 +462,57 @@ TEST(ScanMath, SaturateKeepsNaNAndClampsInfinities) {
   EXPECT_EQ(kernels::row_scale(0.0f), 1.0);
   EXPECT_EQ(kernels::row_scale(1.0f), 1.0);
   EXPECT_EQ(kernels::row_scale(3e20f), kernels::unit_scale(3e20f));
+}
+
+// Pass 1 reads float32 rows where they are and converts float16 / bfloat16 rows into its tile
+// (scan_cpu.cc, step 1): a narrow round and the float32 round of the same values (conversion is
+// exact) give the same summaries bit for bit, with the Gram, the sketch, a row that turns
+// non-finite in a late tile and one from the first, at a tile width that leaves a short last tile.
+TEST(ScanCpu, NarrowRowsGiveTheirFloat32RoundBitForBit) {
+  std::mt19937_64 rng(test_seed());
+  const std::size_t n = 19, d = 1000, tile = 192;
+  const std::vector<float> raw = to_floats(random_round(RoundShape{n, d, false, false, false, 0}, rng));
+  for (const DType dtype : {DType::kFloat16, DType::kBFloat16}) {
+    std::vector<std::uint16_t> narrow(n * d);
+    std::vector<float> wide(n * d);
+    for (std::size_t i = 0; i < n * d; ++i) {
+      narrow[i] = dtype == DType::kFloat16 ? float_to_half(raw[i]) : float_to_bfloat16(raw[i]);
+      wide[i] = dtype == DType::kFloat16 ? half_to_float(narrow[i]) : bfloat16_to_float(narrow[i]);
+    }
+    const std::uint16_t nan_bits = dtype == DType::kFloat16 ? 0x7e00 : 0x7fc0;
+    narrow[4 * d + 900] = nan_bits;  // non-finite from the fifth tile
+    wide[4 * d + 900] = std::numeric_limits<float>::quiet_NaN();
+    narrow[9 * d + 2] = dtype == DType::kFloat16 ? 0x7c00 : 0x7f80;  // +inf in the first tile
+    wide[9 * d + 2] = std::numeric_limits<float>::infinity();
+    auto run = [&](const void* data, DType type) {
+      const UpdateView view(data, n, d, type);
+      backend::ScanRequest req;
+      req.updates = &view;
+      for (std::size_t i = 0; i < n; ++i) req.rows.push_back(i);
+      req.tile_columns = tile;
+      req.sketch_dim = 32;
+      req.sketch_seed = 11;
+      return backend::make_cpu_backend(2, /*team_for_any_size=*/true)->scan(req);
+    };
+    const backend::ScanSummaries a = run(narrow.data(), dtype), b = run(wide.data(), DType::kFloat32);
+    EXPECT_EQ(a.finite, b.finite);
+    EXPECT_EQ(a.finite[4], 0);
+    EXPECT_EQ(a.finite[9], 0);
+    EXPECT_EQ(a.gram, b.gram);
+    EXPECT_EQ(a.sketch, b.sketch);
+    EXPECT_EQ(a.norms_sq, b.norms_sq);
+    EXPECT_EQ(a.centre_proj, b.centre_proj);
+    EXPECT_EQ(a.centre_sq, b.centre_sq);
+    EXPECT_EQ(a.positive, b.positive);
+    EXPECT_EQ(a.negative, b.negative);
+    // and they are the round's: a distance between two finite rows against float64
+    double want = 0;
+    for (std::size_t j = 0; j < d; ++j) {
+      const double diff = static_cast<double>(wide[j]) - wide[7 * d + j];
+      want += diff * diff;
+    }
+    EXPECT_NEAR(dist_from(a, 0, 7), want, 1e-5 * want);
+  }
 }
 
 }  // namespace

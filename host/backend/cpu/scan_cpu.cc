@@ -1,6 +1,7 @@
 // Pass 1 on the CPU: one read of every update, column tile by column tile.
 //
-// Per tile (k rows x w columns, converted to float32 in a k x w buffer):
+// Per tile (k rows x w columns; float32 rows read where they are, float16 / bfloat16 rows
+// converted into a k x w buffer):
 //   1. convert, and per row: finiteness, max |x|, sum x^2 (float64), sign counts; with a Gram,
 //      also each row chunk's float64 column sums for step 2 (one sweep over the rows, eight rows
 //      interleaved, so that the caller's memory is read once and in several streams);
@@ -248,17 +249,19 @@ struct NextRows {
   }
 };
 
-// Step 1's sweep of up to kGroup rows (m of them), fused so that each row is read once (from
-// memory, where the tile itself comes from cache): the copy of src[i] into dst[i] (the same
-// values where src[i] == dst[i], a row converted there), row_stats's sums in row_stats's lanes
-// and order (equal to it bit for bit), and, with `part`, the rows added in order into their
-// chunk's float64 column sums for step 2's centre (ahead of knowing whether each row is sane: a
-// chunk with a row that is not is summed again).
+// Step 1's sweep of up to kGroup rows (m of them), fused so that each row is read once from
+// memory: row_stats's sums in row_stats's lanes and order (equal to it bit for bit), and, with
+// `part`, the rows added in order into their chunk's float64 column sums for step 2's centre
+// (ahead of knowing whether each row is sane: a chunk with a row that is not is summed again).
+// Nothing is copied: the later steps read the rows where they are (the caller's float32 memory,
+// still in cache, or the tile row a narrower type was converted into). The copy into the tile
+// that this sweep used to make cost a store per value and a tile's worth of L2: pass 1 with the
+// Gram at 100 x 1e6 took 185-193 ms on one thread with it, 177-186 without; 97-101 -> 89-93 ms
+// on two (bench/results/scan_no_copy_2026-12-05.md).
 template <bool kPart>
-void load_rows_generic(const float* const src[kGroup], float* const dst[kGroup], std::size_t m,
-                       std::size_t w, double* part, RowStats out[kGroup]) {
+void load_rows_generic(const float* const src[kGroup], std::size_t m, std::size_t w, double* part,
+                       RowStats out[kGroup]) {
   for (std::size_t i = 0; i < m; ++i) {
-    if (src[i] != dst[i]) std::memcpy(dst[i], src[i], w * sizeof(float));
     if (kPart)
       for (std::size_t j = 0; j < w; ++j) part[j] += src[i][j];
     out[i] = row_stats_generic(src[i], w);
@@ -276,13 +279,11 @@ struct LoadLanes {
 
 template <bool kPart>
 __attribute__((target("avx2"), always_inline)) inline void load_step(LoadLanes& s, const float* src,
-                                                                     float* dst, double* part,
-                                                                     std::size_t j) {
+                                                                     double* part, std::size_t j) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
   const __m256 zero = _mm256_setzero_ps();
   const __m256 x = _mm256_loadu_ps(src + j);
-  _mm256_storeu_ps(dst + j, x);
   const __m256 a = _mm256_and_ps(x, abs_mask);
   s.bad = _mm256_sub_epi32(s.bad, _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));
   s.mx = _mm256_max_ps(a, s.mx);
@@ -302,8 +303,7 @@ __attribute__((target("avx2"), always_inline)) inline void load_step(LoadLanes& 
 // row after the other ran at about 9 GB/s on one thread, eight rows interleaved at about 13 (the
 // hardware prefetchers follow several streams; n = 100, d = 1e6, 2026-12-04).
 template <bool kPart>
-__attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGroup],
-                                                    float* const dst[kGroup], std::size_t m,
+__attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGroup], std::size_t m,
                                                     std::size_t w, double* part,
                                                     RowStats out[kGroup], const NextRows& next) {
   constexpr std::size_t kL = RowLanes::kL, kSpan = 64;
@@ -320,16 +320,14 @@ __attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGrou
       next.prefetch(i, span, spans);
       LoadLanes r = s[i];
       for (std::size_t j = j0; j < j0 + kSpan; j += kL)
-        load_step<kPart>(r, src[i], dst[i], part, j);
+        load_step<kPart>(r, src[i], part, j);
       s[i] = r;
     }
   for (std::size_t i = 0; i < m; ++i) {
     std::size_t j = j0;
-    for (; j + kL <= w; j += kL) load_step<kPart>(s[i], src[i], dst[i], part, j);
-    for (std::size_t t = j; t < w; ++t) {
-      dst[i][t] = src[i][t];
-      if (kPart) part[t] += src[i][t];
-    }
+    for (; j + kL <= w; j += kL) load_step<kPart>(s[i], src[i], part, j);
+    if (kPart)
+      for (std::size_t t = j; t < w; ++t) part[t] += src[i][t];
     RowLanes lanes;
     _mm256_storeu_pd(lanes.sq, s[i].sq_lo);
     _mm256_storeu_pd(lanes.sq + 4, s[i].sq_hi);
@@ -342,21 +340,21 @@ __attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGrou
 }
 #endif
 
-void load_rows(const float* const src[kGroup], float* const dst[kGroup], std::size_t m,
-               std::size_t w, double* part, RowStats out[kGroup], const NextRows& next) {
+void load_rows(const float* const src[kGroup], std::size_t m, std::size_t w, double* part,
+               RowStats out[kGroup], const NextRows& next) {
 #if defined(__x86_64__) && defined(__GNUC__)
   switch (lane_isa()) {
     // An AVX-512 sweep measured no faster (memory-bound; 7% slower at n = 10 on Zen 4's
     // double-pumped registers; 2026-12-05), so AVX-512 processors run the AVX2 one.
     case LaneIsa::kAvx512:
     case LaneIsa::kAvx2:
-      (part ? load_rows_avx2<true> : load_rows_avx2<false>)(src, dst, m, w, part, out, next);
+      (part ? load_rows_avx2<true> : load_rows_avx2<false>)(src, m, w, part, out, next);
       return;
     case LaneIsa::kSse2:
       break;
   }
 #endif
-  (part ? load_rows_generic<true> : load_rows_generic<false>)(src, dst, m, w, part, out);
+  (part ? load_rows_generic<true> : load_rows_generic<false>)(src, m, w, part, out);
 }
 
 // Step 3 for eight rows at a time, into the transposed tile that step 4's SSYRK reads (w x ldt,
@@ -512,6 +510,9 @@ struct Accumulators {
 // One worker's buffers, sized for the widest tile.
 struct Workspace {
   std::vector<float> tile, product, ref_tile, ref_product, centre, max_abs, sorted_max, subset_tile;
+  // Where each row of the tile is read: the caller's float32 memory, the tile row a narrower type
+  // was converted into, or zero_row for a row not finite.
+  std::vector<const float*> row;
   std::size_t ldt;                   // rows rounded up to kGroup: the transposed tile's row length
   std::vector<float> tile_t;         // step 3's centred, scaled tile, transposed (w x ldt)
   std::vector<float> zero_row;       // what a padding row of the last group reads
@@ -532,6 +533,7 @@ struct Workspace {
         centre(w),
         max_abs(k),
         sorted_max(k),
+        row(k),
         scale(k),
         inv_scale(k),
         ref_scale(r),
@@ -543,8 +545,8 @@ struct Workspace {
       centre_parts.resize(chunks(k) * w);
       tile_t.resize(w * ldt);
       centre64.resize(w);
-      zero_row.resize(w);
     }
+    zero_row.resize(w);
   }
   static std::size_t chunks(std::size_t k) {
     return (k + kernels::kCentreRowChunk - 1) / kernels::kCentreRowChunk;
@@ -552,7 +554,8 @@ struct Workspace {
   std::size_t bytes() const {
     return sizeof(float) * (tile.size() + product.size() + ref_tile.size() + ref_product.size() +
                             tile_t.size() + zero_row.size()) +
-           sizeof(double) * (centre64.size() + centre_parts.size());
+           sizeof(double) * (centre64.size() + centre_parts.size()) +
+           sizeof(const float*) * row.size();
   }
 };
 
@@ -607,8 +610,8 @@ class WorkspaceLease {
 // at a time share each column's bucket and sign loads and keep four independent chains of adds
 // in flight: 0.55 ns per value against 0.78 one row at a time (single thread, n = 100, d = 1e6,
 // q = 256; bench/results/sketch_2026-12-04.md). Scatter-bound: the count sketch is O(n d).
-void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t w,
-                       const float* tile, Workspace& ws, Accumulators& acc) {
+void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Workspace& ws,
+                       Accumulators& acc) {
   const std::size_t k = request.rows.size(), q = request.sketch_dim;
   ws.sketch_bucket.resize(w);
   ws.sketch_sign.resize(w);
@@ -626,8 +629,8 @@ void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t
   std::size_t i = 0;
   for (; i + 4 <= live; i += 4) {
     const std::size_t* rows = ws.sketch_live.data() + i;
-    const float *x0 = tile + rows[0] * w, *x1 = tile + rows[1] * w, *x2 = tile + rows[2] * w,
-                *x3 = tile + rows[3] * w;
+    const float *x0 = ws.row[rows[0]], *x1 = ws.row[rows[1]], *x2 = ws.row[rows[2]],
+                *x3 = ws.row[rows[3]];
     double *s0 = acc.sketch.data() + rows[0] * q, *s1 = acc.sketch.data() + rows[1] * q,
            *s2 = acc.sketch.data() + rows[2] * q, *s3 = acc.sketch.data() + rows[3] * q;
     for (std::size_t j = 0; j < w; ++j) {
@@ -640,7 +643,7 @@ void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t
     }
   }
   for (; i < live; ++i) {
-    const float* x = tile + ws.sketch_live[i] * w;
+    const float* x = ws.row[ws.sketch_live[i]];
     double* sk = acc.sketch.data() + ws.sketch_live[i] * q;
     for (std::size_t j = 0; j < w; ++j) sk[bucket[j]] += static_cast<double>(x[j] * sign[j]);
   }
@@ -673,18 +676,13 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
   if (request.gram) std::fill(parts, parts + Workspace::chunks(k) * w, 0.0);
   for (std::size_t p0 = 0; p0 < k; p0 += kGroup) {
     const float* src[kGroup];
-    float* dst[kGroup];
     std::size_t row[kGroup], m = 0;
     for (std::size_t p = p0; p < std::min(k, p0 + kGroup); ++p) {
-      float* out = tile + p * w;
       ws.max_abs[p] = 0;
       ws.summed[p] = 0;
-      if (!acc.finite[p]) {
-        std::fill(out, out + w, 0.0f);
-        continue;
-      }
-      src[m] = row_segment(view, request.rows[p], col0, w, out);
-      dst[m] = out;
+      ws.row[p] = ws.zero_row.data();
+      if (!acc.finite[p]) continue;
+      src[m] = row_segment(view, request.rows[p], col0, w, tile + p * w);
       row[m++] = p;
     }
     if (m == 0) continue;
@@ -697,19 +695,17 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       next.rows[next.m++] = static_cast<const unsigned char*>(c.data) + col0 * dtype_size(c.dtype);
     }
     RowStats st[kGroup];
-    load_rows(src, dst, m, w, request.gram ? parts + p0 / kChunk * w : nullptr, st, next);
+    load_rows(src, m, w, request.gram ? parts + p0 / kChunk * w : nullptr, st, next);
     for (std::size_t i = 0; i < m; ++i) {
       const std::size_t p = row[i];
       ws.summed[p] = request.gram;
-      if (!add_row_stats(st[i], p, w, acc)) {
-        std::fill(dst[i], dst[i] + w, 0.0f);
-        continue;
-      }
+      if (!add_row_stats(st[i], p, w, acc)) continue;
+      ws.row[p] = src[i];
       ws.max_abs[p] = st[i].max_abs;
     }
   }
   // 1b. Count sketch of the raw rows (float64 buckets: no scaling, whatever a client sends).
-  if (request.sketch_dim > 0) count_sketch_tile(request, col0, w, tile, ws, acc);
+  if (request.sketch_dim > 0) count_sketch_tile(request, col0, w, ws, acc);
   if (!request.gram) return;
 
   // 2. Robust centre: the mean of the rows of ordinary magnitude in this tile.
@@ -745,7 +741,7 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       std::fill(part, part + w, 0.0);
       for (std::size_t p = p0; p < p1; ++p) {
         if (!ws.sane[p]) continue;
-        const float* row = tile + p * w;
+        const float* row = ws.row[p];
         for (std::size_t j = 0; j < w; ++j) part[j] += row[j];
       }
     }
@@ -773,7 +769,7 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     std::uint8_t keep[kGroup];
     for (std::size_t i = 0; i < kGroup; ++i) {
       const std::size_t p = p0 + i;
-      rows[i] = p < k ? tile + p * w : ws.zero_row.data();
+      rows[i] = p < k ? ws.row[p] : ws.zero_row.data();
       keep[i] = p < k && acc.finite[p];
     }
     double proj[kGroup];
