@@ -471,7 +471,8 @@ TEST(ScanMath, SaturateKeepsNaNAndClampsInfinities) {
 TEST(ScanCpu, NarrowRowsGiveTheirFloat32RoundBitForBit) {
   std::mt19937_64 rng(test_seed());
   const std::size_t n = 19, d = 1000, tile = 192;
-  const std::vector<float> raw = to_floats(random_round(RoundShape{n, d, false, false, false, 0}, rng));
+  const std::vector<float> raw =
+      to_floats(random_round(RoundShape{n, d, false, false, false, 0}, rng));
   for (const DType dtype : {DType::kFloat16, DType::kBFloat16}) {
     std::vector<std::uint16_t> narrow(n * d);
     std::vector<float> wide(n * d);
@@ -494,7 +495,8 @@ TEST(ScanCpu, NarrowRowsGiveTheirFloat32RoundBitForBit) {
       req.sketch_seed = 11;
       return backend::make_cpu_backend(2, /*team_for_any_size=*/true)->scan(req);
     };
-    const backend::ScanSummaries a = run(narrow.data(), dtype), b = run(wide.data(), DType::kFloat32);
+    const backend::ScanSummaries a = run(narrow.data(), dtype),
+                                 b = run(wide.data(), DType::kFloat32);
     EXPECT_EQ(a.finite, b.finite);
     EXPECT_EQ(a.finite[4], 0);
     EXPECT_EQ(a.finite[9], 0);

@@ -319,8 +319,7 @@ __attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGrou
     for (std::size_t i = 0; i < m; ++i) {
       next.prefetch(i, span, spans);
       LoadLanes r = s[i];
-      for (std::size_t j = j0; j < j0 + kSpan; j += kL)
-        load_step<kPart>(r, src[i], part, j);
+      for (std::size_t j = j0; j < j0 + kSpan; j += kL) load_step<kPart>(r, src[i], part, j);
       s[i] = r;
     }
   for (std::size_t i = 0; i < m; ++i) {
