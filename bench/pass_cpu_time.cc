@@ -2,7 +2,8 @@
 // 2-core machine wall-clock times of single-threaded runs swung 2x with the other engineers'
 // builds, CPU time much less. Single thread only (a parallel run's CPU time is not its cost).
 //   fedguard_pass_cpu_time N D REPEATS WHAT
-//   WHAT: median | trimmed (b = N/10) | mean (pass 2 of a linear rule, every coefficient 1/N)
+//   WHAT: median | trimmed (b = N/10) | nnm-trimmed (the trimmed mean, b = N/10, of NNM's mixed
+//         rows with f = N/5: the recommended preset's pass 2 without an attack) | mean (pass 2 of a linear rule, every coefficient 1/N)
 //         | scan (no Gram) | scan-gram | scan-sketch (Gram, k = 256)
 //         | syrk (the bare cblas_ssyrk of pass 1's Gram over the same column tiles, lda = D: the
 //         BLAS floor of scan-gram; bench/results/blas_2026-12-04.md)
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
   if (argc != 5 && argc != 6) {
     std::fprintf(stderr,
                  "usage: %s N D REPEATS "
-                 "median|trimmed|mean|scan|scan-gram|scan-sketch|syrk|tile-syrk|tile-gram "
+                 "median|trimmed|nnm-trimmed|mean|scan|scan-gram|scan-sketch|syrk|tile-syrk|tile-gram "
                  "[THREADS]\n",
                  argv[0]);
     return 2;
@@ -128,13 +129,21 @@ int main(int argc, char** argv) {
       if (const char* tc = std::getenv("FEDGUARD_BENCH_TILE_COLUMNS"))
         req.tile_columns = std::strtoull(tc, nullptr, 10);
       backend->aggregate_linear(req, out.data());
-    } else if (what == "median" || what == "trimmed") {
+    } else if (what == "median" || what == "trimmed" || what == "nnm-trimmed") {
       backend::CoordinateAggregateRequest req;
       req.updates = &view;
       req.rows = rows;
       req.statistic = what == "median" ? backend::ColumnStatistic::kMedian
                                        : backend::ColumnStatistic::kTrimmedMean;
       req.param = what == "median" ? 0 : n / 10;
+      if (what == "nnm-trimmed") {  // the recommended preset's pass 2: NNM's mixing (f = n / 5)
+        const std::size_t f = n / 5, keep = n - f;
+        req.mixed_rows = n;
+        req.mix.assign(n * n, 0.0);
+        for (std::size_t i = 0; i < n; ++i)
+          for (std::size_t j = 0; j < keep; ++j)
+            req.mix[i * n + (i + j) % n] = 1.0 / static_cast<double>(keep);
+      }
       backend->aggregate_coordinatewise(req, out.data());
     } else {
       backend::ScanRequest req;
