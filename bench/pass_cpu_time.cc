@@ -2,14 +2,16 @@
 // 2-core machine wall-clock times of single-threaded runs swung 2x with the other engineers'
 // builds, CPU time much less. Single thread only (a parallel run's CPU time is not its cost).
 //   fedguard_pass_cpu_time N D REPEATS WHAT
-//   WHAT: median | trimmed (b = N/10) | nnm-trimmed (the trimmed mean, b = N/10, of NNM's mixed
-//         rows with f = N/5: the recommended preset's pass 2 without an attack) | mean (pass 2 of a linear rule, every coefficient 1/N)
+//   WHAT: median | trimmed (b = N/10)
+//         | nnm-trimmed (the trimmed mean, b = N/10, of NNM's mixed rows with f = N/5: the
+//         recommended preset's pass 2 without an attack)
+//         | mean (pass 2 of a linear rule, every coefficient 1/N)
 //         | scan (no Gram) | scan-gram | scan-sketch (Gram, k = 256)
 //         | syrk (the bare cblas_ssyrk of pass 1's Gram over the same column tiles, lda = D: the
 //         BLAS floor of scan-gram; bench/results/blas_2026-12-04.md)
 //         | tile-syrk | tile-gram (the same flops on one tile kept in cache: d / w times the
-//         SSYRK, or the backend's register kernel tile_gram, of one n x w tile transposed as pass 1
-//         writes it; the Gram's own speed without the memory;
+//         SSYRK, or the backend's register kernel tile_gram, of one n x w tile transposed as
+//         pass 1 writes it; the Gram's own speed without the memory;
 //         bench/results/tile_gram_2026-12-05.md)
 // Prints the minimum over the repeats, then their median and maximum, and the median of the
 // process's CPU time over the thread's: above 1 another thread (a BLAS pool) did part of the work.
@@ -55,11 +57,12 @@ double median_of(std::vector<double> v) {
 int main(int argc, char** argv) {
   using namespace fedguard;
   if (argc != 5 && argc != 6) {
-    std::fprintf(stderr,
-                 "usage: %s N D REPEATS "
-                 "median|trimmed|nnm-trimmed|mean|scan|scan-gram|scan-sketch|syrk|tile-syrk|tile-gram "
-                 "[THREADS]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s N D REPEATS "
+        "median|trimmed|nnm-trimmed|mean|scan|scan-gram|scan-sketch|syrk|tile-syrk|tile-gram "
+        "[THREADS]\n",
+        argv[0]);
     return 2;
   }
   const std::size_t n = std::strtoull(argv[1], nullptr, 10),
