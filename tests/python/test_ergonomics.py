@@ -70,6 +70,27 @@ def test_result_pickles_and_deepcopies():
     assert not (r.weights == 7).any()
 
 
+def test_result_fields_are_converted_once_on_first_read():
+    # every field comes from the C++ result when first read and is kept: the same object on the
+    # next read, equal to a fresh conversion, assignable, and pickled even if never read
+    x, r = round_with_ids()
+    raw = r._raw
+    for name in fedguard.RoundResult._LAZY:
+        first = getattr(r, name)
+        assert getattr(r, name) is first, name
+        if name not in ("client_ids", "reasons_by_id", "accepted_ids"):
+            np.testing.assert_equal(first, getattr(raw, name))
+    assert r.reasons_by_id == {rej["id"]: r.reasons[rej["client"]] for rej in r.rejections}
+    assert r.accepted_ids == [c for c, a in zip(r.client_ids, r.accepted) if a]
+    r.notes = ["set by the caller"]
+    assert r.notes == ["set by the caller"]
+    _, unread = round_with_ids()
+    copied = pickle.loads(pickle.dumps(unread))
+    assert copied.rejected_ids == ["site-0", "site-1"] and copied.client_ids == IDS
+    np.testing.assert_array_equal(copied.accepted, unread.accepted)
+    assert copied.metrics.keys() == unread.metrics.keys()
+
+
 def test_to_dict_is_plain_python():
     _, r = round_with_ids()
     d = r.to_dict()
