@@ -10,12 +10,13 @@
 // the upper triangle plus the diagonal blocks' lower part; with AVX-512VL the square on the
 // diagonal of each 16-row block goes by two 8-row blocks (192 lane products per column step
 // instead of 256, for the 136 wanted): at k = 100 the Gram in cache 107.3-108.3 -> 103.0-103.9
-// ms, at k = 10-50 6-17% faster (bench/results/tile_gram_2026-12-05.md). In float32, every column
-// added in order, as in the SSYRK it replaces (both accumulate a tile in float32; the tiles are
-// added in float64). Measured (bench/results/tile_gram_2026-12-05.md: one thread, the tile in
-// cache, AMD EPYC Zen 4, OpenBLAS 0.3.21 kernel Cooperlake): 1.31x the SSYRK at k = 100 (94 GFLOP/s
-// useful against the core's 117 peak), 1.5-2.4x at k = 10-50 (OpenBLAS runs 16-row panels and packs
-// the tile first), 1.06-1.16x at k = 200-512, 1.03x at 1000: above kTileGramRows the SSYRK stays.
+// ms, 6-17% at most row counts from 10 to 50 (bench/results/tile_gram_2026-12-05.md). In float32,
+// every column added in order, as in the SSYRK it replaces (both accumulate a tile in float32; the
+// tiles are added in float64). Measured (bench/results/tile_gram_2026-12-05.md: one thread, the
+// tile in cache, AMD EPYC Zen 4, OpenBLAS 0.3.21 kernel Cooperlake): 1.31x the SSYRK at k = 100 (94
+// GFLOP/s useful against the core's 117 peak), 1.5-2.4x at k = 10-50 (OpenBLAS runs 16-row panels
+// and packs the tile first), 1.06-1.16x at k = 200-512, 1.03x at 1000: above kTileGramRows the
+// SSYRK stays.
 #include "backend/cpu/tile_gram.h"
 
 #include <algorithm>
