@@ -34,6 +34,19 @@ double dist_from(const backend::ScanSummaries& s, std::size_t a, std::size_t b) 
   return s.gram[a * s.k + a] + s.gram[b * s.k + b] - 2 * s.gram[a * s.k + b];
 }
 
+// Two scans' summaries equal bit for bit, every field a later stage reads.
+void expect_same_summaries(const backend::ScanSummaries& a, const backend::ScanSummaries& b) {
+  EXPECT_EQ(a.finite, b.finite);
+  EXPECT_EQ(a.gram, b.gram);
+  EXPECT_EQ(a.subset_grams, b.subset_grams);
+  EXPECT_EQ(a.sketch, b.sketch);
+  EXPECT_EQ(a.norms_sq, b.norms_sq);
+  EXPECT_EQ(a.centre_proj, b.centre_proj);
+  EXPECT_EQ(a.centre_sq, b.centre_sq);
+  EXPECT_EQ(a.positive, b.positive);
+  EXPECT_EQ(a.negative, b.negative);
+}
+
 struct ScanCase {
   std::size_t n, d, tile;
   double offset;
@@ -199,13 +212,7 @@ TEST(ScanCpu, AReusedWorkspaceGivesTheFreshResultBitForBit) {
   const backend::ScanSummaries fresh = run(probe, d, true);
   run(hostile, d, true);  // leaves its tiles, scales and subset cursors in the workspace
   const backend::ScanSummaries reused = run(probe, d, true);
-  EXPECT_EQ(reused.gram, fresh.gram);
-  EXPECT_EQ(reused.subset_grams, fresh.subset_grams);
-  EXPECT_EQ(reused.norms_sq, fresh.norms_sq);
-  EXPECT_EQ(reused.centre_proj, fresh.centre_proj);
-  EXPECT_EQ(reused.finite, fresh.finite);
-  EXPECT_EQ(reused.positive, fresh.positive);
-  EXPECT_EQ(reused.centre_sq, fresh.centre_sq);
+  expect_same_summaries(reused, fresh);
 }
 
 // The summation orders host/backend/cpu/scan_cpu.cc documents, followed exactly (one thread, so
@@ -497,16 +504,9 @@ TEST(ScanCpu, NarrowRowsGiveTheirFloat32RoundBitForBit) {
     };
     const backend::ScanSummaries a = run(narrow.data(), dtype),
                                  b = run(wide.data(), DType::kFloat32);
-    EXPECT_EQ(a.finite, b.finite);
+    expect_same_summaries(a, b);
     EXPECT_EQ(a.finite[4], 0);
     EXPECT_EQ(a.finite[9], 0);
-    EXPECT_EQ(a.gram, b.gram);
-    EXPECT_EQ(a.sketch, b.sketch);
-    EXPECT_EQ(a.norms_sq, b.norms_sq);
-    EXPECT_EQ(a.centre_proj, b.centre_proj);
-    EXPECT_EQ(a.centre_sq, b.centre_sq);
-    EXPECT_EQ(a.positive, b.positive);
-    EXPECT_EQ(a.negative, b.negative);
     // and they are the round's: a distance between two finite rows against float64
     double want = 0;
     for (std::size_t j = 0; j < d; ++j) {
