@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/short_number.h"
+#include "detection/response.h"
 #include "detection/robust.h"
 #include "detection/signals.h"
 #include "fedguard/error.h"
@@ -144,14 +145,16 @@ int rank(ReasonCode code) {
       return 3;
     case ReasonCode::kHistoryDirection:
       return 4;
-    case ReasonCode::kSignOutlier:
+    case ReasonCode::kHistoryResponse:
       return 5;
-    case ReasonCode::kSpectralGroup:
+    case ReasonCode::kSignOutlier:
       return 6;
-    case ReasonCode::kSpectralOutlier:
+    case ReasonCode::kSpectralGroup:
       return 7;
-    default:
+    case ReasonCode::kSpectralOutlier:
       return 8;
+    default:
+      return 9;
   }
 }
 
@@ -228,6 +231,13 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       f.detail += " (cumulative update over " + std::to_string(history_rounds) +
                   " rounds at cosine " + short_number(s.values.value[q]) + " to the federation's)";
     }
+    if (s.code == ReasonCode::kHistoryResponse) {
+      const double rounds =
+          history.response_rounds.empty() ? 0.0 : static_cast<double>(history.response_rounds[a]);
+      f.values["history_response_rounds"] = rounds;
+      f.detail += " (its update grew along the model's movement: mean response z " +
+                  short_number(s.values.value[q]) + " over " + short_number(rounds) + " rounds)";
+    }
     if (s.code == ReasonCode::kHistoryOutlier) {
       f.values["history_rounds"] = static_cast<double>(history_rounds);
       f.detail += " (cumulative update over " + std::to_string(history_rounds) +
@@ -278,6 +288,11 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   for (const auto* b : {&history.norm_baseline, &history.sign_baseline})
     FEDGUARD_EXPECTS(b->empty() || b->size() == m,
                      "detection baselines: " << b->size() << " values for " << m << " clients");
+  FEDGUARD_EXPECTS(history.response.empty() ||
+                       (history.response.size() == m && history.response_rounds.size() == m),
+                   "detection responses: " << history.response.size() << " values and "
+                                           << history.response_rounds.size() << " round counts for "
+                                           << m << " clients");
   // Both history signals read the Gram matrix of the seasoned clients' histories: one product.
   std::vector<std::size_t> seasoned;
   std::vector<double> history_gram;
@@ -328,8 +343,9 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   for (std::size_t a = 0; a < m; ++a)
     if (worst[a] <= 1) kept.push_back(a);
   const std::size_t stage_b = signals.size();
-  if (kept.size() >= kMinClients && (spec.direction > 0 || spec.sign > 0 || spec.spectral > 0 ||
-                                     spec.spectral_group > 0 || spec.history_direction > 0)) {
+  if (kept.size() >= kMinClients &&
+      (spec.direction > 0 || spec.sign > 0 || spec.spectral > 0 || spec.spectral_group > 0 ||
+       spec.history_direction > 0 || spec.history_response > 0)) {
     // Without stage-A rejections (most rounds) stage B sees the same clients: no second copy
     // of the m x m matrices.
     std::optional<SignalInput> subset;
@@ -406,6 +422,29 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         if (spec.history_direction_group > 0)
           fire_tail_group(
               s, spec.history_direction_group,
+              static_cast<std::size_t>(std::floor(spec.max_reject_fraction *
+                                                  static_cast<double>(s.members.size() - 1))));
+        for (std::size_t q = 0; q < s.members.size(); ++q)
+          worst[s.members[q]] = std::max(worst[s.members[q]], s.excess[q]);
+      }
+    }
+    // Response: the kept clients with a mean response over enough rounds.
+    if (spec.history_response > 0 && !history.response.empty()) {
+      std::vector<std::size_t> members;
+      std::vector<double> means;
+      for (std::size_t a : kept)
+        if (std::isfinite(history.response[a])) {
+          members.push_back(a);
+          means.push_back(history.response[a]);
+        }
+      if (members.size() >= kMinClients) {
+        Scored& s = signals.emplace_back(history_response_signal(means),
+                                         ReasonCode::kHistoryResponse, spec.history_response);
+        s.members = std::move(members);
+        cut_signal(s, s.members.size());
+        if (spec.history_response_group > 0)
+          fire_tail_group(
+              s, spec.history_response_group,
               static_cast<std::size_t>(std::floor(spec.max_reject_fraction *
                                                   static_cast<double>(s.members.size() - 1))));
         for (std::size_t q = 0; q < s.members.size(); ++q)

@@ -48,6 +48,11 @@ struct HistoryInput {
   /// (the state's mean over its accepted rounds, already capped; 0: none yet). Empty: none.
   /// A baseline widens the client's cut on its own side only (docs/detection.md).
   std::vector<double> norm_baseline, sign_baseline;
+  /// Per client given to detect(), in order: the mean of its per-round response z's, this
+  /// round's included (detection/response.h; NaN: fewer than kResponseMinRounds rounds with a
+  /// response), and how many rounds that mean covers. Empty: the signal does not run.
+  std::vector<double> response;
+  std::vector<std::uint64_t> response_rounds;
 };
 
 /// A client's history counts once it covers this many rounds (one round is the collusion signal).

@@ -169,6 +169,8 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       {"history", &spec.history},
       {"history_direction", &spec.history_direction},
       {"history_direction_group", &spec.history_direction_group},
+      {"history_response", &spec.history_response},
+      {"history_response_group", &spec.history_response_group},
       {"max_norm_ratio", &spec.max_norm_ratio},
       {"collusion_max_distance", &spec.collusion_max_distance},
       {"max_reject_fraction", &spec.max_reject_fraction},
@@ -193,7 +195,7 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
                          << item.key() << "\" in config \"detection\" (known: enabled, "
                          << "norm, direction, sign, sign_zero_fraction, spectral, spectral_group, "
                          << "collusion, history, history_direction, history_direction_group, "
-                         << "max_norm_ratio, "
+                         << "history_response, history_response_group, max_norm_ratio, "
                          << "collusion_max_distance, max_reject_fraction, baseline_rate, "
                          << "baseline_cap, baseline_min_rounds, baseline_min_accepted)");
     FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key()
@@ -215,6 +217,8 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"history", s.history},
           {"history_direction", s.history_direction},
           {"history_direction_group", s.history_direction_group},
+          {"history_response", s.history_response},
+          {"history_response_group", s.history_response_group},
           {"max_norm_ratio", s.max_norm_ratio},
           {"collusion_max_distance", s.collusion_max_distance},
           {"max_reject_fraction", s.max_reject_fraction},
@@ -480,8 +484,9 @@ void check_config_values(const EngineConfig& c) {
       std::isfinite(c.reputation.initial) && c.reputation.initial >= 0 && c.reputation.initial <= 1,
       "config \"reputation.initial\" must be in [0, 1], got " << c.reputation.initial);
   const DetectionSpec& dt = c.detection;
-  for (double budget : {dt.norm, dt.direction, dt.sign, dt.spectral, dt.collusion, dt.history,
-                        dt.history_direction, dt.history_direction_group})
+  for (double budget :
+       {dt.norm, dt.direction, dt.sign, dt.spectral, dt.collusion, dt.history, dt.history_direction,
+        dt.history_direction_group, dt.history_response, dt.history_response_group})
     FEDGUARD_EXPECTS(
         std::isfinite(budget) && budget >= 0 && budget < 0.5,
         "config \"detection\": every signal's false-alarm budget must be in [0, 0.5), got "

@@ -10,6 +10,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/devices.h"
+#include "detection/response.h"
 #include "engine/config_check.h"
 #include "engine/stages.h"
 #include "engine/state_file.h"
@@ -139,7 +140,7 @@ void Engine::Impl::commit(engine::Pending& pending) {
   if ((policy.needs(rules::kPreviousAggregate) || pending.monitor) && pending.aggregate)
     state.previous_aggregate.assign(pending.aggregate->begin(), pending.aggregate->end());
   if (pending.monitor) monitor::commit(state.monitor, std::move(*pending.monitor));
-  const bool keep_last = policy.needs(rules::kAggregateSketches);
+  const bool keep_last = policy.needs(rules::kAggregateSketches) || engine::tracks_response(config);
   for (auto& [id, sketch] : pending.sketches) {
     engine::ClientHistory& h = state.clients[id];
     if (h.sketch_sum.empty()) h.sketch_sum.assign(sketch.size(), 0.0);
@@ -165,6 +166,18 @@ void Engine::Impl::commit(engine::Pending& pending) {
       b->weight = (1 - rate) * b->weight + rate;
       ++b->rounds;
     }
+  }
+  for (const auto& [id, z] : pending.response) {
+    engine::ClientHistory& h = state.clients[id];
+    h.response_sum += z;
+    ++h.response_rounds;
+  }
+  for (const auto& [id, accepted] : pending.accepted_now)
+    state.clients[id].last_accepted = accepted;
+  if (pending.response_round) {
+    state.response_window.push_back(std::move(*pending.response_round));
+    if (state.response_window.size() > detection::kResponseMaxGap)
+      state.response_window.erase(state.response_window.begin());
   }
   for (const auto& [id, o] : pending.outcome) {
     engine::ClientHistory& h = state.clients[id];

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "engine/state_file.h"
 #include "fedguard/rejection.h"
 #include "fedguard/round.h"
 #include "geometry/gram_space.h"
@@ -37,6 +38,11 @@ struct Pending {
     double norm_z = 0, sign_z = 0;
   };
   std::map<std::string, BaselineEvidence> baseline;
+  /// Per client id with a response this round (detection/response.h): its response z; the
+  /// round's entry of the response window; whether each scanned client was accepted.
+  std::map<std::string, double> response;
+  std::optional<ResponseRound> response_round;
+  std::map<std::string, bool> accepted_now;
   /// The round's aggregate (the next previous aggregate), when the state keeps one: copied at
   /// the commit into the state's buffer (the same d each round: no allocation).
   const std::vector<float>* aggregate = nullptr;

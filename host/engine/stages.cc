@@ -7,6 +7,7 @@
 
 #include "common/gaussian_noise.h"
 #include "detection/detector.h"
+#include "detection/response.h"
 #include "fedguard/error.h"
 #include "geometry/gram_space.h"
 #include "monitor/metrics.h"
@@ -24,8 +25,9 @@ std::string count_list(const std::map<std::string, std::size_t>& counts) {
 // The per-client sketch is kept when a rule reads it or one of the detection stage's history
 // signals is on.
 std::size_t sketch_dim_of(const EngineView& e) {
-  const bool history = e.config.detection.enabled &&
-                       (e.config.detection.history > 0 || e.config.detection.history_direction > 0);
+  const bool history = e.config.detection.enabled && (e.config.detection.history > 0 ||
+                                                      e.config.detection.history_direction > 0 ||
+                                                      e.config.detection.history_response > 0);
   return e.policy.needs(rules::kSketch) || history ? e.config.sketch_dim : 0;
 }
 
@@ -206,6 +208,62 @@ void recall_stage(const EngineView& e, RoundWork& w) {
       w.pending.participants.push_back(ids[w.rows[p]]);
 }
 
+namespace {
+
+// The response signal's input (detection/response.h): for each alive client seen within
+// kResponseMaxGap rounds, the cosine between the change of its sketch since then and the model's
+// movement in between, taken as the sum over those rounds of the mean sketch of the clients each
+// accepted, the client itself left out of its own round's mean (so that a client's answer does
+// not depend on whether it was in the aggregate: a rejected or trimmed client would otherwise
+// lack the negative term its own contribution adds); z'd over the round, then its mean z over
+// its rounds, this one included. A client without a response this round keeps its earlier
+// mean. The new z's wait in pending until the commit.
+void response_input(const EngineView& e, RoundWork& w, detection::HistoryInput& history) {
+  const std::size_t k = w.roles.sketch_dim, m = w.alive.size();
+  const auto& past = e.state.response_window;
+  const std::uint64_t now = e.state.rounds;
+  std::vector<double> cosines(m, std::nan("")), change(k);
+  std::vector<const ClientHistory*> seen(m, nullptr);
+  for (std::size_t a = 0; a < m; ++a) {
+    const std::size_t p = w.alive[a];
+    const ClientHistory* h = history_of(e, w.result.client_ids[w.rows[p]]);
+    seen[a] = h;
+    if (!h || h->rounds_seen == 0 || h->last_sketch.size() != k || h->last_round >= now) continue;
+    const std::uint64_t gap = now - h->last_round;
+    if (gap > detection::kResponseMaxGap || gap > past.size()) continue;
+    std::fill(change.begin(), change.end(), 0.0);
+    for (std::size_t b = past.size() - gap; b < past.size(); ++b) {
+      const ResponseRound& r = past[b];
+      const bool self = b == past.size() - gap && h->last_accepted;
+      if (r.accepted_sum.size() != k || r.accepted <= (self ? 1u : 0u)) continue;
+      const std::uint64_t others = r.accepted - (self ? 1 : 0);
+      const double inv = 1.0 / static_cast<double>(others);
+      for (std::size_t q = 0; q < k; ++q)
+        change[q] += (r.accepted_sum[q] - (self ? h->last_sketch[q] : 0.0)) * inv;
+    }
+    cosines[a] = detection::response_cosine(w.summaries.sketch.data() + p * k,
+                                            h->last_sketch.data(), change.data(), k);
+  }
+  const std::vector<double> z = detection::round_response_z(cosines);
+  history.response.assign(m, std::nan(""));
+  history.response_rounds.assign(m, 0);
+  for (std::size_t a = 0; a < m; ++a) {
+    const ClientHistory* h = seen[a];
+    double sum = h ? h->response_sum : 0.0;
+    std::uint64_t rounds = h ? h->response_rounds : 0;
+    if (std::isfinite(z[a])) {
+      sum += z[a];
+      ++rounds;
+      w.pending.response[w.result.client_ids[w.rows[w.alive[a]]]] = z[a];
+    }
+    history.response_rounds[a] = rounds;
+    if (rounds >= detection::kResponseMinRounds)
+      history.response[a] = sum / static_cast<double>(rounds);
+  }
+}
+
+}  // namespace
+
 void detect_stage(const EngineView& e, RoundWork& w) {
   const geometry::GramSpace& space = w.space();
   detection::HistoryInput history;
@@ -238,6 +296,7 @@ void detect_stage(const EngineView& e, RoundWork& w) {
       history.sign_baseline[a] = own(h->sign_baseline);
     }
   }
+  if (tracks_response(e.config) && w.roles.sketch_dim > 0) response_input(e, w, history);
   detection::DetectionOutcome found = detection::detect(
       e.config.detection, space, w.alive, w.d, history, e.config.threads, e.detection_workspace);
   std::vector<std::uint8_t> rejected(w.alive.size(), 0);
@@ -417,16 +476,35 @@ void baseline_evidence(RoundWork& w) {
 
 }  // namespace
 
+bool tracks_response(const EngineConfig& config) {
+  return config.detection.enabled && config.detection.history_response > 0 && config.sketch_dim > 0;
+}
+
 void record_stage(const EngineView& e, RoundWork& w) {
   RoundResult& result = w.result;
   if (e.policy.needs(rules::kAggregateSketches)) {
     // The sketch of what the server applies this round (FLDetector's model-change history):
     // one more row through the same sketch as the updates, so the two are comparable exactly.
     const UpdateView one(result.aggregate.data(), 1, w.d, DType::kFloat32);
-    const std::size_t sketch_dim = e.policy.needs(rules::kSketch) ? e.config.sketch_dim : 0;
+    const std::size_t sketch_dim = sketch_dim_of(e);
     backend::ScanRequest req{&one,  {0}, {},         e.config.tile_columns,
                              false, {},  sketch_dim, e.config.sketch_seed};
     w.pending.aggregate_sketch = e.backend.scan(req).sketch;
+  }
+  if (tracks_response(e.config) && w.roles.sketch_dim > 0) {
+    // The response window's entry: the accepted clients' sketches summed (in position order).
+    const std::size_t k = w.roles.sketch_dim;
+    ResponseRound round;
+    round.accepted_sum.assign(k, 0.0);
+    for (std::size_t p = 0; p < w.rows.size(); ++p) {
+      if (!w.summaries.finite[p]) continue;
+      const bool accepted = w.decision.accepted[p] != 0;
+      w.pending.accepted_now[w.result.client_ids[w.rows[p]]] = accepted;
+      if (!accepted) continue;
+      ++round.accepted;
+      for (std::size_t q = 0; q < k; ++q) round.accepted_sum[q] += w.summaries.sketch[p * k + q];
+    }
+    w.pending.response_round = std::move(round);
   }
   if (e.tracks_reputation) reputation_evidence(e, w);
   if (e.config.detection.enabled && e.config.detection.baseline_rate > 0) baseline_evidence(w);

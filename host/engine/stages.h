@@ -48,6 +48,10 @@ void aggregate_stage(const EngineView& e, RoundWork& w);
 /// Scores, reputation evidence, the aggregate's sketch: completes result and pending.
 void record_stage(const EngineView& e, RoundWork& w);
 
+/// Whether the detection stage's response signal runs: it keeps each client's last sketch and
+/// the sketches of the last aggregates (detection/response.h).
+bool tracks_response(const EngineConfig& config);
+
 /// The reputation update r <- decay r + (1 - decay) outcome (docs/rules_spectral_trust.md,
 /// "reputation").
 double updated_reputation(double before, double outcome, const ReputationSpec& spec);

@@ -11,6 +11,7 @@
 
 #include "common/json_parse.h"
 #include "common/regular_file.h"
+#include "detection/response.h"
 #include "fedguard/error.h"
 #include "fedguard/identity.h"
 
@@ -47,6 +48,16 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
   for (const auto& s : state.aggregate_sketches)
     FEDGUARD_EXPECTS(s.size() == sketch_dim,
                      "an aggregate sketch has " << s.size() << " values, expected " << sketch_dim);
+  if (!state.response_window.empty()) {  // optional: the response signal's last rounds
+    nlohmann::json window = nlohmann::json::array();
+    for (const ResponseRound& r : state.response_window) {
+      FEDGUARD_EXPECTS(
+          r.accepted_sum.size() == sketch_dim,
+          "a response round has " << r.accepted_sum.size() << " values, expected " << sketch_dim);
+      window.push_back({{"accepted", r.accepted}, {"sum", r.accepted_sum}});
+    }
+    header["response_window"] = std::move(window);
+  }
   header["clients"] = nlohmann::json::array();
   for (const auto& [id, h] : state.clients) {
     for (const auto* v : {&h.sketch_sum, &h.last_sketch})
@@ -69,6 +80,9 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
                                   {"accepted", &h.accepted_share}})
       if (b->rounds > 0) baseline[name] = nlohmann::json::array({b->sum, b->weight, b->rounds});
     if (!baseline.empty()) c["baseline"] = std::move(baseline);
+    if (h.response_rounds > 0)
+      c["response"] = nlohmann::json::array({h.response_sum, h.response_rounds});
+    if (h.last_accepted) c["last_accepted"] = true;
     header["clients"].push_back(std::move(c));
   }
   header["verification"] =
@@ -243,6 +257,33 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
     FEDGUARD_THROW(kIo, path << ": offset 16: previous aggregate of " << agg
                              << " values for model_dim " << state.model_dim);
   const std::uint64_t agg_sketches = version >= 2 ? number_in(h, "aggregate_sketches") : 0;
+  if (h.contains("response_window")) {  // [{"accepted": m, "sum": [sketch_dim finite]}, ...]
+    const nlohmann::json& window = h.at("response_window");
+    if (!window.is_array() || window.size() > detection::kResponseMaxGap)
+      FEDGUARD_THROW(kIo, path << ": offset 16: field 'response_window' is not a list of at most "
+                               << detection::kResponseMaxGap << " rounds");
+    for (const nlohmann::json& r : window) {
+      const bool shaped = r.is_object() && r.size() == 2 && r.contains("accepted") &&
+                          r.at("accepted").is_number_unsigned() && r.contains("sum") &&
+                          r.at("sum").is_array() && r.at("sum").size() == sketch_dim;
+      ResponseRound round;
+      if (shaped) {
+        round.accepted = r.at("accepted").get<std::uint64_t>();
+        for (const nlohmann::json& v : r.at("sum")) {
+          if (!v.is_number() || !std::isfinite(v.get<double>())) {
+            round.accepted_sum.clear();
+            break;
+          }
+          round.accepted_sum.push_back(v.get<double>());
+        }
+      }
+      if (!shaped || round.accepted_sum.size() != sketch_dim)
+        FEDGUARD_THROW(kIo, path << ": offset 16: a 'response_window' round is not {\"accepted\": "
+                                    "count, \"sum\": ["
+                                 << sketch_dim << " finite numbers]}");
+      state.response_window.push_back(std::move(round));
+    }
+  }
   if (!h.contains("clients") || !h.at("clients").is_array())
     FEDGUARD_THROW(kIo, path << ": offset 16: header field 'clients' missing or not a list");
   const auto& clients = h.at("clients");
@@ -358,6 +399,21 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
       }
     }
     if (c.contains("baseline")) read_baselines(c, path, ch);
+    if (c.contains("response")) {  // [sum of response z's, rounds >= 1], each z within +-50
+      const nlohmann::json& r = c.at("response");
+      const bool shaped = r.is_array() && r.size() == 2 && r[0].is_number() &&
+                          r[1].is_number_unsigned() && r[1].get<std::uint64_t>() > 0;
+      const double sum = shaped ? r[0].get<double>() : 0;
+      if (!shaped || !std::isfinite(sum) ||
+          !(std::fabs(sum) <=
+            detection::kResponseZLimit * static_cast<double>(r[1].get<std::uint64_t>())))
+        FEDGUARD_THROW(kIo, path << ": offset 16: client 'response' is not [finite sum, rounds "
+                                    ">= 1] with |sum| <= "
+                                 << detection::kResponseZLimit << " x rounds in " << c.dump());
+      ch.response_sum = sum;
+      ch.response_rounds = r[1].get<std::uint64_t>();
+    }
+    if (c.contains("last_accepted")) ch.last_accepted = flag_in(c, "last_accepted");
     for (auto [want, dest] :
          {std::pair{has_sum, &ch.sketch_sum}, std::pair{has_last, &ch.last_sketch}}) {
       if (!want) continue;

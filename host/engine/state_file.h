@@ -62,6 +62,18 @@ struct ClientHistory {
   /// Detection's own baselines: the norm and sign z over accepted rounds, and the share of
   /// its rounds the client was accepted in (1 or 0 each round, the same EWMA).
   SignalBaseline norm_baseline, sign_baseline, accepted_share;
+  /// The response signal (detection/response.h): the sum of the client's per-round response z's
+  /// and how many rounds they cover.
+  double response_sum = 0;
+  std::uint64_t response_rounds = 0;
+  bool last_accepted = false;  ///< whether its last update was in that round's accepted set
+};
+
+/// One round of the response signal's window: the sum of the sketches of the clients the round
+/// accepted, and how many (detection/response.h: each client's model change leaves itself out).
+struct ResponseRound {
+  std::vector<double> accepted_sum;
+  std::uint64_t accepted = 0;
 };
 
 struct EngineState {
@@ -71,6 +83,7 @@ struct EngineState {
   std::uint64_t model_dim = 0;
   std::vector<float> previous_aggregate;
   std::vector<std::vector<double>> aggregate_sketches;  ///< oldest first
+  std::vector<ResponseRound> response_window;           ///< oldest first, the last rounds
   std::map<std::string, ClientHistory> clients;
   // The last verified round this engine completed and its nonce (stale_round, nonce reuse).
   bool has_verified_round = false;

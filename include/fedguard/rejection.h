@@ -39,6 +39,7 @@ enum class ReasonCode {
   kCollusion,
   kHistoryOutlier,
   kHistoryDirection,
+  kHistoryResponse,
   // decide: a policy filter, or the vote of the filters
   kFilter,
   kVote,

@@ -1303,7 +1303,8 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
   // The norm signal alone, without the absolute cap: the rule under test decides by itself.
   const std::string config =
       R"({"preset": "recommended", "f": 3, "detection": {"direction": 0, "sign": 0,
-          "collusion": 0, "history": 0, "history_direction": 0, "spectral_group": 0,
+          "collusion": 0, "history": 0, "history_direction": 0, "history_response": 0,
+          "spectral_group": 0,
           "max_norm_ratio": 0, "baseline_rate": 0.1, "baseline_cap": 2,
           "baseline_min_rounds": 5, "baseline_min_accepted": 0.5}})";
   Engine engine(EngineConfig::from_json(config));

@@ -383,5 +383,34 @@ TEST_F(HardeningState, HostileBaselinesAreRefusedNamingTheFile) {
   }
 }
 
+// The response signal's sums (docs/detection.md, `history_response`): [sum, rounds], each
+// round's z within +-50; anything else is refused naming the file and the offset.
+TEST_F(HardeningState, HostileResponseSumsAreRefusedNamingTheFile) {
+  auto file = [](const std::string& response) {
+    const std::string header =
+        R"({"version":4,"sketch":"count","sketch_dim":4,"sketch_seed":7,"model_dim":0,"rounds":3,"previous_aggregate":0,"aggregate_sketches":0,"clients":[{"id":"a","rounds_seen":2,"last_round":2,"sketch":false,"last_sketch":false,"reputation":null,"suspicion":[],"response":)" +
+        response + "}]}";
+    std::string bytes = "FGSTATE1";
+    const std::uint64_t len = header.size();
+    bytes.append(reinterpret_cast<const char*>(&len), 8);
+    return bytes + header;
+  };
+  const std::string config =
+      R"({"sketch_dim": 4, "sketch_seed": 7, "aggregator": {"rule": "mean"}})";
+  write(path_, file("[1.5, 3]"));
+  Engine e = make_engine(config);
+  e.load_state(path_);
+  EXPECT_EQ(e.rounds_processed(), 3u);
+  for (const char* bad : {"3", "[1.5]", "[1.5, 0]", "[1.5, -2]", "[1.5, 2.5]", R"(["x", 3])",
+                          "[1e300, 3]", "[151, 3]", "[-151, 3]", "[1.5, 3, 4]"}) {
+    write(path_, file(bad));
+    Engine fresh = make_engine(config);
+    const std::string m = error_of([&] { fresh.load_state(path_); }, ErrorCategory::kIo);
+    EXPECT_TRUE(has(m, "offset 16:")) << bad << ": " << m;
+    EXPECT_TRUE(has(m, "'response'")) << bad << ": " << m;
+    EXPECT_EQ(fresh.rounds_processed(), 0u);
+  }
+}
+
 }  // namespace
 }  // namespace fedguard::test
