@@ -41,8 +41,8 @@ double response_cosine(const double* now, const double* before, const double* mo
                        std::size_t k);
 
 /// One round's response z's: the robust z of each finite cosine over the finite ones (median
-/// and 1.4826 MAD), clamped to +-kResponseZLimit; all NaN when fewer than kMinClients are finite or their
-/// MAD is 0 (no spread to calibrate against).
+/// and 1.4826 MAD), clamped to +-kResponseZLimit; all NaN when fewer than kMinClients are finite or
+/// their MAD is 0 (no spread to calibrate against).
 std::vector<double> round_response_z(const std::vector<double>& cosines);
 
 /// The signal over the clients' mean response z's (each over at least kResponseMinRounds
