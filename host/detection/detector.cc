@@ -83,6 +83,19 @@ void fire_tail_group(Scored& s, double alpha, std::size_t cap) {
   }
 }
 
+// A one-sided signal's per-client cut, then (group_alpha > 0) its group in the tail, at most
+// max_reject_fraction of its members; each member's worst excess over the signals so far.
+void cut_with_tail_group(Scored& s, double group_alpha, double max_reject_fraction,
+                         std::vector<double>& worst) {
+  cut_signal(s, s.members.size());
+  if (group_alpha > 0)
+    fire_tail_group(s, group_alpha,
+                    static_cast<std::size_t>(std::floor(
+                        max_reject_fraction * static_cast<double>(s.members.size() - 1))));
+  for (std::size_t q = 0; q < s.members.size(); ++q)
+    worst[s.members[q]] = std::max(worst[s.members[q]], s.excess[q]);
+}
+
 // A client's own baseline b widens its cut on the side it usually lies: a two-sided signal
 // fires above cut + max(b, 0) or below -(cut - min(b, 0)); never narrower than the round's cut.
 // `spared` marks the clients (by detect's index) the round's cut would have fired on.
@@ -418,14 +431,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         }
         Scored& s = signals.back();
         s.members = std::move(members);
-        cut_signal(s, s.members.size());
-        if (spec.history_direction_group > 0)
-          fire_tail_group(
-              s, spec.history_direction_group,
-              static_cast<std::size_t>(std::floor(spec.max_reject_fraction *
-                                                  static_cast<double>(s.members.size() - 1))));
-        for (std::size_t q = 0; q < s.members.size(); ++q)
-          worst[s.members[q]] = std::max(worst[s.members[q]], s.excess[q]);
+        cut_with_tail_group(s, spec.history_direction_group, spec.max_reject_fraction, worst);
       }
     }
     // Response: the kept clients with a mean response over enough rounds.
@@ -441,14 +447,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         Scored& s = signals.emplace_back(history_response_signal(means),
                                          ReasonCode::kHistoryResponse, spec.history_response);
         s.members = std::move(members);
-        cut_signal(s, s.members.size());
-        if (spec.history_response_group > 0)
-          fire_tail_group(
-              s, spec.history_response_group,
-              static_cast<std::size_t>(std::floor(spec.max_reject_fraction *
-                                                  static_cast<double>(s.members.size() - 1))));
-        for (std::size_t q = 0; q < s.members.size(); ++q)
-          worst[s.members[q]] = std::max(worst[s.members[q]], s.excess[q]);
+        cut_with_tail_group(s, spec.history_response_group, spec.max_reject_fraction, worst);
       }
     }
   } else if (kept.size() < kMinClients) {

@@ -19,6 +19,7 @@
 #include "detection/signals.h"
 #include "fedguard/fedguard.h"
 #include "geometry/gram_space.h"
+#include "support/group_cut_reference.h"
 #include "support/random_round.h"
 #include "synthetic/round.h"
 
@@ -436,25 +437,6 @@ TEST(DetectionCalibration, FalseAlarmRateMatchesBudgetAtEveryN) {
       }
     }
   }
-}
-
-// The z that k of n clients pass with probability alpha, brute force: the binomial tail as the
-// sum of every term, solved for q by bisection, then the calibrated t quantile (tested against
-// published tables above).
-double bf_group_cut(std::size_t k, std::size_t n, double alpha = 0.001) {
-  auto tail = [&](double q) {
-    double t = 0;
-    for (std::size_t j = k; j <= n; ++j)
-      t += std::exp(std::lgamma(n + 1.0) - std::lgamma(j + 1.0) - std::lgamma(n - j + 1.0) +
-                    double(j) * std::log(q) + double(n - j) * std::log1p(-q));
-    return t;
-  };
-  double lo = 1e-300, hi = 0.5;
-  for (int it = 0; it < 200; ++it) {
-    const double mid = std::sqrt(lo * hi);
-    (tail(mid) <= alpha ? lo : hi) = mid;
-  }
-  return detection::t_quantile(1 - lo, std::max(3.0, 0.55 * (double(n) - 1)));
 }
 
 // The spectral group signal against the float64 brute force in d-space: ten folds (position

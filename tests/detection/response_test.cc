@@ -18,6 +18,7 @@
 #include "detection/robust.h"
 #include "fedguard/fedguard.h"
 #include "geometry/gram_space.h"
+#include "support/group_cut_reference.h"
 #include "support/random_round.h"
 
 namespace fedguard::test {
@@ -43,23 +44,6 @@ std::pair<double, double> bf_location(const std::vector<double>& v, double floor
 
 double bf_cut(double alpha, std::size_t m) {
   return detection::t_quantile(1 - alpha, std::max(3.0, 0.55 * (double(m) - 1)));
-}
-
-// The order statistic's cut: the z that at least g of n clients pass with probability alpha.
-double bf_group_cut(std::size_t g, std::size_t n, double alpha) {
-  auto tail = [&](double q) {
-    double t = 0;
-    for (std::size_t j = g; j <= n; ++j)
-      t += std::exp(std::lgamma(n + 1.0) - std::lgamma(j + 1.0) - std::lgamma(n - j + 1.0) +
-                    double(j) * std::log(q) + double(n - j) * std::log1p(-q));
-    return t;
-  };
-  double lo = 1e-300, hi = 0.5;
-  for (int it = 0; it < 200; ++it) {
-    const double mid = std::sqrt(lo * hi);
-    (tail(mid) <= alpha ? lo : hi) = mid;
-  }
-  return detection::t_quantile(1 - lo, std::max(3.0, 0.55 * (double(n) - 1)));
 }
 
 TEST(ResponseSignal, FunctionsMatchTheFloat64BruteForce) {

@@ -121,6 +121,17 @@ class HardeningState : public ::testing::Test {
   static void write(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
   }
+  // A version-4 state file (header only) of one client "a" with `field` set to `json`: the
+  // client fields a stranger may have written.
+  static std::string file_with_client_field(const std::string& field, const std::string& json) {
+    const std::string header =
+        R"({"version":4,"sketch":"count","sketch_dim":4,"sketch_seed":7,"model_dim":0,"rounds":3,"previous_aggregate":0,"aggregate_sketches":0,"clients":[{"id":"a","rounds_seen":2,"last_round":2,"sketch":false,"last_sketch":false,"reputation":null,"suspicion":[],")" +
+        field + "\":" + json + "}]}";
+    std::string bytes = "FGSTATE1";
+    const std::uint64_t len = header.size();
+    bytes.append(reinterpret_cast<const char*>(&len), 8);
+    return bytes + header;
+  }
   const std::size_t n_ = 12, d_ = 50;
   std::vector<std::vector<float>> rounds_;
   std::string path_;
@@ -356,13 +367,7 @@ TEST_F(HardeningState, OldFilesWithoutSketchesStillLoad) {
 // engine keeps what it had.
 TEST_F(HardeningState, HostileBaselinesAreRefusedNamingTheFile) {
   auto file = [](const std::string& baseline) {
-    const std::string header =
-        R"({"version":4,"sketch":"count","sketch_dim":4,"sketch_seed":7,"model_dim":0,"rounds":3,"previous_aggregate":0,"aggregate_sketches":0,"clients":[{"id":"a","rounds_seen":2,"last_round":2,"sketch":false,"last_sketch":false,"reputation":null,"suspicion":[],"baseline":)" +
-        baseline + "}]}";
-    std::string bytes = "FGSTATE1";
-    const std::uint64_t len = header.size();
-    bytes.append(reinterpret_cast<const char*>(&len), 8);
-    return bytes + header;
+    return file_with_client_field("baseline", baseline);
   };
   const std::string config =
       R"({"sketch_dim": 4, "sketch_seed": 7, "aggregator": {"rule": "mean"}})";
@@ -387,13 +392,7 @@ TEST_F(HardeningState, HostileBaselinesAreRefusedNamingTheFile) {
 // round's z within +-50; anything else is refused naming the file and the offset.
 TEST_F(HardeningState, HostileResponseSumsAreRefusedNamingTheFile) {
   auto file = [](const std::string& response) {
-    const std::string header =
-        R"({"version":4,"sketch":"count","sketch_dim":4,"sketch_seed":7,"model_dim":0,"rounds":3,"previous_aggregate":0,"aggregate_sketches":0,"clients":[{"id":"a","rounds_seen":2,"last_round":2,"sketch":false,"last_sketch":false,"reputation":null,"suspicion":[],"response":)" +
-        response + "}]}";
-    std::string bytes = "FGSTATE1";
-    const std::uint64_t len = header.size();
-    bytes.append(reinterpret_cast<const char*>(&len), 8);
-    return bytes + header;
+    return file_with_client_field("response", response);
   };
   const std::string config =
       R"({"sketch_dim": 4, "sketch_seed": 7, "aggregator": {"rule": "mean"}})";

@@ -17,14 +17,17 @@ def evaluate(f,var,a1,ag,minr=3):
     t,cid,mal,v=load(f,var)
     z=np.zeros_like(v)
     for r in np.unique(t): s=t==r; z[s]=rz(v[s])
-    csum={}; ccnt={}; malids=set(cid[mal]); fp=tp=nb=nm=0; fpc={}
+    csum={}; cw={}; ccnt={}; malids=set(cid[mal]); fp=tp=nb=nm=0; fpc={}
     gc={}
     for r in range(1,t.max()+1):
         s=t==r
-        for i,x in zip(cid[s],z[s]): csum[i]=csum.get(i,0)+x; ccnt[i]=ccnt.get(i,0)+1
+        for i,x in zip(cid[s],z[s]):
+            # the mean over every round (LAM 0), or a bias-corrected EWMA at rate LAM
+            lam=LAM if LAM>0 else 1.0/(ccnt.get(i,0)+1)
+            csum[i]=(1-lam)*csum.get(i,0)+lam*x; cw[i]=(1-lam)*cw.get(i,0)+lam; ccnt[i]=ccnt.get(i,0)+1
         ids=[i for i in csum if ccnt[i]>=minr]
         if len(ids)<8: continue
-        m=len(ids); zz=rz(np.array([csum[i]/ccnt[i] for i in ids]))
+        m=len(ids); zz=rz(np.array([csum[i]/cw[i] for i in ids]))
         fire=zz>=ccut(a1,m)
         if ag>0:
             order=np.argsort(-zz); best=1; G=0
@@ -37,6 +40,7 @@ def evaluate(f,var,a1,ag,minr=3):
         mm=np.array([i in malids for i in ids])
         fp+=(fire&~mm).sum(); nb+=(~mm).sum(); tp+=(fire&mm).sum(); nm+=mm.sum()
     return f'FPR {100*fp/nb:.2f}%' + (f' TPR {100*tp/nm:.0f}%' if nm else '')
+LAM=float(sys.argv[4]) if len(sys.argv)>4 else 0.0
 import os
 if os.environ.get('MEMBER_FLOOR'): FLOOR=lambda m: ccut(0.002,m)
 a1=float(sys.argv[1]); ag=float(sys.argv[2]); var=sys.argv[3]
