@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -16,6 +17,7 @@
 #include "backend/backend.h"
 #include "detection/detector.h"
 #include "detection/robust.h"
+#include "engine/state_file.h"
 #include "fedguard/fedguard.h"
 #include "geometry/gram_space.h"
 #include "support/group_cut_reference.h"
@@ -284,6 +286,81 @@ TEST(ResponseEngine, SignFlippersAnswerTheModelsMovementTheWrongWay) {
       EXPECT_EQ(flipper_hits + honest_hits, 0u) << "seed " << seed;
     }
   }
+}
+
+// Bad input and failed rounds: a client whose row is NaN or Inf is rejected as non-finite and
+// adds no response (its sum and count stay as they were, and its last sketch is the one before);
+// the other clients' responses go on; a round that fails (every row non-finite) changes no
+// response state.
+TEST(ResponseEngine, NonFiniteRowsAndAFailedRoundLeaveTheResponseStateAlone) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const std::size_t n = 20, d = 300;
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < n; ++i) ids.push_back("c" + std::to_string(i));
+  Engine engine(EngineConfig::from_json(R"({"preset": "recommended", "f": 4})"));
+  auto round = [&](std::vector<float>& data) {
+    RoundInput in;
+    in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
+    in.client_ids = ids;
+    return engine.process_round(in);
+  };
+  auto fresh = [&] {
+    std::vector<float> data(n * d);
+    for (float& v : data) v = static_cast<float>(0.3 + g(rng));
+    return data;
+  };
+  for (int r = 0; r < 6; ++r) {
+    std::vector<float> data = fresh();
+    round(data);
+  }
+  const std::string before = ::testing::TempDir() + "/fedguard_response_before.fgs",
+                    after = ::testing::TempDir() + "/fedguard_response_after.fgs";
+  engine.save_state(before);
+  std::vector<float> data = fresh();
+  data[3 * d + 17] = std::nanf("");
+  data[5 * d] = std::numeric_limits<float>::infinity();
+  const RoundResult res = round(data);
+  for (const std::size_t bad : {std::size_t{3}, std::size_t{5}}) {
+    EXPECT_EQ(res.accepted[bad], 0) << bad;
+    bool non_finite = false;
+    for (const Rejection& rej : res.rejections)
+      non_finite = non_finite || (rej.client == bad && rej.code == ReasonCode::kNonFinite);
+    EXPECT_TRUE(non_finite) << bad;
+  }
+  engine.save_state(after);
+  const auto s0 = engine::read_state(before, 256, 0x5eed),
+             s1 = engine::read_state(after, 256, 0x5eed);
+  ASSERT_EQ(s0.response_window.size(), 6u);
+  EXPECT_EQ(s1.response_window.size(), 7u);
+  EXPECT_LE(s1.response_window.back().accepted, n - 2);  // the two bad rows are in no sum
+  std::size_t grew = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& a = s0.clients.at(ids[i]);
+    const auto& b = s1.clients.at(ids[i]);
+    if (i == 3 || i == 5) {
+      EXPECT_EQ(b.response_rounds, a.response_rounds) << i;
+      EXPECT_EQ(b.response_sum, a.response_sum) << i;
+      EXPECT_EQ(b.last_sketch, a.last_sketch) << i;
+      EXPECT_EQ(b.last_round, a.last_round) << i;
+    } else {
+      grew += b.response_rounds == a.response_rounds + 1;
+    }
+  }
+  EXPECT_EQ(grew, n - 2);
+  // A failed round: every row non-finite. Nothing of the response state moves.
+  std::vector<float> bad(n * d, std::nanf(""));
+  EXPECT_THROW(round(bad), Error);
+  engine.save_state(before);
+  const auto s2 = engine::read_state(before, 256, 0x5eed);
+  EXPECT_EQ(s2.response_window.size(), s1.response_window.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    EXPECT_EQ(s2.clients.at(ids[i]).response_sum, s1.clients.at(ids[i]).response_sum) << i;
+    EXPECT_EQ(s2.clients.at(ids[i]).response_rounds, s1.clients.at(ids[i]).response_rounds) << i;
+  }
+  std::remove(before.c_str());
+  std::remove(after.c_str());
 }
 
 }  // namespace
