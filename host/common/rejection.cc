@@ -13,7 +13,7 @@ struct CodeInfo {
 };
 
 // The one table of codes (docs/result.md lists the same rows with their meaning).
-constexpr std::array<CodeInfo, 26> kCodes{{
+constexpr std::array<CodeInfo, 27> kCodes{{
     {ReasonCode::kWrongDtype, "wrong_dtype", Stage::kValidate},
     {ReasonCode::kWrongLength, "wrong_length", Stage::kValidate},
     {ReasonCode::kMissingData, "missing_data", Stage::kValidate},
@@ -37,6 +37,7 @@ constexpr std::array<CodeInfo, 26> kCodes{{
     {ReasonCode::kHistoryOutlier, "history_outlier", Stage::kDetect},
     {ReasonCode::kHistoryDirection, "history_direction", Stage::kDetect},
     {ReasonCode::kHistoryResponse, "history_response", Stage::kDetect},
+    {ReasonCode::kHistoryGroup, "history_group", Stage::kDetect},
     {ReasonCode::kFilter, "filter", Stage::kDecide},
     {ReasonCode::kVote, "vote", Stage::kDecide},
     {ReasonCode::kNotSelected, "not_selected", Stage::kAggregate},

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/short_number.h"
+#include "detection/history_group.h"
 #include "detection/response.h"
 #include "detection/robust.h"
 #include "detection/signals.h"
@@ -154,20 +155,22 @@ int rank(ReasonCode code) {
       return 1;
     case ReasonCode::kHistoryOutlier:
       return 2;
-    case ReasonCode::kDirectionOutlier:
+    case ReasonCode::kHistoryGroup:
       return 3;
-    case ReasonCode::kHistoryDirection:
+    case ReasonCode::kDirectionOutlier:
       return 4;
-    case ReasonCode::kHistoryResponse:
+    case ReasonCode::kHistoryDirection:
       return 5;
-    case ReasonCode::kSignOutlier:
+    case ReasonCode::kHistoryResponse:
       return 6;
-    case ReasonCode::kSpectralGroup:
+    case ReasonCode::kSignOutlier:
       return 7;
-    case ReasonCode::kSpectralOutlier:
+    case ReasonCode::kSpectralGroup:
       return 8;
-    default:
+    case ReasonCode::kSpectralOutlier:
       return 9;
+    default:
+      return 10;
   }
 }
 
@@ -175,7 +178,8 @@ int rank(ReasonCode code) {
 // that saw the client gives its value, z and cut.
 Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, std::size_t a,
                 double norm_ratio, std::size_t group, std::uint64_t history_rounds,
-                std::pair<std::size_t, double> spectral_group, const HistoryInput& history) {
+                std::pair<std::size_t, double> spectral_group,
+                std::pair<std::size_t, double> history_group, const HistoryInput& history) {
   Finding f;
   f.index = a;
   int best = 100;
@@ -204,6 +208,19 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
                   " clients apart along the top principal direction (z " +
                   short_number(s.values.z[q]) + ", gap score " +
                   short_number(spectral_group.second) + " >= " + short_number(s.cut) + ")";
+      continue;
+    }
+    if (s.code == ReasonCode::kHistoryGroup) {
+      f.values["history_group_size"] = static_cast<double>(history_group.first);
+      f.values["history_group_score"] = history_group.second;
+      f.values["history_rounds"] = static_cast<double>(history_rounds);
+      f.detail += (f.detail.empty() ? "" : "; ") + std::string("history_group: one of ") +
+                  std::to_string(history_group.first) +
+                  " clients whose cumulative updates lie together (its " +
+                  std::to_string(history_group.first - 1) + " nearest within normalised distance " +
+                  short_number(s.values.value[q]) + " over " + std::to_string(history_rounds) +
+                  " rounds, z " + short_number(s.values.z[q]) + ", gap score " +
+                  short_number(history_group.second) + " >= " + short_number(s.cut) + ")";
       continue;
     }
     const std::string side = s.values.tail == Tail::kLower  ? "-"
@@ -309,7 +326,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   // Both history signals read the Gram matrix of the seasoned clients' histories: one product.
   std::vector<std::size_t> seasoned;
   std::vector<double> history_gram;
-  if ((spec.history > 0 || spec.history_direction > 0) && history.sketches && history.k > 0) {
+  if ((spec.history > 0 || spec.history_direction > 0 || spec.history_group > 0) &&
+      history.sketches && history.k > 0) {
     for (std::size_t a = 0; a < m; ++a)
       if (history.rounds[a] >= kHistoryMinRounds) seasoned.push_back(a);
     if (seasoned.size() >= kMinClients) {
@@ -350,6 +368,32 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         collusion_flag[a] = s.excess[a] > 1;
       }
       worst[a] = std::max(worst[a], s.excess[a]);
+    }
+  }
+  // The history group: a coalition among the seasoned clients' histories, judged over all of
+  // them (a group test, no centre to drag). No per-client cut: the group that fired is past it
+  // by its gap score over the threshold, everyone else not at all.
+  std::vector<std::pair<std::size_t, double>> history_group_of(m, {0, 0.0});  // size, score
+  if (spec.history_group > 0 && !history_gram.empty() &&
+      seasoned.size() >= kHistoryGroupMinClients) {
+    const std::size_t h = seasoned.size();
+    std::vector<double> norms(h);
+    for (std::size_t q = 0; q < h; ++q) norms[q] = std::sqrt(history_gram[q * h + q]);
+    std::vector<double> distances = take_from(ws, h * h);
+    normalised_distances_into(history_gram, norms, distances, threads);
+    const auto max_group =
+        static_cast<std::size_t>(std::floor(spec.max_reject_fraction * static_cast<double>(h - 1)));
+    HistoryGroup hg = history_group_of_distances(distances, h, spec.history_group, max_group, ws);
+    give_to(ws, std::move(distances));
+    Scored& s =
+        signals.emplace_back(std::move(hg.values), ReasonCode::kHistoryGroup, spec.history_group);
+    s.members = seasoned;
+    s.cut = spec.history_group;
+    s.excess.assign(h, 0.0);
+    for (std::size_t q : hg.group) {
+      s.excess[q] = hg.score / spec.history_group;
+      worst[seasoned[q]] = std::max(worst[seasoned[q]], s.excess[q]);
+      history_group_of[seasoned[q]] = {hg.group.size(), hg.score};
     }
   }
   std::vector<std::size_t> kept;
@@ -487,7 +531,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   for (std::size_t a : fired)
     out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, groups[a],
                                    history.rounds.empty() ? 0 : history.rounds[a], group_of[a],
-                                   history));
+                                   history_group_of[a], history));
   give_to(ws, std::move(rho));
   give_to(ws, std::move(history_gram));
   return out;

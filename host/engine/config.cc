@@ -168,6 +168,7 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       {"collusion", &spec.collusion},
       {"history", &spec.history},
       {"history_direction", &spec.history_direction},
+      {"history_group", &spec.history_group},
       {"history_direction_group", &spec.history_direction_group},
       {"history_response", &spec.history_response},
       {"history_response_group", &spec.history_response_group},
@@ -194,7 +195,8 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
                      "unknown key \""
                          << item.key() << "\" in config \"detection\" (known: enabled, "
                          << "norm, direction, sign, sign_zero_fraction, spectral, spectral_group, "
-                         << "collusion, history, history_direction, history_direction_group, "
+                         << "collusion, history, history_direction, history_group, "
+                         << "history_direction_group, "
                          << "history_response, history_response_group, max_norm_ratio, "
                          << "collusion_max_distance, max_reject_fraction, baseline_rate, "
                          << "baseline_cap, baseline_min_rounds, baseline_min_accepted)");
@@ -216,6 +218,7 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"collusion", s.collusion},
           {"history", s.history},
           {"history_direction", s.history_direction},
+          {"history_group", s.history_group},
           {"history_direction_group", s.history_direction_group},
           {"history_response", s.history_response},
           {"history_response_group", s.history_response_group},
@@ -495,6 +498,10 @@ void check_config_values(const EngineConfig& c) {
       std::isfinite(dt.spectral_group) && (dt.spectral_group == 0 || dt.spectral_group >= 1.5),
       "config \"detection.spectral_group\" must be 0 (off) or a gap ratio >= 1.5, got "
           << dt.spectral_group);
+  FEDGUARD_EXPECTS(
+      std::isfinite(dt.history_group) && (dt.history_group == 0 || dt.history_group >= 1.5),
+      "config \"detection.history_group\" must be 0 (off) or a gap score >= 1.5, got "
+          << dt.history_group);
   FEDGUARD_EXPECTS(
       std::isfinite(dt.max_norm_ratio) && (dt.max_norm_ratio == 0 || dt.max_norm_ratio > 1),
       "config \"detection.max_norm_ratio\" must be 0 (off) or > 1, got " << dt.max_norm_ratio);

@@ -27,6 +27,7 @@ std::string count_list(const std::map<std::string, std::size_t>& counts) {
 std::size_t sketch_dim_of(const EngineView& e) {
   const bool history = e.config.detection.enabled && (e.config.detection.history > 0 ||
                                                       e.config.detection.history_direction > 0 ||
+                                                      e.config.detection.history_group > 0 ||
                                                       e.config.detection.history_response > 0);
   return e.policy.needs(rules::kSketch) || history ? e.config.sketch_dim : 0;
 }

@@ -102,6 +102,13 @@ struct DetectionSpec {
   /// the federation every round (sign flip, label flip) leaves the honest spread there even
   /// when one round's cosine stays inside it.
   double history_direction = 0.002;
+  /// A coalition in the same cumulative histories (docs/detection.md, "The history group"):
+  /// the g clients closest to their (g - 1)-th nearest other client fire together when that
+  /// closeness stands apart from the rest by a gap, scored as `spectral_group`'s (the gap ratio
+  /// of the g-th z over the next, its excess counted g / 3 times for a tight group); fires at
+  /// this score (3; 0 = off, else >= 1.5). Data poisoners who push one objective every round
+  /// (a backdoor scaled to the honest norms) without being near-duplicates in any one round.
+  double history_group = 3.0;
   /// The chance per round that `history_direction` rejects a *group* of benign clients: the g
   /// clients lowest in its tail (3 <= g), each perhaps short of the per-client cut, are rejected
   /// together when their g-th z passes the cut that g clients reach with this probability

@@ -40,6 +40,7 @@ enum class ReasonCode {
   kHistoryOutlier,
   kHistoryDirection,
   kHistoryResponse,
+  kHistoryGroup,
   // decide: a policy filter, or the vote of the filters
   kFilter,
   kVote,
