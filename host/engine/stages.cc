@@ -25,10 +25,10 @@ std::string count_list(const std::map<std::string, std::size_t>& counts) {
 // The per-client sketch is kept when a rule reads it or one of the detection stage's history
 // signals is on.
 std::size_t sketch_dim_of(const EngineView& e) {
-  const bool history = e.config.detection.enabled && (e.config.detection.history > 0 ||
-                                                      e.config.detection.history_direction > 0 ||
-                                                      e.config.detection.history_group > 0 ||
-                                                      e.config.detection.history_response > 0);
+  const bool history =
+      e.config.detection.enabled &&
+      (e.config.detection.history > 0 || e.config.detection.history_direction > 0 ||
+       e.config.detection.history_group > 0 || e.config.detection.history_response > 0);
   return e.policy.needs(rules::kSketch) || history ? e.config.sketch_dim : 0;
 }
 
