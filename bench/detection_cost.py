@@ -1,9 +1,9 @@
 # Detection stage cost against pass 1 (issue #13 target: <= 10% of pass 1 at n = 1000).
 # Usage: PYTHONPATH=build/python python3 bench/detection_cost.py [--reps 4] [--warm 6]
 # Synthetic float32 rounds (a shared direction plus client noise), the recommended preset with
-# f = n/5 with its three history signals (the default: history, history_direction,
-# history_response) and without ({"detection": {"history": 0, "history_direction": 0,
-# "history_response": 0}}),
+# f = n/5 with its four history signals (the default: history, history_direction,
+# history_group, history_response) and without ({"detection": {"history": 0,
+# "history_direction": 0, "history_group": 0, "history_response": 0}}),
 # the same round repeated (after --warm rounds, 6 by default: every client then has a history
 # and an own baseline in use, docs/detection.md); best of --reps of the engine's own timings_ms
 # per stage.
@@ -24,7 +24,8 @@ for n, d in [(100, 1_000_000), (1000, 100_000)]:
     for history in (True, False):
         cfg = {"preset": "recommended", "f": n // 5, "backend": "cpu"}
         if not history:
-            cfg["detection"] = {"history": 0, "history_direction": 0, "history_response": 0}
+            cfg["detection"] = {"history": 0, "history_direction": 0, "history_group": 0,
+                                "history_response": 0}
         engine = fedguard.Engine(cfg)
         # Warm-up rounds: the history signals need clients seen in two rounds, and the own
         # baselines five accepted rounds; without them the best run would be one in which they

@@ -383,7 +383,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     normalised_distances_into(history_gram, norms, distances, threads);
     const auto max_group =
         static_cast<std::size_t>(std::floor(spec.max_reject_fraction * static_cast<double>(h - 1)));
-    HistoryGroup hg = history_group_of_distances(distances, h, spec.history_group, max_group, ws);
+    HistoryGroup hg =
+        history_group_of_distances(distances, h, spec.history_group, max_group, threads, ws);
     give_to(ws, std::move(distances));
     Scored& s =
         signals.emplace_back(std::move(hg.values), ReasonCode::kHistoryGroup, spec.history_group);

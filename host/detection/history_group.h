@@ -55,9 +55,10 @@ struct HistoryGroup {
 /// The signal over m clients given their normalised distances in H (m x m, row-major, both
 /// triangles; the diagonal is ignored; NaN counts as 2, the largest there is). Groups of
 /// kHistoryGroupMinSize <= g <= max_group (and g < m) are scored; the best fires when its score
-/// is at least min_score. Needs m >= kMinClients.
+/// is at least min_score. Needs m >= kMinClients. CPU threads for the rows and the group sizes
+/// (0: every core; from 128 clients on); the result does not depend on them.
 HistoryGroup history_group_of_distances(const std::vector<double>& rho, std::size_t m,
-                                        double min_score, std::size_t max_group,
+                                        double min_score, std::size_t max_group, int threads = 1,
                                         Workspace* ws = nullptr);
 
 }  // namespace fedguard::detection
