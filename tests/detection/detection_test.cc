@@ -21,6 +21,7 @@
 #include "geometry/gram_space.h"
 #include "support/group_cut_reference.h"
 #include "support/random_round.h"
+#include "support/robust_reference.h"
 #include "synthetic/round.h"
 
 namespace fedguard::test {
@@ -72,18 +73,8 @@ double dot(const std::vector<double>& a, const std::vector<double>& b) {
   return s;
 }
 
-double bf_median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size();
-  return m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
-}
-
 double bf_z(const std::vector<double>& v, std::size_t i, double floor = 0) {
-  const double med = bf_median(v);
-  std::vector<double> dev;
-  for (double x : v) dev.push_back(std::fabs(x - med));
-  const double n = static_cast<double>(v.size());
-  const double scale = std::max(1.482602218505602 * bf_median(dev) * n / (n - 0.8), floor);
+  const auto [med, scale] = bf_location(v, floor);
   return (v[i] - med) / scale;
 }
 

@@ -19,26 +19,12 @@
 #include "fedguard/fedguard.h"
 #include "support/group_cut_reference.h"
 #include "support/random_round.h"
+#include "support/robust_reference.h"
 
 namespace fedguard::test {
 namespace {
 
 using Rows = std::vector<std::vector<double>>;
-
-double bf_median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Median and 1.4826 MAD x n / (n - 0.8), floored (docs/detection.md, "Signals").
-std::pair<double, double> bf_location(const std::vector<double>& v, double floor) {
-  const double med = bf_median(v);
-  std::vector<double> dev;
-  for (double x : v) dev.push_back(std::fabs(x - med));
-  const double n = static_cast<double>(v.size());
-  return {med, std::max(1.482602218505602 * bf_median(dev) * n / (n - 0.8), floor)};
-}
 
 // The normalised distance of two vectors in float64: ||x - y|| / sqrt((||x||^2 + ||y||^2) / 2).
 double bf_rho(const std::vector<double>& x, const std::vector<double>& y) {
@@ -99,8 +85,7 @@ BfGroup bf_history_group(const std::vector<double>& rho, std::size_t m, double m
     std::stable_sort(o.begin(), o.end(), [&](std::size_t x, std::size_t y) { return z[x] < z[y]; });
     return o;
   };
-  const double min_z =
-      std::max(3.0, detection::t_quantile(1 - 0.002, std::max(3.0, 0.55 * (m - 1.0))));
+  const double min_z = std::max(3.0, bf_cut(0.002, m));
   BfGroup out;
   std::vector<double> value(m);
   for (std::size_t g = 3; g <= std::min(max_group, m - 1); ++g) {

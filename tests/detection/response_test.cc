@@ -22,31 +22,12 @@
 #include "geometry/gram_space.h"
 #include "support/group_cut_reference.h"
 #include "support/random_round.h"
+#include "support/robust_reference.h"
 
 namespace fedguard::test {
 namespace {
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-double bf_median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Median and 1.4826 MAD x n / (n - 0.8), floored (docs/detection.md, "Signals"); 1.4826... is
-// 1 / Phi^-1(3/4), the MAD of a standard normal.
-std::pair<double, double> bf_location(const std::vector<double>& v, double floor) {
-  const double med = bf_median(v);
-  std::vector<double> dev;
-  for (double x : v) dev.push_back(std::fabs(x - med));
-  const double n = static_cast<double>(v.size());
-  return {med, std::max(1.482602218505602 * bf_median(dev) * n / (n - 0.8), floor)};
-}
-
-double bf_cut(double alpha, std::size_t m) {
-  return detection::t_quantile(1 - alpha, std::max(3.0, 0.55 * (double(m) - 1)));
-}
 
 TEST(ResponseSignal, FunctionsMatchTheFloat64BruteForce) {
   const std::uint64_t seed = test_seed();
