@@ -19,8 +19,14 @@
 //          client, below 1 hides among the small updates). Departure: the paper also adds an
 //          anomaly term to the training loss; here the backdoored update is trained as usual
 //          and only rescaled. Exclusive with gamma and eta.
+//   private_ratio  adaptive against `history_group` (docs/detection.md), not in the paper: each
+//          attacker adds its own persistent direction (a unit vector drawn once from (seed,
+//          attacker), the same every round) of private_ratio x the median norm of the round's
+//          benign updates, so that the coalition's cumulative histories stay as far apart as
+//          honest clients' own data keeps theirs; the direction takes up norm the backdoor then
+//          lacks under a norm bound. Default 0 (off).
 // Needs `own` (n_malicious x d).
-// info: gamma (the mean factor applied under norm_ratio), eta, norm_ratio.
+// info: gamma (the mean factor applied under norm_ratio), eta, norm_ratio, private_ratio.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -37,21 +43,29 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
   const double gamma_param = p.number("gamma", 0.0);
   const double eta = p.positive("eta", 1.0);
   const double norm_ratio = p.positive("norm_ratio", 1.0);
+  const double private_ratio = p.number("private_ratio", 0.0);
   p.finish();
-  const std::size_t n = validate("scaling", in, Needs{constrained ? 1u : 0u, true, false});
+  FEDGUARD_EXPECTS(std::isfinite(private_ratio) && private_ratio >= 0,
+                   "attack scaling: \"private_ratio\" must be finite and >= 0, got "
+                       << private_ratio);
+  const bool reads_benign = constrained || private_ratio > 0;
+  const std::size_t n = validate("scaling", in, Needs{reads_benign ? 1u : 0u, true, false});
   std::vector<double> factor(in.n_malicious,
                              explicit_gamma ? gamma_param : static_cast<double>(n) / eta);
-  if (constrained) {
-    auto norm = [&](const float* row) {
-      double sq = 0;
-      for (std::size_t j = 0; j < in.d; ++j) sq += static_cast<double>(row[j]) * row[j];
-      return std::sqrt(sq);
-    };
+  auto norm = [&](const float* row) {
+    double sq = 0;
+    for (std::size_t j = 0; j < in.d; ++j) sq += static_cast<double>(row[j]) * row[j];
+    return std::sqrt(sq);
+  };
+  double median = 0;
+  if (reads_benign) {
     std::vector<double> norms(in.n_benign);
     for (std::size_t b = 0; b < in.n_benign; ++b) norms[b] = norm(in.benign + b * in.d);
     std::sort(norms.begin(), norms.end());
     const std::size_t h = norms.size() / 2;
-    const double median = norms.size() % 2 ? norms[h] : 0.5 * (norms[h - 1] + norms[h]);
+    median = norms.size() % 2 ? norms[h] : 0.5 * (norms[h - 1] + norms[h]);
+  }
+  if (constrained) {
     for (std::size_t i = 0; i < in.n_malicious; ++i) {
       const double own = norm(in.own + i * in.d);
       factor[i] = own > 0 ? norm_ratio * median / own : 0.0;
@@ -63,11 +77,24 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
   out.info["gamma"] = in.n_malicious ? mean_factor / static_cast<double>(in.n_malicious) : 0.0;
   out.info["eta"] = eta;
   if (constrained) out.info["norm_ratio"] = norm_ratio;
+  if (private_ratio > 0) out.info["private_ratio"] = private_ratio;
+  // Each attacker's private direction: drawn with round 0, so the same in every round.
+  const Rng private_rng(in.seed, 0, "scaling_private");
+  std::vector<double> direction(private_ratio > 0 ? in.d : 0);
   std::size_t clamped = 0;
-  for (std::size_t i = 0; i < in.n_malicious; ++i)
+  for (std::size_t i = 0; i < in.n_malicious; ++i) {
+    double length = 0;
+    for (std::size_t j = 0; j < direction.size(); ++j) {
+      direction[j] = private_rng.normal(i * in.d + j);
+      length += direction[j] * direction[j];
+    }
+    const double step = length > 0 ? private_ratio * median / std::sqrt(length) : 0.0;
     for (std::size_t j = 0; j < in.d; ++j)
       out.updates[i * in.d + j] =
-          to_float(factor[i] * static_cast<double>(in.own[i * in.d + j]), &clamped);
+          to_float(factor[i] * static_cast<double>(in.own[i * in.d + j]) +
+                       (direction.empty() ? 0.0 : step * direction[j]),
+                   &clamped);
+  }
   out.info["clamped"] = clamped;
   return out;
 }

@@ -222,6 +222,56 @@ TEST(Attacks, ScalingIsGammaTimesOwn) {
   EXPECT_GT(out.info["clamped"].get<std::size_t>(), 0u);
 }
 
+// The adaptive private direction (private_ratio, against `history_group`): the output minus the
+// scaled own update is, per attacker, a direction of private_ratio x the benign median norm
+// (float64 brute force of the median) that is the same in every round, differs between
+// attackers, and changes with the seed; a negative ratio is refused.
+TEST(Attacks, ScalingPrivateDirectionIsPersistentAndOwn) {
+  std::mt19937_64 rng(test_seed());
+  const std::size_t d = 400, f = 3;
+  const Round r = make_round(8, d, rng);
+  const Round own = make_round(f, d, rng);
+  std::vector<double> norms;
+  for (std::size_t b = 0; b < 8; ++b) {
+    double sq = 0;
+    for (std::size_t j = 0; j < d; ++j) sq += double(r.x[b * d + j]) * r.x[b * d + j];
+    norms.push_back(std::sqrt(sq));
+  }
+  std::sort(norms.begin(), norms.end());
+  const double median = 0.5 * (norms[3] + norms[4]);
+  auto private_part = [&](std::uint64_t round, std::uint64_t seed) {
+    AttackInput in = input_for(r, f, seed);
+    in.own = own.x.data();
+    in.round = round;
+    const AttackOutput out =
+        craft_attack("scaling", {{"gamma", 2.0}, {"private_ratio", 0.5}}, in);
+    EXPECT_DOUBLE_EQ(out.info["private_ratio"].get<double>(), 0.5);
+    std::vector<std::vector<double>> p(f, std::vector<double>(d));
+    for (std::size_t i = 0; i < f; ++i)
+      for (std::size_t j = 0; j < d; ++j)
+        p[i][j] = double(out.updates[i * d + j]) - 2.0 * double(own.x[i * d + j]);
+    return p;
+  };
+  const auto first = private_part(1, 7), later = private_part(9, 7), other = private_part(1, 8);
+  auto dot = [&](const std::vector<double>& a, const std::vector<double>& b) {
+    double t = 0;
+    for (std::size_t j = 0; j < d; ++j) t += a[j] * b[j];
+    return t;
+  };
+  for (std::size_t i = 0; i < f; ++i) {
+    EXPECT_NEAR(std::sqrt(dot(first[i], first[i])), 0.5 * median, 1e-4 * median) << i;
+    for (std::size_t j = 0; j < d; ++j)
+      ASSERT_NEAR(later[i][j], first[i][j], 1e-5 * median) << "attacker " << i << " column " << j;
+    // Independent Gaussian directions in 400 dimensions: cosines of order 1/sqrt(d) = 0.05.
+    EXPECT_LT(std::fabs(dot(first[i], other[i])) / dot(first[i], first[i]), 0.3) << i;
+    for (std::size_t k = i + 1; k < f; ++k)
+      EXPECT_LT(std::fabs(dot(first[i], first[k])) / dot(first[i], first[i]), 0.3) << i << k;
+  }
+  AttackInput in = input_for(r, f);
+  in.own = own.x.data();
+  expect_error("scaling", {{"private_ratio", -1.0}}, in, "private_ratio");
+}
+
 // Constrain-and-scale's norm constraint: each malicious update is its own update rescaled to
 // norm_ratio x the median norm of the benign updates (float64 brute force); exclusive with
 // gamma / eta; it reads the benign rows, so a non-finite one is refused.
