@@ -45,9 +45,9 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
   const double norm_ratio = p.positive("norm_ratio", 1.0);
   const double private_ratio = p.number("private_ratio", 0.0);
   p.finish();
-  FEDGUARD_EXPECTS(std::isfinite(private_ratio) && private_ratio >= 0,
-                   "attack scaling: \"private_ratio\" must be finite and >= 0, got "
-                       << private_ratio);
+  FEDGUARD_EXPECTS(
+      std::isfinite(private_ratio) && private_ratio >= 0,
+      "attack scaling: \"private_ratio\" must be finite and >= 0, got " << private_ratio);
   const bool reads_benign = constrained || private_ratio > 0;
   const std::size_t n = validate("scaling", in, Needs{reads_benign ? 1u : 0u, true, false});
   std::vector<double> factor(in.n_malicious,
@@ -90,10 +90,9 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
     }
     const double step = length > 0 ? private_ratio * median / std::sqrt(length) : 0.0;
     for (std::size_t j = 0; j < in.d; ++j)
-      out.updates[i * in.d + j] =
-          to_float(factor[i] * static_cast<double>(in.own[i * in.d + j]) +
-                       (direction.empty() ? 0.0 : step * direction[j]),
-                   &clamped);
+      out.updates[i * in.d + j] = to_float(factor[i] * static_cast<double>(in.own[i * in.d + j]) +
+                                               (direction.empty() ? 0.0 : step * direction[j]),
+                                           &clamped);
   }
   out.info["clamped"] = clamped;
   return out;

@@ -243,8 +243,7 @@ TEST(Attacks, ScalingPrivateDirectionIsPersistentAndOwn) {
     AttackInput in = input_for(r, f, seed);
     in.own = own.x.data();
     in.round = round;
-    const AttackOutput out =
-        craft_attack("scaling", {{"gamma", 2.0}, {"private_ratio", 0.5}}, in);
+    const AttackOutput out = craft_attack("scaling", {{"gamma", 2.0}, {"private_ratio", 0.5}}, in);
     EXPECT_DOUBLE_EQ(out.info["private_ratio"].get<double>(), 0.5);
     std::vector<std::vector<double>> p(f, std::vector<double>(d));
     for (std::size_t i = 0; i < f; ++i)
