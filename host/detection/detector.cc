@@ -336,11 +336,17 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       give_to(ws, std::move(rows_of_seasoned));
     }
   }
-  if (spec.history > 0 && !history_gram.empty()) {
-    std::vector<double> copy = take_from(ws, history_gram.size());
-    std::copy(history_gram.begin(), history_gram.end(), copy.begin());
-    signals.emplace_back(history_signal_of_gram(std::move(copy), threads, ws),
-                         ReasonCode::kHistoryOutlier, spec.history);
+  // The history signal and the history group both read the histories' normalised distances:
+  // computed once.
+  std::vector<double> history_rho;
+  if ((spec.history > 0 || spec.history_group > 0) && !history_gram.empty()) {
+    history_rho = take_from(ws, history_gram.size());
+    normalised_distances_into(history_gram, norms_of_gram(history_gram), history_rho, threads);
+  }
+  if (spec.history > 0 && !history_rho.empty()) {
+    signals.emplace_back(
+        collusion_from_distances("history", history_rho, seasoned.size(), nullptr, threads, ws),
+        ReasonCode::kHistoryOutlier, spec.history);
     signals.back().members = seasoned;
   }
   std::vector<double> worst(m, 0.0);
@@ -374,18 +380,13 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   // them (a group test, no centre to drag). No per-client cut: the group that fired is past it
   // by its gap score over the threshold, everyone else not at all.
   std::vector<std::pair<std::size_t, double>> history_group_of(m, {0, 0.0});  // size, score
-  if (spec.history_group > 0 && !history_gram.empty() &&
+  if (spec.history_group > 0 && !history_rho.empty() &&
       seasoned.size() >= kHistoryGroupMinClients) {
     const std::size_t h = seasoned.size();
-    std::vector<double> norms(h);
-    for (std::size_t q = 0; q < h; ++q) norms[q] = std::sqrt(history_gram[q * h + q]);
-    std::vector<double> distances = take_from(ws, h * h);
-    normalised_distances_into(history_gram, norms, distances, threads);
     const auto max_group =
         static_cast<std::size_t>(std::floor(spec.max_reject_fraction * static_cast<double>(h - 1)));
     HistoryGroup hg =
-        history_group_of_distances(distances, h, spec.history_group, max_group, threads, ws);
-    give_to(ws, std::move(distances));
+        history_group_of_distances(history_rho, h, spec.history_group, max_group, threads, ws);
     Scored& s =
         signals.emplace_back(std::move(hg.values), ReasonCode::kHistoryGroup, spec.history_group);
     s.members = seasoned;
@@ -535,6 +536,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
                                    history_group_of[a], history));
   give_to(ws, std::move(rho));
   give_to(ws, std::move(history_gram));
+  give_to(ws, std::move(history_rho));
   return out;
 }
 

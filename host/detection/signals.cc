@@ -519,11 +519,17 @@ SignalValues history_signal(const std::vector<double>& history, std::size_t k, i
   return history_signal_of_gram(gram_of_rows(history, k), threads);
 }
 
-SignalValues history_signal_of_gram(std::vector<double> gram, int threads, Workspace* ws) {
+std::vector<double> norms_of_gram(const std::vector<double>& gram) {
   const auto m =
       static_cast<std::size_t>(std::llround(std::sqrt(static_cast<double>(gram.size()))));
   std::vector<double> norms(m);
   for (std::size_t a = 0; a < m; ++a) norms[a] = std::sqrt(gram[a * m + a]);
+  return norms;
+}
+
+SignalValues history_signal_of_gram(std::vector<double> gram, int threads, Workspace* ws) {
+  const std::vector<double> norms = norms_of_gram(gram);
+  const std::size_t m = norms.size();
   normalised_distances_into(gram, norms, gram, threads);  // in place: one m x m buffer fewer
   SignalValues s = collusion_from_distances("history", gram, m, nullptr, threads, ws);
   give_to(ws, std::move(gram));
@@ -536,11 +542,7 @@ SignalValues history_direction_signal(const std::vector<double>& history, std::s
 }
 
 SignalValues history_direction_of_gram(const std::vector<double>& gram, int threads) {
-  const auto m =
-      static_cast<std::size_t>(std::llround(std::sqrt(static_cast<double>(gram.size()))));
-  std::vector<double> norms(m);
-  for (std::size_t a = 0; a < m; ++a) norms[a] = std::sqrt(gram[a * m + a]);
-  return direction_of("history_direction", gram, norms, nullptr, threads);
+  return direction_of("history_direction", gram, norms_of_gram(gram), nullptr, threads);
 }
 
 }  // namespace fedguard::detection

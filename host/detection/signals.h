@@ -172,6 +172,9 @@ SignalValues history_direction_signal(const std::vector<double>& history, std::s
 /// The Gram matrix of m vectors of length k (m x k row-major): m x m, both triangles.
 std::vector<double> gram_of_rows(const std::vector<double>& rows, std::size_t k,
                                  Workspace* ws = nullptr);
+/// The norms of m vectors from their Gram matrix (m x m, row-major): the square roots of its
+/// diagonal.
+std::vector<double> norms_of_gram(const std::vector<double>& gram);
 /// history_signal and history_direction_signal from the histories' Gram matrix (gram_of_rows),
 /// so that both signals share one product when both run.
 SignalValues history_signal_of_gram(std::vector<double> gram, int threads = 1,

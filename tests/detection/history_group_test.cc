@@ -1,9 +1,10 @@
 // The history group signal (`history_group`, docs/detection.md): the function against a plain
 // float64 brute force written here from the docs (no engine code), its false alarms on
 // attack-free histories at n = 20 .. 1000 (heterogeneous clients, and clients in equal
-// clusters), its handling of distances that are not numbers, and the engine's use of it: a
-// coalition that pushes one objective, each member no closer to another than honest clients
-// are in any one round, is named from its cumulative histories while no honest client is.
+// clusters), its handling of distances that are not numbers, and the engine's use of it (not
+// below its minimum of clients): a coalition that pushes one objective, each member no closer
+// to another than honest clients are in any one round, is named from its cumulative histories
+// while no honest client is.
 #include "detection/history_group.h"
 
 #include <gtest/gtest.h>
@@ -228,17 +229,23 @@ TEST(HistoryGroup, DistancesThatAreNotNumbersCountAsFarthest) {
   EXPECT_THROW(detection::history_group_of_distances(rho, m - 1, 3.0, 14), Error);
 }
 
-// Through the engine (the recommended preset, one engine across rounds, client ids): 40
-// honest clients and a coalition of 8 that pushes one objective on top of its own data at a
-// third of the honest clients' spread. In any one round the coalition's updates are further
-// apart than the collusion signal's near-duplicate bound and their norms are the honest ones';
-// in the cumulative histories they lie together. They are named by `history_group` within the
-// rounds, with the values the docs promise; no honest client ever is.
-TEST(HistoryGroup, EngineNamesACoalitionNoRoundShowsAndNoHonestClient) {
-  const std::uint64_t seed = test_seed();
+// Through the engine (the recommended preset, one engine across rounds, client ids): `honest`
+// clients and a coalition of 8 that pushes one objective on top of its own data at a third of
+// the honest clients' spread. In any one round the coalition's updates are further apart than
+// the collusion signal's near-duplicate bound and their norms are the honest ones'; in the
+// cumulative histories they lie together. Every rejection by `history_group` carries the values
+// the docs promise and names the whole coalition; the counts go back to the caller.
+struct CoalitionRun {
+  std::size_t named_rounds = 0;   ///< rounds in which the whole coalition was named by the group
+  std::size_t honest_named = 0;   ///< honest client-rounds named by it
+  std::size_t collusion = 0;      ///< rejections as near-duplicates
+  std::size_t scored_rounds = 0;  ///< rounds whose scores hold detect_history_group
+};
+
+CoalitionRun run_coalition(std::size_t honest, std::size_t rounds, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> g(0.0, 1.0);
-  const std::size_t honest = 42, coalition = 8, n = honest + coalition, d = 2000, rounds = 15;
+  const std::size_t coalition = 8, n = honest + coalition, d = 2000;
   Rows offset(n, std::vector<double>(d));
   for (auto& o : offset)
     for (double& v : o) v = g(rng);
@@ -247,30 +254,27 @@ TEST(HistoryGroup, EngineNamesACoalitionNoRoundShowsAndNoHonestClient) {
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < n; ++i) ids.push_back("c" + std::to_string(i));
   Engine engine(EngineConfig::from_json(R"({"preset": "recommended", "f": 10})"));
-  std::size_t named_rounds = 0, honest_named = 0, collusion = 0;
+  CoalitionRun run;
   for (std::size_t r = 0; r < rounds; ++r) {
     std::vector<double> shared(d);
     for (double& v : shared) v = g(rng);
-    Rows x(n, std::vector<double>(d));
+    std::vector<float> data;
     for (std::size_t i = 0; i < n; ++i) {
       const bool member = i >= honest;
       for (std::size_t j = 0; j < d; ++j)
-        x[i][j] =
-            0.5 * shared[j] + (member ? push[j] + offset[i][j] / 3 : offset[i][j]) + 1.5 * g(rng);
+        data.push_back(static_cast<float>(
+            0.5 * shared[j] + (member ? push[j] + offset[i][j] / 3 : offset[i][j]) + 1.5 * g(rng)));
     }
-    std::vector<float> data;
-    for (const auto& row : x)
-      for (double v : row) data.push_back(static_cast<float>(v));
     RoundInput in;
     in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
     in.client_ids = ids;
     const RoundResult res = engine.process_round(in);
     std::size_t named = 0;
     for (const Rejection& rej : res.rejections) {
-      collusion += rej.code == ReasonCode::kCollusion;
+      run.collusion += rej.code == ReasonCode::kCollusion;
       const bool by_group = rej.values.count("history_group_size") > 0;
       if (rej.client < honest) {
-        honest_named += by_group;
+        run.honest_named += by_group;
         EXPECT_FALSE(by_group) << "round " << r << " seed " << seed << ": " << rej.detail;
         continue;
       }
@@ -285,15 +289,34 @@ TEST(HistoryGroup, EngineNamesACoalitionNoRoundShowsAndNoHonestClient) {
           << rej.detail;
     }
     EXPECT_TRUE(named == 0 || named == coalition) << "round " << r << ": the group fires whole";
-    named_rounds += named == coalition;
-    if (r == 0) {
+    run.named_rounds += named == coalition;
+    run.scored_rounds += res.scores.count("detect_history_group");
+    if (r == 0) {  // one round: no history yet
       EXPECT_EQ(res.scores.count("detect_history_group"), 0u);
     }
   }
-  EXPECT_EQ(collusion, 0u)
+  return run;
+}
+
+// 42 honest clients and the coalition: named within the rounds, no honest client ever.
+TEST(HistoryGroup, EngineNamesACoalitionNoRoundShowsAndNoHonestClient) {
+  const std::uint64_t seed = test_seed();
+  const std::size_t rounds = 15;
+  const CoalitionRun run = run_coalition(42, rounds, seed);
+  EXPECT_EQ(run.collusion, 0u)
       << "each round's coalition updates must be beyond the near-duplicate bound";
-  EXPECT_EQ(honest_named, 0u);
-  EXPECT_GE(named_rounds, rounds / 2) << "seed " << seed;
+  EXPECT_EQ(run.honest_named, 0u);
+  EXPECT_GE(run.named_rounds, rounds / 2) << "seed " << seed;
+}
+
+// Below kHistoryGroupMinClients clients with a history (32 honest + 8) the signal does not run:
+// no score, no rejection by it.
+TEST(HistoryGroup, EngineSkipsItBelowItsMinimumOfClients) {
+  static_assert(32 + 8 < detection::kHistoryGroupMinClients);
+  const CoalitionRun run = run_coalition(32, 8, test_seed());
+  EXPECT_EQ(run.scored_rounds, 0u);
+  EXPECT_EQ(run.named_rounds, 0u);
+  EXPECT_EQ(run.honest_named, 0u);
 }
 
 }  // namespace
