@@ -239,7 +239,7 @@ void apply_recommended(EngineConfig& c, std::size_t f) {
   c.filters.clear();
   // ARC before NNM, as its paper composes them: the largest norms clipped to the next one's,
   // so that a label-skewed honest client's large update still enters the mixing (measured at
-  // Dirichlet 0.1: docs/evaluation.md, "ARC in the preset").
+  // Dirichlet 0.1: docs/evaluation.md, "ARC before NNM in the preset").
   c.transforms = {RuleSpec("arc", nlohmann::json{{"f", f}}),
                   RuleSpec("nnm", nlohmann::json{{"f", f}})};
   c.aggregator = RuleSpec("trimmed_mean", nlohmann::json{{"trim", f}});
