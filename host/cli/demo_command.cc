@@ -49,8 +49,7 @@ synthetic::RoundSpec demo_round(std::size_t benign, std::size_t attackers, std::
 // filled-in config runs to several hundred characters; `engine.config` / docs/config.md).
 std::string short_policy(const std::string& config_path, const std::string& policy_text) {
   if (config_path.empty())
-    return policy_text +
-           " (calibrated detection, then ARC + NNM + trimmed mean; docs/detection.md)";
+    return policy_text + " (calibrated detection, then NNM + trimmed mean; docs/detection.md)";
   std::string line = config_path;
   const auto j = nlohmann::json::parse(policy_text, nullptr, false);
   if (j.is_object() && j.contains("aggregator") && j["aggregator"].is_object() &&
@@ -71,7 +70,7 @@ std::string group_meaning(const std::string& group, std::size_t clients, std::si
   if (group == "sign_flip")
     return "the benign direction negated, x4: " + verdict +
            (accepted == 0 ? " (direction and sign signals)"
-                          : " (ARC, NNM and the trimmed mean bound their pull)");
+                          : " (NNM and the trimmed mean bound their pull)");
   return verdict;
 }
 

@@ -237,11 +237,7 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
 void apply_recommended(EngineConfig& c, std::size_t f) {
   c.detection.enabled = true;
   c.filters.clear();
-  // ARC before NNM, as its paper composes them: the largest norms clipped to the next one's,
-  // so that a label-skewed honest client's large update still enters the mixing (measured at
-  // Dirichlet 0.1: docs/evaluation.md, "ARC before NNM in the preset").
-  c.transforms = {RuleSpec("arc", nlohmann::json{{"f", f}}),
-                  RuleSpec("nnm", nlohmann::json{{"f", f}})};
+  c.transforms.assign(1, RuleSpec("nnm", nlohmann::json{{"f", f}}));
   c.aggregator = RuleSpec("trimmed_mean", nlohmann::json{{"trim", f}});
 }
 

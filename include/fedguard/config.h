@@ -160,7 +160,7 @@ struct DetectionSpec {
 };
 
 /// A named policy that needs no tuning (docs/config.md, "preset"). "recommended": the detection
-/// stage, then ARC, NNM and the coordinate-wise trimmed mean with f; f is the given `f` or
+/// stage, then NNM and the coordinate-wise trimmed mean with f; f is the given `f` or
 /// floor(f_fraction n) of the round's n, lowered where the clients left after detection are too
 /// few (the result says so in `notes`).
 struct PresetSpec {
@@ -200,11 +200,10 @@ struct EngineConfig {
 
   /// The preset "recommended" (docs/detection.md, docs/evaluation.md) for a federation in
   /// which up to `f` clients of a round may be malicious: the calibrated detection stage (which
-  /// also rejects updates above 3x the median norm), then the largest norms clipped (arc, f),
-  /// each update mixed with its n - f nearest neighbours (nnm, f) and the coordinate-wise
-  /// trimmed mean (trim f); f is lowered in rounds too small for it (see PresetSpec). nullopt:
-  /// f = floor(0.2 n) per round. A default-constructed EngineConfig is plain FedAvg (aggregator
-  /// `mean`).
+  /// also rejects updates above 3x the median norm), then each update mixed with its n - f
+  /// nearest neighbours (nnm, f) and the coordinate-wise trimmed mean (trim f); f is lowered in
+  /// rounds too small for it (see PresetSpec). nullopt: f = floor(0.2 n) per round. A
+  /// default-constructed EngineConfig is plain FedAvg (aggregator `mean`).
   static EngineConfig recommended(std::optional<std::size_t> f = std::nullopt);
   /// The same with f = floor(f_fraction n) per round.
   static EngineConfig recommended_fraction(double f_fraction);

@@ -35,7 +35,7 @@ __version__ = version()
 
 def recommended_policy(f: Optional[int] = None, *, f_fraction: Optional[float] = None) -> dict:
     """The preset that needs no tuning (docs/detection.md): the calibrated detection stage,
-    then ARC, NNM and the trimmed mean with ``f``, as a config dict for ``fedguard.Engine``.
+    then NNM and the trimmed mean with ``f``, as a config dict for ``fedguard.Engine``.
 
     Args:
         f: malicious clients assumed per round; lowered where a round is too small for it

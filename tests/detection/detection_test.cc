@@ -21,7 +21,6 @@
 #include "geometry/gram_space.h"
 #include "support/group_cut_reference.h"
 #include "support/random_round.h"
-#include "support/reference.h"
 #include "support/robust_reference.h"
 #include "synthetic/round.h"
 
@@ -889,8 +888,8 @@ TEST(DetectionEngine, PresetRejectsAttackersByIdAndAggregatesTheRestRobustly) {
   EXPECT_LE(benign_rejected, 6u) << "seed " << seed;
   ASSERT_EQ(r.rejected_ids().size(), 6u + benign_rejected) << "seed " << seed;
   ASSERT_NE(r.rejection_of("client-4"), nullptr);
-  // ARC + NNM + trimmed mean of the kept rows in float64, with the round's f: the preset's 6
-  // less the clients detection rejected, at least 1 (EngineConfig::for_round).
+  // NNM + trimmed mean of the kept rows in float64, with the round's f: the preset's 6 less
+  // the clients detection rejected, at least 1 (EngineConfig::for_round).
   Rows kept;
   for (std::size_t i = 6; i < n; ++i)
     if (r.accepted[i]) kept.push_back(x[i]);
@@ -900,7 +899,6 @@ TEST(DetectionEngine, PresetRejectsAttackersByIdAndAggregatesTheRestRobustly) {
   for (const auto& note : r.notes)
     noted |= note.find("detection rejected " + std::to_string(detected)) != std::string::npos;
   EXPECT_TRUE(noted);
-  kept = ref::arc(kept, f);
   Rows y(m, std::vector<double>(d, 0.0));
   for (std::size_t i = 0; i < m; ++i) {
     std::vector<std::pair<double, std::size_t>> dist;
