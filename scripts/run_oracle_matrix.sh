@@ -18,6 +18,15 @@ MALICIOUS="${MALICIOUS:-10}"
 ROUNDS="${ROUNDS:-100}"
 JOBS="${JOBS:-2}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The simulated server runs the engine of the LibTorch plugin the binary loads (docs/simulator.md):
+# without one beside the binary (bin/ or ../lib/) or FEDGUARD_TORCH_PLUGIN, that is the build
+# tree's, which a rebuild during a long run would change under it.
+if [[ -z "${FEDGUARD_TORCH_PLUGIN:-}" && ! -e "$BUILD/bin/libfedguard_torch.so" &&
+      ! -e "$BUILD/lib/libfedguard_torch.so" ]]; then
+  echo "run_oracle_matrix: no libfedguard_torch.so in $BUILD/bin or $BUILD/lib; copy it beside" \
+       "the binary or set FEDGUARD_TORCH_PLUGIN" >&2
+  exit 2
+fi
 mkdir -p "$OUT"
 # Two matrices per setting: the oracle over "none" and "backdoor" only (it leaves the attackers
 # out, so every attacked cell of its row is the same run: tests/sim/simulate_test.cc checks it
