@@ -15,11 +15,7 @@ clients (min..max, median):
 Usage: python3 coordinates.py LOG_DIR ROUND [ROUND ...]
 """
 import json,struct,sys,numpy as np
-def load(path):
-    f=open(path,'rb'); n=struct.unpack('<Q',f.read(8))[0]; h=json.loads(f.read(n)); m=h['__metadata__']
-    X=np.frombuffer(f.read(),dtype=np.float32).reshape(int(m['n']),int(m['d']))
-    ids=json.loads(m['client_ids']); mal=set(json.loads(m['malicious']))
-    return X.astype(np.float64), np.array([i in mal for i in ids])
+from round_file import load
 trig=[r*28+c for r in range(24,27) for c in range(24,27)]
 T=np.array([h*784+p for h in range(64) for p in trig])
 d=sys.argv[1]

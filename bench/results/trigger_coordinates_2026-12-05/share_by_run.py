@@ -3,11 +3,7 @@ the largest and second-largest honest share of a client's energy in first-layer 
 where it exceeds 20x the coordinate's median |x| over the round's clients, and the smallest
 malicious share (nan without attackers). Usage: python3 share_by_run.py RUN [RUN ...]"""
 import json,struct,sys,numpy as np
-def load(path):
-    f=open(path,'rb'); n=struct.unpack('<Q',f.read(8))[0]; h=json.loads(f.read(n)); m=h['__metadata__']
-    X=np.frombuffer(f.read(),dtype=np.float32).reshape(int(m['n']),int(m['d']))
-    ids=json.loads(m['client_ids']); mal=set(json.loads(m['malicious']))
-    return X.astype(np.float64), np.array([i in mal for i in ids])
+from round_file import load
 for d in sys.argv[1:]:
     out=[]
     for rnd in (5,10,20,30,40,60):

@@ -4,11 +4,7 @@ with every other client's set, and per client its third-largest overlap (a group
 its anomalies); printed as the largest honest and the smallest malicious value.
 Usage: python3 shared_coordinates.py RUN [RUN ...]"""
 import json,struct,sys,numpy as np
-def load(path):
-    f=open(path,'rb'); n=struct.unpack('<Q',f.read(8))[0]; h=json.loads(f.read(n)); m=h['__metadata__']
-    X=np.frombuffer(f.read(),dtype=np.float32).reshape(int(m['n']),int(m['d']))
-    ids=json.loads(m['client_ids']); mal=set(json.loads(m['malicious']))
-    return X.astype(np.float64), np.array([i in mal for i in ids])
+from round_file import load
 for d in sys.argv[1:]:
     out=[]
     for rnd in (10,20,40):
