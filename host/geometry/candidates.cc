@@ -60,16 +60,12 @@ Candidates Candidates::mixed(const GramSpace& space, const std::vector<double>& 
       for (std::size_t j = 0; j < dim; ++j) out.coef[a * dim + j] = t[a * m + a] * old[a * dim + j];
     return out;
   }
-  if (plain()) {  // old is one-hot (row b is e_owner[b]): T old is T scattered, O(m^2) not O(m^3)
-    for (std::size_t a = 0; a < m; ++a)
-      for (std::size_t b = 0; b < m; ++b) out.coef[a * dim + owner[b]] = t[a * m + b];
-    return out;
-  }
-  // Each row a multiple of its owner's update (after clipping or ARC): T old is T with column b
-  // scaled and scattered to owner[b], again O(m^2); the product would cost O(m^2 dim), which
-  // at a thousand clients is most of the decision (measured: ARC before NNM at n = 1000).
+  // Each row a multiple of its owner's update (one-hot while plain(), scaled after clipping or
+  // ARC): T old is T with column b scaled and scattered to owner[b], O(m^2); the product would
+  // cost O(m^2 dim), which at a thousand clients is most of the decision (measured with ARC
+  // before NNM at n = 1000).
   bool scaled_own_rows = true;
-  for (std::size_t p = 0; p < m && scaled_own_rows; ++p)
+  for (std::size_t p = 0; p < m && scaled_own_rows && !plain(); ++p)
     for (std::size_t j = 0; j < dim && scaled_own_rows; ++j)
       scaled_own_rows = j == owner[p] || old[p * dim + j] == 0;
   if (scaled_own_rows) {
