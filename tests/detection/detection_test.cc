@@ -583,6 +583,117 @@ TEST(DetectionCalibration, SpectralGroupRarelyFiresOnBenignRounds) {
   }
 }
 
+// Inside detect() the spectral group runs last and knows whom the other signals named. Its
+// direction is fitted on the kept clients; when named clients helped set it and the group it
+// finds holds none of them, the group is judged again on a direction fitted without them (the
+// unnamed clients alone). Ten negated updates that the response signal named set the top
+// direction, and a label-skewed cluster on the other side of it stood apart as a false group
+// (the simulator's sign flipping at Dirichlet 0.1, seed 3); but named members of the group
+// itself lend it their direction (half of a backdoored group named by the direction signal,
+// Dirichlet 0.5). Both paths, the clients named through their mean response (history_response),
+// against the rule computed here from spectral_group_signal (checked by its own brute force): the
+// z of the clients it was computed over, and the group that fires.
+TEST(DetectionSignals, SpectralGroupIsJudgedWithoutADirectionOthersLentIt) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const std::size_t n = 60, d = 301;
+  // One round: a group of `group` clients from client 20 on (every third) pushed along one
+  // random offset by 1.5 times a client's norm, each kept at its norm; history_response names
+  // (mean response z 50: they answer the model like ascent) `bystanders` clients outside the
+  // group (0, 1, ...) and the group's first `named_members`.
+  auto run = [&](std::size_t bystanders, std::size_t group, std::size_t named_members,
+                 bool expect_lent) {
+    Rows x = benign_round(n, d, rng);
+    std::vector<double> offset(d);
+    for (double& v : offset) v = g(rng);
+    const double strength = 1.5 * std::sqrt(dot(x[0], x[0]) / dot(offset, offset));
+    std::vector<std::size_t> planted;
+    detection::HistoryInput history;
+    history.response_rounds.assign(n, 5);
+    for (std::size_t i = 0; i < n; ++i) history.response.push_back(g(rng));
+    for (std::size_t i = 0; i < bystanders; ++i) history.response[i] = 50;
+    for (std::size_t i = 0; i < group; ++i) {
+      auto& row = x[20 + 3 * i];
+      planted.push_back(20 + 3 * i);
+      if (i < named_members) history.response[20 + 3 * i] = 50;
+      const double norm = std::sqrt(dot(row, row));
+      for (std::size_t j = 0; j < d; ++j) row[j] += strength * offset[j];
+      const double rescale = norm / std::sqrt(dot(row, row));  // not a norm outlier
+      for (double& v : row) v *= rescale;
+    }
+    x = as_float32(std::move(x));
+    ScannedRound s(x);
+    DetectionSpec spec;
+    spec.enabled = true;
+    spec.direction = spec.sign = 0;  // the response signal alone names, whom the test chose
+    const auto out = detection::detect(spec, *s.space, s.rows, d, history);
+    // Stage A (norm, collusion) keeps the rest; of those, `named` fired another signal of
+    // stage B (a client whose code is spectral_group fired none: the codes are ranked).
+    std::vector<std::uint8_t> stage_a(n, 0), named(n, 0);
+    std::vector<std::size_t> fired, kept, unnamed;
+    for (const auto& f : out.findings) {
+      stage_a[f.index] = f.code == ReasonCode::kNormOutlier || f.code == ReasonCode::kCollusion;
+      named[f.index] = !stage_a[f.index] && f.code != ReasonCode::kSpectralGroup;
+      if (f.code == ReasonCode::kSpectralGroup) fired.push_back(f.index);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!stage_a[i]) kept.push_back(i);
+      if (!stage_a[i] && !named[i]) unnamed.push_back(i);
+    }
+    auto group_over = [&](const std::vector<std::size_t>& clients) {
+      const detection::SignalInput in(*s.space, clients, d);
+      std::vector<std::size_t> core;
+      detection::direction_signal(in, &core);
+      return detection::spectral_group_signal(
+          in, core, spec.spectral_group,
+          static_cast<std::size_t>(
+              std::floor(spec.max_reject_fraction * double(clients.size() - 1))));
+    };
+    auto expected = group_over(kept);
+    std::vector<std::size_t> members = kept;
+    const bool lent = unnamed.size() < kept.size() && !expected.group.empty() &&
+                      std::none_of(expected.group.begin(), expected.group.end(),
+                                   [&](std::size_t q) { return named[kept[q]] != 0; });
+    if (lent) {
+      expected = group_over(unnamed);
+      members = unnamed;
+    }
+    EXPECT_EQ(lent, expect_lent) << "seed " << seed << " bystanders " << bystanders;
+    ASSERT_TRUE(out.scores.count("detect_spectral_group"));
+    const auto& z = out.scores.at("detect_spectral_group");
+    std::vector<std::uint8_t> member(n, 0);
+    for (std::size_t q = 0; q < members.size(); ++q) {
+      member[members[q]] = 1;
+      EXPECT_EQ(z[members[q]], expected.values.z[q]) << "seed " << seed << " client " << members[q];
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!member[i]) {
+        EXPECT_TRUE(std::isnan(z[i])) << "seed " << seed << " client " << i;
+      }
+    }
+    std::vector<std::size_t> want;
+    for (std::size_t q : expected.group)
+      if (!named[members[q]]) want.push_back(members[q]);
+    std::sort(fired.begin(), fired.end());
+    EXPECT_EQ(fired, want) << "seed " << seed;
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool chosen =
+          i < bystanders || (i >= 20 && (i - 20) % 3 == 0 && (i - 20) / 3 < named_members);
+      if (!stage_a[i]) {
+        EXPECT_EQ(named[i] != 0, chosen) << "seed " << seed << " client " << i;
+      }
+    }
+    std::vector<std::size_t> planted_unnamed;  // stage A may reject a member as a norm outlier
+    for (std::size_t i : planted)
+      if (!named[i] && !stage_a[i]) planted_unnamed.push_back(i);
+    // The whole planted group is rejected: any named part by its signal, the rest as a group.
+    EXPECT_EQ(fired, planted_unnamed) << "seed " << seed << " ratio " << expected.ratio;
+  };
+  run(3, 6, 0, true);    // three named bystanders helped fit the direction: judged again
+  run(0, 10, 5, false);  // five of ten members named: they lend the rest their direction
+}
+
 // Collusion: identical and near-identical submissions (noise at 1-5% of the norm) from
 // different ids are rejected as a group; benign non-IID groups (clients sharing a cluster
 // centre but with their own noise) never are.
