@@ -550,13 +550,13 @@ TEST(DetectionSignals, SpectralGroupMatchesTheFloat64BruteForce) {
 }
 
 // Attack-free synthetic rounds (a common direction plus heterogeneous client noise) at n = 10 ..
-// 1000: the spectral group fires in at most 1% of the rounds (it rejects a whole group when it
-// does, so its rate is a per-round one). Fitted on all the clients instead of cross-fitted it
-// fired in 5-7% of the rounds at n = 50 and 200; with a fixed z of 3 for the members instead of
-// the cut at the halves' size, in 0.5% at n = 10 and 50 and more at n = 20 (alerts in the
-// monitoring scenarios' 500 rounds). The order statistic's members' cut (from 50 clients on)
-// fired in 0.2-0.8% of 1000 rounds at n = 50 (12 seeds; none without it), hence 1000 rounds
-// there. Tight benign clusters are outside this claim (docs/detection.md).
+// 1000: the spectral group fires in at most 1% of the rounds, and at most once in the 20 rounds
+// at n = 1000 (it rejects a whole group when it does, so its rate is a per-round one). Fitted on
+// all the clients instead of cross-fitted it fired in 5-7% of the rounds at n = 50 and 200; with a
+// fixed z of 3 for the members instead of the cut at the halves' size, in 0.5% at n = 10 and 50 and
+// more at n = 20 (alerts in the monitoring scenarios' 500 rounds). The order statistic's members'
+// cut (from 50 clients on) fired in 0.2-0.8% of 1000 rounds at n = 50 (12 seeds; none without it),
+// hence 1000 rounds there. Tight benign clusters are outside this claim (docs/detection.md).
 TEST(DetectionCalibration, SpectralGroupRarelyFiresOnBenignRounds) {
   const std::size_t kD = 128;
   const std::uint64_t seed = test_seed();
@@ -578,7 +578,10 @@ TEST(DetectionCalibration, SpectralGroupRarelyFiresOnBenignRounds) {
     }
     RecordProperty("spectral_group_largest_ratio_n" + std::to_string(n), std::to_string(largest));
     RecordProperty("fired_n" + std::to_string(n), std::to_string(fired));
-    EXPECT_LE(double(fired), 0.01 * double(rounds))
+    // At least one firing is allowed: with 20 rounds at n = 1000 a single one is what a rate of
+    // 1% gives in 18% of runs (seed 16 fired once, ratio 2.07 against this test's 2.0); two
+    // would be 1.7% likely at that rate.
+    EXPECT_LE(double(fired), std::max(1.0, 0.01 * double(rounds)))
         << "n " << n << " seed " << seed << " largest ratio " << largest;
   }
 }
@@ -1157,7 +1160,8 @@ TEST(DetectionHistory, HistoryDirectionInsideDetectSeesTheKeptSeasonedClients) {
 // them passes the cut that g benign clients reach with probability 1e-5
 // (history_direction_group, off by default). Against the brute force over the signal's z (itself
 // checked above): the g furthest in the lower tail, 3 <= g <= 24, the g-th at least 2 and past the
-// order statistic's cut, the g furthest past it; groups planted at several strengths, and none.
+// order statistic's cut, the g furthest past it, then again after that group
+// (bf_tail_groups); groups planted at several strengths, and none.
 TEST(DetectionHistory, HistoryDirectionGroupMatchesTheBruteForce) {
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
@@ -1201,25 +1205,21 @@ TEST(DetectionHistory, HistoryDirectionGroupMatchesTheBruteForce) {
     const std::size_t m = order.size();
     std::stable_sort(order.begin(), order.end(),
                      [&](std::size_t a, std::size_t b) { return -z[a] > -z[b]; });
-    double best = 1;
-    std::size_t best_g = 0;
-    for (std::size_t gg = 3; gg <= (m - 1) / 2 && -z[order[gg - 1]] >= 2.0; ++gg) {
-      const double ratio = -z[order[gg - 1]] / bf_group_cut(gg, m, 1e-5);
-      if (ratio > best) {
-        best = ratio;
-        best_g = gg;
-      }
-    }
-    std::vector<std::size_t> want(order.begin(),
-                                  order.begin() + static_cast<std::ptrdiff_t>(best_g));
+    std::vector<double> tail;
+    for (std::size_t i : order) tail.push_back(-z[i]);
+    const std::vector<std::size_t> size_at = bf_tail_groups(tail, m, 1e-5, (m - 1) / 2);
+    std::vector<std::size_t> want, size_of(n, 0);
+    for (std::size_t q = 0; q < m; ++q)
+      if (size_at[q] > 0) want.push_back(order[q]), size_of[order[q]] = size_at[q];
     std::sort(want.begin(), want.end());
     std::vector<std::size_t> got;
     for (const auto& f : out.findings) {
       const auto it = f.values.find("history_direction_group");
       if (it == f.values.end()) continue;
       got.push_back(f.index);
-      EXPECT_EQ(it->second, double(best_g)) << f.detail;
-      EXPECT_NEAR(f.values.at("history_direction_group_cut"), bf_group_cut(best_g, m, 1e-5), 1e-2);
+      EXPECT_EQ(it->second, double(size_of[f.index])) << f.detail;
+      EXPECT_NEAR(f.values.at("history_direction_group_cut"),
+                  bf_group_cut(size_of[f.index], m, 1e-5), 1e-2);
       if (f.values.at("history_direction_z") > -f.values.at("history_direction_cut")) {
         ++by_group_alone;
         EXPECT_NE(f.detail.find("together beyond"), std::string::npos) << f.detail;

@@ -135,17 +135,25 @@ TEST(ResponseSignal, DetectFiresPerClientAndAsAGroupAsTheBruteForceSays) {
   std::size_t group_cases = 0, quiet_fired = 0;
   // Planted means, in units of the benign spread (0.2): none, one far client, a group of 5 at
   // about 4 (short of the per-client cut of ~5.4, past the group's), a group of 5 at about 1.2
-  // (under the group's floor of 2: must not fire), a group of 3 far out.
-  const std::vector<std::pair<std::size_t, double>> cases{
-      {0, 0}, {1, 12}, {5, 4.2}, {5, 1.2}, {3, 9}};
+  // (under the group's floor of 2: must not fire), a group of 3 far out, and a group of 7 whose
+  // first 3 are far out (20) and the other 4 at about 8 (a z near 4 once the seven widen the
+  // MAD, short of the per-client cut): the 3 form the group furthest past its cut, and the 4
+  // then pass as a group of their own (cut 3.0 for 4 of ~45), so all 7 fire.
+  struct Planting {
+    std::size_t planted;
+    double at;
+    std::size_t far;  // how many of the planted sit at 12 instead
+  };
+  const std::vector<Planting> cases{{0, 0, 0},   {1, 12, 0}, {5, 4.2, 0},
+                                    {5, 1.2, 0}, {3, 9, 0},  {7, 8, 3}};
   for (int repeat = 0; repeat < 4; ++repeat)
-    for (const auto& [planted, at] : cases) {
+    for (const auto& [planted, at, far] : cases) {
       detection::HistoryInput history;
       history.response.resize(m);
       history.response_rounds.assign(m, 6);
       for (std::size_t i = 0; i < m; ++i) history.response[i] = i % 11 == 3 ? kNaN : 0.2 * g(rng);
       for (std::size_t p = 0; p < planted; ++p)
-        history.response[4 + 7 * p] = 0.2 * (at + 0.3 * g(rng));
+        history.response[4 + 7 * p] = 0.2 * ((p < far ? 20 : at) + 0.3 * g(rng));
       DetectionSpec spec;
       spec.enabled = true;
       spec.norm = spec.direction = spec.sign = spec.collusion = 0;
@@ -172,16 +180,16 @@ TEST(ResponseSignal, DetectFiresPerClientAndAsAGroupAsTheBruteForceSays) {
       std::vector<std::size_t> order = members;
       std::stable_sort(order.begin(), order.end(),
                        [&](std::size_t x, std::size_t y) { return bz[x] > bz[y]; });
-      double best = 1;
-      std::size_t best_g = 0;
-      for (std::size_t gg = 3; gg <= (mm - 1) / 2 && bz[order[gg - 1]] >= 2.0; ++gg) {
-        const double ratio = bz[order[gg - 1]] / bf_group_cut(gg, mm, 1e-5);
-        if (ratio > best) best = ratio, best_g = gg;
-      }
+      std::vector<double> tail;
+      for (std::size_t i : order) tail.push_back(bz[i]);
+      const std::vector<std::size_t> size_at = bf_tail_groups(tail, mm, 1e-5, (mm - 1) / 2);
       std::vector<std::size_t> want;
       const double cut = bf_cut(1e-5, mm);
-      for (std::size_t q = 0; q < mm; ++q)
-        if (bz[order[q]] > cut || q < best_g) want.push_back(order[q]);
+      std::size_t grouped = 0;
+      for (std::size_t q = 0; q < mm; ++q) {
+        grouped += size_at[q] > 0;
+        if (bz[order[q]] > cut || size_at[q] > 0) want.push_back(order[q]);
+      }
       std::sort(want.begin(), want.end());
       std::vector<std::size_t> got;
       for (const auto& f : out.findings) {
@@ -191,6 +199,14 @@ TEST(ResponseSignal, DetectFiresPerClientAndAsAGroupAsTheBruteForceSays) {
         EXPECT_NEAR(f.values.at("history_response_cut"), cut, 0.02 * cut);
       }
       EXPECT_EQ(got, want) << "seed " << seed << " planted " << planted << " at " << at;
+      if (far > 0) {  // the whole group, not only its far members
+        for (std::size_t p = 0; p < planted; ++p) {
+          EXPECT_TRUE(std::binary_search(got.begin(), got.end(), 4 + 7 * p))
+              << "seed " << seed << ": planted client " << 4 + 7 * p << " not named (z "
+              << bz[4 + 7 * p] << ", 7th z " << bz[order[6]] << ", cut of 7 "
+              << bf_group_cut(7, mm, 1e-5) << ")";
+        }
+      }
       // Unplanted and sub-floor rounds: a benign firing is rare (a group of three benign past
       // 3.5 happened once in ~160 such rounds: the t calibration is an approximation that far
       // out), so the eight such rounds of a run may hold at most one.
@@ -199,7 +215,7 @@ TEST(ResponseSignal, DetectFiresPerClientAndAsAGroupAsTheBruteForceSays) {
         EXPECT_LE(quiet_fired, 1u)
             << "seed " << seed << " at " << at << ": " << out.findings[0].detail;
       }
-      group_cases += best_g > 0;
+      group_cases += grouped > 0;
     }
   EXPECT_GT(group_cases, 0u) << "seed " << seed;
 }
