@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <optional>
 
@@ -193,7 +194,8 @@ int rank(ReasonCode code) {
 Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, std::size_t a,
                 double norm_ratio, std::size_t group, std::uint64_t history_rounds,
                 std::pair<std::size_t, double> spectral_group,
-                std::pair<std::size_t, double> history_group, const HistoryInput& history) {
+                std::pair<std::size_t, double> history_group, const HistoryInput& history,
+                const HistoryInput::Pair* history_pair) {
   Finding f;
   f.index = a;
   int best = 100;
@@ -286,7 +288,16 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       f.values["history_rounds"] = static_cast<double>(history_rounds);
       f.detail += " (cumulative update over " + std::to_string(history_rounds) +
                   " rounds at normalised distance " + short_number(s.values.value[q]) +
-                  " from another client's)";
+                  " from another client's";
+      if (history_pair && std::isfinite(history_pair->persistence)) {  // why not excused
+        f.values["history_persistence"] = history_pair->persistence;
+        f.values["history_persistence_cut"] = history_pair->cut;
+        f.values["history_persistence_rounds"] = static_cast<double>(history_pair->rounds);
+        f.detail += ", their difference's persistence " + short_number(history_pair->persistence) +
+                    " (cut " + short_number(history_pair->cut) + ") over " +
+                    std::to_string(history_pair->rounds) + " rounds followed";
+      }
+      f.detail += ")";
     }
   }
   return f;
@@ -357,11 +368,50 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     history_rho = take_from(ws, history_gram.size());
     normalised_distances_into(history_gram, norms_of_gram(history_gram), history_rho, threads);
   }
+  // Followed pairs that differ persistently (honest twins) are no one's partner; every pair
+  // within the follow distance is a candidate for following.
+  std::vector<std::size_t> history_partner;  // by position in seasoned
+  std::vector<const HistoryInput::Pair*> pair_of_partner;
   if (spec.history > 0 && !history_rho.empty()) {
+    const std::size_t hm = seasoned.size();
+    std::vector<std::size_t> at(m, hm);  // position in seasoned
+    for (std::size_t q = 0; q < hm; ++q) at[seasoned[q]] = q;
+    std::vector<std::uint8_t> excluded;
+    std::map<std::pair<std::size_t, std::size_t>, const HistoryInput::Pair*> followed;
+    for (const HistoryInput::Pair& p : history.pairs) {
+      FEDGUARD_EXPECTS(p.a < p.b && p.b < m, "detection history: a followed pair ("
+                                                 << p.a << ", " << p.b << ") of " << m
+                                                 << " clients");
+      if (at[p.a] == hm || at[p.b] == hm) continue;
+      followed[{at[p.a], at[p.b]}] = &p;
+      if (!p.persistent) continue;
+      if (excluded.empty()) excluded.assign(hm * hm, 0);
+      excluded[at[p.a] * hm + at[p.b]] = excluded[at[p.b] * hm + at[p.a]] = 1;
+      ++out.history_excused;
+    }
     signals.emplace_back(
-        collusion_from_distances("history", history_rho, seasoned.size(), nullptr, threads, ws),
+        collusion_from_distances("history", history_rho, hm, &history_partner, threads, ws,
+                                 excluded.empty() ? nullptr : &excluded),
         ReasonCode::kHistoryOutlier, spec.history);
     signals.back().members = seasoned;
+    pair_of_partner.assign(m, nullptr);
+    for (std::size_t q = 0; q < hm; ++q) {
+      const auto key = std::minmax(q, history_partner[q]);
+      if (const auto it = followed.find({key.first, key.second}); it != followed.end())
+        pair_of_partner[seasoned[q]] = it->second;
+    }
+    const double follow = kPairFollowFactor * spec.collusion_max_distance;
+    std::vector<std::pair<double, std::pair<std::size_t, std::size_t>>> close;
+    for (std::size_t x = 0; x < hm; ++x)
+      for (std::size_t y = x + 1; y < hm; ++y)
+        if (history_rho[x * hm + y] < follow)
+          close.push_back({history_rho[x * hm + y], {seasoned[x], seasoned[y]}});
+    std::sort(close.begin(), close.end());
+    for (const auto& [r, pair] : close) {
+      out.history_close.push_back(pair);
+      out.history_close_rho.push_back(r);
+    }
+    out.history_ran = true;
   }
   std::vector<double> worst(m, 0.0);
   std::vector<std::uint8_t> collusion_flag(m, 0), spared(m, 0);
@@ -580,7 +630,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   for (std::size_t a : fired)
     out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, groups[a],
                                    history.rounds.empty() ? 0 : history.rounds[a], group_of[a],
-                                   history_group_of[a], history));
+                                   history_group_of[a], history,
+                                   pair_of_partner.empty() ? nullptr : pair_of_partner[a]));
   give_to(ws, std::move(rho));
   give_to(ws, std::move(history_gram));
   give_to(ws, std::move(history_rho));

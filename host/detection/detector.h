@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "detection/pair_persistence.h"
 #include "detection/workspace.h"
 #include "fedguard/config.h"
 #include "fedguard/rejection.h"
@@ -34,6 +35,16 @@ struct DetectionOutcome {
   /// Own baselines (docs/detection.md): clients judged with one (a non-zero norm or sign
   /// baseline), and those beyond the round's cut that only their own baseline kept.
   std::size_t baseline_widened = 0, baseline_spared = 0;
+  /// The history signal's candidates for following (a < b, indices of detect's clients, both
+  /// with a history of kHistoryMinRounds): the pairs whose histories lie within
+  /// kPairFollowFactor x collusion_max_distance, with that normalised distance, nearest first.
+  /// Empty when the history signal did not run.
+  std::vector<std::pair<std::size_t, std::size_t>> history_close;
+  std::vector<double> history_close_rho;
+  /// Whether the history signal ran (and history_close is the whole list).
+  bool history_ran = false;
+  /// Pairs of HistoryInput::pairs that the history signal did not let stand as partners.
+  std::size_t history_excused = 0;
 };
 
 /// The clients' cumulative sketched histories, for the history signal.
@@ -53,6 +64,16 @@ struct HistoryInput {
   /// response), and how many rounds that mean covers. Empty: the signal does not run.
   std::vector<double> response;
   std::vector<std::uint64_t> response_rounds;
+  /// The pairs of clients given to detect() (a < b, indices in order) that the state follows
+  /// (detection/pair_persistence.h), judged with this round: a persistent pair is no one's
+  /// partner in the history signal (honest twins differ by their data every round).
+  struct Pair {
+    std::size_t a = 0, b = 0;
+    double persistence = 0, cut = 0;  ///< pair_persistence and its cut (NaN: none yet)
+    std::uint64_t rounds = 0;         ///< rounds followed, this one included
+    bool persistent = false;
+  };
+  std::vector<Pair> pairs;
 };
 
 /// A client's history counts once it covers this many rounds (one round is the collusion signal).

@@ -18,6 +18,7 @@
 #include <numeric>
 
 #include "detection/robust.h"
+#include "fedguard/error.h"
 #include "geometry/spectral.h"
 
 namespace fedguard::detection {
@@ -465,7 +466,9 @@ SignalValues collusion_of(const std::string& name, const std::vector<double>& gr
 
 SignalValues collusion_from_distances(const std::string& name, const std::vector<double>& rho,
                                       std::size_t m, std::vector<std::size_t>* nearest, int threads,
-                                      Workspace* ws) {
+                                      Workspace* ws, const std::vector<std::uint8_t>* excluded) {
+  FEDGUARD_EXPECTS(!excluded || excluded->size() == m * m,
+                   name << ": " << excluded->size() << " pair flags for " << m << " clients");
   const int workers = team(threads, m);
   // rho^(2/3): a squared distance in high dimension is close to a scaled chi-square, and its
   // cube root is close to normal in both tails (Wilson & Hilferty 1931), where a logarithm
@@ -493,9 +496,14 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
   if (nearest) nearest->assign(m, 0);
 #pragma omp parallel for schedule(static) num_threads(workers)
   for (std::size_t a = 0; a < m; ++a) {
-    std::size_t best = a == 0 ? 1 : 0;  // the smallest residual, and its pair's rho
-    for (std::size_t b = 0; b < m; ++b)
-      if (b != a && lg[a * m + b] - effect[b] < lg[a * m + best] - effect[best]) best = b;
+    // The smallest residual over the pairs not excluded (over all when every pair is), and
+    // its pair's rho.
+    std::size_t best = m;
+    for (int pass = 0; pass < 2 && best == m; ++pass)
+      for (std::size_t b = 0; b < m; ++b) {
+        if (b == a || (pass == 0 && excluded && (*excluded)[a * m + b])) continue;
+        if (best == m || lg[a * m + b] - effect[b] < lg[a * m + best] - effect[best]) best = b;
+      }
     s.value[a] = rho[a * m + best];
     s.z[a] = robust_z(lg[a * m + best] - effect[a] - effect[best], at);
     if (nearest) (*nearest)[a] = best;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -150,9 +151,13 @@ SignalValues collusion_of(const std::string& name, const std::vector<double>& gr
                           const std::vector<double>& norms,
                           std::vector<std::size_t>* nearest = nullptr, int threads = 1);
 /// The same from the normalised distances rho (m x m, as normalised_distances returns them).
+/// `excluded` (m x m, symmetric; null: none) marks pairs that are no one's partner: each
+/// client's smallest residual is taken over the others (over all of them when it excludes
+/// every other client); the residuals' location is still taken over every pair.
 SignalValues collusion_from_distances(const std::string& name, const std::vector<double>& rho,
                                       std::size_t m, std::vector<std::size_t>* nearest = nullptr,
-                                      int threads = 1, Workspace* ws = nullptr);
+                                      int threads = 1, Workspace* ws = nullptr,
+                                      const std::vector<std::uint8_t>* excluded = nullptr);
 
 /// History: collusion_of over the clients' cumulative sketched histories H_i (FoolsGold's H:
 /// the sum of the sketches of every round the client took part in, this one included), m x k

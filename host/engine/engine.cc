@@ -172,6 +172,11 @@ void Engine::Impl::commit(engine::Pending& pending) {
     h.response_sum += z;
     ++h.response_rounds;
   }
+  for (auto& [ids, track] : pending.pair_tracks) state.followed_pairs[ids] = std::move(track);
+  for (const auto& ids : pending.pairs_dropped) state.followed_pairs.erase(ids);
+  for (const auto& ids : pending.pairs_new)
+    state.followed_pairs.emplace(ids,
+                                 detection::PairTrack{std::vector<double>(config.sketch_dim, 0.0)});
   for (const auto& [id, accepted] : pending.accepted_now)
     state.clients[id].last_accepted = accepted;
   if (pending.response_round) {

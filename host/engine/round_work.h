@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,6 +44,11 @@ struct Pending {
   std::map<std::string, double> response;
   std::optional<ResponseRound> response_round;
   std::map<std::string, bool> accepted_now;
+  /// Followed pairs (detection/pair_persistence.h) by their ids: tracks with this round added,
+  /// pairs no longer close (dropped after the updates), pairs to follow from the next round.
+  std::map<std::pair<std::string, std::string>, detection::PairTrack> pair_tracks;
+  std::set<std::pair<std::string, std::string>> pairs_dropped;
+  std::vector<std::pair<std::string, std::string>> pairs_new;
   /// The round's aggregate (the next previous aggregate), when the state keeps one: copied at
   /// the commit into the state's buffer (the same d each round: no allocation).
   const std::vector<float>* aggregate = nullptr;

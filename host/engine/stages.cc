@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -263,6 +265,79 @@ void response_input(const EngineView& e, RoundWork& w, detection::HistoryInput& 
   }
 }
 
+// Ids of the alive clients (the smaller first) for a pair of alive indices.
+std::pair<std::string, std::string> pair_ids(const RoundWork& w, std::size_t a, std::size_t b) {
+  const std::string& x = w.result.client_ids[w.rows[w.alive[a]]];
+  const std::string& y = w.result.client_ids[w.rows[w.alive[b]]];
+  return x < y ? std::pair{x, y} : std::pair{y, x};
+}
+
+// Alive index by client id; ids that occur twice are left out (no pair is judged on them).
+std::map<std::string, std::size_t> alive_by_id(const RoundWork& w) {
+  std::map<std::string, std::size_t> at;
+  std::set<std::string> twice;
+  for (std::size_t a = 0; a < w.alive.size(); ++a)
+    if (!at.emplace(w.result.client_ids[w.rows[w.alive[a]]], a).second)
+      twice.insert(w.result.client_ids[w.rows[w.alive[a]]]);
+  for (const std::string& id : twice) at.erase(id);
+  return at;
+}
+
+// The followed pairs whose clients are both in the round (detection/pair_persistence.h): this
+// round's difference added (the new tracks wait in pending until the commit), then judged.
+void followed_pairs_input(const EngineView& e, RoundWork& w, detection::HistoryInput& history) {
+  if (e.state.followed_pairs.empty()) return;
+  const std::size_t k = history.k;
+  const std::map<std::string, std::size_t> at = alive_by_id(w);
+  for (const auto& [ids, track] : e.state.followed_pairs) {
+    const auto x = at.find(ids.first), y = at.find(ids.second);
+    if (x == at.end() || y == at.end()) continue;
+    detection::PairTrack next = track;
+    const double* sx = w.summaries.sketch.data() + w.alive[x->second] * k;
+    const double* sy = w.summaries.sketch.data() + w.alive[y->second] * k;
+    if (!detection::add_pair_round(next, sx, sy, k)) {  // a sum past float64: follow afresh
+      w.pending.pairs_dropped.insert(ids);
+      continue;
+    }
+    detection::HistoryInput::Pair p;
+    p.a = std::min(x->second, y->second);
+    p.b = std::max(x->second, y->second);
+    p.persistence = detection::pair_persistence(next);
+    p.cut = detection::pair_persistence_cut(next);
+    p.rounds = next.rounds;
+    p.persistent = detection::pair_is_persistent(next);
+    history.pairs.push_back(p);
+    w.pending.pair_tracks[ids] = std::move(next);
+  }
+}
+
+// After the history signal: pairs within the follow distance are followed from the next round
+// (the nearest first, up to kMaxFollowedPairs), followed pairs whose clients were both judged
+// and are no longer within it are dropped.
+void follow_close_pairs(const EngineView& e, RoundWork& w, const detection::HistoryInput& history,
+                        const detection::DetectionOutcome& found) {
+  std::set<std::pair<std::string, std::string>> close;
+  for (const auto& [a, b] : found.history_close) close.insert(pair_ids(w, a, b));
+  const std::map<std::string, std::size_t> at = alive_by_id(w);
+  const auto judged = [&](const std::string& id) {
+    const auto it = at.find(id);
+    return it != at.end() && history.rounds[it->second] >= detection::kHistoryMinRounds;
+  };
+  for (const auto& [ids, track] : e.state.followed_pairs)
+    if (judged(ids.first) && judged(ids.second) && !close.count(ids))
+      w.pending.pairs_dropped.insert(ids);
+  std::size_t followed = e.state.followed_pairs.size() - w.pending.pairs_dropped.size();
+  for (const auto& [a, b] : found.history_close) {
+    if (followed >= detection::kMaxFollowedPairs) break;
+    std::pair<std::string, std::string> ids = pair_ids(w, a, b);
+    if (ids.first == ids.second || e.state.followed_pairs.count(ids) || !at.count(ids.first) ||
+        !at.count(ids.second))
+      continue;
+    w.pending.pairs_new.push_back(std::move(ids));
+    ++followed;
+  }
+}
+
 }  // namespace
 
 void detect_stage(const EngineView& e, RoundWork& w) {
@@ -298,8 +373,10 @@ void detect_stage(const EngineView& e, RoundWork& w) {
     }
   }
   if (tracks_response(e.config) && w.roles.sketch_dim > 0) response_input(e, w, history);
+  if (spec.history > 0 && history.sketches) followed_pairs_input(e, w, history);
   detection::DetectionOutcome found = detection::detect(
       e.config.detection, space, w.alive, w.d, history, e.config.threads, e.detection_workspace);
+  if (found.history_ran) follow_close_pairs(e, w, history, found);
   std::vector<std::uint8_t> rejected(w.alive.size(), 0);
   w.detected = found.findings.size();
   w.baseline_widened = found.baseline_widened;

@@ -1,5 +1,6 @@
 #include "engine/state_file.h"
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -92,6 +93,19 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
                                                           state.verified_nonce.size())}}
           : nlohmann::json(nullptr);
   header["monitor"] = state.monitor.to_json();  // the monitor's section, written and read whole
+  if (!state.followed_pairs.empty()) {
+    nlohmann::json pairs = nlohmann::json::array();
+    for (const auto& [ids, t] : state.followed_pairs) {
+      FEDGUARD_EXPECTS(t.diff.size() == sketch_dim,
+                       "followed pair '" << ids.first << "', '" << ids.second << "' has "
+                                         << t.diff.size() << " values, expected " << sketch_dim);
+      pairs.push_back({{"a", ids.first},
+                       {"b", ids.second},
+                       {"rounds", t.rounds},
+                       {"sums", {t.weighted_sq, t.weight, t.weight_sq, t.energy, t.energy_sq}}});
+    }
+    header["followed_pairs"] = std::move(pairs);
+  }
   const std::string text = header.dump();
   expect_replaceable(path);
   const std::string tmp = path + ".tmp";
@@ -109,6 +123,7 @@ void write_state(const std::string& path, const EngineState& state, std::size_t 
       write_doubles(f, h.sketch_sum);
       write_doubles(f, h.last_sketch);
     }
+    for (const auto& [ids, t] : state.followed_pairs) write_doubles(f, t.diff);
     f.flush();
     if (!f) FEDGUARD_THROW(kIo, tmp << ": write failed");
   }
@@ -425,6 +440,46 @@ EngineState parse_state(const std::string& bytes, const std::string& path, std::
     if (!state.clients.emplace(c.at("id").get<std::string>(), std::move(ch)).second)
       FEDGUARD_THROW(kIo, path << ": offset 16: client id '" << c.at("id").get<std::string>()
                                << "' appears twice");
+  }
+  if (h.contains("followed_pairs")) {
+    const nlohmann::json& pairs = h.at("followed_pairs");
+    if (!pairs.is_array() || pairs.size() > detection::kMaxFollowedPairs)
+      FEDGUARD_THROW(kIo, path << ": offset 16: field 'followed_pairs' is not a list of at most "
+                               << detection::kMaxFollowedPairs << " pairs");
+    for (const nlohmann::json& p : pairs) {
+      bool shaped = p.is_object() && p.size() == 4 && p.contains("a") && p.at("a").is_string() &&
+                    p.contains("b") && p.at("b").is_string() && p.contains("rounds") &&
+                    p.at("rounds").is_number_unsigned() && p.contains("sums") &&
+                    p.at("sums").is_array() && p.at("sums").size() == 5;
+      std::array<double, 5> sums{};
+      for (std::size_t i = 0; shaped && i < 5; ++i) {
+        const nlohmann::json& v = p.at("sums")[i];
+        shaped = v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 0;
+        if (shaped) sums[i] = v.get<double>();
+      }
+      if (!shaped || !(p.at("a").get<std::string>() < p.at("b").get<std::string>()))
+        FEDGUARD_THROW(kIo, path << ": offset 16: a 'followed_pairs' entry is not {\"a\": id, "
+                                    "\"b\": a larger id, \"rounds\": count, \"sums\": [5 "
+                                    "finite numbers >= 0]} in "
+                                 << p.dump());
+      detection::PairTrack t;
+      t.rounds = p.at("rounds").get<std::uint64_t>();
+      t.weighted_sq = sums[0];
+      t.weight = sums[1];
+      t.weight_sq = sums[2];
+      t.energy = sums[3];
+      t.energy_sq = sums[4];
+      const std::uint64_t at = take(1, per_sketch, "a followed pair's difference");
+      t.diff.resize(sketch_dim);
+      if (sketch_dim > 0) std::memcpy(t.diff.data(), bytes.data() + at, per_sketch);
+      check_finite(t.diff, at, "a followed pair's difference");
+      if (!state.followed_pairs
+               .emplace(std::pair{p.at("a").get<std::string>(), p.at("b").get<std::string>()},
+                        std::move(t))
+               .second)
+        FEDGUARD_THROW(kIo, path << ": offset 16: followed pair '" << p.at("a").get<std::string>()
+                                 << "', '" << p.at("b").get<std::string>() << "' appears twice");
+    }
   }
   if (offset != size)
     FEDGUARD_THROW(kIo, path << ": offset " << offset << ": " << size - offset

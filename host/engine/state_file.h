@@ -25,6 +25,11 @@
 //   the version. An optional header key "monitor" holds the monitor's state
 //   (monitor::MonitorState::to_json: detectors' float64 states, exact through JSON's shortest
 //   round-trip numbers, and the hashes of the client ids seen); absent: a fresh monitor.
+//   An optional header key "followed_pairs" (absent: none) lists the pairs the history signal
+//   follows, [{"a": id, "b": id (a < b), "rounds": r, "sums": [weighted_sq, weight, weight_sq,
+//   energy, energy_sq] (finite, >= 0)}, ...] (at most detection::kMaxFollowedPairs); each
+//   pair's decayed difference (sketch_dim float64 values) follows the clients' sketches, in
+//   the order of the list.
 #pragma once
 
 #include <array>
@@ -33,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "detection/pair_persistence.h"
 #include "monitor/monitor.h"
 
 namespace fedguard::engine {
@@ -85,6 +91,9 @@ struct EngineState {
   std::vector<std::vector<double>> aggregate_sketches;  ///< oldest first
   std::vector<ResponseRound> response_window;           ///< oldest first, the last rounds
   std::map<std::string, ClientHistory> clients;
+  /// Pairs of client ids (the smaller first) whose histories came close, followed so that the
+  /// history signal can tell honest twins from Sybils (detection/pair_persistence.h).
+  std::map<std::pair<std::string, std::string>, detection::PairTrack> followed_pairs;
   // The last verified round this engine completed and its nonce (stale_round, nonce reuse).
   bool has_verified_round = false;
   std::uint64_t verified_round = 0;

@@ -12,6 +12,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <set>
 
 #include "backend/backend.h"
 #include "detection/detector.h"
@@ -84,7 +85,10 @@ double bf_z(const std::vector<double>& v, std::size_t i, double floor = 0) {
 struct BruteCollusion {
   std::vector<double> rho, z;
 };
-BruteCollusion brute_collusion(const Rows& x) {
+// excluded: pairs (i < j) that are no one's partner (all partners count when every pair of a
+// client is excluded).
+BruteCollusion brute_collusion(const Rows& x,
+                               const std::set<std::pair<std::size_t, std::size_t>>& excluded = {}) {
   const std::size_t n = x.size(), d = x[0].size();
   std::vector<double> norms(n);
   for (std::size_t i = 0; i < n; ++i) norms[i] = std::sqrt(dot(x[i], x[i]));
@@ -117,9 +121,12 @@ BruteCollusion brute_collusion(const Rows& x) {
       1.482602218505602 * bf_median(dev) * double(res.size()) / (double(res.size()) - 0.8);
   BruteCollusion out{std::vector<double>(n), std::vector<double>(n)};
   for (std::size_t i = 0; i < n; ++i) {
+    std::size_t partners = 0;
+    for (std::size_t j = 0; j < n; ++j)
+      partners += j != i && !excluded.count({std::min(i, j), std::max(i, j)});
     double best = 1e300;
     for (std::size_t j = 0; j < n; ++j) {
-      if (j == i) continue;
+      if (j == i || (partners > 0 && excluded.count({std::min(i, j), std::max(i, j)}))) continue;
       const double e = lr[i][j] - (rm[i] - overall / 2) - (rm[j] - overall / 2);
       if (e < best) best = e, out.rho[i] = rh[i][j];
     }
@@ -1066,6 +1073,56 @@ TEST(DetectionSignals, HistoryMatchesTheFloat64BruteForce) {
     EXPECT_NEAR(sig.z[i], bf.z[i], 1e-7 * (1 + std::fabs(bf.z[i])))
         << "seed " << seed << " i " << i;
   }
+}
+
+// Pairs the history signal is told to pass over (honest twins, detection/pair_persistence.h)
+// are no one's partner: each client's smallest residual over the other pairs, its z against
+// every pair's residuals, as the brute force says; a client all of whose pairs are excluded
+// keeps them all.
+TEST(DetectionSignals, CollusionWithExcludedPairsMatchesTheFloat64BruteForce) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const std::size_t m = 19, k = 48;
+  Rows h(m, std::vector<double>(k));
+  for (auto& r : h)
+    for (double& v : r) v = g(rng) * 2 + 0.5;
+  for (std::size_t j = 0; j < k; ++j) h[4][j] = h[2][j] + 0.05 * g(rng);  // near-duplicates
+  for (std::size_t j = 0; j < k; ++j) h[9][j] = h[2][j] + 0.05 * g(rng);
+  std::set<std::pair<std::size_t, std::size_t>> excluded{{2, 4}, {1, 7}};
+  for (std::size_t b = 0; b < m; ++b)  // client 11: every pair excluded
+    if (b != 11) excluded.insert({std::min<std::size_t>(11, b), std::max<std::size_t>(11, b)});
+  std::uniform_int_distribution<std::size_t> pick(0, m - 1);
+  for (int t = 0; t < 6; ++t) {
+    const std::size_t a = pick(rng), b = pick(rng);
+    if (a != b) excluded.insert({std::min(a, b), std::max(a, b)});
+  }
+  std::vector<std::uint8_t> mask(m * m, 0);
+  for (const auto& [a, b] : excluded) mask[a * m + b] = mask[b * m + a] = 1;
+  std::vector<double> flat;
+  for (const auto& r : h) flat.insert(flat.end(), r.begin(), r.end());
+  const std::vector<double> gram = detection::gram_of_rows(flat, k);
+  const std::vector<double> rho =
+      detection::normalised_distances(gram, detection::norms_of_gram(gram));
+  std::vector<std::size_t> nearest;
+  const auto sig =
+      detection::collusion_from_distances("history", rho, m, &nearest, 1, nullptr, &mask);
+  const BruteCollusion bf = brute_collusion(h, excluded);
+  for (std::size_t i = 0; i < m; ++i) {
+    EXPECT_NEAR(sig.value[i], bf.rho[i], 1e-9 * (1 + bf.rho[i])) << "seed " << seed << " i " << i;
+    EXPECT_NEAR(sig.z[i], bf.z[i], 1e-7 * (1 + std::fabs(bf.z[i])))
+        << "seed " << seed << " i " << i;
+    if (i != 11) {
+      EXPECT_FALSE(excluded.count({std::min(i, nearest[i]), std::max(i, nearest[i])})) << i;
+    }
+  }
+  EXPECT_NE(nearest[2], 4u);  // 2's nearest is 4 or 9; the pair (2, 4) is excluded
+  EXPECT_NE(nearest[4], 2u);
+  // Without the mask the same call is the plain signal.
+  const auto plain = detection::collusion_from_distances("history", rho, m, nullptr, 1);
+  const BruteCollusion bf_plain = brute_collusion(h);
+  for (std::size_t i = 0; i < m; ++i)
+    EXPECT_NEAR(plain.z[i], bf_plain.z[i], 1e-7 * (1 + std::fabs(bf_plain.z[i]))) << i;
 }
 
 // The history direction is the direction signal over cumulative sketches: cosine to the mean

@@ -104,6 +104,11 @@ def write_states():
     payload = struct.pack("<3f", 1.0, -2.0, 0.5) + sk(1, 2, 3, 4) + sk(0.5, 0, 0, 1) + sk(2, 2, 2, 2) + sk(-1, 0, 1, 0)
     write("state", "full_v3.fgs", state_file(full, payload))
     write("state", "full_v4.fgs", state_file({**full, "version": 4, "sketch": "count"}, payload))
+    # A version 4 file with a followed pair (the history signal's twins test): its decayed
+    # difference after the clients' sketches.
+    pairs = {**full, "version": 4, "sketch": "count",
+             "followed_pairs": [{"a": "a", "b": "b", "rounds": 3, "sums": [2.5, 2.71, 2.47, 7.0, 20.0]}]}
+    write("state", "pairs_v4.fgs", state_file(pairs, payload + sk(0.5, -1, 0, 2)))
     write("state", "empty_v4.fgs", state_file({"version": 4, "sketch": "count", "sketch_dim": 4, "sketch_seed": 7,
                                                "model_dim": 0, "rounds": 0, "previous_aggregate": 0,
                                                "aggregate_sketches": 0, "clients": []}))

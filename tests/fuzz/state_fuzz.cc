@@ -22,6 +22,13 @@ void check(const fedguard::engine::EngineState& s) {
     if (!std::isfinite(v)) __builtin_trap();
   for (const auto& a : s.aggregate_sketches)
     if (a.size() != kSketchDim) __builtin_trap();
+  for (const auto& [ids, t] : s.followed_pairs) {
+    if (t.diff.size() != kSketchDim || !(ids.first < ids.second)) __builtin_trap();
+    for (double x : t.diff)
+      if (!std::isfinite(x)) __builtin_trap();
+    for (double x : {t.weighted_sq, t.weight, t.weight_sq, t.energy, t.energy_sq})
+      if (!std::isfinite(x) || x < 0) __builtin_trap();
+  }
   for (const auto& [id, h] : s.clients) {
     for (const auto* v : {&h.sketch_sum, &h.last_sketch}) {
       if (!v->empty() && v->size() != kSketchDim) __builtin_trap();
@@ -46,7 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fedguard::engine::write_state(path, state, kSketchDim, kSeed);
   const auto again = fedguard::engine::read_state(path, kSketchDim, kSeed);
   if (again.rounds != state.rounds || again.clients.size() != state.clients.size() ||
-      again.previous_aggregate != state.previous_aggregate || again.model_dim != state.model_dim)
+      again.previous_aggregate != state.previous_aggregate || again.model_dim != state.model_dim ||
+      again.followed_pairs.size() != state.followed_pairs.size())
     __builtin_trap();
   return 0;
 }
