@@ -45,6 +45,9 @@ constexpr double kPersistenceSpread = 3.0;
 /// kMaxFollowedPairs at once (each holds a sketch; the nearest are followed first).
 constexpr double kPairFollowFactor = 2.0;
 constexpr std::size_t kMaxFollowedPairs = 4096;
+/// A pair one of whose clients has taken part in none of this many rounds is no longer
+/// followed (clients that left the federation do not hold places).
+constexpr std::uint64_t kPairMaxAbsence = 32;
 
 /// A followed pair's decayed sums over the rounds both clients were present in, since it was
 /// first followed.

@@ -312,8 +312,9 @@ void followed_pairs_input(const EngineView& e, RoundWork& w, detection::HistoryI
 }
 
 // After the history signal: pairs within the follow distance are followed from the next round
-// (the nearest first, up to kMaxFollowedPairs), followed pairs whose clients were both judged
-// and are no longer within it are dropped.
+// (the nearest first, up to kMaxFollowedPairs); followed pairs whose clients were both judged
+// and are no longer within it are dropped, and those with a client absent for
+// kPairMaxAbsence rounds.
 void follow_close_pairs(const EngineView& e, RoundWork& w, const detection::HistoryInput& history,
                         const detection::DetectionOutcome& found) {
   std::set<std::pair<std::string, std::string>> close;
@@ -323,8 +324,13 @@ void follow_close_pairs(const EngineView& e, RoundWork& w, const detection::Hist
     const auto it = at.find(id);
     return it != at.end() && history.rounds[it->second] >= detection::kHistoryMinRounds;
   };
+  const auto gone = [&](const std::string& id) {  // absent for kPairMaxAbsence rounds, or forgotten
+    const ClientHistory* h = history_of(e, id);
+    return !at.count(id) && (!h || h->last_round + detection::kPairMaxAbsence <= e.state.rounds);
+  };
   for (const auto& [ids, track] : e.state.followed_pairs)
-    if (judged(ids.first) && judged(ids.second) && !close.count(ids))
+    if ((judged(ids.first) && judged(ids.second) && !close.count(ids)) || gone(ids.first) ||
+        gone(ids.second))
       w.pending.pairs_dropped.insert(ids);
   std::size_t followed = e.state.followed_pairs.size() - w.pending.pairs_dropped.size();
   for (const auto& [a, b] : found.history_close) {

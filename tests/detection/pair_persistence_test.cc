@@ -285,6 +285,48 @@ TEST(PairEngine, HonestTwinsAreExcusedNoisySybilsAreNot) {
   std::remove(path.c_str());
 }
 
+// A pair one of whose clients left is followed no longer once it has been away kPairMaxAbsence
+// rounds (while it is away for fewer, its pair keeps its place and its sums).
+TEST(PairEngine, PairsOfClientsThatLeftAreDropped) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const std::size_t n = 34, d = 600, twin0 = 32, twin1 = 33;
+  Rows offset(n, std::vector<double>(d));
+  for (auto& o : offset)
+    for (double& v : o) v = g(rng);
+  for (std::size_t j = 0; j < d; ++j) offset[twin1][j] = offset[twin0][j] + 0.15 * g(rng);
+  Engine engine(EngineConfig::from_json(R"({"preset": "recommended", "f": 6})"));
+  const std::string path = ::testing::TempDir() + "/fedguard_pairs_left_" + std::to_string(seed);
+  auto round = [&](std::size_t clients) {
+    std::vector<float> data(clients * d);
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < clients; ++i) {
+      ids.push_back("client-" + std::to_string(i));
+      for (std::size_t j = 0; j < d; ++j)
+        data[i * d + j] = static_cast<float>(offset[i][j] + 0.3 * g(rng));
+    }
+    RoundInput in;
+    in.updates = UpdateView(data.data(), clients, d, DType::kFloat32);
+    in.client_ids = ids;
+    (void)engine.process_round(in);
+    engine.save_state(path);
+    return engine::read_state(path, 256, 0x5eed).followed_pairs;
+  };
+  for (int r = 0; r < 6; ++r) round(n);
+  const std::pair<std::string, std::string> twins{"client-32", "client-33"};
+  const auto followed = round(n);
+  ASSERT_TRUE(followed.count(twins)) << "seed " << seed;
+  const std::uint64_t rounds = followed.at(twins).rounds;
+  for (std::uint64_t r = 1; r < detection::kPairMaxAbsence; ++r) {
+    const auto now = round(n - 1);  // client-33 away
+    ASSERT_TRUE(now.count(twins)) << "after " << r << " rounds away";
+    EXPECT_EQ(now.at(twins).rounds, rounds);
+  }
+  EXPECT_FALSE(round(n - 1).count(twins));
+  std::remove(path.c_str());
+}
+
 // Malformed followed pairs in a state file are errors naming the file and offset.
 TEST(PairEngine, StateFileRefusesMalformedFollowedPairs) {
   const std::size_t k = 4;
