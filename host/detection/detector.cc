@@ -387,7 +387,6 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       if (!p.persistent) continue;
       if (excluded.empty()) excluded.assign(hm * hm, 0);
       excluded[at[p.a] * hm + at[p.b]] = excluded[at[p.b] * hm + at[p.a]] = 1;
-      ++out.history_excused;
     }
     signals.emplace_back(
         collusion_from_distances("history", history_rho, hm, &history_partner, threads, ws,
@@ -407,10 +406,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         if (history_rho[x * hm + y] < follow)
           close.push_back({history_rho[x * hm + y], {seasoned[x], seasoned[y]}});
     std::sort(close.begin(), close.end());
-    for (const auto& [r, pair] : close) {
-      out.history_close.push_back(pair);
-      out.history_close_rho.push_back(r);
-    }
+    for (const auto& [r, pair] : close) out.history_close.push_back(pair);
     out.history_ran = true;
   }
   std::vector<double> worst(m, 0.0);

@@ -37,14 +37,11 @@ struct DetectionOutcome {
   std::size_t baseline_widened = 0, baseline_spared = 0;
   /// The history signal's candidates for following (a < b, indices of detect's clients, both
   /// with a history of kHistoryMinRounds): the pairs whose histories lie within
-  /// kPairFollowFactor x collusion_max_distance, with that normalised distance, nearest first.
-  /// Empty when the history signal did not run.
+  /// kPairFollowFactor x collusion_max_distance, nearest first. Empty when the history signal
+  /// did not run.
   std::vector<std::pair<std::size_t, std::size_t>> history_close;
-  std::vector<double> history_close_rho;
   /// Whether the history signal ran (and history_close is the whole list).
   bool history_ran = false;
-  /// Pairs of HistoryInput::pairs that the history signal did not let stand as partners.
-  std::size_t history_excused = 0;
 };
 
 /// The clients' cumulative sketched histories, for the history signal.

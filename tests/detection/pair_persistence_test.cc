@@ -318,6 +318,21 @@ TEST(PairEngine, PairsOfClientsThatLeftAreDropped) {
   const auto followed = round(n);
   ASSERT_TRUE(followed.count(twins)) << "seed " << seed;
   const std::uint64_t rounds = followed.at(twins).rounds;
+  {  // A round that fails (every row non-finite) changes no followed pair.
+    std::vector<float> bad(n * d, std::nanf(""));
+    RoundInput in;
+    in.updates = UpdateView(bad.data(), n, d, DType::kFloat32);
+    EXPECT_THROW((void)engine.process_round(in), Error);
+    engine.save_state(path);
+    const auto after = engine::read_state(path, 256, 0x5eed).followed_pairs;
+    ASSERT_EQ(after.size(), followed.size());
+    for (const auto& [ids, t] : followed) {
+      ASSERT_TRUE(after.count(ids));
+      EXPECT_EQ(after.at(ids).diff, t.diff);
+      EXPECT_EQ(after.at(ids).weighted_sq, t.weighted_sq);
+      EXPECT_EQ(after.at(ids).rounds, t.rounds);
+    }
+  }
   for (std::uint64_t r = 1; r < detection::kPairMaxAbsence; ++r) {
     const auto now = round(n - 1);  // client-33 away
     ASSERT_TRUE(now.count(twins)) << "after " << r << " rounds away";
