@@ -6,11 +6,15 @@
 #include <new>
 #include <string>
 
+#include "cli/blas_kernel.h"
 #include "cli/commands.h"
 #include "cli/torch_plugin_loader.h"
 #include "fedguard/engine.h"
 
 int main(int argc, char** argv) {
+  // Before anything runs: this may replace the process with one that runs the BLAS kernels the
+  // processor has (cli/blas_kernel.h).
+  fedguard::cli::run_with_the_processors_blas_kernel(argv);
   // `.pt` round files for `fedguard scan`, through the LibTorch plugin loaded on first use.
   fedguard::cli::install_pt_round_reader();
   CLI::App app{"fedguard: poisoning detection and robust aggregation for federated learning"};

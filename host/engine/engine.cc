@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "backend/backend.h"
+#include "backend/cpu/blas_library.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/devices.h"
 #include "detection/response.h"
@@ -266,6 +267,11 @@ std::string Engine::prometheus_text(const RoundResult& result) const {
 std::string version() { return FEDGUARD_VERSION; }
 
 std::vector<std::string> rule_names() { return rules::rule_names(); }
+
+BlasInfo blas_info() {
+  const backend::cpu::BlasKernelAdvice advice = backend::cpu::blas_kernel_advice();
+  return {backend::cpu::blas_description(), advice.running, advice.better, advice.cpu};
+}
 
 std::vector<std::string> backends_built() {
 #ifdef FEDGUARD_HAS_CUDA

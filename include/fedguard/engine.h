@@ -74,4 +74,15 @@ std::string version();
 std::vector<std::string> rule_names();
 std::vector<std::string> backends_built();
 
+/// The BLAS behind the CPU backend, and whether it runs the kernels this processor has
+/// (docs/performance.md, "The BLAS kernel"): OpenBLAS falls back to SSE3 kernels on processor
+/// models it does not know, 3-5x slower on large rounds.
+struct BlasInfo {
+  std::string description;    ///< library, version, kernel, threading, file (`fedguard info`)
+  std::string kernel;         ///< the kernel it runs (OpenBLAS's name; empty for BLIS / MKL)
+  std::string better_kernel;  ///< OPENBLAS_CORETYPE value to run instead, or empty
+  std::string cpu;            ///< with better_kernel: "family F model M, <vector extension>"
+};
+BlasInfo blas_info();
+
 }  // namespace fedguard

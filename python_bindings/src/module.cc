@@ -817,6 +817,16 @@ PYBIND11_MODULE(_core, m) {
         py::arg("expected_length") = py::none());
   m.def("version", &fedguard::version);
   m.def("backends_built", &fedguard::backends_built);
+  m.def("blas_info", [] {
+    const fedguard::BlasInfo info = fedguard::blas_info();
+    py::dict out;
+    out["description"] = info.description;
+    out["kernel"] = info.kernel;
+    out["better_kernel"] = info.better_kernel.empty() ? py::object(py::none())
+                                                      : py::object(py::str(info.better_kernel));
+    out["cpu"] = info.cpu;
+    return out;
+  });
   m.def("rule_names", &fedguard::rule_names);
   m.def(
       "_recommended_policy_json",

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/blas_library.h"
+
 namespace fedguard::test {
 namespace {
 
@@ -107,6 +109,63 @@ TEST(CliStartup, TheCudaPluginExportsOnlyItsEntry) {
                                                             << syms.substr(0, 2000);
 }
 #endif
+
+// The kernel OpenBLAS runs, from `fedguard info`'s "BLAS: OpenBLAS 0.3.21, kernel <name>, ..."
+// line, or "" when the build uses another BLAS.
+std::string blas_kernel_in(const std::string& info) {
+  const std::string tag = "BLAS: OpenBLAS ";
+  const std::size_t line = info.find(tag);
+  if (line == std::string::npos) return "";
+  const std::size_t at = info.find(", kernel ", line);
+  if (at == std::string::npos) return "";
+  const std::size_t from = at + 9;
+  return info.substr(from, info.find(',', from) - from);
+}
+
+// OpenBLAS falls back to SSE3 kernels on processor models it does not know (0.3.21 on Emerald
+// Rapids); the command line then starts itself again with OPENBLAS_CORETYPE naming the kernels
+// the processor runs (cli/blas_kernel.h). On a processor OpenBLAS knows, its choice stands.
+TEST(CliStartup, RunsTheBlasKernelsTheProcessorHas) {
+  const std::string cli = FEDGUARD_CLI_PATH;
+  const std::string plain =
+      run("env -u OPENBLAS_CORETYPE -u FEDGUARD_KEEP_BLAS_KERNEL " + cli + " info");
+  const std::string kept =
+      run("env -u OPENBLAS_CORETYPE FEDGUARD_KEEP_BLAS_KERNEL=1 " + cli + " info");
+  const std::string running = blas_kernel_in(plain), own = blas_kernel_in(kept);
+  if (running.empty()) GTEST_SKIP() << "not an OpenBLAS build:\n" << plain;
+  ASSERT_FALSE(own.empty()) << kept;
+#if defined(__x86_64__) && defined(__GNUC__)
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  const bool avx2 = false;
+#endif
+  if (avx2) {
+    EXPECT_EQ(backend::cpu::better_openblas_kernel(running, false, true), "")
+        << "an AVX2 processor runs OpenBLAS's " << running << " kernels:\n"
+        << plain;
+  }
+  const bool raised = avx2 && !backend::cpu::better_openblas_kernel(own, false, true).empty();
+  if (raised) {  // this machine shows the fallback: both lines say what happened
+    EXPECT_NE(running, own);
+    EXPECT_NE(plain.find("BLAS kernel: " + running +
+                         ", named by fedguard (OPENBLAS_CORETYPE): "
+                         "OpenBLAS had picked " +
+                         own),
+              std::string::npos)
+        << plain;
+    EXPECT_NE(kept.find("BLAS kernel: " + own + " is below this processor ("), std::string::npos)
+        << kept;
+  } else {
+    EXPECT_EQ(running, own);
+    EXPECT_EQ(plain.find("BLAS kernel:"), std::string::npos) << plain;
+    EXPECT_EQ(kept.find("BLAS kernel:"), std::string::npos) << kept;
+  }
+  // A kernel the user names is kept, whatever it is, and nothing is said about it.
+  const std::string named =
+      run("env -u FEDGUARD_KEEP_BLAS_KERNEL OPENBLAS_CORETYPE=Prescott " + cli + " info");
+  EXPECT_EQ(blas_kernel_in(named), "Prescott") << named;
+  EXPECT_EQ(named.find("BLAS kernel:"), std::string::npos) << named;
+}
 
 }  // namespace
 }  // namespace fedguard::test

@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import fedguard
+# Several tests compare the command line with this process bit for bit (test_cli_parity.py and
+# others); they agree only on the same BLAS kernels. The command line would start itself again
+# with better ones where OpenBLAS fell back to SSE3 (README, "The BLAS kernel"), this process
+# cannot: both keep OpenBLAS's own choice (test_ergonomics.py tests the restart and the warning
+# with the variable removed).
+os.environ.setdefault("FEDGUARD_KEEP_BLAS_KERNEL", "1")
+
+import fedguard  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # dlpack_helpers, flower_sim_app

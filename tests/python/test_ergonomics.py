@@ -222,6 +222,38 @@ def test_info_names_blas_and_kernel_and_a_cpu_only_machine_plainly(cli):
         assert cuda == "cuda: no CUDA device (CPU-only machine)"
 
 
+def test_blas_info_and_a_warning_only_where_the_kernel_is_below_the_processor():
+    info = fedguard.blas_info()
+    assert set(info) == {"description", "kernel", "better_kernel", "cpu"}
+    if info["description"].startswith("OpenBLAS "):
+        assert f", kernel {info['kernel']}," in info["description"]
+    # A fresh interpreter with the environment as a user has it, then with the opt-out: the
+    # PerformanceWarning is raised exactly where blas_info names a better kernel.
+    probe = "import json, fedguard; print(json.dumps(fedguard.blas_info()))"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_CORETYPE", "FEDGUARD_KEEP_BLAS_KERNEL")}
+    done = subprocess.run([sys.executable, "-W", "always", "-c", probe], env=env,
+                          capture_output=True, text=True, timeout=120, check=True)
+    fresh = json.loads(done.stdout)
+    if fresh["better_kernel"]:
+        assert "PerformanceWarning" in done.stderr, done.stderr
+        assert f"OPENBLAS_CORETYPE={fresh['better_kernel']}" in done.stderr, done.stderr
+        assert fresh["cpu"].startswith("family "), fresh
+    else:
+        assert "PerformanceWarning" not in done.stderr, done.stderr
+    quiet = subprocess.run([sys.executable, "-W", "error", "-c", probe],
+                           env={**env, "FEDGUARD_KEEP_BLAS_KERNEL": "1"},
+                           capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and "PerformanceWarning" not in quiet.stderr, quiet.stderr
+    if fresh["better_kernel"]:
+        # Named in the environment before Python starts, the kernel runs and nothing is said.
+        named = subprocess.run([sys.executable, "-W", "error", "-c", probe],
+                               env={**env, "OPENBLAS_CORETYPE": fresh["better_kernel"]},
+                               capture_output=True, text=True, timeout=120)
+        assert named.returncode == 0, named.stderr
+        assert json.loads(named.stdout)["kernel"] == fresh["better_kernel"]
+
+
 def test_demo_explains_each_group_and_keeps_the_policy_line_short(cli):
     out = subprocess.run([cli, "demo", "--benign", "30", "--attackers", "6", "-d", "2000"], capture_output=True,
                          text=True, timeout=120, check=True).stdout

@@ -2,8 +2,35 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstdlib>
+#include <string>
+
+namespace fedguard::backend::cpu {
+
+// Every kernel set of OpenBLAS 0.3.x's x86-64 DYNAMIC_ARCH builds without AVX2 code (driver/
+// others/dynamic.c's corename table). Haswell, Zen, SkylakeX, Cooperlake and SapphireRapids have
+// it, and Excavator runs AVX2 too; a name not in this list is never second-guessed.
+std::string better_openblas_kernel(const std::string& running, bool avx512_skylake_set,
+                                   bool avx2_fma) {
+  static const char* const kWithoutAvx2[] = {
+      "unknown",   "katmai", "coppermine",  "northwood", "prescott",  "banias",     "atom",
+      "core2",     "penryn", "dunnington",  "nehalem",   "athlon",    "opteron",    "opteron_sse3",
+      "barcelona", "nano",   "sandybridge", "bobcat",    "bulldozer", "piledriver", "steamroller"};
+  std::string name = running;
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const bool weak = std::any_of(std::begin(kWithoutAvx2), std::end(kWithoutAvx2),
+                                [&](const char* w) { return name == w; });
+  if (!weak) return "";
+  if (avx512_skylake_set) return "SkylakeX";
+  if (avx2_fma) return "Haswell";
+  return "";
+}
+
+}  // namespace fedguard::backend::cpu
 
 namespace fedguard::backend::cpu::detail {
 

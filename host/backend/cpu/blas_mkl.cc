@@ -85,4 +85,7 @@ std::string blas_description() {
          detail::build_and_files(FEDGUARD_BLAS_NAME, reinterpret_cast<const void*>(&cblas_ssyrk));
 }
 
+// MKL picks its kernels by instruction set, not by processor model: nothing to advise.
+BlasKernelAdvice blas_kernel_advice() { return {}; }
+
 }  // namespace fedguard::backend::cpu

@@ -2,7 +2,12 @@
 // mapped by cmake/blas/scipy_openblas/cblas.h).
 #include <cblas.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
 
 #include "backend/cpu/blas_library.h"
 
@@ -43,6 +48,35 @@ std::string blas_description() {
   }
   return text + detail::build_and_files(FEDGUARD_BLAS_NAME,
                                         reinterpret_cast<const void*>(&openblas_get_config));
+}
+
+BlasKernelAdvice blas_kernel_advice() {
+  BlasKernelAdvice advice;
+  const char* core = openblas_get_corename();
+  advice.running = core ? core : "";
+#if defined(__x86_64__) && defined(__GNUC__)
+  // The user's choice stands, even a slow one (and OpenBLAS's own name for an unknown value is
+  // then "Prescott" as well).
+  if (std::getenv("OPENBLAS_CORETYPE")) return advice;
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                      __builtin_cpu_supports("avx512cd");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  advice.better = better_openblas_kernel(advice.running, avx512, avx2);
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!advice.better.empty() && __get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+    // The display family and model, as OpenBLAS reads them (the extended fields count for
+    // families 6 and 15).
+    unsigned family = (eax >> 8) & 0xf, model = (eax >> 4) & 0xf;
+    if (family == 0xf) family += (eax >> 20) & 0xff;
+    if (family == 6 || family >= 0xf) model += ((eax >> 16) & 0xf) << 4;
+    char text[96];
+    std::snprintf(text, sizeof text, "family %u model %u, %s", family, model,
+                  avx512 ? "AVX-512" : "AVX2 and FMA");
+    advice.cpu = text;
+  }
+#endif
+  return advice;
 }
 
 }  // namespace fedguard::backend::cpu
