@@ -20,6 +20,8 @@ void run_with_the_processors_blas_kernel(char** argv) {
   setenv("FEDGUARD_BLAS_KERNEL_RAISED_FROM", advice.running.c_str(), 1);
   // The file this process was started from, as execve was given it (cwd has not changed yet):
   // under a loader such as valgrind /proc/self/exe is the loader, not fedguard.
+  // getauxval returns every entry as an unsigned long; AT_EXECFN's is a pointer.
+  // NOLINTNEXTLINE(performance-no-int-to-ptr)
   const char* self = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
   execv(self && *self ? self : "/proc/self/exe", argv);
   unsetenv("OPENBLAS_CORETYPE");

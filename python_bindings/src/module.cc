@@ -375,7 +375,8 @@ T most_common(const std::vector<T>& values) {               // ties go to the va
   return best->first;
 }
 
-void build_per_client(py::sequence clients, std::optional<std::size_t> expected_length, Input& in) {
+void build_per_client(const py::sequence& clients, std::optional<std::size_t> expected_length,
+                      Input& in) {
   const std::size_t n = py::len(clients);
   std::vector<ClientUpdate> rows(n);
   Location location;
@@ -763,6 +764,8 @@ PYBIND11_MODULE(_core, m) {
                                    "A CUDA / cuBLAS / cuSOLVER call failed.");
   g_io = add_exception(m, "IoError", PyExc_OSError,
                        "A file could not be read or written, or is malformed.");
+  // pybind11's translator type takes the exception_ptr by value.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

@@ -13,9 +13,9 @@ namespace {
 using backend::cpu::better_openblas_kernel;
 
 TEST(BlasKernel, SseAndAvxKernelsOnAnAvx2OrAvx512ProcessorAreRaised) {
-  for (const char* weak : {"Prescott", "prescott", "PRESCOTT", "Core2", "Nehalem", "Atom",
-                           "Sandybridge", "Barcelona", "Bulldozer", "Piledriver", "Steamroller",
-                           "Opteron_SSE3", "Unknown"}) {
+  for (const char* weak :
+       {"Prescott", "prescott", "PRESCOTT", "Core2", "Nehalem", "Atom", "Sandybridge", "Barcelona",
+        "Bulldozer", "Piledriver", "Steamroller", "Opteron_SSE3", "Unknown"}) {
     EXPECT_EQ(better_openblas_kernel(weak, true, true), "SkylakeX") << weak;
     EXPECT_EQ(better_openblas_kernel(weak, false, true), "Haswell") << weak;
     // A processor without AVX2 and FMA runs nothing better.
