@@ -4,8 +4,7 @@
 // (its first stages on groups of wires held in registers; median and trimmed mean only partition)
 // and every statistic is read off the sorted columns; above that, each column is gathered and
 // selected with std::nth_element. With a mixing matrix (transforms such as clipping or
-// nearest-neighbour mixing), the chunk of mixed rows is first formed: by sums of source rows in
-// float64 where the matrix's rows are constants on their support (row_mix.h), else one SGEMM.
+// nearest-neighbour mixing), the chunk of mixed rows is first formed by one SGEMM.
 #include <cblas.h>
 
 #include <algorithm>
@@ -14,7 +13,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <optional>
 #include <utility>
 #include <vector>
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -24,7 +22,6 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/lane_isa.h"
-#include "backend/cpu/row_mix.h"
 #include "backend/cpu/selection_network.h"
 #include "backend/cpu/tile_loader.h"
 #include "fedguard/error.h"
@@ -505,20 +502,6 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
   const auto chunks = static_cast<std::ptrdiff_t>((d + chunk - 1) / chunk);
   const bool network = m <= kNetworkMaxRows;
   std::vector<float> mix_f(request.mix.begin(), request.mix.end());
-  // NNM's and clipping's matrices: sums of source rows in float64 (row_mix.h) where they take
-  // far fewer additions than the SGEMM's multiply-adds. Measured (bench/results/
-  // row_mix_2026-12-06.md, one thread, OpenBLAS's SkylakeX SGEMM): NNM at f = n / 5 is faster
-  // from 100 rows on (0.77-0.84x the time) and slower at 20-50 (1.0-1.25x), where the SGEMM's
-  // blocks sit in cache; a mix of an eighth of the SGEMM's work or less wins at any size.
-  // FEDGUARD_CPU_MIX=sgemm keeps the SGEMM (tests, benchmarks).
-  std::optional<RowConstantMix> row_mix;
-  if (mixed) row_mix = RowConstantMix::from(request.mix, m, k + r);
-  if (row_mix) {
-    const std::size_t terms = row_mix->terms_per_column(), madds = m * (k + r);
-    const char* cap = std::getenv("FEDGUARD_CPU_MIX");
-    const bool sgemm_only = cap && std::strcmp(cap, "sgemm") == 0;
-    if (sgemm_only || !(8 * terms <= madds || (m >= 64 && 2 * terms < madds))) row_mix.reset();
-  }
 
 #pragma omp parallel num_threads(threads)
   {
@@ -533,7 +516,6 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
     std::vector<std::uint32_t> bad((chunk + kLanes - 1) / kLanes);
     std::vector<float> column(network ? 0 : m);
     std::vector<float> scratch(chunk);
-    RowMixScratch row_mix_scratch;
 #pragma omp for schedule(dynamic, 4)
     for (std::ptrdiff_t ci = 0; ci < chunks; ++ci) {
       const std::size_t col0 = static_cast<std::size_t>(ci) * chunk;
@@ -550,14 +532,10 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
                                  : request.references[p - k] + col0;
           std::copy(x, x + w, source.begin() + static_cast<std::ptrdiff_t>(p * w));
         }
-        if (row_mix) {
-          row_mix->apply(source.data(), w, mixed_rows.data(), row_mix_scratch);
-        } else {
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m),
-                      static_cast<int>(w), static_cast<int>(k + r), 1.0f, mix_f.data(),
-                      static_cast<int>(k + r), source.data(), static_cast<int>(w), 0.0f,
-                      mixed_rows.data(), static_cast<int>(w));
-        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m),
+                    static_cast<int>(w), static_cast<int>(k + r), 1.0f, mix_f.data(),
+                    static_cast<int>(k + r), source.data(), static_cast<int>(w), 0.0f,
+                    mixed_rows.data(), static_cast<int>(w));
         for (std::size_t p = 0; p < m; ++p) segment[p] = mixed_rows.data() + p * w;
       }
       if (network) {
