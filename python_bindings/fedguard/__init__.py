@@ -14,12 +14,11 @@ verification (keys, signing, the registry) in ``fedguard.identity``.
 
 import json as _json
 import numbers
-import os as _os
-import warnings as _warnings
 from typing import Optional
 
 from . import identity
 from ._api import Engine, RoundResult, aggregate, attack, attack_names, describe_updates
+from ._blas_kernel import PerformanceWarning
 from ._core import (
     DeviceError,
     Error,
@@ -34,32 +33,6 @@ from ._core import (
 )
 
 __version__ = version()
-
-
-class PerformanceWarning(RuntimeWarning):
-    """The process runs slower than this machine allows, and how to fix it."""
-
-
-def _warn_if_the_blas_kernel_is_below_the_processor() -> None:
-    # OpenBLAS picks its kernels once, when it loads (before this module could set anything),
-    # and falls back to SSE3 kernels on processor models it does not know (docs/performance.md,
-    # "The BLAS kernel"). The command line starts itself again with the right kernel; a Python
-    # process can only be told.
-    if _os.environ.get("FEDGUARD_KEEP_BLAS_KERNEL", "0") != "0":
-        return
-    info = blas_info()
-    if info["better_kernel"]:
-        _warnings.warn(
-            f"fedguard: OpenBLAS runs its {info['kernel']} kernels on this processor "
-            f"({info['cpu']}); set OPENBLAS_CORETYPE={info['better_kernel']} before starting "
-            "Python (3-5x on Grams above 512 clients and on NNM's mixing), or "
-            "FEDGUARD_KEEP_BLAS_KERNEL=1 to keep them and silence this",
-            PerformanceWarning,
-            stacklevel=3,
-        )
-
-
-_warn_if_the_blas_kernel_is_below_the_processor()
 
 
 def recommended_policy(f: Optional[int] = None, *, f_fraction: Optional[float] = None) -> dict:

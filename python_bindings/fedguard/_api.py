@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
+from ._blas_kernel import warn_once_if_below_the_processor
 
 
 # What the public signatures take (docs/python.md#inputs). Tensors and DLPack producers are
@@ -416,6 +417,7 @@ class Engine:
     """
 
     def __init__(self, config: Config = None, registry: Any = None) -> None:
+        warn_once_if_below_the_processor()
         self._engine = _core.Engine(_config_text(config))
         self._registry_text: Optional[str] = None
         if registry is not None:
