@@ -105,6 +105,18 @@ def blas_info(fedguard_path: str | None) -> dict:
             except (OSError, subprocess.SubprocessError) as e:
                 info["fedguard"] = f"unknown ({e})"
             break
+    # The kernel this process runs (since 2026-12-06 the command line may restart itself with
+    # another one: README, "The BLAS kernel"), where the module says it.
+    try:
+        import fedguard
+        if hasattr(fedguard, "blas_info"):
+            own = fedguard.blas_info()
+            gram = info.get("fedguard", "").partition("; pass-1 Gram: ")[2]
+            info["fedguard"] = own["description"] + (f"; pass-1 Gram: {gram}" if gram else "")
+            if own["better_kernel"]:
+                info["fedguard"] += f"; below this processor: OPENBLAS_CORETYPE={own['better_kernel']} would run better"
+    except ImportError:
+        pass
     try:
         from threadpoolctl import threadpool_info  # numpy's BLAS and its kernel, where installed
         info["loaded"] = "; ".join(f"{p.get('internal_api')} {p.get('version')} kernel {p.get('architecture')}"
