@@ -35,8 +35,9 @@ void add_info_command(CLI::App& app, int& exit_code) {
     if (raised_from && std::getenv("OPENBLAS_CORETYPE"))
       std::printf(
           "BLAS kernel: %s, named by fedguard (OPENBLAS_CORETYPE): OpenBLAS had picked %s, "
-          "below this processor's vector width; FEDGUARD_KEEP_BLAS_KERNEL=1 keeps its choice\n",
-          advice.running.c_str(), raised_from);
+          "below this processor's vector width; FEDGUARD_KEEP_BLAS_KERNEL=1 keeps its choice; "
+          "Python processes need OPENBLAS_CORETYPE=%s set before they start\n",
+          advice.running.c_str(), raised_from, advice.running.c_str());
     else if (!advice.better.empty())
       std::printf(
           "BLAS kernel: %s is below this processor (%s): OPENBLAS_CORETYPE=%s runs its kernels "
