@@ -17,6 +17,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "common/cube_root.h"
 #include "detection/robust.h"
 #include "fedguard/error.h"
 #include "geometry/spectral.h"
@@ -476,7 +477,7 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
   std::vector<double> lg = take_from(ws, m * m);
   for (std::size_t a = 0; a < m; ++a) lg[a * m + a] = 0;  // never read; defined all the same
   for_upper_tiles(m, workers, [&](std::size_t a, std::size_t b) {
-    lg[a * m + b] = lg[b * m + a] = std::cbrt(rho[a * m + b] * rho[a * m + b]);
+    lg[a * m + b] = lg[b * m + a] = cube_root(rho[a * m + b] * rho[a * m + b]);
   });
   // Clients differ in how far they sit from everyone (a small, IID-like update is close to
   // all): t_ab = s_a + s_b + e_ab. The client effects s are removed (row medians, halved
@@ -518,8 +519,14 @@ std::vector<double> gram_of_rows(const std::vector<double>& rows, std::size_t k,
   if (m == 0) return gram;
   cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k),
               1.0, rows.data(), static_cast<int>(k), 0.0, gram.data(), static_cast<int>(m));
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = 0; b < a; ++b) gram[a * m + b] = gram[b * m + a];
+  // The lower triangle from the upper by 64 x 64 tiles (row by row, the reads went one cache
+  // line per entry).
+  constexpr std::size_t kTile = 64;
+  for (std::size_t ta = 0; ta < m; ta += kTile)
+    for (std::size_t tb = 0; tb <= ta; tb += kTile)
+      for (std::size_t a = ta; a < std::min(m, ta + kTile); ++a)
+        for (std::size_t b = tb; b < std::min(a, tb + kTile); ++b)
+          gram[a * m + b] = gram[b * m + a];
   return gram;
 }
 

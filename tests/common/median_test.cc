@@ -96,6 +96,33 @@ TEST(Median, SelectionMatchesASortOnHardShapes) {
   }
 }
 
+// sort_in_place against std::sort, bit for bit, on random values (the history group's use),
+// heavy ties and the shapes that break quicksorts; sizes around the insertion-sort cut.
+TEST(Median, SortMatchesTheLibrarySort) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g;
+  std::uniform_int_distribution<int> small(0, 5);
+  for (std::size_t n : {0u, 1u, 2u, 16u, 17u, 18u, 100u, 497u, 999u, 40000u}) {
+    std::vector<std::vector<double>> shapes(7, std::vector<double>(n));
+    for (std::size_t i = 0; i < n; ++i) {
+      shapes[0][i] = g(rng);
+      shapes[1][i] = small(rng);
+      shapes[2][i] = static_cast<double>(i);                   // sorted
+      shapes[3][i] = static_cast<double>(n - i);               // reversed
+      shapes[4][i] = static_cast<double>(std::min(i, n - i));  // organ pipe
+      shapes[5][i] = static_cast<double>(i % 2 ? i : n + i);   // median-of-three killer-like
+      shapes[6][i] = i % 3 ? g(rng) : -std::numeric_limits<double>::infinity();
+    }
+    for (const std::vector<double>& shape : shapes) {
+      std::vector<double> want = shape, got = shape;
+      std::sort(want.begin(), want.end());
+      sort_in_place(got.data(), n);
+      ASSERT_EQ(got, want) << "n " << n << " seed " << seed;
+    }
+  }
+}
+
 // A NaN (which the callers' inputs should never hold) may leave the rank's value unspecified,
 // as std::nth_element does, but never loses a value, reads out of bounds or loops.
 TEST(Median, SelectionWithNaNTerminatesAndKeepsTheValues) {
