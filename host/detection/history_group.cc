@@ -20,13 +20,24 @@ struct Candidate {
   std::size_t g = 0;
 };
 
-// The log distances to the (g - 1)-th nearest neighbour (row g - 2 of `near`, m values each),
-// their robust z into z (lower tail: negative for a client closer than usual).
+// The log distances to the (g - 1)-th nearest neighbour: row g - 2 of `near`, m values.
+const double* column(const std::vector<double>& near, std::size_t m, std::size_t g) {
+  return near.data() + (g - 2) * m;
+}
+
+// Their robust location (work: m values, overwritten).
+Location column_location(const std::vector<double>& near, std::size_t m, std::size_t g,
+                         std::vector<double>& work) {
+  std::copy_n(column(near, m, g), m, work.begin());
+  return robust_location_in_place(work, kHistoryGroupScaleFloor);
+}
+
+// Their robust z into z (lower tail: negative for a client closer than usual), the values
+// into u.
 void log_distance_z(const std::vector<double>& near, std::size_t m, std::size_t g,
                     std::vector<double>& u, std::vector<double>& work, std::vector<double>& z) {
-  std::copy_n(near.begin() + static_cast<std::ptrdiff_t>((g - 2) * m), m, u.begin());
-  work = u;
-  const Location at = robust_location_in_place(work, kHistoryGroupScaleFloor);
+  std::copy_n(column(near, m, g), m, u.begin());
+  const Location at = column_location(near, m, g, work);
   for (std::size_t a = 0; a < m; ++a) z[a] = robust_z(u[a], at);
 }
 
@@ -101,12 +112,20 @@ HistoryGroup history_group_of_distances(const std::vector<double>& rho, std::siz
   if (top >= kHistoryGroupMinSize) {
 #pragma omp parallel num_threads(workers)
     {
-      std::vector<double> u(m), work(m), z(m);
-      std::vector<std::size_t> order(m);
+      std::vector<double> work(m);
 #pragma omp for schedule(dynamic, 8)
       for (std::size_t g = kHistoryGroupMinSize; g <= top; ++g) {
-        log_distance_z(near, m, g, u, work, z);
-        const double last = -z[first_in_tail(z, g, order)], next = -z[order[g]];
+        // The z of the g-th and (g + 1)-th closest clients. z increases with the distance (its
+        // scale is floored above zero): they are the z of the g-th and (g + 1)-th smallest
+        // distances, found by one selection (the clients' order is needed for the best g only,
+        // below; sorting positions by z for every g took most of this loop).
+        const Location at = column_location(near, m, g, work);
+        std::copy_n(column(near, m, g), m, work.begin());
+        select_in_place(work.data(), m, g);
+        const double last = -robust_z(*std::max_element(work.begin(), work.begin() +
+                                                                          static_cast<std::ptrdiff_t>(g)),
+                                      at),
+                     next = -robust_z(work[g], at);
         // Members: past the per-client cut, or past the cut that g of the m clients reach with
         // probability at most the budget (the order statistic's cut, calibrated_group_cut) and
         // kHistoryGroupOrderFloor: a coalition's weaker members sit short of the per-client cut
