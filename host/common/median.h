@@ -81,12 +81,14 @@ inline void select_in_place(double* a, std::size_t n, std::size_t k) {
   std::nth_element(a, a + k, a + n);
 }
 
-/// Sorts a[0, n) ascending, by the same branchless partitions (a quicksort whose equal values
-/// end each recursion; insertion sort below 17 values): 1.8-2x faster than std::sort on a few
-/// hundred random doubles (2026-12-06, Xeon, g++ 12 -O2), the history group's per-client
-/// neighbour lists. Depth is bounded as introsort's: past 2 log2(n) + 8 levels, or on an
-/// unordered value (NaN), the rest goes to std::sort. For ordered values (no NaN) the result is
-/// std::sort's.
+/// Sorts a[0, n) ascending, by the same branchless partitions (a quicksort; the values equal to
+/// the pivot are gathered only when none is below it, which ends a run of ties) and, below 17
+/// values, an insertion sort by compare-exchanges (min and max, no branch on the data): 3x
+/// faster than std::sort on 497 random doubles (6.5 against 20 us; the equal pass every time
+/// and a branching insertion sort: 10.6; 2026-12-06, Xeon, g++ 12 -O2), the history group's
+/// per-client neighbour lists. Depth is bounded as introsort's: past 2 log2(n) + 8 levels the
+/// rest goes to std::sort. As for std::sort, the values must be ordered (no NaN); a NaN pivot
+/// ends the partitioning rather than the loop.
 inline void sort_in_place(double* a, std::size_t n) {
   using detail::median_of_three, detail::partition_below, detail::partition_equal;
   int depth = 8;
@@ -98,8 +100,10 @@ inline void sort_in_place(double* a, std::size_t n) {
     }
     const double p = median_of_three(a, n);
     const std::size_t less = partition_below(a, n, p);
-    const std::size_t upto = partition_equal(a, less, n, p);
-    if (upto == 0) {  // p unordered (NaN): no progress possible
+    // [less, upto): equal to p. Some value is below p (less > 0) or every value is at least p,
+    // and then p, one of them, heads its own class: either way both sides shrink.
+    const std::size_t upto = less > 0 ? less : partition_equal(a, less, n, p);
+    if (less == 0 && upto == 0) {  // p unordered (NaN): no progress possible
       std::sort(a, a + n);
       return;
     }
@@ -113,12 +117,12 @@ inline void sort_in_place(double* a, std::size_t n) {
       n = less;
     }
   }
-  for (std::size_t i = 1; i < n; ++i) {
-    const double x = a[i];
-    std::size_t j = i;
-    for (; j > 0 && x < a[j - 1]; --j) a[j] = a[j - 1];
-    a[j] = x;
-  }
+  for (std::size_t i = 1; i < n; ++i)
+    for (std::size_t j = i; j > 0; --j) {
+      const double x = a[j - 1], y = a[j];
+      a[j - 1] = std::min(x, y);
+      a[j] = std::max(x, y);
+    }
 }
 
 /// The median of v (the mean of the two middle values for an even count); reorders v, which

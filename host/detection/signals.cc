@@ -297,23 +297,34 @@ SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std
   const std::vector<double>& kc = in.centred;
   // k_j[a] = mean over core_j of K_aq, core_j the core members outside fold j (the whole core if
   // none is): the core's row sums once, less each fold's part.
-  std::vector<double> core_sum(m, 0.0);
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t c : core) core_sum[a] += kc[a * m + c];
   std::vector<std::vector<double>> k(folds, std::vector<double>(m, 0.0));
-  std::vector<std::vector<std::size_t>> core_of(folds), core_in(folds);
-  for (std::size_t c : core) core_in[c % folds].push_back(c);
+  std::vector<std::vector<std::size_t>> core_of(folds);
+  std::vector<std::uint8_t> whole(folds);
+  std::vector<std::size_t> fold_of_core(core.size());
+  for (std::size_t i = 0; i < core.size(); ++i) fold_of_core[i] = core[i] % folds;
   for (std::size_t j = 0; j < folds; ++j) {
     for (std::size_t c : core)
       if (c % folds != j) core_of[j].push_back(c);
-    const bool whole = core_of[j].empty();
-    if (whole) core_of[j] = core;
-    const double q = static_cast<double>(core_of[j].size());
+    whole[j] = core_of[j].empty();
+    if (whole[j]) core_of[j] = core;
+  }
+  // Each row's core entries read once (in core order, for the whole sum and each fold's part),
+  // rows on the team: one writer per value.
+#pragma omp parallel num_threads(team(in.threads, m))
+  {
+    std::vector<double> part(folds);
+#pragma omp for schedule(static)
     for (std::size_t a = 0; a < m; ++a) {
-      double part = 0;
-      if (!whole)
-        for (std::size_t c : core_in[j]) part += kc[a * m + c];
-      k[j][a] = (core_sum[a] - part) / q;
+      std::fill(part.begin(), part.end(), 0.0);
+      double core_sum = 0;
+      for (std::size_t i = 0; i < core.size(); ++i) {
+        const double v = kc[a * m + core[i]];
+        core_sum += v;
+        part[fold_of_core[i]] += v;
+      }
+      for (std::size_t j = 0; j < folds; ++j)
+        k[j][a] = (core_sum - (whole[j] ? 0.0 : part[j])) /
+                  static_cast<double>(core_of[j].size());
     }
   }
   // Each direction is fitted on at most kSpectralGroupFit of the other folds' clients, evenly
