@@ -21,6 +21,13 @@ struct Location {
 Location robust_location(std::vector<double> v, double floor = 0);
 /// The same, reordering and overwriting v (its memory can then be reused).
 Location robust_location_in_place(std::vector<double>& v, double floor = 0);
+/// The same on a team of `workers`, bit for bit, for the collusion signals' m (m - 1) / 2 pair
+/// residuals: from kBracketedMedianMin values on, each median is selected among the values
+/// inside a bracket that a sorted sample of 4096 of them sets around its rank, found by one pass
+/// on the team (the values below counted, those inside gathered); where the bracket misses the
+/// rank (a sample unlike the whole, or NaN among the values), by one selection over all.
+Location robust_location_in_place(std::vector<double>& v, double floor, int workers);
+constexpr std::size_t kBracketedMedianMin = 1 << 16;
 
 /// (v - centre) / scale; +-inf where scale is 0 and v differs from the centre, 0 where equal.
 double robust_z(double v, const Location& at);

@@ -323,8 +323,7 @@ SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std
         part[fold_of_core[i]] += v;
       }
       for (std::size_t j = 0; j < folds; ++j)
-        k[j][a] = (core_sum - (whole[j] ? 0.0 : part[j])) /
-                  static_cast<double>(core_of[j].size());
+        k[j][a] = (core_sum - (whole[j] ? 0.0 : part[j])) / static_cast<double>(core_of[j].size());
     }
   }
   // Each direction is fitted on at most kSpectralGroupFit of the other folds' clients, evenly
@@ -502,7 +501,7 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
   std::vector<double> residuals = take_from(ws, m * (m - 1) / 2);
   for (std::size_t a = 0, i = 0; a < m; ++a)
     for (std::size_t b = a + 1; b < m; ++b) residuals[i++] = lg[a * m + b] - effect[a] - effect[b];
-  const Location at = robust_location_in_place(residuals);
+  const Location at = robust_location_in_place(residuals, 0, workers);
   give_to(ws, std::move(residuals));
   SignalValues s{name, Tail::kLower, std::vector<double>(m), std::vector<double>(m), m - 1};
   if (nearest) nearest->assign(m, 0);
@@ -511,11 +510,19 @@ SignalValues collusion_from_distances(const std::string& name, const std::vector
     // The smallest residual over the pairs not excluded (over all when every pair is), and
     // its pair's rho.
     std::size_t best = m;
-    for (int pass = 0; pass < 2 && best == m; ++pass)
+    double least = 0;
+    const double* row = lg.data() + a * m;
+    for (int pass = 0; pass < 2 && best == m; ++pass) {
+      const std::uint8_t* skip = pass == 0 && excluded ? excluded->data() + a * m : nullptr;
       for (std::size_t b = 0; b < m; ++b) {
-        if (b == a || (pass == 0 && excluded && (*excluded)[a * m + b])) continue;
-        if (best == m || lg[a * m + b] - effect[b] < lg[a * m + best] - effect[best]) best = b;
+        if (b == a || (skip && skip[b])) continue;
+        const double e = row[b] - effect[b];
+        if (best == m || e < least) {
+          best = b;
+          least = e;
+        }
       }
+    }
     s.value[a] = rho[a * m + best];
     s.z[a] = robust_z(lg[a * m + best] - effect[a] - effect[best], at);
     if (nearest) (*nearest)[a] = best;

@@ -261,6 +261,47 @@ TEST(DetectionRobust, GroupCutMatchesReferenceValues) {
             detection::calibrated_cut(0.001, 50, false));
 }
 
+// The robust location on a team (the collusion signals' pair residuals) against the one-thread
+// selection, bit for bit, and the float64 sort: sizes at and past the bracket's threshold, odd
+// and even; normal values, heavy ties, sorted ones, and the shapes that make the bracket miss
+// (the sampled positions unlike the rest, a NaN outside the sample).
+TEST(DetectionRobust, LocationOnATeamMatchesOneThreadBitForBit) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g;
+  std::uniform_int_distribution<int> few(0, 7);
+  for (std::size_t n : {detection::kBracketedMedianMin, detection::kBracketedMedianMin + 1,
+                        std::size_t{200001}, std::size_t{499500}}) {
+    const std::size_t stride = n / 4096;
+    std::vector<std::vector<double>> shapes(5, std::vector<double>(n));
+    for (std::size_t i = 0; i < n; ++i) {
+      shapes[0][i] = g(rng);
+      shapes[1][i] = few(rng);
+      shapes[2][i] = static_cast<double>(i) * 1e-3;
+      shapes[3][i] = i % stride == stride / 2 ? 1e9 + g(rng) : g(rng);  // the sample: all far
+      shapes[4][i] = g(rng);
+    }
+    shapes[4][stride / 2 + 1] = std::nan("");  // beside a sampled position
+    for (std::size_t shape = 0; shape < shapes.size(); ++shape) {
+      for (double floor : {0.0, 0.5}) {
+        std::vector<double> one = shapes[shape], team = shapes[shape];
+        const detection::Location a = detection::robust_location_in_place(one, floor);
+        const detection::Location b = detection::robust_location_in_place(team, floor, 2);
+        const auto same = [](double x, double y) {
+          return x == y || (std::isnan(x) && std::isnan(y));
+        };
+        EXPECT_TRUE(same(a.centre, b.centre) && same(a.scale, b.scale))
+            << "n " << n << " shape " << shape << " seed " << seed << ": " << a.centre << " "
+            << a.scale << " against " << b.centre << " " << b.scale;
+        if (shape == 4) continue;
+        const auto [med, scale] = bf_location(shapes[shape], floor);
+        EXPECT_NEAR(b.centre, med, 1e-12 * (1 + std::fabs(med))) << "n " << n << " shape " << shape;
+        EXPECT_NEAR(b.scale, scale, 1e-12 * (1 + scale)) << "n " << n << " shape " << shape;
+      }
+    }
+  }
+}
+
 TEST(DetectionSignals, EachSignalMatchesTheFloat64BruteForce) {
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
