@@ -111,7 +111,7 @@ inline void sort_in_place(double* a, std::size_t n) {
     // [less, upto): equal to p. Some value is below p (less > 0) or every value is at least p,
     // and then p, one of them, heads its own class: either way both sides shrink.
     const std::size_t upto = less > 0 ? less : partition_equal(a, less, n, p);
-    if (less == 0 && upto == 0) {  // p unordered (NaN): no progress possible
+    if (upto == 0) {  // p unordered (NaN): no progress possible
       std::sort(a, a + n);
       return;
     }

@@ -122,11 +122,9 @@ HistoryGroup history_group_of_distances(const std::vector<double>& rho, std::siz
         const Location at = column_location(near, m, g, work);
         std::copy_n(column(near, m, g), m, work.begin());
         select_in_place(work.data(), m, g);
-        const double last =
-                         -robust_z(*std::max_element(work.begin(),
-                                                     work.begin() + static_cast<std::ptrdiff_t>(g)),
-                                   at),
-                     next = -robust_z(work[g], at);
+        const double gth =
+            *std::max_element(work.begin(), work.begin() + static_cast<std::ptrdiff_t>(g));
+        const double last = -robust_z(gth, at), next = -robust_z(work[g], at);
         // Members: past the per-client cut, or past the cut that g of the m clients reach with
         // probability at most the budget (the order statistic's cut, calibrated_group_cut) and
         // kHistoryGroupOrderFloor: a coalition's weaker members sit short of the per-client cut

@@ -40,8 +40,7 @@ double bracketed_median(std::vector<double>& v, int workers) {
   // Each worker gathers the values of its contiguous share inside [lo, hi] to the front of the
   // same share of `gathered` (without a branch: every value is stored, the end advances by the
   // test, & rather than && between its halves; with a branch the pass took 5x as long) and
-  // counts those below and
-  // above; the shares' gatherings are then joined in worker order.
+  // counts those below and above; the shares' gatherings are then joined in worker order.
   const std::unique_ptr<double[]> buffer(new double[n]);  // not zeroed: written before read
   double* const gathered = buffer.get();
   std::vector<std::size_t> below(static_cast<std::size_t>(workers), 0), above(below), inside(below),
