@@ -6,6 +6,10 @@
 //         | nnm-trimmed (the trimmed mean, b = N/10, of NNM's mixed rows with f = N/5: the
 //         recommended preset's pass 2 without an attack)
 //         | mean (pass 2 of a linear rule, every coefficient 1/N)
+//         | mean-monitor (then the monitoring stage's pass over the aggregate and the previous
+//         one, which writes the state's copy of the aggregate: a mean's round with monitoring
+//         on) | mean-monitor-then-copy (the same pass, then the copy made apart, as before
+//         2026-12-06)
 //         | scan (no Gram) | scan-gram | scan-sketch (Gram, k = 256)
 //         | syrk (the bare cblas_ssyrk of pass 1's Gram over the same column tiles, lda = D: the
 //         BLAS floor of scan-gram; bench/results/blas_2026-12-04.md)
@@ -35,6 +39,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/blas_library.h"
 #include "backend/cpu/tile_gram.h"
+#include "common/aggregate_sums.h"
 #include "synthetic/round.h"
 
 namespace {
@@ -57,18 +62,17 @@ double median_of(std::vector<double> v) {
 int main(int argc, char** argv) {
   using namespace fedguard;
   if (argc != 5 && argc != 6) {
-    std::fprintf(
-        stderr,
-        "usage: %s N D REPEATS "
-        "median|trimmed|nnm-trimmed|mean|scan|scan-gram|scan-sketch|syrk|tile-syrk|tile-gram "
-        "[THREADS]\n",
-        argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s N D REPEATS "
+                 "median|trimmed|nnm-trimmed|mean|mean-monitor|mean-monitor-then-copy|scan|"
+                 "scan-gram|scan-sketch|syrk|tile-syrk|tile-gram[,...] [THREADS]\n",
+                 argv[0]);
     return 2;
   }
   const std::size_t n = std::strtoull(argv[1], nullptr, 10),
                     d = std::strtoull(argv[2], nullptr, 10);
   const int repeats = std::atoi(argv[3]);
-  const std::string what = argv[4];
+  const std::string what_list = argv[4];
   const int threads = argc == 6 ? std::atoi(argv[5]) : 0;
   // A round of the shared generator: a common direction plus per-client noise, seed 1.
   synthetic::RoundSpec spec;
@@ -85,22 +89,25 @@ int main(int argc, char** argv) {
   std::vector<std::size_t> rows(n);
   for (std::size_t i = 0; i < n; ++i) rows[i] = i;
   std::vector<float> out(d);
+  // Monitoring (mean-monitor*): the previous aggregate and the state's copy.
+  std::vector<float> previous(d, 0.5f), spare(d);
+  std::vector<double> monitor_sums;
   std::vector<float> gram(n * n);
   backend::cpu::set_blas_threads(1);  // as the backend does (make_cpu_backend above)
   // One tile of pass 1's shape, transposed (w x ldt, ldt = n rounded up to 8, as scan_cpu.cc).
   const std::size_t tile_w = backend::auto_tile_columns(n, d), ldt = (n + 7) / 8 * 8;
   std::vector<float> tile_t;
-  if (what == "tile-syrk" || what == "tile-gram") {
+  if (what_list.find("tile-") != std::string::npos) {
     tile_t.assign(tile_w * ldt, 0.0f);
     for (std::size_t j = 0; j < tile_w && j < d; ++j)
       for (std::size_t i = 0; i < n; ++i) tile_t[j * ldt + i] = x[i * d + j];
   }
-  std::vector<double> times, ratios;
-  for (int r = 0; r < repeats; ++r) {
+  // One repeat of one pass: its time and the process's CPU time over it.
+  auto run_once = [&](const std::string& pass, double& ratio) {
     if (pause_us > 0) usleep(static_cast<useconds_t>(pause_us));
     const double p0 = process_seconds();
     const double t0 = threads > 0 ? wall_seconds() : cpu_seconds();
-    if (what == "syrk") {
+    if (pass == "syrk") {
       // X X^T accumulated over the scan's column tiles, read in place: what pass 1's Gram asks
       // of the BLAS, without the scan's other work.
       const std::size_t w_max = backend::auto_tile_columns(n, d);
@@ -110,21 +117,21 @@ int main(int argc, char** argv) {
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, ni, w, 1.0f, x.data() + col0, di,
                     col0 == 0 ? 0.0f : 1.0f, gram.data(), ni);
       }
-    } else if (what == "tile-syrk" || what == "tile-gram") {
+    } else if (pass == "tile-syrk" || pass == "tile-gram") {
       const int ni = static_cast<int>(n);
       for (std::size_t col0 = 0; col0 < d; col0 += tile_w) {
         const std::size_t w = std::min(tile_w, d - col0);
-        if (what == "tile-gram" && backend::cpu::tile_gram(tile_t.data(), ldt, n, w, gram.data()))
+        if (pass == "tile-gram" && backend::cpu::tile_gram(tile_t.data(), ldt, n, w, gram.data()))
           continue;
-        if (what == "tile-gram") {
+        if (pass == "tile-gram") {
           std::fprintf(stderr, "tile_gram does not apply here (n > %zu or no AVX-512)\n",
                        backend::cpu::kTileGramRows);
-          return 2;
+          std::exit(2);
         }
         cblas_ssyrk(CblasRowMajor, CblasLower, CblasTrans, ni, static_cast<int>(w), 1.0f,
                     tile_t.data(), static_cast<int>(ldt), 0.0f, gram.data(), ni);
       }
-    } else if (what == "mean") {
+    } else if (pass == "mean" || pass == "mean-monitor" || pass == "mean-monitor-then-copy") {
       backend::LinearAggregateRequest req;
       req.updates = &view;
       req.rows = rows;
@@ -132,14 +139,33 @@ int main(int argc, char** argv) {
       if (const char* tc = std::getenv("FEDGUARD_BENCH_TILE_COLUMNS"))
         req.tile_columns = std::strtoull(tc, nullptr, 10);
       backend->aggregate_linear(req, out.data());
-    } else if (what == "median" || what == "trimmed" || what == "nnm-trimmed") {
+      if (pass != "mean") {
+        // The monitoring stage's pass over the aggregate and the previous one, on the team (as
+        // right after a pass on it), writing the state's copy of the aggregate as it reads it
+        // (mean-monitor, the engine since 2026-12-06) or copying it afterwards (as before).
+        const bool fused_copy = pass == "mean-monitor";
+        constexpr std::size_t kBlock = common::kAggregateSumBlock;
+        const std::size_t blocks = (d + kBlock - 1) / kBlock;
+        monitor_sums.assign(blocks * common::kAggregateSumWidth, 0.0);
+        const auto nb = static_cast<std::ptrdiff_t>(blocks);
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1)
+        for (std::ptrdiff_t b = 0; b < nb; ++b) {
+          const std::size_t j0 = static_cast<std::size_t>(b) * kBlock;
+          common::aggregate_block_sums(
+              out.data() + j0, previous.data() + j0, std::min(kBlock, d - j0),
+              fused_copy ? spare.data() + j0 : nullptr,
+              monitor_sums.data() + j0 / kBlock * common::kAggregateSumWidth);
+        }
+        if (!fused_copy) std::copy(out.begin(), out.end(), spare.begin());
+      }
+    } else if (pass == "median" || pass == "trimmed" || pass == "nnm-trimmed") {
       backend::CoordinateAggregateRequest req;
       req.updates = &view;
       req.rows = rows;
-      req.statistic = what == "median" ? backend::ColumnStatistic::kMedian
+      req.statistic = pass == "median" ? backend::ColumnStatistic::kMedian
                                        : backend::ColumnStatistic::kTrimmedMean;
-      req.param = what == "median" ? 0 : n / 10;
-      if (what == "nnm-trimmed") {  // the recommended preset's pass 2: NNM's mixing (f = n / 5)
+      req.param = pass == "median" ? 0 : n / 10;
+      if (pass == "nnm-trimmed") {  // the recommended preset's pass 2: NNM's mixing (f = n / 5)
         const std::size_t f = n / 5, keep = n - f;
         req.mixed_rows = n;
         req.mix.assign(n * n, 0.0);
@@ -152,23 +178,49 @@ int main(int argc, char** argv) {
       backend::ScanRequest req;
       req.updates = &view;
       req.rows = rows;
-      req.gram = what != "scan";
-      req.sketch_dim = what == "scan-sketch" ? 256 : 0;
+      req.gram = pass != "scan";
+      req.sketch_dim = pass == "scan-sketch" ? 256 : 0;
       req.sketch_seed = 7;
       if (const char* tc = std::getenv("FEDGUARD_BENCH_TILE_COLUMNS"))
         req.tile_columns = std::strtoull(tc, nullptr, 10);
       backend->scan(req);
     }
     const double t = (threads > 0 ? wall_seconds() : cpu_seconds()) - t0;
-    times.push_back(t);
-    ratios.push_back((process_seconds() - p0) / t);
+    ratio = (process_seconds() - p0) / t;
+    return t;
+  };
+  // WHAT may list several passes (a,b,...): each repeat runs them all, in an order rotated from
+  // repeat to repeat, and each after the first is also reported as its median difference from
+  // the first within the same repeat (paired: the machine's drift cancels).
+  std::vector<std::string> whats;
+  for (std::size_t at = 0; at <= what_list.size();) {
+    const std::size_t comma = std::min(what_list.find(',', at), what_list.size());
+    whats.push_back(what_list.substr(at, comma - at));
+    at = comma + 1;
   }
-  const double best = *std::min_element(times.begin(), times.end());
-  const double worst = *std::max_element(times.begin(), times.end());
-  std::printf(
-      "%s n=%zu d=%zu: %.2f ms %s (min of %d; median %.2f, max %.2f; process/thread %.2f)\n",
-      what.c_str(), n, d, best * 1e3,
-      threads > 0 ? ("wall, " + std::to_string(threads) + " threads").c_str() : "CPU", repeats,
-      median_of(times) * 1e3, worst * 1e3, median_of(ratios));
+  std::vector<std::vector<double>> times(whats.size()), ratios(whats.size());
+  for (int r = 0; r < repeats; ++r)
+    for (std::size_t q = 0; q < whats.size(); ++q) {
+      const std::size_t m = (q + static_cast<std::size_t>(r)) % whats.size();
+      double ratio = 0;
+      times[m].push_back(run_once(whats[m], ratio));
+      ratios[m].push_back(ratio);
+    }
+  for (std::size_t m = 0; m < whats.size(); ++m) {
+    const double best = *std::min_element(times[m].begin(), times[m].end());
+    const double worst = *std::max_element(times[m].begin(), times[m].end());
+    std::printf(
+        "%s n=%zu d=%zu: %.2f ms %s (min of %d; median %.2f, max %.2f; process/thread %.2f)",
+        whats[m].c_str(), n, d, best * 1e3,
+        threads > 0 ? ("wall, " + std::to_string(threads) + " threads").c_str() : "CPU", repeats,
+        median_of(times[m]) * 1e3, worst * 1e3, median_of(ratios[m]));
+    if (m > 0) {
+      std::vector<double> diff(times[m].size());
+      for (std::size_t r = 0; r < diff.size(); ++r) diff[r] = times[m][r] - times[0][r];
+      std::printf("; paired difference from %s: median %+.3f ms", whats[0].c_str(),
+                  median_of(diff) * 1e3);
+    }
+    std::printf("\n");
+  }
   return 0;
 }

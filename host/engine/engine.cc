@@ -83,6 +83,7 @@ struct Engine::Impl {
   engine::EngineState state;                   // committed only when a round succeeds
   std::optional<identity::Registry> registry;  // client verification on when set
   detection::Workspace detection_workspace;    // scratch memory, not state (workspace.h)
+  std::vector<float> aggregate_spare;  // the next previous aggregate, before the commit swaps it in
 
   explicit Impl(EngineConfig c)
       : config(std::move(c)), policy(config), backend(make_backend(config)) {}
@@ -97,7 +98,8 @@ struct Engine::Impl {
             state,
             tracks_reputation(),
             registry.has_value(),
-            &detection_workspace};
+            &detection_workspace,
+            &aggregate_spare};
   }
 
   // verification: client verification's verdicts, for the commit (empty without a registry).
@@ -138,8 +140,12 @@ struct Engine::Impl {
 };
 
 void Engine::Impl::commit(engine::Pending& pending) {
-  if ((policy.needs(rules::kPreviousAggregate) || pending.monitor) && pending.aggregate)
-    state.previous_aggregate.assign(pending.aggregate->begin(), pending.aggregate->end());
+  if ((policy.needs(rules::kPreviousAggregate) || pending.monitor) && pending.aggregate) {
+    if (pending.aggregate_in_spare)  // the monitoring stage wrote it there: no copy here
+      std::swap(state.previous_aggregate, aggregate_spare);
+    else
+      state.previous_aggregate.assign(pending.aggregate->begin(), pending.aggregate->end());
+  }
   if (pending.monitor) monitor::commit(state.monitor, std::move(*pending.monitor));
   const bool keep_last = policy.needs(rules::kAggregateSketches) || engine::tracks_response(config);
   for (auto& [id, sketch] : pending.sketches) {

@@ -52,6 +52,9 @@ struct Pending {
   /// The round's aggregate (the next previous aggregate), when the state keeps one: copied at
   /// the commit into the state's buffer (the same d each round: no allocation).
   const std::vector<float>* aggregate = nullptr;
+  /// The monitoring stage already copied the aggregate into the engine's spare buffer: the
+  /// commit swaps that buffer with the state's instead of copying.
+  bool aggregate_in_spare = false;
   std::size_t model_dim = 0;                    ///< the round's d (the state's model size)
   std::optional<monitor::Observation> monitor;  ///< the detectors after this round (monitoring on)
 };

@@ -628,7 +628,15 @@ void record_monitoring(const EngineView& e, RoundWork& w) {
   context.rejected_by = &rejected_by;
   context.threads = e.config.threads;
   context.team_warm = e.backend.last_pass_threads() > 1;
+  // The pass over the aggregate also writes the state's copy of it, into the engine's spare
+  // buffer, which the commit swaps in: the aggregate is read once, and a round that fails
+  // leaves the state's previous aggregate as it was.
+  if (e.aggregate_spare) {
+    e.aggregate_spare->resize(w.d);
+    context.aggregate_copy = e.aggregate_spare->data();
+  }
   result.metrics = monitor::round_metrics(result, context);
+  w.pending.aggregate_in_spare = e.aggregate_spare != nullptr;
   if (e.config.detection.enabled && e.config.detection.baseline_rate > 0) {  // docs/detection.md
     result.metrics["detect_baseline_widened"] = static_cast<double>(w.baseline_widened);
     result.metrics["detect_baseline_spared"] = static_cast<double>(w.baseline_spared);

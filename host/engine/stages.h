@@ -24,6 +24,10 @@ struct EngineView {
   bool verifies = false;
   /// Scratch the detection stage reuses between rounds (null: it allocates its own).
   detection::Workspace* detection_workspace = nullptr;
+  /// Where this round's aggregate is copied for the state (null: the commit copies it): the
+  /// engine's second buffer, swapped with the state's previous aggregate at the commit, so that
+  /// a round that fails changes nothing.
+  std::vector<float>* aggregate_spare = nullptr;
 };
 
 /// The record stage's monitoring step (docs/monitoring.md), after record_stage, with monitoring

@@ -3,12 +3,11 @@
 #include <omp.h>
 
 #include <algorithm>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
 #include <cmath>
 #include <limits>
 #include <vector>
+
+#include "common/aggregate_sums.h"
 
 namespace fedguard::monitor {
 namespace {
@@ -68,55 +67,6 @@ std::string reason_code(const std::string& reason) {
   return reason.substr(0, reason.find_first_of(": "));
 }
 
-namespace {
-
-// The four lanes' sums over j < d rounded down to a multiple of 4 (lane l: j = l mod 4, a
-// product then a sum, in j order); returns where they stopped. The AVX2 copy holds the four
-// lanes in one register and gives the same bits. The scalar loop on one thread took 2 ms of a
-// 60 ms round at 100 x 1e6 (issue #15's budget for monitoring is 1%).
-std::size_t aggregate_sums_generic(const float* a, const float* p, std::size_t d, double* aa,
-                                   double* pp, double* ap) {
-  std::size_t j = 0;
-  for (; j + 4 <= d; j += 4)
-    for (int l = 0; l < 4; ++l) {
-      const double x = a[j + l], y = p[j + l];
-      aa[l] += x * x;
-      pp[l] += y * y;
-      ap[l] += x * y;
-    }
-  return j;
-}
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"))) std::size_t aggregate_sums_avx2(const float* a, const float* p,
-                                                                std::size_t d, double* aa,
-                                                                double* pp, double* ap) {
-  __m256d saa = _mm256_loadu_pd(aa), spp = _mm256_loadu_pd(pp), sap = _mm256_loadu_pd(ap);
-  std::size_t j = 0;
-  for (; j + 4 <= d; j += 4) {
-    const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(a + j));
-    const __m256d y = _mm256_cvtps_pd(_mm_loadu_ps(p + j));
-    saa = _mm256_add_pd(saa, _mm256_mul_pd(x, x));
-    spp = _mm256_add_pd(spp, _mm256_mul_pd(y, y));
-    sap = _mm256_add_pd(sap, _mm256_mul_pd(x, y));
-  }
-  _mm256_storeu_pd(aa, saa);
-  _mm256_storeu_pd(pp, spp);
-  _mm256_storeu_pd(ap, sap);
-  return j;
-}
-#endif
-
-std::size_t aggregate_sums(const float* a, const float* p, std::size_t d, double* aa, double* pp,
-                           double* ap) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) return aggregate_sums_avx2(a, p, d, aa, pp, ap);
-#endif
-  return aggregate_sums_generic(a, p, d, aa, pp, ap);
-}
-
-}  // namespace
-
 std::map<std::string, double> round_metrics(const RoundResult& r, const MetricContext& ctx) {
   std::map<std::string, double> m;
   const double n = static_cast<double>(r.n);
@@ -142,62 +92,42 @@ std::map<std::string, double> round_metrics(const RoundResult& r, const MetricCo
   }
 
   // The aggregate: its norm and its cosine with the previous round's, in float64 with four
-  // independent partial sums per quantity (a single running sum would serialise the loop).
+  // independent partial sums per quantity (a single running sum would serialise the loop), by
+  // blocks of 2^16 values added in block order (common/aggregate_sums.h): the same bits on any
+  // team.
   const std::size_t d = r.aggregate.size();
   const float* a = r.aggregate.data();
   const float* p = ctx.previous_aggregate && ctx.previous_aggregate->size() == d && d > 0
                        ? ctx.previous_aggregate->data()
                        : nullptr;
-  // Blocks of 2^16 values, each summed in four lanes, the blocks on the team and added in
-  // block order: the same bits on any team.
-  constexpr std::size_t kBlock = std::size_t{1} << 16;
+  constexpr std::size_t kBlock = common::kAggregateSumBlock, kWidth = common::kAggregateSumWidth;
   const std::size_t blocks = (d + kBlock - 1) / kBlock;
-  std::vector<double> sums(blocks * 12, 0.0);  // per block: aa[4], pp[4], ap[4]
+  std::vector<double> sums(blocks * kWidth, 0.0);
   const auto nblocks = static_cast<std::ptrdiff_t>(blocks);
   // On the team only when the sums are long enough to pay for waking it: after the idle pause
   // between a server's rounds an OpenMP region took ~4-5 ms to start on the 2-core VMs
   // (cpu_backend.cc), and this stage took 5.5 ms at d = 1e5 where its work is 0.03 ms
   // (2026-12-05). One thread sums 2^23 values in about 4 ms, the backend's own threshold.
   // Right after a pass on the team (ctx.team_warm), its threads are still spinning and a region
-  // starts in microseconds: from 2^18 values (four blocks) the sums go to the team. A mean's
-  // round at 100 x 1e6 had become 29 ms, and this stage's 0.4 ms on one thread 1.4% of it.
+  // starts in microseconds: from 2^18 values the sums go to the team. A mean's round at
+  // 100 x 1e6 had become 29 ms, and this stage's 0.4 ms on one thread 1.4% of it.
   constexpr std::size_t kTeamAboveValues = std::size_t{1} << 23;
   constexpr std::size_t kWarmTeamAboveValues = std::size_t{1} << 18;
   const int team = d < (ctx.team_warm ? kWarmTeamAboveValues : kTeamAboveValues) ? 1
                    : ctx.threads > 0                                             ? ctx.threads
                                      : omp_get_max_threads();
+  float* copy = ctx.aggregate_copy;
 #pragma omp parallel for schedule(static) num_threads(team) if (team > 1 && blocks > 1)
   for (std::ptrdiff_t bi = 0; bi < nblocks; ++bi) {
     const std::size_t j0 = static_cast<std::size_t>(bi) * kBlock, w = std::min(kBlock, d - j0);
-    double* s = sums.data() + static_cast<std::size_t>(bi) * 12;
-    double *baa = s, *bpp = s + 4, *bap = s + 8;
-    const float* ab = a + j0;
-    std::size_t j = 0;
-    if (p) {
-      const float* pb = p + j0;
-      j = aggregate_sums(ab, pb, w, baa, bpp, bap);
-      for (; j < w; ++j) {
-        baa[0] += static_cast<double>(ab[j]) * ab[j];
-        bpp[0] += static_cast<double>(pb[j]) * pb[j];
-        bap[0] += static_cast<double>(ab[j]) * pb[j];
-      }
-    } else {
-      for (; j + 4 <= w; j += 4)
-        for (int l = 0; l < 4; ++l) baa[l] += static_cast<double>(ab[j + l]) * ab[j + l];
-      for (; j < w; ++j) baa[0] += static_cast<double>(ab[j]) * ab[j];
-    }
+    common::aggregate_block_sums(a + j0, p ? p + j0 : nullptr, w, copy ? copy + j0 : nullptr,
+                                 sums.data() + static_cast<std::size_t>(bi) * kWidth);
   }
-  double aa[4] = {0, 0, 0, 0}, pp[4] = {0, 0, 0, 0}, ap[4] = {0, 0, 0, 0};
-  for (std::size_t b = 0; b < blocks; ++b)
-    for (int l = 0; l < 4; ++l) {
-      aa[l] += sums[b * 12 + static_cast<std::size_t>(l)];
-      pp[l] += sums[b * 12 + 4 + static_cast<std::size_t>(l)];
-      ap[l] += sums[b * 12 + 8 + static_cast<std::size_t>(l)];
-    }
-  const double a2 = (aa[0] + aa[1]) + (aa[2] + aa[3]);
+  const common::AggregateSums total = common::add_block_sums(sums.data(), blocks);
+  const double a2 = total.aa;
   m["aggregate_norm"] = std::sqrt(a2);
   if (p) {
-    const double p2 = (pp[0] + pp[1]) + (pp[2] + pp[3]), dot = (ap[0] + ap[1]) + (ap[2] + ap[3]);
+    const double p2 = total.pp, dot = total.ap;
     m["previous_aggregate_norm"] = std::sqrt(p2);
     if (a2 > 0 && p2 > 0)
       m["aggregate_cosine"] = std::clamp(dot / (std::sqrt(a2) * std::sqrt(p2)), -1.0, 1.0);

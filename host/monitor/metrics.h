@@ -1,6 +1,7 @@
 // Per-round metrics (docs/monitoring.md, "Metrics"), computed from what the round result
 // already holds: no extra pass over the updates. The only O(d) work is one pass over this
-// round's aggregate and the previous one (norm and cosine, float64).
+// round's aggregate and the previous one (norm and cosine, float64), which may also write the
+// state's copy of the aggregate (MetricContext::aggregate_copy).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +32,9 @@ struct MetricContext {
   /// The round's last pass ran on a team of threads just before (Backend::last_pass_threads):
   /// they are still spinning, so even a short pass over the aggregates may use them.
   bool team_warm = false;
+  /// Where the pass over the aggregate also copies it (d floats: the state's next previous
+  /// aggregate, written while the pass reads it anyway), or null.
+  float* aggregate_copy = nullptr;
 };
 
 /// The round's metrics, keyed by name (Prometheus-compatible: [a-z0-9_]). A value may be NaN

@@ -279,6 +279,49 @@ TEST(Monitor, AFailedRoundChangesNoDetectorState) {
   std::remove(p2.c_str());
 }
 
+// The monitoring stage's pass over the aggregate also writes the state's next previous
+// aggregate (into the engine's spare buffer, swapped in at the commit): through the engine the
+// metrics are those of that pass over the result and the previous round's result, bit for bit,
+// for a linear rule, a coordinate-wise one and one that adds noise after pass 2 (FLAME), on one
+// thread or two; the state keeps the last aggregate bit for bit; and a round that fails in the
+// monitoring stage leaves the previous aggregate as it was.
+TEST(Monitor, TheStateKeepsTheAggregateThePassCopied) {
+  const std::size_t n = 12, d = 3 * 65536 + 7;
+  for (const char* rule : {R"("mean")", R"("median")", R"("flame", "lambda": 0.001)"})
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(std::string(rule) + " threads " + std::to_string(threads));
+      std::mt19937_64 rng(21);
+      Engine e(EngineConfig::from_json(std::string(R"({"threads": )") + std::to_string(threads) +
+                                       R"(, "aggregator": {"rule": )" + rule + "}}"));
+      std::vector<float> previous;
+      for (int t = 0; t < 4; ++t) {
+        const auto u = round_updates(n, d, 1.0 + 0.2 * t, rng);
+        if (t == 2) {  // fails in the monitoring stage (a bad server metric name)
+          EXPECT_THROW(run(e, u, n, d, {}, {{"Bad-Name", 1.0}}), Error);
+          continue;
+        }
+        const RoundResult r = run(e, u, n, d);
+        monitor::MetricContext ctx;
+        ctx.previous_aggregate = &previous;
+        const auto want = monitor::round_metrics(r, ctx);
+        for (const char* key : {"aggregate_norm", "previous_aggregate_norm", "aggregate_cosine"}) {
+          ASSERT_EQ(want.count(key), r.metrics.count(key)) << key << " round " << t;
+          if (want.count(key)) {
+            EXPECT_EQ(r.metrics.at(key), want.at(key)) << key << " round " << t;
+          }
+        }
+        EXPECT_EQ(r.metrics.count("aggregate_cosine"), t > 0 ? 1u : 0u);
+        previous = r.aggregate;
+      }
+      const std::string p = temp_path("sums.bin");
+      e.save_state(p);
+      const auto kept = engine::read_state(p, 256, 0x5eed).previous_aggregate;
+      ASSERT_EQ(kept.size(), d);
+      EXPECT_EQ(std::memcmp(kept.data(), previous.data(), d * sizeof(float)), 0);
+      std::remove(p.c_str());
+    }
+}
+
 TEST(Monitor, NonFiniteServerMetricsAreRefusedNotFed) {
   std::mt19937_64 rng(5);
   const std::size_t n = 6, d = 20;
