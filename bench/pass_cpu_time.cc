@@ -39,7 +39,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/blas_library.h"
 #include "backend/cpu/tile_gram.h"
-#include "common/aggregate_sums.h"
+#include "monitor/metrics.h"
 #include "synthetic/round.h"
 
 namespace {
@@ -89,9 +89,10 @@ int main(int argc, char** argv) {
   std::vector<std::size_t> rows(n);
   for (std::size_t i = 0; i < n; ++i) rows[i] = i;
   std::vector<float> out(d);
-  // Monitoring (mean-monitor*): the previous aggregate and the state's copy.
+  // The linear passes' output, and for mean-monitor* the previous aggregate and the state's copy.
+  RoundResult monitored;
+  monitored.aggregate.resize(d);
   std::vector<float> previous(d, 0.5f), spare(d);
-  std::vector<double> monitor_sums;
   std::vector<float> gram(n * n);
   backend::cpu::set_blas_threads(1);  // as the backend does (make_cpu_backend above)
   // One tile of pass 1's shape, transposed (w x ldt, ldt = n rounded up to 8, as scan_cpu.cc).
@@ -138,25 +139,20 @@ int main(int argc, char** argv) {
       req.coefficients.assign(n, 1.0 / static_cast<double>(n));
       if (const char* tc = std::getenv("FEDGUARD_BENCH_TILE_COLUMNS"))
         req.tile_columns = std::strtoull(tc, nullptr, 10);
-      backend->aggregate_linear(req, out.data());
+      backend->aggregate_linear(req, monitored.aggregate.data());
       if (pass != "mean") {
-        // The monitoring stage's pass over the aggregate and the previous one, on the team (as
-        // right after a pass on it), writing the state's copy of the aggregate as it reads it
-        // (mean-monitor, the engine since 2026-12-06) or copying it afterwards (as before).
+        // The monitoring stage's metrics (monitor::round_metrics, as the engine calls it right
+        // after a pass on the team), its pass over the aggregate writing the state's copy
+        // (mean-monitor, the engine since 2026-12-06) or followed by the copy (as before).
         const bool fused_copy = pass == "mean-monitor";
-        constexpr std::size_t kBlock = common::kAggregateSumBlock;
-        const std::size_t blocks = (d + kBlock - 1) / kBlock;
-        monitor_sums.assign(blocks * common::kAggregateSumWidth, 0.0);
-        const auto nb = static_cast<std::ptrdiff_t>(blocks);
-#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1)
-        for (std::ptrdiff_t b = 0; b < nb; ++b) {
-          const std::size_t j0 = static_cast<std::size_t>(b) * kBlock;
-          common::aggregate_block_sums(
-              out.data() + j0, previous.data() + j0, std::min(kBlock, d - j0),
-              fused_copy ? spare.data() + j0 : nullptr,
-              monitor_sums.data() + j0 / kBlock * common::kAggregateSumWidth);
-        }
-        if (!fused_copy) std::copy(out.begin(), out.end(), spare.begin());
+        monitor::MetricContext ctx;
+        ctx.previous_aggregate = &previous;
+        ctx.threads = threads > 0 ? threads : 1;
+        ctx.team_warm = true;
+        ctx.aggregate_copy = fused_copy ? spare.data() : nullptr;
+        monitor::round_metrics(monitored, ctx);
+        if (!fused_copy)
+          std::copy(monitored.aggregate.begin(), monitored.aggregate.end(), spare.begin());
       }
     } else if (pass == "median" || pass == "trimmed" || pass == "nnm-trimmed") {
       backend::CoordinateAggregateRequest req;

@@ -56,19 +56,26 @@ __attribute__((target("avx2"))) void copy_streaming_avx2(const float* a, std::si
 }
 #endif
 
+bool has_avx2() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2;
+#else
+  return false;
+#endif
+}
+
 std::size_t pair_sums(const float* a, const float* p, std::size_t w, double* aa, double* pp,
                       double* ap) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) return pair_sums_avx2(a, p, w, aa, pp, ap);
+  if (has_avx2()) return pair_sums_avx2(a, p, w, aa, pp, ap);
 #endif
   return pair_sums_generic(a, p, w, aa, pp, ap);
 }
 
 void copy_values(const float* a, std::size_t w, float* copy) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) return copy_streaming_avx2(a, w, copy);
+  if (has_avx2()) return copy_streaming_avx2(a, w, copy);
 #endif
   for (std::size_t j = 0; j < w; ++j) copy[j] = a[j];
 }

@@ -1,8 +1,9 @@
 // The monitoring sums of a round's aggregate (docs/monitoring.md): its squared norm, the previous
 // aggregate's, and their dot product, in float64, by blocks of kAggregateSumBlock values whose
 // sums are added in block order (the same bits on any team), and the state's copy of the
-// aggregate written by the same pass (the aggregate is read once). Used by the monitoring stage
-// and by the benchmark that measures it (bench/pass_cpu_time.cc).
+// aggregate written by the same pass (the aggregate is read once). The monitoring stage's kernel
+// (monitor/metrics.cc); on the bottom floor so that a pass of the backends could take the same
+// sums in the same order (tried for the CPU's linear pass 2, not kept: docs/ARCHITECTURE.md).
 #pragma once
 
 #include <cstddef>
