@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <utility>
 
 #include "common/json_parse.h"
 #include "engine/config_check.h"
@@ -177,6 +178,8 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       {"max_reject_fraction", &spec.max_reject_fraction},
       {"baseline_rate", &spec.baseline_rate},
       {"baseline_cap", &spec.baseline_cap},
+      {"baseline_cap_norm_low", &spec.baseline_cap_norm_low},
+      {"baseline_cap_sign", &spec.baseline_cap_sign},
       {"baseline_min_rounds", &spec.baseline_min_rounds},
       {"baseline_min_accepted", &spec.baseline_min_accepted}};
   const std::map<std::string, bool*> switches{{"enabled", &spec.enabled},
@@ -199,7 +202,8 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
                          << "history_direction_group, "
                          << "history_response, history_response_group, max_norm_ratio, "
                          << "collusion_max_distance, max_reject_fraction, baseline_rate, "
-                         << "baseline_cap, baseline_min_rounds, baseline_min_accepted)");
+                         << "baseline_cap, baseline_cap_norm_low, baseline_cap_sign, "
+                         << "baseline_min_rounds, baseline_min_accepted)");
     FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key()
                                                                      << "\" must be a number, got "
                                                                      << item.value().dump());
@@ -227,6 +231,8 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"max_reject_fraction", s.max_reject_fraction},
           {"baseline_rate", s.baseline_rate},
           {"baseline_cap", s.baseline_cap},
+          {"baseline_cap_norm_low", s.baseline_cap_norm_low},
+          {"baseline_cap_sign", s.baseline_cap_sign},
           {"baseline_min_rounds", s.baseline_min_rounds},
           {"baseline_min_accepted", s.baseline_min_accepted},
           {"sign_zero_fraction", s.sign_zero_fraction}};
@@ -521,6 +527,13 @@ void check_config_values(const EngineConfig& c) {
   FEDGUARD_EXPECTS(
       std::isfinite(dt.baseline_cap) && dt.baseline_cap >= 0 && dt.baseline_cap <= 5,
       "config \"detection.baseline_cap\" must be in [0, 5] (z units), got " << dt.baseline_cap);
+  // The sides whose habit gives no influence (docs/detection.md, "Own baselines"): a wider
+  // bound, still finite.
+  for (const auto& [name, cap] : {std::pair{"baseline_cap_norm_low", dt.baseline_cap_norm_low},
+                                  std::pair{"baseline_cap_sign", dt.baseline_cap_sign}})
+    FEDGUARD_EXPECTS(
+        std::isfinite(cap) && cap >= 0 && cap <= 10,
+        "config \"detection." << name << "\" must be in [0, 10] (z units), got " << cap);
   FEDGUARD_EXPECTS(dt.baseline_min_rounds >= 1 && dt.baseline_min_rounds <= 1000 &&
                        dt.baseline_min_rounds == std::floor(dt.baseline_min_rounds),
                    "config \"detection.baseline_min_rounds\" must be a whole number in [1, 1000], "

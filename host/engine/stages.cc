@@ -363,9 +363,11 @@ void detect_stage(const EngineView& e, RoundWork& w) {
   }
   const DetectionSpec& spec = e.config.detection;
   if (spec.baseline_rate > 0) {  // each client's own habit, from the rounds it was accepted
-    const auto own = [&spec](const SignalBaseline& b) {
+    // Clamped by side: the norm's upper side at baseline_cap, its lower side and the sign
+    // balance's two at their own, wider caps (config.h says why).
+    const auto own = [&spec](const SignalBaseline& b, double cap_low, double cap_high) {
       if (static_cast<double>(b.rounds) < spec.baseline_min_rounds) return 0.0;
-      return std::clamp(b.mean(), -spec.baseline_cap, spec.baseline_cap);
+      return std::clamp(b.mean(), -cap_low, cap_high);
     };
     history.norm_baseline.assign(w.alive.size(), 0.0);
     history.sign_baseline.assign(w.alive.size(), 0.0);
@@ -374,8 +376,10 @@ void detect_stage(const EngineView& e, RoundWork& w) {
       if (!h || h->accepted_share.rounds == 0 ||
           h->accepted_share.mean() < spec.baseline_min_accepted)
         continue;
-      history.norm_baseline[a] = own(h->norm_baseline);
-      history.sign_baseline[a] = own(h->sign_baseline);
+      history.norm_baseline[a] =
+          own(h->norm_baseline, spec.baseline_cap_norm_low, spec.baseline_cap);
+      history.sign_baseline[a] =
+          own(h->sign_baseline, spec.baseline_cap_sign, spec.baseline_cap_sign);
     }
   }
   if (tracks_response(e.config) && w.roles.sketch_dim > 0) response_input(e, w, history);

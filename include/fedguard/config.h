@@ -153,8 +153,14 @@ struct DetectionSpec {
   /// ... and only while the client was accepted in at least this share of its rounds (the
   /// same rate): a client caught in most rounds (a data poisoner whose norm rose while it was
   /// still accepted) is not judged against a habit it built in its first rounds.
+  /// The cap applies to the norm's upper side, the one that buys influence on any averaging
+  /// rule. The norm's lower side and both sides of the sign balance give a client no more
+  /// weight in the aggregate, and honest one-class clients drift there to z 5-10 over their
+  /// first rounds (docs/detection.md, "Caps by side"): their caps are wider.
   double baseline_rate = 0.1;
   double baseline_cap = 2.0;
+  double baseline_cap_norm_low = 6.0;
+  double baseline_cap_sign = 6.0;
   double baseline_min_rounds = 5;
   double baseline_min_accepted = 0.5;
 };
