@@ -199,6 +199,8 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
   Finding f;
   f.index = a;
   int best = 100;
+  std::size_t fired = 0;
+  bool small_norm = false;
   for (const Scored& s : signals) {
     const auto it = std::find(s.members.begin(), s.members.end(), a);
     if (it == s.members.end()) continue;
@@ -212,6 +214,8 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
     const double baseline = own && !own->empty() ? (*own)[a] : 0.0;
     if (baseline != 0) f.values[s.values.name + "_baseline"] = baseline;
     if (s.excess[q] <= 1) continue;
+    ++fired;
+    small_norm |= s.code == ReasonCode::kNormOutlier && s.values.z[q] < 0;
     if (rank(s.code) < best) {
       best = rank(s.code);
       f.code = s.code;
@@ -300,6 +304,7 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       f.detail += ")";
     }
   }
+  f.small_norm_only = fired == 1 && small_norm;
   return f;
 }
 

@@ -25,6 +25,10 @@ struct Finding {
   /// For every signal: "<signal>_z", "<signal>_cut" and "<signal>" (the raw statistic); for
   /// collusion also "collusion_group" (size of the near-duplicate group).
   std::map<std::string, double> values;
+  /// The norm signal's lower tail is the only signal that fired (a small update, nothing else):
+  /// such a round builds the client's own baselines as an accepted one (docs/detection.md,
+  /// "Small from the start").
+  bool small_norm_only = false;
 };
 
 struct DetectionOutcome {

@@ -183,7 +183,8 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       {"baseline_min_rounds", &spec.baseline_min_rounds},
       {"baseline_min_accepted", &spec.baseline_min_accepted}};
   const std::map<std::string, bool*> switches{{"enabled", &spec.enabled},
-                                              {"sign_zero_fraction", &spec.sign_zero_fraction}};
+                                              {"sign_zero_fraction", &spec.sign_zero_fraction},
+                                              {"baseline_small_norm", &spec.baseline_small_norm}};
   for (const auto& item : v.items()) {
     const auto sw = switches.find(item.key());
     if (sw != switches.end()) {
@@ -203,7 +204,7 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
                          << "history_response, history_response_group, max_norm_ratio, "
                          << "collusion_max_distance, max_reject_fraction, baseline_rate, "
                          << "baseline_cap, baseline_cap_norm_low, baseline_cap_sign, "
-                         << "baseline_min_rounds, baseline_min_accepted)");
+                         << "baseline_min_rounds, baseline_min_accepted, baseline_small_norm)");
     FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key()
                                                                      << "\" must be a number, got "
                                                                      << item.value().dump());
@@ -235,6 +236,7 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"baseline_cap_sign", s.baseline_cap_sign},
           {"baseline_min_rounds", s.baseline_min_rounds},
           {"baseline_min_accepted", s.baseline_min_accepted},
+          {"baseline_small_norm", s.baseline_small_norm},
           {"sign_zero_fraction", s.sign_zero_fraction}};
 }
 

@@ -81,6 +81,8 @@ struct RoundWork {
   std::vector<double> history;         ///< per position x sketch_dim, see RoundContext::history
   std::vector<double> detect_history;  ///< the detection stage's copy of history, per alive client
   std::size_t detected = 0;            ///< clients the detection stage rejected
+  /// Per position: rejected by the norm signal's lower tail alone (detection::Finding).
+  std::vector<std::uint8_t> small_norm_only;
   /// The detection stage's own-baseline counts (DetectionOutcome), for the metrics.
   std::size_t baseline_widened = 0, baseline_spared = 0;
   rules::ClientMemory memory;

@@ -391,8 +391,10 @@ void detect_stage(const EngineView& e, RoundWork& w) {
   w.detected = found.findings.size();
   w.baseline_widened = found.baseline_widened;
   w.baseline_spared = found.baseline_spared;
+  w.small_norm_only.assign(w.rows.size(), 0);
   for (detection::Finding& f : found.findings) {
     rejected[f.index] = 1;
+    w.small_norm_only[w.alive[f.index]] = f.small_norm_only;
     w.reject(w.rows[w.alive[f.index]], f.code, std::move(f.detail), "detection",
              std::move(f.values));
   }
@@ -548,15 +550,21 @@ void reputation_evidence(const EngineView& e, RoundWork& w) {
 
 // Evidence for the own baselines: every scanned client's outcome, and the norm and sign z of
 // those the round accepted. A client any stage rejected adds no z, so an attacker caught from
-// its first round never builds a habit. (A duplicate id is rejected before the scan: nobody
-// spoils another's share by sending under its id.)
-void baseline_evidence(RoundWork& w) {
+// its first round never builds a habit; but a round in which the norm's lower tail alone
+// rejected it counts as accepted, with its norm z (its sign z was not measured): a small update
+// buys no influence, and a client whose data makes it small from its first round would
+// otherwise never build the habit that excuses it (docs/detection.md, "Small from the start").
+// (A duplicate id is rejected before the scan: nobody spoils another's share by sending under
+// its id.)
+void baseline_evidence(const EngineView& e, RoundWork& w) {
   const auto norm_z = w.decision.scores.find("detect_norm");
   const auto sign_z = w.decision.scores.find("detect_sign");
   const double none = std::nan("");
+  const bool small_counts = e.config.detection.baseline_small_norm;
   for (std::size_t p = 0; p < w.rows.size(); ++p) {
     Pending::BaselineEvidence& ev = w.pending.baseline[w.result.client_ids[w.rows[p]]];
-    ev.accepted = w.decision.accepted[p] != 0;
+    ev.accepted = w.decision.accepted[p] != 0 ||
+                  (small_counts && p < w.small_norm_only.size() && w.small_norm_only[p]);
     ev.norm_z = ev.accepted && norm_z != w.decision.scores.end() ? norm_z->second[p] : none;
     ev.sign_z = ev.accepted && sign_z != w.decision.scores.end() ? sign_z->second[p] : none;
   }
@@ -595,7 +603,7 @@ void record_stage(const EngineView& e, RoundWork& w) {
     w.pending.response_round = std::move(round);
   }
   if (e.tracks_reputation) reputation_evidence(e, w);
-  if (e.config.detection.enabled && e.config.detection.baseline_rate > 0) baseline_evidence(w);
+  if (e.config.detection.enabled && e.config.detection.baseline_rate > 0) baseline_evidence(e, w);
 
   std::vector<double> norms(w.n, std::nan(""));
   for (std::size_t p = 0; p < w.rows.size(); ++p)

@@ -161,6 +161,10 @@ struct DetectionSpec {
   double baseline_cap = 2.0;
   double baseline_cap_norm_low = 6.0;
   double baseline_cap_sign = 6.0;
+  /// A round in which the norm's lower tail alone rejected a client builds its own baselines as
+  /// an accepted round (docs/detection.md, "Small from the start"): a client whose data makes
+  /// its updates small from its first round is then judged against itself too.
+  bool baseline_small_norm = true;
   double baseline_min_rounds = 5;
   double baseline_min_accepted = 0.5;
 };

@@ -1557,10 +1557,12 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
     EXPECT_EQ(r.metrics.at("detect_baseline_spared"), static_cast<double>(spared)) << t;
     for (std::size_t i = 0; i < n; ++i) {
       Ref& c = ref[i];
-      const double accepted = r.accepted[i] ? 1.0 : 0.0;
-      c.share_sum = (1 - rate) * c.share_sum + rate * accepted;
+      // The norm signal alone: a rejection below the median is its lower tail alone, which
+      // counts as accepted for the baselines (baseline_small_norm, on by default).
+      const bool counts = r.accepted[i] || z[i] < 0;
+      c.share_sum = (1 - rate) * c.share_sum + rate * (counts ? 1.0 : 0.0);
       c.share_w = (1 - rate) * c.share_w + rate;
-      if (!r.accepted[i]) continue;
+      if (!counts) continue;
       c.z_sum = (1 - rate) * c.z_sum + rate * z[i];
       c.z_w = (1 - rate) * c.z_w + rate;
       ++c.z_rounds;
@@ -1604,112 +1606,135 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
   std::remove(again.c_str());
 }
 
-// The own baselines' caps by side (docs/detection.md, "Caps by side"): four clients drift
-// slowly from the bulk to about 8 sd out, one each up and down in log-norm and in sign balance,
-// so that they are accepted while their habits build. A float64 replica of the rule (the
-// EWMAs of each signal's z over accepted rounds; the norm's baseline clamped to
+// The own baselines' caps by side (docs/detection.md, "Caps by side", "Small from the start"):
+// four clients drift slowly from the bulk to about 8 sd out, one each up and down in log-norm
+// and in sign balance, so that they are accepted while their habits build, and a fifth is small
+// from its first round (8 sd below in log-norm). A float64 replica of the rule (the EWMAs of each
+// signal's z over the rounds that count: accepted ones, and, with `baseline_small_norm`, those
+// the norm's lower tail alone rejected, with their norm z only; the norm's baseline clamped to
 // [-baseline_cap_norm_low, baseline_cap], the sign's to +-baseline_cap_sign; the sign z is the
 // engine's, over the clients the norm kept) decides every client of every round as the engine
-// does. The norm's upper side is held at 2: its drifter is caught inside the cut a cap of 6
-// would give; the other three are spared beyond the cut a cap of 2 would give.
+// does, with the switch on and off. The norm's upper side is held at 2: its drifter is caught
+// inside the cut a cap of 6 would give; the other three are spared beyond the cut a cap of 2
+// would give; the small client is spared only with the switch on.
 TEST(DetectionEngine, OwnBaselineCapsTheNormsUpperSideOnly) {
   const std::uint64_t seed = test_seed();
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> g(0.0, 1.0);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
   const std::size_t n = 40, d = 2000, rounds = 45;
-  const std::size_t norm_up = 0, norm_down = 1, sign_up = 2, sign_down = 3;
+  const std::size_t norm_up = 0, norm_down = 1, sign_up = 2, sign_down = 3, small = 4;
   const double rate = 0.1, cap_high = 2.0, cap_low = 6.0, cap_sign = 6.0;
-  const std::string config =
-      R"({"preset": "recommended", "f": 4, "detection": {"direction": 0, "collusion": 0,
-          "history": 0, "history_direction": 0, "history_response": 0, "spectral_group": 0,
-          "history_group": 0, "max_norm_ratio": 0, "baseline_rate": 0.1, "baseline_cap": 2,
-          "baseline_cap_norm_low": 6, "baseline_cap_sign": 6, "baseline_min_rounds": 5,
-          "baseline_min_accepted": 0.5}})";
-  Engine engine(EngineConfig::from_json(config));
-  std::vector<std::string> ids;
-  for (std::size_t i = 0; i < n; ++i) ids.push_back("c" + std::to_string(i));
-  struct Ref {
-    double share_sum = 0, share_w = 0;
-    double sum[2] = {0, 0}, w[2] = {0, 0};  // norm, sign
-    std::size_t rounds = 0;
+  struct Counts {
+    std::size_t up_caught = 0, down_spared = 0, sign_up_spared = 0, sign_down_spared = 0,
+                small_spared = 0;
   };
-  std::vector<Ref> ref(n);
-  const double cut_norm = detection::calibrated_cut(0.002, n, true);
-  std::size_t up_caught = 0, down_spared = 0, sign_up_spared = 0, sign_down_spared = 0;
-  for (std::size_t t = 0; t < rounds; ++t) {
-    // The drifters' offset in sd: 0 for five rounds, then 0.25 a round up to 8 (the EWMA's lag
-    // at that slope, 2.25 z, stays inside the cut), then held.
-    const double drift = std::min(8.0, t < 5 ? 0.0 : 0.25 * static_cast<double>(t - 5));
-    std::vector<float> data(n * d);
-    for (std::size_t i = 0; i < n; ++i) {
-      // log-norm sd 0.1; share of positive coordinates 0.5 + 0.05 N(0, 1) (sign balance sd
-      // 0.1, beside its sampling noise of 0.022 at this d).
-      // The drifters' own noise is a third of the bulk's: a habit, not a scatter.
-      const double own = i <= sign_down ? 0.3 : 1.0;
-      const double log_norm = 0.1 * (own * g(rng) + (i == norm_up     ? drift
-                                                     : i == norm_down ? -drift
-                                                                      : 0.0));
-      const double p = std::clamp(0.5 + 0.05 * (own * g(rng) + (i == sign_up     ? drift
-                                                                : i == sign_down ? -drift
-                                                                                 : 0.0)),
-                                  0.02, 0.98);
-      std::vector<double> v(d);
-      double s2 = 0;
-      for (double& x : v) {
-        x = (u(rng) < p ? 1.0 : -1.0) * (0.5 + u(rng));
-        s2 += x * x;
+  const auto run = [&](bool small_counts) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> g(0.0, 1.0);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    const std::string config =
+        std::string(R"({"preset": "recommended", "f": 4, "detection": {"direction": 0,
+          "collusion": 0, "history": 0, "history_direction": 0, "history_response": 0,
+          "spectral_group": 0, "history_group": 0, "max_norm_ratio": 0, "baseline_rate": 0.1,
+          "baseline_cap": 2, "baseline_cap_norm_low": 6, "baseline_cap_sign": 6,
+          "baseline_min_rounds": 5, "baseline_min_accepted": 0.5, "baseline_small_norm": )") +
+        (small_counts ? "true" : "false") + "}}";
+    Engine engine(EngineConfig::from_json(config));
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < n; ++i) ids.push_back("c" + std::to_string(i));
+    struct Ref {
+      double share_sum = 0, share_w = 0;
+      double sum[2] = {0, 0}, w[2] = {0, 0};  // norm, sign
+      std::size_t rounds[2] = {0, 0};
+    };
+    std::vector<Ref> ref(n);
+    const double cut_norm = detection::calibrated_cut(0.002, n, true);
+    Counts out;
+    for (std::size_t t = 0; t < rounds; ++t) {
+      // The drifters' offset in sd: 0 for five rounds, then 0.25 a round up to 8 (the EWMA's
+      // lag at that slope, 2.25 z, stays inside the cut), then held.
+      const double drift = std::min(8.0, t < 5 ? 0.0 : 0.25 * static_cast<double>(t - 5));
+      std::vector<float> data(n * d);
+      for (std::size_t i = 0; i < n; ++i) {
+        // log-norm sd 0.1; share of positive coordinates 0.5 + 0.05 N(0, 1) (sign balance sd
+        // 0.1, beside its sampling noise of 0.022 at this d). The five's own noise is a third
+        // of the bulk's: a habit, not a scatter.
+        const double own = i <= small ? 0.3 : 1.0;
+        const double log_norm = 0.1 * (own * g(rng) + (i == norm_up     ? drift
+                                                       : i == norm_down ? -drift
+                                                       : i == small     ? -8.0
+                                                                        : 0.0));
+        const double p = std::clamp(0.5 + 0.05 * (own * g(rng) + (i == sign_up     ? drift
+                                                                  : i == sign_down ? -drift
+                                                                                   : 0.0)),
+                                    0.02, 0.98);
+        std::vector<double> v(d);
+        double s2 = 0;
+        for (double& x : v) {
+          x = (u(rng) < p ? 1.0 : -1.0) * (0.5 + u(rng));
+          s2 += x * x;
+        }
+        for (std::size_t j = 0; j < d; ++j)
+          data[i * d + j] = static_cast<float>(v[j] / std::sqrt(s2) * std::exp(log_norm));
       }
-      for (std::size_t j = 0; j < d; ++j)
-        data[i * d + j] = static_cast<float>(v[j] / std::sqrt(s2) * std::exp(log_norm));
-    }
-    RoundInput in;
-    in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
-    in.client_ids = ids;
-    const RoundResult r = engine.process_round(in);
-    const std::vector<double>& zn = r.scores.at("detect_norm");
-    const std::vector<double>& zs = r.scores.at("detect_sign");
-    std::size_t kept = 0;
-    for (std::size_t i = 0; i < n; ++i) kept += std::isfinite(zs[i]);
-    const double cut_sign = detection::calibrated_cut(0.002, kept, true);
-    for (std::size_t i = 0; i < n; ++i) {
-      const Ref& c = ref[i];
-      double b[2] = {0, 0};
-      if (c.share_w > 0 && c.share_sum / c.share_w >= 0.5 && c.rounds >= 5) {
-        b[0] = std::clamp(c.sum[0] / c.w[0], -cap_low, cap_high);
-        b[1] = std::clamp(c.sum[1] / c.w[1], -cap_sign, cap_sign);
+      RoundInput in;
+      in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
+      in.client_ids = ids;
+      const RoundResult r = engine.process_round(in);
+      const std::vector<double>& zn = r.scores.at("detect_norm");
+      const std::vector<double>& zs = r.scores.at("detect_sign");
+      std::size_t kept = 0;
+      for (std::size_t i = 0; i < n; ++i) kept += std::isfinite(zs[i]);
+      const double cut_sign = detection::calibrated_cut(0.002, kept, true);
+      std::vector<std::uint8_t> counts(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        const Ref& c = ref[i];
+        double b[2] = {0, 0};
+        if (c.share_w > 0 && c.share_sum / c.share_w >= 0.5) {
+          if (c.rounds[0] >= 5) b[0] = std::clamp(c.sum[0] / c.w[0], -cap_low, cap_high);
+          if (c.rounds[1] >= 5) b[1] = std::clamp(c.sum[1] / c.w[1], -cap_sign, cap_sign);
+        }
+        const auto fires = [](double z, double cut, double own) {
+          return z > cut + std::max(own, 0.0) || z < -(cut - std::min(own, 0.0));
+        };
+        const bool by_norm = fires(zn[i], cut_norm, b[0]);
+        EXPECT_EQ(std::isfinite(zs[i]), !by_norm) << "round " << t << " client " << i;
+        const bool by_sign = !by_norm && fires(zs[i], cut_sign, b[1]);
+        EXPECT_EQ(r.accepted[i] == 0, by_norm || by_sign)
+            << "round " << t << " client " << i << " norm z " << zn[i] << " baseline " << b[0]
+            << " sign z " << zs[i] << " baseline " << b[1] << " seed " << seed;
+        counts[i] = r.accepted[i] || (small_counts && by_norm && zn[i] < 0);
+        out.up_caught += i == norm_up && by_norm && zn[i] < cut_norm + cap_low;
+        out.down_spared += i == norm_down && !by_norm && zn[i] < -(cut_norm + cap_high);
+        out.sign_up_spared += i == sign_up && !by_sign && zs[i] > cut_sign + cap_high;
+        out.sign_down_spared += i == sign_down && !by_sign && zs[i] < -(cut_sign + cap_high);
+        out.small_spared += i == small && r.accepted[i];
       }
-      const auto fires = [](double z, double cut, double own) {
-        return z > cut + std::max(own, 0.0) || z < -(cut - std::min(own, 0.0));
-      };
-      const bool by_norm = fires(zn[i], cut_norm, b[0]);
-      ASSERT_EQ(std::isfinite(zs[i]), !by_norm) << "round " << t << " client " << i;
-      const bool by_sign = !by_norm && fires(zs[i], cut_sign, b[1]);
-      ASSERT_EQ(r.accepted[i] == 0, by_norm || by_sign)
-          << "round " << t << " client " << i << " norm z " << zn[i] << " baseline " << b[0]
-          << " sign z " << zs[i] << " baseline " << b[1] << " seed " << seed;
-      up_caught += i == norm_up && by_norm && zn[i] < cut_norm + cap_low;
-      down_spared += i == norm_down && !by_norm && zn[i] < -(cut_norm + cap_high);
-      sign_up_spared += i == sign_up && !by_sign && zs[i] > cut_sign + cap_high;
-      sign_down_spared += i == sign_down && !by_sign && zs[i] < -(cut_sign + cap_high);
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      Ref& c = ref[i];
-      c.share_sum = (1 - rate) * c.share_sum + rate * (r.accepted[i] ? 1.0 : 0.0);
-      c.share_w = (1 - rate) * c.share_w + rate;
-      if (!r.accepted[i]) continue;
-      const double z[2] = {zn[i], zs[i]};
-      for (int s = 0; s < 2; ++s) {
-        c.sum[s] = (1 - rate) * c.sum[s] + rate * z[s];
-        c.w[s] = (1 - rate) * c.w[s] + rate;
+      for (std::size_t i = 0; i < n; ++i) {
+        Ref& c = ref[i];
+        c.share_sum = (1 - rate) * c.share_sum + rate * counts[i];
+        c.share_w = (1 - rate) * c.share_w + rate;
+        if (!counts[i]) continue;
+        const double z[2] = {zn[i], r.accepted[i] ? zs[i] : std::nan("")};
+        for (int s = 0; s < 2; ++s) {
+          if (!std::isfinite(z[s])) continue;
+          c.sum[s] = (1 - rate) * c.sum[s] + rate * z[s];
+          c.w[s] = (1 - rate) * c.w[s] + rate;
+          ++c.rounds[s];
+        }
       }
-      ++c.rounds;
     }
+    return out;
+  };
+  const Counts on = run(true), off = run(false);
+  for (const Counts& c : {on, off}) {
+    EXPECT_GE(c.up_caught, 1u) << "seed " << seed;
+    EXPECT_GE(c.sign_up_spared, 1u) << "seed " << seed;
+    EXPECT_GE(c.sign_down_spared, 1u) << "seed " << seed;
   }
-  EXPECT_GE(up_caught, 1u) << "seed " << seed;
-  EXPECT_GE(down_spared, 1u) << "seed " << seed;
-  EXPECT_GE(sign_up_spared, 1u) << "seed " << seed;
-  EXPECT_GE(sign_down_spared, 1u) << "seed " << seed;
+  // Without the switch a jump of the round's scale can still put the small drifter out for a
+  // few rounds running and cost it its habit (its share falls); with it, those rounds count.
+  EXPECT_GE(on.down_spared, 1u) << "seed " << seed;
+  EXPECT_GE(on.small_spared, 20u) << "seed " << seed;
+  EXPECT_EQ(off.small_spared, 0u) << "seed " << seed;
 }
 
 TEST(DetectionEngine, PresetDegradesForSmallRoundsAndSaysSo) {
@@ -1761,9 +1786,13 @@ TEST(DetectionEngine, PresetJsonRoundTripsAndRejectsMixedKeys) {
   EXPECT_EQ(b.detection.baseline_min_accepted, 0.8);
   EXPECT_EQ(EngineConfig::from_json(b.to_json().dump()).to_json(), b.to_json());
   const EngineConfig sides = EngineConfig::from_json(
-      R"({"detection": {"baseline_cap_norm_low": 3.5, "baseline_cap_sign": 0}})");
+      R"({"detection": {"baseline_cap_norm_low": 3.5, "baseline_cap_sign": 0,
+          "baseline_small_norm": false}})");
   EXPECT_EQ(sides.detection.baseline_cap_norm_low, 3.5);
   EXPECT_EQ(sides.detection.baseline_cap_sign, 0.0);
+  EXPECT_FALSE(sides.detection.baseline_small_norm);
+  EXPECT_TRUE(EngineConfig().detection.baseline_small_norm);
+  EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"baseline_small_norm": 1}})"), Error);
   EXPECT_EQ(EngineConfig().detection.baseline_cap_norm_low, 6.0);
   EXPECT_EQ(EngineConfig().detection.baseline_cap_sign, 6.0);
   EXPECT_EQ(EngineConfig::from_json(sides.to_json().dump()).to_json(), sides.to_json());
