@@ -46,6 +46,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/blas_library.h"
+#include "backend/cpu/centre_transpose.h"
 #include "fedguard/config.h"
 #include "fedguard/dtype.h"
 #include "fedguard/engine.h"
@@ -224,6 +225,51 @@ void BM_Pass1Scan(benchmark::State& state) {
   set_rates(state, static_cast<double>(x.size_bytes()), gram_flops(n, d));
   state.counters["tile"] = static_cast<double>(tile);
   state.SetLabel(fedguard::dtype_name(dtype));
+}
+
+// Pass 1's step 3 alone (backend/cpu/centre_transpose.h), one thread, in cache: a tile of k rows
+// x w columns centred and written transposed, eight rows a call, by the kernel of one
+// instruction set (0 AVX-512, 1 AVX2, 2 generic). The three give the same bits
+// (tests/backend/centre_transpose_test.cc); this says what each costs.
+void BM_CentreTranspose(benchmark::State& state) {
+  const auto isa = static_cast<fb::cpu::LaneIsa>(state.range(0));
+  const auto k = static_cast<std::size_t>(state.range(1));
+  const auto w = static_cast<std::size_t>(state.range(2));
+#if defined(__x86_64__) && defined(__GNUC__)
+  if ((isa == fb::cpu::LaneIsa::kAvx512 && !__builtin_cpu_supports("avx512f")) ||
+      (isa == fb::cpu::LaneIsa::kAvx2 && !__builtin_cpu_supports("avx2"))) {
+    state.SkipWithError("instruction set not available");
+    return;
+  }
+#endif
+  constexpr std::size_t kG = fb::cpu::kCentreGroup;
+  const std::size_t ldt = (k + kG - 1) / kG * kG;
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> tile(ldt * w), centre(w), t(w * ldt);
+  std::vector<double> centre64(w);
+  for (float& v : tile) v = g(rng);
+  for (std::size_t j = 0; j < w; ++j) centre64[j] = centre[j] = 0.1f * g(rng);
+  double proj[kG];
+  float mx[kG];
+  std::uint8_t keep[kG];
+  for (auto _ : state) {
+    for (std::size_t p0 = 0; p0 < ldt; p0 += kG) {
+      const float* rows[kG];
+      for (std::size_t i = 0; i < kG; ++i) {
+        rows[i] = tile.data() + (p0 + i) * w;
+        keep[i] = p0 + i < k;
+      }
+      fb::cpu::centre_transpose(isa, rows, keep, centre.data(), centre64.data(), w, t.data() + p0,
+                                ldt, proj, mx);
+      benchmark::DoNotOptimize(proj);
+    }
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * k * w * sizeof(float)));
+  state.SetLabel(isa == fb::cpu::LaneIsa::kAvx512 ? "avx512"
+                 : isa == fb::cpu::LaneIsa::kAvx2 ? "avx2"
+                                                  : "generic");
 }
 
 // The BLAS floor of pass 1's Gram: X X^T of the whole n x d float32 matrix, accumulated over
@@ -477,6 +523,14 @@ void register_all() {
       b->Repetitions(5);  // floors: see above
     b->ArgNames({"n", "d"});
     for (const auto& [n, d] : sz) b->Args({n, d});
+  }
+  {
+    // In cache, microseconds: repeated until 0.5 s, as the other small cases.
+    auto* b = benchmark::RegisterBenchmark("BM_CentreTranspose", BM_CentreTranspose)
+                  ->Unit(benchmark::kMicrosecond)
+                  ->MinTime(0.5);
+    b->ArgNames({"isa", "k", "w"});
+    for (std::int64_t isa : {0, 1, 2}) b->Args({isa, 100, 1024});
   }
   {
     auto* b = common(benchmark::RegisterBenchmark("BM_TopEigen", BM_TopEigen));

@@ -46,6 +46,7 @@
 #endif
 #include <omp.h>
 
+#include "backend/cpu/centre_transpose.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/lane_isa.h"
 #include "backend/cpu/tile_gram.h"
@@ -225,6 +226,7 @@ RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, 
 // Rows per group in steps 1 and 3. Step 1's groups lie inside one centre chunk.
 constexpr std::size_t kGroup = 8;
 static_assert(kernels::kCentreRowChunk % kGroup == 0, "a group of rows spans two centre chunks");
+static_assert(kGroup == kCentreGroup, "step 3 takes the groups of step 1");
 
 // The rows of the group after this one (their bytes in the caller's memory), which step 1's
 // sweep prefetches while it reads this group's: a tile holds a short run of each row (5 KiB at
@@ -354,131 +356,6 @@ void load_rows(const float* const src[kGroup], std::size_t m, std::size_t w, dou
   }
 #endif
   (part ? load_rows_generic<true> : load_rows_generic<false>)(src, m, w, part, out);
-}
-
-// Step 3 for eight rows at a time, into the transposed tile that step 4's SSYRK reads (w x ldt,
-// row j = column j of the tile: OpenBLAS 0.3.21 packs that layout faster, 116 ms against 139 for
-// n = 100, d = 1e6 at one thread). Row i (of the eight) is rows[i], kept where keep[i] (else its
-// values are 0, as a row found non-finite or a padding row must be); per row i:
-//   t[j * ldt + i] = v_j = x_j - c_j, mx[i] = max_j |v_j|, proj[i] = sum_j c_j v_j in float64.
-// proj's order: the columns in order, alternately into two sums (j even, j odd; columns past the
-// last full group of eight into the even one), then even + odd. The same in both kernels:
-// deterministic, and the AVX2 one keeps two chains of adds per row in flight.
-
-void centre_transpose_generic(const float* const rows[kGroup], const std::uint8_t keep[kGroup],
-                              const float* centre, std::size_t w, float* t, std::size_t ldt,
-                              double proj[kGroup], float mx[kGroup]) {
-  const std::size_t w8 = w / kGroup * kGroup;
-  for (std::size_t i = 0; i < kGroup; ++i) {
-    double even = 0, odd = 0;
-    float m = 0;
-    for (std::size_t j = 0; j < w; ++j) {
-      const float v = keep[i] ? rows[i][j] - centre[j] : 0.0f;
-      t[j * ldt + i] = v;
-      const double cv = static_cast<double>(centre[j]) * v;
-      if (j < w8 && j % 2 == 1)
-        odd += cv;
-      else
-        even += cv;
-      const float a = std::fabs(v);
-      m = a > m ? a : m;
-    }
-    proj[i] = even + odd;
-    mx[i] = m;
-  }
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-template <bool kMask>
-__attribute__((target("avx2"))) void centre_transpose_avx2(const float* const rows[kGroup],
-                                                           const std::uint8_t keep[kGroup],
-                                                           const float* centre,
-                                                           const double* centre64, std::size_t w,
-                                                           float* t, std::size_t ldt,
-                                                           double proj[kGroup], float mx[kGroup]) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  alignas(32) std::int32_t mask_i[kGroup];
-  for (std::size_t i = 0; i < kGroup; ++i) mask_i[i] = keep[i] ? -1 : 0;
-  const __m256 mask = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<__m256i*>(mask_i)));
-  __m256d even_lo = _mm256_setzero_pd(), even_hi = _mm256_setzero_pd();
-  __m256d odd_lo = _mm256_setzero_pd(), odd_hi = _mm256_setzero_pd();
-  __m256 m = _mm256_setzero_ps();
-  const std::size_t w8 = w / kGroup * kGroup;
-  for (std::size_t j = 0; j < w8; j += kGroup) {
-    // 8 x 8 transpose: o[q] = column j + q of the eight rows. Rows i and i + 4 share a register
-    // (inserted halves), so that two rounds of in-lane shuffles do it (16 shuffles, not 24:
-    // they all queue for one port on Intel cores).
-    const __m128 c_lo = _mm_loadu_ps(centre + j), c_hi = _mm_loadu_ps(centre + j + 4);
-    const __m256 c0 = _mm256_set_m128(c_lo, c_lo), c1 = _mm256_set_m128(c_hi, c_hi);
-    __m256 a[kGroup];
-    for (std::size_t i = 0; i < 4; ++i) {
-      a[i] = _mm256_sub_ps(_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + j)),
-                                                _mm_loadu_ps(rows[i + 4] + j), 1),
-                           c0);
-      a[i + 4] =
-          _mm256_sub_ps(_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + j + 4)),
-                                             _mm_loadu_ps(rows[i + 4] + j + 4), 1),
-                        c1);
-    }
-    __m256 o[kGroup];
-    for (std::size_t h = 0; h < 2; ++h) {
-      const __m256* b = a + 4 * h;
-      const __m256 t0 = _mm256_unpacklo_ps(b[0], b[1]), t1 = _mm256_unpackhi_ps(b[0], b[1]);
-      const __m256 t2 = _mm256_unpacklo_ps(b[2], b[3]), t3 = _mm256_unpackhi_ps(b[2], b[3]);
-      o[4 * h] = _mm256_shuffle_ps(t0, t2, 0x44);
-      o[4 * h + 1] = _mm256_shuffle_ps(t0, t2, 0xee);
-      o[4 * h + 2] = _mm256_shuffle_ps(t1, t3, 0x44);
-      o[4 * h + 3] = _mm256_shuffle_ps(t1, t3, 0xee);
-    }
-    for (std::size_t q = 0; q < kGroup; ++q) {
-      if (kMask) o[q] = _mm256_and_ps(o[q], mask);
-      _mm256_storeu_ps(t + (j + q) * ldt, o[q]);
-      m = _mm256_max_ps(_mm256_and_ps(o[q], abs_mask), m);  // a > m ? a : m
-      const __m256d cq = _mm256_broadcast_sd(centre64 + j + q);
-      const __m256d lo = _mm256_mul_pd(cq, _mm256_cvtps_pd(_mm256_castps256_ps128(o[q])));
-      const __m256d hi = _mm256_mul_pd(cq, _mm256_cvtps_pd(_mm256_extractf128_ps(o[q], 1)));
-      if (q % 2 == 0) {
-        even_lo = _mm256_add_pd(even_lo, lo);
-        even_hi = _mm256_add_pd(even_hi, hi);
-      } else {
-        odd_lo = _mm256_add_pd(odd_lo, lo);
-        odd_hi = _mm256_add_pd(odd_hi, hi);
-      }
-    }
-  }
-  double even[kGroup], odd[kGroup];
-  _mm256_storeu_pd(even, even_lo);
-  _mm256_storeu_pd(even + 4, even_hi);
-  _mm256_storeu_pd(odd, odd_lo);
-  _mm256_storeu_pd(odd + 4, odd_hi);
-  _mm256_storeu_ps(mx, m);
-  for (std::size_t i = 0; i < kGroup; ++i) {
-    for (std::size_t j = w8; j < w; ++j) {
-      const float v = keep[i] ? rows[i][j] - centre[j] : 0.0f;
-      t[j * ldt + i] = v;
-      even[i] += static_cast<double>(centre[j]) * v;
-      const float a = std::fabs(v);
-      mx[i] = a > mx[i] ? a : mx[i];
-    }
-    proj[i] = even[i] + odd[i];
-  }
-}
-#endif
-
-void centre_transpose(const float* const rows[kGroup], const std::uint8_t keep[kGroup],
-                      const float* centre, const double* centre64, std::size_t w, float* t,
-                      std::size_t ldt, double proj[kGroup], float mx[kGroup]) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) {
-    bool all = true;
-    for (std::size_t i = 0; i < kGroup; ++i) all &= keep[i] != 0;
-    (all ? centre_transpose_avx2<false> : centre_transpose_avx2<true>)(rows, keep, centre, centre64,
-                                                                       w, t, ldt, proj, mx);
-    return;
-  }
-#endif
-  centre_transpose_generic(rows, keep, centre, w, t, ldt, proj, mx);
 }
 
 // One worker's running sums.
@@ -773,7 +650,7 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     }
     double proj[kGroup];
     float mx[kGroup];
-    centre_transpose(rows, keep, centre, ws.centre64.data(), w, tt + p0, ldt, proj, mx);
+    centre_transpose(lane_isa(), rows, keep, centre, ws.centre64.data(), w, tt + p0, ldt, proj, mx);
     for (std::size_t i = 0; i < kGroup && p0 + i < k; ++i) {
       const std::size_t p = p0 + i;
       ws.scale[p] = 1.0;
