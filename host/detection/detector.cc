@@ -200,7 +200,7 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
   f.index = a;
   int best = 100;
   std::size_t fired = 0;
-  bool small_norm = false;
+  bool small_norm = false, sign = false;
   for (const Scored& s : signals) {
     const auto it = std::find(s.members.begin(), s.members.end(), a);
     if (it == s.members.end()) continue;
@@ -216,6 +216,7 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
     if (s.excess[q] <= 1) continue;
     ++fired;
     small_norm |= s.code == ReasonCode::kNormOutlier && s.values.z[q] < 0;
+    sign |= s.code == ReasonCode::kSignOutlier;
     if (rank(s.code) < best) {
       best = rank(s.code);
       f.code = s.code;
@@ -305,6 +306,7 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
     }
   }
   f.small_norm_only = fired == 1 && small_norm;
+  f.sign_only = fired == 1 && sign;
   return f;
 }
 

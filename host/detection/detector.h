@@ -29,6 +29,9 @@ struct Finding {
   /// such a round builds the client's own baselines as an accepted one (docs/detection.md,
   /// "Small from the start").
   bool small_norm_only = false;
+  /// The sign balance (either side) is the only signal that fired: with
+  /// DetectionSpec::baseline_sign_only, such a round builds the client's own baselines too.
+  bool sign_only = false;
 };
 
 struct DetectionOutcome {

@@ -83,6 +83,8 @@ struct RoundWork {
   std::size_t detected = 0;            ///< clients the detection stage rejected
   /// Per position: rejected by the norm signal's lower tail alone (detection::Finding).
   std::vector<std::uint8_t> small_norm_only;
+  /// Per position: rejected by the sign balance alone (detection::Finding).
+  std::vector<std::uint8_t> sign_only;
   /// The detection stage's own-baseline counts (DetectionOutcome), for the metrics.
   std::size_t baseline_widened = 0, baseline_spared = 0;
   rules::ClientMemory memory;

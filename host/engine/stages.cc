@@ -392,9 +392,11 @@ void detect_stage(const EngineView& e, RoundWork& w) {
   w.baseline_widened = found.baseline_widened;
   w.baseline_spared = found.baseline_spared;
   w.small_norm_only.assign(w.rows.size(), 0);
+  w.sign_only.assign(w.rows.size(), 0);
   for (detection::Finding& f : found.findings) {
     rejected[f.index] = 1;
     w.small_norm_only[w.alive[f.index]] = f.small_norm_only;
+    w.sign_only[w.alive[f.index]] = f.sign_only;
     w.reject(w.rows[w.alive[f.index]], f.code, std::move(f.detail), "detection",
              std::move(f.values));
   }
@@ -553,7 +555,8 @@ void reputation_evidence(const EngineView& e, RoundWork& w) {
 // its first round never builds a habit; but a round in which the norm's lower tail alone
 // rejected it counts as accepted, with its norm z (its sign z was not measured): a small update
 // buys no influence, and a client whose data makes it small from its first round would
-// otherwise never build the habit that excuses it (docs/detection.md, "Small from the start").
+// otherwise never build the habit that excuses it (docs/detection.md, "Small from the start");
+// with baseline_sign_only, a round the sign balance alone rejected too (off by default).
 // (A duplicate id is rejected before the scan: nobody spoils another's share by sending under
 // its id.)
 void baseline_evidence(const EngineView& e, RoundWork& w) {
@@ -561,10 +564,12 @@ void baseline_evidence(const EngineView& e, RoundWork& w) {
   const auto sign_z = w.decision.scores.find("detect_sign");
   const double none = std::nan("");
   const bool small_counts = e.config.detection.baseline_small_norm;
+  const bool sign_counts = e.config.detection.baseline_sign_only;
   for (std::size_t p = 0; p < w.rows.size(); ++p) {
     Pending::BaselineEvidence& ev = w.pending.baseline[w.result.client_ids[w.rows[p]]];
     ev.accepted = w.decision.accepted[p] != 0 ||
-                  (small_counts && p < w.small_norm_only.size() && w.small_norm_only[p]);
+                  (small_counts && p < w.small_norm_only.size() && w.small_norm_only[p]) ||
+                  (sign_counts && p < w.sign_only.size() && w.sign_only[p]);
     ev.norm_z = ev.accepted && norm_z != w.decision.scores.end() ? norm_z->second[p] : none;
     ev.sign_z = ev.accepted && sign_z != w.decision.scores.end() ? sign_z->second[p] : none;
   }

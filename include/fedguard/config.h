@@ -165,6 +165,9 @@ struct DetectionSpec {
   /// an accepted round (docs/detection.md, "Small from the start"): a client whose data makes
   /// its updates small from its first round is then judged against itself too.
   bool baseline_small_norm = true;
+  /// The same for a round in which the sign balance alone rejected the client (off: measured
+  /// offline only; docs/detection.md, "Small from the start").
+  bool baseline_sign_only = false;
   double baseline_min_rounds = 5;
   double baseline_min_accepted = 0.5;
 };

@@ -1608,25 +1608,27 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
 
 // The own baselines' caps by side (docs/detection.md, "Caps by side", "Small from the start"):
 // four clients drift slowly from the bulk to about 8 sd out, one each up and down in log-norm
-// and in sign balance, so that they are accepted while their habits build, and a fifth is small
-// from its first round (8 sd below in log-norm). A float64 replica of the rule (the EWMAs of each
-// signal's z over the rounds that count: accepted ones, and, with `baseline_small_norm`, those
-// the norm's lower tail alone rejected, with their norm z only; the norm's baseline clamped to
-// [-baseline_cap_norm_low, baseline_cap], the sign's to +-baseline_cap_sign; the sign z is the
-// engine's, over the clients the norm kept) decides every client of every round as the engine
-// does, with the switch on and off. The norm's upper side is held at 2: its drifter is caught
-// inside the cut a cap of 6 would give; the other three are spared beyond the cut a cap of 2
-// would give; the small client is spared only with the switch on.
+// and in sign balance, so that they are accepted while their habits build; a fifth is small from
+// its first round (8 sd below in log-norm), a sixth out in sign balance from its first round (8
+// sd above). A float64 replica of the rule (the EWMAs of each signal's z over the rounds that
+// count: accepted ones; with `baseline_small_norm`, those the norm's lower tail alone rejected,
+// with their norm z only; with `baseline_sign_only`, those the sign balance alone rejected; the
+// norm's baseline clamped to [-baseline_cap_norm_low, baseline_cap], the sign's to
+// +-baseline_cap_sign; the sign z is the engine's, over the clients the norm kept) decides every
+// client of every round as the engine does, with the switches in three settings. The norm's
+// upper side is held at 2: its drifter is caught inside the cut a cap of 6 would give; the sign
+// drifters are spared beyond the cut a cap of 2 would give; the small client is spared only
+// with `baseline_small_norm`, the one out in sign balance only with `baseline_sign_only`.
 TEST(DetectionEngine, OwnBaselineCapsTheNormsUpperSideOnly) {
   const std::uint64_t seed = test_seed();
   const std::size_t n = 40, d = 2000, rounds = 45;
-  const std::size_t norm_up = 0, norm_down = 1, sign_up = 2, sign_down = 3, small = 4;
+  const std::size_t norm_up = 0, norm_down = 1, sign_up = 2, sign_down = 3, small = 4, sign_out = 5;
   const double rate = 0.1, cap_high = 2.0, cap_low = 6.0, cap_sign = 6.0;
   struct Counts {
     std::size_t up_caught = 0, down_spared = 0, sign_up_spared = 0, sign_down_spared = 0,
-                small_spared = 0;
+                small_spared = 0, sign_out_spared = 0;
   };
-  const auto run = [&](bool small_counts) {
+  const auto run = [&](bool small_counts, bool sign_counts) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<double> g(0.0, 1.0);
     std::uniform_real_distribution<double> u(0.0, 1.0);
@@ -1636,7 +1638,8 @@ TEST(DetectionEngine, OwnBaselineCapsTheNormsUpperSideOnly) {
           "spectral_group": 0, "history_group": 0, "max_norm_ratio": 0, "baseline_rate": 0.1,
           "baseline_cap": 2, "baseline_cap_norm_low": 6, "baseline_cap_sign": 6,
           "baseline_min_rounds": 5, "baseline_min_accepted": 0.5, "baseline_small_norm": )") +
-        (small_counts ? "true" : "false") + "}}";
+        (small_counts ? "true" : "false") +
+        ", \"baseline_sign_only\": " + (sign_counts ? "true" : "false") + "}}";
     Engine engine(EngineConfig::from_json(config));
     std::vector<std::string> ids;
     for (std::size_t i = 0; i < n; ++i) ids.push_back("c" + std::to_string(i));
@@ -1657,13 +1660,14 @@ TEST(DetectionEngine, OwnBaselineCapsTheNormsUpperSideOnly) {
         // log-norm sd 0.1; share of positive coordinates 0.5 + 0.05 N(0, 1) (sign balance sd
         // 0.1, beside its sampling noise of 0.022 at this d). The five's own noise is a third
         // of the bulk's: a habit, not a scatter.
-        const double own = i <= small ? 0.3 : 1.0;
+        const double own = i <= sign_out ? 0.3 : 1.0;
         const double log_norm = 0.1 * (own * g(rng) + (i == norm_up     ? drift
                                                        : i == norm_down ? -drift
                                                        : i == small     ? -8.0
                                                                         : 0.0));
         const double p = std::clamp(0.5 + 0.05 * (own * g(rng) + (i == sign_up     ? drift
                                                                   : i == sign_down ? -drift
+                                                                  : i == sign_out  ? 8.0
                                                                                    : 0.0)),
                                     0.02, 0.98);
         std::vector<double> v(d);
@@ -1701,19 +1705,21 @@ TEST(DetectionEngine, OwnBaselineCapsTheNormsUpperSideOnly) {
         EXPECT_EQ(r.accepted[i] == 0, by_norm || by_sign)
             << "round " << t << " client " << i << " norm z " << zn[i] << " baseline " << b[0]
             << " sign z " << zs[i] << " baseline " << b[1] << " seed " << seed;
-        counts[i] = r.accepted[i] || (small_counts && by_norm && zn[i] < 0);
+        counts[i] =
+            r.accepted[i] || (small_counts && by_norm && zn[i] < 0) || (sign_counts && by_sign);
         out.up_caught += i == norm_up && by_norm && zn[i] < cut_norm + cap_low;
         out.down_spared += i == norm_down && !by_norm && zn[i] < -(cut_norm + cap_high);
         out.sign_up_spared += i == sign_up && !by_sign && zs[i] > cut_sign + cap_high;
         out.sign_down_spared += i == sign_down && !by_sign && zs[i] < -(cut_sign + cap_high);
         out.small_spared += i == small && r.accepted[i];
+        out.sign_out_spared += i == sign_out && r.accepted[i];
       }
       for (std::size_t i = 0; i < n; ++i) {
         Ref& c = ref[i];
         c.share_sum = (1 - rate) * c.share_sum + rate * counts[i];
         c.share_w = (1 - rate) * c.share_w + rate;
         if (!counts[i]) continue;
-        const double z[2] = {zn[i], r.accepted[i] ? zs[i] : std::nan("")};
+        const double z[2] = {zn[i], std::isfinite(zs[i]) ? zs[i] : std::nan("")};
         for (int s = 0; s < 2; ++s) {
           if (!std::isfinite(z[s])) continue;
           c.sum[s] = (1 - rate) * c.sum[s] + rate * z[s];
@@ -1724,8 +1730,8 @@ TEST(DetectionEngine, OwnBaselineCapsTheNormsUpperSideOnly) {
     }
     return out;
   };
-  const Counts on = run(true), off = run(false);
-  for (const Counts& c : {on, off}) {
+  const Counts on = run(true, false), off = run(false, false), sign = run(true, true);
+  for (const Counts& c : {on, off, sign}) {
     EXPECT_GE(c.up_caught, 1u) << "seed " << seed;
     EXPECT_GE(c.sign_up_spared, 1u) << "seed " << seed;
     EXPECT_GE(c.sign_down_spared, 1u) << "seed " << seed;
@@ -1735,6 +1741,10 @@ TEST(DetectionEngine, OwnBaselineCapsTheNormsUpperSideOnly) {
   EXPECT_GE(on.down_spared, 1u) << "seed " << seed;
   EXPECT_GE(on.small_spared, 20u) << "seed " << seed;
   EXPECT_EQ(off.small_spared, 0u) << "seed " << seed;
+  // The client out in sign balance from its first round builds a habit only with
+  // baseline_sign_only.
+  EXPECT_GE(sign.sign_out_spared, 20u) << "seed " << seed;
+  EXPECT_EQ(on.sign_out_spared, 0u) << "seed " << seed;
 }
 
 TEST(DetectionEngine, PresetDegradesForSmallRoundsAndSaysSo) {
@@ -1787,11 +1797,13 @@ TEST(DetectionEngine, PresetJsonRoundTripsAndRejectsMixedKeys) {
   EXPECT_EQ(EngineConfig::from_json(b.to_json().dump()).to_json(), b.to_json());
   const EngineConfig sides = EngineConfig::from_json(
       R"({"detection": {"baseline_cap_norm_low": 3.5, "baseline_cap_sign": 0,
-          "baseline_small_norm": false}})");
+          "baseline_small_norm": false, "baseline_sign_only": true}})");
   EXPECT_EQ(sides.detection.baseline_cap_norm_low, 3.5);
   EXPECT_EQ(sides.detection.baseline_cap_sign, 0.0);
   EXPECT_FALSE(sides.detection.baseline_small_norm);
   EXPECT_TRUE(EngineConfig().detection.baseline_small_norm);
+  EXPECT_TRUE(sides.detection.baseline_sign_only);
+  EXPECT_FALSE(EngineConfig().detection.baseline_sign_only);
   EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"baseline_small_norm": 1}})"), Error);
   EXPECT_EQ(EngineConfig().detection.baseline_cap_norm_low, 6.0);
   EXPECT_EQ(EngineConfig().detection.baseline_cap_sign, 6.0);
