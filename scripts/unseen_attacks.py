@@ -124,10 +124,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=20, help="history and accuracy modes")
     ap.add_argument("--attacks", default=",".join(NAMES))
     ap.add_argument("--fixed-push", action="store_true", help="one push direction per run, not per round")
+    ap.add_argument("--detection", help='JSON object for the preset\'s "detection" (e.g. \'{"direction_group": 1e-7}\')')
     ap.add_argument("--out")
     a = ap.parse_args()
     names = a.attacks.split(",")
     policy = {"preset": "recommended", "f": a.f}
+    if a.detection:
+        policy["detection"] = json.loads(a.detection)
     x, y = de.load()
     xt, yt = de.load("t10k")
     ids = [f"c{i}" for i in range(a.n)]

@@ -31,6 +31,9 @@ struct Scored {
   /// without a group search.
   std::vector<std::size_t> group_of;
   std::vector<double> group_cut_of;
+  /// The tail its groups were searched in: the signal's own, or for `direction_group` the
+  /// opposite one (too central together).
+  Tail group_tail = Tail::kBoth;
 };
 
 double tail_ratio(double z, Tail tail, double cut) {
@@ -60,14 +63,16 @@ void cut_signal(Scored& s, std::size_t m) {
 // group of their own; the simulator, Dirichlet 0.1, seed 3). Each later group must pass on its
 // own at the full m's cut (conservative: fewer clients are left), so a benign client next to a
 // group is not swept in as the largest passing g would sweep it. A member's excess becomes its
-// group's ratio z_(g) / cut (when larger).
-void fire_tail_group(Scored& s, double alpha, std::size_t cap) {
-  FEDGUARD_EXPECTS(s.values.tail != Tail::kBoth,
-                   "detection: a group search needs a one-sided signal (" << s.values.name << ")");
+// group's ratio z_(g) / cut (when larger). `side` is the tail searched: the signal's own, or the
+// other one (direction_group).
+void fire_tail_group(Scored& s, double alpha, std::size_t cap, Tail side) {
+  FEDGUARD_EXPECTS(side != Tail::kBoth,
+                   "detection: a group search needs one tail (" << s.values.name << ")");
   const std::size_t m = s.members.size();
+  s.group_tail = side;
   std::vector<double> oriented(m);
   for (std::size_t q = 0; q < m; ++q)
-    oriented[q] = s.values.tail == Tail::kLower ? -s.values.z[q] : s.values.z[q];
+    oriented[q] = side == Tail::kLower ? -s.values.z[q] : s.values.z[q];
   std::vector<std::size_t> order(m);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -106,8 +111,9 @@ void cut_with_tail_group(Scored& s, double group_alpha, double max_reject_fracti
   cut_signal(s, s.members.size());
   if (group_alpha > 0)
     fire_tail_group(s, group_alpha,
-                    static_cast<std::size_t>(std::floor(
-                        max_reject_fraction * static_cast<double>(s.members.size() - 1))));
+                    static_cast<std::size_t>(std::floor(max_reject_fraction *
+                                                        static_cast<double>(s.members.size() - 1))),
+                    s.values.tail);
   for (std::size_t q = 0; q < s.members.size(); ++q)
     worst[s.members[q]] = std::max(worst[s.members[q]], s.excess[q]);
 }
@@ -255,9 +261,14 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
     f.detail +=
         (f.detail.empty() ? "" : "; ") + s.values.name + " z " + short_number(s.values.z[q]);
     if (grouped && tail_ratio(s.values.z[q], s.values.tail, s.cut) <= 1) {  // the group's doing
+      const bool other_tail = s.group_tail != s.values.tail;
       f.detail += " (per-client cut " + side + short_number(s.cut) + "), one of ";
-      f.detail += std::to_string(s.group_of[q]) + " clients together beyond " + side;
-      f.detail += short_number(s.group_cut_of[q]) + " (their order statistic's cut)";
+      f.detail += std::to_string(s.group_of[q]) + " clients together beyond ";
+      f.detail += (other_tail ? std::string(s.group_tail == Tail::kLower ? "-" : "+") : side) +
+                  short_number(s.group_cut_of[q]);
+      f.detail += other_tail ? " (their order statistic's cut, in the other tail: too central "
+                               "together)"
+                             : " (their order statistic's cut)";
     } else {
       f.detail += " beyond " + side + short_number(s.cut);
     }
@@ -497,6 +508,14 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       cut_signal(signals[i], kept.size());
       if (signals[i].code == ReasonCode::kSignOutlier)
         widen_by_baseline(signals[i], history.sign_baseline, spared);
+      // Too central together: a coalition that pushes one objective sets the core's centre
+      // (its members' median cosines to the others are the highest) and lies closer to it than
+      // label-skewed honest clients do; a group in the cosine's upper tail.
+      if (signals[i].code == ReasonCode::kDirectionOutlier && spec.direction_group > 0)
+        fire_tail_group(signals[i], spec.direction_group,
+                        static_cast<std::size_t>(std::floor(spec.max_reject_fraction *
+                                                            static_cast<double>(kept.size() - 1))),
+                        Tail::kUpper);
       for (std::size_t q = 0; q < kept.size(); ++q)
         worst[kept[q]] = std::max(worst[kept[q]], signals[i].excess[q]);
     }

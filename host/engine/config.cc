@@ -166,6 +166,7 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       {"sign", &spec.sign},
       {"spectral", &spec.spectral},
       {"spectral_group", &spec.spectral_group},
+      {"direction_group", &spec.direction_group},
       {"collusion", &spec.collusion},
       {"history", &spec.history},
       {"history_direction", &spec.history_direction},
@@ -199,7 +200,8 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
     FEDGUARD_EXPECTS(it != numbers.end(),
                      "unknown key \""
                          << item.key() << "\" in config \"detection\" (known: enabled, "
-                         << "norm, direction, sign, sign_zero_fraction, spectral, spectral_group, "
+                         << "norm, direction, direction_group, sign, sign_zero_fraction, spectral, "
+                         << "spectral_group, "
                          << "collusion, history, history_direction, history_group, "
                          << "history_direction_group, "
                          << "history_response, history_response_group, max_norm_ratio, "
@@ -222,6 +224,7 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"sign", s.sign},
           {"spectral", s.spectral},
           {"spectral_group", s.spectral_group},
+          {"direction_group", s.direction_group},
           {"collusion", s.collusion},
           {"history", s.history},
           {"history_direction", s.history_direction},
@@ -498,9 +501,9 @@ void check_config_values(const EngineConfig& c) {
       std::isfinite(c.reputation.initial) && c.reputation.initial >= 0 && c.reputation.initial <= 1,
       "config \"reputation.initial\" must be in [0, 1], got " << c.reputation.initial);
   const DetectionSpec& dt = c.detection;
-  for (double budget :
-       {dt.norm, dt.direction, dt.sign, dt.spectral, dt.collusion, dt.history, dt.history_direction,
-        dt.history_direction_group, dt.history_response, dt.history_response_group})
+  for (double budget : {dt.norm, dt.direction, dt.direction_group, dt.sign, dt.spectral,
+                        dt.collusion, dt.history, dt.history_direction, dt.history_direction_group,
+                        dt.history_response, dt.history_response_group})
     FEDGUARD_EXPECTS(
         std::isfinite(budget) && budget >= 0 && budget < 0.5,
         "config \"detection\": every signal's false-alarm budget must be in [0, 0.5), got "

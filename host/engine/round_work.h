@@ -81,10 +81,10 @@ struct RoundWork {
   std::vector<double> history;         ///< per position x sketch_dim, see RoundContext::history
   std::vector<double> detect_history;  ///< the detection stage's copy of history, per alive client
   std::size_t detected = 0;            ///< clients the detection stage rejected
-  /// Per position: rejected by the norm signal's lower tail alone (detection::Finding).
-  std::vector<std::uint8_t> small_norm_only;
-  /// Per position: rejected by the sign balance alone (detection::Finding).
-  std::vector<std::uint8_t> sign_only;
+  /// Per position: rejected by detection, yet the round builds the client's own baselines as
+  /// an accepted one's (the norm's lower tail alone with baseline_small_norm, the sign balance
+  /// alone with baseline_sign_only: detection::Finding).
+  std::vector<std::uint8_t> builds_baseline;
   /// The detection stage's own-baseline counts (DetectionOutcome), for the metrics.
   std::size_t baseline_widened = 0, baseline_spared = 0;
   rules::ClientMemory memory;

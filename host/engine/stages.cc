@@ -391,12 +391,11 @@ void detect_stage(const EngineView& e, RoundWork& w) {
   w.detected = found.findings.size();
   w.baseline_widened = found.baseline_widened;
   w.baseline_spared = found.baseline_spared;
-  w.small_norm_only.assign(w.rows.size(), 0);
-  w.sign_only.assign(w.rows.size(), 0);
+  w.builds_baseline.assign(w.rows.size(), 0);
   for (detection::Finding& f : found.findings) {
     rejected[f.index] = 1;
-    w.small_norm_only[w.alive[f.index]] = f.small_norm_only;
-    w.sign_only[w.alive[f.index]] = f.sign_only;
+    w.builds_baseline[w.alive[f.index]] =
+        (spec.baseline_small_norm && f.small_norm_only) || (spec.baseline_sign_only && f.sign_only);
     w.reject(w.rows[w.alive[f.index]], f.code, std::move(f.detail), "detection",
              std::move(f.values));
   }
@@ -563,13 +562,10 @@ void baseline_evidence(const EngineView& e, RoundWork& w) {
   const auto norm_z = w.decision.scores.find("detect_norm");
   const auto sign_z = w.decision.scores.find("detect_sign");
   const double none = std::nan("");
-  const bool small_counts = e.config.detection.baseline_small_norm;
-  const bool sign_counts = e.config.detection.baseline_sign_only;
   for (std::size_t p = 0; p < w.rows.size(); ++p) {
     Pending::BaselineEvidence& ev = w.pending.baseline[w.result.client_ids[w.rows[p]]];
-    ev.accepted = w.decision.accepted[p] != 0 ||
-                  (small_counts && p < w.small_norm_only.size() && w.small_norm_only[p]) ||
-                  (sign_counts && p < w.sign_only.size() && w.sign_only[p]);
+    ev.accepted =
+        w.decision.accepted[p] != 0 || (p < w.builds_baseline.size() && w.builds_baseline[p] != 0);
     ev.norm_z = ev.accepted && norm_z != w.decision.scores.end() ? norm_z->second[p] : none;
     ev.sign_z = ev.accepted && sign_z != w.decision.scores.end() ? sign_z->second[p] : none;
   }

@@ -93,6 +93,13 @@ struct DetectionSpec {
   /// MLP rounds at Dirichlet 0.1; at 3.0 none did, and it still named the backdoored clients at
   /// Dirichlet 0.5.
   double spectral_group = 3.0;
+  /// The chance per round that the direction signal rejects a *group* of benign clients in its
+  /// upper tail: the g clients closest in direction to the federation's centre (3 <= g), each
+  /// inside the per-client spread, are rejected together when their g-th z passes the cut that
+  /// g clients reach with this probability (and +2): a coalition that pushes one objective
+  /// (a backdoor) sets the core's centre and sits closer to it than label-skewed honest clients
+  /// can (docs/detection.md, "Too central together"). Off (0) by default; e.g. 1e-7.
+  double direction_group = 0;
   double collusion = 0.002;
   /// Collusion over the clients' cumulative sketched histories (FoolsGold's H), for clients
   /// seen in at least two rounds of this engine's state: Sybils that add fresh noise to each
@@ -165,9 +172,10 @@ struct DetectionSpec {
   /// an accepted round (docs/detection.md, "Small from the start"): a client whose data makes
   /// its updates small from its first round is then judged against itself too.
   bool baseline_small_norm = true;
-  /// The same for a round in which the sign balance alone rejected the client (off: measured
-  /// offline only; docs/detection.md, "Small from the start").
-  bool baseline_sign_only = false;
+  /// The same for a round in which the sign balance alone rejected the client: honest one-class
+  /// clients stand out in sign balance from their first rounds too (docs/detection.md, "Small
+  /// from the start"; measured in closed loop before it became the default).
+  bool baseline_sign_only = true;
   double baseline_min_rounds = 5;
   double baseline_min_accepted = 0.5;
 };

@@ -1338,6 +1338,88 @@ TEST(DetectionHistory, HistoryDirectionGroupMatchesTheBruteForce) {
   EXPECT_GT(by_group_alone, 0u) << "seed " << seed;
 }
 
+// Too central together (direction_group, off by default): a group whose cosines to the
+// federation's centre all stand above the honest spread, each perhaps inside the per-client
+// spread (the direction signal's per-client cut is on the other side), is rejected together when
+// the g-th of them passes the cut that g benign clients reach with probability 1e-7. Against the
+// brute force over the signal's z (direction's z is checked against float64 elsewhere): the g
+// furthest in the upper tail, 3 <= g <= (m - 1) / 2, the g-th at least 2 and past the order
+// statistic's cut, the g furthest past it, then again after that group; planted at several
+// strengths, and none.
+TEST(DetectionDirection, DirectionGroupInTheUpperTailMatchesTheBruteForce) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const std::size_t n = 60, d = 256, planted = 8;
+  const double alpha = 1e-7;
+  std::size_t by_group_alone = 0;
+  // Every client c + s_i noise_i scaled to one norm (the norm signal stays quiet): cosine to the
+  // centre about 1 / sqrt(1 + s^2). Benign s about 1.5 (cosine ~0.55, spread below the scale
+  // floor 0.05); planted 1.5 (none), 1.3 (z about 1: under the floor of 2), 1.05 (z about 3),
+  // 0.4 (z about 8).
+  std::vector<double> cases{1.5, 1.3, 0.4};
+  cases.insert(cases.end(), 12, 1.05);
+  for (const double s_planted : cases) {
+    std::vector<double> common(d);
+    for (double& v : common) v = g(rng);
+    Rows x(n, std::vector<double>(d));
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool is_planted = i % 7 == 2 && i / 7 < planted;
+      const double s = is_planted ? s_planted : 1.5 * std::exp(0.1 * g(rng));
+      for (std::size_t j = 0; j < d; ++j) x[i][j] = common[j] + s * g(rng);
+      const double len = std::sqrt(dot(x[i], x[i]));
+      for (double& v : x[i]) v /= len;
+    }
+    x = as_float32(x);
+    ScannedRound r(x);
+    DetectionSpec spec;
+    spec.enabled = true;
+    spec.direction_group = alpha;
+    const auto out = detection::detect(spec, *r.space, r.rows, d, {});
+    const auto& z = out.scores.at("detect_direction");
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < n; ++i)
+      if (!std::isnan(z[i])) order.push_back(i);
+    const std::size_t m = order.size();
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return z[a] > z[b]; });
+    std::vector<double> tail;
+    for (std::size_t i : order) tail.push_back(z[i]);
+    const std::vector<std::size_t> size_at = bf_tail_groups(tail, m, alpha, (m - 1) / 2);
+    std::vector<std::size_t> want, size_of(n, 0);
+    for (std::size_t q = 0; q < m; ++q)
+      if (size_at[q] > 0) want.push_back(order[q]), size_of[order[q]] = size_at[q];
+    std::sort(want.begin(), want.end());
+    std::vector<std::size_t> got;
+    for (const auto& f : out.findings) {
+      const auto it = f.values.find("direction_group");
+      if (it == f.values.end()) continue;
+      got.push_back(f.index);
+      EXPECT_EQ(it->second, double(size_of[f.index])) << f.detail;
+      EXPECT_NEAR(f.values.at("direction_group_cut"), bf_group_cut(size_of[f.index], m, alpha),
+                  1e-2);
+      EXPECT_GT(f.values.at("direction_z"), 0.0) << f.detail;  // the upper tail
+      ++by_group_alone;
+      EXPECT_NE(f.detail.find("too central together"), std::string::npos) << f.detail;
+    }
+    EXPECT_EQ(got, want) << "seed " << seed << " s " << s_planted;
+    if (s_planted > 1.2) {
+      EXPECT_TRUE(got.empty()) << "seed " << seed << " s " << s_planted;
+    } else if (s_planted < 0.5) {  // far out: every planted client, nobody else
+      std::vector<std::size_t> planted_ids;
+      for (std::size_t i = 0; i < n; ++i)
+        if (i % 7 == 2 && i / 7 < planted) planted_ids.push_back(i);
+      EXPECT_EQ(got, planted_ids) << "seed " << seed;
+    }
+    // Off: no group, and no client of this round is in the direction's lower tail.
+    spec.direction_group = 0;
+    for (const auto& f : detection::detect(spec, *r.space, r.rows, d, {}).findings)
+      EXPECT_EQ(f.values.count("direction_group"), 0u);
+  }
+  RecordProperty("rejected_by_the_group", std::to_string(by_group_alone));
+  EXPECT_GT(by_group_alone, 0u) << "seed " << seed;
+}
+
 // Clients that send the negation of their honest update every round: one round's cosine to the
 // centre lies inside the honest spread (the SGD noise dominates each update), so the per-round
 // direction signal names few of them; the honest clients' cumulative histories converge on the
@@ -1797,13 +1879,21 @@ TEST(DetectionEngine, PresetJsonRoundTripsAndRejectsMixedKeys) {
   EXPECT_EQ(EngineConfig::from_json(b.to_json().dump()).to_json(), b.to_json());
   const EngineConfig sides = EngineConfig::from_json(
       R"({"detection": {"baseline_cap_norm_low": 3.5, "baseline_cap_sign": 0,
-          "baseline_small_norm": false, "baseline_sign_only": true}})");
+          "baseline_small_norm": false, "baseline_sign_only": false}})");
   EXPECT_EQ(sides.detection.baseline_cap_norm_low, 3.5);
   EXPECT_EQ(sides.detection.baseline_cap_sign, 0.0);
   EXPECT_FALSE(sides.detection.baseline_small_norm);
   EXPECT_TRUE(EngineConfig().detection.baseline_small_norm);
-  EXPECT_TRUE(sides.detection.baseline_sign_only);
-  EXPECT_FALSE(EngineConfig().detection.baseline_sign_only);
+  EXPECT_FALSE(sides.detection.baseline_sign_only);
+  EXPECT_TRUE(EngineConfig().detection.baseline_sign_only);
+  // direction_group: a budget, off by default.
+  EXPECT_EQ(EngineConfig().detection.direction_group, 0.0);
+  const EngineConfig grouped =
+      EngineConfig::from_json(R"({"detection": {"direction_group": 1e-7}})");
+  EXPECT_EQ(grouped.detection.direction_group, 1e-7);
+  EXPECT_EQ(EngineConfig::from_json(grouped.to_json().dump()).to_json(), grouped.to_json());
+  EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"direction_group": 0.5}})"), Error);
+  EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"direction_group": -1e-7}})"), Error);
   EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"baseline_small_norm": 1}})"), Error);
   EXPECT_EQ(EngineConfig().detection.baseline_cap_norm_low, 6.0);
   EXPECT_EQ(EngineConfig().detection.baseline_cap_sign, 6.0);
