@@ -555,7 +555,7 @@ void reputation_evidence(const EngineView& e, RoundWork& w) {
 // rejected it counts as accepted, with its norm z (its sign z was not measured): a small update
 // buys no influence, and a client whose data makes it small from its first round would
 // otherwise never build the habit that excuses it (docs/detection.md, "Small from the start");
-// with baseline_sign_only, a round the sign balance alone rejected too (off by default).
+// with baseline_sign_only, a round the sign balance alone rejected too (on by default).
 // (A duplicate id is rejected before the scan: nobody spoils another's share by sending under
 // its id.)
 void baseline_evidence(const EngineView& e, RoundWork& w) {
