@@ -1297,19 +1297,10 @@ TEST(DetectionHistory, HistoryDirectionGroupMatchesTheBruteForce) {
     spec.history_direction_group = 1e-5;
     const auto out = detection::detect(spec, *s.space, s.rows, d, history);
     const auto& z = out.scores.at("detect_history_direction");
-    std::vector<std::size_t> order;
-    for (std::size_t i = 0; i < n; ++i)
-      if (!std::isnan(z[i])) order.push_back(i);
-    const std::size_t m = order.size();
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return -z[a] > -z[b]; });
-    std::vector<double> tail;
-    for (std::size_t i : order) tail.push_back(-z[i]);
-    const std::vector<std::size_t> size_at = bf_tail_groups(tail, m, 1e-5, (m - 1) / 2);
-    std::vector<std::size_t> want, size_of(n, 0);
-    for (std::size_t q = 0; q < m; ++q)
-      if (size_at[q] > 0) want.push_back(order[q]), size_of[order[q]] = size_at[q];
-    std::sort(want.begin(), want.end());
+    const TailGroups expected = bf_tail_groups_of(z, -1, 1e-5);
+    const std::size_t m = expected.m;
+    const std::vector<std::size_t>& want = expected.grouped;
+    const std::vector<std::size_t>& size_of = expected.size_of;
     std::vector<std::size_t> got;
     for (const auto& f : out.findings) {
       const auto it = f.values.find("history_direction_group");
@@ -1377,19 +1368,10 @@ TEST(DetectionDirection, DirectionGroupInTheUpperTailMatchesTheBruteForce) {
     spec.direction_group = alpha;
     const auto out = detection::detect(spec, *r.space, r.rows, d, {});
     const auto& z = out.scores.at("detect_direction");
-    std::vector<std::size_t> order;
-    for (std::size_t i = 0; i < n; ++i)
-      if (!std::isnan(z[i])) order.push_back(i);
-    const std::size_t m = order.size();
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return z[a] > z[b]; });
-    std::vector<double> tail;
-    for (std::size_t i : order) tail.push_back(z[i]);
-    const std::vector<std::size_t> size_at = bf_tail_groups(tail, m, alpha, (m - 1) / 2);
-    std::vector<std::size_t> want, size_of(n, 0);
-    for (std::size_t q = 0; q < m; ++q)
-      if (size_at[q] > 0) want.push_back(order[q]), size_of[order[q]] = size_at[q];
-    std::sort(want.begin(), want.end());
+    const TailGroups expected = bf_tail_groups_of(z, +1, alpha);
+    const std::size_t m = expected.m;
+    const std::vector<std::size_t>& want = expected.grouped;
+    const std::vector<std::size_t>& size_of = expected.size_of;
     std::vector<std::size_t> got;
     for (const auto& f : out.findings) {
       const auto it = f.values.find("direction_group");

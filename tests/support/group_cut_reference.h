@@ -54,4 +54,30 @@ inline std::vector<std::size_t> bf_tail_groups(const std::vector<double>& tail, 
   }
 }
 
+// The brute force's groups over a signal's per-client z as the engine reports them (NaN: not a
+// member), searched in the tail `side` turns up (+1 the upper, -1 the lower): each client's
+// group size (0: in none), the grouped clients ascending, and the members counted (m).
+struct TailGroups {
+  std::vector<std::size_t> size_of;
+  std::vector<std::size_t> grouped;
+  std::size_t m = 0;
+};
+inline TailGroups bf_tail_groups_of(const std::vector<double>& z, double side, double alpha) {
+  TailGroups out;
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < z.size(); ++i)
+    if (!std::isnan(z[i])) order.push_back(i);
+  out.m = order.size();
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return side * z[a] > side * z[b]; });
+  std::vector<double> tail;
+  for (std::size_t i : order) tail.push_back(side * z[i]);
+  const std::vector<std::size_t> size_at = bf_tail_groups(tail, out.m, alpha, (out.m - 1) / 2);
+  out.size_of.assign(z.size(), 0);
+  for (std::size_t q = 0; q < out.m; ++q)
+    if (size_at[q] > 0) out.grouped.push_back(order[q]), out.size_of[order[q]] = size_at[q];
+  std::sort(out.grouped.begin(), out.grouped.end());
+  return out;
+}
+
 }  // namespace fedguard::test
