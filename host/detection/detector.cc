@@ -41,14 +41,18 @@ double tail_ratio(double z, Tail tail, double cut) {
   return oriented / cut;
 }
 
-void cut_signal(Scored& s, std::size_t m) {
+double signal_cut(const Scored& s, std::size_t m) {
   const bool two = s.values.tail == Tail::kBoth;
   double alpha = s.budget;
   // Several comparisons behind one z: each is cut so that the client's budget holds for all
   // together (Sidak: 1 - (1 - alpha)^(1/c)).
   if (s.values.comparisons > 1)
     alpha = -std::expm1(std::log1p(-alpha) / static_cast<double>(s.values.comparisons));
-  s.cut = calibrated_cut(alpha, s.values.calibration_n ? s.values.calibration_n : m, two);
+  return calibrated_cut(alpha, s.values.calibration_n ? s.values.calibration_n : m, two);
+}
+
+void cut_signal(Scored& s, std::size_t m) {
+  s.cut = signal_cut(s, m);
   s.excess.resize(m);
   for (std::size_t a = 0; a < m; ++a) s.excess[a] = tail_ratio(s.values.z[a], s.values.tail, s.cut);
 }
@@ -136,6 +140,34 @@ void widen_by_baseline(Scored& s, const std::vector<double>& baseline,
   }
 }
 
+// Each client's cap on its norm ratio (norm / median norm): max_norm_ratio, widened with
+// baseline_norm_cap for a client whose own norm baseline b > 0 by the factor b
+// widens its z cut, exp(b x the round's log-norm scale), the cap then being the cut in the
+// round's own units; but only for a client whose collusion z is inside that signal's cut (a
+// loner): label flippers grow to 3-4x the median norm while accepted, as habitually large honest
+// clients are, and what tells them apart is that the flippers lie closer to each other than the
+// round's pairs do (docs/detection.md, "The cap widened by the baseline"). Without the collusion
+// signal no cap is widened.
+std::vector<double> norm_caps(const DetectionSpec& spec, const std::vector<Scored>& signals,
+                              const std::vector<double>& baseline, std::size_t m) {
+  std::vector<double> cap(m, spec.max_norm_ratio);
+  if (!spec.baseline_norm_cap || spec.max_norm_ratio <= 0 || baseline.empty()) return cap;
+  const auto find = [&](ReasonCode code) {
+    return std::find_if(signals.begin(), signals.end(),
+                        [code](const Scored& s) { return s.code == code; });
+  };
+  const auto norm = find(ReasonCode::kNormOutlier), collusion = find(ReasonCode::kCollusion);
+  if (norm == signals.end() || collusion == signals.end()) return cap;
+  const double scale = robust_location(norm->values.value, kNormScaleFloor).scale;
+  const double collusion_cut = signal_cut(*collusion, collusion->members.size());
+  for (std::size_t q = 0; q < norm->members.size(); ++q) {
+    const std::size_t a = norm->members[q];
+    if (baseline[a] > 0 && collusion->values.z[a] >= -collusion_cut)
+      cap[a] = spec.max_norm_ratio * std::exp(baseline[a] * scale);
+  }
+  return cap;
+}
+
 // The cumulative sketches of the clients `who` (indices of detect's rows), m x k row-major.
 std::vector<double> history_rows(const HistoryInput& history, const std::vector<std::size_t>& who,
                                  Workspace* ws) {
@@ -198,7 +230,7 @@ int rank(ReasonCode code) {
 // The rejection of client a: the most specific signal that fired gives the code; every signal
 // that saw the client gives its value, z and cut.
 Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, std::size_t a,
-                double norm_ratio, std::size_t group, std::uint64_t history_rounds,
+                double norm_ratio, double norm_cap, std::size_t group, std::uint64_t history_rounds,
                 std::pair<std::size_t, double> spectral_group,
                 std::pair<std::size_t, double> history_group, const HistoryInput& history,
                 const HistoryInput::Pair* history_pair) {
@@ -277,9 +309,14 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
                   short_number(s.cut + std::fabs(baseline));
     if (s.code == ReasonCode::kNormOutlier) {
       f.values["norm_ratio"] = norm_ratio;
+      const bool widened_cap = spec.max_norm_ratio > 0 && norm_cap != spec.max_norm_ratio;
+      if (widened_cap) f.values["norm_cap"] = norm_cap;
       f.detail += " (" + short_number(norm_ratio) + "x the median norm" +
-                  (spec.max_norm_ratio > 0 && norm_ratio > spec.max_norm_ratio
-                       ? ", above the cap " + short_number(spec.max_norm_ratio)
+                  (spec.max_norm_ratio > 0 && norm_ratio > norm_cap
+                       ? ", above the cap " + short_number(norm_cap) +
+                             (widened_cap ? " (" + short_number(spec.max_norm_ratio) +
+                                                " widened by its own baseline)"
+                                          : "")
                        : "") +
                   ")";
     }
@@ -431,6 +468,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   std::vector<std::uint8_t> collusion_flag(m, 0), spared(m, 0);
   std::vector<std::pair<std::size_t, double>> group_of(m, {0, 0.0});  // spectral group, ratio
   const double median_norm = median(all.norms);
+  const std::vector<double> norm_cap = norm_caps(spec, signals, history.norm_baseline, m);
   for (Scored& s : signals) {
     cut_signal(s, s.members.size());
     if (s.code == ReasonCode::kNormOutlier) widen_by_baseline(s, history.norm_baseline, spared);
@@ -444,7 +482,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         continue;
       }
       if (s.code == ReasonCode::kNormOutlier && spec.max_norm_ratio > 0 && median_norm > 0)
-        s.excess[a] = std::max(s.excess[a], all.norms[a] / (spec.max_norm_ratio * median_norm));
+        s.excess[a] = std::max(s.excess[a], all.norms[a] / (norm_cap[a] * median_norm));
       if (s.code == ReasonCode::kCollusion) {
         // Near-duplicates only: a z far in the tail is not enough if the pair is merely similar.
         if (!(s.values.value[a] < spec.collusion_max_distance))
@@ -650,9 +688,9 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   }
   std::sort(fired.begin(), fired.end());
   for (std::size_t a : fired)
-    out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, groups[a],
-                                   history.rounds.empty() ? 0 : history.rounds[a], group_of[a],
-                                   history_group_of[a], history,
+    out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, norm_cap[a],
+                                   groups[a], history.rounds.empty() ? 0 : history.rounds[a],
+                                   group_of[a], history_group_of[a], history,
                                    pair_of_partner.empty() ? nullptr : pair_of_partner[a]));
   give_to(ws, std::move(rho));
   give_to(ws, std::move(history_gram));

@@ -176,6 +176,13 @@ struct DetectionSpec {
   /// clients stand out in sign balance from their first rounds too (docs/detection.md, "Small
   /// from the start"; measured in closed loop before it became the default).
   bool baseline_sign_only = true;
+  /// A client's norm baseline widens `max_norm_ratio`'s cap too, by the factor it widens the
+  /// norm's z cut (exp(b x the round's log-norm scale)), when its collusion z is inside that
+  /// signal's cut: honest one-class clients habitually 2.5-4x the median norm were rejected by
+  /// the cap alone in every round they crossed 3; label flippers, whose norms grow there while
+  /// they are accepted, lie closer to each other than the round's pairs do and keep the plain
+  /// cap (docs/detection.md, "The cap widened by the baseline"; needs the collusion signal).
+  bool baseline_norm_cap = true;
   double baseline_min_rounds = 5;
   double baseline_min_accepted = 0.5;
 };

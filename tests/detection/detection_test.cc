@@ -1811,6 +1811,152 @@ TEST(DetectionEngine, OwnBaselineCapsTheNormsUpperSideOnly) {
   EXPECT_EQ(on.sign_out_spared, 0u) << "seed " << seed;
 }
 
+// The cap on the norm ratio (max_norm_ratio) widened by a client's own norm baseline b > 0 by the
+// factor b widens its z cut, exp(b x the round's log-norm scale) (docs/detection.md, "The cap
+// widened by the baseline"). A federation whose log-norms spread by 0.45 (the cap
+// of 3x binds from z 2.4, inside the z cut of 3.5), where client 0 sits at z 2.1 for 15 rounds
+// (accepted: a habit, its baseline capped at 2), then at z 3.6 (5x the median norm: past the cap,
+// inside its widened cut); client 1 is ordinary, then jumps to z 3.6 (no habit: the cap holds);
+// client 2 builds client 0's habit, then goes to z 5.1 (inside its widened z cut of 5.5, past its
+// widened cap, 3 e^(2 x 0.45) ~ 7.4x, at ~10x); clients 3-5 do what client 0 does, as a
+// coalition: each update 0.906 of one shared direction and 0.424 of its own (normalised
+// distance 0.6 between them: no near-duplicates, but their collusion z far past its cut), so
+// their caps are not widened. A float64 replica (log-norms, median norm and scale from the data;
+// the EWMA of the engine's norm z over the accepted rounds, clamped to [-6, 2], used from 5 such
+// rounds at an accepted share of a half; widened only where the engine's collusion z is inside
+// the collusion cut) decides every client of every round as the engine does, with the switch on
+// and off; the rejections carry the widened cap.
+TEST(DetectionEngine, OwnBaselineWidensTheNormCapByTheFactorOfItsCut) {
+  const std::uint64_t seed = test_seed();
+  const std::size_t n = 40, d = 2000, rounds = 30;
+  const double spread = 0.45, rate = 0.1;
+  struct Counts {
+    std::size_t habit_spared = 0, jumper_caught = 0, overshoot_caught_by_cap = 0, coalition_caught = 0;
+  };
+  const auto run = [&](bool widen) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> g(0.0, 1.0);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    const std::string config =
+        std::string(R"({"preset": "recommended", "f": 4, "detection": {"direction": 0,
+          "sign": 0, "collusion": 0.002, "history": 0, "history_direction": 0,
+          "history_response": 0, "spectral_group": 0, "history_group": 0, "max_norm_ratio": 3,
+          "baseline_rate": 0.1, "baseline_cap": 2, "baseline_cap_norm_low": 6,
+          "baseline_min_rounds": 5, "baseline_min_accepted": 0.5,
+          "baseline_small_norm": false, "baseline_norm_cap": )") +
+        (widen ? "true" : "false") + "}}";
+    Engine engine(EngineConfig::from_json(config));
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < n; ++i) ids.push_back("c" + std::to_string(i));
+    std::vector<double> share_sum(n, 0), share_w(n, 0), sum(n, 0), w(n, 0);
+    std::vector<std::size_t> counted(n, 0);
+    const double cut = detection::calibrated_cut(0.002, n, true);
+    const double collusion_cut = detection::calibrated_cut(
+        -std::expm1(std::log1p(-0.002) / static_cast<double>(n - 1)), n, false);
+    const auto coalition = [](std::size_t i) { return i >= 3 && i <= 5; };
+    Counts out;
+    for (std::size_t t = 0; t < rounds; ++t) {
+      const bool after = t >= 15;
+      std::vector<float> data(n * d);
+      std::vector<double> norms(n), log_norms(n), shared(d);
+      double shared2 = 0;
+      for (double& x : shared) {
+        x = (u(rng) < 0.5 ? 1.0 : -1.0) * (0.5 + u(rng));
+        shared2 += x * x;
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        const double at = i == 0 || coalition(i) ? (after ? 3.6 : 2.1)
+                          : i == 1 ? (after ? 3.6 : 0.0)
+                          : i == 2 ? (after ? 5.1 : 2.1)
+                                   : 0.0;
+        const double own = i <= 5 ? 0.1 : 1.0;  // the six keep to their level
+        const double log_norm = spread * (own * g(rng) + at);
+        std::vector<double> v(d);
+        double s2 = 0;
+        for (double& x : v) {
+          x = (u(rng) < 0.5 ? 1.0 : -1.0) * (0.5 + u(rng));
+          s2 += x * x;
+        }
+        if (coalition(i)) {
+          double m2 = 0;
+          for (std::size_t j = 0; j < d; ++j) {
+            v[j] = 0.906 * shared[j] / std::sqrt(shared2) + 0.424 * v[j] / std::sqrt(s2);
+            m2 += v[j] * v[j];
+          }
+          s2 = m2;
+        }
+        double f2 = 0;
+        for (std::size_t j = 0; j < d; ++j) {
+          data[i * d + j] = static_cast<float>(v[j] / std::sqrt(s2) * std::exp(log_norm));
+          f2 += double(data[i * d + j]) * double(data[i * d + j]);
+        }
+        norms[i] = std::sqrt(f2);
+        log_norms[i] = std::log(norms[i]);
+      }
+      const double median_norm = bf_median(norms);
+      const double scale = bf_location(log_norms, 0.05).second;
+      RoundInput in;
+      in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
+      in.client_ids = ids;
+      const RoundResult r = engine.process_round(in);
+      const std::vector<double>& zn = r.scores.at("detect_norm");
+      const std::vector<double>& zc = r.scores.at("detect_collusion");
+      for (std::size_t i = 0; i < n; ++i) {
+        double b = 0;
+        if (share_w[i] > 0 && share_sum[i] / share_w[i] >= 0.5 && counted[i] >= 5)
+          b = std::clamp(sum[i] / w[i], -6.0, 2.0);
+        const double ratio = norms[i] / median_norm;
+        const bool loner = zc[i] >= -collusion_cut;
+        if (coalition(i)) {
+          EXPECT_FALSE(loner) << "round " << t << " client " << i << " z " << zc[i];
+        }
+        const double cap = 3.0 * (widen && b > 0 && loner ? std::exp(b * scale) : 1.0);
+        const bool by_z = zn[i] > cut + std::max(b, 0.0) || zn[i] < -(cut - std::min(b, 0.0));
+        const bool by_cap = ratio > cap;
+        EXPECT_EQ(r.accepted[i] == 0, by_z || by_cap)
+            << "round " << t << " client " << i << " z " << zn[i] << " baseline " << b << " ratio "
+            << ratio << " cap " << cap << " seed " << seed;
+        for (const Rejection& rej : r.rejections) {
+          if (rej.client != i) continue;
+          const auto it = rej.values.find("norm_cap");
+          EXPECT_EQ(it != rej.values.end(), cap != 3.0) << "round " << t << " client " << i;
+          if (it != rej.values.end()) {
+            EXPECT_NEAR(it->second, cap, 1e-6 * cap);
+          }
+        }
+        if (after) {
+          out.habit_spared += i == 0 && r.accepted[i] && ratio > 3.0;
+          out.coalition_caught += coalition(i) && !r.accepted[i];
+          out.jumper_caught += i == 1 && !r.accepted[i];
+          out.overshoot_caught_by_cap += i == 2 && !r.accepted[i] && !by_z;
+        }
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        const double counts = r.accepted[i] ? 1.0 : 0.0;
+        share_sum[i] = (1 - rate) * share_sum[i] + rate * counts;
+        share_w[i] = (1 - rate) * share_w[i] + rate;
+        if (!r.accepted[i]) continue;
+        sum[i] = (1 - rate) * sum[i] + rate * zn[i];
+        w[i] = (1 - rate) * w[i] + rate;
+        ++counted[i];
+      }
+    }
+    return out;
+  };
+  const Counts on = run(true), off = run(false);
+  EXPECT_GE(on.habit_spared, 10u) << "seed " << seed;
+  EXPECT_EQ(off.habit_spared, 0u) << "seed " << seed;
+  EXPECT_GE(on.jumper_caught, 14u) << "seed " << seed;
+  // The coalition's habit is not enough: each member caught by the cap after its step.
+  EXPECT_GE(on.coalition_caught, 3 * 14u) << "seed " << seed;
+  EXPECT_GE(off.jumper_caught, 14u) << "seed " << seed;
+  // Past its widened cap the overshooter is caught, by the widened cap alone (3-10 of its 15
+  // rounds over 40 seeds; it is let in where the round's log-norm scale comes out at 0.55 instead
+  // of 0.45 and widens the cap to 9x: the factor a habit of 2 z buys, the bound stated in
+  // docs/detection.md).
+  EXPECT_GE(on.overshoot_caught_by_cap, 2u) << "seed " << seed;
+}
+
 TEST(DetectionEngine, PresetDegradesForSmallRoundsAndSaysSo) {
   std::mt19937_64 rng(test_seed());
   const Rows x = benign_round(9, 64, rng);
@@ -1868,6 +2014,12 @@ TEST(DetectionEngine, PresetJsonRoundTripsAndRejectsMixedKeys) {
   EXPECT_TRUE(EngineConfig().detection.baseline_small_norm);
   EXPECT_FALSE(sides.detection.baseline_sign_only);
   EXPECT_TRUE(EngineConfig().detection.baseline_sign_only);
+  EXPECT_TRUE(EngineConfig().detection.baseline_norm_cap);
+  const EngineConfig plain =
+      EngineConfig::from_json(R"({"detection": {"baseline_norm_cap": false}})");
+  EXPECT_FALSE(plain.detection.baseline_norm_cap);
+  EXPECT_EQ(EngineConfig::from_json(plain.to_json().dump()).to_json(), plain.to_json());
+  EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"baseline_norm_cap": 1}})"), Error);
   // direction_group: a budget, off by default.
   EXPECT_EQ(EngineConfig().detection.direction_group, 0.0);
   const EngineConfig grouped =
