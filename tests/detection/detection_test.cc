@@ -1831,7 +1831,8 @@ TEST(DetectionEngine, OwnBaselineWidensTheNormCapByTheFactorOfItsCut) {
   const std::size_t n = 40, d = 2000, rounds = 30;
   const double spread = 0.45, rate = 0.1;
   struct Counts {
-    std::size_t habit_spared = 0, jumper_caught = 0, overshoot_caught_by_cap = 0, coalition_caught = 0;
+    std::size_t habit_spared = 0, jumper_caught = 0, overshoot_caught_by_cap = 0,
+                coalition_caught = 0;
   };
   const auto run = [&](bool widen) {
     std::mt19937_64 rng(seed);
@@ -1866,9 +1867,9 @@ TEST(DetectionEngine, OwnBaselineWidensTheNormCapByTheFactorOfItsCut) {
       }
       for (std::size_t i = 0; i < n; ++i) {
         const double at = i == 0 || coalition(i) ? (after ? 3.6 : 2.1)
-                          : i == 1 ? (after ? 3.6 : 0.0)
-                          : i == 2 ? (after ? 5.1 : 2.1)
-                                   : 0.0;
+                          : i == 1               ? (after ? 3.6 : 0.0)
+                          : i == 2               ? (after ? 5.1 : 2.1)
+                                                 : 0.0;
         const double own = i <= 5 ? 0.1 : 1.0;  // the six keep to their level
         const double log_norm = spread * (own * g(rng) + at);
         std::vector<double> v(d);

@@ -1,3 +1,6 @@
+# The honest rejections of a `fedguard scan` (rounds.jsonl) by kind (the norm split into its
+# upper tail, its lower tail and the cap; the sign balance by side) and the 15 clients most often
+# rejected: honest_rejections_by_kind.py SCAN/rounds.jsonl
 import json, collections, sys
 rows=[json.loads(l) for l in open(sys.argv[1])]
 by_code=collections.Counter(); by_client=collections.Counter(); kind=collections.Counter()
