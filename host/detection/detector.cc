@@ -353,8 +353,8 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       f.detail += ")";
     }
   }
-  f.small_norm_only = fired == 1 && small_norm;
-  f.sign_only = fired == 1 && sign;
+  f.builds_baseline =
+      fired == 1 && ((spec.baseline_small_norm && small_norm) || (spec.baseline_sign_only && sign));
   return f;
 }
 

@@ -25,13 +25,11 @@ struct Finding {
   /// For every signal: "<signal>_z", "<signal>_cut" and "<signal>" (the raw statistic); for
   /// collusion also "collusion_group" (size of the near-duplicate group).
   std::map<std::string, double> values;
-  /// The norm signal's lower tail is the only signal that fired (a small update, nothing else):
-  /// such a round builds the client's own baselines as an accepted one (docs/detection.md,
-  /// "Small from the start").
-  bool small_norm_only = false;
-  /// The sign balance (either side) is the only signal that fired: with
-  /// DetectionSpec::baseline_sign_only, such a round builds the client's own baselines too.
-  bool sign_only = false;
+  /// This round builds the client's own baselines as an accepted one (docs/detection.md, "Small
+  /// from the start"): the only signal that fired was the norm's lower tail (a small update)
+  /// with DetectionSpec::baseline_small_norm, or the sign balance (either side) with
+  /// DetectionSpec::baseline_sign_only; neither buys a client weight in the aggregate.
+  bool builds_baseline = false;
 };
 
 struct DetectionOutcome {

@@ -394,8 +394,7 @@ void detect_stage(const EngineView& e, RoundWork& w) {
   w.builds_baseline.assign(w.rows.size(), 0);
   for (detection::Finding& f : found.findings) {
     rejected[f.index] = 1;
-    w.builds_baseline[w.alive[f.index]] =
-        (spec.baseline_small_norm && f.small_norm_only) || (spec.baseline_sign_only && f.sign_only);
+    w.builds_baseline[w.alive[f.index]] = f.builds_baseline;
     w.reject(w.rows[w.alive[f.index]], f.code, std::move(f.detail), "detection",
              std::move(f.values));
   }
