@@ -314,8 +314,8 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
       f.detail += " (" + short_number(norm_ratio) + "x the median norm" +
                   (spec.max_norm_ratio > 0 && norm_ratio > norm_cap
                        ? ", above the cap " + short_number(norm_cap) +
-                             (widened_cap ? " (" + short_number(spec.max_norm_ratio) +
-                                                " widened by its own baseline)"
+                             (widened_cap ? ": " + short_number(spec.max_norm_ratio) +
+                                                " widened by its own baseline"
                                           : "")
                        : "") +
                   ")";
