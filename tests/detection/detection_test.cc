@@ -52,6 +52,24 @@ Rows as_float32(Rows x) {
 }
 
 // Benign rounds: a common direction plus client noise of heterogeneous scale (non-IID-like).
+// v scaled to unit norm (float64).
+void to_unit(std::vector<double>& v) {
+  double s2 = 0;
+  for (double x : v) s2 += x * x;
+  const double norm = std::sqrt(s2);
+  for (double& x : v) x /= norm;
+}
+
+// The own-baseline tests' update shape: d values +-(0.5 + U(0, 1)), positive with probability p
+// (the sign balance), at unit norm (the caller sets the norm).
+std::vector<double> unit_sign_row(std::size_t d, double p, std::mt19937_64& rng,
+                                  std::uniform_real_distribution<double>& u) {
+  std::vector<double> v(d);
+  for (double& x : v) x = (u(rng) < p ? 1.0 : -1.0) * (0.5 + u(rng));
+  to_unit(v);
+  return v;
+}
+
 Rows benign_round(std::size_t n, std::size_t d, std::mt19937_64& rng, double spread = 1.0) {
   synthetic::RoundSpec spec;
   spec.n = n;
@@ -1736,14 +1754,9 @@ TEST(DetectionEngine, OwnBaselineCapsTheNormsUpperSideOnly) {
                                                                   : i == sign_out  ? 8.0
                                                                                    : 0.0)),
                                     0.02, 0.98);
-        std::vector<double> v(d);
-        double s2 = 0;
-        for (double& x : v) {
-          x = (u(rng) < p ? 1.0 : -1.0) * (0.5 + u(rng));
-          s2 += x * x;
-        }
+        const std::vector<double> v = unit_sign_row(d, p, rng, u);
         for (std::size_t j = 0; j < d; ++j)
-          data[i * d + j] = static_cast<float>(v[j] / std::sqrt(s2) * std::exp(log_norm));
+          data[i * d + j] = static_cast<float>(v[j] * std::exp(log_norm));
       }
       RoundInput in;
       in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
@@ -1861,12 +1874,8 @@ TEST(DetectionEngine, OwnBaselineWidensTheNormCapByTheFactorOfItsCut) {
     for (std::size_t t = 0; t < rounds; ++t) {
       const bool after = t >= 15;
       std::vector<float> data(n * d);
-      std::vector<double> norms(n), log_norms(n), shared(d);
-      double shared2 = 0;
-      for (double& x : shared) {
-        x = (u(rng) < 0.5 ? 1.0 : -1.0) * (0.5 + u(rng));
-        shared2 += x * x;
-      }
+      std::vector<double> norms(n), log_norms(n);
+      const std::vector<double> shared = unit_sign_row(d, 0.5, rng, u);
       for (std::size_t i = 0; i < n; ++i) {
         const double at = i == 0 || coalition(i) ? (after ? 3.6 : 2.1)
                           : i == 1               ? (after ? 3.6 : 0.0)
@@ -1874,23 +1883,14 @@ TEST(DetectionEngine, OwnBaselineWidensTheNormCapByTheFactorOfItsCut) {
                                                  : 0.0;
         const double own = i <= 5 ? 0.1 : 1.0;  // the six keep to their level
         const double log_norm = spread * (own * g(rng) + at);
-        std::vector<double> v(d);
-        double s2 = 0;
-        for (double& x : v) {
-          x = (u(rng) < 0.5 ? 1.0 : -1.0) * (0.5 + u(rng));
-          s2 += x * x;
-        }
+        std::vector<double> v = unit_sign_row(d, 0.5, rng, u);
         if (coalition(i)) {
-          double m2 = 0;
-          for (std::size_t j = 0; j < d; ++j) {
-            v[j] = 0.906 * shared[j] / std::sqrt(shared2) + 0.424 * v[j] / std::sqrt(s2);
-            m2 += v[j] * v[j];
-          }
-          s2 = m2;
+          for (std::size_t j = 0; j < d; ++j) v[j] = 0.906 * shared[j] + 0.424 * v[j];
+          to_unit(v);
         }
         double f2 = 0;
         for (std::size_t j = 0; j < d; ++j) {
-          data[i * d + j] = static_cast<float>(v[j] / std::sqrt(s2) * std::exp(log_norm));
+          data[i * d + j] = static_cast<float>(v[j] * std::exp(log_norm));
           f2 += double(data[i * d + j]) * double(data[i * d + j]);
         }
         norms[i] = std::sqrt(f2);
