@@ -167,6 +167,7 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       {"spectral", &spec.spectral},
       {"spectral_group", &spec.spectral_group},
       {"direction_group", &spec.direction_group},
+      {"direction_group_max_alignment", &spec.direction_group_max_alignment},
       {"collusion", &spec.collusion},
       {"history", &spec.history},
       {"history_direction", &spec.history_direction},
@@ -198,18 +199,20 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
       continue;
     }
     const auto it = numbers.find(item.key());
-    FEDGUARD_EXPECTS(it != numbers.end(),
-                     "unknown key \""
-                         << item.key() << "\" in config \"detection\" (known: enabled, "
-                         << "norm, direction, direction_group, sign, sign_zero_fraction, spectral, "
-                         << "spectral_group, "
-                         << "collusion, history, history_direction, history_group, "
-                         << "history_direction_group, "
-                         << "history_response, history_response_group, max_norm_ratio, "
-                         << "collusion_max_distance, max_reject_fraction, baseline_rate, "
-                         << "baseline_cap, baseline_cap_norm_low, baseline_cap_sign, "
-                         << "baseline_min_rounds, baseline_min_accepted, baseline_small_norm, "
-                         << "baseline_sign_only, baseline_norm_cap)");
+    FEDGUARD_EXPECTS(
+        it != numbers.end(),
+        "unknown key \""
+            << item.key() << "\" in config \"detection\" (known: enabled, "
+            << "norm, direction, direction_group, direction_group_max_alignment, sign, "
+            << "sign_zero_fraction, spectral, "
+            << "spectral_group, "
+            << "collusion, history, history_direction, history_group, "
+            << "history_direction_group, "
+            << "history_response, history_response_group, max_norm_ratio, "
+            << "collusion_max_distance, max_reject_fraction, baseline_rate, "
+            << "baseline_cap, baseline_cap_norm_low, baseline_cap_sign, "
+            << "baseline_min_rounds, baseline_min_accepted, baseline_small_norm, "
+            << "baseline_sign_only, baseline_norm_cap)");
     FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key()
                                                                      << "\" must be a number, got "
                                                                      << item.value().dump());
@@ -226,6 +229,7 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"spectral", s.spectral},
           {"spectral_group", s.spectral_group},
           {"direction_group", s.direction_group},
+          {"direction_group_max_alignment", s.direction_group_max_alignment},
           {"collusion", s.collusion},
           {"history", s.history},
           {"history_direction", s.history_direction},
@@ -510,6 +514,12 @@ void check_config_values(const EngineConfig& c) {
         std::isfinite(budget) && budget >= 0 && budget < 0.5,
         "config \"detection\": every signal's false-alarm budget must be in [0, 0.5), got "
             << budget);
+  FEDGUARD_EXPECTS(std::isfinite(dt.direction_group_max_alignment) &&
+                       dt.direction_group_max_alignment > 0 &&
+                       dt.direction_group_max_alignment <= 1,
+                   "config \"detection.direction_group_max_alignment\" must be in (0, 1] (1: "
+                   "every group fires), got "
+                       << dt.direction_group_max_alignment);
   FEDGUARD_EXPECTS(
       std::isfinite(dt.spectral_group) && (dt.spectral_group == 0 || dt.spectral_group >= 1.5),
       "config \"detection.spectral_group\" must be 0 (off) or a gap ratio >= 1.5, got "

@@ -98,8 +98,15 @@ struct DetectionSpec {
   /// inside the per-client spread, are rejected together when their g-th z passes the cut that
   /// g clients reach with this probability (and +2): a coalition that pushes one objective
   /// (a backdoor) sets the core's centre and sits closer to it than label-skewed honest clients
-  /// can (docs/detection.md, "Too central together"). Off (0) by default; e.g. 1e-7.
-  double direction_group = 0;
+  /// can (docs/detection.md, "Too central together"); only groups not nearly all one
+  /// direction (direction_group_max_alignment). 1e-7 by default; 0 turns it off.
+  double direction_group = 1e-7;
+  /// A direction group fires only when its members' alignment (the median cosine of each to the
+  /// group's shared direction, group_alignment.h) is below this: clients with alike data (the
+  /// same labels at Dirichlet 0.1) are nearly all their shared direction, a coalition that adds
+  /// one component (a backdoor) to updates that otherwise differ is not. In (0, 1]; 1: every
+  /// group fires.
+  double direction_group_max_alignment = 0.7;
   double collusion = 0.002;
   /// Collusion over the clients' cumulative sketched histories (FoolsGold's H), for clients
   /// seen in at least two rounds of this engine's state: Sybils that add fresh noise to each

@@ -20,6 +20,7 @@
 #include "detection/signals.h"
 #include "fedguard/fedguard.h"
 #include "geometry/gram_space.h"
+#include "support/group_alignment_reference.h"
 #include "support/group_cut_reference.h"
 #include "support/random_round.h"
 #include "support/robust_reference.h"
@@ -1365,8 +1366,9 @@ TEST(DetectionDirection, DirectionGroupInTheUpperTailMatchesTheBruteForce) {
   // Every client c + s_i noise_i scaled to one norm (the norm signal stays quiet): cosine to the
   // centre about 1 / sqrt(1 + s^2). Benign s about 1.5 (cosine ~0.55, spread below the scale
   // floor 0.05); planted 1.5 (none), 1.3 (z about 1: under the floor of 2), 1.05 (z about 3),
-  // 0.4 (z about 8).
-  std::vector<double> cases{1.5, 1.3, 0.4};
+  // 0.6 (z about 6, alignment about 0.4: a group that fires), 0.4 (z about 8, alignment about
+  // 0.7).
+  std::vector<double> cases{1.5, 1.3, 0.4, 0.6};
   cases.insert(cases.end(), 12, 1.05);
   for (const double s_planted : cases) {
     std::vector<double> common(d);
@@ -1386,7 +1388,23 @@ TEST(DetectionDirection, DirectionGroupInTheUpperTailMatchesTheBruteForce) {
     spec.direction_group = alpha;
     const auto out = detection::detect(spec, *r.space, r.rows, d, {});
     const auto& z = out.scores.at("detect_direction");
-    const TailGroups expected = bf_tail_groups_of(z, +1, alpha);
+    // A group fires only when its members are not nearly all one direction (alignment < 0.7 by
+    // default): over the clients the direction signal saw, from the float32 rows.
+    std::vector<std::size_t> seen;
+    for (std::size_t i = 0; i < n; ++i)
+      if (!std::isnan(z[i])) seen.push_back(i);
+    Rows seen_rows;
+    for (std::size_t i : seen) seen_rows.push_back(x[i]);
+    std::vector<double> alignment_of(n, std::nan(""));
+    const auto admit = [&](const std::vector<std::size_t>& group) {
+      std::vector<std::uint8_t> in_group(seen.size(), 0);
+      for (std::size_t q = 0; q < seen.size(); ++q)
+        in_group[q] = std::find(group.begin(), group.end(), seen[q]) != group.end();
+      const double a = bf_alignment(seen_rows, in_group);
+      for (std::size_t i : group) alignment_of[i] = a;
+      return a < spec.direction_group_max_alignment;
+    };
+    const TailGroups expected = bf_tail_groups_of(z, +1, alpha, admit);
     const std::size_t m = expected.m;
     const std::vector<std::size_t>& want = expected.grouped;
     const std::vector<std::size_t>& size_of = expected.size_of;
@@ -1399,17 +1417,35 @@ TEST(DetectionDirection, DirectionGroupInTheUpperTailMatchesTheBruteForce) {
       EXPECT_NEAR(f.values.at("direction_group_cut"), bf_group_cut(size_of[f.index], m, alpha),
                   1e-2);
       EXPECT_GT(f.values.at("direction_z"), 0.0) << f.detail;  // the upper tail
+      EXPECT_NEAR(f.values.at("direction_group_alignment"), alignment_of[f.index], 1e-4)
+          << f.detail;
       ++by_group_alone;
       EXPECT_NE(f.detail.find("too central together"), std::string::npos) << f.detail;
     }
     EXPECT_EQ(got, want) << "seed " << seed << " s " << s_planted;
     if (s_planted > 1.2) {
       EXPECT_TRUE(got.empty()) << "seed " << seed << " s " << s_planted;
-    } else if (s_planted < 0.5) {  // far out: every planted client, nobody else
+    } else if (s_planted < 0.8 && s_planted > 0.5) {  // far out, not alike: planted clients only
+      EXPECT_GE(got.size(), 3u) << "seed " << seed;
+      for (std::size_t i : got) EXPECT_TRUE(i % 7 == 2 && i / 7 < planted) << "seed " << seed;
+    } else if (s_planted < 0.5) {
+      // Far out, and alike: the planted clients are c + 0.4 noise against the others' c + 1.5
+      // noise, so much of what sets them apart is their shared direction c (alignment about
+      // 0.7, fired or not as the brute force above says); when every group fires, they and
+      // nobody else.
       std::vector<std::size_t> planted_ids;
       for (std::size_t i = 0; i < n; ++i)
         if (i % 7 == 2 && i / 7 < planted) planted_ids.push_back(i);
-      EXPECT_EQ(got, planted_ids) << "seed " << seed;
+      DetectionSpec every = spec;
+      every.direction_group_max_alignment = 1;
+      std::vector<std::size_t> all_groups;
+      for (const auto& f : detection::detect(every, *r.space, r.rows, d, {}).findings)
+        if (f.values.count("direction_group")) all_groups.push_back(f.index);
+      // (one planted client's noise can leave it short of the group's cut: 1 seed in 300)
+      EXPECT_GE(all_groups.size(), planted - 1) << "seed " << seed;
+      for (std::size_t i : all_groups)
+        EXPECT_TRUE(std::binary_search(planted_ids.begin(), planted_ids.end(), i))
+            << "seed " << seed;
     }
     // Off: no group, and no client of this round is in the direction's lower tail.
     spec.direction_group = 0;
@@ -2024,13 +2060,22 @@ TEST(DetectionEngine, PresetJsonRoundTripsAndRejectsMixedKeys) {
   EXPECT_EQ(EngineConfig::from_json(plain.to_json().dump()).to_json(), plain.to_json());
   EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"baseline_norm_cap": 1}})"), Error);
   // direction_group: a budget, off by default.
-  EXPECT_EQ(EngineConfig().detection.direction_group, 0.0);
+  EXPECT_EQ(EngineConfig().detection.direction_group, 1e-7);
   const EngineConfig grouped =
       EngineConfig::from_json(R"({"detection": {"direction_group": 1e-7}})");
   EXPECT_EQ(grouped.detection.direction_group, 1e-7);
   EXPECT_EQ(EngineConfig::from_json(grouped.to_json().dump()).to_json(), grouped.to_json());
   EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"direction_group": 0.5}})"), Error);
   EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"direction_group": -1e-7}})"), Error);
+  // direction_group_max_alignment: 0.7 by default, in (0, 1].
+  EXPECT_EQ(EngineConfig().detection.direction_group_max_alignment, 0.7);
+  EXPECT_EQ(EngineConfig::from_json(R"({"detection": {"direction_group_max_alignment": 1}})")
+                .detection.direction_group_max_alignment,
+            1.0);
+  for (const char* bad : {R"({"detection": {"direction_group_max_alignment": 0}})",
+                          R"({"detection": {"direction_group_max_alignment": 1.5}})",
+                          R"({"detection": {"direction_group_max_alignment": "high"}})"})
+    EXPECT_THROW(EngineConfig::from_json(bad), Error) << bad;
   EXPECT_THROW(EngineConfig::from_json(R"({"detection": {"baseline_small_norm": 1}})"), Error);
   EXPECT_EQ(EngineConfig().detection.baseline_cap_norm_low, 6.0);
   EXPECT_EQ(EngineConfig().detection.baseline_cap_sign, 6.0);
