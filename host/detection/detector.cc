@@ -578,10 +578,13 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       if (signals[i].code == ReasonCode::kDirectionOutlier && spec.direction_group > 0) {
         Scored& s = signals[i];
         s.group_alignment_of.assign(kept.size(), 0.0);
+        std::vector<double> gram_row_sums;  // once a round, when a group is found
         const auto admit = [&](const std::vector<std::size_t>& group) {
           std::vector<std::uint8_t> in_group(kept.size(), 0);
           for (std::size_t q : group) in_group[q] = 1;
-          const double alignment = group_alignment(rest.centred, kept.size(), in_group);
+          if (gram_row_sums.empty()) gram_row_sums = row_sums(rest.centred, kept.size());
+          const double alignment =
+              group_alignment(rest.centred, kept.size(), in_group, gram_row_sums);
           if (!(alignment < spec.direction_group_max_alignment)) {
             out.notes.push_back(
                 "detection: a direction group of " + std::to_string(group.size()) +

@@ -8,20 +8,38 @@
 
 namespace fedguard::detection {
 
+std::vector<double> row_sums(const std::vector<double>& gram, std::size_t m) {
+  FEDGUARD_EXPECTS(gram.size() == m * m,
+                   "row sums: " << gram.size() << " values for a " << m << " x " << m << " matrix");
+  std::vector<double> sums(m, 0.0);
+  for (std::size_t a = 0; a < m; ++a)
+    for (std::size_t b = 0; b < m; ++b) sums[a] += gram[a * m + b];
+  return sums;
+}
+
 double group_alignment(const std::vector<double>& gram, std::size_t m,
-                       const std::vector<std::uint8_t>& in_group) {
-  FEDGUARD_EXPECTS(gram.size() == m * m && in_group.size() == m,
-                   "group alignment: a Gram of " << gram.size() << " values and " << in_group.size()
-                                                 << " flags for " << m << " clients");
-  // Row sums over the group (S) and the others (N): every inner product below is a sum of them.
-  std::vector<double> row_s(m, 0.0), row_n(m, 0.0);
-  double g = 0;
-  for (std::size_t a = 0; a < m; ++a) g += in_group[a] ? 1 : 0;
+                       const std::vector<std::uint8_t>& in_group,
+                       const std::vector<double>& row_sums_given) {
+  FEDGUARD_EXPECTS(gram.size() == m * m && in_group.size() == m &&
+                       (row_sums_given.empty() || row_sums_given.size() == m),
+                   "group alignment: a Gram of " << gram.size() << " values, " << in_group.size()
+                                                 << " flags and " << row_sums_given.size()
+                                                 << " row sums for " << m << " clients");
+  std::vector<std::size_t> members;
+  for (std::size_t a = 0; a < m; ++a)
+    if (in_group[a]) members.push_back(a);
+  const double g = static_cast<double>(members.size());
   const double others = static_cast<double>(m) - g;
   FEDGUARD_EXPECTS(g >= 2 && others >= 1,
                    "group alignment: a group of " << g << " of " << m << " clients");
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = 0; b < m; ++b) (in_group[b] ? row_s[a] : row_n[a]) += gram[a * m + b];
+  // Row sums over the group (S) and the others (N): every inner product below is a sum of them;
+  // the others' as the row's total less the group's, O(m |S|) with the totals given.
+  const std::vector<double> total = row_sums_given.empty() ? row_sums(gram, m) : row_sums_given;
+  std::vector<double> row_s(m, 0.0), row_n(m);
+  for (std::size_t a = 0; a < m; ++a) {
+    for (std::size_t b : members) row_s[a] += gram[a * m + b];
+    row_n[a] = total[a] - row_s[a];
+  }
   double ss = 0, sn = 0, nn = 0;  // sum over S x S, S x N, N x N
   for (std::size_t a = 0; a < m; ++a)
     if (in_group[a]) {

@@ -81,7 +81,12 @@ TEST(GroupAlignment, MatchesTheBruteForceOnAnyCentring) {
     const double want = bf_alignment(p.x, in_group);
     EXPECT_NEAR(detection::group_alignment(gram_of(p.x, none), m, in_group), want, 1e-9)
         << "seed " << seed << " trial " << trial << " m " << m << " g " << g;
-    EXPECT_NEAR(detection::group_alignment(gram_of(p.x, offset), m, in_group), want, 1e-9)
+    const std::vector<double> centred = gram_of(p.x, offset);
+    EXPECT_NEAR(detection::group_alignment(centred, m, in_group), want, 1e-9)
+        << "seed " << seed << " trial " << trial;
+    // With the row sums given (the engine sums them once a round): the same.
+    EXPECT_NEAR(detection::group_alignment(centred, m, in_group, detection::row_sums(centred, m)),
+                want, 1e-9)
         << "seed " << seed << " trial " << trial;
   }
 }
@@ -114,6 +119,7 @@ TEST(GroupAlignment, RefusesAGroupItCannotJudge) {
   EXPECT_THROW(detection::group_alignment(gram, 3, {1, 0, 0}), Error);     // one member
   EXPECT_THROW(detection::group_alignment(gram, 3, {1, 1, 1}), Error);     // no other client
   EXPECT_THROW(detection::group_alignment(gram, 4, {1, 1, 0, 0}), Error);  // wrong size
+  EXPECT_THROW(detection::group_alignment(gram, 3, {1, 1, 0}, {1.0, 2.0}), Error);  // row sums
   // Identical vectors: every deviation zero, counted as 0.
   EXPECT_EQ(detection::group_alignment(gram, 3, {1, 1, 0}), 0.0);
 }
