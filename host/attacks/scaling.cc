@@ -25,8 +25,14 @@
 //          benign updates, so that the coalition's cumulative histories stay as far apart as
 //          honest clients' own data keeps theirs; the direction takes up norm the backdoor then
 //          lacks under a norm bound. Default 0 (off).
+//   blend  adaptive against the direction group's alignment test (docs/detection.md, "Alike
+//          data or a coalition"), not in the paper: each attacker starts from (1 - blend) own_i
+//          + blend mean_k own_k (the coalition's mean update) instead of own_i, so that its
+//          members are mostly what they share, as clients holding the same labels are, while
+//          their pairwise distances stay above a near-duplicate bound (blend < 1). Applied
+//          before gamma / norm_ratio. In [0, 1]; default 0 (off).
 // Needs `own` (n_malicious x d).
-// info: gamma (the mean factor applied under norm_ratio), eta, norm_ratio, private_ratio.
+// info: gamma (the mean factor applied under norm_ratio), eta, norm_ratio, private_ratio, blend.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -44,7 +50,10 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
   const double eta = p.positive("eta", 1.0);
   const double norm_ratio = p.positive("norm_ratio", 1.0);
   const double private_ratio = p.number("private_ratio", 0.0);
+  const double blend = p.number("blend", 0.0);
   p.finish();
+  FEDGUARD_EXPECTS(std::isfinite(blend) && blend >= 0 && blend <= 1,
+                   "attack scaling: \"blend\" must be in [0, 1], got " << blend);
   FEDGUARD_EXPECTS(
       std::isfinite(private_ratio) && private_ratio >= 0,
       "attack scaling: \"private_ratio\" must be finite and >= 0, got " << private_ratio);
@@ -57,6 +66,21 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
     for (std::size_t j = 0; j < in.d; ++j) sq += static_cast<double>(row[j]) * row[j];
     return std::sqrt(sq);
   };
+  // The attackers' starting updates: their own, or blended toward the coalition's mean (the
+  // mean kept in float64; no copy of the updates).
+  std::vector<double> mean(blend > 0 ? in.d : 0, 0.0);
+  for (std::size_t i = 0; i < in.n_malicious && blend > 0; ++i)
+    for (std::size_t j = 0; j < in.d; ++j) mean[j] += static_cast<double>(in.own[i * in.d + j]);
+  for (double& v : mean) v /= static_cast<double>(in.n_malicious);
+  auto start = [&](std::size_t i, std::size_t j) {
+    const double own = static_cast<double>(in.own[i * in.d + j]);
+    return blend > 0 ? (1 - blend) * own + blend * mean[j] : own;
+  };
+  auto start_norm = [&](std::size_t i) {
+    double sq = 0;
+    for (std::size_t j = 0; j < in.d; ++j) sq += start(i, j) * start(i, j);
+    return std::sqrt(sq);
+  };
   double median = 0;
   if (reads_benign) {
     std::vector<double> norms(in.n_benign);
@@ -67,7 +91,7 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
   }
   if (constrained) {
     for (std::size_t i = 0; i < in.n_malicious; ++i) {
-      const double own = norm(in.own + i * in.d);
+      const double own = start_norm(i);
       factor[i] = own > 0 ? norm_ratio * median / own : 0.0;
     }
   }
@@ -78,6 +102,7 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
   out.info["eta"] = eta;
   if (constrained) out.info["norm_ratio"] = norm_ratio;
   if (private_ratio > 0) out.info["private_ratio"] = private_ratio;
+  if (blend > 0) out.info["blend"] = blend;
   // Each attacker's private direction: drawn with round 0, so the same in every round.
   const Rng private_rng(in.seed, 0, "scaling_private");
   std::vector<double> direction(private_ratio > 0 ? in.d : 0);
@@ -90,9 +115,8 @@ AttackOutput scaling(Params& p, const AttackInput& in) {
     }
     const double step = length > 0 ? private_ratio * median / std::sqrt(length) : 0.0;
     for (std::size_t j = 0; j < in.d; ++j)
-      out.updates[i * in.d + j] = to_float(factor[i] * static_cast<double>(in.own[i * in.d + j]) +
-                                               (direction.empty() ? 0.0 : step * direction[j]),
-                                           &clamped);
+      out.updates[i * in.d + j] = to_float(
+          factor[i] * start(i, j) + (direction.empty() ? 0.0 : step * direction[j]), &clamped);
   }
   out.info["clamped"] = clamped;
   return out;

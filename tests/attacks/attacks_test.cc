@@ -271,6 +271,53 @@ TEST(Attacks, ScalingPrivateDirectionIsPersistentAndOwn) {
   expect_error("scaling", {{"private_ratio", -1.0}}, in, "private_ratio");
 }
 
+// The adaptive blend (against the direction group's alignment test): each attacker's update is
+// gamma ((1 - blend) own_i + blend mean_k own_k), float64 brute force; blend 1 makes every row
+// the coalition's mean; with norm_ratio each blended row is rescaled to ratio x the benign
+// median; outside [0, 1] refused.
+TEST(Attacks, ScalingBlendTowardTheCoalitionMean) {
+  std::mt19937_64 rng(test_seed());
+  const std::size_t d = 60, f = 4;
+  const Round r = make_round(9, d, rng);
+  const Round own = make_round(f, d, rng);
+  AttackInput in = input_for(r, f);
+  in.own = own.x.data();
+  std::vector<double> mean(d, 0.0);
+  for (std::size_t i = 0; i < f; ++i)
+    for (std::size_t j = 0; j < d; ++j) mean[j] += double(own.x[i * d + j]) / double(f);
+  for (const double blend : {0.0, 0.3, 0.8, 1.0}) {
+    const AttackOutput out = craft_attack("scaling", {{"gamma", 2.0}, {"blend", blend}}, in);
+    for (std::size_t i = 0; i < f; ++i)
+      for (std::size_t j = 0; j < d; ++j) {
+        const double want = 2.0 * ((1 - blend) * double(own.x[i * d + j]) + blend * mean[j]);
+        ASSERT_NEAR(out.updates[i * d + j], want, 1e-5 * (1 + std::fabs(want)))
+            << "blend " << blend << " attacker " << i << " column " << j;
+      }
+    if (blend == 1.0) {
+      for (std::size_t i = 1; i < f; ++i)
+        for (std::size_t j = 0; j < d; ++j) ASSERT_EQ(out.updates[i * d + j], out.updates[j]);
+    }
+  }
+  // With the norm constraint: every blended row at ratio x the benign median norm.
+  std::vector<double> norms;
+  for (std::size_t b = 0; b < 9; ++b) {
+    double sq = 0;
+    for (std::size_t j = 0; j < d; ++j) sq += double(r.x[b * d + j]) * r.x[b * d + j];
+    norms.push_back(std::sqrt(sq));
+  }
+  std::sort(norms.begin(), norms.end());
+  const AttackOutput scaled = craft_attack("scaling", {{"norm_ratio", 1.0}, {"blend", 0.5}}, in);
+  EXPECT_DOUBLE_EQ(scaled.info["blend"].get<double>(), 0.5);
+  for (std::size_t i = 0; i < f; ++i) {
+    double sq = 0;
+    for (std::size_t j = 0; j < d; ++j)
+      sq += double(scaled.updates[i * d + j]) * scaled.updates[i * d + j];
+    EXPECT_NEAR(std::sqrt(sq), norms[4], 1e-5 * norms[4]) << i;
+  }
+  expect_error("scaling", {{"blend", -0.1}}, in, "blend");
+  expect_error("scaling", {{"blend", 1.5}}, in, "blend");
+}
+
 // Constrain-and-scale's norm constraint: each malicious update is its own update rescaled to
 // norm_ratio x the median norm of the benign updates (float64 brute force); exclusive with
 // gamma / eta; it reads the benign rows, so a non-finite one is refused.
