@@ -572,9 +572,10 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       // (its members' median cosines to the others are the highest) and lies closer to it than
       // label-skewed honest clients do; a group in the cosine's upper tail.
       // A group whose members are nearly all their shared direction is a cluster of clients
-      // with alike data (at Dirichlet 0.1, clients holding the same labels: alignment 0.71-0.97
-      // in the simulator's attack-free runs), not a coalition adding one component to updates
-      // that otherwise differ (the backdoors there: 0.23-0.76, median 0.60-0.68).
+      // with alike data (at Dirichlet 0.1, clients holding the same labels: alignment 0.48-0.89,
+      // medians 0.72-0.85, in the simulator's attack-free runs), not a coalition adding one
+      // component to updates that otherwise differ (the backdoors there: 0.24-0.74, medians
+      // 0.57-0.66; docs/detection.md, "Alike data or a coalition").
       if (signals[i].code == ReasonCode::kDirectionOutlier && spec.direction_group > 0) {
         Scored& s = signals[i];
         s.group_alignment_of.assign(kept.size(), 0.0);
