@@ -88,6 +88,49 @@ ScanSummaries Backend::scan(const ScanRequest& request) {
   return run_scan(request);
 }
 
+namespace {
+
+// The statistic's request over every row of a scan request.
+CoordinateAggregateRequest statistic_request(const ScanRequest& scan, ColumnStatistic statistic,
+                                             std::size_t param) {
+  CoordinateAggregateRequest r;
+  r.updates = scan.updates;
+  r.rows = scan.rows;
+  r.statistic = statistic;
+  r.param = param;
+  r.tile_columns = scan.tile_columns;
+  return r;
+}
+
+}  // namespace
+
+ScanWithStatistic Backend::scan_with_statistic(const ScanRequest& request,
+                                               ColumnStatistic statistic, std::size_t param,
+                                               float* out) {
+  validate(request);
+  FEDGUARD_EXPECTS(!request.gram && request.sketch_dim == 0 && request.references.empty() &&
+                       request.column_subsets.empty(),
+                   "scan_with_statistic: the request wants more than the per-row summaries (gram "
+                       << request.gram << ", sketch_dim " << request.sketch_dim << ", "
+                       << request.references.size() << " references, "
+                       << request.column_subsets.size() << " column subsets)");
+  if (!request.rows.empty()) validate(statistic_request(request, statistic, param));
+  FEDGUARD_EXPECTS(out != nullptr || request.rows.empty(), "scan_with_statistic: no output");
+  return run_scan_with_statistic(request, statistic, param, out);
+}
+
+ScanWithStatistic Backend::run_scan_with_statistic(const ScanRequest& request,
+                                                   ColumnStatistic statistic, std::size_t param,
+                                                   float* out) {
+  ScanWithStatistic s{run_scan(request), false};
+  if (request.rows.empty() || std::find(s.summaries.finite.begin(), s.summaries.finite.end(), 0) !=
+                                  s.summaries.finite.end())
+    return s;
+  run_aggregate_coordinatewise(statistic_request(request, statistic, param), out);
+  s.statistic = true;
+  return s;
+}
+
 void Backend::aggregate_linear(const LinearAggregateRequest& request, float* out) {
   validate(request);
   run_aggregate_linear(request, out);

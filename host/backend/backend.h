@@ -62,6 +62,15 @@ struct CoordinateAggregateRequest {
   std::size_t tile_columns = 0;
 };
 
+/// What Backend::scan_with_statistic returns.
+struct ScanWithStatistic {
+  ScanSummaries summaries;  ///< what scan() returns for the request
+  /// true: `out` holds the column statistic over every scanned row. false (a row holds a NaN or
+  /// an Inf, there were no rows, or the backend does not read once): `out` is unspecified, and
+  /// the caller runs aggregate_coordinatewise over the rows it keeps.
+  bool statistic = false;
+};
+
 /// A backend's two passes. The public calls validate the request once, here for every backend
 /// (validate() below), then run the backend's implementation (the protected run_* functions).
 /// Capability queries say what a backend can do, so that callers never test its name or type.
@@ -84,6 +93,16 @@ class Backend {
   virtual int last_pass_threads() const { return 1; }
 
   ScanSummaries scan(const ScanRequest& request);
+  /// Pass 1 of a request that wants only the per-row summaries (no Gram, sketch, references or
+  /// column subsets) and, in the same read of the updates, pass 2 of a rule that needs nothing
+  /// else (median, trimmed mean): out (d floats) = the column statistic over every scanned row,
+  /// bit for bit what aggregate_coordinatewise returns for those rows. The engine asks for it
+  /// ahead of knowing whether every row will be kept (a speculation; stages.cc) and only where
+  /// reads_once_for_statistic().
+  ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatistic statistic,
+                                        std::size_t param, float* out);
+  /// Whether scan_with_statistic reads the updates once; the base class's reads them twice.
+  virtual bool reads_once_for_statistic() const { return false; }
   /// out (d floats) = sum_i coefficients_i x_rows[i] + sum_j reference_coefficients_j v_j.
   void aggregate_linear(const LinearAggregateRequest& request, float* out);
   /// out (d floats) = the column statistic of each column.
@@ -91,6 +110,11 @@ class Backend {
 
  protected:
   virtual ScanSummaries run_scan(const ScanRequest& request) = 0;
+  /// Default: run_scan, then the statistic by run_aggregate_coordinatewise when every row is
+  /// finite (two reads).
+  virtual ScanWithStatistic run_scan_with_statistic(const ScanRequest& request,
+                                                    ColumnStatistic statistic, std::size_t param,
+                                                    float* out);
   virtual void run_aggregate_linear(const LinearAggregateRequest& request, float* out) = 0;
   virtual void run_aggregate_coordinatewise(const CoordinateAggregateRequest& request,
                                             float* out) = 0;

@@ -74,6 +74,15 @@ struct RoundWork {
   policy::Policy::References roles;
   policy::Policy::SubsetPlan subsets;
   backend::ScanSummaries summaries;
+  /// scan: pass 2 computed in pass 1's read, ahead of the decision (Backend::scan_with_statistic):
+  /// the column statistic over every row of `rows`; used only when the policy's plan asks for
+  /// exactly that (aggregate stage), else discarded.
+  struct Speculation {
+    bool done = false;
+    backend::ColumnStatistic statistic = backend::ColumnStatistic::kMedian;
+    std::size_t param = 0;
+    std::vector<float> aggregate;
+  } speculation;
   /// scan: positions (into rows) of the clients still in the round, ascending; the detect
   /// stage removes those it rejects.
   std::vector<std::size_t> alive;

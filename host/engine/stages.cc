@@ -152,7 +152,28 @@ void scan_stage(const EngineView& e, RoundWork& w) {
   backend::ScanRequest scan{
       &w.in.updates,     w.rows,     w.references,        e.config.tile_columns, gram,
       w.subsets.subsets, sketch_dim, e.config.sketch_seed};
-  w.summaries = e.backend.scan(scan);
+  // A policy whose pass 2 is a column statistic decided by the clients' count alone (median,
+  // trimmed mean, no filter, no detection) reads the updates once: pass 1 computes the
+  // statistic over every row as well, on the bet that the round keeps them all (it does unless
+  // a client sent a NaN, an Inf or all zeros). The aggregate stage uses it only when the plan
+  // asks for exactly that; otherwise pass 2 runs as usual.
+  const auto forecast = e.backend.reads_once_for_statistic() && !gram && sketch_dim == 0 &&
+                                w.references.empty() && w.subsets.subsets.empty() && !w.rows.empty()
+                            ? e.policy.forecast_statistic(w.rows.size())
+                            : std::nullopt;
+  if (forecast) {
+    RoundWork::Speculation& sp = w.speculation;
+    sp.statistic = forecast->statistic;
+    sp.param = forecast->param;
+    sp.aggregate.resize(w.d);
+    backend::ScanWithStatistic fused =
+        e.backend.scan_with_statistic(scan, sp.statistic, sp.param, sp.aggregate.data());
+    w.summaries = std::move(fused.summaries);
+    sp.done = fused.statistic;
+    if (!sp.done) sp.aggregate = {};
+  } else {
+    w.summaries = e.backend.scan(scan);
+  }
 
   w.sample_weight.assign(w.rows.size(), 1.0);
   for (std::size_t p = 0; p < w.rows.size(); ++p) {
@@ -491,6 +512,12 @@ void aggregate_coordinatewise(const EngineView& e, RoundWork& w) {
   // CPU fallback (issue #16): a column statistic over more rows than the backend's kernels
   // take (CUDA's shared-memory bound, tens of thousands of rows) runs on the CPU backend when
   // the rows are in host memory; device-resident rows get the backend's kUnsupported error.
+  const RoundWork::Speculation& sp = w.speculation;
+  if (sp.done && req.mix.empty() && req.references.empty() && req.rows == w.rows &&
+      req.statistic == sp.statistic && req.param == sp.param) {
+    w.result.aggregate = std::move(w.speculation.aggregate);
+    return;
+  }
   if (backend::statistic_rows(req) > e.backend.max_statistic_rows(req.statistic) &&
       w.in.updates.location().kind == MemoryKind::kHost)
     backend::make_cpu_backend(e.config.threads)

@@ -64,6 +64,12 @@ std::vector<const rules::Rule*> Policy::all_rules() const {
   return out;
 }
 
+std::optional<rules::Rule::StatisticForecast> Policy::forecast_statistic(
+    std::size_t candidates) const {
+  if (!filters_.empty() || !transforms_.empty() || needs_ != 0) return std::nullopt;
+  return aggregator_->forecast_statistic(candidates);
+}
+
 std::string Policy::server_reference_users() const {
   std::string names;
   for (const auto* r : all_rules())

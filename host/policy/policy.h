@@ -61,6 +61,12 @@ class Policy {
   bool needs(rules::Need need) const { return (needs_ & need) != 0; }
   /// Names of the rules that need the server reference (for the error when it is missing).
   std::string server_reference_users() const;
+  /// The column statistic the policy's aggregator would ask pass 2 for when every one of
+  /// `candidates` scanned clients is kept, where nothing but their count decides it: no filter,
+  /// no transform, an aggregator that reads no summary (median, trimmed mean). nullopt
+  /// otherwise. The engine then asks pass 1 for it in the same read, a speculation it checks
+  /// against the plan the policy does return (engine/stages.cc).
+  std::optional<rules::Rule::StatisticForecast> forecast_statistic(std::size_t candidates) const;
   /// Policies built in this process (tests: validating a config builds none).
   static std::size_t built();
 

@@ -20,6 +20,10 @@ class Median final : public Rule {
     plan.statistic = backend::ColumnStatistic::kMedian;
     return plan;
   }
+  std::optional<StatisticForecast> forecast_statistic(std::size_t candidates) const override {
+    if (candidates < 1) return std::nullopt;
+    return StatisticForecast{backend::ColumnStatistic::kMedian, 0};
+  }
 };
 
 }  // namespace

@@ -165,6 +165,19 @@ class Rule {
   virtual TransformResult transform(const RoundContext& round, const Candidates& candidates) const;
   virtual AggregatePlan aggregate(const RoundContext& round, const Candidates& candidates) const;
 
+  /// As the aggregator over `candidates` plain candidates: the coordinate-wise statistic
+  /// aggregate() would ask for, when it depends on their count alone (median, trimmed mean), so
+  /// that pass 1 can compute it in the same read (Backend::scan_with_statistic); nullopt where
+  /// it reads anything else or could not aggregate that many.
+  struct StatisticForecast {
+    backend::ColumnStatistic statistic;
+    std::size_t param;
+  };
+  virtual std::optional<StatisticForecast> forecast_statistic(std::size_t candidates) const {
+    (void)candidates;
+    return std::nullopt;
+  }
+
  private:
   friend std::unique_ptr<Rule> make_rule(const RuleSpec& spec);
   RuleTraits traits_;

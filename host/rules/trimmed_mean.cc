@@ -29,6 +29,10 @@ class TrimmedMean final : public Rule {
     plan.param = trim_;
     return plan;
   }
+  std::optional<StatisticForecast> forecast_statistic(std::size_t candidates) const override {
+    if (candidates <= 2 * trim_) return std::nullopt;
+    return StatisticForecast{backend::ColumnStatistic::kTrimmedMean, trim_};
+  }
 
  private:
   std::size_t trim_;

@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "backend/cpu/blas_library.h"
+#include "backend/cpu/lane_isa.h"
 
 namespace fedguard::backend {
 namespace {
@@ -24,6 +25,17 @@ class CpuBackend final : public Backend {
   ScanSummaries run_scan(const ScanRequest& request) override {
     last_threads_ = threads_for(request.rows.size(), request.updates, request.gram);
     return cpu::scan(request, last_threads_);
+  }
+  // The fused read pays where the layout kernel sums the row statistics while it copies
+  // (AVX-512); elsewhere the engine keeps two passes (scan_statistic_cpu.cc).
+  bool reads_once_for_statistic() const override {
+    return cpu::lane_isa() == cpu::LaneIsa::kAvx512;
+  }
+  ScanWithStatistic run_scan_with_statistic(const ScanRequest& request, ColumnStatistic statistic,
+                                            std::size_t param, float* out) override {
+    // The scan's thread count, so that the summaries are scan()'s bit for bit.
+    last_threads_ = threads_for(request.rows.size(), request.updates, false);
+    return cpu::scan_with_statistic(request, statistic, param, out, last_threads_);
   }
   void run_aggregate_linear(const LinearAggregateRequest& request, float* out) override {
     last_threads_ = threads_for(request.rows.size(), request.updates, false);

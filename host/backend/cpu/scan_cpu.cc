@@ -49,6 +49,7 @@
 #include "backend/cpu/centre_transpose.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/lane_isa.h"
+#include "backend/cpu/row_stats.h"
 #include "backend/cpu/tile_gram.h"
 #include "backend/cpu/tile_loader.h"
 #include "fedguard/error.h"
@@ -70,158 +71,6 @@ constexpr float kSaneFactor = 4.0f;
 using kernels::apply_scale;
 using kernels::row_scale;
 using kernels::unit_scale;
-
-// Per-row statistics of one tile row. Eight independent lanes so the loop vectorises without
-// reordering any one sum; the lanes are combined in a fixed order (deterministic).
-struct RowStats {
-  double sq;
-  float max_abs;
-  std::int64_t positive, negative, bad;
-};
-
-// The eight lanes' partial sums, shared by the generic and the AVX2 loops: the elements past
-// the last full group of eight go to lane 0, then the lanes are combined in lane order.
-struct RowLanes {
-  static constexpr std::size_t kL = 8;
-  double sq[kL] = {};
-  float mx[kL] = {};
-  std::int32_t pos[kL] = {}, neg[kL] = {}, bad[kL] = {};
-
-  void add(std::size_t l, float x) {
-    const float a = std::fabs(x);
-    bad[l] += !(a <= std::numeric_limits<float>::max());  // NaN or Inf
-    mx[l] = std::max(mx[l], a);
-    sq[l] += static_cast<double>(x) * x;
-    pos[l] += x > 0;
-    neg[l] += x < 0;
-  }
-  RowStats finish(const float* v, std::size_t j, std::size_t w) {
-    for (; j < w; ++j) add(0, v[j]);
-    RowStats st{0, 0, 0, 0, 0};
-    for (std::size_t l = 0; l < kL; ++l) {
-      st.sq += sq[l];
-      st.max_abs = std::max(st.max_abs, mx[l]);
-      st.positive += pos[l];
-      st.negative += neg[l];
-      st.bad += bad[l];
-    }
-    return st;
-  }
-};
-
-RowStats row_stats_generic(const float* v, std::size_t w) {
-  constexpr std::size_t kL = RowLanes::kL;
-  RowLanes lanes;
-  std::size_t j = 0;
-  for (; j + kL <= w; j += kL)
-    for (std::size_t l = 0; l < kL; ++l) lanes.add(l, v[j + l]);
-  return lanes.finish(v, j, w);
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-// The same sums with AVX2 intrinsics: GCC's AVX2 clone of the loop above stayed scalar (perf,
-// 2026-12-03), which made pass 1 without a Gram 4x slower than a copy of the matrix. Lane l
-// accumulates exactly the elements j = l (mod 8) in order, as above, and the lanes are combined
-// in the same order; products and sums are separate (no FMA), like the baseline build.
-__attribute__((target("avx2"))) RowStats row_stats_avx2(const float* v, std::size_t w) {
-  constexpr std::size_t kL = RowLanes::kL;
-  __m256d sq_lo = _mm256_setzero_pd(), sq_hi = _mm256_setzero_pd();
-  __m256 mx = _mm256_setzero_ps();
-  __m256i pos = _mm256_setzero_si256(), neg = _mm256_setzero_si256(), bad = _mm256_setzero_si256();
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
-  const __m256 zero = _mm256_setzero_ps();
-  std::size_t j = 0;
-  for (; j + kL <= w; j += kL) {
-    const __m256 x = _mm256_loadu_ps(v + j);
-    const __m256 a = _mm256_and_ps(x, abs_mask);
-    bad = _mm256_sub_epi32(bad,
-                           _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));  // NaN or Inf
-    mx = _mm256_max_ps(a, mx);  // a > mx ? a : mx, as std::max(mx, a)
-    const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
-    const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
-    sq_lo = _mm256_add_pd(sq_lo, _mm256_mul_pd(x_lo, x_lo));
-    sq_hi = _mm256_add_pd(sq_hi, _mm256_mul_pd(x_hi, x_hi));
-    pos = _mm256_sub_epi32(pos, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_GT_OQ)));
-    neg = _mm256_sub_epi32(neg, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
-  }
-  RowLanes lanes;
-  _mm256_storeu_pd(lanes.sq, sq_lo);
-  _mm256_storeu_pd(lanes.sq + 4, sq_hi);
-  _mm256_storeu_ps(lanes.mx, mx);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), pos);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), neg);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), bad);
-  return lanes.finish(v, j, w);
-}
-
-// The same sums with AVX-512, 16 values a step: lane l of one register of eight doubles takes
-// x[j + l]^2 and then x[j + 8 + l]^2, which is lane l's order in the loops above (elements
-// l (mod 8) in order), so the norms are equal to theirs bit for bit; the sixteen lanes of the
-// counts and maxima fold onto eight (sums of integers and maxima: exact in any order). Half the
-// instructions of the AVX2 loop: pass 1 without a Gram at 100 x 1e6 on both cores 26.5 -> 23.5
-// ms (a plain two-thread read of the matrix: 18 ms; 2026-12-04).
-// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized inside some intrinsics (GCC PR 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-__attribute__((target("avx512f"))) RowStats row_stats_avx512(const float* v, std::size_t w) {
-  constexpr std::size_t kL = RowLanes::kL, kStep = 2 * kL;
-  __m512d sq = _mm512_setzero_pd();
-  __m512 mx = _mm512_setzero_ps();
-  __m512i pos = _mm512_setzero_si512(), neg = _mm512_setzero_si512(), bad = _mm512_setzero_si512();
-  const __m512 fmax = _mm512_set1_ps(std::numeric_limits<float>::max());
-  const __m512 zero = _mm512_setzero_ps();
-  const __m512i one = _mm512_set1_epi32(1);
-  std::size_t j = 0;
-  for (; j + kStep <= w; j += kStep) {
-    const __m512 x = _mm512_loadu_ps(v + j);
-    const __m512 a = _mm512_abs_ps(x);
-    bad = _mm512_mask_add_epi32(bad, _mm512_cmp_ps_mask(a, fmax, _CMP_NLE_UQ), bad, one);
-    mx = _mm512_max_ps(a, mx);  // a > mx ? a : mx, as std::max(mx, a)
-    const __m512d x_lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
-    const __m512d x_hi =
-        _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
-    sq = _mm512_add_pd(sq, _mm512_mul_pd(x_lo, x_lo));
-    sq = _mm512_add_pd(sq, _mm512_mul_pd(x_hi, x_hi));
-    pos = _mm512_mask_add_epi32(pos, _mm512_cmp_ps_mask(x, zero, _CMP_GT_OQ), pos, one);
-    neg = _mm512_mask_add_epi32(neg, _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), neg, one);
-  }
-  RowLanes lanes;
-  _mm512_storeu_pd(lanes.sq, sq);
-  alignas(64) float mx16[kStep];
-  alignas(64) std::int32_t pos16[kStep], neg16[kStep], bad16[kStep];
-  _mm512_store_ps(mx16, mx);
-  _mm512_store_si512(pos16, pos);
-  _mm512_store_si512(neg16, neg);
-  _mm512_store_si512(bad16, bad);
-  for (std::size_t l = 0; l < kL; ++l) {
-    lanes.mx[l] = std::max(mx16[l], mx16[l + kL]);
-    lanes.pos[l] = pos16[l] + pos16[l + kL];
-    lanes.neg[l] = neg16[l] + neg16[l + kL];
-    lanes.bad[l] = bad16[l] + bad16[l + kL];
-  }
-  if (j + kL <= w) {  // a last full group of eight, lane by lane
-    for (std::size_t l = 0; l < kL; ++l) lanes.add(l, v[j + l]);
-    j += kL;
-  }
-  return lanes.finish(v, j, w);
-}
-#pragma GCC diagnostic pop
-
-RowStats row_stats(const float* v, std::size_t w) {
-  switch (lane_isa()) {
-    case LaneIsa::kAvx512:
-      return row_stats_avx512(v, w);
-    case LaneIsa::kAvx2:
-      return row_stats_avx2(v, w);
-    case LaneIsa::kSse2:
-      break;
-  }
-  return row_stats_generic(v, w);
-}
-#else
-RowStats row_stats(const float* v, std::size_t w) { return row_stats_generic(v, w); }
-#endif
 
 // Rows per group in steps 1 and 3. Step 1's groups lie inside one centre chunk.
 constexpr std::size_t kGroup = 8;
@@ -760,15 +609,9 @@ void add_into(std::vector<double>& into, const std::vector<double>& from) {
 
 }  // namespace
 
-ScanSummaries scan(const ScanRequest& request, int threads) {
-  const UpdateView& view = *request.updates;
+ScanTiles scan_tiles(const ScanRequest& request, int threads) {
   const std::size_t k = request.rows.size();
-  const std::size_t d = view.cols();
-  const std::size_t r = request.references.size();
-  const std::size_t subsets = request.gram ? request.column_subsets.size() : 0;
-  ScanRequest req = request;  // with the subsets dropped when no Gram is wanted
-  if (!request.gram) req.column_subsets.clear();
-
+  const std::size_t d = request.updates->cols();
   std::size_t w_max;
   if (request.tile_columns) {
     w_max = std::min(request.tile_columns, d);
@@ -783,6 +626,21 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   const std::size_t tiles = d == 0 ? 0 : (d + w_max - 1) / w_max;
   const int workers =
       static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads, tiles)));
+  return {w_max, tiles, workers};
+}
+
+ScanSummaries scan(const ScanRequest& request, int threads) {
+  const UpdateView& view = *request.updates;
+  const std::size_t k = request.rows.size();
+  const std::size_t d = view.cols();
+  const std::size_t r = request.references.size();
+  const std::size_t subsets = request.gram ? request.column_subsets.size() : 0;
+  ScanRequest req = request;  // with the subsets dropped when no Gram is wanted
+  if (!request.gram) req.column_subsets.clear();
+
+  const ScanTiles plan = scan_tiles(request, threads);
+  const std::size_t w_max = plan.width, tiles = plan.tiles;
+  const int workers = plan.workers;
 
   std::vector<Accumulators> acc;
   acc.reserve(workers);
