@@ -11,6 +11,8 @@
 //         on) | mean-monitor-then-copy (the same pass, then the copy made apart, as before
 //         2026-12-06)
 //         | scan (no Gram) | scan-gram | scan-sketch (Gram, k = 256)
+//         | scan+median | scan+trimmed (pass 1 without a Gram, then pass 2: two reads) |
+//         scan-median | scan-trimmed (the same in one read: Backend::scan_with_statistic)
 //         | syrk (the bare cblas_ssyrk of pass 1's Gram over the same column tiles, lda = D: the
 //         BLAS floor of scan-gram; bench/results/blas_2026-12-04.md)
 //         | tile-syrk | tile-gram (the same flops on one tile kept in cache: d / w times the
@@ -65,7 +67,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: %s N D REPEATS "
                  "median|trimmed|nnm-trimmed|mean|mean-monitor|mean-monitor-then-copy|scan|"
-                 "scan-gram|scan-sketch|syrk|tile-syrk|tile-gram[,...] [THREADS]\n",
+                 "scan-gram|scan-sketch|scan+median|scan+trimmed|scan-median|scan-trimmed|syrk|"
+                 "tile-syrk|tile-gram[,...] [THREADS]\n",
                  argv[0]);
     return 2;
   }
@@ -154,13 +157,33 @@ int main(int argc, char** argv) {
         if (!fused_copy)
           std::copy(monitored.aggregate.begin(), monitored.aggregate.end(), spare.begin());
       }
-    } else if (pass == "median" || pass == "trimmed" || pass == "nnm-trimmed") {
+    } else if (pass == "scan-median" || pass == "scan-trimmed") {
+      backend::ScanRequest req;
+      req.updates = &view;
+      req.rows = rows;
+      req.gram = false;
+      if (const char* tc = std::getenv("FEDGUARD_BENCH_TILE_COLUMNS"))
+        req.tile_columns = std::strtoull(tc, nullptr, 10);
+      const bool median = pass == "scan-median";
+      backend->scan_with_statistic(
+          req, median ? backend::ColumnStatistic::kMedian : backend::ColumnStatistic::kTrimmedMean,
+          median ? 0 : n / 10, out.data());
+    } else if (pass == "median" || pass == "trimmed" || pass == "nnm-trimmed" ||
+               pass == "scan+median" || pass == "scan+trimmed") {
+      if (pass == "scan+median" || pass == "scan+trimmed") {
+        backend::ScanRequest scan;
+        scan.updates = &view;
+        scan.rows = rows;
+        scan.gram = false;
+        backend->scan(scan);
+      }
       backend::CoordinateAggregateRequest req;
       req.updates = &view;
       req.rows = rows;
-      req.statistic = pass == "median" ? backend::ColumnStatistic::kMedian
-                                       : backend::ColumnStatistic::kTrimmedMean;
-      req.param = pass == "median" ? 0 : n / 10;
+      const bool median = pass == "median" || pass == "scan+median";
+      req.statistic =
+          median ? backend::ColumnStatistic::kMedian : backend::ColumnStatistic::kTrimmedMean;
+      req.param = median ? 0 : n / 10;
       if (pass == "nnm-trimmed") {  // the recommended preset's pass 2: NNM's mixing (f = n / 5)
         const std::size_t f = n / 5, keep = n - f;
         req.mixed_rows = n;

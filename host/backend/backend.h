@@ -98,11 +98,15 @@ class Backend {
   /// else (median, trimmed mean): out (d floats) = the column statistic over every scanned row,
   /// bit for bit what aggregate_coordinatewise returns for those rows. The engine asks for it
   /// ahead of knowing whether every row will be kept (a speculation; stages.cc) and only where
-  /// reads_once_for_statistic().
+  /// reads_once_for_statistic() says it pays.
   ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatistic statistic,
                                         std::size_t param, float* out);
-  /// Whether scan_with_statistic reads the updates once; the base class's reads them twice.
-  virtual bool reads_once_for_statistic() const { return false; }
+  /// Whether scan_with_statistic, for `rows` rows of `cols` values, reads the updates once and
+  /// pays for it (the engine asks only then); the base class's reads them twice.
+  virtual bool reads_once_for_statistic(std::size_t rows, std::size_t cols) const {
+    (void)rows, (void)cols;
+    return false;
+  }
   /// out (d floats) = sum_i coefficients_i x_rows[i] + sum_j reference_coefficients_j v_j.
   void aggregate_linear(const LinearAggregateRequest& request, float* out);
   /// out (d floats) = the column statistic of each column.

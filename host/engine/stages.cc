@@ -157,8 +157,9 @@ void scan_stage(const EngineView& e, RoundWork& w) {
   // statistic over every row as well, on the bet that the round keeps them all (it does unless
   // a client sent a NaN, an Inf or all zeros). The aggregate stage uses it only when the plan
   // asks for exactly that; otherwise pass 2 runs as usual.
-  const auto forecast = e.backend.reads_once_for_statistic() && !gram && sketch_dim == 0 &&
-                                w.references.empty() && w.subsets.subsets.empty() && !w.rows.empty()
+  const auto forecast = e.backend.reads_once_for_statistic(w.rows.size(), w.d) && !gram &&
+                                sketch_dim == 0 && w.references.empty() &&
+                                w.subsets.subsets.empty() && !w.rows.empty()
                             ? e.policy.forecast_statistic(w.rows.size())
                             : std::nullopt;
   if (forecast) {

@@ -277,7 +277,7 @@ TEST(ScanStatisticCpu, TheBaseClassReadsTwiceWithTheSameResults) {
   std::vector<std::size_t> rows(30);
   for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
   TwoReadBackend two;
-  EXPECT_FALSE(two.reads_once_for_statistic());
+  EXPECT_FALSE(two.reads_once_for_statistic(30, 3000));
   auto cpu = backend::make_cpu_backend(1);
   const backend::ScanRequest req = rows_only(view, rows, 0);
   std::vector<float> a(3000), b(3000);
