@@ -1,0 +1,12 @@
+#!/bin/bash
+# Alternates the base build (06c5672) and the read-once build, same grid, same machine.
+cd /work/main
+for rep in 1 2; do
+  for which in base new; do
+    if [ $which = base ]; then P=/tmp/base_src/build/python; else P=/work/main/build/python; fi
+    python3 bench/compare.py --n 10,100,1000 --d 1e4,1e5,1e6 --rules median,trimmed_mean \
+      --families fedguard --repeats 9 --max-gb 2 --no-plot --fedguard-path $P \
+      --out-dir /tmp/rd1/${which}_$rep > /tmp/rd1/${which}_$rep.log 2>&1
+  done
+done
+echo done > /tmp/rd1/finished
