@@ -510,15 +510,19 @@ void aggregate_coordinatewise(const EngineView& e, RoundWork& w) {
   for (auto a : w.result.accepted) kept += a;
   for (std::size_t i = 0; i < w.n; ++i)
     if (w.result.accepted[i]) w.result.weights[i] = 1.0 / static_cast<double>(kept);
+  // Pass 1 computed it already (scan_stage) when the plan asks for exactly its rows.
+  RoundWork::Speculation& sp = w.speculation;
+  if (sp.done && req.mix.empty() && req.references.empty() && req.rows == w.rows &&
+      req.statistic == sp.statistic && req.param == sp.param) {
+    w.result.aggregate = std::move(sp.aggregate);
+    return;
+  }
+  // Dropped before the aggregate is allocated: at d = 1e8 each is 400 MB.
+  std::vector<float>().swap(sp.aggregate);
+  w.result.aggregate.assign(w.d, 0.0f);
   // CPU fallback (issue #16): a column statistic over more rows than the backend's kernels
   // take (CUDA's shared-memory bound, tens of thousands of rows) runs on the CPU backend when
   // the rows are in host memory; device-resident rows get the backend's kUnsupported error.
-  const RoundWork::Speculation& sp = w.speculation;
-  if (sp.done && req.mix.empty() && req.references.empty() && req.rows == w.rows &&
-      req.statistic == sp.statistic && req.param == sp.param) {
-    w.result.aggregate = std::move(w.speculation.aggregate);
-    return;
-  }
   if (backend::statistic_rows(req) > e.backend.max_statistic_rows(req.statistic) &&
       w.in.updates.location().kind == MemoryKind::kHost)
     backend::make_cpu_backend(e.config.threads)
@@ -531,15 +535,16 @@ void aggregate_coordinatewise(const EngineView& e, RoundWork& w) {
 
 void aggregate_stage(const EngineView& e, RoundWork& w) {
   RoundResult& result = w.result;
-  result.aggregate.assign(w.d, 0.0f);
   result.linear = w.decision.linear;
   result.accepted.assign(w.n, 0);
   result.weights.assign(w.n, 0.0);
   for (std::size_t p = 0; p < w.rows.size(); ++p)
     result.accepted[w.rows[p]] = w.decision.accepted[p];
   if (w.decision.linear) {
+    std::vector<float>().swap(w.speculation.aggregate);
+    result.aggregate.assign(w.d, 0.0f);
     aggregate_linear(e, w);
-  } else {
+  } else {  // allocates the aggregate, or takes pass 1's
     aggregate_coordinatewise(e, w);
   }
 }

@@ -2,8 +2,8 @@
 // summaries are scan()'s and its statistic aggregate_coordinatewise()'s, bit for bit, at every
 // shape, dtype, tile width and thread count; both against a float64 brute force; a NaN or an Inf
 // abandons the statistic and leaves the summaries scan()'s; the base class's two-read default.
-// Also run with FEDGUARD_CPU_LANES=avx2 and sse2 (tests/CMakeLists.txt), where the row statistics
-// come from row_stats instead of the layout kernel.
+// Also run with FEDGUARD_CPU_LANES=avx2 (the AVX2 layout kernel's sums) and sse2 (row_stats over
+// each tile instead of the layout kernel; tests/CMakeLists.txt).
 #include <gtest/gtest.h>
 
 #include <algorithm>

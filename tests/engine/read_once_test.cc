@@ -3,7 +3,7 @@
 // backend's pass 2 over the clients the round keeps, bit for bit, and the float64 brute force's;
 // when a client is rejected after the scan (NaN, Inf, all zeros) the speculation is dropped and
 // pass 2 runs over the others; clients rejected before the scan never enter it. The round is
-// large enough for the CPU backend to read once on an AVX-512 processor
+// large enough for the CPU backend to read once on an AVX2 or AVX-512 processor
 // (reads_once_for_statistic); elsewhere the same checks hold for the two-pass path.
 #include <gtest/gtest.h>
 

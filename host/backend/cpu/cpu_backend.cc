@@ -27,14 +27,15 @@ class CpuBackend final : public Backend {
     return cpu::scan(request, last_threads_);
   }
   // The single read pays where the layout kernel sums the row statistics while it copies
-  // (AVX-512) and the matrix outgrows the caches. Measured on the Zen 5 VM of 2026-12-07
+  // (AVX-512, AVX2) and the matrix outgrows the caches. Measured on the Zen 5 VM of 2026-12-07
   // (engine rounds of a median, data cold or warm; bench/results/read_once_2026-12-07/): 10-17%
   // faster at 1e7 values (100 x 1e5, 10 x 1e6, 1000 x 1e4) and 17% at 1e8, but 0-15% (30-100
   // us) slower at 1e6 (100 x 1e4, 10 x 1e5), where the second read comes from the cache while the
-  // layout's short runs of each row wait on memory. Elsewhere the engine keeps two passes.
+  // layout's short runs of each row wait on memory; the AVX2 kernels (FEDGUARD_CPU_LANES=avx2 on
+  // that processor) 6-12% faster from 1e7 values. Elsewhere the engine keeps two passes.
   static constexpr double kReadOnceFromValues = 4e6;
   bool reads_once_for_statistic(std::size_t rows, std::size_t cols) const override {
-    return cpu::lane_isa() == cpu::LaneIsa::kAvx512 &&
+    return cpu::lane_isa() != cpu::LaneIsa::kSse2 &&
            static_cast<double>(rows) * static_cast<double>(cols) >= kReadOnceFromValues;
   }
   ScanWithStatistic run_scan_with_statistic(const ScanRequest& request, ColumnStatistic statistic,

@@ -27,8 +27,8 @@ inline float* aligned_lines(float* p) {
 void layout_lane_blocks(const float* const* segment, std::size_t m, std::size_t w, float* blocks,
                         std::uint32_t* bad);
 /// layout_lane_blocks, also adding each row's full steps of sixteen values into states[p] as
-/// row_stats's AVX-512 kernel does (finish_row_stats adds the row's tail). false, and nothing
-/// done, on a processor without AVX-512 (or with the lanes capped below it).
+/// row_stats's AVX-512 or AVX2 kernel does (finish_row_stats adds the row's tail). false, and
+/// nothing done, on a processor without AVX2 (or with the lanes capped at SSE2).
 bool layout_lane_blocks_with_stats(const float* const* segment, std::size_t m, std::size_t w,
                                    float* blocks, std::uint32_t* bad, RowStatsState* states);
 /// out[j] (j < w) = the statistic of column j of the laid-out blocks (reordered in place); a

@@ -58,7 +58,8 @@ RowStats row_stats(const float* v, std::size_t w);
 RowStats row_stats_generic(const float* v, std::size_t w);
 
 /// The AVX-512 kernel's running sums of one row over its full steps of sixteen values, held in
-/// memory between calls: sq lane l takes x[16 s + l]^2, then x[16 s + 8 + l]^2.
+/// memory between calls: sq lane l takes x[16 s + l]^2, then x[16 s + 8 + l]^2 (the AVX2
+/// kernel's, x[8 s + l]^2 in steps of eight, the same order, in lanes 0-7 of each field).
 struct alignas(64) RowStatsState {
   double sq[8];
   float max_abs[16];
@@ -122,6 +123,51 @@ __attribute__((target("avx512f"), always_inline)) inline void row_stats_store(
   _mm512_store_si512(to.bad, s.bad);
 }
 #pragma GCC diagnostic pop
+
+// The AVX2 kernel's registers (row_stats_avx2's sums, eight values a step), held in a
+// RowStatsState's first eight lanes (the others zero, so that finish_row_stats folds them away).
+struct RowStatsAvx2 {
+  __m256d sq_lo, sq_hi;
+  __m256 mx;
+  __m256i pos, neg, bad;
+};
+
+__attribute__((target("avx2"), always_inline)) inline void row_stats_load(
+    RowStatsAvx2& s, const RowStatsState& from) {
+  s.sq_lo = _mm256_load_pd(from.sq);
+  s.sq_hi = _mm256_load_pd(from.sq + 4);
+  s.mx = _mm256_load_ps(from.max_abs);
+  s.pos = _mm256_load_si256(reinterpret_cast<const __m256i*>(from.positive));
+  s.neg = _mm256_load_si256(reinterpret_cast<const __m256i*>(from.negative));
+  s.bad = _mm256_load_si256(reinterpret_cast<const __m256i*>(from.bad));
+}
+
+__attribute__((target("avx2"), always_inline)) inline void row_stats_store(const RowStatsAvx2& s,
+                                                                           RowStatsState& to) {
+  _mm256_store_pd(to.sq, s.sq_lo);
+  _mm256_store_pd(to.sq + 4, s.sq_hi);
+  _mm256_store_ps(to.max_abs, s.mx);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(to.positive), s.pos);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(to.negative), s.neg);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(to.bad), s.bad);
+}
+
+// One step of eight values, as row_stats_avx2's loop (no fused multiply-add).
+__attribute__((target("avx2"), always_inline)) inline void row_stats_step(RowStatsAvx2& s,
+                                                                          __m256 x) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 a = _mm256_and_ps(x, abs_mask);
+  s.bad = _mm256_sub_epi32(s.bad, _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));
+  s.mx = _mm256_max_ps(a, s.mx);
+  const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+  const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+  s.sq_lo = _mm256_add_pd(s.sq_lo, _mm256_mul_pd(x_lo, x_lo));
+  s.sq_hi = _mm256_add_pd(s.sq_hi, _mm256_mul_pd(x_hi, x_hi));
+  s.pos = _mm256_sub_epi32(s.pos, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_GT_OQ)));
+  s.neg = _mm256_sub_epi32(s.neg, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
+}
 #endif
 
 }  // namespace fedguard::backend::cpu

@@ -3,7 +3,8 @@
 // the updates once). It walks scan()'s tiles with scan()'s workers (scan_tiles), so its
 // summaries are scan()'s bit for bit; each tile is laid out as lane blocks (lane_blocks.h) in
 // chunks that stay in the core's L2 cache, every row's statistics summed in the layout's
-// registers while the copy waits on memory, and the statistic is taken over the blocks as
+// registers (AVX-512 or AVX2; without them, by row_stats over the tile) while the copy waits on
+// memory, and the statistic is taken over the blocks as
 // aggregate_coordinatewise takes it (each column on its own: the same bits at any chunking).
 //
 // The statistic is a speculation that every row is kept. A block with a NaN or an Inf means a
@@ -86,7 +87,7 @@ ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatisti
       std::vector<RowStats> tile_stats(k);
       for (std::size_t i = plan.tiles * t / nw; i < plan.tiles * (t + 1) / nw; ++i) {
         const std::size_t col0 = i * plan.width, w = std::min(plan.width, d - col0);
-        // fused: the row statistics come from the layout's registers (AVX-512), else from
+        // fused: the row statistics come from the layout's registers (AVX-512, AVX2), else from
         // row_stats over the tile below.
         bool fused = !spoiled.load(std::memory_order_relaxed);
         if (fused) std::memset(static_cast<void*>(states.data()), 0, sizeof(RowStatsState) * k);
