@@ -45,35 +45,11 @@ RowStats row_stats_generic(const float* v, std::size_t w) {
 // accumulates exactly the elements j = l (mod 8) in order, as above, and the lanes are combined
 // in the same order; products and sums are separate (no FMA), like the baseline build.
 __attribute__((target("avx2"))) RowStats row_stats_avx2(const float* v, std::size_t w) {
-  constexpr std::size_t kL = RowLanes::kL;
-  __m256d sq_lo = _mm256_setzero_pd(), sq_hi = _mm256_setzero_pd();
-  __m256 mx = _mm256_setzero_ps();
-  __m256i pos = _mm256_setzero_si256(), neg = _mm256_setzero_si256(), bad = _mm256_setzero_si256();
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
-  const __m256 zero = _mm256_setzero_ps();
+  RowStatsAvx2 s;
+  row_stats_zero(s);
   std::size_t j = 0;
-  for (; j + kL <= w; j += kL) {
-    const __m256 x = _mm256_loadu_ps(v + j);
-    const __m256 a = _mm256_and_ps(x, abs_mask);
-    bad = _mm256_sub_epi32(bad,
-                           _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));  // NaN or Inf
-    mx = _mm256_max_ps(a, mx);  // a > mx ? a : mx, as std::max(mx, a)
-    const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
-    const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
-    sq_lo = _mm256_add_pd(sq_lo, _mm256_mul_pd(x_lo, x_lo));
-    sq_hi = _mm256_add_pd(sq_hi, _mm256_mul_pd(x_hi, x_hi));
-    pos = _mm256_sub_epi32(pos, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_GT_OQ)));
-    neg = _mm256_sub_epi32(neg, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
-  }
-  RowLanes lanes;
-  _mm256_storeu_pd(lanes.sq, sq_lo);
-  _mm256_storeu_pd(lanes.sq + 4, sq_hi);
-  _mm256_storeu_ps(lanes.mx, mx);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), pos);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), neg);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), bad);
-  return lanes.finish(v, j, w);
+  for (; j + RowLanes::kL <= w; j += RowLanes::kL) row_stats_step(s, _mm256_loadu_ps(v + j));
+  return row_lanes(s).finish(v, j, w);
 }
 
 // The same sums with AVX-512, 16 values a step: lane l of one register of eight doubles takes

@@ -152,7 +152,26 @@ __attribute__((target("avx2"), always_inline)) inline void row_stats_store(const
   _mm256_store_si256(reinterpret_cast<__m256i*>(to.bad), s.bad);
 }
 
-// One step of eight values, as row_stats_avx2's loop (no fused multiply-add).
+__attribute__((target("avx2"), always_inline)) inline void row_stats_zero(RowStatsAvx2& s) {
+  s.sq_lo = s.sq_hi = _mm256_setzero_pd();
+  s.mx = _mm256_setzero_ps();
+  s.pos = s.neg = s.bad = _mm256_setzero_si256();
+}
+
+// The eight lanes of RowLanes, for its tail and combination (row_stats_avx2, pass 1's sweep).
+__attribute__((target("avx2"), always_inline)) inline RowLanes row_lanes(const RowStatsAvx2& s) {
+  RowLanes lanes;
+  _mm256_storeu_pd(lanes.sq, s.sq_lo);
+  _mm256_storeu_pd(lanes.sq + 4, s.sq_hi);
+  _mm256_storeu_ps(lanes.mx, s.mx);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), s.pos);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), s.neg);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), s.bad);
+  return lanes;
+}
+
+// One step of eight values: lane l takes x[l] (products and sums apart, no fused multiply-add,
+// like the portable kernel). The AVX2 kernels' only copy of these sums.
 __attribute__((target("avx2"), always_inline)) inline void row_stats_step(RowStatsAvx2& s,
                                                                           __m256 x) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));

@@ -120,31 +120,17 @@ void load_rows_generic(const float* const src[kGroup], std::size_t m, std::size_
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-// load_rows_avx2's running sums of one row (row_stats_avx2's) and one group of eight values into
-// them.
-struct LoadLanes {
-  __m256d sq_lo, sq_hi;
-  __m256 mx;
-  __m256i pos, neg, bad;
-};
-
+// One group of eight values of one row into its running sums (row_stats_avx2's) and, with
+// kPart, into its chunk's float64 column sums.
 template <bool kPart>
-__attribute__((target("avx2"), always_inline)) inline void load_step(LoadLanes& s, const float* src,
-                                                                     double* part, std::size_t j) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
-  const __m256 zero = _mm256_setzero_ps();
+__attribute__((target("avx2"), always_inline)) inline void load_step(RowStatsAvx2& s,
+                                                                     const float* src, double* part,
+                                                                     std::size_t j) {
   const __m256 x = _mm256_loadu_ps(src + j);
-  const __m256 a = _mm256_and_ps(x, abs_mask);
-  s.bad = _mm256_sub_epi32(s.bad, _mm256_castps_si256(_mm256_cmp_ps(a, fmax, _CMP_NLE_UQ)));
-  s.mx = _mm256_max_ps(a, s.mx);
-  const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
-  const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
-  s.sq_lo = _mm256_add_pd(s.sq_lo, _mm256_mul_pd(x_lo, x_lo));
-  s.sq_hi = _mm256_add_pd(s.sq_hi, _mm256_mul_pd(x_hi, x_hi));
-  s.pos = _mm256_sub_epi32(s.pos, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_GT_OQ)));
-  s.neg = _mm256_sub_epi32(s.neg, _mm256_castps_si256(_mm256_cmp_ps(x, zero, _CMP_LT_OQ)));
+  row_stats_step(s, x);
   if (kPart) {
+    const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+    const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
     _mm256_storeu_pd(part + j, _mm256_add_pd(_mm256_loadu_pd(part + j), x_lo));
     _mm256_storeu_pd(part + j + 4, _mm256_add_pd(_mm256_loadu_pd(part + j + 4), x_hi));
   }
@@ -159,17 +145,13 @@ __attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGrou
                                                     RowStats out[kGroup], const NextRows& next) {
   constexpr std::size_t kL = RowLanes::kL, kSpan = 64;
   const std::size_t spans = w / kSpan;
-  LoadLanes s[kGroup];
-  for (std::size_t i = 0; i < m; ++i) {
-    s[i].sq_lo = s[i].sq_hi = _mm256_setzero_pd();
-    s[i].mx = _mm256_setzero_ps();
-    s[i].pos = s[i].neg = s[i].bad = _mm256_setzero_si256();
-  }
+  RowStatsAvx2 s[kGroup];
+  for (std::size_t i = 0; i < m; ++i) row_stats_zero(s[i]);
   std::size_t j0 = 0;
   for (std::size_t span = 0; j0 + kSpan <= w; j0 += kSpan, ++span)
     for (std::size_t i = 0; i < m; ++i) {
       next.prefetch(i, span, spans);
-      LoadLanes r = s[i];
+      RowStatsAvx2 r = s[i];
       for (std::size_t j = j0; j < j0 + kSpan; j += kL) load_step<kPart>(r, src[i], part, j);
       s[i] = r;
     }
@@ -178,14 +160,7 @@ __attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGrou
     for (; j + kL <= w; j += kL) load_step<kPart>(s[i], src[i], part, j);
     if (kPart)
       for (std::size_t t = j; t < w; ++t) part[t] += src[i][t];
-    RowLanes lanes;
-    _mm256_storeu_pd(lanes.sq, s[i].sq_lo);
-    _mm256_storeu_pd(lanes.sq + 4, s[i].sq_hi);
-    _mm256_storeu_ps(lanes.mx, s[i].mx);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.pos), s[i].pos);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.neg), s[i].neg);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes.bad), s[i].bad);
-    out[i] = lanes.finish(src[i], j, w);
+    out[i] = row_lanes(s[i]).finish(src[i], j, w);
   }
 }
 #endif
