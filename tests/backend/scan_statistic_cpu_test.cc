@@ -192,10 +192,13 @@ TEST(ScanStatisticCpu, ANonFiniteValueAbandonsTheStatisticAndKeepsTheSummaries) 
                               -std::numeric_limits<float>::infinity()};
   for (const Shape& shape : {Shape{5, 33}, Shape{40, 5000}, Shape{100, 70001}}) {
     for (float bad : bad_values) {
-      Round round = make_round(rng, shape.k, shape.d, DType::kFloat32);
+      // float32, and float16 (converted in the layout's registers on AVX-512 processors).
+      const DType dtype = bad == bad_values[1] ? DType::kFloat16 : DType::kFloat32;
+      Round round = make_round(rng, shape.k, shape.d, dtype);
       std::uniform_int_distribution<std::size_t> row(0, shape.k - 1), col(0, shape.d - 1);
       const std::size_t bad_row = row(rng), bad_col = col(rng);
       round.values[bad_row * shape.d + bad_col] = bad;
+      if (dtype == DType::kFloat16) round.narrow[bad_row * shape.d + bad_col] = float_to_half(bad);
       const UpdateView view = round.view();
       std::vector<std::size_t> rows(shape.k);
       for (std::size_t i = 0; i < shape.k; ++i) rows[i] = i;

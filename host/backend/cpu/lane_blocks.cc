@@ -14,6 +14,7 @@
 
 #include "backend/cpu/lane_isa.h"
 #include "backend/cpu/selection_network.h"
+#include "fedguard/dtype.h"
 #include "kernels/scan_math.h"
 
 namespace fedguard::backend::cpu {
@@ -254,13 +255,50 @@ __attribute__((target("avx512f"))) void layout_avx512(const float* const* segmen
   for (; p < m; ++p) layout_rows_avx512<1>(segment + p, m, w, blocks + p * kLanes, bad);
 }
 
+// Where the fused layout reads a row: float32 in place, or float16 / bfloat16 converted in
+// registers (exact, as convert_to_float: F16C's conversion, a bfloat16 the high half of its
+// float32), so that a narrow round is read once at its own width without a converted copy.
+enum class Source { kFloat32, kFloat16, kBFloat16 };
+
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized inside some conversions (GCC PR 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <Source kSource>
+__attribute__((target("avx512f"), always_inline)) inline __m512 load16(const void* row,
+                                                                       std::size_t at) {
+  if constexpr (kSource == Source::kFloat32) {
+    return _mm512_loadu_ps(static_cast<const float*>(row) + at);
+  } else {
+    const __m256i h = _mm256_loadu_si256(
+        reinterpret_cast<const __m256i*>(static_cast<const std::uint16_t*>(row) + at));
+    if constexpr (kSource == Source::kFloat16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+}
+
+// The last count (< 16) values of a row from `at`, zero-padded to sixteen.
+template <Source kSource>
+__attribute__((target("avx512f"), always_inline)) inline __m512 load_tail(const void* row,
+                                                                          std::size_t at,
+                                                                          std::size_t count) {
+  const auto mask = static_cast<__mmask16>((1u << count) - 1);
+  if constexpr (kSource == Source::kFloat32) {
+    return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(row) + at);
+  } else {
+    alignas(64) float values[kLanes] = {};
+    convert_to_float(kSource == Source::kFloat16 ? DType::kFloat16 : DType::kBFloat16,
+                     static_cast<const std::uint16_t*>(row) + at, values, count);
+    return _mm512_load_ps(values);
+  }
+}
+
 // layout_rows_avx512, also summing each row's statistics (row_stats.h) over its full steps of
 // sixteen into states carried from chunk to chunk: the values are in registers for the copy
 // anyway, and the copy waits on memory. A tail of fewer than sixteen is the caller's
-// (finish_row_stats), as in row_stats_avx512.
-template <std::size_t R>
+// (finish_row_stats over the tail block), as in row_stats_avx512.
+template <std::size_t R, Source kSource>
 __attribute__((target("avx512f"), always_inline)) inline void layout_rows_stats_avx512(
-    const float* const* src, std::size_t m, std::size_t w, float* dst, std::uint32_t* bad,
+    const void* const* src, std::size_t m, std::size_t w, float* dst, std::uint32_t* bad,
     RowStatsState* state) {
   const std::size_t full = w / kLanes;
   const __m512i exponent = _mm512_set1_epi32(0x7f800000);
@@ -272,7 +310,7 @@ __attribute__((target("avx512f"), always_inline)) inline void layout_rows_stats_
   for (std::size_t jb = 0; jb < full; ++jb) {
     __mmask16 any = 0;
     for (std::size_t q = 0; q < R; ++q) {
-      const __m512 x = _mm512_loadu_ps(src[q] + jb * kLanes);
+      const __m512 x = load16<kSource>(src[q], jb * kLanes);
       _mm512_store_ps(dst + (jb * m + q) * kLanes, x);
       any |= is_bad(x);
       row_stats_step(s[q], x);
@@ -281,25 +319,26 @@ __attribute__((target("avx512f"), always_inline)) inline void layout_rows_stats_
   }
   for (std::size_t q = 0; q < R; ++q) row_stats_store(s[q], state[q]);
   if (full * kLanes < w) {
-    const auto tail = static_cast<__mmask16>((1u << (w - full * kLanes)) - 1);
     for (std::size_t q = 0; q < R; ++q) {
-      const __m512 x = _mm512_maskz_loadu_ps(tail, src[q] + full * kLanes);
+      const __m512 x = load_tail<kSource>(src[q], full * kLanes, w - full * kLanes);
       _mm512_store_ps(dst + (full * m + q) * kLanes, x);
       bad[full] |= is_bad(x);
     }
   }
 }
 
-__attribute__((target("avx512f"))) void layout_stats_avx512(const float* const* segment,
+template <Source kSource>
+__attribute__((target("avx512f"))) void layout_stats_avx512(const void* const* segment,
                                                             std::size_t m, std::size_t w,
                                                             float* blocks, std::uint32_t* bad,
                                                             RowStatsState* states) {
   std::fill(bad, bad + (w + kLanes - 1) / kLanes, 0u);
   std::size_t p = 0;
   for (; p + kLayoutRows <= m; p += kLayoutRows)
-    layout_rows_stats_avx512<kLayoutRows>(segment + p, m, w, blocks + p * kLanes, bad, states + p);
+    layout_rows_stats_avx512<kLayoutRows, kSource>(segment + p, m, w, blocks + p * kLanes, bad,
+                                                   states + p);
   for (; p < m; ++p)
-    layout_rows_stats_avx512<1>(segment + p, m, w, blocks + p * kLanes, bad, states + p);
+    layout_rows_stats_avx512<1, kSource>(segment + p, m, w, blocks + p * kLanes, bad, states + p);
 }
 
 template <std::size_t R>
@@ -331,6 +370,7 @@ __attribute__((target("avx2"), always_inline)) inline void layout_rows_avx2(
     }
   }
 }
+#pragma GCC diagnostic pop
 
 // layout_rows_avx2, also summing each row's statistics as row_stats_avx2 does (two steps of
 // eight per block), into states carried from chunk to chunk (layout_rows_stats_avx512's twin).
@@ -529,7 +569,8 @@ bool layout_lane_blocks_with_stats(const float* const* segment, std::size_t m, s
 #if defined(__x86_64__) && defined(__GNUC__)
   switch (lane_isa()) {
     case LaneIsa::kAvx512:
-      layout_stats_avx512(segment, m, w, blocks, bad, states);
+      layout_stats_avx512<Source::kFloat32>(reinterpret_cast<const void* const*>(segment), m, w,
+                                            blocks, bad, states);
       return true;
     case LaneIsa::kAvx2:
       layout_stats_avx2(segment, m, w, blocks, bad, states);
@@ -539,6 +580,28 @@ bool layout_lane_blocks_with_stats(const float* const* segment, std::size_t m, s
   }
 #else
   (void)segment, (void)m, (void)w, (void)blocks, (void)bad, (void)states;
+#endif
+  return false;
+}
+
+bool layout_narrow_lane_blocks_with_stats(const std::uint16_t* const* segment, DType dtype,
+                                          std::size_t m, std::size_t w, float* blocks,
+                                          std::uint32_t* bad, RowStatsState* states) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (lane_isa() != LaneIsa::kAvx512) return false;
+  const auto* rows = reinterpret_cast<const void* const*>(segment);
+  switch (dtype) {
+    case DType::kFloat16:
+      layout_stats_avx512<Source::kFloat16>(rows, m, w, blocks, bad, states);
+      return true;
+    case DType::kBFloat16:
+      layout_stats_avx512<Source::kBFloat16>(rows, m, w, blocks, bad, states);
+      return true;
+    case DType::kFloat32:
+      break;
+  }
+#else
+  (void)segment, (void)dtype, (void)m, (void)w, (void)blocks, (void)bad, (void)states;
 #endif
   return false;
 }

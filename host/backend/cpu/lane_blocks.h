@@ -9,6 +9,7 @@
 
 #include "backend/column_statistic.h"
 #include "backend/cpu/row_stats.h"
+#include "fedguard/dtype.h"
 
 namespace fedguard::backend::cpu {
 
@@ -31,6 +32,12 @@ void layout_lane_blocks(const float* const* segment, std::size_t m, std::size_t 
 /// nothing done, on a processor without AVX2 (or with the lanes capped at SSE2).
 bool layout_lane_blocks_with_stats(const float* const* segment, std::size_t m, std::size_t w,
                                    float* blocks, std::uint32_t* bad, RowStatsState* states);
+/// layout_lane_blocks_with_stats for rows of float16 or bfloat16 (segment[p]: w values of that
+/// type, where they are), converted exactly in the layout's registers: the same blocks and sums
+/// as converting the rows first. false, and nothing done, without AVX-512 or for float32.
+bool layout_narrow_lane_blocks_with_stats(const std::uint16_t* const* segment, DType dtype,
+                                          std::size_t m, std::size_t w, float* blocks,
+                                          std::uint32_t* bad, RowStatsState* states);
 /// out[j] (j < w) = the statistic of column j of the laid-out blocks (reordered in place); a
 /// block flagged bad takes the full sort instead of the partition network.
 void statistic_of_lane_blocks(float* blocks, std::size_t m, std::size_t w, const std::uint32_t* bad,

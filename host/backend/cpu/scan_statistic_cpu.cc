@@ -4,8 +4,9 @@
 // summaries are scan()'s bit for bit; each tile is laid out as lane blocks (lane_blocks.h) in
 // chunks that stay in the core's L2 cache, every row's statistics summed in the layout's
 // registers (AVX-512 or AVX2; without them, by row_stats over the tile) while the copy waits on
-// memory, and the statistic is taken over the blocks as
-// aggregate_coordinatewise takes it (each column on its own: the same bits at any chunking).
+// memory (float16 and bfloat16 rows converted there too on AVX-512, not copied first), and the
+// statistic is taken over the blocks as aggregate_coordinatewise takes it (each column on its own:
+// the same bits at any chunking).
 //
 // The statistic is a speculation that every row is kept. A block with a NaN or an Inf means a
 // row the engine will reject: from then on the workers only finish the summaries (a client who
@@ -66,6 +67,10 @@ ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatisti
   const bool converts = std::any_of(request.rows.begin(), request.rows.end(), [&](std::size_t i) {
     return view.client(i).dtype != DType::kFloat32;
   });
+  // Every row float16, or every row bfloat16: read at that width by the layout kernel.
+  const bool narrow =
+      converts && std::all_of(request.rows.begin(), request.rows.end(),
+                              [&](std::size_t i) { return view.client(i).dtype == view.dtype(); });
   // Set by the first block holding a NaN or an Inf: the statistic is abandoned.
   std::atomic<bool> spoiled{!network};
   std::vector<RowTotals> totals(static_cast<std::size_t>(plan.workers), RowTotals(k));
@@ -77,6 +82,7 @@ ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatisti
       const auto nw = static_cast<std::size_t>(plan.workers);
       RowTotals& mine = totals[t];
       std::vector<const float*> segment(k);
+      std::vector<const std::uint16_t*> narrow_segment(narrow ? k : 0);
       std::vector<float> converted(converts ? k * chunk : 0);
       std::vector<float> row_buffer(converts ? plan.width : 0);
       std::vector<float> blocks_storage(
@@ -94,13 +100,31 @@ ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatisti
         for (std::size_t s0 = 0; s0 < w && (fused || !spoiled.load(std::memory_order_relaxed));
              s0 += chunk) {
           const std::size_t sw = std::min(chunk, w - s0);
-          for (std::size_t p = 0; p < k; ++p)
-            segment[p] = row_segment(view, request.rows[p], col0 + s0, sw,
-                                     converted.empty() ? nullptr : converted.data() + p * chunk);
-          if (!fused || !layout_lane_blocks_with_stats(segment.data(), k, sw, blocks, bad.data(),
-                                                       states.data())) {
-            layout_lane_blocks(segment.data(), k, sw, blocks, bad.data());
-            fused = false;
+          bool laid = false;
+          if (fused && narrow) {  // float16 / bfloat16 converted in the layout's registers
+            for (std::size_t p = 0; p < k; ++p)
+              narrow_segment[p] =
+                  static_cast<const std::uint16_t*>(view.client(request.rows[p]).data) + col0 + s0;
+            laid = layout_narrow_lane_blocks_with_stats(narrow_segment.data(), view.dtype(), k, sw,
+                                                        blocks, bad.data(), states.data());
+          }
+          if (!laid) {
+            for (std::size_t p = 0; p < k; ++p)
+              segment[p] = row_segment(view, request.rows[p], col0 + s0, sw,
+                                       converted.empty() ? nullptr : converted.data() + p * chunk);
+            if (!fused || !layout_lane_blocks_with_stats(segment.data(), k, sw, blocks, bad.data(),
+                                                         states.data())) {
+              layout_lane_blocks(segment.data(), k, sw, blocks, bad.data());
+              fused = false;
+            }
+          }
+          if (fused && s0 + sw == w) {
+            // Each row's tail (fewer than sixteen values) from its lane block, before the
+            // statistic reorders the blocks.
+            const std::size_t full = sw / kLanes, tail = sw - full * kLanes;
+            for (std::size_t p = 0; p < k; ++p)
+              tile_stats[p] = finish_row_stats(
+                  states[p], tail ? blocks + (full * k + p) * kLanes : nullptr, tail);
           }
           const std::size_t nblocks = (sw + kLanes - 1) / kLanes;
           if (std::any_of(bad.begin(), bad.begin() + static_cast<std::ptrdiff_t>(nblocks),
@@ -108,11 +132,6 @@ ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatisti
             spoiled.store(true, std::memory_order_relaxed);
           if (!spoiled.load(std::memory_order_relaxed))
             statistic_of_lane_blocks(blocks, k, sw, bad.data(), statistic, param, out + col0 + s0);
-          if (fused && s0 + sw == w) {
-            const std::size_t full = sw / kLanes * kLanes;
-            for (std::size_t p = 0; p < k; ++p)
-              tile_stats[p] = finish_row_stats(states[p], segment[p] + full, sw - full);
-          }
         }
         if (!fused) {
           for (std::size_t p = 0; p < k; ++p)
