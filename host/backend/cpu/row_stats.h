@@ -9,9 +9,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <utility>
+#include <vector>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
+
+#include "backend/summaries.h"
 
 namespace fedguard::backend::cpu {
 
@@ -56,6 +60,49 @@ struct RowLanes {
 RowStats row_stats(const float* v, std::size_t w);
 /// The portable kernel (the others return its bits).
 RowStats row_stats_generic(const float* v, std::size_t w);
+
+/// One worker's per-row sums over the tiles it read: pass 1's norms, sign counts and finiteness
+/// (scan_cpu.cc's accumulators; scan_statistic_cpu.cc's), added the same way by both.
+struct RowTotals {
+  std::vector<double> norms_sq;
+  std::vector<std::int64_t> positive, negative, zero;
+  std::vector<std::uint8_t> finite;
+
+  explicit RowTotals(std::size_t k)
+      : norms_sq(k, 0.0), positive(k, 0), negative(k, 0), zero(k, 0), finite(k, 1) {}
+  /// Adds a tile's statistics of row p (w values); false, and nothing added, when the row was
+  /// already found non-finite or this tile holds a NaN or an Inf of it (then flagged).
+  bool add(std::size_t p, const RowStats& st, std::size_t w) {
+    if (!finite[p]) return false;
+    if (st.bad != 0) {
+      finite[p] = 0;
+      return false;
+    }
+    norms_sq[p] += st.sq;
+    positive[p] += st.positive;
+    negative[p] += st.negative;
+    zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
+    return true;
+  }
+  /// Another worker's sums added after these (workers are merged in worker order).
+  void merge(const RowTotals& other) {
+    for (std::size_t p = 0; p < norms_sq.size(); ++p) {
+      norms_sq[p] += other.norms_sq[p];
+      positive[p] += other.positive[p];
+      negative[p] += other.negative[p];
+      zero[p] += other.zero[p];
+      finite[p] &= other.finite[p];
+    }
+  }
+  /// Hands the sums to the round's summaries.
+  void move_into(ScanSummaries& s) {
+    s.norms_sq = std::move(norms_sq);
+    s.positive = std::move(positive);
+    s.negative = std::move(negative);
+    s.zero = std::move(zero);
+    s.finite = std::move(finite);
+  }
+};
 
 /// The AVX-512 kernel's running sums of one row over its full steps of sixteen values, held in
 /// memory between calls: sq lane l takes x[16 s + l]^2, then x[16 s + 8 + l]^2 (the AVX2

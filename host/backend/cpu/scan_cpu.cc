@@ -183,26 +183,20 @@ void load_rows(const float* const src[kGroup], std::size_t m, std::size_t w, dou
 }
 
 // One worker's running sums.
-struct Accumulators {
-  std::vector<double> gram, centre_proj, ref_proj, centre_ref, ref_gram, norms_sq;
-  std::vector<std::int64_t> positive, negative, zero;
-  std::vector<std::uint8_t> finite;
+struct Accumulators : RowTotals {
+  std::vector<double> gram, centre_proj, ref_proj, centre_ref, ref_gram;
   std::vector<std::vector<double>> subset_grams;
   std::vector<double> sketch;
   double centre_sq = 0;
 
   Accumulators(std::size_t k, std::size_t r, bool gram_wanted, std::size_t subsets,
                std::size_t sketch_dim)
-      : gram(gram_wanted ? k * k : 0, 0.0),
+      : RowTotals(k),
+        gram(gram_wanted ? k * k : 0, 0.0),
         centre_proj(k, 0.0),
         ref_proj(k * r, 0.0),
         centre_ref(r, 0.0),
         ref_gram(r * r, 0.0),
-        norms_sq(k, 0.0),
-        positive(k, 0),
-        negative(k, 0),
-        zero(k, 0),
-        finite(k, 1),
         subset_grams(subsets, std::vector<double>(k * k, 0.0)),
         sketch(k * sketch_dim, 0.0) {}
 };
@@ -349,20 +343,6 @@ void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t
   }
 }
 
-// Adds a tile's statistics of row p into the worker's accumulators; false (and the row
-// flagged non-finite) when the tile held a NaN or an Inf of it.
-bool add_row_stats(const RowStats& st, std::size_t p, std::size_t w, Accumulators& acc) {
-  if (st.bad != 0) {
-    acc.finite[p] = 0;
-    return false;
-  }
-  acc.norms_sq[p] += st.sq;
-  acc.positive[p] += st.positive;
-  acc.negative[p] += st.negative;
-  acc.zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
-  return true;
-}
-
 void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Workspace& ws,
                Accumulators& acc) {
   const UpdateView& view = *request.updates;
@@ -399,7 +379,7 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
     for (std::size_t i = 0; i < m; ++i) {
       const std::size_t p = row[i];
       ws.summed[p] = request.gram;
-      if (!add_row_stats(st[i], p, w, acc)) continue;
+      if (!acc.add(p, st[i], w)) continue;
       ws.row[p] = src[i];
       ws.max_abs[p] = st[i].max_abs;
     }
@@ -573,7 +553,7 @@ void scan_rows_of_tiles(const ScanRequest& request, std::size_t tile0, std::size
     for (std::size_t i = tile0; i < tile1 && acc.finite[p]; ++i) {
       const std::size_t col0 = i * w_max, w = std::min(w_max, d - col0);
       const RowStats st = row_stats(row_segment(view, request.rows[p], col0, w, buffer.data()), w);
-      if (!add_row_stats(st, p, w, acc)) break;
+      if (!acc.add(p, st, w)) break;
     }
   }
 }
@@ -662,17 +642,11 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
     add_into(total.ref_proj, a.ref_proj);
     add_into(total.centre_ref, a.centre_ref);
     add_into(total.ref_gram, a.ref_gram);
-    add_into(total.norms_sq, a.norms_sq);
+    total.merge(a);
     add_into(total.sketch, a.sketch);
     for (std::size_t si = 0; si < subsets; ++si)
       add_into(total.subset_grams[si], a.subset_grams[si]);
     total.centre_sq += a.centre_sq;
-    for (std::size_t p = 0; p < k; ++p) {
-      total.positive[p] += a.positive[p];
-      total.negative[p] += a.negative[p];
-      total.zero[p] += a.zero[p];
-      total.finite[p] &= a.finite[p];
-    }
   }
   // The Gram was summed in its lower triangle, the subsets' in their upper.
   auto mirror = [k](std::vector<double>& g, bool from_lower) {
@@ -691,11 +665,7 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
   s.ref_proj = std::move(total.ref_proj);
   s.centre_ref = std::move(total.centre_ref);
   s.ref_gram = std::move(total.ref_gram);
-  s.norms_sq = std::move(total.norms_sq);
-  s.positive = std::move(total.positive);
-  s.negative = std::move(total.negative);
-  s.zero = std::move(total.zero);
-  s.finite = std::move(total.finite);
+  total.move_into(s);
   s.subset_grams = std::move(total.subset_grams);
   s.sketch = std::move(total.sketch);
   return s;

@@ -27,31 +27,6 @@
 #include "backend/cpu/tile_loader.h"
 
 namespace fedguard::backend::cpu {
-namespace {
-
-// One worker's sums: scan()'s accumulators of a request without a Gram, added the same way (a
-// row found non-finite in a tile is flagged and nothing more of it is added).
-struct RowTotals {
-  std::vector<double> norms_sq;
-  std::vector<std::int64_t> positive, negative, zero;
-  std::vector<std::uint8_t> finite;
-
-  explicit RowTotals(std::size_t k)
-      : norms_sq(k, 0.0), positive(k, 0), negative(k, 0), zero(k, 0), finite(k, 1) {}
-  void add(std::size_t p, const RowStats& st, std::size_t w) {
-    if (!finite[p]) return;
-    if (st.bad != 0) {
-      finite[p] = 0;
-      return;
-    }
-    norms_sq[p] += st.sq;
-    positive[p] += st.positive;
-    negative[p] += st.negative;
-    zero[p] += static_cast<std::int64_t>(w) - st.positive - st.negative;
-  }
-};
-
-}  // namespace
 
 ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatistic statistic,
                                       std::size_t param, float* out, int threads) {
@@ -148,25 +123,14 @@ ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatisti
 
   // The workers' sums in worker order, as scan() adds them.
   RowTotals& total = totals[0];
-  for (std::size_t t = 1; t < totals.size(); ++t)
-    for (std::size_t p = 0; p < k; ++p) {
-      total.norms_sq[p] += totals[t].norms_sq[p];
-      total.positive[p] += totals[t].positive[p];
-      total.negative[p] += totals[t].negative[p];
-      total.zero[p] += totals[t].zero[p];
-      total.finite[p] &= totals[t].finite[p];
-    }
+  for (std::size_t t = 1; t < totals.size(); ++t) total.merge(totals[t]);
   ScanWithStatistic result;
   ScanSummaries& s = result.summaries;
   s.k = k;
   s.r = 0;
   s.tile_columns = plan.width;
   s.centre_proj.assign(k, 0.0);
-  s.norms_sq = std::move(total.norms_sq);
-  s.positive = std::move(total.positive);
-  s.negative = std::move(total.negative);
-  s.zero = std::move(total.zero);
-  s.finite = std::move(total.finite);
+  total.move_into(s);
   result.statistic = network && !spoiled.load();
   return result;
 }
