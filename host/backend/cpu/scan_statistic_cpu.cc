@@ -58,7 +58,9 @@ ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatisti
       RowTotals& mine = totals[t];
       std::vector<const float*> segment(k);
       std::vector<const std::uint16_t*> narrow_segment(narrow ? k : 0);
-      std::vector<float> converted(converts ? k * chunk : 0);
+      // Rows converted to float32 where the layout cannot convert them itself (sized on first use:
+      // float16 / bfloat16 rounds on AVX-512 never need it).
+      std::vector<float> converted;
       std::vector<float> row_buffer(converts ? plan.width : 0);
       std::vector<float> blocks_storage(
           network ? k * ((chunk + kLanes - 1) / kLanes) * kLanes + kLanes : 0);
@@ -84,6 +86,7 @@ ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatisti
                                                         blocks, bad.data(), states.data());
           }
           if (!laid) {
+            if (converts && converted.empty()) converted.resize(k * chunk);
             for (std::size_t p = 0; p < k; ++p)
               segment[p] = row_segment(view, request.rows[p], col0 + s0, sw,
                                        converted.empty() ? nullptr : converted.data() + p * chunk);
