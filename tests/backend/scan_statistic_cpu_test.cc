@@ -11,10 +11,12 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/lane_isa.h"
 #include "fedguard/dtype.h"
 #include "fedguard/error.h"
 #include "support/reference.h"
@@ -220,8 +222,10 @@ TEST(ScanStatisticCpu, ANonFiniteValueAbandonsTheStatisticAndKeepsTheSummaries) 
   }
 }
 
-// More rows than the networks take: the summaries only (pass 2 selects column by column).
-TEST(ScanStatisticCpu, BeyondTheNetworksOnlyTheSummaries) {
+// More rows than the networks take: the median and the trimmed mean by counting where the
+// processor has AVX-512 (lane_select.h), equal to pass 2's bit for bit; otherwise the summaries
+// only (pass 2 selects column by column).
+TEST(ScanStatisticCpu, BeyondTheNetworksTheStatisticByCountingElseOnlyTheSummaries) {
   std::mt19937_64 rng(test_seed());
   const Round round = make_round(rng, 2049, 40, DType::kFloat32);
   const UpdateView view = round.view();
@@ -229,11 +233,24 @@ TEST(ScanStatisticCpu, BeyondTheNetworksOnlyTheSummaries) {
   for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
   auto cpu = backend::make_cpu_backend(2, true);
   const backend::ScanRequest req = rows_only(view, rows, 0);
-  std::vector<float> out(40);
-  const backend::ScanWithStatistic got =
-      cpu->scan_with_statistic(req, ColumnStatistic::kMedian, 0, out.data());
-  EXPECT_FALSE(got.statistic);
-  expect_same_summaries(got.summaries, cpu->scan(req));
+  const bool counting = backend::cpu::lane_isa() == backend::cpu::LaneIsa::kAvx512;
+  for (auto [statistic, param] : {std::pair{ColumnStatistic::kMedian, std::size_t{0}},
+                                  std::pair{ColumnStatistic::kTrimmedMean, std::size_t{200}}}) {
+    std::vector<float> out(40, -1.0f);
+    const backend::ScanWithStatistic got =
+        cpu->scan_with_statistic(req, statistic, param, out.data());
+    expect_same_summaries(got.summaries, cpu->scan(req));
+    EXPECT_EQ(got.statistic, counting);
+    if (!got.statistic) continue;
+    backend::CoordinateAggregateRequest agg;
+    agg.updates = &view;
+    agg.rows = rows;
+    agg.statistic = statistic;
+    agg.param = param;
+    std::vector<float> want(40);
+    cpu->aggregate_coordinatewise(agg, want.data());
+    EXPECT_EQ(0, std::memcmp(out.data(), want.data(), sizeof(float) * 40));
+  }
 }
 
 TEST(ScanStatisticCpu, RefusesRequestsThatWantMoreOrAStatisticTheRowsCannotGive) {

@@ -2,9 +2,12 @@
 // Work is split into chunks of columns (each row contributes one contiguous run). For up to
 // 2048 rows, 16 columns at a time are sorted by a branch-free sorting network on lane vectors
 // (lane_blocks.h: its first stages on groups of wires held in registers; median and trimmed mean
-// only partition) and every statistic is read off the sorted columns; above that, each column is
-// gathered and selected with std::nth_element. With a mixing matrix (transforms such as clipping or
-// nearest-neighbour mixing), the chunk of mixed rows is first formed by one SGEMM.
+// only partition) and every statistic is read off the sorted columns, but for the median and the
+// trimmed mean of many rows (from 640 and 1000), selected by counting (lane_select.h, with
+// AVX-512; above 2048 rows too); Bulyan's mean above 2048 rows, or any statistic there without
+// AVX-512, gathers each column and selects with std::nth_element. With a mixing matrix (transforms
+// such as clipping or nearest-neighbour mixing), the chunk of mixed rows is first formed by one
+// SGEMM.
 #include <cblas.h>
 
 #include <algorithm>
@@ -22,6 +25,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/lane_blocks.h"
+#include "backend/cpu/lane_isa.h"
 #include "backend/cpu/tile_loader.h"
 #include "fedguard/error.h"
 #include "kernels/scan_math.h"
@@ -92,7 +96,13 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
   if (request.tile_columns) chunk = std::min(chunk, request.tile_columns);
   chunk = std::max<std::size_t>(chunk, 1);
   const auto chunks = static_cast<std::ptrdiff_t>((d + chunk - 1) / chunk);
-  const bool network = m <= kNetworkMaxRows;
+  // Lane blocks: the networks, up to kNetworkMaxRows rows; the median and the trimmed mean by
+  // counting above, where the processor has its kernel (lane_select.h).
+  const bool select_many = m > kNetworkMaxRows &&
+                           (request.statistic == ColumnStatistic::kMedian ||
+                            request.statistic == ColumnStatistic::kTrimmedMean) &&
+                           lane_isa() == LaneIsa::kAvx512;
+  const bool network = m <= kNetworkMaxRows || select_many;
   std::vector<float> mix_f(request.mix.begin(), request.mix.end());
 
 #pragma omp parallel num_threads(threads)
@@ -106,7 +116,7 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
         network ? m * ((chunk + kLanes - 1) / kLanes) * kLanes + kLanes : 0);
     float* const blocks = aligned_lines(blocks_storage.data());
     std::vector<std::uint32_t> bad((chunk + kLanes - 1) / kLanes);
-    std::vector<float> column(network ? 0 : m);
+    std::vector<float> column(network && !select_many ? 0 : m);
     std::vector<float> scratch(chunk);
 #pragma omp for schedule(dynamic, 4)
     for (std::ptrdiff_t ci = 0; ci < chunks; ++ci) {
@@ -130,14 +140,23 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
                     mixed_rows.data(), static_cast<int>(w));
         for (std::size_t p = 0; p < m; ++p) segment[p] = mixed_rows.data() + p * w;
       }
+      bool done = false;
       if (network) {
         // The lane-block layout of the whole chunk first, reading each row's run in order:
         // taking 16 values from each of m rows in turn defeats the hardware prefetchers (m
         // streams) and left every load waiting on memory (perf, 2026-12-03).
         layout_lane_blocks(segment.data(), m, w, blocks, bad.data());
-        statistic_of_lane_blocks(blocks, m, w, bad.data(), request.statistic, request.param,
-                                 out + col0);
-      } else {
+        // Above the networks' rows a block with a NaN or an Inf (mixed rows can overflow) sends
+        // the chunk to the per-column selection below, as before the counting kernel.
+        const std::size_t nblocks = (w + kLanes - 1) / kLanes;
+        done = !select_many ||
+               std::none_of(bad.begin(), bad.begin() + static_cast<std::ptrdiff_t>(nblocks),
+                            [](std::uint32_t b) { return b != 0; });
+        if (done)
+          statistic_of_lane_blocks(blocks, m, w, bad.data(), request.statistic, request.param,
+                                   out + col0);
+      }
+      if (!done) {
         for (std::size_t j = 0; j < w; ++j) {
           for (std::size_t p = 0; p < m; ++p) column[p] = segment[p][j];
           out[col0 + j] = kernels::saturate(

@@ -13,8 +13,10 @@
 #endif
 
 #include "backend/cpu/lane_isa.h"
+#include "backend/cpu/lane_select.h"
 #include "backend/cpu/selection_network.h"
 #include "fedguard/dtype.h"
+#include "fedguard/error.h"
 #include "kernels/scan_math.h"
 
 namespace fedguard::backend::cpu {
@@ -613,10 +615,32 @@ void statistic_of_lane_blocks(float* blocks, std::size_t m, std::size_t w, const
   const bool partition = statistic != ColumnStatistic::kBulyanMean;
   const std::size_t b = statistic == ColumnStatistic::kMedian ? (m - 1) / 2 : param;
   const std::size_t nblocks = (w + kLanes - 1) / kLanes;
+  // The median and the trimmed mean of many rows by counting (lane_select.h), where the
+  // processor has its kernel.
+  const bool select = statistic == ColumnStatistic::kMedian && m >= kSelectMinRows;
+  const bool select_trimmed =
+      statistic == ColumnStatistic::kTrimmedMean && m >= kSelectTrimmedMinRows;
   for (std::size_t jb = 0; jb < nblocks; ++jb) {
     float* block = blocks + jb * m * kLanes;
     const std::size_t j0 = jb * kLanes;
     const std::size_t lanes = std::min(kLanes, w - j0);
+    float lower[kLanes], upper[kLanes];
+    if (select && !bad[jb] && select_lane_ranks(block, m, (m - 1) / 2, m / 2, lower, upper)) {
+      // The same value as the network's: the middle one, or the mean of the two in float64.
+      for (std::size_t l = 0; l < lanes; ++l)
+        out[j0 + l] = saturate(m % 2 ? static_cast<double>(lower[l])
+                                     : 0.5 * (static_cast<double>(lower[l]) + upper[l]));
+      continue;
+    }
+    double middle[kLanes];
+    if (select_trimmed && !bad[jb] && trimmed_sum_lanes(block, m, param, middle)) {
+      const double count = static_cast<double>(m - 2 * param);
+      for (std::size_t l = 0; l < lanes; ++l) out[j0 + l] = saturate(middle[l] / count);
+      continue;
+    }
+    FEDGUARD_EXPECTS(m <= kNetworkMaxRows,
+                     "statistic_of_lane_blocks: " << m << " rows take the networks only up to "
+                                                  << kNetworkMaxRows);
     if (partition && !bad[jb]) {
       sort_lanes(block, cached_partition_network(m, b));
       double sums[kLanes];

@@ -23,6 +23,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/lane_blocks.h"
+#include "backend/cpu/lane_isa.h"
 #include "backend/cpu/row_stats.h"
 #include "backend/cpu/tile_loader.h"
 
@@ -34,7 +35,13 @@ ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatisti
   const UpdateView& view = *request.updates;
   const std::size_t k = request.rows.size(), d = view.cols();
   const ScanTiles plan = scan_tiles(request, threads);
-  const bool network = k > 0 && k <= kNetworkMaxRows;
+  // The lane blocks' statistics: the networks up to kNetworkMaxRows rows, and above, the
+  // median and the trimmed mean by counting where the processor has its kernel (lane_select.h);
+  // a block with a NaN or an Inf abandons the statistic here anyway.
+  const bool network =
+      k > 0 && (k <= kNetworkMaxRows || ((statistic == ColumnStatistic::kMedian ||
+                                          statistic == ColumnStatistic::kTrimmedMean) &&
+                                         lane_isa() == LaneIsa::kAvx512));
   // Chunks of a tile: about 1 MiB of lane blocks (pass 2's chunk), a multiple of the lanes so
   // that only a tile's last chunk has a tail; the whole tile where it fits.
   const std::size_t per_chunk = (std::size_t{1} << 18) / std::max<std::size_t>(k, 1);
