@@ -296,9 +296,15 @@ EngineConfig EngineConfig::for_round(std::size_t n, std::size_t left, std::strin
       preset.f ? *preset.f
                : static_cast<std::size_t>(std::floor(preset.f_fraction * static_cast<double>(n)));
   // The attackers detection removed need no trimming: every client the trimmed mean drops is
-  // information lost, and with label-skewed clients a bias (measured: docs/evaluation.md).
-  const std::size_t undetected =
+  // information lost, and with label-skewed clients a bias (measured: docs/evaluation.md). But
+  // when detection names most of a coalition, some of its members may be among the clients it
+  // kept: f_floor keeps a share of f (0 by default; measured: docs/evaluation.md, "A floor under
+  // the preset's f").
+  const auto kept_share =
+      static_cast<std::size_t>(std::floor(preset.f_floor * static_cast<double>(wanted)));
+  const std::size_t lowered =
       detected >= wanted ? std::min<std::size_t>(wanted, 1) : wanted - detected;
+  const std::size_t undetected = std::max(lowered, kept_share);
   // Trimmed mean with trim f needs more than 2f clients; NNM needs more than f.
   const std::size_t most = left == 0 ? 0 : (left - 1) / 2;
   const std::size_t f = std::min(undetected, most);
@@ -306,7 +312,11 @@ EngineConfig EngineConfig::for_round(std::size_t n, std::size_t left, std::strin
     *note = "preset recommended: f lowered from " + std::to_string(wanted) + " to " +
             std::to_string(f) + " (";
     if (undetected < wanted)
-      *note += "detection rejected " + std::to_string(detected) + (f < undetected ? "; " : ")");
+      *note += "detection rejected " + std::to_string(detected) +
+               (undetected == kept_share && kept_share > lowered
+                    ? "; f_floor keeps " + std::to_string(kept_share)
+                    : std::string()) +
+               (f < undetected ? "; " : ")");
     if (f < undetected)
       *note +=
           std::to_string(left) + " clients left after detection; trimmed_mean needs more than 2f)";
@@ -341,14 +351,22 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
     } else {
       c = recommended(std::nullopt);
     }
+    if (j.contains("f_floor")) {
+      const nlohmann::json& v = j.at("f_floor");
+      FEDGUARD_EXPECTS(v.is_number() && v.get<double>() >= 0 && v.get<double>() <= 1,
+                       "config \"f_floor\" must be a number in [0, 1], got " << v.dump());
+      c.preset.f_floor = v.get<double>();
+    }
   } else {
-    for (const char* key : {"f", "f_fraction"})
+    for (const char* key : {"f", "f_fraction", "f_floor"})
       FEDGUARD_EXPECTS(
           !j.contains(key),
           "config \"" << key << "\" belongs to a preset: add \"preset\": \"recommended\"");
   }
   for (const auto& item : j.items()) {
-    if (item.key() == "preset" || item.key() == "f" || item.key() == "f_fraction") continue;
+    if (item.key() == "preset" || item.key() == "f" || item.key() == "f_fraction" ||
+        item.key() == "f_floor")
+      continue;
     const std::string& key = item.key();
     const nlohmann::json& v = item.value();
     if (key == "backend") {
@@ -427,7 +445,7 @@ EngineConfig EngineConfig::from_json_value(const nlohmann::json& j) {
               << key << "\" (known: backend, precision, tile_columns, "
               << "threads, duplicate_ids, reject_all_zero, sketch_dim, sketch_seed, filters, "
               << "transforms, aggregator, combine, reputation, detection, "
-              << "monitoring, preset, f, f_fraction)");
+              << "monitoring, preset, f, f_fraction, f_floor)");
     }
   }
   c.validate();
@@ -469,6 +487,7 @@ nlohmann::json EngineConfig::to_json() const {
       p["f"] = *preset.f;
     else
       p["f_fraction"] = preset.f_fraction;
+    p["f_floor"] = preset.f_floor;
     return p;
   }
   return j;

@@ -196,12 +196,18 @@ struct DetectionSpec {
 
 /// A named policy that needs no tuning (docs/config.md, "preset"). "recommended": the detection
 /// stage, then NNM and the coordinate-wise trimmed mean with f; f is the given `f` or
-/// floor(f_fraction n) of the round's n, lowered where the clients left after detection are too
-/// few (the result says so in `notes`).
+/// floor(f_fraction n) of the round's n, lowered by the clients detection rejected but not below
+/// floor(f_floor f), and where the clients left after detection are too few (the result says so
+/// in `notes`).
 struct PresetSpec {
   std::string name;              ///< empty: no preset
   std::optional<std::size_t> f;  ///< malicious clients assumed per round
   double f_fraction = 0.2;       ///< used when f is not given
+  /// The share of f the aggregator keeps however many clients detection rejected: a margin for
+  /// the members of a mostly caught coalition that detection missed (docs/detection.md, "The
+  /// preset and small rounds"). In [0, 1]; 0 (the default: measured, not adopted) lowers f by
+  /// every rejection, at least 1 kept.
+  double f_floor = 0;
 };
 
 struct EngineConfig {
@@ -229,7 +235,9 @@ struct EngineConfig {
   /// which rejected `detected` of them: filters, transforms and aggregator with the round's f,
   /// and a note when f was lowered. The f attackers the aggregator must withstand are those
   /// detection let through: f - detected, but at least one (a margin for a false alarm among
-  /// the detected, whose place an evader could hold) when f >= 1.
+  /// the detected, whose place an evader could hold) when f >= 1, and at least
+  /// floor(preset.f_floor f) (a margin for the members of a mostly caught coalition that
+  /// detection missed).
   EngineConfig for_round(std::size_t n, std::size_t left, std::string* note,
                          std::size_t detected = 0) const;
 

@@ -35,14 +35,22 @@ from ._core import (
 __version__ = version()
 
 
-def recommended_policy(f: Optional[int] = None, *, f_fraction: Optional[float] = None) -> dict:
+def recommended_policy(
+    f: Optional[int] = None,
+    *,
+    f_fraction: Optional[float] = None,
+    f_floor: Optional[float] = None,
+) -> dict:
     """The preset that needs no tuning (docs/detection.md): the calibrated detection stage,
     then NNM and the trimmed mean with ``f``, as a config dict for ``fedguard.Engine``.
 
     Args:
-        f: malicious clients assumed per round; lowered where a round is too small for it
-            (the result's ``notes`` say so).
+        f: malicious clients assumed per round; lowered by the clients detection rejected and
+            where a round is too small for it (the result's ``notes`` say so).
         f_fraction: instead of f, the fraction of each round's clients (default 0.2).
+        f_floor: the share of f kept however many clients detection rejected (default 0: a
+            margin for the members of a mostly caught coalition that detection missed;
+            docs/evaluation.md, "A floor under the preset's f").
     """
     if f is not None and f_fraction is not None:
         raise ValueError("give f or f_fraction, not both")
@@ -55,6 +63,14 @@ def recommended_policy(f: Optional[int] = None, *, f_fraction: Optional[float] =
         if not isinstance(f_fraction, numbers.Real) or not 0 <= float(f_fraction) < 0.5:
             raise ValueError(f"f_fraction must be in [0, 0.5), got {f_fraction!r}")
         policy["f_fraction"] = float(f_fraction)
+    if f_floor is not None:
+        if (
+            isinstance(f_floor, bool)
+            or not isinstance(f_floor, numbers.Real)
+            or not 0 <= float(f_floor) <= 1
+        ):
+            raise ValueError(f"f_floor must be in [0, 1], got {f_floor!r}")
+        policy["f_floor"] = float(f_floor)
     return policy
 
 

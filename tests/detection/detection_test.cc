@@ -2075,9 +2075,53 @@ TEST(DetectionEngine, PresetDegradesForSmallRoundsAndSaysSo) {
   EXPECT_TRUE(skipped);
 }
 
+// The preset's f after detection (EngineConfig::for_round): lowered by the clients detection
+// rejected, but not below floor(f_floor f) (here 0.25; 0 by default), nor below 1; then by the
+// clients left (trimmed mean needs more than 2f); the note says which.
+TEST(DetectionEngine, PresetKeepsAShareOfFAfterDetection) {
+  auto f_of = [](const EngineConfig& c) {
+    return c.aggregator.params.at("trim").get<std::size_t>();
+  };
+  EngineConfig c = EngineConfig::recommended(std::size_t{40});
+  c.preset.f_floor = 0.25;
+  for (std::size_t detected : {0, 3, 29, 30, 31, 37, 40, 55}) {
+    std::string note;
+    const EngineConfig r = c.for_round(200, 200 - detected, &note, detected);
+    const std::size_t want = std::max<std::size_t>(detected >= 40 ? 1 : 40 - detected, 10);
+    EXPECT_EQ(f_of(r), want) << detected;
+    EXPECT_EQ(r.transforms.at(0).params.at("f").get<std::size_t>(), want) << detected;
+    EXPECT_EQ(note.find("f_floor keeps 10") != std::string::npos, detected > 30) << note;
+    if (detected > 0) {
+      EXPECT_NE(note.find("f lowered from 40 to " + std::to_string(want)), std::string::npos)
+          << note;
+    }
+  }
+  EngineConfig old = c;
+  old.preset.f_floor = 0;  // the default: every rejection lowers f, at least 1 kept
+  EXPECT_EQ(EngineConfig::recommended(std::size_t{40}).preset.f_floor, 0.0);
+  EXPECT_EQ(f_of(old.for_round(200, 163, nullptr, 37)), 3u);
+  EXPECT_EQ(f_of(old.for_round(200, 150, nullptr, 50)), 1u);
+  old.preset.f_floor = 1;  // detection lowers nothing
+  EXPECT_EQ(f_of(old.for_round(200, 163, nullptr, 37)), 40u);
+  // The clients left still bound it: 15 left -> at most 7.
+  std::string note;
+  EXPECT_EQ(f_of(c.for_round(200, 15, &note, 37)), 7u);
+  EXPECT_NE(note.find("15 clients left after detection"), std::string::npos) << note;
+}
+
 TEST(DetectionEngine, PresetJsonRoundTripsAndRejectsMixedKeys) {
   const EngineConfig c = EngineConfig::from_json(R"({"preset": "recommended", "f_fraction": 0.1})");
   EXPECT_EQ(EngineConfig::from_json(c.to_json().dump()).to_json(), c.to_json());
+  // f_floor: read with the preset, written back, range-checked, refused without the preset.
+  const EngineConfig floor =
+      EngineConfig::from_json(R"({"preset": "recommended", "f": 40, "f_floor": 0.5})");
+  EXPECT_EQ(floor.preset.f_floor, 0.5);
+  EXPECT_EQ(c.preset.f_floor, 0.0);
+  EXPECT_EQ(EngineConfig::from_json(floor.to_json().dump()).to_json(), floor.to_json());
+  for (const char* bad : {R"({"preset": "recommended", "f_floor": -0.1})",
+                          R"({"preset": "recommended", "f_floor": 1.5})",
+                          R"({"preset": "recommended", "f_floor": "0.2"})", R"({"f_floor": 0.2})"})
+    EXPECT_THROW(EngineConfig::from_json(bad), Error) << bad;
   EXPECT_THROW(
       EngineConfig::from_json(R"({"preset": "recommended", "aggregator": {"rule": "mean"}})"),
       Error);

@@ -280,6 +280,15 @@ def test_recommended_policy():
             fedguard.recommended_policy(bad)
     with pytest.raises(ValueError):
         fedguard.recommended_policy(f_fraction=0.6)
+    assert fedguard.recommended_policy(40, f_floor=0.5) == {
+        "preset": "recommended", "f": 40, "f_floor": 0.5}
+    for bad in (-0.1, 1.5, "0.2", True):
+        with pytest.raises(ValueError):
+            fedguard.recommended_policy(40, f_floor=bad)
+    # The engine reads it (and refuses it out of range, as the C++ config does).
+    fedguard.Engine(fedguard.recommended_policy(4, f_floor=0.0))
+    with pytest.raises(fedguard.Error):
+        fedguard.Engine({"preset": "recommended", "f": 4, "f_floor": 2})
     rng = np.random.default_rng(7)
     x = rng.normal(size=(12, 50)).astype(np.float32)
     x[-1] = 1e3  # far above 3x the median norm
