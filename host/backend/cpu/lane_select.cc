@@ -207,11 +207,11 @@ __attribute__((target("avx512f"))) void bracket_ranks(float* block, std::size_t 
   }
 }
 
-// lower[l] and upper[l], ranks k1 and k2 of lane l, from the values its bracket holds.
+// lower[l] and upper[l], the keys at ranks k1 and k2 of lane l, from those its bracket holds.
 __attribute__((target("avx512f"))) void select_in_brackets(const std::uint32_t* keys, std::size_t m,
                                                            const Brackets& b, std::size_t k1,
-                                                           std::size_t k2, float* lower,
-                                                           float* upper) {
+                                                           std::size_t k2, std::uint32_t* lower,
+                                                           std::uint32_t* upper) {
   const __m512i one = _mm512_set1_epi32(1);
   alignas(64) std::uint32_t lo[16], hi[16];
   alignas(64) std::int32_t below_lo[16];
@@ -236,16 +236,16 @@ __attribute__((target("avx512f"))) void select_in_brackets(const std::uint32_t* 
   }
   for (std::size_t l = 0; l < 16; ++l) {
     if (!((gather >> l) & 1)) {
-      lower[l] = upper[l] = value_of_key(lo[l]);
+      lower[l] = upper[l] = lo[l];
       continue;
     }
     std::uint32_t* v = held.data() + l * m;
     const std::size_t a = k1 - static_cast<std::size_t>(below_lo[l]);
     const std::size_t c = k2 - static_cast<std::size_t>(below_lo[l]);
     std::nth_element(v, v + a, v + count[l]);
-    lower[l] = value_of_key(v[a]);
     if (c != a) std::nth_element(v + a + 1, v + c, v + count[l]);
-    upper[l] = value_of_key(v[c]);
+    lower[l] = v[a];
+    upper[l] = v[c];
   }
 }
 
@@ -254,7 +254,12 @@ __attribute__((target("avx512f"))) void select_avx512(float* block, std::size_t 
   const std::size_t first[1] = {k1}, last[1] = {k2};
   Brackets b[1];
   bracket_ranks(block, m, first, last, b);
-  select_in_brackets(reinterpret_cast<const std::uint32_t*>(block), m, b[0], k1, k2, lower, upper);
+  std::uint32_t low[16], high[16];
+  select_in_brackets(reinterpret_cast<const std::uint32_t*>(block), m, b[0], k1, k2, low, high);
+  for (std::size_t l = 0; l < 16; ++l) {
+    lower[l] = value_of_key(low[l]);
+    upper[l] = value_of_key(high[l]);
+  }
 }
 
 // The float64 sum of ranks [t, m - t) of each lane: the values strictly between the t-th and
@@ -267,10 +272,10 @@ __attribute__((target("avx512f"))) void trimmed_sum_avx512(float* block, std::si
   Brackets b[2];
   bracket_ranks(block, m, ranks, ranks, b);
   const auto* keys = reinterpret_cast<const std::uint32_t*>(block);
-  float low[16], high[16], unused[16];
-  select_in_brackets(keys, m, b[0], t, t, low, unused);
-  select_in_brackets(keys, m, b[1], m - 1 - t, m - 1 - t, high, unused);
-  const __m512i klow = key_of(_mm512_loadu_ps(low)), khigh = key_of(_mm512_loadu_ps(high));
+  alignas(64) std::uint32_t low[16], high[16];
+  select_in_brackets(keys, m, b[0], t, t, low, low);
+  select_in_brackets(keys, m, b[1], m - 1 - t, m - 1 - t, high, high);
+  const __m512i klow = _mm512_load_si512(low), khigh = _mm512_load_si512(high);
   const __m512i one = _mm512_set1_epi32(1);
   __m512d sum_a = _mm512_setzero_pd(), sum_b = sum_a;  // lanes 0-7, 8-15
   __m512i up_to_low = _mm512_setzero_si512(), below_high = up_to_low;
@@ -296,19 +301,17 @@ __attribute__((target("avx512f"))) void trimmed_sum_avx512(float* block, std::si
   _mm512_store_si512(lt, below_high);
   const auto first = static_cast<std::int64_t>(t), end = static_cast<std::int64_t>(m - t);
   for (std::size_t l = 0; l < 16; ++l) {
-    std::uint32_t bl, bh;
-    std::memcpy(&bl, low + l, sizeof bl);
-    std::memcpy(&bh, high + l, sizeof bh);
-    if (bl == bh) {  // one value fills every middle rank
-      sums[l] = static_cast<double>(end - first) * static_cast<double>(low[l]);
+    const double low_value = value_of_key(low[l]), high_value = value_of_key(high[l]);
+    if (low[l] == high[l]) {  // one value fills every middle rank
+      sums[l] = static_cast<double>(end - first) * low_value;
       continue;
     }
     // Middle ranks held by the low value: [first, min(#(x <= low), end)); by the high one:
     // [max(#(x < high), first), end).
     const std::int64_t n_low = std::min<std::int64_t>(le[l], end) - first;
     const std::int64_t n_high = end - std::max<std::int64_t>(lt[l], first);
-    sums[l] = inner[l] + static_cast<double>(n_low) * static_cast<double>(low[l]) +
-              static_cast<double>(n_high) * static_cast<double>(high[l]);
+    sums[l] = inner[l] + static_cast<double>(n_low) * low_value +
+              static_cast<double>(n_high) * high_value;
   }
 }
 #undef FEDGUARD_AVX512
