@@ -77,27 +77,40 @@ constexpr std::size_t kGroup = 8;
 static_assert(kernels::kCentreRowChunk % kGroup == 0, "a group of rows spans two centre chunks");
 static_assert(kGroup == kCentreGroup, "step 3 takes the groups of step 1");
 
-// The rows of the group after this one (their bytes in the caller's memory), which step 1's
-// sweep prefetches while it reads this group's: a tile holds a short run of each row (5 KiB at
-// n = 100), too short for the hardware prefetchers to get ahead of. Pass 1 with the Gram at
-// 100 x 1e6: 201 -> 190 ms on one thread, 103 -> 99 on two (2026-12-05; into L1 instead: 193 /
-// 102).
-struct NextRows {
+// Rows that step 1's sweep prefetches into L2 while it reads others (their bytes in the
+// caller's memory, or in the tile for a converted row), spread evenly over the sweep's steps:
+// a tile holds a short run of each row (5 KiB at n = 100), too short for the hardware
+// prefetchers to get ahead of.
+struct RowsAhead {
   const void* rows[kGroup];
   std::size_t bytes[kGroup];
-  std::size_t m = 0, max_bytes = 0;
+  std::size_t m = 0;
 
-  // Prefetches span `span` of `spans`: an equal share of every row's cache lines.
-  void prefetch(std::size_t i, std::size_t span, std::size_t spans) const {
+  void add(const void* row, std::size_t n_bytes) {
+    if (m < kGroup) rows[m] = row, bytes[m++] = n_bytes;
+  }
+};
+
+// Walks the lines of a RowsAhead, so many a step.
+class PrefetchCursor {
+ public:
+  PrefetchCursor(const RowsAhead& ahead, std::size_t steps) : ahead_(ahead) {
+    std::size_t lines = 0;
+    for (std::size_t r = 0; r < ahead.m; ++r) lines += (ahead.bytes[r] + 63) / 64;
+    per_step_ = steps > 0 ? (lines + steps - 1) / steps : 0;
+  }
+  void step() {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (i >= m || spans == 0) return;
-    const std::size_t per_span = (max_bytes / 64 + spans) / spans;
-    for (std::size_t l = span * per_span; l < (span + 1) * per_span && l * 64 < bytes[i]; ++l)
-      _mm_prefetch(static_cast<const char*>(rows[i]) + l * 64, _MM_HINT_T1);
-#else
-    (void)i, (void)span, (void)spans;
+    for (std::size_t q = 0; q < per_step_ && row_ < ahead_.m; ++q) {
+      _mm_prefetch(static_cast<const char*>(ahead_.rows[row_]) + line_ * 64, _MM_HINT_T1);
+      if (++line_ * 64 >= ahead_.bytes[row_]) line_ = 0, ++row_;
+    }
 #endif
   }
+
+ private:
+  const RowsAhead& ahead_;
+  std::size_t per_step_ = 0, row_ = 0, line_ = 0;
 };
 
 // Step 1's sweep of up to kGroup rows (m of them), fused so that each row is read once from
@@ -120,60 +133,125 @@ void load_rows_generic(const float* const src[kGroup], std::size_t m, std::size_
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-// One group of eight values of one row into its running sums (row_stats_avx2's) and, with
-// kPart, into its chunk's float64 column sums.
-template <bool kPart>
-__attribute__((target("avx2"), always_inline)) inline void load_step(RowStatsAvx2& s,
-                                                                     const float* src, double* part,
-                                                                     std::size_t j) {
-  const __m256 x = _mm256_loadu_ps(src + j);
-  row_stats_step(s, x);
-  if (kPart) {
-    const __m256d x_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
-    const __m256d x_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
-    _mm256_storeu_pd(part + j, _mm256_add_pd(_mm256_loadu_pd(part + j), x_lo));
-    _mm256_storeu_pd(part + j + 4, _mm256_add_pd(_mm256_loadu_pd(part + j + 4), x_hi));
-  }
-}
-
-// The rows take turns kSpan columns at a time, so that the memory streams them all at once: one
-// row after the other ran at about 9 GB/s on one thread, eight rows interleaved at about 13 (the
-// hardware prefetchers follow several streams; n = 100, d = 1e6, 2026-12-04).
-template <bool kPart>
-__attribute__((target("avx2"))) void load_rows_avx2(const float* const src[kGroup], std::size_t m,
-                                                    std::size_t w, double* part,
-                                                    RowStats out[kGroup], const NextRows& next) {
-  constexpr std::size_t kL = RowLanes::kL, kSpan = 64;
-  const std::size_t spans = w / kSpan;
-  RowStatsAvx2 s[kGroup];
-  for (std::size_t i = 0; i < m; ++i) row_stats_zero(s[i]);
-  std::size_t j0 = 0;
-  for (std::size_t span = 0; j0 + kSpan <= w; j0 += kSpan, ++span)
-    for (std::size_t i = 0; i < m; ++i) {
-      next.prefetch(i, span, spans);
-      RowStatsAvx2 r = s[i];
-      for (std::size_t j = j0; j < j0 + kSpan; j += kL) load_step<kPart>(r, src[i], part, j);
-      s[i] = r;
+// The vector sweeps take kR (<= 4) rows in lockstep, a register of each a step, so that every
+// step has kR independent chains of sums in flight and the chunk's column sums are loaded and
+// stored once for the kR rows (each column still adds its rows in row order), while they
+// prefetch the rows the next sweep reads. Until 2026-12-07 the rows took turns 64 columns at a
+// time, eight of them, prefetching the next group: at 100 x 1e6 on one thread of the AMD Zen 5
+// VM, step 1 took 57-60 ms against a 19 ms read of the matrix in the same tile order (its
+// prefetching made no difference); in lockstep 20-25 ms with AVX-512, and the AVX2 sweep
+// (timed there under FEDGUARD_CPU_LANES=avx2) 44-52 -> 29-31 ms
+// (bench/results/scan_lockstep_2026-12-07/).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <std::size_t kR, bool kPart>
+struct SweepAvx2 {
+  __attribute__((target("avx2"))) static void run(const float* const src[], std::size_t w,
+                                                  double* part, RowStats out[],
+                                                  const RowsAhead& ahead) {
+    constexpr std::size_t kStep = RowLanes::kL;
+    RowStatsAvx2 s[kR];
+    for (std::size_t i = 0; i < kR; ++i) row_stats_zero(s[i]);
+    PrefetchCursor cursor(ahead, w / kStep);
+    std::size_t j = 0;
+    for (; j + kStep <= w; j += kStep) {
+      cursor.step();
+      __m256d p_lo, p_hi;
+      if (kPart) p_lo = _mm256_loadu_pd(part + j), p_hi = _mm256_loadu_pd(part + j + 4);
+      for (std::size_t i = 0; i < kR; ++i) {
+        const __m256 x = _mm256_loadu_ps(src[i] + j);
+        row_stats_step(s[i], x);
+        if (kPart) {
+          p_lo = _mm256_add_pd(p_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+          p_hi = _mm256_add_pd(p_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+        }
+      }
+      if (kPart) _mm256_storeu_pd(part + j, p_lo), _mm256_storeu_pd(part + j + 4, p_hi);
     }
-  for (std::size_t i = 0; i < m; ++i) {
-    std::size_t j = j0;
-    for (; j + kL <= w; j += kL) load_step<kPart>(s[i], src[i], part, j);
-    if (kPart)
-      for (std::size_t t = j; t < w; ++t) part[t] += src[i][t];
-    out[i] = row_lanes(s[i]).finish(src[i], j, w);
+    for (std::size_t i = 0; i < kR; ++i) {
+      if (kPart)
+        for (std::size_t t = j; t < w; ++t) part[t] += src[i][t];
+      out[i] = row_lanes(s[i]).finish(src[i], j, w);
+    }
+  }
+};
+
+template <std::size_t kR, bool kPart>
+struct SweepAvx512 {
+  __attribute__((target("avx512f"))) static void run(const float* const src[], std::size_t w,
+                                                     double* part, RowStats out[],
+                                                     const RowsAhead& ahead) {
+    constexpr std::size_t kStep = 16;
+    RowStatsAvx512 s[kR];
+    for (std::size_t i = 0; i < kR; ++i) row_stats_zero(s[i]);
+    PrefetchCursor cursor(ahead, w / kStep);
+    std::size_t j = 0;
+    for (; j + kStep <= w; j += kStep) {
+      cursor.step();
+      __m512d p_lo, p_hi;
+      if (kPart) p_lo = _mm512_loadu_pd(part + j), p_hi = _mm512_loadu_pd(part + j + 8);
+      for (std::size_t i = 0; i < kR; ++i) {
+        const __m512 x = _mm512_loadu_ps(src[i] + j);
+        row_stats_step(s[i], x);
+        if (kPart) {
+          p_lo = _mm512_add_pd(p_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+          p_hi = _mm512_add_pd(
+              p_hi,
+              _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))));
+        }
+      }
+      if (kPart) _mm512_storeu_pd(part + j, p_lo), _mm512_storeu_pd(part + j + 8, p_hi);
+    }
+    for (std::size_t i = 0; i < kR; ++i) {
+      if (kPart)
+        for (std::size_t t = j; t < w; ++t) part[t] += src[i][t];
+      RowStatsState state;
+      row_stats_store(s[i], state);
+      out[i] = finish_row_stats(state, src[i] + j, w - j);
+    }
+  }
+};
+#pragma GCC diagnostic pop
+
+// A group in sweeps of four rows; each sweep prefetches the four rows after it (this group's
+// others, else the next group's first).
+template <template <std::size_t, bool> class Sweep, bool kPart>
+void load_rows_in_fours(const float* const src[kGroup], std::size_t m, std::size_t w, double* part,
+                        RowStats out[kGroup], const RowsAhead& next) {
+  constexpr std::size_t kR = 4;
+  static_assert(kGroup == 2 * kR, "a group is two sweeps");
+  for (std::size_t i0 = 0; i0 < m; i0 += kR) {
+    RowsAhead ahead;
+    for (std::size_t i = i0 + kR; i < m && ahead.m < kR; ++i) ahead.add(src[i], w * sizeof(float));
+    for (std::size_t i = 0; i < next.m && ahead.m < kR; ++i) ahead.add(next.rows[i], next.bytes[i]);
+    switch (std::min(kR, m - i0)) {
+      case 4:
+        Sweep<4, kPart>::run(src + i0, w, part, out + i0, ahead);
+        break;
+      case 3:
+        Sweep<3, kPart>::run(src + i0, w, part, out + i0, ahead);
+        break;
+      case 2:
+        Sweep<2, kPart>::run(src + i0, w, part, out + i0, ahead);
+        break;
+      default:
+        Sweep<1, kPart>::run(src + i0, w, part, out + i0, ahead);
+    }
   }
 }
 #endif
 
 void load_rows(const float* const src[kGroup], std::size_t m, std::size_t w, double* part,
-               RowStats out[kGroup], const NextRows& next) {
+               RowStats out[kGroup], const RowsAhead& next) {
 #if defined(__x86_64__) && defined(__GNUC__)
   switch (lane_isa()) {
-    // An AVX-512 sweep measured no faster (memory-bound; 7% slower at n = 10 on Zen 4's
-    // double-pumped registers; 2026-12-05), so AVX-512 processors run the AVX2 one.
     case LaneIsa::kAvx512:
+      (part ? load_rows_in_fours<SweepAvx512, true>
+            : load_rows_in_fours<SweepAvx512, false>)(src, m, w, part, out, next);
+      return;
     case LaneIsa::kAvx2:
-      (part ? load_rows_avx2<true> : load_rows_avx2<false>)(src, m, w, part, out, next);
+      (part ? load_rows_in_fours<SweepAvx2, true>
+            : load_rows_in_fours<SweepAvx2, false>)(src, m, w, part, out, next);
       return;
     case LaneIsa::kSse2:
       break;
@@ -366,13 +444,12 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       row[m++] = p;
     }
     if (m == 0) continue;
-    NextRows next;
+    RowsAhead next;
     for (std::size_t p = p0 + kGroup; p < std::min(k, p0 + 2 * kGroup); ++p) {
       if (!acc.finite[p]) continue;
       const ClientUpdate& c = view.client(request.rows[p]);
-      next.bytes[next.m] = w * dtype_size(c.dtype);
-      next.max_bytes = std::max(next.max_bytes, next.bytes[next.m]);
-      next.rows[next.m++] = static_cast<const unsigned char*>(c.data) + col0 * dtype_size(c.dtype);
+      next.add(static_cast<const unsigned char*>(c.data) + col0 * dtype_size(c.dtype),
+               w * dtype_size(c.dtype));
     }
     RowStats st[kGroup];
     load_rows(src, m, w, request.gram ? parts + p0 / kChunk * w : nullptr, st, next);
