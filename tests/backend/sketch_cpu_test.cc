@@ -95,6 +95,36 @@ TEST(CountSketch, ExactAgainstBruteForceAtAnyTiling) {
   }
 }
 
+// Values whose float64 sums round (normal values times 2^-40 .. 2^40, so that the order of the
+// additions shows; a row of huge ones, one turning NaN): on one thread each (row, bucket) sum
+// takes its columns in column order whatever the tiling, so the sketch must equal the brute
+// force's float64 sums bit for bit; with the AVX-512 kernel too, which adds eight rows at once
+// (13 rows: a last group of five and three padding rows).
+TEST(CountSketch, EqualsTheColumnOrderSumsBitForBitOnOneThread) {
+  std::mt19937_64 rng(test_seed());
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  std::uniform_int_distribution<int> exponent(-40, 40);
+  const std::size_t n = 13, d = 3001, q = 256;
+  std::vector<float> data(n * d);
+  for (float& x : data) x = std::ldexp(value(rng), exponent(rng));
+  for (std::size_t j = 0; j < d; ++j) data[5 * d + j] = std::ldexp(value(rng), 100);
+  data[9 * d + 1500] = std::numeric_limits<float>::quiet_NaN();
+  const std::uint64_t seed = 0xBADC0DEull;
+  const std::vector<double> want = brute_force(data, n, d, q, seed);
+  for (std::size_t tile : {0, 8, 333, 3001})
+    for (bool gram : {false, true}) {
+      const backend::ScanSummaries s = sketch_rows(data, n, d, q, seed, tile, 1, gram);
+      ASSERT_EQ(s.sketch.size(), n * q);
+      EXPECT_EQ(s.finite[9], 0);
+      for (std::size_t a = 0; a < n; ++a) {
+        if (a == 9) continue;
+        for (std::size_t b = 0; b < q; ++b)
+          ASSERT_EQ(s.sketch[a * q + b], want[a * q + b])
+              << "tile " << tile << " gram " << gram << " row " << a << " bucket " << b;
+      }
+    }
+}
+
 // S(a x + b y) = a S(x) + b S(y): exact for dyadic rows and coefficients (the row a x + b y is
 // exact in float32 here, and so are the float64 sums).
 TEST(CountSketch, IsLinear) {

@@ -265,6 +265,9 @@ struct Accumulators : RowTotals {
   std::vector<double> gram, centre_proj, ref_proj, centre_ref, ref_gram;
   std::vector<std::vector<double>> subset_grams;
   std::vector<double> sketch;
+  // The AVX-512 count sketch's sums, [row group of eight][bucket][row in the group]; moved into
+  // `sketch` when the worker is done (fold_sketch_lines).
+  std::vector<double> sketch_lines;
   double centre_sq = 0;
 
   Accumulators(std::size_t k, std::size_t r, bool gram_wanted, std::size_t subsets,
@@ -382,6 +385,67 @@ class WorkspaceLease {
 // at a time share each column's bucket and sign loads and keep four independent chains of adds
 // in flight: 0.55 ns per value against 0.78 one row at a time (single thread, n = 100, d = 1e6,
 // q = 256; bench/results/sketch_2026-12-04.md). Scatter-bound: the count sketch is O(n d).
+#if defined(__x86_64__) && defined(__GNUC__)
+// Eight rows' values of eight columns, transposed: c[t][i] = r[i][t].
+__attribute__((target("avx"), always_inline)) inline void transpose8x8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// Step 1b for eight rows with AVX-512: eight columns of the eight rows are loaded and transposed
+// in registers, and each column adds one vector (its eight rows' signed values in float64) into
+// its bucket's line of `lines` ([bucket][row]). Every (row, bucket) sum still takes its columns
+// in column order, as the scalar loop's: the sketch is the same bit for bit. A scalar scatter
+// costs a load, an add and a store per value; here one of each per eight. 100 x 1e6, k = 256,
+// one thread: (the record's numbers) bench/results/scan_lockstep_2026-12-07/.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) void count_sketch_rows8_avx512(const float* const rows[8],
+                                                                  std::size_t w,
+                                                                  const std::uint32_t* bucket,
+                                                                  const float* sign,
+                                                                  double* lines) {
+  std::size_t j = 0;
+  for (; j + 8 <= w; j += 8) {
+    __m256 c[8];
+    for (int i = 0; i < 8; ++i) c[i] = _mm256_loadu_ps(rows[i] + j);
+    transpose8x8(c);
+    for (int t = 0; t < 8; ++t) {
+      double* line = lines + std::size_t{bucket[j + t]} * 8;
+      const __m512d v = _mm512_mul_pd(_mm512_cvtps_pd(c[t]), _mm512_set1_pd(sign[j + t]));
+      _mm512_storeu_pd(line, _mm512_add_pd(_mm512_loadu_pd(line), v));
+    }
+  }
+  for (; j < w; ++j)
+    for (std::size_t i = 0; i < 8; ++i)
+      lines[std::size_t{bucket[j]} * 8 + i] += static_cast<double>(rows[i][j] * sign[j]);
+}
+#pragma GCC diagnostic pop
+#endif
+
+// The AVX-512 sketch's lines into the worker's sketch (every row, finite or not: a row flagged
+// non-finite added zeros from its flagging on, and the policy never reads its sketch).
+void fold_sketch_lines(Accumulators& acc, std::size_t k, std::size_t q) {
+  if (acc.sketch_lines.empty()) return;
+  for (std::size_t p = 0; p < k; ++p)
+    for (std::size_t b = 0; b < q; ++b)
+      acc.sketch[p * q + b] = acc.sketch_lines[(p / 8 * q + b) * 8 + p % 8];
+  acc.sketch_lines = {};
+}
+
 void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Workspace& ws,
                        Accumulators& acc) {
   const std::size_t k = request.rows.size(), q = request.sketch_dim;
@@ -394,6 +458,22 @@ void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t
   }
   const std::uint32_t* bucket = ws.sketch_bucket.data();
   const float* sign = ws.sketch_sign.data();
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (lane_isa() == LaneIsa::kAvx512) {
+    // Rows not finite (and the last group's padding) read zero_row: they add zeros.
+    const std::size_t groups = (k + 7) / 8;
+    if (acc.sketch_lines.empty()) acc.sketch_lines.assign(groups * q * 8, 0.0);
+    for (std::size_t g = 0; g < groups; ++g) {
+      const float* rows[8];
+      for (std::size_t i = 0; i < 8; ++i) {
+        const std::size_t p = g * 8 + i;
+        rows[i] = p < k && acc.finite[p] ? ws.row[p] : ws.zero_row.data();
+      }
+      count_sketch_rows8_avx512(rows, w, bucket, sign, acc.sketch_lines.data() + g * q * 8);
+    }
+    return;
+  }
+#endif
   ws.sketch_live.clear();
   for (std::size_t p = 0; p < k; ++p)
     if (acc.finite[p]) ws.sketch_live.push_back(p);
@@ -706,6 +786,7 @@ ScanSummaries scan(const ScanRequest& request, int threads) {
     }
   }
 
+  for (Accumulators& a : acc) fold_sketch_lines(a, k, request.sketch_dim);
   // Sum the workers' partial results in worker order (deterministic for a fixed thread count).
   ScanSummaries s;
   s.k = k;
