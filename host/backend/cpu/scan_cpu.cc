@@ -85,6 +85,7 @@ struct RowsAhead {
   const void* rows[kGroup];
   std::size_t bytes[kGroup];
   std::size_t m = 0;
+  bool converted = false;  // some of the rows are float16 / bfloat16 (converted before the sweep)
 
   void add(const void* row, std::size_t n_bytes) {
     if (m < kGroup) rows[m] = row, bytes[m++] = n_bytes;
@@ -214,7 +215,9 @@ struct SweepAvx512 {
 #pragma GCC diagnostic pop
 
 // A group in sweeps of four rows; each sweep prefetches the four rows after it (this group's
-// others, else the next group's first).
+// others, else the next group's first), and the last the whole next group when that one is
+// converted (its float16 / bfloat16 rows are all read at its start, before its first sweep; for
+// float32 rows eight ahead measured 2-5% slower).
 template <template <std::size_t, bool> class Sweep, bool kPart>
 void load_rows_in_fours(const float* const src[kGroup], std::size_t m, std::size_t w, double* part,
                         RowStats out[kGroup], const RowsAhead& next) {
@@ -223,7 +226,8 @@ void load_rows_in_fours(const float* const src[kGroup], std::size_t m, std::size
   for (std::size_t i0 = 0; i0 < m; i0 += kR) {
     RowsAhead ahead;
     for (std::size_t i = i0 + kR; i < m && ahead.m < kR; ++i) ahead.add(src[i], w * sizeof(float));
-    for (std::size_t i = 0; i < next.m && ahead.m < kR; ++i) ahead.add(next.rows[i], next.bytes[i]);
+    for (std::size_t i = 0; i < next.m && (ahead.m < kR || (next.converted && i0 + kR >= m)); ++i)
+      ahead.add(next.rows[i], next.bytes[i]);
     switch (std::min(kR, m - i0)) {
       case 4:
         Sweep<4, kPart>::run(src + i0, w, part, out + i0, ahead);
@@ -530,6 +534,7 @@ void scan_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Work
       const ClientUpdate& c = view.client(request.rows[p]);
       next.add(static_cast<const unsigned char*>(c.data) + col0 * dtype_size(c.dtype),
                w * dtype_size(c.dtype));
+      next.converted |= c.dtype != DType::kFloat32;
     }
     RowStats st[kGroup];
     load_rows(src, m, w, request.gram ? parts + p0 / kChunk * w : nullptr, st, next);
