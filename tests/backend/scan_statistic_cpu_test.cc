@@ -16,7 +16,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
-#include "backend/cpu/lane_isa.h"
+#include "backend/cpu/lane_select.h"
 #include "fedguard/dtype.h"
 #include "fedguard/error.h"
 #include "support/reference.h"
@@ -223,8 +223,8 @@ TEST(ScanStatisticCpu, ANonFiniteValueAbandonsTheStatisticAndKeepsTheSummaries) 
 }
 
 // More rows than the networks take: the median and the trimmed mean by counting where the
-// processor has AVX-512 (lane_select.h), equal to pass 2's bit for bit; otherwise the summaries
-// only (pass 2 selects column by column).
+// processor has AVX-512 or AVX2 (lane_select.h), equal to pass 2's bit for bit; otherwise the
+// summaries only (pass 2 selects column by column).
 TEST(ScanStatisticCpu, BeyondTheNetworksTheStatisticByCountingElseOnlyTheSummaries) {
   std::mt19937_64 rng(test_seed());
   const Round round = make_round(rng, 2049, 40, DType::kFloat32);
@@ -233,7 +233,7 @@ TEST(ScanStatisticCpu, BeyondTheNetworksTheStatisticByCountingElseOnlyTheSummari
   for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
   auto cpu = backend::make_cpu_backend(2, true);
   const backend::ScanRequest req = rows_only(view, rows, 0);
-  const bool counting = backend::cpu::lane_isa() == backend::cpu::LaneIsa::kAvx512;
+  const bool counting = backend::cpu::lane_select_available();
   for (auto [statistic, param] : {std::pair{ColumnStatistic::kMedian, std::size_t{0}},
                                   std::pair{ColumnStatistic::kTrimmedMean, std::size_t{200}}}) {
     std::vector<float> out(40, -1.0f);

@@ -4,10 +4,10 @@
 // (lane_blocks.h: its first stages on groups of wires held in registers; median and trimmed mean
 // only partition) and every statistic is read off the sorted columns, but for the median and the
 // trimmed mean of many rows (from 640 and 1000), selected by counting (lane_select.h, with
-// AVX-512; above 2048 rows too); Bulyan's mean above 2048 rows, or any statistic there without
-// AVX-512, gathers each column and selects with std::nth_element. With a mixing matrix (transforms
-// such as clipping or nearest-neighbour mixing), the chunk of mixed rows is first formed by one
-// SGEMM.
+// AVX-512 or AVX2; above 2048 rows too); Bulyan's mean above 2048 rows, or any statistic there
+// without either, gathers each column and selects with std::nth_element. With a mixing matrix
+// (transforms such as clipping or nearest-neighbour mixing), the chunk of mixed rows is first
+// formed by one SGEMM.
 #include <cblas.h>
 
 #include <algorithm>
@@ -25,7 +25,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/lane_blocks.h"
-#include "backend/cpu/lane_isa.h"
+#include "backend/cpu/lane_select.h"
 #include "backend/cpu/tile_loader.h"
 #include "fedguard/error.h"
 #include "kernels/scan_math.h"
@@ -101,7 +101,7 @@ void aggregate_coordinatewise(const CoordinateAggregateRequest& request, float* 
   const bool select_many = m > kNetworkMaxRows &&
                            (request.statistic == ColumnStatistic::kMedian ||
                             request.statistic == ColumnStatistic::kTrimmedMean) &&
-                           lane_isa() == LaneIsa::kAvx512;
+                           lane_select_available();
   const bool network = m <= kNetworkMaxRows || select_many;
   std::vector<float> mix_f(request.mix.begin(), request.mix.end());
 

@@ -619,7 +619,7 @@ void statistic_of_lane_blocks(float* blocks, std::size_t m, std::size_t w, const
   // processor has its kernel.
   const bool select = statistic == ColumnStatistic::kMedian && m >= kSelectMinRows;
   const bool select_trimmed =
-      statistic == ColumnStatistic::kTrimmedMean && m >= kSelectTrimmedMinRows;
+      statistic == ColumnStatistic::kTrimmedMean && m >= select_trimmed_min_rows();
   for (std::size_t jb = 0; jb < nblocks; ++jb) {
     float* block = blocks + jb * m * kLanes;
     const std::size_t j0 = jb * kLanes;

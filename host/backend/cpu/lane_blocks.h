@@ -40,9 +40,10 @@ bool layout_narrow_lane_blocks_with_stats(const std::uint16_t* const* segment, D
                                           std::uint32_t* bad, RowStatsState* states);
 /// out[j] (j < w) = the statistic of column j of the laid-out blocks (reordered in place); a
 /// block flagged bad takes the full sort instead of the partition network. The median and the
-/// trimmed mean of at least kSelectMinRows / kSelectTrimmedMinRows rows are selected by
-/// counting (lane_select.h) where the processor has AVX-512; more than kNetworkMaxRows rows only
-/// so (the caller checks lane_isa() and the statistic, and sends no block flagged bad).
+/// trimmed mean of at least kSelectMinRows / select_trimmed_min_rows() rows are selected by
+/// counting (lane_select.h) where the processor has AVX-512 or AVX2; more than kNetworkMaxRows
+/// rows only so (the caller checks lane_select_available() and the statistic, and sends no block
+/// flagged bad).
 void statistic_of_lane_blocks(float* blocks, std::size_t m, std::size_t w, const std::uint32_t* bad,
                               ColumnStatistic statistic, std::size_t param, float* out);
 

@@ -23,7 +23,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/lane_blocks.h"
-#include "backend/cpu/lane_isa.h"
+#include "backend/cpu/lane_select.h"
 #include "backend/cpu/row_stats.h"
 #include "backend/cpu/tile_loader.h"
 
@@ -41,7 +41,7 @@ ScanWithStatistic scan_with_statistic(const ScanRequest& request, ColumnStatisti
   const bool network =
       k > 0 && (k <= kNetworkMaxRows || ((statistic == ColumnStatistic::kMedian ||
                                           statistic == ColumnStatistic::kTrimmedMean) &&
-                                         lane_isa() == LaneIsa::kAvx512));
+                                         lane_select_available()));
   // Chunks of a tile: about 1 MiB of lane blocks (pass 2's chunk), a multiple of the lanes so
   // that only a tile's last chunk has a tail; the whole tile where it fits.
   const std::size_t per_chunk = (std::size_t{1} << 18) / std::max<std::size_t>(k, 1);
