@@ -47,13 +47,19 @@ float value_of_key(std::uint32_t u) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized inside its intrinsics (GCC PR 105593).
+// Each kernel's instruction set is given to every function of its region: by GCC's target pragma,
+// or by clang's attribute pragma (clang ignores the first).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 // The kernels (lane_select_kernel.inc) over sixteen lanes in one AVX-512 register.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f")
+#endif
 namespace avx512 {
 struct V {
   using I = __m512i;
@@ -129,13 +135,21 @@ struct V {
 };
 #include "backend/cpu/lane_select_kernel.inc"
 }  // namespace avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 // The same kernels over sixteen lanes in two AVX2 registers (lanes 0-7, 8-15); masks are
 // registers of 0 / -1 lanes, and the unsigned compares are signed ones of the keys with their top
 // bit flipped.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 namespace avx2 {
 struct V {
   struct I {
@@ -245,7 +259,11 @@ struct V {
 };
 #include "backend/cpu/lane_select_kernel.inc"
 }  // namespace avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #pragma GCC diagnostic pop
 #endif
 
