@@ -413,8 +413,9 @@ __attribute__((target("avx"), always_inline)) inline void transpose8x8(__m256 r[
 // in registers, and each column adds one vector (its eight rows' signed values in float64) into
 // its bucket's line of `lines` ([bucket][row]). Every (row, bucket) sum still takes its columns
 // in column order, as the scalar loop's: the sketch is the same bit for bit. A scalar scatter
-// costs a load, an add and a store per value; here one of each per eight. 100 x 1e6, k = 256,
-// one thread: (the record's numbers) bench/results/scan_lockstep_2026-12-07/.
+// costs a load, an add and a store per value; here one of each per eight. The sketch's share of
+// pass 1 at 100 x 1e6, k = 256, one thread: ~47% -> 14-23%
+// (bench/results/scan_lockstep_2026-12-07/).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 __attribute__((target("avx512f"))) void count_sketch_rows8_avx512(const float* const rows[8],
