@@ -382,13 +382,6 @@ class WorkspaceLease {
   std::unique_ptr<Workspace> ws_;
 };
 
-// Step 1b: S_p,h(j) += s(j) x_pj for the tile's columns j, every row still finite (a row found
-// non-finite in this tile was zeroed and flagged above: what it added in earlier tiles stays, as
-// its other summaries do, and the policy never reads them). The w hashes once per tile, then a
-// scatter-add of each row into its q float64 buckets, in column order (deterministic). Four rows
-// at a time share each column's bucket and sign loads and keep four independent chains of adds
-// in flight: 0.55 ns per value against 0.78 one row at a time (single thread, n = 100, d = 1e6,
-// q = 256; bench/results/sketch_2026-12-04.md). Scatter-bound: the count sketch is O(n d).
 #if defined(__x86_64__) && defined(__GNUC__)
 // Eight rows' values of eight columns, transposed: c[t][i] = r[i][t].
 __attribute__((target("avx"), always_inline)) inline void transpose8x8(__m256 r[8]) {
@@ -451,6 +444,14 @@ void fold_sketch_lines(Accumulators& acc, std::size_t k, std::size_t q) {
   acc.sketch_lines = {};
 }
 
+// Step 1b: S_p,h(j) += s(j) x_pj for the tile's columns j, every row still finite (a row found
+// non-finite in this tile was zeroed and flagged above: what it added in earlier tiles stays, as
+// its other summaries do, and the policy never reads them). The w hashes once per tile, then a
+// scatter-add of each row into its q float64 buckets, in column order (deterministic). Four rows
+// at a time share each column's bucket and sign loads and keep four independent chains of adds
+// in flight: 0.55 ns per value against 0.78 one row at a time (single thread, n = 100, d = 1e6,
+// q = 256; bench/results/sketch_2026-12-04.md). Scatter-bound: the count sketch is O(n d). On
+// AVX-512 processors count_sketch_rows8_avx512 takes the scatter, eight rows a vector.
 void count_sketch_tile(const ScanRequest& request, std::size_t col0, std::size_t w, Workspace& ws,
                        Accumulators& acc) {
   const std::size_t k = request.rows.size(), q = request.sketch_dim;
