@@ -184,6 +184,48 @@ std::vector<double> norm_caps(const DetectionSpec& spec, const std::vector<Score
   return cap;
 }
 
+// A loner's size alone (docs/detection.md, "A loner's size alone"): the clients whose norm
+// fired on its upper side by its z but not by its cap, that no other stage-A signal named, and
+// whose collusion z is inside that signal's cut. On non-IID data honest update norms have heavy
+// upper tails (the simulator's attack-free run at n = 200, Dirichlet 0.5, seed 2: 4.5% of the
+// client-rounds past the norm's z cut, z up to 13, 94% of them loners), while the coalitions
+// that boost their norms (backdoored clients, label flippers) lie closer to each other than the
+// round's pairs do (none of a Dirichlet 0.5 backdoor's norm outliers was a loner). Past the cap,
+// size alone still rejects: at 5-10x the median (a loner bound that wide) label flippers at
+// n = 50 passed the loner test in a fifth of their rounds. The norm's excess of these clients is
+// set to its cut and `worst` to their other stage-A signals': stage B judges them. Returns the
+// flags by detect's index (all 0 when off, without a cap or without the collusion signal).
+std::vector<std::uint8_t> defer_loner_norms(const DetectionSpec& spec, std::vector<Scored>& signals,
+                                            const std::vector<double>& norms, double median_norm,
+                                            const std::vector<double>& norm_cap,
+                                            std::vector<double>& worst) {
+  const std::size_t m = norms.size();
+  std::vector<std::uint8_t> deferred(m, 0);
+  const auto find = [&](ReasonCode code) {
+    return std::find_if(signals.begin(), signals.end(),
+                        [code](const Scored& s) { return s.code == code; });
+  };
+  const auto norm = find(ReasonCode::kNormOutlier), collusion = find(ReasonCode::kCollusion);
+  if (!spec.loner_norm_cap || !(spec.max_norm_ratio > 0) || norm == signals.end() ||
+      collusion == signals.end() || !(median_norm > 0))
+    return deferred;
+  std::vector<double> other(m, 0.0);  // the largest excess of every other stage-A signal
+  for (const Scored& s : signals)
+    if (&s != &*norm)
+      for (std::size_t q = 0; q < s.members.size(); ++q)
+        other[s.members[q]] = std::max(other[s.members[q]], s.excess[q]);
+  const double collusion_cut = signal_cut(*collusion, collusion->members.size());
+  for (std::size_t a = 0; a < m; ++a) {  // norm and collusion run over every client: q == a
+    if (!(norm->excess[a] > 1) || !(norm->values.z[a] > 0) || other[a] > 1 ||
+        !(collusion->values.z[a] >= -collusion_cut) || !(norms[a] <= norm_cap[a] * median_norm))
+      continue;
+    deferred[a] = 1;
+    norm->excess[a] = 1.0;
+    worst[a] = other[a];
+  }
+  return deferred;
+}
+
 // The cumulative sketches of the clients `who` (indices of detect's rows), m x k row-major.
 std::vector<double> history_rows(const HistoryInput& history, const std::vector<std::size_t>& who,
                                  Workspace* ws) {
@@ -249,7 +291,7 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
                 double norm_ratio, double norm_cap, std::size_t group, std::uint64_t history_rounds,
                 std::pair<std::size_t, double> spectral_group,
                 std::pair<std::size_t, double> history_group, const HistoryInput& history,
-                const HistoryInput::Pair* history_pair) {
+                const HistoryInput::Pair* history_pair, bool norm_loner) {
   Finding f;
   f.index = a;
   int best = 100;
@@ -267,6 +309,12 @@ Finding finding(const DetectionSpec& spec, const std::vector<Scored>& signals, s
                                                                           : nullptr;
     const double baseline = own && !own->empty() ? (*own)[a] : 0.0;
     if (baseline != 0) f.values[s.values.name + "_baseline"] = baseline;
+    if (norm_loner && s.code == ReasonCode::kNormOutlier) {  // past its cut, judged by stage B
+      f.values["norm_loner"] = 1.0;
+      f.detail += (f.detail.empty() ? "" : "; ") + std::string("norm z ") +
+                  short_number(s.values.z[q]) + " (" + short_number(norm_ratio) +
+                  "x the median norm): a loner's size alone, judged by the other signals";
+    }
     if (s.excess[q] <= 1) continue;
     ++fired;
     small_norm |= s.code == ReasonCode::kNormOutlier && s.values.z[q] < 0;
@@ -536,6 +584,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       history_group_of[seasoned[q]] = {hg.group.size(), hg.score};
     }
   }
+  const std::vector<std::uint8_t> deferred =
+      defer_loner_norms(spec, signals, all.norms, median_norm, norm_cap, worst);
   std::vector<std::size_t> kept;
   for (std::size_t a = 0; a < m; ++a)
     if (worst[a] <= 1) kept.push_back(a);
@@ -659,6 +709,8 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
     // from round 8 on, then kept out by the closed loop). Named members of the group itself do
     // lend it their direction: half of a backdoored group that the direction signal names still
     // sets the direction the other half is found along (Dirichlet 0.5, scaled backdoor, seed 3).
+    // Loners judged despite their size are scored but stay out of its fit and centre: one update
+    // at several times the median norm sets a top direction by itself.
     if (spec.spectral_group > 0 && m >= kSpectralGroupMinClients) {
       std::vector<std::size_t> members = kept, unnamed;
       std::vector<std::uint8_t> named(m, 0);
@@ -666,12 +718,26 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         named[a] = worst[a] > 1;
         if (!named[a]) unnamed.push_back(a);
       }
+      // The loners' flags by position in a member list, and a core without them.
+      const auto loners_in = [&](const std::vector<std::size_t>& who) {
+        std::vector<std::uint8_t> flags(who.size(), 0);
+        for (std::size_t q = 0; q < who.size(); ++q) flags[q] = deferred[who[q]];
+        return flags;
+      };
+      const auto core_without = [&](const std::vector<std::size_t>& who,
+                                    const std::vector<std::size_t>& of) {
+        std::vector<std::size_t> kept_core;
+        for (std::size_t q : of)
+          if (!deferred[who[q]]) kept_core.push_back(q);
+        return kept_core.empty() ? of : kept_core;
+      };
       auto max_group_of = [&](std::size_t clients) {
         return static_cast<std::size_t>(
             std::floor(spec.max_reject_fraction * static_cast<double>(clients - 1)));
       };
-      SpectralGroup sg =
-          spectral_group_signal(rest, core, spec.spectral_group, max_group_of(kept.size()));
+      const std::vector<std::uint8_t> kept_loners = loners_in(kept);
+      SpectralGroup sg = spectral_group_signal(rest, core_without(kept, core), spec.spectral_group,
+                                               max_group_of(kept.size()), &kept_loners);
       const bool lent = unnamed.size() < kept.size() && !sg.group.empty() &&
                         std::none_of(sg.group.begin(), sg.group.end(),
                                      [&](std::size_t q) { return named[kept[q]] != 0; });
@@ -684,8 +750,9 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
           const SignalInput refit(space, unnamed_rows, d, threads, ws);
           std::vector<std::size_t> refit_core;
           direction_signal(refit, &refit_core);
-          sg = spectral_group_signal(refit, refit_core, spec.spectral_group,
-                                     max_group_of(unnamed.size()));
+          const std::vector<std::uint8_t> unnamed_loners = loners_in(unnamed);
+          sg = spectral_group_signal(refit, core_without(unnamed, refit_core), spec.spectral_group,
+                                     max_group_of(unnamed.size()), &unnamed_loners);
           members = std::move(unnamed);
         }
       }
@@ -721,6 +788,7 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
                      (!history.sign_baseline.empty() && history.sign_baseline[a] != 0);
     out.baseline_widened += own;
     out.baseline_spared += spared[a] && worst[a] <= 1;
+    out.norm_loners += deferred[a];
   }
   std::stable_sort(fired.begin(), fired.end(),
                    [&](std::size_t x, std::size_t y) { return worst[x] > worst[y]; });
@@ -735,10 +803,10 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
   }
   std::sort(fired.begin(), fired.end());
   for (std::size_t a : fired)
-    out.findings.push_back(finding(spec, signals, a, all.norms[a] / median_norm, norm_cap[a],
-                                   groups[a], history.rounds.empty() ? 0 : history.rounds[a],
-                                   group_of[a], history_group_of[a], history,
-                                   pair_of_partner.empty() ? nullptr : pair_of_partner[a]));
+    out.findings.push_back(
+        finding(spec, signals, a, all.norms[a] / median_norm, norm_cap[a], groups[a],
+                history.rounds.empty() ? 0 : history.rounds[a], group_of[a], history_group_of[a],
+                history, pair_of_partner.empty() ? nullptr : pair_of_partner[a], deferred[a] != 0));
   give_to(ws, std::move(rho));
   give_to(ws, std::move(history_gram));
   give_to(ws, std::move(history_rho));

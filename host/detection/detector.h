@@ -40,6 +40,9 @@ struct DetectionOutcome {
   /// Own baselines (docs/detection.md): clients judged with one (a non-zero norm or sign
   /// baseline), and those beyond the round's cut that only their own baseline kept.
   std::size_t baseline_widened = 0, baseline_spared = 0;
+  /// Loners whose norm alone fired, by its z under its cap, judged by stage B instead
+  /// (DetectionSpec::loner_norm_cap; docs/detection.md, "A loner's size alone"), rejected or not.
+  std::size_t norm_loners = 0;
   /// The history signal's candidates for following (a < b, indices of detect's clients, both
   /// with a history of kHistoryMinRounds): the pairs whose histories lie within
   /// kPairFollowFactor x collusion_max_distance, nearest first. Empty when the history signal

@@ -276,7 +276,8 @@ SignalValues spectral_signal(const SignalInput& in, const std::vector<std::size_
 }
 
 SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std::size_t>& core,
-                                    double min_ratio, std::size_t max_group) {
+                                    double min_ratio, std::size_t max_group,
+                                    const std::vector<std::uint8_t>* out_of_fit) {
   const std::size_t m = in.rows.size();
   SpectralGroup out;
   out.values = SignalValues{"spectral_group", Tail::kBoth, std::vector<double>(m, 0.0),
@@ -335,7 +336,7 @@ SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std
   for (std::size_t j = 0; j < folds; ++j) {
     std::vector<std::size_t> rest;
     for (std::size_t a = 0; a < m; ++a)
-      if (a % folds != j) rest.push_back(a);
+      if (a % folds != j && !(out_of_fit && (*out_of_fit)[a])) rest.push_back(a);
     const std::size_t step = (rest.size() + kSpectralGroupFit - 1) / kSpectralGroupFit;
     for (std::size_t i = 0; i < rest.size(); i += std::max<std::size_t>(step, 1))
       fit[j].push_back(rest[i]);

@@ -124,8 +124,12 @@ constexpr std::size_t kSpectralGroupFolds = 10;
 constexpr double kSpectralGroupTight = 0.5;
 /// A tight group's members pass the cut of their order statistic, and at least this z.
 constexpr double kSpectralGroupOrderFloor = 2.0;
+/// `out_of_fit` (optional, by position in in.rows): clients projected and z'd as the others but
+/// left out of every fold's fit (the detector's loners judged despite their size: one update at
+/// several times the median norm sets a top direction by itself).
 SpectralGroup spectral_group_signal(const SignalInput& in, const std::vector<std::size_t>& core,
-                                    double min_ratio, std::size_t max_group);
+                                    double min_ratio, std::size_t max_group,
+                                    const std::vector<std::uint8_t>* out_of_fit = nullptr);
 
 /// Collusion: normalised distances rho_ij = ||x_i - x_j|| / sqrt((||x_i||^2 + ||x_j||^2) / 2);
 /// t_ij = rho_ij^(2/3) = s_i + s_j + e_ij with client effects s (row medians minus half their

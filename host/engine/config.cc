@@ -188,7 +188,8 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
                                               {"sign_zero_fraction", &spec.sign_zero_fraction},
                                               {"baseline_small_norm", &spec.baseline_small_norm},
                                               {"baseline_sign_only", &spec.baseline_sign_only},
-                                              {"baseline_norm_cap", &spec.baseline_norm_cap}};
+                                              {"baseline_norm_cap", &spec.baseline_norm_cap},
+                                              {"loner_norm_cap", &spec.loner_norm_cap}};
   for (const auto& item : v.items()) {
     const auto sw = switches.find(item.key());
     if (sw != switches.end()) {
@@ -212,7 +213,7 @@ DetectionSpec detection_from_json(const nlohmann::json& v) {
             << "collusion_max_distance, max_reject_fraction, baseline_rate, "
             << "baseline_cap, baseline_cap_norm_low, baseline_cap_sign, "
             << "baseline_min_rounds, baseline_min_accepted, baseline_small_norm, "
-            << "baseline_sign_only, baseline_norm_cap)");
+            << "baseline_sign_only, baseline_norm_cap, loner_norm_cap)");
     FEDGUARD_EXPECTS(item.value().is_number(), "config \"detection." << item.key()
                                                                      << "\" must be a number, got "
                                                                      << item.value().dump());
@@ -249,6 +250,7 @@ nlohmann::json detection_to_json(const DetectionSpec& s) {
           {"baseline_small_norm", s.baseline_small_norm},
           {"baseline_sign_only", s.baseline_sign_only},
           {"baseline_norm_cap", s.baseline_norm_cap},
+          {"loner_norm_cap", s.loner_norm_cap},
           {"sign_zero_fraction", s.sign_zero_fraction}};
 }
 

@@ -96,6 +96,7 @@ struct RoundWork {
   std::vector<std::uint8_t> builds_baseline;
   /// The detection stage's own-baseline counts (DetectionOutcome), for the metrics.
   std::size_t baseline_widened = 0, baseline_spared = 0;
+  std::size_t norm_loners = 0;  ///< detection::DetectionOutcome::norm_loners
   rules::ClientMemory memory;
   policy::Decision decision;
   Pending pending;

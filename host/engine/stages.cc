@@ -413,6 +413,7 @@ void detect_stage(const EngineView& e, RoundWork& w) {
   w.detected = found.findings.size();
   w.baseline_widened = found.baseline_widened;
   w.baseline_spared = found.baseline_spared;
+  w.norm_loners = found.norm_loners;
   w.builds_baseline.assign(w.rows.size(), 0);
   for (detection::Finding& f : found.findings) {
     rejected[f.index] = 1;
@@ -686,6 +687,8 @@ void record_monitoring(const EngineView& e, RoundWork& w) {
     result.metrics["detect_baseline_widened"] = static_cast<double>(w.baseline_widened);
     result.metrics["detect_baseline_spared"] = static_cast<double>(w.baseline_spared);
   }
+  if (e.config.detection.enabled && e.config.detection.loner_norm_cap)
+    result.metrics["detect_norm_loners"] = static_cast<double>(w.norm_loners);
   monitor::Observation observation =
       monitor::observe(e.config.monitoring, e.state.monitor, result.metrics, e.state.rounds);
   observation.new_clients = std::move(new_clients);

@@ -48,6 +48,7 @@ std::string metric_help(const std::string& key) {
       {"detect_baseline_widened", "Clients judged with their own norm or sign baseline."},
       {"detect_baseline_spared",
        "Clients beyond the round's norm or sign cut kept by their own baseline."},
+      {"detect_norm_loners", "Loners whose norm alone fired, judged by the other signals instead."},
   };
   const auto it = fixed.find(key);
   if (it != fixed.end()) return it->second;

@@ -150,6 +150,16 @@ struct DetectionSpec {
   /// The norm signal also fires above this multiple of the median norm, whatever the z
   /// (an absolute cap: the previous default's norm_bound); 0: no cap.
   double max_norm_ratio = 3.0;
+  /// A loner's size alone (docs/detection.md, "A loner's size alone"): a client whose norm
+  /// fires on its upper side by its z but stays under its cap (`max_norm_ratio`, widened by its
+  /// baseline where `baseline_norm_cap` widens it), that no other stage-A signal names, and whose
+  /// collusion z is inside that signal's cut, is not rejected for its norm but judged by stage
+  /// B's signals (direction, sign, the history signals) as a kept client; it stays out of the
+  /// spectral group's fit. Honest update norms have heavy upper tails on non-IID data (4.5% of
+  /// the client-rounds past the z cut in an attack-free run at Dirichlet 0.5, 94% of them
+  /// loners), while the coalitions that boost their norms (backdoors, label flippers) lie closer
+  /// to each other than the round's pairs do. Needs the collusion signal and a cap.
+  bool loner_norm_cap = true;
   /// Collusion needs the nearest neighbour closer than this normalised distance
   /// ||x_i - x_j|| / sqrt((||x_i||^2 + ||x_j||^2) / 2) (0.25: cosine about 0.97 at equal
   /// norms), besides its z: near-duplicates, not merely similar clients.

@@ -36,6 +36,9 @@ def metric_help(key: str) -> str:
         "detect_baseline_spared": (
             "Clients beyond the round's norm or sign cut kept by their own baseline."
         ),
+        "detect_norm_loners": (
+            "Loners whose norm alone fired, judged by the other signals instead."
+        ),
     }
     return fixed.get(key, f"fedguard round metric {key}.")
 
