@@ -194,13 +194,18 @@ std::vector<double> norm_caps(const DetectionSpec& spec, const std::vector<Score
 // size alone still rejects: at 5-10x the median (a loner bound that wide) label flippers at
 // n = 50 passed the loner test in a fifth of their rounds. The norm's excess of these clients is
 // set to its cut and `worst` to their other stage-A signals': stage B judges them. Returns the
-// flags by detect's index (all 0 when off, without a cap or without the collusion signal).
-std::vector<std::uint8_t> defer_loner_norms(const DetectionSpec& spec, std::vector<Scored>& signals,
-                                            const std::vector<double>& norms, double median_norm,
-                                            const std::vector<double>& norm_cap,
-                                            std::vector<double>& worst) {
+// flags by detect's index (all 0 when off, without a cap or without the collusion signal) and
+// each deferred client's norm excess, for undo_deferral.
+struct Deferral {
+  std::vector<std::uint8_t> flags;
+  std::vector<double> norm_excess;
+};
+
+Deferral defer_loner_norms(const DetectionSpec& spec, std::vector<Scored>& signals,
+                           const std::vector<double>& norms, double median_norm,
+                           const std::vector<double>& norm_cap, std::vector<double>& worst) {
   const std::size_t m = norms.size();
-  std::vector<std::uint8_t> deferred(m, 0);
+  Deferral deferred{std::vector<std::uint8_t>(m, 0), std::vector<double>(m, 0.0)};
   const auto find = [&](ReasonCode code) {
     return std::find_if(signals.begin(), signals.end(),
                         [code](const Scored& s) { return s.code == code; });
@@ -219,11 +224,26 @@ std::vector<std::uint8_t> defer_loner_norms(const DetectionSpec& spec, std::vect
     if (!(norm->excess[a] > 1) || !(norm->values.z[a] > 0) || other[a] > 1 ||
         !(collusion->values.z[a] >= -collusion_cut) || !(norms[a] <= norm_cap[a] * median_norm))
       continue;
-    deferred[a] = 1;
+    deferred.flags[a] = 1;
+    deferred.norm_excess[a] = norm->excess[a];
     norm->excess[a] = 1.0;
     worst[a] = other[a];
   }
   return deferred;
+}
+
+// Without a stage B to judge them (too few clients kept, or none of its signals on) the loners'
+// norms decide as before.
+void undo_deferral(Deferral& deferred, std::vector<Scored>& signals, std::vector<double>& worst) {
+  const auto norm = std::find_if(signals.begin(), signals.end(), [](const Scored& s) {
+    return s.code == ReasonCode::kNormOutlier;
+  });
+  for (std::size_t a = 0; a < deferred.flags.size(); ++a) {
+    if (!deferred.flags[a]) continue;
+    norm->excess[a] = deferred.norm_excess[a];  // norm runs over every client: q == a
+    worst[a] = std::max(worst[a], deferred.norm_excess[a]);
+    deferred.flags[a] = 0;
+  }
 }
 
 // The cumulative sketches of the clients `who` (indices of detect's rows), m x k row-major.
@@ -584,15 +604,23 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
       history_group_of[seasoned[q]] = {hg.group.size(), hg.score};
     }
   }
-  const std::vector<std::uint8_t> deferred =
-      defer_loner_norms(spec, signals, all.norms, median_norm, norm_cap, worst);
+  Deferral deferral = defer_loner_norms(spec, signals, all.norms, median_norm, norm_cap, worst);
   std::vector<std::size_t> kept;
   for (std::size_t a = 0; a < m; ++a)
     if (worst[a] <= 1) kept.push_back(a);
+  const bool stage_b_on = spec.direction > 0 || spec.sign > 0 || spec.spectral > 0 ||
+                          spec.spectral_group > 0 || spec.history_direction > 0 ||
+                          spec.history_response > 0;
+  if (!(kept.size() >= kMinClients && stage_b_on) &&
+      std::find(deferral.flags.begin(), deferral.flags.end(), 1) != deferral.flags.end()) {
+    undo_deferral(deferral, signals, worst);
+    kept.clear();
+    for (std::size_t a = 0; a < m; ++a)
+      if (worst[a] <= 1) kept.push_back(a);
+  }
+  const std::vector<std::uint8_t>& deferred = deferral.flags;
   const std::size_t stage_b = signals.size();
-  if (kept.size() >= kMinClients &&
-      (spec.direction > 0 || spec.sign > 0 || spec.spectral > 0 || spec.spectral_group > 0 ||
-       spec.history_direction > 0 || spec.history_response > 0)) {
+  if (kept.size() >= kMinClients && stage_b_on) {
     // Without stage-A rejections (most rounds) stage B sees the same clients: no second copy
     // of the m x m matrices.
     std::optional<SignalInput> subset;

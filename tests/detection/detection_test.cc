@@ -2169,6 +2169,17 @@ TEST(DetectionSignals, ALonersNormUnderItsCapIsJudgedByTheOtherSignals) {
         }
       }
     }
+    if (round == 0) {  // without a stage B to judge it, the loner's norm decides as before
+      DetectionSpec spec;
+      spec.enabled = true;
+      spec.direction = spec.sign = spec.spectral_group = spec.history_direction =
+          spec.history_response = 0;
+      const auto out = detection::detect(spec, *s.space, s.rows, d, {}, 1);
+      EXPECT_EQ(out.norm_loners, 0u) << "seed " << seed;
+      ASSERT_FALSE(out.findings.empty()) << "seed " << seed;
+      EXPECT_EQ(out.findings.front().index, 0u) << "seed " << seed;
+      EXPECT_EQ(out.findings.front().code, ReasonCode::kNormOutlier) << "seed " << seed;
+    }
   }
 }
 
