@@ -11,6 +11,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <set>
@@ -763,6 +764,10 @@ TEST(DetectionSignals, SpectralGroupIsJudgedWithoutADirectionOthersLentIt) {
     DetectionSpec spec;
     spec.enabled = true;
     spec.direction = spec.sign = 0;  // the response signal alone names, whom the test chose
+    // The replica below fits on every kept client: no loner judged despite its size, whom the
+    // spectral group would score without fitting on (that is
+    // ALonersNormUnderItsCapIsJudgedByTheOtherSignals's and the brute force's).
+    spec.loner_norm_cap = false;
     const auto out = detection::detect(spec, *s.space, s.rows, d, history);
     // Stage A (norm, collusion) keeps the rest; of those, `named` fired another signal of
     // stage B (a client whose code is spectral_group fired none: the codes are ranked).
@@ -2067,10 +2072,10 @@ TEST(DetectionEngine, OwnBaselineWidensTheNormCapByTheFactorOfItsCut) {
 // stage A names, is judged by stage B instead of rejected for its norm. Checked against a replica
 // of the rule on the z's detect() reports (the signals themselves are checked against the
 // brute force above), with a ratio and the cuts computed here in float64: an aligned loner at
-// 2.6x the median norm kept, one at 2.6x with 30% of its signs made positive rejected by the sign
-// balance (and marked), one
-// at 4.5x (past the cap) and a coalition of six at 2.6x (closer to each other than the round's
-// pairs) rejected for their norms; with loner_norm_cap off every norm outlier is rejected as one.
+// 2.6x the median norm judged by stage B (and kept but in rare rounds), one at 2.6x with 30% of its
+// signs made positive rejected by the sign balance (and marked), one at 4.5x (past the cap) and a
+// coalition of six at 2.6x (closer to each other than the round's pairs) rejected for their norms;
+// with loner_norm_cap off every norm outlier is rejected as one.
 TEST(DetectionSignals, ALonersNormUnderItsCapIsJudgedByTheOtherSignals) {
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
@@ -2089,29 +2094,43 @@ TEST(DetectionSignals, ALonersNormUnderItsCapIsJudgedByTheOtherSignals) {
   // One case a round: large clients are each other's nearest (with a common direction their
   // pairs' normalised distances are the round's smallest), so a round holds one loner.
   for (int round = 0; round < 4; ++round) {
-    Rows x = benign_round(n, d, rng);
-    const double typical = median_of(x);
-    const auto rescale = [&](std::vector<double>& v, double ratio) {
-      const double by = ratio * typical / norm_of(v);
-      for (double& e : v) e *= by;
-    };
-    if (round == 0) rescale(x[0], 2.6);
-    if (round == 1) {
-      for (std::size_t j = 0; j < d * 3 / 10; ++j) x[1][j] = std::fabs(x[1][j]);  // signs moved
-      rescale(x[1], 2.6);
-    }
-    if (round == 2) rescale(x[2], 4.5);
-    if (round == 3) {
-      std::vector<double> shared(d);  // the coalition's common part, 1.2x a typical norm
-      for (double& e : shared) e = g(rng);
-      to_unit(shared);
-      for (std::size_t i = 3; i < 9; ++i) {
-        for (std::size_t j = 0; j < d; ++j) x[i][j] = 0.5 * x[i][j] + 1.2 * typical * shared[j];
-        rescale(x[i], 2.6);
+    Rows x;
+    std::unique_ptr<ScannedRound> scanned;
+    // A loner's collusion z is the smallest of its pairs' residuals; for a client far from
+    // everyone that row spreads more, and in about one round in twenty the constructed loners
+    // of rounds 0 and 1 come out past the collusion cut: such a round is drawn again (at most
+    // eight times), so that the path under test is taken; the replica below judges every round.
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      x = benign_round(n, d, rng);
+      const double typical = median_of(x);
+      const auto rescale = [&](std::vector<double>& v, double ratio) {
+        const double by = ratio * typical / norm_of(v);
+        for (double& e : v) e *= by;
+      };
+      if (round == 0) rescale(x[0], 2.6);
+      if (round == 1) {
+        for (std::size_t j = 0; j < d * 3 / 10; ++j) x[1][j] = std::fabs(x[1][j]);  // signs moved
+        rescale(x[1], 2.6);
       }
+      if (round == 2) rescale(x[2], 4.5);
+      if (round == 3) {
+        std::vector<double> shared(d);  // the coalition's common part, 1.2x a typical norm
+        for (double& e : shared) e = g(rng);
+        to_unit(shared);
+        for (std::size_t i = 3; i < 9; ++i) {
+          for (std::size_t j = 0; j < d; ++j) x[i][j] = 0.5 * x[i][j] + 1.2 * typical * shared[j];
+          rescale(x[i], 2.6);
+        }
+      }
+      x = as_float32(std::move(x));
+      scanned = std::make_unique<ScannedRound>(x);
+      if (round > 1) break;
+      DetectionSpec plain;
+      plain.enabled = true;
+      const auto z = detection::detect(plain, *scanned->space, scanned->rows, d, {}, 1).scores;
+      if (z.at("detect_collusion")[static_cast<std::size_t>(round)] >= -collusion_cut) break;
     }
-    x = as_float32(std::move(x));
-    ScannedRound s(x);
+    const ScannedRound& s = *scanned;
     const double median_norm = median_of(x);
     for (bool on : {true, false}) {
       const std::string at = "round " + std::to_string(round) + " on " + std::to_string(on) +
@@ -2153,11 +2172,14 @@ TEST(DetectionSignals, ALonersNormUnderItsCapIsJudgedByTheOtherSignals) {
       if (round < 3) ASSERT_TRUE(norm_fires[round]) << at;
       if (round == 0) {
         EXPECT_EQ(deferred[0] != 0, on) << at << " collusion z " << collusion_z[0];
-        EXPECT_EQ(found.count(0), on ? 0u : 1u) << "the aligned loner, " << at;
+        // Kept, unless a stage-B signal fires on it (about one round in 400: the replica
+        // above checks that such a rejection is stage B's and marked).
+        if (!on) EXPECT_EQ(found.count(0), 1u) << "the aligned loner, " << at;
       } else if (round == 1) {
         EXPECT_EQ(deferred[1] != 0, on) << at << " collusion z " << collusion_z[1];
         ASSERT_EQ(found.count(1), 1u) << at;
-        if (on) EXPECT_GT(std::fabs(found.at(1)->values.at("sign_z")), 3) << at;
+        if (on && found.at(1)->values.count("sign_z"))
+          EXPECT_GT(std::fabs(found.at(1)->values.at("sign_z")), 3) << at;
       } else if (round == 2) {
         EXPECT_FALSE(deferred[2]) << "past the cap, " << at;
         EXPECT_EQ(found.count(2), 1u) << at;
@@ -2184,19 +2206,32 @@ TEST(DetectionSignals, ALonersNormUnderItsCapIsJudgedByTheOtherSignals) {
 }
 
 // The engine's side of a loner's size alone: the aligned loner at 2.6x the median norm is
-// accepted under the preset and counted in the round's `detect_norm_loners` metric; with
-// loner_norm_cap off it is rejected as a norm outlier and the metric is absent.
+// judged by stage B under the preset (accepted but in rare rounds) and counted in the round's
+// `detect_norm_loners` metric; with loner_norm_cap off it is rejected as a norm outlier and the
+// metric is absent.
 TEST(DetectionEngine, ALonerJudgedDespiteItsSizeIsCountedInTheMetrics) {
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
   const std::size_t n = 80, d = 512;
-  Rows x = benign_round(n, d, rng);
-  std::vector<double> norms;
-  for (const auto& r : x) norms.push_back(std::sqrt(dot(r, r)));
-  std::vector<double> sorted = norms;
-  std::sort(sorted.begin(), sorted.end());
-  for (double& e : x[0]) e *= 2.6 * sorted[n / 2] / norms[0];
-  x = as_float32(std::move(x));
+  const double collusion_cut = detection::calibrated_cut(
+      -std::expm1(std::log1p(-0.002) / static_cast<double>(n - 1)), n, false);
+  Rows x;
+  // Drawn again (at most eight times) where the loner's collusion z comes out past the cut
+  // (about one round in twenty: ALonersNormUnderItsCapIsJudgedByTheOtherSignals).
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    x = benign_round(n, d, rng);
+    std::vector<double> norms;
+    for (const auto& r : x) norms.push_back(std::sqrt(dot(r, r)));
+    std::vector<double> sorted = norms;
+    std::sort(sorted.begin(), sorted.end());
+    for (double& e : x[0]) e *= 2.6 * sorted[n / 2] / norms[0];
+    x = as_float32(std::move(x));
+    ScannedRound s(x);
+    DetectionSpec plain;
+    plain.enabled = true;
+    const auto z = detection::detect(plain, *s.space, s.rows, d, {}, 1).scores;
+    if (z.at("detect_collusion")[0] >= -collusion_cut) break;
+  }
   const std::vector<float> data = floats(x);
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < n; ++i) ids.push_back("c" + std::to_string(i));
@@ -2210,7 +2245,11 @@ TEST(DetectionEngine, ALonerJudgedDespiteItsSizeIsCountedInTheMetrics) {
     const RoundResult r = engine.process_round(in);
     const Rejection* rej = r.rejection_of("c0");
     if (on) {
-      EXPECT_EQ(rej, nullptr) << rej->detail << " seed " << seed;
+      // Kept, unless a stage-B signal fires on it (rarely), which says so.
+      if (rej != nullptr) {
+        EXPECT_NE(rej->code, ReasonCode::kNormOutlier) << rej->detail << " seed " << seed;
+        EXPECT_EQ(rej->values.count("norm_loner"), 1u) << rej->detail << " seed " << seed;
+      }
       ASSERT_EQ(r.metrics.count("detect_norm_loners"), 1u);
       EXPECT_GE(r.metrics.at("detect_norm_loners"), 1.0) << "seed " << seed;
     } else {
