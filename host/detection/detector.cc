@@ -156,6 +156,13 @@ void widen_by_baseline(Scored& s, const std::vector<double>& baseline,
   }
 }
 
+// The signal with this code (signals.end() when it did not run).
+template <class Signals>
+auto signal_of(Signals& signals, ReasonCode code) {
+  return std::find_if(signals.begin(), signals.end(),
+                      [code](const Scored& s) { return s.code == code; });
+}
+
 // Each client's cap on its norm ratio (norm / median norm): max_norm_ratio, widened with
 // baseline_norm_cap for a client whose own norm baseline b > 0 by the factor b
 // widens its z cut, exp(b x the round's log-norm scale), the cap then being the cut in the
@@ -168,11 +175,8 @@ std::vector<double> norm_caps(const DetectionSpec& spec, const std::vector<Score
                               const std::vector<double>& baseline, std::size_t m) {
   std::vector<double> cap(m, spec.max_norm_ratio);
   if (!spec.baseline_norm_cap || spec.max_norm_ratio <= 0 || baseline.empty()) return cap;
-  const auto find = [&](ReasonCode code) {
-    return std::find_if(signals.begin(), signals.end(),
-                        [code](const Scored& s) { return s.code == code; });
-  };
-  const auto norm = find(ReasonCode::kNormOutlier), collusion = find(ReasonCode::kCollusion);
+  const auto norm = signal_of(signals, ReasonCode::kNormOutlier),
+             collusion = signal_of(signals, ReasonCode::kCollusion);
   if (norm == signals.end() || collusion == signals.end()) return cap;
   const double scale = robust_location(norm->values.value, kNormScaleFloor).scale;
   const double collusion_cut = signal_cut(*collusion, collusion->members.size());
@@ -206,11 +210,8 @@ Deferral defer_loner_norms(const DetectionSpec& spec, std::vector<Scored>& signa
                            const std::vector<double>& norm_cap, std::vector<double>& worst) {
   const std::size_t m = norms.size();
   Deferral deferred{std::vector<std::uint8_t>(m, 0), std::vector<double>(m, 0.0)};
-  const auto find = [&](ReasonCode code) {
-    return std::find_if(signals.begin(), signals.end(),
-                        [code](const Scored& s) { return s.code == code; });
-  };
-  const auto norm = find(ReasonCode::kNormOutlier), collusion = find(ReasonCode::kCollusion);
+  const auto norm = signal_of(signals, ReasonCode::kNormOutlier),
+             collusion = signal_of(signals, ReasonCode::kCollusion);
   if (!spec.loner_norm_cap || !(spec.max_norm_ratio > 0) || norm == signals.end() ||
       collusion == signals.end() || !(median_norm > 0))
     return deferred;
@@ -235,9 +236,7 @@ Deferral defer_loner_norms(const DetectionSpec& spec, std::vector<Scored>& signa
 // Without a stage B to judge them (too few clients kept, or none of its signals on) the loners'
 // norms decide as before.
 void undo_deferral(Deferral& deferred, std::vector<Scored>& signals, std::vector<double>& worst) {
-  const auto norm = std::find_if(signals.begin(), signals.end(), [](const Scored& s) {
-    return s.code == ReasonCode::kNormOutlier;
-  });
+  const auto norm = signal_of(signals, ReasonCode::kNormOutlier);
   for (std::size_t a = 0; a < deferred.flags.size(); ++a) {
     if (!deferred.flags[a]) continue;
     norm->excess[a] = deferred.norm_excess[a];  // norm runs over every client: q == a
