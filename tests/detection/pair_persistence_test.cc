@@ -201,88 +201,106 @@ TEST(PairPersistence, NonFiniteSumsLeaveTheTrackAlone) {
 // them in the first rounds; once their pair has been followed long enough its difference is
 // persistent and they are excused; the Sybils' pairs never are, and they are caught to the
 // end. The state file carries the followed pairs: an engine resumed from it decides every later
-// round exactly as the one that wrote it.
+// round exactly as the one that wrote it. Whether the twins come close enough to be named at all
+// is the draw's (in about 0.8% of seeds they never do: measured over 1,000 seeds); such a draw
+// proves nothing about excusing them, so the federation is drawn again from the same stream,
+// at most three times (a replay with the seed takes the same draws). Every check of the round
+// loop holds in every draw.
 TEST(PairEngine, HonestTwinsAreExcusedNoisySybilsAreNot) {
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> g(0.0, 1.0);
   const std::size_t benign = 40, twin0 = 40, twin1 = 41, sybil0 = 42, n = 48, d = 1500, rounds = 26,
-                    resume_at = 12;
-  Rows cluster(4, std::vector<double>(d)), offset(n, std::vector<double>(d));
-  for (auto& c : cluster)
-    for (double& v : c) v = g(rng);
-  for (std::size_t i = 0; i < benign; ++i)
-    for (std::size_t j = 0; j < d; ++j) offset[i][j] = cluster[i % 4][j] + 0.6 * g(rng);
-  for (std::size_t j = 0; j < d; ++j) {
-    const double common = cluster[1][j] + 0.6 * g(rng);
-    offset[twin0][j] = common + 0.15 * g(rng);
-    offset[twin1][j] = common + 0.15 * g(rng);
-  }
-  std::vector<std::string> ids;
-  for (std::size_t i = 0; i < n; ++i) ids.push_back("client-" + std::to_string(i));
-  const std::string config = R"({"preset": "recommended", "f": 8})";
-  Engine engine(EngineConfig::from_json(config)), resumed(EngineConfig::from_json(config));
-  const std::string path =
-      ::testing::TempDir() + "/fedguard_pairs_" + std::to_string(seed) + ".fgs";
-  std::size_t twins_named_early = 0, twins_named_late = 0, sybils_missed_late = 0;
-  for (std::size_t r = 0; r < rounds; ++r) {
-    std::vector<double> shared(d), attack(d);
-    for (double& v : shared) v = g(rng);
-    std::vector<float> data(n * d);
-    for (std::size_t i = 0; i < sybil0; ++i)
-      for (std::size_t j = 0; j < d; ++j)
-        data[i * d + j] = static_cast<float>(shared[j] + offset[i][j] + 0.3 * g(rng));
-    for (std::size_t j = 0; j < d; ++j) attack[j] = shared[j] + cluster[0][j] + 0.3 * g(rng);
-    double attack_norm = 0;
-    for (double v : attack) attack_norm += v * v;
-    attack_norm = std::sqrt(attack_norm);
-    for (std::size_t i = sybil0; i < n; ++i)
-      for (std::size_t j = 0; j < d; ++j)
-        data[i * d + j] =
-            static_cast<float>(attack[j] + 0.3 * attack_norm / std::sqrt(double(d)) * g(rng));
-    RoundInput in;
-    in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
-    in.client_ids = ids;
-    const RoundResult res = engine.process_round(in);
-    if (r + 1 == resume_at) {
-      engine.save_state(path);
-      resumed.load_state(path);
-    } else if (r + 1 > resume_at) {
-      const RoundResult again = resumed.process_round(in);
-      EXPECT_EQ(again.accepted, res.accepted) << "round " << r;
-      ASSERT_EQ(again.rejections.size(), res.rejections.size()) << "round " << r;
-      for (std::size_t q = 0; q < res.rejections.size(); ++q)
-        EXPECT_EQ(again.rejections[q].values, res.rejections[q].values) << "round " << r;
+                    resume_at = 12, max_draws = 3;
+  for (std::size_t draw = 0; draw < max_draws; ++draw) {
+    Rows cluster(4, std::vector<double>(d)), offset(n, std::vector<double>(d));
+    for (auto& c : cluster)
+      for (double& v : c) v = g(rng);
+    for (std::size_t i = 0; i < benign; ++i)
+      for (std::size_t j = 0; j < d; ++j) offset[i][j] = cluster[i % 4][j] + 0.6 * g(rng);
+    for (std::size_t j = 0; j < d; ++j) {
+      const double common = cluster[1][j] + 0.6 * g(rng);
+      offset[twin0][j] = common + 0.15 * g(rng);
+      offset[twin1][j] = common + 0.15 * g(rng);
     }
-    for (const Rejection& rej : res.rejections) {
-      if (rej.code != ReasonCode::kHistoryOutlier) continue;
-      if (rej.client == twin0 || rej.client == twin1)
-        (r < 14 ? twins_named_early : twins_named_late)++;
-      EXPECT_TRUE(rej.client >= benign) << "round " << r << " seed " << seed << ": " << rej.detail;
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < n; ++i) ids.push_back("client-" + std::to_string(i));
+    const std::string config = R"({"preset": "recommended", "f": 8})";
+    Engine engine(EngineConfig::from_json(config)), resumed(EngineConfig::from_json(config));
+    const std::string path =
+        ::testing::TempDir() + "/fedguard_pairs_" + std::to_string(seed) + ".fgs";
+    std::size_t twins_named_early = 0, twins_named_late = 0, sybils_missed_late = 0;
+    for (std::size_t r = 0; r < rounds; ++r) {
+      std::vector<double> shared(d), attack(d);
+      for (double& v : shared) v = g(rng);
+      std::vector<float> data(n * d);
+      for (std::size_t i = 0; i < sybil0; ++i)
+        for (std::size_t j = 0; j < d; ++j)
+          data[i * d + j] = static_cast<float>(shared[j] + offset[i][j] + 0.3 * g(rng));
+      for (std::size_t j = 0; j < d; ++j) attack[j] = shared[j] + cluster[0][j] + 0.3 * g(rng);
+      double attack_norm = 0;
+      for (double v : attack) attack_norm += v * v;
+      attack_norm = std::sqrt(attack_norm);
+      for (std::size_t i = sybil0; i < n; ++i)
+        for (std::size_t j = 0; j < d; ++j)
+          data[i * d + j] =
+              static_cast<float>(attack[j] + 0.3 * attack_norm / std::sqrt(double(d)) * g(rng));
+      RoundInput in;
+      in.updates = UpdateView(data.data(), n, d, DType::kFloat32);
+      in.client_ids = ids;
+      const RoundResult res = engine.process_round(in);
+      if (r + 1 == resume_at) {
+        engine.save_state(path);
+        resumed.load_state(path);
+      } else if (r + 1 > resume_at) {
+        const RoundResult again = resumed.process_round(in);
+        EXPECT_EQ(again.accepted, res.accepted) << "round " << r;
+        ASSERT_EQ(again.rejections.size(), res.rejections.size()) << "round " << r;
+        for (std::size_t q = 0; q < res.rejections.size(); ++q)
+          EXPECT_EQ(again.rejections[q].values, res.rejections[q].values) << "round " << r;
+      }
+      for (const Rejection& rej : res.rejections) {
+        if (rej.code != ReasonCode::kHistoryOutlier) continue;
+        if (rej.client == twin0 || rej.client == twin1)
+          (r < 14 ? twins_named_early : twins_named_late)++;
+        EXPECT_TRUE(rej.client >= benign)
+            << "round " << r << " seed " << seed << ": " << rej.detail;
+      }
+      if (r >= 12)
+        for (std::size_t i = sybil0; i < n; ++i) sybils_missed_late += res.accepted[i] != 0;
     }
-    if (r >= 12)
-      for (std::size_t i = sybil0; i < n; ++i) sybils_missed_late += res.accepted[i] != 0;
+    if (twins_named_early == 0 && draw + 1 < max_draws) {
+      std::remove(path.c_str());
+      continue;
+    }
+    EXPECT_GT(twins_named_early, 0u) << "seed " << seed << ": the twins must be close enough for "
+                                     << "the signal to fire (in one of " << max_draws << " draws)";
+    EXPECT_EQ(twins_named_late, 0u) << "seed " << seed;
+    EXPECT_EQ(sybils_missed_late, 0u) << "seed " << seed;
+    // The state after the last round: the twins' pair is followed and persistent, no Sybil pair
+    // is. (At the snapshot of round 12 the twins' pair has been followed about 10 rounds and
+    // its persistence can still sit just under its cut: 1.97 against 2 in 1 of 1,000 seeds.)
+    engine.save_state(path);
+    const engine::EngineState state = engine::read_state(path, 256, 0x5eed);
+    const auto twins = state.followed_pairs.find({ids[twin0], ids[twin1]});
+    ASSERT_NE(twins, state.followed_pairs.end());
+    EXPECT_TRUE(detection::pair_is_persistent(twins->second))
+        << detection::pair_persistence(twins->second) << " against "
+        << detection::pair_persistence_cut(twins->second) << " after " << twins->second.rounds
+        << " rounds";
+    std::size_t sybil_pairs = 0;
+    for (const auto& [pair, track] : state.followed_pairs) {
+      const bool a = pair.first >= "client-42" && pair.first <= "client-47",
+                 b = pair.second >= "client-42" && pair.second <= "client-47";
+      if (!(a && b)) continue;
+      ++sybil_pairs;
+      EXPECT_FALSE(detection::pair_is_persistent(track))
+          << pair.first << " " << pair.second << " " << detection::pair_persistence(track);
+    }
+    EXPECT_EQ(sybil_pairs, 15u);
+    std::remove(path.c_str());
+    break;
   }
-  EXPECT_GT(twins_named_early, 0u)
-      << "seed " << seed << ": the twins must be close enough for the signal to fire";
-  EXPECT_EQ(twins_named_late, 0u) << "seed " << seed;
-  EXPECT_EQ(sybils_missed_late, 0u) << "seed " << seed;
-  // The state: the twins' pair is followed and persistent, no Sybil pair is.
-  const engine::EngineState state = engine::read_state(path, 256, 0x5eed);
-  const auto twins = state.followed_pairs.find({ids[twin0], ids[twin1]});
-  ASSERT_NE(twins, state.followed_pairs.end());
-  EXPECT_TRUE(detection::pair_is_persistent(twins->second));
-  std::size_t sybil_pairs = 0;
-  for (const auto& [pair, track] : state.followed_pairs) {
-    const bool a = pair.first >= "client-42" && pair.first <= "client-47",
-               b = pair.second >= "client-42" && pair.second <= "client-47";
-    if (!(a && b)) continue;
-    ++sybil_pairs;
-    EXPECT_FALSE(detection::pair_is_persistent(track))
-        << pair.first << " " << pair.second << " " << detection::pair_persistence(track);
-  }
-  EXPECT_EQ(sybil_pairs, 15u);
-  std::remove(path.c_str());
 }
 
 // A pair one of whose clients left is followed no longer once it has been away kPairMaxAbsence
