@@ -544,13 +544,14 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         pair_of_partner[seasoned[q]] = it->second;
     }
     const double follow = kPairFollowFactor * spec.collusion_max_distance;
-    std::vector<std::pair<double, std::pair<std::size_t, std::size_t>>> close;
     for (std::size_t x = 0; x < hm; ++x)
       for (std::size_t y = x + 1; y < hm; ++y)
         if (history_rho[x * hm + y] < follow)
-          close.push_back({history_rho[x * hm + y], {seasoned[x], seasoned[y]}});
-    std::sort(close.begin(), close.end());
-    for (const auto& [r, pair] : close) out.history_close.push_back(pair);
+          out.history_close.push_back({history_rho[x * hm + y], {seasoned[x], seasoned[y]}});
+    out.followed_close.assign(history.pairs.size(), 0);
+    for (const auto& [at_pair, p] : followed)
+      out.followed_close[static_cast<std::size_t>(p - history.pairs.data())] =
+          history_rho[at_pair.first * hm + at_pair.second] < follow;
     out.history_ran = true;
   }
   std::vector<double> worst(m, 0.0);

@@ -45,9 +45,15 @@ struct DetectionOutcome {
   std::size_t norm_loners = 0;
   /// The history signal's candidates for following (a < b, indices of detect's clients, both
   /// with a history of kHistoryMinRounds): the pairs whose histories lie within
-  /// kPairFollowFactor x collusion_max_distance, nearest first. Empty when the history signal
-  /// did not run.
-  std::vector<std::pair<std::size_t, std::size_t>> history_close;
+  /// kPairFollowFactor x collusion_max_distance, each with its normalised distance, in no order
+  /// (up to m(m - 1)/2 of them where histories converge: the engine takes the nearest it can
+  /// follow with visit_nearest_first, not a sort of all). Empty when the history signal did not
+  /// run.
+  std::vector<ClosePair> history_close;
+  /// Per followed pair of HistoryInput::pairs: whether both its clients have a history of
+  /// kHistoryMinRounds and their histories lie within the follow distance (so it stays
+  /// followed). Empty when the history signal did not run.
+  std::vector<std::uint8_t> followed_close;
   /// Whether the history signal ran (and history_close is the whole list).
   bool history_ran = false;
 };

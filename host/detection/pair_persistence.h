@@ -26,8 +26,10 @@
 // quarter of their per-round difference's energy) differ as honest twins do, and are excused.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace fedguard::detection {
@@ -71,5 +73,30 @@ double pair_persistence(const PairTrack& track);
 double pair_persistence_cut(const PairTrack& track);
 /// Whether the pair differs persistently: followed kPairMinRounds rounds and at its cut.
 bool pair_is_persistent(const PairTrack& track);
+
+/// A candidate pair for following: its histories' normalised distance and the two clients
+/// (a < b). Ordered by distance, then by the clients.
+using ClosePair = std::pair<double, std::pair<std::size_t, std::size_t>>;
+
+/// Calls visit on the candidates nearest first, in the order a sort of all of them gives, until
+/// it returns false; first_chunk: how many it is expected to take. Where histories converge
+/// every pair can be a candidate (m(m - 1)/2: 5e5 at m = 1000) while at most kMaxFollowedPairs
+/// are followed: the candidates are selected in chunks (std::nth_element, then a sort of the
+/// chunk; the chunk doubles when visit asks for more), not sorted whole. Reorders pairs.
+template <class Visit>
+void visit_nearest_first(std::vector<ClosePair>& pairs, std::size_t first_chunk, Visit&& visit) {
+  std::size_t done = 0, chunk = std::max<std::size_t>(first_chunk, 64);
+  while (done < pairs.size()) {
+    const auto from = pairs.begin() + static_cast<std::ptrdiff_t>(done);
+    const std::size_t end = std::min(pairs.size(), done + chunk);
+    const auto to = pairs.begin() + static_cast<std::ptrdiff_t>(end);
+    if (end < pairs.size()) std::nth_element(from, to - 1, pairs.end());
+    std::sort(from, to);
+    for (auto it = from; it != to; ++it)
+      if (!visit(*it)) return;
+    done = end;
+    chunk *= 2;
+  }
+}
 
 }  // namespace fedguard::detection
