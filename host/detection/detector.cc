@@ -544,10 +544,12 @@ DetectionOutcome detect(const DetectionSpec& spec, const geometry::GramSpace& sp
         pair_of_partner[seasoned[q]] = it->second;
     }
     const double follow = kPairFollowFactor * spec.collusion_max_distance;
+    NearestPairs nearest(history.max_close);
     for (std::size_t x = 0; x < hm; ++x)
       for (std::size_t y = x + 1; y < hm; ++y)
         if (history_rho[x * hm + y] < follow)
-          out.history_close.push_back({history_rho[x * hm + y], {seasoned[x], seasoned[y]}});
+          nearest.offer({history_rho[x * hm + y], {seasoned[x], seasoned[y]}});
+    out.history_close = nearest.take();
     out.followed_close.assign(history.pairs.size(), 0);
     for (const auto& [at_pair, p] : followed)
       out.followed_close[static_cast<std::size_t>(p - history.pairs.data())] =

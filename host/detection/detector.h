@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,10 +46,10 @@ struct DetectionOutcome {
   std::size_t norm_loners = 0;
   /// The history signal's candidates for following (a < b, indices of detect's clients, both
   /// with a history of kHistoryMinRounds): the pairs whose histories lie within
-  /// kPairFollowFactor x collusion_max_distance, each with its normalised distance, in no order
-  /// (up to m(m - 1)/2 of them where histories converge: the engine takes the nearest it can
-  /// follow with visit_nearest_first, not a sort of all). Empty when the history signal did not
-  /// run.
+  /// kPairFollowFactor x collusion_max_distance, each with its normalised distance, in no order;
+  /// only the HistoryInput::max_close nearest of them (where histories converge every pair lies
+  /// within: m(m - 1)/2, 5e5 at m = 1000; the engine takes the nearest it can follow with
+  /// visit_nearest_first). Empty when the history signal did not run.
   std::vector<ClosePair> history_close;
   /// Per followed pair of HistoryInput::pairs: whether both its clients have a history of
   /// kHistoryMinRounds and their histories lie within the follow distance (so it stays
@@ -85,6 +86,10 @@ struct HistoryInput {
     bool persistent = false;
   };
   std::vector<Pair> pairs;
+  /// How many candidates for following the engine can take at most (its free places plus the
+  /// pairs it follows, which it skips): detect() keeps the nearest that many in history_close.
+  /// The default keeps all.
+  std::size_t max_close = std::numeric_limits<std::size_t>::max();
 };
 
 /// A client's history counts once it covers this many rounds (one round is the collusion signal).

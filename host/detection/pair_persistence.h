@@ -78,6 +78,38 @@ bool pair_is_persistent(const PairTrack& track);
 /// (a < b). Ordered by distance, then by the clients.
 using ClosePair = std::pair<double, std::pair<std::size_t, std::size_t>>;
 
+/// Collects the `keep` nearest candidates of a stream, in no order, in O(keep) memory: offered
+/// candidates are kept in a buffer that is cut back to the `keep` nearest (std::nth_element)
+/// whenever it holds twice as many, after which only candidates nearer than the farthest kept
+/// one are taken. The same set as keeping all and selecting at the end.
+class NearestPairs {
+ public:
+  explicit NearestPairs(std::size_t keep) : keep_(std::max<std::size_t>(keep, 1)) {}
+  void offer(const ClosePair& candidate) {
+    if (bounded_ && !(candidate < bound_)) return;
+    pairs_.push_back(candidate);
+    if (pairs_.size() / 2 >= keep_) cut_back();
+  }
+  /// The nearest `keep` of everything offered (all of it when fewer), in no order.
+  std::vector<ClosePair> take() {
+    if (pairs_.size() > keep_) cut_back();
+    return std::move(pairs_);
+  }
+
+ private:
+  void cut_back() {
+    const auto last = pairs_.begin() + static_cast<std::ptrdiff_t>(keep_ - 1);
+    std::nth_element(pairs_.begin(), last, pairs_.end());
+    bound_ = *last;
+    bounded_ = true;
+    pairs_.resize(keep_);
+  }
+  std::size_t keep_;
+  std::vector<ClosePair> pairs_;
+  ClosePair bound_{};
+  bool bounded_ = false;
+};
+
 /// Calls visit on the candidates nearest first, in the order a sort of all of them gives, until
 /// it returns false; first_chunk: how many it is expected to take. Where histories converge
 /// every pair can be a candidate (m(m - 1)/2: 5e5 at m = 1000) while at most kMaxFollowedPairs

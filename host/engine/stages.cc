@@ -415,7 +415,13 @@ void detect_stage(const EngineView& e, RoundWork& w) {
     }
   }
   if (tracks_response(e.config) && w.roles.sketch_dim > 0) response_input(e, w, history);
-  if (spec.history > 0 && history.sketches) followed_pairs_input(e, w, history);
+  if (spec.history > 0 && history.sketches) {
+    followed_pairs_input(e, w, history);
+    // follow_close_pairs takes at most the free places plus the candidates it skips as already
+    // followed; with an id sent twice it would skip more, and detect() then keeps them all.
+    if (alive_by_id(w).size() == w.alive.size())
+      history.max_close = detection::kMaxFollowedPairs + e.state.followed_pairs.size();
+  }
   detection::DetectionOutcome found = detection::detect(
       e.config.detection, space, w.alive, w.d, history, e.config.threads, e.detection_workspace);
   if (found.history_ran) follow_close_pairs(e, w, history, found);

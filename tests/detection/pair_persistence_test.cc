@@ -194,6 +194,32 @@ TEST(PairPersistence, NonFiniteSumsLeaveTheTrackAlone) {
   EXPECT_EQ(t.rounds, before.rounds);
 }
 
+// The detector's bounded list of candidates keeps exactly the `keep` nearest of what it was
+// offered (the set a full sort's first `keep` gives), whatever the keep and the order of the
+// stream, ties included; and everything when fewer were offered.
+TEST(PairPersistence, NearestPairsKeepsTheNearestOfAStream) {
+  const std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  for (int trial = 0; trial < 200; ++trial) {
+    const std::size_t m = std::uniform_int_distribution<std::size_t>(2, 90)(rng);
+    std::vector<detection::ClosePair> offered;
+    std::uniform_int_distribution<int> level(0, trial % 2 ? 5 : 1000);
+    for (std::size_t a = 0; a < m; ++a)
+      for (std::size_t b = a + 1; b < m; ++b)
+        if (rng() % 3) offered.push_back({0.001 * level(rng), {a, b}});
+    if (trial % 3 == 0) std::shuffle(offered.begin(), offered.end(), rng);
+    const std::size_t keep = std::uniform_int_distribution<std::size_t>(0, offered.size() + 5)(rng);
+    detection::NearestPairs nearest(keep);
+    for (const detection::ClosePair& c : offered) nearest.offer(c);
+    std::vector<detection::ClosePair> got = nearest.take();
+    std::sort(got.begin(), got.end());
+    std::vector<detection::ClosePair> want = offered;
+    std::sort(want.begin(), want.end());
+    want.resize(std::min(want.size(), std::max<std::size_t>(keep, 1)));
+    ASSERT_EQ(got, want) << "seed " << seed << " trial " << trial << " keep " << keep;
+  }
+}
+
 // The candidates for following are visited nearest first in the order a sort of all of them
 // gives (distance, then the pair), however the chunks fall and wherever the visitor stops: on
 // fresh random lists of distinct pairs with many tied distances, first chunks from 0 to past the
