@@ -146,15 +146,18 @@ TEST(History, SketchMatchesXRAndPreservesDistances) {
     for (std::size_t q = 0; q < 256; ++q)
       EXPECT_NEAR(s.sketch[i * 256 + q], want[q], 1e-4 * (1 + std::abs(want[q])));
   }
-  // The count sketch keeps squared distances with variance <= 2 / q (sd 0.088 at q = 256): within
-  // 6 / sqrt(256) = 0.375, 4.2 of those (a loose bound; the dense sketch had the same variance).
+  // The count sketch keeps squared distances with variance <= 2 / q (sd 0.088 at q = 256), but
+  // the ratio is a weighted sum of q squared bucket sums, skewed to the right: below by at most
+  // 6 / sqrt(256) = 0.375 (4.2 sd), above by at most 0.6. (A bound of 0.375 on both sides failed
+  // 6 of 7,000 runs, each time one pair at 1.38-1.40: the largest of those 105,000 ratios.)
   for (std::size_t a = 0; a < 6; ++a)
     for (std::size_t b = a + 1; b < 6; ++b) {
       double ds = 0;
       for (std::size_t q = 0; q < 256; ++q)
         ds += std::pow(s.sketch[a * 256 + q] - s.sketch[b * 256 + q], 2);
       const double dx = ref::sq_dist(x[a], x[b]);
-      EXPECT_NEAR(ds / dx, 1.0, 6.0 / 16.0) << a << "," << b;
+      EXPECT_GT(ds / dx, 1.0 - 6.0 / 16.0) << a << "," << b;
+      EXPECT_LT(ds / dx, 1.6) << a << "," << b;
     }
 }
 
