@@ -689,9 +689,11 @@ TEST(DetectionCalibration, SpectralGroupRarelyFiresOnBenignRounds) {
 
 // The direction group (on by default: a group in the direction signal's upper tail, at a
 // per-round budget of 1e-7, whose members are not alike) on attack-free synthetic rounds at
-// n = 10 .. 1000, through detect() with the default spec: at most one round per n (100 seeds:
-// one round of 200 at n = 50 in two seeds, none elsewhere; the synthetic null's tail is heavier
-// than the budget's t calibration there). And on rounds of tight benign clusters (five groups
+// n = 10 .. 1000, through detect() with the default spec: a count consistent with a rate of at
+// most 1e-3 per round (tests/support/rare_event.h; measured 2026-12-07 over 212 runs: at n = 50
+// 6 rounds of 42,400, at n = 20 one, none elsewhere; the synthetic null's tail is heavier than
+// the budget's t calibration there. The bound was "at most one round per n": two rounds of 200
+// at n = 50 came in 2 of about 250 runs). And on rounds of tight benign clusters (five groups
 // of eight of 60 clients, each member 0.3 of its own noise plus its cluster's direction: clients
 // holding the same labels): without the alignment test the search fires on them in 16% of the
 // rounds (50 seeds x 40 rounds: 322 rounds, 3,039 members), with it in 0.8% (16 rounds, 244
@@ -718,7 +720,8 @@ TEST(DetectionCalibration, DirectionGroupRarelyFiresOnBenignRounds) {
       fired += grouped(detection::detect(spec, *s.space, s.rows, kD, {})) > 0;
     }
     RecordProperty("direction_group_fired_n" + std::to_string(n), std::to_string(fired));
-    EXPECT_LE(fired, 1u) << "n " << n << " seed " << seed;
+    EXPECT_TRUE(consistent_with_rate(fired, rounds, 1e-3))
+        << rate_message(fired, rounds, 1e-3) << "; n " << n << " seed " << seed;
   }
   DetectionSpec every = spec;
   every.direction_group_max_alignment = 1;
