@@ -46,10 +46,9 @@ struct DetectionOutcome {
   std::size_t norm_loners = 0;
   /// The history signal's candidates for following (a < b, indices of detect's clients, both
   /// with a history of kHistoryMinRounds): the pairs whose histories lie within
-  /// kPairFollowFactor x collusion_max_distance, each with its normalised distance, in no order;
-  /// only the HistoryInput::max_close nearest of them (where histories converge every pair lies
-  /// within: m(m - 1)/2, 5e5 at m = 1000; the engine takes the nearest it can follow with
-  /// visit_nearest_first). Empty when the history signal did not run.
+  /// kPairFollowFactor x collusion_max_distance, each with its normalised distance, nearest
+  /// first; only the HistoryInput::max_close nearest of them (where histories converge every
+  /// pair lies within: m(m - 1)/2, 5e5 at m = 1000). Empty when the history signal did not run.
   std::vector<ClosePair> history_close;
   /// Per followed pair of HistoryInput::pairs: whether both its clients have a history of
   /// kHistoryMinRounds and their histories lie within the follow distance (so it stays

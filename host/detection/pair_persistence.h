@@ -78,7 +78,7 @@ bool pair_is_persistent(const PairTrack& track);
 /// (a < b). Ordered by distance, then by the clients.
 using ClosePair = std::pair<double, std::pair<std::size_t, std::size_t>>;
 
-/// Collects the `keep` nearest candidates of a stream, in no order, in O(keep) memory: offered
+/// Collects the `keep` nearest candidates of a stream in O(keep) memory: offered
 /// candidates are kept in a buffer that is cut back to the `keep` nearest (std::nth_element)
 /// whenever it holds twice as many, after which only candidates nearer than the farthest kept
 /// one are taken. The same set as keeping all and selecting at the end.
@@ -90,9 +90,10 @@ class NearestPairs {
     pairs_.push_back(candidate);
     if (pairs_.size() / 2 >= keep_) cut_back();
   }
-  /// The nearest `keep` of everything offered (all of it when fewer), in no order.
+  /// The nearest `keep` of everything offered (all of it when fewer), nearest first.
   std::vector<ClosePair> take() {
     if (pairs_.size() > keep_) cut_back();
+    std::sort(pairs_.begin(), pairs_.end());
     return std::move(pairs_);
   }
 
@@ -109,26 +110,5 @@ class NearestPairs {
   ClosePair bound_{};
   bool bounded_ = false;
 };
-
-/// Calls visit on the candidates nearest first, in the order a sort of all of them gives, until
-/// it returns false; first_chunk: how many it is expected to take. Where histories converge
-/// every pair can be a candidate (m(m - 1)/2: 5e5 at m = 1000) while at most kMaxFollowedPairs
-/// are followed: the candidates are selected in chunks (std::nth_element, then a sort of the
-/// chunk; the chunk doubles when visit asks for more), not sorted whole. Reorders pairs.
-template <class Visit>
-void visit_nearest_first(std::vector<ClosePair>& pairs, std::size_t first_chunk, Visit&& visit) {
-  std::size_t done = 0, chunk = std::max<std::size_t>(first_chunk, 64);
-  while (done < pairs.size()) {
-    const auto from = pairs.begin() + static_cast<std::ptrdiff_t>(done);
-    const std::size_t end = std::min(pairs.size(), done + chunk);
-    const auto to = pairs.begin() + static_cast<std::ptrdiff_t>(end);
-    if (end < pairs.size()) std::nth_element(from, to - 1, pairs.end());
-    std::sort(from, to);
-    for (auto it = from; it != to; ++it)
-      if (!visit(*it)) return;
-    done = end;
-    chunk *= 2;
-  }
-}
 
 }  // namespace fedguard::detection

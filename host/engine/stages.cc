@@ -337,10 +337,10 @@ void followed_pairs_input(const EngineView& e, RoundWork& w, detection::HistoryI
 // (the nearest first, up to kMaxFollowedPairs); followed pairs whose clients were both judged
 // and are no longer within it are dropped, and those with a client absent for
 // kPairMaxAbsence rounds. Where histories converge nearly every pair is within the distance
-// (5e5 candidates at 1,000 clients): the candidates are taken by index and selected nearest
-// first only as far as places are free, never turned into ids or sorted whole.
+// (5e5 candidates at 1,000 clients): detect() hands over only the nearest that can be followed,
+// and whether each followed pair stays within it, so no candidate list is turned into ids whole.
 void follow_close_pairs(const EngineView& e, RoundWork& w, const detection::HistoryInput& history,
-                        detection::DetectionOutcome& found) {
+                        const detection::DetectionOutcome& found) {
   std::set<std::pair<std::string, std::string>> close;  // the followed pairs still within it
   for (std::size_t q = 0; q < history.pairs.size(); ++q)
     if (found.followed_close[q]) close.insert(pair_ids(w, history.pairs[q].a, history.pairs[q].b));
@@ -358,22 +358,15 @@ void follow_close_pairs(const EngineView& e, RoundWork& w, const detection::Hist
         gone(ids.second))
       w.pending.pairs_dropped.insert(ids);
   std::size_t followed = e.state.followed_pairs.size() - w.pending.pairs_dropped.size();
-  if (followed >= detection::kMaxFollowedPairs) return;
-  // Skipped candidates are pairs already followed or with an id sent twice: the first chunk
-  // covers the free places and the followed pairs.
-  detection::visit_nearest_first(
-      found.history_close, detection::kMaxFollowedPairs - followed + e.state.followed_pairs.size(),
-      [&](const detection::ClosePair& candidate) {
-        if (followed >= detection::kMaxFollowedPairs) return false;
-        std::pair<std::string, std::string> ids =
-            pair_ids(w, candidate.second.first, candidate.second.second);
-        if (ids.first == ids.second || e.state.followed_pairs.count(ids) || !at.count(ids.first) ||
-            !at.count(ids.second))
-          return true;
-        w.pending.pairs_new.push_back(std::move(ids));
-        ++followed;
-        return true;
-      });
+  for (const auto& [distance, pair] : found.history_close) {
+    if (followed >= detection::kMaxFollowedPairs) break;
+    std::pair<std::string, std::string> ids = pair_ids(w, pair.first, pair.second);
+    if (ids.first == ids.second || e.state.followed_pairs.count(ids) || !at.count(ids.first) ||
+        !at.count(ids.second))
+      continue;
+    w.pending.pairs_new.push_back(std::move(ids));
+    ++followed;
+  }
 }
 
 }  // namespace
